@@ -1,0 +1,23 @@
+//! The event ring of seqflow: a preallocated, power-of-two array of events indexed by sequence.
+//!
+//! The ring holds no sequencing logic: who may read or write which slot, and when, is decided by
+//! the sequencer and the barriers (`seqflow-sequencer`, `seqflow-sequence`). The ring only maps a
+//! sequence to its slot (`seq & (capacity - 1)`) and states the contract its unsafe accessors
+//! rely on.
+//!
+//! ```
+//! use seqflow_ring::RingBuffer;
+//! let ring = RingBuffer::new(8, || 0u64).unwrap();
+//! assert_eq!(ring.capacity(), 8);
+//! assert_eq!(ring.index_of(9), 1);
+//! ```
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod capacity;
+mod factory;
+mod ring;
+
+pub use capacity::{Capacity, CapacityError};
+pub use factory::EventFactory;
+pub use ring::RingBuffer;

@@ -1,0 +1,231 @@
+//! [`RingBuffer`]: the slots, and the contract for touching them.
+
+use crate::{Capacity, CapacityError, EventFactory};
+use std::cell::UnsafeCell;
+use std::ptr::NonNull;
+use std::sync::Arc;
+
+/// A preallocated ring of `capacity` events.
+///
+/// The ring only stores events. Reading and writing them is `unsafe` because the ring cannot
+/// know whether a slot is being written: that is the sequencer's job. The contract, which
+/// the sequencers and the pipeline uphold, is:
+/// - write a slot only between claiming its sequence and publishing it;
+/// - read a slot only after its sequence is published and while the reader's own sequence (or a
+///   gating sequence behind it) is below it, so the producer cannot claim it for the next lap.
+///
+/// The storage is either a heap allocation made here ([`RingBuffer::new`]) or memory owned by
+/// somebody else, such as a shared-memory mapping ([`RingBuffer::from_raw_parts`]).
+///
+/// ```
+/// use seqflow_ring::RingBuffer;
+/// let ring = RingBuffer::new(4, || 0u32).unwrap();
+/// // SAFETY: single-threaded example: nobody else touches the ring.
+/// unsafe { *ring.get_mut(5) = 50 };
+/// // SAFETY: as above.
+/// assert_eq!(unsafe { *ring.get(5) }, 50);
+/// assert_eq!(unsafe { *ring.get(1) }, 50); // same slot, one lap earlier
+/// ```
+pub struct RingBuffer<E> {
+    slots: NonNull<UnsafeCell<E>>,
+    capacity: Capacity,
+    owner: Arc<dyn Send + Sync>,
+}
+
+/// The heap storage of a ring made by [`RingBuffer::new`]; dropped (and the events with it)
+/// when the last ring handle goes.
+struct HeapSlots<E>(Box<[UnsafeCell<E>]>);
+
+// SAFETY: `HeapSlots` is only ever touched through `RingBuffer`'s accessors, whose contract
+// forbids concurrent writes to a slot and reads of a slot being written. What crosses threads is
+// `E` values (moved in by producers: `E: Send`) and `&E` (shared with consumers: `E: Sync`).
+unsafe impl<E: Send + Sync> Sync for HeapSlots<E> {}
+// SAFETY: as above; dropping the events on another thread needs `E: Send`.
+unsafe impl<E: Send + Sync> Send for HeapSlots<E> {}
+
+// SAFETY: see `HeapSlots`: producers on other threads write `E` (needs `E: Send`), consumers on
+// other threads read `&E` (needs `E: Sync`); the accessor contract rules out data races.
+unsafe impl<E: Send + Sync> Send for RingBuffer<E> {}
+// SAFETY: as above.
+unsafe impl<E: Send + Sync> Sync for RingBuffer<E> {}
+
+impl<E: Send + Sync + 'static> RingBuffer<E> {
+    /// A ring of `capacity` events, each made by `factory`.
+    ///
+    /// `capacity` must be a power of two between 1 and 2^30: anything else is a
+    /// [`CapacityError`], never a panic.
+    ///
+    /// ```
+    /// use seqflow_ring::{CapacityError, RingBuffer};
+    /// assert!(RingBuffer::new(16, String::new).is_ok());
+    /// assert_eq!(RingBuffer::new(12, String::new).err(), Some(CapacityError::NotPowerOfTwo(12)));
+    /// assert_eq!(RingBuffer::new(0, String::new).err(), Some(CapacityError::Zero));
+    /// ```
+    pub fn new(capacity: usize, factory: impl EventFactory<E>) -> Result<Self, CapacityError> {
+        let capacity = Capacity::new(capacity)?;
+        let slots: Box<[UnsafeCell<E>]> = (0..capacity.get())
+            .map(|_| UnsafeCell::new(factory.new_event()))
+            .collect();
+        let owner = Arc::new(HeapSlots(slots));
+        let slots = NonNull::from(&owner.0[0]);
+        Ok(Self {
+            slots,
+            capacity,
+            owner,
+        })
+    }
+}
+
+impl<E> RingBuffer<E> {
+    /// A ring over `capacity` events that live in memory owned by `owner` (a shared-memory
+    /// mapping, say).
+    ///
+    /// # Safety
+    /// `slots` must point to `capacity` initialised, properly aligned `E` values that stay valid
+    /// for as long as `owner` lives, and that are only accessed through rings following the
+    /// contract in the type docs.
+    ///
+    /// ```
+    /// use seqflow_ring::{Capacity, RingBuffer};
+    /// use std::{cell::UnsafeCell, ptr::NonNull, sync::Arc};
+    /// struct Block(Box<[UnsafeCell<u64>]>);
+    /// // SAFETY: accessed only through the ring's contract.
+    /// unsafe impl Sync for Block {}
+    /// let block = Arc::new(Block((0..4).map(|_| UnsafeCell::new(0)).collect()));
+    /// let ptr = NonNull::new(block.0[0].get()).unwrap();
+    /// // SAFETY: 4 initialised u64 owned by `block`, kept alive by the ring.
+    /// let ring = unsafe { RingBuffer::from_raw_parts(ptr, Capacity::new(4).unwrap(), block.clone()) };
+    /// assert_eq!(ring.capacity(), 4);
+    /// ```
+    pub unsafe fn from_raw_parts(
+        slots: NonNull<E>,
+        capacity: Capacity,
+        owner: Arc<dyn Send + Sync>,
+    ) -> Self {
+        Self {
+            // `UnsafeCell<E>` has the same layout as `E`.
+            slots: slots.cast(),
+            capacity,
+            owner,
+        }
+    }
+
+    /// The number of slots.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_ring::RingBuffer::new(8, || ()).unwrap().capacity(), 8);
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.capacity.get()
+    }
+
+    /// The validated capacity (mask, shift, lap arithmetic).
+    ///
+    /// ```
+    /// assert_eq!(seqflow_ring::RingBuffer::new(8, || ()).unwrap().capacity_info().mask(), 7);
+    /// ```
+    #[inline]
+    pub fn capacity_info(&self) -> Capacity {
+        self.capacity
+    }
+
+    /// The slot index of `seq`.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_ring::RingBuffer::new(8, || ()).unwrap().index_of(10), 2);
+    /// ```
+    #[inline]
+    pub fn index_of(&self, seq: i64) -> usize {
+        self.capacity.index_of(seq)
+    }
+
+    /// The event at `seq`, for reading.
+    ///
+    /// # Safety
+    /// `seq` must be published, and no producer may claim `seq + capacity` (the next use of this
+    /// slot) while the returned reference lives: the caller's sequence, or one gating the
+    /// producer behind it, must be below `seq`.
+    #[inline]
+    pub unsafe fn get(&self, seq: i64) -> &E {
+        // SAFETY: `index_of` is below capacity, so the pointer is inside the slots; the caller
+        // guarantees nobody writes the slot while the reference lives.
+        unsafe { &*self.slots.as_ptr().add(self.index_of(seq)).cast::<E>() }
+    }
+
+    /// The event at `seq`, for writing.
+    ///
+    /// # Safety
+    /// The caller must have claimed `seq` and not yet published it: nobody else reads or writes
+    /// the slot while the returned reference lives.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_mut(&self, seq: i64) -> &mut E {
+        // SAFETY: in bounds as in `get`; the claim gives the caller exclusive access to the slot.
+        unsafe { &mut *UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
+    }
+
+    /// The owner that keeps the slots alive.
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(2, || 0u8).unwrap();
+    /// assert!(std::sync::Arc::strong_count(ring.owner()) >= 1);
+    /// ```
+    pub fn owner(&self) -> &Arc<dyn Send + Sync> {
+        &self.owner
+    }
+}
+
+impl<E> Clone for RingBuffer<E> {
+    /// Another handle to the same slots.
+    fn clone(&self) -> Self {
+        Self {
+            slots: self.slots,
+            capacity: self.capacity,
+            owner: Arc::clone(&self.owner),
+        }
+    }
+}
+
+impl<E> std::fmt::Debug for RingBuffer<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RingBuffer")
+            .field("capacity", &self.capacity.get())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn factory_called_once_per_slot() {
+        let calls = AtomicUsize::new(0);
+        let ring = RingBuffer::new(64, || calls.fetch_add(1, Ordering::Relaxed)).unwrap();
+        assert_eq!(calls.load(Ordering::Relaxed), 64);
+        // SAFETY: single-threaded test.
+        let firsts: Vec<usize> = (0..64).map(|s| unsafe { *ring.get(s) }).collect();
+        assert_eq!(firsts, (0..64).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn events_drop_with_last_handle() {
+        let live = Arc::new(());
+        let ring = RingBuffer::new(8, || Arc::clone(&live)).unwrap();
+        let other = ring.clone();
+        drop(ring);
+        assert_eq!(Arc::strong_count(&live), 9);
+        drop(other);
+        assert_eq!(Arc::strong_count(&live), 1);
+    }
+
+    #[test]
+    fn too_large_is_an_error_not_an_allocation() {
+        assert_eq!(
+            RingBuffer::new(1 << 40, || 0u8).err(),
+            Some(CapacityError::TooLarge(1 << 40))
+        );
+    }
+}

@@ -1,0 +1,123 @@
+//! [`SequenceBarrier`]: wait until the producer and the stages a consumer depends on have passed
+//! a sequence.
+
+use crate::{
+    deadline_after, minimum_sequence, Alert, Cursor, OwnedRef, Sequence, WaitError, WaitStrategy,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a consumer waits on: the producer cursor and the sequences of the stages before it.
+///
+/// [`wait_for`](Self::wait_for) returns the highest sequence that is both published and processed
+/// by every dependency, never one of them that is not. A consumer that depends on no stage waits
+/// on the producer alone.
+///
+/// ```
+/// use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitError, YieldingWait};
+/// use std::{sync::Arc, time::Duration};
+/// struct Single { cursor: Sequence, wait: YieldingWait }
+/// impl Cursor for Single {
+///     type Wait = YieldingWait;
+///     fn cursor(&self) -> &Sequence { &self.cursor }
+///     fn highest_published(&self, _lo: i64, available: i64) -> i64 { available }
+///     fn wait_strategy(&self) -> &YieldingWait { &self.wait }
+/// }
+/// let producer = Arc::new(Single { cursor: Sequence::new(9), wait: YieldingWait::default() });
+/// let upstream = OwnedRef::new(Sequence::new(4));
+/// let barrier = SequenceBarrier::new(producer, vec![upstream.clone()], Alert::new());
+/// assert_eq!(barrier.wait_for(2, None), Ok(4));
+/// assert_eq!(barrier.wait_for(5, Some(Duration::from_millis(1))), Err(WaitError::Timeout));
+/// upstream.set(9);
+/// assert_eq!(barrier.wait_for(5, None), Ok(9));
+/// ```
+pub struct SequenceBarrier<C: Cursor> {
+    producer: Arc<C>,
+    dependents: Box<[OwnedRef<Sequence>]>,
+    alert: Alert,
+}
+
+impl<C: Cursor> SequenceBarrier<C> {
+    /// A barrier on `producer` and the `dependents` (sequences of the stages this consumer comes
+    /// after), stopped by `alert`.
+    pub fn new(producer: Arc<C>, dependents: Vec<OwnedRef<Sequence>>, alert: Alert) -> Self {
+        Self {
+            producer,
+            dependents: dependents.into_boxed_slice(),
+            alert,
+        }
+    }
+
+    /// Wait until `seq` is available; return the highest available sequence (`>= seq`).
+    ///
+    /// `timeout` bounds the wait (`None`: wait until available or alerted). Errors:
+    /// [`WaitError::Timeout`] or [`WaitError::Alerted`]. A sequence that is already available is
+    /// returned even when the alert is raised, so a draining consumer finishes its work.
+    #[inline]
+    pub fn wait_for(&self, seq: i64, timeout: Option<Duration>) -> Result<i64, WaitError> {
+        let deadline = if timeout.is_some() {
+            deadline_after(timeout)
+        } else {
+            None
+        };
+        self.producer
+            .wait_strategy()
+            .wait_until(|| self.poll(seq), &self.alert, deadline)
+    }
+
+    /// The highest available sequence if it is `>= seq`, without waiting.
+    #[inline]
+    pub fn poll(&self, seq: i64) -> Option<i64> {
+        let available = self.available();
+        if available < seq {
+            return None;
+        }
+        let published = self.producer.highest_published(seq, available);
+        (published >= seq).then_some(published)
+    }
+
+    /// min(producer cursor, dependents): may include claimed but unpublished sequences.
+    #[inline]
+    fn available(&self) -> i64 {
+        if self.dependents.is_empty() {
+            self.producer.cursor().get()
+        } else {
+            minimum_sequence(self.dependents.iter().map(|s| &**s), i64::MAX)
+        }
+    }
+
+    /// The alert this barrier's waits are stopped by.
+    pub fn alert(&self) -> &Alert {
+        &self.alert
+    }
+
+    /// The producer side this barrier follows.
+    pub fn producer(&self) -> &Arc<C> {
+        &self.producer
+    }
+
+    /// The sequences of the stages this barrier waits for.
+    pub fn dependents(&self) -> &[OwnedRef<Sequence>] {
+        &self.dependents
+    }
+}
+
+impl<C: Cursor> Clone for SequenceBarrier<C> {
+    fn clone(&self) -> Self {
+        Self {
+            producer: Arc::clone(&self.producer),
+            dependents: self.dependents.clone(),
+            alert: self.alert.clone(),
+        }
+    }
+}
+
+impl<C: Cursor> std::fmt::Debug for SequenceBarrier<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SequenceBarrier")
+            .field("cursor", self.producer.cursor())
+            .field("dependents", &self.dependents)
+            .field("alerted", &self.alert.is_raised())
+            .finish()
+    }
+}

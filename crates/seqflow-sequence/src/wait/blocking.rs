@@ -1,0 +1,125 @@
+//! [`BlockingWait`]: sleep on a condition variable until a publisher signals.
+
+use super::{expired, WaitError, WaitStrategy};
+use crate::sync::atomic::{fence, AtomicUsize, Ordering};
+use crate::Alert;
+use std::time::Instant;
+
+#[cfg(not(loom))]
+use parking_lot::{Condvar, Mutex};
+
+#[cfg(loom)]
+use loom::sync::{Condvar, Mutex};
+
+/// Block on a `parking_lot` condition variable; publishers wake waiters only when there are any.
+///
+/// The CPU-friendliest strategy and the one to use when threads outnumber cores. Its cost is
+/// on the signalling side: one `SeqCst` fence and a load per signal while nobody waits, a lock
+/// and a `notify_all` when somebody does.
+///
+/// No lost wake-up: a waiter increments `waiters` and then polls under the lock; a signaller
+/// makes its sequence store, then a `SeqCst` fence, then reads `waiters`. Either the signaller's
+/// fence comes first in the single total order of `SeqCst` operations, and the waiter's poll sees
+/// the new sequence, or the waiter's increment comes first and the signaller sees a waiter, takes
+/// the lock (so it cannot slip in between the waiter's poll and its sleep) and notifies.
+///
+/// ```
+/// use seqflow_sequence::{Alert, BlockingWait, Sequence, WaitStrategy};
+/// use std::sync::Arc;
+/// let wait = Arc::new(BlockingWait::default());
+/// let seq = Arc::new(Sequence::default());
+/// let (w, s) = (wait.clone(), seq.clone());
+/// let t = std::thread::spawn(move || { s.set(0); w.signal_all(); });
+/// let got = wait.wait_until(|| { let v = seq.get(); (v >= 0).then_some(v) }, &Alert::new(), None);
+/// assert_eq!(got, Ok(0));
+/// t.join().unwrap();
+/// ```
+#[derive(Debug, Default)]
+pub struct BlockingWait {
+    waiters: AtomicUsize,
+    lock: Mutex<()>,
+    condvar: Condvar,
+}
+
+impl WaitStrategy for BlockingWait {
+    fn wait_until<T, F>(
+        &self,
+        mut condition: F,
+        alert: &Alert,
+        deadline: Option<Instant>,
+    ) -> Result<T, WaitError>
+    where
+        F: FnMut() -> Option<T>,
+    {
+        if let Some(value) = condition() {
+            return Ok(value);
+        }
+        // SeqCst RMW then a SeqCst fence: see the type docs for the pairing with `signal_all`.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let result = self.wait_locked(&mut condition, alert, deadline);
+        self.waiters.fetch_sub(1, Ordering::Release);
+        result
+    }
+
+    #[inline]
+    fn signal_all(&self) {
+        // Orders the caller's preceding sequence (or alert) store before the load of `waiters`.
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            let _guard = self.lock.lock();
+            self.condvar.notify_all();
+        }
+    }
+}
+
+impl BlockingWait {
+    #[cfg(not(loom))]
+    fn wait_locked<T>(
+        &self,
+        condition: &mut impl FnMut() -> Option<T>,
+        alert: &Alert,
+        deadline: Option<Instant>,
+    ) -> Result<T, WaitError> {
+        let mut guard = self.lock.lock();
+        loop {
+            if let Some(value) = condition() {
+                return Ok(value);
+            }
+            if alert.is_raised() {
+                return Err(WaitError::Alerted);
+            }
+            match deadline {
+                Some(d) => {
+                    if expired(deadline) {
+                        return Err(WaitError::Timeout);
+                    }
+                    let _ = self.condvar.wait_until(&mut guard, d);
+                }
+                None => self.condvar.wait(&mut guard),
+            }
+        }
+    }
+
+    #[cfg(loom)]
+    fn wait_locked<T>(
+        &self,
+        condition: &mut impl FnMut() -> Option<T>,
+        alert: &Alert,
+        deadline: Option<Instant>,
+    ) -> Result<T, WaitError> {
+        let mut guard = self.lock.lock().unwrap();
+        loop {
+            if let Some(value) = condition() {
+                return Ok(value);
+            }
+            if alert.is_raised() {
+                return Err(WaitError::Alerted);
+            }
+            if expired(deadline) {
+                return Err(WaitError::Timeout);
+            }
+            guard = self.condvar.wait(guard).unwrap();
+        }
+    }
+}

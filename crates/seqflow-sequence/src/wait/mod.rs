@@ -1,0 +1,191 @@
+//! Wait strategies: how a thread waits for a condition on sequences to become true.
+//!
+//! Every strategy implements one primitive, [`WaitStrategy::wait_until`]: poll a condition until
+//! it yields a value, the [`Alert`] is raised, or the deadline passes. Consumers use it to wait
+//! for published events, producers to wait for free slots. Publishers (and consumers that advance
+//! a sequence somebody may gate on) call [`WaitStrategy::signal_all`] afterwards so that blocked
+//! waiters wake up; for the non-blocking strategies it does nothing and compiles away.
+
+mod blocking;
+mod busy_spin;
+mod sleeping;
+mod yielding;
+
+pub use blocking::BlockingWait;
+pub use busy_spin::BusySpinWait;
+pub use sleeping::SleepingWait;
+pub use yielding::YieldingWait;
+
+use crate::Alert;
+use std::time::{Duration, Instant};
+
+/// Why a wait ended without its condition becoming true.
+///
+/// ```
+/// use seqflow_sequence::WaitError;
+/// assert_eq!(WaitError::Timeout.to_string(), "wait timed out");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WaitError {
+    /// The deadline passed first.
+    #[error("wait timed out")]
+    Timeout,
+    /// The alert was raised (shutdown or halt).
+    #[error("wait alerted: the processor is shutting down")]
+    Alerted,
+}
+
+/// How a thread waits for a condition on sequences.
+///
+/// ```
+/// use seqflow_sequence::{Alert, WaitStrategy, YieldingWait, WaitError};
+/// use std::time::{Duration, Instant};
+/// let wait = YieldingWait::default();
+/// let mut polls = 0;
+/// let got = wait.wait_until(|| { polls += 1; (polls == 3).then_some(polls) }, &Alert::new(), None);
+/// assert_eq!(got, Ok(3));
+/// let never = wait.wait_until(|| None::<()>, &Alert::new(), Some(Instant::now() + Duration::from_millis(5)));
+/// assert_eq!(never, Err(WaitError::Timeout));
+/// ```
+pub trait WaitStrategy: Send + Sync + 'static {
+    /// Poll `condition` until it returns `Some`, `alert` is raised, or `deadline` passes.
+    ///
+    /// The condition is polled at least once, before the alert and the deadline are looked at, so
+    /// a condition that already holds always wins.
+    fn wait_until<T, F>(
+        &self,
+        condition: F,
+        alert: &Alert,
+        deadline: Option<Instant>,
+    ) -> Result<T, WaitError>
+    where
+        F: FnMut() -> Option<T>;
+
+    /// Wake every thread blocked in [`wait_until`](Self::wait_until) so it polls again.
+    /// Call it after advancing a sequence or raising an alert.
+    fn signal_all(&self);
+}
+
+/// The deadline `timeout` from now, or `None` (wait forever) for no timeout or one too large to
+/// represent.
+///
+/// ```
+/// use std::time::Duration;
+/// assert!(seqflow_sequence::deadline_after(Some(Duration::from_secs(1))).is_some());
+/// assert!(seqflow_sequence::deadline_after(None).is_none());
+/// assert!(seqflow_sequence::deadline_after(Some(Duration::MAX)).is_none());
+/// ```
+pub fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+/// Whether `deadline` has passed.
+#[inline]
+pub(crate) fn expired(deadline: Option<Instant>) -> bool {
+    deadline.is_some_and(|d| Instant::now() >= d)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Sequence;
+    use std::sync::Arc;
+
+    fn each_strategy(check: impl Fn(&dyn Fn() -> Box<dyn StrategyProbe>)) {
+        check(&|| Box::new(BusySpinWait));
+        check(&|| Box::new(YieldingWait::default()));
+        check(&|| Box::new(SleepingWait::default()));
+        check(&|| Box::new(BlockingWait::default()));
+    }
+
+    /// An object-safe view of a strategy so one test body covers all four.
+    trait StrategyProbe: Send + Sync {
+        fn wait_for(
+            &self,
+            seq: &Sequence,
+            target: i64,
+            alert: &Alert,
+            timeout: Option<Duration>,
+        ) -> Result<i64, WaitError>;
+        fn signal(&self);
+    }
+
+    impl<W: WaitStrategy> StrategyProbe for W {
+        fn wait_for(
+            &self,
+            seq: &Sequence,
+            target: i64,
+            alert: &Alert,
+            timeout: Option<Duration>,
+        ) -> Result<i64, WaitError> {
+            self.wait_until(
+                || {
+                    let v = seq.get();
+                    (v >= target).then_some(v)
+                },
+                alert,
+                deadline_after(timeout),
+            )
+        }
+        fn signal(&self) {
+            self.signal_all()
+        }
+    }
+
+    #[test]
+    fn timeout_that_expires() {
+        each_strategy(|make| {
+            let w = make();
+            let seq = Sequence::default();
+            let start = Instant::now();
+            let r = w.wait_for(&seq, 0, &Alert::new(), Some(Duration::from_millis(20)));
+            assert_eq!(r, Err(WaitError::Timeout));
+            assert!(start.elapsed() >= Duration::from_millis(20));
+        });
+    }
+
+    #[test]
+    fn timeout_that_does_not_expire() {
+        each_strategy(|make| {
+            let w: Arc<dyn StrategyProbe> = Arc::from(make());
+            let seq = Arc::new(Sequence::default());
+            let (w2, seq2) = (w.clone(), seq.clone());
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(10));
+                seq2.set(5);
+                w2.signal();
+            });
+            let r = w.wait_for(&seq, 3, &Alert::new(), Some(Duration::from_secs(30)));
+            assert_eq!(r, Ok(5));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn already_true_beats_raised_alert_and_past_deadline() {
+        each_strategy(|make| {
+            let w = make();
+            let seq = Sequence::new(1);
+            let alert = Alert::new();
+            alert.raise();
+            assert_eq!(w.wait_for(&seq, 1, &alert, Some(Duration::ZERO)), Ok(1));
+        });
+    }
+
+    #[test]
+    fn alert_wakes_a_waiter() {
+        each_strategy(|make| {
+            let w: Arc<dyn StrategyProbe> = Arc::from(make());
+            let seq = Arc::new(Sequence::default());
+            let alert = Alert::new();
+            let (w2, alert2) = (w.clone(), alert.clone());
+            let t = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(10));
+                alert2.raise();
+                w2.signal();
+            });
+            assert_eq!(w.wait_for(&seq, 0, &alert, None), Err(WaitError::Alerted));
+            t.join().unwrap();
+        });
+    }
+}

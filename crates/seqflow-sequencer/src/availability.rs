@@ -1,0 +1,71 @@
+//! [`AvailabilityBuffer`]: which slots multi producers have published, by lap number.
+
+use seqflow_ring::Capacity;
+use seqflow_sequence::sync::atomic::{AtomicI32, Ordering};
+use seqflow_sequence::OwnedRef;
+
+/// One `i32` per slot holding the lap (`seq >> log2(capacity)`) of the last sequence published
+/// there. A sequence is published exactly when its slot holds its lap, so consumers find the
+/// highest contiguous published sequence with no lock even when producers publish out of order.
+///
+/// Stores are `Release` (they publish the event written before) and loads `Acquire`.
+///
+/// ```
+/// use seqflow_sequencer::AvailabilityBuffer;
+/// use seqflow_ring::Capacity;
+/// let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
+/// a.mark(0);
+/// a.mark(2);
+/// assert_eq!(a.highest_published(0, 3), 0);
+/// a.mark(1);
+/// assert_eq!(a.highest_published(0, 3), 2);
+/// a.mark(4); // next lap, slot 0
+/// assert!(a.is_available(4) && !a.is_available(0));
+/// ```
+#[derive(Clone)]
+pub struct AvailabilityBuffer {
+    laps: OwnedRef<[AtomicI32]>,
+    capacity: Capacity,
+}
+
+impl AvailabilityBuffer {
+    /// A heap buffer with every slot unpublished (lap -1).
+    pub fn new(capacity: Capacity) -> Self {
+        let laps: Box<[AtomicI32]> = (0..capacity.get()).map(|_| AtomicI32::new(-1)).collect();
+        Self {
+            laps: OwnedRef::from_boxed_slice(laps),
+            capacity,
+        }
+    }
+
+    /// A buffer over memory owned elsewhere (a shared-memory segment). `laps` must hold
+    /// `capacity` entries, each -1 when the ring is new. Returns `None` on a length mismatch.
+    pub fn from_parts(laps: OwnedRef<[AtomicI32]>, capacity: Capacity) -> Option<Self> {
+        (laps.len() == capacity.get()).then_some(Self { laps, capacity })
+    }
+
+    /// Mark `seq` published.
+    #[inline]
+    pub fn mark(&self, seq: i64) {
+        self.laps[self.capacity.index_of(seq)].store(self.capacity.lap_of(seq), Ordering::Release);
+    }
+
+    /// Whether `seq` is published.
+    #[inline]
+    pub fn is_available(&self, seq: i64) -> bool {
+        self.laps[self.capacity.index_of(seq)].load(Ordering::Acquire) == self.capacity.lap_of(seq)
+    }
+
+    /// The highest `s` in `lo..=available` with `lo..=s` all published; `lo - 1` if `lo` is not.
+    #[inline]
+    pub fn highest_published(&self, lo: i64, available: i64) -> i64 {
+        let mut seq = lo;
+        while seq <= available {
+            if !self.is_available(seq) {
+                return seq - 1;
+            }
+            seq += 1;
+        }
+        available
+    }
+}

@@ -1,0 +1,133 @@
+//! [`Claimer`]: the producer side of a sequencer.
+
+use crate::{ClaimError, PublishError, SequenceRange, Sequencer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A producer's handle on a sequencer: claim slots, write them, publish them.
+///
+/// A claimer holds at most one unpublished claim; claiming again before publishing is
+/// [`ClaimError::Pending`], publishing anything but the pending claim is
+/// [`PublishError::NotClaimed`]. Claimers are `Send` but not shared: each producer thread owns
+/// one (multi-producer claimers are `Clone`).
+///
+/// ```
+/// use seqflow_sequencer::{Claimer, ClaimError, MultiProducerMode, MultiProducerSequencer};
+/// use seqflow_sequence::YieldingWait;
+/// let seq = MultiProducerSequencer::new(4, YieldingWait::default(), MultiProducerMode::Cas, 4).unwrap();
+/// let mut a = seq.claimer();
+/// let r = a.claim(4).unwrap();
+/// a.publish(r).unwrap();
+/// // Nobody gates the producer here, so the ring never fills; see `Sequencer::gating`.
+/// assert!(a.try_claim(1).is_ok());
+/// assert!(matches!(a.claim(1), Err(ClaimError::Pending { .. })));
+/// ```
+pub trait Claimer: Send {
+    /// The sequencer this claimer claims from.
+    type Sequencer: Sequencer;
+
+    /// Claim `n` slots, waiting (with the sequencer's wait strategy) while the ring is full.
+    fn claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
+        self.claim_until(n, None)
+    }
+
+    /// Claim `n` slots, waiting at most `timeout` for them to be free.
+    fn claim_timeout(&mut self, n: usize, timeout: Duration) -> Result<SequenceRange, ClaimError> {
+        self.claim_until(n, seqflow_sequence::deadline_after(Some(timeout)))
+    }
+
+    /// Claim `n` slots, waiting until `deadline` (`None`: no limit).
+    fn claim_until(
+        &mut self,
+        n: usize,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<SequenceRange, ClaimError>;
+
+    /// Claim `n` slots if they are free now; [`ClaimError::Full`] otherwise.
+    fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError>;
+
+    /// Publish the pending claim: consumers may read it from now on.
+    fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError>;
+
+    /// The unpublished claim, if any.
+    fn pending(&self) -> Option<SequenceRange>;
+
+    /// The sequencer.
+    fn sequencer(&self) -> &Arc<Self::Sequencer>;
+}
+
+/// Validate a claim size against the ring and the pending claim.
+pub(crate) fn check_claim(
+    n: usize,
+    capacity: usize,
+    pending: Option<SequenceRange>,
+) -> Result<i64, ClaimError> {
+    if let Some(pending) = pending {
+        return Err(ClaimError::Pending { pending });
+    }
+    if n == 0 {
+        return Err(ClaimError::Zero);
+    }
+    if n > capacity {
+        return Err(ClaimError::TooLarge {
+            requested: n,
+            capacity,
+        });
+    }
+    Ok(n as i64)
+}
+
+/// Take the pending claim if it is exactly `range`.
+#[inline]
+pub(crate) fn take_pending(
+    pending: &mut Option<SequenceRange>,
+    range: SequenceRange,
+) -> Result<(), PublishError> {
+    if *pending == Some(range) {
+        *pending = None;
+        Ok(())
+    } else {
+        Err(PublishError::NotClaimed {
+            range,
+            pending: *pending,
+        })
+    }
+}
+
+/// Wait until the slowest gating consumer has passed `wrap_point` (so the slots up to
+/// `wrap_point + capacity` are free); return the gating minimum seen then.
+///
+/// `default` is the minimum to use when no consumer gates (the producer's own cursor).
+pub(crate) fn wait_for_capacity<S: Sequencer>(
+    sequencer: &S,
+    wrap_point: impl Fn() -> i64,
+    default: impl Fn() -> i64,
+    requested: usize,
+    deadline: Option<std::time::Instant>,
+) -> Result<i64, ClaimError> {
+    use seqflow_sequence::{WaitError, WaitStrategy};
+    sequencer
+        .wait_strategy()
+        .wait_until(
+            || {
+                let min = sequencer.gating().minimum(default());
+                (wrap_point() <= min).then_some(min)
+            },
+            sequencer.alert(),
+            deadline,
+        )
+        .map_err(|e| match e {
+            WaitError::Timeout => ClaimError::Timeout { requested },
+            WaitError::Alerted => ClaimError::Halted,
+        })
+}
+
+/// The `Full` error for a claim of `n` when the slowest consumer is at `min` and the producer
+/// has claimed up to `claimed`.
+pub(crate) fn full(n: usize, capacity: usize, claimed: i64, min: i64) -> ClaimError {
+    let used = (claimed - min).max(0) as usize;
+    ClaimError::Full {
+        requested: n,
+        free: capacity.saturating_sub(used),
+    }
+}

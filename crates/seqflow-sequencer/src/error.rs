@@ -1,0 +1,69 @@
+//! Typed errors of claiming and publishing.
+
+use crate::SequenceRange;
+
+/// Why a claim returned no sequences.
+///
+/// ```
+/// use seqflow_sequencer::ClaimError;
+/// let e = ClaimError::TooLarge { requested: 9, capacity: 8 };
+/// assert_eq!(e.to_string(), "cannot claim 9 slots at once: the ring holds 8");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ClaimError {
+    /// Zero slots were asked for.
+    #[error("cannot claim zero slots")]
+    Zero,
+    /// More slots than the ring has were asked for: such a claim could never succeed.
+    #[error("cannot claim {requested} slots at once: the ring holds {capacity}")]
+    TooLarge {
+        /// Slots asked for.
+        requested: usize,
+        /// Slots in the ring.
+        capacity: usize,
+    },
+    /// `try_claim`: not enough free slots right now (the slowest gating consumer is too far
+    /// behind).
+    #[error("ring full: {requested} slots requested, {free} free")]
+    Full {
+        /// Slots asked for.
+        requested: usize,
+        /// Slots free at the time of the attempt.
+        free: usize,
+    },
+    /// The timeout passed before enough slots were free.
+    #[error("timed out waiting for {requested} free slots")]
+    Timeout {
+        /// Slots asked for.
+        requested: usize,
+    },
+    /// The sequencer's alert was raised (the pipeline was halted) while waiting for free slots.
+    #[error("claim abandoned: the sequencer was halted")]
+    Halted,
+    /// This producer still holds a claim it has not published; publish it first.
+    #[error("the claim {pending} is not published yet; publish it before claiming again")]
+    Pending {
+        /// The unpublished claim.
+        pending: SequenceRange,
+    },
+}
+
+/// Why a publish was refused.
+///
+/// ```
+/// use seqflow_sequencer::{PublishError, SequenceRange};
+/// let e = PublishError::NotClaimed { range: SequenceRange::single(3), pending: None };
+/// assert!(e.to_string().contains("3..=3"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PublishError {
+    /// The range is not the claim this producer holds: publishing it would expose slots that
+    /// nobody wrote, or that another producer is writing.
+    #[error("cannot publish {range}: this producer's pending claim is {pending:?}")]
+    NotClaimed {
+        /// What was to be published.
+        range: SequenceRange,
+        /// What this producer actually holds, if anything.
+        pending: Option<SequenceRange>,
+    },
+}

@@ -1,0 +1,317 @@
+//! [`GatingTable`]: the consumer sequences that hold producers back.
+//!
+//! A fixed table of slots, each a [`Sequence`] plus a state word, with a high-water mark so the
+//! producer scans only the slots ever used. The same `#[repr(C)]` table lives on the heap (one
+//! process) or in a shared-memory segment (the consumer registry of `seqflow-shm`), so
+//! registration, release and the minimum are one piece of code for both.
+
+use seqflow_sequence::sync::atomic::{fence, AtomicU32, Ordering};
+use seqflow_sequence::{OwnedRef, Sequence};
+use std::fmt;
+
+const FREE: u32 = 0;
+const RESERVED: u32 = 1;
+const GATING: u32 = 2;
+const FOLLOWING: u32 = 3;
+
+/// One consumer's slot: its sequence and whether it gates producers.
+///
+/// ```
+/// assert_eq!(std::mem::size_of::<seqflow_sequencer::GatingSlot>(), 256);
+/// ```
+#[repr(C, align(128))]
+pub struct GatingSlot {
+    sequence: Sequence,
+    state: AtomicU32,
+}
+
+impl GatingSlot {
+    /// A free slot.
+    ///
+    /// ```
+    /// let slot = seqflow_sequencer::GatingSlot::new();
+    /// assert!(!slot.is_in_use());
+    /// ```
+    pub fn new() -> Self {
+        Self {
+            sequence: Sequence::default(),
+            state: AtomicU32::new(FREE),
+        }
+    }
+
+    /// The slot's sequence.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_sequencer::GatingSlot::new().sequence().get(), -1);
+    /// ```
+    pub fn sequence(&self) -> &Sequence {
+        &self.sequence
+    }
+
+    /// Whether a consumer holds the slot.
+    ///
+    /// ```
+    /// assert!(!seqflow_sequencer::GatingSlot::new().is_in_use());
+    /// ```
+    pub fn is_in_use(&self) -> bool {
+        self.state.load(Ordering::Acquire) != FREE
+    }
+
+    /// Whether the slot holds producers back.
+    ///
+    /// ```
+    /// assert!(!seqflow_sequencer::GatingSlot::new().is_gating());
+    /// ```
+    pub fn is_gating(&self) -> bool {
+        self.state.load(Ordering::Acquire) == GATING
+    }
+}
+
+impl Default for GatingSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a consumer could not be registered.
+///
+/// ```
+/// use seqflow_sequencer::RegisterError;
+/// assert!(RegisterError::TableFull { max: 2 }.to_string().contains("2"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// Every slot is taken.
+    #[error("all {max} consumer slots are in use; raise max_consumers")]
+    TableFull {
+        /// The table size.
+        max: usize,
+    },
+}
+
+/// The gating sequences of one ring.
+///
+/// ```
+/// use seqflow_sequencer::GatingTable;
+/// let table = GatingTable::new(4);
+/// let a = table.register(true, || 10).unwrap();
+/// let b = table.register(true, || 10).unwrap();
+/// a.sequence().set(12);
+/// assert_eq!(table.minimum(99), 10);
+/// b.set_gating(false);
+/// assert_eq!(table.minimum(99), 12);
+/// drop(a);
+/// assert_eq!(table.minimum(99), 99);
+/// ```
+#[derive(Clone)]
+pub struct GatingTable {
+    high_water: OwnedRef<AtomicU32>,
+    slots: OwnedRef<[GatingSlot]>,
+}
+
+impl GatingTable {
+    /// A heap table of `max_consumers` free slots.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_sequencer::GatingTable::new(8).max_consumers(), 8);
+    /// ```
+    pub fn new(max_consumers: usize) -> Self {
+        let slots: Box<[GatingSlot]> = (0..max_consumers).map(|_| GatingSlot::new()).collect();
+        Self {
+            high_water: OwnedRef::new(AtomicU32::new(0)),
+            slots: OwnedRef::from_boxed_slice(slots),
+        }
+    }
+
+    /// A table over memory owned elsewhere (a shared-memory segment).
+    ///
+    /// `high_water` must start at 0 and the slots free (all-zero memory is both) when the
+    /// table is new; a table reopened from memory carries on where it was.
+    ///
+    /// ```
+    /// use seqflow_sequencer::{GatingSlot, GatingTable};
+    /// use seqflow_sequence::{OwnedRef, sync::atomic::AtomicU32};
+    /// let slots: Box<[GatingSlot]> = (0..2).map(|_| GatingSlot::new()).collect();
+    /// let t = GatingTable::from_parts(OwnedRef::new(AtomicU32::new(0)), OwnedRef::from_boxed_slice(slots));
+    /// assert_eq!(t.max_consumers(), 2);
+    /// ```
+    pub fn from_parts(high_water: OwnedRef<AtomicU32>, slots: OwnedRef<[GatingSlot]>) -> Self {
+        Self { high_water, slots }
+    }
+
+    /// How many consumers the table can hold.
+    pub fn max_consumers(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The slots ever used (free ones included), for inspection.
+    ///
+    /// ```
+    /// let t = seqflow_sequencer::GatingTable::new(4);
+    /// let _r = t.register(false, || 0).unwrap();
+    /// assert_eq!(t.used_slots().len(), 1);
+    /// ```
+    pub fn used_slots(&self) -> &[GatingSlot] {
+        let used = (self.high_water.load(Ordering::Acquire) as usize).min(self.slots.len());
+        &self.slots[..used]
+    }
+
+    /// All slots.
+    pub fn slots(&self) -> &[GatingSlot] {
+        &self.slots
+    }
+
+    /// Take a free slot. Its sequence is set to `start()` before the slot becomes visible as
+    /// gating, then raised to `start()` again afterwards: a producer that scanned the table just
+    /// before the slot appeared computed a minimum no higher than its cursor then, and `start`
+    /// (the producer cursor, for a consumer added to a running ring) is read after that, so the
+    /// new consumer never misses a slot the producer could overwrite (the LMAX argument for
+    /// adding gating sequences at run time). Read the starting point from
+    /// [`GatingRegistration::sequence`] afterwards.
+    pub fn register(
+        &self,
+        gating: bool,
+        start: impl Fn() -> i64,
+    ) -> Result<GatingRegistration, RegisterError> {
+        let index = self
+            .slots
+            .iter()
+            .position(|slot| {
+                slot.state
+                    .compare_exchange(FREE, RESERVED, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            })
+            .ok_or(RegisterError::TableFull {
+                max: self.slots.len(),
+            })?;
+        let slot = &self.slots[index];
+        slot.sequence.set(start());
+        self.high_water
+            .fetch_max(index as u32 + 1, Ordering::AcqRel);
+        slot.state
+            .store(if gating { GATING } else { FOLLOWING }, Ordering::SeqCst);
+        // The re-read of `start` must not move before the state store (StoreLoad).
+        fence(Ordering::SeqCst);
+        slot.sequence.fetch_max(start());
+        Ok(GatingRegistration {
+            table: self.clone(),
+            index,
+        })
+    }
+
+    /// The lowest sequence among gating slots, or `default` when none gates (or all are higher).
+    ///
+    /// Called by producers only when their cached minimum says the ring may be full.
+    #[inline]
+    pub fn minimum(&self, default: i64) -> i64 {
+        self.used_slots()
+            .iter()
+            .filter(|slot| slot.is_gating())
+            .fold(default, |min, slot| min.min(slot.sequence.get()))
+    }
+
+    /// Free slot `index`, whoever held it: used by `seqflow-shm` to release the slot of a consumer
+    /// process that died. Returns whether the slot was in use.
+    pub fn force_release(&self, index: usize) -> bool {
+        self.slots
+            .get(index)
+            .is_some_and(|slot| slot.state.swap(FREE, Ordering::AcqRel) != FREE)
+    }
+
+    /// A handle on slot `index` that is already held (by this process, or by a consumer that
+    /// registered elsewhere and is being adopted); `None` if it is free or out of range.
+    pub fn adopt(&self, index: usize) -> Option<GatingRegistration> {
+        self.slots
+            .get(index)
+            .filter(|slot| slot.is_in_use())
+            .map(|_| GatingRegistration {
+                table: self.clone(),
+                index,
+            })
+    }
+}
+
+impl fmt::Debug for GatingTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for slot in self.used_slots() {
+            if slot.is_in_use() {
+                list.entry(&(slot.sequence.get_relaxed(), slot.is_gating()));
+            }
+        }
+        list.finish()
+    }
+}
+
+/// A consumer's hold on a slot of a [`GatingTable`]; frees the slot when dropped.
+///
+/// ```
+/// let table = seqflow_sequencer::GatingTable::new(1);
+/// let r = table.register(true, || 5).unwrap();
+/// assert_eq!(r.sequence().get(), 5);
+/// assert!(table.register(true, || 5).is_err());
+/// drop(r);
+/// assert!(table.register(true, || 5).is_ok());
+/// ```
+pub struct GatingRegistration {
+    table: GatingTable,
+    index: usize,
+}
+
+impl GatingRegistration {
+    /// The slot's sequence, as a reference other stages can depend on.
+    pub fn sequence(&self) -> OwnedRef<Sequence> {
+        let slot = &self.table.slots[self.index];
+        // SAFETY: the slot lives inside the slice that `self.table.slots`' owner keeps alive;
+        // the reference keeps that owner alive in turn.
+        unsafe {
+            OwnedRef::from_raw(
+                std::ptr::NonNull::from(&slot.sequence),
+                self.table.slots.owner().clone(),
+            )
+        }
+    }
+
+    /// The slot index in the table.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Make the slot gate producers (`true`) or only be followed by later stages (`false`).
+    pub fn set_gating(&self, gating: bool) {
+        self.table.slots[self.index]
+            .state
+            .store(if gating { GATING } else { FOLLOWING }, Ordering::Release);
+    }
+
+    /// Whether the slot gates producers.
+    pub fn is_gating(&self) -> bool {
+        self.table.slots[self.index].is_gating()
+    }
+
+    /// Keep the slot held after this handle is gone (it is then freed by
+    /// [`GatingTable::force_release`] only).
+    pub fn leak(self) -> usize {
+        let index = self.index;
+        std::mem::forget(self);
+        index
+    }
+}
+
+impl Drop for GatingRegistration {
+    fn drop(&mut self) {
+        self.table.slots[self.index]
+            .state
+            .store(FREE, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for GatingRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatingRegistration")
+            .field("index", &self.index)
+            .field("sequence", &self.table.slots[self.index].sequence)
+            .field("gating", &self.is_gating())
+            .finish()
+    }
+}

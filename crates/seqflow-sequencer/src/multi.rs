@@ -1,0 +1,311 @@
+//! [`MultiProducerSequencer`]: any number of producers, claiming by CAS or under a lock.
+
+use crate::claimer::{check_claim, full, take_pending, wait_for_capacity};
+use crate::{
+    AvailabilityBuffer, ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer,
+};
+use parking_lot::Mutex;
+use seqflow_ring::{Capacity, CapacityError};
+use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy, INITIAL_SEQUENCE};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// How multi-producer claims are serialised.
+///
+/// ```
+/// assert_ne!(seqflow_sequencer::MultiProducerMode::Cas, seqflow_sequencer::MultiProducerMode::Lock);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MultiProducerMode {
+    /// Compare-and-set on the cursor; lock-free.
+    Cas,
+    /// A `parking_lot::Mutex` around the claim (process-local: not for shared memory).
+    Lock,
+}
+
+/// The sequencer for several producers.
+///
+/// The cursor is the highest *claimed* sequence. Producers claim a range by advancing it (CAS,
+/// or a plain store under the claim lock), write their slots, then mark each slot in the
+/// [`AvailabilityBuffer`]. Consumers wait on the cursor and then ask the buffer for the highest
+/// contiguous published sequence.
+///
+/// ```
+/// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
+/// use seqflow_sequence::{Cursor, YieldingWait};
+/// let seq = MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
+/// let (mut a, mut b) = (seq.claimer(), seq.claimer());
+/// let ra = a.claim(2).unwrap();
+/// let rb = b.claim(1).unwrap();
+/// b.publish(rb).unwrap();
+/// assert_eq!(seq.cursor().get(), 2);
+/// assert_eq!(seq.highest_published(0, 2), -1, "0 and 1 are claimed, not published");
+/// a.publish(ra).unwrap();
+/// assert_eq!(seq.highest_published(0, 2), 2);
+/// ```
+pub struct MultiProducerSequencer<W> {
+    cursor: OwnedRef<Sequence>,
+    capacity: Capacity,
+    available: AvailabilityBuffer,
+    gating: GatingTable,
+    wait: W,
+    alert: Alert,
+    mode: MultiProducerMode,
+    /// Lock mode: serialises claims; holds the cached gating minimum.
+    claim_lock: Mutex<i64>,
+}
+
+impl<W: WaitStrategy> MultiProducerSequencer<W> {
+    /// A sequencer for a ring of `capacity` slots with room for `max_consumers` gating consumers.
+    pub fn new(
+        capacity: usize,
+        wait: W,
+        mode: MultiProducerMode,
+        max_consumers: usize,
+    ) -> Result<Arc<Self>, CapacityError> {
+        let capacity = Capacity::new(capacity)?;
+        Ok(Self::from_parts(
+            capacity,
+            OwnedRef::new(Sequence::default()),
+            AvailabilityBuffer::new(capacity),
+            GatingTable::new(max_consumers),
+            wait,
+            mode,
+        ))
+    }
+
+    /// A sequencer over state owned elsewhere (a shared-memory segment): claim cursor,
+    /// availability buffer, gating table. In [`MultiProducerMode::Lock`] the lock is local to
+    /// this process, so only use it where every producer shares this `Arc`.
+    pub fn from_parts(
+        capacity: Capacity,
+        cursor: OwnedRef<Sequence>,
+        available: AvailabilityBuffer,
+        gating: GatingTable,
+        wait: W,
+        mode: MultiProducerMode,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            cursor,
+            capacity,
+            available,
+            gating,
+            wait,
+            alert: Alert::new(),
+            mode,
+            claim_lock: Mutex::new(INITIAL_SEQUENCE),
+        })
+    }
+
+    /// A new claimer; make one per producer thread (or clone one).
+    pub fn claimer(self: &Arc<Self>) -> MultiClaimer<W> {
+        MultiClaimer {
+            sequencer: Arc::clone(self),
+            cached_min: INITIAL_SEQUENCE,
+            pending: None,
+        }
+    }
+
+    /// The claim mode.
+    pub fn mode(&self) -> MultiProducerMode {
+        self.mode
+    }
+
+    /// The availability buffer (for inspection and for shared-memory checks).
+    pub fn availability(&self) -> &AvailabilityBuffer {
+        &self.available
+    }
+
+    fn claim_cas(
+        &self,
+        n: usize,
+        n64: i64,
+        cached_min: &mut i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<i64, ClaimError> {
+        let capacity = self.capacity.as_i64();
+        loop {
+            let current = self.cursor.get();
+            let next = current + n64;
+            let wrap_point = next - capacity;
+            if wrap_point > *cached_min {
+                let min = self.gating.minimum(current);
+                if wrap_point > min {
+                    if !block {
+                        return Err(full(n, self.capacity.get(), current, min));
+                    }
+                    let cursor = &self.cursor;
+                    *cached_min = wait_for_capacity(
+                        self,
+                        || cursor.get() + n64 - capacity,
+                        || cursor.get(),
+                        n,
+                        deadline,
+                    )?;
+                    continue;
+                }
+                *cached_min = min;
+            } else if self.cursor.compare_and_set(current, next) {
+                return Ok(next);
+            }
+        }
+    }
+
+    fn claim_locked(
+        &self,
+        n: usize,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<i64, ClaimError> {
+        let mut cached_min = self.claim_lock.lock();
+        // Only lock holders move the cursor, so a relaxed read of our own writes is enough.
+        let current = self.cursor.get_relaxed();
+        let next = current + n64;
+        let wrap_point = next - self.capacity.as_i64();
+        if wrap_point > *cached_min {
+            let mut min = self.gating.minimum(current);
+            if wrap_point > min {
+                if !block {
+                    return Err(full(n, self.capacity.get(), current, min));
+                }
+                min = wait_for_capacity(self, || wrap_point, || current, n, deadline)?;
+            }
+            *cached_min = min;
+        }
+        self.cursor.set(next);
+        Ok(next)
+    }
+}
+
+impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
+    type Wait = W;
+
+    #[inline]
+    fn cursor(&self) -> &Sequence {
+        &self.cursor
+    }
+
+    #[inline]
+    fn highest_published(&self, lo: i64, available: i64) -> i64 {
+        self.available.highest_published(lo, available)
+    }
+
+    #[inline]
+    fn wait_strategy(&self) -> &W {
+        &self.wait
+    }
+}
+
+impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
+    #[inline]
+    fn capacity(&self) -> Capacity {
+        self.capacity
+    }
+
+    #[inline]
+    fn is_available(&self, seq: i64) -> bool {
+        seq >= 0 && self.available.is_available(seq)
+    }
+
+    #[inline]
+    fn gating(&self) -> &GatingTable {
+        &self.gating
+    }
+
+    #[inline]
+    fn alert(&self) -> &Alert {
+        &self.alert
+    }
+}
+
+/// The producer side of a [`MultiProducerSequencer`]: one per producer thread; `Clone + Send`.
+pub struct MultiClaimer<W: WaitStrategy> {
+    sequencer: Arc<MultiProducerSequencer<W>>,
+    cached_min: i64,
+    pending: Option<SequenceRange>,
+}
+
+impl<W: WaitStrategy> MultiClaimer<W> {
+    #[inline]
+    fn claim_inner(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let seq = &*self.sequencer;
+        let n64 = check_claim(n, seq.capacity.get(), self.pending)?;
+        let end = match seq.mode {
+            MultiProducerMode::Cas => {
+                seq.claim_cas(n, n64, &mut self.cached_min, deadline, block)?
+            }
+            MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
+        };
+        let range = SequenceRange::ending_at(end, n64);
+        self.pending = Some(range);
+        Ok(range)
+    }
+}
+
+impl<W: WaitStrategy> Claimer for MultiClaimer<W> {
+    type Sequencer = MultiProducerSequencer<W>;
+
+    #[inline]
+    fn claim_until(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<SequenceRange, ClaimError> {
+        self.claim_inner(n, deadline, true)
+    }
+
+    #[inline]
+    fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
+        self.claim_inner(n, None, false)
+    }
+
+    #[inline]
+    fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
+        take_pending(&mut self.pending, range)?;
+        for seq in range {
+            self.sequencer.available.mark(seq);
+        }
+        self.sequencer.wait.signal_all();
+        Ok(())
+    }
+
+    fn pending(&self) -> Option<SequenceRange> {
+        self.pending
+    }
+
+    fn sequencer(&self) -> &Arc<MultiProducerSequencer<W>> {
+        &self.sequencer
+    }
+}
+
+impl<W: WaitStrategy> Drop for MultiClaimer<W> {
+    /// A claim dropped unpublished is published as it stands (the slots keep their previous
+    /// contents): other producers' later sequences would otherwise never become visible and
+    /// every consumer would wait forever on the hole.
+    fn drop(&mut self) {
+        if let Some(range) = self.pending.take() {
+            for seq in range {
+                self.sequencer.available.mark(seq);
+            }
+            self.sequencer.wait.signal_all();
+        }
+    }
+}
+
+impl<W: WaitStrategy> Clone for MultiClaimer<W> {
+    /// A new claimer on the same sequencer, with no pending claim.
+    fn clone(&self) -> Self {
+        Self {
+            sequencer: Arc::clone(&self.sequencer),
+            cached_min: self.cached_min,
+            pending: None,
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! [`SingleProducerSequencer`]: one producer, no atomic read-modify-write anywhere.
+
+use crate::claimer::{check_claim, full, take_pending, wait_for_capacity};
+use crate::{ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer};
+use seqflow_ring::{Capacity, CapacityError};
+use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
+use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The sequencer for exactly one producer.
+///
+/// The cursor is the highest *published* sequence. The one [`SingleClaimer`] keeps the next
+/// sequence and the cached gating minimum in plain fields: a claim is arithmetic plus, once per
+/// ring's worth of claims at most, a scan of the gating table; a publish is one `Release` store
+/// of the cursor (and a wake-up of blocked consumers if the wait strategy blocks).
+///
+/// ```
+/// use seqflow_sequencer::{Claimer, SingleProducerSequencer, Sequencer, ClaimError};
+/// use seqflow_sequence::{BusySpinWait, Cursor};
+/// let seq = SingleProducerSequencer::new(4, BusySpinWait, 1).unwrap();
+/// let consumer = seq.gating().register(true, || -1).unwrap();
+/// let mut p = seq.claimer().unwrap();
+/// assert!(seq.claimer().is_none(), "only one producer");
+/// let r = p.claim(4).unwrap();
+/// p.publish(r).unwrap();
+/// assert_eq!(seq.cursor().get(), 3);
+/// assert!(matches!(p.try_claim(1), Err(ClaimError::Full { free: 0, .. })));
+/// consumer.sequence().set(0);
+/// assert_eq!(p.try_claim(1).unwrap().start(), 4);
+/// ```
+pub struct SingleProducerSequencer<W> {
+    cursor: OwnedRef<Sequence>,
+    capacity: Capacity,
+    gating: GatingTable,
+    wait: W,
+    alert: Alert,
+    claimer_taken: AtomicBool,
+}
+
+impl<W: WaitStrategy> SingleProducerSequencer<W> {
+    /// A sequencer for a ring of `capacity` slots with room for `max_consumers` gating
+    /// consumers.
+    pub fn new(capacity: usize, wait: W, max_consumers: usize) -> Result<Arc<Self>, CapacityError> {
+        let capacity = Capacity::new(capacity)?;
+        Ok(Self::from_parts(
+            capacity,
+            OwnedRef::new(Sequence::default()),
+            GatingTable::new(max_consumers),
+            wait,
+        ))
+    }
+
+    /// A sequencer over state owned elsewhere (a shared-memory segment): the published cursor
+    /// and the gating table.
+    pub fn from_parts(
+        capacity: Capacity,
+        cursor: OwnedRef<Sequence>,
+        gating: GatingTable,
+        wait: W,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            cursor,
+            capacity,
+            gating,
+            wait,
+            alert: Alert::new(),
+            claimer_taken: AtomicBool::new(false),
+        })
+    }
+
+    /// The one claimer of this sequencer; `None` if it was taken already.
+    ///
+    /// It starts after the current cursor, so a producer that takes over a ring (in shared
+    /// memory, after another one stopped) carries on where the cursor is.
+    pub fn claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
+        if self.claimer_taken.swap(true, Ordering::AcqRel) {
+            return None;
+        }
+        let next = self.cursor.get();
+        Some(SingleClaimer {
+            sequencer: Arc::clone(self),
+            claimed: next,
+            cached_min: self.gating.minimum(next),
+            pending: None,
+        })
+    }
+}
+
+impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
+    type Wait = W;
+
+    #[inline]
+    fn cursor(&self) -> &Sequence {
+        &self.cursor
+    }
+
+    #[inline]
+    fn highest_published(&self, _lo: i64, available: i64) -> i64 {
+        // The cursor only moves on publish, so everything up to it is published.
+        available
+    }
+
+    #[inline]
+    fn wait_strategy(&self) -> &W {
+        &self.wait
+    }
+}
+
+impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
+    #[inline]
+    fn capacity(&self) -> Capacity {
+        self.capacity
+    }
+
+    #[inline]
+    fn is_available(&self, seq: i64) -> bool {
+        let cursor = self.cursor.get();
+        seq <= cursor && seq > cursor - self.capacity.as_i64()
+    }
+
+    #[inline]
+    fn gating(&self) -> &GatingTable {
+        &self.gating
+    }
+
+    #[inline]
+    fn alert(&self) -> &Alert {
+        &self.alert
+    }
+}
+
+/// The producer side of a [`SingleProducerSequencer`]. `Send`, not `Clone`.
+pub struct SingleClaimer<W> {
+    sequencer: Arc<SingleProducerSequencer<W>>,
+    /// The highest sequence claimed so far.
+    claimed: i64,
+    /// A gating minimum seen earlier: consumers are at least this far (they never go back).
+    cached_min: i64,
+    pending: Option<SequenceRange>,
+}
+
+impl<W: WaitStrategy> SingleClaimer<W> {
+    #[inline]
+    fn claim_inner(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let seq = &*self.sequencer;
+        let n64 = check_claim(n, seq.capacity.get(), self.pending)?;
+        let next = self.claimed + n64;
+        let wrap_point = next - seq.capacity.as_i64();
+        if wrap_point > self.cached_min {
+            let claimed = self.claimed;
+            let mut min = seq.gating.minimum(claimed);
+            if wrap_point > min {
+                if !block {
+                    return Err(full(n, seq.capacity.get(), claimed, min));
+                }
+                min = wait_for_capacity(seq, || wrap_point, || claimed, n, deadline)?;
+            }
+            self.cached_min = min;
+        }
+        self.claimed = next;
+        let range = SequenceRange::ending_at(next, n64);
+        self.pending = Some(range);
+        Ok(range)
+    }
+}
+
+impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
+    type Sequencer = SingleProducerSequencer<W>;
+
+    #[inline]
+    fn claim_until(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<SequenceRange, ClaimError> {
+        self.claim_inner(n, deadline, true)
+    }
+
+    #[inline]
+    fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
+        self.claim_inner(n, None, false)
+    }
+
+    #[inline]
+    fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
+        take_pending(&mut self.pending, range)?;
+        self.sequencer.cursor.set(range.end());
+        self.sequencer.wait.signal_all();
+        Ok(())
+    }
+
+    fn pending(&self) -> Option<SequenceRange> {
+        self.pending
+    }
+
+    fn sequencer(&self) -> &Arc<SingleProducerSequencer<W>> {
+        &self.sequencer
+    }
+}
+
+impl<W> Drop for SingleClaimer<W> {
+    fn drop(&mut self) {
+        // Let a new claimer be made; an unpublished claim is abandoned (never exposed).
+        self.sequencer.claimer_taken.store(false, Ordering::Release);
+    }
+}
