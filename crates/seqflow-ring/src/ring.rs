@@ -165,6 +165,21 @@ impl<E> RingBuffer<E> {
         unsafe { &mut *UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
     }
 
+    /// A raw pointer to the slot of `seq`, for readers that copy an event optimistically and
+    /// validate afterwards (seqlock style: lossy subscribers). Safe to obtain; reading or
+    /// writing through it is up to the caller.
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(4, || 3u64).unwrap();
+    /// // SAFETY: single-threaded example, nobody writes the slot.
+    /// assert_eq!(unsafe { ring.slot_ptr(6).read_volatile() }, 3);
+    /// ```
+    #[inline]
+    pub fn slot_ptr(&self, seq: i64) -> *mut E {
+        // SAFETY: `index_of` is below capacity, so the offset stays inside the slots.
+        unsafe { UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
+    }
+
     /// The owner that keeps the slots alive.
     ///
     /// ```

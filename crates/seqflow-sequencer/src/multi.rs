@@ -218,6 +218,12 @@ impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
     fn alert(&self) -> &Alert {
         &self.alert
     }
+
+    #[inline]
+    fn claimed(&self) -> i64 {
+        // The cursor is the claim cursor; its CAS (AcqRel) comes before any slot write.
+        self.cursor.get()
+    }
 }
 
 /// The producer side of a [`MultiProducerSequencer`]: one per producer thread; `Clone + Send`.

@@ -30,6 +30,14 @@ pub trait Sequencer: Cursor {
     /// Raised to abandon claims that wait for free slots (halt).
     fn alert(&self) -> &Alert;
 
+    /// The highest sequence any producer has claimed (it may be unpublished and being written).
+    ///
+    /// Readers that do not gate the producer (lossy subscribers) copy an event, then check
+    /// that `claimed() - capacity` is still below its sequence: if it is, no producer has
+    /// started to overwrite the slot. Producers store the claim with a `Release` fence after it
+    /// (seqlock writer side); readers issue an `Acquire` fence before reading this.
+    fn claimed(&self) -> i64;
+
     /// Free slots: capacity minus what the slowest gating consumer has not processed.
     fn remaining_capacity(&self) -> usize {
         let cursor = self.cursor().get();

@@ -3,7 +3,7 @@
 use crate::claimer::{check_claim, full, take_pending, wait_for_capacity};
 use crate::{ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer};
 use seqflow_ring::{Capacity, CapacityError};
-use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
+use seqflow_sequence::sync::atomic::{fence, AtomicBool, Ordering};
 use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +31,8 @@ use std::time::Instant;
 /// ```
 pub struct SingleProducerSequencer<W> {
     cursor: OwnedRef<Sequence>,
+    /// The highest claimed sequence, for readers that do not gate (see `Sequencer::claimed`).
+    claimed: Sequence,
     capacity: Capacity,
     gating: GatingTable,
     wait: W,
@@ -59,8 +61,10 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
         gating: GatingTable,
         wait: W,
     ) -> Arc<Self> {
+        let claimed = Sequence::new(cursor.get());
         Arc::new(Self {
             cursor,
+            claimed,
             capacity,
             gating,
             wait,
@@ -128,6 +132,12 @@ impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
     fn alert(&self) -> &Alert {
         &self.alert
     }
+
+    #[inline]
+    fn claimed(&self) -> i64 {
+        fence(Ordering::Acquire);
+        self.claimed.get()
+    }
 }
 
 /// The producer side of a [`SingleProducerSequencer`]. `Send`, not `Clone`.
@@ -164,6 +174,10 @@ impl<W: WaitStrategy> SingleClaimer<W> {
             self.cached_min = min;
         }
         self.claimed = next;
+        // Seqlock writer side for lossy readers: the claim is visible before any slot write.
+        // Only the owner writes `claimed`, and x86 compiles the fence to nothing.
+        seq.claimed.set(next);
+        fence(Ordering::Release);
         let range = SequenceRange::ending_at(next, n64);
         self.pending = Some(range);
         Ok(range)

@@ -1,0 +1,104 @@
+//! [`DisruptorConfig`]: ring size, event factory, wait strategy and policies, before the
+//! producer kind is chosen.
+
+use crate::{BuildError, Disruptor, DisruptorBuilder, PanicPolicy};
+use seqflow_ring::{EventFactory, RingBuffer};
+use seqflow_sequence::{WaitStrategy, YieldingWait};
+use seqflow_sequencer::{MultiProducerMode, MultiProducerSequencer, SingleProducerSequencer};
+use std::marker::PhantomData;
+
+/// The default size of the gating table: how many stages, pollers and workers a ring can have.
+pub const DEFAULT_MAX_CONSUMERS: usize = 64;
+
+/// The settings of a disruptor before its producer kind is chosen.
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, PanicPolicy};
+/// use seqflow_sequence::BlockingWait;
+/// let builder = Disruptor::builder(256, || [0u8; 64])
+///     .wait_strategy(BlockingWait::default())
+///     .panic_policy(PanicPolicy::LogAndContinue)
+///     .max_consumers(8)
+///     .single_producer()
+///     .unwrap();
+/// # drop(builder);
+/// ```
+pub struct DisruptorConfig<E, F, W> {
+    capacity: usize,
+    factory: F,
+    wait: W,
+    policy: PanicPolicy,
+    max_consumers: usize,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl Disruptor<(), seqflow_sequencer::SingleProducerSequencer<YieldingWait>> {
+    /// Start configuring a disruptor over a ring of `capacity` events made by `factory`.
+    ///
+    /// Defaults: [`YieldingWait`], [`PanicPolicy::Halt`], 64 consumers at most.
+    pub fn builder<E, F>(capacity: usize, factory: F) -> DisruptorConfig<E, F, YieldingWait>
+    where
+        E: Send + Sync + 'static,
+        F: EventFactory<E>,
+    {
+        DisruptorConfig {
+            capacity,
+            factory,
+            wait: YieldingWait::default(),
+            policy: PanicPolicy::default(),
+            max_consumers: DEFAULT_MAX_CONSUMERS,
+            _events: PhantomData,
+        }
+    }
+}
+
+impl<E, F, W> DisruptorConfig<E, F, W>
+where
+    E: Send + Sync + 'static,
+    F: EventFactory<E>,
+    W: WaitStrategy,
+{
+    /// How consumers wait for events (and producers for free slots).
+    pub fn wait_strategy<W2: WaitStrategy>(self, wait: W2) -> DisruptorConfig<E, F, W2> {
+        DisruptorConfig {
+            capacity: self.capacity,
+            factory: self.factory,
+            wait,
+            policy: self.policy,
+            max_consumers: self.max_consumers,
+            _events: PhantomData,
+        }
+    }
+
+    /// What a stage does when its handler panics.
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The most stages, pollers and workers the ring can have at once.
+    pub fn max_consumers(mut self, max: usize) -> Self {
+        self.max_consumers = max;
+        self
+    }
+
+    /// One producer: the fastest claim and publish.
+    pub fn single_producer(
+        self,
+    ) -> Result<DisruptorBuilder<E, SingleProducerSequencer<W>>, BuildError> {
+        let ring = RingBuffer::new(self.capacity, self.factory)?;
+        let sequencer = SingleProducerSequencer::new(self.capacity, self.wait, self.max_consumers)?;
+        Ok(DisruptorBuilder::from_parts(sequencer, ring, self.policy))
+    }
+
+    /// Any number of producers, claiming by CAS ([`MultiProducerMode::Cas`]) or under a lock.
+    pub fn multi_producer(
+        self,
+        mode: MultiProducerMode,
+    ) -> Result<DisruptorBuilder<E, MultiProducerSequencer<W>>, BuildError> {
+        let ring = RingBuffer::new(self.capacity, self.factory)?;
+        let sequencer =
+            MultiProducerSequencer::new(self.capacity, self.wait, mode, self.max_consumers)?;
+        Ok(DisruptorBuilder::from_parts(sequencer, ring, self.policy))
+    }
+}

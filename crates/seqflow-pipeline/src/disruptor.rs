@@ -1,0 +1,223 @@
+//! [`Disruptor`]: the running pipeline: more producers and pollers, metrics, shutdown, halt.
+
+use crate::shared::PipelineShared;
+use crate::stage::StageRecord;
+use crate::{
+    BuildError, LossySubscriber, Metrics, MetricsHandle, Poller, Producer, ProducerSequencer,
+    ShutdownError,
+};
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{SequenceBarrier, WaitStrategy};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// A running disruptor: its stages run on their own threads until
+/// [`shutdown`](Self::shutdown) (drain, then stop) or [`halt`](Self::halt) (stop now).
+/// Dropping it halts.
+///
+/// Build one with [`Disruptor::builder`].
+///
+/// ```
+/// use seqflow_pipeline::Disruptor;
+/// use std::time::Duration;
+/// let mut b = Disruptor::builder(64, || 0u64).single_producer().unwrap();
+/// b.handle_events_with(|_: &u64, _, _| std::thread::sleep(Duration::from_micros(10)));
+/// let (d, mut p) = b.start().unwrap();
+/// for i in 0..50 { p.publish(|e, _| *e = i).unwrap(); }
+/// d.shutdown_timeout(Duration::from_secs(30)).unwrap();
+/// ```
+pub struct Disruptor<E, S: ProducerSequencer> {
+    sequencer: Arc<S>,
+    ring: RingBuffer<E>,
+    shared: Arc<PipelineShared>,
+    stages: Vec<StageRecord>,
+    threads: Vec<JoinHandle<()>>,
+    metrics: MetricsHandle,
+}
+
+impl<E, S> Disruptor<E, S>
+where
+    E: Send + Sync + 'static,
+    S: ProducerSequencer,
+{
+    pub(crate) fn new(
+        sequencer: Arc<S>,
+        ring: RingBuffer<E>,
+        shared: Arc<PipelineShared>,
+        stages: Vec<StageRecord>,
+        threads: Vec<JoinHandle<()>>,
+    ) -> Self {
+        let metrics = MetricsHandle::new(
+            Arc::clone(&sequencer),
+            stages
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        s.sequence.clone(),
+                        s.registration.is_gating(),
+                    )
+                })
+                .collect(),
+            Arc::clone(&shared),
+        );
+        Self {
+            sequencer,
+            ring,
+            shared,
+            stages,
+            threads,
+            metrics,
+        }
+    }
+
+    /// Another producer: always for multi-producer disruptors;
+    /// [`BuildError::ProducerTaken`] for a single-producer one whose producer is alive.
+    pub fn producer(&self) -> Result<Producer<E, S::Claimer>, BuildError> {
+        let claimer = self
+            .sequencer
+            .new_claimer()
+            .ok_or(BuildError::ProducerTaken)?;
+        Ok(Producer::new(claimer, self.ring.clone()))
+    }
+
+    /// A poller added to the running disruptor: it starts after the current cursor and gates the
+    /// producer from now on.
+    pub fn poller(&self) -> Result<Poller<E, S>, BuildError> {
+        let cursor = self.sequencer.cursor();
+        let registration = self.sequencer.gating().register(true, || cursor.get())?;
+        let barrier = SequenceBarrier::new(
+            Arc::clone(&self.sequencer),
+            Vec::new(),
+            self.shared.alert.clone(),
+        );
+        Ok(Poller::new(barrier, self.ring.clone(), registration))
+    }
+
+    /// A lossy subscriber starting at the next event to be published; it never holds the
+    /// producer back.
+    pub fn lossy_subscriber(&self) -> LossySubscriber<E, S>
+    where
+        E: Copy,
+    {
+        LossySubscriber::new(
+            Arc::clone(&self.sequencer),
+            self.ring.clone(),
+            self.shared.alert.clone(),
+            self.sequencer.claimed() + 1,
+        )
+    }
+
+    /// Progress now.
+    pub fn metrics(&self) -> Metrics {
+        self.metrics.read()
+    }
+
+    /// A handle to read metrics from other threads.
+    pub fn metrics_handle(&self) -> MetricsHandle {
+        self.metrics.clone()
+    }
+
+    /// The sequencer.
+    pub fn sequencer(&self) -> &Arc<S> {
+        &self.sequencer
+    }
+
+    /// Let every stage process every event published so far, then stop the stages and join
+    /// their threads. Returns [`ShutdownError::HandlerPanicked`] if a handler panic halted the
+    /// disruptor (under `PanicPolicy::Halt`).
+    pub fn shutdown(self) -> Result<(), ShutdownError> {
+        self.stop(Some(None))
+    }
+
+    /// As [`shutdown`](Self::shutdown), but give up draining after `timeout`: the stages are
+    /// then halted, threads stuck in a handler are left detached, and
+    /// [`ShutdownError::Timeout`] says how many events were left unprocessed.
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownError> {
+        self.stop(Some(Some(timeout)))
+    }
+
+    /// Stop every stage now, without draining: each finishes the batch it is in. Producers
+    /// waiting for free slots get `ClaimError::Halted`.
+    pub fn halt(self) -> Result<(), ShutdownError> {
+        self.stop(None)
+    }
+
+    /// `drain`: `None` halts; `Some(timeout)` drains first, within `timeout` if given.
+    fn stop(mut self, drain: Option<Option<Duration>>) -> Result<(), ShutdownError> {
+        let mut result = Ok(());
+        if let Some(timeout) = drain {
+            if let Err(unprocessed) = self.drain(timeout) {
+                tracing::warn!(unprocessed, "shutdown timed out; halting");
+                result = Err(ShutdownError::Timeout { unprocessed });
+            }
+        }
+        self.raise_alerts();
+        let stuck = result.is_err();
+        for thread in self.threads.drain(..) {
+            if stuck && !thread.is_finished() {
+                // A handler that does not return: leave its thread detached.
+                continue;
+            }
+            let _ = thread.join();
+        }
+        if let Some(panic) = self.shared.halting_panic.lock().clone() {
+            return Err(ShutdownError::HandlerPanicked {
+                stage: panic.stage,
+                seq: panic.seq,
+                message: panic.message,
+            });
+        }
+        tracing::info!(cursor = self.sequencer.cursor().get(), "disruptor stopped");
+        result
+    }
+
+    /// Wait until every stage has processed what is published now. `Err(unprocessed)` on
+    /// timeout. Returns early (`Ok`) if a panic halted the pipeline.
+    fn drain(&self, timeout: Option<Duration>) -> Result<(), u64> {
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+        let target = self.sequencer.cursor().get();
+        let mut spins = 0u32;
+        loop {
+            let slowest = self
+                .stages
+                .iter()
+                .map(|s| s.sequence.get())
+                .min()
+                .unwrap_or(target);
+            if slowest >= target || self.shared.alert.is_raised() {
+                return Ok(());
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err((target - slowest) as u64);
+            }
+            spins += 1;
+            if spins < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
+    }
+
+    fn raise_alerts(&self) {
+        self.shared.alert.raise();
+        self.sequencer.alert().raise();
+        self.sequencer.wait_strategy().signal_all();
+    }
+}
+
+impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
+    fn drop(&mut self) {
+        if self.threads.is_empty() {
+            return;
+        }
+        self.shared.alert.raise();
+        self.sequencer.alert().raise();
+        self.sequencer.wait_strategy().signal_all();
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}

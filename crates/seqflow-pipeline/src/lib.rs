@@ -1,0 +1,51 @@
+//! The seqflow Disruptor: producers, event handlers on their own threads, dependent stages,
+//! pollers, lossy subscribers, worker pools, and an orderly shutdown.
+//!
+//! ```
+//! use seqflow_pipeline::{Disruptor, PanicPolicy};
+//! use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
+//!
+//! let sum = Arc::new(AtomicU64::new(0));
+//! let total = sum.clone();
+//! let mut builder = Disruptor::builder(1024, || 0u64).single_producer().unwrap();
+//! builder.handle_events_with(move |event: &u64, _seq: i64, _end_of_batch: bool| {
+//!     total.fetch_add(*event, Ordering::Relaxed);
+//! });
+//! let (disruptor, mut producer) = builder.start().unwrap();
+//! for i in 1..=100 {
+//!     producer.publish(|event, _seq| *event = i).unwrap();
+//! }
+//! disruptor.shutdown().unwrap(); // drains: every published event is handled first
+//! assert_eq!(sum.load(Ordering::Relaxed), 5050);
+//! ```
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod builder;
+mod config;
+mod disruptor;
+mod error;
+mod handler;
+mod lossy;
+mod metrics;
+mod policy;
+mod poller;
+mod processor;
+mod producer;
+mod producer_kind;
+mod shared;
+mod stage;
+mod worker;
+
+pub use builder::{DisruptorBuilder, Stages};
+pub use config::DisruptorConfig;
+pub use disruptor::Disruptor;
+pub use error::{BuildError, LossyError, PollError, ShutdownError};
+pub use handler::EventHandler;
+pub use lossy::LossySubscriber;
+pub use metrics::{Metrics, MetricsHandle, StageMetrics};
+pub use policy::PanicPolicy;
+pub use poller::Poller;
+pub use producer::{ClaimGuard, Producer};
+pub use producer_kind::ProducerSequencer;
+pub use stage::StageGroup;

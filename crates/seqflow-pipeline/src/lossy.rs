@@ -1,0 +1,115 @@
+//! [`LossySubscriber`]: a best-effort reader that never holds the producer back.
+
+use crate::LossyError;
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{deadline_after, Alert, SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequencer::Sequencer;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A subscriber that does not gate the producer (for best-effort stages such as broadcasting
+/// to clients). When the producer laps it, it reports how many events it missed
+/// ([`LossyError::Lapped`]) and resumes at the oldest event still in the ring.
+///
+/// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock:
+/// the copy is kept only if no producer had claimed the slot for a later lap by the time the
+/// copy finished. The copy is a volatile read that may race with a producer's write; a torn
+/// copy is always detected and discarded (the approach of `crossbeam_utils::atomic::AtomicCell`
+/// for types without native atomics).
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, LossyError};
+/// let (d, mut p) = Disruptor::builder(4, || 0u64).single_producer().unwrap().start().unwrap();
+/// let mut sub = d.lossy_subscriber();
+/// for i in 0..10 { p.publish(|e, _| *e = i).unwrap(); } // nobody gates: never blocks
+/// assert_eq!(sub.try_next(), Err(LossyError::Lapped { missed: 6, resume_at: 6 }));
+/// assert_eq!(sub.try_next(), Ok((6, 6)));
+/// d.shutdown().unwrap();
+/// ```
+pub struct LossySubscriber<E, S: Sequencer> {
+    barrier: SequenceBarrier<S>,
+    ring: RingBuffer<E>,
+    next: i64,
+    missed: u64,
+}
+
+impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
+    pub(crate) fn new(sequencer: Arc<S>, ring: RingBuffer<E>, alert: Alert, next: i64) -> Self {
+        Self {
+            barrier: SequenceBarrier::new(sequencer, Vec::new(), alert),
+            ring,
+            next,
+            missed: 0,
+        }
+    }
+
+    /// The next event, waiting at most `timeout` (`None`: until one arrives or shutdown).
+    pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<(i64, E), LossyError> {
+        let deadline = deadline_after(timeout);
+        let producer = Arc::clone(self.barrier.producer());
+        let waited = producer.wait_strategy().wait_until(
+            || {
+                if self.lapped_by(producer.claimed()) {
+                    return Some(());
+                }
+                self.barrier.poll(self.next).map(|_| ())
+            },
+            self.barrier.alert(),
+            deadline,
+        );
+        match waited {
+            Ok(()) => self.read_next(),
+            Err(WaitError::Timeout) => Err(LossyError::Timeout),
+            Err(WaitError::Alerted) => Err(LossyError::Alerted),
+        }
+    }
+
+    /// The next event if one is there now; [`LossyError::Timeout`] if not.
+    pub fn try_next(&mut self) -> Result<(i64, E), LossyError> {
+        self.next_timeout(Some(Duration::ZERO))
+    }
+
+    /// Events missed so far because the producer lapped this subscriber.
+    pub fn missed(&self) -> u64 {
+        self.missed
+    }
+
+    /// The next sequence this subscriber will read.
+    pub fn position(&self) -> i64 {
+        self.next
+    }
+
+    fn lapped_by(&self, claimed: i64) -> bool {
+        claimed - self.ring.capacity() as i64 >= self.next
+    }
+
+    /// Copy the event at `next` (published or lapped: checked by the caller's wait).
+    fn read_next(&mut self) -> Result<(i64, E), LossyError> {
+        let producer = self.barrier.producer();
+        if !self.lapped_by(producer.claimed()) {
+            let seq = self.next;
+            // SAFETY: the pointer is in bounds and aligned. The copy goes into `MaybeUninit`, so
+            // a torn copy (a producer writing the slot for a later lap at the same time) is never
+            // treated as an `E`.
+            let copy = unsafe {
+                self.ring
+                    .slot_ptr(seq)
+                    .cast::<std::mem::MaybeUninit<E>>()
+                    .read_volatile()
+            };
+            // `claimed()` issues the Acquire fence that orders the copy before this re-check.
+            if !self.lapped_by(producer.claimed()) {
+                self.next += 1;
+                // SAFETY: no producer claimed the slot's next lap before the copy finished, so
+                // the copy is the whole event published at `seq`.
+                return Ok((seq, unsafe { copy.assume_init() }));
+            }
+        }
+        let resume_at = producer.claimed() - self.ring.capacity() as i64 + 1;
+        let missed = (resume_at - self.next) as u64;
+        self.missed += missed;
+        self.next = resume_at;
+        tracing::warn!(missed, resume_at, "lossy subscriber lapped by the producer");
+        Err(LossyError::Lapped { missed, resume_at })
+    }
+}

@@ -1,0 +1,120 @@
+//! [`Metrics`]: capacity, cursor, per-stage sequence and lag, remaining capacity.
+
+use crate::shared::PipelineShared;
+use seqflow_sequence::{OwnedRef, Sequence};
+use seqflow_sequencer::Sequencer;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// A snapshot of a disruptor's progress (like the seed queue's `get_metrics`).
+///
+/// ```
+/// use seqflow_pipeline::Disruptor;
+/// let mut b = Disruptor::builder(8, || 0u8).single_producer().unwrap();
+/// b.handle_events_with(|_: &u8, _, _| {}).named("sink");
+/// let (d, mut p) = b.start().unwrap();
+/// p.publish(|e, _| *e = 1).unwrap();
+/// let m = d.metrics();
+/// assert_eq!(m.capacity, 8);
+/// assert_eq!(m.cursor, 0);
+/// assert_eq!(m.stages[0].name, "sink");
+/// assert!(m.stages[0].lag <= 1);
+/// d.shutdown().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metrics {
+    /// Ring size.
+    pub capacity: usize,
+    /// The producer cursor (highest claimed for multi producers, published for single).
+    pub cursor: i64,
+    /// Slots free for producers now.
+    pub remaining_capacity: usize,
+    /// Percentage of the ring holding events not yet processed by the slowest gating stage.
+    pub utilization_percent: f64,
+    /// Every stage, in the order they were added.
+    pub stages: Vec<StageMetrics>,
+    /// Handler panics so far.
+    pub panics: u64,
+}
+
+/// One stage's progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageMetrics {
+    /// The stage name.
+    pub name: String,
+    /// The last sequence the stage finished.
+    pub sequence: i64,
+    /// Events published but not yet processed by this stage.
+    pub lag: i64,
+    /// Whether this stage holds the producer back (it is a last stage).
+    pub gating: bool,
+}
+
+/// What metrics need of a sequencer, type-erased so handles are one type.
+trait CursorSource: Send + Sync {
+    fn cursor(&self) -> i64;
+    fn capacity(&self) -> usize;
+    fn remaining(&self) -> usize;
+}
+
+impl<S: Sequencer> CursorSource for S {
+    fn cursor(&self) -> i64 {
+        seqflow_sequence::Cursor::cursor(self).get()
+    }
+    fn capacity(&self) -> usize {
+        Sequencer::capacity(self).get()
+    }
+    fn remaining(&self) -> usize {
+        self.remaining_capacity()
+    }
+}
+
+/// A cloneable, `Send + Sync` handle that reads [`Metrics`] from any thread.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    source: Arc<dyn CursorSource>,
+    stages: Arc<[(String, OwnedRef<Sequence>, bool)]>,
+    shared: Arc<PipelineShared>,
+}
+
+impl MetricsHandle {
+    pub(crate) fn new<S: Sequencer>(
+        sequencer: Arc<S>,
+        stages: Vec<(String, OwnedRef<Sequence>, bool)>,
+        shared: Arc<PipelineShared>,
+    ) -> Self {
+        Self {
+            source: sequencer,
+            stages: stages.into(),
+            shared,
+        }
+    }
+
+    /// Read the metrics now (a few atomic loads per stage; allocates the snapshot).
+    pub fn read(&self) -> Metrics {
+        let cursor = self.source.cursor();
+        let capacity = self.source.capacity();
+        let remaining_capacity = self.source.remaining();
+        let stages: Vec<StageMetrics> = self
+            .stages
+            .iter()
+            .map(|(name, seq, gating)| {
+                let sequence = seq.get();
+                StageMetrics {
+                    name: name.clone(),
+                    sequence,
+                    lag: (cursor - sequence).max(0),
+                    gating: *gating,
+                }
+            })
+            .collect();
+        Metrics {
+            capacity,
+            cursor,
+            remaining_capacity,
+            utilization_percent: 100.0 * (capacity - remaining_capacity) as f64 / capacity as f64,
+            stages,
+            panics: self.shared.panics.load(Ordering::Relaxed),
+        }
+    }
+}

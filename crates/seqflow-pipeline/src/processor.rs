@@ -1,0 +1,84 @@
+//! The batch event processor: the loop every handler stage runs on its thread.
+
+use crate::shared::PipelineShared;
+use crate::{EventHandler, PanicPolicy};
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
+use seqflow_sequencer::Sequencer;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+/// Everything a stage thread needs besides its handler.
+pub(crate) struct StageContext<E, S: Sequencer> {
+    pub name: Arc<str>,
+    pub barrier: SequenceBarrier<S>,
+    pub ring: RingBuffer<E>,
+    pub sequence: OwnedRef<Sequence>,
+    pub shared: Arc<PipelineShared>,
+    pub policy: PanicPolicy,
+}
+
+/// Wait once, handle every available event, publish the stage's sequence once per batch.
+///
+/// Stops when the pipeline's alert is raised (checked before each wait, so a halt does not
+/// drain), or when a handler panics under `PanicPolicy::Halt`.
+pub(crate) fn run_batch_processor<E, S, H>(ctx: StageContext<E, S>, mut handler: H)
+where
+    S: Sequencer,
+    H: EventHandler<E>,
+{
+    let StageContext {
+        name,
+        barrier,
+        ring,
+        sequence,
+        shared,
+        policy,
+    } = ctx;
+    tracing::debug!(stage = &*name, "stage started");
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_start())) {
+        if shared.on_panic(&name, -1, payload, policy) {
+            return;
+        }
+    }
+    let wait = barrier.producer().wait_strategy();
+    let mut next = sequence.get() + 1;
+    while !shared.alert.is_raised() {
+        let Ok(available) = barrier.wait_for(next, None) else {
+            break;
+        };
+        let mut current = next;
+        let batch = catch_unwind(AssertUnwindSafe(|| {
+            while current <= available {
+                // SAFETY: `current <= available` is published and processed by every stage this
+                // one depends on; our sequence (below `current`) still gates the producer, directly
+                // or through the stages after us, so the slot is not reclaimed while we read it.
+                let event = unsafe { ring.get(current) };
+                handler.on_event(event, current, current == available);
+                current += 1;
+            }
+        }));
+        match batch {
+            Ok(()) => {
+                sequence.set(available);
+                next = available + 1;
+            }
+            Err(payload) => {
+                let stop = shared.on_panic(&name, current, payload, policy);
+                if stop {
+                    // Wake producers and stages blocked behind us so they see the alert.
+                    wait.signal_all();
+                    break;
+                }
+                // Skip the event that panicked.
+                sequence.set(current);
+                next = current + 1;
+            }
+        }
+        wait.signal_all();
+    }
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
+        shared.on_panic(&name, sequence.get(), payload, PanicPolicy::LogAndContinue);
+    }
+    tracing::debug!(stage = &*name, sequence = sequence.get(), "stage stopped");
+}

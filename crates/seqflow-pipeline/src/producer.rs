@@ -1,0 +1,179 @@
+//! [`Producer`] and [`ClaimGuard`]: writing events in place and publishing them.
+
+use seqflow_ring::RingBuffer;
+use seqflow_sequencer::{ClaimError, Claimer, SequenceRange};
+use std::time::Duration;
+
+/// A producer handle: claims slots, lets you write the events in place, publishes them.
+///
+/// Multi-producer handles are `Clone + Send` (clone one per thread); the single-producer handle
+/// is `Send` and unique. Nothing here allocates or locks (but for the lock-based sequencer).
+///
+/// ```
+/// use seqflow_pipeline::Disruptor;
+/// use seqflow_sequencer::MultiProducerMode;
+/// let b = Disruptor::builder(16, || (0u32, 0u64)).multi_producer(MultiProducerMode::Cas).unwrap();
+/// let (d, mut p) = b.start().unwrap();
+/// let mut q = p.clone();
+/// std::thread::spawn(move || q.publish(|e, _| *e = (2, 20)).unwrap()).join().unwrap();
+/// p.publish(|e, seq| *e = (1, seq as u64)).unwrap();
+/// let range = p.publish_batch(3, |e, seq| *e = (1, seq as u64)).unwrap();
+/// assert_eq!(range.len(), 3);
+/// d.shutdown().unwrap();
+/// ```
+pub struct Producer<E, C: Claimer> {
+    claimer: C,
+    ring: RingBuffer<E>,
+}
+
+impl<E, C: Claimer> Producer<E, C> {
+    pub(crate) fn new(claimer: C, ring: RingBuffer<E>) -> Self {
+        Self { claimer, ring }
+    }
+
+    /// Claim one slot (waiting while the ring is full), let `write` fill the event in place,
+    /// publish it; returns its sequence. Errors only if the disruptor was halted.
+    #[inline]
+    pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
+        let mut guard = self.claim(1)?;
+        let seq = guard.range.start();
+        write(guard.slot(0), seq);
+        Ok(seq)
+    }
+
+    /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
+    #[inline]
+    pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
+        let mut guard = self.try_claim(1)?;
+        let seq = guard.range.start();
+        write(guard.slot(0), seq);
+        Ok(seq)
+    }
+
+    /// As [`publish`](Self::publish), waiting at most `timeout` for a free slot.
+    pub fn publish_timeout<F: FnOnce(&mut E, i64)>(
+        &mut self,
+        timeout: Duration,
+        write: F,
+    ) -> Result<i64, ClaimError> {
+        let range = self.claimer.claim_timeout(1, timeout)?;
+        let mut guard = ClaimGuard::new(self, range);
+        write(guard.slot(0), range.start());
+        Ok(range.start())
+    }
+
+    /// Claim `n` slots at once, fill each with `write`, publish them together.
+    #[inline]
+    pub fn publish_batch<F: FnMut(&mut E, i64)>(
+        &mut self,
+        n: usize,
+        mut write: F,
+    ) -> Result<SequenceRange, ClaimError> {
+        let mut guard = self.claim(n)?;
+        let range = guard.range;
+        for (i, seq) in range.iter().enumerate() {
+            write(guard.slot(i), seq);
+        }
+        Ok(range)
+    }
+
+    /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
+    /// are published by [`ClaimGuard::commit`] or when the guard is dropped (also on panic, so
+    /// consumers never wait on a hole).
+    #[inline]
+    pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
+        let range = self.claimer.claim(n)?;
+        Ok(ClaimGuard::new(self, range))
+    }
+
+    /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
+    #[inline]
+    pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
+        let range = self.claimer.try_claim(n)?;
+        Ok(ClaimGuard::new(self, range))
+    }
+
+    /// The claimer underneath (sequencer access, remaining capacity).
+    pub fn claimer(&self) -> &C {
+        &self.claimer
+    }
+}
+
+impl<E, C: Claimer + Clone> Clone for Producer<E, C> {
+    /// Another producer on the same ring (multi-producer sequencers only).
+    fn clone(&self) -> Self {
+        Self {
+            claimer: self.claimer.clone(),
+            ring: self.ring.clone(),
+        }
+    }
+}
+
+/// Claimed slots being written; published on [`commit`](Self::commit) or drop.
+///
+/// ```
+/// use seqflow_pipeline::Disruptor;
+/// let (d, mut p) = Disruptor::builder(8, || 0u32).single_producer().unwrap().start().unwrap();
+/// let mut guard = p.claim(2).unwrap();
+/// for (i, event) in guard.iter_mut().enumerate() {
+///     *event = i as u32;
+/// }
+/// let range = guard.commit();
+/// assert_eq!(range.start(), 0);
+/// d.shutdown().unwrap();
+/// ```
+pub struct ClaimGuard<'a, E, C: Claimer> {
+    producer: &'a mut Producer<E, C>,
+    range: SequenceRange,
+}
+
+impl<'a, E, C: Claimer> ClaimGuard<'a, E, C> {
+    fn new(producer: &'a mut Producer<E, C>, range: SequenceRange) -> Self {
+        Self { producer, range }
+    }
+
+    /// The claimed sequences.
+    pub fn range(&self) -> SequenceRange {
+        self.range
+    }
+
+    /// The `i`-th claimed event (0-based), or `None` past the claim.
+    #[inline]
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut E> {
+        (i < self.range.len()).then(|| self.slot(i))
+    }
+
+    /// The `i`-th claimed event; `i` must be inside the claim (checked in debug builds).
+    #[inline]
+    fn slot(&mut self, i: usize) -> &mut E {
+        debug_assert!(i < self.range.len());
+        // SAFETY: the sequence is claimed by this producer and not yet published, so nobody else
+        // touches the slot; `&mut self` makes the reference unique for its lifetime.
+        unsafe { self.producer.ring.get_mut(self.range.start() + i as i64) }
+    }
+
+    /// Every claimed event, in sequence order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut E> + '_ {
+        let ring = &self.producer.ring;
+        self.range.iter().map(move |seq| {
+            // SAFETY: as in `get_mut`; each sequence is visited once, so the references are
+            // disjoint, and they all borrow `self` mutably.
+            unsafe { ring.get_mut(seq) }
+        })
+    }
+
+    /// Publish the claimed events now.
+    pub fn commit(self) -> SequenceRange {
+        self.range
+        // Drop publishes.
+    }
+}
+
+impl<E, C: Claimer> Drop for ClaimGuard<'_, E, C> {
+    #[inline]
+    fn drop(&mut self) {
+        // Cannot fail: the guard holds exactly the claimer's pending claim.
+        let published = self.producer.claimer.publish(self.range);
+        debug_assert!(published.is_ok());
+    }
+}
