@@ -7,7 +7,8 @@
 //! This facade re-exports the workspace crates:
 //! - [`sequence`]: `Sequence`, `SequenceBarrier`, wait strategies, alerts;
 //! - [`ring`]: `RingBuffer`, `EventFactory`, `Capacity`;
-//! - [`sequencer`]: single and multi producer sequencers and their claimers.
+//! - [`sequencer`]: single and multi producer sequencers and their claimers;
+//! - [`pipeline`]: the Disruptor itself: builder, producers, handlers, stages, pollers, pools.
 //!
 //! `use seqflow::prelude::*;` brings the names most programs need.
 //!
@@ -29,6 +30,8 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub use seqflow_pipeline as pipeline;
+pub use seqflow_pipeline::Disruptor;
 pub use seqflow_ring as ring;
 pub use seqflow_sequence as sequence;
 pub use seqflow_sequencer as sequencer;
@@ -40,6 +43,10 @@ pub use seqflow_sequencer as sequencer;
 /// let _ = YieldingWait::default();
 /// ```
 pub mod prelude {
+    pub use seqflow_pipeline::{
+        ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, LossyError, LossySubscriber,
+        Metrics, PanicPolicy, PollError, Poller, Producer, ShutdownError, StageGroup,
+    };
     pub use seqflow_ring::{Capacity, CapacityError, EventFactory, RingBuffer};
     pub use seqflow_sequence::{
         Alert, BlockingWait, BusySpinWait, Cursor, Sequence, SequenceBarrier, SleepingWait,

@@ -5,7 +5,8 @@ use crate::shared::PipelineShared;
 use crate::stage::{StageGroup, StageRecord};
 use crate::worker::run_worker;
 use crate::{
-    BuildError, Disruptor, EventHandler, PanicPolicy, Poller, Producer, ProducerSequencer,
+    BuildError, Disruptor, EventHandler, LossySubscriber, PanicPolicy, Poller, Producer,
+    ProducerSequencer,
 };
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
@@ -291,6 +292,22 @@ where
             members: StageGroup::default(),
         }
         .handle_events_with_worker_pool(workers)
+    }
+
+    /// A lossy subscriber after all of these stages: it sees an event once they have handled
+    /// it, but never holds them or the producer back (see [`LossySubscriber`]).
+    pub fn then_lossy_subscriber(self) -> LossySubscriber<E, S>
+    where
+        E: Copy,
+    {
+        let after = self.builder.dependency_sequences(&self.members);
+        LossySubscriber::new(
+            Arc::clone(&self.builder.sequencer),
+            after,
+            self.builder.ring.clone(),
+            self.builder.shared.alert.clone(),
+            0,
+        )
     }
 
     /// A poller after all of these stages.

@@ -103,6 +103,7 @@ where
     {
         LossySubscriber::new(
             Arc::clone(&self.sequencer),
+            Vec::new(),
             self.ring.clone(),
             self.shared.alert.clone(),
             self.sequencer.claimed() + 1,

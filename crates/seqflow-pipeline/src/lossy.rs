@@ -2,13 +2,17 @@
 
 use crate::LossyError;
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{deadline_after, Alert, SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequence::{
+    deadline_after, Alert, OwnedRef, Sequence, SequenceBarrier, WaitError, WaitStrategy,
+};
 use seqflow_sequencer::Sequencer;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// A subscriber that does not gate the producer (for best-effort stages such as broadcasting
-/// to clients). When the producer laps it, it reports how many events it missed
+/// to clients). It follows the producer, or the stages it was created after
+/// ([`Stages::then_lossy_subscriber`](crate::Stages::then_lossy_subscriber)), and never holds
+/// anyone back. When the producer laps it, it reports how many events it missed
 /// ([`LossyError::Lapped`]) and resumes at the oldest event still in the ring.
 ///
 /// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock:
@@ -34,9 +38,15 @@ pub struct LossySubscriber<E, S: Sequencer> {
 }
 
 impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
-    pub(crate) fn new(sequencer: Arc<S>, ring: RingBuffer<E>, alert: Alert, next: i64) -> Self {
+    pub(crate) fn new(
+        sequencer: Arc<S>,
+        after: Vec<OwnedRef<Sequence>>,
+        ring: RingBuffer<E>,
+        alert: Alert,
+        next: i64,
+    ) -> Self {
         Self {
-            barrier: SequenceBarrier::new(sequencer, Vec::new(), alert),
+            barrier: SequenceBarrier::new(sequencer, after, alert),
             ring,
             next,
             missed: 0,

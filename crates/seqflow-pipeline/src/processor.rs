@@ -38,6 +38,7 @@ where
     tracing::debug!(stage = &*name, "stage started");
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_start())) {
         if shared.on_panic(&name, -1, payload, policy) {
+            halt_producers(&**barrier.producer());
             return;
         }
     }
@@ -48,6 +49,7 @@ where
             break;
         };
         let mut current = next;
+        let alert = &shared.alert;
         let batch = catch_unwind(AssertUnwindSafe(|| {
             while current <= available {
                 // SAFETY: `current <= available` is published and processed by every stage this
@@ -56,18 +58,21 @@ where
                 let event = unsafe { ring.get(current) };
                 handler.on_event(event, current, current == available);
                 current += 1;
+                // A halt stops a long batch too (a load of a line that is only written on
+                // shutdown, so it stays cached; shutdown raises it only after the drain).
+                if alert.is_raised() {
+                    break;
+                }
             }
         }));
         match batch {
             Ok(()) => {
-                sequence.set(available);
-                next = available + 1;
+                sequence.set(current - 1);
+                next = current;
             }
             Err(payload) => {
-                let stop = shared.on_panic(&name, current, payload, policy);
-                if stop {
-                    // Wake producers and stages blocked behind us so they see the alert.
-                    wait.signal_all();
+                if shared.on_panic(&name, current, payload, policy) {
+                    halt_producers(&**barrier.producer());
                     break;
                 }
                 // Skip the event that panicked.
@@ -81,4 +86,11 @@ where
         shared.on_panic(&name, sequence.get(), payload, PanicPolicy::LogAndContinue);
     }
     tracing::debug!(stage = &*name, sequence = sequence.get(), "stage stopped");
+}
+
+/// After a panic under `PanicPolicy::Halt`: make producers waiting for free slots give up with
+/// `ClaimError::Halted`, and wake every waiter so it sees the raised alerts.
+pub(crate) fn halt_producers<S: Sequencer>(sequencer: &S) {
+    sequencer.alert().raise();
+    sequencer.wait_strategy().signal_all();
 }

@@ -1,6 +1,6 @@
 //! The worker of a pool: the loop each worker of `handle_events_with_worker_pool` runs.
 
-use crate::processor::StageContext;
+use crate::processor::{halt_producers, StageContext};
 use crate::EventHandler;
 use seqflow_sequence::{OwnedRef, Sequence, WaitStrategy};
 use seqflow_sequencer::Sequencer;
@@ -29,6 +29,7 @@ where
     tracing::debug!(stage = &*name, "worker started");
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_start())) {
         if shared.on_panic(&name, -1, payload, policy) {
+            halt_producers(&**barrier.producer());
             return;
         }
     }
@@ -60,7 +61,7 @@ where
             }));
             if let Err(payload) = result {
                 if shared.on_panic(&name, seq, payload, policy) {
-                    wait.signal_all();
+                    halt_producers(&**barrier.producer());
                     break;
                 }
             }

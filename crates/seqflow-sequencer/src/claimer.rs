@@ -97,7 +97,9 @@ pub(crate) fn take_pending(
 /// Wait until the slowest gating consumer has passed `wrap_point` (so the slots up to
 /// `wrap_point + capacity` are free); return the gating minimum seen then.
 ///
-/// `default` is the minimum to use when no consumer gates (the producer's own cursor).
+/// `default` is the minimum to use when no consumer gates (the producer's own cursor). A raised
+/// sequencer alert wins over free slots: a halted ring takes no more claims that had to wait,
+/// even when its consumers are gone (their slots freed) by the time the waiter looks.
 pub(crate) fn wait_for_capacity<S: Sequencer>(
     sequencer: &S,
     wrap_point: impl Fn() -> i64,
@@ -106,20 +108,24 @@ pub(crate) fn wait_for_capacity<S: Sequencer>(
     deadline: Option<std::time::Instant>,
 ) -> Result<i64, ClaimError> {
     use seqflow_sequence::{WaitError, WaitStrategy};
+    let alert = sequencer.alert();
     sequencer
         .wait_strategy()
         .wait_until(
             || {
+                if alert.is_raised() {
+                    return Some(Err(ClaimError::Halted));
+                }
                 let min = sequencer.gating().minimum(default());
-                (wrap_point() <= min).then_some(min)
+                (wrap_point() <= min).then_some(Ok(min))
             },
-            sequencer.alert(),
+            alert,
             deadline,
         )
         .map_err(|e| match e {
             WaitError::Timeout => ClaimError::Timeout { requested },
             WaitError::Alerted => ClaimError::Halted,
-        })
+        })?
 }
 
 /// The `Full` error for a claim of `n` when the slowest consumer is at `min` and the producer

@@ -130,6 +130,10 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             let next = current + n64;
             let wrap_point = next - capacity;
             if wrap_point > *cached_min {
+                // Slow path only: a halted ring refuses claims that need a look at the consumers.
+                if self.alert.is_raised() {
+                    return Err(ClaimError::Halted);
+                }
                 let min = self.gating.minimum(current);
                 if wrap_point > min {
                     if !block {
@@ -165,6 +169,9 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         let next = current + n64;
         let wrap_point = next - self.capacity.as_i64();
         if wrap_point > *cached_min {
+            if self.alert.is_raised() {
+                return Err(ClaimError::Halted);
+            }
             let mut min = self.gating.minimum(current);
             if wrap_point > min {
                 if !block {

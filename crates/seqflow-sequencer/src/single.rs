@@ -163,6 +163,10 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         let next = self.claimed + n64;
         let wrap_point = next - seq.capacity.as_i64();
         if wrap_point > self.cached_min {
+            // Slow path only: a halted ring refuses claims that need a look at the consumers.
+            if seq.alert.is_raised() {
+                return Err(ClaimError::Halted);
+            }
             let claimed = self.claimed;
             let mut min = seq.gating.minimum(claimed);
             if wrap_point > min {

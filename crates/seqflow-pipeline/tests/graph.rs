@@ -1,0 +1,193 @@
+//! The stage graph: pipeline, multicast, diamond and worker pools see every event exactly once,
+//! in order, and never before the stages they depend on.
+
+use seqflow_pipeline::Disruptor;
+use seqflow_sequence::BlockingWait;
+use seqflow_sequencer::MultiProducerMode;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+
+const EVENTS: i64 = 20_000;
+
+/// A handler that records how far it got and checks order and dependencies.
+fn tracker(
+    done: Arc<AtomicI64>,
+    upstream: Vec<Arc<AtomicI64>>,
+    sum: Arc<AtomicU64>,
+) -> impl FnMut(&u64, i64, bool) + Send + 'static {
+    move |event, seq, _| {
+        assert_eq!(done.load(SeqCst) + 1, seq, "out of order or skipped");
+        for u in &upstream {
+            assert!(u.load(SeqCst) >= seq, "ran before a stage it depends on");
+        }
+        assert_eq!(*event, seq as u64 * 3, "wrong event content");
+        sum.fetch_add(*event, SeqCst);
+        done.store(seq, SeqCst);
+    }
+}
+
+fn counters(n: usize) -> Vec<Arc<AtomicI64>> {
+    (0..n).map(|_| Arc::new(AtomicI64::new(-1))).collect()
+}
+
+fn expected_sum() -> u64 {
+    (0..EVENTS as u64).map(|s| s * 3).sum()
+}
+
+#[test]
+fn pipeline_multicast_diamond() {
+    let done = counters(6);
+    let sums: Vec<_> = (0..6).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let mut b = Disruptor::builder(256, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    // pipeline: 0 then 1
+    b.handle_events_with(tracker(done[0].clone(), vec![], sums[0].clone()))
+        .then(tracker(
+            done[1].clone(),
+            vec![done[0].clone()],
+            sums[1].clone(),
+        ));
+    // diamond: 2 and 3 (multicast), then 4 after both
+    let two_three = b
+        .handle_events_with(tracker(done[2].clone(), vec![], sums[2].clone()))
+        .and(tracker(done[3].clone(), vec![], sums[3].clone()))
+        .group();
+    b.after(&[&two_three]).handle_events_with(tracker(
+        done[4].clone(),
+        vec![done[2].clone(), done[3].clone()],
+        sums[4].clone(),
+    ));
+    // after the end of the pipeline and the diamond
+    let d1 = b
+        .handle_events_with(tracker(done[5].clone(), vec![], sums[5].clone()))
+        .group();
+    let _ = d1;
+    let (d, mut p) = b.start().unwrap();
+    let m = d.metrics();
+    let gating: Vec<bool> = m.stages.iter().map(|s| s.gating).collect();
+    assert_eq!(gating, vec![false, true, false, false, true, true]);
+    for i in 0..EVENTS {
+        if i % 2 == 0 {
+            p.publish(|e, seq| *e = seq as u64 * 3).unwrap();
+        } else {
+            p.publish_batch(1, |e, seq| *e = seq as u64 * 3).unwrap();
+        }
+    }
+    d.shutdown().unwrap();
+    for (i, c) in done.iter().enumerate() {
+        assert_eq!(
+            c.load(SeqCst),
+            EVENTS - 1,
+            "stage {i} did not see everything"
+        );
+        assert_eq!(sums[i].load(SeqCst), expected_sum());
+    }
+}
+
+#[test]
+fn worker_pool_exactly_once_with_three_workers() {
+    for multi in [false, true] {
+        let seen: Arc<Mutex<Vec<u8>>> = Arc::new(Mutex::new(vec![0; EVENTS as usize]));
+        let per_worker: Vec<Arc<AtomicU64>> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let after_pool = Arc::new(AtomicI64::new(-1));
+        let workers: Vec<_> = per_worker
+            .iter()
+            .map(|count| {
+                let seen = seen.clone();
+                let count = count.clone();
+                move |e: &u64, seq: i64, _| {
+                    assert_eq!(*e, seq as u64);
+                    seen.lock().unwrap()[seq as usize] += 1;
+                    count.fetch_add(1, SeqCst);
+                }
+            })
+            .collect();
+        let config = Disruptor::builder(64, || 0u64).wait_strategy(BlockingWait::default());
+        let seen2 = seen.clone();
+        let after = after_pool.clone();
+        let check_after = move |_: &u64, seq: i64, _| {
+            assert_eq!(
+                seen2.lock().unwrap()[seq as usize],
+                1,
+                "after-pool stage ran first"
+            );
+            after.store(seq, SeqCst);
+        };
+        if multi {
+            let mut b = config.multi_producer(MultiProducerMode::Cas).unwrap();
+            b.handle_events_with_worker_pool(workers).then(check_after);
+            let (d, p) = b.start().unwrap();
+            let threads: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut p = p.clone();
+                    std::thread::spawn(move || {
+                        for _ in 0..EVENTS / 2 {
+                            p.publish(|e, seq| *e = seq as u64).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            d.shutdown().unwrap();
+        } else {
+            let mut b = config.single_producer().unwrap();
+            b.handle_events_with_worker_pool(workers).then(check_after);
+            let (d, mut p) = b.start().unwrap();
+            for _ in 0..EVENTS {
+                p.publish(|e, seq| *e = seq as u64).unwrap();
+            }
+            d.shutdown().unwrap();
+        }
+        assert!(
+            seen.lock().unwrap().iter().all(|&n| n == 1),
+            "lost or duplicated"
+        );
+        let total: u64 = per_worker.iter().map(|c| c.load(SeqCst)).sum();
+        assert_eq!(total, EVENTS as u64);
+        assert_eq!(after_pool.load(SeqCst), EVENTS - 1);
+    }
+}
+
+#[test]
+fn multi_producer_per_producer_order_through_a_stage() {
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        const PER: u64 = 30_000;
+        let next = Arc::new(Mutex::new(vec![0u64; 3]));
+        let n2 = next.clone();
+        let mut b = Disruptor::builder(128, || (0usize, 0u64))
+            .multi_producer(mode)
+            .unwrap();
+        b.handle_events_with(move |e: &(usize, u64), _, _| {
+            let mut next = n2.lock().unwrap();
+            assert_eq!(next[e.0], e.1, "producer {} out of order", e.0);
+            next[e.0] += 1;
+        });
+        let (d, p) = b.start().unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|id| {
+                let mut p = p.clone();
+                std::thread::spawn(move || {
+                    let mut i = 0;
+                    while i < PER {
+                        let n = ((i % 4) + 1).min(PER - i) as usize;
+                        p.publish_batch(n, |e, _| {
+                            *e = (id, i);
+                            i += 1;
+                        })
+                        .unwrap();
+                    }
+                })
+            })
+            .collect();
+        drop(p);
+        for t in threads {
+            t.join().unwrap();
+        }
+        d.shutdown().unwrap();
+        assert_eq!(*next.lock().unwrap(), vec![PER; 3], "{mode:?}");
+    }
+}
