@@ -12,6 +12,12 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
 use std::sync::Arc;
 
+/// What [`DisruptorBuilder::start`] returns: the running disruptor and its first producer.
+pub type Started<E, S> = (
+    Disruptor<E, S>,
+    Producer<E, <S as ProducerSequencer>::Claimer>,
+);
+
 /// The stage graph of a disruptor before it starts.
 ///
 /// - multicast: call [`handle_events_with`](Self::handle_events_with) several times, or chain
@@ -129,7 +135,7 @@ where
     }
 
     /// Start every stage on its own thread and return the running disruptor and a producer.
-    pub fn start(mut self) -> Result<(Disruptor<E, S>, Producer<E, S::Claimer>), BuildError> {
+    pub fn start(mut self) -> Result<Started<E, S>, BuildError> {
         if let Some(err) = self.error.take() {
             return Err(err);
         }

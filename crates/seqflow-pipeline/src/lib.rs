@@ -37,7 +37,7 @@ mod shared;
 mod stage;
 mod worker;
 
-pub use builder::{DisruptorBuilder, Stages};
+pub use builder::{DisruptorBuilder, Stages, Started};
 pub use config::DisruptorConfig;
 pub use disruptor::Disruptor;
 pub use error::{BuildError, LossyError, PollError, ShutdownError};
