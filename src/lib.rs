@@ -57,3 +57,12 @@ pub mod prelude {
         SequenceRange, Sequencer, SingleProducerSequencer,
     };
 }
+
+/// The user guide (`docs/guide.md`); its examples run as doc tests.
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
+
+/// The README's examples, run as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
