@@ -1,4 +1,6 @@
 //! Every bad input to a sequencer is a typed error, never a panic or a hang.
+// Not a loom model: loom's atomics only work inside `loom::model` (see the `loom_*` tests).
+#![cfg(not(loom))]
 
 use seqflow_ring::CapacityError;
 use seqflow_sequence::{BlockingWait, Cursor, YieldingWait};

@@ -1,5 +1,7 @@
 //! Claim and publish allocate nothing: a counting global allocator watches a million
 //! claim/publish cycles through each sequencer after warm-up.
+// Not a loom model: loom's atomics only work inside `loom::model` (see the `loom_*` tests).
+#![cfg(not(loom))]
 
 use seqflow_sequence::BusySpinWait;
 use seqflow_sequencer::*;
@@ -40,7 +42,11 @@ fn claim_and_publish_do_not_allocate() {
     let single = SingleProducerSequencer::new(64, BusySpinWait, 1).unwrap();
     let consumer = single.gating().register(true, || -1).unwrap();
     let mut claimer = single.claimer().unwrap();
-    assert_eq!(cycles(&mut claimer, &consumer, 1_000_000), 0, "single producer");
+    assert_eq!(
+        cycles(&mut claimer, &consumer, 1_000_000),
+        0,
+        "single producer"
+    );
 
     for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
         let multi = MultiProducerSequencer::new(64, BusySpinWait, mode, 1).unwrap();

@@ -1,5 +1,7 @@
 //! Multi-thread stress: several producers, one consumer following the barrier, 1M events each
 //! run; every event arrives exactly once and each producer's events arrive in order.
+// Not a loom model: loom's atomics only work inside `loom::model` (see the `loom_*` tests).
+#![cfg(not(loom))]
 
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{Alert, Cursor, SequenceBarrier, YieldingWait};

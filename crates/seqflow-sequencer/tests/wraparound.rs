@@ -1,5 +1,7 @@
 //! Property tests: claims of random sizes across many laps of tiny rings, in lock-step with a
 //! consumer, keep sequences contiguous and availability exact.
+// Not a loom model: loom's atomics only work inside `loom::model` (see the `loom_*` tests).
+#![cfg(not(loom))]
 
 use proptest::prelude::*;
 use seqflow_sequence::{Cursor, YieldingWait};
