@@ -8,7 +8,8 @@
 //! - [`sequence`]: `Sequence`, `SequenceBarrier`, wait strategies, alerts;
 //! - [`ring`]: `RingBuffer`, `EventFactory`, `Capacity`;
 //! - [`sequencer`]: single and multi producer sequencers and their claimers;
-//! - [`pipeline`]: the Disruptor itself: builder, producers, handlers, stages, pollers, pools.
+//! - [`pipeline`]: the Disruptor itself: builder, producers, handlers, stages, pollers, pools;
+//! - [`shm`]: multi-process mode: the ring in a named shared-memory segment.
 //!
 //! `use seqflow::prelude::*;` brings the names most programs need.
 //!
@@ -32,6 +33,7 @@
 
 pub use seqflow_pipeline as pipeline;
 pub use seqflow_pipeline::Disruptor;
+pub use seqflow_shm as shm;
 pub use seqflow_ring as ring;
 pub use seqflow_sequence as sequence;
 pub use seqflow_sequencer as sequencer;

@@ -1,0 +1,190 @@
+//! Creating a segment: `O_CREAT | O_EXCL`, lock, size, map, initialise, publish READY.
+//!
+//! Two creators racing resolve in the kernel: `shm_open` with `O_EXCL` succeeds for exactly one.
+//! The winner takes the attach and init locks right away; the loser finds the name taken and
+//! tells a live segment (somebody holds a lock) from a stale one (nobody does, even after a
+//! grace period that covers the winner's few instructions between `shm_open` and its lock).
+
+use crate::header::{HeaderFields, HEADER_SIZE, INITIALISING, LAYOUT_VERSION, MAGIC, READY};
+use crate::layout::Params;
+use crate::liveness::{current_pid, ATTACH_BYTE, INIT_BYTE};
+use crate::lock::{self, LockKind};
+use crate::mapping::Mapping;
+use crate::segment::Segment;
+use crate::stale::{probe_existing, remove_stale_segment, Existing};
+use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::shm;
+use seqflow_sequence::sync::atomic::Ordering;
+use seqflow_sequence::INITIAL_SEQUENCE;
+use std::sync::Arc;
+
+/// Everything a new segment is made from.
+#[derive(Debug, Clone)]
+pub(crate) struct CreateSpec {
+    pub params: Params,
+    pub mode: ProducerMode,
+    pub wait: WaitKind,
+    pub fingerprint: u64,
+    pub permissions: u32,
+    pub remove_stale: bool,
+}
+
+/// Create and initialise a segment; READY when this returns.
+pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Segment, ShmError> {
+    let invalid = |reason: String| ShmError::InvalidOptions {
+        name: name.to_string(),
+        reason,
+    };
+    spec.params
+        .check()
+        .map_err(|e| invalid(format!("{} = {} is out of range", e.field, e.value)))?;
+    let layout = spec
+        .params
+        .layout()
+        .ok_or_else(|| invalid("the segment would be larger than the address space".into()))?;
+    let total = usize::try_from(layout.total)
+        .map_err(|_| invalid("the segment would be larger than the address space".into()))?;
+
+    let fd = open_exclusive(name, spec)?;
+    // From here on the name is ours: remove it again if anything fails.
+    let mut cleanup = UnlinkOnError { name, armed: true };
+    let fail = |op: &'static str, e: Errno| ShmError::io(name.as_str(), op, e);
+
+    // The attach lock first: from now on nobody takes this segment for stale.
+    if !lock::try_lock(fd.as_fd(), ATTACH_BYTE, LockKind::Read)
+        .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLK)", e))?
+        || !lock::try_lock(fd.as_fd(), INIT_BYTE, LockKind::Write)
+            .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLK)", e))?
+    {
+        return Err(ShmError::AlreadyExists {
+            name: name.to_string(),
+            creator_pid: 0,
+        });
+    }
+    rustix::fs::ftruncate(&fd, layout.total).map_err(|e| fail("ftruncate", e))?;
+    let map = Arc::new(Mapping::map(fd, total, name.clone())?);
+    let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
+        name: name.to_string(),
+        expected: HEADER_SIZE as u64,
+        found: total as u64,
+    })?;
+    header
+        .ident
+        .init_state
+        .store(INITIALISING, Ordering::Relaxed);
+
+    let (wait_kind, wait_param) = spec.wait.encode();
+    let fields = HeaderFields {
+        magic: MAGIC,
+        version: LAYOUT_VERSION,
+        header_size: HEADER_SIZE as u32,
+        total_size: layout.total,
+        init_state: READY,
+        producer_mode: spec.mode.code(),
+        capacity: spec.params.capacity,
+        event_size: spec.params.event_size,
+        event_align: spec.params.event_align,
+        fingerprint: spec.fingerprint,
+        max_consumers: spec.params.max_consumers as u32,
+        max_producers: spec.params.max_producers as u32,
+        max_pools: spec.params.max_pools as u32,
+        wait_kind,
+        wait_param,
+        creator_pid: current_pid(),
+        created_unix_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64),
+        offsets: layout.offsets(),
+    };
+    header.write(&fields);
+    let segment = Segment::from_validated(map, fields, layout, spec.mode, spec.wait)?;
+    initialise(&segment);
+    // Publish: an opener that loads READY (Acquire) sees every store above.
+    segment
+        .header
+        .ident
+        .init_state
+        .store(READY, Ordering::Release);
+    lock::unlock(segment.map.fd(), INIT_BYTE)
+        .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLK unlock)", e))?;
+    cleanup.armed = false;
+    tracing::debug!(segment = %name, size = layout.total, mode = ?spec.mode, "created shared ring");
+    Ok(segment)
+}
+
+/// `shm_open(O_CREAT | O_EXCL)`, removing a stale segment first when asked to.
+fn open_exclusive(name: &SegmentName, spec: &CreateSpec) -> Result<OwnedFd, ShmError> {
+    const ATTEMPTS: usize = 4;
+    for _ in 0..ATTEMPTS {
+        match shm::open(
+            name.as_str(),
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::from_bits_truncate(spec.permissions),
+        ) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::EXIST) => match probe_existing(name)? {
+                Existing::Gone => continue,
+                Existing::Live { creator_pid } => {
+                    return Err(ShmError::AlreadyExists {
+                        name: name.to_string(),
+                        creator_pid,
+                    })
+                }
+                Existing::Stale { creator_pid, fd } => {
+                    if !spec.remove_stale {
+                        return Err(ShmError::Stale {
+                            name: name.to_string(),
+                            creator_pid,
+                        });
+                    }
+                    tracing::warn!(segment = %name, creator_pid, "removing stale segment");
+                    remove_stale_segment(name, fd)?;
+                }
+            },
+            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open(O_CREAT|O_EXCL)", e)),
+        }
+    }
+    Err(ShmError::AlreadyExists {
+        name: name.to_string(),
+        creator_pid: 0,
+    })
+}
+
+/// Give every region its initial state. All-zero bytes (what `ftruncate` leaves) are already
+/// right for the registry, producer table, pools and events (`E: Pod` is `Zeroable`); sequences
+/// and the availability buffer start at -1, so they are written here.
+fn initialise(segment: &Segment) {
+    segment.cursor.set(INITIAL_SEQUENCE);
+    for slot in segment.gating.slots() {
+        slot.sequence().set(INITIAL_SEQUENCE);
+    }
+    for slot in segment.producers.iter() {
+        slot.start.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+        slot.end.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+    }
+    for pool in segment.pools.iter() {
+        pool.work.set(INITIAL_SEQUENCE);
+    }
+    if let Some(available) = &segment.availability {
+        for lap in available.iter() {
+            lap.store(-1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Unlinks the name on drop while armed (a creation that failed half-way).
+struct UnlinkOnError<'a> {
+    name: &'a SegmentName,
+    armed: bool,
+}
+
+impl Drop for UnlinkOnError<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = shm::unlink(self.name.as_str());
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Typed errors: attaching to a segment ([`ShmError`]) and consuming from it ([`ConsumeError`]).
+//!
+//! Every error that comes from reading another process's memory names the segment and says
+//! what was expected and what was found, so a mismatch can be told from a crash.
+
+use seqflow_sequencer::SequenceRange;
+use std::time::Duration;
+
+/// Why a segment could not be created, opened, attached to or changed.
+///
+/// ```
+/// use seqflow_shm::ShmError;
+/// let e = ShmError::BadMagic { name: "/ring".into(), expected: 1, found: 2 };
+/// assert!(e.to_string().contains("/ring"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShmError {
+    /// The segment name is not a valid POSIX shared-memory name.
+    #[error("invalid segment name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The ring capacity is not a power of two between 1 and 2^30.
+    #[error("segment {name}: {source}")]
+    Capacity {
+        /// The segment.
+        name: String,
+        /// Why the capacity was refused.
+        #[source]
+        source: seqflow_ring::CapacityError,
+    },
+    /// An option is out of range (too many consumers, an event type of size zero, ...).
+    #[error("segment {name}: invalid options: {reason}")]
+    InvalidOptions {
+        /// The segment.
+        name: String,
+        /// What is out of range.
+        reason: String,
+    },
+    /// A live segment of that name exists already (another creator won the race).
+    #[error("segment {name} already exists (created by pid {creator_pid}, still attached)")]
+    AlreadyExists {
+        /// The segment.
+        name: String,
+        /// The pid recorded by its creator (0 if it had not written its header yet).
+        creator_pid: u32,
+    },
+    /// A segment of that name exists but nobody is attached to it any more: a crashed run left
+    /// it behind. Remove it (`seqflow rm NAME`, [`remove`](crate::remove)) or create with
+    /// `remove_stale: true`.
+    #[error("segment {name} is stale (creator pid {creator_pid} and every attached process are gone); remove it or create with remove_stale")]
+    Stale {
+        /// The segment.
+        name: String,
+        /// The pid recorded by its creator.
+        creator_pid: u32,
+    },
+    /// No segment of that name exists.
+    #[error("segment {name} does not exist")]
+    NotFound {
+        /// The segment.
+        name: String,
+    },
+    /// The segment was unlinked while it was being opened.
+    #[error("segment {name} was removed while it was being opened")]
+    Removed {
+        /// The segment.
+        name: String,
+    },
+    /// The creator did not finish initialising the segment within the timeout.
+    #[error("segment {name} not ready after {waited:?} (init state {state})")]
+    NotReady {
+        /// The segment.
+        name: String,
+        /// The init state word found (0 uninitialised, 1 initialising).
+        state: u32,
+        /// How long the opener waited.
+        waited: Duration,
+    },
+    /// The segment is not initialised and its creator is gone: it never will be.
+    #[error("segment {name} was never initialised (init state {state}) and its creator is gone")]
+    CreatorDied {
+        /// The segment.
+        name: String,
+        /// The init state word found.
+        state: u32,
+    },
+    /// The file is smaller than the segment header or than the header says.
+    #[error("segment {name} is {found} bytes, expected {expected}")]
+    SizeMismatch {
+        /// The segment.
+        name: String,
+        /// Bytes the header (or the header struct) requires.
+        expected: u64,
+        /// Bytes the file has (fstat).
+        found: u64,
+    },
+    /// The segment does not start with seqflow's magic number: it is not a seqflow ring.
+    #[error(
+        "segment {name} has magic {found:#018x}, expected {expected:#018x}: not a seqflow ring"
+    )]
+    BadMagic {
+        /// The segment.
+        name: String,
+        /// seqflow's magic.
+        expected: u64,
+        /// What the segment holds.
+        found: u64,
+    },
+    /// The segment was laid out by another version of seqflow-shm.
+    #[error("segment {name} has layout version {found}, this build reads version {expected}")]
+    VersionMismatch {
+        /// The segment.
+        name: String,
+        /// The version this build reads.
+        expected: u32,
+        /// The version in the segment.
+        found: u32,
+    },
+    /// The header size recorded in the segment differs from this build's header.
+    #[error("segment {name} has a header of {found} bytes, expected {expected}")]
+    HeaderSizeMismatch {
+        /// The segment.
+        name: String,
+        /// This build's header size.
+        expected: u32,
+        /// The size in the segment.
+        found: u32,
+    },
+    /// The capacity in the header is not a power of two in range.
+    #[error("segment {name} has capacity {found}, which is not a power of two between 1 and 2^30")]
+    BadCapacity {
+        /// The segment.
+        name: String,
+        /// The capacity in the header.
+        found: u64,
+    },
+    /// A header field is out of range or inconsistent with the others.
+    #[error("segment {name}: corrupt header field {field} = {found}")]
+    CorruptHeader {
+        /// The segment.
+        name: String,
+        /// The field.
+        field: &'static str,
+        /// Its value.
+        found: u64,
+    },
+    /// A region offset in the header differs from the one computed from its sizes.
+    #[error("segment {name}: offset of {field} is {found}, expected {expected}")]
+    OffsetMismatch {
+        /// The segment.
+        name: String,
+        /// The region.
+        field: &'static str,
+        /// The offset computed from the header's sizes.
+        expected: u64,
+        /// The offset recorded in the header.
+        found: u64,
+    },
+    /// The event type's size or alignment differs from the one the segment was created for.
+    #[error("segment {name} holds events of {found_size} bytes aligned to {found_align}, this type has {expected_size} aligned to {expected_align}")]
+    EventLayoutMismatch {
+        /// The segment.
+        name: String,
+        /// This type's size.
+        expected_size: u64,
+        /// This type's alignment.
+        expected_align: u64,
+        /// The size in the segment.
+        found_size: u64,
+        /// The alignment in the segment.
+        found_align: u64,
+    },
+    /// The event type's fingerprint differs: same size, but another type (or another build).
+    #[error("segment {name} holds another event type: fingerprint {found:#018x}, expected {expected:#018x} for {type_name}")]
+    FingerprintMismatch {
+        /// The segment.
+        name: String,
+        /// The fingerprint of this type.
+        expected: u64,
+        /// The fingerprint in the segment.
+        found: u64,
+        /// This type's name.
+        type_name: &'static str,
+    },
+    /// The producer mode in the header is unknown or process-local (lock-based).
+    #[error("segment {name} has producer mode {found}: only 1 (single) and 2 (multi, CAS) work across processes")]
+    UnsupportedProducerMode {
+        /// The segment.
+        name: String,
+        /// The mode word found.
+        found: u32,
+    },
+    /// The single-producer ring already has its producer (in this or another process).
+    #[error("segment {name}: the single producer is taken by pid {pid}")]
+    ProducerTaken {
+        /// The segment.
+        name: String,
+        /// The pid holding it.
+        pid: u32,
+    },
+    /// Every producer slot of a multi-producer ring is in use.
+    #[error("segment {name}: all {max} producer slots are in use")]
+    ProducersFull {
+        /// The segment.
+        name: String,
+        /// Producer slots in the segment.
+        max: usize,
+    },
+    /// Every consumer slot is in use.
+    #[error("segment {name}: all {max} consumer slots are in use; create with more max_consumers")]
+    ConsumersFull {
+        /// The segment.
+        name: String,
+        /// Consumer slots in the segment.
+        max: usize,
+    },
+    /// Every worker-pool slot is in use.
+    #[error("segment {name}: all {max} worker pool slots are in use; create with more max_pools")]
+    PoolsFull {
+        /// The segment.
+        name: String,
+        /// Pool slots in the segment.
+        max: usize,
+    },
+    /// A consumer or pool name is longer than the registry stores.
+    #[error("segment {name}: name {label:?} is {len} bytes, at most {max} fit")]
+    LabelTooLong {
+        /// The segment.
+        name: String,
+        /// The consumer or pool name.
+        label: String,
+        /// Its length in bytes.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A stage to run after is not registered.
+    #[error("segment {name}: no live consumer named {consumer:?} to run after")]
+    UnknownConsumer {
+        /// The segment.
+        name: String,
+        /// The consumer name looked up.
+        consumer: String,
+    },
+    /// The lock byte of a slot is still held by a process that no longer owns it (typically a
+    /// forked child that inherited the handle); try again once it has exited.
+    #[error("segment {name}: slot {index} is still locked by an exiting or forked process")]
+    SlotLocked {
+        /// The segment.
+        name: String,
+        /// The slot.
+        index: usize,
+    },
+    /// A system call failed.
+    #[error("segment {name}: {op} failed: {source}")]
+    Io {
+        /// The segment.
+        name: String,
+        /// The operation (`shm_open`, `mmap`, `fcntl(F_OFD_SETLK)`, ...).
+        op: &'static str,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl ShmError {
+    /// An [`Io`](Self::Io) error from a rustix errno.
+    pub(crate) fn io(name: &str, op: &'static str, errno: rustix::io::Errno) -> Self {
+        Self::Io {
+            name: name.to_owned(),
+            op,
+            source: errno.into(),
+        }
+    }
+
+    /// An [`Io`](Self::Io) error from a std error.
+    pub(crate) fn std_io(name: &str, op: &'static str, source: std::io::Error) -> Self {
+        Self::Io {
+            name: name.to_owned(),
+            op,
+            source,
+        }
+    }
+}
+
+/// Why a consumer's wait returned no events.
+///
+/// ```
+/// use seqflow_shm::ConsumeError;
+/// assert_eq!(ConsumeError::Timeout.to_string(), "wait timed out");
+/// assert!(ConsumeError::Lapped { missed: 3, resume_at: 10 }.to_string().contains("3"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConsumeError {
+    /// The timeout passed before the sequence was available.
+    #[error("wait timed out")]
+    Timeout,
+    /// The ring was halted in this process ([`ShmRing::halt`](crate::ShmRing::halt)).
+    #[error("wait alerted: the ring is halting")]
+    Alerted,
+    /// A producer process died between claiming and publishing.
+    ///
+    /// Multi producer: the claimed slots were released as they stand (they keep their previous
+    /// contents) so the ring goes on; the events of `claimed` are not valid and should be
+    /// skipped. Single producer: nothing was published; the next producer to attach carries on
+    /// from the cursor.
+    #[error("producer pid {pid} died before publishing {claimed:?} (waiting for {seq})")]
+    ProducerDied {
+        /// The dead producer's pid.
+        pid: u32,
+        /// The sequence the consumer was waiting for.
+        seq: i64,
+        /// What it had claimed, when known.
+        claimed: Option<SequenceRange>,
+    },
+    /// A non-gating subscriber was overtaken by the producer: `missed` events were overwritten
+    /// before it read them. It resumes at `resume_at`, the oldest event still in the ring.
+    #[error("lapped by the producer: missed {missed} events, resuming at {resume_at}")]
+    Lapped {
+        /// How many events were lost.
+        missed: u64,
+        /// The next sequence the subscriber reads.
+        resume_at: i64,
+    },
+    /// A stage this consumer runs after died or unregistered: its sequence will not move.
+    #[error("upstream consumer {upstream:?} (slot {index}) is gone")]
+    UpstreamGone {
+        /// The upstream stage's name.
+        upstream: String,
+        /// Its slot.
+        index: usize,
+    },
+}
+
+/// A payload longer than a [`ByteSlot`](crate::ByteSlot) can hold.
+///
+/// ```
+/// let e = seqflow_shm::TooLong { len: 9, max: 8 };
+/// assert_eq!(e.to_string(), "payload of 9 bytes does not fit in 8");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("payload of {len} bytes does not fit in {max}")]
+pub struct TooLong {
+    /// The payload length.
+    pub len: usize,
+    /// The slot capacity.
+    pub max: usize,
+}

@@ -1,0 +1,210 @@
+//! The segment header: what a process reads first, and checks before it trusts anything else.
+//!
+//! Every field is an atomic: another process may write any bytes at any time (a creator still
+//! initialising, a crashed or hostile writer), and atomics make reading them defined behaviour
+//! whatever they hold. The creator writes the fixed fields with `Relaxed` stores and then
+//! publishes [`READY`] with a `Release` store of the init state; openers load the init state
+//! with `Acquire` before reading the rest, so they see a complete header.
+
+use crate::futex::FutexWord;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
+/// The layout version this build reads and writes; bump on any layout change.
+pub(crate) const LAYOUT_VERSION: u32 = 1;
+
+/// Init state: nobody has started (a fresh, zero-filled file).
+pub(crate) const UNINIT: u32 = 0;
+/// Init state: the creator is writing the segment.
+pub(crate) const INITIALISING: u32 = 1;
+/// Init state: the segment is complete; openers may use it.
+pub(crate) const READY: u32 = 2;
+
+/// The fixed description of the segment: written once by the creator before [`READY`].
+#[repr(C, align(128))]
+pub(crate) struct Ident {
+    pub magic: AtomicU64,
+    pub version: AtomicU32,
+    pub header_size: AtomicU32,
+    pub total_size: AtomicU64,
+    pub init_state: AtomicU32,
+    pub producer_mode: AtomicU32,
+    pub capacity: AtomicU64,
+    pub event_size: AtomicU64,
+    pub event_align: AtomicU64,
+    pub fingerprint: AtomicU64,
+    pub max_consumers: AtomicU32,
+    pub max_producers: AtomicU32,
+    pub max_pools: AtomicU32,
+    pub wait_kind: AtomicU32,
+    pub wait_param: AtomicU64,
+    pub creator_pid: AtomicU32,
+    pub _reserved: AtomicU32,
+    pub created_unix_ms: AtomicU64,
+}
+
+/// Byte offsets of the regions after the header, as the creator computed them. Openers
+/// recompute them from the sizes above and refuse a segment whose offsets differ.
+#[repr(C, align(128))]
+pub(crate) struct Offsets {
+    pub cursor: AtomicU64,
+    pub high_water: AtomicU64,
+    pub gating: AtomicU64,
+    pub registry: AtomicU64,
+    pub producers: AtomicU64,
+    pub pools: AtomicU64,
+    pub availability: AtomicU64,
+    pub events: AtomicU64,
+}
+
+/// Counters that change while the ring runs, on their own cache lines.
+#[repr(C, align(128))]
+pub(crate) struct Status {
+    /// Bumped each time a dead producer's claim is released (consumers re-scan then).
+    pub abandoned_epoch: AtomicU64,
+    /// Dead consumers released so far (statistics, shown by `inspect`).
+    pub reaped_consumers: AtomicU64,
+    /// Dead producer claims released so far.
+    pub abandoned_claims: AtomicU64,
+    /// Unused; keeps the layout stable for a later field.
+    pub _reserved: AtomicI64,
+}
+
+/// The whole header: 512 bytes, four 128-byte blocks.
+#[repr(C, align(128))]
+pub(crate) struct Header {
+    pub ident: Ident,
+    pub offsets: Offsets,
+    pub futex: FutexWord,
+    pub status: Status,
+}
+
+/// The header size this build writes and expects.
+pub(crate) const HEADER_SIZE: usize = std::mem::size_of::<Header>();
+const _: () = assert!(HEADER_SIZE == 512);
+
+/// A plain copy of the fixed header fields, read once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderFields {
+    pub magic: u64,
+    pub version: u32,
+    pub header_size: u32,
+    pub total_size: u64,
+    pub init_state: u32,
+    pub producer_mode: u32,
+    pub capacity: u64,
+    pub event_size: u64,
+    pub event_align: u64,
+    pub fingerprint: u64,
+    pub max_consumers: u32,
+    pub max_producers: u32,
+    pub max_pools: u32,
+    pub wait_kind: u32,
+    pub wait_param: u64,
+    pub creator_pid: u32,
+    pub created_unix_ms: u64,
+    pub offsets: [u64; 8],
+}
+
+/// Names of the [`Offsets`] fields, in order, for error messages.
+pub(crate) const OFFSET_NAMES: [&str; 8] = [
+    "cursor",
+    "high_water",
+    "gating",
+    "registry",
+    "producers",
+    "pools",
+    "availability",
+    "events",
+];
+
+impl Header {
+    /// The init state, `Acquire`: a reader that sees [`READY`] sees the whole header.
+    pub fn init_state(&self) -> u32 {
+        self.ident.init_state.load(Ordering::Acquire)
+    }
+
+    /// Read every fixed field (call after seeing [`READY`]).
+    pub fn read(&self) -> HeaderFields {
+        let i = &self.ident;
+        let o = &self.offsets;
+        let r = Ordering::Relaxed;
+        HeaderFields {
+            magic: i.magic.load(r),
+            version: i.version.load(r),
+            header_size: i.header_size.load(r),
+            total_size: i.total_size.load(r),
+            init_state: i.init_state.load(Ordering::Acquire),
+            producer_mode: i.producer_mode.load(r),
+            capacity: i.capacity.load(r),
+            event_size: i.event_size.load(r),
+            event_align: i.event_align.load(r),
+            fingerprint: i.fingerprint.load(r),
+            max_consumers: i.max_consumers.load(r),
+            max_producers: i.max_producers.load(r),
+            max_pools: i.max_pools.load(r),
+            wait_kind: i.wait_kind.load(r),
+            wait_param: i.wait_param.load(r),
+            creator_pid: i.creator_pid.load(r),
+            created_unix_ms: i.created_unix_ms.load(r),
+            offsets: [
+                o.cursor.load(r),
+                o.high_water.load(r),
+                o.gating.load(r),
+                o.registry.load(r),
+                o.producers.load(r),
+                o.pools.load(r),
+                o.availability.load(r),
+                o.events.load(r),
+            ],
+        }
+    }
+
+    /// Write every fixed field except the init state (the creator publishes that last).
+    pub fn write(&self, f: &HeaderFields) {
+        let i = &self.ident;
+        let o = &self.offsets;
+        let r = Ordering::Relaxed;
+        i.magic.store(f.magic, r);
+        i.version.store(f.version, r);
+        i.header_size.store(f.header_size, r);
+        i.total_size.store(f.total_size, r);
+        i.producer_mode.store(f.producer_mode, r);
+        i.capacity.store(f.capacity, r);
+        i.event_size.store(f.event_size, r);
+        i.event_align.store(f.event_align, r);
+        i.fingerprint.store(f.fingerprint, r);
+        i.max_consumers.store(f.max_consumers, r);
+        i.max_producers.store(f.max_producers, r);
+        i.max_pools.store(f.max_pools, r);
+        i.wait_kind.store(f.wait_kind, r);
+        i.wait_param.store(f.wait_param, r);
+        i.creator_pid.store(f.creator_pid, r);
+        i.created_unix_ms.store(f.created_unix_ms, r);
+        let [c, h, g, reg, p, pools, a, e] = f.offsets;
+        o.cursor.store(c, r);
+        o.high_water.store(h, r);
+        o.gating.store(g, r);
+        o.registry.store(reg, r);
+        o.producers.store(p, r);
+        o.pools.store(pools, r);
+        o.availability.store(a, r);
+        o.events.store(e, r);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_are_where_the_docs_say() {
+        assert_eq!(std::mem::size_of::<Ident>(), 128);
+        assert_eq!(std::mem::size_of::<Offsets>(), 128);
+        assert_eq!(std::mem::size_of::<Status>(), 128);
+        assert_eq!(std::mem::offset_of!(Header, futex), 256);
+        assert_eq!(std::mem::offset_of!(Ident, init_state), 24);
+        assert_eq!(&MAGIC.to_le_bytes(), b"SEQFLOW\x01");
+    }
+}

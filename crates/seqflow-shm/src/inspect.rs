@@ -1,0 +1,374 @@
+//! Looking at a segment from outside: [`inspect`], [`remove`], [`remove_if_stale`] (what
+//! `seqflow inspect NAME` and `seqflow rm NAME` call), and the [`Inspection`] they report.
+
+use crate::liveness::{anyone_attached, holder_alive, pid_exists, CONSUMER_BASE, PRODUCER_BASE};
+use crate::open::{open_segment, Attach};
+use crate::producer_slot::producer_state_name;
+use crate::registry::{ConsumerKind, ACTIVE, FREE, POOL_ACTIVE, REGISTERING};
+use crate::segment::Segment;
+use crate::stale::{probe_existing, remove_stale_segment, Existing};
+use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
+use seqflow_sequence::sync::atomic::Ordering;
+use seqflow_sequencer::{AvailabilityBuffer, SequenceRange};
+use std::fmt;
+use std::time::Duration;
+
+/// A snapshot of a segment (values read one by one, not atomically as a whole).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Inspection {
+    /// The segment name.
+    pub name: String,
+    /// Header fields.
+    pub header: HeaderInfo,
+    /// Whether any process is attached (or the creator is initialising).
+    pub attached: bool,
+    /// The producer cursor (highest published, single producer; highest claimed, multi).
+    pub cursor: i64,
+    /// The highest sequence published contiguously.
+    pub published: i64,
+    /// Consumer slots in use.
+    pub consumers: Vec<ConsumerInfo>,
+    /// Producer slots in use.
+    pub producers: Vec<ProducerInfo>,
+    /// Worker pools.
+    pub pools: Vec<PoolInfo>,
+    /// Dead consumers released so far.
+    pub reaped_consumers: u64,
+    /// Dead producers' claims released so far.
+    pub abandoned_claims: u64,
+    /// Threads sleeping on the futex word (including any killed while sleeping).
+    pub futex_waiters: u32,
+}
+
+/// The header of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct HeaderInfo {
+    /// Layout version.
+    pub version: u32,
+    /// Total size in bytes.
+    pub total_size: u64,
+    /// Ring capacity.
+    pub capacity: u64,
+    /// Event size in bytes.
+    pub event_size: u64,
+    /// Event alignment.
+    pub event_align: u64,
+    /// Event-type fingerprint.
+    pub fingerprint: u64,
+    /// Producer mode.
+    pub producer_mode: ProducerMode,
+    /// Wait strategy.
+    pub wait: WaitKind,
+    /// Consumer slots.
+    pub max_consumers: u32,
+    /// Producer slots.
+    pub max_producers: u32,
+    /// Worker pool slots.
+    pub max_pools: u32,
+    /// The creator's pid.
+    pub creator_pid: u32,
+    /// Whether a process with the creator's pid exists.
+    pub creator_alive: bool,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub created_unix_ms: u64,
+}
+
+/// One consumer slot in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConsumerInfo {
+    /// Slot index.
+    pub index: usize,
+    /// Name.
+    pub name: String,
+    /// Kind (`None` for a slot held outside the registry, e.g. by an in-process pipeline).
+    pub kind: Option<ConsumerKind>,
+    /// Owner pid (0 if unknown).
+    pub pid: u32,
+    /// Its sequence.
+    pub sequence: i64,
+    /// `published - sequence`.
+    pub lag: i64,
+    /// Whether it holds producers back.
+    pub gating: bool,
+    /// Whether its owner is alive.
+    pub alive: bool,
+}
+
+/// One producer slot in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ProducerInfo {
+    /// Slot index.
+    pub index: usize,
+    /// Owner pid.
+    pub pid: u32,
+    /// "idle", "claiming", "claimed", "abandoned".
+    pub state: &'static str,
+    /// The recorded claim.
+    pub claimed: Option<SequenceRange>,
+    /// Whether the owner is alive.
+    pub alive: bool,
+}
+
+/// One worker pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolInfo {
+    /// Pool index.
+    pub index: usize,
+    /// Name.
+    pub name: String,
+    /// Its work cursor.
+    pub work_cursor: i64,
+}
+
+/// Inspect the segment `name` without attaching to it (an inspection does not keep a segment
+/// alive). Fails like [`ShmRing::open`](crate::ShmRing::open) does on a bad header, except that
+/// any event type is accepted.
+///
+/// ```
+/// use seqflow_shm::{inspect, ShmOptions, ShmRing, ShmError};
+/// let name = format!("/seqflow-doc-inspectfn-{}", std::process::id());
+/// let ring = ShmRing::<u32>::create(&name, 16, ShmOptions::default()).unwrap();
+/// let _guard = ring.unlink_on_drop();
+/// let info = inspect(&name).unwrap();
+/// assert_eq!(info.header.capacity, 16);
+/// assert_eq!(info.header.event_size, 4);
+/// assert!(info.attached);
+/// assert!(matches!(inspect("/seqflow-doc-nothing-here"), Err(ShmError::NotFound { .. })));
+/// ```
+pub fn inspect(name: &str) -> Result<Inspection, ShmError> {
+    let name = SegmentName::new(name)?;
+    let segment = open_segment(&name, Duration::ZERO, None, Attach::InspectOnly)?;
+    Ok(inspect_segment(&segment, false))
+}
+
+/// Remove the name `name` (like `rm`): attached processes keep their mapping; later opens fail
+/// with [`ShmError::NotFound`].
+///
+/// ```
+/// use seqflow_shm::{remove, ShmOptions, ShmRing, ShmError};
+/// let name = format!("/seqflow-doc-remove-{}", std::process::id());
+/// let ring = ShmRing::<u32>::create(&name, 16, ShmOptions::default()).unwrap();
+/// remove(&name).unwrap();
+/// assert!(ring.is_unlinked());
+/// assert!(matches!(remove(&name), Err(ShmError::NotFound { .. })));
+/// ```
+pub fn remove(name: &str) -> Result<(), ShmError> {
+    let name = SegmentName::new(name)?;
+    rustix::shm::unlink(name.as_str()).map_err(|e| match e {
+        rustix::io::Errno::NOENT => ShmError::NotFound {
+            name: name.to_string(),
+        },
+        e => ShmError::io(name.as_str(), "shm_unlink", e),
+    })
+}
+
+/// Remove `name` only if it is stale (nobody attached); returns whether it removed it.
+///
+/// ```
+/// use seqflow_shm::{remove_if_stale, ShmOptions, ShmRing};
+/// let name = format!("/seqflow-doc-rmstale-{}", std::process::id());
+/// let ring = ShmRing::<u32>::create(&name, 16, ShmOptions::default()).unwrap();
+/// assert!(!remove_if_stale(&name).unwrap(), "attached: not stale");
+/// drop(ring);
+/// assert!(remove_if_stale(&name).unwrap());
+/// ```
+pub fn remove_if_stale(name: &str) -> Result<bool, ShmError> {
+    let name = SegmentName::new(name)?;
+    match probe_existing(&name)? {
+        Existing::Gone => Err(ShmError::NotFound {
+            name: name.to_string(),
+        }),
+        Existing::Live { .. } => Ok(false),
+        Existing::Stale { fd, .. } => remove_stale_segment(&name, fd),
+    }
+}
+
+/// Read a snapshot of `segment`. `attached_here`: this process is attached through it.
+pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspection {
+    let f = &segment.fields;
+    let fd = segment.map.fd();
+    let status = &segment.header.status;
+    let cursor = segment.cursor.get();
+    let capacity = segment.capacity() as i64;
+    let gating = &segment.gating;
+    let slots = gating.slots();
+    let published = match (&segment.availability, segment.mode) {
+        (Some(laps), ProducerMode::MultiCas) => {
+            let buffer = seqflow_ring::Capacity::new(segment.capacity())
+                .ok()
+                .and_then(|c| AvailabilityBuffer::from_parts(laps.clone(), c));
+            let lo = cursor
+                .saturating_sub(capacity)
+                .saturating_add(1)
+                .max(0)
+                .max(gating.minimum(cursor) + 1);
+            buffer.map_or(cursor, |b| b.highest_published(lo.min(cursor + 1), cursor))
+        }
+        _ => cursor,
+    };
+    let mut consumers = Vec::new();
+    for (index, slot) in slots.iter().enumerate() {
+        if !slot.is_in_use() {
+            continue;
+        }
+        let entry = &segment.registry[index];
+        let state = entry.state.load(Ordering::Acquire);
+        let registered = state == ACTIVE || state == REGISTERING;
+        let pid = if registered {
+            entry.pid.load(Ordering::Relaxed)
+        } else {
+            0
+        };
+        let sequence = slot.sequence().get();
+        consumers.push(ConsumerInfo {
+            index,
+            name: if registered {
+                entry.label.load()
+            } else {
+                String::new()
+            },
+            kind: if registered {
+                ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+            } else {
+                None
+            },
+            pid,
+            sequence,
+            lag: published.saturating_sub(sequence),
+            gating: slot.is_gating(),
+            alive: match state {
+                ACTIVE => holder_alive(fd, CONSUMER_BASE + index as u64, pid),
+                FREE => true, // held outside the registry (in-process pipeline): not ours to judge
+                _ => false,
+            },
+        });
+    }
+    let producers = segment
+        .producers
+        .iter()
+        .enumerate()
+        .filter_map(|(index, p)| {
+            let pid = p.owner.load(Ordering::Acquire);
+            (pid != 0).then(|| {
+                let state = p.state.load(Ordering::Acquire);
+                ProducerInfo {
+                    index,
+                    pid,
+                    state: producer_state_name(state),
+                    claimed: p.range(),
+                    alive: holder_alive(fd, PRODUCER_BASE + index as u64, pid),
+                }
+            })
+        })
+        .collect();
+    let pools = segment
+        .pools
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.state.load(Ordering::Acquire) == POOL_ACTIVE)
+        .map(|(index, p)| PoolInfo {
+            index,
+            name: p.label.load(),
+            work_cursor: p.work.get(),
+        })
+        .collect();
+    Inspection {
+        name: segment.name().to_string(),
+        header: HeaderInfo {
+            version: f.version,
+            total_size: f.total_size,
+            capacity: f.capacity,
+            event_size: f.event_size,
+            event_align: f.event_align,
+            fingerprint: f.fingerprint,
+            producer_mode: segment.mode,
+            wait: segment.wait,
+            max_consumers: f.max_consumers,
+            max_producers: f.max_producers,
+            max_pools: f.max_pools,
+            creator_pid: f.creator_pid,
+            creator_alive: pid_exists(f.creator_pid),
+            created_unix_ms: f.created_unix_ms,
+        },
+        attached: attached_here || anyone_attached(fd).unwrap_or(true),
+        cursor,
+        published,
+        consumers,
+        producers,
+        pools,
+        reaped_consumers: status.reaped_consumers.load(Ordering::Relaxed),
+        abandoned_claims: status.abandoned_claims.load(Ordering::Relaxed),
+        futex_waiters: segment.futex.waiters(),
+    }
+}
+
+impl fmt::Display for Inspection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let h = &self.header;
+        writeln!(f, "segment   {}", self.name)?;
+        writeln!(
+            f,
+            "layout    v{}, {} bytes, {} x {}-byte events (align {}), fingerprint {:#018x}",
+            h.version, h.total_size, h.capacity, h.event_size, h.event_align, h.fingerprint
+        )?;
+        writeln!(
+            f,
+            "producers {:?}, up to {}; consumers up to {}; pools up to {}; wait {:?}",
+            h.producer_mode, h.max_producers, h.max_consumers, h.max_pools, h.wait
+        )?;
+        writeln!(
+            f,
+            "creator   pid {} ({}), attached: {}",
+            h.creator_pid,
+            if h.creator_alive { "alive" } else { "gone" },
+            if self.attached { "yes" } else { "no (stale)" }
+        )?;
+        writeln!(
+            f,
+            "cursor    {} (published {}), futex waiters {}, reaped consumers {}, abandoned claims {}",
+            self.cursor, self.published, self.futex_waiters, self.reaped_consumers, self.abandoned_claims
+        )?;
+        for p in &self.producers {
+            writeln!(
+                f,
+                "producer  #{:<3} pid {:<8} {:<9} claim {:<16} {}",
+                p.index,
+                p.pid,
+                p.state,
+                p.claimed.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+                if p.alive { "alive" } else { "DEAD" }
+            )?;
+        }
+        for c in &self.consumers {
+            writeln!(
+                f,
+                "consumer  #{:<3} {:<20} {:<10} pid {:<8} seq {:<12} lag {:<8} {} {}",
+                c.index,
+                if c.name.is_empty() { "-" } else { &c.name },
+                c.kind.map_or("external", |k| match k {
+                    ConsumerKind::Consumer => "consumer",
+                    ConsumerKind::Subscriber => "subscriber",
+                    ConsumerKind::Worker => "worker",
+                }),
+                c.pid,
+                c.sequence,
+                c.lag,
+                if c.gating { "gating" } else { "non-gating" },
+                if c.alive { "alive" } else { "DEAD" }
+            )?;
+        }
+        for p in &self.pools {
+            writeln!(
+                f,
+                "pool      #{:<3} {:<20} work cursor {}",
+                p.index, p.name, p.work_cursor
+            )?;
+        }
+        Ok(())
+    }
+}

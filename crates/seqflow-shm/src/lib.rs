@@ -1,0 +1,104 @@
+//! seqflow's multi-process mode: one ring in one named POSIX shared-memory segment, attached to
+//! by any number of processes (forked or started separately).
+//!
+//! The segment holds everything the in-process ring has, laid out `#[repr(C)]` at fixed
+//! offsets: the events, the producer cursor, the availability buffer (multi producer), the
+//! gating table (which is the consumer registry), plus a producer table, worker-pool cursors and
+//! a futex word. The sequencing code is the in-process code of `seqflow-sequencer`, running on
+//! segment memory ([`ShmRing::sequencer`], [`ShmRing::ring`]).
+//!
+//! What multi-process mode adds:
+//! - a checked header: every mismatch on open is a typed [`ShmError`], never a panic or UB;
+//! - plain-old-data events ([`ShmEvent`], [`ByteSlot`] for variable-size payloads);
+//! - cross-process waiting: [`FutexWait`] on a shared futex word (or the polling strategies);
+//! - liveness: OS-released locks, so a SIGKILLed consumer's slot is released
+//!   ([`ShmRing::reap_dead_consumers`], done by blocked producers) and a producer that died
+//!   between claim and publish is reported ([`ConsumeError::ProducerDied`]);
+//! - stale segments from crashed runs are detected ([`ShmError::Stale`], [`remove_if_stale`]),
+//!   and [`inspect`] / [`remove`] serve `seqflow inspect` / `seqflow rm`.
+//!
+//! See `docs/multiprocess.md` for the layout, guarantees and failure semantics.
+//!
+//! ```
+//! use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
+//! use std::time::Duration;
+//!
+//! let name = format!("/seqflow-doc-lib-{}", std::process::id());
+//! let ring = ShmRing::<u64>::create(&name, 1024, ShmOptions {
+//!     producer: ProducerMode::MultiCas,
+//!     ..Default::default()
+//! }).unwrap();
+//! let _cleanup = ring.unlink_on_drop();
+//!
+//! // In a worker process (here: the same one), attach by name.
+//! let attached = ShmRing::<u64>::open(&name, Duration::from_secs(1)).unwrap();
+//! let mut consumer = attached.consumer("audit").unwrap();
+//!
+//! let mut producer = ring.producer().unwrap();
+//! for i in 0..10 {
+//!     producer.publish(|event, _seq| *event = i).unwrap();
+//! }
+//! let mut total = 0;
+//! while consumer.sequence() < 9 {
+//!     consumer.poll_batch(Some(Duration::from_secs(1)), |e, _, _| total += *e).unwrap();
+//! }
+//! assert_eq!(total, 45);
+//! ```
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+mod byte_slot;
+mod consumer;
+mod create;
+mod error;
+mod event;
+mod futex;
+mod guard;
+mod header;
+mod inspect;
+mod layout;
+mod liveness;
+mod lock;
+mod mapping;
+mod name;
+mod open;
+mod options;
+mod producer;
+mod producer_slot;
+mod reaper;
+mod registration;
+mod registry;
+mod ring;
+mod segment;
+mod sequencer;
+mod stale;
+mod subscriber;
+mod wait;
+mod watch;
+mod worker;
+
+pub use byte_slot::ByteSlot;
+pub use consumer::ShmConsumer;
+pub use error::{ConsumeError, ShmError, TooLong};
+pub use event::{fingerprint, ShmEvent};
+pub use futex::{FutexWait, FutexWord};
+pub use guard::UnlinkGuard;
+pub use inspect::{
+    inspect, remove, remove_if_stale, ConsumerInfo, HeaderInfo, Inspection, PoolInfo, ProducerInfo,
+};
+pub use layout::{MAX_CONSUMERS, MAX_POOLS, MAX_PRODUCERS};
+pub use name::SegmentName;
+pub use options::{OpenOptions, ProducerMode, ShmOptions};
+pub use producer::{ShmClaim, ShmProducer};
+pub use producer_slot::producer_state_name;
+pub use registry::ConsumerKind;
+pub use ring::ShmRing;
+pub use sequencer::ShmSequencer;
+pub use subscriber::ShmSubscriber;
+pub use wait::{ShmWait, WaitKind};
+pub use worker::ShmWorker;
+
+/// Test support: raw access to a segment's header words, for tests that write bad bytes into a
+/// segment and check that opening it fails with the right error. Not part of the stable API.
+#[doc(hidden)]
+pub mod testing;

@@ -1,0 +1,289 @@
+//! Opening a segment: attach, wait for READY, and check every header field before use.
+//!
+//! Nothing read from the segment is trusted: the file size is checked with `fstat` before
+//! mapping and against the header after, the init state must be one of three values, and every
+//! size and offset must equal what this build computes from the header's own sizes. Each
+//! mismatch is its own [`ShmError`] variant, never a panic.
+
+use crate::header::{
+    HeaderFields, HEADER_SIZE, INITIALISING, LAYOUT_VERSION, MAGIC, OFFSET_NAMES, READY, UNINIT,
+};
+use crate::layout::{Layout, Params};
+use crate::liveness::{ATTACH_BYTE, INIT_BYTE};
+use crate::lock::{self, LockKind};
+use crate::mapping::Mapping;
+use crate::segment::Segment;
+use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::shm;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the opener's event type looks like; `None` to accept any (inspection).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Expect {
+    pub size: u64,
+    pub align: u64,
+    pub fingerprint: u64,
+    pub type_name: &'static str,
+}
+
+/// Whether the opener attaches (takes the attach lock) or only looks (inspect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Attach {
+    Yes,
+    InspectOnly,
+}
+
+/// Open `name`, wait up to `timeout` for READY, validate, map.
+pub(crate) fn open_segment(
+    name: &SegmentName,
+    timeout: Duration,
+    expect: Option<Expect>,
+    attach: Attach,
+) -> Result<Segment, ShmError> {
+    let started = Instant::now();
+    let fd = open_fd(name, attach)?;
+    let size = wait_for_size(name, fd.as_fd(), started, timeout)?;
+    let map = Arc::new(Mapping::map(fd, size, name.clone())?);
+    let fields = wait_for_ready(&map, started, timeout)?;
+    let (layout, mode, wait) = validate(name, &fields, size as u64, expect)?;
+    Segment::from_validated(map, fields, layout, mode, wait)
+}
+
+/// `shm_open` and, when attaching, the shared attach lock (waiting out a stale-segment
+/// remover, then retrying by name if it removed the file).
+fn open_fd(name: &SegmentName, attach: Attach) -> Result<OwnedFd, ShmError> {
+    const ATTEMPTS: usize = 3;
+    for _ in 0..ATTEMPTS {
+        let fd = match shm::open(name.as_str(), shm::OFlags::RDWR, rustix::fs::Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => {
+                return Err(ShmError::NotFound {
+                    name: name.to_string(),
+                })
+            }
+            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+        };
+        if attach == Attach::InspectOnly {
+            return Ok(fd);
+        }
+        lock::lock_wait(fd.as_fd(), ATTACH_BYTE, LockKind::Read)
+            .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLKW)", e))?;
+        let stat = rustix::fs::fstat(&fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+        if stat.st_nlink > 0 {
+            return Ok(fd);
+        }
+        // Unlinked between our shm_open and our lock: look the name up again.
+    }
+    Err(ShmError::Removed {
+        name: name.to_string(),
+    })
+}
+
+fn file_size(name: &SegmentName, fd: BorrowedFd<'_>) -> Result<u64, ShmError> {
+    let stat = rustix::fs::fstat(fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+    Ok(u64::try_from(stat.st_size).unwrap_or(0))
+}
+
+/// Whether the creator is still at work (init lock) or anybody else is attached.
+fn creator_or_peer_alive(fd: BorrowedFd<'_>) -> bool {
+    let held = |byte| lock::is_locked(fd, byte, LockKind::Write).unwrap_or(true);
+    held(INIT_BYTE) || held(ATTACH_BYTE)
+}
+
+fn pause(started: Instant) {
+    // Back off from 100 µs to 5 ms: creators are quick, but nobody should spin here.
+    let waited = started.elapsed();
+    std::thread::sleep((waited / 8).clamp(Duration::from_micros(100), Duration::from_millis(5)));
+}
+
+/// Wait for the creator's `ftruncate` (a new file is empty).
+fn wait_for_size(
+    name: &SegmentName,
+    fd: BorrowedFd<'_>,
+    started: Instant,
+    timeout: Duration,
+) -> Result<usize, ShmError> {
+    loop {
+        let size = file_size(name, fd)?;
+        if size >= HEADER_SIZE as u64 {
+            return usize::try_from(size).map_err(|_| ShmError::SizeMismatch {
+                name: name.to_string(),
+                expected: HEADER_SIZE as u64,
+                found: size,
+            });
+        }
+        // A creator sizes the file once, from 0 to its full size: anything in between is not a
+        // seqflow segment (or a truncated one).
+        if size != 0 {
+            return Err(ShmError::SizeMismatch {
+                name: name.to_string(),
+                expected: HEADER_SIZE as u64,
+                found: size,
+            });
+        }
+        if !creator_or_peer_alive(fd) {
+            return Err(ShmError::CreatorDied {
+                name: name.to_string(),
+                state: UNINIT,
+            });
+        }
+        if started.elapsed() >= timeout {
+            return Err(ShmError::NotReady {
+                name: name.to_string(),
+                state: UNINIT,
+                waited: started.elapsed(),
+            });
+        }
+        pause(started);
+    }
+}
+
+/// Wait for the init state to be READY; then read the header.
+fn wait_for_ready(
+    map: &Mapping,
+    started: Instant,
+    timeout: Duration,
+) -> Result<HeaderFields, ShmError> {
+    let name = map.name();
+    let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
+        name: name.to_string(),
+        expected: HEADER_SIZE as u64,
+        found: map.len() as u64,
+    })?;
+    loop {
+        match header.init_state() {
+            READY => return Ok(header.read()),
+            state @ (UNINIT | INITIALISING) => {
+                if !creator_or_peer_alive(map.fd()) {
+                    return Err(ShmError::CreatorDied {
+                        name: name.to_string(),
+                        state,
+                    });
+                }
+                if started.elapsed() >= timeout {
+                    return Err(ShmError::NotReady {
+                        name: name.to_string(),
+                        state,
+                        waited: started.elapsed(),
+                    });
+                }
+                pause(started);
+            }
+            other => {
+                return Err(ShmError::CorruptHeader {
+                    name: name.to_string(),
+                    field: "init_state",
+                    found: u64::from(other),
+                })
+            }
+        }
+    }
+}
+
+/// Check every header field against this build and the file; return the layout.
+pub(crate) fn validate(
+    name: &SegmentName,
+    f: &HeaderFields,
+    file_size: u64,
+    expect: Option<Expect>,
+) -> Result<(Layout, ProducerMode, WaitKind), ShmError> {
+    let name_s = || name.to_string();
+    if f.magic != MAGIC {
+        return Err(ShmError::BadMagic {
+            name: name_s(),
+            expected: MAGIC,
+            found: f.magic,
+        });
+    }
+    if f.version != LAYOUT_VERSION {
+        return Err(ShmError::VersionMismatch {
+            name: name_s(),
+            expected: LAYOUT_VERSION,
+            found: f.version,
+        });
+    }
+    if f.header_size != HEADER_SIZE as u32 {
+        return Err(ShmError::HeaderSizeMismatch {
+            name: name_s(),
+            expected: HEADER_SIZE as u32,
+            found: f.header_size,
+        });
+    }
+    let mode = ProducerMode::from_code(f.producer_mode).ok_or_else(|| {
+        ShmError::UnsupportedProducerMode {
+            name: name_s(),
+            found: f.producer_mode,
+        }
+    })?;
+    if usize::try_from(f.capacity).map_or(true, |c| seqflow_ring::Capacity::new(c).is_err()) {
+        return Err(ShmError::BadCapacity {
+            name: name_s(),
+            found: f.capacity,
+        });
+    }
+    let params = Params::from_header(f, mode == ProducerMode::MultiCas);
+    params.check().map_err(|e| ShmError::CorruptHeader {
+        name: name_s(),
+        field: e.field,
+        found: e.value,
+    })?;
+    let layout = params.layout().ok_or_else(|| ShmError::CorruptHeader {
+        name: name_s(),
+        field: "total_size",
+        found: f.total_size,
+    })?;
+    if f.total_size != layout.total {
+        return Err(ShmError::OffsetMismatch {
+            name: name_s(),
+            field: "total_size",
+            expected: layout.total,
+            found: f.total_size,
+        });
+    }
+    if file_size != f.total_size {
+        return Err(ShmError::SizeMismatch {
+            name: name_s(),
+            expected: f.total_size,
+            found: file_size,
+        });
+    }
+    for ((field, expected), found) in OFFSET_NAMES.iter().zip(layout.offsets()).zip(f.offsets) {
+        if expected != found {
+            return Err(ShmError::OffsetMismatch {
+                name: name_s(),
+                field,
+                expected,
+                found,
+            });
+        }
+    }
+    let wait =
+        WaitKind::decode(f.wait_kind, f.wait_param).ok_or_else(|| ShmError::CorruptHeader {
+            name: name_s(),
+            field: "wait_kind",
+            found: u64::from(f.wait_kind),
+        })?;
+    if let Some(e) = expect {
+        if (e.size, e.align) != (f.event_size, f.event_align) {
+            return Err(ShmError::EventLayoutMismatch {
+                name: name_s(),
+                expected_size: e.size,
+                expected_align: e.align,
+                found_size: f.event_size,
+                found_align: f.event_align,
+            });
+        }
+        if e.fingerprint != f.fingerprint {
+            return Err(ShmError::FingerprintMismatch {
+                name: name_s(),
+                expected: e.fingerprint,
+                found: f.fingerprint,
+                type_name: e.type_name,
+            });
+        }
+    }
+    Ok((layout, mode, wait))
+}

@@ -1,0 +1,473 @@
+//! [`ShmProducer`]: a producer slot of the segment plus a claimer of the shared sequencer.
+//!
+//! Around every claim the producer records what it claims in its slot of the producer table
+//! (see `producer_slot.rs` for the protocol), so that consumers can tell when it died between
+//! claim and publish. While the ring is full it checks, every liveness interval, whether a
+//! gating consumer died, and releases dead consumers' slots so it can go on.
+
+use crate::liveness::{current_pid, holder_alive, RegistryLock, PRODUCER_BASE};
+use crate::lock::HeldLock;
+use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE};
+use crate::sequencer::AnyClaimer;
+use crate::{reaper, ProducerMode, ShmError, ShmEvent, ShmRing};
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::sync::atomic::{fence, Ordering};
+use seqflow_sequence::INITIAL_SEQUENCE;
+use seqflow_sequencer::{ClaimError, SequenceRange};
+use std::time::{Duration, Instant};
+
+/// A producer of a shared ring: claim slots, write events in place, publish.
+///
+/// Single-producer rings have exactly one across all processes; multi-producer rings one per
+/// producer slot. Dropping the handle frees the slot (only in the process that took it: a
+/// forked child's copy frees nothing).
+///
+/// ```
+/// use seqflow_shm::{ShmOptions, ShmRing};
+/// use std::time::Duration;
+/// # let name = format!("/seqflow-doc-prod-{}", std::process::id());
+/// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+/// # let _guard = ring.unlink_on_drop();
+/// let mut consumer = ring.consumer("c").unwrap();
+/// let mut producer = ring.producer().unwrap();
+/// assert_eq!(producer.publish(|e, seq| { *e = 7; seq }).unwrap(), 0);
+/// let range = producer.publish_batch(3, None, |e, seq| *e = seq as u64).unwrap();
+/// assert_eq!((range.start(), range.end()), (1, 3));
+/// assert_eq!(consumer.wait_for(0, Some(Duration::from_secs(1))), Ok(3));
+/// ```
+pub struct ShmProducer<E: ShmEvent> {
+    ring: ShmRing<E>,
+    events: RingBuffer<E>,
+    claimer: AnyClaimer,
+    slot: usize,
+    lock: Option<HeldLock>,
+    owner_pid: u32,
+}
+
+impl<E: ShmEvent> ShmProducer<E> {
+    /// Take a producer slot of `ring` (see [`ShmRing::producer`]).
+    pub(crate) fn attach(ring: ShmRing<E>) -> Result<Self, ShmError> {
+        let inner = ring.inner().clone();
+        let segment = &inner.segment;
+        let name = segment.name().as_str();
+        let fd = segment.map.fd();
+        let pid = current_pid();
+        let _registry = RegistryLock::acquire(fd)
+            .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLKW)", e))?;
+        let mut holder = 0;
+        for (index, slot) in segment.producers.iter().enumerate() {
+            let owner = slot.owner.load(Ordering::Acquire);
+            if owner != 0 {
+                if holder_alive(fd, PRODUCER_BASE + index as u64, owner) {
+                    holder = owner;
+                    continue;
+                }
+                if segment.mode == ProducerMode::MultiCas && !reusable(&inner, slot) {
+                    continue;
+                }
+            }
+            let Some(lock) = HeldLock::try_exclusive(fd, PRODUCER_BASE + index as u64)
+                .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLK)", e))?
+            else {
+                // A forked child of the dead owner still holds the lock byte.
+                holder = owner;
+                continue;
+            };
+            let Some(claimer) = inner.sequencer.claimer() else {
+                // This process's single-producer claimer was taken through `sequencer()`.
+                return Err(ShmError::ProducerTaken {
+                    name: name.to_owned(),
+                    pid,
+                });
+            };
+            slot.generation.fetch_add(1, Ordering::Relaxed);
+            if segment.mode == ProducerMode::MultiCas {
+                slot.start.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+                slot.end.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+            }
+            // Single producer: `end` stays, it only grows (lossy readers rely on it).
+            slot.state.store(IDLE, Ordering::Relaxed);
+            slot.owner.store(pid, Ordering::Release);
+            tracing::debug!(segment = %name, slot = index, pid, "producer attached");
+            return Ok(Self {
+                events: ring.ring(),
+                ring,
+                claimer,
+                slot: index,
+                lock: Some(lock),
+                owner_pid: pid,
+            });
+        }
+        Err(match segment.mode {
+            ProducerMode::Single => ShmError::ProducerTaken {
+                name: name.to_owned(),
+                pid: holder,
+            },
+            ProducerMode::MultiCas => ShmError::ProducersFull {
+                name: name.to_owned(),
+                max: segment.producers.len(),
+            },
+        })
+    }
+
+    fn slot(&self) -> &ProducerSlot {
+        &self.ring.inner().segment.producers[self.slot]
+    }
+
+    /// The producer slot index in the segment (always 0 for a single producer).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-slotidx-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.producer().unwrap().slot_index(), 0);
+    /// ```
+    pub fn slot_index(&self) -> usize {
+        self.slot
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &ShmRing<E> {
+        &self.ring
+    }
+
+    /// Claim, write and publish one event, waiting while the ring is full (releasing the slots of
+    /// dead consumers meanwhile). Returns what `write` returns.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-publish-{}", std::process::id());
+    /// let ring = ShmRing::<[u8; 4]>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut p = ring.producer().unwrap();
+    /// let seq = p.publish(|event, seq| { *event = *b"ping"; seq }).unwrap();
+    /// assert_eq!(seq, 0);
+    /// ```
+    pub fn publish<R>(&mut self, write: impl FnOnce(&mut E, i64) -> R) -> Result<R, ClaimError> {
+        self.publish_until(None, write)
+    }
+
+    /// [`publish`](Self::publish), waiting at most `timeout` for a free slot.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # use seqflow_sequencer::ClaimError;
+    /// # use std::time::Duration;
+    /// # let name = format!("/seqflow-doc-pubto-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 2, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let _slow = ring.consumer("slow").unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// p.publish(|e, _| *e = 2).unwrap();
+    /// let full = p.publish_timeout(Duration::from_millis(10), |e, _| *e = 3);
+    /// assert_eq!(full, Err(ClaimError::Timeout { requested: 1 }));
+    /// ```
+    pub fn publish_timeout<R>(
+        &mut self,
+        timeout: Duration,
+        write: impl FnOnce(&mut E, i64) -> R,
+    ) -> Result<R, ClaimError> {
+        self.publish_until(seqflow_sequence::deadline_after(Some(timeout)), write)
+    }
+
+    /// [`publish`](Self::publish) if a slot is free now; [`ClaimError::Full`] otherwise.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # use seqflow_sequencer::ClaimError;
+    /// # let name = format!("/seqflow-doc-trypub-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 1, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let _slow = ring.consumer("slow").unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// assert!(p.try_publish(|e, _| *e = 1).is_ok());
+    /// assert!(matches!(p.try_publish(|e, _| *e = 2), Err(ClaimError::Full { .. })));
+    /// ```
+    pub fn try_publish<R>(
+        &mut self,
+        write: impl FnOnce(&mut E, i64) -> R,
+    ) -> Result<R, ClaimError> {
+        let mut claim = self.try_claim(1)?;
+        let seq = claim.range().start();
+        let out = claim.with(seq, write);
+        claim.publish();
+        Ok(out)
+    }
+
+    fn publish_until<R>(
+        &mut self,
+        deadline: Option<Instant>,
+        write: impl FnOnce(&mut E, i64) -> R,
+    ) -> Result<R, ClaimError> {
+        let mut claim = self.claim_until(1, deadline)?;
+        let seq = claim.range().start();
+        let out = claim.with(seq, write);
+        claim.publish();
+        Ok(out)
+    }
+
+    /// Claim `n` slots (waiting up to `timeout`, `None`: no limit), fill each with `write`,
+    /// publish them together.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-pubbatch-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut p = ring.producer().unwrap();
+    /// assert_eq!(p.publish_batch(4, None, |e, seq| *e = seq as u64).unwrap().len(), 4);
+    /// assert_eq!(ring.cursor(), 3);
+    /// ```
+    pub fn publish_batch(
+        &mut self,
+        n: usize,
+        timeout: Option<Duration>,
+        mut write: impl FnMut(&mut E, i64),
+    ) -> Result<SequenceRange, ClaimError> {
+        let mut claim = self.claim(n, timeout)?;
+        let range = claim.range();
+        for seq in range {
+            claim.with(seq, &mut write);
+        }
+        claim.publish();
+        Ok(range)
+    }
+
+    /// Claim `n` slots, waiting up to `timeout` (`None`: no limit) while the ring is full.
+    /// Write them through the returned [`ShmClaim`] and publish it.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-claim-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut p = ring.producer().unwrap();
+    /// let mut claim = p.claim(2, None).unwrap();
+    /// for seq in claim.range() {
+    ///     *claim.get_mut(seq).unwrap() = 100 + seq as u64;
+    /// }
+    /// claim.publish();
+    /// assert_eq!(ring.cursor(), 1);
+    /// ```
+    pub fn claim(
+        &mut self,
+        n: usize,
+        timeout: Option<Duration>,
+    ) -> Result<ShmClaim<'_, E>, ClaimError> {
+        // A timeout too far to represent means no limit.
+        self.claim_until(n, seqflow_sequence::deadline_after(timeout))
+    }
+
+    /// Claim `n` slots if they are free now ([`ClaimError::Full`] otherwise).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-tryclaim-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut p = ring.producer().unwrap();
+    /// let claim = p.try_claim(8).unwrap();
+    /// assert_eq!(claim.range().len(), 8);
+    /// claim.publish();
+    /// ```
+    pub fn try_claim(&mut self, n: usize) -> Result<ShmClaim<'_, E>, ClaimError> {
+        self.record_claiming();
+        let mut result = self.claimer.try_claim(n);
+        if matches!(result, Err(ClaimError::Full { .. })) && self.reap() > 0 {
+            result = self.claimer.try_claim(n);
+        }
+        self.record_claim(result)
+    }
+
+    fn claim_until(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<ShmClaim<'_, E>, ClaimError> {
+        self.record_claiming();
+        let mut result = self.claimer.try_claim(n);
+        if matches!(result, Err(ClaimError::Full { .. })) {
+            let interval = self.ring.inner().liveness_interval;
+            result = loop {
+                let slice_end = Instant::now() + interval;
+                let slice = deadline.map_or(slice_end, |d| d.min(slice_end));
+                match self.claimer.claim_until(n, Some(slice)) {
+                    Err(ClaimError::Timeout { .. }) if before(deadline) => {
+                        self.reap();
+                    }
+                    other => break other,
+                }
+            };
+        }
+        self.record_claim(result)
+    }
+
+    /// The slot says "claiming" before the claim CAS (whose `Release` orders it before).
+    fn record_claiming(&self) {
+        self.slot().state.store(CLAIMING, Ordering::Relaxed);
+    }
+
+    fn record_claim(
+        &mut self,
+        result: Result<SequenceRange, ClaimError>,
+    ) -> Result<ShmClaim<'_, E>, ClaimError> {
+        let slot = self.slot();
+        match result {
+            Ok(range) => {
+                slot.start.store(range.start(), Ordering::Relaxed);
+                slot.end.store(range.end(), Ordering::Relaxed);
+                slot.state.store(CLAIMED, Ordering::Release);
+                // Seqlock writer side: the recorded claim is visible before any slot write.
+                fence(Ordering::Release);
+                Ok(ShmClaim {
+                    producer: self,
+                    range,
+                    published: false,
+                })
+            }
+            Err(e) => {
+                slot.state.store(IDLE, Ordering::Release);
+                Err(e)
+            }
+        }
+    }
+
+    fn publish_range(&mut self, range: SequenceRange) {
+        if let Err(e) = self.claimer.publish(range) {
+            // Unreachable: a claim is published once, by its own `ShmClaim`.
+            tracing::error!(error = %e, "publish of a shared-ring claim refused");
+        }
+        self.slot().state.store(IDLE, Ordering::Release);
+    }
+
+    /// Release dead consumers' slots (without waiting for the registry lock).
+    fn reap(&self) -> usize {
+        match reaper::reap_dead_consumers(self.ring.inner(), false) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "checking consumer liveness failed");
+                0
+            }
+        }
+    }
+}
+
+/// Whether a multi-producer slot whose owner died can be taken: a claim it held is released
+/// first, and a released claim's record is kept until every gating consumer has passed it (so
+/// consumers still learn about it).
+fn reusable(ring: &crate::ring::RingInner, slot: &ProducerSlot) -> bool {
+    let state = slot.state.load(Ordering::Acquire);
+    if state == CLAIMING || state == CLAIMED {
+        reaper::release_dead_producers_locked(ring);
+    }
+    if slot.state.load(Ordering::Acquire) != ABANDONED {
+        return slot.state.load(Ordering::Acquire) == IDLE;
+    }
+    let passed = ring.segment.gating.minimum(i64::MAX);
+    match slot.range() {
+        Some(r) => r.end() <= passed,
+        None => true,
+    }
+}
+
+/// Whether `deadline` (if any) is still ahead.
+fn before(deadline: Option<Instant>) -> bool {
+    match deadline {
+        Some(d) => Instant::now() < d,
+        None => true,
+    }
+}
+
+impl<E: ShmEvent> Drop for ShmProducer<E> {
+    fn drop(&mut self) {
+        if current_pid() != self.owner_pid {
+            // A forked child's copy: the slot belongs to the parent.
+            return;
+        }
+        // Release the lock byte first, then the slot: a process attaching in between sees a
+        // live pid without a lock, which counts as free.
+        self.lock.take();
+        self.slot().owner.store(0, Ordering::Release);
+    }
+}
+
+impl<E: ShmEvent> std::fmt::Debug for ShmProducer<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmProducer")
+            .field("ring", &self.ring.name())
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Claimed, unpublished slots: write them, then [`publish`](Self::publish). Dropped without
+/// publishing, the claim is published as it stands (the slots keep what was written, or their
+/// previous contents), as an unpublished hole would stall every consumer.
+///
+/// ```
+/// # use seqflow_shm::{ShmOptions, ShmRing};
+/// # let name = format!("/seqflow-doc-shmclaim-{}", std::process::id());
+/// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+/// # let _guard = ring.unlink_on_drop();
+/// let mut p = ring.producer().unwrap();
+/// let mut claim = p.claim(3, None).unwrap();
+/// for seq in claim.range() {
+///     *claim.get_mut(seq).unwrap() = seq as u64;
+/// }
+/// assert!(claim.get_mut(3).is_none(), "not part of the claim");
+/// claim.publish();
+/// ```
+pub struct ShmClaim<'a, E: ShmEvent> {
+    producer: &'a mut ShmProducer<E>,
+    range: SequenceRange,
+    published: bool,
+}
+
+impl<E: ShmEvent> ShmClaim<'_, E> {
+    /// The claimed sequences.
+    pub fn range(&self) -> SequenceRange {
+        self.range
+    }
+
+    /// The event at `seq`, if `seq` is part of this claim.
+    pub fn get_mut(&mut self, seq: i64) -> Option<&mut E> {
+        if !self.range.contains(seq) {
+            return None;
+        }
+        // SAFETY: `seq` is claimed by this producer and not yet published, so nobody else reads
+        // or writes its slot until `publish`; the `&mut self` borrow makes the reference unique.
+        Some(unsafe { self.producer.events.get_mut(seq) })
+    }
+
+    /// Write `seq` (a sequence of the claim) with `write`.
+    fn with<R>(&mut self, seq: i64, write: impl FnOnce(&mut E, i64) -> R) -> R {
+        debug_assert!(self.range.contains(seq));
+        // SAFETY: as in `get_mut`; callers pass sequences of `self.range` only.
+        write(unsafe { self.producer.events.get_mut(seq) }, seq)
+    }
+
+    /// Make the claimed events visible to consumers.
+    pub fn publish(mut self) {
+        self.published = true;
+        let range = self.range;
+        self.producer.publish_range(range);
+    }
+}
+
+impl<E: ShmEvent> Drop for ShmClaim<'_, E> {
+    fn drop(&mut self) {
+        if !self.published && current_pid() == self.producer.owner_pid {
+            self.producer.publish_range(self.range);
+        }
+    }
+}
+
+impl<E: ShmEvent> std::fmt::Debug for ShmClaim<'_, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmClaim")
+            .field("range", &self.range)
+            .finish()
+    }
+}

@@ -1,0 +1,72 @@
+//! The producer table: which process holds each producer slot and what it has claimed.
+//!
+//! A producer records its claim here around every claim/publish so that, if it dies in
+//! between, consumers can tell which sequences will never be published and by whom. The
+//! single-producer ring uses slot 0 only: holding slot 0 *is* being the one producer.
+//!
+//! Writer side (the owning producer, one cache line of its own): `state = CLAIMING` (`Relaxed`,
+//! ordered before the claim by the claim CAS's `Release`, or irrelevant for a single producer
+//! whose claim is private), then the claim, then `start`/`end` (`Relaxed`) and
+//! `state = CLAIMED` (`Release`), then a `Release` fence before the slots are written (the
+//! seqlock writer side for lossy readers); after publishing, `state = IDLE` (`Release`, after
+//! the publish stores). Readers load `state` with `Acquire` before `start`/`end`.
+
+use seqflow_sequencer::SequenceRange;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+
+/// No claim outstanding.
+pub(crate) const IDLE: u32 = 0;
+/// Claiming: the claimed range is not recorded yet.
+pub(crate) const CLAIMING: u32 = 1;
+/// Claimed `start..=end`, not yet published.
+pub(crate) const CLAIMED: u32 = 2;
+/// The owner died with a claim; `start..=end` (if any) was released as it stood.
+pub(crate) const ABANDONED: u32 = 3;
+
+/// One producer slot.
+#[repr(C, align(128))]
+pub(crate) struct ProducerSlot {
+    /// The owner's pid; 0 when free.
+    pub owner: AtomicU32,
+    pub state: AtomicU32,
+    /// Bumped each time a new producer takes the slot.
+    pub generation: AtomicU64,
+    pub start: AtomicI64,
+    pub end: AtomicI64,
+}
+
+impl ProducerSlot {
+    /// The recorded claim, if `start..=end` is a valid range.
+    pub fn range(&self) -> Option<SequenceRange> {
+        SequenceRange::new(
+            self.start.load(Ordering::Relaxed),
+            self.end.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A state code as a word for `inspect`.
+///
+/// ```
+/// assert_eq!(seqflow_shm::producer_state_name(2), "claimed");
+/// assert_eq!(seqflow_shm::producer_state_name(77), "unknown");
+/// ```
+pub fn producer_state_name(state: u32) -> &'static str {
+    match state {
+        IDLE => "idle",
+        CLAIMING => "claiming",
+        CLAIMED => "claimed",
+        ABANDONED => "abandoned",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_cache_line_pair() {
+        assert_eq!(std::mem::size_of::<ProducerSlot>(), 128);
+    }
+}

@@ -1,0 +1,269 @@
+//! [`Registration`]: a consumer's hold on a gating slot and its registry entry, with the lock
+//! byte that proves it alive.
+//!
+//! Registering happens under the registry lock: resolve the stages to follow (or the pool),
+//! register in the gating table (which picks slot `i` and sets its sequence race-free against
+//! running producers), fill registry entry `i` (REGISTERING, then ACTIVE) and take lock byte
+//! `2^20 + i` through a description of its own. A process that dies mid-way leaves a
+//! REGISTERING entry, which the next reaper (holding the same lock) releases.
+
+use crate::liveness::{current_pid, holder_alive, RegistryLock, CONSUMER_BASE};
+use crate::lock::{self, HeldLock, LockKind};
+use crate::registry::{ConsumerKind, ACTIVE, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING};
+use crate::ring::RingInner;
+use crate::ShmError;
+use rustix::fd::AsFd;
+use seqflow_sequence::sync::atomic::Ordering;
+use seqflow_sequence::{minimum_sequence, Cursor, OwnedRef, Sequence};
+use seqflow_sequencer::RegisterError;
+use std::sync::Arc;
+
+/// Where a new consumer starts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Start<'a> {
+    /// After the producer cursor.
+    Cursor,
+    /// After every live consumer with one of these names (it follows them).
+    After(&'a [&'a str]),
+    /// As a worker of the named pool (created if needed).
+    Pool(&'a str),
+}
+
+/// A stage a consumer follows: its slot, which registration of it, and its sequence.
+#[derive(Debug, Clone)]
+pub(crate) struct Upstream {
+    pub index: usize,
+    pub generation: u64,
+    pub label: String,
+    pub sequence: OwnedRef<Sequence>,
+}
+
+/// A held consumer slot; released on drop (in the registering process only).
+pub(crate) struct Registration {
+    pub ring: Arc<RingInner>,
+    pub index: usize,
+    pub generation: u64,
+    pub label: String,
+    pub sequence: OwnedRef<Sequence>,
+    owner_pid: u32,
+    lock: Option<HeldLock>,
+}
+
+/// What registering produced besides the registration.
+pub(crate) struct Registered {
+    pub registration: Registration,
+    pub upstream: Vec<Upstream>,
+    /// The pool index, for workers.
+    pub pool: Option<usize>,
+}
+
+fn check_label(ring: &RingInner, label: &str) -> Result<(), ShmError> {
+    if label.len() > LABEL_MAX {
+        return Err(ShmError::LabelTooLong {
+            name: ring.segment.name().to_string(),
+            label: label.to_owned(),
+            len: label.len(),
+            max: LABEL_MAX,
+        });
+    }
+    Ok(())
+}
+
+impl Registration {
+    /// Register a consumer of `kind` named `label` (see the module docs).
+    pub fn register(
+        ring: &Arc<RingInner>,
+        kind: ConsumerKind,
+        label: &str,
+        gating: bool,
+        start: Start<'_>,
+    ) -> Result<Registered, ShmError> {
+        check_label(ring, label)?;
+        let segment = &ring.segment;
+        let name = segment.name().as_str();
+        let fd = segment.map.fd();
+        let io = |op, e| ShmError::std_io(name, op, e);
+        // Opened before registering, so no system call separates the gating registration from
+        // the registry entry that accounts for it.
+        let lock_fd = lock::reopen(fd).map_err(|e| io("open(/proc/self/fd)", e))?;
+        let _registry = RegistryLock::acquire(fd).map_err(|e| io("fcntl(F_OFD_SETLKW)", e))?;
+
+        let (upstream, pool) = match start {
+            Start::Cursor => (Vec::new(), None),
+            Start::After(names) => (resolve_upstream(ring, names)?, None),
+            Start::Pool(pool) => (Vec::new(), Some(find_or_create_pool(ring, pool)?)),
+        };
+        let sequencer = &ring.sequencer;
+        let start_at = || match (pool, upstream.is_empty()) {
+            (Some(p), _) => segment.pools[p].work.get(),
+            (None, true) => sequencer.cursor().get(),
+            (None, false) => minimum_sequence(upstream.iter().map(|u| &*u.sequence), i64::MAX),
+        };
+        let registration = segment.gating.register(gating, start_at).map_err(
+            |RegisterError::TableFull { max }| ShmError::ConsumersFull {
+                name: name.to_owned(),
+                max,
+            },
+        )?;
+        let sequence = registration.sequence();
+        let index = registration.leak();
+        let Some(entry) = segment.registry.get(index) else {
+            segment.gating.force_release(index);
+            return Err(ShmError::CorruptHeader {
+                name: name.to_owned(),
+                field: "max_consumers",
+                found: index as u64,
+            });
+        };
+        let pid = current_pid();
+        entry.pid.store(pid, Ordering::Relaxed);
+        entry.state.store(REGISTERING, Ordering::Release);
+        entry.kind.store(kind.code(), Ordering::Relaxed);
+        entry
+            .pool
+            .store(pool.map_or(u32::MAX, |p| p as u32), Ordering::Relaxed);
+        entry.label.store(label);
+        let generation = entry.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let byte = CONSUMER_BASE + index as u64;
+        let locked = lock::try_lock(lock_fd.as_fd(), byte, LockKind::Write);
+        if !matches!(locked, Ok(true)) {
+            segment.gating.force_release(index);
+            entry.state.store(FREE, Ordering::Release);
+            return Err(match locked {
+                Err(e) => io("fcntl(F_OFD_SETLK)", e),
+                _ => ShmError::SlotLocked {
+                    name: name.to_owned(),
+                    index,
+                },
+            });
+        }
+        entry.state.store(ACTIVE, Ordering::Release);
+        tracing::debug!(segment = %name, slot = index, pid, consumer = label, ?kind, "consumer registered");
+        Ok(Registered {
+            registration: Registration {
+                ring: ring.clone(),
+                index,
+                generation,
+                label: label.to_owned(),
+                sequence,
+                owner_pid: pid,
+                lock: Some(HeldLock::from_fd(lock_fd)),
+            },
+            upstream,
+            pool,
+        })
+    }
+}
+
+/// Every live consumer registered under each of `names`; an error for a name with none.
+fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, ShmError> {
+    let segment = &ring.segment;
+    let fd = segment.map.fd();
+    let mut upstream = Vec::new();
+    for wanted in names {
+        let before = upstream.len();
+        for (index, entry) in segment.registry.iter().enumerate() {
+            if entry.state.load(Ordering::Acquire) != ACTIVE || !entry.label.is(wanted) {
+                continue;
+            }
+            let pid = entry.pid.load(Ordering::Relaxed);
+            if !holder_alive(fd, CONSUMER_BASE + index as u64, pid) {
+                continue;
+            }
+            let Some(slot) = segment.gating.slots().get(index) else {
+                continue;
+            };
+            // SAFETY: the sequence lives in the gating region of the mapping, which the
+            // `OwnedRef` keeps alive through the mapping's `Arc`.
+            let sequence = unsafe {
+                OwnedRef::from_raw(
+                    std::ptr::NonNull::from(slot.sequence()),
+                    segment.map.clone(),
+                )
+            };
+            upstream.push(Upstream {
+                index,
+                generation: entry.generation.load(Ordering::Relaxed),
+                label: (*wanted).to_owned(),
+                sequence,
+            });
+        }
+        if upstream.len() == before {
+            return Err(ShmError::UnknownConsumer {
+                name: segment.name().to_string(),
+                consumer: (*wanted).to_owned(),
+            });
+        }
+    }
+    Ok(upstream)
+}
+
+/// The pool named `pool`, created (work cursor at the producer cursor) if it does not exist.
+fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> {
+    check_label(ring, pool)?;
+    let segment = &ring.segment;
+    let pools = &segment.pools;
+    if let Some(index) = pools
+        .iter()
+        .position(|p| p.state.load(Ordering::Acquire) == POOL_ACTIVE && p.label.is(pool))
+    {
+        return Ok(index);
+    }
+    let index = pools
+        .iter()
+        .position(|p| p.state.load(Ordering::Acquire) == POOL_FREE)
+        .ok_or_else(|| ShmError::PoolsFull {
+            name: segment.name().to_string(),
+            max: pools.len(),
+        })?;
+    let entry = &pools[index];
+    entry.label.store(pool);
+    entry.work.set(ring.sequencer.cursor().get());
+    entry.state.store(POOL_ACTIVE, Ordering::Release);
+    Ok(index)
+}
+
+impl Registration {
+    /// Whether the calling process is the one that registered (not a forked child).
+    pub fn is_owner(&self) -> bool {
+        current_pid() == self.owner_pid
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if !self.is_owner() {
+            // A forked child's copy: the slot belongs to the parent. Closing our copy of the
+            // lock description does not release the parent's lock.
+            return;
+        }
+        let segment = &self.ring.segment;
+        let registry = RegistryLock::acquire(segment.map.fd());
+        if let Err(e) = &registry {
+            tracing::warn!(segment = %segment.name(), error = %e, "registry lock failed; releasing anyway");
+        }
+        let entry = &segment.registry[self.index];
+        // Only if the slot is still ours (a reaper may have taken it for dead and reused it).
+        if entry.state.load(Ordering::Acquire) == ACTIVE
+            && entry.generation.load(Ordering::Relaxed) == self.generation
+            && entry.pid.load(Ordering::Relaxed) == self.owner_pid
+        {
+            segment.gating.force_release(self.index);
+            entry.state.store(FREE, Ordering::Release);
+        }
+        // The lock byte goes before the registry lock, so the next registrant of the slot can
+        // take it.
+        self.lock.take();
+        drop(registry);
+    }
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("index", &self.index)
+            .field("label", &self.label)
+            .field("sequence", &*self.sequence)
+            .finish()
+    }
+}

@@ -1,0 +1,151 @@
+//! The consumer registry and the worker-pool table: who holds each gating slot, under which
+//! name, and the shared work cursors of worker pools.
+//!
+//! Entry `i` of the registry describes slot `i` of the gating table (same index). Entries change
+//! only under the segment's registry lock (see `liveness::RegistryLock`); readers load the state
+//! with `Acquire` and the rest `Relaxed`, and treat any value as possible (a name of garbage
+//! bytes decodes lossily, an unknown kind is shown as such).
+
+use seqflow_sequence::Sequence;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Entry state: the slot is not held through the registry.
+pub(crate) const FREE: u32 = 0;
+/// Entry state: a process is registering (it holds the registry lock).
+pub(crate) const REGISTERING: u32 = 1;
+/// Entry state: a live (or not yet reaped) consumer holds the slot.
+pub(crate) const ACTIVE: u32 = 2;
+
+/// Longest consumer or pool name, in bytes.
+pub(crate) const LABEL_MAX: usize = 48;
+const LABEL_WORDS: usize = LABEL_MAX / 8;
+
+/// What kind of consumer holds a slot.
+///
+/// ```
+/// assert_eq!(seqflow_shm::ConsumerKind::from_code(2), Some(seqflow_shm::ConsumerKind::Subscriber));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConsumerKind {
+    /// A gating consumer ([`ShmConsumer`](crate::ShmConsumer)).
+    Consumer,
+    /// A non-gating subscriber ([`ShmSubscriber`](crate::ShmSubscriber)).
+    Subscriber,
+    /// A worker of a pool ([`ShmWorker`](crate::ShmWorker)).
+    Worker,
+}
+
+impl ConsumerKind {
+    /// The code stored in the segment.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_shm::ConsumerKind::Worker.code(), 3);
+    /// ```
+    pub fn code(self) -> u32 {
+        match self {
+            Self::Consumer => 1,
+            Self::Subscriber => 2,
+            Self::Worker => 3,
+        }
+    }
+
+    /// The kind for a stored code, `None` for an unknown one.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_shm::ConsumerKind::from_code(9), None);
+    /// ```
+    pub fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(Self::Consumer),
+            2 => Some(Self::Subscriber),
+            3 => Some(Self::Worker),
+            _ => None,
+        }
+    }
+}
+
+/// A name stored as atomic words, so a concurrent writer is never a data race.
+#[repr(C)]
+pub(crate) struct Label {
+    len: AtomicU32,
+    words: [AtomicU64; LABEL_WORDS],
+}
+
+impl Label {
+    /// Store `label` (the caller checked its length).
+    pub fn store(&self, label: &str) {
+        let bytes = label.as_bytes();
+        let mut padded = [0u8; LABEL_MAX];
+        let n = bytes.len().min(LABEL_MAX);
+        padded[..n].copy_from_slice(&bytes[..n]);
+        for (word, chunk) in self.words.iter().zip(padded.chunks_exact(8)) {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(chunk);
+            word.store(u64::from_le_bytes(b), Ordering::Relaxed);
+        }
+        self.len.store(n as u32, Ordering::Relaxed);
+    }
+
+    /// The stored name (length clamped, invalid UTF-8 replaced).
+    pub fn load(&self) -> String {
+        let mut padded = [0u8; LABEL_MAX];
+        for (word, chunk) in self.words.iter().zip(padded.chunks_exact_mut(8)) {
+            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+        }
+        let n = (self.len.load(Ordering::Relaxed) as usize).min(LABEL_MAX);
+        String::from_utf8_lossy(&padded[..n]).into_owned()
+    }
+
+    /// Whether the stored name is `label`.
+    pub fn is(&self, label: &str) -> bool {
+        self.load() == label
+    }
+}
+
+/// One registry entry: who holds gating slot `i`.
+#[repr(C, align(128))]
+pub(crate) struct ConsumerEntry {
+    pub state: AtomicU32,
+    pub pid: AtomicU32,
+    pub kind: AtomicU32,
+    /// The pool a worker belongs to (`u32::MAX` for none).
+    pub pool: AtomicU32,
+    /// Bumped on every registration, so a stage that follows this one notices a new occupant.
+    pub generation: AtomicU64,
+    pub label: Label,
+}
+
+/// One worker pool: a name and the shared work cursor its workers claim sequences from.
+#[repr(C, align(128))]
+pub(crate) struct PoolEntry {
+    pub state: AtomicU32,
+    pub label: Label,
+    pub work: Sequence,
+}
+
+/// Pool state: unused.
+pub(crate) const POOL_FREE: u32 = 0;
+/// Pool state: in use (pools live as long as the segment).
+pub(crate) const POOL_ACTIVE: u32 = 1;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_cache_line_multiples() {
+        assert_eq!(std::mem::size_of::<ConsumerEntry>(), 128);
+        assert_eq!(std::mem::size_of::<PoolEntry>(), 256);
+    }
+
+    #[test]
+    fn label_round_trip_and_garbage() {
+        // SAFETY: all-zero bytes are a valid `Label` (atomics of zero).
+        let l: Label = unsafe { std::mem::zeroed() };
+        l.store("journal");
+        assert_eq!(l.load(), "journal");
+        assert!(l.is("journal"));
+        l.len.store(u32::MAX, Ordering::Relaxed);
+        assert_eq!(l.load().len(), LABEL_MAX);
+    }
+}

@@ -1,0 +1,510 @@
+//! [`ShmRing`]: a ring of `E` in a named shared-memory segment, and the handles made from it.
+
+use crate::create::{create_segment, CreateSpec};
+use crate::layout::Params;
+use crate::open::{open_segment, Attach, Expect};
+use crate::segment::Segment;
+use crate::{
+    fingerprint, reaper, Inspection, OpenOptions, ProducerMode, SegmentName, ShmConsumer, ShmError,
+    ShmEvent, ShmOptions, ShmProducer, ShmSequencer, ShmSubscriber, ShmWorker, UnlinkGuard,
+    WaitKind,
+};
+use rustix::io::Errno;
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{Cursor, WaitStrategy};
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A ring of `E` events shared by processes through one named POSIX shared-memory segment:
+/// the events, the sequencer state, the gating sequences and the consumer registry.
+///
+/// Create it in one process ([`create`](Self::create)), attach to it by name in others
+/// ([`open`](Self::open)); then take a [`producer`](Self::producer), [`consumer`](Self::consumer)s,
+/// [`subscriber`](Self::subscriber)s or pool [`worker`](Self::worker)s. Handles are cheap
+/// (`Clone` shares the mapping). Dropping a ring or any handle only unmaps: the name stays
+/// until [`unlink`](Self::unlink), [`remove`](crate::remove) or an [`UnlinkGuard`] removes it,
+/// so a forked child that drops what it inherited never removes the segment.
+///
+/// ```
+/// use seqflow_shm::{ShmOptions, ShmRing};
+/// use std::time::Duration;
+/// let name = format!("/seqflow-doc-ring-{}", std::process::id());
+/// let ring = ShmRing::<u64>::create(&name, 64, ShmOptions::default()).unwrap();
+/// let _guard = ring.unlink_on_drop(); // the creator removes the name when done
+///
+/// // Usually in another process:
+/// let attached = ShmRing::<u64>::open(&name, Duration::from_secs(1)).unwrap();
+/// let mut consumer = attached.consumer("reader").unwrap();
+///
+/// let mut producer = ring.producer().unwrap();
+/// producer.publish(|event, seq| *event = seq as u64 * 10).unwrap();
+/// let hi = consumer.wait_for(0, Some(Duration::from_secs(1))).unwrap();
+/// assert_eq!(consumer.get(hi), Some(&0));
+/// consumer.update_sequence(hi);
+/// ```
+pub struct ShmRing<E: ShmEvent> {
+    inner: Arc<RingInner>,
+    _event: PhantomData<fn() -> E>,
+}
+
+/// The untyped state of an attached ring.
+pub(crate) struct RingInner {
+    pub segment: Segment,
+    pub sequencer: Arc<ShmSequencer>,
+    pub liveness_interval: Duration,
+}
+
+impl<E: ShmEvent> ShmRing<E> {
+    /// Create the segment `name` with `capacity` slots of `E` and attach to it.
+    ///
+    /// Fails with [`ShmError::AlreadyExists`] if a live segment of that name exists (exactly
+    /// one of several racing creators succeeds), [`ShmError::Stale`] if a dead one does (unless
+    /// `options.remove_stale`), [`ShmError::Capacity`] for a capacity that is not a power of two
+    /// between 1 and 2^30.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmError, ShmOptions, ShmRing};
+    /// let name = format!("/seqflow-doc-create-{}", std::process::id());
+    /// let ring = ShmRing::<[u8; 32]>::create(&name, 1024, ShmOptions::default()).unwrap();
+    /// let _guard = ring.unlink_on_drop();
+    /// assert!(matches!(ShmRing::<[u8; 32]>::create(&name, 1024, ShmOptions::default()), Err(ShmError::AlreadyExists { .. })));
+    /// assert!(matches!(ShmRing::<u8>::create("/x", 1000, ShmOptions::default()), Err(ShmError::Capacity { .. })));
+    /// ```
+    pub fn create(name: &str, capacity: usize, options: ShmOptions) -> Result<Self, ShmError> {
+        let name = SegmentName::new(name)?;
+        seqflow_ring::Capacity::new(capacity).map_err(|source| ShmError::Capacity {
+            name: name.to_string(),
+            source,
+        })?;
+        let multi = options.producer == ProducerMode::MultiCas;
+        let spec = CreateSpec {
+            params: Params {
+                capacity: capacity as u64,
+                event_size: std::mem::size_of::<E>() as u64,
+                event_align: std::mem::align_of::<E>() as u64,
+                max_consumers: options.max_consumers as u64,
+                max_producers: if multi {
+                    options.max_producers as u64
+                } else {
+                    1
+                },
+                max_pools: options.max_pools as u64,
+                multi,
+            },
+            mode: options.producer,
+            wait: options.wait,
+            fingerprint: options.fingerprint.unwrap_or_else(fingerprint::<E>),
+            permissions: options.mode,
+            remove_stale: options.remove_stale,
+        };
+        let segment = create_segment(&name, &spec)?;
+        Self::from_segment(segment, options.liveness_interval)
+    }
+
+    /// Attach to the segment `name`, waiting up to `timeout` for its creator to finish.
+    ///
+    /// Every header field is checked: [`ShmError::NotFound`], [`ShmError::NotReady`],
+    /// [`ShmError::BadMagic`], [`ShmError::EventLayoutMismatch`],
+    /// [`ShmError::FingerprintMismatch`] and the other variants say what differs.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmError, ShmRing};
+    /// use std::time::Duration;
+    /// let missing = ShmRing::<u64>::open("/seqflow-doc-no-such-ring", Duration::ZERO);
+    /// assert!(matches!(missing, Err(ShmError::NotFound { .. })));
+    /// ```
+    pub fn open(name: &str, timeout: Duration) -> Result<Self, ShmError> {
+        Self::open_with(
+            name,
+            OpenOptions {
+                timeout,
+                ..OpenOptions::default()
+            },
+        )
+    }
+
+    /// [`open`](Self::open) with all options.
+    ///
+    /// ```
+    /// use seqflow_shm::{OpenOptions, ShmOptions, ShmRing, ShmError};
+    /// let name = format!("/seqflow-doc-openwith-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions { fingerprint: Some(42), ..Default::default() }).unwrap();
+    /// let _guard = ring.unlink_on_drop();
+    /// assert!(ShmRing::<u64>::open_with(&name, OpenOptions { fingerprint: Some(42), ..Default::default() }).is_ok());
+    /// assert!(matches!(ShmRing::<u64>::open_with(&name, OpenOptions::default()), Err(ShmError::FingerprintMismatch { .. })));
+    /// ```
+    pub fn open_with(name: &str, options: OpenOptions) -> Result<Self, ShmError> {
+        let name = SegmentName::new(name)?;
+        let expect = Expect {
+            size: std::mem::size_of::<E>() as u64,
+            align: std::mem::align_of::<E>() as u64,
+            fingerprint: options.fingerprint.unwrap_or_else(fingerprint::<E>),
+            type_name: std::any::type_name::<E>(),
+        };
+        let segment = open_segment(&name, options.timeout, Some(expect), Attach::Yes)?;
+        Self::from_segment(segment, options.liveness_interval)
+    }
+
+    /// Create the segment, or attach to it if a live one exists (waiting up to `timeout` for it
+    /// to be ready). Racing callers all end up attached to the same segment.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// let name = format!("/seqflow-doc-ooc-{}", std::process::id());
+    /// let a = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
+    /// let _guard = a.unlink_on_drop();
+    /// let b = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
+    /// assert_eq!(a.name(), b.name());
+    /// ```
+    pub fn open_or_create(
+        name: &str,
+        capacity: usize,
+        options: ShmOptions,
+        timeout: Duration,
+    ) -> Result<Self, ShmError> {
+        let open_options = OpenOptions {
+            timeout,
+            fingerprint: options.fingerprint,
+            liveness_interval: options.liveness_interval,
+        };
+        match Self::create(name, capacity, options) {
+            Err(ShmError::AlreadyExists { .. }) => Self::open_with(name, open_options),
+            other => other,
+        }
+    }
+
+    fn from_segment(segment: Segment, liveness_interval: Duration) -> Result<Self, ShmError> {
+        let sequencer = Arc::new(ShmSequencer::build(&segment)?);
+        Ok(Self {
+            inner: Arc::new(RingInner {
+                segment,
+                sequencer,
+                liveness_interval: liveness_interval.max(Duration::from_micros(100)),
+            }),
+            _event: PhantomData,
+        })
+    }
+
+    pub(crate) fn inner(&self) -> &Arc<RingInner> {
+        &self.inner
+    }
+
+    /// The segment name (with its leading slash).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-name-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.name(), name);
+    /// ```
+    pub fn name(&self) -> &str {
+        self.inner.segment.name().as_str()
+    }
+
+    /// The number of slots.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-cap-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.capacity(), 8);
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.inner.segment.capacity()
+    }
+
+    /// Single or multi producer.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-mode-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.producer_mode(), ProducerMode::Single);
+    /// ```
+    pub fn producer_mode(&self) -> ProducerMode {
+        self.inner.segment.mode
+    }
+
+    /// How this segment's processes wait (chosen by the creator).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing, WaitKind};
+    /// # let name = format!("/seqflow-doc-waitkind-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions { wait: WaitKind::Yielding, ..Default::default() }).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.wait_kind(), WaitKind::Yielding);
+    /// ```
+    pub fn wait_kind(&self) -> WaitKind {
+        self.inner.segment.wait
+    }
+
+    /// The producer cursor: highest published (single producer) or claimed (multi) sequence.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-cursor-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.cursor(), -1);
+    /// ```
+    pub fn cursor(&self) -> i64 {
+        self.inner.sequencer.cursor().get()
+    }
+
+    /// A producer handle. Single producer: the one producer across all processes
+    /// ([`ShmError::ProducerTaken`] while another lives). Multi producer: a new producer slot
+    /// ([`ShmError::ProducersFull`] when none is free).
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmError, ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-producer-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let p = ring.producer().unwrap();
+    /// assert!(matches!(ring.producer(), Err(ShmError::ProducerTaken { .. })));
+    /// drop(p);
+    /// assert!(ring.producer().is_ok());
+    /// ```
+    pub fn producer(&self) -> Result<ShmProducer<E>, ShmError> {
+        ShmProducer::attach(self.clone())
+    }
+
+    /// A gating consumer named `name` (names need not be unique; at most 48 bytes). It starts
+    /// after the current cursor.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-consumer-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let c = ring.consumer("journal").unwrap();
+    /// assert_eq!(c.sequence(), -1);
+    /// assert_eq!(c.name(), "journal");
+    /// ```
+    pub fn consumer(&self, name: &str) -> Result<ShmConsumer<E>, ShmError> {
+        ShmConsumer::register(self.clone(), name, &[])
+    }
+
+    /// A gating consumer that runs after every live consumer named in `after` (in any process):
+    /// it only sees events they have processed.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing, ShmError};
+    /// # let name = format!("/seqflow-doc-after-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let decode = ring.consumer("decode").unwrap();
+    /// let store = ring.consumer_after("store", &["decode"]).unwrap();
+    /// assert!(matches!(ring.consumer_after("x", &["nobody"]), Err(ShmError::UnknownConsumer { .. })));
+    /// ```
+    pub fn consumer_after(&self, name: &str, after: &[&str]) -> Result<ShmConsumer<E>, ShmError> {
+        ShmConsumer::register(self.clone(), name, after)
+    }
+
+    /// A non-gating subscriber: never holds producers back; learns how many events it missed
+    /// when lapped ([`ConsumeError::Lapped`](crate::ConsumeError::Lapped)).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-sub-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let s = ring.subscriber("clients").unwrap();
+    /// assert_eq!(s.next_sequence(), 0);
+    /// ```
+    pub fn subscriber(&self, name: &str) -> Result<ShmSubscriber<E>, ShmError> {
+        ShmSubscriber::register(self.clone(), name)
+    }
+
+    /// A worker of the pool `pool` (created on first use): every event goes to exactly one
+    /// worker of the pool, whichever process it runs in.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-worker-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let w = ring.worker("resize").unwrap();
+    /// assert_eq!(w.pool(), "resize");
+    /// ```
+    pub fn worker(&self, pool: &str) -> Result<ShmWorker<E>, ShmError> {
+        ShmWorker::register(self.clone(), pool)
+    }
+
+    /// The sequencer over the segment (for the in-process pipeline: see
+    /// [`ShmSequencer::single`] / [`ShmSequencer::multi`]). Claims made through it directly
+    /// bypass the cross-process producer table; hold a [`producer`](Self::producer) meanwhile.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// use seqflow_sequencer::Sequencer;
+    /// # let name = format!("/seqflow-doc-sequencer-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let single = ring.sequencer().single().unwrap();
+    /// assert_eq!(single.capacity().get(), 8);
+    /// ```
+    pub fn sequencer(&self) -> &Arc<ShmSequencer> {
+        &self.inner.sequencer
+    }
+
+    /// The event slots as a `RingBuffer` (for the in-process pipeline), keeping the mapping
+    /// alive.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-rb-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.ring().capacity(), 8);
+    /// ```
+    pub fn ring(&self) -> RingBuffer<E> {
+        let segment = &self.inner.segment;
+        // SAFETY: `events` points at `capacity` slots of `size_of::<E>()` bytes aligned to
+        // `align_of::<E>()` inside the mapping (checked against the header, which was checked
+        // against `E`); they are initialised (zero bytes are a valid `E: Pod`, and every bit
+        // pattern is); the mapping owner keeps them alive; access follows the ring contract
+        // through this crate's handles.
+        unsafe {
+            RingBuffer::from_raw_parts(
+                segment.events.cast::<E>(),
+                self.inner.sequencer.capacity(),
+                segment.map.clone(),
+            )
+        }
+    }
+
+    /// Release the slots of consumers whose process died (normally done by producers when the
+    /// ring is full). Returns how many were released.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-reap-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let _alive = ring.consumer("alive").unwrap();
+    /// assert_eq!(ring.reap_dead_consumers().unwrap(), 0);
+    /// ```
+    pub fn reap_dead_consumers(&self) -> Result<usize, ShmError> {
+        reaper::reap_dead_consumers(&self.inner, true)
+    }
+
+    /// A snapshot of the segment: header, cursor, every consumer's sequence, lag and liveness.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-inspect-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let _c = ring.consumer("c").unwrap();
+    /// let info = ring.inspect();
+    /// assert_eq!(info.consumers.len(), 1);
+    /// assert!(info.consumers[0].alive);
+    /// ```
+    pub fn inspect(&self) -> Inspection {
+        crate::inspect::inspect_segment(&self.inner.segment, true)
+    }
+
+    /// Remove the segment's name now. Attached processes keep working on their mapping; new
+    /// [`open`](Self::open)s fail with [`ShmError::NotFound`]. Refuses (with `NotFound`) when
+    /// the name already refers to another segment.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing, ShmError};
+    /// # use std::time::Duration;
+    /// # let name = format!("/seqflow-doc-unlink-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// ring.unlink().unwrap();
+    /// assert!(ring.is_unlinked());
+    /// assert!(matches!(ShmRing::<u64>::open(&name, Duration::ZERO), Err(ShmError::NotFound { .. })));
+    /// ```
+    pub fn unlink(&self) -> Result<(), ShmError> {
+        let name = self.inner.segment.name();
+        let not_found = || ShmError::NotFound {
+            name: name.to_string(),
+        };
+        if self.is_unlinked() {
+            return Err(not_found());
+        }
+        let ours = rustix::fs::fstat(self.inner.segment.map.fd())
+            .map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+        let current = match rustix::shm::open(
+            name.as_str(),
+            rustix::shm::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Err(not_found()),
+            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+        };
+        let theirs =
+            rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+        if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {
+            return Err(not_found());
+        }
+        rustix::shm::unlink(name.as_str()).map_err(|e| match e {
+            Errno::NOENT => not_found(),
+            e => ShmError::io(name.as_str(), "shm_unlink", e),
+        })
+    }
+
+    /// Whether the segment's name was removed (the mapping still works).
+    pub fn is_unlinked(&self) -> bool {
+        rustix::fs::fstat(self.inner.segment.map.fd()).is_ok_and(|s| s.st_nlink == 0)
+    }
+
+    /// A guard that unlinks the name when dropped **in this process** (a forked child dropping
+    /// its copy does nothing): the creator-side cleanup.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-guard-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// drop(ring.unlink_on_drop());
+    /// assert!(ring.is_unlinked());
+    /// ```
+    pub fn unlink_on_drop(&self) -> UnlinkGuard {
+        UnlinkGuard::new(self.name())
+    }
+
+    /// Stop this process's waits and claims on this ring (they return `Alerted` / `Halted`).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing, ConsumeError};
+    /// # let name = format!("/seqflow-doc-halt-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut c = ring.consumer("c").unwrap();
+    /// ring.halt();
+    /// assert_eq!(c.wait_for(0, None), Err(ConsumeError::Alerted));
+    /// ```
+    pub fn halt(&self) {
+        self.inner.sequencer.alert().raise();
+        self.inner.sequencer.wait_strategy().signal_all();
+    }
+}
+
+impl<E: ShmEvent> Clone for ShmRing<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<E: ShmEvent> std::fmt::Debug for ShmRing<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShmRing")
+            .field("name", &self.name())
+            .field("capacity", &self.capacity())
+            .field("mode", &self.producer_mode())
+            .field("cursor", &self.cursor())
+            .finish()
+    }
+}

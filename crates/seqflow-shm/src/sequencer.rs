@@ -1,0 +1,239 @@
+//! [`ShmSequencer`]: the in-process sequencers of `seqflow-sequencer`, built over segment memory.
+//!
+//! This is the one place where a segment's regions become a sequencer: the cursor, the gating
+//! table and (multi producer) the availability buffer are the segment's; the algorithm is the
+//! unchanged `SingleProducerSequencer` / `MultiProducerSequencer` (CAS mode).
+
+use crate::segment::Segment;
+use crate::{ProducerMode, ShmError, ShmWait};
+use seqflow_ring::Capacity;
+use seqflow_sequence::{Alert, Cursor, Sequence};
+use seqflow_sequencer::{
+    AvailabilityBuffer, ClaimError, Claimer, GatingTable, MultiClaimer, MultiProducerMode,
+    MultiProducerSequencer, PublishError, SequenceRange, Sequencer, SingleClaimer,
+    SingleProducerSequencer,
+};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The sequencer of a shared ring: single producer or multi producer (CAS), over the segment.
+///
+/// Consumers use it through [`Cursor`]; the in-process pipeline can take the concrete
+/// sequencer with [`single`](Self::single) / [`multi`](Self::multi).
+///
+/// ```
+/// use seqflow_shm::{ShmOptions, ShmRing, ShmSequencer};
+/// use seqflow_sequence::Cursor;
+/// let name = format!("/seqflow-doc-seqr-{}", std::process::id());
+/// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+/// let _guard = ring.unlink_on_drop();
+/// assert!(matches!(&**ring.sequencer(), ShmSequencer::Single(_)));
+/// assert_eq!(ring.sequencer().cursor().get(), -1);
+/// ```
+pub enum ShmSequencer {
+    /// One producer across all processes.
+    Single(Arc<SingleProducerSequencer<ShmWait>>),
+    /// Any number of producers claiming by CAS.
+    Multi(Arc<MultiProducerSequencer<ShmWait>>),
+}
+
+impl ShmSequencer {
+    /// Build the sequencer over `segment`'s regions.
+    pub(crate) fn build(segment: &Segment) -> Result<Self, ShmError> {
+        let capacity = Capacity::new(segment.capacity()).map_err(|source| ShmError::Capacity {
+            name: segment.name().to_string(),
+            source,
+        })?;
+        let wait = ShmWait::new(segment.wait, segment.futex.clone());
+        Ok(match segment.mode {
+            ProducerMode::Single => Self::Single(SingleProducerSequencer::from_parts(
+                capacity,
+                segment.cursor.clone(),
+                segment.gating.clone(),
+                wait,
+            )),
+            ProducerMode::MultiCas => {
+                let laps = segment
+                    .availability
+                    .clone()
+                    .ok_or_else(|| ShmError::CorruptHeader {
+                        name: segment.name().to_string(),
+                        field: "availability offset",
+                        found: 0,
+                    })?;
+                let available =
+                    AvailabilityBuffer::from_parts(laps, capacity).ok_or_else(|| {
+                        ShmError::CorruptHeader {
+                            name: segment.name().to_string(),
+                            field: "capacity",
+                            found: capacity.get() as u64,
+                        }
+                    })?;
+                Self::Multi(MultiProducerSequencer::from_parts(
+                    capacity,
+                    segment.cursor.clone(),
+                    available,
+                    segment.gating.clone(),
+                    wait,
+                    MultiProducerMode::Cas,
+                ))
+            }
+        })
+    }
+
+    /// The single-producer sequencer, if this ring has one.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-seqs-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert!(ring.sequencer().single().is_some());
+    /// assert!(ring.sequencer().multi().is_none());
+    /// ```
+    pub fn single(&self) -> Option<&Arc<SingleProducerSequencer<ShmWait>>> {
+        match self {
+            Self::Single(s) => Some(s),
+            Self::Multi(_) => None,
+        }
+    }
+
+    /// The multi-producer sequencer, if this ring has one.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-seqm-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions { producer: ProducerMode::MultiCas, ..Default::default() }).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert!(ring.sequencer().multi().is_some());
+    /// ```
+    pub fn multi(&self) -> Option<&Arc<MultiProducerSequencer<ShmWait>>> {
+        match self {
+            Self::Single(_) => None,
+            Self::Multi(s) => Some(s),
+        }
+    }
+
+    /// The ring size.
+    pub fn capacity(&self) -> Capacity {
+        match self {
+            Self::Single(s) => s.capacity(),
+            Self::Multi(s) => s.capacity(),
+        }
+    }
+
+    /// The gating table (the consumer registry's sequences).
+    pub fn gating(&self) -> &GatingTable {
+        match self {
+            Self::Single(s) => s.gating(),
+            Self::Multi(s) => s.gating(),
+        }
+    }
+
+    /// This process's alert: raising it stops this process's waits and claims.
+    pub fn alert(&self) -> &Alert {
+        match self {
+            Self::Single(s) => s.alert(),
+            Self::Multi(s) => s.alert(),
+        }
+    }
+
+    /// Whether `seq` is published and not yet overwritten.
+    pub fn is_available(&self, seq: i64) -> bool {
+        match self {
+            Self::Single(s) => s.is_available(seq),
+            Self::Multi(s) => s.is_available(seq),
+        }
+    }
+
+    /// The availability buffer (multi producer).
+    pub(crate) fn availability(&self) -> Option<&AvailabilityBuffer> {
+        self.multi().map(|m| m.availability())
+    }
+
+    /// A new claimer; `None` when this process's single-producer claimer is taken.
+    pub(crate) fn claimer(&self) -> Option<AnyClaimer> {
+        match self {
+            Self::Single(s) => s.claimer().map(AnyClaimer::Single),
+            Self::Multi(s) => Some(AnyClaimer::Multi(s.claimer())),
+        }
+    }
+}
+
+impl Cursor for ShmSequencer {
+    type Wait = ShmWait;
+
+    #[inline]
+    fn cursor(&self) -> &Sequence {
+        match self {
+            Self::Single(s) => s.cursor(),
+            Self::Multi(s) => s.cursor(),
+        }
+    }
+
+    #[inline]
+    fn highest_published(&self, lo: i64, available: i64) -> i64 {
+        match self {
+            Self::Single(s) => s.highest_published(lo, available),
+            Self::Multi(s) => s.highest_published(lo, available),
+        }
+    }
+
+    #[inline]
+    fn wait_strategy(&self) -> &ShmWait {
+        match self {
+            Self::Single(s) => s.wait_strategy(),
+            Self::Multi(s) => s.wait_strategy(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ShmSequencer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Single(_) => "Single",
+            Self::Multi(_) => "Multi",
+        };
+        f.debug_struct("ShmSequencer")
+            .field("kind", &kind)
+            .field("cursor", self.cursor())
+            .field("gating", self.gating())
+            .finish()
+    }
+}
+
+/// A claimer of either sequencer.
+pub(crate) enum AnyClaimer {
+    Single(SingleClaimer<ShmWait>),
+    Multi(MultiClaimer<ShmWait>),
+}
+
+impl AnyClaimer {
+    #[inline]
+    pub fn claim_until(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+    ) -> Result<SequenceRange, ClaimError> {
+        match self {
+            Self::Single(c) => c.claim_until(n, deadline),
+            Self::Multi(c) => c.claim_until(n, deadline),
+        }
+    }
+
+    #[inline]
+    pub fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
+        match self {
+            Self::Single(c) => c.try_claim(n),
+            Self::Multi(c) => c.try_claim(n),
+        }
+    }
+
+    #[inline]
+    pub fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
+        match self {
+            Self::Single(c) => c.publish(range),
+            Self::Multi(c) => c.publish(range),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Stale segments: telling a live segment from one a crashed run left behind, and removing it.
+//!
+//! A segment is live while anybody holds its attach lock (every attached mapping does) or its
+//! init lock (the creator, while initialising). Both are OFD locks, released by the kernel when
+//! the holder dies, so "no lock held" means the creator and every attached process are gone.
+//! One case needs care: a creator holds no lock for the few instructions between its
+//! `shm_open` and its first `fcntl`. A READY segment cannot be in that window (its creator took
+//! the locks before READY), so it is stale at once; a segment that is not READY is watched for
+//! up to [`GRACE`] for a lock to appear before it is called stale.
+
+use crate::header::{Header, HEADER_SIZE, READY};
+use crate::liveness::{anyone_attached, ATTACH_BYTE};
+use crate::lock::{self, LockKind};
+use crate::{SegmentName, ShmError};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::shm;
+use seqflow_sequence::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// How long an uninitialised segment may go without a lock before it counts as stale (its
+/// creator may have been descheduled between `shm_open` and `fcntl`).
+pub(crate) const GRACE: Duration = Duration::from_secs(1);
+
+/// What a name refers to.
+#[derive(Debug)]
+pub(crate) enum Existing {
+    /// Nothing (any more).
+    Gone,
+    /// A segment somebody is attached to.
+    Live { creator_pid: u32 },
+    /// A segment nobody is attached to; `fd` is a fresh description of it.
+    Stale { creator_pid: u32, fd: OwnedFd },
+}
+
+/// Open `name` without attaching (no lock taken) and classify it.
+pub(crate) fn probe_existing(name: &SegmentName) -> Result<Existing, ShmError> {
+    let fd = match shm::open(name.as_str(), shm::OFlags::RDWR, rustix::fs::Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::NOENT) => return Ok(Existing::Gone),
+        Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+    };
+    let attached = |fd: BorrowedFd<'_>| {
+        anyone_attached(fd).map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_GETLK)", e))
+    };
+    let (creator_pid, state) = read_header_words(fd.as_fd());
+    if attached(fd.as_fd())? {
+        return Ok(Existing::Live { creator_pid });
+    }
+    if state != READY {
+        let deadline = Instant::now() + GRACE;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+            if attached(fd.as_fd())? {
+                return Ok(Existing::Live {
+                    creator_pid: read_header_words(fd.as_fd()).0,
+                });
+            }
+        }
+    }
+    Ok(Existing::Stale { creator_pid, fd })
+}
+
+/// Unlink a segment found stale through `fd`: take its attach lock exclusively (so nobody
+/// attaches meanwhile: openers wait for it), check the name still names this very file, unlink.
+/// Returns whether it removed it; `false` when somebody attached in between or the name now
+/// names another segment.
+pub(crate) fn remove_stale_segment(name: &SegmentName, fd: OwnedFd) -> Result<bool, ShmError> {
+    let io = |op, e| ShmError::std_io(name.as_str(), op, e);
+    if !lock::try_lock(fd.as_fd(), ATTACH_BYTE, LockKind::Write).map_err(|e| io("fcntl", e))? {
+        return Ok(false);
+    }
+    let ours = rustix::fs::fstat(&fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+    let current = match shm::open(
+        name.as_str(),
+        shm::OFlags::RDONLY,
+        rustix::fs::Mode::empty(),
+    ) {
+        Ok(current) => current,
+        Err(Errno::NOENT) => return Ok(false),
+        Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+    };
+    let theirs =
+        rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+    if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {
+        return Ok(false);
+    }
+    match shm::unlink(name.as_str()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(true),
+        Err(e) => Err(ShmError::io(name.as_str(), "shm_unlink", e)),
+    }
+    // `fd` closes here, releasing the exclusive lock; waiting openers then see the file
+    // unlinked (`st_nlink == 0`) and retry by name.
+}
+
+/// The creator pid and the init state in the header; zeros if the file is too small or cannot
+/// be mapped.
+pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32) {
+    let Ok(stat) = rustix::fs::fstat(fd) else {
+        return (0, 0);
+    };
+    if stat.st_size < HEADER_SIZE as i64 {
+        return (0, 0);
+    }
+    // SAFETY: a fresh read-only mapping chosen by the kernel, aliasing no Rust object; the file
+    // is at least HEADER_SIZE bytes long (fstat above; a concurrent truncation would only make
+    // the loads below fault, not read out of bounds).
+    let Ok(raw) = (unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            HEADER_SIZE,
+            ProtFlags::READ,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )
+    }) else {
+        return (0, 0);
+    };
+    // SAFETY: `raw` is page aligned and HEADER_SIZE bytes long; `Header` is all atomics, valid
+    // for any bytes, and only loaded from here.
+    let header = unsafe { &*raw.cast::<Header>() };
+    let words = (
+        header.ident.creator_pid.load(Ordering::Relaxed),
+        header.init_state(),
+    );
+    // SAFETY: exactly the mapping made above; `header` is not used after this.
+    let _ = unsafe { rustix::mm::munmap(raw, HEADER_SIZE) };
+    words
+}

@@ -1,0 +1,203 @@
+//! [`Watch`]: how a consumer waits across processes without ever waiting forever on the dead.
+//!
+//! A wait is cut into slices of the liveness interval. Each slice is an ordinary wait of the
+//! segment's wait strategy on the consumer's condition; when one expires before the caller's
+//! deadline, the consumer looks at the other side: a stage it follows that died or left
+//! ([`ConsumeError::UpstreamGone`]), a producer that died between claim and publish
+//! ([`ConsumeError::ProducerDied`]: multi producer, its claim is released so the ring goes on;
+//! single producer, reported once per producer). Released claims are reported to every consumer
+//! whose next batch overlaps them, once, through the segment's abandoned-claims epoch (one
+//! `Acquire` load per batch while nothing was released).
+
+use crate::liveness::{holder_alive, CONSUMER_BASE};
+use crate::reaper::{self, DeadClaim};
+use crate::registration::Upstream;
+use crate::registry::ACTIVE;
+use crate::ring::RingInner;
+use crate::{ConsumeError, ProducerMode};
+use seqflow_sequence::sync::atomic::Ordering;
+use seqflow_sequence::{deadline_after, Cursor, WaitError, WaitStrategy};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One consumer's view of the liveness of the others.
+pub(crate) struct Watch {
+    ring: Arc<RingInner>,
+    upstream: Vec<Upstream>,
+    seen_epoch: u64,
+    abandoned: Vec<DeadClaim>,
+    /// (producer slot, generation) of dead claims already reported to this consumer.
+    reported: Vec<(usize, u64)>,
+    /// Whether some released claim may still overlap a later batch.
+    pending: bool,
+}
+
+impl Watch {
+    /// A watch for a consumer that follows `upstream` (empty: only the producer). Claims
+    /// released before it existed are not reported to it (it starts after them).
+    pub fn new(ring: Arc<RingInner>, upstream: Vec<Upstream>) -> Self {
+        let seen_epoch = ring
+            .segment
+            .header
+            .status
+            .abandoned_epoch
+            .load(Ordering::Acquire);
+        let abandoned = reaper::abandoned_claims(&ring.segment);
+        let mut reported: Vec<(usize, u64)> =
+            abandoned.iter().map(|a| (a.slot, a.generation)).collect();
+        reported.extend(
+            reaper::dead_claims(&ring.segment)
+                .iter()
+                .map(|d| (d.slot, d.generation)),
+        );
+        Self {
+            ring,
+            upstream,
+            seen_epoch,
+            abandoned,
+            reported,
+            pending: false,
+        }
+    }
+
+    /// The stages this consumer follows.
+    pub fn upstream(&self) -> &[Upstream] {
+        &self.upstream
+    }
+
+    /// Poll `ready` until it yields, checking liveness between slices; waiting `seq` (for
+    /// error reports) at most `timeout` (`None`: no limit).
+    pub fn wait<T>(
+        &mut self,
+        seq: i64,
+        timeout: Option<Duration>,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Result<T, ConsumeError> {
+        if let Some(value) = ready() {
+            return Ok(value);
+        }
+        // A timeout too far to represent means no limit.
+        let deadline = deadline_after(timeout);
+        let sequencer = Arc::clone(&self.ring.sequencer);
+        let interval = self.ring.liveness_interval;
+        loop {
+            let slice_end = Instant::now() + interval;
+            let slice = deadline.map_or(slice_end, |d| d.min(slice_end));
+            match sequencer
+                .wait_strategy()
+                .wait_until(&mut ready, sequencer.alert(), Some(slice))
+            {
+                Ok(value) => return Ok(value),
+                Err(WaitError::Alerted) => return Err(ConsumeError::Alerted),
+                Err(WaitError::Timeout) => {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Err(ConsumeError::Timeout);
+                    }
+                    self.check_liveness(seq)?;
+                }
+            }
+        }
+    }
+
+    /// Report (once) a released claim of a dead producer overlapping `seq..=hi`.
+    #[inline]
+    pub fn check_abandoned(&mut self, seq: i64, hi: i64) -> Result<(), ConsumeError> {
+        let epoch = self
+            .ring
+            .segment
+            .header
+            .status
+            .abandoned_epoch
+            .load(Ordering::Acquire);
+        if epoch != self.seen_epoch {
+            self.refresh(epoch);
+        }
+        if !self.pending {
+            return Ok(());
+        }
+        self.report_overlap(seq, hi)
+    }
+
+    #[cold]
+    fn refresh(&mut self, epoch: u64) {
+        self.seen_epoch = epoch;
+        self.abandoned = reaper::abandoned_claims(&self.ring.segment);
+        self.pending = true;
+    }
+
+    #[cold]
+    fn report_overlap(&mut self, seq: i64, hi: i64) -> Result<(), ConsumeError> {
+        let mut pending = false;
+        for claim in &self.abandoned {
+            let Some(range) = claim.range else { continue };
+            let key = (claim.slot, claim.generation);
+            if self.reported.contains(&key) || range.end() < seq {
+                continue;
+            }
+            if range.start() <= hi {
+                self.reported.push(key);
+                return Err(ConsumeError::ProducerDied {
+                    pid: claim.pid,
+                    seq,
+                    claimed: Some(range),
+                });
+            }
+            pending = true;
+        }
+        self.pending = pending;
+        Ok(())
+    }
+
+    /// A wait slice expired: look for gone upstream stages and dead producers.
+    #[cold]
+    fn check_liveness(&mut self, seq: i64) -> Result<(), ConsumeError> {
+        let segment = &self.ring.segment;
+        let fd = segment.map.fd();
+        for up in &self.upstream {
+            let entry = &segment.registry[up.index];
+            let same = entry.state.load(Ordering::Acquire) == ACTIVE
+                && entry.generation.load(Ordering::Relaxed) == up.generation;
+            let pid = entry.pid.load(Ordering::Relaxed);
+            if !same || !holder_alive(fd, CONSUMER_BASE + up.index as u64, pid) {
+                return Err(ConsumeError::UpstreamGone {
+                    upstream: up.label.clone(),
+                    index: up.index,
+                });
+            }
+        }
+        match segment.mode {
+            ProducerMode::MultiCas => {
+                // Released claims show up as published; `check_abandoned` reports them.
+                if let Err(e) = reaper::release_dead_producers(&self.ring) {
+                    tracing::warn!(error = %e, "releasing dead producers' claims failed");
+                }
+            }
+            ProducerMode::Single => {
+                let cursor = self.ring.sequencer.cursor().get();
+                for dead in reaper::dead_claims(segment) {
+                    let key = (dead.slot, dead.generation);
+                    // A dead claim only matters to consumers waiting beyond the cursor.
+                    if seq > cursor && !self.reported.contains(&key) {
+                        self.reported.retain(|(slot, _)| *slot != dead.slot);
+                        self.reported.push(key);
+                        return Err(ConsumeError::ProducerDied {
+                            pid: dead.pid,
+                            seq,
+                            claimed: dead.range,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("upstream", &self.upstream.len())
+            .field("reported", &self.reported.len())
+            .finish()
+    }
+}

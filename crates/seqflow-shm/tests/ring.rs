@@ -1,0 +1,395 @@
+//! Behaviour of a shared ring observed from one process (several attachments of the same
+//! segment): producer exclusivity, gating, lapping, dependent stages, byte slots, stale
+//! segments, removal underneath, inspection. Cross-process behaviour is in `processes.rs`.
+
+mod common;
+
+use common::Seg;
+use seqflow_sequencer::ClaimError;
+use seqflow_shm::{
+    inspect, remove, remove_if_stale, ByteSlot, ConsumeError, ProducerMode, ShmError, ShmOptions,
+    ShmRing, WaitKind,
+};
+use std::time::Duration;
+
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+const SHORT: Duration = Duration::from_millis(20);
+
+fn multi() -> ShmOptions {
+    ShmOptions {
+        producer: ProducerMode::MultiCas,
+        max_producers: 2,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn single_producer_is_exclusive_across_attachments() {
+    let seg = Seg::new("exclusive");
+    let a = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let b = ShmRing::<u64>::open(&seg.name, SHORT).unwrap();
+    let p = a.producer().unwrap();
+    match b.producer() {
+        Err(ShmError::ProducerTaken { pid, .. }) => assert_eq!(pid, std::process::id()),
+        other => panic!("{other:?}"),
+    }
+    drop(p);
+    let mut p = b.producer().unwrap();
+    p.publish(|e, _| *e = 1).unwrap();
+    assert_eq!(a.cursor(), 0);
+}
+
+#[test]
+fn producer_slots_run_out() {
+    let seg = Seg::new("pslots");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, multi()).unwrap();
+    let _p1 = ring.producer().unwrap();
+    let p2 = ring.producer().unwrap();
+    assert!(matches!(
+        ring.producer(),
+        Err(ShmError::ProducersFull { max: 2, .. })
+    ));
+    drop(p2);
+    assert!(ring.producer().is_ok());
+}
+
+#[test]
+fn stalled_consumer_blocks_producer_at_capacity_then_it_resumes() {
+    let seg = Seg::new("stall");
+    let ring = ShmRing::<u64>::create(
+        &seg.name,
+        4,
+        ShmOptions {
+            wait: WaitKind::Futex,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut consumer = ring.consumer("slow").unwrap();
+    let mut producer = ring.producer().unwrap();
+    producer
+        .publish_batch(4, None, |e, s| *e = s as u64)
+        .unwrap();
+    assert_eq!(
+        producer.publish_timeout(SHORT, |e, _| *e = 99),
+        Err(ClaimError::Timeout { requested: 1 })
+    );
+    assert!(matches!(
+        producer.try_publish(|e, _| *e = 99),
+        Err(ClaimError::Full { .. })
+    ));
+    let t = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        while seen.len() < 8 {
+            consumer
+                .poll_batch(LONG, |e, s, _| seen.push((s, *e)))
+                .unwrap();
+        }
+        seen
+    });
+    for i in 4..8 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    let seen = t.join().unwrap();
+    assert_eq!(seen, (0..8).map(|i| (i, i as u64)).collect::<Vec<_>>());
+}
+
+#[test]
+fn claim_larger_than_ring_is_refused() {
+    let seg = Seg::new("toolarge");
+    let ring = ShmRing::<u64>::create(&seg.name, 4, ShmOptions::default()).unwrap();
+    let mut p = ring.producer().unwrap();
+    assert!(matches!(
+        p.claim(5, None),
+        Err(ClaimError::TooLarge {
+            requested: 5,
+            capacity: 4
+        })
+    ));
+    assert!(matches!(p.claim(0, None), Err(ClaimError::Zero)));
+}
+
+#[test]
+fn dropped_claim_is_published_as_it_stands() {
+    let seg = Seg::new("dropclaim");
+    let ring = ShmRing::<u64>::create(&seg.name, 4, multi()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    {
+        let mut claim = p.claim(2, None).unwrap();
+        *claim.get_mut(0).unwrap() = 10;
+        assert!(claim.get_mut(5).is_none());
+    }
+    assert_eq!(c.wait_for(0, LONG), Ok(1));
+    assert_eq!(c.get(0), Some(&10));
+}
+
+#[test]
+fn lapped_subscriber_learns_how_many_it_missed() {
+    let seg = Seg::new("lapped");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, multi()).unwrap();
+    let other = ShmRing::<u64>::open(&seg.name, SHORT).unwrap();
+    let mut sub = other.subscriber("lossy").unwrap();
+    let mut p = ring.producer().unwrap();
+    for i in 0..3 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    assert_eq!(sub.next(LONG), Ok((0, 0)));
+    for i in 3..20 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    // Cursor 19, ring of 8: 12..=19 are still there; 1..=11 were overwritten.
+    assert_eq!(
+        sub.next(LONG),
+        Err(ConsumeError::Lapped {
+            missed: 11,
+            resume_at: 12
+        })
+    );
+    for i in 12..20 {
+        assert_eq!(sub.next(LONG), Ok((i, i as u64)));
+    }
+    assert_eq!(sub.next(Some(SHORT)), Err(ConsumeError::Timeout));
+    // The subscriber never held the producer back.
+    assert!(!ring.inspect().consumers[0].gating);
+}
+
+#[test]
+fn dependent_stage_only_sees_what_upstream_processed() {
+    let seg = Seg::new("stages");
+    let ring = ShmRing::<u64>::create(&seg.name, 16, ShmOptions::default()).unwrap();
+    let other = ShmRing::<u64>::open(&seg.name, SHORT).unwrap();
+    let mut decode = ring.consumer("decode").unwrap();
+    let mut store = other.consumer_after("store", &["decode"]).unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish_batch(5, None, |e, s| *e = s as u64).unwrap();
+    assert_eq!(store.wait_for(0, Some(SHORT)), Err(ConsumeError::Timeout));
+    assert_eq!(decode.wait_for(0, LONG), Ok(4));
+    decode.update_sequence(2);
+    assert_eq!(store.wait_for(0, LONG), Ok(2));
+    assert_eq!(store.get(3), None);
+    // The upstream stage leaves: the downstream one is told instead of waiting forever.
+    drop(decode);
+    assert!(matches!(
+        store.wait_for(3, LONG),
+        Err(ConsumeError::UpstreamGone { ref upstream, .. }) if upstream == "decode"
+    ));
+}
+
+#[test]
+fn byte_slots_carry_variable_payloads() {
+    let seg = Seg::new("bytes");
+    let ring = ShmRing::<ByteSlot<64>>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    let msgs: [&[u8]; 3] = [b"", b"hello", &[7u8; 64]];
+    for m in msgs {
+        p.publish(|e, _| e.set(m)).unwrap().unwrap();
+    }
+    assert!(p.publish(|e, _| e.set(&[0u8; 65])).unwrap().is_err());
+    let mut got = Vec::new();
+    while got.len() < 4 {
+        c.poll_batch(LONG, |e, _, _| got.push(e.as_bytes().to_vec()))
+            .unwrap();
+    }
+    assert_eq!(got[0], b"");
+    assert_eq!(got[1], b"hello");
+    assert_eq!(got[2], vec![7u8; 64]);
+}
+
+#[test]
+fn stale_segment_is_detected_and_removable() {
+    let seg = Seg::new("stale");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let creator = std::process::id();
+    // Everybody detaches without removing the name: what a crashed run leaves behind.
+    drop(ring);
+    let info = inspect(&seg.name).unwrap();
+    assert!(!info.attached);
+    assert_eq!(info.header.creator_pid, creator);
+    match ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()) {
+        Err(ShmError::Stale { creator_pid, .. }) => assert_eq!(creator_pid, creator),
+        other => panic!("{other:?}"),
+    }
+    // An explicit option removes it and creates afresh.
+    let ring = ShmRing::<u64>::create(
+        &seg.name,
+        8,
+        ShmOptions {
+            remove_stale: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        !remove_if_stale(&seg.name).unwrap(),
+        "live segments are not removed"
+    );
+    drop(ring);
+    assert!(remove_if_stale(&seg.name).unwrap());
+    assert!(matches!(
+        remove_if_stale(&seg.name),
+        Err(ShmError::NotFound { .. })
+    ));
+}
+
+#[test]
+fn segment_removed_underneath_keeps_working() {
+    let seg = Seg::new("removed");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish(|e, _| *e = 1).unwrap();
+    remove(&seg.name).unwrap();
+    assert!(ring.is_unlinked());
+    assert!(matches!(
+        ShmRing::<u64>::open(&seg.name, SHORT),
+        Err(ShmError::NotFound { .. })
+    ));
+    assert!(matches!(inspect(&seg.name), Err(ShmError::NotFound { .. })));
+    // The existing mapping still works for those attached...
+    p.publish(|e, _| *e = 2).unwrap();
+    assert_eq!(c.wait_for(0, LONG), Ok(1));
+    assert_eq!((c.get(0), c.get(1)), (Some(&1), Some(&2)));
+    // ...and a new segment of the same name is a different one.
+    let fresh = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    assert_eq!(fresh.cursor(), -1);
+    assert!(
+        matches!(ring.unlink(), Err(ShmError::NotFound { .. })),
+        "never unlinks a successor"
+    );
+    assert!(!fresh.is_unlinked());
+}
+
+#[test]
+fn registry_limits_are_typed_errors() {
+    let seg = Seg::new("limits");
+    let ring = ShmRing::<u64>::create(
+        &seg.name,
+        8,
+        ShmOptions {
+            max_consumers: 2,
+            max_pools: 1,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert!(matches!(
+        ring.consumer(&"x".repeat(49)),
+        Err(ShmError::LabelTooLong {
+            len: 49,
+            max: 48,
+            ..
+        })
+    ));
+    let _a = ring.consumer("a").unwrap();
+    let _w = ring.worker("pool-1").unwrap();
+    assert!(matches!(
+        ring.consumer("c"),
+        Err(ShmError::ConsumersFull { max: 2, .. })
+    ));
+    drop(_w);
+    assert!(matches!(
+        ring.worker("pool-2"),
+        Err(ShmError::PoolsFull { max: 1, .. })
+    ));
+    assert!(matches!(
+        ring.consumer_after("d", &["nobody"]),
+        Err(ShmError::UnknownConsumer { .. })
+    ));
+}
+
+#[test]
+fn inspection_reports_sequences_lag_and_liveness() {
+    let seg = Seg::new("inspect");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, multi()).unwrap();
+    let mut fast = ring.consumer("fast").unwrap();
+    let _slow = ring.consumer("slow").unwrap();
+    let _sub = ring.subscriber("sub").unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish_batch(5, None, |e, s| *e = s as u64).unwrap();
+    fast.wait_for(0, LONG).unwrap();
+    fast.update_sequence(4);
+    let info = inspect(&seg.name).unwrap();
+    assert_eq!((info.cursor, info.published), (4, 4));
+    let by_name = |n: &str| info.consumers.iter().find(|c| c.name == n).unwrap().clone();
+    assert_eq!((by_name("fast").sequence, by_name("fast").lag), (4, 0));
+    assert_eq!((by_name("slow").sequence, by_name("slow").lag), (-1, 5));
+    assert!(by_name("slow").alive && by_name("slow").gating);
+    assert!(!by_name("sub").gating);
+    assert_eq!(info.producers.len(), 1);
+    assert_eq!(info.producers[0].state, "idle");
+    let text = info.to_string();
+    assert!(
+        text.contains("fast") && text.contains("slow") && text.contains(&seg.name),
+        "{text}"
+    );
+}
+
+#[test]
+fn futex_wait_wakes_a_waiter_in_another_attachment() {
+    let seg = Seg::new("futex");
+    let ring = ShmRing::<u64>::create(
+        &seg.name,
+        64,
+        ShmOptions {
+            wait: WaitKind::Futex,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let other = ShmRing::<u64>::open(&seg.name, SHORT).unwrap();
+    let mut c = other.consumer("c").unwrap();
+    let t = std::thread::spawn(move || {
+        let mut sum = 0;
+        let mut n = 0;
+        while n < 1000 {
+            n += c.poll_batch(LONG, |e, _, _| sum += *e).unwrap();
+        }
+        sum
+    });
+    let mut p = ring.producer().unwrap();
+    for i in 0..1000u64 {
+        p.publish(|e, _| *e = i).unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    assert_eq!(t.join().unwrap(), 999 * 1000 / 2);
+    assert_eq!(ring.inspect().futex_waiters, 0);
+}
+
+#[test]
+fn halt_stops_a_blocked_claim_and_a_wait() {
+    let seg = Seg::new("halt");
+    let ring = ShmRing::<u64>::create(&seg.name, 2, ShmOptions::default()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish_batch(2, None, |e, _| *e = 0).unwrap();
+    let r2 = ring.clone();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        r2.halt();
+    });
+    assert_eq!(p.publish(|e, _| *e = 1), Err(ClaimError::Halted));
+    t.join().unwrap();
+    assert_eq!(c.wait_for(5, None), Err(ConsumeError::Alerted));
+    assert_eq!(
+        c.wait_for(0, None),
+        Ok(1),
+        "available events still come out when halted"
+    );
+}
+
+#[test]
+fn handles_can_move_to_other_threads() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<ShmRing<u64>>();
+    sync::<ShmRing<u64>>();
+    send::<seqflow_shm::ShmProducer<u64>>();
+    send::<seqflow_shm::ShmConsumer<u64>>();
+    send::<seqflow_shm::ShmSubscriber<u64>>();
+    send::<seqflow_shm::ShmWorker<u64>>();
+    sync::<seqflow_shm::ShmSequencer>();
+}
