@@ -1,6 +1,6 @@
 //! The worker of a pool: the loop each worker of `handle_events_with_worker_pool` runs.
 
-use crate::processor::{halt_producers, StageContext};
+use crate::processor::StageContext;
 use crate::EventHandler;
 use seqflow_sequence::{OwnedRef, Sequence, WaitStrategy};
 use seqflow_sequencer::Sequencer;
@@ -18,32 +18,20 @@ where
     S: Sequencer,
     H: EventHandler<E>,
 {
-    let StageContext {
-        name,
-        barrier,
-        ring,
-        sequence,
-        shared,
-        policy,
-    } = ctx;
-    tracing::debug!(stage = &*name, "worker started");
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_start())) {
-        if shared.on_panic(&name, -1, payload, policy) {
-            halt_producers(&**barrier.producer());
-            return;
-        }
+    if !ctx.start(&mut handler) {
+        return;
     }
-    let wait = barrier.producer().wait_strategy();
+    let wait = ctx.barrier.producer().wait_strategy();
     let mut taken_done = true;
-    let mut taken = sequence.get();
+    let mut taken = ctx.sequence.get();
     let mut available = i64::MIN;
-    while !shared.alert.is_raised() {
+    while !ctx.stopping() {
         if taken_done {
             taken_done = false;
             loop {
                 let last = work.get();
                 taken = last + 1;
-                sequence.set(last);
+                ctx.sequence.set(last);
                 if work.compare_and_set(last, taken) {
                     break;
                 }
@@ -56,30 +44,21 @@ where
             let result = catch_unwind(AssertUnwindSafe(|| {
                 // SAFETY: `seq <= available` is published and done by our dependencies; our
                 // sequence (`seq - 1`) gates the producer, so the slot is not reclaimed.
-                let event = unsafe { ring.get(seq) };
+                let event = unsafe { ctx.ring.get(seq) };
                 handler.on_event(event, seq, end_of_batch);
             }));
             if let Err(payload) = result {
-                if shared.on_panic(&name, seq, payload, policy) {
-                    halt_producers(&**barrier.producer());
+                if ctx.handler_panicked(seq, payload) {
                     break;
                 }
             }
             taken_done = true;
         } else {
-            match barrier.wait_for(taken, None) {
+            match ctx.barrier.wait_for(taken, None) {
                 Ok(upto) => available = upto,
                 Err(_) => break,
             }
         }
     }
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
-        shared.on_panic(
-            &name,
-            sequence.get(),
-            payload,
-            crate::PanicPolicy::LogAndContinue,
-        );
-    }
-    tracing::debug!(stage = &*name, "worker stopped");
+    ctx.finish(&mut handler);
 }
