@@ -33,10 +33,10 @@
 
 pub use seqflow_pipeline as pipeline;
 pub use seqflow_pipeline::Disruptor;
-pub use seqflow_shm as shm;
 pub use seqflow_ring as ring;
 pub use seqflow_sequence as sequence;
 pub use seqflow_sequencer as sequencer;
+pub use seqflow_shm as shm;
 
 /// The names most programs need.
 ///
