@@ -131,7 +131,7 @@ pub(crate) fn wait_for_capacity<S: Sequencer>(
 /// The `Full` error for a claim of `n` when the slowest consumer is at `min` and the producer
 /// has claimed up to `claimed`.
 pub(crate) fn full(n: usize, capacity: usize, claimed: i64, min: i64) -> ClaimError {
-    let used = (claimed - min).max(0) as usize;
+    let used = claimed.saturating_sub(min).max(0) as usize;
     ClaimError::Full {
         requested: n,
         free: capacity.saturating_sub(used),

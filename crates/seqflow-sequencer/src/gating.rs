@@ -202,8 +202,17 @@ impl GatingTable {
     /// The lowest sequence among gating slots, or `default` when none gates (or all are higher).
     ///
     /// Called by producers only when their cached minimum says the ring may be full.
+    ///
+    /// Starts with a `SeqCst` fence, the producer's half of the Dekker pair with
+    /// [`register`](Self::register): the producer's cursor store (its last publish or claim) is
+    /// ordered before its loads of the table, as the registering consumer's slot store is before
+    /// its re-read of the cursor, so at least one of them sees the other. Without it a consumer
+    /// added to a running ring could start behind a minimum the producer cached without seeing
+    /// it, and read a slot the producer is overwriting (found by the loom model
+    /// `tests/loom_gating_register.rs`; LMAX's `cursor.setVolatile` before its scan).
     #[inline]
     pub fn minimum(&self, default: i64) -> i64 {
+        fence(Ordering::SeqCst);
         self.used_slots()
             .iter()
             .filter(|slot| slot.is_gating())
@@ -292,9 +301,12 @@ impl GatingRegistration {
     /// Keep the slot held after this handle is gone (it is then freed by
     /// [`GatingTable::force_release`] only).
     pub fn leak(self) -> usize {
-        let index = self.index;
-        std::mem::forget(self);
-        index
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used again and its `Drop` (which would free the slot) never
+        // runs; the table handle is moved out exactly once and dropped, so the memory's owner
+        // (for a shared segment: the mapping) is released as usual.
+        drop(unsafe { std::ptr::read(&this.table) });
+        this.index
     }
 }
 

@@ -42,7 +42,8 @@ pub trait Sequencer: Cursor {
     fn remaining_capacity(&self) -> usize {
         let cursor = self.cursor().get();
         let consumed = self.gating().minimum(cursor);
-        let used = (cursor - consumed).max(0) as usize;
+        // Saturating: in shared memory these values come from other processes.
+        let used = cursor.saturating_sub(consumed).max(0) as usize;
         self.capacity().get().saturating_sub(used)
     }
 }

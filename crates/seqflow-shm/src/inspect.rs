@@ -206,8 +206,10 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
                 .saturating_sub(capacity)
                 .saturating_add(1)
                 .max(0)
-                .max(gating.minimum(cursor) + 1);
-            buffer.map_or(cursor, |b| b.highest_published(lo.min(cursor + 1), cursor))
+                .max(gating.minimum(cursor).saturating_add(1));
+            buffer.map_or(cursor, |b| {
+                b.highest_published(lo.min(cursor.saturating_add(1)), cursor)
+            })
         }
         _ => cursor,
     };

@@ -69,6 +69,7 @@ mod reaper;
 mod registration;
 mod registry;
 mod ring;
+mod sanity;
 mod segment;
 mod sequencer;
 mod stale;

@@ -8,6 +8,7 @@
 use crate::liveness::{current_pid, holder_alive, RegistryLock, PRODUCER_BASE};
 use crate::lock::HeldLock;
 use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE};
+use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
 use crate::{reaper, ProducerMode, ShmError, ShmEvent, ShmRing};
 use seqflow_ring::RingBuffer;
@@ -54,6 +55,8 @@ impl<E: ShmEvent> ShmProducer<E> {
         let pid = current_pid();
         let _registry = RegistryLock::acquire(fd)
             .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLKW)", e))?;
+        // Claims do unchecked arithmetic on the cursor: refuse a corrupt one (see `sanity`).
+        check_sequence(name, "cursor", ring.cursor())?;
         let mut holder = 0;
         for (index, slot) in segment.producers.iter().enumerate() {
             let owner = slot.owner.load(Ordering::Acquire);

@@ -11,6 +11,7 @@ use crate::liveness::{current_pid, holder_alive, RegistryLock, CONSUMER_BASE};
 use crate::lock::{self, HeldLock, LockKind};
 use crate::registry::{ConsumerKind, ACTIVE, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING};
 use crate::ring::RingInner;
+use crate::sanity::check_sequence;
 use crate::ShmError;
 use rustix::fd::AsFd;
 use seqflow_sequence::sync::atomic::Ordering;
@@ -99,6 +100,9 @@ impl Registration {
             (None, true) => sequencer.cursor().get(),
             (None, false) => minimum_sequence(upstream.iter().map(|u| &*u.sequence), i64::MAX),
         };
+        // Refuse corrupt sequence words before any arithmetic on them (see `sanity`).
+        check_sequence(name, "cursor", sequencer.cursor().get())?;
+        check_sequence(name, "start sequence", start_at())?;
         let registration = segment.gating.register(gating, start_at).map_err(
             |RegisterError::TableFull { max }| ShmError::ConsumersFull {
                 name: name.to_owned(),
@@ -123,7 +127,11 @@ impl Registration {
             .pool
             .store(pool.map_or(u32::MAX, |p| p as u32), Ordering::Relaxed);
         entry.label.store(label);
-        let generation = entry.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        // Wrapping: the word comes from shared memory and may hold anything.
+        let generation = entry
+            .generation
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         let byte = CONSUMER_BASE + index as u64;
         let locked = lock::try_lock(lock_fd.as_fd(), byte, LockKind::Write);
         if !matches!(locked, Ok(true)) {
