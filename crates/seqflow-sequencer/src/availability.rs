@@ -59,12 +59,11 @@ impl AvailabilityBuffer {
     /// The highest `s` in `lo..=available` with `lo..=s` all published; `lo - 1` if `lo` is not.
     #[inline]
     pub fn highest_published(&self, lo: i64, available: i64) -> i64 {
-        let mut seq = lo;
-        while seq <= available {
+        // An inclusive range cannot overflow, even at `i64::MAX` (a corrupt shared cursor).
+        for seq in lo..=available {
             if !self.is_available(seq) {
                 return seq - 1;
             }
-            seq += 1;
         }
         available
     }
