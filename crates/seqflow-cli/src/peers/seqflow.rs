@@ -1,0 +1,183 @@
+//! seqflow itself: the pipeline's builder DSL, its producers, and its pollers for ping-pong.
+
+use super::{run_producers, Measurement, RunConfig};
+use crate::payload::Payload;
+use crate::scenario::{Scenario, Shape};
+use crate::verify::{Sinks, Tally};
+use crate::wait::WaitKind;
+use crate::CliError;
+use seqflow_pipeline::{Disruptor, DisruptorBuilder, Producer, ProducerSequencer};
+use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
+use seqflow_sequencer::{Claimer, MultiProducerMode};
+use std::ops::Range;
+use std::time::Duration;
+
+/// Run `scenario` on a seqflow disruptor: the single-producer sequencer for one producer,
+/// `mode` for several.
+pub fn run<P: Payload>(
+    scenario: Scenario,
+    cfg: &RunConfig,
+    mode: MultiProducerMode,
+) -> Result<Measurement, CliError> {
+    match cfg.wait {
+        WaitKind::BusySpin => run_with::<P, BusySpinWait>(scenario, cfg, mode),
+        WaitKind::Yielding => run_with::<P, YieldingWait>(scenario, cfg, mode),
+        WaitKind::Sleeping => run_with::<P, SleepingWait>(scenario, cfg, mode),
+        WaitKind::Blocking => run_with::<P, BlockingWait>(scenario, cfg, mode),
+    }
+}
+
+fn run_with<P: Payload, W: WaitStrategy + Default>(
+    scenario: Scenario,
+    cfg: &RunConfig,
+    mode: MultiProducerMode,
+) -> Result<Measurement, CliError> {
+    let total = scenario.total_events(cfg.events, cfg.batch);
+    let batch = scenario.batch(cfg.batch);
+    let config = Disruptor::builder(cfg.capacity, P::zero).wait_strategy(W::default());
+    let mut sinks = Sinks::default();
+    let elapsed = if scenario.shape.producers() == 1 {
+        let mut builder = config.single_producer()?;
+        wire(&mut builder, scenario.shape, &mut sinks);
+        let (disruptor, producer) = builder.start()?;
+        let start = run_producers(vec![producer], total, |mut p, values| {
+            publish(&mut p, values, batch)
+        })?;
+        disruptor.shutdown()?;
+        start.elapsed()
+    } else {
+        let mut builder = config.multi_producer(mode)?;
+        wire(&mut builder, scenario.shape, &mut sinks);
+        let (disruptor, producer) = builder.start()?;
+        let mut producers = vec![producer];
+        while producers.len() < scenario.shape.producers() {
+            producers.push(producers[0].clone());
+        }
+        let start = run_producers(producers, total, |mut p, values| {
+            publish(&mut p, values, batch)
+        })?;
+        disruptor.shutdown()?;
+        start.elapsed()
+    };
+    sinks.check(&Tally::expected(total))?;
+    Ok(Measurement {
+        events: total,
+        elapsed,
+        threads: scenario.shape.threads(),
+    })
+}
+
+/// Add the consumer stages of `shape`, each counting into a sink.
+fn wire<P: Payload, S: ProducerSequencer>(
+    builder: &mut DisruptorBuilder<P, S>,
+    shape: Shape,
+    sinks: &mut Sinks,
+) {
+    let mut stage = |name: &str| {
+        let mut sink = sinks.sink(name);
+        move |event: &P, _seq: i64, _end_of_batch: bool| sink.observe(event)
+    };
+    match shape {
+        Shape::OneToOne | Shape::TwoToOne | Shape::ThreeToOne => {
+            builder.handle_events_with(stage("C"));
+        }
+        Shape::Pipeline => {
+            let (a, b, c) = (stage("A"), stage("B"), stage("C"));
+            builder.handle_events_with(a).then(b).then(c);
+        }
+        Shape::Multicast => {
+            let (a, b, c) = (stage("A"), stage("B"), stage("C"));
+            builder.handle_events_with(a).and(b).and(c);
+        }
+        Shape::Diamond => {
+            let (a, b, c) = (stage("A"), stage("B"), stage("C"));
+            let ab = builder.handle_events_with(a).and(b).group();
+            builder.after(&[&ab]).handle_events_with(c);
+        }
+    }
+}
+
+/// Publish `values` in claims of `batch` (`values` is a whole number of batches).
+fn publish<P: Payload, C: Claimer>(
+    producer: &mut Producer<P, C>,
+    values: Range<u64>,
+    batch: usize,
+) -> Result<(), CliError> {
+    if batch == 1 {
+        for v in values {
+            producer.publish(|e, _| e.set(v))?;
+        }
+    } else {
+        let mut v = values.start;
+        while v < values.end {
+            producer.publish_batch(batch, |e, _| {
+                e.set(v);
+                v += 1;
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// Ping-pong: this thread publishes `i` on one ring, a second thread polls it and publishes it
+/// back on another; returns each round trip's duration.
+pub fn ping_pong(
+    round_trips: u64,
+    capacity: usize,
+    wait: WaitKind,
+) -> Result<Vec<Duration>, CliError> {
+    match wait {
+        WaitKind::BusySpin => ping_pong_with::<BusySpinWait>(round_trips, capacity),
+        WaitKind::Yielding => ping_pong_with::<YieldingWait>(round_trips, capacity),
+        WaitKind::Sleeping => ping_pong_with::<SleepingWait>(round_trips, capacity),
+        WaitKind::Blocking => ping_pong_with::<BlockingWait>(round_trips, capacity),
+    }
+}
+
+fn ping_pong_with<W: WaitStrategy + Default>(
+    round_trips: u64,
+    capacity: usize,
+) -> Result<Vec<Duration>, CliError> {
+    let mut ping = Disruptor::builder(capacity, || 0u64)
+        .wait_strategy(W::default())
+        .single_producer()?;
+    let mut ping_poller = ping.poller()?;
+    let (ping_disruptor, mut ping_producer) = ping.start()?;
+    let mut pong = Disruptor::builder(capacity, || 0u64)
+        .wait_strategy(W::default())
+        .single_producer()?;
+    let mut pong_poller = pong.poller()?;
+    let (pong_disruptor, mut pong_producer) = pong.start()?;
+
+    let samples = std::thread::scope(|s| -> Result<Vec<Duration>, CliError> {
+        let echo = s.spawn(move || -> Result<(), CliError> {
+            for i in 0..round_trips as i64 {
+                ping_poller.wait_for(i, None)?;
+                let v = *ping_poller.get(i)?;
+                ping_poller.update_sequence(i)?;
+                pong_producer.publish(|e, _| *e = v)?;
+            }
+            Ok(())
+        });
+        let mut samples = Vec::with_capacity(round_trips as usize);
+        for i in 0..round_trips as i64 {
+            let start = std::time::Instant::now();
+            ping_producer.publish(|e, _| *e = i as u64)?;
+            pong_poller.wait_for(i, None)?;
+            let v = *pong_poller.get(i)?;
+            pong_poller.update_sequence(i)?;
+            samples.push(start.elapsed());
+            if v != i as u64 {
+                return Err(CliError::PingPong(format!("sent {i}, got {v} back")));
+            }
+        }
+        echo.join()
+            .map_err(|_| CliError::Panicked("ping-pong echo".into()))??;
+        Ok(samples)
+    })?;
+    drop(pong_poller);
+    drop(ping_producer);
+    ping_disruptor.shutdown()?;
+    pong_disruptor.shutdown()?;
+    Ok(samples)
+}

@@ -1,0 +1,205 @@
+//! The perf-test run: a writer on the calling thread paced to its target rate, one stage per
+//! reader, lag sampled after every write.
+
+use super::report::{PerfReport, ReaderReport};
+use super::{check_slot, fill_slot, PerfConfig};
+use crate::wait::WaitKind;
+use crate::CliError;
+use seqflow_pipeline::{Disruptor, EventHandler};
+use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The longest the writer sleeps at once, so progress lines stay on time at low rates.
+const MAX_NAP: Duration = Duration::from_millis(100);
+
+/// What a reader publishes about itself, on its own cache lines so the writer's lag samples do
+/// not slow the other readers.
+#[repr(align(128))]
+#[derive(Default)]
+struct ReaderStats {
+    events: AtomicU64,
+    errors: AtomicU64,
+    /// The last sequence handled. Written by the reader only; `Relaxed` is enough since it is a
+    /// statistic, not a synchronisation point.
+    last: AtomicI64,
+}
+
+struct Reader {
+    stats: Arc<ReaderStats>,
+    verify: bool,
+    burn: Duration,
+}
+
+impl EventHandler<Box<[u8]>> for Reader {
+    fn on_event(&mut self, slot: &Box<[u8]>, seq: i64, _end_of_batch: bool) {
+        if !check_slot(slot, seq as u64, self.verify) {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        burn(self.burn);
+        self.stats.events.fetch_add(1, Ordering::Relaxed);
+        self.stats.last.store(seq, Ordering::Relaxed);
+    }
+}
+
+/// Keep this CPU busy for `d`.
+fn burn(d: Duration) {
+    if d.is_zero() {
+        return;
+    }
+    let start = Instant::now();
+    while start.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
+/// Run the perf test described by `cfg`; `progress` receives a line every second when
+/// `cfg.progress` is set.
+///
+/// ```
+/// use seqflow_cli::perf::{run, PerfConfig};
+/// use std::time::Duration;
+/// let cfg = PerfConfig { slot_bytes: 64, slots: 8, duration: Duration::from_millis(50),
+///     writes_per_second: 1000.0, readers: 2, ..PerfConfig::default() };
+/// let report = run(&cfg, &mut |_| {}).unwrap();
+/// assert!(report.writes > 0);
+/// assert!(report.readers.iter().all(|r| r.errors == 0 && r.events == report.writes));
+/// ```
+pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
+    cfg.validate().map_err(CliError::InvalidArgument)?;
+    match cfg.wait {
+        WaitKind::BusySpin => run_with::<BusySpinWait>(cfg, progress),
+        WaitKind::Yielding => run_with::<YieldingWait>(cfg, progress),
+        WaitKind::Sleeping => run_with::<SleepingWait>(cfg, progress),
+        WaitKind::Blocking => run_with::<BlockingWait>(cfg, progress),
+    }
+}
+
+fn run_with<W: WaitStrategy + Default>(
+    cfg: &PerfConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PerfReport, CliError> {
+    let slot_bytes = cfg.slot_bytes;
+    // A non-zero filler touches every page now, so that the writer's first lap does not pay the
+    // page faults of lazily mapped zero pages.
+    let mut builder = Disruptor::builder(cfg.slots, move || {
+        vec![0xA5u8; slot_bytes].into_boxed_slice()
+    })
+    .wait_strategy(W::default())
+    .max_consumers(cfg.readers)
+    .single_producer()?;
+    let stats: Vec<Arc<ReaderStats>> = (0..cfg.readers)
+        .map(|_| Arc::new(ReaderStats::default()))
+        .collect();
+    for (i, s) in stats.iter().enumerate() {
+        s.last.store(-1, Ordering::Relaxed);
+        builder
+            .handle_events_with(Reader {
+                stats: Arc::clone(s),
+                verify: cfg.verify_writes,
+                burn: cfg.reader_burn,
+            })
+            .named(&format!("reader-{i}"));
+    }
+    let (disruptor, mut producer) = builder.start()?;
+
+    let interval = Duration::from_secs_f64(1.0 / cfg.writes_per_second);
+    let start = Instant::now();
+    let end = start + cfg.duration;
+    let mut writes: u64 = 0;
+    let mut late_writes: u64 = 0;
+    let mut max_lateness = Duration::ZERO;
+    let mut waited = Duration::ZERO;
+    let mut writing = Duration::ZERO;
+    let mut max_lag = vec![0i64; cfg.readers];
+    let mut next_progress = start + Duration::from_secs(1);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        if cfg.progress && now >= next_progress {
+            progress(&progress_line(now - start, writes, &max_lag, &stats));
+            next_progress += Duration::from_secs(1);
+        }
+        let due = start + interval.mul_f64(writes as f64);
+        if due >= end {
+            // Nothing more is due before the end: wait it out (for the progress lines).
+            std::thread::sleep((end - now).min(MAX_NAP));
+            continue;
+        }
+        if now < due {
+            std::thread::sleep((due - now).min(MAX_NAP));
+            continue;
+        }
+        let lateness = now - due;
+        if lateness > interval {
+            late_writes += 1;
+        }
+        max_lateness = max_lateness.max(lateness);
+
+        let claim_start = Instant::now();
+        let mut guard = producer.claim(1)?;
+        let claimed = Instant::now();
+        let seq = guard.range().start();
+        if let Some(slot) = guard.get_mut(0) {
+            fill_slot(slot, seq as u64, cfg.verify_writes);
+        }
+        guard.commit();
+        waited += claimed - claim_start;
+        writing += claimed.elapsed();
+        writes += 1;
+        for (lag, s) in max_lag.iter_mut().zip(&stats) {
+            *lag = (*lag).max(seq - s.last.load(Ordering::Relaxed));
+        }
+    }
+    let elapsed = start.elapsed();
+    let last = writes as i64 - 1;
+    let end_lag: Vec<i64> = stats
+        .iter()
+        .map(|s| (last - s.last.load(Ordering::Relaxed)).max(0))
+        .collect();
+    drop(producer);
+    // Let the readers finish what is in the ring (at most `slots` events each).
+    let drain = Duration::from_secs(10).max(cfg.reader_burn.saturating_mul(2 * cfg.slots as u32));
+    disruptor.shutdown_timeout(drain)?;
+
+    let readers = stats
+        .iter()
+        .enumerate()
+        .map(|(index, s)| ReaderReport {
+            index,
+            events: s.events.load(Ordering::Relaxed),
+            errors: s.errors.load(Ordering::Relaxed),
+            max_lag: max_lag[index].max(0) as u64,
+            end_lag: end_lag[index] as u64,
+        })
+        .collect();
+    Ok(PerfReport::new(
+        cfg,
+        writes,
+        elapsed,
+        late_writes,
+        max_lateness,
+        waited,
+        writing,
+        readers,
+    ))
+}
+
+fn progress_line(at: Duration, writes: u64, max_lag: &[i64], stats: &[Arc<ReaderStats>]) -> String {
+    let secs = at.as_secs_f64();
+    let errors: u64 = stats.iter().map(|s| s.errors.load(Ordering::Relaxed)).sum();
+    let slowest = stats
+        .iter()
+        .map(|s| s.events.load(Ordering::Relaxed))
+        .min()
+        .unwrap_or(0);
+    format!(
+        "[{secs:5.1}s] writes {writes} ({:.1}/s), slowest reader at {slowest}, max lag {}, \
+         verify errors {errors}",
+        writes as f64 / secs.max(1e-9),
+        max_lag.iter().copied().max().unwrap_or(0)
+    )
+}

@@ -1,0 +1,56 @@
+//! The contents of a perf-test slot: the sequence number, then a pattern or filler.
+
+/// The word at position `k` of the pattern of slot `seq`.
+#[inline]
+fn pattern(seq: u64, k: usize) -> u64 {
+    seq.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (k as u64)
+}
+
+/// Write slot `seq`: its sequence number (8 bytes, little endian), then, with `verify`, a pattern
+/// that depends on `seq` and the position, or else the low byte of `seq` repeated. The whole slot
+/// is written either way.
+///
+/// ```
+/// use seqflow_cli::perf::{check_slot, fill_slot};
+/// let mut slot = vec![0u8; 100];
+/// fill_slot(&mut slot, 7, true);
+/// assert!(check_slot(&slot, 7, true));
+/// slot[50] ^= 1;
+/// assert!(!check_slot(&slot, 7, true));
+/// assert!(check_slot(&slot, 7, false), "without verify only the sequence is checked");
+/// ```
+pub fn fill_slot(slot: &mut [u8], seq: u64, verify: bool) {
+    let (head, body) = slot.split_at_mut(8.min(slot.len()));
+    head.copy_from_slice(&seq.to_le_bytes()[..head.len()]);
+    if verify {
+        let k = body.len() / 8;
+        let mut words = body.chunks_exact_mut(8);
+        for (k, chunk) in (&mut words).enumerate() {
+            chunk.copy_from_slice(&pattern(seq, k).to_le_bytes());
+        }
+        let tail = words.into_remainder();
+        let last = pattern(seq, k).to_le_bytes();
+        tail.copy_from_slice(&last[..tail.len()]);
+    } else {
+        body.fill(seq as u8);
+    }
+}
+
+/// Whether slot `seq` holds what [`fill_slot`] wrote: the sequence number always, every byte of
+/// the pattern with `verify`.
+pub fn check_slot(slot: &[u8], seq: u64, verify: bool) -> bool {
+    if slot.len() < 8 || slot[..8] != seq.to_le_bytes() {
+        return false;
+    }
+    if !verify {
+        return true;
+    }
+    let body = &slot[8..];
+    let words = body.chunks_exact(8);
+    let tail = words.remainder();
+    let k_tail = (body.len() - tail.len()) / 8;
+    words
+        .enumerate()
+        .all(|(k, chunk)| chunk == pattern(seq, k).to_le_bytes())
+        && tail == &pattern(seq, k_tail).to_le_bytes()[..tail.len()]
+}
