@@ -139,8 +139,9 @@ where
         self.stop(Some(Some(timeout)))
     }
 
-    /// Stop every stage now, without draining: each finishes the batch it is in. Producers
-    /// waiting for free slots get `ClaimError::Halted`.
+    /// Stop every stage now, without draining: each finishes the event it is handling and at
+    /// most the rest of the chunk (up to 1024 events) of the batch it is in. Producers waiting
+    /// for free slots get `ClaimError::Halted`.
     pub fn halt(self) -> Result<(), ShutdownError> {
         self.stop(None)
     }

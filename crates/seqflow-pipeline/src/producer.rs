@@ -71,8 +71,9 @@ impl<E, C: Claimer> Producer<E, C> {
     ) -> Result<SequenceRange, ClaimError> {
         let mut guard = self.claim(n)?;
         let range = guard.range;
-        for (i, seq) in range.iter().enumerate() {
-            write(guard.slot(i), seq);
+        let start = range.start();
+        for i in 0..n {
+            write(guard.slot(i), start + i as i64);
         }
         Ok(range)
     }

@@ -33,12 +33,15 @@ fn gated() -> (
         count.fetch_add(1, SeqCst);
     });
     let (d, mut p) = b.start().unwrap();
-    for i in 0..4 {
+    p.publish(|e, _| *e = 0).unwrap();
+    // The stage is inside its handler for event 0, in a batch of that one event (a halt lets a
+    // stage finish the chunk of its batch it is in, so the test keeps the batch to one event).
+    entered.recv().unwrap();
+    for i in 1..4 {
         p.publish(|e, _| *e = i).unwrap();
     }
-    // The stage is inside its handler for event 0 and holds the ring: the 5th publish blocks
-    // (or, if the disruptor is halted first, is refused).
-    entered.recv().unwrap();
+    // The stage holds the ring: the 5th publish blocks (or, if the disruptor is halted first,
+    // is refused).
     let stuck = std::thread::spawn(move || p.publish(|e, _| *e = 4));
     (d, gate, processed, stuck)
 }

@@ -68,7 +68,7 @@ impl<C: Cursor> SequenceBarrier<C> {
     /// The highest available sequence if it is `>= seq`, without waiting.
     #[inline]
     pub fn poll(&self, seq: i64) -> Option<i64> {
-        let available = self.available();
+        let available = self.available(seq);
         if available < seq {
             return None;
         }
@@ -78,9 +78,9 @@ impl<C: Cursor> SequenceBarrier<C> {
 
     /// min(producer cursor, dependents): may include claimed but unpublished sequences.
     #[inline]
-    fn available(&self) -> i64 {
+    fn available(&self, seq: i64) -> i64 {
         if self.dependents.is_empty() {
-            self.producer.cursor().get()
+            self.producer.publish_bound(seq)
         } else {
             minimum_sequence(self.dependents.iter().map(|s| &**s), i64::MAX)
         }

@@ -34,4 +34,15 @@ pub trait Cursor: Send + Sync + 'static {
 
     /// The wait strategy.
     fn wait_strategy(&self) -> &Self::Wait;
+
+    /// An upper bound on the sequences that may be published, for a consumer waiting for
+    /// `seq`; [`highest_published`](Self::highest_published) then finds the exact answer.
+    ///
+    /// The default reads the cursor. A multi-producer sequencer returns `seq + capacity - 1`
+    /// instead: its availability scan stops at the first unpublished slot anyway, and consumers
+    /// then never read the cursor line that producers keep taking with CAS.
+    #[inline]
+    fn publish_bound(&self, _seq: i64) -> i64 {
+        self.cursor().get()
+    }
 }

@@ -116,6 +116,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self.available
     }
 
+    #[inline]
     fn claim_cas(
         &self,
         n: usize,
@@ -130,30 +131,47 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             let next = current + n64;
             let wrap_point = next - capacity;
             if wrap_point > *cached_min {
-                // Slow path only: a halted ring refuses claims that need a look at the consumers.
-                if self.alert.is_raised() {
-                    return Err(ClaimError::Halted);
-                }
-                let min = self.gating.minimum(current);
-                if wrap_point > min {
-                    if !block {
-                        return Err(full(n, self.capacity.get(), current, min));
-                    }
-                    let cursor = &self.cursor;
-                    *cached_min = wait_for_capacity(
-                        self,
-                        || cursor.get() + n64 - capacity,
-                        || cursor.get(),
-                        n,
-                        deadline,
-                    )?;
-                    continue;
-                }
-                *cached_min = min;
+                self.claim_cas_slow(n, n64, current, cached_min, deadline, block)?;
             } else if self.cursor.compare_and_set(current, next) {
                 return Ok(next);
             }
         }
+    }
+
+    /// The slow path of a CAS claim: the cached gating minimum says the ring may be full.
+    #[cold]
+    #[inline(never)]
+    fn claim_cas_slow(
+        &self,
+        n: usize,
+        n64: i64,
+        current: i64,
+        cached_min: &mut i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<(), ClaimError> {
+        let capacity = self.capacity.as_i64();
+        let wrap_point = current + n64 - capacity;
+        if self.alert.is_raised() {
+            return Err(ClaimError::Halted);
+        }
+        let min = self.gating.minimum(current);
+        if wrap_point > min {
+            if !block {
+                return Err(full(n, self.capacity.get(), current, min));
+            }
+            let cursor = &self.cursor;
+            *cached_min = wait_for_capacity(
+                self,
+                || cursor.get() + n64 - capacity,
+                || cursor.get(),
+                n,
+                deadline,
+            )?;
+            return Ok(());
+        }
+        *cached_min = min;
+        Ok(())
     }
 
     fn claim_locked(
@@ -197,6 +215,13 @@ impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
     #[inline]
     fn highest_published(&self, lo: i64, available: i64) -> i64 {
         self.available.highest_published(lo, available)
+    }
+
+    #[inline]
+    fn publish_bound(&self, seq: i64) -> i64 {
+        // Never read the claim cursor producers CAS: the availability scan stops at the first
+        // unpublished slot, and no slot can hold a sequence beyond `seq + capacity - 1`.
+        seq + self.capacity.as_i64() - 1
     }
 
     #[inline]
