@@ -32,6 +32,13 @@ pub enum Command {
     Compare(CompareArgs),
     /// The ring perf-test tool: one writer at a target rate, several readers.
     Perf(PerfArgs),
+    /// Show a shared-memory ring: header, cursor, each consumer's sequence, lag and liveness.
+    Inspect(crate::shm_cmd::InspectArgs),
+    /// Remove shared-memory rings (only stale ones unless --force).
+    Rm(crate::shm_cmd::RmArgs),
+    /// The consumer process of the cross-process scenarios (started by `compare`).
+    #[command(hide = true)]
+    IpcConsumer(crate::ipc::IpcConsumerArgs),
 }
 
 /// Flags of `seqflow compare`.

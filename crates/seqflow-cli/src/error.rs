@@ -16,6 +16,9 @@ pub enum CliError {
     /// A flag value or combination that cannot work.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A shared-memory ring could not be opened, inspected or removed.
+    #[error("shared memory: {0}")]
+    Shm(String),
     /// A disruptor could not be built.
     #[error("could not build the disruptor: {0}")]
     Build(#[from] BuildError),

@@ -29,12 +29,14 @@
 pub mod cli;
 pub mod compare;
 mod error;
+pub mod ipc;
 pub mod latency;
 pub mod output;
 pub mod payload;
 pub mod peers;
 pub mod perf;
 pub mod scenario;
+pub mod shm_cmd;
 pub mod verify;
 pub mod wait;
 
@@ -57,6 +59,9 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Compare(args) => run_compare(args, out),
         Command::Perf(args) => run_perf(args, out),
+        Command::Inspect(args) => shm_cmd::inspect(&args, out),
+        Command::Rm(args) => shm_cmd::rm(&args, out),
+        Command::IpcConsumer(args) => ipc::consume(&args, out),
     }
 }
 
@@ -83,6 +88,22 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
             args.batch, args.capacity
         )));
     }
+    // `ipc` (cross-process scenarios) is not an in-process scenario: run it separately, after
+    // the in-process ones (by default, or alone with `--scenario ipc`).
+    let wants_ipc =
+        args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == "ipc" || s == "all");
+    let in_process: Vec<String> = args
+        .scenarios
+        .iter()
+        .filter(|s| *s != "ipc")
+        .cloned()
+        .collect();
+    let ipc_only = !args.scenarios.is_empty() && in_process.is_empty();
+    if ipc_only {
+        let section = ipc::compare_ipc(&ipc_options(&args), &mut progress_sink(args.progress))?;
+        out.write_all(section.render(args.json, args.csv).as_bytes())?;
+        return Ok(());
+    }
     let mut implementations = if args.implementations.is_empty() {
         peers::Implementation::ALL.to_vec()
     } else {
@@ -91,7 +112,7 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     implementations.sort_by_key(|i| peers::Implementation::ALL.iter().position(|a| a == i));
     implementations.dedup();
     let opts = compare::CompareOptions {
-        selection: scenario::select(&args.scenarios)?,
+        selection: scenario::select(&in_process)?,
         implementations,
         events: args.events,
         rounds: args.rounds as usize,
@@ -116,7 +137,26 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if !args.json && !text.ends_with('\n') {
         writeln!(out)?;
     }
+    // The cross-process table follows the in-process one (text output only, so JSON and CSV
+    // stay one document; `--scenario ipc --json` gives it as JSON).
+    if wants_ipc && !args.json && !args.csv {
+        let section = ipc::compare_ipc(&ipc_options(&args), &mut progress_sink(args.progress))?;
+        writeln!(out)?;
+        out.write_all(section.render(false, false).as_bytes())?;
+    }
     Ok(())
+}
+
+/// The cross-process runs `compare` makes: the same events, capacity and batch as in-process,
+/// at most 2 000 000 events per run (pipes and sockets are slow enough that this is plenty).
+fn ipc_options(args: &CompareArgs) -> ipc::IpcOptions {
+    ipc::IpcOptions {
+        events: args.events.min(2_000_000),
+        rounds: args.rounds as usize,
+        capacity: args.capacity,
+        batch: args.batch,
+        wait: args.wait.unwrap_or(wait::WaitKind::BusySpin),
+    }
 }
 
 fn run_perf(args: PerfArgs, out: &mut dyn Write) -> Result<(), CliError> {

@@ -1,0 +1,65 @@
+//! Cross-process throughput: this process produces, a second process (this binary re-run as
+//! the hidden `seqflow ipc-consumer` command) consumes and verifies, over a seqflow
+//! shared-memory ring, a Unix pipe, or a Unix stream socket carrying the same events.
+//!
+//! The clock starts when the consumer process says it is ready and stops when it reports the
+//! last event received, so process start-up is not measured; the consumer's count and checksum
+//! are checked, so a transport that loses or corrupts events fails instead of winning.
+//!
+//! ```no_run
+//! use seqflow_cli::ipc::{run_ipc, IpcConfig, Transport};
+//! use seqflow_cli::wait::WaitKind;
+//! let exe = std::env::current_exe().unwrap(); // must be the `seqflow` binary
+//! let cfg = IpcConfig { events: 100_000, bytes: 8, capacity: 4096, batch: 100, wait: WaitKind::Yielding };
+//! let m = run_ipc(&exe, Transport::Shm, &cfg).unwrap();
+//! println!("{:.1} M events/s", m.events_per_sec() / 1e6);
+//! ```
+
+mod consumer;
+mod event;
+mod producer;
+mod section;
+
+pub use consumer::{consume, IpcConsumerArgs};
+pub use event::{checksum_of, IpcEvent};
+pub use producer::{run_ipc, IpcConfig};
+pub use section::{compare_ipc, IpcOptions, IpcRow, IpcSection};
+
+/// How the two processes are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// A seqflow ring in a named POSIX shared-memory segment.
+    Shm,
+    /// An anonymous pipe (the consumer's standard input).
+    Pipe,
+    /// A Unix stream socket.
+    Socket,
+}
+
+impl Transport {
+    /// Every transport, in report order.
+    pub const ALL: [Transport; 3] = [Transport::Shm, Transport::Pipe, Transport::Socket];
+
+    /// The name used on the command line and in reports.
+    ///
+    /// ```
+    /// assert_eq!(seqflow_cli::ipc::Transport::Socket.name(), "unix-socket");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Shm => "seqflow-shm",
+            Transport::Pipe => "pipe",
+            Transport::Socket => "unix-socket",
+        }
+    }
+
+    /// The value of `--transport` for the consumer process.
+    fn flag(self) -> &'static str {
+        match self {
+            Transport::Shm => "shm",
+            Transport::Pipe => "pipe",
+            Transport::Socket => "socket",
+        }
+    }
+}
