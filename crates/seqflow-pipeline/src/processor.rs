@@ -91,10 +91,10 @@ where
                 // event, measured with callgrind).
                 let chunk_end = available.min(current + 1023);
                 while current <= chunk_end {
-                    // SAFETY: `current <= available` is published and processed by every stage
-                    // this one depends on; our sequence (below `current`) still gates the
-                    // producer, directly or through the stages after us, so the slot is not
-                    // reclaimed while we read it.
+                    // `current <= available` is published and processed by every stage this one
+                    // depends on; our sequence (below `current`) still gates the producer,
+                    // directly or through the stages after us.
+                    // SAFETY: so the slot is not reclaimed while we read it.
                     let event = unsafe { ring.get(current) };
                     handler.on_event(event, current, current == available);
                     current += 1;

@@ -365,11 +365,11 @@ impl<E: ShmEvent> ShmRing<E> {
     /// ```
     pub fn ring(&self) -> RingBuffer<E> {
         let segment = &self.inner.segment;
-        // SAFETY: `events` points at `capacity` slots of `size_of::<E>()` bytes aligned to
+        // `events` points at `capacity` slots of `size_of::<E>()` bytes aligned to
         // `align_of::<E>()` inside the mapping (checked against the header, which was checked
-        // against `E`); they are initialised (zero bytes are a valid `E: Pod`, and every bit
-        // pattern is); the mapping owner keeps them alive; access follows the ring contract
-        // through this crate's handles.
+        // against `E`); they are initialised (every bit pattern is a valid `E: Pod`).
+        // SAFETY: as above; the mapping owner keeps the slots alive, and access follows the
+        // ring contract through this crate's handles.
         unsafe {
             RingBuffer::from_raw_parts(
                 segment.events.cast::<E>(),

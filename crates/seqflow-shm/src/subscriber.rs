@@ -130,10 +130,10 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         let segment = &self.ring.inner().segment;
         let index = (seq as usize) & (segment.capacity() - 1);
         let offset = index * std::mem::size_of::<E>();
-        // SAFETY: `index < capacity`, so the pointer is inside the validated, `E`-aligned event
-        // region, which the ring keeps mapped. A producer may be writing the slot concurrently;
-        // the volatile copy of a `Pod` value yields some valid `E` whatever bytes it sees, and a
-        // copy that may be torn is discarded by the claim check in `next`.
+        // `index < capacity`, so the pointer is inside the validated, `E`-aligned event region,
+        // which the ring keeps mapped. A producer may be writing the slot concurrently; the
+        // volatile copy of a `Pod` value yields some valid `E` whatever bytes it sees.
+        // SAFETY: as above; a copy that may be torn is discarded by the claim check in `next`.
         unsafe {
             segment
                 .events
