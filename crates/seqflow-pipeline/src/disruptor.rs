@@ -202,12 +202,6 @@ where
             }
         }
     }
-
-    fn raise_alerts(&self) {
-        self.shared.alert.raise();
-        self.sequencer.alert().raise();
-        self.sequencer.wait_strategy().signal_all();
-    }
 }
 
 impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
@@ -215,11 +209,19 @@ impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
         if self.threads.is_empty() {
             return;
         }
-        self.shared.alert.raise();
-        self.sequencer.alert().raise();
-        self.sequencer.wait_strategy().signal_all();
+        self.raise_alerts();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+impl<E, S: ProducerSequencer> Disruptor<E, S> {
+    /// Stop every stage (shared alert), abandon waiting claims (sequencer alert), wake all
+    /// waiters so they see both.
+    fn raise_alerts(&self) {
+        self.shared.alert.raise();
+        self.sequencer.alert().raise();
+        self.sequencer.wait_strategy().signal_all();
     }
 }

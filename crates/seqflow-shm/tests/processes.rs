@@ -16,6 +16,14 @@ const LONG: Option<Duration> = Some(Duration::from_secs(30));
 const ATTACH: Duration = Duration::from_secs(10);
 const READY: Duration = Duration::from_secs(30);
 
+/// A single-producer ring whose liveness checks run every 10 ms (kills are noticed fast).
+fn single_fast_liveness() -> ShmOptions {
+    ShmOptions {
+        liveness_interval: Duration::from_millis(10),
+        ..Default::default()
+    }
+}
+
 fn multi(max_consumers: usize) -> ShmOptions {
     ShmOptions {
         producer: ProducerMode::MultiCas,
@@ -110,15 +118,7 @@ fn two_producers_two_consumers() {
 /// A consumer process is SIGKILLed while the ring is full: the producer detects it and goes on.
 fn sigkill_consumer_producer_continues() {
     let seg = Seg::new("killcons");
-    let ring = ShmRing::<u64>::create(
-        &seg.name,
-        8,
-        ShmOptions {
-            liveness_interval: Duration::from_millis(10),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ring = ShmRing::<u64>::create(&seg.name, 8, single_fast_liveness()).unwrap();
     let mut live = ring.consumer("live").unwrap();
     let ready = Pipe::new();
     let name = seg.name.clone();
@@ -155,15 +155,7 @@ fn sigkill_consumer_producer_continues() {
 /// error in bounded time, and a new producer takes over from the cursor.
 fn sigkill_single_producer_mid_claim() {
     let seg = Seg::new("killsp");
-    let ring = ShmRing::<u64>::create(
-        &seg.name,
-        8,
-        ShmOptions {
-            liveness_interval: Duration::from_millis(10),
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let ring = ShmRing::<u64>::create(&seg.name, 8, single_fast_liveness()).unwrap();
     let mut c = ring.consumer("c").unwrap();
     let ready = Pipe::new();
     let name = seg.name.clone();
