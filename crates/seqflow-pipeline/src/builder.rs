@@ -2,14 +2,14 @@
 
 use crate::processor::{run_batch_processor, StageContext};
 use crate::shared::PipelineShared;
-use crate::stage::{StageGroup, StageRecord};
+use crate::stage::{next_builder_id, StageGroup, StageRecord};
 use crate::worker::run_worker;
 use crate::{
     BuildError, Disruptor, EventHandler, LossySubscriber, PanicPolicy, Poller, Producer,
     ProducerSequencer,
 };
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
+use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier};
 use std::sync::Arc;
 
 /// What [`DisruptorBuilder::start`] returns: the running disruptor and its first producer.
@@ -46,6 +46,8 @@ pub type Started<E, S> = (
 /// assert_eq!(seen.load(Relaxed), 5);
 /// ```
 pub struct DisruptorBuilder<E, S: ProducerSequencer> {
+    /// This builder's identity, carried by the stage groups it makes.
+    id: u64,
     sequencer: Arc<S>,
     ring: RingBuffer<E>,
     policy: PanicPolicy,
@@ -60,26 +62,44 @@ where
     S: ProducerSequencer,
 {
     /// A builder over an existing sequencer and ring (for example, ones that live in a
-    /// shared-memory segment). The ring and the sequencer must have the same capacity.
-    pub fn from_parts(sequencer: Arc<S>, ring: RingBuffer<E>, policy: PanicPolicy) -> Self {
-        debug_assert_eq!(sequencer.capacity().get(), ring.capacity());
-        Self {
+    /// shared-memory segment). The ring and the sequencer must have the same capacity:
+    /// [`BuildError::CapacityMismatch`] otherwise.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{BuildError, DisruptorBuilder, PanicPolicy};
+    /// use seqflow_ring::RingBuffer;
+    /// use seqflow_sequence::YieldingWait;
+    /// use seqflow_sequencer::SingleProducerSequencer;
+    /// let sequencer = SingleProducerSequencer::new(8, YieldingWait::default(), 4).unwrap();
+    /// let ring = RingBuffer::new(16, || 0u64).unwrap();
+    /// let err = DisruptorBuilder::from_parts(sequencer, ring, PanicPolicy::Halt).err().unwrap();
+    /// assert!(matches!(err, BuildError::CapacityMismatch { ring: 16, sequencer: 8 }));
+    /// ```
+    pub fn from_parts(
+        sequencer: Arc<S>,
+        ring: RingBuffer<E>,
+        policy: PanicPolicy,
+    ) -> Result<Self, BuildError> {
+        if sequencer.capacity().get() != ring.capacity() {
+            return Err(BuildError::CapacityMismatch {
+                ring: ring.capacity(),
+                sequencer: sequencer.capacity().get(),
+            });
+        }
+        Ok(Self {
+            id: next_builder_id(),
             sequencer,
             ring,
             policy,
             shared: Arc::new(PipelineShared::default()),
             stages: Vec::new(),
             error: None,
-        }
+        })
     }
 
     /// A stage after the producer only (in parallel with other such stages).
     pub fn handle_events_with<H: EventHandler<E>>(&mut self, handler: H) -> Stages<'_, E, S> {
-        let mut stages = Stages {
-            builder: self,
-            deps: StageGroup::default(),
-            members: StageGroup::default(),
-        };
+        let mut stages = self.after(&[]);
         stages.add(handler);
         stages
     }
@@ -93,15 +113,35 @@ where
     }
 
     /// The point after every stage of `groups`: stages added from there see an event only once
-    /// all of those stages have handled it.
+    /// all of those stages have handled it. A group made by another builder is
+    /// [`BuildError::ForeignStageGroup`], reported by [`start`](Self::start).
+    ///
+    /// ```
+    /// use seqflow_pipeline::{BuildError, Disruptor};
+    /// let mut first = Disruptor::builder(8, || 0u8).single_producer().unwrap();
+    /// let a = first.handle_events_with(|_: &u8, _, _| {}).group();
+    /// let mut second = Disruptor::builder(8, || 0u8).single_producer().unwrap();
+    /// second.after(&[&a]).handle_events_with(|_: &u8, _, _| {});
+    /// assert!(matches!(second.start().err(), Some(BuildError::ForeignStageGroup)));
+    /// ```
     pub fn after(&mut self, groups: &[&StageGroup]) -> Stages<'_, E, S> {
-        let deps = groups
-            .iter()
-            .fold(StageGroup::default(), |acc, g| acc.union(g));
+        let foreign = groups.iter().any(|g| !g.is_empty() && g.builder != self.id);
+        let deps = if foreign {
+            self.error.get_or_insert(BuildError::ForeignStageGroup);
+            StageGroup::default()
+        } else {
+            groups
+                .iter()
+                .fold(StageGroup::default(), |acc, g| acc.union(g))
+        };
+        let members = StageGroup {
+            builder: self.id,
+            ids: Vec::new(),
+        };
         Stages {
             builder: self,
             deps,
-            members: StageGroup::default(),
+            members,
         }
     }
 
@@ -112,6 +152,9 @@ where
     }
 
     fn poller_after(&mut self, deps: &StageGroup) -> Result<Poller<E, S>, BuildError> {
+        if let Some(err) = self.error.take() {
+            return Err(err);
+        }
         let registration = self.sequencer.gating().register(true, || -1)?;
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
@@ -177,10 +220,10 @@ where
         Ok((disruptor, producer))
     }
 
-    fn dependency_sequences(&self, deps: &StageGroup) -> Vec<OwnedRef<Sequence>> {
+    fn dependency_sequences(&self, deps: &StageGroup) -> Vec<OwnedRef<ReadOnlySequence>> {
         deps.ids
             .iter()
-            .map(|&id| self.stages[id].sequence.clone())
+            .map(|&id| self.stages[id].registration.sequence())
             .collect()
     }
 
@@ -201,7 +244,7 @@ where
         for &id in &deps.ids {
             self.stages[id].registration.set_gating(false);
         }
-        let sequence = registration.sequence();
+        let registration = Arc::new(registration);
         let ctx = StageContext {
             name: name.as_str().into(),
             barrier: SequenceBarrier::new(
@@ -210,13 +253,12 @@ where
                 self.shared.alert.clone(),
             ),
             ring: self.ring.clone(),
-            sequence: sequence.clone(),
+            registration: Arc::clone(&registration),
             shared: Arc::clone(&self.shared),
             policy: self.policy,
         };
         self.stages.push(StageRecord {
             name,
-            sequence,
             registration,
             runner: Some(make_runner(ctx)),
         });
@@ -263,9 +305,12 @@ where
     /// A stage after all of these: pipeline.
     pub fn then<H: EventHandler<E>>(self, handler: H) -> Stages<'a, E, S> {
         let mut next = Stages {
+            members: StageGroup {
+                builder: self.members.builder,
+                ids: Vec::new(),
+            },
             builder: self.builder,
             deps: self.members,
-            members: StageGroup::default(),
         };
         next.add(handler);
         next
@@ -293,9 +338,12 @@ where
     /// A worker pool after all of these stages.
     pub fn then_worker_pool<H: EventHandler<E>>(self, workers: Vec<H>) -> Stages<'a, E, S> {
         Stages {
+            members: StageGroup {
+                builder: self.members.builder,
+                ids: Vec::new(),
+            },
             builder: self.builder,
             deps: self.members,
-            members: StageGroup::default(),
         }
         .handle_events_with_worker_pool(workers)
     }

@@ -32,15 +32,28 @@ pub struct DisruptorConfig<E, F, W> {
     _events: PhantomData<fn() -> E>,
 }
 
-impl Disruptor<(), seqflow_sequencer::SingleProducerSequencer<YieldingWait>> {
+impl<E: Send + Sync + 'static> Disruptor<E> {
     /// Start configuring a disruptor over a ring of `capacity` events made by `factory`.
     ///
-    /// Defaults: [`YieldingWait`], [`PanicPolicy::Halt`], 64 consumers at most.
-    pub fn builder<E, F>(capacity: usize, factory: F) -> DisruptorConfig<E, F, YieldingWait>
-    where
-        E: Send + Sync + 'static,
-        F: EventFactory<E>,
-    {
+    /// Defaults: [`YieldingWait`], [`PanicPolicy::Halt`], 64 consumers at most. The producer
+    /// kind is chosen last ([`DisruptorConfig::single_producer`] or
+    /// [`DisruptorConfig::multi_producer`]); the same as [`DisruptorConfig::new`].
+    pub fn builder<F: EventFactory<E>>(
+        capacity: usize,
+        factory: F,
+    ) -> DisruptorConfig<E, F, YieldingWait> {
+        DisruptorConfig::new(capacity, factory)
+    }
+}
+
+impl<E, F> DisruptorConfig<E, F, YieldingWait>
+where
+    E: Send + Sync + 'static,
+    F: EventFactory<E>,
+{
+    /// Settings for a ring of `capacity` events made by `factory`, with the defaults of
+    /// [`Disruptor::builder`].
+    pub fn new(capacity: usize, factory: F) -> Self {
         DisruptorConfig {
             capacity,
             factory,
@@ -88,7 +101,7 @@ where
     ) -> Result<DisruptorBuilder<E, SingleProducerSequencer<W>>, BuildError> {
         let ring = RingBuffer::new(self.capacity, self.factory)?;
         let sequencer = SingleProducerSequencer::new(self.capacity, self.wait, self.max_consumers)?;
-        Ok(DisruptorBuilder::from_parts(sequencer, ring, self.policy))
+        DisruptorBuilder::from_parts(sequencer, ring, self.policy)
     }
 
     /// Any number of producers, claiming by CAS ([`MultiProducerMode::Cas`]) or under a lock.
@@ -99,6 +112,6 @@ where
         let ring = RingBuffer::new(self.capacity, self.factory)?;
         let sequencer =
             MultiProducerSequencer::new(self.capacity, self.wait, mode, self.max_consumers)?;
-        Ok(DisruptorBuilder::from_parts(sequencer, ring, self.policy))
+        DisruptorBuilder::from_parts(sequencer, ring, self.policy)
     }
 }

@@ -7,7 +7,8 @@ use crate::{
     ShutdownError,
 };
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{SequenceBarrier, WaitStrategy, YieldingWait};
+use seqflow_sequencer::SingleProducerSequencer;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -16,7 +17,9 @@ use std::time::{Duration, Instant};
 /// [`shutdown`](Self::shutdown) (drain, then stop) or [`halt`](Self::halt) (stop now).
 /// Dropping it halts.
 ///
-/// Build one with [`Disruptor::builder`].
+/// Build one with [`Disruptor::builder`]. `Disruptor<E>` names the common kind (one producer,
+/// [`YieldingWait`]); [`MultiProducerDisruptor`](crate::MultiProducerDisruptor) and
+/// [`SingleProducerDisruptor`](crate::SingleProducerDisruptor) name the others.
 ///
 /// ```
 /// use seqflow_pipeline::Disruptor;
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant};
 /// for i in 0..50 { p.publish(|e, _| *e = i).unwrap(); }
 /// d.shutdown_timeout(Duration::from_secs(30)).unwrap();
 /// ```
-pub struct Disruptor<E, S: ProducerSequencer> {
+pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingWait>> {
     sequencer: Arc<S>,
     ring: RingBuffer<E>,
     shared: Arc<PipelineShared>,
@@ -55,7 +58,7 @@ where
                 .map(|s| {
                     (
                         s.name.clone(),
-                        s.sequence.clone(),
+                        s.registration.sequence(),
                         s.registration.is_gating(),
                     )
                 })
@@ -82,11 +85,11 @@ where
         Ok(Producer::new(claimer, self.ring.clone()))
     }
 
-    /// A poller added to the running disruptor: it starts after the current cursor and gates the
-    /// producer from now on.
+    /// A poller added to the running disruptor: it starts after the highest claimed sequence
+    /// and gates the producer from now on.
     pub fn poller(&self) -> Result<Poller<E, S>, BuildError> {
-        let cursor = self.sequencer.cursor();
-        let registration = self.sequencer.gating().register(true, || cursor.get())?;
+        let sequencer = &*self.sequencer;
+        let registration = sequencer.gating().register(true, || sequencer.claimed())?;
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
             Vec::new(),
@@ -171,7 +174,7 @@ where
                 message: panic.message,
             });
         }
-        tracing::info!(cursor = self.sequencer.cursor().get(), "disruptor stopped");
+        tracing::info!(published = self.sequencer.published(), "disruptor stopped");
         result
     }
 
@@ -179,13 +182,13 @@ where
     /// timeout. Returns early (`Ok`) if a panic halted the pipeline.
     fn drain(&self, timeout: Option<Duration>) -> Result<(), u64> {
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let target = self.sequencer.cursor().get();
+        let target = self.sequencer.published();
         let mut spins = 0u32;
         loop {
             let slowest = self
                 .stages
                 .iter()
-                .map(|s| s.sequence.get())
+                .map(|s| s.registration.sequence().get())
                 .min()
                 .unwrap_or(target);
             if slowest >= target || self.shared.alert.is_raised() {

@@ -21,6 +21,20 @@ pub enum BuildError {
     /// The single producer's claimer is already taken.
     #[error("the single producer is already taken")]
     ProducerTaken,
+    /// The ring and the sequencer handed to
+    /// [`DisruptorBuilder::from_parts`](crate::DisruptorBuilder::from_parts) differ in size.
+    #[error("the ring has {ring} slots but the sequencer sequences {sequencer}")]
+    CapacityMismatch {
+        /// The ring's capacity.
+        ring: usize,
+        /// The sequencer's capacity.
+        sequencer: usize,
+    },
+    /// A [`StageGroup`](crate::StageGroup) made by another builder was passed to
+    /// [`DisruptorBuilder::after`](crate::DisruptorBuilder::after): its stages are not in this
+    /// disruptor.
+    #[error("a stage group from another disruptor builder was used with this one")]
+    ForeignStageGroup,
     /// A stage thread could not be spawned.
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {

@@ -21,6 +21,7 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod aliases;
 mod builder;
 mod config;
 mod disruptor;
@@ -37,6 +38,7 @@ mod shared;
 mod stage;
 mod worker;
 
+pub use aliases::{MultiProducer, MultiProducerDisruptor, SingleProducer, SingleProducerDisruptor};
 pub use builder::{DisruptorBuilder, Stages, Started};
 pub use config::DisruptorConfig;
 pub use disruptor::Disruptor;
@@ -49,3 +51,14 @@ pub use poller::Poller;
 pub use producer::{ClaimGuard, Producer};
 pub use producer_kind::ProducerSequencer;
 pub use stage::StageGroup;
+
+// The types this crate's public signatures use, so that one dependency is enough.
+pub use seqflow_ring::{Capacity, CapacityError, EventFactory, RingBuffer};
+pub use seqflow_sequence::{
+    Alert, BlockingWait, BusySpinWait, ReadOnlySequence, SleepingWait, WaitError, WaitStrategy,
+    YieldingWait,
+};
+pub use seqflow_sequencer::{
+    ClaimError, Claimer, MultiClaimer, MultiProducerMode, MultiProducerSequencer, PublishError,
+    RegisterError, SequenceRange, Sequencer, SingleClaimer, SingleProducerSequencer,
+};

@@ -2,8 +2,9 @@
 
 use crate::LossyError;
 use seqflow_ring::RingBuffer;
+use seqflow_sequence::sync::atomic::{fence, Ordering};
 use seqflow_sequence::{
-    deadline_after, Alert, OwnedRef, Sequence, SequenceBarrier, WaitError, WaitStrategy,
+    deadline_after, Alert, OwnedRef, ReadOnlySequence, SequenceBarrier, WaitError, WaitStrategy,
 };
 use seqflow_sequencer::Sequencer;
 use std::sync::Arc;
@@ -16,10 +17,21 @@ use std::time::Duration;
 /// ([`LossyError::Lapped`]) and resumes at the oldest event still in the ring.
 ///
 /// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock:
-/// the copy is kept only if no producer had claimed the slot for a later lap by the time the
-/// copy finished. The copy is a volatile read that may race with a producer's write; a torn
-/// copy is always detected and discarded (the approach of `crossbeam_utils::atomic::AtomicCell`
-/// for types without native atomics).
+/// read the claim cursor, copy the slot, `Acquire` fence, read the claim cursor again; the copy
+/// is kept only if no producer had claimed the slot for a later lap by then (every claim path
+/// stores its claim and issues a `Release` fence before writing any slot).
+///
+/// What is and is not guaranteed:
+/// - every event returned is exactly the event published at its sequence, never a mix of two
+///   laps, and no event is returned twice; missed events are counted, never silent;
+/// - the copy itself is not synchronised with the producer: when this subscriber is lapped
+///   while copying, the copy races with the producer's write of the slot. The torn bytes go
+///   into a `MaybeUninit<E>` and are thrown away unread when the re-check fails, but under
+///   the Rust memory model a racing non-atomic read is a data race all the same. This is the
+///   same theoretical race that `crossbeam_utils::atomic::AtomicCell` documents for types
+///   without native atomics; it happens only when the subscriber is lapped, and on the
+///   hardware seqflow targets the discarded copy has no effect. Subscribers that gate (stages,
+///   pollers) never race.
 ///
 /// ```
 /// use seqflow_pipeline::{Disruptor, LossyError};
@@ -40,7 +52,7 @@ pub struct LossySubscriber<E, S: Sequencer> {
 impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
     pub(crate) fn new(
         sequencer: Arc<S>,
-        after: Vec<OwnedRef<Sequence>>,
+        after: Vec<OwnedRef<ReadOnlySequence>>,
         ring: RingBuffer<E>,
         alert: Alert,
         next: i64,
@@ -98,20 +110,23 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
         let producer = self.barrier.producer();
         if !self.lapped_by(producer.claimed()) {
             let seq = self.next;
-            // SAFETY: the pointer is in bounds and aligned. The copy goes into `MaybeUninit`, so
-            // a torn copy (a producer writing the slot for a later lap at the same time) is never
-            // treated as an `E`.
+            // SAFETY: the pointer is in bounds and aligned. The copy goes into `MaybeUninit`,
+            // so a torn copy (the producer writing the slot for a later lap meanwhile) is never
+            // looked at as an `E`; see the type docs for the race this read may take part in.
             let copy = unsafe {
                 self.ring
                     .slot_ptr(seq)
                     .cast::<std::mem::MaybeUninit<E>>()
                     .read_volatile()
             };
-            // `claimed()` issues the Acquire fence that orders the copy before this re-check.
+            // Reader half of the claim check: any producer write the copy saw was made after
+            // that producer's claim and `Release` fence, so the claim is visible below.
+            fence(Ordering::Acquire);
             if !self.lapped_by(producer.claimed()) {
                 self.next += 1;
-                // SAFETY: no producer claimed the slot's next lap before the copy finished, so
-                // the copy is the whole event published at `seq`.
+                // SAFETY: no producer had claimed the slot's next lap when the copy finished,
+                // so nobody wrote the slot during the copy: it is the whole event published at
+                // `seq` (the wait saw it published).
                 return Ok((seq, unsafe { copy.assume_init() }));
             }
         }

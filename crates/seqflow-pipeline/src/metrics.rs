@@ -1,12 +1,13 @@
 //! [`Metrics`]: capacity, cursor, per-stage sequence and lag, remaining capacity.
 
 use crate::shared::PipelineShared;
-use seqflow_sequence::{OwnedRef, Sequence};
+use seqflow_sequence::{OwnedRef, ReadOnlySequence};
 use seqflow_sequencer::Sequencer;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-/// A snapshot of a disruptor's progress (like the seed queue's `get_metrics`).
+/// A snapshot of a disruptor's progress: how far producers and each stage have come, and how
+/// full the ring is.
 ///
 /// ```
 /// use seqflow_pipeline::Disruptor;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 /// p.publish(|e, _| *e = 1).unwrap();
 /// let m = d.metrics();
 /// assert_eq!(m.capacity, 8);
-/// assert_eq!(m.cursor, 0);
+/// assert_eq!((m.claimed, m.published), (0, 0));
 /// assert_eq!(m.stages[0].name, "sink");
 /// assert!(m.stages[0].lag <= 1);
 /// d.shutdown().unwrap();
@@ -25,8 +26,10 @@ use std::sync::Arc;
 pub struct Metrics {
     /// Ring size.
     pub capacity: usize,
-    /// The producer cursor (highest claimed for multi producers, published for single).
-    pub cursor: i64,
+    /// The highest sequence handed to a producer (it may still be being written).
+    pub claimed: i64,
+    /// The highest sequence up to which every event is published.
+    pub published: i64,
     /// Slots free for producers now.
     pub remaining_capacity: usize,
     /// Percentage of the ring holding events not yet processed by the slowest gating stage.
@@ -52,14 +55,18 @@ pub struct StageMetrics {
 
 /// What metrics need of a sequencer, type-erased so handles are one type.
 trait CursorSource: Send + Sync {
-    fn cursor(&self) -> i64;
+    fn claimed(&self) -> i64;
+    fn published(&self) -> i64;
     fn capacity(&self) -> usize;
     fn remaining(&self) -> usize;
 }
 
 impl<S: Sequencer> CursorSource for S {
-    fn cursor(&self) -> i64 {
-        seqflow_sequence::Cursor::cursor(self).get()
+    fn claimed(&self) -> i64 {
+        Sequencer::claimed(self)
+    }
+    fn published(&self) -> i64 {
+        Sequencer::published(self)
     }
     fn capacity(&self) -> usize {
         Sequencer::capacity(self).get()
@@ -73,14 +80,14 @@ impl<S: Sequencer> CursorSource for S {
 #[derive(Clone)]
 pub struct MetricsHandle {
     source: Arc<dyn CursorSource>,
-    stages: Arc<[(String, OwnedRef<Sequence>, bool)]>,
+    stages: Arc<[(String, OwnedRef<ReadOnlySequence>, bool)]>,
     shared: Arc<PipelineShared>,
 }
 
 impl MetricsHandle {
     pub(crate) fn new<S: Sequencer>(
         sequencer: Arc<S>,
-        stages: Vec<(String, OwnedRef<Sequence>, bool)>,
+        stages: Vec<(String, OwnedRef<ReadOnlySequence>, bool)>,
         shared: Arc<PipelineShared>,
     ) -> Self {
         Self {
@@ -92,7 +99,8 @@ impl MetricsHandle {
 
     /// Read the metrics now (a few atomic loads per stage; allocates the snapshot).
     pub fn read(&self) -> Metrics {
-        let cursor = self.source.cursor();
+        let claimed = self.source.claimed();
+        let published = self.source.published();
         let capacity = self.source.capacity();
         let remaining_capacity = self.source.remaining();
         let stages: Vec<StageMetrics> = self
@@ -103,14 +111,15 @@ impl MetricsHandle {
                 StageMetrics {
                     name: name.clone(),
                     sequence,
-                    lag: (cursor - sequence).max(0),
+                    lag: published.saturating_sub(sequence).max(0),
                     gating: *gating,
                 }
             })
             .collect();
         Metrics {
             capacity,
-            cursor,
+            claimed,
+            published,
             remaining_capacity,
             utilization_percent: 100.0 * (capacity - remaining_capacity) as f64 / capacity as f64,
             stages,

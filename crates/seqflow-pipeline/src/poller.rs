@@ -2,13 +2,21 @@
 
 use crate::PollError;
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::time::Duration;
 
-/// A consumer you drive yourself (the API of the Python disruptor seed): wait for a sequence,
-/// read the events up to it, then release them with `update_sequence`. It holds the producer
-/// back like a stage until it is dropped.
+/// A consumer you drive yourself: wait for a sequence, read the events up to it, then release
+/// them with `update_sequence`. It holds the producer back like a stage until it is dropped.
+///
+/// Its gating slot is private: nothing but `update_sequence` and `poll` moves it.
+///
+/// ```compile_fail
+/// # use seqflow_pipeline::Disruptor;
+/// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+/// let poller = b.poller().unwrap();
+/// poller.registration().set_gating(false); // no access to the slot from outside
+/// ```
 ///
 /// ```
 /// use seqflow_pipeline::Disruptor;
@@ -28,7 +36,6 @@ pub struct Poller<E, S: Sequencer> {
     barrier: SequenceBarrier<S>,
     ring: RingBuffer<E>,
     registration: GatingRegistration,
-    sequence: OwnedRef<Sequence>,
     available: i64,
 }
 
@@ -38,13 +45,11 @@ impl<E, S: Sequencer> Poller<E, S> {
         ring: RingBuffer<E>,
         registration: GatingRegistration,
     ) -> Self {
-        let sequence = registration.sequence();
-        let available = sequence.get();
+        let available = registration.sequence_relaxed();
         Self {
             barrier,
             ring,
             registration,
-            sequence,
             available,
         }
     }
@@ -71,7 +76,7 @@ impl<E, S: Sequencer> Poller<E, S> {
 
     /// The event at `seq`: it must have been waited for and not yet released.
     pub fn get(&self, seq: i64) -> Result<&E, PollError> {
-        if seq <= self.sequence.get_relaxed() || seq > self.available {
+        if seq <= self.registration.sequence_relaxed() || seq > self.available {
             return Err(PollError::NotAvailable {
                 seq,
                 available: self.available,
@@ -85,7 +90,7 @@ impl<E, S: Sequencer> Poller<E, S> {
 
     /// Release every event up to `seq` (the producer may reuse their slots).
     pub fn update_sequence(&mut self, seq: i64) -> Result<(), PollError> {
-        let current = self.sequence.get_relaxed();
+        let current = self.registration.sequence_relaxed();
         if seq < current || seq > self.available {
             return Err(PollError::BadUpdate {
                 seq,
@@ -93,7 +98,7 @@ impl<E, S: Sequencer> Poller<E, S> {
                 available: self.available,
             });
         }
-        self.sequence.set(seq);
+        self.registration.set_sequence(seq);
         self.barrier.producer().wait_strategy().signal_all();
         Ok(())
     }
@@ -101,7 +106,7 @@ impl<E, S: Sequencer> Poller<E, S> {
     /// Handle every event available now (without waiting) with `handler(event, seq,
     /// end_of_batch)`, then release them; returns how many were handled.
     pub fn poll<F: FnMut(&E, i64, bool)>(&mut self, mut handler: F) -> usize {
-        let next = self.sequence.get_relaxed() + 1;
+        let next = self.registration.sequence_relaxed() + 1;
         let Some(upto) = self.barrier.poll(next) else {
             return 0;
         };
@@ -110,18 +115,18 @@ impl<E, S: Sequencer> Poller<E, S> {
             // SAFETY: as in `get`: available and above our gating sequence.
             handler(unsafe { self.ring.get(seq) }, seq, seq == upto);
         }
-        self.sequence.set(upto);
+        self.registration.set_sequence(upto);
         self.barrier.producer().wait_strategy().signal_all();
         (upto - next + 1) as usize
     }
 
     /// The poller's sequence (the last released event).
     pub fn sequence(&self) -> i64 {
-        self.sequence.get_relaxed()
+        self.registration.sequence_relaxed()
     }
 
-    /// The poller's slot in the gating table.
-    pub fn registration(&self) -> &GatingRegistration {
-        &self.registration
+    /// Whether this poller holds the producer back (it does unless later stages follow it).
+    pub fn is_gating(&self) -> bool {
+        self.registration.is_gating()
     }
 }

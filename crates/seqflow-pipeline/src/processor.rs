@@ -4,8 +4,8 @@
 use crate::shared::PipelineShared;
 use crate::{EventHandler, PanicPolicy};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
-use seqflow_sequencer::Sequencer;
+use seqflow_sequence::{SequenceBarrier, WaitStrategy};
+use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -15,7 +15,8 @@ pub(crate) struct StageContext<E, S: Sequencer> {
     pub name: Arc<str>,
     pub barrier: SequenceBarrier<S>,
     pub ring: RingBuffer<E>,
-    pub sequence: OwnedRef<Sequence>,
+    /// The stage's slot in the gating table: its sequence is this stage's progress.
+    pub registration: Arc<GatingRegistration>,
     pub shared: Arc<PipelineShared>,
     pub policy: PanicPolicy,
 }
@@ -33,13 +34,13 @@ impl<E, S: Sequencer> StageContext<E, S> {
     /// Run the handler's shutdown hook (a panic there is only logged).
     pub fn finish<H: EventHandler<E>>(&self, handler: &mut H) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
-            let seq = self.sequence.get();
+            let seq = self.registration.sequence_relaxed();
             self.shared
                 .on_panic(&self.name, seq, payload, PanicPolicy::LogAndContinue);
         }
         tracing::debug!(
             stage = &*self.name,
-            sequence = self.sequence.get(),
+            sequence = self.registration.sequence_relaxed(),
             "stage stopped"
         );
     }
@@ -77,7 +78,7 @@ where
         return;
     }
     let wait = ctx.barrier.producer().wait_strategy();
-    let mut next = ctx.sequence.get() + 1;
+    let mut next = ctx.registration.sequence_relaxed() + 1;
     while !ctx.stopping() {
         let Ok(available) = ctx.barrier.wait_for(next, None) else {
             break;
@@ -107,7 +108,7 @@ where
         }));
         match batch {
             Ok(()) => {
-                ctx.sequence.set(current - 1);
+                ctx.registration.set_sequence(current - 1);
                 next = current;
             }
             Err(payload) => {
@@ -115,7 +116,7 @@ where
                     break;
                 }
                 // Skip the event that panicked.
-                ctx.sequence.set(current);
+                ctx.registration.set_sequence(current);
                 next = current + 1;
             }
         }

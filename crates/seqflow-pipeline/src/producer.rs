@@ -1,7 +1,8 @@
 //! [`Producer`] and [`ClaimGuard`]: writing events in place and publishing them.
 
 use seqflow_ring::RingBuffer;
-use seqflow_sequencer::{ClaimError, Claimer, SequenceRange};
+use seqflow_sequence::YieldingWait;
+use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, SingleClaimer};
 use std::time::Duration;
 
 /// A producer handle: claims slots, lets you write the events in place, publishes them.
@@ -21,7 +22,7 @@ use std::time::Duration;
 /// assert_eq!(range.len(), 3);
 /// d.shutdown().unwrap();
 /// ```
-pub struct Producer<E, C: Claimer> {
+pub struct Producer<E, C: Claimer = SingleClaimer<YieldingWait>> {
     claimer: C,
     ring: RingBuffer<E>,
 }

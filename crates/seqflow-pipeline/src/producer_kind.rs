@@ -10,6 +10,11 @@ use std::sync::Arc;
 /// A sequencer the pipeline can make producers for: the single producer (one claimer, ever at a
 /// time) or the multi producer (any number).
 ///
+/// # Safety
+/// The pipeline writes ring slots through the claimers it gets here: every claimer must hand
+/// out only sequences that no other live claimer holds and whose slots no consumer may still
+/// read (the [`Sequencer`] contract), and must publish exactly what it claimed.
+///
 /// ```
 /// use seqflow_pipeline::ProducerSequencer;
 /// use seqflow_sequencer::SingleProducerSequencer;
@@ -19,7 +24,7 @@ use std::sync::Arc;
 /// assert!(first.is_some());
 /// assert!(s.new_claimer().is_none());
 /// ```
-pub trait ProducerSequencer: Sequencer {
+pub unsafe trait ProducerSequencer: Sequencer {
     /// The producer-side handle.
     type Claimer: Claimer<Sequencer = Self> + 'static;
 
@@ -27,7 +32,9 @@ pub trait ProducerSequencer: Sequencer {
     fn new_claimer(self: &Arc<Self>) -> Option<Self::Claimer>;
 }
 
-impl<W: WaitStrategy> ProducerSequencer for SingleProducerSequencer<W> {
+// SAFETY: at most one `SingleClaimer` exists at a time (`claimer` takes a flag that the claimer
+// clears on drop), and it claims under the `Sequencer` contract.
+unsafe impl<W: WaitStrategy> ProducerSequencer for SingleProducerSequencer<W> {
     type Claimer = SingleClaimer<W>;
 
     fn new_claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
@@ -35,7 +42,9 @@ impl<W: WaitStrategy> ProducerSequencer for SingleProducerSequencer<W> {
     }
 }
 
-impl<W: WaitStrategy> ProducerSequencer for MultiProducerSequencer<W> {
+// SAFETY: multi-producer claimers take disjoint ranges (each claim advances the shared cursor
+// by CAS or under the claim lock) and claim under the `Sequencer` contract.
+unsafe impl<W: WaitStrategy> ProducerSequencer for MultiProducerSequencer<W> {
     type Claimer = MultiClaimer<W>;
 
     fn new_claimer(self: &Arc<Self>) -> Option<MultiClaimer<W>> {

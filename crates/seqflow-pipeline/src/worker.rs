@@ -23,7 +23,7 @@ where
     }
     let wait = ctx.barrier.producer().wait_strategy();
     let mut taken_done = true;
-    let mut taken = ctx.sequence.get();
+    let mut taken = ctx.registration.sequence_relaxed();
     let mut available = i64::MIN;
     while !ctx.stopping() {
         if taken_done {
@@ -31,7 +31,7 @@ where
             loop {
                 let last = work.get();
                 taken = last + 1;
-                ctx.sequence.set(last);
+                ctx.registration.set_sequence(last);
                 if work.compare_and_set(last, taken) {
                     break;
                 }

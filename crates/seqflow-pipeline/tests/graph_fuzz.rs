@@ -545,7 +545,7 @@ fn run_built<S: ProducerSequencer>(
             Err(_) => producer_errors.push("producer thread panicked".to_owned()),
         }
     }
-    let cursor = d.metrics().cursor;
+    let cursor = d.metrics().published;
     let panics = d.metrics().panics;
     let shutdown = d.shutdown_timeout(Duration::from_secs(60));
     prop_assert!(producer_errors.is_empty(), "{producer_errors:?}");

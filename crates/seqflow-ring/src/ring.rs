@@ -15,7 +15,8 @@ use std::sync::Arc;
 ///   gating sequence behind it) is below it, so the producer cannot claim it for the next lap.
 ///
 /// The storage is either a heap allocation made here ([`RingBuffer::new`]) or memory owned by
-/// somebody else, such as a shared-memory mapping ([`RingBuffer::from_raw_parts`]).
+/// somebody else, such as a shared-memory mapping (an internal constructor of the
+/// shared-memory layer).
 ///
 /// ```
 /// use seqflow_ring::RingBuffer;
@@ -67,7 +68,10 @@ impl<E: Send + Sync + 'static> RingBuffer<E> {
             .map(|_| UnsafeCell::new(factory.new_event()))
             .collect();
         let owner = Arc::new(HeapSlots(slots));
-        let slots = NonNull::from(&owner.0[0]);
+        // The pointer must cover every slot: derive it from the whole slice (a pointer made from
+        // a reference to slot 0 may only touch slot 0), after the move into the `Arc`, so that
+        // no later move of the box invalidates it.
+        let slots = NonNull::from(&*owner.0).cast::<UnsafeCell<E>>();
         Ok(Self {
             slots,
             capacity,
@@ -78,26 +82,14 @@ impl<E: Send + Sync + 'static> RingBuffer<E> {
 
 impl<E> RingBuffer<E> {
     /// A ring over `capacity` events that live in memory owned by `owner` (a shared-memory
-    /// mapping, say).
+    /// mapping). Internal to seqflow's shared-memory layer; not part of the public API.
     ///
     /// # Safety
     /// `slots` must point to `capacity` initialised, properly aligned `E` values that stay valid
-    /// for as long as `owner` lives, and that are only accessed through rings following the
-    /// contract in the type docs.
-    ///
-    /// ```
-    /// use seqflow_ring::{Capacity, RingBuffer};
-    /// use std::{cell::UnsafeCell, ptr::NonNull, sync::Arc};
-    /// struct Block(Box<[UnsafeCell<u64>]>);
-    /// // SAFETY: accessed only through the ring's contract.
-    /// unsafe impl Sync for Block {}
-    /// let block = Arc::new(Block((0..4).map(|_| UnsafeCell::new(0)).collect()));
-    /// let ptr = NonNull::new(block.0[0].get()).unwrap();
-    /// // SAFETY: 4 initialised u64 owned by `block`, kept alive by the ring.
-    /// let ring = unsafe { RingBuffer::from_raw_parts(ptr, Capacity::new(4).unwrap(), block.clone()) };
-    /// assert_eq!(ring.capacity(), 4);
-    /// ```
-    pub unsafe fn from_raw_parts(
+    /// for as long as `owner` lives, whose provenance covers all `capacity` slots, and that are
+    /// only accessed through rings following the contract in the type docs.
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_raw_parts(
         slots: NonNull<E>,
         capacity: Capacity,
         owner: Arc<dyn Send + Sync>,
@@ -223,6 +215,20 @@ mod tests {
         // SAFETY: single-threaded test.
         let firsts: Vec<usize> = (0..64).map(|s| unsafe { *ring.get(s) }).collect();
         assert_eq!(firsts, (0..64).collect::<Vec<_>>());
+    }
+
+    /// Every slot is reachable through the ring's pointer, not only slot 0 (Miri checks the
+    /// provenance; a pointer derived from slot 0 alone fails here).
+    #[test]
+    fn every_slot_writable_and_readable() {
+        let ring = RingBuffer::new(8, || 0u64).unwrap();
+        for seq in 0..16 {
+            // SAFETY: single-threaded test: nobody else touches the ring.
+            unsafe { *ring.get_mut(seq) = seq as u64 };
+        }
+        // SAFETY: as above.
+        let lap: Vec<u64> = (0..8).map(|s| unsafe { *ring.get(s) }).collect();
+        assert_eq!(lap, (8..16).collect::<Vec<u64>>());
     }
 
     #[test]

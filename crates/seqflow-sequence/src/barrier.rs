@@ -1,46 +1,52 @@
 //! [`SequenceBarrier`]: wait until the producer and the stages a consumer depends on have passed
 //! a sequence.
 
-use crate::{
-    deadline_after, minimum_sequence, Alert, Cursor, OwnedRef, Sequence, WaitError, WaitStrategy,
-};
+use crate::{deadline_after, Alert, Cursor, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// What a consumer waits on: the producer cursor and the sequences of the stages before it.
 ///
 /// [`wait_for`](Self::wait_for) returns the highest sequence that is both published and processed
-/// by every dependency, never one of them that is not. A consumer that depends on no stage waits
-/// on the producer alone.
+/// by every dependency, never one of them that is not: it takes the lower of the producer's
+/// bound and the dependencies, so a dependency that runs ahead of the producer (possible for a
+/// sequence a caller moves by hand) never makes an unpublished sequence available. A consumer
+/// that depends on no stage waits on the producer alone. Dependencies are read-only views.
 ///
 /// ```
 /// use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitError, YieldingWait};
 /// use std::{sync::Arc, time::Duration};
-/// struct Single { cursor: Sequence, wait: YieldingWait }
-/// impl Cursor for Single {
+/// struct Single { published: Sequence, wait: YieldingWait }
+/// // SAFETY: `highest_published` never goes past the bound, which is what was published.
+/// unsafe impl Cursor for Single {
 ///     type Wait = YieldingWait;
-///     fn cursor(&self) -> &Sequence { &self.cursor }
+///     fn publish_bound(&self, _seq: i64) -> i64 { self.published.get() }
 ///     fn highest_published(&self, _lo: i64, available: i64) -> i64 { available }
 ///     fn wait_strategy(&self) -> &YieldingWait { &self.wait }
 /// }
-/// let producer = Arc::new(Single { cursor: Sequence::new(9), wait: YieldingWait::default() });
+/// let producer = Arc::new(Single { published: Sequence::new(9), wait: YieldingWait::default() });
 /// let upstream = OwnedRef::new(Sequence::new(4));
-/// let barrier = SequenceBarrier::new(producer, vec![upstream.clone()], Alert::new());
+/// let view = upstream.clone().map(|s| s.read_only());
+/// let barrier = SequenceBarrier::new(producer, vec![view], Alert::new());
 /// assert_eq!(barrier.wait_for(2, None), Ok(4));
 /// assert_eq!(barrier.wait_for(5, Some(Duration::from_millis(1))), Err(WaitError::Timeout));
-/// upstream.set(9);
+/// upstream.set(12); // ahead of the producer: only what is published counts
 /// assert_eq!(barrier.wait_for(5, None), Ok(9));
 /// ```
 pub struct SequenceBarrier<C: Cursor> {
     producer: Arc<C>,
-    dependents: Box<[OwnedRef<Sequence>]>,
+    dependents: Box<[OwnedRef<ReadOnlySequence>]>,
     alert: Alert,
 }
 
 impl<C: Cursor> SequenceBarrier<C> {
     /// A barrier on `producer` and the `dependents` (sequences of the stages this consumer comes
     /// after), stopped by `alert`.
-    pub fn new(producer: Arc<C>, dependents: Vec<OwnedRef<Sequence>>, alert: Alert) -> Self {
+    pub fn new(
+        producer: Arc<C>,
+        dependents: Vec<OwnedRef<ReadOnlySequence>>,
+        alert: Alert,
+    ) -> Self {
         Self {
             producer,
             dependents: dependents.into_boxed_slice(),
@@ -76,14 +82,13 @@ impl<C: Cursor> SequenceBarrier<C> {
         (published >= seq).then_some(published)
     }
 
-    /// min(producer cursor, dependents): may include claimed but unpublished sequences.
+    /// min(producer bound, dependents): may include claimed but unpublished sequences of a
+    /// multi-producer ring, which [`Cursor::highest_published`] then excludes.
     #[inline]
     fn available(&self, seq: i64) -> i64 {
-        if self.dependents.is_empty() {
-            self.producer.publish_bound(seq)
-        } else {
-            minimum_sequence(self.dependents.iter().map(|s| &**s), i64::MAX)
-        }
+        self.dependents
+            .iter()
+            .fold(self.producer.publish_bound(seq), |min, s| min.min(s.get()))
     }
 
     /// The alert this barrier's waits are stopped by.
@@ -97,7 +102,7 @@ impl<C: Cursor> SequenceBarrier<C> {
     }
 
     /// The sequences of the stages this barrier waits for.
-    pub fn dependents(&self) -> &[OwnedRef<Sequence>] {
+    pub fn dependents(&self) -> &[OwnedRef<ReadOnlySequence>] {
         &self.dependents
     }
 }
@@ -115,7 +120,6 @@ impl<C: Cursor> Clone for SequenceBarrier<C> {
 impl<C: Cursor> std::fmt::Debug for SequenceBarrier<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SequenceBarrier")
-            .field("cursor", self.producer.cursor())
             .field("dependents", &self.dependents)
             .field("alerted", &self.alert.is_raised())
             .finish()

@@ -21,6 +21,7 @@ mod barrier;
 mod cursor;
 mod minimum;
 mod owned_ref;
+mod read_only;
 mod sequence;
 pub mod sync;
 mod wait;
@@ -30,7 +31,9 @@ pub use barrier::SequenceBarrier;
 pub use cursor::Cursor;
 pub use minimum::minimum_sequence;
 pub use owned_ref::OwnedRef;
+pub use read_only::ReadOnlySequence;
 pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use wait::{
-    deadline_after, BlockingWait, BusySpinWait, SleepingWait, WaitError, WaitStrategy, YieldingWait,
+    deadline_after, wait_loop, BlockingWait, BusySpinWait, IdleStep, SleepingWait, WaitError,
+    WaitStrategy, YieldingWait,
 };

@@ -88,6 +88,24 @@ impl<T: ?Sized> OwnedRef<T> {
         &self.owner
     }
 
+    /// A reference to a part of this value (a field, an element, a view), kept alive by the
+    /// same owner.
+    ///
+    /// ```
+    /// use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence};
+    /// let seq = OwnedRef::new(Sequence::new(5));
+    /// let view: OwnedRef<ReadOnlySequence> = seq.clone().map(|s| s.read_only());
+    /// seq.set(6);
+    /// assert_eq!(view.get(), 6);
+    /// ```
+    pub fn map<U: ?Sized>(self, part: impl for<'a> FnOnce(&'a T) -> &'a U) -> OwnedRef<U> {
+        let ptr = NonNull::from(part(&*self));
+        OwnedRef {
+            ptr,
+            owner: self.owner,
+        }
+    }
+
     /// Whether two references point at the same memory.
     ///
     /// ```

@@ -115,6 +115,17 @@ impl Sequence {
         self.value.fetch_add(delta, Ordering::AcqRel) + delta
     }
 
+    /// This sequence as a read-only view, to hand to code that may watch it but not move it.
+    ///
+    /// ```
+    /// let s = seqflow_sequence::Sequence::new(2);
+    /// assert_eq!(s.read_only().get(), 2);
+    /// ```
+    #[inline]
+    pub fn read_only(&self) -> &crate::ReadOnlySequence {
+        crate::ReadOnlySequence::from_sequence(self)
+    }
+
     /// Raise the value to `value` if it is lower (`AcqRel`); returns the previous value.
     ///
     /// ```
@@ -143,6 +154,13 @@ impl std::fmt::Debug for Sequence {
             .finish()
     }
 }
+
+// The shared-memory segment format stores sequences at fixed offsets: one value per 128 bytes.
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<Sequence>() == 128);
+    assert!(std::mem::align_of::<Sequence>() == 128);
+};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

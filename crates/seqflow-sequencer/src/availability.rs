@@ -10,17 +10,13 @@ use seqflow_sequence::OwnedRef;
 ///
 /// Stores are `Release` (they publish the event written before) and loads `Acquire`.
 ///
-/// ```
+/// Marking is internal to the sequencers: a mark tells consumers that a slot may be read, so
+/// only the producer that claimed the slot and wrote it may make one.
+///
+/// ```compile_fail
 /// use seqflow_sequencer::AvailabilityBuffer;
-/// use seqflow_ring::Capacity;
-/// let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
-/// a.mark(0);
-/// a.mark(2);
-/// assert_eq!(a.highest_published(0, 3), 0);
-/// a.mark(1);
-/// assert_eq!(a.highest_published(0, 3), 2);
-/// a.mark(4); // next lap, slot 0
-/// assert!(a.is_available(4) && !a.is_available(0));
+/// let a = AvailabilityBuffer::new(seqflow_ring::Capacity::new(4).unwrap());
+/// a.mark(0); // private: safe code cannot publish a slot somebody may be writing
 /// ```
 #[derive(Clone)]
 pub struct AvailabilityBuffer {
@@ -38,16 +34,36 @@ impl AvailabilityBuffer {
         }
     }
 
-    /// A buffer over memory owned elsewhere (a shared-memory segment). `laps` must hold
-    /// `capacity` entries, each -1 when the ring is new. Returns `None` on a length mismatch.
-    pub fn from_parts(laps: OwnedRef<[AtomicI32]>, capacity: Capacity) -> Option<Self> {
+    /// A buffer over memory owned elsewhere (a shared-memory segment). Returns `None` on a
+    /// length mismatch. Internal to the shared-memory layer; not part of the public API.
+    ///
+    /// # Safety
+    /// `laps` must hold `capacity` entries, each -1 when the ring is new, and nothing but
+    /// sequencers may store into them: a store from elsewhere could mark a slot published
+    /// while its producer is still writing it.
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_parts(
+        laps: OwnedRef<[AtomicI32]>,
+        capacity: Capacity,
+    ) -> Option<Self> {
         (laps.len() == capacity.get()).then_some(Self { laps, capacity })
     }
 
-    /// Mark `seq` published.
+    /// Mark `seq` published (`Release`: the slot's writes happen before any read that sees it).
     #[inline]
-    pub fn mark(&self, seq: i64) {
+    pub(crate) fn mark(&self, seq: i64) {
         self.laps[self.capacity.index_of(seq)].store(self.capacity.lap_of(seq), Ordering::Release);
+    }
+
+    /// Mark `seq` published on behalf of a producer that died holding its claim. Internal to
+    /// the shared-memory layer's reaper; not part of the public API.
+    ///
+    /// # Safety
+    /// `seq` must be claimed by a producer that will never write it again (a dead process), so
+    /// that consumers reading the slot race with nobody.
+    #[doc(hidden)]
+    pub unsafe fn __internal_mark_abandoned(&self, seq: i64) {
+        self.mark(seq);
     }
 
     /// Whether `seq` is published.
@@ -66,5 +82,22 @@ impl AvailabilityBuffer {
             }
         }
         available
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contiguous_prefix_across_laps() {
+        let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
+        a.mark(0);
+        a.mark(2);
+        assert_eq!(a.highest_published(0, 3), 0);
+        a.mark(1);
+        assert_eq!(a.highest_published(0, 3), 2);
+        a.mark(4); // next lap, slot 0
+        assert!(a.is_available(4) && !a.is_available(0));
     }
 }

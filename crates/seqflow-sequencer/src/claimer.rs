@@ -128,6 +128,15 @@ pub(crate) fn wait_for_capacity<S: Sequencer>(
         })?
 }
 
+/// Make a claim visible to lossy readers before any slot write: the writer half of their
+/// check (see [`Sequencer::claimed`]). The caller has just stored the claim. A `Release` fence
+/// orders that store before every later write, so a reader whose copy saw one of those writes
+/// and then fences with `Acquire` also sees the claim. On x86 it compiles to nothing.
+#[inline]
+pub(crate) fn claim_stored() {
+    seqflow_sequence::sync::atomic::fence(seqflow_sequence::sync::atomic::Ordering::Release);
+}
+
 /// The `Full` error for a claim of `n` when the slowest consumer is at `min` and the producer
 /// has claimed up to `claimed`.
 pub(crate) fn full(n: usize, capacity: usize, claimed: i64, min: i64) -> ClaimError {

@@ -6,7 +6,7 @@
 //! registration, release and the minimum are one piece of code for both.
 
 use seqflow_sequence::sync::atomic::{fence, AtomicU32, Ordering};
-use seqflow_sequence::{OwnedRef, Sequence};
+use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence};
 use std::fmt;
 
 const FREE: u32 = 0;
@@ -15,10 +15,6 @@ const GATING: u32 = 2;
 const FOLLOWING: u32 = 3;
 
 /// One consumer's slot: its sequence and whether it gates producers.
-///
-/// ```
-/// assert_eq!(std::mem::size_of::<seqflow_sequencer::GatingSlot>(), 256);
-/// ```
 #[repr(C, align(128))]
 pub struct GatingSlot {
     sequence: Sequence,
@@ -27,11 +23,6 @@ pub struct GatingSlot {
 
 impl GatingSlot {
     /// A free slot.
-    ///
-    /// ```
-    /// let slot = seqflow_sequencer::GatingSlot::new();
-    /// assert!(!slot.is_in_use());
-    /// ```
     pub fn new() -> Self {
         Self {
             sequence: Sequence::default(),
@@ -39,29 +30,23 @@ impl GatingSlot {
         }
     }
 
-    /// The slot's sequence.
+    /// The slot's sequence, read-only: only the registration that holds the slot moves it.
     ///
+    /// ```compile_fail
+    /// let table = seqflow_sequencer::GatingTable::new(1);
+    /// let _held = table.register(true, || -1).unwrap();
+    /// table.slots()[0].sequence().set(1 << 40); // no way to move another consumer's sequence
     /// ```
-    /// assert_eq!(seqflow_sequencer::GatingSlot::new().sequence().get(), -1);
-    /// ```
-    pub fn sequence(&self) -> &Sequence {
-        &self.sequence
+    pub fn sequence(&self) -> &ReadOnlySequence {
+        self.sequence.read_only()
     }
 
     /// Whether a consumer holds the slot.
-    ///
-    /// ```
-    /// assert!(!seqflow_sequencer::GatingSlot::new().is_in_use());
-    /// ```
     pub fn is_in_use(&self) -> bool {
         self.state.load(Ordering::Acquire) != FREE
     }
 
     /// Whether the slot holds producers back.
-    ///
-    /// ```
-    /// assert!(!seqflow_sequencer::GatingSlot::new().is_gating());
-    /// ```
     pub fn is_gating(&self) -> bool {
         self.state.load(Ordering::Acquire) == GATING
     }
@@ -96,7 +81,7 @@ pub enum RegisterError {
 /// let table = GatingTable::new(4);
 /// let a = table.register(true, || 10).unwrap();
 /// let b = table.register(true, || 10).unwrap();
-/// a.sequence().set(12);
+/// a.set_sequence(12);
 /// assert_eq!(table.minimum(99), 10);
 /// b.set_gating(false);
 /// assert_eq!(table.minimum(99), 12);
@@ -123,19 +108,19 @@ impl GatingTable {
         }
     }
 
-    /// A table over memory owned elsewhere (a shared-memory segment).
+    /// A table over memory owned elsewhere (a shared-memory segment). Internal to seqflow's
+    /// shared-memory layer; not part of the public API.
     ///
+    /// # Safety
     /// `high_water` must start at 0 and the slots free (all-zero memory is both) when the
-    /// table is new; a table reopened from memory carries on where it was.
-    ///
-    /// ```
-    /// use seqflow_sequencer::{GatingSlot, GatingTable};
-    /// use seqflow_sequence::{OwnedRef, sync::atomic::AtomicU32};
-    /// let slots: Box<[GatingSlot]> = (0..2).map(|_| GatingSlot::new()).collect();
-    /// let t = GatingTable::from_parts(OwnedRef::new(AtomicU32::new(0)), OwnedRef::from_boxed_slice(slots));
-    /// assert_eq!(t.max_consumers(), 2);
-    /// ```
-    pub fn from_parts(high_water: OwnedRef<AtomicU32>, slots: OwnedRef<[GatingSlot]>) -> Self {
+    /// table is new; a table reopened from memory carries on where it was. Nothing but
+    /// `GatingTable`s may write `high_water` or the slots: a caller that kept another way to
+    /// store into them could hide a consumer from the producers.
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_parts(
+        high_water: OwnedRef<AtomicU32>,
+        slots: OwnedRef<[GatingSlot]>,
+    ) -> Self {
         Self { high_water, slots }
     }
 
@@ -156,7 +141,7 @@ impl GatingTable {
         &self.slots[..used]
     }
 
-    /// All slots.
+    /// All slots (read-only), for inspection.
     pub fn slots(&self) -> &[GatingSlot] {
         &self.slots
     }
@@ -193,10 +178,7 @@ impl GatingTable {
         // The re-read of `start` must not move before the state store (StoreLoad).
         fence(Ordering::SeqCst);
         slot.sequence.fetch_max(start());
-        Ok(GatingRegistration {
-            table: self.clone(),
-            index,
-        })
+        Ok(GatingRegistration::new(self.clone(), index))
     }
 
     /// The lowest sequence among gating slots, or `default` when none gates (or all are higher).
@@ -219,24 +201,32 @@ impl GatingTable {
             .fold(default, |min, slot| min.min(slot.sequence.get()))
     }
 
-    /// Free slot `index`, whoever held it: used by `seqflow-shm` to release the slot of a consumer
-    /// process that died. Returns whether the slot was in use.
-    pub fn force_release(&self, index: usize) -> bool {
+    /// Put every slot's sequence at [`INITIAL_SEQUENCE`](seqflow_sequence::INITIAL_SEQUENCE):
+    /// the shared-memory layer initialises a new segment's table with it. Internal; not part of
+    /// the public API.
+    ///
+    /// # Safety
+    /// No slot may be held: the table is new and not yet visible to any consumer or producer.
+    #[doc(hidden)]
+    pub unsafe fn __internal_initialise(&self) {
+        for slot in self.slots.iter() {
+            slot.sequence.set(seqflow_sequence::INITIAL_SEQUENCE);
+        }
+    }
+
+    /// Free slot `index`, whoever held it: the shared-memory layer releases the slot of a
+    /// consumer process that died. Returns whether the slot was in use. Internal; not part of
+    /// the public API.
+    ///
+    /// # Safety
+    /// Nobody may read ring slots on the strength of this slot any more: its holder is dead (or
+    /// has stopped reading), and no live stage depends on its sequence. Otherwise the producer
+    /// may overwrite events that are being read.
+    #[doc(hidden)]
+    pub unsafe fn __internal_force_release(&self, index: usize) -> bool {
         self.slots
             .get(index)
             .is_some_and(|slot| slot.state.swap(FREE, Ordering::AcqRel) != FREE)
-    }
-
-    /// A handle on slot `index` that is already held (by this process, or by a consumer that
-    /// registered elsewhere and is being adopted); `None` if it is free or out of range.
-    pub fn adopt(&self, index: usize) -> Option<GatingRegistration> {
-        self.slots
-            .get(index)
-            .filter(|slot| slot.is_in_use())
-            .map(|_| GatingRegistration {
-                table: self.clone(),
-                index,
-            })
     }
 }
 
@@ -254,6 +244,9 @@ impl fmt::Debug for GatingTable {
 
 /// A consumer's hold on a slot of a [`GatingTable`]; frees the slot when dropped.
 ///
+/// Only the holder moves the slot's sequence ([`set_sequence`](Self::set_sequence)); everybody
+/// else sees it through a read-only view ([`sequence`](Self::sequence)).
+///
 /// ```
 /// let table = seqflow_sequencer::GatingTable::new(1);
 /// let r = table.register(true, || 5).unwrap();
@@ -265,20 +258,36 @@ impl fmt::Debug for GatingTable {
 pub struct GatingRegistration {
     table: GatingTable,
     index: usize,
+    /// The slot's sequence, for the holder's stores.
+    sequence: OwnedRef<Sequence>,
 }
 
 impl GatingRegistration {
-    /// The slot's sequence, as a reference other stages can depend on.
-    pub fn sequence(&self) -> OwnedRef<Sequence> {
-        let slot = &self.table.slots[self.index];
-        // SAFETY: the slot lives inside the slice that `self.table.slots`' owner keeps alive;
-        // the reference keeps that owner alive in turn.
-        unsafe {
-            OwnedRef::from_raw(
-                std::ptr::NonNull::from(&slot.sequence),
-                self.table.slots.owner().clone(),
-            )
+    fn new(table: GatingTable, index: usize) -> Self {
+        let sequence = table.slots.clone().map(|slots| &slots[index].sequence);
+        Self {
+            table,
+            index,
+            sequence,
         }
+    }
+
+    /// The slot's sequence, as a read-only reference other stages can depend on.
+    pub fn sequence(&self) -> OwnedRef<ReadOnlySequence> {
+        self.sequence.clone().map(Sequence::read_only)
+    }
+
+    /// Move the slot's sequence to `value` (`Release`): the holder is done with every event up
+    /// to it, and producers may reuse those slots.
+    #[inline]
+    pub fn set_sequence(&self, value: i64) {
+        self.sequence.set(value);
+    }
+
+    /// The slot's sequence now, as the holder last stored it (`Relaxed`).
+    #[inline]
+    pub fn sequence_relaxed(&self) -> i64 {
+        self.sequence.get_relaxed()
     }
 
     /// The slot index in the table.
@@ -287,6 +296,8 @@ impl GatingRegistration {
     }
 
     /// Make the slot gate producers (`true`) or only be followed by later stages (`false`).
+    ///
+    /// A slot may stop gating only once stages that follow it gate in its place.
     pub fn set_gating(&self, gating: bool) {
         self.table.slots[self.index]
             .state
@@ -298,15 +309,21 @@ impl GatingRegistration {
         self.table.slots[self.index].is_gating()
     }
 
-    /// Keep the slot held after this handle is gone (it is then freed by
-    /// [`GatingTable::force_release`] only).
-    pub fn leak(self) -> usize {
+    /// Keep the slot held after this handle is gone (it is then freed only by the shared-memory
+    /// layer, which tracks the holder itself). Returns the slot index and the slot's sequence for
+    /// the new holder's stores. Internal; not part of the public API.
+    #[doc(hidden)]
+    pub fn __internal_leak(self) -> (usize, OwnedRef<Sequence>) {
+        let index = self.index;
+        // Take the fields without running `Drop for GatingRegistration` (which frees the slot).
         let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used again and its `Drop` (which would free the slot) never
-        // runs; the table handle is moved out exactly once and dropped, so the memory's owner
-        // (for a shared segment: the mapping) is released as usual.
-        drop(unsafe { std::ptr::read(&this.table) });
-        this.index
+        // SAFETY: `this` is never used again and its `Drop` never runs; each field is moved out
+        // exactly once, so the memory's owner (for a shared segment: the mapping) is released
+        // as usual when they go.
+        let (table, sequence) =
+            unsafe { (std::ptr::read(&this.table), std::ptr::read(&this.sequence)) };
+        drop(table);
+        (index, sequence)
     }
 }
 
@@ -322,8 +339,18 @@ impl fmt::Debug for GatingRegistration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GatingRegistration")
             .field("index", &self.index)
-            .field("sequence", &self.table.slots[self.index].sequence)
+            .field("sequence", &self.sequence_relaxed())
             .field("gating", &self.is_gating())
             .finish()
     }
 }
+
+// The shared-memory segment stores the table at fixed offsets: the sequence at offset 0, the
+// state word right after its 128 bytes, 256 bytes per slot.
+#[cfg(not(loom))]
+const _: () = {
+    assert!(std::mem::size_of::<GatingSlot>() == 256);
+    assert!(std::mem::align_of::<GatingSlot>() == 128);
+    assert!(std::mem::offset_of!(GatingSlot, sequence) == 0);
+    assert!(std::mem::offset_of!(GatingSlot, state) == 128);
+};

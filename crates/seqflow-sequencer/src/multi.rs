@@ -1,6 +1,6 @@
 //! [`MultiProducerSequencer`]: any number of producers, claiming by CAS or under a lock.
 
-use crate::claimer::{check_claim, full, take_pending, wait_for_capacity};
+use crate::claimer::{check_claim, claim_stored, full, take_pending, wait_for_capacity};
 use crate::{
     AvailabilityBuffer, ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer,
 };
@@ -32,16 +32,16 @@ pub enum MultiProducerMode {
 ///
 /// ```
 /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
-/// use seqflow_sequence::{Cursor, YieldingWait};
+/// use seqflow_sequence::YieldingWait;
 /// let seq = MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
 /// let (mut a, mut b) = (seq.claimer(), seq.claimer());
 /// let ra = a.claim(2).unwrap();
 /// let rb = b.claim(1).unwrap();
 /// b.publish(rb).unwrap();
-/// assert_eq!(seq.cursor().get(), 2);
-/// assert_eq!(seq.highest_published(0, 2), -1, "0 and 1 are claimed, not published");
+/// assert_eq!(seq.claimed(), 2);
+/// assert_eq!(seq.published(), -1, "0 and 1 are claimed, not published");
 /// a.publish(ra).unwrap();
-/// assert_eq!(seq.highest_published(0, 2), 2);
+/// assert_eq!(seq.published(), 2);
 /// ```
 pub struct MultiProducerSequencer<W> {
     cursor: OwnedRef<Sequence>,
@@ -64,20 +64,29 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         max_consumers: usize,
     ) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
-        Ok(Self::from_parts(
-            capacity,
-            OwnedRef::new(Sequence::default()),
-            AvailabilityBuffer::new(capacity),
-            GatingTable::new(max_consumers),
-            wait,
-            mode,
-        ))
+        // SAFETY: the cursor and the availability buffer are new and private to this sequencer.
+        Ok(unsafe {
+            Self::__internal_from_parts(
+                capacity,
+                OwnedRef::new(Sequence::default()),
+                AvailabilityBuffer::new(capacity),
+                GatingTable::new(max_consumers),
+                wait,
+                mode,
+            )
+        })
     }
 
     /// A sequencer over state owned elsewhere (a shared-memory segment): claim cursor,
-    /// availability buffer, gating table. In [`MultiProducerMode::Lock`] the lock is local to
-    /// this process, so only use it where every producer shares this `Arc`.
-    pub fn from_parts(
+    /// availability buffer, gating table. Internal to the shared-memory layer; not part of the
+    /// public API.
+    ///
+    /// # Safety
+    /// Nothing but this kind of sequencer may store into `cursor` or the buffer. In
+    /// [`MultiProducerMode::Lock`] the lock is local to this object, so every producer must
+    /// claim through it.
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_parts(
         capacity: Capacity,
         cursor: OwnedRef<Sequence>,
         available: AvailabilityBuffer,
@@ -133,6 +142,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             if wrap_point > *cached_min {
                 self.claim_cas_slow(n, n64, current, cached_min, deadline, block)?;
             } else if self.cursor.compare_and_set(current, next) {
+                claim_stored();
                 return Ok(next);
             }
         }
@@ -200,17 +210,18 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             *cached_min = min;
         }
         self.cursor.set(next);
+        claim_stored();
         Ok(next)
     }
 }
 
-impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
+// SAFETY: a slot's lap is stored (`Release`) only by the claimer that claimed the sequence,
+// after writing it (or by a dropped claimer, whose slot keeps its previous, fully written
+// event); `highest_published` loads laps with `Acquire` and stops at the first slot that does not
+// hold the lap of the sequence asked for, so it never reports an unpublished sequence whatever
+// bound it is given.
+unsafe impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
     type Wait = W;
-
-    #[inline]
-    fn cursor(&self) -> &Sequence {
-        &self.cursor
-    }
 
     #[inline]
     fn highest_published(&self, lo: i64, available: i64) -> i64 {
@@ -230,7 +241,10 @@ impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
     }
 }
 
-impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
+// SAFETY: both claim paths advance the cursor only when `next - capacity` is at or below a gating
+// minimum seen earlier (consumers never go back), and a lap mark stays until the slot is claimed
+// again one lap later.
+unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
     #[inline]
     fn capacity(&self) -> Capacity {
         self.capacity
@@ -253,8 +267,22 @@ impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
 
     #[inline]
     fn claimed(&self) -> i64 {
-        // The cursor is the claim cursor; its CAS (AcqRel) comes before any slot write.
         self.cursor.get()
+    }
+
+    fn published(&self) -> i64 {
+        let claimed = self.cursor.get();
+        // Only the last lap can be told from the buffer; everything up to the slowest gating
+        // consumer was processed, so published: the scan starts after whichever is later.
+        let lap_start = claimed.saturating_sub(self.capacity.as_i64() - 1).max(0);
+        let from = match self.gating.minimum(i64::MAX) {
+            i64::MAX => lap_start,
+            processed => lap_start.max(processed.saturating_add(1)),
+        };
+        if from > claimed {
+            return claimed;
+        }
+        self.available.highest_published(from, claimed)
     }
 }
 

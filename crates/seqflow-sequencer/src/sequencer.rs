@@ -6,18 +6,31 @@ use seqflow_sequence::{Alert, Cursor};
 
 /// The state every producer and consumer of one ring shares.
 ///
-/// Consumers use it through [`Cursor`] (follow the cursor, find what is published); producers
-/// claim through a [`Claimer`](crate::Claimer) made by the concrete type.
+/// Consumers use it through [`Cursor`] (find what is published); producers claim through a
+/// [`Claimer`](crate::Claimer) made by the concrete type. Two positions describe the producer
+/// side, with the same meaning for every sequencer: [`claimed`](Self::claimed) (handed to a
+/// producer, possibly still being written) and [`published`](Self::published) (readable).
+///
+/// # Safety
+/// The pipeline reads and writes ring slots on the strength of this trait, so an
+/// implementation must uphold [`Cursor`]'s contract and, in addition: a claimer never hands
+/// out a sequence `s` while `s - capacity` is above the lowest gating sequence of
+/// [`gating`](Self::gating) (the slot's previous event may still be read), and a published
+/// sequence stays published until it is claimed again one lap later.
 ///
 /// ```
-/// use seqflow_sequencer::{Sequencer, SingleProducerSequencer};
-/// use seqflow_sequence::{Cursor, YieldingWait};
+/// use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
+/// use seqflow_sequence::YieldingWait;
 /// let s = SingleProducerSequencer::new(16, YieldingWait::default(), 2).unwrap();
-/// assert_eq!(s.capacity().get(), 16);
-/// assert_eq!(s.cursor().get(), -1);
-/// assert_eq!(s.remaining_capacity(), 16);
+/// let _consumer = s.gating().register(true, || -1).unwrap();
+/// let mut p = s.claimer().unwrap();
+/// let claim = p.claim(3).unwrap();
+/// assert_eq!((s.claimed(), s.published()), (2, -1));
+/// assert_eq!(s.remaining_capacity(), 13); // a claim takes room before it is published
+/// p.publish(claim).unwrap();
+/// assert_eq!(s.published(), 2);
 /// ```
-pub trait Sequencer: Cursor {
+pub unsafe trait Sequencer: Cursor {
     /// The ring size.
     fn capacity(&self) -> Capacity;
 
@@ -30,20 +43,29 @@ pub trait Sequencer: Cursor {
     /// Raised to abandon claims that wait for free slots (halt).
     fn alert(&self) -> &Alert;
 
-    /// The highest sequence any producer has claimed (it may be unpublished and being written).
+    /// The highest sequence any producer has claimed (it may be unpublished and being written),
+    /// with `Acquire` ordering.
     ///
-    /// Readers that do not gate the producer (lossy subscribers) copy an event, then check
-    /// that `claimed() - capacity` is still below its sequence: if it is, no producer has
-    /// started to overwrite the slot. Producers store the claim with a `Release` fence after it
-    /// (seqlock writer side); readers issue an `Acquire` fence before reading this.
+    /// Readers that do not gate the producer (lossy subscribers) copy an event, issue an
+    /// `Acquire` fence, then read this again: if `claimed() - capacity` is still below the
+    /// copied sequence, no producer had started to overwrite the slot. Every claim path stores
+    /// its claim and then issues a `Release` fence before the producer writes any slot (the
+    /// writer side of that check).
     fn claimed(&self) -> i64;
 
-    /// Free slots: capacity minus what the slowest gating consumer has not processed.
+    /// The highest sequence `s` such that every sequence up to `s` is published.
+    ///
+    /// For a multi-producer ring this scans the availability of the slots between the slowest
+    /// consumer and the claim cursor: meant for metrics, draining and tests, not hot paths.
+    fn published(&self) -> i64;
+
+    /// Free slots: capacity minus what is claimed and not yet processed by the slowest gating
+    /// consumer. A pending claim takes room, published or not.
     fn remaining_capacity(&self) -> usize {
-        let cursor = self.cursor().get();
-        let consumed = self.gating().minimum(cursor);
+        let claimed = self.claimed();
+        let consumed = self.gating().minimum(claimed);
         // Saturating: in shared memory these values come from other processes.
-        let used = cursor.saturating_sub(consumed).max(0) as usize;
+        let used = claimed.saturating_sub(consumed).max(0) as usize;
         self.capacity().get().saturating_sub(used)
     }
 }

@@ -1,9 +1,9 @@
 //! [`SingleProducerSequencer`]: one producer, no atomic read-modify-write anywhere.
 
-use crate::claimer::{check_claim, full, take_pending, wait_for_capacity};
+use crate::claimer::{check_claim, claim_stored, full, take_pending, wait_for_capacity};
 use crate::{ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer};
 use seqflow_ring::{Capacity, CapacityError};
-use seqflow_sequence::sync::atomic::{fence, AtomicBool, Ordering};
+use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
 use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,16 +17,16 @@ use std::time::Instant;
 ///
 /// ```
 /// use seqflow_sequencer::{Claimer, SingleProducerSequencer, Sequencer, ClaimError};
-/// use seqflow_sequence::{BusySpinWait, Cursor};
+/// use seqflow_sequence::BusySpinWait;
 /// let seq = SingleProducerSequencer::new(4, BusySpinWait, 1).unwrap();
 /// let consumer = seq.gating().register(true, || -1).unwrap();
 /// let mut p = seq.claimer().unwrap();
 /// assert!(seq.claimer().is_none(), "only one producer");
 /// let r = p.claim(4).unwrap();
 /// p.publish(r).unwrap();
-/// assert_eq!(seq.cursor().get(), 3);
+/// assert_eq!(seq.published(), 3);
 /// assert!(matches!(p.try_claim(1), Err(ClaimError::Full { free: 0, .. })));
-/// consumer.sequence().set(0);
+/// consumer.set_sequence(0);
 /// assert_eq!(p.try_claim(1).unwrap().start(), 4);
 /// ```
 pub struct SingleProducerSequencer<W> {
@@ -45,17 +45,26 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
     /// consumers.
     pub fn new(capacity: usize, wait: W, max_consumers: usize) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
-        Ok(Self::from_parts(
-            capacity,
-            OwnedRef::new(Sequence::default()),
-            GatingTable::new(max_consumers),
-            wait,
-        ))
+        // SAFETY: the cursor is new and private to this sequencer.
+        Ok(unsafe {
+            Self::__internal_from_parts(
+                capacity,
+                OwnedRef::new(Sequence::default()),
+                GatingTable::new(max_consumers),
+                wait,
+            )
+        })
     }
 
     /// A sequencer over state owned elsewhere (a shared-memory segment): the published cursor
-    /// and the gating table.
-    pub fn from_parts(
+    /// and the gating table. Internal to the shared-memory layer; not part of the public API.
+    ///
+    /// # Safety
+    /// Nothing but this sequencer's claimers may store into `cursor`: a store from elsewhere
+    /// would make consumers read slots that are not written yet. One process at a time may
+    /// produce (the claimer's uniqueness is per sequencer object).
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_parts(
         capacity: Capacity,
         cursor: OwnedRef<Sequence>,
         gating: GatingTable,
@@ -91,12 +100,16 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
     }
 }
 
-impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
+// SAFETY: the cursor is the highest published sequence, stored with `Release` after the slots
+// up to it were written, and only this sequencer's claimer stores it (the external-memory
+// constructor is `unsafe` with that contract). `publish_bound` reads it with `Acquire`, and
+// `highest_published` never goes past what the caller read from it.
+unsafe impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
     type Wait = W;
 
     #[inline]
-    fn cursor(&self) -> &Sequence {
-        &self.cursor
+    fn publish_bound(&self, _seq: i64) -> i64 {
+        self.cursor.get()
     }
 
     #[inline]
@@ -111,7 +124,10 @@ impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
     }
 }
 
-impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
+// SAFETY: the claimer waits until `next - capacity` is at or below the gating minimum before it
+// hands out `next` (cached minimum, rescanned when it may be stale; consumers never go back),
+// and a published sequence stays published: the cursor only grows.
+unsafe impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
     #[inline]
     fn capacity(&self) -> Capacity {
         self.capacity
@@ -135,8 +151,12 @@ impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
 
     #[inline]
     fn claimed(&self) -> i64 {
-        fence(Ordering::Acquire);
         self.claimed.get()
+    }
+
+    #[inline]
+    fn published(&self) -> i64 {
+        self.cursor.get()
     }
 }
 
@@ -178,10 +198,8 @@ impl<W: WaitStrategy> SingleClaimer<W> {
             self.cached_min = min;
         }
         self.claimed = next;
-        // Seqlock writer side for lossy readers: the claim is visible before any slot write.
-        // Only the owner writes `claimed`, and x86 compiles the fence to nothing.
         seq.claimed.set(next);
-        fence(Ordering::Release);
+        claim_stored();
         let range = SequenceRange::ending_at(next, n64);
         self.pending = Some(range);
         Ok(range)

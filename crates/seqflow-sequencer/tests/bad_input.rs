@@ -124,7 +124,7 @@ fn try_claim_full_then_free() {
         })
     );
     assert_eq!(s.remaining_capacity(), 1);
-    consumer.sequence().set(1);
+    consumer.set_sequence(1);
     assert_eq!(p.try_claim(2).unwrap(), SequenceRange::new(3, 4).unwrap());
 
     for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
@@ -140,7 +140,7 @@ fn try_claim_full_then_free() {
             })
         );
         a.publish(r).unwrap();
-        consumer.sequence().set(0);
+        consumer.set_sequence(0);
         assert_eq!(b.try_claim(1).unwrap().start(), 4);
     }
 }
@@ -174,11 +174,10 @@ fn claim_timeout_does_not_expire_when_consumer_moves() {
         let mut p = s.claimer();
         let r = p.claim(2).unwrap();
         p.publish(r).unwrap();
-        let seq = consumer.sequence();
         let s2 = s.clone();
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(10));
-            seq.set(0);
+            consumer.set_sequence(0);
             seqflow_sequence::WaitStrategy::signal_all(s2.wait_strategy());
         });
         assert_eq!(

@@ -59,11 +59,12 @@ fn produce<C: Claimer>(mut claimer: C, ring: &RingBuffer<Slot>, events: i64) {
 /// Register as a gating consumer starting after the current cursor (what
 /// `Disruptor::poller` does), then read every event after the start.
 fn late_consumer<S: Sequencer>(sequencer: &Arc<S>, ring: &RingBuffer<Slot>, events: i64) {
-    let cursor = sequencer.cursor();
-    let registration = sequencer.gating().register(true, || cursor.get()).unwrap();
-    let mine = registration.sequence();
+    let registration = sequencer
+        .gating()
+        .register(true, || sequencer.claimed())
+        .unwrap();
     let barrier = SequenceBarrier::new(Arc::clone(sequencer), vec![], Alert::new());
-    let mut next = mine.get() + 1;
+    let mut next = registration.sequence_relaxed() + 1;
     while next < events {
         let available = barrier.wait_for(next, None).unwrap();
         for seq in next..=available {
@@ -76,7 +77,7 @@ fn late_consumer<S: Sequencer>(sequencer: &Arc<S>, ring: &RingBuffer<Slot>, even
             });
             assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
         }
-        mine.set(available);
+        registration.set_sequence(available);
         sequencer.wait_strategy().signal_all();
         next = available + 1;
     }

@@ -84,14 +84,13 @@ fn mpsc<W: WaitStrategy>(wait: W, capacity: usize, per_producer: &'static [usize
 
     let total: usize = per_producer.iter().sum();
     let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![], Alert::new());
-    let mine = consumer.sequence();
     let mut next_n = vec![0; per_producer.len()];
     let mut next = 0;
     while next < total as i64 {
         let available = barrier.wait_for(next, None).unwrap();
         assert!(available >= next && available < total as i64);
         // `highest_published` never runs past the claim cursor, and all of it is published.
-        assert!(available <= sequencer.cursor().get());
+        assert!(available <= sequencer.claimed());
         for seq in next..=available {
             assert!(
                 sequencer.is_available(seq),
@@ -108,7 +107,7 @@ fn mpsc<W: WaitStrategy>(wait: W, capacity: usize, per_producer: &'static [usize
             assert_eq!(event.n, next_n[event.producer], "out of order: {event:?}");
             next_n[event.producer] += 1;
         }
-        mine.set(available);
+        consumer.set_sequence(available);
         sequencer.wait_strategy().signal_all();
         next = available + 1;
     }
@@ -116,7 +115,7 @@ fn mpsc<W: WaitStrategy>(wait: W, capacity: usize, per_producer: &'static [usize
         p.join().unwrap();
     }
     assert_eq!(next_n, per_producer, "every event exactly once");
-    assert_eq!(sequencer.cursor().get(), total as i64 - 1);
+    assert_eq!(sequencer.claimed(), total as i64 - 1);
 }
 
 #[test]

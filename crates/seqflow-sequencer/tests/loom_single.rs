@@ -72,7 +72,6 @@ fn spsc<W: WaitStrategy>(wait: W, batch: usize) {
     };
 
     let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![], Alert::new());
-    let mine = consumer.sequence();
     let mut next = 0;
     while next < EVENTS {
         let available = barrier.wait_for(next, None).unwrap();
@@ -87,12 +86,12 @@ fn spsc<W: WaitStrategy>(wait: W, batch: usize) {
             });
             assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
         }
-        mine.set(available);
+        consumer.set_sequence(available);
         sequencer.wait_strategy().signal_all();
         next = available + 1;
     }
     producer.join().unwrap();
-    assert_eq!(sequencer.cursor().get(), EVENTS - 1);
+    assert_eq!(sequencer.published(), EVENTS - 1);
 }
 
 #[test]

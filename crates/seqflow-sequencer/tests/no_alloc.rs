@@ -42,7 +42,7 @@ fn cycles<C: Claimer>(claimer: &mut C, consumer: &GatingRegistration, n: i64) ->
     for _ in 0..n {
         let r = claimer.claim(1).unwrap();
         claimer.publish(r).unwrap();
-        consumer.sequence().set(r.end());
+        consumer.set_sequence(r.end());
     }
     allocations() - before
 }

@@ -4,7 +4,7 @@
 #![cfg(not(loom))]
 
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Alert, Cursor, SequenceBarrier, YieldingWait};
+use seqflow_sequence::{Alert, SequenceBarrier, YieldingWait};
 use seqflow_sequencer::*;
 use std::sync::Arc;
 
@@ -23,7 +23,6 @@ fn consume<S: Sequencer>(
     registration: GatingRegistration,
 ) {
     let barrier = SequenceBarrier::new(sequencer, vec![], Alert::new());
-    let mine = registration.sequence();
     let per_producer = EVENTS / producers as u64;
     let mut next_expected = vec![0u64; producers];
     let mut next = 0i64;
@@ -41,7 +40,7 @@ fn consume<S: Sequencer>(
             );
             next_expected[p] += 1;
         }
-        mine.set(available);
+        registration.set_sequence(available);
         next = available + 1;
     }
     assert!(next_expected.iter().all(|&n| n == per_producer));
@@ -75,10 +74,7 @@ fn run_multi(mode: MultiProducerMode, producers: usize, batch: usize) {
     for h in handles {
         h.join().unwrap();
     }
-    assert_eq!(
-        seq.cursor().get() as u64 + 1,
-        per_producer * producers as u64
-    );
+    assert_eq!(seq.published() as u64 + 1, per_producer * producers as u64);
 }
 
 #[test]

@@ -158,9 +158,8 @@ fn open_exclusive(name: &SegmentName, spec: &CreateSpec) -> Result<OwnedFd, ShmE
 /// and the availability buffer start at -1, so they are written here.
 fn initialise(segment: &Segment) {
     segment.cursor.set(INITIAL_SEQUENCE);
-    for slot in segment.gating.slots() {
-        slot.sequence().set(INITIAL_SEQUENCE);
-    }
+    // SAFETY: the segment is being created under O_EXCL and is not READY: nobody else sees it.
+    unsafe { segment.gating.__internal_initialise() };
     for slot in segment.producers.iter() {
         slot.start.store(INITIAL_SEQUENCE, Ordering::Relaxed);
         slot.end.store(INITIAL_SEQUENCE, Ordering::Relaxed);

@@ -201,7 +201,10 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         (Some(laps), ProducerMode::MultiCas) => {
             let buffer = seqflow_ring::Capacity::new(segment.capacity())
                 .ok()
-                .and_then(|c| AvailabilityBuffer::from_parts(laps.clone(), c));
+                // SAFETY: inspection only reads the buffer; the words are the segment's.
+                .and_then(|c| unsafe {
+                    AvailabilityBuffer::__internal_from_parts(laps.clone(), c)
+                });
             let lo = cursor
                 .saturating_sub(capacity)
                 .saturating_add(1)

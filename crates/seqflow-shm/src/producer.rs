@@ -56,7 +56,7 @@ impl<E: ShmEvent> ShmProducer<E> {
         let _registry = RegistryLock::acquire(fd)
             .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLKW)", e))?;
         // Claims do unchecked arithmetic on the cursor: refuse a corrupt one (see `sanity`).
-        check_sequence(name, "cursor", ring.cursor())?;
+        check_sequence(name, "cursor", inner.sequencer.cursor_word())?;
         let mut holder = 0;
         for (index, slot) in segment.producers.iter().enumerate() {
             let owner = slot.owner.load(Ordering::Acquire);
@@ -221,7 +221,7 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// # let _guard = ring.unlink_on_drop();
     /// let mut p = ring.producer().unwrap();
     /// assert_eq!(p.publish_batch(4, None, |e, seq| *e = seq as u64).unwrap().len(), 4);
-    /// assert_eq!(ring.cursor(), 3);
+    /// assert_eq!(ring.published(), 3);
     /// ```
     pub fn publish_batch(
         &mut self,
@@ -252,7 +252,7 @@ impl<E: ShmEvent> ShmProducer<E> {
     ///     *claim.get_mut(seq).unwrap() = 100 + seq as u64;
     /// }
     /// claim.publish();
-    /// assert_eq!(ring.cursor(), 1);
+    /// assert_eq!(ring.published(), 1);
     /// ```
     pub fn claim(
         &mut self,

@@ -46,7 +46,9 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
         };
         if dead {
             let pid = entry.pid.load(Ordering::Relaxed);
-            segment.gating.force_release(index);
+            // SAFETY: the holder is dead (its lock byte is free, or it died mid-registration
+            // under the registry lock we hold), so it reads nothing any more.
+            unsafe { segment.gating.__internal_force_release(index) };
             entry.state.store(FREE, Ordering::Release);
             segment
                 .header
@@ -238,7 +240,8 @@ fn mark_unpublished(
         if available.is_available(seq) || segment.cursor.get() >= seq.saturating_add(capacity) {
             continue;
         }
-        available.mark(seq);
+        // SAFETY: `seq` was claimed by a producer the caller found dead; nobody will write it.
+        unsafe { available.__internal_mark_abandoned(seq) };
         marked += 1;
     }
     marked
@@ -254,7 +257,7 @@ fn orphan_runs(
 ) -> Option<Vec<SequenceRange>> {
     // The cursor first: any claim made after this read starts above it (see the module docs of
     // `producer_slot`: a producer is CLAIMING before its CAS).
-    let cursor = ring.sequencer.cursor().get();
+    let cursor = ring.sequencer.cursor_word();
     let fd = segment.map.fd();
     let mut live = Vec::new();
     for (slot, p) in segment.producers.iter().enumerate() {

@@ -15,7 +15,7 @@ use crate::sanity::check_sequence;
 use crate::ShmError;
 use rustix::fd::AsFd;
 use seqflow_sequence::sync::atomic::Ordering;
-use seqflow_sequence::{minimum_sequence, Cursor, OwnedRef, Sequence};
+use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence};
 use seqflow_sequencer::RegisterError;
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ pub(crate) struct Upstream {
     pub index: usize,
     pub generation: u64,
     pub label: String,
-    pub sequence: OwnedRef<Sequence>,
+    pub sequence: OwnedRef<ReadOnlySequence>,
 }
 
 /// A held consumer slot; released on drop (in the registering process only).
@@ -97,11 +97,13 @@ impl Registration {
         let sequencer = &ring.sequencer;
         let start_at = || match (pool, upstream.is_empty()) {
             (Some(p), _) => segment.pools[p].work.get(),
-            (None, true) => sequencer.cursor().get(),
-            (None, false) => minimum_sequence(upstream.iter().map(|u| &*u.sequence), i64::MAX),
+            (None, true) => sequencer.cursor_word(),
+            (None, false) => upstream
+                .iter()
+                .fold(i64::MAX, |min, u| min.min(u.sequence.get())),
         };
         // Refuse corrupt sequence words before any arithmetic on them (see `sanity`).
-        check_sequence(name, "cursor", sequencer.cursor().get())?;
+        check_sequence(name, "cursor", sequencer.cursor_word())?;
         check_sequence(name, "start sequence", start_at())?;
         let registration = segment.gating.register(gating, start_at).map_err(
             |RegisterError::TableFull { max }| ShmError::ConsumersFull {
@@ -109,10 +111,10 @@ impl Registration {
                 max,
             },
         )?;
-        let sequence = registration.sequence();
-        let index = registration.leak();
+        let (index, sequence) = registration.__internal_leak();
         let Some(entry) = segment.registry.get(index) else {
-            segment.gating.force_release(index);
+            // SAFETY: the slot was taken a moment ago and nobody has read on its strength.
+            unsafe { segment.gating.__internal_force_release(index) };
             return Err(ShmError::CorruptHeader {
                 name: name.to_owned(),
                 field: "max_consumers",
@@ -135,7 +137,8 @@ impl Registration {
         let byte = CONSUMER_BASE + index as u64;
         let locked = lock::try_lock(lock_fd.as_fd(), byte, LockKind::Write);
         if !matches!(locked, Ok(true)) {
-            segment.gating.force_release(index);
+            // SAFETY: as above: registration failed before the slot was handed to anyone.
+            unsafe { segment.gating.__internal_force_release(index) };
             entry.state.store(FREE, Ordering::Release);
             return Err(match locked {
                 Err(e) => io("fcntl(F_OFD_SETLK)", e),
@@ -226,7 +229,7 @@ fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> 
         })?;
     let entry = &pools[index];
     entry.label.store(pool);
-    entry.work.set(ring.sequencer.cursor().get());
+    entry.work.set(ring.sequencer.cursor_word());
     entry.state.store(POOL_ACTIVE, Ordering::Release);
     Ok(index)
 }
@@ -256,7 +259,9 @@ impl Drop for Registration {
             && entry.generation.load(Ordering::Relaxed) == self.generation
             && entry.pid.load(Ordering::Relaxed) == self.owner_pid
         {
-            segment.gating.force_release(self.index);
+            // SAFETY: this process holds the slot (checked just above under the registry lock)
+            // and is dropping its only handle on it, so nobody reads on its strength any more.
+            unsafe { segment.gating.__internal_force_release(self.index) };
             entry.state.store(FREE, Ordering::Release);
         }
         // The lock byte goes before the registry lock, so the next registrant of the slot can

@@ -243,17 +243,15 @@ impl<E: ShmEvent> ShmRing<E> {
         self.inner.segment.wait
     }
 
-    /// The producer cursor: highest published (single producer) or claimed (multi) sequence.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-cursor-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert_eq!(ring.cursor(), -1);
-    /// ```
-    pub fn cursor(&self) -> i64 {
-        self.inner.sequencer.cursor().get()
+    /// The highest sequence up to which every event is published.
+    pub fn published(&self) -> i64 {
+        self.inner.sequencer.published()
+    }
+
+    /// The highest sequence handed to a producer in this process's view (multi producer: by any
+    /// process; single producer: published, or claimed by this process's producer).
+    pub fn claimed(&self) -> i64 {
+        self.inner.sequencer.claimed()
     }
 
     /// A producer handle. Single producer: the one producer across all processes
@@ -371,7 +369,7 @@ impl<E: ShmEvent> ShmRing<E> {
         // SAFETY: as above; the mapping owner keeps the slots alive, and access follows the
         // ring contract through this crate's handles.
         unsafe {
-            RingBuffer::from_raw_parts(
+            RingBuffer::__internal_from_raw_parts(
                 segment.events.cast::<E>(),
                 self.inner.sequencer.capacity(),
                 segment.map.clone(),
@@ -504,7 +502,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmRing<E> {
             .field("name", &self.name())
             .field("capacity", &self.capacity())
             .field("mode", &self.producer_mode())
-            .field("cursor", &self.cursor())
+            .field("published", &self.published())
             .finish()
     }
 }

@@ -104,7 +104,9 @@ impl Segment {
             return Err(corrupt("event_align", fields.event_align));
         }
         Ok(Self {
-            gating: GatingTable::from_parts(high_water, slots),
+            // SAFETY: the high-water word and the slots are the segment's gating region, which
+            // only `GatingTable`s write, in every process.
+            gating: unsafe { GatingTable::__internal_from_parts(high_water, slots) },
             map,
             fields,
             layout,

@@ -7,7 +7,7 @@
 use crate::segment::Segment;
 use crate::{ProducerMode, ShmError, ShmWait};
 use seqflow_ring::Capacity;
-use seqflow_sequence::{Alert, Cursor, Sequence};
+use seqflow_sequence::{Alert, Cursor};
 use seqflow_sequencer::{
     AvailabilityBuffer, ClaimError, Claimer, GatingTable, MultiClaimer, MultiProducerMode,
     MultiProducerSequencer, PublishError, SequenceRange, Sequencer, SingleClaimer,
@@ -23,12 +23,11 @@ use std::time::Instant;
 ///
 /// ```
 /// use seqflow_shm::{ShmOptions, ShmRing, ShmSequencer};
-/// use seqflow_sequence::Cursor;
 /// let name = format!("/seqflow-doc-seqr-{}", std::process::id());
 /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
 /// let _guard = ring.unlink_on_drop();
 /// assert!(matches!(&**ring.sequencer(), ShmSequencer::Single(_)));
-/// assert_eq!(ring.sequencer().cursor().get(), -1);
+/// assert_eq!(ring.sequencer().published(), -1);
 /// ```
 pub enum ShmSequencer {
     /// One producer across all processes.
@@ -46,12 +45,17 @@ impl ShmSequencer {
         })?;
         let wait = ShmWait::new(segment.wait, segment.futex.clone());
         Ok(match segment.mode {
-            ProducerMode::Single => Self::Single(SingleProducerSequencer::from_parts(
-                capacity,
-                segment.cursor.clone(),
-                segment.gating.clone(),
-                wait,
-            )),
+            // SAFETY: the segment's cursor word is stored only by sequencers built here (every
+            // process builds the same kind, checked against the header at open), and one
+            // producer at a time holds the single-producer slot of the producer table.
+            ProducerMode::Single => Self::Single(unsafe {
+                SingleProducerSequencer::__internal_from_parts(
+                    capacity,
+                    segment.cursor.clone(),
+                    segment.gating.clone(),
+                    wait,
+                )
+            }),
             ProducerMode::MultiCas => {
                 let laps = segment
                     .availability
@@ -61,22 +65,26 @@ impl ShmSequencer {
                         field: "availability offset",
                         found: 0,
                     })?;
+                // SAFETY: the segment's availability words are stored only by the sequencers
+                // built here and by the reaper for claims of dead producers.
                 let available =
-                    AvailabilityBuffer::from_parts(laps, capacity).ok_or_else(|| {
-                        ShmError::CorruptHeader {
+                    unsafe { AvailabilityBuffer::__internal_from_parts(laps, capacity) }
+                        .ok_or_else(|| ShmError::CorruptHeader {
                             name: segment.name().to_string(),
                             field: "capacity",
                             found: capacity.get() as u64,
-                        }
-                    })?;
-                Self::Multi(MultiProducerSequencer::from_parts(
-                    capacity,
-                    segment.cursor.clone(),
-                    available,
-                    segment.gating.clone(),
-                    wait,
-                    MultiProducerMode::Cas,
-                ))
+                        })?;
+                // SAFETY: as above; CAS mode keeps no process-local claim state.
+                Self::Multi(unsafe {
+                    MultiProducerSequencer::__internal_from_parts(
+                        capacity,
+                        segment.cursor.clone(),
+                        available,
+                        segment.gating.clone(),
+                        wait,
+                        MultiProducerMode::Cas,
+                    )
+                })
             }
         })
     }
@@ -146,6 +154,30 @@ impl ShmSequencer {
         }
     }
 
+    /// The highest sequence handed to a producer (it may still be being written).
+    pub fn claimed(&self) -> i64 {
+        match self {
+            Self::Single(s) => s.claimed(),
+            Self::Multi(s) => s.claimed(),
+        }
+    }
+
+    /// The highest sequence up to which every event is published.
+    pub fn published(&self) -> i64 {
+        match self {
+            Self::Single(s) => s.published(),
+            Self::Multi(s) => s.published(),
+        }
+    }
+
+    /// The segment's cursor word: published (single producer) or claimed (multi producer).
+    pub(crate) fn cursor_word(&self) -> i64 {
+        match self {
+            Self::Single(s) => s.published(),
+            Self::Multi(s) => s.claimed(),
+        }
+    }
+
     /// The availability buffer (multi producer).
     pub(crate) fn availability(&self) -> Option<&AvailabilityBuffer> {
         self.multi().map(|m| m.availability())
@@ -160,14 +192,15 @@ impl ShmSequencer {
     }
 }
 
-impl Cursor for ShmSequencer {
+// SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
+unsafe impl Cursor for ShmSequencer {
     type Wait = ShmWait;
 
     #[inline]
-    fn cursor(&self) -> &Sequence {
+    fn publish_bound(&self, seq: i64) -> i64 {
         match self {
-            Self::Single(s) => s.cursor(),
-            Self::Multi(s) => s.cursor(),
+            Self::Single(s) => s.publish_bound(seq),
+            Self::Multi(s) => s.publish_bound(seq),
         }
     }
 
@@ -196,7 +229,8 @@ impl std::fmt::Debug for ShmSequencer {
         };
         f.debug_struct("ShmSequencer")
             .field("kind", &kind)
-            .field("cursor", self.cursor())
+            .field("claimed", &self.claimed())
+            .field("published", &self.published())
             .field("gating", self.gating())
             .finish()
     }

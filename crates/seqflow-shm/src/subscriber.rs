@@ -14,7 +14,7 @@ use crate::ring::RingInner;
 use crate::watch::Watch;
 use crate::{ConsumeError, ProducerMode, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
-use seqflow_sequence::{Cursor, SequenceBarrier};
+use seqflow_sequence::SequenceBarrier;
 use std::time::Duration;
 
 /// A reader that does not gate producers. Each [`next`](Self::next) returns a copy of the next
@@ -147,7 +147,7 @@ impl<E: ShmEvent> ShmSubscriber<E> {
 
 /// The highest sequence any producer may be writing.
 fn claimed_high(ring: &RingInner) -> i64 {
-    let cursor = ring.sequencer.cursor().get();
+    let cursor = ring.sequencer.cursor_word();
     match ring.segment.mode {
         ProducerMode::MultiCas => cursor,
         // The single producer's claims are private to it; it records each in slot 0.

@@ -173,7 +173,7 @@ impl Watch {
                 }
             }
             ProducerMode::Single => {
-                let cursor = self.ring.sequencer.cursor().get();
+                let cursor = self.ring.sequencer.cursor_word();
                 for dead in reaper::dead_claims(segment) {
                     let key = (dead.slot, dead.generation);
                     // A dead claim only matters to consumers waiting beyond the cursor.

@@ -488,7 +488,7 @@ fn exercise(ring: &ShmRing<u64>) {
     let _ = format!("{ring:?}");
     let _ = (
         ring.capacity(),
-        ring.cursor(),
+        ring.published(),
         ring.producer_mode(),
         ring.wait_kind(),
     );

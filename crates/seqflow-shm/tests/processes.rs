@@ -112,7 +112,7 @@ fn two_producers_two_consumers() {
     for c in &mut consumers {
         c.expect_success("consumer");
     }
-    assert_eq!(ring.cursor(), 2 * PER_PRODUCER as i64 - 1);
+    assert_eq!(ring.published(), 2 * PER_PRODUCER as i64 - 1);
 }
 
 /// A consumer process is SIGKILLed while the ring is full: the producer detects it and goes on.
@@ -338,7 +338,7 @@ fn sigkill_producers_at_random_points() {
             }
         }
         child.kill();
-        let target = ring.cursor();
+        let target = ring.published();
         while c.sequence() < target {
             if let Err(e) = take(&mut c, Duration::from_secs(10), &mut lost) {
                 panic!("round {round}: {e:?} at {} (cursor {target})", c.sequence());
@@ -473,7 +473,7 @@ fn racing_creators() {
     assert!(results.recv(N, READY).is_some());
     let ring = ShmRing::<u64>::open(&seg.name, ATTACH).unwrap();
     assert_eq!(
-        ring.cursor(),
+        ring.published(),
         N as i64 - 1,
         "all {N} published into one segment"
     );

@@ -36,7 +36,7 @@ fn single_producer_is_exclusive_across_attachments() {
     drop(p);
     let mut p = b.producer().unwrap();
     p.publish(|e, _| *e = 1).unwrap();
-    assert_eq!(a.cursor(), 0);
+    assert_eq!(a.published(), 0);
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn segment_removed_underneath_keeps_working() {
     assert_eq!((c.get(0), c.get(1)), (Some(&1), Some(&2)));
     // ...and a new segment of the same name is a different one.
     let fresh = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
-    assert_eq!(fresh.cursor(), -1);
+    assert_eq!(fresh.published(), -1);
     assert!(
         matches!(ring.unlink(), Err(ShmError::NotFound { .. })),
         "never unlinks a successor"

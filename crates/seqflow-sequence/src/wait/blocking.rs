@@ -1,6 +1,6 @@
 //! [`BlockingWait`]: sleep on a condition variable until a publisher signals.
 
-use super::{expired, WaitError, WaitStrategy};
+use super::{wait_loop, IdleStep, WaitError, WaitStrategy};
 use crate::sync::atomic::{fence, AtomicUsize, Ordering};
 use crate::Alert;
 use std::time::Instant;
@@ -57,7 +57,14 @@ impl WaitStrategy for BlockingWait {
         // SeqCst RMW then a SeqCst fence: see the type docs for the pairing with `signal_all`.
         self.waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        let result = self.wait_locked(&mut condition, alert, deadline);
+        // Every later poll runs under the lock, so a signaller that saw this waiter cannot
+        // notify between a poll and the sleep after it.
+        let mut idle = CondvarSleep {
+            guard: Some(lock(&self.lock)),
+            condvar: &self.condvar,
+        };
+        let result = wait_loop(condition, alert, deadline, &mut idle);
+        drop(idle);
         self.waiters.fetch_sub(1, Ordering::Release);
         result
     }
@@ -67,59 +74,54 @@ impl WaitStrategy for BlockingWait {
         // Orders the caller's preceding sequence (or alert) store before the load of `waiters`.
         fence(Ordering::SeqCst);
         if self.waiters.load(Ordering::SeqCst) != 0 {
-            let _guard = self.lock.lock();
+            let _guard = lock(&self.lock);
             self.condvar.notify_all();
         }
     }
 }
 
-impl BlockingWait {
+#[cfg(not(loom))]
+type Guard<'a> = parking_lot::MutexGuard<'a, ()>;
+#[cfg(loom)]
+type Guard<'a> = loom::sync::MutexGuard<'a, ()>;
+
+#[cfg(not(loom))]
+fn lock(mutex: &Mutex<()>) -> Guard<'_> {
+    mutex.lock()
+}
+
+#[cfg(loom)]
+fn lock(mutex: &Mutex<()>) -> Guard<'_> {
+    mutex.lock().unwrap()
+}
+
+/// The idle step of [`BlockingWait`]: sleep on the condition variable (releasing the lock),
+/// at most until the deadline.
+struct CondvarSleep<'a> {
+    /// Held at every poll; `None` only in the middle of a loom wait, which moves the guard.
+    guard: Option<Guard<'a>>,
+    condvar: &'a Condvar,
+}
+
+impl IdleStep for CondvarSleep<'_> {
     #[cfg(not(loom))]
-    fn wait_locked<T>(
-        &self,
-        condition: &mut impl FnMut() -> Option<T>,
-        alert: &Alert,
-        deadline: Option<Instant>,
-    ) -> Result<T, WaitError> {
-        let mut guard = self.lock.lock();
-        loop {
-            if let Some(value) = condition() {
-                return Ok(value);
+    fn pause(&mut self, deadline: Option<Instant>) {
+        let Some(guard) = self.guard.as_mut() else {
+            return;
+        };
+        match deadline {
+            Some(d) => {
+                let _ = self.condvar.wait_until(guard, d);
             }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            match deadline {
-                Some(d) => {
-                    if expired(deadline) {
-                        return Err(WaitError::Timeout);
-                    }
-                    let _ = self.condvar.wait_until(&mut guard, d);
-                }
-                None => self.condvar.wait(&mut guard),
-            }
+            None => self.condvar.wait(guard),
         }
     }
 
     #[cfg(loom)]
-    fn wait_locked<T>(
-        &self,
-        condition: &mut impl FnMut() -> Option<T>,
-        alert: &Alert,
-        deadline: Option<Instant>,
-    ) -> Result<T, WaitError> {
-        let mut guard = self.lock.lock().unwrap();
-        loop {
-            if let Some(value) = condition() {
-                return Ok(value);
-            }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            if expired(deadline) {
-                return Err(WaitError::Timeout);
-            }
-            guard = self.condvar.wait(guard).unwrap();
+    fn pause(&mut self, _deadline: Option<Instant>) {
+        // loom's condition variable has no timeout; models never rely on one.
+        if let Some(guard) = self.guard.take() {
+            self.guard = Some(self.condvar.wait(guard).unwrap());
         }
     }
 }

@@ -1,11 +1,10 @@
 //! [`BusySpinWait`]: poll in a tight loop. Lowest latency, burns a core per waiter.
 
-use super::{expired, WaitError, WaitStrategy};
+use super::{wait_loop, IdleStep, WaitError, WaitStrategy};
 use crate::{sync, Alert};
 use std::time::Instant;
 
-/// How many polls between two reads of the clock when a deadline is set (a clock read costs
-/// about as much as twenty polls of a cached line).
+/// How many polls between two reads of the clock when a deadline is set.
 const POLLS_PER_CLOCK_READ: u32 = 64;
 
 /// Poll in a tight loop with a CPU spin hint.
@@ -21,31 +20,37 @@ const POLLS_PER_CLOCK_READ: u32 = 64;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BusySpinWait;
 
+/// The idle step of [`BusySpinWait`]: a spin hint; the clock is read every 64 polls.
+#[derive(Debug, Default)]
+struct Spin {
+    polls: u32,
+}
+
+impl IdleStep for Spin {
+    #[inline]
+    fn deadline_due(&mut self) -> bool {
+        self.polls = self.polls.wrapping_add(1);
+        self.polls % POLLS_PER_CLOCK_READ == 0
+    }
+
+    #[inline]
+    fn pause(&mut self, _deadline: Option<Instant>) {
+        sync::spin_loop();
+    }
+}
+
 impl WaitStrategy for BusySpinWait {
     #[inline]
     fn wait_until<T, F>(
         &self,
-        mut condition: F,
+        condition: F,
         alert: &Alert,
         deadline: Option<Instant>,
     ) -> Result<T, WaitError>
     where
         F: FnMut() -> Option<T>,
     {
-        let mut polls: u32 = 0;
-        loop {
-            if let Some(value) = condition() {
-                return Ok(value);
-            }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            polls = polls.wrapping_add(1);
-            if polls % POLLS_PER_CLOCK_READ == 0 && expired(deadline) {
-                return Err(WaitError::Timeout);
-            }
-            sync::spin_loop();
-        }
+        wait_loop(condition, alert, deadline, &mut Spin::default())
     }
 
     #[inline]

@@ -66,6 +66,67 @@ pub trait WaitStrategy: Send + Sync + 'static {
     fn signal_all(&self);
 }
 
+/// What a wait strategy does between two polls of a condition: the only part in which
+/// strategies differ. The loop around it ([`wait_loop`]) is written once.
+///
+/// ```
+/// use seqflow_sequence::{wait_loop, Alert, IdleStep, WaitError};
+/// use std::time::Instant;
+/// /// Count the pauses instead of pausing.
+/// struct Counting(u32);
+/// impl IdleStep for Counting {
+///     fn pause(&mut self, _deadline: Option<Instant>) { self.0 += 1; }
+/// }
+/// let mut idle = Counting(0);
+/// let mut polls = 0;
+/// let got = wait_loop(|| { polls += 1; (polls == 4).then_some(polls) }, &Alert::new(), None, &mut idle);
+/// assert_eq!((got, idle.0), (Ok(4), 3));
+/// ```
+pub trait IdleStep {
+    /// Called right before each poll of the condition (a futex waiter reads its word here, so a
+    /// signal that lands after the poll makes the next sleep return at once).
+    #[inline]
+    fn before_poll(&mut self) {}
+
+    /// Whether the loop should compare the clock with the deadline before this pause. Cheap
+    /// strategies read the clock only every few polls: a clock read costs about as much as
+    /// twenty polls of a cached line.
+    #[inline]
+    fn deadline_due(&mut self) -> bool {
+        true
+    }
+
+    /// Pause before the next poll; a pause that sleeps must not sleep past `deadline`.
+    fn pause(&mut self, deadline: Option<Instant>);
+}
+
+/// The one wait loop: poll `condition` until it yields a value, then check the alert, then
+/// (when `idle` says it is due) the deadline, then let `idle` pause; repeat.
+///
+/// The condition is polled before the alert and the deadline are looked at, so a condition that
+/// already holds always wins: a draining consumer finishes its work after shutdown is raised.
+#[inline]
+pub fn wait_loop<T, I: IdleStep + ?Sized>(
+    mut condition: impl FnMut() -> Option<T>,
+    alert: &Alert,
+    deadline: Option<Instant>,
+    idle: &mut I,
+) -> Result<T, WaitError> {
+    loop {
+        idle.before_poll();
+        if let Some(value) = condition() {
+            return Ok(value);
+        }
+        if alert.is_raised() {
+            return Err(WaitError::Alerted);
+        }
+        if idle.deadline_due() && expired(deadline) {
+            return Err(WaitError::Timeout);
+        }
+        idle.pause(deadline);
+    }
+}
+
 /// The deadline `timeout` from now, or `None` (wait forever) for no timeout or one too large to
 /// represent.
 ///
@@ -81,7 +142,7 @@ pub fn deadline_after(timeout: Option<Duration>) -> Option<Instant> {
 
 /// Whether `deadline` has passed.
 #[inline]
-pub(crate) fn expired(deadline: Option<Instant>) -> bool {
+fn expired(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }
 

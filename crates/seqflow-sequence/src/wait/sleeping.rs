@@ -1,6 +1,6 @@
 //! [`SleepingWait`]: back off from spinning to yielding to sleeping.
 
-use super::{expired, WaitError, WaitStrategy};
+use super::{wait_loop, IdleStep, WaitError, WaitStrategy};
 use crate::Alert;
 use crossbeam_utils::Backoff;
 use std::time::{Duration, Instant};
@@ -22,10 +22,6 @@ pub struct SleepingWait {
 
 impl SleepingWait {
     /// Sleep `sleep` between polls once the backoff is exhausted.
-    ///
-    /// ```
-    /// let _ = seqflow_sequence::SleepingWait::new(std::time::Duration::from_micros(50));
-    /// ```
     pub const fn new(sleep: Duration) -> Self {
         Self { sleep }
     }
@@ -38,39 +34,47 @@ impl Default for SleepingWait {
     }
 }
 
+/// The idle step of [`SleepingWait`]: the backoff's snoozes, then naps no longer than the
+/// time left before the deadline.
+struct BackoffThenSleep {
+    backoff: Backoff,
+    sleep: Duration,
+}
+
+impl IdleStep for BackoffThenSleep {
+    #[inline]
+    fn deadline_due(&mut self) -> bool {
+        self.backoff.is_completed()
+    }
+
+    fn pause(&mut self, deadline: Option<Instant>) {
+        if !self.backoff.is_completed() {
+            self.backoff.snooze();
+            return;
+        }
+        let nap = match deadline {
+            Some(d) => self.sleep.min(d.saturating_duration_since(Instant::now())),
+            None => self.sleep,
+        };
+        std::thread::sleep(nap);
+    }
+}
+
 impl WaitStrategy for SleepingWait {
     fn wait_until<T, F>(
         &self,
-        mut condition: F,
+        condition: F,
         alert: &Alert,
         deadline: Option<Instant>,
     ) -> Result<T, WaitError>
     where
         F: FnMut() -> Option<T>,
     {
-        let backoff = Backoff::new();
-        loop {
-            if let Some(value) = condition() {
-                return Ok(value);
-            }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            if !backoff.is_completed() {
-                backoff.snooze();
-                continue;
-            }
-            let nap = match deadline {
-                Some(d) => {
-                    if expired(deadline) {
-                        return Err(WaitError::Timeout);
-                    }
-                    self.sleep.min(d.saturating_duration_since(Instant::now()))
-                }
-                None => self.sleep,
-            };
-            std::thread::sleep(nap);
-        }
+        let mut idle = BackoffThenSleep {
+            backoff: Backoff::new(),
+            sleep: self.sleep,
+        };
+        wait_loop(condition, alert, deadline, &mut idle)
     }
 
     #[inline]

@@ -1,6 +1,6 @@
 //! [`YieldingWait`]: spin briefly, then yield the CPU between polls.
 
-use super::{expired, WaitError, WaitStrategy};
+use super::{wait_loop, IdleStep, WaitError, WaitStrategy};
 use crate::{sync, Alert};
 use std::time::Instant;
 
@@ -22,19 +22,37 @@ pub struct YieldingWait {
 
 impl YieldingWait {
     /// Spin `spin_tries` polls before yielding.
-    ///
-    /// ```
-    /// let _ = seqflow_sequence::YieldingWait::new(100);
-    /// ```
     pub const fn new(spin_tries: u32) -> Self {
         Self { spin_tries }
     }
 }
 
 impl Default for YieldingWait {
-    /// 100 spins before yielding, as in the LMAX Disruptor.
+    /// 100 spins before yielding.
     fn default() -> Self {
         Self::new(100)
+    }
+}
+
+/// The idle step of [`YieldingWait`]: spin hints first (no clock reads), then yields.
+struct SpinThenYield {
+    spins_left: u32,
+}
+
+impl IdleStep for SpinThenYield {
+    #[inline]
+    fn deadline_due(&mut self) -> bool {
+        self.spins_left == 0
+    }
+
+    #[inline]
+    fn pause(&mut self, _deadline: Option<Instant>) {
+        if self.spins_left > 0 {
+            self.spins_left -= 1;
+            sync::spin_loop();
+        } else {
+            sync::yield_now();
+        }
     }
 }
 
@@ -42,31 +60,17 @@ impl WaitStrategy for YieldingWait {
     #[inline]
     fn wait_until<T, F>(
         &self,
-        mut condition: F,
+        condition: F,
         alert: &Alert,
         deadline: Option<Instant>,
     ) -> Result<T, WaitError>
     where
         F: FnMut() -> Option<T>,
     {
-        let mut polls: u32 = 0;
-        loop {
-            if let Some(value) = condition() {
-                return Ok(value);
-            }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            if polls < self.spin_tries {
-                polls += 1;
-                sync::spin_loop();
-            } else {
-                if expired(deadline) {
-                    return Err(WaitError::Timeout);
-                }
-                sync::yield_now();
-            }
-        }
+        let mut idle = SpinThenYield {
+            spins_left: self.spin_tries,
+        };
+        wait_loop(condition, alert, deadline, &mut idle)
     }
 
     #[inline]
