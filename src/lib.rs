@@ -15,19 +15,27 @@
 //!
 //! ```
 //! use seqflow::prelude::*;
+//! use std::sync::{Arc, atomic::{AtomicU64, Ordering}};
 //!
-//! let sequencer = SingleProducerSequencer::new(8, YieldingWait::default(), 1).unwrap();
-//! let ring = RingBuffer::new(8, || 0u64).unwrap();
-//! let mut producer = sequencer.claimer().unwrap();
-//! let claim = producer.claim(1).unwrap();
-//! // SAFETY: `claim` is ours until published.
-//! unsafe { *ring.get_mut(claim.start()) = 42 };
-//! producer.publish(claim).unwrap();
-//! let barrier = SequenceBarrier::new(sequencer.clone(), vec![], Alert::new());
-//! let available = barrier.wait_for(0, None).unwrap();
-//! // SAFETY: published, and nobody gates the producer past it in this example.
-//! assert_eq!(unsafe { *ring.get(available) }, 42);
+//! let total = Arc::new(AtomicU64::new(0));
+//! let sum = total.clone();
+//! let mut builder = Disruptor::builder(1024, || 0u64).single_producer()?;
+//! builder
+//!     .handle_events_with(|event: &u64, _seq: i64, _end_of_batch: bool| assert!(*event > 0))
+//!     .then(move |event: &u64, _seq: i64, _end_of_batch: bool| {
+//!         sum.fetch_add(*event, Ordering::Relaxed);
+//!     });
+//! let (disruptor, mut producer): (Disruptor<u64>, SingleProducer<u64>) = builder.start()?;
+//! for i in 1..=100 {
+//!     producer.publish(|event, _seq| *event = i)?;
+//! }
+//! disruptor.shutdown()?; // drains: both stages see every published event
+//! assert_eq!(total.load(Ordering::Relaxed), 5050);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! The primitives underneath (sequencers, barriers, the ring and its `unsafe` slot contract)
+//! are in [`sequencer`], [`sequence`] and [`ring`] for those who build their own consumers.
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -46,13 +54,13 @@ pub use seqflow_shm as shm;
 /// ```
 pub mod prelude {
     pub use seqflow_pipeline::{
-        ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, LossyError, LossySubscriber,
-        Metrics, PanicPolicy, PollError, Poller, Producer, ShutdownError, StageGroup,
+        BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, LossyError,
+        LossySubscriber, Metrics, MultiProducer, MultiProducerDisruptor, PanicPolicy, PollError,
+        Poller, Producer, ShutdownError, SingleProducer, SingleProducerDisruptor, StageGroup,
     };
-    pub use seqflow_ring::{Capacity, CapacityError, EventFactory, RingBuffer};
+    pub use seqflow_ring::{Capacity, CapacityError, EventFactory};
     pub use seqflow_sequence::{
-        Alert, BlockingWait, BusySpinWait, Cursor, Sequence, SequenceBarrier, SleepingWait,
-        WaitError, WaitStrategy, YieldingWait,
+        BlockingWait, BusySpinWait, Sequence, SleepingWait, WaitError, WaitStrategy, YieldingWait,
     };
     pub use seqflow_sequencer::{
         ClaimError, Claimer, MultiProducerMode, MultiProducerSequencer, PublishError,
@@ -63,6 +71,10 @@ pub mod prelude {
 /// The user guide (`docs/guide.md`); its examples run as doc tests.
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
+
+/// Compile-fail tests of the API's safety (doc tests only).
+#[cfg(doctest)]
+pub mod compile_fail;
 
 /// The README's examples, run as doc tests so they cannot rot.
 #[cfg(doctest)]

@@ -7,7 +7,8 @@ use seqflow_sequencer::MultiProducerMode;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 
-const EVENTS: i64 = 20_000;
+/// Events per run: fewer under Miri, which interprets every instruction.
+const EVENTS: i64 = if cfg!(miri) { 64 } else { 20_000 };
 
 /// A handler that records how far it got and checks order and dependencies.
 fn tracker(
@@ -38,7 +39,7 @@ fn expected_sum() -> u64 {
 fn pipeline_multicast_diamond() {
     let done = counters(6);
     let sums: Vec<_> = (0..6).map(|_| Arc::new(AtomicU64::new(0))).collect();
-    let mut b = Disruptor::builder(256, || 0u64)
+    let mut b = Disruptor::builder(if cfg!(miri) { 16 } else { 256 }, || 0u64)
         .wait_strategy(BlockingWait::default())
         .single_producer()
         .unwrap();
@@ -104,7 +105,8 @@ fn worker_pool_exactly_once_with_three_workers() {
                 }
             })
             .collect();
-        let config = Disruptor::builder(64, || 0u64).wait_strategy(BlockingWait::default());
+        let config = Disruptor::builder(if cfg!(miri) { 16 } else { 64 }, || 0u64)
+            .wait_strategy(BlockingWait::default());
         let seen2 = seen.clone();
         let after = after_pool.clone();
         let check_after = move |_: &u64, seq: i64, _| {
@@ -155,7 +157,7 @@ fn worker_pool_exactly_once_with_three_workers() {
 #[test]
 fn multi_producer_per_producer_order_through_a_stage() {
     for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
-        const PER: u64 = 30_000;
+        const PER: u64 = if cfg!(miri) { 50 } else { 30_000 };
         let next = Arc::new(Mutex::new(vec![0u64; 3]));
         let n2 = next.clone();
         let mut b = Disruptor::builder(128, || (0usize, 0u64))
@@ -190,4 +192,48 @@ fn multi_producer_per_producer_order_through_a_stage() {
         d.shutdown().unwrap();
         assert_eq!(*next.lock().unwrap(), vec![PER; 3], "{mode:?}");
     }
+}
+
+/// A stage group from another builder is refused at start, never wired to whatever stage has
+/// the same index (and never a panic).
+#[test]
+fn stage_group_from_another_builder_is_refused() {
+    let mut first = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    let _ = first.handle_events_with(|_: &u64, _, _| {});
+    let a = first.handle_events_with(|_: &u64, _, _| {}).group(); // index 1 there
+    let mut second = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    second.handle_events_with(|_: &u64, _, _| {}); // index 0 only
+    second.after(&[&a]).handle_events_with(|_: &u64, _, _| {});
+    assert!(matches!(
+        second.start().err(),
+        Some(seqflow_pipeline::BuildError::ForeignStageGroup)
+    ));
+    let mut third = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    assert!(matches!(
+        third.after(&[&a]).then_poller().err(),
+        Some(seqflow_pipeline::BuildError::ForeignStageGroup)
+    ));
+    // The group still works with its own builder.
+    first.after(&[&a]).handle_events_with(|_: &u64, _, _| {});
+    let (d, mut p) = first.start().unwrap();
+    p.publish(|e, _| *e = 1).unwrap();
+    d.shutdown().unwrap();
+}
+
+/// Metrics count a pending claim as taken room, and name claimed and published apart.
+#[test]
+fn metrics_separate_claimed_from_published() {
+    let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
+    let mut poller = b.poller().unwrap();
+    let (d, mut p) = b.start().unwrap();
+    let guard = p.claim(3).unwrap();
+    let m = d.metrics();
+    assert_eq!((m.claimed, m.published, m.remaining_capacity), (2, -1, 13));
+    drop(guard);
+    let m = d.metrics();
+    assert_eq!((m.claimed, m.published, m.remaining_capacity), (2, 2, 13));
+    assert_eq!(poller.poll(|_, _, _| {}), 3);
+    assert_eq!(d.metrics().remaining_capacity, 16);
+    drop(poller);
+    d.shutdown().unwrap();
 }

@@ -25,6 +25,28 @@
 //! producer.publish(range).unwrap();
 //! assert!(sequencer.is_available(2));
 //! ```
+//!
+//! With a ring and a barrier, these primitives make a hand-built consumer. Touching the ring is
+//! `unsafe`: the caller states which slots it may read or write (the pipeline crate does this
+//! for you, safely).
+//!
+//! ```
+//! use seqflow_ring::RingBuffer;
+//! use seqflow_sequence::{Alert, SequenceBarrier, YieldingWait};
+//! use seqflow_sequencer::{Claimer, SingleProducerSequencer};
+//!
+//! let sequencer = SingleProducerSequencer::new(8, YieldingWait::default(), 1).unwrap();
+//! let ring = RingBuffer::new(8, || 0u64).unwrap();
+//! let mut producer = sequencer.claimer().unwrap();
+//! let claim = producer.claim(1).unwrap();
+//! // SAFETY: `claim` is ours until published: nobody else reads or writes the slot.
+//! unsafe { *ring.get_mut(claim.start()) = 42 };
+//! producer.publish(claim).unwrap();
+//! let barrier = SequenceBarrier::new(sequencer.clone(), vec![], Alert::new());
+//! let available = barrier.wait_for(0, None).unwrap();
+//! // SAFETY: published, and the producer claims nothing more in this example.
+//! assert_eq!(unsafe { *ring.get(available) }, 42);
+//! ```
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
@@ -45,3 +67,7 @@ pub use multi::{MultiClaimer, MultiProducerMode, MultiProducerSequencer};
 pub use range::SequenceRange;
 pub use sequencer::Sequencer;
 pub use single::{SingleClaimer, SingleProducerSequencer};
+
+// The types this crate's public signatures use, so that one dependency is enough.
+pub use seqflow_ring::{Capacity, CapacityError};
+pub use seqflow_sequence::{Alert, Cursor, OwnedRef, ReadOnlySequence, WaitStrategy};

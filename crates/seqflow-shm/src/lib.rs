@@ -99,6 +99,16 @@ pub use subscriber::ShmSubscriber;
 pub use wait::{ShmWait, WaitKind};
 pub use worker::ShmWorker;
 
+// The types this crate's public signatures use, so that one dependency is enough.
+pub use seqflow_ring::{Capacity, CapacityError};
+pub use seqflow_sequence::{
+    Alert, BusySpinWait, OwnedRef, SleepingWait, WaitError, WaitStrategy, YieldingWait,
+};
+pub use seqflow_sequencer::{
+    ClaimError, GatingTable, MultiProducerSequencer, PublishError, SequenceRange, Sequencer,
+    SingleProducerSequencer,
+};
+
 /// Test support: raw access to a segment's header words, for tests that write bad bytes into a
 /// segment and check that opening it fails with the right error. Not part of the stable API.
 #[doc(hidden)]

@@ -1,0 +1,89 @@
+//! Contracts every sequencer keeps the same way (regression tests for breaks found by porting
+//! the LMAX Disruptor's own tests).
+
+use seqflow_sequence::{Alert, OwnedRef, Sequence, SequenceBarrier, WaitError, YieldingWait};
+use seqflow_sequencer::{
+    Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer, SingleProducerSequencer,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A dependency ahead of the producer never makes an unpublished sequence available.
+fn barrier_waits_for_the_producer_first<S: Sequencer>(
+    sequencer: Arc<S>,
+    mut claimer: impl Claimer,
+) {
+    let range = claimer.claim(10).unwrap();
+    claimer.publish(range).unwrap(); // 0..=9 published
+    let ahead = OwnedRef::new(Sequence::new(12));
+    let view = ahead.clone().map(Sequence::read_only);
+    let barrier = SequenceBarrier::new(sequencer, vec![view], Alert::new());
+    assert_eq!(
+        barrier.wait_for(10, Some(Duration::from_millis(5))),
+        Err(WaitError::Timeout),
+        "10 is not published although the dependency is at 12"
+    );
+    assert_eq!(barrier.wait_for(5, None), Ok(9));
+}
+
+#[test]
+fn single_producer_barrier_waits_for_the_cursor_first() {
+    let s = SingleProducerSequencer::new(16, YieldingWait::default(), 1).unwrap();
+    let claimer = s.claimer().unwrap();
+    barrier_waits_for_the_producer_first(s, claimer);
+}
+
+#[test]
+fn multi_producer_barrier_waits_for_the_cursor_first() {
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        let s = MultiProducerSequencer::new(16, YieldingWait::default(), mode, 1).unwrap();
+        let claimer = s.claimer();
+        barrier_waits_for_the_producer_first(s, claimer);
+    }
+}
+
+/// A pending claim takes room before it is published, for every sequencer.
+fn pending_claim_counts<S: Sequencer>(sequencer: &S, mut claimer: impl Claimer) {
+    let _consumer = sequencer.gating().register(true, || -1).unwrap();
+    assert_eq!(sequencer.remaining_capacity(), 16);
+    let range = claimer.claim(3).unwrap();
+    assert_eq!(sequencer.remaining_capacity(), 13);
+    assert_eq!((sequencer.claimed(), sequencer.published()), (2, -1));
+    claimer.publish(range).unwrap();
+    assert_eq!(sequencer.remaining_capacity(), 13);
+    assert_eq!((sequencer.claimed(), sequencer.published()), (2, 2));
+}
+
+#[test]
+fn remaining_capacity_counts_a_pending_single_producer_claim() {
+    let s = SingleProducerSequencer::new(16, YieldingWait::default(), 1).unwrap();
+    let claimer = s.claimer().unwrap();
+    pending_claim_counts(&*s, claimer);
+}
+
+#[test]
+fn remaining_capacity_counts_a_pending_multi_producer_claim() {
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        let s = MultiProducerSequencer::new(16, YieldingWait::default(), mode, 1).unwrap();
+        let claimer = s.claimer();
+        pending_claim_counts(&*s, claimer);
+    }
+}
+
+/// `published` stops at the first hole, whatever order producers publish in.
+#[test]
+fn multi_producer_published_is_the_contiguous_prefix() {
+    let s =
+        MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
+    let consumer = s.gating().register(true, || -1).unwrap();
+    let (mut a, mut b) = (s.claimer(), s.claimer());
+    for _ in 0..3 {
+        let ra = a.claim(2).unwrap();
+        let rb = b.claim(1).unwrap();
+        b.publish(rb).unwrap();
+        assert_eq!(s.published(), ra.start() - 1);
+        a.publish(ra).unwrap();
+        assert_eq!(s.published(), rb.end());
+        consumer.set_sequence(rb.end());
+    }
+}
