@@ -5,7 +5,9 @@ use serde::Serialize;
 use std::fmt::Write;
 use std::time::Duration;
 
-/// The share of its target rate below which the writer is said to have fallen behind.
+/// The writer kept up when it made at least this share of the writes due, and started at most
+/// `1 - KEPT_UP` of its writes more than one interval late (catching up in bursts after a stall
+/// is not keeping up).
 pub const KEPT_UP: f64 = 0.97;
 
 /// One reader's numbers.
@@ -50,7 +52,8 @@ pub struct PerfReport {
     pub achieved_writes_per_second: f64,
     /// Bytes written per second.
     pub bytes_per_second: f64,
-    /// Whether the writer made fewer than [`KEPT_UP`] of the writes due.
+    /// Whether the writer made fewer than [`KEPT_UP`] of the writes due, or started more than
+    /// `1 - KEPT_UP` of them late.
     pub fell_behind: bool,
     /// Why, if it did.
     pub cause: Option<String>,
@@ -82,25 +85,44 @@ impl PerfReport {
         let secs = elapsed.as_secs_f64().max(1e-9);
         let expected_writes =
             ((cfg.duration.as_secs_f64() * cfg.writes_per_second).ceil() as u64).max(1);
-        let fell_behind = (writes as f64) < KEPT_UP * expected_writes as f64;
-        let cause = fell_behind.then(|| {
-            if waited.as_secs_f64() > 0.1 * secs {
-                format!(
-                    "the readers cannot keep up: the writer waited {:.2} s for free slots (the \
-                     ring was full)",
-                    waited.as_secs_f64()
-                )
-            } else {
-                format!(
-                    "writing is too slow: filling {} slots of {} bytes took {:.2} s (memory \
-                     bandwidth or CPU), and the writer waited only {:.2} s for readers",
-                    writes,
-                    cfg.slot_bytes,
-                    writing.as_secs_f64(),
-                    waited.as_secs_f64()
-                )
-            }
-        });
+        let short = (writes as f64) < KEPT_UP * expected_writes as f64;
+        let late = late_writes as f64 > (1.0 - KEPT_UP) * writes.max(1) as f64;
+        let fell_behind = short || late;
+        let why = if waited.as_secs_f64() > 0.1 * secs {
+            format!(
+                "the readers cannot keep up: the writer waited {:.2} s for free slots (the ring \
+                 was full)",
+                waited.as_secs_f64()
+            )
+        } else if cfg.readers + 1 > seqflow_bench::wait::available_cores() {
+            format!(
+                "the writer competes for the CPU: {} reader thread(s) and the writer share {} \
+                 CPU(s); filling slots took {:.2} s and waiting for free slots {:.2} s",
+                cfg.readers,
+                seqflow_bench::wait::available_cores(),
+                writing.as_secs_f64(),
+                waited.as_secs_f64()
+            )
+        } else {
+            format!(
+                "writing is too slow: filling {} slots of {} bytes took {:.2} s (memory bandwidth \
+                 or CPU), and the writer waited only {:.2} s for readers",
+                writes,
+                cfg.slot_bytes,
+                writing.as_secs_f64(),
+                waited.as_secs_f64()
+            )
+        };
+        let cause = if short {
+            Some(why)
+        } else if late {
+            Some(format!(
+                "{late_writes} of {writes} writes started more than one interval late (the \
+                 total was reached only by catching up in bursts); {why}"
+            ))
+        } else {
+            None
+        };
         PerfReport {
             slot_bytes: cfg.slot_bytes,
             slots: cfg.slots,
@@ -142,15 +164,6 @@ impl PerfReport {
     }
 
     /// The human-readable report.
-    ///
-    /// ```
-    /// use seqflow_cli::perf::{run, PerfConfig};
-    /// use std::time::Duration;
-    /// let cfg = PerfConfig { slot_bytes: 64, slots: 4, duration: Duration::from_millis(30),
-    ///     writes_per_second: 200.0, readers: 1, ..PerfConfig::default() };
-    /// let text = run(&cfg, &mut |_| {}).unwrap().render();
-    /// assert!(text.contains("writes/s"));
-    /// ```
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -208,5 +221,55 @@ impl PerfReport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(writes: u64, late_writes: u64, waited: Duration) -> PerfReport {
+        let cfg = PerfConfig {
+            duration: Duration::from_secs(3),
+            writes_per_second: 24.0,
+            readers: 100,
+            ..PerfConfig::default()
+        };
+        PerfReport::new(
+            &cfg,
+            writes,
+            Duration::from_secs(3),
+            late_writes,
+            Duration::from_millis(500),
+            waited,
+            Duration::from_millis(100),
+            Vec::new(),
+        )
+    }
+
+    #[test]
+    fn on_time_is_keeping_up() {
+        let r = report(72, 0, Duration::ZERO);
+        assert!(!r.fell_behind);
+        assert!(r.render().contains("kept up"));
+    }
+
+    #[test]
+    fn catching_up_in_bursts_is_not_keeping_up() {
+        let r = report(72, 65, Duration::ZERO);
+        assert!(r.fell_behind, "every write made, but 65 of 72 late");
+        let text = r.render();
+        assert!(!text.contains("kept up"), "{text}");
+        assert!(
+            text.contains("65 of 72 writes started more than one interval late"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn too_few_writes_is_falling_behind() {
+        let r = report(40, 0, Duration::from_secs(2));
+        assert!(r.fell_behind);
+        assert!(r.cause.unwrap().contains("readers cannot keep up"));
     }
 }
