@@ -10,6 +10,15 @@ use std::time::Duration;
 /// is not keeping up).
 pub const KEPT_UP: f64 = 0.97;
 
+/// A rate as written by hand: plain between 0.01 and a million, in scientific notation beyond.
+fn rate(v: f64) -> String {
+    if (0.01..1e6).contains(&v) {
+        format!("{v}")
+    } else {
+        format!("{v:e}")
+    }
+}
+
 /// One reader's numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReaderReport {
@@ -42,6 +51,8 @@ pub struct PerfReport {
     pub wait: String,
     /// The target write rate.
     pub target_writes_per_second: f64,
+    /// How long the writer was asked to write, in seconds.
+    pub duration_seconds: f64,
     /// Writes due in the run at the target rate.
     pub expected_writes: u64,
     /// Writes made.
@@ -131,6 +142,7 @@ impl PerfReport {
             verify_writes: cfg.verify_writes,
             wait: cfg.wait.name().to_owned(),
             target_writes_per_second: cfg.writes_per_second,
+            duration_seconds: cfg.duration.as_secs_f64(),
             expected_writes,
             writes,
             elapsed_seconds: secs,
@@ -173,8 +185,8 @@ impl PerfReport {
             self.readers_count,
             self.slots,
             self.slot_bytes,
-            self.target_writes_per_second,
-            self.expected_writes as f64 / self.target_writes_per_second,
+            rate(self.target_writes_per_second),
+            self.duration_seconds,
             if self.verify_writes { "on" } else { "off" },
             self.reader_burn_ms,
             self.wait
@@ -187,7 +199,7 @@ impl PerfReport {
             self.writes,
             self.elapsed_seconds,
             self.achieved_writes_per_second,
-            self.target_writes_per_second,
+            rate(self.target_writes_per_second),
             100.0 * share,
             self.bytes_per_second / 1e6
         );
