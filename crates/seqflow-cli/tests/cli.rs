@@ -404,4 +404,5 @@ fn perf_with_a_vanishing_rate_writes_once_and_does_not_panic() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["writes"], 1);
     assert_eq!(v["fell_behind"], false);
+    assert_eq!(v["kept_pace"], true);
 }
