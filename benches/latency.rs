@@ -5,17 +5,17 @@
 //! One criterion iteration is one round trip; each sample runs a fresh pair of rings.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use seqflow_cli::latency::THREADS;
-use seqflow_cli::peers::{disruptor_rs, seqflow, Implementation};
-use seqflow_cli::wait::WaitKind;
+use seqflow_bench::latency::{round_trip_times, THREADS};
+use seqflow_bench::peers::Implementation;
+use seqflow_bench::wait::Wait;
 use std::time::Duration;
 
 fn latency(c: &mut Criterion) {
     // `cargo test --benches` runs each benchmark once: no busy-spinning there.
     let wait = if std::env::args().any(|a| a == "--bench") {
-        WaitKind::auto(THREADS)
+        Wait::auto(THREADS)
     } else {
-        WaitKind::Yielding
+        Wait::Yielding
     };
     let mut group = c.benchmark_group(format!("ping-pong/{wait}-{THREADS}thr"));
     group
@@ -28,20 +28,10 @@ fn latency(c: &mut Criterion) {
         }
         group.bench_function(BenchmarkId::from_parameter(implementation.name()), |b| {
             b.iter_custom(|iters| {
-                let samples = match implementation {
-                    Implementation::Seqflow | Implementation::SeqflowLock => {
-                        seqflow::ping_pong(iters, 64, wait)
-                    }
-                    Implementation::Disruptor => disruptor_rs::ping_pong(iters, 64, wait),
-                    Implementation::Crossbeam => seqflow_cli::peers::channel::ping_pong::<
-                        seqflow_cli::peers::crossbeam::Crossbeam,
-                    >(iters, 64),
-                    Implementation::StdMpsc => seqflow_cli::peers::channel::ping_pong::<
-                        seqflow_cli::peers::std_mpsc::StdMpsc,
-                    >(iters, 64),
-                }
-                .unwrap_or_else(|e| panic!("{}: {e}", implementation.name()));
-                samples.iter().sum::<Duration>()
+                round_trip_times(implementation, iters, 64, wait)
+                    .unwrap_or_else(|e| panic!("{}: {e}", implementation.name()))
+                    .iter()
+                    .sum::<Duration>()
             })
         });
     }

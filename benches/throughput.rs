@@ -1,5 +1,5 @@
 //! Throughput of seqflow against std mpsc, crossbeam-channel and the `disruptor` crate, in the
-//! scenarios of `seqflow compare` (the same code: `seqflow_cli::peers`).
+//! scenarios of `seqflow compare` (the same code: `seqflow_bench::peers`).
 //!
 //! Each benchmark is one scenario × one implementation; one iteration publishes `EVENTS` events
 //! and waits until every consumer has received (and verified) them. Only that part is timed
@@ -10,9 +10,9 @@
 //! `cargo bench --bench throughput -- 1p1c-u64` runs a subset (criterion's filter).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use seqflow_cli::peers::{run, Implementation, RunConfig};
-use seqflow_cli::scenario::Scenario;
-use seqflow_cli::wait::WaitKind;
+use seqflow_bench::peers::{run, Implementation, RunConfig};
+use seqflow_bench::scenario::Scenario;
+use seqflow_bench::wait::Wait;
 use std::time::Duration;
 
 /// Events per iteration.
@@ -29,9 +29,9 @@ fn throughput(c: &mut Criterion) {
     for scenario in Scenario::all() {
         let threads = scenario.shape.threads();
         let wait = if measuring {
-            WaitKind::auto(threads)
+            Wait::auto(threads)
         } else {
-            WaitKind::Yielding
+            Wait::Yielding
         };
         let cfg = RunConfig {
             events: if measuring { EVENTS } else { 2_000 },

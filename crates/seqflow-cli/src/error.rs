@@ -1,65 +1,67 @@
-//! [`CliError`]: everything that can make a `seqflow` command fail.
+//! [`CliError`]: everything that can make a `seqflow` command fail, and [`ArgError`], the flag
+//! values and combinations that cannot work.
 
-use crate::verify::VerifyError;
-use seqflow_pipeline::{BuildError, PollError, ShutdownError};
+use seqflow_bench::BenchError;
+use seqflow_pipeline::{BuildError, ShutdownError};
 use seqflow_sequencer::ClaimError;
+use seqflow_shm::ShmError;
+use std::path::PathBuf;
 
 /// Why a command failed. [`exit_code`](Self::exit_code) maps it to the process exit status.
-///
-/// ```
-/// use seqflow_cli::CliError;
-/// assert_eq!(CliError::InvalidArgument("x".into()).exit_code(), 2);
-/// assert_eq!(CliError::Peer("x".into()).exit_code(), 1);
-/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     /// A flag value or combination that cannot work.
     #[error("invalid argument: {0}")]
-    InvalidArgument(String),
-    /// A shared-memory ring could not be opened, inspected or removed.
+    InvalidArgument(#[from] ArgError),
+    /// A comparison run failed (or its selection was bad).
+    #[error(transparent)]
+    Bench(#[from] BenchError),
+    /// A shared-memory ring could not be created, opened, inspected or removed. The source tells
+    /// a missing segment ([`ShmError::NotFound`]) from a stale or mismatched one.
     #[error("shared memory: {0}")]
-    Shm(String),
-    /// A disruptor could not be built.
+    Shm(#[from] ShmError),
+    /// `seqflow rm` without `--force` found a process still attached.
+    #[error(
+        "{name} is in use by a live process; not removed (use --force to remove the name anyway)"
+    )]
+    InUse {
+        /// The segment name.
+        name: String,
+    },
+    /// The perf test's disruptor could not be built.
     #[error("could not build the disruptor: {0}")]
     Build(#[from] BuildError),
-    /// A claim failed.
+    /// A claim of the perf-test writer failed.
     #[error("claim failed: {0}")]
     Claim(#[from] ClaimError),
-    /// A disruptor did not shut down cleanly.
+    /// The perf test's readers did not shut down cleanly.
     #[error("shutdown failed: {0}")]
     Shutdown(#[from] ShutdownError),
-    /// A poller failed.
-    #[error("poll failed: {0}")]
-    Poll(#[from] PollError),
-    /// A consumer did not receive exactly what was published.
-    #[error("verification failed: {0}")]
-    Verify(#[from] VerifyError),
-    /// A peer misbehaved (a channel hung up early).
+    /// The consumer process of a cross-process run misbehaved.
     #[error("{0}")]
-    Peer(String),
-    /// A ping-pong round trip came back wrong.
-    #[error("ping-pong: {0}")]
-    PingPong(String),
-    /// A worker thread panicked.
-    #[error("a {0} thread panicked")]
-    Panicked(String),
-    /// A run of one implementation in one scenario failed.
-    #[error("{implementation} in {scenario}: {source}")]
-    Run {
-        /// The implementation.
-        implementation: String,
-        /// The scenario.
+    Ipc(String),
+    /// A cross-process run of one transport failed.
+    #[error("{transport} in {scenario}: {source}")]
+    IpcRun {
+        /// The transport.
+        transport: &'static str,
+        /// The scenario (`ipc-8B`, `ipc-128B`).
         scenario: String,
         /// What went wrong.
         source: Box<CliError>,
     },
     /// The chart could not be drawn.
-    #[error("could not draw the chart: {0}")]
-    Plot(String),
+    #[error("could not draw the chart {}: {message}", path.display())]
+    Plot {
+        /// The file asked for.
+        path: PathBuf,
+        /// What the drawing library said.
+        message: String,
+    },
     /// The perf test found bad or missing slots.
     #[error("perf test failed: {0}")]
     PerfFailed(String),
-    /// Writing the output failed.
+    /// Reading or writing failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -68,9 +70,90 @@ impl CliError {
     /// 2 for a bad argument (as for clap's own errors), 1 otherwise.
     pub fn exit_code(&self) -> u8 {
         match self {
-            CliError::InvalidArgument(_) => 2,
-            CliError::Run { source, .. } => source.exit_code(),
+            CliError::InvalidArgument(_) | CliError::Bench(BenchError::UnknownScenario { .. }) => 2,
+            CliError::IpcRun { source, .. } => source.exit_code(),
             _ => 1,
         }
     }
+}
+
+/// A flag value or a combination of flags that cannot work, found after parsing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgError {
+    /// `--batch` larger than `--capacity`.
+    #[error(
+        "--batch {batch} is larger than --capacity {capacity}: a claim cannot exceed the ring"
+    )]
+    BatchOverCapacity {
+        /// `--batch`.
+        batch: usize,
+        /// `--capacity`.
+        capacity: usize,
+    },
+    /// `--plot` names a file that is not `.svg`.
+    #[error(
+        "--plot {}: only SVG is supported (a PNG would need system fonts to draw text); give a \
+         file name ending in .svg",
+        path.display()
+    )]
+    PlotNotSvg {
+        /// The file asked for.
+        path: PathBuf,
+    },
+    /// `--plot` names a file in a directory that does not exist.
+    #[error("--plot {}: directory {} does not exist", path.display(), dir.display())]
+    PlotDirMissing {
+        /// The file asked for.
+        path: PathBuf,
+        /// Its directory.
+        dir: PathBuf,
+    },
+    /// `--plot` names a directory.
+    #[error("--plot {}: is a directory; give a file name ending in .svg", path.display())]
+    PlotIsDir {
+        /// The path asked for.
+        path: PathBuf,
+    },
+    /// `--plot` without a throughput scenario to draw.
+    #[error("--plot needs at least one throughput scenario (not only latency or ipc)")]
+    PlotWithoutThroughput,
+    /// A numeric flag outside the range that can work.
+    #[error("{flag} {value}: {reason}")]
+    OutOfRange {
+        /// The flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// The range that works, and why.
+        reason: String,
+    },
+    /// The perf ring would not fit the allocation limit.
+    #[error(
+        "the ring would take {bytes} bytes (--slots {slots} × --slot-bytes {slot_bytes}); the \
+         limit is {limit}"
+    )]
+    RingTooLarge {
+        /// Slots (after rounding up to a power of two).
+        slots: usize,
+        /// Bytes per slot.
+        slot_bytes: usize,
+        /// Their product.
+        bytes: u128,
+        /// The limit.
+        limit: u128,
+    },
+    /// Busy-spinning with more threads than CPUs.
+    #[error(
+        "--wait busy-spin with {threads} threads on {cpus} CPU(s) would collapse; use \
+         yielding, sleeping or blocking"
+    )]
+    BusySpinOversubscribed {
+        /// Threads the run needs.
+        threads: usize,
+        /// CPUs available.
+        cpus: usize,
+    },
+    /// A cross-process event size other than 8 or 128 bytes.
+    #[error("ipc events are 8 or 128 bytes, not {0}")]
+    IpcEventSize(usize),
 }

@@ -23,7 +23,7 @@ pub struct RmArgs {
 
 /// Print the header, cursor, each consumer's sequence, lag and liveness.
 pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let info = seqflow_shm::inspect(&args.name).map_err(|e| CliError::Shm(e.to_string()))?;
+    let info = seqflow_shm::inspect(&args.name)?;
     write!(out, "{info}")?;
     Ok(())
 }
@@ -32,15 +32,39 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
 pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
     for name in &args.names {
         if args.force {
-            seqflow_shm::remove(name).map_err(|e| CliError::Shm(e.to_string()))?;
+            seqflow_shm::remove(name)?;
             writeln!(out, "removed {name}")?;
-        } else if seqflow_shm::remove_if_stale(name).map_err(|e| CliError::Shm(e.to_string()))? {
+        } else if seqflow_shm::remove_if_stale(name)? {
             writeln!(out, "removed {name} (stale)")?;
         } else {
-            return Err(CliError::Shm(format!(
-                "{name} is in use by a live process; not removed (use --force to remove the name anyway)"
-            )));
+            return Err(CliError::InUse { name: name.clone() });
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seqflow_shm::ShmError;
+
+    #[test]
+    fn a_missing_segment_is_a_typed_not_found() {
+        let name = format!("/seqflow-cli-unit-missing-{}", std::process::id());
+        let args = InspectArgs { name: name.clone() };
+        let err = inspect(&args, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, CliError::Shm(ShmError::NotFound { .. })),
+            "{err:?}"
+        );
+        let args = RmArgs {
+            names: vec![name],
+            force: false,
+        };
+        let err = rm(&args, &mut Vec::new()).unwrap_err();
+        assert!(
+            matches!(err, CliError::Shm(ShmError::NotFound { .. })),
+            "{err:?}"
+        );
+    }
 }

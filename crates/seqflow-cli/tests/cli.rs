@@ -1,4 +1,4 @@
-//! The `seqflow` binary: output formats parse, perf runs, bad flags are clear errors.
+//! The `seqflow` binary: help text, output formats, perf runs, bad flags are clear errors.
 
 use std::process::{Command, Output};
 
@@ -165,7 +165,7 @@ fn perf_runs_a_one_second_tiny_config() {
 }
 
 #[test]
-fn perf_text_report_and_seed_flag_spellings() {
+fn perf_text_report_and_underscore_flag_spellings() {
     let o = seqflow(&[
         "perf",
         "--slot_bytes=1000",
@@ -197,23 +197,41 @@ fn rejects(args: &[&str], needle: &str) {
 #[test]
 fn bad_flags_are_clear_errors() {
     rejects(&["perf", "--slots", "0"], "greater than 0");
-    rejects(&["perf", "--slots", "50"], "power of two");
-    rejects(&["perf", "--slots", "50"], "try 64");
+    rejects(&["perf", "--slots", "-1"], "greater than 0");
+    rejects(&["perf", "--slots", "1.5"], "not a whole number");
     rejects(&["perf", "--readers", "0"], "--readers");
+    rejects(&["perf", "--readers", "1025"], "at most 1024");
     rejects(&["perf", "--slot-bytes", "4"], "at least 8");
     rejects(&["perf", "--duration-seconds", "0"], "greater than 0");
+    rejects(&["perf", "--duration-seconds", "-1"], "greater than 0");
+    rejects(&["perf", "--duration-seconds", "1e12"], "at most");
+    rejects(&["perf", "--duration-seconds", "nan"], "finite");
     rejects(&["perf", "--writes-per-second=-3"], "greater than 0");
+    rejects(&["perf", "--writes-per-second=inf"], "finite");
+    rejects(&["perf", "--writes-per-second=1e10"], "at most");
     rejects(
         &["perf", "--reader-burn-cpu-milliseconds", "x"],
         "not a number",
     );
+    rejects(
+        &["perf", "--reader-burn-cpu-milliseconds", "-1"],
+        "at least 0",
+    );
+    rejects(
+        &["perf", "--slots", "1048576", "--slot-bytes", "1000000"],
+        "the limit is",
+    );
+    rejects(&["compare", "--events", "-5"], "greater than 0");
+    rejects(&["compare", "--round-trips", "0"], "greater than 0");
+    rejects(&["compare", "--min-run-ms", "-1"], "at least 0");
     rejects(
         &["perf", "--wait", "busy-spin", "--readers", "8"],
         "busy-spin",
     );
     rejects(&["compare", "--events", "0"], "greater than 0");
     rejects(&["compare", "--rounds", "0"], "--rounds");
-    rejects(&["compare", "--capacity", "1000"], "power of two");
+    rejects(&["compare", "--rounds", "1001"], "at most 1000");
+    rejects(&["compare", "--capacity", "1000"], "try 1024");
     rejects(
         &["compare", "--capacity", "64", "--batch", "100"],
         "--batch",
@@ -248,7 +266,143 @@ fn list_names_every_scenario() {
     let o = seqflow(&["compare", "--list"]);
     assert!(o.status.success());
     let names: Vec<String> = stdout(&o).lines().map(str::to_owned).collect();
-    assert_eq!(names.len(), 25);
+    assert_eq!(names.len(), 26);
     assert!(names.contains(&"3p1c-b128-single".to_string()));
     assert!(names.contains(&"latency".to_string()));
+    assert!(names.contains(&"ipc".to_string()));
+}
+
+/// The scenario families `--scenario` accepts: every stage graph, then latency and ipc.
+fn families() -> Vec<&'static str> {
+    let mut all: Vec<&str> = seqflow_bench::scenario::Shape::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect();
+    all.extend(["latency", "ipc"]);
+    all
+}
+
+#[test]
+fn help_has_no_code_and_names_every_scenario_family() {
+    let subcommands: &[&[&str]] = &[
+        &[],
+        &["compare"],
+        &["perf"],
+        &["inspect"],
+        &["rm"],
+        &["ipc-consumer"],
+    ];
+    for sub in subcommands {
+        for flag in ["--help", "-h"] {
+            let mut args = sub.to_vec();
+            args.push(flag);
+            let o = seqflow(&args);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+            let help = stdout(&o);
+            assert!(
+                !help.contains("```"),
+                "{args:?} shows a code fence:\n{help}"
+            );
+            for leak in ["assert", "unwrap()", "use clap", "seqflow_cli"] {
+                assert!(
+                    !help.contains(leak),
+                    "{args:?} shows code ({leak}):\n{help}"
+                );
+            }
+        }
+    }
+    // The top-level help and compare's help name every family `--scenario` takes.
+    for args in [&["--help"][..], &["compare", "--help"]] {
+        let help = stdout(&seqflow(args));
+        for family in families() {
+            assert!(
+                help.contains(family),
+                "{args:?} does not name {family}:\n{help}"
+            );
+        }
+    }
+    // And every family is a scenario `--list` knows.
+    let list = stdout(&seqflow(&["compare", "--list"]));
+    for family in families() {
+        assert!(
+            list.lines()
+                .any(|l| l == family || l.starts_with(&format!("{family}-"))),
+            "{family} is not in --list"
+        );
+    }
+}
+
+#[test]
+fn a_bad_plot_path_fails_before_the_benchmark_runs() {
+    let missing = std::env::temp_dir()
+        .join(format!("seqflow-no-such-dir-{}", std::process::id()))
+        .join("chart.svg");
+    // A million events per run and a hundred rounds would take minutes: failing at once shows
+    // that nothing ran.
+    let o = seqflow(&[
+        "compare",
+        "--scenario",
+        "1p1c",
+        "--rounds",
+        "100",
+        "--plot",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    let dir = std::env::temp_dir();
+    let o = seqflow(&["compare", "--plot", dir.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = seqflow(&["compare", "--scenario", "latency", "--plot", "x.svg"]);
+    assert!(
+        stderr(&o).contains("at least one throughput scenario"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn perf_rounds_any_slot_count_up_to_a_power_of_two() {
+    for (asked, ring) in [("3", 4), ("10", 16), ("50", 64)] {
+        let o = seqflow(&[
+            "perf",
+            "--slot-bytes",
+            "64",
+            "--slots",
+            asked,
+            "--duration-seconds",
+            "0.1",
+            "--writes-per-second",
+            "100",
+            "--readers",
+            "1",
+            "--json",
+        ]);
+        assert!(o.status.success(), "--slots {asked}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains(&format!("--slots {asked} rounded up to {ring}")),
+            "{}",
+            stderr(&o)
+        );
+        let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert_eq!(v["slots"], ring);
+    }
+}
+
+#[test]
+fn perf_with_a_vanishing_rate_writes_once_and_does_not_panic() {
+    let o = seqflow(&[
+        "perf",
+        "--writes-per-second=1e-300",
+        "--duration-seconds=0.1",
+        "--slot-bytes=64",
+        "--readers=1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["writes"], 1);
+    assert_eq!(v["fell_behind"], false);
+    assert_eq!(v["kept_pace"], true);
 }

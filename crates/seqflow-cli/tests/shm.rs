@@ -3,6 +3,7 @@
 
 use seqflow_shm::{ShmOptions, ShmRing};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 fn seqflow(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_seqflow"))
@@ -133,4 +134,72 @@ fn rm_force_removes_a_live_segment() {
     let o = seqflow(&["rm", "--force", &name.0]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert!(ring.is_unlinked());
+}
+
+/// Set in a child run of this test binary: [`hold_a_segment_until_killed`] then creates this
+/// segment with a consumer and waits to be killed.
+const HOLDER_ENV: &str = "SEQFLOW_CLI_TEST_HOLD_SEGMENT";
+
+/// A no-op in a normal run; the creator process of [`inspect_after_sigkill_reports_the_creator_gone`].
+#[test]
+fn hold_a_segment_until_killed() {
+    let Ok(name) = std::env::var(HOLDER_ENV) else {
+        return;
+    };
+    let ring = ShmRing::<u64>::create(&name, 64, ShmOptions::default()).unwrap();
+    let _consumer = ring.consumer("audit").unwrap();
+    // Killed long before this ends; the bound only keeps a lost child from lingering.
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Poll `ready` every 10 ms until it holds; false after 20 s.
+fn eventually(mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[test]
+fn inspect_after_sigkill_reports_the_creator_gone() {
+    let name = Name::new("sigkill");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "hold_a_segment_until_killed", "--test-threads=1"])
+        .env(HOLDER_ENV, &name.0)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let registered = eventually(|| {
+        seqflow_shm::inspect(&name.0).is_ok_and(|i| i.consumers.iter().any(|c| c.name == "audit"))
+    });
+    assert!(registered, "the child never created its segment");
+    child.kill().unwrap(); // SIGKILL; not reaped yet, so its pid lingers as a zombie
+    assert!(
+        eventually(|| seqflow_shm::inspect(&name.0).is_ok_and(|i| !i.attached)),
+        "the kernel never released the child's locks"
+    );
+    let o = seqflow(&["inspect", &name.0]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains(&format!("pid {} (gone)", child.id())), "{out}");
+    assert!(out.contains("DEAD"), "{out}");
+    child.wait().unwrap();
+    let o = seqflow(&["rm", &name.0]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("(stale)"));
+}
+
+#[test]
+fn a_missing_segment_is_told_apart() {
+    let o = seqflow(&["inspect", "/seqflow-cli-test-no-such-segment"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("shared memory"),
+        "{}",
+        text(&o.stderr)
+    );
 }

@@ -69,7 +69,9 @@ pub struct HeaderInfo {
     pub max_pools: u32,
     /// The creator's pid.
     pub creator_pid: u32,
-    /// Whether a process with the creator's pid exists.
+    /// Whether the creator may still be alive: some process holds the segment's attach lock and
+    /// a process with the creator's pid exists. The lock decides: a killed creator's lock is
+    /// released at once, while its pid may linger (a zombie) until its parent reaps it.
     pub creator_alive: bool,
     /// Creation time, milliseconds since the Unix epoch.
     pub created_unix_ms: u64,
@@ -191,6 +193,7 @@ pub fn remove_if_stale(name: &str) -> Result<bool, ShmError> {
 /// Read a snapshot of `segment`. `attached_here`: this process is attached through it.
 pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspection {
     let f = &segment.fields;
+    let attached = attached_here || anyone_attached(segment.map.fd()).unwrap_or(true);
     let fd = segment.map.fd();
     let status = &segment.header.status;
     let cursor = segment.cursor.get();
@@ -297,10 +300,10 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
             max_producers: f.max_producers,
             max_pools: f.max_pools,
             creator_pid: f.creator_pid,
-            creator_alive: pid_exists(f.creator_pid),
+            creator_alive: attached && pid_exists(f.creator_pid),
             created_unix_ms: f.created_unix_ms,
         },
-        attached: attached_here || anyone_attached(fd).unwrap_or(true),
+        attached,
         cursor,
         published,
         consumers,

@@ -2,7 +2,7 @@
 
 use super::event::fold;
 use super::{IpcEvent, Transport};
-use crate::CliError;
+use crate::{ArgError, CliError};
 use seqflow_shm::ShmRing;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -29,9 +29,7 @@ pub fn consume(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliErr
     match args.bytes {
         8 => consume_events::<u64>(args, out),
         128 => consume_events::<[u64; 16]>(args, out),
-        n => Err(CliError::InvalidArgument(format!(
-            "ipc events are 8 or 128 bytes, not {n}"
-        ))),
+        n => Err(ArgError::IpcEventSize(n).into()),
     }
 }
 
@@ -50,7 +48,7 @@ impl Verifier {
                 self.next += 1;
                 Ok(())
             }
-            got => Err(CliError::Peer(format!(
+            got => Err(CliError::Ipc(format!(
                 "ipc consumer: expected event {}, got {got:?}",
                 self.next
             ))),
@@ -65,11 +63,9 @@ fn consume_events<E: IpcEvent>(
     let mut verifier = Verifier::default();
     match args.transport {
         Transport::Shm => {
-            let shm_error =
-                |e: &dyn std::fmt::Display| CliError::Peer(format!("ipc consumer: {e}"));
-            let ring = ShmRing::<E>::open(&args.address, Duration::from_secs(10))
-                .map_err(|e| shm_error(&e))?;
-            let mut consumer = ring.consumer("ipc-consumer").map_err(|e| shm_error(&e))?;
+            let shm_error = |e: &dyn std::fmt::Display| CliError::Ipc(format!("ipc consumer: {e}"));
+            let ring = ShmRing::<E>::open(&args.address, Duration::from_secs(10))?;
+            let mut consumer = ring.consumer("ipc-consumer")?;
             ready(out)?;
             let mut failure = None;
             while verifier.next < args.events {
@@ -118,7 +114,7 @@ fn read_stream<E: IpcEvent>(
     while received < events {
         let n = input.read(&mut buf[filled..])?;
         if n == 0 {
-            return Err(CliError::Peer(format!(
+            return Err(CliError::Ipc(format!(
                 "ipc consumer: stream closed after {received} of {events} events"
             )));
         }

@@ -5,15 +5,6 @@
 //! The clock starts when the consumer process says it is ready and stops when it reports the
 //! last event received, so process start-up is not measured; the consumer's count and checksum
 //! are checked, so a transport that loses or corrupts events fails instead of winning.
-//!
-//! ```no_run
-//! use seqflow_cli::ipc::{run_ipc, IpcConfig, Transport};
-//! use seqflow_cli::wait::WaitKind;
-//! let exe = std::env::current_exe().unwrap(); // must be the `seqflow` binary
-//! let cfg = IpcConfig { events: 100_000, bytes: 8, capacity: 4096, batch: 100, wait: WaitKind::Yielding };
-//! let m = run_ipc(&exe, Transport::Shm, &cfg).unwrap();
-//! println!("{:.1} M events/s", m.events_per_sec() / 1e6);
-//! ```
 
 mod consumer;
 mod event;
@@ -21,9 +12,9 @@ mod producer;
 mod section;
 
 pub use consumer::{consume, IpcConsumerArgs};
-pub use event::{checksum_of, IpcEvent};
+pub use event::IpcEvent;
 pub use producer::{run_ipc, IpcConfig};
-pub use section::{compare_ipc, IpcOptions, IpcRow, IpcSection};
+pub use section::{compare_ipc, IpcOptions};
 
 /// How the two processes are connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize)]
@@ -42,10 +33,6 @@ impl Transport {
     pub const ALL: [Transport; 3] = [Transport::Shm, Transport::Pipe, Transport::Socket];
 
     /// The name used on the command line and in reports.
-    ///
-    /// ```
-    /// assert_eq!(seqflow_cli::ipc::Transport::Socket.name(), "unix-socket");
-    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Transport::Shm => "seqflow-shm",

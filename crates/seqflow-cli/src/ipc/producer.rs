@@ -2,9 +2,9 @@
 
 use super::event::checksum_of;
 use super::{IpcEvent, Transport};
-use crate::peers::Measurement;
-use crate::wait::WaitKind;
-use crate::CliError;
+use crate::{ArgError, CliError};
+use seqflow_bench::peers::Measurement;
+use seqflow_bench::wait::Wait;
 use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -23,7 +23,7 @@ pub struct IpcConfig {
     /// Events per claim (shm) or per write batch.
     pub batch: usize,
     /// How the shm consumer waits (pipes and sockets block in `read`).
-    pub wait: WaitKind,
+    pub wait: Wait,
 }
 
 /// Run `transport` once with `exe` (the `seqflow` binary) as the consumer process.
@@ -31,9 +31,7 @@ pub fn run_ipc(exe: &Path, transport: Transport, cfg: &IpcConfig) -> Result<Meas
     match cfg.bytes {
         8 => run_events::<u64>(exe, transport, cfg),
         128 => run_events::<[u64; 16]>(exe, transport, cfg),
-        n => Err(CliError::InvalidArgument(format!(
-            "ipc events are 8 or 128 bytes, not {n}"
-        ))),
+        n => Err(ArgError::IpcEventSize(n).into()),
     }
 }
 
@@ -67,7 +65,7 @@ impl ConsumerProcess {
         let stdout = child
             .stdout
             .take()
-            .ok_or_else(|| CliError::Peer("ipc consumer: no stdout".into()))?;
+            .ok_or_else(|| CliError::Ipc("ipc consumer: no stdout".into()))?;
         Ok(Self {
             child,
             lines: BufReader::new(stdout),
@@ -80,7 +78,7 @@ impl ConsumerProcess {
         if line.starts_with(what) {
             Ok(line.trim_end().to_owned())
         } else {
-            Err(CliError::Peer(format!(
+            Err(CliError::Ipc(format!(
                 "ipc consumer: expected `{what}`, got {line:?} (did it fail? see its error above)"
             )))
         }
@@ -115,14 +113,11 @@ fn run_events<E: IpcEvent>(
                     wait: shm_wait(cfg.wait),
                     ..ShmOptions::default()
                 },
-            )
-            .map_err(|e| CliError::Peer(format!("ipc: {e}")))?;
+            )?;
             let _cleanup = ring.unlink_on_drop();
             consumer = ConsumerProcess::start(exe, transport, cfg, &name)?;
             consumer.expect_line("ready")?;
-            let mut producer = ring
-                .producer()
-                .map_err(|e| CliError::Peer(format!("ipc: {e}")))?;
+            let mut producer = ring.producer()?;
             started = Instant::now();
             let mut i = 0u64;
             while i < cfg.events {
@@ -141,7 +136,7 @@ fn run_events<E: IpcEvent>(
                 .child
                 .stdin
                 .take()
-                .ok_or_else(|| CliError::Peer("ipc consumer: no stdin".into()))?;
+                .ok_or_else(|| CliError::Ipc("ipc consumer: no stdin".into()))?;
             started = Instant::now();
             send_stream::<E>(stdin, cfg)?;
         }
@@ -186,13 +181,13 @@ fn finish(
     let elapsed = started.elapsed();
     let expected = format!("done {} {}", cfg.events, checksum_of(cfg.events));
     if done != expected {
-        return Err(CliError::Peer(format!(
+        return Err(CliError::Ipc(format!(
             "ipc consumer reported `{done}`, expected `{expected}`"
         )));
     }
     let status = consumer.child.wait()?;
     if !status.success() {
-        return Err(CliError::Peer(format!("ipc consumer exited with {status}")));
+        return Err(CliError::Ipc(format!("ipc consumer exited with {status}")));
     }
     Ok(Measurement {
         events: cfg.events,
@@ -201,12 +196,12 @@ fn finish(
     })
 }
 
-fn shm_wait(wait: WaitKind) -> seqflow_shm::WaitKind {
+fn shm_wait(wait: Wait) -> seqflow_shm::WaitKind {
     match wait {
-        WaitKind::BusySpin => seqflow_shm::WaitKind::BusySpin,
-        WaitKind::Yielding => seqflow_shm::WaitKind::Yielding,
-        WaitKind::Sleeping => seqflow_shm::WaitKind::Sleeping(Duration::from_micros(50)),
-        WaitKind::Blocking => seqflow_shm::WaitKind::Futex,
+        Wait::BusySpin => seqflow_shm::WaitKind::BusySpin,
+        Wait::Yielding => seqflow_shm::WaitKind::Yielding,
+        Wait::Sleeping => seqflow_shm::WaitKind::Sleeping(Duration::from_micros(50)),
+        Wait::Blocking => seqflow_shm::WaitKind::Futex,
     }
 }
 

@@ -2,8 +2,8 @@
 //! rounds alternating transports, medians and ratios seqflow-shm / pipe and / socket.
 
 use super::{run_ipc, IpcConfig, Transport};
-use crate::wait::WaitKind;
 use crate::CliError;
+use seqflow_bench::wait::Wait;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -19,7 +19,7 @@ pub struct IpcOptions {
     /// Events per claim (shm).
     pub batch: usize,
     /// How the shm consumer waits.
-    pub wait: WaitKind,
+    pub wait: Wait,
 }
 
 /// One row: a transport and an event size.
@@ -73,8 +73,8 @@ pub fn compare_ipc(
                     round + 1,
                     cfg.events
                 ));
-                let m = run_ipc(&exe, transport, &cfg).map_err(|e| CliError::Run {
-                    implementation: transport.name().to_owned(),
+                let m = run_ipc(&exe, transport, &cfg).map_err(|e| CliError::IpcRun {
+                    transport: transport.name(),
                     scenario: format!("ipc-{bytes}B"),
                     source: Box::new(e),
                 })?;

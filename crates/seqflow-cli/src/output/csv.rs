@@ -1,7 +1,7 @@
 //! `--csv`: one line per implementation and scenario (throughput) and per implementation
 //! (latency), with a header.
 
-use crate::compare::Report;
+use seqflow_bench::compare::Report;
 use std::fmt::Write;
 
 /// The CSV header.
@@ -9,16 +9,6 @@ pub const HEADER: &str = "kind,scenario,implementation,producers,consumers,threa
 events_per_sec,seqflow_ratio,median_ns,p99_ns";
 
 /// `report` as CSV. Empty fields where a column does not apply.
-///
-/// ```
-/// use seqflow_cli::compare::{compare, CompareOptions};
-/// use seqflow_cli::scenario::select;
-/// let opts = CompareOptions { selection: select(&["1p1c-u64-single".into()]).unwrap(),
-///     events: 1_000, rounds: 1, min_run: std::time::Duration::ZERO, ..CompareOptions::default() };
-/// let csv = seqflow_cli::output::csv::render(&compare(&opts, &mut |_| {}).unwrap());
-/// assert!(csv.starts_with("kind,scenario"));
-/// assert_eq!(csv.lines().count(), 1 + 4);
-/// ```
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     out.push_str(HEADER);
@@ -44,7 +34,7 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(
             out,
             "latency,{},{},1,1,{},{},{},,{},{},{}",
-            crate::scenario::LATENCY,
+            seqflow_bench::scenario::LATENCY,
             l.implementation.name(),
             l.threads,
             field(&l.wait),

@@ -6,20 +6,11 @@ pub mod plot;
 pub mod table;
 
 /// `value` events/s in millions with two decimals (`"123.45"`), or `"-"`.
-///
-/// ```
-/// assert_eq!(seqflow_cli::output::millions(Some(12_345_678.0)), "12.35");
-/// assert_eq!(seqflow_cli::output::millions(None), "-");
-/// ```
 pub fn millions(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{:.2}", v / 1e6))
 }
 
 /// A ratio as `"1.25x"`, or `"-"`.
-///
-/// ```
-/// assert_eq!(seqflow_cli::output::ratio(Some(1.254)), "1.25x");
-/// ```
 pub fn ratio(value: Option<f64>) -> String {
     value.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}x"))
 }

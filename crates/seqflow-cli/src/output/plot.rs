@@ -1,10 +1,10 @@
 //! `--plot FILE.svg`: a horizontal bar chart of events/s per scenario and implementation, drawn
 //! with `plotters`' SVG backend (text is emitted as SVG text, so no font files are needed).
 
-use crate::compare::Report;
-use crate::peers::Implementation;
-use crate::CliError;
+use crate::{ArgError, CliError};
 use plotters::prelude::*;
+use seqflow_bench::compare::Report;
+use seqflow_bench::peers::Implementation;
 use std::path::Path;
 
 /// The colour of each implementation's bars.
@@ -18,37 +18,46 @@ fn colour(implementation: Implementation) -> RGBColor {
     }
 }
 
-/// Draw the throughput of `report` to `path`, which must end in `.svg`.
-///
-/// ```
-/// use seqflow_cli::compare::{compare, CompareOptions};
-/// use seqflow_cli::scenario::select;
-/// let opts = CompareOptions { selection: select(&["1p1c-u64-burst".into()]).unwrap(),
-///     events: 1_000, rounds: 1, min_run: std::time::Duration::ZERO, ..CompareOptions::default() };
-/// let report = compare(&opts, &mut |_| {}).unwrap();
-/// let path = std::env::temp_dir().join(format!("seqflow-doc-{}.svg", std::process::id()));
-/// seqflow_cli::output::plot::draw(&report, &path).unwrap();
-/// assert!(std::fs::read_to_string(&path).unwrap().contains("<svg"));
-/// std::fs::remove_file(path).unwrap();
-/// ```
-pub fn draw(report: &Report, path: &Path) -> Result<(), CliError> {
+/// Check, before anything runs, that a chart can be written to `path`: an `.svg` name in a
+/// directory that exists, and not a directory itself.
+pub fn check_path(path: &Path) -> Result<(), ArgError> {
     let is_svg = path
         .extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     if !is_svg {
-        return Err(CliError::InvalidArgument(format!(
-            "--plot {}: only SVG is supported (a PNG would need system fonts to draw text); \
-             give a file name ending in .svg",
-            path.display()
-        )));
+        return Err(ArgError::PlotNotSvg {
+            path: path.to_owned(),
+        });
     }
+    if path.is_dir() {
+        return Err(ArgError::PlotIsDir {
+            path: path.to_owned(),
+        });
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(ArgError::PlotDirMissing {
+            path: path.to_owned(),
+            dir: dir.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Draw the throughput of `report` to `path` (see [`check_path`]).
+pub fn draw(report: &Report, path: &Path) -> Result<(), CliError> {
+    check_path(path)?;
     if report.throughput.is_empty() {
-        return Err(CliError::InvalidArgument(
-            "--plot needs at least one throughput scenario".into(),
-        ));
+        return Err(ArgError::PlotWithoutThroughput.into());
     }
-    draw_svg(report, path).map_err(|e| CliError::Plot(format!("{}: {e}", path.display())))
+    draw_svg(report, path).map_err(|e| CliError::Plot {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 fn draw_svg(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> {

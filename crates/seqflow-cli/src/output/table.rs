@@ -1,24 +1,14 @@
 //! The text table `seqflow compare` prints by default.
 
 use super::{millions, ratio};
-use crate::compare::Report;
-use crate::peers::Implementation;
+use seqflow_bench::compare::Report;
+use seqflow_bench::peers::Implementation;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
 /// Render `report` as a table: events/s per implementation (median of rounds), the ratio
 /// seqflow / each peer, the threads and wait strategy of each scenario, then ping-pong latency
 /// and the notes on emulations.
-///
-/// ```
-/// use seqflow_cli::compare::{compare, CompareOptions};
-/// use seqflow_cli::scenario::select;
-/// let opts = CompareOptions { selection: select(&["2p1c-u64-burst".into()]).unwrap(),
-///     events: 2_000, rounds: 1, min_run: std::time::Duration::ZERO, ..CompareOptions::default() };
-/// let text = seqflow_cli::output::table::render(&compare(&opts, &mut |_| {}).unwrap());
-/// assert!(text.contains("2p1c-u64-burst"));
-/// assert!(text.contains("seqflow-lock"));
-/// ```
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
     let c = &report.config;
@@ -93,7 +83,7 @@ pub fn render(report: &Report) -> String {
             out,
             "\nping-pong round trip, ns ({} threads; X/sf = X's median / seqflow's, above 1: \
              seqflow is faster)",
-            crate::latency::THREADS
+            seqflow_bench::latency::THREADS
         );
         let _ = writeln!(
             out,

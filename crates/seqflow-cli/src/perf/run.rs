@@ -2,9 +2,10 @@
 //! reader, lag sampled after every write.
 
 use super::report::{PerfReport, ReaderReport};
-use super::{check_slot, fill_slot, PerfConfig};
-use crate::wait::WaitKind;
-use crate::CliError;
+use super::slot::{check_slot, fill_slot};
+use super::PerfConfig;
+use crate::{ArgError, CliError};
+use seqflow_bench::wait::Wait;
 use seqflow_pipeline::{Disruptor, EventHandler};
 use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -56,23 +57,13 @@ fn burn(d: Duration) {
 
 /// Run the perf test described by `cfg`; `progress` receives a line every second when
 /// `cfg.progress` is set.
-///
-/// ```
-/// use seqflow_cli::perf::{run, PerfConfig};
-/// use std::time::Duration;
-/// let cfg = PerfConfig { slot_bytes: 64, slots: 8, duration: Duration::from_millis(50),
-///     writes_per_second: 1000.0, readers: 2, ..PerfConfig::default() };
-/// let report = run(&cfg, &mut |_| {}).unwrap();
-/// assert!(report.writes > 0);
-/// assert!(report.readers.iter().all(|r| r.errors == 0 && r.events == report.writes));
-/// ```
 pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
-    cfg.validate().map_err(CliError::InvalidArgument)?;
+    cfg.validate()?;
     match cfg.wait {
-        WaitKind::BusySpin => run_with::<BusySpinWait>(cfg, progress),
-        WaitKind::Yielding => run_with::<YieldingWait>(cfg, progress),
-        WaitKind::Sleeping => run_with::<SleepingWait>(cfg, progress),
-        WaitKind::Blocking => run_with::<BlockingWait>(cfg, progress),
+        Wait::BusySpin => run_with::<BusySpinWait>(cfg, progress),
+        Wait::Yielding => run_with::<YieldingWait>(cfg, progress),
+        Wait::Sleeping => run_with::<SleepingWait>(cfg, progress),
+        Wait::Blocking => run_with::<BlockingWait>(cfg, progress),
     }
 }
 
@@ -104,9 +95,21 @@ fn run_with<W: WaitStrategy + Default>(
     }
     let (disruptor, mut producer) = builder.start()?;
 
-    let interval = Duration::from_secs_f64(1.0 / cfg.writes_per_second);
+    // The time between two writes, and when write `n` is due (an offset from the start), in
+    // checked arithmetic: a rate of 1e-300 writes/s is valid and means one write at the start.
+    let interval =
+        Duration::try_from_secs_f64(1.0 / cfg.writes_per_second).unwrap_or(Duration::MAX);
+    let due_after = |n: u64| {
+        Duration::try_from_secs_f64(n as f64 / cfg.writes_per_second).unwrap_or(Duration::MAX)
+    };
     let start = Instant::now();
-    let end = start + cfg.duration;
+    let end = start
+        .checked_add(cfg.duration)
+        .ok_or_else(|| ArgError::OutOfRange {
+            flag: "--duration-seconds",
+            value: cfg.duration.as_secs_f64().to_string(),
+            reason: "too long for this system's clock".into(),
+        })?;
     let mut writes: u64 = 0;
     let mut late_writes: u64 = 0;
     let mut max_lateness = Duration::ZERO;
@@ -123,12 +126,13 @@ fn run_with<W: WaitStrategy + Default>(
             progress(&progress_line(now - start, writes, &max_lag, &stats));
             next_progress += Duration::from_secs(1);
         }
-        let due = start + interval.mul_f64(writes as f64);
-        if due >= end {
+        let due_offset = due_after(writes);
+        if due_offset >= cfg.duration {
             // Nothing more is due before the end: wait it out (for the progress lines).
             std::thread::sleep((end - now).min(MAX_NAP));
             continue;
         }
+        let due = start + due_offset;
         if now < due {
             std::thread::sleep((due - now).min(MAX_NAP));
             continue;
@@ -202,4 +206,37 @@ fn progress_line(at: Duration, writes: u64, max_lag: &[i64], stats: &[Arc<Reader
         writes as f64 / secs.max(1e-9),
         max_lag.iter().copied().max().unwrap_or(0)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny(writes_per_second: f64, readers: usize) -> PerfConfig {
+        PerfConfig {
+            slot_bytes: 64,
+            slots: 8,
+            duration: Duration::from_millis(50),
+            writes_per_second,
+            readers,
+            wait: Wait::Yielding,
+            ..PerfConfig::default()
+        }
+    }
+
+    #[test]
+    fn every_reader_sees_every_write() {
+        let report = run(&tiny(1000.0, 2), &mut |_| {}).unwrap();
+        assert!(report.writes > 0);
+        assert!(report.problems().is_empty(), "{:?}", report.problems());
+        assert!(report.render().contains("writes/s"));
+    }
+
+    #[test]
+    fn a_vanishing_rate_makes_one_write() {
+        let report = run(&tiny(1e-300, 1), &mut |_| {}).unwrap();
+        assert_eq!(report.writes, 1);
+        assert_eq!(report.expected_writes, 1);
+        assert!(report.problems().is_empty(), "{:?}", report.problems());
+    }
 }

@@ -9,16 +9,6 @@ fn pattern(seq: u64, k: usize) -> u64 {
 /// Write slot `seq`: its sequence number (8 bytes, little endian), then, with `verify`, a pattern
 /// that depends on `seq` and the position, or else the low byte of `seq` repeated. The whole slot
 /// is written either way.
-///
-/// ```
-/// use seqflow_cli::perf::{check_slot, fill_slot};
-/// let mut slot = vec![0u8; 100];
-/// fill_slot(&mut slot, 7, true);
-/// assert!(check_slot(&slot, 7, true));
-/// slot[50] ^= 1;
-/// assert!(!check_slot(&slot, 7, true));
-/// assert!(check_slot(&slot, 7, false), "without verify only the sequence is checked");
-/// ```
 pub fn fill_slot(slot: &mut [u8], seq: u64, verify: bool) {
     let (head, body) = slot.split_at_mut(8.min(slot.len()));
     head.copy_from_slice(&seq.to_le_bytes()[..head.len()]);
@@ -53,4 +43,27 @@ pub fn check_slot(slot: &[u8], seq: u64, verify: bool) -> bool {
         .enumerate()
         .all(|(k, chunk)| chunk == pattern(seq, k).to_le_bytes())
         && tail == &pattern(seq, k_tail).to_le_bytes()[..tail.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filled_slot_checks_and_a_flipped_bit_does_not() {
+        for len in [8, 9, 100, 4096] {
+            let mut slot = vec![0u8; len];
+            fill_slot(&mut slot, 7, true);
+            assert!(check_slot(&slot, 7, true));
+            assert!(!check_slot(&slot, 8, true));
+            if len > 8 {
+                slot[len - 1] ^= 1;
+                assert!(!check_slot(&slot, 7, true));
+            }
+            assert!(
+                check_slot(&slot, 7, false),
+                "without verify only the sequence is checked"
+            );
+        }
+    }
 }

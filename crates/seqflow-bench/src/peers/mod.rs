@@ -3,7 +3,7 @@
 //!
 //! Every run publishes the values `0..total` (split evenly between the producers), and every
 //! consumer checks what it received with a [`Sink`](crate::verify::Sink): a run whose consumers
-//! did not each see every value exactly once fails with [`CliError::Verify`].
+//! did not each see every value exactly once fails with [`BenchError::Verify`].
 
 pub mod channel;
 pub mod crossbeam;
@@ -13,23 +13,16 @@ pub mod std_mpsc;
 
 use crate::payload::{Bytes128, PayloadKind};
 use crate::scenario::{Scenario, Shape};
-use crate::wait::WaitKind;
-use crate::CliError;
+use crate::wait::Wait;
+use crate::BenchError;
 use serde::Serialize;
 use std::ops::Range;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// One implementation in a comparison.
-///
-/// ```
-/// use seqflow_cli::peers::Implementation;
-/// use seqflow_cli::scenario::Scenario;
-/// let first = Scenario::all()[0];
-/// assert!(!Implementation::SeqflowLock.supports(first), "the lock sequencer is for several producers");
-/// assert_eq!(Implementation::Crossbeam.name(), "crossbeam");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Implementation {
     /// seqflow: the single-producer sequencer for one producer, the CAS multi-producer
@@ -96,7 +89,7 @@ impl Implementation {
 
     /// How this implementation waits when the scenario asks for `wait` (peers lack some
     /// strategies; channels always block after a short spin).
-    pub fn wait_used(self, wait: WaitKind) -> &'static str {
+    pub fn wait_used(self, wait: Wait) -> &'static str {
         match self {
             Implementation::Seqflow | Implementation::SeqflowLock => wait.name(),
             Implementation::Disruptor => disruptor_rs::wait_name(wait),
@@ -106,13 +99,6 @@ impl Implementation {
 }
 
 /// The knobs of one run.
-///
-/// ```
-/// use seqflow_cli::peers::RunConfig;
-/// use seqflow_cli::wait::WaitKind;
-/// let cfg = RunConfig { events: 10_000, capacity: 1024, batch: 100, wait: WaitKind::Yielding };
-/// assert_eq!(cfg.capacity, 1024);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunConfig {
     /// Events to publish in all (rounded by [`Scenario::total_events`]).
@@ -122,7 +108,7 @@ pub struct RunConfig {
     /// Events per claim when bursting.
     pub batch: usize,
     /// How threads wait.
-    pub wait: WaitKind,
+    pub wait: Wait,
 }
 
 /// What one verified run measured.
@@ -138,13 +124,6 @@ pub struct Measurement {
 
 impl Measurement {
     /// Events per second.
-    ///
-    /// ```
-    /// use seqflow_cli::peers::Measurement;
-    /// use std::time::Duration;
-    /// let m = Measurement { events: 1000, elapsed: Duration::from_millis(1), threads: 2 };
-    /// assert_eq!(m.events_per_sec(), 1_000_000.0);
-    /// ```
     pub fn events_per_sec(&self) -> f64 {
         self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
     }
@@ -153,10 +132,10 @@ impl Measurement {
 /// Run `scenario` once with `implementation` and verify every consumer.
 ///
 /// ```
-/// use seqflow_cli::peers::{run, Implementation, RunConfig};
-/// use seqflow_cli::scenario::Scenario;
-/// use seqflow_cli::wait::WaitKind;
-/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: WaitKind::Yielding };
+/// use seqflow_bench::peers::{run, Implementation, RunConfig};
+/// use seqflow_bench::scenario::Scenario;
+/// use seqflow_bench::wait::Wait;
+/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: Wait::Yielding };
 /// let m = run(Implementation::Seqflow, Scenario::all()[0], &cfg).unwrap();
 /// assert_eq!(m.events, 1000);
 /// ```
@@ -164,13 +143,12 @@ pub fn run(
     implementation: Implementation,
     scenario: Scenario,
     cfg: &RunConfig,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     if !implementation.supports(scenario) {
-        return Err(CliError::InvalidArgument(format!(
-            "{} has no {} scenario",
-            implementation.name(),
-            scenario.name()
-        )));
+        return Err(BenchError::Unsupported {
+            implementation: implementation.name(),
+            scenario: scenario.name(),
+        });
     }
     match scenario.payload {
         PayloadKind::U64 => run_typed::<u64>(implementation, scenario, cfg),
@@ -182,7 +160,7 @@ fn run_typed<P: crate::payload::Payload>(
     implementation: Implementation,
     scenario: Scenario,
     cfg: &RunConfig,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     use seqflow_sequencer::MultiProducerMode;
     match implementation {
         Implementation::Seqflow => seqflow::run::<P>(scenario, cfg, MultiProducerMode::Cas),
@@ -196,7 +174,7 @@ fn run_typed<P: crate::payload::Payload>(
 /// The values producer `index` of `producers` publishes out of `0..total`.
 ///
 /// ```
-/// assert_eq!(seqflow_cli::peers::share(1, 3, 300), 100..200);
+/// assert_eq!(seqflow_bench::peers::share(1, 3, 300), 100..200);
 /// ```
 pub fn share(index: usize, producers: usize, total: u64) -> Range<u64> {
     let per = total / producers as u64;
@@ -206,10 +184,14 @@ pub fn share(index: usize, producers: usize, total: u64) -> Range<u64> {
 /// Run one producer per handle over its [`share`] of `0..total`. One handle runs on the calling
 /// thread; several run on their own threads, released together. Returns the instant the
 /// producers were released, once every producer has finished.
-pub(crate) fn run_producers<H, F>(handles: Vec<H>, total: u64, work: F) -> Result<Instant, CliError>
+pub(crate) fn run_producers<H, F>(
+    handles: Vec<H>,
+    total: u64,
+    work: F,
+) -> Result<Instant, BenchError>
 where
     H: Send,
-    F: Fn(H, Range<u64>) -> Result<(), CliError> + Sync,
+    F: Fn(H, Range<u64>) -> Result<(), BenchError> + Sync,
 {
     let n = handles.len();
     if n == 1 {
@@ -235,7 +217,7 @@ where
         let start = Instant::now();
         for t in threads {
             t.join()
-                .map_err(|_| CliError::Panicked("producer".into()))??;
+                .map_err(|_| BenchError::Panicked("producer".into()))??;
         }
         Ok(start)
     })

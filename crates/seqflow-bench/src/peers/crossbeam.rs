@@ -3,13 +3,6 @@
 use super::channel::Channel;
 
 /// `crossbeam_channel::bounded`.
-///
-/// ```
-/// use seqflow_cli::peers::{channel::Channel, crossbeam::Crossbeam};
-/// let (tx, rx) = <Crossbeam as Channel<u8>>::bounded(1);
-/// assert!(Crossbeam::send(&tx, 1));
-/// assert_eq!(<Crossbeam as Channel<u8>>::recv(&rx), Some(1));
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Crossbeam;
 

@@ -1,15 +1,15 @@
 //! Every scenario with every implementation, tiny event counts, yielding waits: each run must
 //! pass its verification (every consumer saw every value exactly once).
 
-use seqflow_cli::latency::ping_pong;
-use seqflow_cli::peers::{run, Implementation, RunConfig};
-use seqflow_cli::scenario::Scenario;
-use seqflow_cli::verify::{Sinks, Tally};
-use seqflow_cli::wait::WaitKind;
+use seqflow_bench::latency::ping_pong;
+use seqflow_bench::peers::{run, Implementation, RunConfig};
+use seqflow_bench::scenario::Scenario;
+use seqflow_bench::verify::{Sinks, Tally};
+use seqflow_bench::wait::Wait;
 
 const EVENTS: u64 = 10_000;
 
-fn cfg(wait: WaitKind) -> RunConfig {
+fn cfg(wait: Wait) -> RunConfig {
     RunConfig {
         events: EVENTS,
         capacity: 1024,
@@ -20,7 +20,7 @@ fn cfg(wait: WaitKind) -> RunConfig {
 
 #[test]
 fn every_scenario_every_implementation_verifies() {
-    let cfg = cfg(WaitKind::Yielding);
+    let cfg = cfg(Wait::Yielding);
     let mut runs = 0;
     for scenario in Scenario::all() {
         for implementation in Implementation::ALL {
@@ -41,13 +41,13 @@ fn every_scenario_every_implementation_verifies() {
 
 #[test]
 fn seqflow_and_disruptor_with_other_wait_strategies() {
-    let picks = seqflow_cli::scenario::select(&[
+    let picks = seqflow_bench::scenario::select(&[
         "1p1c-b128-burst".to_string(),
         "diamond-u64-single".to_string(),
         "3p1c-u64-burst".to_string(),
     ])
     .unwrap();
-    for wait in [WaitKind::Blocking, WaitKind::Sleeping] {
+    for wait in [Wait::Blocking, Wait::Sleeping] {
         for &scenario in &picks.scenarios {
             for implementation in [
                 Implementation::Seqflow,
@@ -71,7 +71,7 @@ fn seqflow_and_disruptor_with_other_wait_strategies() {
 #[test]
 fn ping_pong_every_implementation() {
     for implementation in Implementation::ALL {
-        let stats = ping_pong(implementation, 300, 64, WaitKind::Yielding)
+        let stats = ping_pong(implementation, 300, 64, Wait::Yielding)
             .unwrap_or_else(|e| panic!("{}: {e}", implementation.name()));
         assert_eq!(stats.round_trips, 300);
         assert!(stats.median_ns <= stats.p99_ns);
@@ -101,7 +101,7 @@ fn a_missing_or_duplicated_event_fails_verification() {
 
 #[test]
 fn a_torn_128_byte_event_is_counted_bad() {
-    use seqflow_cli::payload::{Bytes128, Payload};
+    use seqflow_bench::payload::{Bytes128, Payload};
     let mut sinks = Sinks::default();
     let mut sink = sinks.sink("C");
     let mut torn = Bytes128::new(0);
@@ -114,14 +114,14 @@ fn a_torn_128_byte_event_is_counted_bad() {
 
 #[test]
 fn calibration_gives_short_runs_more_events() {
-    use seqflow_cli::compare::{compare, CompareOptions};
+    use seqflow_bench::compare::{compare, CompareOptions};
     use std::time::Duration;
     let opts = CompareOptions {
-        selection: seqflow_cli::scenario::select(&["1p1c-u64-burst".to_string()]).unwrap(),
+        selection: seqflow_bench::scenario::select(&["1p1c-u64-burst".to_string()]).unwrap(),
         implementations: vec![Implementation::Seqflow],
         events: 1_000,
         rounds: 1,
-        wait: Some(WaitKind::Yielding),
+        wait: Some(Wait::Yielding),
         min_run: Duration::from_millis(5),
         ..CompareOptions::default()
     };

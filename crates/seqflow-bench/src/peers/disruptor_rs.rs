@@ -12,8 +12,8 @@ use super::{run_producers, Measurement, RunConfig};
 use crate::payload::Payload;
 use crate::scenario::{Scenario, Shape};
 use crate::verify::{Sink, Sinks, Tally};
-use crate::wait::WaitKind;
-use crate::CliError;
+use crate::wait::Wait;
+use crate::BenchError;
 use disruptor::wait_strategies::WaitStrategy;
 use disruptor::{
     build_multi_producer, build_single_producer, BusySpinWithSpinLoopHint, Polling, Producer,
@@ -26,11 +26,6 @@ use std::time::{Duration, Instant};
 /// spin [`SPIN_TRIES`] polls for a sequence, then yield the CPU between polls. The crate calls
 /// `wait_for` once per unsuccessful poll and its strategies are stateless `Copy` values, so the
 /// poll count lives in a thread-local, reset whenever a new sequence is waited for.
-///
-/// ```
-/// use disruptor::wait_strategies::WaitStrategy;
-/// seqflow_cli::peers::disruptor_rs::Yield.wait_for(0);
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Yield;
 
@@ -62,25 +57,25 @@ const NAP: Duration = Duration::from_micros(50);
 /// The strategy this peer uses for `wait`.
 ///
 /// ```
-/// use seqflow_cli::peers::disruptor_rs::wait_name;
-/// use seqflow_cli::wait::WaitKind;
-/// assert_eq!(wait_name(WaitKind::Blocking), "yielding (no blocking strategy)");
+/// use seqflow_bench::peers::disruptor_rs::wait_name;
+/// use seqflow_bench::wait::Wait;
+/// assert_eq!(wait_name(Wait::Blocking), "yielding (no blocking strategy)");
 /// ```
-pub fn wait_name(wait: WaitKind) -> &'static str {
+pub fn wait_name(wait: Wait) -> &'static str {
     match wait {
-        WaitKind::BusySpin => "busy-spin",
-        WaitKind::Yielding => "yielding",
-        WaitKind::Sleeping => "sleeping",
-        WaitKind::Blocking => "yielding (no blocking strategy)",
+        Wait::BusySpin => "busy-spin",
+        Wait::Yielding => "yielding",
+        Wait::Sleeping => "sleeping",
+        Wait::Blocking => "yielding (no blocking strategy)",
     }
 }
 
 /// Run `scenario` on the `disruptor` crate.
-pub fn run<P: Payload>(scenario: Scenario, cfg: &RunConfig) -> Result<Measurement, CliError> {
+pub fn run<P: Payload>(scenario: Scenario, cfg: &RunConfig) -> Result<Measurement, BenchError> {
     match cfg.wait {
-        WaitKind::BusySpin => run_with::<P, _>(scenario, cfg, BusySpinWithSpinLoopHint),
-        WaitKind::Sleeping => run_with::<P, _>(scenario, cfg, Sleep::new(NAP)),
-        WaitKind::Yielding | WaitKind::Blocking => run_with::<P, _>(scenario, cfg, Yield),
+        Wait::BusySpin => run_with::<P, _>(scenario, cfg, BusySpinWithSpinLoopHint),
+        Wait::Sleeping => run_with::<P, _>(scenario, cfg, Sleep::new(NAP)),
+        Wait::Yielding | Wait::Blocking => run_with::<P, _>(scenario, cfg, Yield),
     }
 }
 
@@ -88,7 +83,7 @@ fn run_with<P: Payload, W: WaitStrategy + 'static>(
     scenario: Scenario,
     cfg: &RunConfig,
     wait: W,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     let total = scenario.total_events(cfg.events, cfg.batch);
     let full = FullPolicy::of(cfg.wait);
     let publisher = Publisher {
@@ -169,11 +164,11 @@ enum FullPolicy {
 }
 
 impl FullPolicy {
-    fn of(wait: WaitKind) -> FullPolicy {
+    fn of(wait: Wait) -> FullPolicy {
         match wait {
-            WaitKind::BusySpin => FullPolicy::Spin,
-            WaitKind::Yielding | WaitKind::Blocking => FullPolicy::Yield,
-            WaitKind::Sleeping => FullPolicy::Nap,
+            Wait::BusySpin => FullPolicy::Spin,
+            Wait::Yielding | Wait::Blocking => FullPolicy::Yield,
+            Wait::Sleeping => FullPolicy::Nap,
         }
     }
 
@@ -202,7 +197,7 @@ impl Publisher {
         &self,
         mut producer: D,
         values: Range<u64>,
-    ) -> Result<(), CliError> {
+    ) -> Result<(), BenchError> {
         let spin = matches!(self.full, FullPolicy::Spin);
         if self.batch == 1 {
             for v in values {
@@ -251,8 +246,8 @@ impl Publisher {
 pub fn ping_pong(
     round_trips: u64,
     capacity: usize,
-    wait: WaitKind,
-) -> Result<Vec<Duration>, CliError> {
+    wait: Wait,
+) -> Result<Vec<Duration>, BenchError> {
     let full = FullPolicy::of(wait);
     let (mut ping_poller, ping) =
         build_single_producer(capacity, || 0u64, BusySpinWithSpinLoopHint).new_event_poller();
@@ -291,13 +286,13 @@ pub fn ping_pong(
             let back = take(&mut pong_poller, full);
             samples.push(start.elapsed());
             if back != Some(i) {
-                result = Err(CliError::PingPong(format!("sent {i}, got {back:?} back")));
+                result = Err(BenchError::PingPong(format!("sent {i}, got {back:?} back")));
                 break;
             }
         }
         drop(ping_producer);
         echo.join()
-            .map_err(|_| CliError::Panicked("ping-pong echo".into()))?;
+            .map_err(|_| BenchError::Panicked("ping-pong echo".into()))?;
         result.map(|()| samples)
     })
 }

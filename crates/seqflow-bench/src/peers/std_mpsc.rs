@@ -4,13 +4,6 @@ use super::channel::Channel;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 /// `std::sync::mpsc::sync_channel`.
-///
-/// ```
-/// use seqflow_cli::peers::{channel::Channel, std_mpsc::StdMpsc};
-/// let (tx, rx) = <StdMpsc as Channel<u8>>::bounded(1);
-/// assert!(StdMpsc::send(&tx, 1));
-/// assert_eq!(<StdMpsc as Channel<u8>>::recv(&rx), Some(1));
-/// ```
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StdMpsc;
 

@@ -5,18 +5,12 @@ use crate::latency::{self, LatencyStats};
 use crate::payload::PayloadKind;
 use crate::peers::{self, Implementation, RunConfig};
 use crate::scenario::{Publish, Scenario, Selection, Shape};
-use crate::wait::{available_cores, WaitKind};
-use crate::CliError;
+use crate::wait::{available_cores, Wait};
+use crate::BenchError;
 use serde::Serialize;
 use std::time::Duration;
 
 /// What to compare, and how hard.
-///
-/// ```
-/// use seqflow_cli::compare::CompareOptions;
-/// let o = CompareOptions::default();
-/// assert_eq!(o.rounds, 3);
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompareOptions {
     /// The scenarios (and whether to run ping-pong).
@@ -31,8 +25,8 @@ pub struct CompareOptions {
     pub capacity: usize,
     /// Events per claim in burst scenarios.
     pub batch: usize,
-    /// A wait strategy for every scenario, or `None` for [`WaitKind::auto`].
-    pub wait: Option<WaitKind>,
+    /// A wait strategy for every scenario, or `None` for [`Wait::auto`].
+    pub wait: Option<Wait>,
     /// Round trips per ping-pong run.
     pub round_trips: u64,
     /// The shortest a timed run should last: an implementation whose calibration run (a quarter
@@ -84,7 +78,7 @@ pub struct ReportConfig {
     /// CPUs available to the process.
     pub cpus: usize,
     /// `--wait`, if given.
-    pub wait_override: Option<WaitKind>,
+    pub wait_override: Option<Wait>,
     /// The shortest a timed run should last, in milliseconds (see [`CompareOptions::min_run`]).
     pub min_run_ms: u64,
 }
@@ -107,7 +101,7 @@ pub struct ScenarioReport {
     /// Threads in all.
     pub threads: usize,
     /// The wait strategy asked for.
-    pub wait: WaitKind,
+    pub wait: Wait,
     /// Events requested per run (rounded to whole batches per producer); fast implementations
     /// may run more, see [`ImplReport::events`].
     pub events: u64,
@@ -169,8 +163,8 @@ const MAX_SCALE: f64 = 100.0;
 /// The median of `values` (the mean of the middle two for an even count).
 ///
 /// ```
-/// assert_eq!(seqflow_cli::compare::median(&[3.0, 1.0, 2.0]), 2.0);
-/// assert_eq!(seqflow_cli::compare::median(&[4.0, 1.0]), 2.5);
+/// assert_eq!(seqflow_bench::compare::median(&[3.0, 1.0, 2.0]), 2.0);
+/// assert_eq!(seqflow_bench::compare::median(&[4.0, 1.0]), 2.5);
 /// ```
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
@@ -190,35 +184,38 @@ fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
 /// Run the comparison. `progress` is told what runs next.
 ///
 /// ```
-/// use seqflow_cli::compare::{compare, CompareOptions};
-/// use seqflow_cli::scenario::select;
+/// use seqflow_bench::compare::{compare, CompareOptions};
+/// use seqflow_bench::scenario::select;
 /// let opts = CompareOptions {
 ///     selection: select(&["1p1c-u64-burst".to_string()]).unwrap(),
 ///     events: 2_000,
 ///     rounds: 1,
 ///     min_run: std::time::Duration::ZERO,
-///     wait: Some(seqflow_cli::wait::WaitKind::Yielding),
+///     wait: Some(seqflow_bench::wait::Wait::Yielding),
 ///     ..CompareOptions::default()
 /// };
 /// let report = compare(&opts, &mut |_| {}).unwrap();
 /// assert_eq!(report.throughput[0].results.len(), 4);
 /// ```
-pub fn compare(opts: &CompareOptions, progress: &mut dyn FnMut(&str)) -> Result<Report, CliError> {
+pub fn compare(
+    opts: &CompareOptions,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Report, BenchError> {
     let scenarios = &opts.selection.scenarios;
     let rounds = opts.rounds.max(1);
     let cfg_of = |scenario: Scenario, events: u64| RunConfig {
         events,
         capacity: opts.capacity,
         batch: opts.batch,
-        wait: opts
-            .wait
-            .unwrap_or(WaitKind::auto(scenario.shape.threads())),
+        wait: opts.wait.unwrap_or(Wait::auto(scenario.shape.threads())),
     };
     let run_one = |implementation: Implementation, scenario: Scenario, events: u64| {
-        peers::run(implementation, scenario, &cfg_of(scenario, events)).map_err(|e| CliError::Run {
-            implementation: implementation.name().into(),
-            scenario: scenario.name(),
-            source: Box::new(e),
+        peers::run(implementation, scenario, &cfg_of(scenario, events)).map_err(|e| {
+            BenchError::Run {
+                implementation: implementation.name().into(),
+                scenario: scenario.name(),
+                source: Box::new(e),
+            }
         })
     };
     // (implementation, events per run, events/s of each round), per scenario.
@@ -255,7 +252,7 @@ pub fn compare(opts: &CompareOptions, progress: &mut dyn FnMut(&str)) -> Result<
     } else {
         Vec::new()
     };
-    let latency_wait = opts.wait.unwrap_or(WaitKind::auto(latency::THREADS));
+    let latency_wait = opts.wait.unwrap_or(Wait::auto(latency::THREADS));
     let mut latency_samples: Vec<Vec<LatencyStats>> = vec![Vec::new(); latency_impls.len()];
 
     for round in 0..rounds {
@@ -291,7 +288,7 @@ pub fn compare(opts: &CompareOptions, progress: &mut dyn FnMut(&str)) -> Result<
                 opts.capacity,
                 latency_wait,
             )
-            .map_err(|e| CliError::Run {
+            .map_err(|e| BenchError::Run {
                 implementation: implementation.name().into(),
                 scenario: crate::scenario::LATENCY.into(),
                 source: Box::new(e),
@@ -304,9 +301,7 @@ pub fn compare(opts: &CompareOptions, progress: &mut dyn FnMut(&str)) -> Result<
         .iter()
         .zip(samples)
         .map(|(&scenario, row)| {
-            let wait = opts
-                .wait
-                .unwrap_or(WaitKind::auto(scenario.shape.threads()));
+            let wait = opts.wait.unwrap_or(Wait::auto(scenario.shape.threads()));
             let medians: Vec<(Implementation, f64)> =
                 row.iter().map(|(i, _, v)| (*i, median(v))).collect();
             let seqflow = medians

@@ -4,8 +4,8 @@ use super::{run_producers, Measurement, RunConfig};
 use crate::payload::Payload;
 use crate::scenario::{Scenario, Shape};
 use crate::verify::{Sinks, Tally};
-use crate::wait::WaitKind;
-use crate::CliError;
+use crate::wait::Wait;
+use crate::BenchError;
 use seqflow_pipeline::{Disruptor, DisruptorBuilder, Producer, ProducerSequencer};
 use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::{Claimer, MultiProducerMode};
@@ -18,12 +18,12 @@ pub fn run<P: Payload>(
     scenario: Scenario,
     cfg: &RunConfig,
     mode: MultiProducerMode,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     match cfg.wait {
-        WaitKind::BusySpin => run_with::<P, BusySpinWait>(scenario, cfg, mode),
-        WaitKind::Yielding => run_with::<P, YieldingWait>(scenario, cfg, mode),
-        WaitKind::Sleeping => run_with::<P, SleepingWait>(scenario, cfg, mode),
-        WaitKind::Blocking => run_with::<P, BlockingWait>(scenario, cfg, mode),
+        Wait::BusySpin => run_with::<P, BusySpinWait>(scenario, cfg, mode),
+        Wait::Yielding => run_with::<P, YieldingWait>(scenario, cfg, mode),
+        Wait::Sleeping => run_with::<P, SleepingWait>(scenario, cfg, mode),
+        Wait::Blocking => run_with::<P, BlockingWait>(scenario, cfg, mode),
     }
 }
 
@@ -31,7 +31,7 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
     scenario: Scenario,
     cfg: &RunConfig,
     mode: MultiProducerMode,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     let total = scenario.total_events(cfg.events, cfg.batch);
     let batch = scenario.batch(cfg.batch);
     let config = Disruptor::builder(cfg.capacity, P::zero).wait_strategy(W::default());
@@ -102,7 +102,7 @@ fn publish<P: Payload, C: Claimer>(
     producer: &mut Producer<P, C>,
     values: Range<u64>,
     batch: usize,
-) -> Result<(), CliError> {
+) -> Result<(), BenchError> {
     if batch == 1 {
         for v in values {
             producer.publish(|e, _| e.set(v))?;
@@ -124,20 +124,20 @@ fn publish<P: Payload, C: Claimer>(
 pub fn ping_pong(
     round_trips: u64,
     capacity: usize,
-    wait: WaitKind,
-) -> Result<Vec<Duration>, CliError> {
+    wait: Wait,
+) -> Result<Vec<Duration>, BenchError> {
     match wait {
-        WaitKind::BusySpin => ping_pong_with::<BusySpinWait>(round_trips, capacity),
-        WaitKind::Yielding => ping_pong_with::<YieldingWait>(round_trips, capacity),
-        WaitKind::Sleeping => ping_pong_with::<SleepingWait>(round_trips, capacity),
-        WaitKind::Blocking => ping_pong_with::<BlockingWait>(round_trips, capacity),
+        Wait::BusySpin => ping_pong_with::<BusySpinWait>(round_trips, capacity),
+        Wait::Yielding => ping_pong_with::<YieldingWait>(round_trips, capacity),
+        Wait::Sleeping => ping_pong_with::<SleepingWait>(round_trips, capacity),
+        Wait::Blocking => ping_pong_with::<BlockingWait>(round_trips, capacity),
     }
 }
 
 fn ping_pong_with<W: WaitStrategy + Default>(
     round_trips: u64,
     capacity: usize,
-) -> Result<Vec<Duration>, CliError> {
+) -> Result<Vec<Duration>, BenchError> {
     let mut ping = Disruptor::builder(capacity, || 0u64)
         .wait_strategy(W::default())
         .single_producer()?;
@@ -149,8 +149,8 @@ fn ping_pong_with<W: WaitStrategy + Default>(
     let mut pong_poller = pong.poller()?;
     let (pong_disruptor, mut pong_producer) = pong.start()?;
 
-    let samples = std::thread::scope(|s| -> Result<Vec<Duration>, CliError> {
-        let echo = s.spawn(move || -> Result<(), CliError> {
+    let samples = std::thread::scope(|s| -> Result<Vec<Duration>, BenchError> {
+        let echo = s.spawn(move || -> Result<(), BenchError> {
             for i in 0..round_trips as i64 {
                 ping_poller.wait_for(i, None)?;
                 let v = *ping_poller.get(i)?;
@@ -168,11 +168,11 @@ fn ping_pong_with<W: WaitStrategy + Default>(
             pong_poller.update_sequence(i)?;
             samples.push(start.elapsed());
             if v != i as u64 {
-                return Err(CliError::PingPong(format!("sent {i}, got {v} back")));
+                return Err(BenchError::PingPong(format!("sent {i}, got {v} back")));
             }
         }
         echo.join()
-            .map_err(|_| CliError::Panicked("ping-pong echo".into()))??;
+            .map_err(|_| BenchError::Panicked("ping-pong echo".into()))??;
         Ok(samples)
     })?;
     drop(pong_poller);

@@ -4,8 +4,8 @@
 use crate::peers::{
     channel, crossbeam::Crossbeam, disruptor_rs, seqflow, std_mpsc::StdMpsc, Implementation,
 };
-use crate::wait::WaitKind;
-use crate::CliError;
+use crate::wait::Wait;
+use crate::BenchError;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ pub const THREADS: usize = 2;
 /// Round-trip statistics of one implementation.
 ///
 /// ```
-/// use seqflow_cli::latency::LatencyStats;
+/// use seqflow_bench::latency::LatencyStats;
 /// use std::time::Duration;
 /// let samples: Vec<Duration> = (1..=100).map(Duration::from_nanos).collect();
 /// let s = LatencyStats::from_samples(samples);
@@ -49,30 +49,46 @@ impl LatencyStats {
     }
 }
 
-/// Time `round_trips` round trips with `implementation` (`seqflow-lock` has no ping-pong of its
-/// own: a ping-pong has one producer per ring).
+/// Time `round_trips` round trips with `implementation` and return their statistics
+/// (`seqflow-lock` has no ping-pong of its own: a ping-pong has one producer per ring).
 ///
 /// ```
-/// use seqflow_cli::latency::ping_pong;
-/// use seqflow_cli::peers::Implementation;
-/// use seqflow_cli::wait::WaitKind;
-/// let s = ping_pong(Implementation::Crossbeam, 100, 64, WaitKind::Yielding).unwrap();
+/// use seqflow_bench::latency::ping_pong;
+/// use seqflow_bench::peers::Implementation;
+/// use seqflow_bench::wait::Wait;
+/// let s = ping_pong(Implementation::Crossbeam, 100, 64, Wait::Yielding)?;
 /// assert_eq!(s.round_trips, 100);
+/// assert!(s.median_ns <= s.p99_ns);
+/// # Ok::<(), seqflow_bench::BenchError>(())
 /// ```
 pub fn ping_pong(
     implementation: Implementation,
     round_trips: u64,
     capacity: usize,
-    wait: WaitKind,
-) -> Result<LatencyStats, CliError> {
-    let round_trips = round_trips.max(1);
-    let samples = match implementation {
+    wait: Wait,
+) -> Result<LatencyStats, BenchError> {
+    Ok(LatencyStats::from_samples(round_trip_times(
+        implementation,
+        round_trips.max(1),
+        capacity,
+        wait,
+    )?))
+}
+
+/// The time of each of `round_trips` round trips with `implementation` (what a criterion bench
+/// sums with `iter_custom`).
+pub fn round_trip_times(
+    implementation: Implementation,
+    round_trips: u64,
+    capacity: usize,
+    wait: Wait,
+) -> Result<Vec<Duration>, BenchError> {
+    match implementation {
         Implementation::Seqflow | Implementation::SeqflowLock => {
-            seqflow::ping_pong(round_trips, capacity, wait)?
+            seqflow::ping_pong(round_trips, capacity, wait)
         }
-        Implementation::Disruptor => disruptor_rs::ping_pong(round_trips, capacity, wait)?,
-        Implementation::Crossbeam => channel::ping_pong::<Crossbeam>(round_trips, capacity)?,
-        Implementation::StdMpsc => channel::ping_pong::<StdMpsc>(round_trips, capacity)?,
-    };
-    Ok(LatencyStats::from_samples(samples))
+        Implementation::Disruptor => disruptor_rs::ping_pong(round_trips, capacity, wait),
+        Implementation::Crossbeam => channel::ping_pong::<Crossbeam>(round_trips, capacity),
+        Implementation::StdMpsc => channel::ping_pong::<StdMpsc>(round_trips, capacity),
+    }
 }

@@ -2,16 +2,10 @@
 //! `--scenario` selection maps to them.
 
 use crate::payload::PayloadKind;
-use crate::CliError;
+use crate::BenchError;
 use serde::Serialize;
 
 /// Who produces and who consumes, and how consumers depend on each other.
-///
-/// ```
-/// use seqflow_cli::scenario::Shape;
-/// assert_eq!(Shape::Diamond.threads(), 4);
-/// assert_eq!(Shape::ThreeToOne.producers(), 3);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Shape {
@@ -76,11 +70,6 @@ impl Shape {
 }
 
 /// How producers publish.
-///
-/// ```
-/// use seqflow_cli::scenario::Publish;
-/// assert_eq!(Publish::Burst.name(), "burst");
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Publish {
@@ -106,7 +95,7 @@ impl Publish {
 /// One throughput scenario.
 ///
 /// ```
-/// use seqflow_cli::scenario::Scenario;
+/// use seqflow_bench::scenario::Scenario;
 /// let all = Scenario::all();
 /// assert_eq!(all.len(), 24);
 /// assert_eq!(all[0].name(), "1p1c-u64-burst");
@@ -154,8 +143,8 @@ impl Scenario {
     /// one batch per producer.
     ///
     /// ```
-    /// use seqflow_cli::scenario::{Scenario, Shape, Publish};
-    /// use seqflow_cli::payload::PayloadKind;
+    /// use seqflow_bench::scenario::{Scenario, Shape, Publish};
+    /// use seqflow_bench::payload::PayloadKind;
     /// let s = Scenario { shape: Shape::ThreeToOne, payload: PayloadKind::U64, publish: Publish::Burst };
     /// assert_eq!(s.total_events(1000, 100), 900);
     /// assert_eq!(s.total_events(1, 100), 300);
@@ -178,7 +167,7 @@ impl Scenario {
 /// scenario.
 ///
 /// ```
-/// use seqflow_cli::scenario::select;
+/// use seqflow_bench::scenario::select;
 /// let s = select(&["1p1c-u64".to_string(), "latency".to_string()]).unwrap();
 /// assert_eq!(s.scenarios.len(), 2);
 /// assert!(s.latency);
@@ -197,7 +186,7 @@ pub const LATENCY: &str = "latency";
 
 /// Resolve `--scenario` tokens: `all`, `latency`, a full scenario name, or a prefix ending at a
 /// `-` boundary (`1p1c`, `2p1c-b128`, `diamond-u64-burst`, ...). No token means `all`.
-pub fn select(tokens: &[String]) -> Result<Selection, CliError> {
+pub fn select(tokens: &[String]) -> Result<Selection, BenchError> {
     let all = Scenario::all();
     if tokens.is_empty() {
         return Ok(Selection {
@@ -228,11 +217,10 @@ pub fn select(tokens: &[String]) -> Result<Selection, CliError> {
         }
         if !matched {
             let families: Vec<&str> = Shape::ALL.iter().map(|s| s.name()).collect();
-            return Err(CliError::InvalidArgument(format!(
-                "unknown scenario '{token}': use all, {LATENCY}, a family ({}), optionally \
-                 followed by -u64/-b128 and -burst/-single",
-                families.join(", ")
-            )));
+            return Err(BenchError::UnknownScenario {
+                token: token.to_owned(),
+                families: families.join(", "),
+            });
         }
     }
     Ok(Selection {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// not cancel out (a plain sum of consecutive values would let `{0, 3}` pass for `{1, 2}`).
 ///
 /// ```
-/// use seqflow_cli::verify::mix;
+/// use seqflow_bench::verify::mix;
 /// assert_ne!(mix(0) + mix(3), mix(1) + mix(2));
 /// ```
 #[inline]
@@ -22,7 +22,7 @@ pub fn mix(value: u64) -> u64 {
 /// order, since several producers interleave), and how many were inconsistent (torn).
 ///
 /// ```
-/// use seqflow_cli::verify::Tally;
+/// use seqflow_bench::verify::Tally;
 /// let mut t = Tally::default();
 /// for v in 0..10 { t.add(Some(v)); }
 /// assert_eq!(t, Tally::expected(10));
@@ -68,7 +68,7 @@ type Slot = Arc<Mutex<Option<Tally>>>;
 /// the hot path but the tally itself.
 ///
 /// ```
-/// use seqflow_cli::verify::{Sinks, Tally};
+/// use seqflow_bench::verify::{Sinks, Tally};
 /// let mut sinks = Sinks::default();
 /// let mut sink = sinks.sink("A");
 /// for v in 0..5u64 { sink.observe(&v); }
@@ -137,7 +137,7 @@ impl Sinks {
 /// A consumer did not receive exactly what was published.
 ///
 /// ```
-/// use seqflow_cli::verify::{Tally, VerifyError};
+/// use seqflow_bench::verify::{Tally, VerifyError};
 /// let e = VerifyError { stage: "C".into(), expected: Tally::expected(2), got: None };
 /// assert!(e.to_string().contains("stage C"));
 /// ```

@@ -15,14 +15,14 @@ use super::{run_producers, Measurement, RunConfig};
 use crate::payload::Payload;
 use crate::scenario::{Scenario, Shape};
 use crate::verify::{Sink, Sinks, Tally};
-use crate::CliError;
+use crate::BenchError;
 use std::time::{Duration, Instant};
 
 /// A bounded channel implementation moving `T`.
 ///
 /// ```
-/// use seqflow_cli::peers::channel::Channel;
-/// use seqflow_cli::peers::crossbeam::Crossbeam;
+/// use seqflow_bench::peers::channel::Channel;
+/// use seqflow_bench::peers::crossbeam::Crossbeam;
 /// let (tx, rx) = <Crossbeam as Channel<u64>>::bounded(4);
 /// assert!(Crossbeam::send(&tx, 7));
 /// drop(tx);
@@ -49,12 +49,12 @@ pub trait Channel<T: Send + 'static> {
 pub fn run<P: Payload, C: Channel<P>>(
     scenario: Scenario,
     cfg: &RunConfig,
-) -> Result<Measurement, CliError> {
+) -> Result<Measurement, BenchError> {
     let total = scenario.total_events(cfg.events, cfg.batch);
     let cap = cfg.capacity;
     let mut sinks = Sinks::default();
     let shape = scenario.shape;
-    let elapsed = std::thread::scope(|s| -> Result<Duration, CliError> {
+    let elapsed = std::thread::scope(|s| -> Result<Duration, BenchError> {
         // Consumers first (they block on their channels), then the producers.
         let mut consumers = Vec::new();
         let senders: Vec<Vec<C::Tx>> = match shape {
@@ -96,11 +96,11 @@ pub fn run<P: Payload, C: Channel<P>>(
                 vec![vec![to_a, to_b]]
             }
         };
-        let start: Result<Instant, CliError> = run_producers(senders, total, |txs, values| {
+        let start: Result<Instant, BenchError> = run_producers(senders, total, |txs, values| {
             for v in values {
                 for tx in &txs {
                     if !C::send(tx, P::new(v)) {
-                        return Err(CliError::Peer("a consumer hung up early".into()));
+                        return Err(BenchError::Peer("a consumer hung up early".into()));
                     }
                 }
             }
@@ -109,7 +109,7 @@ pub fn run<P: Payload, C: Channel<P>>(
         // Every sender is dropped by now: the consumers drain and end.
         for c in consumers {
             c.join()
-                .map_err(|_| CliError::Panicked("channel consumer".into()))?;
+                .map_err(|_| BenchError::Panicked("channel consumer".into()))?;
         }
         Ok(start?.elapsed())
     })?;
@@ -161,7 +161,7 @@ fn join<P: Payload, C: Channel<P>>(from_a: C::Rx, from_b: C::Rx, mut sink: Sink)
 pub fn ping_pong<C: Channel<u64>>(
     round_trips: u64,
     capacity: usize,
-) -> Result<Vec<Duration>, CliError> {
+) -> Result<Vec<Duration>, BenchError> {
     let (ping_tx, ping_rx) = C::bounded(capacity);
     let (pong_tx, pong_rx) = C::bounded(capacity);
     std::thread::scope(|s| {
@@ -180,13 +180,13 @@ pub fn ping_pong<C: Channel<u64>>(
             let back = C::recv(&pong_rx);
             samples.push(start.elapsed());
             if !sent || back != Some(i) {
-                result = Err(CliError::PingPong(format!("sent {i}, got {back:?} back")));
+                result = Err(BenchError::PingPong(format!("sent {i}, got {back:?} back")));
                 break;
             }
         }
         drop(ping_tx);
         echo.join()
-            .map_err(|_| CliError::Panicked("ping-pong echo".into()))?;
+            .map_err(|_| BenchError::Panicked("ping-pong echo".into()))?;
         result.map(|()| samples)
     })
 }

@@ -3,12 +3,6 @@
 use serde::Serialize;
 
 /// Which payload a scenario moves.
-///
-/// ```
-/// use seqflow_cli::payload::PayloadKind;
-/// assert_eq!(PayloadKind::Bytes128.name(), "b128");
-/// assert_eq!(PayloadKind::U64.size(), 8);
-/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadKind {
@@ -43,7 +37,7 @@ impl PayloadKind {
 /// consistency check.
 ///
 /// ```
-/// use seqflow_cli::payload::{Bytes128, Payload};
+/// use seqflow_bench::payload::{Bytes128, Payload};
 /// let mut e = Bytes128::zero();
 /// e.set(41);
 /// assert_eq!(e.read(), Some(41));
@@ -94,7 +88,7 @@ impl Payload for u64 {
 /// first and the last and check that they agree, so a torn write is caught.
 ///
 /// ```
-/// use seqflow_cli::payload::{Bytes128, Payload};
+/// use seqflow_bench::payload::{Bytes128, Payload};
 /// assert_eq!(std::mem::size_of::<Bytes128>(), 128);
 /// let mut torn = Bytes128::new(5);
 /// torn.0[15] = 0;
