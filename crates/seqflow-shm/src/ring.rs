@@ -192,40 +192,16 @@ impl<E: ShmEvent> ShmRing<E> {
     }
 
     /// The segment name (with its leading slash).
-    ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-name-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert_eq!(ring.name(), name);
-    /// ```
     pub fn name(&self) -> &str {
         self.inner.segment.name().as_str()
     }
 
     /// The number of slots.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-cap-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert_eq!(ring.capacity(), 8);
-    /// ```
     pub fn capacity(&self) -> usize {
         self.inner.segment.capacity()
     }
 
     /// Single or multi producer.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-mode-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert_eq!(ring.producer_mode(), ProducerMode::Single);
-    /// ```
     pub fn producer_mode(&self) -> ProducerMode {
         self.inner.segment.mode
     }

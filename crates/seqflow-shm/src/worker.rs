@@ -2,7 +2,7 @@
 //! is handled by exactly one of them.
 //!
 //! The pool's work cursor lives in the segment. A worker claims the next sequence by CAS on it
-//! (LMAX's `WorkProcessor`, seed 002's shared cursor): before the CAS it sets its own gating
+//! (work stealing, as in LMAX's `WorkProcessor`): before the CAS it sets its own gating
 //! sequence to the value it read, so the producer cannot overwrite the sequence it is about to
 //! claim; after handling it, its sequence moves to the handled sequence. Workers of one pool
 //! therefore gate the producer at the oldest sequence any of them is still handling.
