@@ -32,11 +32,25 @@ impl<E, C: Claimer> Producer<E, C> {
         Self { claimer, ring }
     }
 
+    /// Claim `n` slots for a [`ClaimGuard`], which publishes them exactly once: the producer's
+    /// claims are always paired with their publish, so the claimer's pending-claim checks are
+    /// not needed here.
+    #[inline]
+    fn claim_guarded(
+        &mut self,
+        n: usize,
+        deadline: Option<std::time::Instant>,
+        block: bool,
+    ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
+        let range = self.claimer.__internal_claim_paired(n, deadline, block)?;
+        Ok(ClaimGuard::new(self, range))
+    }
+
     /// Claim one slot (waiting while the ring is full), let `write` fill the event in place,
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
     #[inline]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim(1)?;
+        let mut guard = self.claim_guarded(1, None, true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -45,7 +59,7 @@ impl<E, C: Claimer> Producer<E, C> {
     /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.try_claim(1)?;
+        let mut guard = self.claim_guarded(1, None, false)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -57,10 +71,11 @@ impl<E, C: Claimer> Producer<E, C> {
         timeout: Duration,
         write: F,
     ) -> Result<i64, ClaimError> {
-        let range = self.claimer.claim_timeout(1, timeout)?;
-        let mut guard = ClaimGuard::new(self, range);
-        write(guard.slot(0), range.start());
-        Ok(range.start())
+        let deadline = seqflow_sequence::deadline_after(Some(timeout));
+        let mut guard = self.claim_guarded(1, deadline, true)?;
+        let seq = guard.range.start();
+        write(guard.slot(0), seq);
+        Ok(seq)
     }
 
     /// Claim `n` slots at once, fill each with `write`, publish them together.
@@ -84,15 +99,13 @@ impl<E, C: Claimer> Producer<E, C> {
     /// consumers never wait on a hole).
     #[inline]
     pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        let range = self.claimer.claim(n)?;
-        Ok(ClaimGuard::new(self, range))
+        self.claim_guarded(n, None, true)
     }
 
     /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        let range = self.claimer.try_claim(n)?;
-        Ok(ClaimGuard::new(self, range))
+        self.claim_guarded(n, None, false)
     }
 
     /// The claimer underneath (sequencer access, remaining capacity).
@@ -174,8 +187,9 @@ impl<'a, E, C: Claimer> ClaimGuard<'a, E, C> {
 impl<E, C: Claimer> Drop for ClaimGuard<'_, E, C> {
     #[inline]
     fn drop(&mut self) {
-        // Cannot fail: the guard holds exactly the claimer's pending claim.
-        let published = self.producer.claimer.publish(self.range);
-        debug_assert!(published.is_ok());
+        // SAFETY: the guard holds the range of the producer's last paired claim (it borrows the
+        // producer mutably, so no other claim came in between) and publishes it exactly once,
+        // here; every slot holds a whole event (written through the guard, or left as it was).
+        unsafe { self.producer.claimer.__internal_publish_paired(self.range) };
     }
 }

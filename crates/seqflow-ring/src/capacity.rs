@@ -37,7 +37,11 @@ pub const MAX_CAPACITY: usize = 1 << 30;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Capacity {
-    size: usize,
+    /// `size - 1`, kept rather than the size because the slot index (`seq & mask`) is on every
+    /// hot path.
+    mask: usize,
+    /// `log2(size)`, kept for the lap number of multi-producer availability marks.
+    shift: u32,
 }
 
 impl Capacity {
@@ -55,7 +59,10 @@ impl Capacity {
         } else if size > MAX_CAPACITY {
             Err(CapacityError::TooLarge(size))
         } else {
-            Ok(Self { size })
+            Ok(Self {
+                mask: size - 1,
+                shift: size.trailing_zeros(),
+            })
         }
     }
 
@@ -66,7 +73,7 @@ impl Capacity {
     /// ```
     #[inline]
     pub const fn get(self) -> usize {
-        self.size
+        self.mask + 1
     }
 
     /// The number of slots as a sequence delta.
@@ -76,7 +83,7 @@ impl Capacity {
     /// ```
     #[inline]
     pub const fn as_i64(self) -> i64 {
-        self.size as i64
+        self.get() as i64
     }
 
     /// `capacity - 1`: `seq & mask` is the slot of `seq`.
@@ -86,7 +93,7 @@ impl Capacity {
     /// ```
     #[inline]
     pub const fn mask(self) -> usize {
-        self.size - 1
+        self.mask
     }
 
     /// `log2(capacity)`: `seq >> shift` is the lap of `seq`.
@@ -96,7 +103,7 @@ impl Capacity {
     /// ```
     #[inline]
     pub const fn shift(self) -> u32 {
-        self.size.trailing_zeros()
+        self.shift
     }
 
     /// The slot index of a (non-negative) sequence.

@@ -52,11 +52,36 @@ pub trait Claimer: Send {
     /// The unpublished claim, if any.
     fn pending(&self) -> Option<SequenceRange>;
 
+    /// Claim `n` slots for a caller that pairs every claim with exactly one
+    /// [`__internal_publish_paired`](Self::__internal_publish_paired) of the returned range
+    /// before it claims again: no pending-claim bookkeeping, for the pipeline's producers (whose
+    /// claim guards enforce the pairing). `n` is still checked against the ring. `block: false`
+    /// is [`try_claim`](Self::try_claim). Internal; not part of the public API.
+    #[doc(hidden)]
+    fn __internal_claim_paired(
+        &mut self,
+        n: usize,
+        deadline: Option<std::time::Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError>;
+
+    /// Publish what [`__internal_claim_paired`](Self::__internal_claim_paired) returned.
+    /// Internal; not part of the public API.
+    ///
+    /// # Safety
+    /// `range` is the range the last paired claim returned, not published yet, and every slot in
+    /// it holds a whole event (written since the claim, or left as it was); the claimer holds
+    /// no pending checked claim. Publishing anything else could expose a slot another producer
+    /// is writing.
+    #[doc(hidden)]
+    unsafe fn __internal_publish_paired(&mut self, range: SequenceRange);
+
     /// The sequencer.
     fn sequencer(&self) -> &Arc<Self::Sequencer>;
 }
 
 /// Validate a claim size against the ring and the pending claim.
+#[inline]
 pub(crate) fn check_claim(
     n: usize,
     capacity: usize,
@@ -65,16 +90,29 @@ pub(crate) fn check_claim(
     if let Some(pending) = pending {
         return Err(ClaimError::Pending { pending });
     }
-    if n == 0 {
-        return Err(ClaimError::Zero);
-    }
-    if n > capacity {
-        return Err(ClaimError::TooLarge {
-            requested: n,
-            capacity,
-        });
+    check_size(n, capacity)
+}
+
+/// Validate a claim size against the ring: `1..=capacity`.
+#[inline]
+pub(crate) fn check_size(n: usize, capacity: usize) -> Result<i64, ClaimError> {
+    // `n == 1` first: a constant 1 (one event per publish) folds the whole check away.
+    if n != 1 && n.wrapping_sub(1) >= capacity {
+        return Err(size_error(n, capacity));
     }
     Ok(n as i64)
+}
+
+#[cold]
+fn size_error(n: usize, capacity: usize) -> ClaimError {
+    if n == 0 {
+        ClaimError::Zero
+    } else {
+        ClaimError::TooLarge {
+            requested: n,
+            capacity,
+        }
+    }
 }
 
 /// Take the pending claim if it is exactly `range`.

@@ -1,6 +1,8 @@
 //! [`MultiProducerSequencer`]: any number of producers, claiming by CAS or under a lock.
 
-use crate::claimer::{check_claim, claim_stored, full, take_pending, wait_for_capacity};
+use crate::claimer::{
+    check_claim, check_size, claim_stored, full, take_pending, wait_for_capacity,
+};
 use crate::{
     AvailabilityBuffer, ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer,
 };
@@ -294,6 +296,25 @@ pub struct MultiClaimer<W: WaitStrategy> {
 }
 
 impl<W: WaitStrategy> MultiClaimer<W> {
+    /// Claim `n64` (already checked) slots, by CAS or under the claim lock.
+    #[inline]
+    fn claim_checked(
+        &mut self,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let seq = &*self.sequencer;
+        let n = n64 as usize;
+        let end = match seq.mode {
+            MultiProducerMode::Cas => {
+                seq.claim_cas(n, n64, &mut self.cached_min, deadline, block)?
+            }
+            MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
+        };
+        Ok(SequenceRange::ending_at(end, n64))
+    }
+
     #[inline]
     fn claim_inner(
         &mut self,
@@ -301,17 +322,24 @@ impl<W: WaitStrategy> MultiClaimer<W> {
         deadline: Option<Instant>,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
-        let seq = &*self.sequencer;
-        let n64 = check_claim(n, seq.capacity.get(), self.pending)?;
-        let end = match seq.mode {
-            MultiProducerMode::Cas => {
-                seq.claim_cas(n, n64, &mut self.cached_min, deadline, block)?
-            }
-            MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
-        };
-        let range = SequenceRange::ending_at(end, n64);
+        let n64 = check_claim(n, self.sequencer.capacity.get(), self.pending)?;
+        let range = self.claim_checked(n64, deadline, block)?;
         self.pending = Some(range);
         Ok(range)
+    }
+
+    /// Mark every sequence of `range` published, then wake blocked consumers.
+    #[inline]
+    fn publish_range(&self, range: SequenceRange) {
+        let (start, end) = (range.start(), range.end());
+        // One event per publish is the common case: no loop set-up for it.
+        self.sequencer.available.mark(start);
+        let mut seq = start;
+        while seq < end {
+            seq += 1;
+            self.sequencer.available.mark(seq);
+        }
+        self.sequencer.wait.signal_all();
     }
 }
 
@@ -335,15 +363,28 @@ impl<W: WaitStrategy> Claimer for MultiClaimer<W> {
     #[inline]
     fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
         take_pending(&mut self.pending, range)?;
-        for seq in range {
-            self.sequencer.available.mark(seq);
-        }
-        self.sequencer.wait.signal_all();
+        self.publish_range(range);
         Ok(())
     }
 
     fn pending(&self) -> Option<SequenceRange> {
         self.pending
+    }
+
+    #[inline]
+    fn __internal_claim_paired(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let n64 = check_size(n, self.sequencer.capacity.get())?;
+        self.claim_checked(n64, deadline, block)
+    }
+
+    #[inline]
+    unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
+        self.publish_range(range);
     }
 
     fn sequencer(&self) -> &Arc<MultiProducerSequencer<W>> {
@@ -357,10 +398,7 @@ impl<W: WaitStrategy> Drop for MultiClaimer<W> {
     /// every consumer would wait forever on the hole.
     fn drop(&mut self) {
         if let Some(range) = self.pending.take() {
-            for seq in range {
-                self.sequencer.available.mark(seq);
-            }
-            self.sequencer.wait.signal_all();
+            self.publish_range(range);
         }
     }
 }

@@ -1,6 +1,8 @@
 //! [`SingleProducerSequencer`]: one producer, no atomic read-modify-write anywhere.
 
-use crate::claimer::{check_claim, claim_stored, full, take_pending, wait_for_capacity};
+use crate::claimer::{
+    check_claim, check_size, claim_stored, full, take_pending, wait_for_capacity,
+};
 use crate::{ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer};
 use seqflow_ring::{Capacity, CapacityError};
 use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
@@ -94,7 +96,10 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
         Some(SingleClaimer {
             sequencer: Arc::clone(self),
             claimed: next,
-            cached_min: self.gating.minimum(next),
+            limit: self
+                .gating
+                .minimum(next)
+                .saturating_add(self.capacity.as_i64()),
             pending: None,
         })
     }
@@ -165,12 +170,61 @@ pub struct SingleClaimer<W> {
     sequencer: Arc<SingleProducerSequencer<W>>,
     /// The highest sequence claimed so far.
     claimed: i64,
-    /// A gating minimum seen earlier: consumers are at least this far (they never go back).
-    cached_min: i64,
+    /// The highest sequence claimable without looking at the consumers again: a gating minimum
+    /// seen earlier (consumers never go back) plus the capacity.
+    limit: i64,
     pending: Option<SequenceRange>,
 }
 
 impl<W: WaitStrategy> SingleClaimer<W> {
+    /// Claim `n64` (already checked) slots: the fast path is arithmetic, a compare with the
+    /// cached gating minimum and the store of `claimed`; everything else is in `wait_for_room`.
+    #[inline]
+    fn claim_checked(
+        &mut self,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let next = self.claimed + n64;
+        if next > self.limit {
+            self.wait_for_room(n64, deadline, block)?;
+        }
+        self.claimed = next;
+        self.sequencer.claimed.set(next);
+        claim_stored();
+        Ok(SequenceRange::ending_at(next, n64))
+    }
+
+    /// The cached minimum says the ring may be full: refuse on halt, rescan the consumers,
+    /// wait (or fail with `Full`) until `n64` more slots are free.
+    #[cold]
+    #[inline(never)]
+    fn wait_for_room(
+        &mut self,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<(), ClaimError> {
+        let seq = &*self.sequencer;
+        // A halted ring refuses claims that need a look at the consumers.
+        if seq.alert.is_raised() {
+            return Err(ClaimError::Halted);
+        }
+        let claimed = self.claimed;
+        let wrap_point = claimed + n64 - seq.capacity.as_i64();
+        let n = n64 as usize;
+        let mut min = seq.gating.minimum(claimed);
+        if wrap_point > min {
+            if !block {
+                return Err(full(n, seq.capacity.get(), claimed, min));
+            }
+            min = wait_for_capacity(seq, || wrap_point, || claimed, n, deadline)?;
+        }
+        self.limit = min.saturating_add(seq.capacity.as_i64());
+        Ok(())
+    }
+
     #[inline]
     fn claim_inner(
         &mut self,
@@ -178,31 +232,17 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         deadline: Option<Instant>,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
-        let seq = &*self.sequencer;
-        let n64 = check_claim(n, seq.capacity.get(), self.pending)?;
-        let next = self.claimed + n64;
-        let wrap_point = next - seq.capacity.as_i64();
-        if wrap_point > self.cached_min {
-            // Slow path only: a halted ring refuses claims that need a look at the consumers.
-            if seq.alert.is_raised() {
-                return Err(ClaimError::Halted);
-            }
-            let claimed = self.claimed;
-            let mut min = seq.gating.minimum(claimed);
-            if wrap_point > min {
-                if !block {
-                    return Err(full(n, seq.capacity.get(), claimed, min));
-                }
-                min = wait_for_capacity(seq, || wrap_point, || claimed, n, deadline)?;
-            }
-            self.cached_min = min;
-        }
-        self.claimed = next;
-        seq.claimed.set(next);
-        claim_stored();
-        let range = SequenceRange::ending_at(next, n64);
+        let n64 = check_claim(n, self.sequencer.capacity.get(), self.pending)?;
+        let range = self.claim_checked(n64, deadline, block)?;
         self.pending = Some(range);
         Ok(range)
+    }
+
+    /// Make `range` visible to consumers: one `Release` store of the cursor.
+    #[inline]
+    fn publish_range(&self, range: SequenceRange) {
+        self.sequencer.cursor.set(range.end());
+        self.sequencer.wait.signal_all();
     }
 }
 
@@ -226,13 +266,28 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
     #[inline]
     fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
         take_pending(&mut self.pending, range)?;
-        self.sequencer.cursor.set(range.end());
-        self.sequencer.wait.signal_all();
+        self.publish_range(range);
         Ok(())
     }
 
     fn pending(&self) -> Option<SequenceRange> {
         self.pending
+    }
+
+    #[inline]
+    fn __internal_claim_paired(
+        &mut self,
+        n: usize,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let n64 = check_size(n, self.sequencer.capacity.get())?;
+        self.claim_checked(n64, deadline, block)
+    }
+
+    #[inline]
+    unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
+        self.publish_range(range);
     }
 
     fn sequencer(&self) -> &Arc<SingleProducerSequencer<W>> {
