@@ -84,16 +84,17 @@
 //! cursor.set(7); // would make consumers read unwritten slots
 //! ```
 //!
-//! The same holds across processes: a shared ring's gating table is read-only from outside.
+//! The same holds across processes: a shared ring's gating table (its consumer registry) and
+//! its bare sequencers are not reachable from outside at all; inspection reads copies.
 //!
-//! ```compile_fail,E0599
+//! ```compile_fail,E0624
 //! use seqflow::shm::{ShmOptions, ShmRing};
 //! let ring = ShmRing::<u64>::create("/seqflow-compile-fail", 8, ShmOptions::default()).unwrap();
-//! ring.sequencer().gating().slots()[0].sequence().set(1 << 40);
+//! ring.sequencer().gating().slots()[0].sequence().get();
 //! ```
 //!
-//! ```compile_fail,E0133
+//! ```compile_fail,E0624
 //! use seqflow::shm::{ShmOptions, ShmRing};
 //! let ring = ShmRing::<u64>::create("/seqflow-compile-fail", 8, ShmOptions::default()).unwrap();
-//! ring.sequencer().gating().__internal_force_release(0);
+//! let _ = ring.sequencer().multi(); // an in-process pipeline over it would bypass the registry
 //! ```

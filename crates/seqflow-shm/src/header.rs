@@ -7,7 +7,7 @@
 //! with `Acquire` before reading the rest, so they see a complete header.
 
 use crate::futex::FutexWord;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
@@ -67,8 +67,8 @@ pub(crate) struct Status {
     pub reaped_consumers: AtomicU64,
     /// Dead producer claims released so far.
     pub abandoned_claims: AtomicU64,
-    /// Unused; keeps the layout stable for a later field.
-    pub _reserved: AtomicI64,
+    /// Pool events lost because their worker died (or panicked) while handling them.
+    pub lost_pool_events: AtomicU64,
 }
 
 /// The whole header: 512 bytes, four 128-byte blocks.

@@ -37,6 +37,8 @@ pub struct Inspection {
     pub reaped_consumers: u64,
     /// Dead producers' claims released so far.
     pub abandoned_claims: u64,
+    /// Pool events lost because their worker died or panicked while handling them.
+    pub lost_pool_events: u64,
     /// Threads sleeping on the futex word (including any killed while sleeping).
     pub futex_waiters: u32,
 }
@@ -311,6 +313,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         pools,
         reaped_consumers: status.reaped_consumers.load(Ordering::Relaxed),
         abandoned_claims: status.abandoned_claims.load(Ordering::Relaxed),
+        lost_pool_events: status.lost_pool_events.load(Ordering::Relaxed),
         futex_waiters: segment.futex.waiters(),
     }
 }
@@ -338,8 +341,8 @@ impl fmt::Display for Inspection {
         )?;
         writeln!(
             f,
-            "cursor    {} (published {}), futex waiters {}, reaped consumers {}, abandoned claims {}",
-            self.cursor, self.published, self.futex_waiters, self.reaped_consumers, self.abandoned_claims
+            "cursor    {} (published {}), futex waiters {}, reaped consumers {}, abandoned claims {}, lost pool events {}",
+            self.cursor, self.published, self.futex_waiters, self.reaped_consumers, self.abandoned_claims, self.lost_pool_events
         )?;
         for p in &self.producers {
             writeln!(

@@ -74,7 +74,8 @@ pub struct ShmOptions {
     /// Permission bits of the segment. Default 0o600.
     pub mode: u32,
     /// How often blocked waits check the liveness of the other side (dead consumers for a
-    /// producer on a full ring, dead producers for a waiting consumer). Default 20 ms.
+    /// producer on a full ring, dead producers for a waiting consumer). Default 20 ms; values
+    /// are clamped to 100 µs ..= 1 hour (so `Duration::MAX` means "every hour").
     pub liveness_interval: Duration,
 }
 

@@ -294,8 +294,7 @@ impl<E: ShmEvent> ShmProducer<E> {
         if matches!(result, Err(ClaimError::Full { .. })) {
             let interval = self.ring.inner().liveness_interval;
             result = loop {
-                let slice_end = Instant::now() + interval;
-                let slice = deadline.map_or(slice_end, |d| d.min(slice_end));
+                let slice = slice_end(deadline, interval);
                 match self.claimer.claim_until(n, Some(slice)) {
                     Err(ClaimError::Timeout { .. }) if before(deadline) => {
                         self.reap();
@@ -473,4 +472,16 @@ impl<E: ShmEvent> std::fmt::Debug for ShmClaim<'_, E> {
             .field("range", &self.range)
             .finish()
     }
+}
+
+/// The end of the next wait slice: `interval` from now (liveness is checked between slices),
+/// or the deadline if that comes first. Never overflows: a slice too far to represent ends at
+/// the deadline, or (without one) after an hour.
+pub(crate) fn slice_end(deadline: Option<Instant>, interval: Duration) -> Instant {
+    let now = Instant::now();
+    let end = now
+        .checked_add(interval)
+        .or_else(|| now.checked_add(Duration::from_secs(3600)))
+        .unwrap_or(now);
+    deadline.map_or(end, |d| d.min(end))
 }

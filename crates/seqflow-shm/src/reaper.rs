@@ -59,10 +59,35 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
             released += 1;
         }
     }
+    released += release_orphan_slots(segment);
     if released > 0 {
         ring.sequencer.wait_strategy().signal_all();
     }
     Ok(released)
+}
+
+/// Release gating slots held with no registry entry: a registrant killed after taking its
+/// gating slot and before marking its entry (or inside the gating table's own registration)
+/// leaves one. Every registrant holds the registry lock from before it takes a slot until its
+/// entry is ACTIVE, and the caller holds that lock now, so no live process is in that window.
+fn release_orphan_slots(segment: &Segment) -> usize {
+    let mut released = 0;
+    for (index, slot) in segment.gating.slots().iter().enumerate() {
+        let entry_free = segment
+            .registry
+            .get(index)
+            .is_none_or(|entry| entry.state.load(Ordering::Acquire) == FREE);
+        if slot.is_in_use() && entry_free {
+            // SAFETY: no registry entry accounts for the slot and no registration is under way
+            // (we hold the registry lock): its holder died mid-registration, before anybody
+            // could read on its strength.
+            if unsafe { segment.gating.__internal_force_release(index) } {
+                tracing::warn!(segment = %segment.name(), slot = index, "released a gating slot orphaned by a registrant that died");
+                released += 1;
+            }
+        }
+    }
+    released
 }
 
 /// A dead producer's claim, as consumers report it.

@@ -37,6 +37,8 @@ pub(crate) struct Upstream {
     pub generation: u64,
     pub label: String,
     pub sequence: OwnedRef<ReadOnlySequence>,
+    /// Whether the upstream holds the producer back (a lossy subscriber does not).
+    pub gating: bool,
 }
 
 /// A held consumer slot; released on drop (in the registering process only).
@@ -95,12 +97,33 @@ impl Registration {
             Start::Pool(pool) => (Vec::new(), Some(find_or_create_pool(ring, pool)?)),
         };
         let sequencer = &ring.sequencer;
+        // Where the consumer starts. `GatingTable::register` calls this once before the slot
+        // gates and once after (behind a `SeqCst` fence): a start at or after the producer
+        // cursor read the second time can never be a slot the producer is overwriting. A start
+        // behind the cursor is safe only when something already gates there: a live gating
+        // upstream, or live workers of the same pool. Otherwise the start moves up to the
+        // cursor: nothing held those events, so they may be overwritten already.
+        let orphan_pool = pool.filter(|&p| !pool_has_live_worker(ring, p));
+        let lossy_upstream = upstream.iter().any(|u| !u.gating);
         let start_at = || match (pool, upstream.is_empty()) {
-            (Some(p), _) => segment.pools[p].work.get(),
+            (Some(p), _) => {
+                let work = &segment.pools[p].work;
+                if orphan_pool.is_some() {
+                    work.fetch_max(sequencer.cursor_word());
+                }
+                work.get()
+            }
             (None, true) => sequencer.cursor_word(),
-            (None, false) => upstream
-                .iter()
-                .fold(i64::MAX, |min, u| min.min(u.sequence.get())),
+            (None, false) => {
+                let after = upstream
+                    .iter()
+                    .fold(i64::MAX, |min, u| min.min(u.sequence.get()));
+                if lossy_upstream {
+                    after.max(sequencer.cursor_word())
+                } else {
+                    after
+                }
+            }
         };
         // Refuse corrupt sequence words before any arithmetic on them (see `sanity`).
         check_sequence(name, "cursor", sequencer.cursor_word())?;
@@ -197,6 +220,7 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
                 generation: entry.generation.load(Ordering::Relaxed),
                 label: (*wanted).to_owned(),
                 sequence,
+                gating: slot.is_gating(),
             });
         }
         if upstream.len() == before {
@@ -207,6 +231,24 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
         }
     }
     Ok(upstream)
+}
+
+/// Whether a live worker (its lock byte held) is registered in pool `pool`. Called under the
+/// registry lock, so the answer holds until the caller's own registration is complete.
+fn pool_has_live_worker(ring: &RingInner, pool: usize) -> bool {
+    let segment = &ring.segment;
+    let fd = segment.map.fd();
+    segment.registry.iter().enumerate().any(|(index, entry)| {
+        entry.state.load(Ordering::Acquire) == ACTIVE
+            && ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+                == Some(ConsumerKind::Worker)
+            && entry.pool.load(Ordering::Relaxed) as usize == pool
+            && holder_alive(
+                fd,
+                CONSUMER_BASE + index as u64,
+                entry.pid.load(Ordering::Relaxed),
+            )
+    })
 }
 
 /// The pool named `pool`, created (work cursor at the producer cursor) if it does not exist.

@@ -16,6 +16,12 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The shortest liveness interval used (shorter requests are raised to it).
+const MIN_LIVENESS_INTERVAL: Duration = Duration::from_micros(100);
+/// The longest liveness interval used (longer requests, `Duration::MAX` included, are lowered
+/// to it).
+const MAX_LIVENESS_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// A ring of `E` events shared by processes through one named POSIX shared-memory segment:
 /// the events, the sequencer state, the gating sequences and the consumer registry.
 ///
@@ -181,7 +187,10 @@ impl<E: ShmEvent> ShmRing<E> {
             inner: Arc::new(RingInner {
                 segment,
                 sequencer,
-                liveness_interval: liveness_interval.max(Duration::from_micros(100)),
+                // Clamped, so that `now + interval` is always representable and a check still
+                // happens now and then; documented on `ShmOptions::liveness_interval`.
+                liveness_interval: liveness_interval
+                    .clamp(MIN_LIVENESS_INTERVAL, MAX_LIVENESS_INTERVAL),
             }),
             _event: PhantomData,
         })
@@ -310,19 +319,10 @@ impl<E: ShmEvent> ShmRing<E> {
         ShmWorker::register(self.clone(), pool)
     }
 
-    /// The sequencer over the segment (for the in-process pipeline: see
-    /// [`ShmSequencer::single`] / [`ShmSequencer::multi`]). Claims made through it directly
-    /// bypass the cross-process producer table; hold a [`producer`](Self::producer) meanwhile.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
-    /// use seqflow_sequencer::Sequencer;
-    /// # let name = format!("/seqflow-doc-sequencer-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// let single = ring.sequencer().single().unwrap();
-    /// assert_eq!(single.capacity().get(), 8);
-    /// ```
+    /// The sequencer over the segment: its positions ([`ShmSequencer::claimed`],
+    /// [`ShmSequencer::published`]) and its [`Cursor`] for barriers. Claiming and registering
+    /// go through [`producer`](Self::producer) and the consumer constructors, which account
+    /// for every slot in the segment's registry.
     pub fn sequencer(&self) -> &Arc<ShmSequencer> {
         &self.inner.sequencer
     }

@@ -18,8 +18,8 @@ use std::time::Instant;
 
 /// The sequencer of a shared ring: single producer or multi producer (CAS), over the segment.
 ///
-/// Consumers use it through [`Cursor`]; the in-process pipeline can take the concrete
-/// sequencer with [`single`](Self::single) / [`multi`](Self::multi).
+/// Consumers use it through [`Cursor`]; positions through [`claimed`](Self::claimed) and
+/// [`published`](Self::published).
 ///
 /// ```
 /// use seqflow_shm::{ShmOptions, ShmRing, ShmSequencer};
@@ -27,6 +27,7 @@ use std::time::Instant;
 /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
 /// let _guard = ring.unlink_on_drop();
 /// assert!(matches!(&**ring.sequencer(), ShmSequencer::Single(_)));
+/// assert_eq!(ring.sequencer().claimed(), -1);
 /// assert_eq!(ring.sequencer().published(), -1);
 /// ```
 pub enum ShmSequencer {
@@ -89,33 +90,10 @@ impl ShmSequencer {
         })
     }
 
-    /// The single-producer sequencer, if this ring has one.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-seqs-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert!(ring.sequencer().single().is_some());
-    /// assert!(ring.sequencer().multi().is_none());
-    /// ```
-    pub fn single(&self) -> Option<&Arc<SingleProducerSequencer<ShmWait>>> {
-        match self {
-            Self::Single(s) => Some(s),
-            Self::Multi(_) => None,
-        }
-    }
-
-    /// The multi-producer sequencer, if this ring has one.
-    ///
-    /// ```
-    /// # use seqflow_shm::{ProducerMode, ShmOptions, ShmRing};
-    /// # let name = format!("/seqflow-doc-seqm-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions { producer: ProducerMode::MultiCas, ..Default::default() }).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// assert!(ring.sequencer().multi().is_some());
-    /// ```
-    pub fn multi(&self) -> Option<&Arc<MultiProducerSequencer<ShmWait>>> {
+    /// The multi-producer sequencer, if this ring has one. Crate-internal: the segment's
+    /// gating table is the consumer registry, so nothing may register in it (or claim) except
+    /// through `Registration` and `ShmProducer`, which account for every slot.
+    pub(crate) fn multi(&self) -> Option<&Arc<MultiProducerSequencer<ShmWait>>> {
         match self {
             Self::Single(_) => None,
             Self::Multi(s) => Some(s),
@@ -130,8 +108,10 @@ impl ShmSequencer {
         }
     }
 
-    /// The gating table (the consumer registry's sequences).
-    pub fn gating(&self) -> &GatingTable {
+    /// The gating table (the consumer registry's sequences). Crate-internal: registering in it
+    /// from outside the registry would leave slots the reaper cannot account for; read it
+    /// through [`ShmRing::inspect`](crate::ShmRing::inspect).
+    pub(crate) fn gating(&self) -> &GatingTable {
         match self {
             Self::Single(s) => s.gating(),
             Self::Multi(s) => s.gating(),

@@ -122,3 +122,17 @@ pub fn poke_producer_state(name: &str, slot: usize, state: u32) -> io::Result<()
         Ok(())
     })?
 }
+
+/// Claim `n` slots of a multi-producer ring with a bare claimer and forget it, the way a
+/// producer killed right after its claim CAS leaves the ring (no producer-table record).
+/// Returns the claimed range; `None` for a single-producer ring.
+pub fn abandon_raw_claim<E: crate::ShmEvent>(
+    ring: &crate::ShmRing<E>,
+    n: usize,
+) -> Option<Result<seqflow_sequencer::SequenceRange, seqflow_sequencer::ClaimError>> {
+    use seqflow_sequencer::Claimer;
+    let mut raw = ring.sequencer().multi()?.claimer();
+    let claimed = raw.claim(n);
+    std::mem::forget(raw);
+    Some(claimed)
+}

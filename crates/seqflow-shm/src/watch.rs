@@ -81,8 +81,7 @@ impl Watch {
         let sequencer = Arc::clone(&self.ring.sequencer);
         let interval = self.ring.liveness_interval;
         loop {
-            let slice_end = Instant::now() + interval;
-            let slice = deadline.map_or(slice_end, |d| d.min(slice_end));
+            let slice = crate::producer::slice_end(deadline, interval);
             match sequencer
                 .wait_strategy()
                 .wait_until(&mut ready, sequencer.alert(), Some(slice))

@@ -15,12 +15,14 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::{Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
 use std::time::Duration;
 
-/// One worker of a pool: [`process`](Self::process) claims the pool's next event, waits for it,
-/// and hands it to a closure. A claimed event whose wait times out stays claimed by this worker
-/// (the next `process` call handles it).
+/// One worker of a pool: [`process`](Self::process) waits for the pool's next event, claims it
+/// and hands it to a closure. Nothing is claimed while waiting, so a wait that times out (or a
+/// worker that leaves or is killed while idle) hides and loses nothing.
 ///
-/// If the worker's process dies, the event it was handling is lost (at most once); the rest of
-/// the pool goes on once a producer releases the dead worker's slot.
+/// If the worker's process dies inside the closure, that one event is lost (counted as
+/// `lost_pool_events` by `inspect`); the rest of the pool goes on once a producer releases the
+/// dead worker's slot. A worker joining a pool with no live worker starts at the producer
+/// cursor: events nobody in the pool held may have been overwritten.
 ///
 /// ```
 /// use seqflow_shm::{ShmOptions, ShmRing};
@@ -43,8 +45,8 @@ pub struct ShmWorker<E: ShmEvent> {
     watch: Watch,
     work: OwnedRef<Sequence>,
     pool: String,
-    /// A sequence claimed from the pool and not yet handled.
-    claimed: Option<i64>,
+    /// The event being handled (claimed from the pool, not yet done).
+    handling: Option<i64>,
     /// The highest sequence known to be published.
     available: i64,
     registration: Registration,
@@ -79,7 +81,7 @@ impl<E: ShmEvent> ShmWorker<E> {
             watch: Watch::new(inner, registered.upstream),
             work,
             pool: pool.to_owned(),
-            claimed: None,
+            handling: None,
             available: -1,
             registration: registered.registration,
         })
@@ -95,70 +97,66 @@ impl<E: ShmEvent> ShmWorker<E> {
         self.work.get()
     }
 
-    /// Claim the pool's next event (or keep the one claimed by a call that timed out), wait up
-    /// to `timeout` for it, and hand it to `handle`. Returns its sequence and what `handle`
-    /// returned.
+    /// Take the next event of the pool and handle it with `handle(event, seq)`; returns the
+    /// sequence and what the handler returned. Waits at most `timeout` for an event
+    /// (`None`: until one arrives or the ring is halted; `Some(Duration::ZERO)`: only if one
+    /// is there now).
     ///
-    /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing, ConsumeError};
-    /// # use std::time::Duration;
-    /// # let name = format!("/seqflow-doc-process-{}", std::process::id());
-    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
-    /// # let _guard = ring.unlink_on_drop();
-    /// let mut w = ring.worker("pool").unwrap();
-    /// assert_eq!(w.process(Some(Duration::from_millis(1)), |e, _| *e), Err(ConsumeError::Timeout));
-    /// ring.producer().unwrap().publish(|e, _| *e = 4).unwrap();
-    /// // The timed-out call kept sequence 0 claimed; this one handles it.
-    /// assert_eq!(w.process(Some(Duration::from_secs(1)), |e, _| *e * 2), Ok((0, 8)));
-    /// assert_eq!(w.work_cursor(), 0);
-    /// ```
+    /// A worker claims an event only once it is published, and hands it to the handler at once:
+    /// a wait that times out holds no claim, so an idle worker never hides an event from the
+    /// others, and a worker that leaves or is killed while idle loses nothing. A worker killed
+    /// inside `handle` loses that one event (counted in the segment's status).
     pub fn process<R>(
         &mut self,
         timeout: Option<Duration>,
         handle: impl FnOnce(&E, i64) -> R,
     ) -> Result<(i64, R), ConsumeError> {
-        let next = match self.claimed {
-            Some(next) => next,
-            None => self.claim_next(),
-        };
-        self.claimed = Some(next);
-        if self.available < next {
-            let barrier = &self.barrier;
-            let hi = self.watch.wait(next, timeout, || barrier.poll(next))?;
-            self.watch.check_abandoned(next, hi)?;
-            self.available = hi;
-        }
-        // SAFETY: `next` is published (`<= available`), and this worker's gating sequence is
-        // `next - 1` or lower (set before the claim), so no producer can claim `next + capacity`
-        // while the reference lives (it does not outlive `handle`).
-        let out = handle(unsafe { self.events.get(next) }, next);
-        self.claimed = None;
-        self.registration.sequence.set(next);
-        self.ring.sequencer().wait_strategy().signal_all();
-        Ok((next, out))
-    }
-
-    fn claim_next(&self) -> i64 {
+        let deadline = seqflow_sequence::deadline_after(timeout);
         loop {
             let current = self.work.get();
-            // Gate the producer before the sequence becomes ours (see the module docs).
-            self.registration.sequence.set(current);
-            if self.work.compare_and_set(current, current + 1) {
-                return current + 1;
+            let next = current + 1;
+            // Gate the producer at the pool's position before waiting for and claiming `next`
+            // (never backwards: the work cursor only grows, and so does this).
+            if current > self.registration.sequence.get_relaxed() {
+                self.registration.sequence.set(current);
             }
+            if self.available < next {
+                let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+                let barrier = &self.barrier;
+                let hi = self.watch.wait(next, left, || barrier.poll(next))?;
+                self.watch.check_abandoned(next, hi)?;
+                self.available = hi;
+            }
+            if !self.work.compare_and_set(current, next) {
+                // Another worker took it: look again.
+                continue;
+            }
+            self.handling = Some(next);
+            // SAFETY: `next` is published (`<= available`), and this worker's gating sequence
+            // is `current = next - 1` or lower (set before the claim), so no producer can claim
+            // `next + capacity` while the reference lives (it does not outlive `handle`).
+            let out = handle(unsafe { self.events.get(next) }, next);
+            self.handling = None;
+            self.registration.sequence.set(next);
+            self.ring.sequencer().wait_strategy().signal_all();
+            return Ok((next, out));
         }
     }
 }
 
 impl<E: ShmEvent> Drop for ShmWorker<E> {
     fn drop(&mut self) {
-        if let Some(next) = self.claimed.take() {
-            if !self.registration.is_owner() {
-                return;
-            }
-            // Hand an unhandled claim back if nobody claimed after it; otherwise it is lost.
-            if !self.work.compare_and_set(next, next - 1) {
-                tracing::warn!(pool = %self.pool, seq = next, "worker dropped with an unhandled claim; the event is skipped");
+        if let Some(seq) = self.handling.take() {
+            // Only a handler that panicked leaves a claim behind: that event is lost.
+            if self.registration.is_owner() {
+                tracing::warn!(pool = %self.pool, seq, "worker dropped while handling an event; the event is lost");
+                self.ring
+                    .inner()
+                    .segment
+                    .header
+                    .status
+                    .lost_pool_events
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -169,7 +167,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmWorker<E> {
         f.debug_struct("ShmWorker")
             .field("ring", &self.ring.name())
             .field("pool", &self.pool)
-            .field("claimed", &self.claimed)
+            .field("handling", &self.handling)
             .field("work_cursor", &self.work_cursor())
             .finish()
     }

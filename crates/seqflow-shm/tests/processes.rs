@@ -227,10 +227,9 @@ fn sigkill_multi_producer_mid_claim(recorded: bool) {
         } else {
             // Die as if killed right after the claim CAS, before recording the range.
             poke_producer_state(&name, p.slot_index(), 1).map_err(|e| e.to_string())?;
-            let mut raw = ring.sequencer().multi().ok_or("not multi")?.claimer();
-            use seqflow_sequencer::Claimer;
-            raw.claim(2).map_err(|e| e.to_string())?;
-            std::mem::forget(raw);
+            seqflow_shm::testing::abandon_raw_claim(&ring, 2)
+                .ok_or("not multi")?
+                .map_err(|e| e.to_string())?;
             ready.send(b"r");
         }
         loop {
@@ -762,32 +761,5 @@ fn main() {
             spawned_process_attaches_by_name,
         ),
     ];
-    let filters: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
-    let selected: Vec<_> = cases
-        .iter()
-        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
-        .collect();
-    println!("\nrunning {} tests", selected.len());
-    let mut failed = Vec::new();
-    for (name, case) in &selected {
-        let outcome = std::panic::catch_unwind(case);
-        println!(
-            "test {name} ... {}",
-            if outcome.is_ok() { "ok" } else { "FAILED" }
-        );
-        if outcome.is_err() {
-            failed.push(*name);
-        }
-    }
-    let passed = selected.len() - failed.len();
-    if failed.is_empty() {
-        println!("\ntest result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; {} filtered out\n", cases.len() - selected.len());
-    } else {
-        println!("\nfailures:\n    {}", failed.join("\n    "));
-        println!("\ntest result: FAILED. {passed} passed; {} failed; 0 ignored; 0 measured; {} filtered out\n", failed.len(), cases.len() - selected.len());
-        std::process::exit(101);
-    }
+    common::run_cases(cases);
 }

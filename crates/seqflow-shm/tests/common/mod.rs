@@ -194,3 +194,41 @@ impl Pipe {
         Some(out)
     }
 }
+
+/// Run test cases one after another on the main thread (the fork-based test binaries use
+/// `harness = false`) and print a libtest-style summary; exit 101 if any failed. Arguments that
+/// do not start with `-` select cases by substring.
+pub fn run_cases(cases: &[(&'static str, fn())]) {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let selected: Vec<_> = cases
+        .iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
+    println!("\nrunning {} tests", selected.len());
+    let mut failed = Vec::new();
+    for (name, case) in &selected {
+        let outcome = std::panic::catch_unwind(case);
+        println!(
+            "test {name} ... {}",
+            if outcome.is_ok() { "ok" } else { "FAILED" }
+        );
+        if outcome.is_err() {
+            failed.push(*name);
+        }
+    }
+    let passed = selected.len() - failed.len();
+    let filtered = cases.len() - selected.len();
+    if failed.is_empty() {
+        println!("\ntest result: ok. {passed} passed; 0 failed; 0 ignored; 0 measured; {filtered} filtered out\n");
+    } else {
+        println!("\nfailures:\n    {}", failed.join("\n    "));
+        println!(
+            "\ntest result: FAILED. {passed} passed; {} failed; 0 ignored; 0 measured; {filtered} filtered out\n",
+            failed.len()
+        );
+        std::process::exit(101);
+    }
+}

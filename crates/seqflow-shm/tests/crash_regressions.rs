@@ -1,0 +1,299 @@
+//! Regression tests for the multi-process bugs found with real processes: kills during
+//! registration, pools whose workers all left, consumers after a lapped subscriber, pool
+//! workers whose wait timed out, and extreme option values.
+//!
+//! `harness = false` (like `processes`): cases fork, so they run one after another on the main
+//! thread. `SEQFLOW_KILL_ITERATIONS` sets how many random kills the kill tests make (default
+//! 150).
+
+mod common;
+
+use common::{fork_child, Pipe, Seg};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use std::time::{Duration, Instant};
+
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+const ATTACH: Duration = Duration::from_secs(10);
+
+fn options(producer: ProducerMode) -> ShmOptions {
+    ShmOptions {
+        producer,
+        max_consumers: 8,
+        max_producers: 4,
+        wait: WaitKind::Futex,
+        liveness_interval: Duration::from_millis(5),
+        ..Default::default()
+    }
+}
+
+fn kill_iterations() -> usize {
+    std::env::var("SEQFLOW_KILL_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150)
+}
+
+/// A small xorshift generator: kill delays that differ from run to run (the seed is printed).
+struct Rng(u64);
+
+impl Rng {
+    fn from_time() -> Self {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1;
+        println!("  (seed {seed})");
+        Self(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
+/// Kill a process that registers and drops consumers, subscribers and pool workers in a loop,
+/// at random instants, many times. Afterwards nothing it held may still gate the producer: the
+/// producer publishes two laps with no live consumer.
+fn sigkill_during_registration_leaks_no_slot() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let seg = Seg::new("regkill");
+        let ring = ShmRing::<u64>::create(&seg.name, 8, options(mode)).unwrap();
+        let mut rng = Rng::from_time();
+        for i in 0..kill_iterations() {
+            let ready = Pipe::new();
+            let name = seg.name.clone();
+            let mut child = fork_child(|| {
+                let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+                ready.send(b"r");
+                for n in 0.. {
+                    match n % 3 {
+                        0 => drop(ring.consumer("victim")),
+                        1 => drop(ring.subscriber("victim-sub")),
+                        _ => drop(ring.worker("victim-pool")),
+                    }
+                }
+                Ok(())
+            });
+            assert!(ready.recv(1, ATTACH).is_some(), "child {i} did not start");
+            std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+            child.kill();
+            ring.reap_dead_consumers().unwrap();
+            let mut producer = ring.producer().unwrap();
+            for _ in 0..16 {
+                producer
+                    .publish_timeout(Duration::from_secs(5), |e, s| *e = s as u64)
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "iteration {i}: the producer is held back by a dead registrant: {e}\n{}",
+                            ring.inspect()
+                        )
+                    });
+            }
+            let held: Vec<_> = ring
+                .inspect()
+                .consumers
+                .into_iter()
+                .filter(|c| c.pid != 0)
+                .collect();
+            assert!(held.is_empty(), "iteration {i}: slots still held: {held:?}");
+        }
+    }
+}
+
+/// A worker joining a pool whose workers all left starts at an event still in the ring, never
+/// at the pool's old position (whose slots were overwritten meanwhile).
+fn pool_rejoin_after_workers_left_reads_no_overwritten_slot() {
+    let seg = Seg::new("rejoin");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::MultiCas)).unwrap();
+    let mut producer = ring.producer().unwrap();
+    {
+        let mut first = ring.worker("pool").unwrap();
+        for i in 0..5u64 {
+            producer.publish(|e, _| *e = i).unwrap();
+        }
+        for _ in 0..5 {
+            first
+                .process(LONG, |e, s| assert_eq!(*e, s as u64))
+                .unwrap();
+        }
+        producer.publish(|e, _| *e = 5).unwrap();
+    }
+    // A worker process killed with events pending, then reaped: the same situation.
+    let name = seg.name.clone();
+    let ready = Pipe::new();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let _w = ring.worker("pool").map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    child.kill();
+    ring.reap_dead_consumers().unwrap();
+    // Nobody holds the pool now: the producer laps the ring many times.
+    for i in 6..=101u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    let mut late = ring.worker("pool").unwrap();
+    for i in 102..110u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    let mut seen = Vec::new();
+    while let Ok((seq, value)) = late.process(Some(Duration::from_millis(50)), |e, _| *e) {
+        assert_eq!(
+            value, seq as u64,
+            "sequence {seq} handed out holding event {value}"
+        );
+        seen.push(seq);
+    }
+    assert_eq!(seen, (102..110).collect::<Vec<i64>>());
+}
+
+/// A consumer registered after a lossy subscriber that the producer lapped starts where no slot
+/// can be overwritten under it, and reads only what was published at each sequence.
+fn consumer_after_lapped_subscriber_reads_no_overwritten_slot() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let seg = Seg::new("aftersub");
+        let ring = ShmRing::<u64>::create(&seg.name, 8, options(mode)).unwrap();
+        let _sub = ring.subscriber("fanout").unwrap();
+        let mut producer = ring.producer().unwrap();
+        for i in 0..100u64 {
+            producer.publish(|e, _| *e = i).unwrap();
+        }
+        let mut after = ring.consumer_after("audit", &["fanout"]).unwrap();
+        let start = after.sequence();
+        assert!(
+            start >= 99 - 8,
+            "{mode:?}: starts at {start}, behind the ring"
+        );
+        let mut sub = ring.subscriber("late").unwrap();
+        for i in 100..104u64 {
+            producer.publish(|e, _| *e = i).unwrap();
+        }
+        let _ = sub.next(Some(Duration::from_millis(1)));
+        let mut next = start + 1;
+        while next <= 103 {
+            match after.wait_for(next, Some(Duration::from_millis(50))) {
+                Ok(hi) => {
+                    for seq in next..=hi {
+                        assert_eq!(after.get(seq).copied(), Some(seq as u64));
+                    }
+                    after.update_sequence(hi);
+                    next = hi + 1;
+                }
+                // It follows the subscriber, which has not read past what it read.
+                Err(ConsumeError::Timeout) => break,
+                Err(e) => panic!("{mode:?}: {e}"),
+            }
+        }
+    }
+}
+
+/// A worker whose wait timed out holds no claim: another worker gets the next event at once,
+/// and a worker killed while idle loses nothing.
+fn timed_out_or_idle_worker_hides_nothing() {
+    let seg = Seg::new("idleworker");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::MultiCas)).unwrap();
+    let mut a = ring.worker("pool").unwrap();
+    let mut b = ring.worker("pool").unwrap();
+    assert!(matches!(
+        a.process(Some(Duration::from_millis(10)), |_, s| s),
+        Err(ConsumeError::Timeout)
+    ));
+    let mut producer = ring.producer().unwrap();
+    producer.publish(|e, _| *e = 0).unwrap();
+    assert_eq!(
+        b.process(Some(Duration::from_secs(5)), |e, s| (*e, s))
+            .unwrap()
+            .1,
+        (0, 0),
+        "the event went to the worker that is waiting"
+    );
+    drop(a);
+    // A worker process waiting (idle) when it is killed.
+    let name = seg.name.clone();
+    let ready = Pipe::new();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut w = ring.worker("pool").map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        let _ = w.process(Some(Duration::from_secs(60)), |_, s| s);
+        Ok(())
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    std::thread::sleep(Duration::from_millis(20));
+    child.kill();
+    for i in 1..=20u64 {
+        producer
+            .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
+            .unwrap();
+        let (seq, value) = b
+            .process(Some(Duration::from_secs(5)), |e, s| (s, *e))
+            .unwrap()
+            .1;
+        assert_eq!((seq, value), (i as i64, i));
+    }
+    assert_eq!(ring.inspect().lost_pool_events, 0);
+}
+
+/// `Duration::MAX` and other extreme liveness intervals are clamped, never a panic.
+fn extreme_liveness_intervals_do_not_panic() {
+    for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
+        let seg = Seg::new("extreme");
+        let ring = ShmRing::<u64>::create(
+            &seg.name,
+            2,
+            ShmOptions {
+                liveness_interval: interval,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut consumer = ring.consumer("c").unwrap();
+        let started = Instant::now();
+        assert_eq!(
+            consumer.wait_for(0, Some(Duration::from_millis(10))),
+            Err(ConsumeError::Timeout)
+        );
+        assert!(started.elapsed() < Duration::from_secs(60));
+        let mut producer = ring.producer().unwrap();
+        producer.publish(|e, _| *e = 1).unwrap();
+        producer.publish(|e, _| *e = 2).unwrap();
+        assert!(producer
+            .publish_timeout(Duration::from_millis(10), |e, _| *e = 3)
+            .is_err());
+    }
+}
+
+fn main() {
+    type Case = (&'static str, fn());
+    let cases: &[Case] = &[
+        (
+            "sigkill_during_registration_leaks_no_slot",
+            sigkill_during_registration_leaks_no_slot,
+        ),
+        (
+            "pool_rejoin_after_workers_left_reads_no_overwritten_slot",
+            pool_rejoin_after_workers_left_reads_no_overwritten_slot,
+        ),
+        (
+            "consumer_after_lapped_subscriber_reads_no_overwritten_slot",
+            consumer_after_lapped_subscriber_reads_no_overwritten_slot,
+        ),
+        (
+            "timed_out_or_idle_worker_hides_nothing",
+            timed_out_or_idle_worker_hides_nothing,
+        ),
+        (
+            "extreme_liveness_intervals_do_not_panic",
+            extreme_liveness_intervals_do_not_panic,
+        ),
+    ];
+    common::run_cases(cases);
+}
