@@ -256,6 +256,15 @@ pub enum ShmError {
         /// The slot.
         index: usize,
     },
+    /// The consumer registry stayed locked for the whole registry timeout: another process
+    /// holds it and is stopped (SIGSTOP), stuck, or very slow.
+    #[error("segment {name}: the consumer registry stayed locked for {waited:?} (a stopped or stuck process holds it)")]
+    RegistryBusy {
+        /// The segment.
+        name: String,
+        /// How long we waited.
+        waited: std::time::Duration,
+    },
     /// A system call failed.
     #[error("segment {name}: {op} failed: {source}")]
     Io {

@@ -52,6 +52,7 @@ mod consumer;
 mod create;
 mod error;
 mod event;
+mod fork_guard;
 mod futex;
 mod guard;
 mod header;

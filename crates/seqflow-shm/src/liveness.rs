@@ -73,14 +73,14 @@ pub(crate) struct RegistryLock {
 }
 
 impl RegistryLock {
-    /// Wait for the registry mutex.
-    pub fn acquire(file: BorrowedFd<'_>) -> io::Result<Self> {
-        Ok(Self {
-            _held: HeldLock::exclusive(file, REGISTRY_BYTE)?,
-        })
+    /// Take the registry lock, waiting at most `timeout`; `Ok(None)` if it is still held then
+    /// (a stopped or stuck holder).
+    pub fn acquire(file: BorrowedFd<'_>, timeout: std::time::Duration) -> io::Result<Option<Self>> {
+        Ok(HeldLock::exclusive_timeout(file, REGISTRY_BYTE, timeout)?
+            .map(|held| Self { _held: held }))
     }
 
-    /// Take the registry mutex if it is free now.
+    /// Take the registry lock if nobody holds it.
     pub fn try_acquire(file: BorrowedFd<'_>) -> io::Result<Option<Self>> {
         Ok(HeldLock::try_exclusive(file, REGISTRY_BYTE)?.map(|held| Self { _held: held }))
     }

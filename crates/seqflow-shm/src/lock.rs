@@ -92,22 +92,68 @@ pub(crate) fn is_locked(fd: BorrowedFd<'_>, byte: u64, kind: LockKind) -> io::Re
 /// A new open file description of the same file as `fd` (through `/proc/self/fd`, which works
 /// even after the name was unlinked), close-on-exec. Locks taken through it are independent of
 /// every other description, including `fd`'s.
-pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub(crate) fn reopen(fd: BorrowedFd<'_>) -> io::Result<LockFd> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    rustix::fs::open(
-        path.as_str(),
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(io::Error::from)
+    let fd = crate::fork_guard::open_recorded(|| {
+        rustix::fs::open(
+            path.as_str(),
+            rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+            rustix::fs::Mode::empty(),
+        )
+        .map_err(io::Error::from)
+    })?;
+    Ok(LockFd {
+        fd: Some(fd),
+        owner: crate::liveness::current_pid(),
+    })
+}
+
+/// A descriptor of its own for one lock (an open file description of its own, so its OFD lock
+/// conflicts with every other one). Recorded for forks (see `fork_guard`); dropping it releases
+/// its locks in the process that opened it, and only there (a forked child's copy must not
+/// release the parent's lock).
+#[derive(Debug)]
+pub(crate) struct LockFd {
+    fd: Option<OwnedFd>,
+    owner: u32,
+}
+
+impl LockFd {
+    pub fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd
+            .as_ref()
+            .map(AsFd::as_fd)
+            .expect("present until drop")
+    }
+}
+
+impl Drop for LockFd {
+    fn drop(&mut self) {
+        if let Some(fd) = self.fd.take() {
+            crate::fork_guard::forget(fd.as_raw_fd());
+            if crate::liveness::current_pid() == self.owner {
+                // Releases every lock of the description at once, even if a child forked
+                // before the fork guard was installed still has a copy of it.
+                let _ = unlock_all(fd.as_fd());
+            }
+            drop(fd);
+        }
+    }
+}
+
+/// Release every byte lock of `fd`'s description.
+fn unlock_all(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut fl = flock_for(0, libc::F_UNLCK as libc::c_short)?;
+    fl.l_len = 0; // to the end of the file, whatever its size
+    fcntl_lock(fd, libc::F_OFD_SETLK, &mut fl)
 }
 
 /// A lock on one byte held through a description of its own: released when this value drops
 /// (or when the process dies).
 #[derive(Debug)]
 pub(crate) struct HeldLock {
-    /// Holds the lock while open; closing it releases the lock.
-    _fd: OwnedFd,
+    /// Holds the lock while open; dropping it releases the lock (in the owning process).
+    _fd: LockFd,
 }
 
 impl HeldLock {
@@ -118,15 +164,33 @@ impl HeldLock {
         Ok(try_lock(fd.as_fd(), byte, LockKind::Write)?.then_some(Self { _fd: fd }))
     }
 
-    /// Take an exclusive lock on `byte` through a fresh description of `file`, waiting.
-    pub fn exclusive(file: BorrowedFd<'_>, byte: u64) -> io::Result<Self> {
+    /// Take an exclusive lock on `byte` through a fresh description of `file`, waiting at most
+    /// `timeout` (polling with a short back-off: an OFD lock wait cannot time out); `Ok(None)`
+    /// if somebody else still holds it then.
+    pub fn exclusive_timeout(
+        file: BorrowedFd<'_>,
+        byte: u64,
+        timeout: std::time::Duration,
+    ) -> io::Result<Option<Self>> {
         let fd = reopen(file)?;
-        lock_wait(fd.as_fd(), byte, LockKind::Write)?;
-        Ok(Self { _fd: fd })
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        let mut nap = std::time::Duration::from_micros(50);
+        loop {
+            if try_lock(fd.as_fd(), byte, LockKind::Write)? {
+                return Ok(Some(Self { _fd: fd }));
+            }
+            let now = std::time::Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            let left = deadline.map_or(nap, |d| d.saturating_duration_since(now));
+            std::thread::sleep(nap.min(left));
+            nap = (nap * 2).min(std::time::Duration::from_millis(5));
+        }
     }
 
     /// Wrap a description `fd` that already holds a lock.
-    pub fn from_fd(fd: OwnedFd) -> Self {
+    pub fn from_fd(fd: LockFd) -> Self {
         Self { _fd: fd }
     }
 }

@@ -77,6 +77,10 @@ pub struct ShmOptions {
     /// producer on a full ring, dead producers for a waiting consumer). Default 20 ms; values
     /// are clamped to 100 µs ..= 1 hour (so `Duration::MAX` means "every hour").
     pub liveness_interval: Duration,
+    /// The longest a registration, unregistration or reaping waits for the consumer registry's
+    /// lock before failing with [`ShmError::RegistryBusy`](crate::ShmError::RegistryBusy).
+    /// Default 5 s; clamped to 1 ms ..= 1 hour.
+    pub registry_timeout: Duration,
 }
 
 impl Default for ShmOptions {
@@ -91,6 +95,7 @@ impl Default for ShmOptions {
             fingerprint: None,
             mode: 0o600,
             liveness_interval: Duration::from_millis(20),
+            registry_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -111,6 +116,8 @@ pub struct OpenOptions {
     pub fingerprint: Option<u64>,
     /// See [`ShmOptions::liveness_interval`]. Default 20 ms.
     pub liveness_interval: Duration,
+    /// See [`ShmOptions::registry_timeout`]. Default 5 s.
+    pub registry_timeout: Duration,
 }
 
 impl Default for OpenOptions {
@@ -119,6 +126,7 @@ impl Default for OpenOptions {
             timeout: Duration::from_secs(5),
             fingerprint: None,
             liveness_interval: Duration::from_millis(20),
+            registry_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -5,7 +5,7 @@
 //! claim and publish. While the ring is full it checks, every liveness interval, whether a
 //! gating consumer died, and releases dead consumers' slots so it can go on.
 
-use crate::liveness::{current_pid, holder_alive, RegistryLock, PRODUCER_BASE};
+use crate::liveness::{current_pid, holder_alive, PRODUCER_BASE};
 use crate::lock::HeldLock;
 use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE};
 use crate::sanity::check_sequence;
@@ -53,8 +53,7 @@ impl<E: ShmEvent> ShmProducer<E> {
         let name = segment.name().as_str();
         let fd = segment.map.fd();
         let pid = current_pid();
-        let _registry = RegistryLock::acquire(fd)
-            .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLKW)", e))?;
+        let _registry = inner.lock_registry()?;
         // Claims do unchecked arithmetic on the cursor: refuse a corrupt one (see `sanity`).
         check_sequence(name, "cursor", inner.sequencer.cursor_word())?;
         let mut holder = 0;

@@ -22,7 +22,7 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
     let name = segment.name().as_str();
     let fd = segment.map.fd();
     let _lock = if blocking {
-        RegistryLock::acquire(fd).map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLKW)", e))?
+        ring.lock_registry()?
     } else {
         match RegistryLock::try_acquire(fd)
             .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLK)", e))?
@@ -156,8 +156,7 @@ pub(crate) fn release_dead_producers(ring: &RingInner) -> Result<bool, ShmError>
     if ring.sequencer.availability().is_none() || dead_claims(segment).is_empty() {
         return Ok(false);
     }
-    let _lock = RegistryLock::acquire(segment.map.fd())
-        .map_err(|e| ShmError::std_io(segment.name().as_str(), "fcntl(F_OFD_SETLKW)", e))?;
+    let _lock = ring.lock_registry()?;
     // Re-read under the lock: another consumer may have released them meanwhile.
     Ok(release_dead_producers_locked(ring))
 }

@@ -7,13 +7,12 @@
 //! `2^20 + i` through a description of its own. A process that dies mid-way leaves a
 //! REGISTERING entry, which the next reaper (holding the same lock) releases.
 
-use crate::liveness::{current_pid, holder_alive, RegistryLock, CONSUMER_BASE};
+use crate::liveness::{current_pid, holder_alive, CONSUMER_BASE};
 use crate::lock::{self, HeldLock, LockKind};
 use crate::registry::{ConsumerKind, ACTIVE, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING};
 use crate::ring::RingInner;
 use crate::sanity::check_sequence;
 use crate::ShmError;
-use rustix::fd::AsFd;
 use seqflow_sequence::sync::atomic::Ordering;
 use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence};
 use seqflow_sequencer::RegisterError;
@@ -89,7 +88,7 @@ impl Registration {
         // Opened before registering, so no system call separates the gating registration from
         // the registry entry that accounts for it.
         let lock_fd = lock::reopen(fd).map_err(|e| io("open(/proc/self/fd)", e))?;
-        let _registry = RegistryLock::acquire(fd).map_err(|e| io("fcntl(F_OFD_SETLKW)", e))?;
+        let _registry = ring.lock_registry()?;
 
         let (upstream, pool) = match start {
             Start::Cursor => (Vec::new(), None),
@@ -291,7 +290,7 @@ impl Drop for Registration {
             return;
         }
         let segment = &self.ring.segment;
-        let registry = RegistryLock::acquire(segment.map.fd());
+        let registry = self.ring.lock_registry();
         if let Err(e) = &registry {
             tracing::warn!(segment = %segment.name(), error = %e, "registry lock failed; releasing anyway");
         }

@@ -59,6 +59,21 @@ pub(crate) struct RingInner {
     pub segment: Segment,
     pub sequencer: Arc<ShmSequencer>,
     pub liveness_interval: Duration,
+    /// How long registry operations wait for the registry lock.
+    pub registry_timeout: Duration,
+}
+
+impl RingInner {
+    /// Take the registry lock within the registry timeout; a typed error otherwise.
+    pub(crate) fn lock_registry(&self) -> Result<crate::liveness::RegistryLock, ShmError> {
+        let name = self.segment.name().as_str();
+        crate::liveness::RegistryLock::acquire(self.segment.map.fd(), self.registry_timeout)
+            .map_err(|e| ShmError::std_io(name, "fcntl(F_OFD_SETLK)", e))?
+            .ok_or_else(|| ShmError::RegistryBusy {
+                name: name.to_owned(),
+                waited: self.registry_timeout,
+            })
+    }
 }
 
 impl<E: ShmEvent> ShmRing<E> {
@@ -105,7 +120,7 @@ impl<E: ShmEvent> ShmRing<E> {
             remove_stale: options.remove_stale,
         };
         let segment = create_segment(&name, &spec)?;
-        Self::from_segment(segment, options.liveness_interval)
+        Self::from_segment(segment, options.liveness_interval, options.registry_timeout)
     }
 
     /// Attach to the segment `name`, waiting up to `timeout` for its creator to finish.
@@ -149,7 +164,7 @@ impl<E: ShmEvent> ShmRing<E> {
             type_name: std::any::type_name::<E>(),
         };
         let segment = open_segment(&name, options.timeout, Some(expect), Attach::Yes)?;
-        Self::from_segment(segment, options.liveness_interval)
+        Self::from_segment(segment, options.liveness_interval, options.registry_timeout)
     }
 
     /// Create the segment, or attach to it if a live one exists (waiting up to `timeout` for it
@@ -174,6 +189,7 @@ impl<E: ShmEvent> ShmRing<E> {
             timeout,
             fingerprint: options.fingerprint,
             liveness_interval: options.liveness_interval,
+            registry_timeout: options.registry_timeout,
         };
         match Self::create(name, capacity, options) {
             Err(ShmError::AlreadyExists { .. }) => Self::open_with(name, open_options),
@@ -181,7 +197,11 @@ impl<E: ShmEvent> ShmRing<E> {
         }
     }
 
-    fn from_segment(segment: Segment, liveness_interval: Duration) -> Result<Self, ShmError> {
+    fn from_segment(
+        segment: Segment,
+        liveness_interval: Duration,
+        registry_timeout: Duration,
+    ) -> Result<Self, ShmError> {
         let sequencer = Arc::new(ShmSequencer::build(&segment)?);
         Ok(Self {
             inner: Arc::new(RingInner {
@@ -191,6 +211,8 @@ impl<E: ShmEvent> ShmRing<E> {
                 // happens now and then; documented on `ShmOptions::liveness_interval`.
                 liveness_interval: liveness_interval
                     .clamp(MIN_LIVENESS_INTERVAL, MAX_LIVENESS_INTERVAL),
+                registry_timeout: registry_timeout
+                    .clamp(Duration::from_millis(1), MAX_LIVENESS_INTERVAL),
             }),
             _event: PhantomData,
         })

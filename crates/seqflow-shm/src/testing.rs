@@ -136,3 +136,11 @@ pub fn abandon_raw_claim<E: crate::ShmEvent>(
     std::mem::forget(raw);
     Some(claimed)
 }
+
+/// Take the segment's consumer-registry lock and hold it until the returned value is dropped,
+/// the way a process stopped (SIGSTOP) in the middle of a registration holds it.
+pub fn hold_registry_lock<E: crate::ShmEvent>(
+    ring: &crate::ShmRing<E>,
+) -> Result<Box<dyn std::any::Any>, crate::ShmError> {
+    Ok(Box::new(ring.inner().lock_registry()?))
+}

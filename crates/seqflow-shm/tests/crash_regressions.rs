@@ -271,6 +271,165 @@ fn extreme_liveness_intervals_do_not_panic() {
     }
 }
 
+/// Fork while another thread of the parent registers and unregisters consumers (so holds the
+/// registry lock at random instants): every child registers within the registry timeout, never
+/// deadlocks on a lock description it inherited.
+fn fork_while_another_thread_registers() {
+    let seg = Seg::new("forkreg");
+    let opts = ShmOptions {
+        registry_timeout: Duration::from_secs(10),
+        ..options(ProducerMode::MultiCas)
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, opts).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let (ring, stop) = (ring.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                drop(ring.consumer("churn"));
+                drop(ring.worker("churn-pool"));
+            }
+        })
+    };
+    let forks = kill_iterations() / 2;
+    for i in 0..forks {
+        let inherited = ring.clone();
+        let mut child = fork_child(move || {
+            let c = inherited.consumer("child").map_err(|e| e.to_string())?;
+            drop(c);
+            Ok(())
+        });
+        let code = child.wait(Duration::from_secs(30));
+        assert_eq!(code, Some(0), "fork {i}: the child could not register");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+}
+
+/// A process stopped while holding the registry lock makes registrations fail with a typed
+/// error after the registry timeout (never a hang); once it runs again, they succeed.
+fn sigstopped_registry_holder_is_a_timeout_not_a_hang() {
+    let seg = Seg::new("stopreg");
+    let opts = ShmOptions {
+        registry_timeout: Duration::from_millis(200),
+        ..options(ProducerMode::Single)
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, opts).unwrap();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let held = seqflow_shm::testing::hold_registry_lock(&ring).map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        // SAFETY: stopping ourselves; the parent continues us.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        drop(held);
+        Ok(())
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    std::thread::sleep(Duration::from_millis(50));
+    let started = Instant::now();
+    match ring.consumer("blocked") {
+        Err(seqflow_shm::ShmError::RegistryBusy { .. }) => {}
+        other => panic!("expected RegistryBusy, got {other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(30));
+    // SAFETY: continuing our own stopped child.
+    unsafe { libc::kill(child.pid, libc::SIGCONT) };
+    assert_eq!(child.wait(Duration::from_secs(30)), Some(0));
+    ring.consumer("after").unwrap();
+}
+
+/// A consumer process stopped by SIGSTOP is alive, not dead: the producer times out on the full
+/// ring (nothing is released or lost), and after SIGCONT the consumer receives every event.
+fn sigstopped_consumer_holds_the_producer_then_gets_everything() {
+    let seg = Seg::new("stopcons");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::Single)).unwrap();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut c = ring.consumer("sleepy").map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        // SAFETY: stopping ourselves; the parent continues us.
+        unsafe { libc::raise(libc::SIGSTOP) };
+        let mut expected = 0u64;
+        while expected < 20 {
+            let hi = c
+                .wait_for(expected as i64, LONG)
+                .map_err(|e| e.to_string())?;
+            for seq in expected as i64..=hi {
+                let v = *c.get(seq).ok_or("not available")?;
+                if v != seq as u64 {
+                    return Err(format!("sequence {seq} holds {v}"));
+                }
+            }
+            c.update_sequence(hi);
+            expected = hi as u64 + 1;
+        }
+        Ok(())
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    let mut producer = ring.producer().unwrap();
+    for i in 0..8u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    assert!(
+        producer
+            .publish_timeout(Duration::from_millis(200), |e, _| *e = 8)
+            .is_err(),
+        "a stopped consumer still gates"
+    );
+    assert_eq!(ring.inspect().reaped_consumers, 0);
+    // SAFETY: continuing our own stopped child.
+    unsafe { libc::kill(child.pid, libc::SIGCONT) };
+    for i in 8..20u64 {
+        producer
+            .publish_timeout(Duration::from_secs(30), |e, _| *e = i)
+            .unwrap();
+    }
+    assert_eq!(child.wait(Duration::from_secs(60)), Some(0));
+}
+
+/// A consumer's process dies while a child it forked lives on: the child's copies of the
+/// descriptors do not keep the dead consumer's lock, so the producer releases its slot.
+fn dead_consumer_with_a_living_forked_child_is_released() {
+    let seg = Seg::new("forkheir");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::Single)).unwrap();
+    let ready = Pipe::new();
+    let heir = Pipe::new();
+    let name = seg.name.clone();
+    let mut parent = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let _c = ring.consumer("mortal").map_err(|e| e.to_string())?;
+        let kid = fork_child(|| {
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        });
+        heir.send(&kid.pid.to_le_bytes());
+        std::mem::forget(kid);
+        ready.send(b"r");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let kid_pid = i32::from_le_bytes(heir.recv(4, ATTACH).unwrap().try_into().unwrap());
+    let mut kid = common::Child::adopt(kid_pid);
+    assert!(ready.recv(1, ATTACH).is_some());
+    // Killed but not reaped: its pid still exists (a zombie), so only the lock tells.
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(parent.pid, libc::SIGKILL) };
+    std::thread::sleep(Duration::from_millis(100));
+    let mut producer = ring.producer().unwrap();
+    for i in 0..32u64 {
+        producer
+            .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
+            .unwrap_or_else(|e| panic!("event {i}: the dead consumer still gates: {e}"));
+    }
+    parent.kill();
+    kid.kill();
+}
+
 fn main() {
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
@@ -293,6 +452,22 @@ fn main() {
         (
             "extreme_liveness_intervals_do_not_panic",
             extreme_liveness_intervals_do_not_panic,
+        ),
+        (
+            "fork_while_another_thread_registers",
+            fork_while_another_thread_registers,
+        ),
+        (
+            "sigstopped_registry_holder_is_a_timeout_not_a_hang",
+            sigstopped_registry_holder_is_a_timeout_not_a_hang,
+        ),
+        (
+            "sigstopped_consumer_holds_the_producer_then_gets_everything",
+            sigstopped_consumer_holds_the_producer_then_gets_everything,
+        ),
+        (
+            "dead_consumer_with_a_living_forked_child_is_released",
+            dead_consumer_with_a_living_forked_child_is_released,
         ),
     ];
     common::run_cases(cases);
