@@ -12,7 +12,11 @@ fn single_producer_starts_at_a_chosen_sequence_and_consumers_follow() {
     let consumer = s.gating().register(true, || -1).unwrap();
     assert!(matches!(
         s.start_at(10),
-        Err(StartAtError::ConsumerBehind { sequence: -1, next: 10, .. })
+        Err(StartAtError::ConsumerBehind {
+            sequence: -1,
+            next: 10,
+            ..
+        })
     ));
     consumer.set_sequence(9);
     s.start_at(10).unwrap();
@@ -40,6 +44,9 @@ fn multi_producer_start_at_only_before_the_first_claim() {
         assert!(!s.is_available(7));
         p.publish(r).unwrap();
         assert!(s.is_available(7));
-        assert_eq!(s.start_at(0), Err(StartAtError::AlreadyClaimed { claimed: 7 }));
+        assert_eq!(
+            s.start_at(0),
+            Err(StartAtError::AlreadyClaimed { claimed: 7 })
+        );
     }
 }
