@@ -78,11 +78,14 @@ impl<S: Sequencer> CursorSource for S {
     }
 }
 
+/// A stage as metrics see it: name, read-only sequence, whether it gates.
+type StageView = (String, OwnedRef<ReadOnlySequence>, bool);
+
 /// A cloneable, `Send + Sync` handle that reads [`Metrics`] from any thread.
 #[derive(Clone)]
 pub struct MetricsHandle {
     source: Arc<dyn CursorSource>,
-    stages: Arc<RwLock<Vec<(String, OwnedRef<ReadOnlySequence>, bool)>>>,
+    stages: Arc<RwLock<Vec<StageView>>>,
     shared: Arc<PipelineShared>,
 }
 

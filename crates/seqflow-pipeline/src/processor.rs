@@ -149,9 +149,7 @@ where
                     // SAFETY: so the slot is not reclaimed while we read it.
                     let event = unsafe { ring.get(current) };
                     let event = BatchEvent::new(event, current, current == end, &releaser);
-                    if let Err(error) = handler.on_event_releasing(event) {
-                        return Err(error);
-                    }
+                    handler.on_event_releasing(event)?;
                     current += 1;
                 }
                 // A halt stops a long batch too (shutdown raises the alert only after the drain).
