@@ -1,16 +1,20 @@
 //! [`DisruptorBuilder`]: wire stages (multicast, pipeline, diamond, worker pools), then start.
 
+use crate::custom::run_processor;
+use crate::handler::WithState;
 use crate::processor::{run_batch_processor, StageContext};
 use crate::shared::PipelineShared;
-use crate::stage::{next_builder_id, StageGroup, StageRecord};
+use crate::stage::{next_builder_id, StageGroup, StageOptions, StageRecord};
 use crate::worker::run_worker;
 use crate::{
-    BuildError, Disruptor, EventHandler, LossySubscriber, PanicPolicy, Poller, Producer,
-    ProducerSequencer,
+    BuildError, Disruptor, EventHandler, EventProcessor, ExceptionHandler, LossySubscriber,
+    PanicPolicy, Poller, Producer, ProducerSequencer, RewindPolicy,
 };
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier};
+use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy};
+use seqflow_sequencer::Sequencer;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// What [`DisruptorBuilder::start`] returns: the running disruptor and its first producer.
 pub type Started<E, S> = (
@@ -50,10 +54,14 @@ pub struct DisruptorBuilder<E, S: ProducerSequencer> {
     id: u64,
     sequencer: Arc<S>,
     ring: RingBuffer<E>,
-    policy: PanicPolicy,
+    exceptions: Arc<dyn ExceptionHandler<E>>,
     shared: Arc<PipelineShared>,
-    stages: Vec<StageRecord>,
+    stages: Vec<StageRecord<E>>,
     error: Option<BuildError>,
+    /// Where new stages start: -1, or `next - 1` after `start_at(next)`.
+    initial: i64,
+    /// The work sequences of the worker pools (moved with the stages by `start_at`).
+    pools: Vec<OwnedRef<Sequence>>,
 }
 
 impl<E, S> DisruptorBuilder<E, S>
@@ -90,22 +98,87 @@ where
             id: next_builder_id(),
             sequencer,
             ring,
-            policy,
+            exceptions: Arc::new(policy),
             shared: Arc::new(PipelineShared::default()),
             stages: Vec::new(),
             error: None,
+            initial: seqflow_sequence::INITIAL_SEQUENCE,
+            pools: Vec::new(),
         })
     }
 
+    /// The exception handler of every stage that has none of its own (replacing the
+    /// [`PanicPolicy`] given at construction).
+    pub fn set_default_exception_handler(&mut self, handler: impl ExceptionHandler<E>) {
+        self.exceptions = Arc::new(handler);
+    }
+
     /// A stage after the producer only (in parallel with other such stages).
-    pub fn handle_events_with<H: EventHandler<E>>(&mut self, handler: H) -> Stages<'_, E, S> {
-        let mut stages = self.after(&[]);
-        stages.add(handler);
-        stages
+    pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        handler: H,
+    ) -> Stages<'_, E, S> {
+        self.after(&[]).and(handler)
+    }
+
+    /// A stage whose handler is made by `make` on the stage's own thread, so it need not be
+    /// `Send` (thread-local buffers, `Rc`, a non-`Send` client).
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::rc::Rc;
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// b.handle_events_with_factory(|| {
+    ///     let local = Rc::new(()); // not Send: made and used on the stage thread only
+    ///     move |_: &u32, _, _| { let _ = &local; }
+    /// });
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn handle_events_with_factory<H, F>(&mut self, make: F) -> Stages<'_, E, S>
+    where
+        H: EventHandler<E> + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        self.after(&[]).and_factory(make)
+    }
+
+    /// A stage with state made by `init` on the stage's own thread (it need not be `Send`),
+    /// handed to `handler` with every event: the `disruptor` crate's
+    /// `handle_events_and_state_with`.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::cell::RefCell;
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// b.handle_events_and_state_with(
+    ///     |state: &mut RefCell<Vec<u32>>, e: &u32, _, _| state.borrow_mut().push(*e),
+    ///     || RefCell::new(Vec::new()),
+    /// );
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn handle_events_and_state_with<T, F, I>(&mut self, handler: F, init: I) -> Stages<'_, E, S>
+    where
+        T: 'static,
+        F: FnMut(&mut T, &E, i64, bool) + Send + 'static,
+        I: FnOnce() -> T + Send + 'static,
+    {
+        self.after(&[]).and_with_state(handler, init)
+    }
+
+    /// A custom processor after the producer only (see [`EventProcessor`]).
+    pub fn handle_events_with_processor<P: EventProcessor<E, S>>(
+        &mut self,
+        processor: P,
+    ) -> Stages<'_, E, S> {
+        self.after(&[]).and_processor(processor)
     }
 
     /// A pool of workers after the producer only: each event goes to exactly one of them.
-    pub fn handle_events_with_worker_pool<H: EventHandler<E>>(
+    pub fn handle_events_with_worker_pool<H: EventHandler<E> + Send + 'static>(
         &mut self,
         workers: Vec<H>,
     ) -> Stages<'_, E, S> {
@@ -142,29 +215,145 @@ where
             builder: self,
             deps,
             members,
+            last: Vec::new(),
         }
     }
 
     /// A poller after the producer: you drive it with `wait_for`, `get` and `update_sequence`,
     /// and it holds the producer back like a stage.
     pub fn poller(&mut self) -> Result<Poller<E, S>, BuildError> {
-        self.poller_after(&StageGroup::default())
+        self.poller_after(&[])
     }
 
-    fn poller_after(&mut self, deps: &StageGroup) -> Result<Poller<E, S>, BuildError> {
+    /// A poller after every stage (and poller) of `groups`: pollers after pollers, branches
+    /// and joins, as for stages. A group from another builder is
+    /// [`BuildError::ForeignStageGroup`].
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// let mut first = b.poller().unwrap();
+    /// let mut left = b.poller_after(&[&first.group()]).unwrap();
+    /// let mut right = b.poller_after(&[&first.group()]).unwrap();
+    /// let mut join = b.poller_after(&[&left.group(), &right.group()]).unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 7).unwrap();
+    /// assert_eq!(join.poll(|_, _, _| {}), Ok(0)); // the others have not seen it yet
+    /// for poller in [&mut first, &mut left, &mut right, &mut join] {
+    ///     assert_eq!(poller.poll(|e, _, _| assert_eq!(*e, 7)), Ok(1));
+    /// }
+    /// drop((first, left, right, join));
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn poller_after(&mut self, groups: &[&StageGroup]) -> Result<Poller<E, S>, BuildError> {
         if let Some(err) = self.error.take() {
             return Err(err);
         }
-        let registration = self.sequencer.gating().register(true, || -1)?;
+        let deps = self.after(groups).deps;
+        if let Some(err) = self.error.take() {
+            return Err(err);
+        }
+        let initial = self.initial;
+        let registration = Arc::new(self.sequencer.gating().register(true, || initial)?);
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
-            self.dependency_sequences(deps),
+            self.dependency_sequences(&deps),
             self.shared.alert.clone(),
         );
         for &id in &deps.ids {
             self.stages[id].registration.set_gating(false);
         }
-        Ok(Poller::new(barrier, self.ring.clone(), registration))
+        self.stages.push(StageRecord {
+            name: format!("poller-{}", self.stages.len()),
+            registration: Arc::clone(&registration),
+            runner: None,
+            options: StageOptions::default(),
+            thread: None,
+        });
+        let group = StageGroup {
+            builder: self.id,
+            ids: vec![self.stages.len() - 1],
+        };
+        Ok(Poller::new(barrier, self.ring.clone(), registration, group))
+    }
+
+    /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring:
+    /// carry on a journal's numbering). Only before anything is published; every stage and
+    /// poller, added before or after, starts at `next`.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let mut b = Disruptor::builder(8, || 0i64).single_producer().unwrap();
+    /// b.handle_events_with(|e: &i64, seq, _| assert_eq!(*e, seq));
+    /// b.start_at(1_000).unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// assert_eq!(p.publish(|e, seq| *e = seq).unwrap(), 1_000);
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn start_at(&mut self, next: i64) -> Result<(), BuildError> {
+        use seqflow_sequencer::StartAtError;
+        if next < 0 {
+            return Err(StartAtError::Negative { next }.into());
+        }
+        let claimed = self.sequencer.claimed();
+        if claimed != seqflow_sequence::INITIAL_SEQUENCE {
+            return Err(StartAtError::AlreadyClaimed { claimed }.into());
+        }
+        // Nothing runs yet: the stages' sequences are ours to move, and moving them first is
+        // what the sequencer checks (no consumer may take the slots below `next` for events).
+        let before: Vec<i64> = self
+            .stages
+            .iter()
+            .map(|s| s.registration.sequence_relaxed())
+            .collect();
+        for stage in &self.stages {
+            stage.registration.set_sequence(next - 1);
+        }
+        if let Err(e) = self.sequencer.start_at(next) {
+            for (stage, seq) in self.stages.iter().zip(before) {
+                stage.registration.set_sequence(seq);
+            }
+            return Err(e.into());
+        }
+        self.initial = next - 1;
+        for work in &self.pools {
+            work.set(next - 1);
+        }
+        Ok(())
+    }
+
+    /// Publish before the stages start (LMAX allows publishing to a ring before `start`): `f`
+    /// gets a producer for the time of the call; the stages handle those events first once
+    /// started. Add the stages first: they gate from their registration on. The stages do not
+    /// run yet, so a ring filled here does not empty: use `try_publish`, a blocking publish
+    /// would wait forever.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    /// b.handle_events_with(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); });
+    /// b.publish_before_start(|p| {
+    ///     for i in 1..=8 { p.try_publish(|e, _| *e = i).unwrap(); }
+    ///     assert!(p.try_publish(|e, _| *e = 9).is_err()); // full until the stage runs
+    /// }).unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 9).unwrap();
+    /// d.shutdown().unwrap();
+    /// assert_eq!(sum.load(Relaxed), 45);
+    /// ```
+    pub fn publish_before_start<R>(
+        &mut self,
+        f: impl FnOnce(&mut Producer<E, S::Claimer>) -> R,
+    ) -> Result<R, BuildError> {
+        let claimer = self
+            .sequencer
+            .new_claimer()
+            .ok_or(BuildError::ProducerTaken)?;
+        let mut producer = Producer::new(claimer, self.ring.clone());
+        Ok(f(&mut producer))
     }
 
     /// The ring (for reading events in tests or tools).
@@ -186,27 +375,17 @@ where
             .sequencer
             .new_claimer()
             .ok_or(BuildError::ProducerTaken)?;
-        let mut threads = Vec::with_capacity(self.stages.len());
-        for stage in &mut self.stages {
-            let runner = stage.runner.take().expect("each stage starts once");
-            let name: Arc<str> = stage.name.as_str().into();
-            let spawned = std::thread::Builder::new()
-                .name(format!("seqflow-{}", stage.name))
-                .spawn(move || runner(name));
-            match spawned {
-                Ok(handle) => threads.push(handle),
-                Err(source) => {
-                    // Stop what already runs before reporting.
-                    self.shared.alert.raise();
-                    seqflow_sequence::WaitStrategy::signal_all(self.sequencer.wait_strategy());
-                    for t in threads {
+        for i in 0..self.stages.len() {
+            if let Err(err) = self.stages[i].spawn() {
+                // Stop what already runs before reporting.
+                self.shared.alert.raise();
+                self.sequencer.wait_strategy().signal_all();
+                for stage in &mut self.stages {
+                    if let Some(t) = stage.thread.take() {
                         let _ = t.join();
                     }
-                    return Err(BuildError::Spawn {
-                        stage: stage.name.clone(),
-                        source,
-                    });
                 }
+                return Err(err);
             }
         }
         tracing::info!(
@@ -215,9 +394,37 @@ where
             "disruptor started"
         );
         let producer = Producer::new(claimer, self.ring.clone());
-        let disruptor =
-            Disruptor::new(self.sequencer, self.ring, self.shared, self.stages, threads);
+        let disruptor = Disruptor::new(
+            self.sequencer,
+            self.ring,
+            self.shared,
+            self.stages,
+            self.exceptions,
+        );
         Ok((disruptor, producer))
+    }
+
+    /// Start, and hand the disruptor to its producers: when the last producer (this one and its
+    /// clones) is dropped, the stages drain everything published and stop, and that drop joins
+    /// their threads; pollers then report [`PollError::Alerted`](crate::PollError::Alerted). No
+    /// explicit shutdown (the `disruptor` crate's model). A failure that halted the disruptor is
+    /// logged at that point.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let mut b = Disruptor::builder(64, || 0u64).single_producer().unwrap();
+    /// b.handle_events_with(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); });
+    /// let mut producer = b.start_owned().unwrap();
+    /// for i in 1..=100 { producer.publish(|e, _| *e = i).unwrap(); }
+    /// drop(producer); // drains, stops, joins
+    /// assert_eq!(sum.load(Relaxed), 5050);
+    /// ```
+    pub fn start_owned(self) -> Result<Producer<E, S::Claimer>, BuildError> {
+        let (disruptor, producer) = self.start()?;
+        Ok(producer.owning(disruptor))
     }
 
     fn dependency_sequences(&self, deps: &StageGroup) -> Vec<OwnedRef<ReadOnlySequence>> {
@@ -227,14 +434,15 @@ where
             .collect()
     }
 
-    /// Register a stage after `deps`; its runner is made by `make_runner` from its context.
+    /// Register a stage after `deps`; `body` runs on its thread with its context.
     fn add_stage(
         &mut self,
         deps: &StageGroup,
         name: String,
-        make_runner: impl FnOnce(StageContext<E, S>) -> crate::stage::Runner,
+        body: impl FnOnce(StageContext<E, S>) + Send + 'static,
     ) -> Option<usize> {
-        let registration = match self.sequencer.gating().register(true, || -1) {
+        let initial = self.initial;
+        let registration = match self.sequencer.gating().register(true, || initial) {
             Ok(r) => r,
             Err(e) => {
                 self.error.get_or_insert(e.into());
@@ -245,34 +453,84 @@ where
             self.stages[id].registration.set_gating(false);
         }
         let registration = Arc::new(registration);
-        let ctx = StageContext {
-            name: name.as_str().into(),
-            barrier: SequenceBarrier::new(
-                Arc::clone(&self.sequencer),
-                self.dependency_sequences(deps),
-                self.shared.alert.clone(),
-            ),
-            ring: self.ring.clone(),
-            registration: Arc::clone(&registration),
-            shared: Arc::clone(&self.shared),
-            policy: self.policy,
-        };
+        let barrier = SequenceBarrier::new(
+            Arc::clone(&self.sequencer),
+            self.dependency_sequences(deps),
+            self.shared.alert.clone(),
+        );
         self.stages.push(StageRecord {
             name,
-            registration,
-            runner: Some(make_runner(ctx)),
+            registration: Arc::clone(&registration),
+            runner: Some(stage_runner(
+                barrier,
+                self.ring.clone(),
+                registration,
+                Arc::clone(&self.shared),
+                Arc::clone(&self.exceptions),
+                body,
+            )),
+            options: StageOptions::default(),
+            thread: None,
         });
         Some(self.stages.len() - 1)
     }
 }
 
+/// The runner of a stage: builds its context from the final name and settings, runs `body`.
+pub(crate) fn stage_runner<E, S>(
+    barrier: SequenceBarrier<S>,
+    ring: RingBuffer<E>,
+    registration: Arc<seqflow_sequencer::GatingRegistration>,
+    shared: Arc<PipelineShared>,
+    default_exceptions: Arc<dyn ExceptionHandler<E>>,
+    body: impl FnOnce(StageContext<E, S>) + Send + 'static,
+) -> crate::stage::Runner<E>
+where
+    E: Send + Sync + 'static,
+    S: Sequencer,
+{
+    Box::new(move |name, options| {
+        body(StageContext {
+            name,
+            barrier,
+            ring,
+            registration,
+            shared,
+            default_exceptions,
+            options,
+        })
+    })
+}
+
 /// A place in the stage graph: the stages just added (`members`) and what they come after.
 ///
 /// Returned by [`DisruptorBuilder::handle_events_with`] and [`DisruptorBuilder::after`].
+///
+/// The per-stage settings ([`max_batch_size`](Self::max_batch_size), [`timeout`](Self::timeout),
+/// [`rewind_policy`](Self::rewind_policy), [`exception_handler`](Self::exception_handler),
+/// [`pin_to_core`](Self::pin_to_core), [`thread_name`](Self::thread_name)) apply to the stage(s)
+/// added by the last call (every worker of a pool).
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, RewindPolicy};
+/// use std::time::Duration;
+/// let mut b = Disruptor::builder(64, || 0u64).single_producer().unwrap();
+/// b.handle_events_with(|_: &u64, _, _| {})
+///     .max_batch_size(16)
+///     .timeout(Duration::from_millis(100))
+///     .rewind_policy(RewindPolicy::up_to(3))
+///     .thread_name("journal")
+///     .then(|_: &u64, _, _| {})
+///     .named("reply");
+/// let (d, _p) = b.start().unwrap();
+/// d.shutdown().unwrap();
+/// ```
 pub struct Stages<'a, E, S: ProducerSequencer> {
     builder: &'a mut DisruptorBuilder<E, S>,
     deps: StageGroup,
     members: StageGroup,
+    /// The stages added by the last call, which the settings apply to.
+    last: Vec<usize>,
 }
 
 impl<'a, E, S> Stages<'a, E, S>
@@ -280,63 +538,18 @@ where
     E: Send + Sync + 'static,
     S: ProducerSequencer,
 {
-    fn add<H: EventHandler<E>>(&mut self, handler: H) {
-        let name = format!("stage-{}", self.builder.stages.len());
-        let added = self.builder.add_stage(&self.deps, name, move |mut ctx| {
-            Box::new(move |name| {
-                ctx.name = name;
-                run_batch_processor(ctx, handler)
-            })
-        });
+    fn add_body(&mut self, name: String, body: impl FnOnce(StageContext<E, S>) + Send + 'static) {
+        let added = self.builder.add_stage(&self.deps, name, body);
+        self.last = added.into_iter().collect();
         self.members.ids.extend(added);
     }
 
-    /// Another stage in parallel with these (same dependencies): multicast.
-    pub fn and<H: EventHandler<E>>(mut self, handler: H) -> Self {
-        self.add(handler);
-        self
+    fn next_name(&self) -> String {
+        format!("stage-{}", self.builder.stages.len())
     }
 
-    /// Same as [`and`](Self::and): a stage with the same dependencies.
-    pub fn handle_events_with<H: EventHandler<E>>(self, handler: H) -> Self {
-        self.and(handler)
-    }
-
-    /// A stage after all of these: pipeline.
-    pub fn then<H: EventHandler<E>>(self, handler: H) -> Stages<'a, E, S> {
-        let mut next = Stages {
-            members: StageGroup {
-                builder: self.members.builder,
-                ids: Vec::new(),
-            },
-            builder: self.builder,
-            deps: self.members,
-        };
-        next.add(handler);
-        next
-    }
-
-    /// A worker pool with the same dependencies as these stages: each event goes to exactly
-    /// one worker.
-    pub fn handle_events_with_worker_pool<H: EventHandler<E>>(mut self, workers: Vec<H>) -> Self {
-        let work = OwnedRef::new(Sequence::default());
-        let pool = self.builder.stages.len();
-        for (i, handler) in workers.into_iter().enumerate() {
-            let work = work.clone();
-            let name = format!("pool-{pool}-worker-{i}");
-            let added = self.builder.add_stage(&self.deps, name, move |mut ctx| {
-                Box::new(move |name| {
-                    ctx.name = name;
-                    run_worker(ctx, work, handler)
-                })
-            });
-            self.members.ids.extend(added);
-        }
-        self
-    }
-
-    /// A worker pool after all of these stages.
-    pub fn then_worker_pool<H: EventHandler<E>>(self, workers: Vec<H>) -> Stages<'a, E, S> {
+    /// The stages after all of these (empty so far).
+    fn after_these(self) -> Stages<'a, E, S> {
         Stages {
             members: StageGroup {
                 builder: self.members.builder,
@@ -344,8 +557,113 @@ where
             },
             builder: self.builder,
             deps: self.members,
+            last: Vec::new(),
         }
-        .handle_events_with_worker_pool(workers)
+    }
+
+    /// Another stage in parallel with these (same dependencies): multicast.
+    pub fn and<H: EventHandler<E> + Send + 'static>(self, handler: H) -> Self {
+        self.and_factory(move || handler)
+    }
+
+    /// Same as [`and`](Self::and): a stage with the same dependencies.
+    pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(self, handler: H) -> Self {
+        self.and(handler)
+    }
+
+    /// A stage in parallel with these whose handler `make` builds on the stage's thread (it
+    /// need not be `Send`; see [`DisruptorBuilder::handle_events_with_factory`]).
+    pub fn and_factory<H, F>(mut self, make: F) -> Self
+    where
+        H: EventHandler<E> + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        let name = self.next_name();
+        self.add_body(name, move |ctx| run_batch_processor(ctx, make()));
+        self
+    }
+
+    /// A stage in parallel with these with state made on its thread (see
+    /// [`DisruptorBuilder::handle_events_and_state_with`]).
+    pub fn and_with_state<T, F, I>(self, handler: F, init: I) -> Self
+    where
+        T: 'static,
+        F: FnMut(&mut T, &E, i64, bool) + Send + 'static,
+        I: FnOnce() -> T + Send + 'static,
+    {
+        self.and_factory(move || WithState {
+            handler,
+            state: init(),
+        })
+    }
+
+    /// A custom processor in parallel with these (see [`EventProcessor`]).
+    pub fn and_processor<P: EventProcessor<E, S>>(mut self, processor: P) -> Self {
+        let name = self.next_name();
+        self.add_body(name, move |ctx| run_processor(ctx, processor));
+        self
+    }
+
+    /// A stage after all of these: pipeline.
+    pub fn then<H: EventHandler<E> + Send + 'static>(self, handler: H) -> Stages<'a, E, S> {
+        self.after_these().and(handler)
+    }
+
+    /// A stage after all of these, its handler built on its thread.
+    pub fn then_factory<H, F>(self, make: F) -> Stages<'a, E, S>
+    where
+        H: EventHandler<E> + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        self.after_these().and_factory(make)
+    }
+
+    /// A stage after all of these, with state made on its thread.
+    pub fn then_with_state<T, F, I>(self, handler: F, init: I) -> Stages<'a, E, S>
+    where
+        T: 'static,
+        F: FnMut(&mut T, &E, i64, bool) + Send + 'static,
+        I: FnOnce() -> T + Send + 'static,
+    {
+        self.after_these().and_with_state(handler, init)
+    }
+
+    /// A custom processor after all of these.
+    pub fn then_processor<P: EventProcessor<E, S>>(self, processor: P) -> Stages<'a, E, S> {
+        self.after_these().and_processor(processor)
+    }
+
+    /// A worker pool with the same dependencies as these stages: each event goes to exactly
+    /// one worker.
+    pub fn handle_events_with_worker_pool<H: EventHandler<E> + Send + 'static>(
+        mut self,
+        workers: Vec<H>,
+    ) -> Self {
+        let work = OwnedRef::new(Sequence::default());
+        let pool = self.builder.stages.len();
+        let mut added = Vec::new();
+        for (i, handler) in workers.into_iter().enumerate() {
+            let work = work.clone();
+            let name = format!("pool-{pool}-worker-{i}");
+            added.extend(
+                self.builder
+                    .add_stage(&self.deps, name, move |ctx| run_worker(ctx, work, handler)),
+            );
+        }
+        // The pool's work sequence starts where its workers do.
+        work.set(self.builder.initial);
+        self.builder.pools.push(work);
+        self.members.ids.extend(added.iter().copied());
+        self.last = added;
+        self
+    }
+
+    /// A worker pool after all of these stages.
+    pub fn then_worker_pool<H: EventHandler<E> + Send + 'static>(
+        self,
+        workers: Vec<H>,
+    ) -> Stages<'a, E, S> {
+        self.after_these().handle_events_with_worker_pool(workers)
     }
 
     /// A lossy subscriber after all of these stages: it sees an event once they have handled
@@ -360,14 +678,14 @@ where
             after,
             self.builder.ring.clone(),
             self.builder.shared.alert.clone(),
-            0,
+            self.builder.initial + 1,
         )
     }
 
     /// A poller after all of these stages.
     pub fn then_poller(self) -> Result<Poller<E, S>, BuildError> {
         let members = self.members;
-        self.builder.poller_after(&members)
+        self.builder.poller_after(&[&members])
     }
 
     /// Name the stages just added (shown in metrics, logs and thread names); several members
@@ -387,5 +705,48 @@ where
     /// The stages just added, to come [`after`](DisruptorBuilder::after) later.
     pub fn group(&self) -> StageGroup {
         self.members.clone()
+    }
+
+    fn configure(self, set: impl Fn(&mut StageOptions<E>)) -> Self {
+        for &id in &self.last {
+            set(&mut self.builder.stages[id].options);
+        }
+        self
+    }
+
+    /// Handle at most `n` events per batch (at least 1): `end_of_batch` and the stage's
+    /// sequence update come at least every `n` events, so later stages and the producer see
+    /// progress sooner in a long burst.
+    pub fn max_batch_size(self, n: usize) -> Self {
+        let n = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
+        self.configure(|o| o.max_batch = n)
+    }
+
+    /// Call the handler's [`on_timeout`](EventHandler::on_timeout) whenever the stage waits
+    /// `timeout` for an event in vain.
+    pub fn timeout(self, timeout: Duration) -> Self {
+        self.configure(|o| o.timeout = Some(timeout))
+    }
+
+    /// How the stage answers [`EventError::Rewind`](crate::EventError::Rewind).
+    pub fn rewind_policy(self, policy: RewindPolicy) -> Self {
+        self.configure(|o| o.rewind = policy)
+    }
+
+    /// The stage's own exception handler (instead of the disruptor's default).
+    pub fn exception_handler(self, handler: impl ExceptionHandler<E>) -> Self {
+        let handler: Arc<dyn ExceptionHandler<E>> = Arc::new(handler);
+        self.configure(|o| o.exceptions = Some(Arc::clone(&handler)))
+    }
+
+    /// Pin the stage's thread to core `core` (Linux). A core the process may not use is
+    /// [`BuildError::Pin`] at [`start`](DisruptorBuilder::start).
+    pub fn pin_to_core(self, core: usize) -> Self {
+        self.configure(|o| o.core = Some(core))
+    }
+
+    /// The stage's thread name (default: `seqflow-` and the stage name).
+    pub fn thread_name(self, name: &str) -> Self {
+        self.configure(|o| o.thread_name = Some(name.to_owned()))
     }
 }

@@ -1,11 +1,12 @@
 //! [`DisruptorConfig`]: ring size, event factory, wait strategy and policies, before the
 //! producer kind is chosen.
 
-use crate::{BuildError, Disruptor, DisruptorBuilder, PanicPolicy};
+use crate::{BuildError, Disruptor, DisruptorBuilder, ExceptionHandler, PanicPolicy};
 use seqflow_ring::{EventFactory, RingBuffer};
 use seqflow_sequence::{WaitStrategy, YieldingWait};
 use seqflow_sequencer::{MultiProducerMode, MultiProducerSequencer, SingleProducerSequencer};
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// The default size of the gating table: how many stages, pollers and workers a ring can have.
 pub const DEFAULT_MAX_CONSUMERS: usize = 64;
@@ -28,6 +29,7 @@ pub struct DisruptorConfig<E, F, W> {
     factory: F,
     wait: W,
     policy: PanicPolicy,
+    exceptions: Option<Arc<dyn ExceptionHandler<E>>>,
     max_consumers: usize,
     _events: PhantomData<fn() -> E>,
 }
@@ -59,6 +61,7 @@ where
             factory,
             wait: YieldingWait::default(),
             policy: PanicPolicy::default(),
+            exceptions: None,
             max_consumers: DEFAULT_MAX_CONSUMERS,
             _events: PhantomData,
         }
@@ -78,15 +81,36 @@ where
             factory: self.factory,
             wait,
             policy: self.policy,
+            exceptions: self.exceptions,
             max_consumers: self.max_consumers,
             _events: PhantomData,
         }
     }
 
-    /// What a stage does when its handler panics.
+    /// What a stage does when its handler panics or fails (the default exception handler;
+    /// replaces one set with [`exception_handler`](Self::exception_handler)).
     pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
         self.policy = policy;
+        self.exceptions = None;
         self
+    }
+
+    /// The exception handler of every stage that has none of its own (see
+    /// [`ExceptionHandler`]); replaces the panic policy.
+    pub fn exception_handler(mut self, handler: impl ExceptionHandler<E>) -> Self {
+        self.exceptions = Some(Arc::new(handler));
+        self
+    }
+
+    fn finish<S: crate::ProducerSequencer>(
+        exceptions: Option<Arc<dyn ExceptionHandler<E>>>,
+        builder: Result<DisruptorBuilder<E, S>, BuildError>,
+    ) -> Result<DisruptorBuilder<E, S>, BuildError> {
+        let mut builder = builder?;
+        if let Some(handler) = exceptions {
+            builder.set_default_exception_handler(handler);
+        }
+        Ok(builder)
     }
 
     /// The most stages, pollers and workers the ring can have at once.
@@ -101,7 +125,10 @@ where
     ) -> Result<DisruptorBuilder<E, SingleProducerSequencer<W>>, BuildError> {
         let ring = RingBuffer::new(self.capacity, self.factory)?;
         let sequencer = SingleProducerSequencer::new(self.capacity, self.wait, self.max_consumers)?;
-        DisruptorBuilder::from_parts(sequencer, ring, self.policy)
+        Self::finish(
+            self.exceptions,
+            DisruptorBuilder::from_parts(sequencer, ring, self.policy),
+        )
     }
 
     /// Any number of producers, claiming by CAS ([`MultiProducerMode::Cas`]) or under a lock.
@@ -112,6 +139,9 @@ where
         let ring = RingBuffer::new(self.capacity, self.factory)?;
         let sequencer =
             MultiProducerSequencer::new(self.capacity, self.wait, mode, self.max_consumers)?;
-        DisruptorBuilder::from_parts(sequencer, ring, self.policy)
+        Self::finish(
+            self.exceptions,
+            DisruptorBuilder::from_parts(sequencer, ring, self.policy),
+        )
     }
 }

@@ -1,16 +1,17 @@
 //! [`Disruptor`]: the running pipeline: more producers and pollers, metrics, shutdown, halt.
 
+use crate::builder::stage_runner;
+use crate::processor::run_batch_processor;
 use crate::shared::PipelineShared;
-use crate::stage::StageRecord;
+use crate::stage::{StageOptions, StageRecord};
 use crate::{
-    BuildError, LossySubscriber, Metrics, MetricsHandle, Poller, Producer, ProducerSequencer,
-    ShutdownError,
+    BuildError, EventHandler, ExceptionHandler, LossySubscriber, Metrics, MetricsHandle, Poller,
+    Producer, ProducerSequencer, ShutdownError, StageGroup,
 };
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{SequenceBarrier, WaitStrategy, YieldingWait};
 use seqflow_sequencer::SingleProducerSequencer;
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A running disruptor: its stages run on their own threads until
@@ -34,8 +35,8 @@ pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingW
     sequencer: Arc<S>,
     ring: RingBuffer<E>,
     shared: Arc<PipelineShared>,
-    stages: Vec<StageRecord>,
-    threads: Vec<JoinHandle<()>>,
+    stages: Vec<StageRecord<E>>,
+    exceptions: Arc<dyn ExceptionHandler<E>>,
     metrics: MetricsHandle,
 }
 
@@ -48,8 +49,8 @@ where
         sequencer: Arc<S>,
         ring: RingBuffer<E>,
         shared: Arc<PipelineShared>,
-        stages: Vec<StageRecord>,
-        threads: Vec<JoinHandle<()>>,
+        stages: Vec<StageRecord<E>>,
+        exceptions: Arc<dyn ExceptionHandler<E>>,
     ) -> Self {
         let metrics = MetricsHandle::new(
             Arc::clone(&sequencer),
@@ -70,9 +71,61 @@ where
             ring,
             shared,
             stages,
-            threads,
+            exceptions,
             metrics,
         }
+    }
+
+    /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
+    /// after the highest claimed sequence, comes after the producer only, and gates the
+    /// producer from now on. It uses the default exception handler and no other settings.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// p.publish(|e, _| *e = 100).unwrap(); // before the stage: not seen by it
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// d.handle_events_with(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); }).unwrap();
+    /// for i in 1..=4 { p.publish(|e, _| *e = i).unwrap(); }
+    /// d.shutdown().unwrap();
+    /// assert_eq!(sum.load(Relaxed), 10);
+    /// ```
+    pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        handler: H,
+    ) -> Result<(), BuildError> {
+        let sequencer = &*self.sequencer;
+        let registration = Arc::new(sequencer.gating().register(true, || sequencer.claimed())?);
+        let barrier = SequenceBarrier::new(
+            Arc::clone(&self.sequencer),
+            Vec::new(),
+            self.shared.alert.clone(),
+        );
+        let runner = stage_runner(
+            barrier,
+            self.ring.clone(),
+            Arc::clone(&registration),
+            Arc::clone(&self.shared),
+            Arc::clone(&self.exceptions),
+            move |ctx| run_batch_processor(ctx, handler),
+        );
+        let mut record = StageRecord {
+            name: format!("stage-{}", self.stages.len()),
+            registration,
+            runner: Some(runner),
+            options: StageOptions::default(),
+            thread: None,
+        };
+        record.spawn()?;
+        self.metrics.add_stage(
+            record.name.clone(),
+            record.registration.sequence(),
+            record.registration.is_gating(),
+        );
+        self.stages.push(record);
+        Ok(())
     }
 
     /// Another producer: always for multi-producer disruptors;
@@ -95,7 +148,12 @@ where
             Vec::new(),
             self.shared.alert.clone(),
         );
-        Ok(Poller::new(barrier, self.ring.clone(), registration))
+        Ok(Poller::new(
+            barrier,
+            self.ring.clone(),
+            Arc::new(registration),
+            StageGroup::default(),
+        ))
     }
 
     /// A lossy subscriber starting at the next event to be published; it never holds the
@@ -160,19 +218,15 @@ where
         }
         self.raise_alerts();
         let stuck = result.is_err();
-        for thread in self.threads.drain(..) {
+        for thread in self.stages.iter_mut().filter_map(|s| s.thread.take()) {
             if stuck && !thread.is_finished() {
                 // A handler that does not return: leave its thread detached.
                 continue;
             }
             let _ = thread.join();
         }
-        if let Some(panic) = self.shared.halting_panic.lock().clone() {
-            return Err(ShutdownError::HandlerPanicked {
-                stage: panic.stage,
-                seq: panic.seq,
-                message: panic.message,
-            });
+        if let Some(failure) = self.shared.halting.lock().clone() {
+            return Err(failure);
         }
         tracing::info!(published = self.sequencer.published(), "disruptor stopped");
         result
@@ -188,6 +242,7 @@ where
             let slowest = self
                 .stages
                 .iter()
+                .filter(|s| s.drains())
                 .map(|s| s.registration.sequence().get())
                 .min()
                 .unwrap_or(target);
@@ -209,11 +264,11 @@ where
 
 impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
     fn drop(&mut self) {
-        if self.threads.is_empty() {
+        if self.stages.iter().all(|s| s.thread.is_none()) {
             return;
         }
         self.raise_alerts();
-        for thread in self.threads.drain(..) {
+        for thread in self.stages.iter_mut().filter_map(|s| s.thread.take()) {
             let _ = thread.join();
         }
     }

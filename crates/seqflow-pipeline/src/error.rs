@@ -35,6 +35,20 @@ pub enum BuildError {
     /// disruptor.
     #[error("a stage group from another disruptor builder was used with this one")]
     ForeignStageGroup,
+    /// A stage was to be pinned to a core this machine does not have (or pinning is not
+    /// supported here).
+    #[error("cannot pin stage {stage} to core {core}: {reason}")]
+    Pin {
+        /// The stage.
+        stage: String,
+        /// The core asked for.
+        core: usize,
+        /// Why not.
+        reason: String,
+    },
+    /// [`DisruptorBuilder::start_at`](crate::DisruptorBuilder::start_at) was refused.
+    #[error("cannot start at the chosen sequence: {0}")]
+    StartAt(#[from] seqflow_sequencer::StartAtError),
     /// A stage thread could not be spawned.
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {
@@ -72,6 +86,104 @@ pub enum ShutdownError {
         /// The panic message.
         message: String,
     },
+    /// A handler returned an error and the stage's exception handler chose to halt.
+    #[error("stage {stage} failed at sequence {seq}: {message}")]
+    HandlerFailed {
+        /// The stage.
+        stage: String,
+        /// The event being handled (-1: in `on_start`).
+        seq: i64,
+        /// The error, as text.
+        message: String,
+    },
+}
+
+/// The failure that halted the disruptor: a panic under `PanicPolicy::Halt` or an exception
+/// handler that chose `ExceptionAction::Halt`.
+/// Why a handler could not handle an event: returned by
+/// [`EventHandler::try_on_event`](crate::EventHandler::try_on_event) and passed to the stage's
+/// [`ExceptionHandler`](crate::ExceptionHandler).
+///
+/// ```
+/// use seqflow_pipeline::EventError;
+/// let io = std::io::Error::new(std::io::ErrorKind::Other, "socket closed");
+/// assert_eq!(EventError::failed(io).to_string(), "socket closed");
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    /// The handler failed.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The handler asks for the current batch to be replayed from its first event (after a
+    /// transient failure); see [`RewindPolicy`](crate::RewindPolicy).
+    #[error("the handler asked to replay its batch")]
+    Rewind,
+    /// A rewind was asked for more times in a row than the stage's policy allows.
+    #[error("gave up replaying the batch starting at {batch_start} after {attempts} attempts")]
+    RewindsExhausted {
+        /// The first sequence of the batch.
+        batch_start: i64,
+        /// Replays made.
+        attempts: u32,
+    },
+    /// A rewind was asked for after part of the batch was released to the producer, which may
+    /// be overwriting it: replaying could read overwritten events.
+    #[error(
+        "cannot replay the batch starting at {batch_start}: events up to {released} were released"
+    )]
+    CannotRewind {
+        /// The first sequence of the batch.
+        batch_start: i64,
+        /// How far the handler released.
+        released: i64,
+    },
+    /// The handler asked for a rewind where there is no batch to replay (a worker pool).
+    #[error("this kind of stage cannot replay events")]
+    RewindUnsupported,
+}
+
+impl EventError {
+    /// A failure from any error.
+    pub fn failed(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        EventError::Failed(Box::new(error))
+    }
+
+    /// A failure from a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        EventError::Failed(message.into().into())
+    }
+}
+
+/// Why a [`BatchEvent`](crate::BatchEvent) release was refused.
+///
+/// ```
+/// use seqflow_pipeline::ReleaseError;
+/// assert!(ReleaseError::Backwards { seq: 2, released: 5 }.to_string().contains("5"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum ReleaseError {
+    /// Past what the handler has finished with.
+    #[error("cannot release up to {seq}: only events up to {limit} are finished")]
+    NotFinished {
+        /// Asked for.
+        seq: i64,
+        /// The highest sequence that may be released now.
+        limit: i64,
+    },
+    /// Below what was released already.
+    #[error("cannot release up to {seq}: events up to {released} are released already")]
+    Backwards {
+        /// Asked for.
+        seq: i64,
+        /// Released so far.
+        released: i64,
+    },
+}
+
+impl From<ReleaseError> for EventError {
+    fn from(error: ReleaseError) -> Self {
+        EventError::failed(error)
+    }
 }
 
 /// Why a poller could not hand out an event.
@@ -106,9 +218,14 @@ pub enum PollError {
         /// Waited for.
         seq: i64,
     },
-    /// The disruptor is shutting down.
+    /// The disruptor is shutting down (or, for one started with
+    /// [`start_owned`](crate::DisruptorBuilder::start_owned), its last producer is gone) and
+    /// everything available was consumed.
     #[error("the disruptor is shutting down")]
     Alerted,
+    /// Nothing is available now (`poll_events`, `poll_take`).
+    #[error("no events available")]
+    Empty,
 }
 
 /// What a lossy (non-gating) subscriber reports instead of an event.

@@ -21,19 +21,25 @@
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod affinity;
 mod aliases;
 mod builder;
 mod config;
+mod custom;
 mod disruptor;
 mod error;
+mod exception;
 mod handler;
 mod lossy;
 mod metrics;
 mod policy;
+mod poll_guard;
 mod poller;
 mod processor;
 mod producer;
 mod producer_kind;
+mod release;
+mod rewind;
 mod shared;
 mod stage;
 mod worker;
@@ -41,24 +47,29 @@ mod worker;
 pub use aliases::{MultiProducer, MultiProducerDisruptor, SingleProducer, SingleProducerDisruptor};
 pub use builder::{DisruptorBuilder, Stages, Started};
 pub use config::DisruptorConfig;
+pub use custom::EventProcessor;
 pub use disruptor::Disruptor;
-pub use error::{BuildError, LossyError, PollError, ShutdownError};
-pub use handler::EventHandler;
+pub use error::{BuildError, EventError, LossyError, PollError, ReleaseError, ShutdownError};
+pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
+pub use handler::{fallible, EventHandler, Fallible};
 pub use lossy::LossySubscriber;
 pub use metrics::{Metrics, MetricsHandle, StageMetrics};
 pub use policy::PanicPolicy;
+pub use poll_guard::{Iter as PollGuardIter, PollGuard};
 pub use poller::Poller;
 pub use producer::{ClaimGuard, Producer};
 pub use producer_kind::ProducerSequencer;
+pub use release::BatchEvent;
+pub use rewind::RewindPolicy;
 pub use stage::StageGroup;
 
 // The types this crate's public signatures use, so that one dependency is enough.
 pub use seqflow_ring::{Capacity, CapacityError, EventFactory, RingBuffer};
 pub use seqflow_sequence::{
-    Alert, BlockingWait, BusySpinWait, ReadOnlySequence, SleepingWait, WaitError, WaitStrategy,
-    YieldingWait,
+    Alert, BlockingWait, BusySpinWait, PhasedBackoffWait, ReadOnlySequence, SleepingWait,
+    WaitError, WaitStrategy, YieldingWait,
 };
 pub use seqflow_sequencer::{
     ClaimError, Claimer, MultiClaimer, MultiProducerMode, MultiProducerSequencer, PublishError,
-    RegisterError, SequenceRange, Sequencer, SingleClaimer, SingleProducerSequencer,
+    RegisterError, SequenceRange, Sequencer, SingleClaimer, SingleProducerSequencer, StartAtError,
 };

@@ -1,6 +1,7 @@
 //! [`Metrics`]: capacity, cursor, per-stage sequence and lag, remaining capacity.
 
 use crate::shared::PipelineShared;
+use parking_lot::RwLock;
 use seqflow_sequence::{OwnedRef, ReadOnlySequence};
 use seqflow_sequencer::Sequencer;
 use std::sync::atomic::Ordering;
@@ -36,7 +37,8 @@ pub struct Metrics {
     pub utilization_percent: f64,
     /// Every stage, in the order they were added.
     pub stages: Vec<StageMetrics>,
-    /// Handler panics so far.
+    /// Handler failures so far: panics and returned errors, whatever the exception handler
+    /// decided.
     pub panics: u64,
 }
 
@@ -76,11 +78,14 @@ impl<S: Sequencer> CursorSource for S {
     }
 }
 
+/// A stage as metrics see it: name, read-only sequence, whether it gates.
+type StageView = (String, OwnedRef<ReadOnlySequence>, bool);
+
 /// A cloneable, `Send + Sync` handle that reads [`Metrics`] from any thread.
 #[derive(Clone)]
 pub struct MetricsHandle {
     source: Arc<dyn CursorSource>,
-    stages: Arc<[(String, OwnedRef<ReadOnlySequence>, bool)]>,
+    stages: Arc<RwLock<Vec<StageView>>>,
     shared: Arc<PipelineShared>,
 }
 
@@ -92,9 +97,19 @@ impl MetricsHandle {
     ) -> Self {
         Self {
             source: sequencer,
-            stages: stages.into(),
+            stages: Arc::new(RwLock::new(stages)),
             shared,
         }
+    }
+
+    /// A stage added to the running disruptor.
+    pub(crate) fn add_stage(
+        &self,
+        name: String,
+        sequence: OwnedRef<ReadOnlySequence>,
+        gating: bool,
+    ) {
+        self.stages.write().push((name, sequence, gating));
     }
 
     /// Read the metrics now (a few atomic loads per stage; allocates the snapshot).
@@ -105,6 +120,7 @@ impl MetricsHandle {
         let remaining_capacity = self.source.remaining();
         let stages: Vec<StageMetrics> = self
             .stages
+            .read()
             .iter()
             .map(|(name, seq, gating)| {
                 let sequence = seq.get();

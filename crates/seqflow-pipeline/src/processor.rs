@@ -1,12 +1,13 @@
 //! The batch event processor: the loop every handler stage runs on its thread, and the
-//! [`StageContext`] it shares with the worker-pool loop.
+//! [`StageContext`] it shares with the worker-pool loop and custom processors.
 
-use crate::shared::PipelineShared;
-use crate::{EventHandler, PanicPolicy};
+use crate::release::{BatchEvent, Releaser};
+use crate::shared::{panic_message, PipelineShared};
+use crate::stage::StageOptions;
+use crate::{EventError, EventHandler, ExceptionAction, ExceptionHandler, HandlerFailure};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
@@ -18,25 +19,40 @@ pub(crate) struct StageContext<E, S: Sequencer> {
     /// The stage's slot in the gating table: its sequence is this stage's progress.
     pub registration: Arc<GatingRegistration>,
     pub shared: Arc<PipelineShared>,
-    pub policy: PanicPolicy,
+    /// Used when the stage has no exception handler of its own.
+    pub default_exceptions: Arc<dyn ExceptionHandler<E>>,
+    pub options: StageOptions<E>,
 }
 
-impl<E, S: Sequencer> StageContext<E, S> {
-    /// Run the handler's start hook; `false` if it panicked and the policy stops the stage.
+impl<E: 'static, S: Sequencer> StageContext<E, S> {
+    /// The stage's exception handler.
+    fn exceptions(&self) -> &dyn ExceptionHandler<E> {
+        match &self.options.exceptions {
+            Some(own) => &**own,
+            None => &*self.default_exceptions,
+        }
+    }
+
+    /// Run the handler's start hook; `false` if it failed and the exception handler halts.
     pub fn start<H: EventHandler<E>>(&self, handler: &mut H) -> bool {
         tracing::debug!(stage = &*self.name, "stage started");
         match catch_unwind(AssertUnwindSafe(|| handler.on_start())) {
             Ok(()) => true,
-            Err(payload) => !self.handler_panicked(-1, payload),
+            Err(payload) => {
+                let failure = HandlerFailure::Panicked(panic_message(&*payload));
+                let action = self.exceptions().handle_on_start_exception(&failure);
+                !self.record(-1, &failure, action)
+            }
         }
     }
 
-    /// Run the handler's shutdown hook (a panic there is only logged).
+    /// Run the handler's shutdown hook (a failure there is reported, and the stage stops anyway).
     pub fn finish<H: EventHandler<E>>(&self, handler: &mut H) {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
+            let failure = HandlerFailure::Panicked(panic_message(&*payload));
+            self.exceptions().handle_on_shutdown_exception(&failure);
             let seq = self.registration.sequence_relaxed();
-            self.shared
-                .on_panic(&self.name, seq, payload, PanicPolicy::LogAndContinue);
+            self.record(seq, &failure, ExceptionAction::Continue);
         }
         tracing::debug!(
             stage = &*self.name,
@@ -45,11 +61,24 @@ impl<E, S: Sequencer> StageContext<E, S> {
         );
     }
 
-    /// Log and count a handler panic at `seq`; under `PanicPolicy::Halt`, halt the pipeline
-    /// (producers waiting for room give up with `ClaimError::Halted`) and return `true`: the
-    /// stage must stop.
-    pub fn handler_panicked(&self, seq: i64, payload: Box<dyn Any + Send>) -> bool {
-        let stop = self.shared.on_panic(&self.name, seq, payload, self.policy);
+    /// The handler failed on `event` at `seq`: ask the exception handler, log, count; returns
+    /// `true` if the pipeline halts (the stage must stop).
+    pub fn event_failed(&self, seq: i64, event: &E, failure: HandlerFailure) -> bool {
+        let action = match catch_unwind(AssertUnwindSafe(|| {
+            self.exceptions()
+                .handle_event_exception(&failure, seq, event)
+        })) {
+            Ok(action) => action,
+            // An exception handler that panics cannot be trusted to have decided: halt.
+            Err(_) => ExceptionAction::Halt,
+        };
+        self.record(seq, &failure, action)
+    }
+
+    /// Log and count `failure`; on `Halt`, halt the pipeline (producers waiting for room give
+    /// up with `ClaimError::Halted`). Returns whether the stage must stop.
+    pub fn record(&self, seq: i64, failure: &HandlerFailure, action: ExceptionAction) -> bool {
+        let stop = self.shared.on_failure(&self.name, seq, failure, action);
         if stop {
             let producer = &**self.barrier.producer();
             producer.alert().raise();
@@ -65,11 +94,18 @@ impl<E, S: Sequencer> StageContext<E, S> {
     }
 }
 
-/// Wait once, handle every available event, publish the stage's sequence once per batch.
+/// Wait once, handle every available event (at most the stage's maximum batch), publish the
+/// stage's sequence once per batch.
 ///
-/// Stops when the pipeline's alert is raised (checked before each wait and after each event,
-/// so a halt does not drain), or when a handler panics under `PanicPolicy::Halt`.
-pub(crate) fn run_batch_processor<E, S, H>(ctx: StageContext<E, S>, mut handler: H)
+/// Stops when the pipeline's alert is raised (checked before each wait and after each chunk of
+/// events, so a halt does not drain), or when a failure halts the pipeline.
+///
+/// The optional features cost nothing per event when unused: `on_batch_start`, the batch cap,
+/// the timeout and the rewind bookkeeping run once per batch; the early-release handle
+/// ([`BatchEvent`]) and the `Result` of the handler call are optimised away for handlers that
+/// do not override `on_event_releasing` / `try_on_event` (both defaults are `#[inline]` and end in
+/// `Ok(())`).
+pub(crate) fn run_batch_processor<E: 'static, S, H>(ctx: StageContext<E, S>, mut handler: H)
 where
     S: Sequencer,
     H: EventHandler<E>,
@@ -78,26 +114,42 @@ where
         return;
     }
     let wait = ctx.barrier.producer().wait_strategy();
+    let signal = || wait.signal_all();
+    let max_batch = ctx.options.max_batch.max(1);
+    let timeout = ctx.options.timeout;
+    let rewind = ctx.options.rewind;
+    let mut rewinds = 0u32;
     let mut next = ctx.registration.sequence_relaxed() + 1;
     while !ctx.stopping() {
-        let Ok(available) = ctx.barrier.wait_for(next, None) else {
-            break;
+        let available = match ctx.barrier.wait_for(next, timeout) {
+            Ok(available) => available,
+            Err(WaitError::Timeout) => {
+                timed_out(&ctx, &mut handler, next - 1);
+                continue;
+            }
+            Err(WaitError::Alerted) => break,
         };
-        let mut current = next;
+        let start = next;
+        let end = available.min(start.saturating_add(max_batch - 1));
+        let releaser = Releaser::new(&ctx.registration, start - 1, &signal);
+        let mut current = start;
         let batch = catch_unwind(AssertUnwindSafe(|| {
             let ring = &ctx.ring;
-            while current <= available {
+            handler.on_batch_start(end - start + 1, available - start + 1);
+            while current <= end {
                 // The halt check runs once per chunk: per event it would keep the handler's
                 // state and the ring in memory instead of registers (23 vs 11 instructions per
                 // event, measured with callgrind).
-                let chunk_end = available.min(current + 1023);
+                let chunk_end = end.min(current + 1023);
                 while current <= chunk_end {
                     // `current <= available` is published and processed by every stage this one
-                    // depends on; our sequence (below `current`) still gates the producer,
+                    // depends on; our sequence (below `current`: the handler may release only
+                    // events before the one it holds, see `BatchEvent`) still gates the producer,
                     // directly or through the stages after us.
                     // SAFETY: so the slot is not reclaimed while we read it.
                     let event = unsafe { ring.get(current) };
-                    handler.on_event(event, current, current == available);
+                    let event = BatchEvent::new(event, current, current == end, &releaser);
+                    handler.on_event_releasing(event)?;
                     current += 1;
                 }
                 // A halt stops a long batch too (shutdown raises the alert only after the drain).
@@ -105,22 +157,75 @@ where
                     break;
                 }
             }
+            Ok(())
         }));
-        match batch {
-            Ok(()) => {
+        let failure = match batch {
+            Ok(Ok(())) => {
+                rewinds = 0;
                 ctx.registration.set_sequence(current - 1);
                 next = current;
+                wait.signal_all();
+                continue;
             }
-            Err(payload) => {
-                if ctx.handler_panicked(current, payload) {
-                    break;
+            Ok(Err(EventError::Rewind)) => {
+                let released = releaser.released();
+                if released != start - 1 {
+                    // Part of the batch may be overwritten already: never replay it.
+                    HandlerFailure::Error(EventError::CannotRewind {
+                        batch_start: start,
+                        released,
+                    })
+                } else if rewinds < rewind.max_attempts() {
+                    rewinds += 1;
+                    tracing::debug!(stage = &*ctx.name, start, rewinds, "replaying the batch");
+                    if !rewind.pause_before_replay().is_zero() {
+                        std::thread::sleep(rewind.pause_before_replay());
+                    }
+                    // The stage's sequence is still `start - 1`: the batch is still ours.
+                    next = start;
+                    continue;
+                } else {
+                    HandlerFailure::Error(EventError::RewindsExhausted {
+                        batch_start: start,
+                        attempts: rewinds,
+                    })
                 }
-                // Skip the event that panicked.
-                ctx.registration.set_sequence(current);
-                next = current + 1;
             }
+            Ok(Err(error)) => HandlerFailure::Error(error),
+            Err(payload) => HandlerFailure::Panicked(panic_message(&*payload)),
+        };
+        rewinds = 0;
+        let stop = if releaser.released() < current {
+            // `current <= end` is available, and the stage's sequence (the handler's early
+            // releases included, checked just above) is below it.
+            // SAFETY: so the slot is not reclaimed while the exception handler reads it.
+            let event = unsafe { ctx.ring.get(current) };
+            ctx.event_failed(current, event, failure)
+        } else {
+            // The handler released this very event before failing: it may be overwritten, so the
+            // exception handler does not see it.
+            ctx.record(current, &failure, ExceptionAction::Continue)
+        };
+        if stop {
+            break;
         }
+        // Skip the event that failed.
+        ctx.registration.set_sequence(current);
+        next = current + 1;
         wait.signal_all();
     }
     ctx.finish(&mut handler);
+}
+
+/// A wait timed out: tell the handler (a panic there is logged and counted, nothing more).
+#[cold]
+fn timed_out<E: 'static, S: Sequencer, H: EventHandler<E>>(
+    ctx: &StageContext<E, S>,
+    handler: &mut H,
+    seq: i64,
+) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq))) {
+        let failure = HandlerFailure::Panicked(panic_message(&*payload));
+        ctx.record(seq, &failure, ExceptionAction::Continue);
+    }
 }

@@ -1,8 +1,11 @@
 //! [`Producer`] and [`ClaimGuard`]: writing events in place and publishing them.
 
+use crate::{Disruptor, ProducerSequencer};
+use parking_lot::Mutex;
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::YieldingWait;
-use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, SingleClaimer};
+use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A producer handle: claims slots, lets you write the events in place, publishes them.
@@ -25,11 +28,73 @@ use std::time::Duration;
 pub struct Producer<E, C: Claimer = SingleClaimer<YieldingWait>> {
     claimer: C,
     ring: RingBuffer<E>,
+    /// For [`start_owned`](crate::DisruptorBuilder::start_owned): the disruptor, shut down when
+    /// the last producer drops it. Declared after the claimer, so it is dropped after it.
+    owner: Option<Arc<dyn Send + Sync>>,
+}
+
+/// Shuts the disruptor down (drain, stop, join) when the last producer that shares it drops.
+struct ShutdownOnDrop<D: Shutdown>(Mutex<Option<D>>);
+
+/// What `ShutdownOnDrop` needs of a disruptor.
+trait Shutdown: Send {
+    fn shutdown_now(self);
+}
+
+impl<E, S> Shutdown for Disruptor<E, S>
+where
+    E: Send + Sync + 'static,
+    S: ProducerSequencer,
+{
+    fn shutdown_now(self) {
+        if let Err(e) = self.shutdown() {
+            tracing::error!(error = %e, "disruptor stopped after its last producer was dropped");
+        }
+    }
+}
+
+impl<D: Shutdown> Drop for ShutdownOnDrop<D> {
+    fn drop(&mut self) {
+        if let Some(disruptor) = self.0.get_mut().take() {
+            disruptor.shutdown_now();
+        }
+    }
 }
 
 impl<E, C: Claimer> Producer<E, C> {
     pub(crate) fn new(claimer: C, ring: RingBuffer<E>) -> Self {
-        Self { claimer, ring }
+        Self {
+            claimer,
+            ring,
+            owner: None,
+        }
+    }
+
+    /// This producer, owning `disruptor` (see `start_owned`).
+    pub(crate) fn owning<S>(mut self, disruptor: Disruptor<E, S>) -> Self
+    where
+        E: Send + Sync + 'static,
+        S: ProducerSequencer,
+    {
+        self.owner = Some(Arc::new(ShutdownOnDrop(Mutex::new(Some(disruptor)))));
+        self
+    }
+
+    /// Whether `n` events could be published now without waiting (LMAX's
+    /// `hasAvailableCapacity`); a snapshot, other producers may take the room first.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let mut b = Disruptor::builder(4, || 0u8).single_producer().unwrap();
+    /// let _poller = b.poller().unwrap(); // gates, and never consumes here
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish_batch(3, |e, _| *e = 1).unwrap();
+    /// assert!(p.has_available_capacity(1));
+    /// assert!(!p.has_available_capacity(2));
+    /// # drop(_poller); d.shutdown().unwrap();
+    /// ```
+    pub fn has_available_capacity(&self, n: usize) -> bool {
+        self.claimer.sequencer().has_available_capacity(n)
     }
 
     /// Claim `n` slots for a [`ClaimGuard`], which publishes them exactly once: the producer's
@@ -120,6 +185,7 @@ impl<E, C: Claimer + Clone> Clone for Producer<E, C> {
         Self {
             claimer: self.claimer.clone(),
             ring: self.ring.clone(),
+            owner: self.owner.clone(),
         }
     }
 }

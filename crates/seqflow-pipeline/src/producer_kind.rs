@@ -3,7 +3,7 @@
 use seqflow_sequence::WaitStrategy;
 use seqflow_sequencer::{
     Claimer, MultiClaimer, MultiProducerSequencer, Sequencer, SingleClaimer,
-    SingleProducerSequencer,
+    SingleProducerSequencer, StartAtError,
 };
 use std::sync::Arc;
 
@@ -30,6 +30,9 @@ pub unsafe trait ProducerSequencer: Sequencer {
 
     /// A claimer, or `None` if this sequencer allows no more right now.
     fn new_claimer(self: &Arc<Self>) -> Option<Self::Claimer>;
+
+    /// Number the events from `next` on a fresh ring (see the sequencers' `start_at`).
+    fn start_at(&self, next: i64) -> Result<(), StartAtError>;
 }
 
 // SAFETY: at most one `SingleClaimer` exists at a time (`claimer` takes a flag that the claimer
@@ -40,6 +43,10 @@ unsafe impl<W: WaitStrategy> ProducerSequencer for SingleProducerSequencer<W> {
     fn new_claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
         self.claimer()
     }
+
+    fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        SingleProducerSequencer::start_at(self, next)
+    }
 }
 
 // SAFETY: multi-producer claimers take disjoint ranges (each claim advances the shared cursor
@@ -49,5 +56,9 @@ unsafe impl<W: WaitStrategy> ProducerSequencer for MultiProducerSequencer<W> {
 
     fn new_claimer(self: &Arc<Self>) -> Option<MultiClaimer<W>> {
         Some(self.claimer())
+    }
+
+    fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        MultiProducerSequencer::start_at(self, next)
     }
 }

@@ -1,58 +1,65 @@
 //! [`PipelineShared`]: the state every stage thread and the disruptor handle share.
 
-use crate::PanicPolicy;
+use crate::{ExceptionAction, HandlerFailure, ShutdownError};
 use parking_lot::Mutex;
 use seqflow_sequence::Alert;
 use std::any::Any;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// The first panic that halted the pipeline.
-#[derive(Debug, Clone)]
-pub(crate) struct PanicRecord {
-    pub stage: String,
-    pub seq: i64,
-    pub message: String,
-}
-
-/// Alert for every stage barrier, panic accounting.
+/// Alert for every stage barrier, failure accounting.
 #[derive(Debug, Default)]
 pub(crate) struct PipelineShared {
     /// Raised on shutdown (after the drain) and halt; every stage barrier shares it.
     pub alert: Alert,
-    /// Handler panics so far (any policy).
+    /// Handler failures (panics and returned errors) so far, whatever was done about them.
     pub panics: AtomicU64,
-    /// The panic that halted the pipeline, under `PanicPolicy::Halt`.
-    pub halting_panic: Mutex<Option<PanicRecord>>,
+    /// The failure that halted the pipeline.
+    pub halting: Mutex<Option<ShutdownError>>,
 }
 
 impl PipelineShared {
-    /// Log and count a handler panic; under `Halt`, record it and raise the alert.
-    /// Returns whether the stage should stop.
-    pub fn on_panic(
+    /// Log and count a handler failure at `seq` in `stage`; if `action` halts, record it and
+    /// raise the alert. Returns whether the stage should stop.
+    pub fn on_failure(
         &self,
         stage: &str,
         seq: i64,
-        payload: Box<dyn Any + Send>,
-        policy: PanicPolicy,
+        failure: &HandlerFailure,
+        action: ExceptionAction,
     ) -> bool {
-        let message = panic_message(&*payload);
         self.panics.fetch_add(1, Ordering::Relaxed);
-        match policy {
-            PanicPolicy::LogAndContinue => {
-                tracing::error!(stage, seq, %message, "handler panicked; skipping the event");
+        match action {
+            ExceptionAction::Continue => {
+                tracing::error!(stage, seq, %failure, "handler failed; skipping the event");
                 false
             }
-            PanicPolicy::Halt => {
-                tracing::error!(stage, seq, %message, "handler panicked; halting the disruptor");
-                self.halting_panic.lock().get_or_insert(PanicRecord {
-                    stage: stage.to_owned(),
-                    seq,
-                    message,
+            ExceptionAction::Halt => {
+                tracing::error!(stage, seq, %failure, "handler failed; halting the disruptor");
+                let (stage, message) = (stage.to_owned(), failure_message(failure));
+                self.halting.lock().get_or_insert(match failure {
+                    HandlerFailure::Panicked(_) => ShutdownError::HandlerPanicked {
+                        stage,
+                        seq,
+                        message,
+                    },
+                    HandlerFailure::Error(_) => ShutdownError::HandlerFailed {
+                        stage,
+                        seq,
+                        message,
+                    },
                 });
                 self.alert.raise();
                 true
             }
         }
+    }
+}
+
+/// The text of a failure without the "panicked: " prefix.
+fn failure_message(failure: &HandlerFailure) -> String {
+    match failure {
+        HandlerFailure::Panicked(message) => message.clone(),
+        HandlerFailure::Error(e) => e.to_string(),
     }
 }
 

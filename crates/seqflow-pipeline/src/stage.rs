@@ -1,8 +1,11 @@
 //! Stages: the records the builder keeps, and [`StageGroup`], the handle users combine.
 
+use crate::{BuildError, ExceptionHandler, RewindPolicy};
 use seqflow_sequencer::GatingRegistration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// A set of stages another stage can come after (see
 /// [`DisruptorBuilder::after`](crate::DisruptorBuilder::after)).
@@ -62,13 +65,92 @@ impl StageGroup {
     }
 }
 
-/// What the thread of a stage runs, given the stage's final name.
-pub(crate) type Runner = Box<dyn FnOnce(std::sync::Arc<str>) + Send>;
+/// Per-stage settings, set on [`Stages`](crate::Stages) before start.
+pub(crate) struct StageOptions<E> {
+    /// The most events per batch (`>= 1`).
+    pub max_batch: i64,
+    /// How long a wait may last before `on_timeout`.
+    pub timeout: Option<Duration>,
+    pub rewind: RewindPolicy,
+    /// `None`: the disruptor's default exception handler.
+    pub exceptions: Option<Arc<dyn ExceptionHandler<E>>>,
+    pub core: Option<usize>,
+    pub thread_name: Option<String>,
+}
 
-/// One consumer thread, as the builder and the running disruptor know it. The registration is
-/// shared with the stage's thread, which alone moves its sequence.
-pub(crate) struct StageRecord {
+impl<E> Default for StageOptions<E> {
+    fn default() -> Self {
+        Self {
+            max_batch: i64::MAX,
+            timeout: None,
+            rewind: RewindPolicy::never(),
+            exceptions: None,
+            core: None,
+            thread_name: None,
+        }
+    }
+}
+
+/// What the thread of a stage runs, given the stage's final name and settings.
+pub(crate) type Runner<E> = Box<dyn FnOnce(Arc<str>, StageOptions<E>) + Send>;
+
+/// One consumer, as the builder and the running disruptor know it: a stage thread (handler,
+/// worker, custom processor) or a poller (no thread; its user drives it). The registration is
+/// shared with whoever moves its sequence (the stage's thread, or the poller), which alone does.
+pub(crate) struct StageRecord<E> {
     pub name: String,
     pub registration: Arc<GatingRegistration>,
-    pub runner: Option<Runner>,
+    /// `None` for pollers; taken when the thread starts.
+    pub runner: Option<Runner<E>>,
+    pub options: StageOptions<E>,
+    pub thread: Option<JoinHandle<()>>,
+}
+
+impl<E: 'static> StageRecord<E> {
+    /// Start the stage's thread (named, and pinned if asked); nothing for pollers.
+    pub fn spawn(&mut self) -> Result<(), BuildError> {
+        let Some(runner) = self.runner.take() else {
+            return Ok(());
+        };
+        let options = std::mem::take(&mut self.options);
+        let core = options.core;
+        if let Some(core) = core {
+            crate::affinity::check_core(core).map_err(|reason| BuildError::Pin {
+                stage: self.name.clone(),
+                core,
+                reason,
+            })?;
+        }
+        let thread_name = options
+            .thread_name
+            .clone()
+            .unwrap_or_else(|| format!("seqflow-{}", self.name));
+        let name: Arc<str> = self.name.as_str().into();
+        let spawned = std::thread::Builder::new()
+            .name(thread_name)
+            .spawn(move || {
+                if let Some(core) = core {
+                    if let Err(reason) = crate::affinity::pin_current_thread(core) {
+                        tracing::warn!(stage = &*name, core, %reason, "could not pin the stage");
+                    }
+                }
+                runner(name, options)
+            });
+        match spawned {
+            Ok(handle) => {
+                self.thread = Some(handle);
+                Ok(())
+            }
+            Err(source) => Err(BuildError::Spawn {
+                stage: self.name.clone(),
+                source,
+            }),
+        }
+    }
+
+    /// Whether the drain waits for this stage: a running stage thread (a poller is drained by
+    /// its user; a stage whose thread ended will not move again).
+    pub fn drains(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
 }

@@ -232,7 +232,7 @@ fn metrics_separate_claimed_from_published() {
     drop(guard);
     let m = d.metrics();
     assert_eq!((m.claimed, m.published, m.remaining_capacity), (2, 2, 13));
-    assert_eq!(poller.poll(|_, _, _| {}), 3);
+    assert_eq!(poller.poll(|_, _, _| {}), Ok(3));
     assert_eq!(d.metrics().remaining_capacity, 16);
     drop(poller);
     d.shutdown().unwrap();

@@ -175,7 +175,7 @@ fn stalled_poller_blocks_producer_at_capacity_then_it_resumes() {
     assert!(p.try_publish(|e, _| *e = 6).is_err());
     let mut seen = Vec::new();
     poller.wait_for(5, None).unwrap();
-    assert_eq!(poller.poll(|e, _, _| seen.push(*e)), 4);
+    assert_eq!(poller.poll(|e, _, _| seen.push(*e)), Ok(4));
     assert_eq!(seen, vec![2, 3, 4, 5]);
     drop(poller);
     d.shutdown().unwrap();

@@ -67,3 +67,57 @@ pub enum PublishError {
         pending: Option<SequenceRange>,
     },
 }
+
+/// Why a sequencer could not be started at a given sequence (`start_at`).
+///
+/// ```
+/// use seqflow_sequencer::StartAtError;
+/// assert!(StartAtError::Negative { next: -3 }.to_string().contains("-3"));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum StartAtError {
+    /// The first sequence must be 0 or more.
+    #[error("cannot start at sequence {next}: sequences start at 0")]
+    Negative {
+        /// Asked for.
+        next: i64,
+    },
+    /// Something was claimed already: the sequence numbers are taken.
+    #[error("cannot start at a chosen sequence: sequences up to {claimed} were claimed already")]
+    AlreadyClaimed {
+        /// The highest claimed sequence.
+        claimed: i64,
+    },
+    /// The single producer's claimer exists: it would not see the new start.
+    #[error("cannot start at a chosen sequence while the producer's claimer exists")]
+    ProducerActive,
+    /// A registered consumer is below `next - 1`: it would take the untouched slots below `next`
+    /// for published events. Move it first (its holder can), or register it afterwards.
+    #[error("consumer slot {slot} is at {sequence}, below the start {next}")]
+    ConsumerBehind {
+        /// The gating slot.
+        slot: usize,
+        /// Its sequence.
+        sequence: i64,
+        /// The first sequence asked for.
+        next: i64,
+    },
+}
+
+/// Check `start_at(next)` against the gating table: every consumer at `next - 1` or later.
+pub(crate) fn check_start_at(gating: &crate::GatingTable, next: i64) -> Result<(), StartAtError> {
+    if next < 0 {
+        return Err(StartAtError::Negative { next });
+    }
+    for (slot, s) in gating.used_slots().iter().enumerate() {
+        let sequence = s.sequence().get();
+        if s.is_in_use() && sequence < next - 1 {
+            return Err(StartAtError::ConsumerBehind {
+                slot,
+                sequence,
+                next,
+            });
+        }
+    }
+    Ok(())
+}

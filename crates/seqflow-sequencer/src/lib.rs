@@ -61,7 +61,7 @@ mod single;
 
 pub use availability::AvailabilityBuffer;
 pub use claimer::Claimer;
-pub use error::{ClaimError, PublishError};
+pub use error::{ClaimError, PublishError, StartAtError};
 pub use gating::{GatingRegistration, GatingSlot, GatingTable, RegisterError};
 pub use multi::{MultiClaimer, MultiProducerMode, MultiProducerSequencer};
 pub use range::SequenceRange;

@@ -3,8 +3,10 @@
 use crate::claimer::{
     check_claim, check_size, claim_stored, full, take_pending, wait_for_capacity,
 };
+use crate::error::check_start_at;
 use crate::{
     AvailabilityBuffer, ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer,
+    StartAtError,
 };
 use parking_lot::Mutex;
 use seqflow_ring::{Capacity, CapacityError};
@@ -114,6 +116,32 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             sequencer: Arc::clone(self),
             cached_min: INITIAL_SEQUENCE,
             pending: None,
+        }
+    }
+
+    /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring).
+    /// Only before anything is claimed; every registered consumer must already be at
+    /// `next - 1` or later ([`StartAtError`] otherwise). A claimer racing with this either
+    /// claims first (and this fails) or claims after `next - 1`.
+    ///
+    /// ```
+    /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer};
+    /// use seqflow_sequence::YieldingWait;
+    /// let s = MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Lock, 1).unwrap();
+    /// s.start_at(42).unwrap();
+    /// assert_eq!(s.claimer().claim(2).unwrap().start(), 42);
+    /// ```
+    pub fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        check_start_at(&self.gating, next)?;
+        // Lock mode: claims read and store the cursor under the lock. CAS mode: the CAS below
+        // takes the place of a claim.
+        let _claims = self.claim_lock.lock();
+        if self.cursor.compare_and_set(INITIAL_SEQUENCE, next - 1) {
+            Ok(())
+        } else {
+            Err(StartAtError::AlreadyClaimed {
+                claimed: self.cursor.get(),
+            })
         }
     }
 

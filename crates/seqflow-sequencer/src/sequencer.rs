@@ -68,4 +68,22 @@ pub unsafe trait Sequencer: Cursor {
         let used = claimed.saturating_sub(consumed).max(0) as usize;
         self.capacity().get().saturating_sub(used)
     }
+
+    /// Whether `n` slots could be claimed now without waiting (LMAX's
+    /// `hasAvailableCapacity`). A snapshot: another producer may take them first.
+    ///
+    /// ```
+    /// use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
+    /// use seqflow_sequence::YieldingWait;
+    /// let s = SingleProducerSequencer::new(4, YieldingWait::default(), 1).unwrap();
+    /// let _consumer = s.gating().register(true, || -1).unwrap();
+    /// let mut p = s.claimer().unwrap();
+    /// let r = p.claim(3).unwrap();
+    /// p.publish(r).unwrap();
+    /// assert!(s.has_available_capacity(1));
+    /// assert!(!s.has_available_capacity(2));
+    /// ```
+    fn has_available_capacity(&self, n: usize) -> bool {
+        self.remaining_capacity() >= n
+    }
 }

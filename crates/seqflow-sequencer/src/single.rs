@@ -3,7 +3,10 @@
 use crate::claimer::{
     check_claim, check_size, claim_stored, full, take_pending, wait_for_capacity,
 };
-use crate::{ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer};
+use crate::error::check_start_at;
+use crate::{
+    ClaimError, Claimer, GatingTable, PublishError, SequenceRange, Sequencer, StartAtError,
+};
 use seqflow_ring::{Capacity, CapacityError};
 use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
 use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy};
@@ -102,6 +105,43 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
                 .saturating_add(self.capacity.as_i64()),
             pending: None,
         })
+    }
+}
+
+impl<W: WaitStrategy> SingleProducerSequencer<W> {
+    /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring,
+    /// for example to carry on a journal's numbering). Only before anything is claimed and while
+    /// no claimer exists; every registered consumer must already be at `next - 1` or later
+    /// ([`StartAtError`] otherwise), so nobody takes the untouched slots below `next` for
+    /// published events.
+    ///
+    /// ```
+    /// use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer, StartAtError};
+    /// use seqflow_sequence::YieldingWait;
+    /// let s = SingleProducerSequencer::new(8, YieldingWait::default(), 1).unwrap();
+    /// s.start_at(100).unwrap();
+    /// let mut p = s.claimer().unwrap();
+    /// assert_eq!(p.claim(1).unwrap().start(), 100);
+    /// drop(p);
+    /// assert_eq!(s.start_at(5), Err(StartAtError::AlreadyClaimed { claimed: 100 }));
+    /// ```
+    pub fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        // Hold the claimer flag so no claimer appears meanwhile.
+        if self.claimer_taken.swap(true, Ordering::AcqRel) {
+            return Err(StartAtError::ProducerActive);
+        }
+        let result = (|| {
+            let claimed = self.claimed.get();
+            if claimed != seqflow_sequence::INITIAL_SEQUENCE {
+                return Err(StartAtError::AlreadyClaimed { claimed });
+            }
+            check_start_at(&self.gating, next)?;
+            self.claimed.set(next - 1);
+            self.cursor.set(next - 1);
+            Ok(())
+        })();
+        self.claimer_taken.store(false, Ordering::Release);
+        result
     }
 }
 

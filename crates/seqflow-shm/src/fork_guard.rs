@@ -12,15 +12,53 @@
 //! them harmlessly) but no reference to the lock descriptions. The prepare handler takes the
 //! table's lock, so a fork never happens between opening a descriptor and recording it.
 
-use parking_lot::lock_api::RawMutex as _;
-use parking_lot::Mutex;
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
+use std::cell::UnsafeCell;
 use std::io;
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::Once;
 
-/// The recorded descriptors.
-static TABLE: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+/// The recorded descriptors, behind a spin lock: the child handler must be able to reset the
+/// lock with a plain store (a parking mutex could have waiters whose threads do not exist in
+/// the child, and unlocking it there would try to wake them).
+struct Table {
+    locked: AtomicBool,
+    fds: UnsafeCell<Vec<RawFd>>,
+}
+
+// SAFETY: `fds` is only touched by the thread that holds `locked` (taken with `Acquire`,
+// released with `Release`), so accesses never overlap.
+unsafe impl Sync for Table {}
+
+impl Table {
+    fn lock(&self) {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    fn unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
+
+    /// Run `f` on the descriptors under the lock.
+    fn with<R>(&self, f: impl FnOnce(&mut Vec<RawFd>) -> R) -> R {
+        self.lock();
+        // SAFETY: we hold the lock (see the `Sync` impl).
+        let out = f(unsafe { &mut *self.fds.get() });
+        self.unlock();
+        out
+    }
+}
+
+static TABLE: Table = Table {
+    locked: AtomicBool::new(false),
+    fds: UnsafeCell::new(Vec::new()),
+};
 /// `/dev/null`, opened once, for the child handler.
 static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
@@ -48,21 +86,18 @@ fn install() {
 }
 
 extern "C" fn prepare() {
-    // SAFETY: paired with `force_unlock` in `parent` and `child`, which run in this thread (or
-    // its copy) right after the fork.
-    unsafe { TABLE.raw().lock() };
+    TABLE.lock();
 }
 
 extern "C" fn parent() {
-    // SAFETY: `prepare` locked the table in this thread.
-    unsafe { TABLE.force_unlock() };
+    TABLE.unlock();
 }
 
 extern "C" fn child() {
     let null = DEV_NULL.load(Ordering::Relaxed);
-    // SAFETY: `prepare` locked the table before the fork and this is the only thread of the
-    // child, so nothing else touches the vector; reading it allocates nothing.
-    let fds = unsafe { &*TABLE.data_ptr() };
+    // SAFETY: `prepare` took the lock before the fork and this is the only thread of the child,
+    // so nothing else touches the vector; reading it allocates nothing.
+    let fds = unsafe { &*TABLE.fds.get() };
     if null >= 0 {
         for &fd in fds.iter() {
             // SAFETY: `dup2` is async-signal-safe; `fd` is open in the child (a copy of a
@@ -70,20 +105,20 @@ extern "C" fn child() {
             unsafe { libc::dup2(null, fd) };
         }
     }
-    // SAFETY: `prepare` locked the table in the thread this child is a copy of.
-    unsafe { TABLE.force_unlock() };
+    TABLE.unlock();
 }
 
 /// Open a new descriptor with `open` and record it, with no fork in between.
 pub(crate) fn open_recorded(open: impl FnOnce() -> io::Result<OwnedFd>) -> io::Result<OwnedFd> {
     install();
-    let mut table = TABLE.lock();
-    let fd = open()?;
-    table.push(fd.as_raw_fd());
-    Ok(fd)
+    TABLE.with(|fds| {
+        let fd = open()?;
+        fds.push(fd.as_raw_fd());
+        Ok(fd)
+    })
 }
 
 /// Forget `fd` (call before closing it, so that a fork never redirects a reused number).
 pub(crate) fn forget(fd: RawFd) {
-    TABLE.lock().retain(|&recorded| recorded != fd);
+    TABLE.with(|fds| fds.retain(|&recorded| recorded != fd));
 }

@@ -8,11 +8,13 @@
 
 mod blocking;
 mod busy_spin;
+mod phased;
 mod sleeping;
 mod yielding;
 
 pub use blocking::BlockingWait;
 pub use busy_spin::BusySpinWait;
+pub use phased::PhasedBackoffWait;
 pub use sleeping::SleepingWait;
 pub use yielding::YieldingWait;
 
@@ -157,6 +159,12 @@ mod tests {
         check(&|| Box::new(YieldingWait::default()));
         check(&|| Box::new(SleepingWait::default()));
         check(&|| Box::new(BlockingWait::default()));
+        check(&|| {
+            Box::new(PhasedBackoffWait::with_lock(
+                Duration::from_micros(20),
+                Duration::from_micros(20),
+            ))
+        });
     }
 
     /// An object-safe view of a strategy so one test body covers all four.
