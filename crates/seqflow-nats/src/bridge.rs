@@ -124,11 +124,14 @@ impl Bridge {
                 url: url.clone(),
                 message: e.to_string(),
             })?;
+        // The context spawns its acknowledgement task: build it inside the runtime.
+        let _guard = runtime.enter();
         let js = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)
             // The sink bounds its own window; this only has to be larger.
             .max_ack_inflight(1 << 16)
             .build(client.clone());
+        drop(_guard);
         tracing::info!(url = %options.url, "connected to NATS");
         Ok(Self {
             inner: Arc::new(Inner {

@@ -60,6 +60,12 @@ impl LocalServer {
     /// Start a server and wait (up to 10 s) until it accepts connections.
     pub fn start() -> Result<Self, ServerError> {
         let binary = std::env::var("NATS_SERVER_BIN").unwrap_or_else(|_| "nats-server".into());
+        Self::start_with(&binary)
+    }
+
+    /// As [`start`](Self::start), with the server binary at `binary`.
+    pub fn start_with(binary: &str) -> Result<Self, ServerError> {
+        let binary = binary.to_owned();
         if !is_installed(&binary) {
             return Err(ServerError::NotInstalled { binary });
         }
