@@ -114,12 +114,13 @@ fn messages_not_processed_before_a_crash_are_redelivered() {
     let (d, producer) = b.start().unwrap();
     let source =
         JetStreamSource::start(&bridge, config.clone(), producer, PodCodec::<u64>::new()).unwrap();
-    let handle = source.handle();
-    assert!(wait_until(Duration::from_secs(30), || handle.stats().acked
-        == FIRST));
+    assert!(wait_until(Duration::from_secs(30), || handled.load(Relaxed) == FIRST));
+    // The stage's sequence moves once per batch, so the source may have acknowledged less than
+    // FIRST (the rest of the hung batch); never more.
+    std::thread::sleep(Duration::from_millis(200));
     let first = source.stop().unwrap();
-    assert_eq!(first.acked, FIRST, "only processed events are acknowledged");
-    assert!(first.received > FIRST, "the ring held more, unacknowledged");
+    assert!(first.acked <= FIRST, "only processed events are acknowledged: {first:?}");
+    assert!(first.received > first.acked, "the ring held more, unacknowledged");
     release.store(true, Relaxed);
     let _ = d.halt();
 
@@ -136,7 +137,7 @@ fn messages_not_processed_before_a_crash_are_redelivered() {
     let source = JetStreamSource::start(&bridge, config, producer, PodCodec::<u64>::new()).unwrap();
     let handle = source.handle();
     assert!(
-        wait_until(Duration::from_secs(60), || handle.stats().acked == N - FIRST),
+        wait_until(Duration::from_secs(60), || handle.stats().acked == N - first.acked),
         "{:?}",
         handle.stats()
     );
