@@ -437,6 +437,8 @@ impl Feeder {
     {
         let sequencer = Arc::clone(producer.claimer().sequencer());
         let mut pull = Some(pull);
+        let capacity = sequencer.capacity().get();
+        let mut good: VecDeque<Delivery> = VecDeque::with_capacity(256);
         let mut batch = Vec::with_capacity(256);
         let result = 'feed: loop {
             self.ack_processed(&*sequencer);
@@ -460,32 +462,36 @@ impl Feeder {
                 }
                 Ok(_) => {}
             }
+            // Terminate what the decoder refuses; keep the rest in order.
+            good.clear();
             for delivery in batch.drain(..) {
-                if let Err(e) = decoder.validate(&delivery.payload) {
-                    self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(error = %e, "undecodable message terminated");
-                    if self
-                        .bridge
-                        .block_on(delivery.acker.ack_with(AckKind::Term))
-                        .is_err()
-                    {
-                        self.shared.ack_errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                    continue;
+                match decoder.validate(&delivery.payload) {
+                    Ok(()) => good.push_back(delivery),
+                    Err(e) => self.terminate(delivery, &e),
                 }
-                let seq = loop {
-                    let published = producer.publish_timeout(self.poll_interval, |event, _| {
-                        decoder.decode(&delivery.payload, event)
-                    });
-                    match published {
-                        Ok(seq) => break seq,
-                        Err(ClaimError::Timeout { .. } | ClaimError::Full { .. }) => {
-                            // Ring full: acknowledge what the stages finished meanwhile.
-                            self.ack_processed(&*sequencer);
-                            if self.stop.load(Ordering::Relaxed) {
-                                break 'feed Ok(());
+            }
+            while !good.is_empty() {
+                // Fast path: claim as many slots as are free (one publish, one wake-up of the
+                // stages for the whole run).
+                let free = sequencer.remaining_capacity().min(capacity);
+                if free > 0 {
+                    let want = good.len().min(free);
+                    match producer.try_claim(want) {
+                        Ok(mut guard) => {
+                            let start = guard.range().start();
+                            let n = guard.range().len();
+                            for (k, (event, delivery)) in
+                                guard.iter_mut().zip(good.drain(..n)).enumerate()
+                            {
+                                decoder.decode(&delivery.payload, event);
+                                self.pending.push_back((start + k as i64, delivery.acker));
                             }
+                            guard.commit();
+                            self.last_published = start + n as i64 - 1;
+                            self.shared.published.fetch_add(n as u64, Ordering::Relaxed);
+                            continue;
                         }
+                        Err(ClaimError::Full { .. }) => {}
                         Err(ClaimError::Halted) => {
                             tracing::info!("ring halted; JetStream source stops");
                             break 'feed Ok(());
@@ -496,10 +502,38 @@ impl Feeder {
                             )))
                         }
                     }
+                }
+                // Ring full: acknowledge what the stages finished meanwhile, then wait for one
+                // slot with the ring's wait strategy (bounded, to look at `stop` again).
+                self.ack_processed(&*sequencer);
+                if self.stop.load(Ordering::Relaxed) {
+                    break 'feed Ok(());
+                }
+                let Some(delivery) = good.pop_front() else {
+                    break;
                 };
-                self.last_published = seq;
-                self.shared.published.fetch_add(1, Ordering::Relaxed);
-                self.pending.push_back((seq, delivery.acker));
+                let published = producer.publish_timeout(self.poll_interval, |event, _| {
+                    decoder.decode(&delivery.payload, event)
+                });
+                match published {
+                    Ok(seq) => {
+                        self.last_published = seq;
+                        self.shared.published.fetch_add(1, Ordering::Relaxed);
+                        self.pending.push_back((seq, delivery.acker));
+                    }
+                    Err(ClaimError::Timeout { .. } | ClaimError::Full { .. }) => {
+                        good.push_front(delivery);
+                    }
+                    Err(ClaimError::Halted) => {
+                        tracing::info!("ring halted; JetStream source stops");
+                        break 'feed Ok(());
+                    }
+                    Err(e) => {
+                        break 'feed Err(BridgeError::Config(format!(
+                            "cannot publish into the ring: {e}"
+                        )))
+                    }
+                }
             }
         };
         // Undelivered items in `batch` and the channel are dropped unacknowledged: redelivered.
@@ -513,6 +547,19 @@ impl Feeder {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
         });
         result
+    }
+
+    /// Terminate a message the decoder refused: the server will not redeliver it.
+    fn terminate(&self, delivery: Delivery, error: &crate::CodecError) {
+        self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%error, "undecodable message terminated");
+        if self
+            .bridge
+            .block_on(delivery.acker.ack_with(AckKind::Term))
+            .is_err()
+        {
+            self.shared.ack_errors.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Acknowledge every pending message whose event every last stage has processed.
