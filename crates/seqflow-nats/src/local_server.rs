@@ -156,7 +156,14 @@ impl LocalServer {
             source,
         })?;
         let child = Command::new(&self.binary)
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
+            .args([
+                "-a",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-js",
+                "-sd",
+            ])
             .arg(self.dir.join("store"))
             .stdin(Stdio::null())
             .stdout(log)
@@ -206,10 +213,11 @@ fn is_installed(binary: &str) -> bool {
 }
 
 fn free_port() -> Result<u16, ServerError> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| ServerError::Io {
-        what: "bind a loopback port".into(),
-        source,
-    })?;
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| ServerError::Io {
+            what: "bind a loopback port".into(),
+            source,
+        })?;
     listener
         .local_addr()
         .map(|a| a.port())

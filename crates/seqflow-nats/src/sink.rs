@@ -29,8 +29,8 @@
 //! its stream; turn `exclusive` off when several rings share one (each message is still stored
 //! once, but a failure may store a retried message after a later one).
 
-use crate::{BridgeError, Encoder, PublishFailure, RetryPolicy};
 use crate::{msg_id, Bridge};
+use crate::{BridgeError, Encoder, PublishFailure, RetryPolicy};
 use async_nats::jetstream::context::{PublishAckFuture, PublishError, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::{HeaderMap, Subject};
@@ -173,7 +173,11 @@ impl SinkHandle {
 
     /// The error that halted the sink, if it did.
     pub fn error(&self) -> Option<BridgeError> {
-        self.0.error.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.0
+            .error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -447,7 +451,12 @@ impl<E: 'static, C: Encoder<E>> EventHandler<E> for JetStreamSink<E, C> {
         if self.halted {
             // Only reached under PanicPolicy::LogAndContinue (documented as unsupported): keep
             // refusing rather than letting events pass undurable.
-            let error = self.shared.error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let error = self
+                .shared
+                .error
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
             panic!("seqflow-nats sink halted earlier: {error:?}");
         }
         self.buf.clear();

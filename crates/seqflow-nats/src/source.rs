@@ -385,9 +385,7 @@ async fn pull_messages(
                 Ok(message) => {
                     failures = 0;
                     if let Ok(info) = message.info() {
-                        shared
-                            .server_pending
-                            .store(info.pending, Ordering::Relaxed);
+                        shared.server_pending.store(info.pending, Ordering::Relaxed);
                         if info.delivered > 1 {
                             shared.redelivered.fetch_add(1, Ordering::Relaxed);
                         }

@@ -23,8 +23,16 @@ fn assert_stream_is(bridge: &seqflow_nats::Bridge, stream: &str, ring: &str, n: 
     let messages = read_stream(bridge, stream);
     assert_eq!(messages.len() as i64, n, "stream {stream} message count");
     for (i, (id, payload)) in messages.iter().enumerate() {
-        assert_eq!(id, &msg_id(ring, i as i64), "message {i} out of order or missing");
-        assert_eq!(payload.as_slice(), &value(i as i64).to_ne_bytes(), "payload {i}");
+        assert_eq!(
+            id,
+            &msg_id(ring, i as i64),
+            "message {i} out of order or missing"
+        );
+        assert_eq!(
+            payload.as_slice(),
+            &value(i as i64).to_ne_bytes(),
+            "payload {i}"
+        );
     }
 }
 
@@ -60,14 +68,25 @@ fn every_event_is_published_once_in_order_and_later_stages_see_only_acked_events
     }
     d.shutdown_timeout(Duration::from_secs(60)).unwrap();
     assert_eq!(seen.load(Relaxed), 5000);
-    assert_eq!(early.load(Relaxed), 0, "a later stage saw an unacknowledged event");
+    assert_eq!(
+        early.load(Relaxed),
+        0,
+        "a later stage saw an unacknowledged event"
+    );
     let stats = handle.stats();
-    assert_eq!((stats.acked, stats.acked_through, stats.duplicates), (5000, 4999, 0));
+    assert_eq!(
+        (stats.acked, stats.acked_through, stats.duplicates),
+        (5000, 4999, 0)
+    );
     assert!(handle.error().is_none());
     assert_stream_is(&bridge, "S1", "ring-a", 5000);
 }
 
-fn run_sink(bridge: &seqflow_nats::Bridge, config: SinkConfig, events: i64) -> seqflow_nats::SinkStats {
+fn run_sink(
+    bridge: &seqflow_nats::Bridge,
+    config: SinkConfig,
+    events: i64,
+) -> seqflow_nats::SinkStats {
     let sink = JetStreamSink::new(bridge, config, PodCodec::<u64>::new()).unwrap();
     let handle = sink.handle();
     let mut b = Disruptor::builder(1024, || 0u64)
@@ -185,15 +204,22 @@ fn a_server_that_stays_down_halts_the_disruptor_with_a_typed_error() {
     for _ in 0..10 {
         p.publish(|ev, seq| *ev = value(seq)).unwrap();
     }
-    assert!(wait_until(Duration::from_secs(30), || handle.acked_through() == 9));
+    assert!(wait_until(Duration::from_secs(30), || handle
+        .acked_through()
+        == 9));
     server.kill();
     for _ in 0..10 {
         // Returns Halted once the sink gives up; either way nothing blocks forever (ring of 64).
         let _ = p.publish_timeout(Duration::from_secs(30), |ev, seq| *ev = value(seq));
     }
-    assert!(wait_until(Duration::from_secs(30), || handle.error().is_some()));
+    assert!(wait_until(Duration::from_secs(30), || handle
+        .error()
+        .is_some()));
     let err = d.shutdown_timeout(Duration::from_secs(30)).unwrap_err();
-    assert!(matches!(err, ShutdownError::HandlerPanicked { .. }), "{err:?}");
+    assert!(
+        matches!(err, ShutdownError::HandlerPanicked { .. }),
+        "{err:?}"
+    );
     match handle.error().unwrap() {
         BridgeError::Publish { seq, attempts, .. } => {
             assert_eq!(seq, 10);
@@ -201,7 +227,11 @@ fn a_server_that_stays_down_halts_the_disruptor_with_a_typed_error() {
         }
         other => panic!("unexpected error {other:?}"),
     }
-    assert_eq!(after.load(Relaxed), 10, "only acknowledged events passed the sink");
+    assert_eq!(
+        after.load(Relaxed),
+        10,
+        "only acknowledged events passed the sink"
+    );
 }
 
 #[test]
@@ -225,22 +255,37 @@ fn an_encoder_error_halts_instead_of_leaving_a_hole() {
     b.handle_events_with(sink);
     let (d, mut p) = b.start().unwrap();
     for i in 0..10u64 {
-        if p.publish_timeout(Duration::from_secs(10), |ev, _| *ev = i).is_err() {
+        if p.publish_timeout(Duration::from_secs(10), |ev, _| *ev = i)
+            .is_err()
+        {
             break;
         }
     }
-    assert!(wait_until(Duration::from_secs(30), || handle.error().is_some()));
+    assert!(wait_until(Duration::from_secs(30), || handle
+        .error()
+        .is_some()));
     assert!(d.shutdown_timeout(Duration::from_secs(30)).is_err());
-    assert!(matches!(handle.error(), Some(BridgeError::Encode { seq: 7, .. })));
+    assert!(matches!(
+        handle.error(),
+        Some(BridgeError::Encode { seq: 7, .. })
+    ));
 }
 
 #[test]
 fn invalid_configuration_and_unreachable_server_are_typed_errors() {
     let server = server();
     let bridge = bridge(&server);
-    let bad = JetStreamSink::new(&bridge, SinkConfig::new("x", "r").window(0), PodCodec::<u64>::new());
+    let bad = JetStreamSink::new(
+        &bridge,
+        SinkConfig::new("x", "r").window(0),
+        PodCodec::<u64>::new(),
+    );
     assert!(matches!(bad.err(), Some(BridgeError::Config(_))));
-    let bad = JetStreamSink::new(&bridge, SinkConfig::new("has space", "r"), PodCodec::<u64>::new());
+    let bad = JetStreamSink::new(
+        &bridge,
+        SinkConfig::new("has space", "r"),
+        PodCodec::<u64>::new(),
+    );
     assert!(matches!(bad.err(), Some(BridgeError::Config(_))));
     // A port nothing listens on (the server's own port after it is gone).
     let url = server.url();
@@ -256,5 +301,8 @@ fn invalid_configuration_and_unreachable_server_are_typed_errors() {
 #[test]
 fn a_missing_server_binary_names_the_install_command() {
     let err = seqflow_nats::LocalServer::start_with("/nonexistent/nats-server").unwrap_err();
-    assert!(err.to_string().contains("apt-get install -y nats-server"), "{err}");
+    assert!(
+        err.to_string().contains("apt-get install -y nats-server"),
+        "{err}"
+    );
 }

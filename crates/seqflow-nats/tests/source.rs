@@ -72,7 +72,10 @@ fn the_source_feeds_a_small_ring_and_acknowledges_everything_processed() {
     d.shutdown_timeout(Duration::from_secs(30)).unwrap();
     assert_eq!(count.load(Relaxed), N);
     assert_eq!(sum.load(Relaxed), N * (N + 1) / 2);
-    assert_eq!((stats.received, stats.published, stats.in_ring()), (N, N, 0));
+    assert_eq!(
+        (stats.received, stats.published, stats.in_ring()),
+        (N, N, 0)
+    );
     assert_eq!(stats.lag(), 0);
     assert_eq!(stats.decode_errors, 0);
 }
@@ -114,13 +117,21 @@ fn messages_not_processed_before_a_crash_are_redelivered() {
     let (d, producer) = b.start().unwrap();
     let source =
         JetStreamSource::start(&bridge, config.clone(), producer, PodCodec::<u64>::new()).unwrap();
-    assert!(wait_until(Duration::from_secs(30), || handled.load(Relaxed) == FIRST));
+    assert!(wait_until(Duration::from_secs(30), || handled
+        .load(Relaxed)
+        == FIRST));
     // The stage's sequence moves once per batch, so the source may have acknowledged less than
     // FIRST (the rest of the hung batch); never more.
     std::thread::sleep(Duration::from_millis(200));
     let first = source.stop().unwrap();
-    assert!(first.acked <= FIRST, "only processed events are acknowledged: {first:?}");
-    assert!(first.received > first.acked, "the ring held more, unacknowledged");
+    assert!(
+        first.acked <= FIRST,
+        "only processed events are acknowledged: {first:?}"
+    );
+    assert!(
+        first.received > first.acked,
+        "the ring held more, unacknowledged"
+    );
     release.store(true, Relaxed);
     let _ = d.halt();
 
@@ -137,7 +148,8 @@ fn messages_not_processed_before_a_crash_are_redelivered() {
     let source = JetStreamSource::start(&bridge, config, producer, PodCodec::<u64>::new()).unwrap();
     let handle = source.handle();
     assert!(
-        wait_until(Duration::from_secs(60), || handle.stats().acked == N - first.acked),
+        wait_until(Duration::from_secs(60), || handle.stats().acked
+            == N - first.acked),
         "{:?}",
         handle.stats()
     );
@@ -145,8 +157,15 @@ fn messages_not_processed_before_a_crash_are_redelivered() {
     d.shutdown_timeout(Duration::from_secs(30)).unwrap();
     assert!(second.redelivered >= 1, "{second:?}");
     let seen = seen.lock().unwrap();
-    assert_eq!(seen.len() as u64, N, "every message processed at least once");
-    assert_eq!(seen.iter().copied().collect::<Vec<_>>(), (1..=N).collect::<Vec<_>>());
+    assert_eq!(
+        seen.len() as u64,
+        N,
+        "every message processed at least once"
+    );
+    assert_eq!(
+        seen.iter().copied().collect::<Vec<_>>(),
+        (1..=N).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -222,7 +241,9 @@ fn a_server_restart_while_consuming_loses_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     server.restart().unwrap();
     assert!(
-        wait_until(Duration::from_secs(90), || seen.lock().unwrap().len() as u64 == N),
+        wait_until(Duration::from_secs(90), || seen.lock().unwrap().len()
+            as u64
+            == N),
         "{:?}",
         handle.stats()
     );
