@@ -6,7 +6,8 @@
 //!
 //! Starts its own `nats-server` on a loopback port with file storage (or uses `NATS_URL`), then,
 //! each round, with 64-byte events and the same window of outstanding publish acks:
-//! - `direct publish`: one async-nats task publishing N messages (with the same `Nats-Msg-Id`
+//! - `direct publish`: plain async-nats (its own connection on a default multi-thread tokio
+//!   runtime, one worker per core), one task publishing N messages (with the same `Nats-Msg-Id`
 //!   header the sink sets), at most W acks outstanding;
 //! - `sink`: a seqflow ring (8192 slots, blocking wait, producer thread + sink stage) whose
 //!   JetStream sink publishes the same N events; timed until the last one is acknowledged;
@@ -74,7 +75,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             bridge.ensure_stream(&StreamSpec::new(name.as_str(), format!("{subject}{round}")))?;
         }
         let (direct_pub, sink) = if round % 2 == 0 {
-            let d = direct_publish(&bridge, &format!("bench.d{round}"), events, window);
+            let d = direct_publish(&url, &format!("bench.d{round}"), events, window);
             (
                 d,
                 sink_publish(&bridge, &format!("bench.s{round}"), events, window)?,
@@ -82,16 +83,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             let s = sink_publish(&bridge, &format!("bench.s{round}"), events, window)?;
             (
-                direct_publish(&bridge, &format!("bench.d{round}"), events, window),
+                direct_publish(&url, &format!("bench.d{round}"), events, window),
                 s,
             )
         };
         let (direct_con, source) = if round % 2 == 0 {
-            let d = direct_consume(&bridge, &d_stream, events);
+            let d = direct_consume(&url, &d_stream, events);
             (d, source_consume(&bridge, &s_stream, events)?)
         } else {
             let s = source_consume(&bridge, &s_stream, events)?;
-            (direct_consume(&bridge, &d_stream, events), s)
+            (direct_consume(&url, &d_stream, events), s)
         };
         let (rp, rc) = (sink / direct_pub, source / direct_con);
         pub_ratios.push(rp);
@@ -129,11 +130,20 @@ fn payload(seq: u64) -> Event {
     ]
 }
 
+/// Plain async-nats as an application would run it: its own connection on a default
+/// multi-thread runtime (one worker per core).
+fn plain_async_nats<T>(url: &str, f: impl AsyncFnOnce(async_nats::Client) -> T) -> T {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let client = async_nats::connect(url).await.expect("connect");
+        f(client).await
+    })
+}
+
 /// Plain async-nats: publish with a window of `window` outstanding acks.
-fn direct_publish(bridge: &Bridge, subject: &str, events: u64, window: usize) -> f64 {
-    let client = bridge.__internal_client();
+fn direct_publish(url: &str, subject: &str, events: u64, window: usize) -> f64 {
     let subject = subject.to_owned();
-    bridge.__internal_handle().block_on(async move {
+    plain_async_nats(url, async move |client| {
         let js = jetstream::ContextBuilder::new()
             .max_ack_inflight(1 << 16)
             .build(client);
@@ -189,10 +199,9 @@ fn sink_publish(
 }
 
 /// Plain async-nats: a durable pull consumer, every message acked.
-fn direct_consume(bridge: &Bridge, stream: &str, events: u64) -> f64 {
-    let client = bridge.__internal_client();
+fn direct_consume(url: &str, stream: &str, events: u64) -> f64 {
     let stream = stream.to_owned();
-    bridge.__internal_handle().block_on(async move {
+    plain_async_nats(url, async move |client| {
         let js = jetstream::new(client);
         let s = js.get_stream(&stream).await.expect("stream");
         let consumer = s

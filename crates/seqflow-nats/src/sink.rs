@@ -1,33 +1,5 @@
-//! [`JetStreamSink`]: a stage that makes each event durable in a JetStream stream before the
-//! stage's sequence moves past it.
-//!
-//! # How the sequence waits for acknowledgements
-//!
-//! A seqflow stage publishes its sequence once per batch, after the handler returns for the
-//! batch's last event (`end_of_batch`); the [`EventHandler`] API has no way to publish it later.
-//! So the sink keeps up to `window` publishes in flight *inside* a batch (waiting for the oldest
-//! acknowledgement when the window is full) and, at `end_of_batch`, waits for every outstanding
-//! acknowledgement before returning. When the stage's sequence reaches `seq`, the event at `seq`
-//! is therefore stored by the server: a stage placed after the sink only sees durable events.
-//! The price is one round trip per batch during which nothing is in flight; under load batches
-//! are long (up to the ring's size), so that pause is amortised.
-//!
-//! # Message ids and restarts
-//!
-//! Every message carries `Nats-Msg-Id: <ring id>:<sequence>`. A sink restarted after a crash that
-//! re-publishes events it had already published (a journal replayed from an earlier sequence)
-//! gets them acknowledged as duplicates, and the stream keeps one copy, as long as the
-//! re-publish happens within the stream's duplicate window.
-//!
-//! # Order across failures
-//!
-//! When a publish fails (server restarted, connection lost), some of the messages after it may
-//! have reached the server and some not. With `exclusive` on (the default) each message also
-//! carries `Nats-Expected-Last-Msg-Id` naming its predecessor, so the server refuses a message
-//! whose predecessor is missing, and the retry re-sends the window in order: the stream holds
-//! the ring's events in ring order, each once. That requires the sink to be the only publisher of
-//! its stream; turn `exclusive` off when several rings share one (each message is still stored
-//! once, but a failure may store a retried message after a later one).
+//! [`JetStreamSink`]: a stage that makes each event durable in a JetStream stream before its
+//! sequence moves past it.
 
 use crate::{msg_id, Bridge};
 use crate::{BridgeError, Encoder, PublishFailure, RetryPolicy};
@@ -188,7 +160,36 @@ struct InFlight {
 }
 
 /// A stage that publishes every event to a JetStream subject and lets its sequence advance only
-/// over acknowledged events (see the [module docs](self) for how).
+/// over acknowledged events.
+///
+/// # How the sequence waits for acknowledgements
+///
+/// A seqflow stage publishes its sequence once per batch, after the handler returns for the
+/// batch's last event (`end_of_batch`); the [`EventHandler`] API has no way to publish it later.
+/// So the sink keeps up to `window` publishes in flight *inside* a batch (waiting for the oldest
+/// acknowledgement when the window is full) and, at `end_of_batch`, waits for every outstanding
+/// acknowledgement before returning. When the stage's sequence reaches `seq`, the event at `seq`
+/// is therefore stored by the server: a stage placed after the sink only sees durable events.
+/// The price is one round trip per batch during which nothing is in flight; under load batches
+/// are long (up to the ring's size), so that pause is amortised.
+///
+/// # Message ids and restarts
+///
+/// Every message carries `Nats-Msg-Id: <ring id>:<sequence>`. A sink restarted after a crash that
+/// re-publishes events it had already published (a journal replayed from an earlier sequence)
+/// gets them acknowledged as duplicates, and the stream keeps one copy, as long as the
+/// re-publish happens within the stream's duplicate window.
+///
+/// # Order across failures
+///
+/// When a publish fails (server restarted, connection lost), some of the messages after it may
+/// have reached the server and some not. With `exclusive` on (the default) each message also
+/// carries `Nats-Expected-Last-Msg-Id` naming its predecessor, so the server refuses a message
+/// whose predecessor is missing, and the retry re-sends the window in order: the stream holds
+/// the ring's events in ring order, each once. That requires the sink to be the only publisher of
+/// its stream; turn `exclusive` off when several rings share one (each message is still stored
+/// once, but a failure may store a retried message after a later one).
+///
 ///
 /// Add it like any handler (`builder.handle_events_with(sink)` or `.then(sink)`); keep a
 /// [`SinkHandle`] (from [`handle`](Self::handle)) to read its progress and error.

@@ -1,23 +1,5 @@
 //! [`JetStreamSource`]: a durable pull consumer that feeds a ring's producer and acknowledges
 //! each message only once the ring's last gating stages have processed it.
-//!
-//! Two threads of the bridge do the work: a task on the bridge runtime pulls messages (batches
-//! of `batch`, with heartbeats) into a bounded channel; the feeder thread (`seqflow-nats-source`)
-//! takes them, writes each into a claimed slot with the [`Decoder`] and publishes it, and
-//! remembers `(ring sequence, ack handle)`. Whenever it looks again (each batch received, each
-//! `poll_interval` when idle, each time it waits for room in a full ring) it reads the minimum
-//! of the ring's gating sequences (the sequence every last stage has passed) and acknowledges
-//! every message at or below it. So:
-//!
-//! - at-least-once end to end: a message is acknowledged after its event was handled by every
-//!   last stage; if the process dies before that, the server redelivers it after `ack_wait`
-//!   (to this consumer's next incarnation: the consumer is durable). Redeliveries are counted in
-//!   [`SourceStats::redelivered`] and arrive after newer messages;
-//! - backpressure: when the ring is full the feeder waits for room, the channel fills, the pull
-//!   task stops asking for more, and the server holds the rest (`max_ack_pending` also caps
-//!   what is outstanding). Nothing is dropped;
-//! - lag: [`SourceStats::lag`] is what the server still has for this consumer (from the
-//!   metadata of the latest message) plus what is in the ring, unacknowledged.
 
 use crate::{Bridge, BridgeError, Decoder, RetryPolicy};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
@@ -198,7 +180,27 @@ struct Delivery {
     acker: Acker,
 }
 
-/// A durable JetStream consumer feeding a ring (see the [module docs](self)).
+/// A durable JetStream consumer feeding a ring: it acknowledges each message only once the
+/// ring's last gating stages have processed it.
+///
+/// Two threads of the bridge do the work: a task on the bridge runtime pulls messages (batches
+/// of `batch`, with heartbeats) into a bounded channel; the feeder thread (`seqflow-nats-source`)
+/// takes them, writes each into a claimed slot with the [`Decoder`] and publishes it, and
+/// remembers `(ring sequence, ack handle)`. Whenever it looks again (each batch received, each
+/// `poll_interval` when idle, each time it waits for room in a full ring) it reads the minimum
+/// of the ring's gating sequences (the sequence every last stage has passed) and acknowledges
+/// every message at or below it. So:
+///
+/// - at-least-once end to end: a message is acknowledged after its event was handled by every
+///   last stage; if the process dies before that, the server redelivers it after `ack_wait`
+///   (to this consumer's next incarnation: the consumer is durable). Redeliveries are counted in
+///   [`SourceStats::redelivered`] and arrive after newer messages;
+/// - backpressure: when the ring is full the feeder waits for room, the channel fills, the pull
+///   task stops asking for more, and the server holds the rest (`max_ack_pending` also caps
+///   what is outstanding). Nothing is dropped;
+/// - lag: [`SourceStats::lag`] is what the server still has for this consumer (from the
+///   metadata of the latest message) plus what is in the ring, unacknowledged.
+///
 ///
 /// ```no_run
 /// use seqflow_nats::{Bridge, JetStreamSource, PodCodec, SourceConfig};
