@@ -112,7 +112,9 @@ fn parent(events: u64) -> Result<()> {
     let mut journal = spawn("journal")?;
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut results = [None, None];
-    while results.iter().any(Option::is_none) && Instant::now() < deadline {
+    let failed =
+        |r: &[Option<std::process::ExitStatus>; 2]| r.iter().flatten().any(|s| !s.success());
+    while results.iter().any(Option::is_none) && !failed(&results) && Instant::now() < deadline {
         for (slot, child) in results.iter_mut().zip([&mut journal, &mut replica]) {
             if slot.is_none() {
                 *slot = child.try_wait()?;
