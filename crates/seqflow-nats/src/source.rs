@@ -1,0 +1,600 @@
+//! [`JetStreamSource`]: a durable pull consumer that feeds a ring's producer and acknowledges
+//! each message only once the ring's last gating stages have processed it.
+
+use crate::{Bridge, BridgeError, Decoder, RetryPolicy};
+use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy, PullConsumer};
+use async_nats::jetstream::message::Acker;
+use async_nats::jetstream::AckKind;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use seqflow_pipeline::Producer;
+use seqflow_sequencer::{ClaimError, Claimer, Sequencer};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Which durable consumer a [`JetStreamSource`] reads, and how.
+///
+/// ```
+/// use seqflow_nats::SourceConfig;
+/// use std::time::Duration;
+/// let c = SourceConfig::new("JOURNAL", "replica-1").ack_wait(Duration::from_secs(10));
+/// assert_eq!(c.durable, "replica-1");
+/// ```
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    /// The stream.
+    pub stream: String,
+    /// The durable consumer's name (created if missing; an existing one keeps its settings).
+    pub durable: String,
+    /// Only messages on this subject (default: the whole stream).
+    pub filter_subject: Option<String>,
+    /// How long the server waits for an acknowledgement before redelivering (default 30 s).
+    pub ack_wait: Duration,
+    /// Most messages delivered and not yet acknowledged (default 20 000); keep it above the
+    /// ring's capacity plus `batch`.
+    pub max_ack_pending: i64,
+    /// Messages per pull request (default 256).
+    pub batch: usize,
+    /// How often the idle feeder checks for processed events to acknowledge (default 10 ms).
+    pub poll_interval: Duration,
+    /// Retries of consecutive consumer failures before the source stops with an error.
+    pub retry: RetryPolicy,
+}
+
+impl SourceConfig {
+    /// Read `stream` through the durable consumer `durable`.
+    pub fn new(stream: impl Into<String>, durable: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            durable: durable.into(),
+            filter_subject: None,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 20_000,
+            batch: 256,
+            poll_interval: Duration::from_millis(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// Only messages on `subject`.
+    pub fn filter_subject(mut self, subject: impl Into<String>) -> Self {
+        self.filter_subject = Some(subject.into());
+        self
+    }
+
+    /// The redelivery timeout.
+    pub fn ack_wait(mut self, ack_wait: Duration) -> Self {
+        self.ack_wait = ack_wait;
+        self
+    }
+
+    /// Messages per pull request.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+
+    /// The retry policy.
+    pub fn retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    fn check(&self) -> Result<(), BridgeError> {
+        if self.batch == 0 || self.batch > 1 << 16 {
+            return Err(BridgeError::Config(format!(
+                "batch must be in 1..=65536, not {}",
+                self.batch
+            )));
+        }
+        if self.max_ack_pending < self.batch as i64 {
+            return Err(BridgeError::Config(format!(
+                "max_ack_pending ({}) must be at least batch ({})",
+                self.max_ack_pending, self.batch
+            )));
+        }
+        if self.ack_wait.is_zero() || self.poll_interval.is_zero() {
+            return Err(BridgeError::Config(
+                "ack_wait and poll_interval must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counters of a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SourceStats {
+    /// Messages received from the server.
+    pub received: u64,
+    /// Of those, redeliveries (delivered more than once).
+    pub redelivered: u64,
+    /// Events published into the ring.
+    pub published: u64,
+    /// Messages acknowledged (their events were processed by every last stage).
+    pub acked: u64,
+    /// Messages the decoder refused (terminated: never redelivered, never in the ring).
+    pub decode_errors: u64,
+    /// Errors reported by the pull consumer (heartbeats missed during an outage, ...).
+    pub consumer_errors: u64,
+    /// Acknowledgements the client could not send (those messages will be redelivered).
+    pub ack_errors: u64,
+    /// Messages the server still had for this consumer when the latest one was delivered.
+    pub server_pending: u64,
+}
+
+impl SourceStats {
+    /// Events in the ring, not yet processed by every last stage (so not yet acknowledged).
+    pub fn in_ring(&self) -> u64 {
+        self.published.saturating_sub(self.acked)
+    }
+
+    /// How far behind the stream this source is: what the server still holds for it plus what
+    /// is in the ring unacknowledged.
+    pub fn lag(&self) -> u64 {
+        self.server_pending.saturating_add(self.in_ring())
+    }
+}
+
+#[derive(Debug, Default)]
+struct SourceShared {
+    received: AtomicU64,
+    redelivered: AtomicU64,
+    published: AtomicU64,
+    acked: AtomicU64,
+    decode_errors: AtomicU64,
+    consumer_errors: AtomicU64,
+    ack_errors: AtomicU64,
+    server_pending: AtomicU64,
+}
+
+/// Reads a source's counters from any thread.
+#[derive(Debug, Clone)]
+pub struct SourceHandle(Arc<SourceShared>);
+
+impl SourceHandle {
+    /// The counters now (each exact; together a near snapshot).
+    pub fn stats(&self) -> SourceStats {
+        let s = &self.0;
+        let r = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        SourceStats {
+            received: r(&s.received),
+            redelivered: r(&s.redelivered),
+            published: r(&s.published),
+            acked: r(&s.acked),
+            decode_errors: r(&s.decode_errors),
+            consumer_errors: r(&s.consumer_errors),
+            ack_errors: r(&s.ack_errors),
+            server_pending: r(&s.server_pending),
+        }
+    }
+}
+
+/// One delivered message on its way from the pull task to the feeder.
+struct Delivery {
+    payload: Bytes,
+    acker: Acker,
+}
+
+/// A durable JetStream consumer feeding a ring: it acknowledges each message only once the
+/// ring's last gating stages have processed it.
+///
+/// Two threads of the bridge do the work: a task on the bridge runtime pulls messages (batches
+/// of `batch`, with heartbeats) into a bounded channel; the feeder thread (`seqflow-nats-source`)
+/// takes them, writes each into a claimed slot with the [`Decoder`] and publishes it, and
+/// remembers `(ring sequence, ack handle)`. Whenever it looks again (each batch received, each
+/// `poll_interval` when idle, each time it waits for room in a full ring) it reads the minimum
+/// of the ring's gating sequences (the sequence every last stage has passed) and acknowledges
+/// every message at or below it. So:
+///
+/// - at-least-once end to end: a message is acknowledged after its event was handled by every
+///   last stage; if the process dies before that, the server redelivers it after `ack_wait`
+///   (to this consumer's next incarnation: the consumer is durable). Redeliveries are counted in
+///   [`SourceStats::redelivered`] and arrive after newer messages;
+/// - backpressure: when the ring is full the feeder waits for room, the channel fills, the pull
+///   task stops asking for more, and the server holds the rest (`max_ack_pending` also caps
+///   what is outstanding). Nothing is dropped;
+/// - lag: [`SourceStats::lag`] is what the server still has for this consumer (from the
+///   metadata of the latest message) plus what is in the ring, unacknowledged.
+///
+///
+/// ```no_run
+/// use seqflow_nats::{Bridge, JetStreamSource, PodCodec, SourceConfig};
+/// use seqflow_pipeline::Disruptor;
+/// let bridge = Bridge::connect_url("nats://127.0.0.1:4222")?;
+/// let mut b = Disruptor::builder(4096, || 0u64).single_producer().unwrap();
+/// b.handle_events_with(|e: &u64, _, _| println!("{e}"));
+/// let (d, producer) = b.start().unwrap();
+/// let source = JetStreamSource::start(&bridge, SourceConfig::new("JOURNAL", "replica"), producer, PodCodec::<u64>::new())?;
+/// // ... later:
+/// d.shutdown().unwrap();   // drain the ring
+/// let stats = source.stop()?; // acknowledge what was processed
+/// println!("{} events, lag {}", stats.acked, stats.lag());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JetStreamSource {
+    shared: Arc<SourceShared>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<Result<(), BridgeError>>>,
+}
+
+impl JetStreamSource {
+    /// Create (or find) the durable consumer and start feeding `producer`'s ring.
+    ///
+    /// The source owns the producer until it stops. It stops on [`stop`](Self::stop), when the
+    /// disruptor is halted or shut down (its claims are abandoned), or when the pull consumer
+    /// keeps failing past the retry policy ([`stop`](Self::stop) then returns that error).
+    pub fn start<E, C, D>(
+        bridge: &Bridge,
+        config: SourceConfig,
+        producer: Producer<E, C>,
+        decoder: D,
+    ) -> Result<Self, BridgeError>
+    where
+        E: 'static,
+        C: Claimer + 'static,
+        Producer<E, C>: Send,
+        D: Decoder<E>,
+    {
+        config.check()?;
+        let consumer = bridge.block_on(create_consumer(bridge, &config))?;
+        let shared = Arc::new(SourceShared::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = mpsc::channel(config.batch * 2);
+        let pull = bridge.spawn(pull_messages(
+            consumer,
+            config.clone(),
+            tx,
+            Arc::clone(&shared),
+        ));
+        let feeder = Feeder {
+            bridge: bridge.clone(),
+            poll_interval: config.poll_interval,
+            shared: Arc::clone(&shared),
+            stop: Arc::clone(&stop),
+            pending: VecDeque::with_capacity(1024),
+            last_published: -1,
+        };
+        let thread = std::thread::Builder::new()
+            .name("seqflow-nats-source".into())
+            .spawn(move || feeder.run(rx, pull, producer, decoder))
+            .map_err(|e| BridgeError::Runtime {
+                message: e.to_string(),
+            })?;
+        Ok(Self {
+            shared,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// A handle to the counters.
+    pub fn handle(&self) -> SourceHandle {
+        SourceHandle(Arc::clone(&self.shared))
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> SourceStats {
+        self.handle().stats()
+    }
+
+    /// Whether the feeder has stopped (on its own: halt, shutdown or a fatal error).
+    pub fn is_finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Stop: acknowledge what the ring has processed, stop pulling, join the feeder. Messages
+    /// in the ring but not yet processed stay unacknowledged (redelivered to the next start).
+    pub fn stop(mut self) -> Result<SourceStats, BridgeError> {
+        self.stop_inner()?;
+        Ok(self.stats())
+    }
+
+    fn stop_inner(&mut self) -> Result<(), BridgeError> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take() {
+            None => Ok(()),
+            Some(t) => t
+                .join()
+                .map_err(|p| BridgeError::Panicked(panic_message(&p)))?,
+        }
+    }
+}
+
+impl Drop for JetStreamSource {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop_inner() {
+            tracing::error!(%error, "JetStream source stopped with an error");
+        }
+    }
+}
+
+async fn create_consumer(
+    bridge: &Bridge,
+    config: &SourceConfig,
+) -> Result<PullConsumer, BridgeError> {
+    let setup = |what: &str, e: String| BridgeError::Setup {
+        what: format!("{what} {}/{}", config.stream, config.durable),
+        message: e,
+    };
+    let stream = bridge
+        .jetstream()
+        .get_stream(&config.stream)
+        .await
+        .map_err(|e| setup("stream", e.to_string()))?;
+    stream
+        .get_or_create_consumer(
+            &config.durable,
+            pull::Config {
+                durable_name: Some(config.durable.clone()),
+                ack_policy: AckPolicy::Explicit,
+                deliver_policy: DeliverPolicy::All,
+                ack_wait: config.ack_wait,
+                max_ack_pending: config.max_ack_pending,
+                filter_subject: config.filter_subject.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| setup("consumer", e.to_string()))
+}
+
+/// The pull task: messages into the channel until the feeder goes away, retrying failures.
+async fn pull_messages(
+    consumer: PullConsumer,
+    config: SourceConfig,
+    tx: mpsc::Sender<Delivery>,
+    shared: Arc<SourceShared>,
+) -> Result<(), BridgeError> {
+    let mut failures = 0u32;
+    let fail = |message: String, failures: &mut u32| {
+        shared.consumer_errors.fetch_add(1, Ordering::Relaxed);
+        *failures += 1;
+        if config.retry.allows(*failures) {
+            tracing::warn!(error = %message, failures, "JetStream pull consumer failed; retrying");
+            Ok(config.retry.backoff(*failures))
+        } else {
+            Err(BridgeError::Consume {
+                stream: config.stream.clone(),
+                consumer: config.durable.clone(),
+                attempts: *failures,
+                message,
+            })
+        }
+    };
+    while !tx.is_closed() {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(config.batch)
+            .heartbeat(Duration::from_secs(5))
+            .expires(Duration::from_secs(30))
+            .messages()
+            .await;
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                let pause = fail(e.to_string(), &mut failures)?;
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+        };
+        while let Some(next) = messages.next().await {
+            match next {
+                Ok(message) => {
+                    failures = 0;
+                    if let Ok(info) = message.info() {
+                        shared.server_pending.store(info.pending, Ordering::Relaxed);
+                        if info.delivered > 1 {
+                            shared.redelivered.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    shared.received.fetch_add(1, Ordering::Relaxed);
+                    let (message, acker) = message.split();
+                    let delivery = Delivery {
+                        payload: message.payload,
+                        acker,
+                    };
+                    if tx.send(delivery).await.is_err() {
+                        return Ok(()); // the feeder stopped
+                    }
+                }
+                Err(e) => {
+                    let pause = fail(e.to_string(), &mut failures)?;
+                    tokio::time::sleep(pause).await;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The feeder thread's state.
+struct Feeder {
+    bridge: Bridge,
+    poll_interval: Duration,
+    shared: Arc<SourceShared>,
+    stop: Arc<AtomicBool>,
+    /// Published, not yet acknowledged: (ring sequence, ack handle), in ring order.
+    pending: VecDeque<(i64, Acker)>,
+    last_published: i64,
+}
+
+impl Feeder {
+    fn run<E, C, D>(
+        mut self,
+        mut rx: mpsc::Receiver<Delivery>,
+        pull: tokio::task::JoinHandle<Result<(), BridgeError>>,
+        mut producer: Producer<E, C>,
+        mut decoder: D,
+    ) -> Result<(), BridgeError>
+    where
+        C: Claimer,
+        D: Decoder<E>,
+    {
+        let sequencer = Arc::clone(producer.claimer().sequencer());
+        let mut pull = Some(pull);
+        let capacity = sequencer.capacity().get();
+        let mut good: VecDeque<Delivery> = VecDeque::with_capacity(256);
+        let mut batch = Vec::with_capacity(256);
+        let result = 'feed: loop {
+            self.ack_processed(&*sequencer);
+            if self.stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            let received = self.bridge.block_on(async {
+                tokio::time::timeout(self.poll_interval, rx.recv_many(&mut batch, 256)).await
+            });
+            match received {
+                Err(_elapsed) => continue,
+                Ok(0) => {
+                    // The pull task ended: it gave up.
+                    let Some(task) = pull.take() else {
+                        break Ok(());
+                    };
+                    break match self.bridge.block_on(task) {
+                        Ok(r) => r,
+                        Err(e) => Err(BridgeError::Panicked(e.to_string())),
+                    };
+                }
+                Ok(_) => {}
+            }
+            // Terminate what the decoder refuses; keep the rest in order.
+            good.clear();
+            for delivery in batch.drain(..) {
+                match decoder.validate(&delivery.payload) {
+                    Ok(()) => good.push_back(delivery),
+                    Err(e) => self.terminate(delivery, &e),
+                }
+            }
+            while !good.is_empty() {
+                // Fast path: claim as many slots as are free (one publish, one wake-up of the
+                // stages for the whole run).
+                let free = sequencer.remaining_capacity().min(capacity);
+                if free > 0 {
+                    let want = good.len().min(free);
+                    match producer.try_claim(want) {
+                        Ok(mut guard) => {
+                            let start = guard.range().start();
+                            let n = guard.range().len();
+                            for (k, (event, delivery)) in
+                                guard.iter_mut().zip(good.drain(..n)).enumerate()
+                            {
+                                decoder.decode(&delivery.payload, event);
+                                self.pending.push_back((start + k as i64, delivery.acker));
+                            }
+                            guard.commit();
+                            self.last_published = start + n as i64 - 1;
+                            self.shared.published.fetch_add(n as u64, Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(ClaimError::Full { .. }) => {}
+                        Err(ClaimError::Halted) => {
+                            tracing::info!("ring halted; JetStream source stops");
+                            break 'feed Ok(());
+                        }
+                        Err(e) => {
+                            break 'feed Err(BridgeError::Config(format!(
+                                "cannot publish into the ring: {e}"
+                            )))
+                        }
+                    }
+                }
+                // Ring full: acknowledge what the stages finished meanwhile, then wait for one
+                // slot with the ring's wait strategy (bounded, to look at `stop` again).
+                self.ack_processed(&*sequencer);
+                if self.stop.load(Ordering::Relaxed) {
+                    break 'feed Ok(());
+                }
+                let Some(delivery) = good.pop_front() else {
+                    break;
+                };
+                let published = producer.publish_timeout(self.poll_interval, |event, _| {
+                    decoder.decode(&delivery.payload, event)
+                });
+                match published {
+                    Ok(seq) => {
+                        self.last_published = seq;
+                        self.shared.published.fetch_add(1, Ordering::Relaxed);
+                        self.pending.push_back((seq, delivery.acker));
+                    }
+                    Err(ClaimError::Timeout { .. } | ClaimError::Full { .. }) => {
+                        good.push_front(delivery);
+                    }
+                    Err(ClaimError::Halted) => {
+                        tracing::info!("ring halted; JetStream source stops");
+                        break 'feed Ok(());
+                    }
+                    Err(e) => {
+                        break 'feed Err(BridgeError::Config(format!(
+                            "cannot publish into the ring: {e}"
+                        )))
+                    }
+                }
+            }
+        };
+        // Undelivered items in `batch` and the channel are dropped unacknowledged: redelivered.
+        self.ack_processed(&*sequencer);
+        rx.close();
+        if let Some(task) = pull {
+            task.abort();
+        }
+        self.bridge.block_on(async {
+            // Let acknowledgements reach the server before the pull task goes.
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
+        });
+        result
+    }
+
+    /// Terminate a message the decoder refused: the server will not redeliver it.
+    fn terminate(&self, delivery: Delivery, error: &crate::CodecError) {
+        self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%error, "undecodable message terminated");
+        if self
+            .bridge
+            .block_on(delivery.acker.ack_with(AckKind::Term))
+            .is_err()
+        {
+            self.shared.ack_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Acknowledge every pending message whose event every last stage has processed.
+    fn ack_processed<S: Sequencer + ?Sized>(&mut self, sequencer: &S) {
+        if self.pending.is_empty() {
+            return;
+        }
+        // Sequences up to our last publish that every gating stage has passed.
+        let done = sequencer.gating().minimum(self.last_published);
+        let ready = self.pending.iter().take_while(|(s, _)| *s <= done).count();
+        if ready == 0 {
+            return;
+        }
+        let shared = &self.shared;
+        let pending = &mut self.pending;
+        self.bridge.block_on(async {
+            for (_, acker) in pending.drain(..ready) {
+                if acker.ack().await.is_err() {
+                    shared.ack_errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+        shared.acked.fetch_add(ready as u64, Ordering::Relaxed);
+    }
+
+    async fn flush(&self) {
+        // Acknowledgements are plain publishes; a flush pushes them out of the client's buffer.
+        let _ = self.bridge.__internal_client().flush().await;
+    }
+}
+
+fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic".into())
+}
