@@ -46,10 +46,12 @@ impl Mode {
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     /// A seqflow ring in a named POSIX shared-memory segment.
+    #[serde(rename = "seqflow-shm")]
     Shm,
     /// An anonymous pipe (the consumer's standard input).
     Pipe,
     /// A Unix stream socket.
+    #[serde(rename = "unix-socket")]
     Socket,
 }
 

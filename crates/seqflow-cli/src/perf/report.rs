@@ -237,7 +237,11 @@ impl PerfReport {
             self.writes,
             self.elapsed_seconds,
             self.achieved_writes_per_second,
-            rate(self.target_writes_per_second),
+            if self.unpaced {
+                "max".to_owned()
+            } else {
+                rate(self.target_writes_per_second)
+            },
             100.0 * share,
             self.bytes_per_second / 1e6
         );
