@@ -29,9 +29,13 @@ pub struct CompareOptions {
     pub wait: Option<Wait>,
     /// Round trips per ping-pong run.
     pub round_trips: u64,
-    /// The shortest a timed run should last: an implementation whose calibration run (a quarter
-    /// of `events`, not counted) is faster gets proportionally more events per run, so that
-    /// scheduler noise does not dominate runs of a few milliseconds. Zero: exactly `events`.
+    /// The shortest a timed run should last, so that scheduler noise does not dominate runs of a
+    /// few milliseconds. Calibrated in every round: each implementation starts from an uncounted
+    /// warm-up run (a quarter of `events`); every counted run sets the events of the next round
+    /// from its own rate, aiming at 1.5 × `min_run`; and a run that still lasted less than
+    /// `min_run` is not counted but re-run (at most [`MAX_RETRIES`] times) with events scaled
+    /// from its own rate. Never fewer than `events`, never more than [`MAX_SCALE`] × `events`.
+    /// Zero: exactly `events`, no warm-up.
     pub min_run: Duration,
 }
 
@@ -81,6 +85,8 @@ pub struct ReportConfig {
     pub wait_override: Option<Wait>,
     /// The shortest a timed run should last, in milliseconds (see [`CompareOptions::min_run`]).
     pub min_run_ms: u64,
+    /// Full passes combined by [`combine`] (1 for a single [`compare`]).
+    pub passes: usize,
 }
 
 /// One throughput scenario across implementations.
@@ -125,17 +131,72 @@ pub struct ImplReport {
     pub implementation: Implementation,
     /// How it waited.
     pub wait: String,
-    /// Events per timed run (at least the scenario's, more if calibration found runs too short).
+    /// The most events a counted run published (at least the scenario's, more where
+    /// calibration found runs too short); each round's are in [`rounds_events`](Self::rounds_events).
     pub events: u64,
-    /// Median over the rounds.
+    /// Median over the rounds (over the passes' medians when passes were combined).
     pub median_events_per_sec: f64,
-    /// Every round.
+    /// Every counted round (of every pass, in order).
     pub rounds_events_per_sec: Vec<f64>,
+    /// The events of every counted round.
+    pub rounds_events: Vec<u64>,
+    /// How long every counted round lasted, in milliseconds.
+    pub rounds_ms: Vec<f64>,
+    /// Counted rounds shorter than the minimum run time (the events hit [`MAX_SCALE`] or
+    /// [`MAX_RETRIES`] retries were spent).
+    pub short_rounds: usize,
+    /// Runs discarded because they were shorter than the minimum run time, then re-run.
+    pub retried_rounds: usize,
     /// seqflow's median divided by this one (above 1: seqflow is faster); `None` when seqflow
-    /// did not run.
+    /// did not run. With several passes: the median of the passes' ratios (each measured
+    /// within one pass).
     pub seqflow_ratio: Option<f64>,
+    /// The median events/s of each pass.
+    pub passes_events_per_sec: Vec<f64>,
+    /// The seqflow ratio of each pass.
+    pub passes_seqflow_ratio: Vec<f64>,
+    /// Lowest and highest of [`passes_events_per_sec`](Self::passes_events_per_sec) (of the
+    /// rounds when there is one pass).
+    pub spread: Spread,
+    /// Lowest and highest of [`passes_seqflow_ratio`](Self::passes_seqflow_ratio).
+    pub ratio_spread: Option<Spread>,
     /// How the scenario is emulated, when the implementation has no native form of it.
     pub emulation: Option<String>,
+}
+
+/// The lowest and highest of a set of measurements, and how far apart they are.
+///
+/// ```
+/// use seqflow_bench::compare::Spread;
+/// let s = Spread::of(&[2.0, 1.0, 4.0]).unwrap();
+/// assert_eq!((s.min, s.max, s.relative), (1.0, 4.0, 1.5));
+/// assert!(Spread::of(&[]).is_none());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Spread {
+    /// The lowest value.
+    pub min: f64,
+    /// The highest value.
+    pub max: f64,
+    /// `(max - min) / median`: 0.1 means the values lie within 10% of the median.
+    pub relative: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` if there are none.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let m = median(values);
+        Some(Spread {
+            min,
+            max,
+            relative: if m != 0.0 { (max - min) / m } else { 0.0 },
+        })
+    }
 }
 
 /// One implementation's ping-pong.
@@ -151,14 +212,52 @@ pub struct LatencyReport {
     pub median_ns: u64,
     /// Median over rounds of each round's 99th percentile.
     pub p99_ns: u64,
-    /// Every round.
+    /// Every round (of every pass).
     pub rounds: Vec<LatencyStats>,
-    /// This median divided by seqflow's (above 1: seqflow is faster).
+    /// This median divided by seqflow's (above 1: seqflow is faster); with several passes the
+    /// median of the passes' speedups.
     pub seqflow_speedup: Option<f64>,
+    /// The median round trip of each pass, in nanoseconds.
+    pub passes_median_ns: Vec<u64>,
 }
 
 /// The most a calibration multiplies the events of a run by.
-const MAX_SCALE: f64 = 100.0;
+pub const MAX_SCALE: f64 = 100.0;
+
+/// How often a round's run may be discarded for being too short and run again.
+pub const MAX_RETRIES: usize = 3;
+
+/// The run length calibration aims at, as a multiple of the minimum: a little above it, so that
+/// a slightly faster next round still lasts long enough.
+const AIM: f64 = 1.5;
+
+/// Events for a run that should last `aim` when `events` took `elapsed`: at least `base`, at most
+/// `MAX_SCALE × base`, a whole number of batches per producer.
+fn scaled(
+    scenario: Scenario,
+    batch: usize,
+    base: u64,
+    events: u64,
+    elapsed: Duration,
+    aim: Duration,
+) -> u64 {
+    let factor = aim.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
+    let want = (events as f64 * factor).clamp(base as f64, base as f64 * MAX_SCALE);
+    scenario.total_events(want as u64, batch)
+}
+
+/// The rounds of one implementation in one scenario, as they are collected.
+#[derive(Debug)]
+struct Samples {
+    implementation: Implementation,
+    /// The events the next round starts with.
+    next_events: u64,
+    rates: Vec<f64>,
+    events: Vec<u64>,
+    ms: Vec<f64>,
+    short: usize,
+    retried: usize,
+}
 
 /// The median of `values` (the mean of the middle two for an even count).
 ///
@@ -218,28 +317,39 @@ pub fn compare(
             }
         })
     };
-    // (implementation, events per run, events/s of each round), per scenario.
-    let mut samples: Vec<Vec<(Implementation, u64, Vec<f64>)>> = Vec::new();
+    let min_run = opts.min_run;
+    // Warm-up, and the first estimate of the events a run needs; not counted.
+    let mut samples: Vec<Vec<Samples>> = Vec::new();
     for &scenario in scenarios {
         let mut row = Vec::new();
         for &implementation in opts.implementations.iter().filter(|i| i.supports(scenario)) {
-            let mut events = scenario.total_events(opts.events, opts.batch);
-            if !opts.min_run.is_zero() {
-                // Calibrate (and warm up) with a quarter of the events; not counted.
+            let base = scenario.total_events(opts.events, opts.batch);
+            let mut next_events = base;
+            if !min_run.is_zero() {
                 progress(&format!(
-                    "calibrating: {} {}",
+                    "warming up: {} {}",
                     scenario.name(),
                     implementation.name()
                 ));
                 let probe = run_one(implementation, scenario, (opts.events / 4).max(1))?;
-                let projected = probe.elapsed.as_secs_f64() * events as f64 / probe.events as f64;
-                let want = opts.min_run.as_secs_f64();
-                if projected < want {
-                    let factor = (want / projected.max(1e-9)).ceil().min(MAX_SCALE);
-                    events = scenario.total_events((events as f64 * factor) as u64, opts.batch);
-                }
+                next_events = scaled(
+                    scenario,
+                    opts.batch,
+                    base,
+                    probe.events,
+                    probe.elapsed,
+                    min_run.mul_f64(AIM),
+                );
             }
-            row.push((implementation, events, Vec::new()));
+            row.push(Samples {
+                implementation,
+                next_events,
+                rates: Vec::new(),
+                events: Vec::new(),
+                ms: Vec::new(),
+                short: 0,
+                retried: 0,
+            });
         }
         samples.push(row);
     }
@@ -261,16 +371,54 @@ pub fn compare(
             // Alternate: each round (and each scenario) starts with a different implementation.
             let n = row.len();
             for k in 0..n {
-                let (implementation, events, values) = &mut row[(k + round + si) % n];
-                progress(&format!(
-                    "round {}/{rounds}: {} {} ({} events)",
-                    round + 1,
-                    scenario.name(),
-                    implementation.name(),
-                    events
-                ));
-                let m = run_one(*implementation, scenario, *events)?;
-                values.push(m.events_per_sec());
+                let sample = &mut row[(k + round + si) % n];
+                let implementation = sample.implementation;
+                let base = scenario.total_events(opts.events, opts.batch);
+                let cap = scenario.total_events((base as f64 * MAX_SCALE) as u64, opts.batch);
+                let mut events = sample.next_events;
+                let mut retries = 0;
+                let m = loop {
+                    progress(&format!(
+                        "round {}/{rounds}: {} {} ({} events)",
+                        round + 1,
+                        scenario.name(),
+                        implementation.name(),
+                        events
+                    ));
+                    let m = run_one(implementation, scenario, events)?;
+                    let long_enough = min_run.is_zero() || m.elapsed >= min_run;
+                    if long_enough || events >= cap || retries == MAX_RETRIES {
+                        break m;
+                    }
+                    // Too short to be trusted: this run's own rate calibrates the retry.
+                    retries += 1;
+                    events = scaled(
+                        scenario,
+                        opts.batch,
+                        base,
+                        events,
+                        m.elapsed,
+                        min_run.mul_f64(AIM),
+                    );
+                };
+                if !min_run.is_zero() {
+                    if m.elapsed < min_run {
+                        sample.short += 1;
+                    }
+                    // Calibrate the next round from this one.
+                    sample.next_events = scaled(
+                        scenario,
+                        opts.batch,
+                        base,
+                        m.events,
+                        m.elapsed,
+                        min_run.mul_f64(AIM),
+                    );
+                }
+                sample.retried += retries;
+                sample.rates.push(m.events_per_sec());
+                sample.events.push(m.events);
+                sample.ms.push(m.elapsed.as_secs_f64() * 1e3);
             }
         }
         let n = latency_impls.len();
@@ -302,8 +450,10 @@ pub fn compare(
         .zip(samples)
         .map(|(&scenario, row)| {
             let wait = opts.wait.unwrap_or(Wait::auto(scenario.shape.threads()));
-            let medians: Vec<(Implementation, f64)> =
-                row.iter().map(|(i, _, v)| (*i, median(v))).collect();
+            let medians: Vec<(Implementation, f64)> = row
+                .iter()
+                .map(|r| (r.implementation, median(&r.rates)))
+                .collect();
             let seqflow = medians
                 .iter()
                 .find(|(i, _)| *i == Implementation::Seqflow)
@@ -321,14 +471,33 @@ pub fn compare(
                 results: row
                     .into_iter()
                     .zip(medians)
-                    .map(|((implementation, events, values), (_, med))| ImplReport {
-                        implementation,
-                        wait: implementation.wait_used(wait).to_owned(),
-                        events,
-                        median_events_per_sec: med,
-                        rounds_events_per_sec: values,
-                        seqflow_ratio: seqflow.map(|s| s / med),
-                        emulation: implementation.emulation(scenario).map(str::to_owned),
+                    .map(|(r, (implementation, med))| {
+                        let ratio = seqflow.map(|s| s / med);
+                        ImplReport {
+                            implementation,
+                            wait: implementation.wait_used(wait).to_owned(),
+                            events: r.events.iter().copied().max().unwrap_or(0),
+                            median_events_per_sec: med,
+                            spread: Spread::of(&r.rates).unwrap_or(Spread {
+                                min: med,
+                                max: med,
+                                relative: 0.0,
+                            }),
+                            rounds_events_per_sec: r.rates,
+                            rounds_events: r.events,
+                            rounds_ms: r.ms,
+                            short_rounds: r.short,
+                            retried_rounds: r.retried,
+                            seqflow_ratio: ratio,
+                            passes_events_per_sec: vec![med],
+                            passes_seqflow_ratio: ratio.into_iter().collect(),
+                            ratio_spread: ratio.map(|v| Spread {
+                                min: v,
+                                max: v,
+                                relative: 0.0,
+                            }),
+                            emulation: implementation.emulation(scenario).map(str::to_owned),
+                        }
                     })
                     .collect(),
             }
@@ -344,6 +513,7 @@ pub fn compare(
             threads: latency::THREADS,
             median_ns: median_u64(rounds.iter().map(|r| r.median_ns)),
             p99_ns: median_u64(rounds.iter().map(|r| r.p99_ns)),
+            passes_median_ns: vec![median_u64(rounds.iter().map(|r| r.median_ns))],
             rounds,
             seqflow_speedup: None,
         })
@@ -368,8 +538,105 @@ pub fn compare(
             cpus: available_cores(),
             wait_override: opts.wait,
             min_run_ms: opts.min_run.as_millis() as u64,
+            passes: 1,
         },
         throughput,
         latency,
     })
+}
+
+/// Combine full passes of the same comparison (`seqflow compare --repeat N`) into one report:
+/// per row, the median of the passes' medians and their [`Spread`], the median of the passes'
+/// seqflow ratios (each measured within one pass) and its spread; every round is kept. `None`
+/// if `passes` is empty. Rows are matched by scenario and implementation, so passes of the same
+/// options combine row by row.
+///
+/// ```
+/// use seqflow_bench::compare::{combine, compare, CompareOptions};
+/// use seqflow_bench::scenario::select;
+/// let opts = CompareOptions {
+///     selection: select(&["1p1c-u64-single".to_string()]).unwrap(),
+///     implementations: vec![seqflow_bench::peers::Implementation::Seqflow,
+///                           seqflow_bench::peers::Implementation::Crossbeam],
+///     events: 500,
+///     rounds: 1,
+///     min_run: std::time::Duration::ZERO,
+///     wait: Some(seqflow_bench::wait::Wait::Yielding),
+///     ..CompareOptions::default()
+/// };
+/// let passes = vec![compare(&opts, &mut |_| {})?, compare(&opts, &mut |_| {})?];
+/// let report = combine(passes).unwrap();
+/// assert_eq!(report.config.passes, 2);
+/// let row = &report.throughput[0].results[1];
+/// assert_eq!(row.passes_events_per_sec.len(), 2);
+/// assert_eq!(row.passes_seqflow_ratio.len(), 2);
+/// assert!(row.spread.min <= row.median_events_per_sec && row.median_events_per_sec <= row.spread.max);
+/// # Ok::<(), seqflow_bench::BenchError>(())
+/// ```
+pub fn combine(passes: Vec<Report>) -> Option<Report> {
+    let mut passes = passes.into_iter();
+    let mut out = passes.next()?;
+    let rest: Vec<Report> = passes.collect();
+    out.config.passes = 1 + rest.len();
+    for scenario in &mut out.throughput {
+        for row in &mut scenario.results {
+            for pass in &rest {
+                let Some(other) = pass
+                    .throughput
+                    .iter()
+                    .find(|s| s.scenario == scenario.scenario)
+                    .and_then(|s| s.result(row.implementation))
+                else {
+                    continue;
+                };
+                row.events = row.events.max(other.events);
+                row.rounds_events_per_sec
+                    .extend_from_slice(&other.rounds_events_per_sec);
+                row.rounds_events.extend_from_slice(&other.rounds_events);
+                row.rounds_ms.extend_from_slice(&other.rounds_ms);
+                row.short_rounds += other.short_rounds;
+                row.retried_rounds += other.retried_rounds;
+                row.passes_events_per_sec
+                    .extend_from_slice(&other.passes_events_per_sec);
+                row.passes_seqflow_ratio
+                    .extend_from_slice(&other.passes_seqflow_ratio);
+            }
+            if row.passes_events_per_sec.len() > 1 {
+                row.median_events_per_sec = median(&row.passes_events_per_sec);
+                if let Some(s) = Spread::of(&row.passes_events_per_sec) {
+                    row.spread = s;
+                }
+            }
+            if row.passes_seqflow_ratio.len() > 1 {
+                row.seqflow_ratio = Some(median(&row.passes_seqflow_ratio));
+                row.ratio_spread = Spread::of(&row.passes_seqflow_ratio);
+            }
+        }
+    }
+    let mut speedups: Vec<Vec<f64>> = vec![Vec::new(); out.latency.len()];
+    for (l, s) in out.latency.iter().zip(&mut speedups) {
+        s.extend(l.seqflow_speedup);
+    }
+    for pass in &rest {
+        for (l, s) in out.latency.iter_mut().zip(&mut speedups) {
+            if let Some(other) = pass
+                .latency
+                .iter()
+                .find(|o| o.implementation == l.implementation)
+            {
+                l.rounds.extend_from_slice(&other.rounds);
+                l.passes_median_ns
+                    .extend_from_slice(&other.passes_median_ns);
+                s.extend(other.seqflow_speedup);
+            }
+        }
+    }
+    for (l, s) in out.latency.iter_mut().zip(speedups) {
+        l.median_ns = median_u64(l.passes_median_ns.iter().copied());
+        l.p99_ns = median_u64(l.rounds.iter().map(|r| r.p99_ns));
+        if !s.is_empty() {
+            l.seqflow_speedup = Some(median(&s));
+        }
+    }
+    Some(out)
 }

@@ -136,3 +136,28 @@ fn calibration_gives_short_runs_more_events() {
     assert_eq!(result.events % 100, 0, "whole batches");
     assert!(result.events <= 100_000, "scaled at most 100 times");
 }
+
+/// Calibration runs in every round: each counted round records its events and duration, and
+/// never runs fewer events than asked for.
+#[test]
+fn every_round_is_calibrated_and_recorded() {
+    use seqflow_bench::compare::{compare, CompareOptions};
+    let opts = CompareOptions {
+        selection: seqflow_bench::scenario::select(&["1p1c-u64-burst".to_string()]).unwrap(),
+        implementations: vec![Implementation::Seqflow, Implementation::Crossbeam],
+        events: 1_000,
+        rounds: 3,
+        min_run: std::time::Duration::from_millis(1),
+        wait: Some(Wait::Yielding),
+        ..CompareOptions::default()
+    };
+    let report = compare(&opts, &mut |_| {}).unwrap();
+    for r in &report.throughput[0].results {
+        assert_eq!(r.rounds_events.len(), 3);
+        assert_eq!(r.rounds_ms.len(), 3);
+        assert_eq!(r.rounds_events_per_sec.len(), 3);
+        assert!(r.rounds_events.iter().all(|&e| e >= 1_000));
+        assert!(r.short_rounds <= 3);
+        assert_eq!(r.events, *r.rounds_events.iter().max().unwrap());
+    }
+}

@@ -1,8 +1,9 @@
 //! Running a parsed command line: each subcommand's flags become the options of the code that
 //! does the work, checks that need several flags are made, and the report is written.
 
-use crate::cli::{Cli, Command, CompareArgs, PerfArgs};
+use crate::cli::{Cli, Command, CompareArgs, PerfArgs, RunOneArgs};
 use crate::{ipc, output, perf, shm_cmd, ArgError, CliError};
+use seqflow_bench::load::LoadMonitor;
 use seqflow_bench::wait::Wait;
 use seqflow_bench::{compare, peers, scenario};
 use std::io::{IsTerminal, Write};
@@ -16,6 +17,8 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Inspect(args) => shm_cmd::inspect(&args, out),
         Command::Rm(args) => shm_cmd::rm(&args, out),
         Command::IpcConsumer(args) => ipc::consume(&args, out),
+        Command::RunOne(args) => run_one(args, out),
+        Command::PerfReader(args) => perf::read_as_process(&args, out),
     }
 }
 
@@ -47,8 +50,8 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         }
         .into());
     }
-    // `ipc` (cross-process scenarios) is not an in-process scenario: run it separately, after
-    // the in-process ones (by default, or alone with `--scenario ipc`).
+    // `ipc` (cross-process scenarios) is not an in-process scenario: it runs after the in-process
+    // ones (by default, with `all`, or alone with `--scenario ipc`).
     let wants_ipc =
         args.scenarios.is_empty() || args.scenarios.iter().any(|s| s == IPC || s == "all");
     let in_process: Vec<String> = args
@@ -58,19 +61,18 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .cloned()
         .collect();
     let ipc_only = !args.scenarios.is_empty() && in_process.is_empty();
-    if ipc_only {
-        if args.plot.is_some() {
-            return Err(ArgError::PlotWithoutThroughput.into());
+    let selection = if ipc_only {
+        scenario::Selection {
+            scenarios: Vec::new(),
+            latency: false,
         }
-        let section = ipc::compare_ipc(&ipc_options(&args), &mut progress_sink(args.progress))?;
-        out.write_all(section.render(args.json, args.csv).as_bytes())?;
-        return Ok(());
-    }
-    let selection = scenario::select(&in_process)?;
+    } else {
+        scenario::select(&in_process)?
+    };
     // Every check that can fail is made before the benchmark runs.
     if let Some(path) = &args.plot {
         output::plot::check_path(path)?;
-        if selection.scenarios.is_empty() {
+        if selection.scenarios.is_empty() && !wants_ipc {
             return Err(ArgError::PlotWithoutThroughput.into());
         }
     }
@@ -92,41 +94,143 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         round_trips: args.round_trips,
         min_run: Duration::from_millis(args.min_run_ms),
     };
-    let report = compare::compare(&opts, &mut progress_sink(args.progress))?;
+    // The most threads the run has at once: a scenario's threads, 2 for ping-pong and the
+    // cross-process runs (one thread in each process).
+    let run_threads = opts
+        .selection
+        .scenarios
+        .iter()
+        .map(|s| s.shape.threads())
+        .chain((opts.selection.latency || wants_ipc).then_some(2))
+        .max()
+        .unwrap_or(1);
+    let mut progress = progress_sink(args.progress);
+    let monitor = LoadMonitor::start(run_threads);
+    if let Some(start) = &monitor.load_start() {
+        progress(&format!(
+            "load average at the start: {:.2} {:.2} {:.2}",
+            start.one, start.five, start.fifteen
+        ));
+    }
+    let repeat = args.repeat.max(1) as usize;
+    let mut reports = Vec::with_capacity(repeat);
+    let mut sections = Vec::with_capacity(repeat);
+    for pass in 0..repeat {
+        if repeat > 1 {
+            progress(&format!("pass {}/{repeat}", pass + 1));
+        }
+        if !ipc_only {
+            reports.push(compare::compare(&opts, &mut progress)?);
+        }
+        if wants_ipc {
+            sections.push(ipc::compare_ipc(&ipc_options(&args), &mut progress)?);
+        }
+    }
+    let environment = monitor.finish();
+    for w in &environment.warnings {
+        eprintln!("seqflow: WARNING: {w}");
+    }
+    if environment.competing {
+        eprintln!(
+            "seqflow: WARNING: other processes competed for the CPUs: read these numbers with \
+             care, or run again on an idle machine"
+        );
+    }
+    let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
+    report.config.passes = repeat;
+    let document = output::Document {
+        environment,
+        report,
+        ipc: ipc::IpcSection::combine(sections),
+    };
     if let Some(path) = &args.plot {
-        output::plot::draw(&report, path)?;
+        output::plot::draw(&document, path)?;
     }
     let text = if args.json {
-        output::json::render(&report)
+        output::json::render(&document)
     } else if args.csv {
-        output::csv::render(&report)
+        output::csv::render(&document)
     } else {
-        output::table::render(&report)
+        output::table::render(&document)
     };
     out.write_all(text.as_bytes())?;
-    if !args.json && !text.ends_with('\n') {
+    if !text.ends_with('\n') {
         writeln!(out)?;
-    }
-    // The cross-process table follows the in-process one (text output only, so JSON and CSV
-    // stay one document; `--scenario ipc --json` gives it as JSON).
-    if wants_ipc && !args.json && !args.csv {
-        let section = ipc::compare_ipc(&ipc_options(&args), &mut progress_sink(args.progress))?;
-        writeln!(out)?;
-        out.write_all(section.render(false, false).as_bytes())?;
     }
     Ok(())
 }
 
-/// The cross-process runs `compare` makes: the same events, capacity and batch as in-process,
-/// at most 2 000 000 events per run (pipes and sockets are slow enough that this is plenty).
+/// The report of a run without in-process scenarios (`--scenario ipc`).
+fn empty_report(opts: &compare::CompareOptions) -> compare::Report {
+    compare::Report {
+        config: compare::ReportConfig {
+            events: opts.events,
+            rounds: opts.rounds.max(1),
+            capacity: opts.capacity,
+            batch: opts.batch,
+            round_trips: opts.round_trips,
+            cpus: seqflow_bench::wait::available_cores(),
+            wait_override: opts.wait,
+            min_run_ms: opts.min_run.as_millis() as u64,
+            passes: 1,
+        },
+        throughput: Vec::new(),
+        latency: Vec::new(),
+    }
+}
+
+/// The cross-process runs `compare` makes: the same events (fewer for large events), capacity
+/// and batch as in-process, ping-pong with the same round trips.
 fn ipc_options(args: &CompareArgs) -> ipc::IpcOptions {
     ipc::IpcOptions {
-        events: args.events.min(2_000_000),
+        events: args.events,
         rounds: args.rounds as usize,
         capacity: args.capacity,
         batch: args.batch,
         wait: args.wait.unwrap_or(Wait::BusySpin),
+        round_trips: args.round_trips,
+        sizes: if args.ipc_sizes.is_empty() {
+            ipc::all_sizes()
+        } else {
+            let mut sizes = args.ipc_sizes.clone();
+            sizes.sort_unstable();
+            sizes.dedup();
+            sizes
+        },
     }
+}
+
+/// `seqflow run-one`: one verified run, printed as `scenario implementation events elapsed_ns`.
+fn run_one(args: RunOneArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if args.batch > args.capacity {
+        return Err(ArgError::BatchOverCapacity {
+            batch: args.batch,
+            capacity: args.capacity,
+        }
+        .into());
+    }
+    let Some(scenario) = scenario::Scenario::all()
+        .into_iter()
+        .find(|s| s.name() == args.scenario)
+    else {
+        return Err(ArgError::UnknownScenario(args.scenario.clone()).into());
+    };
+    let cfg = peers::RunConfig {
+        events: args.events,
+        capacity: args.capacity,
+        batch: args.batch,
+        wait: args.wait,
+    };
+    let m = peers::run(args.implementation, scenario, &cfg)?;
+    writeln!(
+        out,
+        "{} {} {} {}",
+        scenario.name(),
+        args.implementation.name(),
+        m.events,
+        m.elapsed.as_nanos()
+    )?;
+    Ok(())
 }
 
 fn run_perf(args: PerfArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -151,6 +255,7 @@ fn run_perf(args: PerfArgs, out: &mut dyn Write) -> Result<(), CliError> {
         verify_writes: !args.no_verify_writes,
         wait: args.wait,
         progress: args.progress || std::io::stderr().is_terminal(),
+        reader_processes: args.reader_processes,
     };
     let report = perf::run(&cfg, &mut progress_sink(true))?;
     if args.json {

@@ -46,6 +46,37 @@ pub enum Command {
     /// The consumer process of the cross-process scenarios (started by `compare`).
     #[command(hide = true)]
     IpcConsumer(crate::ipc::IpcConsumerArgs),
+    /// Run one in-process scenario once with one implementation and a fixed event count, no
+    /// calibration (what `scripts/instructions` runs under callgrind).
+    #[command(hide = true)]
+    RunOne(RunOneArgs),
+    /// A reader process of `seqflow perf --reader-processes` (started by `perf`).
+    #[command(hide = true)]
+    PerfReader(crate::perf::PerfReaderArgs),
+}
+
+/// Flags of the hidden `seqflow run-one` command.
+#[derive(Debug, Args)]
+pub struct RunOneArgs {
+    /// The implementation.
+    #[arg(long = "impl", value_enum)]
+    pub implementation: Implementation,
+    /// One full scenario name (see `seqflow compare --list`).
+    #[arg(long)]
+    pub scenario: String,
+    /// Events to publish (rounded to whole batches per producer).
+    #[arg(long, default_value_t = 100_000, allow_negative_numbers = true, value_parser = events)]
+    pub events: u64,
+    /// Ring size and channel bound (a power of two).
+    #[arg(long, default_value_t = 4096, allow_negative_numbers = true, value_parser = capacity)]
+    pub capacity: usize,
+    /// Events per claim in burst scenarios (at most --capacity).
+    #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = batch)]
+    pub batch: usize,
+    /// Wait strategy (yielding by default: under callgrind threads take turns, and a yield
+    /// hands the CPU over at once).
+    #[arg(long, value_enum, default_value_t = Wait::Yielding)]
+    pub wait: Wait,
 }
 
 /// The most events one `compare` run may publish.
@@ -88,6 +119,15 @@ pub struct CompareArgs {
     /// events per run. 0 runs exactly --events.
     #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = min_run_ms)]
     pub min_run_ms: u64,
+    /// Full passes (1 to 100): the whole selection runs N times (each pass with its own rounds
+    /// and calibration); each row reports the median of the passes' medians, the median of the
+    /// passes' seqflow ratios, and their spread (lowest and highest).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = repeat)]
+    pub repeat: u64,
+    /// Event sizes of the cross-process payload sweep, in bytes (comma separated; each one of
+    /// 8, 64, 128, 512, 4096, 65536, 1048576). Default: all of them.
+    #[arg(long, value_name = "BYTES", value_delimiter = ',', allow_negative_numbers = true, value_parser = ipc_size)]
+    pub ipc_sizes: Vec<usize>,
     /// Print the report as JSON instead of a table.
     #[arg(long, conflicts_with = "csv")]
     pub json: bool,
@@ -128,12 +168,17 @@ pub struct PerfArgs {
     /// How long the writer writes, in seconds (greater than 0, at most a week).
     #[arg(long, alias = "duration_seconds", default_value_t = 10.0, allow_negative_numbers = true, value_parser = duration_seconds)]
     pub duration_seconds: f64,
-    /// The writer's target rate (greater than 0, at most 10^9).
-    #[arg(long, alias = "writes_per_second", default_value_t = 24.0, allow_negative_numbers = true, value_parser = writes_per_second)]
+    /// The writer's target rate (greater than 0, at most 10^9), or max: unpaced, as fast as the
+    /// readers allow (to compare the achieved bytes/s with the memcpy baseline).
+    #[arg(long, alias = "writes_per_second", default_value = "24", allow_negative_numbers = true, value_parser = writes_per_second)]
     pub writes_per_second: f64,
-    /// Reader threads (1 to 1024); each reads every slot.
+    /// Readers (1 to 1024); each reads every slot.
     #[arg(long, default_value_t = 5, allow_negative_numbers = true, value_parser = readers)]
     pub readers: usize,
+    /// Run each reader as a separate process attached to a shared-memory ring of byte slots
+    /// (slots up to 268435456 bytes), instead of a thread on an in-process ring.
+    #[arg(long, alias = "reader_processes")]
+    pub reader_processes: bool,
     /// CPU time each reader burns per slot, in milliseconds (0 to 60000).
     #[arg(long, alias = "reader_burn_cpu_milliseconds", default_value_t = 0.0, allow_negative_numbers = true, value_parser = burn_ms)]
     pub reader_burn_cpu_milliseconds: f64,
@@ -175,6 +220,9 @@ pub enum ValueError {
     /// Above the largest value allowed.
     #[error("must be at most {0}")]
     TooLarge(String),
+    /// Not one of the values that exist.
+    #[error("must be one of {0}")]
+    NotOneOf(String),
     /// Not a power of two.
     #[error("must be a power of two (rings find a slot by masking); try {0}")]
     NotPowerOfTwo(u64),
@@ -239,6 +287,21 @@ fn batch(s: &str) -> Result<usize, ValueError> {
     to_usize(whole(s, 1, MAX_CAPACITY)?)
 }
 
+fn repeat(s: &str) -> Result<u64, ValueError> {
+    whole(s, 1, 100)
+}
+
+fn ipc_size(s: &str) -> Result<usize, ValueError> {
+    let v = to_usize(whole(s, 1, 1 << 20)?)?;
+    if crate::ipc::SIZES.contains(&v) {
+        Ok(v)
+    } else {
+        Err(ValueError::NotOneOf(
+            crate::ipc::SIZES.map(|b| b.to_string()).join(", "),
+        ))
+    }
+}
+
 fn round_trips(s: &str) -> Result<u64, ValueError> {
     whole(s, 1, 1_000_000_000)
 }
@@ -259,7 +322,11 @@ fn duration_seconds(s: &str) -> Result<f64, ValueError> {
     number(s, false, MAX_DURATION_SECONDS)
 }
 
+/// A rate, or `max` (infinity: the unpaced writer).
 fn writes_per_second(s: &str) -> Result<f64, ValueError> {
+    if s.trim().eq_ignore_ascii_case("max") {
+        return Ok(f64::INFINITY);
+    }
     number(s, false, MAX_WRITES_PER_SECOND)
 }
 

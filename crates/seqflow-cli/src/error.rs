@@ -153,7 +153,10 @@ pub enum ArgError {
         /// CPUs available.
         cpus: usize,
     },
-    /// A cross-process event size other than 8 or 128 bytes.
-    #[error("ipc events are 8 or 128 bytes, not {0}")]
+    /// A cross-process event size that is not one of the payload sweep's.
+    #[error("ipc events are 8, 64, 128, 512, 4096, 65536 or 1048576 bytes, not {0}")]
     IpcEventSize(usize),
+    /// `run-one --scenario` that is not one full scenario name.
+    #[error("unknown scenario '{0}': give one full name from `seqflow compare --list` (e.g. 1p1c-u64-single)")]
+    UnknownScenario(String),
 }

@@ -76,6 +76,192 @@ fn compare_json_parses() {
     }
     assert_eq!(v["latency"].as_array().unwrap().len(), 4);
     assert_eq!(v["config"]["rounds"], 2);
+    assert_eq!(v["config"]["passes"], 1);
+    // What was seen of the machine, whatever it was.
+    let env = &v["environment"];
+    assert!(env["competing"].is_boolean());
+    assert!(env["warnings"].is_array());
+    assert_eq!(env["run_threads"], 3, "2p1c runs 3 threads");
+    assert!(v["ipc"].is_null(), "ipc was not selected");
+}
+
+/// The cross-process section with one small event size: JSON rows for every transport in
+/// both modes, ping-pong rows, and the same rows in CSV and in the chart.
+#[test]
+fn compare_ipc_in_json_csv_and_plot() {
+    let args = [
+        "compare",
+        "--scenario",
+        "ipc",
+        "--ipc-sizes",
+        "8",
+        "--events",
+        "500",
+        "--rounds",
+        "1",
+        "--round-trips",
+        "20",
+        "--wait",
+        "yielding",
+    ];
+    let mut json = args.to_vec();
+    json.push("--json");
+    let o = seqflow(&json);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let rows = v["ipc"]["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 6, "3 transports × burst and single");
+    for mode in ["burst", "single"] {
+        for transport in ["seqflow-shm", "pipe", "unix-socket"] {
+            let row = rows
+                .iter()
+                .find(|r| r["mode"] == mode && r["transport"] == transport)
+                .unwrap_or_else(|| panic!("no {transport} {mode} row"));
+            assert!(row["median_events_per_sec"].as_f64().unwrap() > 0.0);
+            assert!(row["shm_ratio"].as_f64().unwrap() > 0.0);
+            assert_eq!(row["bytes"], 8);
+        }
+    }
+    let latency = v["ipc"]["latency"].as_array().unwrap();
+    assert_eq!(latency.len(), 3);
+    assert!(latency.iter().all(|l| l["median_ns"].as_u64().unwrap() > 0));
+    assert!(v["throughput"].as_array().unwrap().is_empty());
+
+    let mut csv_args = args.to_vec();
+    csv_args.push("--csv");
+    let o = seqflow(&csv_args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let kinds: Vec<String> = reader.records().map(|r| r.unwrap()[0].to_owned()).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "ipc").count(), 6);
+    assert_eq!(kinds.iter().filter(|k| *k == "ipc-latency").count(), 3);
+
+    let path = std::env::temp_dir().join(format!("seqflow-ipc-test-{}.svg", std::process::id()));
+    let mut plot = args.to_vec();
+    plot.extend(["--plot", path.to_str().unwrap()]);
+    let o = seqflow(&plot);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(svg.contains("seqflow-shm") && svg.contains("unix-socket"));
+    let table = stdout(&o);
+    assert!(table.contains("cross-process ping-pong"), "{table}");
+    assert!(table.contains("load: 1-minute load average"), "{table}");
+}
+
+#[test]
+fn repeat_reports_the_median_of_passes_and_their_spread() {
+    let o = seqflow(&[
+        "compare",
+        "--scenario",
+        "1p1c-u64-single",
+        "--impl",
+        "seqflow,crossbeam",
+        "--events",
+        "500",
+        "--rounds",
+        "1",
+        "--min-run-ms",
+        "0",
+        "--wait",
+        "yielding",
+        "--repeat",
+        "3",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["config"]["passes"], 3);
+    let results = v["throughput"][0]["results"].as_array().unwrap();
+    for r in results {
+        assert_eq!(r["passes_events_per_sec"].as_array().unwrap().len(), 3);
+        assert_eq!(r["rounds_events_per_sec"].as_array().unwrap().len(), 3);
+        let (lo, hi) = (
+            r["spread"]["min"].as_f64().unwrap(),
+            r["spread"]["max"].as_f64().unwrap(),
+        );
+        let median = r["median_events_per_sec"].as_f64().unwrap();
+        assert!(lo <= median && median <= hi);
+    }
+    let crossbeam = &results[1];
+    assert_eq!(
+        crossbeam["passes_seqflow_ratio"].as_array().unwrap().len(),
+        3
+    );
+    assert!(crossbeam["ratio_spread"]["min"].is_number());
+}
+
+#[test]
+fn run_one_prints_one_verified_run() {
+    let o = seqflow(&[
+        "run-one",
+        "--impl",
+        "disruptor",
+        "--scenario",
+        "1p1c-u64-single",
+        "--events",
+        "1000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let line = stdout(&o);
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(fields[..3], ["1p1c-u64-single", "disruptor", "1000"]);
+    assert!(fields[3].parse::<u64>().is_ok(), "{line}");
+    rejects(
+        &["run-one", "--impl", "seqflow", "--scenario", "1p1c"],
+        "one full name",
+    );
+}
+
+#[test]
+fn perf_reader_processes_and_the_memcpy_baseline() {
+    let o = seqflow(&[
+        "perf",
+        "--slot-bytes",
+        "300",
+        "--slots",
+        "4",
+        "--duration-seconds",
+        "0.2",
+        "--writes-per-second",
+        "200",
+        "--readers",
+        "2",
+        "--reader-processes",
+        "--wait",
+        "yielding",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["reader_processes"], true);
+    let writes = v["writes"].as_u64().unwrap();
+    assert!(writes > 0);
+    for r in v["readers"].as_array().unwrap() {
+        assert_eq!(r["events"].as_u64().unwrap(), writes);
+        assert_eq!(r["errors"], 0);
+    }
+    assert!(v["memcpy"]["bytes_per_second"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["memcpy"]["bytes"], 300);
+    assert!(v["memcpy_ratio"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn perf_unpaced_writer() {
+    let o = seqflow(&[
+        "perf",
+        "--slot-bytes=4096",
+        "--slots=8",
+        "--duration-seconds=0.1",
+        "--writes-per-second=max",
+        "--readers=1",
+        "--wait=yielding",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("unpaced"), "{text}");
+    assert!(text.contains("writer/memcpy"), "{text}");
 }
 
 #[test]
@@ -243,6 +429,21 @@ fn bad_flags_are_clear_errors() {
     rejects(&["compare", "--wait", "lazy"], "--wait");
     rejects(&["compare", "--impl", "kafka"], "--impl");
     rejects(&["compare", "--json", "--csv"], "cannot be used with");
+    rejects(&["compare", "--repeat", "0"], "greater than 0");
+    rejects(&["compare", "--repeat", "101"], "at most 100");
+    rejects(&["compare", "--ipc-sizes", "100"], "must be one of 8, 64");
+    rejects(&["perf", "--writes-per-second", "fast"], "not a number");
+    rejects(
+        &[
+            "perf",
+            "--reader-processes",
+            "--slot-bytes",
+            "300000000",
+            "--slots",
+            "2",
+        ],
+        "at most 268435456",
+    );
     rejects(
         &[
             "compare",

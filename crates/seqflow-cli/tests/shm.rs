@@ -41,6 +41,10 @@ fn compare_ipc_runs_every_transport_in_a_second_process() {
         "20000",
         "--rounds",
         "1",
+        "--round-trips",
+        "100",
+        "--ipc-sizes",
+        "8,128",
         "--wait",
         "yielding",
     ]);
@@ -64,13 +68,19 @@ fn compare_ipc_runs_every_transport_in_a_second_process() {
         "5000",
         "--rounds",
         "1",
+        "--round-trips",
+        "100",
+        "--ipc-sizes",
+        "8,128",
         "--wait",
         "yielding",
         "--json",
     ]);
     assert!(json.status.success(), "stderr: {}", text(&json.stderr));
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("valid JSON");
-    assert_eq!(value["rows"].as_array().map(Vec::len), Some(6));
+    // 2 sizes × burst and one at a time × 3 transports; ping-pong for each transport.
+    assert_eq!(value["ipc"]["rows"].as_array().map(Vec::len), Some(12));
+    assert_eq!(value["ipc"]["latency"].as_array().map(Vec::len), Some(3));
 }
 
 #[test]
@@ -85,7 +95,11 @@ fn ipc_consumer_rejects_a_bad_event_size() {
         "7",
     ]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("8 or 128"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("8, 64, 128"),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]

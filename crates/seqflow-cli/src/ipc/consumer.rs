@@ -1,11 +1,22 @@
-//! The consumer process: `seqflow ipc-consumer`, started by [`run_ipc`](super::run_ipc).
+//! The consumer process: `seqflow ipc-consumer`, started by [`run_ipc`](super::run_ipc) (it
+//! receives and verifies a stream of events) and by [`ping_pong`](super::ping_pong) (it echoes
+//! each event back).
 
-use super::event::fold;
+use super::event::{fold, with_event_type};
 use super::{IpcEvent, Transport};
 use crate::{ArgError, CliError};
 use seqflow_shm::ShmRing;
 use std::io::{Read, Write};
 use std::time::Duration;
+
+/// What the consumer process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Role {
+    /// Receive `--events` events and verify them.
+    Sink,
+    /// Send every 8-byte event straight back (ping-pong).
+    Echo,
+}
 
 /// Flags of the hidden `seqflow ipc-consumer` command.
 #[derive(Debug, Clone, clap::Args)]
@@ -13,24 +24,31 @@ pub struct IpcConsumerArgs {
     /// How to receive.
     #[arg(long, value_enum)]
     pub transport: Transport,
+    /// Receive and verify, or echo.
+    #[arg(long, value_enum, default_value_t = Role::Sink)]
+    pub role: Role,
     /// Events to expect.
     #[arg(long)]
     pub events: u64,
-    /// Event size: 8 or 128.
+    /// Event size in bytes: 8, 64, 128, 512, 4096, 65536 or 1048576.
     #[arg(long)]
     pub bytes: usize,
-    /// The shared-memory segment (shm) or the socket path (socket).
+    /// The shared-memory segment (shm; echo: the ping ring, the pong ring is its name with
+    /// `-pong` appended) or the socket path (socket).
     #[arg(long, default_value = "")]
     pub address: String,
 }
 
-/// Receive and verify every event, reporting `ready` then `done COUNT CHECKSUM` on `out`.
+/// How long a consumer waits for the next event before it gives up.
+const STALL: Duration = Duration::from_secs(30);
+
+/// Receive and verify (or echo) every event, reporting `ready` then `done COUNT CHECKSUM` on
+/// `out`.
 pub fn consume(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    match args.bytes {
-        8 => consume_events::<u64>(args, out),
-        128 => consume_events::<[u64; 16]>(args, out),
-        n => Err(ArgError::IpcEventSize(n).into()),
+    if args.role == Role::Echo {
+        return echo(args, out);
     }
+    with_event_type!(args.bytes, E => consume_events::<E>(args, out), n => Err(ArgError::IpcEventSize(n).into()))
 }
 
 /// Checks that events arrive as 0, 1, 2, … and folds them into the checksum.
@@ -41,8 +59,8 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn accept<E: IpcEvent>(&mut self, event: &E) -> Result<(), CliError> {
-        match event.index() {
+    fn accept(&mut self, index: Option<u64>) -> Result<(), CliError> {
+        match index {
             Some(i) if i == self.next => {
                 self.sum = fold(self.sum, i);
                 self.next += 1;
@@ -56,6 +74,10 @@ impl Verifier {
     }
 }
 
+fn shm_error(e: &dyn std::fmt::Display) -> CliError {
+    CliError::Ipc(format!("ipc consumer: {e}"))
+}
+
 fn consume_events<E: IpcEvent>(
     args: &IpcConsumerArgs,
     out: &mut dyn Write,
@@ -63,16 +85,15 @@ fn consume_events<E: IpcEvent>(
     let mut verifier = Verifier::default();
     match args.transport {
         Transport::Shm => {
-            let shm_error = |e: &dyn std::fmt::Display| CliError::Ipc(format!("ipc consumer: {e}"));
             let ring = ShmRing::<E>::open(&args.address, Duration::from_secs(10))?;
             let mut consumer = ring.consumer("ipc-consumer")?;
             ready(out)?;
             let mut failure = None;
             while verifier.next < args.events {
                 consumer
-                    .poll_batch(Some(Duration::from_secs(30)), |e, _, _| {
+                    .poll_batch(Some(STALL), |e, _, _| {
                         if failure.is_none() {
-                            failure = verifier.accept(e).err();
+                            failure = verifier.accept(e.index()).err();
                         }
                     })
                     .map_err(|e| shm_error(&e))?;
@@ -91,9 +112,7 @@ fn consume_events<E: IpcEvent>(
             read_stream::<E>(stream, args.events, &mut verifier)?;
         }
     }
-    writeln!(out, "done {} {}", verifier.next, verifier.sum)?;
-    out.flush()?;
-    Ok(())
+    done(out, verifier.next, verifier.sum)
 }
 
 fn ready(out: &mut dyn Write) -> Result<(), CliError> {
@@ -102,17 +121,27 @@ fn ready(out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Read `events` events of `E::BYTES` each from a byte stream, in large reads.
+fn done(out: &mut dyn Write, count: u64, sum: u64) -> Result<(), CliError> {
+    writeln!(out, "done {count} {sum}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Read `events` events of `E::BYTES` each from a byte stream, in large reads (at least one
+/// event, at least 64 KiB), verifying each in place.
 fn read_stream<E: IpcEvent>(
     mut input: impl Read,
     events: u64,
     verifier: &mut Verifier,
 ) -> Result<(), CliError> {
-    let mut buf = vec![0u8; 64 * 1024];
+    // Words, so that every event in the buffer is aligned for `E` (a multiple of 8 bytes).
+    let words = (64 * 1024).max(E::BYTES) / 8;
+    let mut buf = vec![0u64; words];
     let mut filled = 0usize;
     let mut received = 0u64;
     while received < events {
-        let n = input.read(&mut buf[filled..])?;
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut buf);
+        let n = input.read(&mut bytes[filled..])?;
         if n == 0 {
             return Err(CliError::Ipc(format!(
                 "ipc consumer: stream closed after {received} of {events} events"
@@ -120,14 +149,72 @@ fn read_stream<E: IpcEvent>(
         }
         filled += n;
         let whole = filled / E::BYTES * E::BYTES;
-        for chunk in buf[..whole].chunks_exact(E::BYTES) {
-            let mut event = E::default();
-            bytemuck::bytes_of_mut(&mut event).copy_from_slice(chunk);
-            verifier.accept(&event)?;
+        for chunk in bytes[..whole].chunks_exact(E::BYTES) {
+            verifier.accept(bytemuck::from_bytes::<E>(chunk).index())?;
             received += 1;
         }
-        buf.copy_within(whole..filled, 0);
+        bytes.copy_within(whole..filled, 0);
         filled -= whole;
     }
     Ok(())
+}
+
+/// Echo `events` 8-byte events back to the sender, one at a time.
+fn echo(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut verifier = Verifier::default();
+    match args.transport {
+        Transport::Shm => {
+            let ping = ShmRing::<u64>::open(&args.address, Duration::from_secs(10))?;
+            let pong = ShmRing::<u64>::open(&pong_name(&args.address), Duration::from_secs(10))?;
+            let mut consumer = ping.consumer("ipc-echo")?;
+            let mut producer = pong.producer()?;
+            ready(out)?;
+            for seq in 0..args.events as i64 {
+                consumer
+                    .wait_for(seq, Some(STALL))
+                    .map_err(|e| shm_error(&e))?;
+                let v = *consumer
+                    .get(seq)
+                    .ok_or_else(|| CliError::Ipc("ipc echo: event vanished".into()))?;
+                consumer.update_sequence(seq);
+                verifier.accept(Some(v))?;
+                producer.publish(|e, _| *e = v)?;
+            }
+        }
+        Transport::Pipe => {
+            ready(out)?;
+            let mut input = std::io::stdin().lock();
+            // The pongs share standard output with the control lines: `ready` before, `done`
+            // after, 8 raw bytes per round trip in between.
+            echo_stream(&mut input, out, args.events, &mut verifier)?;
+        }
+        Transport::Socket => {
+            let mut stream = std::os::unix::net::UnixStream::connect(&args.address)?;
+            ready(out)?;
+            let mut writer = stream.try_clone()?;
+            echo_stream(&mut stream, &mut writer, args.events, &mut verifier)?;
+        }
+    }
+    done(out, verifier.next, verifier.sum)
+}
+
+fn echo_stream(
+    input: &mut dyn Read,
+    output: &mut dyn Write,
+    events: u64,
+    verifier: &mut Verifier,
+) -> Result<(), CliError> {
+    let mut word = [0u8; 8];
+    for _ in 0..events {
+        input.read_exact(&mut word)?;
+        verifier.accept(Some(u64::from_le_bytes(word)))?;
+        output.write_all(&word)?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
+/// The pong ring of a shm ping-pong whose ping ring is `ping`.
+pub(crate) fn pong_name(ping: &str) -> String {
+    format!("{ping}-pong")
 }

@@ -1,8 +1,8 @@
-//! `--json`: the whole report as one JSON document.
+//! `--json`: the whole document as one JSON value.
 
-use seqflow_bench::compare::Report;
+use super::Document;
 
-/// `report` as pretty-printed JSON.
-pub fn render(report: &Report) -> String {
-    serde_json::to_string_pretty(report).expect("the report is plain data")
+/// `document` as pretty-printed JSON.
+pub fn render(document: &Document) -> String {
+    serde_json::to_string_pretty(document).expect("the report is plain data") + "\n"
 }

@@ -1,9 +1,10 @@
 //! `--plot FILE.svg`: a horizontal bar chart of events/s per scenario and implementation, drawn
 //! with `plotters`' SVG backend (text is emitted as SVG text, so no font files are needed).
 
+use super::Document;
+use crate::ipc::{Mode, Transport};
 use crate::{ArgError, CliError};
 use plotters::prelude::*;
-use seqflow_bench::compare::Report;
 use seqflow_bench::peers::Implementation;
 use std::path::Path;
 
@@ -48,32 +49,47 @@ pub fn check_path(path: &Path) -> Result<(), ArgError> {
     Ok(())
 }
 
-/// Draw the throughput of `report` to `path` (see [`check_path`]).
-pub fn draw(report: &Report, path: &Path) -> Result<(), CliError> {
+/// The colour of each cross-process transport's bars.
+fn transport_colour(transport: Transport) -> RGBColor {
+    match transport {
+        Transport::Shm => RGBColor(0x08, 0x30, 0x6b),
+        Transport::Pipe => RGBColor(0xff, 0x7f, 0x0e),
+        Transport::Socket => RGBColor(0x94, 0x67, 0xbd),
+    }
+}
+
+/// Draw the throughput of `document` (in-process scenarios, then the cross-process rows) to
+/// `path` (see [`check_path`]).
+pub fn draw(document: &Document, path: &Path) -> Result<(), CliError> {
     check_path(path)?;
-    if report.throughput.is_empty() {
+    let ipc_rows = document.ipc.as_ref().map_or(0, |i| i.rows.len());
+    if document.report.throughput.is_empty() && ipc_rows == 0 {
         return Err(ArgError::PlotWithoutThroughput.into());
     }
-    draw_svg(report, path).map_err(|e| CliError::Plot {
+    draw_svg(document, path).map_err(|e| CliError::Plot {
         path: path.to_owned(),
         message: e.to_string(),
     })
 }
 
-fn draw_svg(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn draw_svg(document: &Document, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let report = &document.report;
     let impls: Vec<Implementation> = Implementation::ALL
         .into_iter()
         .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
         .collect();
+    // The legend entries: implementations, then transports.
+    let mut series: Vec<(&'static str, RGBColor)> =
+        impls.iter().map(|&i| (i.name(), colour(i))).collect();
     // One row per (scenario, implementation that ran it), a blank row between scenarios.
-    let mut bars = Vec::new();
+    let mut bars: Vec<(usize, usize, f64)> = Vec::new();
     let mut labels = Vec::new();
     let mut row = 0usize;
     for s in &report.throughput {
         let first = row;
-        for &i in &impls {
+        for (k, &i) in impls.iter().enumerate() {
             if let Some(r) = s.result(i) {
-                bars.push((row, i, r.median_events_per_sec));
+                bars.push((row, k, r.median_events_per_sec));
                 row += 1;
             }
         }
@@ -82,6 +98,42 @@ fn draw_svg(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Erro
             format!("{} ({} thr, {})", s.scenario, s.threads, s.wait.name()),
         ));
         row += 1;
+    }
+    if let Some(ipc) = &document.ipc {
+        let base = series.len();
+        series.extend(
+            Transport::ALL
+                .into_iter()
+                .map(|t| (t.name(), transport_colour(t))),
+        );
+        let mut keys: Vec<(usize, Mode)> = Vec::new();
+        for r in &ipc.rows {
+            if !keys.contains(&(r.bytes, r.mode)) {
+                keys.push((r.bytes, r.mode));
+            }
+        }
+        for (bytes, mode) in keys {
+            let first = row;
+            for (k, t) in Transport::ALL.into_iter().enumerate() {
+                if let Some(r) = ipc
+                    .rows
+                    .iter()
+                    .find(|r| r.transport == t && r.bytes == bytes && r.mode == mode)
+                {
+                    bars.push((row, base + k, r.median_events_per_sec));
+                    row += 1;
+                }
+            }
+            labels.push((
+                (first + row) as f64 / 2.0,
+                format!(
+                    "cross-process {} {} (2 processes)",
+                    crate::ipc::size_name(bytes),
+                    mode.name()
+                ),
+            ));
+            row += 1;
+        }
     }
     let rows = row.max(1);
     let values = bars
@@ -122,15 +174,14 @@ fn draw_svg(report: &Report, path: &Path) -> Result<(), Box<dyn std::error::Erro
         .x_desc("events per second")
         .x_label_formatter(&|v| human(*v))
         .draw()?;
-    for &i in &impls {
-        let c = colour(i);
+    for (k, &(name, c)) in series.iter().enumerate() {
         chart
-            .draw_series(bars.iter().filter(|b| b.1 == i).map(|&(r, _, v)| {
+            .draw_series(bars.iter().filter(|b| b.1 == k).map(|&(r, _, v)| {
                 // Row 0 at the top.
                 let top = (rows - r) as f64;
                 Rectangle::new([(lo, top - 0.9), (v.max(lo), top - 0.1)], c.filled())
             }))?
-            .label(i.name())
+            .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
     }
     // The value at the end of each bar.

@@ -1,32 +1,86 @@
 //! The text table `seqflow compare` prints by default.
 
-use super::{millions, ratio};
+use super::{millions, ratio, Document};
 use seqflow_bench::compare::Report;
+use seqflow_bench::load::LoadReport;
 use seqflow_bench::peers::Implementation;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-/// Render `report` as a table: events/s per implementation (median of rounds), the ratio
-/// seqflow / each peer, the threads and wait strategy of each scenario, then ping-pong latency
-/// and the notes on emulations.
-pub fn render(report: &Report) -> String {
+/// Render `document` as tables: the machine's load, then events/s per implementation (median
+/// of rounds), the ratio seqflow / each peer, the threads and wait strategy of each scenario,
+/// the spread of the ratios over passes, ping-pong latency, the notes on emulations, and the
+/// cross-process section.
+pub fn render(document: &Document) -> String {
+    let report = &document.report;
     let mut out = String::new();
     let c = &report.config;
     let _ = writeln!(
         out,
-        "seqflow compare: {} events/run{}, {} round(s), median shown; ring/channel capacity {}, \
-         burst = batches of {}; {} CPU(s)",
+        "seqflow compare: {} events/run{}, {} round(s){}, median shown; ring/channel capacity \
+         {}, burst = batches of {}; {} CPU(s)",
         c.events,
         if c.min_run_ms > 0 {
-            format!(" (more where a run would last < {} ms)", c.min_run_ms)
+            format!(
+                " (more where a run would last < {} ms, calibrated every round)",
+                c.min_run_ms
+            )
         } else {
             String::new()
         },
         c.rounds,
+        if c.passes > 1 {
+            format!(" × {} passes (median of the passes)", c.passes)
+        } else {
+            String::new()
+        },
         c.capacity,
         c.batch,
         c.cpus
     );
+    environment(&mut out, &document.environment);
+    throughput(&mut out, report);
+    if let Some(ipc) = &document.ipc {
+        out.push('\n');
+        out.push_str(&ipc.render());
+    }
+    out
+}
+
+/// The load lines, and every warning.
+fn environment(out: &mut String, env: &LoadReport) {
+    let load = |l: Option<seqflow_bench::load::LoadAverage>| {
+        l.map_or("-".to_owned(), |l| format!("{:.2}", l.one))
+    };
+    let _ = write!(
+        out,
+        "load: 1-minute load average {} at the start, {} at the end",
+        load(env.load_start),
+        load(env.load_end)
+    );
+    if let Some(other) = env.other_cpu_cores {
+        let _ = write!(
+            out,
+            "; other processes used {other:.2} CPU(s) on average during the run"
+        );
+    }
+    if let Some(steal) = env.steal_share {
+        let _ = write!(out, ", steal {:.1}%", steal * 100.0);
+    }
+    out.push('\n');
+    for w in &env.warnings {
+        let _ = writeln!(out, "WARNING: {w}");
+    }
+    if env.competing {
+        let _ = writeln!(
+            out,
+            "WARNING: other processes competed for the CPUs: these numbers are not those of an \
+             idle machine"
+        );
+    }
+}
+
+fn throughput(out: &mut String, report: &Report) {
     let impls: Vec<Implementation> = Implementation::ALL
         .into_iter()
         .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
@@ -102,6 +156,7 @@ pub fn render(report: &Report) -> String {
             );
         }
     }
+    spreads(out, report);
     let notes = notes(report);
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
@@ -109,7 +164,40 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(out, "- {n}");
         }
     }
-    out
+}
+
+/// With several passes: the lowest and highest of the passes' seqflow ratios, per scenario and
+/// peer.
+fn spreads(out: &mut String, report: &Report) {
+    if report.config.passes < 2 || report.throughput.is_empty() {
+        return;
+    }
+    let peers: Vec<Implementation> = Implementation::ALL
+        .into_iter()
+        .filter(|i| *i != Implementation::Seqflow)
+        .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nspread of sf/X over {} passes (lowest-highest of the passes' ratios)",
+        report.config.passes
+    );
+    let _ = write!(out, "{:<28}", "scenario");
+    for p in &peers {
+        let _ = write!(out, " {:>16}", format!("sf/{}", p.name()));
+    }
+    out.push('\n');
+    for s in &report.throughput {
+        let _ = write!(out, "{:<28}", s.scenario);
+        for p in &peers {
+            let cell = s
+                .result(*p)
+                .and_then(|r| r.ratio_spread)
+                .map_or("-".to_owned(), |sp| format!("{:.2}-{:.2}", sp.min, sp.max));
+            let _ = write!(out, " {:>16}", cell);
+        }
+        out.push('\n');
+    }
 }
 
 /// How peers waited where they differ from seqflow, and how they emulate shapes; each note
@@ -125,6 +213,16 @@ fn notes(report: &Report) -> Vec<String> {
                         "wait {} where seqflow waits {}",
                         r.wait,
                         s.wait.name()
+                    ))
+                    .or_default()
+                    .insert(r.implementation.name());
+            }
+            if r.short_rounds > 0 {
+                notes
+                    .entry(format!(
+                        "{}: {} counted run(s) lasted less than --min-run-ms (the events hit \
+                         the 100x limit or the retries ran out)",
+                        s.scenario, r.short_rounds
                     ))
                     .or_default()
                     .insert(r.implementation.name());

@@ -3,10 +3,13 @@
 //! rate against the target, late writes, each reader's lag, and whether (and why) the writer
 //! fell behind.
 
+mod memcpy;
+mod process;
 mod report;
 mod run;
 mod slot;
 
+pub use process::{read_as_process, PerfReaderArgs};
 pub use run::run;
 
 use crate::ArgError;
@@ -59,6 +62,8 @@ pub struct PerfConfig {
     pub wait: Wait,
     /// Print a progress line every second on stderr.
     pub progress: bool,
+    /// Run the readers as separate processes over a shared-memory ring of byte slots.
+    pub reader_processes: bool,
 }
 
 impl Default for PerfConfig {
@@ -73,6 +78,7 @@ impl Default for PerfConfig {
             verify_writes: true,
             wait: Wait::Blocking,
             progress: false,
+            reader_processes: false,
         }
     }
 }
@@ -114,11 +120,20 @@ impl PerfConfig {
         if self.duration.is_zero() {
             return out_of_range("--duration-seconds", "0".into(), "must be greater than 0");
         }
-        if !(self.writes_per_second.is_finite() && self.writes_per_second > 0.0) {
+        // Infinity is the unpaced writer (`--writes-per-second max`).
+        if self.writes_per_second.is_nan() || self.writes_per_second <= 0.0 {
             return out_of_range(
                 "--writes-per-second",
                 self.writes_per_second.to_string(),
-                "must be a finite number greater than 0",
+                "must be a number greater than 0, or max",
+            );
+        }
+        if self.reader_processes && self.slot_bytes > process::MAX_SLOT_BYTES {
+            return out_of_range(
+                "--slot-bytes",
+                self.slot_bytes.to_string(),
+                "with --reader-processes must be at most 268435456 (the largest shared-memory \
+                 slot)",
             );
         }
         if !(1..=1024).contains(&self.readers) {

@@ -1,5 +1,6 @@
 //! What `seqflow perf` reports, as text or JSON.
 
+use super::memcpy::MemcpyBaseline;
 use super::PerfConfig;
 use serde::Serialize;
 use std::fmt::Write;
@@ -82,6 +83,14 @@ pub struct PerfReport {
     pub writing_seconds: f64,
     /// Every reader.
     pub readers: Vec<ReaderReport>,
+    /// Whether the writer ran unpaced (`--writes-per-second max`): as fast as the readers allow.
+    pub unpaced: bool,
+    /// Whether the readers ran as separate processes over a shared-memory ring.
+    pub reader_processes: bool,
+    /// The memcpy baseline measured in the same run (same slot size).
+    pub memcpy: Option<MemcpyBaseline>,
+    /// The writer's bytes/s divided by the baseline's (1.0: as fast as copying the slot).
+    pub memcpy_ratio: Option<f64>,
 }
 
 impl PerfReport {
@@ -98,8 +107,13 @@ impl PerfReport {
         readers: Vec<ReaderReport>,
     ) -> PerfReport {
         let secs = elapsed.as_secs_f64().max(1e-9);
-        let expected_writes =
-            ((cfg.duration.as_secs_f64() * cfg.writes_per_second).ceil() as u64).max(1);
+        let unpaced = !cfg.writes_per_second.is_finite();
+        // Unpaced, every write made was the one due.
+        let expected_writes = if unpaced {
+            writes.max(1)
+        } else {
+            ((cfg.duration.as_secs_f64() * cfg.writes_per_second).ceil() as u64).max(1)
+        };
         let short = (writes as f64) < KEPT_UP * expected_writes as f64;
         let late = late_writes as f64 > LATE_LIMIT * writes.max(1) as f64;
         let why = if waited.as_secs_f64() > 0.1 * secs {
@@ -159,7 +173,18 @@ impl PerfReport {
             waited_for_readers_seconds: waited.as_secs_f64(),
             writing_seconds: writing.as_secs_f64(),
             readers,
+            unpaced,
+            reader_processes: cfg.reader_processes,
+            memcpy: None,
+            memcpy_ratio: None,
         }
+    }
+
+    /// Record the memcpy baseline and the writer's share of it.
+    pub(crate) fn set_baseline(&mut self, baseline: MemcpyBaseline) {
+        self.memcpy_ratio =
+            Some(self.bytes_per_second / baseline.bytes_per_second.max(f64::MIN_POSITIVE));
+        self.memcpy = Some(baseline);
     }
 
     /// Verification errors over every reader, and readers that missed slots.
@@ -184,12 +209,21 @@ impl PerfReport {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "seqflow perf: {} reader(s), {} slots × {} bytes, target {} writes/s for {:.1} s, \
+            "seqflow perf: {} reader {}, {} slots × {} bytes, target {} writes/s for {:.1} s, \
              verify {}, reader burn {} ms/event, wait {}",
             self.readers_count,
+            if self.reader_processes {
+                "process(es) over a shared-memory ring"
+            } else {
+                "thread(s)"
+            },
             self.slots,
             self.slot_bytes,
-            rate(self.target_writes_per_second),
+            if self.unpaced {
+                "max (unpaced)".to_owned()
+            } else {
+                rate(self.target_writes_per_second)
+            },
             self.duration_seconds,
             if self.verify_writes { "on" } else { "off" },
             self.reader_burn_ms,
@@ -203,7 +237,11 @@ impl PerfReport {
             self.writes,
             self.elapsed_seconds,
             self.achieved_writes_per_second,
-            rate(self.target_writes_per_second),
+            if self.unpaced {
+                "max".to_owned()
+            } else {
+                rate(self.target_writes_per_second)
+            },
             100.0 * share,
             self.bytes_per_second / 1e6
         );
@@ -214,9 +252,23 @@ impl PerfReport {
             (Some(cause), false) => {
                 let _ = writeln!(out, "writer did NOT KEEP PACE with its target: {cause}");
             }
+            (None, _) if self.unpaced => {
+                let _ = writeln!(out, "writer ran unpaced: as fast as the readers allow");
+            }
             (None, _) => {
                 let _ = writeln!(out, "writer kept up with its target");
             }
+        }
+        if let (Some(m), Some(r)) = (&self.memcpy, self.memcpy_ratio) {
+            let _ = writeln!(
+                out,
+                "memcpy of one {}-byte slot in this run: {:.1} MB/s ({} copies into {} buffers); \
+                 writer/memcpy = {r:.2}x",
+                m.bytes,
+                m.bytes_per_second / 1e6,
+                m.copies,
+                m.buffers
+            );
         }
         let _ = writeln!(
             out,

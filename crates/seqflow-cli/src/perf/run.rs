@@ -3,7 +3,7 @@
 
 use super::report::{PerfReport, ReaderReport};
 use super::slot::{check_slot, fill_slot};
-use super::PerfConfig;
+use super::{memcpy, PerfConfig};
 use crate::{ArgError, CliError};
 use seqflow_bench::wait::Wait;
 use seqflow_pipeline::{Disruptor, EventHandler};
@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The longest the writer sleeps at once, so progress lines stay on time at low rates.
-const MAX_NAP: Duration = Duration::from_millis(100);
+pub(crate) const MAX_NAP: Duration = Duration::from_millis(100);
 
 /// What a reader publishes about itself, on its own cache lines so the writer's lag samples do
 /// not slow the other readers.
@@ -45,7 +45,7 @@ impl EventHandler<Box<[u8]>> for Reader {
 }
 
 /// Keep this CPU busy for `d`.
-fn burn(d: Duration) {
+pub(crate) fn burn(d: Duration) {
     if d.is_zero() {
         return;
     }
@@ -59,6 +59,19 @@ fn burn(d: Duration) {
 /// `cfg.progress` is set.
 pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
     cfg.validate()?;
+    // The baseline first, while no reader runs: the same slot size, as many buffers as slots.
+    let budget = Duration::from_millis(250).min(cfg.duration);
+    let baseline = memcpy::measure(cfg.slot_bytes, cfg.slots, budget);
+    let mut report = if cfg.reader_processes {
+        super::process::run(cfg, progress)?
+    } else {
+        run_threads(cfg, progress)?
+    };
+    report.set_baseline(baseline);
+    Ok(report)
+}
+
+fn run_threads(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
     match cfg.wait {
         Wait::BusySpin => run_with::<BusySpinWait>(cfg, progress),
         Wait::Yielding => run_with::<YieldingWait>(cfg, progress),
@@ -95,54 +108,26 @@ fn run_with<W: WaitStrategy + Default>(
     }
     let (disruptor, mut producer) = builder.start()?;
 
-    // The time between two writes, and when write `n` is due (an offset from the start), in
-    // checked arithmetic: a rate of 1e-300 writes/s is valid and means one write at the start.
-    let interval =
-        Duration::try_from_secs_f64(1.0 / cfg.writes_per_second).unwrap_or(Duration::MAX);
-    let due_after = |n: u64| {
-        Duration::try_from_secs_f64(n as f64 / cfg.writes_per_second).unwrap_or(Duration::MAX)
-    };
-    let start = Instant::now();
-    let end = start
-        .checked_add(cfg.duration)
-        .ok_or_else(|| ArgError::OutOfRange {
-            flag: "--duration-seconds",
-            value: cfg.duration.as_secs_f64().to_string(),
-            reason: "too long for this system's clock".into(),
-        })?;
-    let mut writes: u64 = 0;
-    let mut late_writes: u64 = 0;
-    let mut max_lateness = Duration::ZERO;
-    let mut waited = Duration::ZERO;
-    let mut writing = Duration::ZERO;
+    let mut pacer = Pacer::new(cfg)?;
     let mut max_lag = vec![0i64; cfg.readers];
-    let mut next_progress = start + Duration::from_secs(1);
     loop {
         let now = Instant::now();
-        if now >= end {
-            break;
+        if cfg.progress && pacer.progress_due(now) {
+            progress(&progress_line(
+                now - pacer.start,
+                pacer.writes,
+                &max_lag,
+                &stats,
+            ));
         }
-        if cfg.progress && now >= next_progress {
-            progress(&progress_line(now - start, writes, &max_lag, &stats));
-            next_progress += Duration::from_secs(1);
+        match pacer.step(now) {
+            Step::Stop => break,
+            Step::Sleep(d) => {
+                std::thread::sleep(d);
+                continue;
+            }
+            Step::Write => {}
         }
-        let due_offset = due_after(writes);
-        if due_offset >= cfg.duration {
-            // Nothing more is due before the end: wait it out (for the progress lines).
-            std::thread::sleep((end - now).min(MAX_NAP));
-            continue;
-        }
-        let due = start + due_offset;
-        if now < due {
-            std::thread::sleep((due - now).min(MAX_NAP));
-            continue;
-        }
-        let lateness = now - due;
-        if lateness > interval {
-            late_writes += 1;
-        }
-        max_lateness = max_lateness.max(lateness);
-
         let claim_start = Instant::now();
         let mut guard = producer.claim(1)?;
         let claimed = Instant::now();
@@ -151,13 +136,13 @@ fn run_with<W: WaitStrategy + Default>(
             fill_slot(slot, seq as u64, cfg.verify_writes);
         }
         guard.commit();
-        waited += claimed - claim_start;
-        writing += claimed.elapsed();
-        writes += 1;
+        pacer.wrote(claimed - claim_start, claimed.elapsed());
         for (lag, s) in max_lag.iter_mut().zip(&stats) {
             *lag = (*lag).max(seq - s.last.load(Ordering::Relaxed));
         }
     }
+    let start = pacer.start;
+    let writes = pacer.writes;
     let elapsed = start.elapsed();
     let last = writes as i64 - 1;
     let end_lag: Vec<i64> = stats
@@ -180,16 +165,128 @@ fn run_with<W: WaitStrategy + Default>(
             end_lag: end_lag[index] as u64,
         })
         .collect();
-    Ok(PerfReport::new(
-        cfg,
-        writes,
-        elapsed,
-        late_writes,
-        max_lateness,
-        waited,
-        writing,
-        readers,
-    ))
+    Ok(pacer.report(cfg, elapsed, readers))
+}
+
+/// What the writer does next.
+pub(crate) enum Step {
+    /// Write now.
+    Write,
+    /// Nothing is due yet: sleep this long, then ask again.
+    Sleep(Duration),
+    /// The run is over.
+    Stop,
+}
+
+/// The writer's schedule: write `n` is due `n / rate` after the start (all at once when
+/// unpaced); counts late writes, time spent waiting for free slots and filling them.
+pub(crate) struct Pacer {
+    /// When the writer started.
+    pub start: Instant,
+    end: Instant,
+    /// Writes made.
+    pub writes: u64,
+    rate: f64,
+    duration: Duration,
+    interval: Duration,
+    late_writes: u64,
+    max_lateness: Duration,
+    waited: Duration,
+    writing: Duration,
+    next_progress: Instant,
+}
+
+impl Pacer {
+    /// Start the clock for `cfg`.
+    pub fn new(cfg: &PerfConfig) -> Result<Pacer, ArgError> {
+        let start = Instant::now();
+        let end = start
+            .checked_add(cfg.duration)
+            .ok_or_else(|| ArgError::OutOfRange {
+                flag: "--duration-seconds",
+                value: cfg.duration.as_secs_f64().to_string(),
+                reason: "too long for this system's clock".into(),
+            })?;
+        // In checked arithmetic: a rate of 1e-300 writes/s is valid and means one write at the
+        // start; an infinite one (unpaced) means no interval at all.
+        let interval =
+            Duration::try_from_secs_f64(1.0 / cfg.writes_per_second).unwrap_or(Duration::MAX);
+        Ok(Pacer {
+            start,
+            end,
+            writes: 0,
+            rate: cfg.writes_per_second,
+            duration: cfg.duration,
+            interval,
+            late_writes: 0,
+            max_lateness: Duration::ZERO,
+            waited: Duration::ZERO,
+            writing: Duration::ZERO,
+            next_progress: start + Duration::from_secs(1),
+        })
+    }
+
+    /// Whether a progress line is due (once a second).
+    pub fn progress_due(&mut self, now: Instant) -> bool {
+        if now >= self.next_progress {
+            self.next_progress += Duration::from_secs(1);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// What to do at `now`.
+    pub fn step(&mut self, now: Instant) -> Step {
+        if now >= self.end {
+            return Step::Stop;
+        }
+        if !self.rate.is_finite() {
+            return Step::Write;
+        }
+        let due_offset =
+            Duration::try_from_secs_f64(self.writes as f64 / self.rate).unwrap_or(Duration::MAX);
+        if due_offset >= self.duration {
+            // Nothing more is due before the end: wait it out (for the progress lines).
+            return Step::Sleep((self.end - now).min(MAX_NAP));
+        }
+        let due = self.start + due_offset;
+        if now < due {
+            return Step::Sleep((due - now).min(MAX_NAP));
+        }
+        let lateness = now - due;
+        if lateness > self.interval {
+            self.late_writes += 1;
+        }
+        self.max_lateness = self.max_lateness.max(lateness);
+        Step::Write
+    }
+
+    /// One write made: `waited` for a free slot, then `writing` to fill and publish it.
+    pub fn wrote(&mut self, waited: Duration, writing: Duration) {
+        self.waited += waited;
+        self.writing += writing;
+        self.writes += 1;
+    }
+
+    /// The report of the run.
+    pub fn report(
+        &self,
+        cfg: &PerfConfig,
+        elapsed: Duration,
+        readers: Vec<ReaderReport>,
+    ) -> PerfReport {
+        PerfReport::new(
+            cfg,
+            self.writes,
+            elapsed,
+            self.late_writes,
+            self.max_lateness,
+            self.waited,
+            self.writing,
+            readers,
+        )
+    }
 }
 
 fn progress_line(at: Duration, writes: u64, max_lag: &[i64], stats: &[Arc<ReaderStats>]) -> String {

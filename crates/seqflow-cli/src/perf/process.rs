@@ -1,0 +1,347 @@
+//! `seqflow perf --reader-processes`: the readers as separate processes (this binary re-run as
+//! the hidden `seqflow perf-reader` command) attached by name to a shared-memory ring of
+//! [`ByteSlot`]s that this process creates and writes.
+//!
+//! A `ByteSlot<N>` has a fixed capacity `N`; the ring uses the smallest of a few capacities
+//! (256 B to 256 MiB, each 16 times the last) that holds `--slot-bytes`, and every write fills
+//! exactly `--slot-bytes` of it (the pages beyond are never touched). A last, empty slot tells
+//! the readers that the writer has stopped; each reader then reports its count, errors and
+//! maximum lag on its standard output.
+
+use super::report::{PerfReport, ReaderReport};
+use super::run::{burn, Pacer, Step};
+use super::slot::{check_slot, fill_slot};
+use super::PerfConfig;
+use crate::CliError;
+use seqflow_bench::wait::Wait;
+use seqflow_shm::{ByteSlot, ConsumeError, ProducerMode, ShmOptions, ShmRing};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The largest slot a reader process can read.
+pub const MAX_SLOT_BYTES: usize = 256 << 20;
+
+/// How long a process waits for the other side to start or to drain before giving up.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Call `$body` with `$N` bound to the smallest slot capacity that holds `$bytes`, or
+/// evaluate `$fallback` when none does.
+macro_rules! with_slot_class {
+    ($bytes:expr, $N:ident => $body:expr, $fallback:expr) => {{
+        let bytes: usize = $bytes;
+        if bytes <= 256 {
+            const $N: usize = 256;
+            $body
+        } else if bytes <= 4096 {
+            const $N: usize = 4096;
+            $body
+        } else if bytes <= 65536 {
+            const $N: usize = 65536;
+            $body
+        } else if bytes <= 1 << 20 {
+            const $N: usize = 1 << 20;
+            $body
+        } else if bytes <= 16 << 20 {
+            const $N: usize = 16 << 20;
+            $body
+        } else if bytes <= MAX_SLOT_BYTES {
+            const $N: usize = MAX_SLOT_BYTES;
+            $body
+        } else {
+            $fallback
+        }
+    }};
+}
+
+fn too_large(bytes: usize) -> CliError {
+    crate::ArgError::OutOfRange {
+        flag: "--slot-bytes",
+        value: bytes.to_string(),
+        reason: format!("with --reader-processes must be at most {MAX_SLOT_BYTES}"),
+    }
+    .into()
+}
+
+/// Write `payload_len` bytes of slot `seq` into `slot` in place: the length, then what
+/// [`fill_slot`] writes. (A `ByteSlot` is its length as four little-endian bytes followed by its
+/// bytes, `repr(C)`; writing in place spares the copy `ByteSlot::set` would make.)
+fn write_slot<const N: usize>(slot: &mut ByteSlot<N>, payload_len: usize, seq: u64, verify: bool) {
+    let raw = bytemuck::bytes_of_mut(slot);
+    raw[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+    fill_slot(&mut raw[4..4 + payload_len], seq, verify);
+}
+
+/// Run the perf test with reader processes.
+pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
+    with_slot_class!(cfg.slot_bytes, N => run_class::<N>(cfg, progress), Err(too_large(cfg.slot_bytes)))
+}
+
+/// A reader process, killed if it is still running when the run ends (on error).
+struct ReaderProcess {
+    child: Child,
+    lines: BufReader<ChildStdout>,
+}
+
+impl ReaderProcess {
+    fn line(&mut self, what: &str) -> Result<String, CliError> {
+        let mut line = String::new();
+        self.lines.read_line(&mut line)?;
+        if line.starts_with(what) {
+            Ok(line.trim_end().to_owned())
+        } else {
+            Err(CliError::Ipc(format!(
+                "perf reader: expected `{what}`, got {line:?} (did it fail? see its error above)"
+            )))
+        }
+    }
+}
+
+impl Drop for ReaderProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+fn run_class<const N: usize>(
+    cfg: &PerfConfig,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PerfReport, CliError> {
+    let name = format!("/seqflow-perf-{}-{}", std::process::id(), unique());
+    let ring = ShmRing::<ByteSlot<N>>::create(
+        &name,
+        cfg.slots,
+        ShmOptions {
+            producer: ProducerMode::Single,
+            max_consumers: cfg.readers,
+            wait: shm_wait(cfg.wait),
+            ..ShmOptions::default()
+        },
+    )?;
+    let _cleanup = ring.unlink_on_drop();
+    let exe = match std::env::var_os("SEQFLOW_EXE") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => std::env::current_exe()?,
+    };
+    let mut readers = Vec::with_capacity(cfg.readers);
+    for index in 0..cfg.readers {
+        let mut command = Command::new(&exe);
+        command
+            .arg("perf-reader")
+            .args(["--ring", &name])
+            .args(["--index", &index.to_string()])
+            .args(["--slot-bytes", &cfg.slot_bytes.to_string()])
+            .args([
+                "--burn-ms",
+                &(cfg.reader_burn.as_secs_f64() * 1e3).to_string(),
+            ]);
+        if cfg.verify_writes {
+            command.arg("--verify");
+        }
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| CliError::Ipc("perf reader: no stdout".into()))?;
+        readers.push(ReaderProcess {
+            child,
+            lines: BufReader::new(stdout),
+        });
+    }
+    // Every reader is attached (and gates the writer) before the first write.
+    for r in &mut readers {
+        r.line("ready")?;
+    }
+    let mut producer = ring.producer()?;
+    let mut pacer = Pacer::new(cfg)?;
+    loop {
+        let now = Instant::now();
+        if cfg.progress && pacer.progress_due(now) {
+            let secs = (now - pacer.start).as_secs_f64();
+            progress(&format!(
+                "[{secs:5.1}s] writes {} ({:.1}/s), readers are processes: lag at the end",
+                pacer.writes,
+                pacer.writes as f64 / secs.max(1e-9)
+            ));
+        }
+        match pacer.step(now) {
+            Step::Stop => break,
+            Step::Sleep(d) => {
+                std::thread::sleep(d);
+                continue;
+            }
+            Step::Write => {}
+        }
+        let claim_start = Instant::now();
+        let mut claim = producer.claim(1, None)?;
+        let claimed = Instant::now();
+        let seq = claim.range().start();
+        if let Some(slot) = claim.get_mut(seq) {
+            write_slot(slot, cfg.slot_bytes, seq as u64, cfg.verify_writes);
+        }
+        claim.publish();
+        pacer.wrote(claimed - claim_start, claimed.elapsed());
+    }
+    let elapsed = pacer.start.elapsed();
+    let last = pacer.writes as i64 - 1;
+    let inspection = ring.inspect();
+    let end_lag = |index: usize| {
+        let label = format!("reader-{index}");
+        inspection
+            .consumers
+            .iter()
+            .find(|c| c.name == label)
+            .map_or(0, |c| (last - c.sequence).max(0) as u64)
+    };
+    // The end marker: an empty slot. Readers may still be burning CPU on a full ring.
+    let drain = PATIENCE.max(cfg.reader_burn.saturating_mul(2 * cfg.slots as u32));
+    let mut claim = producer.claim(1, Some(drain))?;
+    let seq = claim.range().start();
+    if let Some(slot) = claim.get_mut(seq) {
+        write_slot(slot, 0, seq as u64, false);
+    }
+    claim.publish();
+    let mut reports = Vec::with_capacity(cfg.readers);
+    for (index, mut r) in readers.into_iter().enumerate() {
+        let done = r.line("done")?;
+        let mut fields = done.split_whitespace().skip(1).map(str::parse::<u64>);
+        let mut next = || -> Result<u64, CliError> {
+            fields
+                .next()
+                .and_then(Result::ok)
+                .ok_or_else(|| CliError::Ipc(format!("perf reader {index}: bad report `{done}`")))
+        };
+        let (events, errors, max_lag) = (next()?, next()?, next()?);
+        let status = r.child.wait()?;
+        if !status.success() {
+            return Err(CliError::Ipc(format!(
+                "perf reader {index} exited with {status}"
+            )));
+        }
+        reports.push(ReaderReport {
+            index,
+            events,
+            errors,
+            max_lag,
+            end_lag: end_lag(index),
+        });
+    }
+    Ok(pacer.report(cfg, elapsed, reports))
+}
+
+fn shm_wait(wait: Wait) -> seqflow_shm::WaitKind {
+    match wait {
+        Wait::BusySpin => seqflow_shm::WaitKind::BusySpin,
+        Wait::Yielding => seqflow_shm::WaitKind::Yielding,
+        Wait::Sleeping => seqflow_shm::WaitKind::Sleeping(Duration::from_micros(50)),
+        Wait::Blocking => seqflow_shm::WaitKind::Futex,
+    }
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Flags of the hidden `seqflow perf-reader` command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PerfReaderArgs {
+    /// The shared-memory ring to read.
+    #[arg(long)]
+    pub ring: String,
+    /// This reader's index (its consumer is named `reader-INDEX`).
+    #[arg(long)]
+    pub index: usize,
+    /// Bytes the writer puts in each slot.
+    #[arg(long)]
+    pub slot_bytes: usize,
+    /// Check every byte of the pattern (else the sequence number only).
+    #[arg(long)]
+    pub verify: bool,
+    /// CPU time to burn per slot, in milliseconds.
+    #[arg(long, default_value_t = 0.0)]
+    pub burn_ms: f64,
+}
+
+/// `seqflow perf-reader`: attach, say `ready`, read and check every slot until the empty end
+/// slot, then say `done EVENTS ERRORS MAX_LAG`.
+pub fn read_as_process(args: &PerfReaderArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    with_slot_class!(args.slot_bytes, N => read_class::<N>(args, out), Err(too_large(args.slot_bytes)))
+}
+
+fn read_class<const N: usize>(args: &PerfReaderArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let burn_for = super::seconds("--burn-ms", args.burn_ms / 1e3)?;
+    let ring = ShmRing::<ByteSlot<N>>::open(&args.ring, Duration::from_secs(10))?;
+    let mut consumer = ring.consumer(&format!("reader-{}", args.index))?;
+    writeln!(out, "ready")?;
+    out.flush()?;
+    let parent = std::os::unix::process::parent_id();
+    let (mut events, mut errors, mut max_lag) = (0u64, 0u64, 0i64);
+    let reader_error = |e: &dyn std::fmt::Display| CliError::Ipc(format!("perf reader: {e}"));
+    'read: loop {
+        let next = consumer.sequence() + 1;
+        let hi = match consumer.wait_for(next, Some(Duration::from_secs(1))) {
+            Ok(hi) => hi,
+            Err(ConsumeError::Timeout) => {
+                if std::os::unix::process::parent_id() != parent {
+                    return Err(reader_error(&"the writer process is gone"));
+                }
+                continue;
+            }
+            Err(e) => return Err(reader_error(&e)),
+        };
+        for seq in next..=hi {
+            let slot = consumer
+                .get(seq)
+                .ok_or_else(|| reader_error(&format!("slot {seq} vanished")))?;
+            if slot.is_empty() {
+                consumer.update_sequence(seq);
+                break 'read;
+            }
+            if slot.len() != args.slot_bytes
+                || !check_slot(slot.as_bytes(), seq as u64, args.verify)
+            {
+                errors += 1;
+            }
+            burn(burn_for);
+            events += 1;
+            max_lag = max_lag.max(ring.published() - seq);
+        }
+        consumer.update_sequence(hi);
+    }
+    writeln!(out, "done {events} {errors} {}", max_lag.max(0))?;
+    out.flush()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_written_in_place_reads_back_through_the_public_api() {
+        let mut slot = ByteSlot::<256>::new();
+        write_slot(&mut slot, 100, 7, true);
+        assert_eq!(slot.len(), 100);
+        assert!(check_slot(slot.as_bytes(), 7, true));
+        write_slot(&mut slot, 0, 8, false);
+        assert!(slot.is_empty(), "the end marker");
+    }
+
+    #[test]
+    fn every_size_up_to_the_limit_has_a_class() {
+        for bytes in [8, 256, 257, 1_000_000, 1 << 20, 100_000_000, MAX_SLOT_BYTES] {
+            let class = with_slot_class!(bytes, N => N, 0);
+            assert!(class >= bytes, "{bytes} -> {class}");
+        }
+        assert_eq!(with_slot_class!(MAX_SLOT_BYTES + 1, N => N, 0), 0);
+    }
+}
