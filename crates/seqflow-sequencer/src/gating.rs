@@ -201,6 +201,21 @@ impl GatingTable {
             .fold(default, |min, slot| min.min(slot.sequence.get()))
     }
 
+    /// A writer for the sequence of slot `index`, which is held (`None` if it is free or out of
+    /// range): the shared-memory layer hands a slot held for a declared consumer to the process
+    /// that attaches as that consumer. Internal; not part of the public API.
+    ///
+    /// # Safety
+    /// The caller becomes the slot's only writer: whoever held it before has stopped moving it
+    /// (a dead process, or a slot reserved at creation that nobody has attached to).
+    #[doc(hidden)]
+    pub unsafe fn __internal_take_over(&self, index: usize) -> Option<OwnedRef<Sequence>> {
+        self.slots
+            .get(index)
+            .filter(|slot| slot.is_in_use())
+            .map(|_| self.slots.clone().map(|slots| &slots[index].sequence))
+    }
+
     /// Put every slot's sequence at [`INITIAL_SEQUENCE`](seqflow_sequence::INITIAL_SEQUENCE):
     /// the shared-memory layer initialises a new segment's table with it. Internal; not part of
     /// the public API.

@@ -10,6 +10,7 @@ use crate::layout::Params;
 use crate::liveness::{current_pid, ATTACH_BYTE, INIT_BYTE};
 use crate::lock::{self, LockKind};
 use crate::mapping::Mapping;
+use crate::registry::{ConsumerKind, DECLARED, DORMANT, LABEL_MAX, POOL_ACTIVE};
 use crate::segment::Segment;
 use crate::stale::{probe_existing, remove_stale_segment, Existing};
 use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
@@ -30,6 +31,48 @@ pub(crate) struct CreateSpec {
     pub fingerprint: u64,
     pub permissions: u32,
     pub remove_stale: bool,
+    pub declared_consumers: Vec<String>,
+    pub declared_pools: Vec<String>,
+}
+
+/// Refuse declarations that cannot be honoured: names too long, empty or repeated, more than
+/// the consumer or pool slots.
+fn check_declarations(spec: &CreateSpec) -> Result<(), String> {
+    let consumers = &spec.declared_consumers;
+    let pools = &spec.declared_pools;
+    let all = consumers.iter().chain(pools.iter());
+    for name in all.clone() {
+        if name.is_empty() || name.len() > LABEL_MAX {
+            return Err(format!(
+                "declared name {name:?} must be 1 to {LABEL_MAX} bytes"
+            ));
+        }
+    }
+    for (i, a) in consumers.iter().enumerate() {
+        if consumers[..i].contains(a) {
+            return Err(format!("consumer {a:?} is declared twice"));
+        }
+    }
+    for (i, a) in pools.iter().enumerate() {
+        if pools[..i].contains(a) {
+            return Err(format!("pool {a:?} is declared twice"));
+        }
+    }
+    if (consumers.len() + pools.len()) as u64 > spec.params.max_consumers {
+        return Err(format!(
+            "{} declared consumers and pools need more than max_consumers = {}",
+            consumers.len() + pools.len(),
+            spec.params.max_consumers
+        ));
+    }
+    if pools.len() as u64 > spec.params.max_pools {
+        return Err(format!(
+            "{} declared pools need more than max_pools = {}",
+            pools.len(),
+            spec.params.max_pools
+        ));
+    }
+    Ok(())
 }
 
 /// Create and initialise a segment; READY when this returns.
@@ -41,6 +84,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
     spec.params
         .check()
         .map_err(|e| invalid(format!("{} = {} is out of range", e.field, e.value)))?;
+    check_declarations(spec).map_err(invalid)?;
     let layout = spec
         .params
         .layout()
@@ -102,6 +146,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
     header.write(&fields);
     let segment = Segment::from_validated(map, fields, layout, spec.mode, spec.wait)?;
     initialise(&segment);
+    declare(&segment, spec)?;
     // Publish: an opener that loads READY (Acquire) sees every store above.
     segment
         .header
@@ -172,6 +217,40 @@ fn initialise(segment: &Segment) {
             lap.store(-1, Ordering::Relaxed);
         }
     }
+}
+
+/// Reserve a registry entry and a gating slot at -1 for every declared consumer and pool
+/// (entries DORMANT until a process attaches). Nobody sees the segment yet.
+fn declare(segment: &Segment, spec: &CreateSpec) -> Result<(), ShmError> {
+    let name = segment.name().to_string();
+    let reserve = |label: &str, kind: ConsumerKind, pool: u32| -> Result<(), ShmError> {
+        let registration = segment
+            .gating
+            .register(true, || INITIAL_SEQUENCE)
+            .map_err(|_| ShmError::ConsumersFull {
+                name: name.clone(),
+                max: segment.registry.len(),
+            })?;
+        let (index, _sequence) = registration.__internal_leak();
+        let entry = &segment.registry[index];
+        entry.kind.store(kind.code(), Ordering::Relaxed);
+        entry.pool.store(pool, Ordering::Relaxed);
+        entry.label.store(label);
+        entry.flags.store(DECLARED, Ordering::Relaxed);
+        entry.state.store(DORMANT, Ordering::Release);
+        Ok(())
+    };
+    for consumer in &spec.declared_consumers {
+        reserve(consumer, ConsumerKind::Consumer, u32::MAX)?;
+    }
+    for (p, pool) in spec.declared_pools.iter().enumerate() {
+        let entry = &segment.pools[p];
+        entry.label.store(pool);
+        entry.flags.store(DECLARED, Ordering::Relaxed);
+        entry.state.store(POOL_ACTIVE, Ordering::Release);
+        reserve(pool, ConsumerKind::Worker, p as u32)?;
+    }
+    Ok(())
 }
 
 /// Unlinks the name on drop while armed (a creation that failed half-way).

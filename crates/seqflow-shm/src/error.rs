@@ -256,6 +256,24 @@ pub enum ShmError {
         /// The slot.
         index: usize,
     },
+    /// A live process is already attached as this declared consumer.
+    #[error("segment {name}: declared consumer {consumer:?} is already attached (pid {pid})")]
+    DeclaredInUse {
+        /// The segment.
+        name: String,
+        /// The declared consumer.
+        consumer: String,
+        /// The process attached as it.
+        pid: u32,
+    },
+    /// No declared consumer or pool of that name is waiting to be released.
+    #[error("segment {name}: no dormant declared consumer or pool named {consumer:?}")]
+    NotDeclared {
+        /// The segment.
+        name: String,
+        /// The name asked for.
+        consumer: String,
+    },
     /// The consumer registry stayed locked for the whole registry timeout: another process
     /// holds it and is stopped (SIGSTOP), stuck, or very slow.
     #[error("segment {name}: the consumer registry stayed locked for {waited:?} (a stopped or stuck process holds it)")]

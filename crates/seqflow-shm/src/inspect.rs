@@ -4,7 +4,7 @@
 use crate::liveness::{anyone_attached, holder_alive, pid_exists, CONSUMER_BASE, PRODUCER_BASE};
 use crate::open::{open_segment, Attach};
 use crate::producer_slot::producer_state_name;
-use crate::registry::{ConsumerKind, ACTIVE, FREE, POOL_ACTIVE, REGISTERING};
+use crate::registry::{ConsumerKind, ACTIVE, DORMANT, FREE, POOL_ACTIVE, REGISTERING};
 use crate::segment::Segment;
 use crate::stale::{probe_existing, remove_stale_segment, Existing};
 use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
@@ -99,6 +99,12 @@ pub struct ConsumerInfo {
     pub gating: bool,
     /// Whether its owner is alive.
     pub alive: bool,
+    /// Declared at creation (or the dormant placeholder of a declared pool): it keeps gating
+    /// while no process is attached as it.
+    pub declared: bool,
+    /// Declared and nobody attached: the producer keeps its events until a process attaches as
+    /// it or it is released (`seqflow release`).
+    pub absent: bool,
 }
 
 /// One producer slot in use.
@@ -228,7 +234,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         }
         let entry = &segment.registry[index];
         let state = entry.state.load(Ordering::Acquire);
-        let registered = state == ACTIVE || state == REGISTERING;
+        let registered = state == ACTIVE || state == REGISTERING || state == DORMANT;
         let pid = if registered {
             entry.pid.load(Ordering::Relaxed)
         } else {
@@ -253,9 +259,11 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
             gating: slot.is_gating(),
             alive: match state {
                 ACTIVE => holder_alive(fd, CONSUMER_BASE + index as u64, pid),
-                FREE => true, // held outside the registry (in-process pipeline): not ours to judge
+                FREE => true, // held outside the registry: not ours to judge
                 _ => false,
             },
+            declared: registered && entry.is_declared(),
+            absent: state == DORMANT,
         });
     }
     let producers = segment
@@ -370,7 +378,17 @@ impl fmt::Display for Inspection {
                 c.sequence,
                 c.lag,
                 if c.gating { "gating" } else { "non-gating" },
-                if c.alive { "alive" } else { "DEAD" }
+                if c.absent {
+                    "declared, ABSENT (holds its events)"
+                } else if c.alive {
+                    if c.declared {
+                        "declared, alive"
+                    } else {
+                        "alive"
+                    }
+                } else {
+                    "DEAD"
+                }
             )?;
         }
         for p in &self.pools {

@@ -69,6 +69,7 @@ mod producer_slot;
 mod reaper;
 mod registration;
 mod registry;
+mod release;
 mod ring;
 mod sanity;
 mod segment;

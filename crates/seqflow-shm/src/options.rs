@@ -81,6 +81,19 @@ pub struct ShmOptions {
     /// lock before failing with [`ShmError::RegistryBusy`](crate::ShmError::RegistryBusy).
     /// Default 5 s; clamped to 1 ms ..= 1 hour.
     pub registry_timeout: Duration,
+    /// Consumers declared by name at creation: each gates the producer from the first
+    /// sequence whether or not a process has attached as it (queue semantics: nothing
+    /// published before it attaches is lost). A process attaches with
+    /// [`ShmRing::consumer`](crate::ShmRing::consumer) under the same name and resumes where the
+    /// last one left off. When it dies or detaches, the name keeps gating (the producer then
+    /// blocks once the ring is full, and times out naming it) until a process attaches again or
+    /// an operator releases it ([`ShmRing::release_declared`](crate::ShmRing::release_declared),
+    /// `seqflow release`). Default none.
+    pub declared_consumers: Vec<String>,
+    /// Worker pools declared by name at creation: the pool gates from the first sequence, so
+    /// every event is handled by one of its workers, whenever they attach. A declared pool whose
+    /// last worker dies keeps gating at that worker's position. Default none.
+    pub declared_pools: Vec<String>,
 }
 
 impl Default for ShmOptions {
@@ -96,6 +109,8 @@ impl Default for ShmOptions {
             mode: 0o600,
             liveness_interval: Duration::from_millis(20),
             registry_timeout: Duration::from_secs(5),
+            declared_consumers: Vec::new(),
+            declared_pools: Vec::new(),
         }
     }
 }

@@ -46,10 +46,9 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
         };
         if dead {
             let pid = entry.pid.load(Ordering::Relaxed);
-            // SAFETY: the holder is dead (its lock byte is free, or it died mid-registration
-            // under the registry lock we hold), so it reads nothing any more.
-            unsafe { segment.gating.__internal_force_release(index) };
-            entry.state.store(FREE, Ordering::Release);
+            // The holder is dead (its lock byte is free, or it died mid-registration under the
+            // registry lock we hold): declared entries go back to DORMANT, others are freed.
+            crate::registration::release_entry(ring, index);
             segment
                 .header
                 .status

@@ -9,7 +9,9 @@
 
 use crate::liveness::{current_pid, holder_alive, CONSUMER_BASE};
 use crate::lock::{self, HeldLock, LockKind};
-use crate::registry::{ConsumerKind, ACTIVE, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING};
+use crate::registry::{
+    ConsumerKind, ACTIVE, DECLARED, DORMANT, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING,
+};
 use crate::ring::RingInner;
 use crate::sanity::check_sequence;
 use crate::ShmError;
@@ -38,6 +40,8 @@ pub(crate) struct Upstream {
     pub sequence: OwnedRef<ReadOnlySequence>,
     /// Whether the upstream holds the producer back (a lossy subscriber does not).
     pub gating: bool,
+    /// A declared consumer: followed across restarts of whoever attaches as it.
+    pub declared: bool,
 }
 
 /// A held consumer slot; released on drop (in the registering process only).
@@ -95,6 +99,21 @@ impl Registration {
             Start::After(names) => (resolve_upstream(ring, names)?, None),
             Start::Pool(pool) => (Vec::new(), Some(find_or_create_pool(ring, pool)?)),
         };
+        // A declared consumer, or a declared pool's placeholder, with nobody attached: take
+        // over its slot and carry on from its sequence.
+        let declared = match (start, pool) {
+            (Start::Cursor, _) => find_declared(ring, kind, label, None)?,
+            (Start::Pool(_), Some(p)) => find_declared(ring, kind, label, Some(p))?,
+            _ => None,
+        };
+        if let Some(index) = declared {
+            let registration = adopt(ring, index, lock_fd, label)?;
+            return Ok(Registered {
+                registration,
+                upstream,
+                pool,
+            });
+        }
         let sequencer = &ring.sequencer;
         // Where the consumer starts. `GatingTable::register` calls this once before the slot
         // gates and once after (behind a `SeqCst` fence): a start at or after the producer
@@ -196,11 +215,13 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
     for wanted in names {
         let before = upstream.len();
         for (index, entry) in segment.registry.iter().enumerate() {
-            if entry.state.load(Ordering::Acquire) != ACTIVE || !entry.label.is(wanted) {
+            let state = entry.state.load(Ordering::Acquire);
+            if !(state == ACTIVE || state == DORMANT) || !entry.label.is(wanted) {
                 continue;
             }
             let pid = entry.pid.load(Ordering::Relaxed);
-            if !holder_alive(fd, CONSUMER_BASE + index as u64, pid) {
+            // A dormant declared consumer still gates at its sequence: it can be followed.
+            if state == ACTIVE && !holder_alive(fd, CONSUMER_BASE + index as u64, pid) {
                 continue;
             }
             let Some(slot) = segment.gating.slots().get(index) else {
@@ -220,6 +241,7 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
                 label: (*wanted).to_owned(),
                 sequence,
                 gating: slot.is_gating(),
+                declared: entry.is_declared(),
             });
         }
         if upstream.len() == before {
@@ -230,6 +252,163 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
         }
     }
     Ok(upstream)
+}
+
+/// The declared entry of `kind` named `label` (for a pool worker: the placeholder of pool
+/// `pool`) that nobody is attached as, if any; a typed error if a live process is attached as
+/// that declared consumer. Called under the registry lock.
+fn find_declared(
+    ring: &RingInner,
+    kind: ConsumerKind,
+    label: &str,
+    pool: Option<usize>,
+) -> Result<Option<usize>, ShmError> {
+    let segment = &ring.segment;
+    if let Some(p) = pool {
+        if segment.pools[p].flags.load(Ordering::Relaxed) & DECLARED == 0 {
+            return Ok(None);
+        }
+    }
+    for (index, entry) in segment.registry.iter().enumerate() {
+        let matches = entry.is_declared()
+            && ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed)) == Some(kind)
+            && match pool {
+                Some(p) => entry.pool.load(Ordering::Relaxed) as usize == p,
+                None => entry.label.is(label),
+            };
+        if !matches {
+            continue;
+        }
+        match entry.state.load(Ordering::Acquire) {
+            DORMANT => return Ok(Some(index)),
+            ACTIVE if pool.is_none() => {
+                let pid = entry.pid.load(Ordering::Relaxed);
+                if holder_alive(segment.map.fd(), CONSUMER_BASE + index as u64, pid) {
+                    return Err(ShmError::DeclaredInUse {
+                        name: segment.name().to_string(),
+                        consumer: label.to_owned(),
+                        pid,
+                    });
+                }
+                // Its holder died and nobody reaped it yet: it is ours to resume.
+                release_entry(ring, index);
+                return Ok(Some(index));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Attach as the dormant declared entry `index`: the slot (and its sequence) carry over.
+/// Called under the registry lock.
+fn adopt(
+    ring: &Arc<RingInner>,
+    index: usize,
+    lock_fd: lock::LockFd,
+    label: &str,
+) -> Result<Registration, ShmError> {
+    let segment = &ring.segment;
+    let name = segment.name().as_str();
+    let entry = &segment.registry[index];
+    let pid = current_pid();
+    entry.pid.store(pid, Ordering::Relaxed);
+    // REGISTERING with the DECLARED flag: a process killed from here on leaves the entry for
+    // the reaper, which puts it back to DORMANT (the slot stays held throughout).
+    entry.state.store(REGISTERING, Ordering::Release);
+    let generation = entry
+        .generation
+        .fetch_add(1, Ordering::Relaxed)
+        .wrapping_add(1);
+    // SAFETY: the entry was DORMANT (nobody attached) and we hold the registry lock, so no
+    // other process moves the slot's sequence; we become its only writer.
+    let Some(sequence) = (unsafe { segment.gating.__internal_take_over(index) }) else {
+        entry.state.store(DORMANT, Ordering::Release);
+        return Err(ShmError::CorruptHeader {
+            name: name.to_owned(),
+            field: "declared consumer slot",
+            found: index as u64,
+        });
+    };
+    let byte = CONSUMER_BASE + index as u64;
+    match lock::try_lock(lock_fd.as_fd(), byte, LockKind::Write) {
+        Ok(true) => {}
+        other => {
+            entry.pid.store(0, Ordering::Relaxed);
+            entry.state.store(DORMANT, Ordering::Release);
+            return Err(match other {
+                Err(e) => ShmError::std_io(name, "fcntl(F_OFD_SETLK)", e),
+                _ => ShmError::SlotLocked {
+                    name: name.to_owned(),
+                    index,
+                },
+            });
+        }
+    }
+    entry.state.store(ACTIVE, Ordering::Release);
+    tracing::debug!(segment = %name, slot = index, pid, consumer = label, "attached as a declared consumer");
+    Ok(Registration {
+        ring: ring.clone(),
+        index,
+        generation,
+        label: label.to_owned(),
+        sequence,
+        owner_pid: pid,
+        lock: Some(HeldLock::from_fd(lock_fd)),
+    })
+}
+
+/// Let go of registry entry `index` (its holder detached or died; the caller holds the
+/// registry lock). A declared consumer, and the last worker of a declared pool, become
+/// DORMANT: the gating slot stays held at its sequence, so the producer keeps their events.
+/// Anything else is freed.
+pub(crate) fn release_entry(ring: &RingInner, index: usize) {
+    let segment = &ring.segment;
+    let entry = &segment.registry[index];
+    let keep = entry.is_declared() || last_worker_of_declared_pool(ring, index);
+    entry.pid.store(0, Ordering::Relaxed);
+    if keep {
+        entry.flags.fetch_or(DECLARED, Ordering::Relaxed);
+        entry.state.store(DORMANT, Ordering::Release);
+    } else {
+        // SAFETY: the entry's holder is gone (dead, or dropping its only handle) and the caller
+        // holds the registry lock, so nobody reads on the strength of this slot any more.
+        unsafe { segment.gating.__internal_force_release(index) };
+        entry.flags.store(0, Ordering::Relaxed);
+        entry.state.store(FREE, Ordering::Release);
+    }
+}
+
+/// Whether entry `index` is a worker of a declared pool and no other worker of that pool (live
+/// or dormant) would still gate for it.
+fn last_worker_of_declared_pool(ring: &RingInner, index: usize) -> bool {
+    let segment = &ring.segment;
+    let entry = &segment.registry[index];
+    if ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed)) != Some(ConsumerKind::Worker) {
+        return false;
+    }
+    let pool = entry.pool.load(Ordering::Relaxed) as usize;
+    let Some(pool_entry) = segment.pools.get(pool) else {
+        return false;
+    };
+    if pool_entry.flags.load(Ordering::Relaxed) & DECLARED == 0 {
+        return false;
+    }
+    let fd = segment.map.fd();
+    !segment.registry.iter().enumerate().any(|(other, e)| {
+        other != index
+            && e.pool.load(Ordering::Relaxed) as usize == pool
+            && ConsumerKind::from_code(e.kind.load(Ordering::Relaxed)) == Some(ConsumerKind::Worker)
+            && match e.state.load(Ordering::Acquire) {
+                DORMANT => true,
+                ACTIVE => holder_alive(
+                    fd,
+                    CONSUMER_BASE + other as u64,
+                    e.pid.load(Ordering::Relaxed),
+                ),
+                _ => false,
+            }
+    })
 }
 
 /// Whether a live worker (its lock byte held) is registered in pool `pool`. Called under the
@@ -300,10 +479,7 @@ impl Drop for Registration {
             && entry.generation.load(Ordering::Relaxed) == self.generation
             && entry.pid.load(Ordering::Relaxed) == self.owner_pid
         {
-            // SAFETY: this process holds the slot (checked just above under the registry lock)
-            // and is dropping its only handle on it, so nobody reads on its strength any more.
-            unsafe { segment.gating.__internal_force_release(self.index) };
-            entry.state.store(FREE, Ordering::Release);
+            release_entry(&self.ring, self.index);
         }
         // The lock byte goes before the registry lock, so the next registrant of the slot can
         // take it.

@@ -15,6 +15,12 @@ pub(crate) const FREE: u32 = 0;
 pub(crate) const REGISTERING: u32 = 1;
 /// Entry state: a live (or not yet reaped) consumer holds the slot.
 pub(crate) const ACTIVE: u32 = 2;
+/// A declared consumer (or the placeholder of a declared pool) with no live process: its gating
+/// slot stays held, so the producer keeps every event it has not processed.
+pub(crate) const DORMANT: u32 = 3;
+
+/// `ConsumerEntry::flags` / `PoolEntry::flags`: declared when the segment was created.
+pub(crate) const DECLARED: u32 = 1;
 
 /// Longest consumer or pool name, in bytes.
 pub(crate) const LABEL_MAX: usize = 48;
@@ -113,6 +119,15 @@ pub(crate) struct ConsumerEntry {
     /// Bumped on every registration, so a stage that follows this one notices a new occupant.
     pub generation: AtomicU64,
     pub label: Label,
+    /// [`DECLARED`] for a consumer (or pool placeholder) declared at creation.
+    pub flags: AtomicU32,
+}
+
+impl ConsumerEntry {
+    /// Whether the entry was declared at creation.
+    pub fn is_declared(&self) -> bool {
+        self.flags.load(Ordering::Relaxed) & DECLARED != 0
+    }
 }
 
 /// One worker pool: a name and the shared work cursor its workers claim sequences from.
@@ -120,6 +135,8 @@ pub(crate) struct ConsumerEntry {
 pub(crate) struct PoolEntry {
     pub state: AtomicU32,
     pub label: Label,
+    /// [`DECLARED`] for a pool declared at creation (it gates from the first sequence).
+    pub flags: AtomicU32,
     pub work: Sequence,
 }
 

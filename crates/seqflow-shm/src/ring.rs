@@ -118,6 +118,8 @@ impl<E: ShmEvent> ShmRing<E> {
             fingerprint: options.fingerprint.unwrap_or_else(fingerprint::<E>),
             permissions: options.mode,
             remove_stale: options.remove_stale,
+            declared_consumers: options.declared_consumers.clone(),
+            declared_pools: options.declared_pools.clone(),
         };
         let segment = create_segment(&name, &spec)?;
         Self::from_segment(segment, options.liveness_interval, options.registry_timeout)
@@ -339,6 +341,28 @@ impl<E: ShmEvent> ShmRing<E> {
     /// ```
     pub fn worker(&self, pool: &str) -> Result<ShmWorker<E>, ShmError> {
         ShmWorker::register(self.clone(), pool)
+    }
+
+    /// Stop the declared consumer (or declared pool) `name` from holding the producer back:
+    /// its slot is freed, and events it has not processed may be overwritten from now on.
+    /// For a name that nobody will attach as again. Fails with
+    /// [`ShmError::DeclaredInUse`] while a live process is attached as it, and
+    /// [`ShmError::NotDeclared`] if no dormant declared consumer or pool has that name.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-release-{}", std::process::id());
+    /// let options = ShmOptions { declared_consumers: vec!["audit".into()], ..Default::default() };
+    /// let ring = ShmRing::<u64>::create(&name, 4, options).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut producer = ring.producer().unwrap();
+    /// for i in 0..4 { producer.publish(|e, _| *e = i).unwrap(); }
+    /// assert!(producer.try_publish(|e, _| *e = 4).is_err()); // "audit" has not read them yet
+    /// ring.release_declared("audit").unwrap();
+    /// assert!(producer.try_publish(|e, _| *e = 4).is_ok());
+    /// ```
+    pub fn release_declared(&self, name: &str) -> Result<(), ShmError> {
+        crate::release::release_declared(&self.inner, name)
     }
 
     /// The sequencer over the segment: its positions ([`ShmSequencer::claimed`],

@@ -12,7 +12,7 @@
 use crate::liveness::{holder_alive, CONSUMER_BASE};
 use crate::reaper::{self, DeadClaim};
 use crate::registration::Upstream;
-use crate::registry::ACTIVE;
+use crate::registry::{ACTIVE, DORMANT, REGISTERING};
 use crate::ring::RingInner;
 use crate::{ConsumeError, ProducerMode};
 use seqflow_sequence::sync::atomic::Ordering;
@@ -154,10 +154,17 @@ impl Watch {
         let fd = segment.map.fd();
         for up in &self.upstream {
             let entry = &segment.registry[up.index];
-            let same = entry.state.load(Ordering::Acquire) == ACTIVE
-                && entry.generation.load(Ordering::Relaxed) == up.generation;
-            let pid = entry.pid.load(Ordering::Relaxed);
-            if !same || !holder_alive(fd, CONSUMER_BASE + up.index as u64, pid) {
+            let state = entry.state.load(Ordering::Acquire);
+            let gone = if up.declared {
+                // A declared upstream keeps its slot across restarts; only a release ends it.
+                !(entry.is_declared() && matches!(state, ACTIVE | DORMANT | REGISTERING))
+            } else {
+                let same =
+                    state == ACTIVE && entry.generation.load(Ordering::Relaxed) == up.generation;
+                let pid = entry.pid.load(Ordering::Relaxed);
+                !same || !holder_alive(fd, CONSUMER_BASE + up.index as u64, pid)
+            };
+            if gone {
                 return Err(ConsumeError::UpstreamGone {
                     upstream: up.label.clone(),
                     index: up.index,

@@ -430,6 +430,222 @@ fn dead_consumer_with_a_living_forked_child_is_released() {
     kid.kill();
 }
 
+fn declared(consumers: &[&str], pools: &[&str]) -> ShmOptions {
+    ShmOptions {
+        declared_consumers: consumers.iter().map(|s| s.to_string()).collect(),
+        declared_pools: pools.iter().map(|s| s.to_string()).collect(),
+        ..options(ProducerMode::MultiCas)
+    }
+}
+
+/// Read `count` events as the declared consumer `name` in a child process, checking each holds
+/// its sequence; exits non-zero otherwise.
+fn read_as(name: &str, seg: &str, count: i64, ready: &Pipe) -> common::Child {
+    let (name, seg) = (name.to_owned(), seg.to_owned());
+    fork_child(move || {
+        let ring = ShmRing::<u64>::open(&seg, ATTACH).map_err(|e| e.to_string())?;
+        let mut c = ring.consumer(&name).map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        let mut next = c.sequence() + 1;
+        let end = next + count;
+        while next < end {
+            let hi = c
+                .wait_for(next, LONG)
+                .map_err(|e| e.to_string())?
+                .min(end - 1);
+            for seq in next..=hi {
+                let v = *c.get(seq).ok_or("not available")?;
+                if v != seq as u64 {
+                    return Err(format!("sequence {seq} holds {v}"));
+                }
+            }
+            c.update_sequence(hi);
+            next = hi + 1;
+        }
+        Ok(())
+    })
+}
+
+/// Events published before a declared consumer attaches wait for it: nothing is lost.
+fn declared_consumer_gets_what_was_published_before_it_attached() {
+    let seg = Seg::new("declared");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&["audit"], &[])).unwrap();
+    let mut producer = ring.producer().unwrap();
+    for i in 0..8u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    assert!(
+        producer.try_publish(|e, _| *e = 8).is_err(),
+        "the absent declared consumer gates"
+    );
+    let shown = ring.inspect().consumers;
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.name == "audit" && c.absent && c.declared),
+        "{shown:?}"
+    );
+    let ready = Pipe::new();
+    let mut child = read_as("audit", &seg.name, 16, &ready);
+    assert!(ready.recv(1, ATTACH).is_some());
+    for i in 8..16u64 {
+        producer
+            .publish_timeout(Duration::from_secs(30), |e, _| *e = i)
+            .unwrap();
+    }
+    assert_eq!(child.wait(Duration::from_secs(60)), Some(0));
+}
+
+/// A declared consumer killed mid-way keeps gating at its position; the next process to attach
+/// as it resumes there, so every event is read and none twice. An operator can release it.
+fn declared_consumer_killed_resumes_where_it_stopped() {
+    let seg = Seg::new("declkill");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&["audit"], &[])).unwrap();
+    let mut producer = ring.producer().unwrap();
+    for i in 0..8u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    let ready = Pipe::new();
+    let mut first = read_as("audit", &seg.name, 5, &ready);
+    assert!(ready.recv(1, ATTACH).is_some());
+    assert_eq!(first.wait(Duration::from_secs(30)), Some(0)); // read 0..=4 and left
+    let name = seg.name.clone();
+    let killed_ready = Pipe::new();
+    let mut killed = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let _c = ring.consumer("audit").map_err(|e| e.to_string())?;
+        killed_ready.send(b"r");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(killed_ready.recv(1, ATTACH).is_some());
+    assert!(matches!(
+        ring.release_declared("audit"),
+        Err(seqflow_shm::ShmError::DeclaredInUse { .. })
+    ));
+    killed.kill();
+    ring.reap_dead_consumers().unwrap();
+    let audit = ring
+        .inspect()
+        .consumers
+        .into_iter()
+        .find(|c| c.name == "audit")
+        .expect("still declared");
+    assert!(audit.absent && audit.sequence == 4, "{audit:?}");
+    for i in 8..13u64 {
+        producer.publish(|e, _| *e = i).unwrap(); // 5 free slots
+    }
+    assert!(
+        producer.try_publish(|e, _| *e = 13).is_err(),
+        "still gating after the kill"
+    );
+    let ready = Pipe::new();
+    let mut resumed = read_as("audit", &seg.name, 8, &ready); // 5..=12
+    assert!(ready.recv(1, ATTACH).is_some());
+    assert_eq!(resumed.wait(Duration::from_secs(30)), Some(0));
+    ring.release_declared("audit").unwrap();
+    for i in 13..40u64 {
+        producer.try_publish(|e, _| *e = i).unwrap();
+    }
+    assert!(matches!(
+        ring.release_declared("audit"),
+        Err(seqflow_shm::ShmError::NotDeclared { .. })
+    ));
+}
+
+/// A declared pool gates from the first sequence: events published before any worker, and
+/// across the death of workers (idle ones), are each handled exactly once.
+fn declared_pool_handles_everything_exactly_once() {
+    let seg = Seg::new("declpool");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&[], &["jobs"])).unwrap();
+    let mut producer = ring.producer().unwrap();
+    for i in 0..8u64 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    let results = Pipe::new();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    // A worker that handles three events, then idles until it is killed.
+    let mut first = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut w = ring.worker("jobs").map_err(|e| e.to_string())?;
+        for _ in 0..3 {
+            let (_, v) = w.process(LONG, |e, _| *e).map_err(|e| e.to_string())?;
+            results.send(&[v as u8]);
+        }
+        ready.send(b"r");
+        let _ = w.process(Some(Duration::from_secs(60)), |e, _| *e);
+        Ok(())
+    });
+    assert!(ready.recv(1, Duration::from_secs(30)).is_some());
+    first.kill();
+    ring.reap_dead_consumers().unwrap();
+    for i in 8..11u64 {
+        producer
+            .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
+            .unwrap();
+    }
+    let name = seg.name.clone();
+    let mut second = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut w = ring.worker("jobs").map_err(|e| e.to_string())?;
+        while let Ok((_, v)) = w.process(Some(Duration::from_millis(300)), |e, _| *e) {
+            results.send(&[v as u8]);
+        }
+        Ok(())
+    });
+    assert_eq!(second.wait(Duration::from_secs(60)), Some(0));
+    let mut seen = results
+        .recv(11, Duration::from_secs(5))
+        .expect("11 results");
+    seen.sort_unstable();
+    assert_eq!(seen, (0..11).collect::<Vec<u8>>());
+}
+
+/// Kill a process attaching and detaching as a declared consumer at random instants: the name
+/// is never lost, never duplicated, and its position never goes back.
+fn sigkill_while_attaching_as_declared() {
+    let seg = Seg::new("declrace");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&["audit"], &[])).unwrap();
+    let mut rng = Rng::from_time();
+    let mut last = -1;
+    for i in 0..kill_iterations() / 2 {
+        let ready = Pipe::new();
+        let name = seg.name.clone();
+        let mut child = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            ready.send(b"r");
+            loop {
+                if let Ok(mut c) = ring.consumer("audit") {
+                    let s = c.sequence();
+                    if let Ok(hi) = c.wait_for(s + 1, Some(Duration::ZERO)) {
+                        c.update_sequence(hi.min(s + 1));
+                    }
+                }
+            }
+        });
+        assert!(ready.recv(1, ATTACH).is_some());
+        let mut producer = ring.producer().unwrap();
+        let _ = producer.try_publish(|e, s| *e = s as u64);
+        drop(producer);
+        std::thread::sleep(Duration::from_micros(rng.below(3_000)));
+        child.kill();
+        ring.reap_dead_consumers().unwrap();
+        let audits: Vec<_> = ring
+            .inspect()
+            .consumers
+            .into_iter()
+            .filter(|c| c.name == "audit")
+            .collect();
+        assert_eq!(audits.len(), 1, "iteration {i}: {audits:?}");
+        assert!(audits[0].absent, "iteration {i}: {audits:?}");
+        assert!(audits[0].sequence >= last, "iteration {i}: went back");
+        last = audits[0].sequence;
+    }
+    ring.consumer("audit").unwrap();
+}
+
 fn main() {
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
@@ -468,6 +684,22 @@ fn main() {
         (
             "dead_consumer_with_a_living_forked_child_is_released",
             dead_consumer_with_a_living_forked_child_is_released,
+        ),
+        (
+            "declared_consumer_gets_what_was_published_before_it_attached",
+            declared_consumer_gets_what_was_published_before_it_attached,
+        ),
+        (
+            "declared_consumer_killed_resumes_where_it_stopped",
+            declared_consumer_killed_resumes_where_it_stopped,
+        ),
+        (
+            "declared_pool_handles_everything_exactly_once",
+            declared_pool_handles_everything_exactly_once,
+        ),
+        (
+            "sigkill_while_attaching_as_declared",
+            sigkill_while_attaching_as_declared,
         ),
     ];
     common::run_cases(cases);

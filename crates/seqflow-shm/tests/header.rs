@@ -47,7 +47,7 @@ fn wrong_version() {
     assert!(matches!(
         open(&seg),
         Err(ShmError::VersionMismatch {
-            expected: 1,
+            expected: 2,
             found: 99,
             ..
         })
