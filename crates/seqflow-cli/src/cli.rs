@@ -43,6 +43,9 @@ pub enum Command {
     Inspect(crate::shm_cmd::InspectArgs),
     /// Remove shared-memory rings (only stale ones unless --force).
     Rm(crate::shm_cmd::RmArgs),
+    /// Stop a declared consumer or pool of a shared-memory ring from holding the producer back
+    /// (for a declared name that no process will attach as again).
+    Release(crate::shm_cmd::ReleaseArgs),
     /// The consumer process of the cross-process scenarios (started by `compare`).
     #[command(hide = true)]
     IpcConsumer(crate::ipc::IpcConsumerArgs),

@@ -10,6 +10,8 @@
 //!   and burn CPU, achieved rate, late writes and lag.
 //! - `seqflow inspect NAME`: a shared-memory ring's header, cursor, consumers and liveness.
 //! - `seqflow rm NAME`: remove shared-memory rings, only stale ones unless `--force`.
+//! - `seqflow release NAME CONSUMER`: stop a declared consumer or pool from holding the producer
+//!   back (its unread events may then be overwritten).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

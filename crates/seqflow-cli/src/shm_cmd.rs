@@ -1,4 +1,5 @@
-//! `seqflow inspect NAME` and `seqflow rm NAME`: look at and remove shared-memory rings.
+//! `seqflow inspect NAME`, `seqflow rm NAME` and `seqflow release NAME CONSUMER`: look at,
+//! remove and release declared consumers of shared-memory rings.
 
 use crate::CliError;
 use std::io::Write;
@@ -19,6 +20,23 @@ pub struct RmArgs {
     /// Remove even if processes are still attached (they keep their mapping).
     #[arg(long)]
     pub force: bool,
+}
+
+/// Flags of `seqflow release`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReleaseArgs {
+    /// The segment name (`/name`).
+    pub name: String,
+    /// The declared consumer (or declared pool) to stop holding the producer back.
+    pub consumer: String,
+}
+
+/// Release a declared consumer or pool that nobody will attach as again: its unread events may
+/// then be overwritten.
+pub fn release(args: &ReleaseArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    seqflow_shm::release_declared(&args.name, &args.consumer)?;
+    writeln!(out, "released {} of {}", args.consumer, args.name)?;
+    Ok(())
 }
 
 /// Print the header, cursor, each consumer's sequence, lag and liveness.

@@ -491,6 +491,7 @@ fn help_has_no_code_and_names_every_scenario_family() {
         &["perf"],
         &["inspect"],
         &["rm"],
+        &["release"],
         &["ipc-consumer"],
     ];
     for sub in subcommands {

@@ -217,3 +217,34 @@ fn a_missing_segment_is_told_apart() {
         text(&o.stderr)
     );
 }
+
+#[test]
+fn inspect_shows_an_absent_declared_consumer_and_release_frees_it() {
+    let name = Name::new("release");
+    let options = ShmOptions {
+        declared_consumers: vec!["audit".into()],
+        ..ShmOptions::default()
+    };
+    let ring = ShmRing::<u64>::create(&name.0, 4, options).unwrap();
+    let mut producer = ring.producer().unwrap();
+    for i in 0..4 {
+        producer.publish(|e, _| *e = i).unwrap();
+    }
+    assert!(producer.try_publish(|e, _| *e = 4).is_err());
+
+    let o = seqflow(&["inspect", &name.0]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("ABSENT"), "{}", text(&o.stdout));
+
+    let unknown = seqflow(&["release", &name.0, "nobody"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("nobody"),
+        "{}",
+        text(&unknown.stderr)
+    );
+
+    let o = seqflow(&["release", &name.0, "audit"]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(producer.try_publish(|e, _| *e = 4).is_ok());
+}

@@ -256,6 +256,18 @@ pub enum ShmError {
         /// The slot.
         index: usize,
     },
+    /// `open_or_create` found an existing segment created with other parameters.
+    #[error("segment {name} exists with {field} = {found}, but {requested} was asked for")]
+    OptionsMismatch {
+        /// The segment.
+        name: String,
+        /// The parameter that differs.
+        field: &'static str,
+        /// What the caller asked for.
+        requested: String,
+        /// What the existing segment has.
+        found: String,
+    },
     /// A live process is already attached as this declared consumer.
     #[error("segment {name}: declared consumer {consumer:?} is already attached (pid {pid})")]
     DeclaredInUse {

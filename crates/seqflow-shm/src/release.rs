@@ -11,7 +11,7 @@ use seqflow_sequence::{Cursor, WaitStrategy};
 /// declared pool named `name`: its gating slot is freed and the name stops gating. A declared
 /// consumer that a live process is attached as is not released
 /// ([`ShmError::DeclaredInUse`]); a name with nothing dormant is [`ShmError::NotDeclared`].
-pub(crate) fn release_declared(ring: &RingInner, name: &str) -> Result<(), ShmError> {
+pub(crate) fn release_declared_in(ring: &RingInner, name: &str) -> Result<(), ShmError> {
     let segment = &ring.segment;
     let _registry = ring.lock_registry()?;
     let pool_named = |p: u32| {
@@ -63,4 +63,36 @@ pub(crate) fn release_declared(ring: &RingInner, name: &str) -> Result<(), ShmEr
         name: segment.name().to_string(),
         consumer: name.to_owned(),
     })
+}
+
+/// Release the dormant declared consumer (or declared pool) `consumer` of the segment
+/// `segment`, whatever its event type: what `seqflow release` runs. See
+/// [`ShmRing::release_declared`](crate::ShmRing::release_declared).
+///
+/// ```
+/// use seqflow_shm::{release_declared, ShmError, ShmOptions, ShmRing};
+/// # let name = format!("/seqflow-doc-release-fn-{}", std::process::id());
+/// let options = ShmOptions { declared_consumers: vec!["audit".into()], ..Default::default() };
+/// let ring = ShmRing::<u64>::create(&name, 4, options).unwrap();
+/// # let _guard = ring.unlink_on_drop();
+/// release_declared(&name, "audit").unwrap();
+/// assert!(matches!(release_declared(&name, "audit"), Err(ShmError::NotDeclared { .. })));
+/// ```
+pub fn release_declared(segment: &str, consumer: &str) -> Result<(), ShmError> {
+    let name = crate::SegmentName::new(segment)?;
+    let segment = crate::open::open_segment(
+        &name,
+        std::time::Duration::from_secs(1),
+        None,
+        crate::open::Attach::Yes,
+    )?;
+    let sequencer = std::sync::Arc::new(crate::ShmSequencer::build(&segment)?);
+    let defaults = crate::OpenOptions::default();
+    let ring = RingInner {
+        segment,
+        sequencer,
+        liveness_interval: defaults.liveness_interval,
+        registry_timeout: defaults.registry_timeout,
+    };
+    release_declared_in(&ring, consumer)
 }

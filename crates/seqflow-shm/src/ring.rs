@@ -3,6 +3,7 @@
 use crate::create::{create_segment, CreateSpec};
 use crate::layout::Params;
 use crate::open::{open_segment, Attach, Expect};
+use crate::registry::ConsumerKind;
 use crate::segment::Segment;
 use crate::{
     fingerprint, reaper, Inspection, OpenOptions, ProducerMode, SegmentName, ShmConsumer, ShmError,
@@ -64,6 +65,21 @@ pub(crate) struct RingInner {
 }
 
 impl RingInner {
+    /// The highest sequence any producer may be writing: the claim cursor (multi producer), or
+    /// the single producer's recorded claim (it keeps its claims private and records each in
+    /// producer slot 0).
+    pub(crate) fn claimed_high(&self) -> i64 {
+        let cursor = self.sequencer.cursor_word();
+        match self.segment.mode {
+            ProducerMode::MultiCas => cursor,
+            ProducerMode::Single => cursor.max(
+                self.segment.producers[0]
+                    .end
+                    .load(std::sync::atomic::Ordering::Acquire),
+            ),
+        }
+    }
+
     /// Take the registry lock within the registry timeout; a typed error otherwise.
     pub(crate) fn lock_registry(&self) -> Result<crate::liveness::RegistryLock, ShmError> {
         let name = self.segment.name().as_str();
@@ -193,8 +209,13 @@ impl<E: ShmEvent> ShmRing<E> {
             liveness_interval: options.liveness_interval,
             registry_timeout: options.registry_timeout,
         };
+        let requested = options.clone();
         match Self::create(name, capacity, options) {
-            Err(ShmError::AlreadyExists { .. }) => Self::open_with(name, open_options),
+            Err(ShmError::AlreadyExists { .. }) => {
+                let ring = Self::open_with(name, open_options)?;
+                ring.check_matches(capacity, &requested)?;
+                Ok(ring)
+            }
             other => other,
         }
     }
@@ -218,6 +239,186 @@ impl<E: ShmEvent> ShmRing<E> {
             }),
             _event: PhantomData,
         })
+    }
+
+    /// Refuse an existing segment whose creation parameters differ from `options`: an open
+    /// never silently ignores what the caller asked for.
+    fn check_matches(&self, capacity: usize, options: &ShmOptions) -> Result<(), ShmError> {
+        let segment = &self.inner.segment;
+        let f = &segment.fields;
+        let multi = options.producer == ProducerMode::MultiCas;
+        let declared = |kind: ConsumerKind| -> Vec<String> {
+            let mut names: Vec<String> = segment
+                .registry
+                .iter()
+                .filter(|e| {
+                    e.is_declared()
+                        && ConsumerKind::from_code(
+                            e.kind.load(std::sync::atomic::Ordering::Relaxed),
+                        ) == Some(kind)
+                })
+                .map(|e| match kind {
+                    ConsumerKind::Worker => segment
+                        .pools
+                        .get(e.pool.load(std::sync::atomic::Ordering::Relaxed) as usize)
+                        .map(|p| p.label.load())
+                        .unwrap_or_default(),
+                    _ => e.label.load(),
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let sorted = |v: &[String]| {
+            let mut v = v.to_vec();
+            v.sort();
+            v
+        };
+        let checks: [(&'static str, String, String); 8] = [
+            ("capacity", capacity.to_string(), f.capacity.to_string()),
+            (
+                "producer",
+                format!("{:?}", options.producer),
+                format!("{:?}", segment.mode),
+            ),
+            (
+                "max_consumers",
+                options.max_consumers.to_string(),
+                f.max_consumers.to_string(),
+            ),
+            (
+                "max_producers",
+                if multi { options.max_producers } else { 1 }.to_string(),
+                f.max_producers.to_string(),
+            ),
+            (
+                "max_pools",
+                options.max_pools.to_string(),
+                f.max_pools.to_string(),
+            ),
+            (
+                "wait",
+                format!("{:?}", options.wait),
+                format!("{:?}", segment.wait),
+            ),
+            (
+                "declared_consumers",
+                format!("{:?}", sorted(&options.declared_consumers)),
+                format!("{:?}", declared(ConsumerKind::Consumer)),
+            ),
+            (
+                "declared_pools",
+                format!("{:?}", sorted(&options.declared_pools)),
+                format!("{:?}", declared(ConsumerKind::Worker)),
+            ),
+        ];
+        for (field, requested, found) in checks {
+            if requested != found {
+                return Err(ShmError::OptionsMismatch {
+                    name: segment.name().to_string(),
+                    field,
+                    requested,
+                    found,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Copy the event at `seq` without making a reference to memory a producer may be writing.
+    /// The caller checks afterwards (an `Acquire` fence, then [`RingInner::claimed_high`]) that
+    /// no producer claimed the slot for a later lap meanwhile, and discards the copy otherwise.
+    pub(crate) fn copy_slot(&self, seq: i64) -> E {
+        let segment = &self.inner.segment;
+        let index = (seq as usize) & (segment.capacity() - 1);
+        let offset = index * std::mem::size_of::<E>();
+        // SAFETY: `index < capacity`, so the pointer is inside the validated, `E`-aligned event
+        // region, which `self` keeps mapped. A producer may be writing the slot concurrently:
+        // the volatile copy of a `Pod` value is some valid `E` whatever bytes it sees, and the
+        // caller's claim check discards a copy that may be torn (the same theoretical race as
+        // the lossy subscriber's, documented on `LossySubscriber`).
+        unsafe {
+            segment
+                .events
+                .as_ptr()
+                .add(offset)
+                .cast::<E>()
+                .read_volatile()
+        }
+    }
+
+    /// The newest published event, copied out, without registering as a consumer (nothing is
+    /// held back by this read); `None` before the first publish.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-last-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.read_last(), None);
+    /// let mut p = ring.producer().unwrap();
+    /// for i in 0..20 { p.publish(|e, _| *e = i * 10).unwrap(); }
+    /// assert_eq!(ring.read_last(), Some((19, 190)));
+    /// ```
+    pub fn read_last(&self) -> Option<(i64, E)> {
+        let capacity = self.capacity() as i64;
+        // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
+        for _ in 0..1024 {
+            let seq = self.published();
+            if seq < 0 {
+                return None;
+            }
+            let value = self.copy_slot(seq);
+            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
+            if self.inner.claimed_high().saturating_sub(seq) < capacity {
+                return Some((seq, value));
+            }
+        }
+        None
+    }
+
+    /// Events published and not yet processed by the slowest gating consumer (declared ones
+    /// included): how many a consumer that keeps up still has to read. 0 when nothing gates.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-len-{}", std::process::id());
+    /// let options = ShmOptions { declared_pools: vec!["jobs".into()], ..Default::default() };
+    /// let ring = ShmRing::<u64>::create(&name, 4, options).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert!(ring.is_empty());
+    /// let mut p = ring.producer().unwrap();
+    /// for i in 0..4 { p.publish(|e, _| *e = i).unwrap(); }
+    /// assert_eq!((ring.len(), ring.is_full(), ring.utilisation()), (4, true, 1.0));
+    /// ```
+    pub fn len(&self) -> usize {
+        let published = self.published();
+        match self.inner.sequencer.gating().minimum(i64::MAX) {
+            i64::MAX => 0,
+            slowest => published
+                .saturating_sub(slowest)
+                .clamp(0, self.capacity() as i64) as usize,
+        }
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether a producer would have to wait now: every slot is claimed and not yet processed
+    /// by the slowest gating consumer.
+    pub fn is_full(&self) -> bool {
+        let claimed = self.inner.claimed_high();
+        match self.inner.sequencer.gating().minimum(i64::MAX) {
+            i64::MAX => false,
+            slowest => claimed.saturating_sub(slowest) >= self.capacity() as i64,
+        }
+    }
+
+    /// [`len`](Self::len) as a fraction of the capacity, 0.0 ..= 1.0.
+    pub fn utilisation(&self) -> f64 {
+        self.len() as f64 / self.capacity() as f64
     }
 
     pub(crate) fn inner(&self) -> &Arc<RingInner> {
@@ -362,7 +563,7 @@ impl<E: ShmEvent> ShmRing<E> {
     /// assert!(producer.try_publish(|e, _| *e = 4).is_ok());
     /// ```
     pub fn release_declared(&self, name: &str) -> Result<(), ShmError> {
-        crate::release::release_declared(&self.inner, name)
+        crate::release::release_declared_in(&self.inner, name)
     }
 
     /// The sequencer over the segment: its positions ([`ShmSequencer::claimed`],

@@ -10,9 +10,8 @@
 
 use crate::registration::{Registration, Start};
 use crate::registry::ConsumerKind;
-use crate::ring::RingInner;
 use crate::watch::Watch;
-use crate::{ConsumeError, ProducerMode, ShmError, ShmEvent, ShmRing, ShmSequencer};
+use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
 use seqflow_sequence::SequenceBarrier;
 use std::time::Duration;
@@ -90,7 +89,7 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         let capacity = self.ring.capacity() as i64;
         let barrier = &self.barrier;
         let ring = self.ring.inner();
-        let claimed = || claimed_high(ring);
+        let claimed = || ring.claimed_high();
         let lapped_at = self.watch.wait(seq, timeout, || {
             let c = claimed();
             if c.saturating_sub(seq) >= capacity {
@@ -103,10 +102,10 @@ impl<E: ShmEvent> ShmSubscriber<E> {
             return Err(self.lapped(seq, c, capacity));
         }
         self.watch.check_abandoned(seq, seq)?;
-        let value = self.read(seq);
+        let value = self.ring.copy_slot(seq);
         // Seqlock reader side: the copy happens before the re-check of the claims.
         fence(Ordering::Acquire);
-        let c = claimed_high(self.ring.inner());
+        let c = self.ring.inner().claimed_high();
         if c.saturating_sub(seq) >= capacity {
             return Err(self.lapped(seq, c, capacity));
         }
@@ -123,35 +122,6 @@ impl<E: ShmEvent> ShmSubscriber<E> {
             missed: resume_at.saturating_sub(seq).max(0) as u64,
             resume_at,
         }
-    }
-
-    /// Copy the event at `seq` without a reference to memory a producer may be writing.
-    fn read(&self, seq: i64) -> E {
-        let segment = &self.ring.inner().segment;
-        let index = (seq as usize) & (segment.capacity() - 1);
-        let offset = index * std::mem::size_of::<E>();
-        // `index < capacity`, so the pointer is inside the validated, `E`-aligned event region,
-        // which the ring keeps mapped. A producer may be writing the slot concurrently; the
-        // volatile copy of a `Pod` value yields some valid `E` whatever bytes it sees.
-        // SAFETY: as above; a copy that may be torn is discarded by the claim check in `next`.
-        unsafe {
-            segment
-                .events
-                .as_ptr()
-                .add(offset)
-                .cast::<E>()
-                .read_volatile()
-        }
-    }
-}
-
-/// The highest sequence any producer may be writing.
-fn claimed_high(ring: &RingInner) -> i64 {
-    let cursor = ring.sequencer.cursor_word();
-    match ring.segment.mode {
-        ProducerMode::MultiCas => cursor,
-        // The single producer's claims are private to it; it records each in slot 0.
-        ProducerMode::Single => cursor.max(ring.segment.producers[0].end.load(Ordering::Acquire)),
     }
 }
 

@@ -393,3 +393,42 @@ fn handles_can_move_to_other_threads() {
     send::<seqflow_shm::ShmWorker<u64>>();
     sync::<seqflow_shm::ShmSequencer>();
 }
+
+/// `open_or_create` never silently takes an existing segment made with other parameters.
+#[test]
+fn open_or_create_refuses_different_parameters() {
+    let seg = Seg::new("mismatch");
+    let options = ShmOptions {
+        declared_consumers: vec!["audit".into()],
+        ..ShmOptions::default()
+    };
+    let wait = Duration::from_secs(1);
+    let _a = ShmRing::<u64>::open_or_create(&seg.name, 8, options.clone(), wait).unwrap();
+    let _b = ShmRing::<u64>::open_or_create(&seg.name, 8, options.clone(), wait).unwrap();
+    let field = |r: Result<ShmRing<u64>, ShmError>| match r {
+        Err(ShmError::OptionsMismatch { field, .. }) => field,
+        other => panic!("expected OptionsMismatch, got {other:?}"),
+    };
+    assert_eq!(
+        field(ShmRing::open_or_create(
+            &seg.name,
+            16,
+            options.clone(),
+            wait
+        )),
+        "capacity"
+    );
+    let multi = ShmOptions {
+        producer: ProducerMode::MultiCas,
+        ..options.clone()
+    };
+    assert_eq!(
+        field(ShmRing::open_or_create(&seg.name, 8, multi, wait)),
+        "producer"
+    );
+    let undeclared = ShmOptions::default();
+    assert_eq!(
+        field(ShmRing::open_or_create(&seg.name, 8, undeclared, wait)),
+        "declared_consumers"
+    );
+}
