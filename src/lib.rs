@@ -76,6 +76,11 @@ pub mod guide {}
 #[cfg(doctest)]
 pub mod compile_fail;
 
+/// The multi-process guide's examples (`docs/multiprocess.md`), run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/multiprocess.md")]
+pub struct MultiprocessDoctests;
+
 /// The README's examples, run as doc tests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
