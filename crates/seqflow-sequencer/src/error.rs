@@ -40,6 +40,10 @@ pub enum ClaimError {
     /// The sequencer's alert was raised (the pipeline was halted) while waiting for free slots.
     #[error("claim abandoned: the sequencer was halted")]
     Halted,
+    /// The producer handle was inherited through `fork()`: a child must attach a producer of
+    /// its own (two processes claiming through one handle would hand out the same sequences).
+    #[error("this producer handle belongs to the process that made it (inherited through fork); attach a new producer")]
+    ForkedHandle,
     /// This producer still holds a claim it has not published; publish it first.
     #[error("the claim {pending} is not published yet; publish it before claiming again")]
     Pending {

@@ -107,6 +107,9 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.wait_for(0, Some(Duration::from_millis(5))), Err(ConsumeError::Timeout));
     /// ```
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, ConsumeError> {
+        if !self.registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
+        }
         let barrier = &self.barrier;
         let hi = self.watch.wait(seq, timeout, || barrier.poll(seq))?;
         self.watch.check_abandoned(seq, hi)?;
@@ -130,7 +133,7 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.get(0), Some(&5));
     /// ```
     pub fn get(&self, seq: i64) -> Option<&E> {
-        if seq <= self.sequence() || seq > self.available {
+        if seq <= self.sequence() || seq > self.available || !self.registration.usable() {
             return None;
         }
         // SAFETY: `seq` is published (at most what `wait_for` returned) and above this
@@ -156,6 +159,11 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.sequence(), 1);
     /// ```
     pub fn update_sequence(&mut self, seq: i64) {
+        if !self.registration.usable() {
+            // An inherited copy must not move the parent's position (see `wait_for`).
+            tracing::warn!(consumer = %self.registration.label, "update_sequence on a handle inherited through fork: ignored");
+            return;
+        }
         let seq = seq.min(self.available);
         if seq > self.registration.sequence.get() {
             self.registration.sequence.set(seq);

@@ -341,6 +341,10 @@ pub enum ConsumeError {
     /// The timeout passed before the sequence was available.
     #[error("wait timed out")]
     Timeout,
+    /// The handle was inherited through `fork()`: it belongs to the parent's registration, so a
+    /// child may not read or move it; register anew in the child.
+    #[error("this consumer handle belongs to the process that registered it (inherited through fork); register anew")]
+    ForkedHandle,
     /// The ring was halted in this process ([`ShmRing::halt`](crate::ShmRing::halt)).
     #[error("wait alerted: the ring is halting")]
     Alerted,

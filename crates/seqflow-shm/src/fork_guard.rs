@@ -15,7 +15,7 @@
 use rustix::fd::{AsRawFd, OwnedFd, RawFd};
 use std::cell::UnsafeCell;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::Once;
 
 /// The recorded descriptors, behind a spin lock: the child handler must be able to reset the
@@ -59,6 +59,8 @@ static TABLE: Table = Table {
     locked: AtomicBool::new(false),
     fds: UnsafeCell::new(Vec::new()),
 };
+/// Bumped in every forked child: a handle made under another epoch was inherited.
+static EPOCH: AtomicU64 = AtomicU64::new(0);
 /// `/dev/null`, opened once, for the child handler.
 static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
@@ -94,6 +96,7 @@ extern "C" fn parent() {
 }
 
 extern "C" fn child() {
+    EPOCH.fetch_add(1, Ordering::Relaxed);
     let null = DEV_NULL.load(Ordering::Relaxed);
     // SAFETY: `prepare` took the lock before the fork and this is the only thread of the child,
     // so nothing else touches the vector; reading it allocates nothing.
@@ -121,4 +124,13 @@ pub(crate) fn open_recorded(open: impl FnOnce() -> io::Result<OwnedFd>) -> io::R
 /// Forget `fd` (call before closing it, so that a fork never redirects a reused number).
 pub(crate) fn forget(fd: RawFd) {
     TABLE.with(|fds| fds.retain(|&recorded| recorded != fd));
+}
+
+/// The fork epoch of this process: handles record it when made, and a handle whose epoch
+/// differs was inherited through `fork()` (one relaxed load: cheap enough for every call).
+/// Installs the fork handlers, so that a fork after this call is seen.
+#[inline]
+pub(crate) fn epoch() -> u64 {
+    install();
+    EPOCH.load(Ordering::Relaxed)
 }

@@ -43,6 +43,8 @@ pub struct ShmProducer<E: ShmEvent> {
     slot: usize,
     lock: Option<HeldLock>,
     owner_pid: u32,
+    /// The fork epoch when attached: a different one means an inherited copy.
+    epoch: u64,
 }
 
 impl<E: ShmEvent> ShmProducer<E> {
@@ -98,6 +100,7 @@ impl<E: ShmEvent> ShmProducer<E> {
                 slot: index,
                 lock: Some(lock),
                 owner_pid: pid,
+                epoch: crate::fork_guard::epoch(),
             });
         }
         Err(match segment.mode {
@@ -275,6 +278,9 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// claim.publish();
     /// ```
     pub fn try_claim(&mut self, n: usize) -> Result<ShmClaim<'_, E>, ClaimError> {
+        if self.epoch != crate::fork_guard::epoch() {
+            return Err(ClaimError::ForkedHandle);
+        }
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);
         if matches!(result, Err(ClaimError::Full { .. })) && self.reap() > 0 {
@@ -288,6 +294,9 @@ impl<E: ShmEvent> ShmProducer<E> {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<ShmClaim<'_, E>, ClaimError> {
+        if self.epoch != crate::fork_guard::epoch() {
+            return Err(ClaimError::ForkedHandle);
+        }
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);
         if matches!(result, Err(ClaimError::Full { .. })) {

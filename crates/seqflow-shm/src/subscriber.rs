@@ -85,6 +85,9 @@ impl<E: ShmEvent> ShmSubscriber<E> {
     /// assert_eq!(s.next(Some(Duration::from_secs(1))), Ok((0, 9)));
     /// ```
     pub fn next(&mut self, timeout: Option<Duration>) -> Result<(i64, E), ConsumeError> {
+        if !self.registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
+        }
         let seq = self.next;
         let capacity = self.ring.capacity() as i64;
         let barrier = &self.barrier;

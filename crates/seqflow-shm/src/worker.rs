@@ -111,6 +111,9 @@ impl<E: ShmEvent> ShmWorker<E> {
         timeout: Option<Duration>,
         handle: impl FnOnce(&E, i64) -> R,
     ) -> Result<(i64, R), ConsumeError> {
+        if !self.registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
+        }
         let deadline = seqflow_sequence::deadline_after(timeout);
         loop {
             let current = self.work.get();

@@ -646,6 +646,53 @@ fn sigkill_while_attaching_as_declared() {
     ring.consumer("audit").unwrap();
 }
 
+/// Handles inherited through fork are refused with a typed error in the child, and a child
+/// cannot move its parent's position; the parent's handles keep working.
+fn inherited_handles_are_refused_in_a_forked_child() {
+    let seg = Seg::new("inherited");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::MultiCas)).unwrap();
+    let mut consumer = ring.consumer("parent").unwrap();
+    let mut worker = ring.worker("pool").unwrap();
+    let mut producer = ring.producer().unwrap();
+    producer.publish(|e, _| *e = 0).unwrap();
+    assert_eq!(consumer.wait_for(0, LONG), Ok(0));
+    // The closure borrows the handles: the child works on its copies, the parent keeps them.
+    let mut child = fork_child(|| {
+        if consumer.wait_for(0, Some(Duration::ZERO)) != Err(ConsumeError::ForkedHandle) {
+            return Err("inherited consumer was usable".into());
+        }
+        if consumer.get(0).is_some() {
+            return Err("inherited consumer could read".into());
+        }
+        consumer.update_sequence(0);
+        if !matches!(
+            worker.process(Some(Duration::ZERO), |_, s| s),
+            Err(ConsumeError::ForkedHandle)
+        ) {
+            return Err("inherited worker was usable".into());
+        }
+        if !matches!(
+            producer.try_publish(|e, _| *e = 1),
+            Err(seqflow_sequencer::ClaimError::ForkedHandle)
+        ) {
+            return Err("inherited producer was usable".into());
+        }
+        Ok(())
+    });
+    assert_eq!(child.wait(Duration::from_secs(30)), Some(0));
+    let parent = ring
+        .inspect()
+        .consumers
+        .into_iter()
+        .find(|c| c.name == "parent")
+        .unwrap();
+    assert_eq!(parent.sequence, -1, "the child moved the parent's consumer");
+    consumer.update_sequence(0);
+    assert_eq!(consumer.sequence(), 0);
+    producer.publish(|e, _| *e = 1).unwrap();
+    assert_eq!(worker.process(LONG, |e, s| (s, *e)).unwrap().1, (0, 0));
+}
+
 fn main() {
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
@@ -700,6 +747,10 @@ fn main() {
         (
             "sigkill_while_attaching_as_declared",
             sigkill_while_attaching_as_declared,
+        ),
+        (
+            "inherited_handles_are_refused_in_a_forked_child",
+            inherited_handles_are_refused_in_a_forked_child,
         ),
     ];
     common::run_cases(cases);
