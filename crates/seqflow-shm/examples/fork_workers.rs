@@ -5,7 +5,7 @@
 //! cargo run -p seqflow-shm --example fork_workers -- [WORKERS] [EVENTS]
 //! ```
 
-use seqflow_shm::{ShmOptions, ShmRing, WaitKind};
+use seqflow_shm::{ShmOptions, ShmRing, WaitKind, Workers};
 use std::time::{Duration, Instant};
 
 /// One event: a sequence number and a checksum of it.
@@ -68,26 +68,14 @@ fn run() -> i32 {
     // Removes the name when the parent is done; a forked child dropping it does nothing.
     let _cleanup = ring.unlink_on_drop();
 
-    let mut children = Vec::new();
-    for index in 0..workers {
-        // SAFETY: this program is single-threaded, and the child leaves through `_exit`.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed");
-        if pid == 0 {
-            let code = match worker(&name, index, events) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("worker {index}: {e}");
-                    1
-                }
-            };
-            // SAFETY: end the child without running the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        children.push(pid);
+    // SAFETY: the process is single-threaded here (no thread has been started yet).
+    let children = unsafe {
+        Workers::fork(workers, |index| {
+            worker(&name, index, events).map_err(|e| e.into())
+        })
     }
+    .expect("fork the workers");
 
-    // Start publishing once every worker has attached (otherwise it would start later).
     let deadline = Instant::now() + Duration::from_secs(30);
     while ring.inspect().consumers.len() < workers {
         assert!(Instant::now() < deadline, "workers did not attach");
@@ -104,15 +92,13 @@ fn run() -> i32 {
             .expect("publish");
     }
 
-    let mut failed = 0;
-    for pid in children {
-        let mut status = 0;
-        // SAFETY: reaping our own child.
-        unsafe { libc::waitpid(pid, &mut status, 0) };
-        if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-            failed += 1;
+    let failed = match children.wait(Duration::from_secs(120)) {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("{e}");
+            1
         }
-    }
+    };
     println!(
         "{workers} forked workers each verified {events} events in {:?}; {failed} failed",
         started.elapsed()

@@ -76,6 +76,7 @@ mod segment;
 mod sequencer;
 mod stale;
 mod subscriber;
+mod supervise;
 mod wait;
 mod watch;
 mod worker;
@@ -99,6 +100,7 @@ pub use release::release_declared;
 pub use ring::ShmRing;
 pub use sequencer::ShmSequencer;
 pub use subscriber::ShmSubscriber;
+pub use supervise::{worker_index, SuperviseError, WorkerEnd, Workers, WORKER_INDEX_VAR};
 pub use wait::{ShmWait, WaitKind};
 pub use worker::ShmWorker;
 

@@ -693,7 +693,46 @@ fn inherited_handles_are_refused_in_a_forked_child() {
     assert_eq!(worker.process(LONG, |e, s| (s, *e)).unwrap().1, (0, 0));
 }
 
+/// Supervised workers: forked and spawned workers report how each ended, and one that fails
+/// is named while the others are killed.
+fn supervised_workers_report_failures() {
+    // SAFETY: this test binary runs its cases on its main thread only.
+    let ok = unsafe { seqflow_shm::Workers::fork(3, |_| Ok(())) }.unwrap();
+    assert_eq!(
+        ok.wait(Duration::from_secs(30)).unwrap(),
+        vec![seqflow_shm::WorkerEnd::Exited(0); 3]
+    );
+    // SAFETY: as above.
+    let bad = unsafe {
+        seqflow_shm::Workers::fork(3, |i| {
+            if i == 1 {
+                return Err("worker one fails".into());
+            }
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        })
+    }
+    .unwrap();
+    match bad.wait(Duration::from_secs(30)) {
+        Err(seqflow_shm::SuperviseError::Failed { index: 1, end, .. }) => {
+            assert_eq!(end, seqflow_shm::WorkerEnd::Exited(1));
+        }
+        other => panic!("expected worker 1 to fail, got {other:?}"),
+    }
+    let spawned = seqflow_shm::Workers::spawn(2, &["--spawned-worker"]).unwrap();
+    match spawned.wait(Duration::from_secs(30)) {
+        Err(seqflow_shm::SuperviseError::Failed { index: 1, end, .. }) => {
+            assert_eq!(end, seqflow_shm::WorkerEnd::Exited(3));
+        }
+        other => panic!("expected spawned worker 1 to exit with 3, got {other:?}"),
+    }
+}
+
 fn main() {
+    if let Some(index) = seqflow_shm::worker_index() {
+        // A spawned worker of `supervised_workers_report_failures`: worker 1 fails.
+        std::process::exit(if index == 1 { 3 } else { 0 });
+    }
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
         (
@@ -751,6 +790,10 @@ fn main() {
         (
             "inherited_handles_are_refused_in_a_forked_child",
             inherited_handles_are_refused_in_a_forked_child,
+        ),
+        (
+            "supervised_workers_report_failures",
+            supervised_workers_report_failures,
         ),
     ];
     common::run_cases(cases);
