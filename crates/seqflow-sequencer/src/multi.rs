@@ -155,7 +155,27 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self.available
     }
 
-    #[inline]
+    /// One attempt at a CAS claim that needs nothing but the cached gating minimum: `Some(end)`
+    /// if it claimed, `None` if the ring may be full or another producer moved the cursor first
+    /// (then [`claim_cas`](Self::claim_cas) retries and waits). Small enough to be inlined into
+    /// every publish; everything else stays out of line.
+    #[inline(always)]
+    fn try_claim_cas_fast(&self, n64: i64, cached_min: i64) -> Option<i64> {
+        let current = self.cursor.get();
+        let next = current + n64;
+        if next - self.capacity.as_i64() > cached_min {
+            return None;
+        }
+        if !self.cursor.compare_and_set(current, next) {
+            return None;
+        }
+        claim_stored();
+        Some(next)
+    }
+
+    /// A CAS claim: retry until the CAS succeeds, checking the gating sequences (and waiting, if
+    /// `block`) whenever the cached minimum says the ring may be full.
+    #[inline(never)]
     fn claim_cas(
         &self,
         n: usize,
@@ -325,8 +345,26 @@ pub struct MultiClaimer<W: WaitStrategy> {
 
 impl<W: WaitStrategy> MultiClaimer<W> {
     /// Claim `n64` (already checked) slots, by CAS or under the claim lock.
-    #[inline]
+    #[inline(always)]
     fn claim_checked(
+        &mut self,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let seq = &*self.sequencer;
+        if seq.mode == MultiProducerMode::Cas {
+            if let Some(end) = seq.try_claim_cas_fast(n64, self.cached_min) {
+                return Ok(SequenceRange::ending_at(end, n64));
+            }
+        }
+        self.claim_checked_slow(n64, deadline, block)
+    }
+
+    /// Every claim the inlined fast path did not make: a lost CAS race, a ring that may be
+    /// full, the lock mode.
+    #[inline(never)]
+    fn claim_checked_slow(
         &mut self,
         n64: i64,
         deadline: Option<Instant>,
