@@ -114,7 +114,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     pub fn claimer(self: &Arc<Self>) -> MultiClaimer<W> {
         MultiClaimer {
             sequencer: Arc::clone(self),
-            cached_min: INITIAL_SEQUENCE,
+            limit: INITIAL_SEQUENCE + self.capacity.as_i64(),
             pending: None,
         }
     }
@@ -155,15 +155,16 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self.available
     }
 
-    /// One attempt at a CAS claim that needs nothing but the cached gating minimum: `Some(end)`
+    /// One attempt at a CAS claim that needs nothing but the claimer's `limit` (the cached gating
+    /// minimum plus the capacity: a claim may end there at most): `Some(end)`
     /// if it claimed, `None` if the ring may be full or another producer moved the cursor first
     /// (then [`claim_cas`](Self::claim_cas) retries and waits). Small enough to be inlined into
     /// every publish; everything else stays out of line.
     #[inline(always)]
-    fn try_claim_cas_fast(&self, n64: i64, cached_min: i64) -> Option<i64> {
+    fn try_claim_cas_fast(&self, n64: i64, limit: i64) -> Option<i64> {
         let current = self.cursor.get();
         let next = current + n64;
-        if next - self.capacity.as_i64() > cached_min {
+        if next > limit {
             return None;
         }
         if !self.cursor.compare_and_set(current, next) {
@@ -339,7 +340,9 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
 /// The producer side of a [`MultiProducerSequencer`]: one per producer thread; `Clone + Send`.
 pub struct MultiClaimer<W: WaitStrategy> {
     sequencer: Arc<MultiProducerSequencer<W>>,
-    cached_min: i64,
+    /// The cached gating minimum plus the capacity: a CAS claim ending at or below it needs no
+    /// look at the gating sequences (consumers only move forward). One compare on the fast path.
+    limit: i64,
     pending: Option<SequenceRange>,
 }
 
@@ -354,7 +357,7 @@ impl<W: WaitStrategy> MultiClaimer<W> {
     ) -> Result<SequenceRange, ClaimError> {
         let seq = &*self.sequencer;
         if seq.mode == MultiProducerMode::Cas {
-            if let Some(end) = seq.try_claim_cas_fast(n64, self.cached_min) {
+            if let Some(end) = seq.try_claim_cas_fast(n64, self.limit) {
                 return Ok(SequenceRange::ending_at(end, n64));
             }
         }
@@ -374,7 +377,11 @@ impl<W: WaitStrategy> MultiClaimer<W> {
         let n = n64 as usize;
         let end = match seq.mode {
             MultiProducerMode::Cas => {
-                seq.claim_cas(n, n64, &mut self.cached_min, deadline, block)?
+                let capacity = seq.capacity.as_i64();
+                let mut cached_min = self.limit.saturating_sub(capacity);
+                let end = seq.claim_cas(n, n64, &mut cached_min, deadline, block);
+                self.limit = cached_min.saturating_add(capacity);
+                end?
             }
             MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
         };
@@ -474,7 +481,7 @@ impl<W: WaitStrategy> Clone for MultiClaimer<W> {
     fn clone(&self) -> Self {
         Self {
             sequencer: Arc::clone(&self.sequencer),
-            cached_min: self.cached_min,
+            limit: self.limit,
             pending: None,
         }
     }
