@@ -49,10 +49,22 @@ impl AvailabilityBuffer {
         (laps.len() == capacity.get()).then_some(Self { laps, capacity })
     }
 
+    /// The lap word of `seq`'s slot.
+    #[inline(always)]
+    fn slot(&self, seq: i64) -> &AtomicI32 {
+        let index = self.capacity.index_of(seq);
+        debug_assert!(index < self.laps.len());
+        // SAFETY: `index_of` masks with `capacity - 1`, so `index < capacity`, and `laps` holds
+        // exactly `capacity` entries (`new` makes that many; `__internal_from_parts` refuses any
+        // other length).
+        unsafe { self.laps.get_unchecked(index) }
+    }
+
     /// Mark `seq` published (`Release`: the slot's writes happen before any read that sees it).
     #[inline]
     pub(crate) fn mark(&self, seq: i64) {
-        self.laps[self.capacity.index_of(seq)].store(self.capacity.lap_of(seq), Ordering::Release);
+        self.slot(seq)
+            .store(self.capacity.lap_of(seq), Ordering::Release);
     }
 
     /// Mark `seq` published on behalf of a producer that died holding its claim. Internal to
@@ -69,17 +81,47 @@ impl AvailabilityBuffer {
     /// Whether `seq` is published.
     #[inline]
     pub fn is_available(&self, seq: i64) -> bool {
-        self.laps[self.capacity.index_of(seq)].load(Ordering::Acquire) == self.capacity.lap_of(seq)
+        self.slot(seq).load(Ordering::Acquire) == self.capacity.lap_of(seq)
     }
 
     /// The highest `s` in `lo..=available` with `lo..=s` all published; `lo - 1` if `lo` is not.
+    ///
+    /// Each `Acquire` load that finds its sequence's lap synchronises with the `Release` mark of
+    /// that slot, so the caller sees the writes made to every slot up to the answer.
     #[inline]
     pub fn highest_published(&self, lo: i64, available: i64) -> i64 {
-        // An inclusive range cannot overflow, even at `i64::MAX` (a corrupt shared cursor).
-        for seq in lo..=available {
-            if !self.is_available(seq) {
-                return seq - 1;
+        // Consumers ask for `lo` first and `lo` is usually the whole answer (one event per
+        // publish, or nothing new yet): test it on its own, with no loop set-up.
+        if available < lo || !self.is_available(lo) {
+            return lo - 1;
+        }
+        // `lo < available` unless both are `i64::MAX`, where rescanning `lo` is harmless.
+        self.scan_from(lo.saturating_add(1), available)
+    }
+
+    /// The scan of [`highest_published`](Self::highest_published) past its first sequence: in
+    /// runs of consecutive slots (up to the ring's end), each run a plain slice walk that
+    /// compares every word with the run's lap; no per-slot masking, shifting or bounds check.
+    #[inline(never)]
+    fn scan_from(&self, lo: i64, available: i64) -> i64 {
+        let last_index = self.capacity.as_i64() - 1;
+        let mut seq = lo;
+        while seq <= available {
+            let index = self.capacity.index_of(seq);
+            let lap = self.capacity.lap_of(seq);
+            // The run is `seq..=seq + last`: up to the ring's end (the lap changes there) or to
+            // `available`. No step can overflow, even with `available` at `i64::MAX` (a corrupt
+            // shared cursor): `remaining >= 0` and `seq + last <= available`.
+            let remaining = available.saturating_sub(seq);
+            let last = remaining.min(last_index - index as i64);
+            let run = &self.laps[index..=index + last as usize];
+            if let Some(unpublished) = run.iter().position(|l| l.load(Ordering::Acquire) != lap) {
+                return seq + unpublished as i64 - 1;
             }
+            if last == remaining {
+                break;
+            }
+            seq += last + 1;
         }
         available
     }
@@ -99,5 +141,45 @@ mod tests {
         assert_eq!(a.highest_published(0, 3), 2);
         a.mark(4); // next lap, slot 0
         assert!(a.is_available(4) && !a.is_available(0));
+    }
+
+    /// The run-wise scan agrees with a slot-by-slot one for every start and bound, across the
+    /// wrap and with slots of the previous and the next lap in the way.
+    #[test]
+    fn scan_matches_slot_by_slot() {
+        let capacity = Capacity::new(8).unwrap();
+        let a = AvailabilityBuffer::new(capacity);
+        // Sequences 0..=12 published except 10 (slot 2 holds lap 0 still); 13 and 15 not yet.
+        for seq in (0..=12).filter(|&s| s != 10).chain([14]) {
+            a.mark(seq);
+        }
+        let naive = |lo: i64, available: i64| {
+            let mut s = lo;
+            while s <= available && a.is_available(s) {
+                s += 1;
+            }
+            s - 1
+        };
+        for lo in 5..=15 {
+            for available in lo - 1..=lo + 7 {
+                assert_eq!(
+                    a.highest_published(lo, available),
+                    naive(lo, available),
+                    "lo {lo}, available {available}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn bound_at_the_end_of_the_sequence_space() {
+        let capacity = Capacity::new(4).unwrap();
+        let a = AvailabilityBuffer::new(capacity);
+        let lo = i64::MAX - 3;
+        for seq in lo..=i64::MAX {
+            a.mark(seq);
+        }
+        assert_eq!(a.highest_published(lo, i64::MAX), i64::MAX);
+        assert_eq!(a.highest_published(i64::MAX, i64::MAX), i64::MAX);
     }
 }

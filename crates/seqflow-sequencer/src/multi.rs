@@ -114,7 +114,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     pub fn claimer(self: &Arc<Self>) -> MultiClaimer<W> {
         MultiClaimer {
             sequencer: Arc::clone(self),
-            cached_min: INITIAL_SEQUENCE,
+            limit: INITIAL_SEQUENCE + self.capacity.as_i64(),
             pending: None,
         }
     }
@@ -155,7 +155,28 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self.available
     }
 
-    #[inline]
+    /// One attempt at a CAS claim that needs nothing but the claimer's `limit` (the cached gating
+    /// minimum plus the capacity: a claim may end there at most): `Some(end)`
+    /// if it claimed, `None` if the ring may be full or another producer moved the cursor first
+    /// (then [`claim_cas`](Self::claim_cas) retries and waits). Small enough to be inlined into
+    /// every publish; everything else stays out of line.
+    #[inline(always)]
+    fn try_claim_cas_fast(&self, n64: i64, limit: i64) -> Option<i64> {
+        let current = self.cursor.get();
+        let next = current + n64;
+        if next > limit {
+            return None;
+        }
+        if !self.cursor.compare_and_set(current, next) {
+            return None;
+        }
+        claim_stored();
+        Some(next)
+    }
+
+    /// A CAS claim: retry until the CAS succeeds, checking the gating sequences (and waiting, if
+    /// `block`) whenever the cached minimum says the ring may be full.
+    #[inline(never)]
     fn claim_cas(
         &self,
         n: usize,
@@ -319,14 +340,34 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
 /// The producer side of a [`MultiProducerSequencer`]: one per producer thread; `Clone + Send`.
 pub struct MultiClaimer<W: WaitStrategy> {
     sequencer: Arc<MultiProducerSequencer<W>>,
-    cached_min: i64,
+    /// The cached gating minimum plus the capacity: a CAS claim ending at or below it needs no
+    /// look at the gating sequences (consumers only move forward). One compare on the fast path.
+    limit: i64,
     pending: Option<SequenceRange>,
 }
 
 impl<W: WaitStrategy> MultiClaimer<W> {
     /// Claim `n64` (already checked) slots, by CAS or under the claim lock.
-    #[inline]
+    #[inline(always)]
     fn claim_checked(
+        &mut self,
+        n64: i64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let seq = &*self.sequencer;
+        if seq.mode == MultiProducerMode::Cas {
+            if let Some(end) = seq.try_claim_cas_fast(n64, self.limit) {
+                return Ok(SequenceRange::ending_at(end, n64));
+            }
+        }
+        self.claim_checked_slow(n64, deadline, block)
+    }
+
+    /// Every claim the inlined fast path did not make: a lost CAS race, a ring that may be
+    /// full, the lock mode.
+    #[inline(never)]
+    fn claim_checked_slow(
         &mut self,
         n64: i64,
         deadline: Option<Instant>,
@@ -336,7 +377,11 @@ impl<W: WaitStrategy> MultiClaimer<W> {
         let n = n64 as usize;
         let end = match seq.mode {
             MultiProducerMode::Cas => {
-                seq.claim_cas(n, n64, &mut self.cached_min, deadline, block)?
+                let capacity = seq.capacity.as_i64();
+                let mut cached_min = self.limit.saturating_sub(capacity);
+                let end = seq.claim_cas(n, n64, &mut cached_min, deadline, block);
+                self.limit = cached_min.saturating_add(capacity);
+                end?
             }
             MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
         };
@@ -436,7 +481,7 @@ impl<W: WaitStrategy> Clone for MultiClaimer<W> {
     fn clone(&self) -> Self {
         Self {
             sequencer: Arc::clone(&self.sequencer),
-            cached_min: self.cached_min,
+            limit: self.limit,
             pending: None,
         }
     }
