@@ -194,16 +194,7 @@ impl Registration {
         entry.state.store(ACTIVE, Ordering::Release);
         tracing::debug!(segment = %name, slot = index, pid, consumer = label, ?kind, "consumer registered");
         Ok(Registered {
-            registration: Registration {
-                ring: ring.clone(),
-                index,
-                generation,
-                label: label.to_owned(),
-                sequence,
-                owner_pid: pid,
-                epoch: crate::fork_guard::epoch(),
-                lock: Some(HeldLock::from_fd(lock_fd)),
-            },
+            registration: Registration::held(ring, index, generation, label, sequence, lock_fd),
             upstream,
             pool,
         })
@@ -350,16 +341,9 @@ fn adopt(
     }
     entry.state.store(ACTIVE, Ordering::Release);
     tracing::debug!(segment = %name, slot = index, pid, consumer = label, "attached as a declared consumer");
-    Ok(Registration {
-        ring: ring.clone(),
-        index,
-        generation,
-        label: label.to_owned(),
-        sequence,
-        owner_pid: pid,
-        epoch: crate::fork_guard::epoch(),
-        lock: Some(HeldLock::from_fd(lock_fd)),
-    })
+    Ok(Registration::held(
+        ring, index, generation, label, sequence, lock_fd,
+    ))
 }
 
 /// Let go of registry entry `index` (its holder detached or died; the caller holds the
@@ -459,6 +443,28 @@ fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> 
 }
 
 impl Registration {
+    /// The handle of a slot this process now holds: entry `index` is ACTIVE with our pid and
+    /// `lock_fd` holds its lock byte.
+    fn held(
+        ring: &Arc<RingInner>,
+        index: usize,
+        generation: u64,
+        label: &str,
+        sequence: OwnedRef<Sequence>,
+        lock_fd: lock::LockFd,
+    ) -> Self {
+        Self {
+            ring: ring.clone(),
+            index,
+            generation,
+            label: label.to_owned(),
+            sequence,
+            owner_pid: current_pid(),
+            epoch: crate::fork_guard::epoch(),
+            lock: Some(HeldLock::from_fd(lock_fd)),
+        }
+    }
+
     /// Whether the calling process is the one that registered (not a forked child).
     pub fn is_owner(&self) -> bool {
         current_pid() == self.owner_pid
