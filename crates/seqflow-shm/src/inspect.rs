@@ -99,6 +99,8 @@ pub struct ConsumerInfo {
     pub gating: bool,
     /// Whether its owner is alive.
     pub alive: bool,
+    /// The names of the stages it runs after (the stage graph), as registered.
+    pub after: Vec<String>,
     /// Declared at creation (or the dormant placeholder of a declared pool): it keeps gating
     /// while no process is attached as it.
     pub declared: bool,
@@ -262,6 +264,17 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
                 FREE => true, // held outside the registry: not ours to judge
                 _ => false,
             },
+            after: if registered {
+                let n =
+                    (entry.upstream_len.load(Ordering::Relaxed) as usize).min(entry.upstream.len());
+                entry.upstream[..n]
+                    .iter()
+                    .filter_map(|i| segment.registry.get(i.load(Ordering::Relaxed) as usize))
+                    .map(|up| up.label.load())
+                    .collect()
+            } else {
+                Vec::new()
+            },
             declared: registered && entry.is_declared(),
             absent: state == DORMANT,
         });
@@ -390,6 +403,9 @@ impl fmt::Display for Inspection {
                     "DEAD"
                 }
             )?;
+            if !c.after.is_empty() {
+                writeln!(f, "            after {}", c.after.join(", "))?;
+            }
         }
         for p in &self.pools {
             writeln!(

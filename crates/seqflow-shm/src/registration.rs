@@ -10,7 +10,8 @@
 use crate::liveness::{current_pid, holder_alive, CONSUMER_BASE};
 use crate::lock::{self, HeldLock, LockKind};
 use crate::registry::{
-    ConsumerKind, ACTIVE, DECLARED, DORMANT, FREE, LABEL_MAX, POOL_ACTIVE, POOL_FREE, REGISTERING,
+    ConsumerKind, ACTIVE, DECLARED, DORMANT, FREE, LABEL_MAX, MAX_UPSTREAM, POOL_ACTIVE, POOL_FREE,
+    REGISTERING,
 };
 use crate::ring::RingInner;
 use crate::sanity::check_sequence;
@@ -172,6 +173,11 @@ impl Registration {
             .pool
             .store(pool.map_or(u32::MAX, |p| p as u32), Ordering::Relaxed);
         entry.label.store(label);
+        let recorded = upstream.len().min(MAX_UPSTREAM);
+        for (word, up) in entry.upstream.iter().zip(&upstream) {
+            word.store(up.index as u32, Ordering::Relaxed);
+        }
+        entry.upstream_len.store(recorded as u32, Ordering::Relaxed);
         // Wrapping: the word comes from shared memory and may hold anything.
         let generation = entry
             .generation

@@ -121,7 +121,14 @@ pub(crate) struct ConsumerEntry {
     pub label: Label,
     /// [`DECLARED`] for a consumer (or pool placeholder) declared at creation.
     pub flags: AtomicU32,
+    /// How many of `upstream` are set: the slots this consumer runs after (for inspection).
+    pub upstream_len: AtomicU32,
+    /// Slot indices of the stages this consumer runs after (the first [`MAX_UPSTREAM`]).
+    pub upstream: [AtomicU32; MAX_UPSTREAM],
 }
+
+/// How many upstream stages a registry entry records for inspection.
+pub(crate) const MAX_UPSTREAM: usize = 8;
 
 impl ConsumerEntry {
     /// Whether the entry was declared at creation.
@@ -151,7 +158,11 @@ mod tests {
 
     #[test]
     fn sizes_are_cache_line_multiples() {
-        assert_eq!(std::mem::size_of::<ConsumerEntry>(), 128);
+        assert_eq!(
+            std::mem::size_of::<ConsumerEntry>(),
+            128,
+            "one 128-byte block per entry"
+        );
         assert_eq!(std::mem::size_of::<PoolEntry>(), 256);
     }
 

@@ -432,3 +432,28 @@ fn open_or_create_refuses_different_parameters() {
         "declared_consumers"
     );
 }
+
+/// `inspect` shows the stage graph: who runs after whom.
+#[test]
+fn inspect_shows_who_runs_after_whom() {
+    let seg = Seg::new("graph");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let _journal = ring.consumer("journal").unwrap();
+    let _audit = ring.consumer("audit").unwrap();
+    let _broadcast = ring
+        .consumer_after("broadcast", &["journal", "audit"])
+        .unwrap();
+    let info = ring.inspect();
+    let broadcast = info
+        .consumers
+        .iter()
+        .find(|c| c.name == "broadcast")
+        .unwrap();
+    assert_eq!(
+        broadcast.after,
+        vec!["journal".to_string(), "audit".to_string()]
+    );
+    assert!(info.to_string().contains("after journal, audit"), "{info}");
+    let journal = info.consumers.iter().find(|c| c.name == "journal").unwrap();
+    assert!(journal.after.is_empty());
+}
