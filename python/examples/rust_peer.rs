@@ -62,7 +62,9 @@ fn run(args: &[String]) -> Result<(), String> {
             for i in 0..count {
                 let text = i.to_string();
                 producer
-                    .publish_timeout(Duration::from_secs(30), |e, _| e.set(kind::BYTES, text.as_bytes()))
+                    .publish_timeout(Duration::from_secs(30), |e, _| {
+                        e.set(kind::BYTES, text.as_bytes())
+                    })
                     .map_err(|e| e.to_string())?;
             }
         }

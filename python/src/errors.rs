@@ -109,9 +109,8 @@ impl Fail {
                         custom_args(py, "Lapped", (msg, missed, resume_at))
                     }
                     ConsumeError::ProducerDied { pid, seq, claimed } => {
-                        let (start, end) = claimed.map_or((None, None), |r| {
-                            (Some(r.start()), Some(r.end()))
-                        });
+                        let (start, end) =
+                            claimed.map_or((None, None), |r| (Some(r.start()), Some(r.end())));
                         custom_args(py, "ProducerDied", (msg, pid, seq, start, end))
                     }
                     ConsumeError::UpstreamGone { .. } => custom(py, "UpstreamGone", msg),

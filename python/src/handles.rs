@@ -226,7 +226,8 @@ impl<const N: usize> Producer<N> {
     fn producer(&mut self) -> Result<&mut ShmProducer<Slot<N>>, Fail> {
         if self.claim.is_some() {
             return Err(Fail::State(
-                "a claim is open on this producer: publish it (leave its `with` block) first".into(),
+                "a claim is open on this producer: publish it (leave its `with` block) first"
+                    .into(),
             ));
         }
         // SAFETY: the pointer comes from `Box::leak` and is freed only in `Drop`; no claim
@@ -317,11 +318,7 @@ pub trait WorkerEnd: Send {
     /// Take the pool's next item, waiting up to `wait` (zero: only if one is there), and hand
     /// `sink(seq, kind, payload)` the slot while this worker holds it. `Ok(false)`: none within
     /// `wait`. Items of a claim whose producer died are skipped (their slots hold stale data).
-    fn take(
-        &mut self,
-        wait: Duration,
-        sink: &mut dyn FnMut(i64, u8, &[u8]),
-    ) -> Result<bool, Fail>;
+    fn take(&mut self, wait: Duration, sink: &mut dyn FnMut(i64, u8, &[u8])) -> Result<bool, Fail>;
     /// The pool's work cursor.
     fn work_cursor(&self) -> i64;
 }
@@ -333,11 +330,7 @@ struct Worker<const N: usize> {
 }
 
 impl<const N: usize> WorkerEnd for Worker<N> {
-    fn take(
-        &mut self,
-        wait: Duration,
-        sink: &mut dyn FnMut(i64, u8, &[u8]),
-    ) -> Result<bool, Fail> {
+    fn take(&mut self, wait: Duration, sink: &mut dyn FnMut(i64, u8, &[u8])) -> Result<bool, Fail> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -442,4 +435,3 @@ impl<const N: usize> SubscriberEnd for Subscriber<N> {
         self.0.next_sequence()
     }
 }
-

@@ -20,7 +20,9 @@
 
 use crate::errors::{Fail, IntoPy};
 use crate::fork;
-use crate::handles::{self, AnyRing, CreateSpec, ProducerEnd, WorkerEnd, DECLARED_POOLS, QUEUE_POOL};
+use crate::handles::{
+    self, AnyRing, CreateSpec, ProducerEnd, WorkerEnd, DECLARED_POOLS, QUEUE_POOL,
+};
 use crate::slot::{class_for, kind, Role, CLASSES};
 use crate::wait::{deadline, sliced, SLICE};
 use parking_lot::{Mutex, MutexGuard};
@@ -206,9 +208,7 @@ fn pickle<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     static DUMPS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
     static LOADS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
     let cell = if name == "dumps" { &DUMPS } else { &LOADS };
-    let f = cell.get_or_try_init(py, || {
-        py.import("pickle")?.getattr(name).map(Bound::unbind)
-    })?;
+    let f = cell.get_or_try_init(py, || py.import("pickle")?.getattr(name).map(Bound::unbind))?;
     Ok(f.bind(py).clone())
 }
 
@@ -331,7 +331,12 @@ impl Queue {
     }
 
     /// Take one item, `None` when none came before `until` (or now, if `!block`).
-    fn take(&self, py: Python<'_>, block: bool, until: Option<Instant>) -> PyResult<Option<PyObject>> {
+    fn take(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        until: Option<Instant>,
+    ) -> PyResult<Option<PyObject>> {
         let shared = &self.shared;
         let mut slot = lock(py, &shared.worker)?;
         let worker = shared.worker(&mut slot).py_err(py)?;
@@ -349,7 +354,9 @@ impl Queue {
         if got {
             drop(slot);
             return match (fast, fast_raw) {
-                (Some((kind::PICKLE, b)), _) => Ok(Some(pickle(py, "loads")?.call1((b,))?.unbind())),
+                (Some((kind::PICKLE, b)), _) => {
+                    Ok(Some(pickle(py, "loads")?.call1((b,))?.unbind()))
+                }
                 (Some((_, b)), _) => Ok(Some(b.into_any().unbind())),
                 (None, Some((k, v))) => decode(py, k, &v).map(Some),
                 (None, None) => Ok(None),
@@ -415,9 +422,9 @@ impl Queue {
         let capacity = if maxsize <= 0 {
             DEFAULT_CAPACITY
         } else {
-            (maxsize as usize).checked_next_power_of_two().ok_or_else(|| {
-                PyValueError::new_err(format!("maxsize {maxsize} is too large"))
-            })?
+            (maxsize as usize)
+                .checked_next_power_of_two()
+                .ok_or_else(|| PyValueError::new_err(format!("maxsize {maxsize} is too large")))?
         };
         let anonymous = name.is_none();
         let name = name.unwrap_or_else(generated_name);
@@ -430,7 +437,9 @@ impl Queue {
             max_producers,
             remove_stale,
         };
-        let ring = py.allow_threads(|| handles::create(&name, &spec)).py_err(py)?;
+        let ring = py
+            .allow_threads(|| handles::create(&name, &spec))
+            .py_err(py)?;
         let guard = anonymous.then(|| ring.unlink_guard());
         Ok(Self {
             shared: Arc::new(Shared::new(ring, guard)),
@@ -472,7 +481,13 @@ impl Queue {
 
     /// Put `obj`, waiting (if `block`) up to `timeout` seconds for room; `queue.Full` otherwise.
     #[pyo3(signature = (obj, block = true, timeout = None))]
-    fn put(&self, py: Python<'_>, obj: &Bound<'_, PyAny>, block: bool, timeout: Option<f64>) -> PyResult<()> {
+    fn put(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
         let payload = encode(obj, self.shared.class)?;
         let until = deadline(timeout)?;
         if self.put_items(py, &[(payload.kind(), payload.data())], block, until)? {
@@ -492,7 +507,12 @@ impl Queue {
     /// put. With a `timeout`, `queue.Full` says the batch containing the deadline was not put
     /// (earlier batches were).
     #[pyo3(signature = (items, timeout = None))]
-    fn put_many(&self, py: Python<'_>, items: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<()> {
+    fn put_many(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
         let class = self.shared.class;
         let mut payloads = Vec::new();
         for item in items.try_iter()? {
@@ -528,7 +548,12 @@ impl Queue {
     /// Wait up to `timeout` seconds (`None`: no limit) for one item, then take up to
     /// `max_items` in all without waiting more; a list of at least one item, or `queue.Empty`.
     #[pyo3(signature = (max_items, timeout = None))]
-    fn get_many<'py>(&self, py: Python<'py>, max_items: usize, timeout: Option<f64>) -> PyResult<Bound<'py, PyList>> {
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_items: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let until = deadline(timeout)?;
         let out = PyList::empty(py);
         if max_items == 0 {
@@ -568,10 +593,14 @@ impl Queue {
 
     /// The number of items put and not yet taken (a snapshot: other processes move it).
     fn qsize(&self) -> PyResult<usize> {
-        self.shared.check_open().map_err(|e| Python::with_gil(|py| e.into_pyerr(py)))?;
+        self.shared
+            .check_open()
+            .map_err(|e| Python::with_gil(|py| e.into_pyerr(py)))?;
         let published = self.shared.ring().published();
         let taken = self.work_cursor().unwrap_or(-1);
-        Ok(published.saturating_sub(taken).clamp(0, self.shared.capacity as i64) as usize)
+        Ok(published
+            .saturating_sub(taken)
+            .clamp(0, self.shared.capacity as i64) as usize)
     }
 
     /// `qsize() == 0`.
@@ -615,7 +644,13 @@ impl Queue {
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
         let open = py.import("seqflow._seqflow")?.getattr("_open_queue")?;
-        PyTuple::new(py, [open, PyTuple::new(py, [self.shared.name.as_str()])?.into_any()])
+        PyTuple::new(
+            py,
+            [
+                open,
+                PyTuple::new(py, [self.shared.name.as_str()])?.into_any(),
+            ],
+        )
     }
 
     fn __repr__(&self) -> String {

@@ -8,14 +8,16 @@
 
 use crate::errors::{Fail, IntoPy};
 use crate::fork;
-use crate::handles::{self, AnyRing, ConsumerEnd, CreateSpec, ProducerEnd, SubscriberEnd, WorkerEnd};
+use crate::handles::{
+    self, AnyRing, ConsumerEnd, CreateSpec, ProducerEnd, SubscriberEnd, WorkerEnd,
+};
 use crate::slot::{class_for, kind, Role, CLASSES};
 use crate::wait::{deadline, sliced};
+use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 use seqflow_shm::UnlinkGuard;
-use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +89,9 @@ impl _Ring {
             max_producers,
             remove_stale,
         };
-        let ring = py.allow_threads(|| handles::create(&name, &spec)).py_err(py)?;
+        let ring = py
+            .allow_threads(|| handles::create(&name, &spec))
+            .py_err(py)?;
         let guard = unlink_on_close.then(|| ring.unlink_guard());
         Ok(Self {
             ring,
@@ -156,10 +160,17 @@ impl _Ring {
 
     /// A gating consumer named `name`, after the live consumers named in `after`.
     #[pyo3(signature = (name, after = Vec::new()))]
-    fn consumer(&mut self, py: Python<'_>, name: String, after: Vec<String>) -> PyResult<_Consumer> {
+    fn consumer(
+        &mut self,
+        py: Python<'_>,
+        name: String,
+        after: Vec<String>,
+    ) -> PyResult<_Consumer> {
         let ring = self.ring();
         let after: Vec<&str> = after.iter().map(String::as_str).collect();
-        let end = py.allow_threads(|| ring.consumer(&name, &after)).py_err(py)?;
+        let end = py
+            .allow_threads(|| ring.consumer(&name, &after))
+            .py_err(py)?;
         Ok(_Consumer {
             end: Mutex::new(end),
             generation: fork::generation(),
@@ -224,20 +235,33 @@ impl _Producer {
     /// Copy `data` (bytes-like) into the next slot and publish it, waiting up to `timeout`
     /// seconds for room (`TimeoutError`). Returns its sequence.
     #[pyo3(signature = (data, timeout = None))]
-    fn publish(&mut self, py: Python<'_>, data: &Bound<'_, PyAny>, timeout: Option<f64>) -> PyResult<i64> {
+    fn publish(
+        &mut self,
+        py: Python<'_>,
+        data: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<i64> {
         self.publish_many(py, vec![data.clone()], timeout)
     }
 
     /// Publish every item of `items` (bytes-likes) in one claim; returns the last sequence.
     #[pyo3(signature = (items, timeout = None))]
-    fn publish_many(&mut self, py: Python<'_>, items: Vec<Bound<'_, PyAny>>, timeout: Option<f64>) -> PyResult<i64> {
+    fn publish_many(
+        &mut self,
+        py: Python<'_>,
+        items: Vec<Bound<'_, PyAny>>,
+        timeout: Option<f64>,
+    ) -> PyResult<i64> {
         check_gen(self.generation)?;
         let mut owned: Vec<Vec<u8>> = Vec::with_capacity(items.len());
         for item in &items {
             let bytes: Vec<u8> = if let Ok(b) = item.downcast::<PyBytes>() {
                 b.as_bytes().to_vec()
             } else {
-                py.import("builtins")?.getattr("bytes")?.call1((item,))?.extract()?
+                py.import("builtins")?
+                    .getattr("bytes")?
+                    .call1((item,))?
+                    .extract()?
             };
             if bytes.len() > self.class {
                 return Err(PyValueError::new_err(format!(
@@ -272,7 +296,9 @@ impl _Producer {
         }
         match sliced(py, until, |wait| end.open_claim(n, wait))? {
             Some(r) => Ok(r),
-            None => Err(PyTimeoutError::new_err(format!("timed out waiting for {n} free slots"))),
+            None => Err(PyTimeoutError::new_err(format!(
+                "timed out waiting for {n} free slots"
+            ))),
         }
     }
 
@@ -312,7 +338,9 @@ impl _Consumer {
         }
         match sliced(py, until, |wait| end.wait_for(seq, wait))? {
             Some(hi) => Ok(hi),
-            None => Err(PyTimeoutError::new_err(format!("sequence {seq} not available in time"))),
+            None => Err(PyTimeoutError::new_err(format!(
+                "sequence {seq} not available in time"
+            ))),
         }
     }
 
@@ -320,7 +348,11 @@ impl _Consumer {
     fn read<'py>(&self, py: Python<'py>, seq: i64) -> PyResult<Bound<'py, PyBytes>> {
         check_gen(self.generation)?;
         let mut out = None;
-        if self.end.lock().read(seq, &mut |_, data| out = Some(PyBytes::new(py, data))) {
+        if self
+            .end
+            .lock()
+            .read(seq, &mut |_, data| out = Some(PyBytes::new(py, data)))
+        {
             out.ok_or_else(|| PyRuntimeError::new_err("slot vanished"))
         } else {
             Err(PyValueError::new_err(format!(
@@ -333,7 +365,9 @@ impl _Consumer {
     /// The payload length at `seq`, or `None` if `seq` is not available to this consumer.
     fn payload_len(&self, seq: i64) -> Option<usize> {
         let mut len = None;
-        self.end.lock().read(seq, &mut |_, data| len = Some(data.len()));
+        self.end
+            .lock()
+            .read(seq, &mut |_, data| len = Some(data.len()));
         len
     }
 
@@ -369,7 +403,11 @@ impl _Subscriber {
     /// `(seq, payload copy)` of the next event; `seqflow.Lapped` when overwritten events were
     /// skipped (call again to go on), `TimeoutError` on timeout.
     #[pyo3(signature = (timeout = None))]
-    fn next<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<(i64, Bound<'py, PyBytes>)> {
+    fn next<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<(i64, Bound<'py, PyBytes>)> {
         check_gen(self.generation)?;
         let until = deadline(timeout)?;
         let end = self.end.get_mut();
@@ -401,13 +439,19 @@ pub struct _Worker {
 impl _Worker {
     /// Take the pool's next event: `(seq, payload copy)`; `TimeoutError` on timeout.
     #[pyo3(signature = (timeout = None))]
-    fn process<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<(i64, Bound<'py, PyBytes>)> {
+    fn process<'py>(
+        &mut self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<(i64, Bound<'py, PyBytes>)> {
         check_gen(self.generation)?;
         let until = deadline(timeout)?;
         let end = self.end.get_mut();
         let mut fast = None;
         if end
-            .take(Duration::ZERO, &mut |seq, _, data| fast = Some((seq, PyBytes::new(py, data))))
+            .take(Duration::ZERO, &mut |seq, _, data| {
+                fast = Some((seq, PyBytes::new(py, data)))
+            })
             .py_err(py)?
         {
             if let Some(v) = fast {

@@ -114,11 +114,26 @@ pub fn fingerprint(role: Role, n: usize) -> u64 {
 macro_rules! dispatch_class {
     ($class:expr, $n:ident => $body:expr, _ => $none:expr) => {
         match $class {
-            16 => { const $n: usize = 16; $body }
-            64 => { const $n: usize = 64; $body }
-            256 => { const $n: usize = 256; $body }
-            1024 => { const $n: usize = 1024; $body }
-            4096 => { const $n: usize = 4096; $body }
+            16 => {
+                const $n: usize = 16;
+                $body
+            }
+            64 => {
+                const $n: usize = 64;
+                $body
+            }
+            256 => {
+                const $n: usize = 256;
+                $body
+            }
+            1024 => {
+                const $n: usize = 1024;
+                $body
+            }
+            4096 => {
+                const $n: usize = 4096;
+                $body
+            }
             _ => $none,
         }
     };
