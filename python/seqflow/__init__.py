@@ -1,0 +1,46 @@
+"""seqflow: Disruptor-style shared-memory rings for Python.
+
+- :class:`Queue`: a drop-in for :class:`multiprocessing.Queue` across processes, over a named
+  shared-memory ring of byte slots (bytes and bytearrays are not pickled).
+- :class:`Ring`: the Disruptor model -- producers that publish or claim slots, named gating
+  consumers with ``after=[...]`` dependencies, lossy subscribers, worker pools -- with zero-copy
+  ``memoryview`` (or numpy) access to slots.
+
+Every blocking call releases the GIL and is interrupted by Ctrl-C (``KeyboardInterrupt``) within
+about 50 ms. Linux only (POSIX shared memory, futexes, OFD locks). See docs/python.md.
+"""
+
+from ._errors import (
+    Halted,
+    Lapped,
+    ProducerDied,
+    SegmentError,
+    SegmentExists,
+    SegmentMismatch,
+    SegmentNotFound,
+    SeqflowError,
+    UpstreamGone,
+)
+from ._seqflow import DECLARED_POOLS, SLOT_CLASSES, Queue
+from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
+
+__all__ = [
+    "Queue",
+    "Ring",
+    "Producer",
+    "Claim",
+    "Consumer",
+    "Subscriber",
+    "Worker",
+    "SeqflowError",
+    "SegmentError",
+    "SegmentNotFound",
+    "SegmentExists",
+    "SegmentMismatch",
+    "Halted",
+    "Lapped",
+    "ProducerDied",
+    "UpstreamGone",
+    "SLOT_CLASSES",
+    "DECLARED_POOLS",
+]

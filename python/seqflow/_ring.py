@@ -1,0 +1,419 @@
+"""`seqflow.Ring`: the Disruptor model over a named shared-memory ring.
+
+The native module (`seqflow._seqflow`) does the sequencing and copies; this module adds
+zero-copy access to slots. It maps the same segment a second time with Python's own
+:mod:`mmap`, so every ``memoryview`` (or numpy view) handed out keeps that mapping alive: a view
+can never point at unmapped memory. What a view may *see* follows the Disruptor contract:
+
+- ``Consumer.get(seq)`` returns a read-only view of slot ``seq``. It is valid until the consumer
+  calls ``update_sequence`` past ``seq`` (after that a producer may overwrite the slot).
+  ``update_sequence`` releases every view it handed out (using one afterwards raises
+  ``ValueError``); if a view cannot be released because something still exports it (a numpy
+  array made from it, say), ``update_sequence`` raises ``BufferError`` and does not move.
+  numpy views of dtype rings are not revocable: use them before ``update_sequence``.
+- ``Producer.claim(n)`` yields writable views of the claimed slots; they are released when the
+  ``with`` block ends, which publishes the claim.
+
+Use ``get_bytes`` (a copy) when an event must outlive the consumer's position.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+from . import _seqflow
+from ._errors import Halted
+
+_EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is the events region
+_HEADER = 8  # bytes of a slot header (length, kind) before the payload
+
+
+def _generated_name() -> str:
+    return "/seqflow-py-ring-%d-%s" % (os.getpid(), os.urandom(4).hex())
+
+
+class _Mapping:
+    """A Python mmap of the segment, for views. Lazily made; shared by a ring's handles."""
+
+    def __init__(self, name: str, capacity: int, event_size: int) -> None:
+        path = "/dev/shm/" + name.lstrip("/")
+        fd = os.open(path, os.O_RDWR)
+        try:
+            size = os.fstat(fd).st_size
+            self.mm = mmap.mmap(fd, size)
+        finally:
+            os.close(fd)
+        (self.events,) = struct.unpack_from("<Q", self.mm, _EVENTS_OFFSET_FIELD)
+        self.capacity = capacity
+        self.event_size = event_size
+        if self.events + capacity * event_size > size:
+            raise ValueError("segment %s: events region outside the file" % name)
+
+    def offset(self, seq: int) -> int:
+        return self.events + (seq & (self.capacity - 1)) * self.event_size + _HEADER
+
+
+class Ring:
+    """A ring of fixed-size slots in a named shared-memory segment.
+
+    ``Ring(name=None, capacity=1024, slot_size=256, *, dtype=None, multi_producer=False)``
+    creates the segment (``name=None``: a generated name, removed when this process closes the
+    ring). ``Ring.open(name)`` attaches to an existing one. ``capacity`` is a power of two.
+    With a numpy structured ``dtype``, slots hold one record each and ``get`` returns a numpy
+    record view. Pass a ring to ``multiprocessing.Process``: forked children inherit it, spawned
+    ones re-open it by name (pickling carries the name and dtype).
+    """
+
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        capacity: int = 1024,
+        slot_size: Optional[int] = None,
+        *,
+        dtype: Any = None,
+        multi_producer: bool = False,
+        max_consumers: int = 64,
+        remove_stale: bool = False,
+        _raw: Any = None,
+    ) -> None:
+        self._dtype = None
+        if dtype is not None:
+            import numpy as np
+
+            self._dtype = np.dtype(dtype)
+            if slot_size is None:
+                slot_size = self._dtype.itemsize
+            elif slot_size < self._dtype.itemsize:
+                raise ValueError("slot_size %d < dtype itemsize %d" % (slot_size, self._dtype.itemsize))
+        if _raw is None:
+            anonymous = name is None
+            _raw = _seqflow._Ring.create(
+                name or _generated_name(),
+                capacity,
+                slot_size if slot_size is not None else 256,
+                multi_producer,
+                max_consumers=max_consumers,
+                remove_stale=remove_stale,
+                unlink_on_close=anonymous,
+            )
+        elif self._dtype is not None and self._dtype.itemsize > _raw.slot_size:
+            raise ValueError("dtype itemsize %d > the ring's slot size %d" % (self._dtype.itemsize, _raw.slot_size))
+        self._raw = _raw
+        self._map: Optional[_Mapping] = None
+        self._producer: Optional[Producer] = None
+
+    @classmethod
+    def open(cls, name: str, *, dtype: Any = None, timeout: float = 5.0) -> "Ring":
+        """Attach to the ring ``name`` (waiting up to ``timeout`` s for its creator)."""
+        return cls(dtype=dtype, _raw=_seqflow._Ring.open(name, timeout))
+
+    def __reduce__(self):
+        return (_reopen, (self.name, self._dtype))
+
+    @property
+    def name(self) -> str:
+        """The segment name."""
+        return self._raw.name
+
+    @property
+    def capacity(self) -> int:
+        """Slots in the ring."""
+        return self._raw.capacity
+
+    @property
+    def slot_size(self) -> int:
+        """Payload bytes per slot (the size class)."""
+        return self._raw.slot_size
+
+    @property
+    def dtype(self):
+        """The numpy dtype of the slots, or ``None`` for raw bytes."""
+        return self._dtype
+
+    @property
+    def published(self) -> int:
+        """The highest sequence up to which every event is published (-1: none)."""
+        return self._raw.published
+
+    def _mapping(self) -> _Mapping:
+        if self._map is None:
+            self._map = _Mapping(self._raw.name, self._raw.capacity, self._raw.event_size)
+        return self._map
+
+    def _encode(self, data: Any) -> bytes:
+        if self._dtype is not None and not isinstance(data, (bytes, bytearray, memoryview)):
+            import numpy as np
+
+            return np.array([data], dtype=self._dtype).tobytes()
+        return bytes(data) if not isinstance(data, bytes) else data
+
+    def _decode(self, data: bytes) -> Any:
+        if self._dtype is None:
+            return data
+        import numpy as np
+
+        return np.frombuffer(data, dtype=self._dtype, count=1)[0]
+
+    def producer(self) -> "Producer":
+        """A producer handle (single producer rings: the only one across all processes)."""
+        return Producer(self, self._raw.producer())
+
+    def consumer(self, name: str, after: Sequence[str] = ()) -> "Consumer":
+        """A gating consumer named ``name`` that runs after the live consumers in ``after``."""
+        return Consumer(self, self._raw.consumer(name, list(after)))
+
+    def subscriber(self, name: str) -> "Subscriber":
+        """A lossy subscriber: never holds producers back; raises ``Lapped`` when overtaken."""
+        return Subscriber(self, self._raw.subscriber(name))
+
+    def worker(self, pool: str) -> "Worker":
+        """A worker of pool ``pool``: each event goes to exactly one worker of the pool."""
+        return Worker(self, self._raw.worker(pool))
+
+    def _default_producer(self) -> "Producer":
+        if self._producer is None:
+            self._producer = self.producer()
+        return self._producer
+
+    def publish(self, data: Any, timeout: Optional[float] = None) -> int:
+        """Publish one event through this ring object's own producer; returns its sequence."""
+        return self._default_producer().publish(data, timeout)
+
+    def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
+        """Claim ``n`` slots through this ring object's own producer (a context manager)."""
+        return self._default_producer().claim(n, timeout)
+
+    def halt(self) -> None:
+        """Stop this process's waits on the ring (they raise ``Halted``)."""
+        self._raw.halt()
+
+    def unlink(self) -> None:
+        """Remove the name now (attached processes keep working)."""
+        self._raw.unlink()
+
+    def close(self) -> None:
+        """Drop this object's producer and, for an unnamed ring in its creator, the name."""
+        self._producer = None
+        self._raw.close()
+
+    def inspect(self) -> str:
+        """A table of the segment: cursor, consumers with their lag and liveness, producers."""
+        return self._raw.inspect()
+
+    def __enter__(self) -> "Ring":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "seqflow.Ring(name=%r, capacity=%d, slot_size=%d)" % (self.name, self.capacity, self.slot_size)
+
+
+def _reopen(name: str, dtype: Any) -> Ring:
+    return Ring.open(name, dtype=dtype)
+
+
+class Producer:
+    """Publishes events: ``publish`` copies, ``claim(n)`` gives writable views of the slots."""
+
+    def __init__(self, ring: Ring, raw: Any) -> None:
+        self._ring = ring
+        self._raw = raw
+
+    def publish(self, data: Any, timeout: Optional[float] = None) -> int:
+        """Copy ``data`` (bytes-like, or a record of the ring's dtype) into the next slot and
+        publish it, waiting up to ``timeout`` s for room (``TimeoutError``). Returns its sequence."""
+        return self._raw.publish(self._ring._encode(data), timeout)
+
+    def publish_many(self, items: Sequence[Any], timeout: Optional[float] = None) -> int:
+        """Publish ``items`` in one claim; returns the last sequence."""
+        return self._raw.publish_many([self._ring._encode(d) for d in items], timeout)
+
+    def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
+        """Claim ``n`` slots; use as ``with producer.claim(n) as views: ...`` (published on exit)."""
+        return Claim(self, n, timeout)
+
+
+class Claim:
+    """Claimed slots: writable views (or numpy records) inside a ``with`` block, published on exit.
+
+    ``claim.sequences`` is the range of claimed sequences; ``claim.set_len(i, n)`` sets the
+    payload length of the i-th slot (default: the whole slot, or the dtype's itemsize). Leaving
+    the block publishes the slots even on an exception (an unpublished slot would stall every
+    consumer), so write every slot first.
+    """
+
+    def __init__(self, producer: Producer, n: int, timeout: Optional[float]) -> None:
+        self._producer = producer
+        self._n = n
+        self._timeout = timeout
+        self._views: List[Any] = []
+        self._lens: List[int] = []
+        self.sequences = range(0)
+
+    def __enter__(self) -> List[Any]:
+        ring = self._producer._ring
+        start, end = self._producer._raw.claim(self._n, self._timeout)
+        self.sequences = range(start, end + 1)
+        m = ring._mapping()
+        size = ring._dtype.itemsize if ring._dtype is not None else ring.slot_size
+        self._lens = [size] * len(self.sequences)
+        base = memoryview(m.mm)
+        for seq in self.sequences:
+            off = m.offset(seq)
+            if ring._dtype is not None:
+                import numpy as np
+
+                self._views.append(np.frombuffer(m.mm, dtype=ring._dtype, count=1, offset=off)[0])
+            else:
+                self._views.append(base[off : off + size])
+        base.release()
+        return self._views
+
+    def set_len(self, i: int, n: int) -> None:
+        """Set the payload length of the i-th claimed slot."""
+        self._lens[i] = n
+
+    def __exit__(self, *exc: Any) -> None:
+        for v in self._views:
+            if isinstance(v, memoryview):
+                try:
+                    v.release()
+                except BufferError:
+                    pass
+        self._views = []
+        self._producer._raw.commit(self._lens)
+
+
+class Consumer:
+    """A gating consumer: producers never overwrite what it has not marked processed.
+
+    ``wait_for(seq, timeout)`` returns the highest available sequence (>= seq); ``get(seq)``
+    a zero-copy read-only view valid until ``update_sequence`` moves past ``seq``;
+    ``get_bytes(seq)`` a copy. Iterating yields ``(seq, view)`` for ever (until ``Halted``),
+    marking each batch processed when the next one is requested.
+    """
+
+    def __init__(self, ring: Ring, raw: Any) -> None:
+        self._ring = ring
+        self._raw = raw
+        self._views: List[memoryview] = []
+
+    @property
+    def name(self) -> str:
+        return self._raw.name
+
+    @property
+    def sequence(self) -> int:
+        """The last sequence marked processed."""
+        return self._raw.sequence
+
+    def wait_for(self, seq: int, timeout: Optional[float] = None) -> int:
+        """Wait until ``seq`` is available; return the highest available sequence.
+        ``TimeoutError`` after ``timeout`` s, ``Halted``, ``ProducerDied``, ``UpstreamGone``."""
+        return self._raw.wait_for(seq, timeout)
+
+    def get(self, seq: int) -> Any:
+        """A zero-copy, read-only view of the payload at ``seq`` (a numpy record for dtype
+        rings), valid until ``update_sequence`` passes ``seq``."""
+        n = self._raw.payload_len(seq)
+        if n is None:
+            raise ValueError(
+                "sequence %d is not available to consumer %r (wait_for it first; %d is processed)"
+                % (seq, self.name, self.sequence)
+            )
+        m = self._ring._mapping()
+        off = m.offset(seq)
+        if self._ring._dtype is not None:
+            import numpy as np
+
+            arr = np.frombuffer(m.mm, dtype=self._ring._dtype, count=1, offset=off)
+            arr.flags.writeable = False
+            return arr[0]
+        base = memoryview(m.mm)
+        view = base[off : off + n].toreadonly()
+        base.release()
+        self._views.append(view)
+        return view
+
+    def get_bytes(self, seq: int) -> bytes:
+        """A copy of the payload at ``seq`` (bytes, or a numpy record copy for dtype rings)."""
+        data = self._raw.read(seq)
+        return self._ring._decode(data) if self._ring._dtype is not None else data
+
+    def update_sequence(self, seq: int) -> None:
+        """Mark everything up to ``seq`` processed; releases the views ``get`` handed out."""
+        stuck = 0
+        keep = []
+        for v in self._views:
+            try:
+                v.release()
+            except BufferError:
+                stuck += 1
+                keep.append(v)
+        self._views = keep
+        if stuck:
+            raise BufferError(
+                "%d view(s) from get() are still exported (e.g. by a numpy array): release them "
+                "before update_sequence, the producer may overwrite their slots" % stuck
+            )
+        self._raw.update_sequence(seq)
+
+    def __iter__(self) -> Iterator[Tuple[int, Any]]:
+        while True:
+            nxt = self.sequence + 1
+            try:
+                hi = self.wait_for(nxt)
+            except Halted:
+                return
+            for seq in range(nxt, hi + 1):
+                yield seq, self.get(seq)
+            self.update_sequence(hi)
+
+
+class Subscriber:
+    """A lossy reader: ``next(timeout)`` returns ``(seq, copy)`` or raises ``Lapped`` (with
+    ``missed`` and ``resume_at``) when the producers overwrote events before it read them."""
+
+    def __init__(self, ring: Ring, raw: Any) -> None:
+        self._ring = ring
+        self._raw = raw
+
+    @property
+    def next_sequence(self) -> int:
+        return self._raw.next_sequence
+
+    def next(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
+        seq, data = self._raw.next(timeout)
+        return seq, self._ring._decode(data)
+
+    def __iter__(self) -> Iterator[Tuple[int, Any]]:
+        while True:
+            try:
+                yield self.next()
+            except Halted:
+                return
+
+
+class Worker:
+    """A worker of a pool: ``process(timeout)`` returns ``(seq, copy)`` of the pool's next event;
+    each event goes to exactly one worker of the pool, in whichever process."""
+
+    def __init__(self, ring: Ring, raw: Any) -> None:
+        self._ring = ring
+        self._raw = raw
+
+    def process(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
+        seq, data = self._raw.process(timeout)
+        return seq, self._ring._decode(data)
+
+    def __iter__(self) -> Iterator[Tuple[int, Any]]:
+        while True:
+            try:
+                yield self.process()
+            except Halted:
+                return

@@ -1,0 +1,40 @@
+//! `seqflow._seqflow`: the native half of the `seqflow` Python package (pyo3, abi3).
+//!
+//! - `Queue` (`queue.rs`): a `multiprocessing.Queue` drop-in over a shared ring of byte slots.
+//! - `_Ring` and its handles (`ring.rs`): the Disruptor model; `seqflow/_ring.py` wraps them.
+//! - `handles.rs`: type erasure over the slot classes of `slot.rs`.
+//! - `wait.rs`: every blocking call releases the GIL and checks for signals every 50 ms.
+//! - `errors.rs`: typed errors mapped to Python exceptions; nothing panics across the boundary.
+//! - `fork.rs`: handles inherited through `fork()` are replaced (Queue) or refused (Ring handles).
+#![deny(missing_docs, unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+// pyo3's `#[pymethods]` expand to code clippy would flag in user code.
+#![allow(clippy::useless_conversion)]
+
+mod errors;
+mod fork;
+mod handles;
+mod queue;
+mod ring;
+pub mod slot;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The extension module.
+#[pymodule]
+fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    fork::install();
+    m.add_class::<queue::Queue>()?;
+    m.add_class::<ring::_Ring>()?;
+    m.add_class::<ring::_Producer>()?;
+    m.add_class::<ring::_Consumer>()?;
+    m.add_class::<ring::_Subscriber>()?;
+    m.add_class::<ring::_Worker>()?;
+    m.add_function(wrap_pyfunction!(queue::_open_queue, m)?)?;
+    m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
+    m.add("SLOT_CLASSES", slot::CLASSES.to_vec())?;
+    m.add("DECLARED_POOLS", handles::DECLARED_POOLS)?;
+    m.add("QUEUE_POOL", handles::QUEUE_POOL)?;
+    Ok(())
+}

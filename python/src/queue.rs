@@ -1,0 +1,676 @@
+//! `seqflow.Queue`: a `multiprocessing.Queue` drop-in over a shared ring of byte slots.
+//!
+//! The ring is multi producer (CAS); consumers are workers of one pool ([`QUEUE_POOL`]), so each
+//! item goes to exactly one `get`. Each process takes its producer slot on its first `put` and
+//! its worker on its first `get`, and takes new ones after a `fork` (see `fork.rs`).
+//!
+//! Payloads: `bytes` and `bytearray` are copied in as they are (kind byte in the slot header, no
+//! pickling), `memoryview`s as bytes, anything else is pickled (highest protocol).
+//!
+//! # Anchor (until `seqflow-shm` has declared pools)
+//! A worker that joins a pool with no live worker starts at the producer cursor, and with no
+//! worker at all nothing gates the producer: items put before the first `get` would be
+//! overwritten or skipped. Until declared pools land ([`DECLARED_POOLS`]), the first `put` of a
+//! handle that finds no live worker registers the handle's own worker at once (the *anchor*):
+//! the pool then exists and gates from that item on, so a consumer that starts later gets
+//! everything (and a producer that fills the ring blocks, as a bounded queue should). When a
+//! `put` finds the ring full while other workers are alive, the handle's worker is released,
+//! so an idle anchor never stalls a running pipeline. Gap: if every producer that anchored exits
+//! before any consumer attaches, the anchor goes with it (declared pools close that gap).
+
+use crate::errors::{Fail, IntoPy};
+use crate::fork;
+use crate::handles::{
+    self, AnyRing, CreateSpec, ProducerEnd, WorkerEnd, DECLARED_POOLS, QUEUE_POOL,
+};
+use crate::slot::{class_for, kind, Role, CLASSES};
+use crate::wait::{deadline, sliced, SLICE};
+use parking_lot::{Mutex, MutexGuard};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::sync::GILOnceCell;
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
+use seqflow_shm::UnlinkGuard;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Default capacity for `maxsize <= 0` (a shared ring is always bounded).
+const DEFAULT_CAPACITY: usize = 8192;
+/// Default payload bytes per slot.
+const DEFAULT_SLOT: usize = 1024;
+/// How often a blocked `put` looks for other live workers before releasing its anchor.
+const ANCHOR_CHECK: Duration = Duration::from_millis(20);
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The ring of this process (re-opened by name after a fork when possible).
+struct RingSlot {
+    ring: Arc<dyn AnyRing>,
+    generation: u64,
+}
+
+struct ProducerSlot {
+    generation: u64,
+    producer: Option<Box<dyn ProducerEnd>>,
+    anchor_checked: bool,
+    last_anchor_check: Option<Instant>,
+}
+
+struct WorkerSlot {
+    generation: u64,
+    worker: Option<Box<dyn WorkerEnd>>,
+}
+
+/// What every handle of one queue in one process shares.
+struct Shared {
+    name: String,
+    class: usize,
+    capacity: usize,
+    ring: Mutex<RingSlot>,
+    producer: Mutex<ProducerSlot>,
+    worker: Mutex<WorkerSlot>,
+    /// The creator-side unlink (anonymous queues only; acts only in the creating process).
+    guard: Mutex<Option<UnlinkGuard>>,
+    closed: AtomicBool,
+}
+
+impl Shared {
+    fn new(ring: Arc<dyn AnyRing>, guard: Option<UnlinkGuard>) -> Self {
+        let generation = fork::generation();
+        Self {
+            name: ring.name().to_owned(),
+            class: ring.class(),
+            capacity: ring.capacity(),
+            ring: Mutex::new(RingSlot { ring, generation }),
+            producer: Mutex::new(ProducerSlot {
+                generation,
+                producer: None,
+                anchor_checked: false,
+                last_anchor_check: None,
+            }),
+            worker: Mutex::new(WorkerSlot {
+                generation,
+                worker: None,
+            }),
+            guard: Mutex::new(guard),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// This process's view of the ring.
+    fn ring(&self) -> Arc<dyn AnyRing> {
+        let mut slot = self.ring.lock();
+        let now = fork::generation();
+        if slot.generation != now {
+            // A forked child: attach on its own if the name is still there (otherwise the
+            // inherited mapping serves as well: new handles record this process's pid).
+            if let Ok(ring) = handles::open(&self.name, Role::Queue, Duration::from_secs(5)) {
+                slot.ring = ring;
+            }
+            slot.generation = now;
+        }
+        slot.ring.clone()
+    }
+
+    fn check_open(&self) -> Result<(), Fail> {
+        if self.closed.load(Ordering::Relaxed) {
+            Err(Fail::Value(format!("Queue {} is closed", self.name)))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// This process's producer, taken on first use.
+    fn producer<'a>(&self, slot: &'a mut ProducerSlot) -> Result<&'a mut dyn ProducerEnd, Fail> {
+        self.check_open()?;
+        let now = fork::generation();
+        if slot.generation != now {
+            slot.producer = None;
+            slot.anchor_checked = false;
+            slot.generation = now;
+        }
+        if !DECLARED_POOLS && !slot.anchor_checked {
+            slot.anchor_checked = true;
+            self.anchor_if_orphan()?;
+        }
+        match &mut slot.producer {
+            Some(p) => Ok(p.as_mut()),
+            p @ None => Ok(p.insert(self.ring().producer()?).as_mut()),
+        }
+    }
+
+    /// Register this handle's worker if no live worker holds the pool.
+    fn anchor_if_orphan(&self) -> Result<(), Fail> {
+        let ring = self.ring();
+        if ring.pool_status(QUEUE_POOL).0 > 0 {
+            return Ok(());
+        }
+        // Another thread may hold the worker lock (blocked in `get`): then this handle already
+        // has a worker.
+        if let Some(mut w) = self.worker.try_lock() {
+            self.worker(&mut w)?;
+        }
+        Ok(())
+    }
+
+    /// A blocked `put`: release this handle's idle worker if other workers are alive (they hold
+    /// the pool; ours would only stall the producers).
+    fn release_idle_anchor(&self, slot: &mut ProducerSlot) {
+        if DECLARED_POOLS {
+            return;
+        }
+        let now = Instant::now();
+        if slot
+            .last_anchor_check
+            .is_some_and(|t| now.duration_since(t) < ANCHOR_CHECK)
+        {
+            return;
+        }
+        slot.last_anchor_check = Some(now);
+        let Some(mut w) = self.worker.try_lock() else {
+            return; // in use by a `get` of this process: not idle
+        };
+        if w.worker.is_some() && self.ring().pool_status(QUEUE_POOL).0 > 1 {
+            w.worker = None;
+        }
+    }
+
+    /// This process's worker, registered on first use.
+    fn worker<'a>(&self, slot: &'a mut WorkerSlot) -> Result<&'a mut dyn WorkerEnd, Fail> {
+        self.check_open()?;
+        let now = fork::generation();
+        if slot.generation != now {
+            slot.worker = None;
+            slot.generation = now;
+        }
+        match &mut slot.worker {
+            Some(w) => Ok(w.as_mut()),
+            w @ None => Ok(w.insert(self.ring().worker(QUEUE_POOL)?).as_mut()),
+        }
+    }
+}
+
+/// Lock `m`, waiting with the GIL released and signals checked between slices.
+fn lock<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> PyResult<MutexGuard<'a, T>> {
+    if let Some(g) = m.try_lock() {
+        return Ok(g);
+    }
+    loop {
+        if let Some(g) = py.allow_threads(|| m.try_lock_for(SLICE)) {
+            return Ok(g);
+        }
+        py.check_signals()?;
+    }
+}
+
+fn pickle<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DUMPS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    static LOADS: GILOnceCell<Py<PyAny>> = GILOnceCell::new();
+    let cell = if name == "dumps" { &DUMPS } else { &LOADS };
+    let f = cell.get_or_try_init(py, || py.import("pickle")?.getattr(name).map(Bound::unbind))?;
+    Ok(f.bind(py).clone())
+}
+
+fn queue_exc(py: Python<'_>, name: &str) -> PyErr {
+    match py.import("queue").and_then(|m| m.getattr(name)) {
+        Ok(cls) => match cls.call0() {
+            Ok(obj) => PyErr::from_value(obj),
+            Err(e) => e,
+        },
+        Err(e) => e,
+    }
+}
+
+/// An encoded item: its kind and bytes (borrowed from a `bytes` object, or owned).
+pub(crate) enum Payload<'py> {
+    /// A `bytes` object (the item itself, or its pickle).
+    Bytes(u8, Bound<'py, PyBytes>),
+    /// A copy (of a `bytearray`).
+    Owned(u8, Vec<u8>),
+}
+
+impl Payload<'_> {
+    pub(crate) fn kind(&self) -> u8 {
+        match self {
+            Payload::Bytes(k, _) | Payload::Owned(k, _) => *k,
+        }
+    }
+    pub(crate) fn data(&self) -> &[u8] {
+        match self {
+            Payload::Bytes(_, b) => b.as_bytes(),
+            Payload::Owned(_, v) => v,
+        }
+    }
+}
+
+/// Encode `obj` for a slot of `class` bytes: the fast path for bytes-likes, pickle otherwise.
+pub(crate) fn encode<'py>(obj: &Bound<'py, PyAny>, class: usize) -> PyResult<Payload<'py>> {
+    let py = obj.py();
+    let payload = if let Ok(b) = obj.downcast_exact::<PyBytes>() {
+        Payload::Bytes(kind::BYTES, b.clone())
+    } else if let Ok(b) = obj.downcast_exact::<PyByteArray>() {
+        Payload::Owned(kind::BYTEARRAY, b.to_vec())
+    } else if obj.is_instance_of::<PyMemoryView>() {
+        let b = py
+            .import("builtins")?
+            .getattr("bytes")?
+            .call1((obj,))?
+            .downcast_into::<PyBytes>()?;
+        Payload::Bytes(kind::BYTES, b)
+    } else {
+        let b = pickle(py, "dumps")?
+            .call1((obj, -1))?
+            .downcast_into::<PyBytes>()?;
+        Payload::Bytes(kind::PICKLE, b)
+    };
+    let len = payload.data().len();
+    if len > class {
+        let what = if payload.kind() == kind::PICKLE {
+            "pickled object"
+        } else {
+            "object"
+        };
+        return Err(PyValueError::new_err(format!(
+            "{what} of {len} bytes does not fit in a slot of {class} bytes (create the queue with a larger slot_size)"
+        )));
+    }
+    Ok(payload)
+}
+
+/// Decode a slot's payload into the object that was put.
+pub(crate) fn decode(py: Python<'_>, k: u8, data: &[u8]) -> PyResult<PyObject> {
+    Ok(match k {
+        kind::BYTEARRAY => PyByteArray::new(py, data).into_any().unbind(),
+        kind::PICKLE => pickle(py, "loads")?
+            .call1((PyBytes::new(py, data),))?
+            .unbind(),
+        _ => PyBytes::new(py, data).into_any().unbind(),
+    })
+}
+
+/// A multi-producer, multi-consumer FIFO queue across processes over a named shared-memory
+/// ring: the `multiprocessing.Queue` API (`put`, `get`, `put_nowait`, `get_nowait`, `qsize`,
+/// `empty`, `full`, `close`), plus `put_many` / `get_many` and `open` / `unlink` by name.
+///
+/// `Queue(maxsize=0, slot_size=1024, name=None)`: `maxsize` is rounded up to a power of two
+/// (`<= 0`: 8192); `slot_size` is the largest item in bytes (after pickling; rounded up to a
+/// class of 16, 64, 256, 1024, 4096, 16384 or 65536 bytes); `name=None` generates a name and
+/// removes it when the creating process closes or drops the queue. Pass the queue to
+/// `multiprocessing.Process` (fork: inherited; spawn/forkserver: pickled by name).
+#[pyclass(module = "seqflow", frozen)]
+pub struct Queue {
+    shared: Arc<Shared>,
+}
+
+impl Queue {
+    fn put_items(
+        &self,
+        py: Python<'_>,
+        items: &[(u8, &[u8])],
+        block: bool,
+        until: Option<Instant>,
+    ) -> PyResult<bool> {
+        let shared = &self.shared;
+        let mut slot = lock(py, &shared.producer)?;
+        let producer = shared.producer(&mut slot).py_err(py)?;
+        // Fast path with the GIL held: room now.
+        if producer.put(items, Duration::ZERO).py_err(py)?.is_some() {
+            return Ok(true);
+        }
+        if !block {
+            return Ok(false);
+        }
+        let slot = &mut *slot;
+        let done = sliced(py, until, |wait| {
+            shared.release_idle_anchor(slot);
+            let producer = shared.producer(slot)?;
+            producer.put(items, wait)
+        })?;
+        Ok(done.is_some())
+    }
+
+    /// Take one item, `None` when none came before `until` (or now, if `!block`).
+    fn take(
+        &self,
+        py: Python<'_>,
+        block: bool,
+        until: Option<Instant>,
+    ) -> PyResult<Option<PyObject>> {
+        let shared = &self.shared;
+        let mut slot = lock(py, &shared.worker)?;
+        let worker = shared.worker(&mut slot).py_err(py)?;
+        let mut fast: Option<(u8, Bound<'_, PyBytes>)> = None;
+        let mut fast_raw: Option<(u8, Vec<u8>)> = None;
+        let got = worker
+            .take(Duration::ZERO, &mut |_, k, data| {
+                if k == kind::BYTEARRAY {
+                    fast_raw = Some((k, data.to_vec()));
+                } else {
+                    fast = Some((k, PyBytes::new(py, data)));
+                }
+            })
+            .py_err(py)?;
+        if got {
+            drop(slot);
+            return match (fast, fast_raw) {
+                (Some((kind::PICKLE, b)), _) => {
+                    Ok(Some(pickle(py, "loads")?.call1((b,))?.unbind()))
+                }
+                (Some((_, b)), _) => Ok(Some(b.into_any().unbind())),
+                (None, Some((k, v))) => decode(py, k, &v).map(Some),
+                (None, None) => Ok(None),
+            };
+        }
+        if !block {
+            return Ok(None);
+        }
+        let slot = &mut *slot;
+        let got = sliced(py, until, |wait| {
+            let worker = shared.worker(slot)?;
+            let mut out: Option<(u8, Vec<u8>)> = None;
+            worker.take(wait, &mut |_, k, data| out = Some((k, data.to_vec())))?;
+            Ok(out)
+        })?;
+        match got {
+            Some((k, v)) => decode(py, k, &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn work_cursor(&self) -> Option<i64> {
+        if let Some(slot) = self.shared.worker.try_lock() {
+            if slot.generation == fork::generation() {
+                if let Some(w) = &slot.worker {
+                    return Some(w.work_cursor());
+                }
+            }
+        }
+        self.shared.ring().pool_status(QUEUE_POOL).1
+    }
+}
+
+fn generated_name() -> String {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("/seqflow-py-{}-{n}-{t:08x}", std::process::id())
+}
+
+#[pymethods]
+impl Queue {
+    #[new]
+    #[pyo3(signature = (maxsize = 0, slot_size = DEFAULT_SLOT, name = None, *, max_consumers = 64, max_producers = 64, remove_stale = false))]
+    fn new(
+        py: Python<'_>,
+        maxsize: isize,
+        slot_size: usize,
+        name: Option<String>,
+        max_consumers: usize,
+        max_producers: usize,
+        remove_stale: bool,
+    ) -> PyResult<Self> {
+        crate::fork::install();
+        let class = class_for(slot_size).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "slot_size {slot_size} is larger than the largest slot class ({} bytes)",
+                CLASSES[CLASSES.len() - 1]
+            ))
+        })?;
+        let capacity = if maxsize <= 0 {
+            DEFAULT_CAPACITY
+        } else {
+            (maxsize as usize)
+                .checked_next_power_of_two()
+                .ok_or_else(|| PyValueError::new_err(format!("maxsize {maxsize} is too large")))?
+        };
+        let anonymous = name.is_none();
+        let name = name.unwrap_or_else(generated_name);
+        let spec = CreateSpec {
+            role: Role::Queue,
+            class,
+            capacity,
+            multi: true,
+            max_consumers,
+            max_producers,
+            remove_stale,
+        };
+        let ring = py
+            .allow_threads(|| handles::create(&name, &spec))
+            .py_err(py)?;
+        let guard = anonymous.then(|| ring.unlink_guard());
+        Ok(Self {
+            shared: Arc::new(Shared::new(ring, guard)),
+        })
+    }
+
+    /// Attach to the existing queue `name` (waiting up to `timeout` seconds for its creator to
+    /// finish initialising it).
+    #[staticmethod]
+    #[pyo3(signature = (name, timeout = 5.0))]
+    fn open(py: Python<'_>, name: String, timeout: f64) -> PyResult<Self> {
+        crate::fork::install();
+        let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
+        let ring = py
+            .allow_threads(|| handles::open(&name, Role::Queue, timeout))
+            .py_err(py)?;
+        Ok(Self {
+            shared: Arc::new(Shared::new(ring, None)),
+        })
+    }
+
+    /// The segment name (pass it to `Queue.open` in another program).
+    #[getter]
+    fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The number of items the queue holds when full (`maxsize` rounded up to a power of two).
+    #[getter]
+    fn maxsize(&self) -> usize {
+        self.shared.capacity
+    }
+
+    /// The largest item, in bytes (after pickling).
+    #[getter]
+    fn slot_size(&self) -> usize {
+        self.shared.class
+    }
+
+    /// Put `obj`, waiting (if `block`) up to `timeout` seconds for room; `queue.Full` otherwise.
+    #[pyo3(signature = (obj, block = true, timeout = None))]
+    fn put(
+        &self,
+        py: Python<'_>,
+        obj: &Bound<'_, PyAny>,
+        block: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let payload = encode(obj, self.shared.class)?;
+        let until = deadline(timeout)?;
+        if self.put_items(py, &[(payload.kind(), payload.data())], block, until)? {
+            Ok(())
+        } else {
+            Err(queue_exc(py, "Full"))
+        }
+    }
+
+    /// `put(obj, block=False)`.
+    fn put_nowait(&self, py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<()> {
+        self.put(py, obj, false, None)
+    }
+
+    /// Put every item of `items` (published in batches: one claim for up to half the queue).
+    /// Every item is encoded first, so an oversized one raises `ValueError` before anything is
+    /// put. With a `timeout`, `queue.Full` says the batch containing the deadline was not put
+    /// (earlier batches were).
+    #[pyo3(signature = (items, timeout = None))]
+    fn put_many(
+        &self,
+        py: Python<'_>,
+        items: &Bound<'_, PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let class = self.shared.class;
+        let mut payloads = Vec::new();
+        for item in items.try_iter()? {
+            payloads.push(encode(&item?, class)?);
+        }
+        let slices: Vec<(u8, &[u8])> = payloads.iter().map(|p| (p.kind(), p.data())).collect();
+        let until = deadline(timeout)?;
+        let chunk = (self.shared.capacity / 2).max(1);
+        for batch in slices.chunks(chunk) {
+            if !self.put_items(py, batch, true, until)? {
+                return Err(queue_exc(py, "Full"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Remove and return an item, waiting (if `block`) up to `timeout` seconds; `queue.Empty`
+    /// otherwise.
+    #[pyo3(signature = (block = true, timeout = None))]
+    fn get(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<PyObject> {
+        let until = deadline(timeout)?;
+        match self.take(py, block, until)? {
+            Some(obj) => Ok(obj),
+            None => Err(queue_exc(py, "Empty")),
+        }
+    }
+
+    /// `get(block=False)`.
+    fn get_nowait(&self, py: Python<'_>) -> PyResult<PyObject> {
+        self.get(py, false, None)
+    }
+
+    /// Wait up to `timeout` seconds (`None`: no limit) for one item, then take up to
+    /// `max_items` in all without waiting more; a list of at least one item, or `queue.Empty`.
+    #[pyo3(signature = (max_items, timeout = None))]
+    fn get_many<'py>(
+        &self,
+        py: Python<'py>,
+        max_items: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let until = deadline(timeout)?;
+        let out = PyList::empty(py);
+        if max_items == 0 {
+            return Ok(out);
+        }
+        let Some(first) = self.take(py, true, until)? else {
+            return Err(queue_exc(py, "Empty"));
+        };
+        out.append(first)?;
+        let shared = &self.shared;
+        let mut slot = lock(py, &shared.worker)?;
+        let worker = shared.worker(&mut slot).py_err(py)?;
+        let mut pending: Vec<(u8, Bound<'py, PyBytes>)> = Vec::new();
+        while out.len() + pending.len() < max_items {
+            let mut item = None;
+            let got = worker
+                .take(Duration::ZERO, &mut |_, k, data| {
+                    item = Some((k, PyBytes::new(py, data)));
+                })
+                .py_err(py)?;
+            match item {
+                Some(i) if got => pending.push(i),
+                _ => break,
+            }
+        }
+        drop(slot);
+        // Decode after the worker is released (unpickling runs arbitrary code).
+        for (k, b) in pending {
+            match k {
+                kind::PICKLE => out.append(pickle(py, "loads")?.call1((b,))?)?,
+                kind::BYTEARRAY => out.append(PyByteArray::new(py, b.as_bytes()))?,
+                _ => out.append(b)?,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The number of items put and not yet taken (a snapshot: other processes move it).
+    fn qsize(&self) -> PyResult<usize> {
+        self.shared
+            .check_open()
+            .map_err(|e| Python::with_gil(|py| e.into_pyerr(py)))?;
+        let published = self.shared.ring().published();
+        let taken = self.work_cursor().unwrap_or(-1);
+        Ok(published
+            .saturating_sub(taken)
+            .clamp(0, self.shared.capacity as i64) as usize)
+    }
+
+    /// `qsize() == 0`.
+    fn empty(&self) -> PyResult<bool> {
+        Ok(self.qsize()? == 0)
+    }
+
+    /// `qsize() >= maxsize`.
+    fn full(&self) -> PyResult<bool> {
+        Ok(self.qsize()? >= self.shared.capacity)
+    }
+
+    /// Release this process's producer slot and worker; further calls raise `ValueError`. The
+    /// creating process of a queue made without a name also removes the name.
+    fn close(&self) {
+        self.shared.closed.store(true, Ordering::Relaxed);
+        self.shared.producer.lock().producer = None;
+        self.shared.worker.lock().worker = None;
+        drop(self.shared.guard.lock().take());
+    }
+
+    /// Remove the name now: processes attached keep working, new `open`s fail.
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        // The name is going now: the creator-side guard has nothing left to do.
+        if let Some(guard) = self.shared.guard.lock().take() {
+            std::mem::forget(guard);
+        }
+        self.shared.ring().unlink().py_err(py)
+    }
+
+    /// For `multiprocessing.Queue` compatibility: nothing to wait for (no feeder thread).
+    fn join_thread(&self) {}
+
+    /// For `multiprocessing.Queue` compatibility: nothing to cancel (no feeder thread).
+    fn cancel_join_thread(&self) {}
+
+    /// A table of the segment: cursor, consumers (workers) with their lag and liveness.
+    fn inspect(&self) -> String {
+        self.shared.ring().describe()
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let open = py.import("seqflow._seqflow")?.getattr("_open_queue")?;
+        PyTuple::new(
+            py,
+            [
+                open,
+                PyTuple::new(py, [self.shared.name.as_str()])?.into_any(),
+            ],
+        )
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "seqflow.Queue(name={:?}, maxsize={}, slot_size={})",
+            self.shared.name, self.shared.capacity, self.shared.class
+        )
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __exit__(&self, _exc_type: PyObject, _exc: PyObject, _tb: PyObject) {
+        self.close();
+    }
+}
+
+/// Unpickling: attach to the queue by name.
+#[pyfunction]
+pub fn _open_queue(py: Python<'_>, name: String) -> PyResult<Queue> {
+    Queue::open(py, name, 5.0)
+}

@@ -1,0 +1,87 @@
+"""Process bodies for the tests (module-level so that spawn children can import them)."""
+import os
+import queue
+import signal
+import time
+
+import seqflow
+
+JOIN = 60  # seconds: the upper bound of any child in these tests (never asserted as a duration)
+
+
+def produce(q, start, count):
+    for i in range(start, start + count):
+        q.put(i, timeout=JOIN)
+
+
+def produce_bytes(q, count):
+    for i in range(count):
+        q.put(b"%d" % i, timeout=JOIN)
+
+
+def consume_until_sentinel(q, results):
+    got = []
+    while True:
+        item = q.get(timeout=JOIN)
+        if item is None:
+            break
+        got.append(item)
+    results.put(got)
+
+
+def take_one_then_hang(q, ready):
+    q.get(timeout=JOIN)
+    ready.set()
+    time.sleep(JOIN)
+
+
+def block_in_get(q, ready):
+    ready.set()
+    q.get(timeout=JOIN)
+
+
+def wait_for_sigint(q, ready, exit_code):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    ready.set()
+    try:
+        q.get()  # blocks for ever: nothing is put
+    except KeyboardInterrupt:
+        os._exit(exit_code)
+    os._exit(1)
+
+
+def ring_consume(ring, count, results):
+    c = ring.consumer("child")
+    results.put("ready")
+    total = 0
+    seen = 0
+    while seen < count:
+        hi = c.wait_for(c.sequence + 1, timeout=JOIN)
+        for seq in range(c.sequence + 1, hi + 1):
+            total += int(bytes(c.get(seq)))
+            seen += 1
+        c.update_sequence(hi)
+    results.put(total)
+
+
+def ring_worker(ring, results, stop):
+    w = ring.worker("pool")
+    results.put("ready")
+    got = []
+    while True:
+        seq, data = w.process(timeout=JOIN)
+        if data == stop:
+            break
+        got.append(int(data))
+    results.put(got)
+
+
+def queue_get_pid(q, results):
+    results.put((os.getpid(), q.get(timeout=JOIN)))
+
+
+def drain(q, n):
+    out = []
+    for _ in range(n):
+        out.append(q.get(timeout=JOIN))
+    return out
