@@ -20,11 +20,11 @@ use std::time::Duration;
 /// The worker pool every `seqflow.Queue` uses.
 pub const QUEUE_POOL: &str = "queue";
 
-/// Whether `seqflow-shm` has declared pools (`ShmOptions::declared_pools`: a pool that gates from
-/// the first sequence whether or not a worker is attached). Until it lands, `seqflow.Queue`
-/// emulates it with a producer-held anchor worker (see `queue.rs`, "anchor"). To switch: set this
-/// to `true` and uncomment the `declared_pools` line in [`create`]. Nothing else changes.
-pub const DECLARED_POOLS: bool = false;
+/// Whether queues are created with their pool declared (`ShmOptions::declared_pools`: the pool
+/// gates from the first sequence whether or not a worker is attached, so nothing put before a
+/// consumer attaches is lost). With `false`, `seqflow.Queue` falls back to a producer-held
+/// anchor worker (see `queue.rs`, "anchor").
+pub const DECLARED_POOLS: bool = true;
 
 /// How to create a segment.
 #[derive(Debug, Clone)]
@@ -91,7 +91,11 @@ pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<dyn AnyRing>, Fail> {
         max_producers: spec.max_producers,
         fingerprint: Some(fingerprint(spec.role, spec.class)),
         remove_stale: spec.remove_stale,
-        // declared_pools: if spec.role == Role::Queue { vec![QUEUE_POOL.to_owned()] } else { Vec::new() },
+        declared_pools: if spec.role == Role::Queue {
+            vec![QUEUE_POOL.to_owned()]
+        } else {
+            Vec::new()
+        },
         ..Default::default()
     };
     crate::dispatch_class!(spec.class, N => {

@@ -7,16 +7,13 @@
 //! Payloads: `bytes` and `bytearray` are copied in as they are (kind byte in the slot header, no
 //! pickling), `memoryview`s as bytes, anything else is pickled (highest protocol).
 //!
-//! # Anchor (until `seqflow-shm` has declared pools)
-//! A worker that joins a pool with no live worker starts at the producer cursor, and with no
-//! worker at all nothing gates the producer: items put before the first `get` would be
-//! overwritten or skipped. Until declared pools land ([`DECLARED_POOLS`]), the first `put` of a
-//! handle that finds no live worker registers the handle's own worker at once (the *anchor*):
-//! the pool then exists and gates from that item on, so a consumer that starts later gets
-//! everything (and a producer that fills the ring blocks, as a bounded queue should). When a
-//! `put` finds the ring full while other workers are alive, the handle's worker is released,
-//! so an idle anchor never stalls a running pipeline. Gap: if every producer that anchored exits
-//! before any consumer attaches, the anchor goes with it (declared pools close that gap).
+//! # Nothing lost before the first `get`
+//! Queues are created with their pool declared ([`DECLARED_POOLS`]): the pool gates the
+//! producers from the first item whether or not a worker has attached, so a consumer that starts
+//! later gets everything, and a producer that fills the ring blocks, as a bounded queue should.
+//! With `DECLARED_POOLS = false` the older fallback applies: the first `put` of a handle that
+//! finds no live worker registers the handle's own worker (the *anchor*) so that the pool
+//! exists; it is released when a `put` finds the ring full while other workers are alive.
 
 use crate::errors::{Fail, IntoPy};
 use crate::fork;

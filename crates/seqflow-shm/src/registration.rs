@@ -124,7 +124,12 @@ impl Registration {
         // behind the cursor is safe only when something already gates there: a live gating
         // upstream, or live workers of the same pool. Otherwise the start moves up to the
         // cursor: nothing held those events, so they may be overwritten already.
-        let orphan_pool = pool.filter(|&p| !pool_has_live_worker(ring, p));
+        // A declared pool is never an orphan: its placeholder, or the slots of workers that died
+        // and are not reaped yet, still gate at its position.
+        let orphan_pool = pool.filter(|&p| {
+            segment.pools[p].flags.load(Ordering::Relaxed) & DECLARED == 0
+                && !pool_has_live_worker(ring, p)
+        });
         let lossy_upstream = upstream.iter().any(|u| !u.gating);
         let start_at = || match (pool, upstream.is_empty()) {
             (Some(p), _) => {
@@ -359,7 +364,15 @@ fn adopt(
 pub(crate) fn release_entry(ring: &RingInner, index: usize) {
     let segment = &ring.segment;
     let entry = &segment.registry[index];
-    let keep = entry.is_declared() || last_worker_of_declared_pool(ring, index);
+    // A worker entry flagged as declared is the pool's placeholder, taken over by whoever
+    // joined first: what matters is whether another worker still gates for the pool.
+    let is_worker =
+        ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed)) == Some(ConsumerKind::Worker);
+    let keep = if is_worker {
+        last_worker_of_declared_pool(ring, index)
+    } else {
+        entry.is_declared()
+    };
     entry.pid.store(0, Ordering::Relaxed);
     if keep {
         entry.flags.fetch_or(DECLARED, Ordering::Relaxed);

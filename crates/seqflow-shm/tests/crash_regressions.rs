@@ -560,7 +560,8 @@ fn declared_pool_handles_everything_exactly_once() {
     let seg = Seg::new("declpool");
     let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&[], &["jobs"])).unwrap();
     let mut producer = ring.producer().unwrap();
-    for i in 0..8u64 {
+    // Published before any worker exists: they wait for the pool.
+    for i in 0..3u64 {
         producer.publish(|e, _| *e = i).unwrap();
     }
     let results = Pipe::new();
@@ -581,7 +582,7 @@ fn declared_pool_handles_everything_exactly_once() {
     assert!(ready.recv(1, Duration::from_secs(30)).is_some());
     first.kill();
     ring.reap_dead_consumers().unwrap();
-    for i in 8..11u64 {
+    for i in 3..11u64 {
         producer
             .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
             .unwrap();
@@ -728,6 +729,50 @@ fn supervised_workers_report_failures() {
     }
 }
 
+/// A worker joining a declared pool whose only worker died and is not reaped yet starts at the
+/// pool's position (the dead worker's slot still gates), never at the cursor.
+fn declared_pool_joined_before_the_dead_worker_is_reaped() {
+    let seg = Seg::new("declunreaped");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&[], &["jobs"])).unwrap();
+    let mut producer = ring.producer().unwrap();
+    producer.publish(|e, _| *e = 0).unwrap();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut w = ring.worker("jobs").map_err(|e| e.to_string())?;
+        w.process(LONG, |_, _| ()).map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    child.kill(); // not reaped by the ring yet
+    producer.publish(|e, _| *e = 1).unwrap();
+    let mut late = ring.worker("jobs").unwrap();
+    assert_eq!(
+        late.process(Some(Duration::from_secs(5)), |e, s| (s, *e))
+            .unwrap()
+            .1,
+        (1, 1),
+        "the event published after the death must not be skipped"
+    );
+    // Once the dead worker is reaped, the live one alone gates: the producer goes on.
+    ring.reap_dead_consumers().unwrap();
+    for i in 2..30u64 {
+        producer
+            .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
+            .unwrap_or_else(|e| panic!("event {i}: a released worker still gates: {e}"));
+        assert_eq!(
+            late.process(Some(Duration::from_secs(5)), |e, _| *e)
+                .unwrap()
+                .1,
+            i
+        );
+    }
+}
+
 fn main() {
     if let Some(index) = seqflow_shm::worker_index() {
         // A spawned worker of `supervised_workers_report_failures`: worker 1 fails.
@@ -794,6 +839,10 @@ fn main() {
         (
             "supervised_workers_report_failures",
             supervised_workers_report_failures,
+        ),
+        (
+            "declared_pool_joined_before_the_dead_worker_is_reaped",
+            declared_pool_joined_before_the_dead_worker_is_reaped,
         ),
     ];
     common::run_cases(cases);
