@@ -78,15 +78,25 @@ impl LocalServer {
             what: format!("create {}", dir.display()),
             source,
         })?;
-        let port = free_port()?;
         let mut server = Self {
             child: None,
-            port,
+            port: free_port()?,
             dir,
             binary,
         };
-        server.spawn()?;
-        Ok(server)
+        // A port found free can be taken by another program before the server binds it: then
+        // the server exits at once and another port is tried.
+        let mut attempts = 0;
+        loop {
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(ServerError::NotReady { .. }) if attempts < 4 => {
+                    attempts += 1;
+                    server.port = free_port()?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -155,6 +165,7 @@ impl LocalServer {
             what: "dup log".into(),
             source,
         })?;
+        let ready_before = ready_lines(&log_path);
         let child = Command::new(&self.binary)
             .args([
                 "-a",
@@ -178,13 +189,17 @@ impl LocalServer {
         let deadline = Instant::now() + timeout;
         let addr = SocketAddrV4::new(Ipv4Addr::LOCALHOST, self.port);
         while Instant::now() < deadline {
-            if TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(_)) = child.try_wait() {
                     break; // exited (port taken meanwhile, bad flags...)
                 }
+            }
+            // Ready once *this* server said so (the log is appended to across restarts) and
+            // the port answers: a connection alone could reach another program on the port.
+            if ready_lines(&log_path) > ready_before
+                && TcpStream::connect_timeout(&addr.into(), Duration::from_millis(200)).is_ok()
+            {
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -212,7 +227,31 @@ fn is_installed(binary: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// How many times the server log says the server is ready.
+fn ready_lines(log: &Path) -> usize {
+    std::fs::read_to_string(log)
+        .map(|text| text.matches("Server is ready").count())
+        .unwrap_or(0)
+}
+
+/// Ports this process has handed to a server: never handed out twice, so parallel tests of one
+/// binary never race for the same port.
+static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+
+/// A loopback port nobody listens on now, and that this process has not used before.
 fn free_port() -> Result<u16, ServerError> {
+    for _ in 0..64 {
+        let port = unused_port()?;
+        let mut used = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !used.contains(&port) {
+            used.push(port);
+            return Ok(port);
+        }
+    }
+    unused_port()
+}
+
+fn unused_port() -> Result<u16, ServerError> {
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(|source| ServerError::Io {
             what: "bind a loopback port".into(),
