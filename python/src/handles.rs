@@ -278,10 +278,10 @@ impl<const N: usize> ProducerEnd for Producer<N> {
             return Ok(None);
         };
         let range = claim.range();
-        // SAFETY: the claim borrows `*self.producer`, which lives (at a fixed heap address,
-        // never moved: only the pointer moves) until `Drop`, where `claim` is dropped first.
-        // While `claim` is `Some`, `producer()` refuses to hand out the producer, so the claim's
-        // exclusive borrow is never aliased; `close_claim` and `Drop` end it.
+        // The claim borrows `*self.producer`, which lives at a fixed heap address (only the
+        // pointer moves) until `Drop`, where `claim` is dropped first. While `claim` is `Some`,
+        // `producer()` refuses to hand out the producer; `close_claim` and `Drop` end it.
+        // SAFETY: so extending the borrow to 'static never outlives or aliases the producer.
         let claim: ShmClaim<'static, Slot<N>> = unsafe { std::mem::transmute(claim) };
         self.claim = Some(claim);
         Ok(Some((range.start(), range.end())))

@@ -332,11 +332,12 @@ impl GatingRegistration {
         let index = self.index;
         // Take the fields without running `Drop for GatingRegistration` (which frees the slot).
         let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: `this` is never used again and its `Drop` never runs; each field is moved out
-        // exactly once, so the memory's owner (for a shared segment: the mapping) is released
-        // as usual when they go.
-        let (table, sequence) =
-            unsafe { (std::ptr::read(&this.table), std::ptr::read(&this.sequence)) };
+        // `this` is never used again and its `Drop` never runs; each field is moved out exactly
+        // once, so the memory's owner (for a shared segment: the mapping) is released as usual.
+        // SAFETY: as above: the only read of `table`.
+        let table = unsafe { std::ptr::read(&this.table) };
+        // SAFETY: as above: the only read of `sequence`.
+        let sequence = unsafe { std::ptr::read(&this.sequence) };
         drop(table);
         (index, sequence)
     }

@@ -332,11 +332,11 @@ impl<E: ShmEvent> ShmRing<E> {
         let segment = &self.inner.segment;
         let index = (seq as usize) & (segment.capacity() - 1);
         let offset = index * std::mem::size_of::<E>();
+        // A producer may be writing the slot concurrently: the volatile copy of a `Pod` value is
+        // some valid `E` whatever bytes it sees, and the caller's claim check discards a copy
+        // that may be torn (the same theoretical race as the lossy subscriber's).
         // SAFETY: `index < capacity`, so the pointer is inside the validated, `E`-aligned event
-        // region, which `self` keeps mapped. A producer may be writing the slot concurrently:
-        // the volatile copy of a `Pod` value is some valid `E` whatever bytes it sees, and the
-        // caller's claim check discards a copy that may be torn (the same theoretical race as
-        // the lossy subscriber's, documented on `LossySubscriber`).
+        // region, which `self` keeps mapped; see above for the concurrent write.
         unsafe {
             segment
                 .events

@@ -33,7 +33,8 @@ fn kill_iterations() -> usize {
         .unwrap_or(150)
 }
 
-/// A small xorshift generator: kill delays that differ from run to run (the seed is printed).
+/// A small xorshift generator: kill delays that differ from run to run (its starting value is
+/// printed with the case).
 struct Rng(u64);
 
 impl Rng {
