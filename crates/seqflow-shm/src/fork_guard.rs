@@ -126,11 +126,16 @@ pub(crate) fn forget(fd: RawFd) {
     TABLE.with(|fds| fds.retain(|&recorded| recorded != fd));
 }
 
-/// The fork epoch of this process: handles record it when made, and a handle whose epoch
-/// differs was inherited through `fork()` (one relaxed load: cheap enough for every call).
-/// Installs the fork handlers, so that a fork after this call is seen.
+/// The fork epoch for a handle being made now: installs the fork handlers (so that a fork after
+/// this call is seen) and returns the epoch the handle records.
+pub(crate) fn epoch_for_new_handle() -> u64 {
+    install();
+    EPOCH.load(Ordering::Relaxed)
+}
+
+/// The fork epoch of this process: a handle whose recorded epoch differs was inherited through
+/// `fork()`. One relaxed load, cheap enough for every call on a handle.
 #[inline]
 pub(crate) fn epoch() -> u64 {
-    install();
     EPOCH.load(Ordering::Relaxed)
 }

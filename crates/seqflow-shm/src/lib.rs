@@ -100,6 +100,19 @@ pub use release::release_declared;
 pub use ring::ShmRing;
 pub use sequencer::ShmSequencer;
 pub use subscriber::ShmSubscriber;
+
+/// The fork epoch of this process: unchanged in the process that made a handle, bumped in every
+/// child forked after the first seqflow handle was made (or after the first call of this). A
+/// wrapper that keeps its own handles compares it with the value it recorded to tell a copy
+/// inherited through `fork()` (seqflow's own handles refuse such copies with `ForkedHandle`).
+///
+/// ```
+/// let epoch = seqflow_shm::fork_epoch();
+/// assert_eq!(seqflow_shm::fork_epoch(), epoch); // no fork in between
+/// ```
+pub fn fork_epoch() -> u64 {
+    fork_guard::epoch_for_new_handle()
+}
 pub use supervise::{worker_index, SuperviseError, WorkerEnd, Workers, WORKER_INDEX_VAR};
 pub use wait::{ShmWait, WaitKind};
 pub use worker::ShmWorker;

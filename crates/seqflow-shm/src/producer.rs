@@ -100,7 +100,7 @@ impl<E: ShmEvent> ShmProducer<E> {
                 slot: index,
                 lock: Some(lock),
                 owner_pid: pid,
-                epoch: crate::fork_guard::epoch(),
+                epoch: crate::fork_guard::epoch_for_new_handle(),
             });
         }
         Err(match segment.mode {

@@ -479,7 +479,7 @@ impl Registration {
             label: label.to_owned(),
             sequence,
             owner_pid: current_pid(),
-            epoch: crate::fork_guard::epoch(),
+            epoch: crate::fork_guard::epoch_for_new_handle(),
             lock: Some(HeldLock::from_fd(lock_fd)),
         }
     }
