@@ -188,6 +188,11 @@ fn open_exclusive(name: &SegmentName, spec: &CreateSpec) -> Result<OwnedFd, ShmE
                     tracing::warn!(segment = %name, creator_pid, "removing stale segment");
                     remove_stale_segment(name, fd)?;
                 }
+                Existing::Foreign => {
+                    return Err(ShmError::NotSeqflow {
+                        name: name.to_string(),
+                    })
+                }
             },
             Err(e) => return Err(ShmError::io(name.as_str(), "shm_open(O_CREAT|O_EXCL)", e)),
         }

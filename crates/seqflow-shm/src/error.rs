@@ -256,6 +256,13 @@ pub enum ShmError {
         /// The slot.
         index: usize,
     },
+    /// The name is taken by a file that is not a seqflow segment (no seqflow header): it is
+    /// never removed or reused; remove it by hand (or `seqflow rm --force`) if it is garbage.
+    #[error("{name} exists but is not a seqflow segment (no seqflow header): left alone")]
+    NotSeqflow {
+        /// The name.
+        name: String,
+    },
     /// `open_or_create` found an existing segment created with other parameters.
     #[error("segment {name} exists with {field} = {found}, but {requested} was asked for")]
     OptionsMismatch {

@@ -179,7 +179,8 @@ pub fn remove(name: &str) -> Result<(), ShmError> {
     })
 }
 
-/// Remove `name` only if it is stale (nobody attached); returns whether it removed it.
+/// Remove `name` only if it is a stale seqflow segment (nobody attached); returns whether it
+/// removed it. A file without a seqflow header is never removed: [`ShmError::NotSeqflow`].
 ///
 /// ```
 /// use seqflow_shm::{remove_if_stale, ShmOptions, ShmRing};
@@ -197,6 +198,9 @@ pub fn remove_if_stale(name: &str) -> Result<bool, ShmError> {
         }),
         Existing::Live { .. } => Ok(false),
         Existing::Stale { fd, .. } => remove_stale_segment(&name, fd),
+        Existing::Foreign => Err(ShmError::NotSeqflow {
+            name: name.to_string(),
+        }),
     }
 }
 

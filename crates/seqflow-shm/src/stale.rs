@@ -8,7 +8,7 @@
 //! the locks before READY), so it is stale at once; a segment that is not READY is watched for
 //! up to [`GRACE`] for a lock to appear before it is called stale.
 
-use crate::header::{Header, HEADER_SIZE, READY};
+use crate::header::{Header, HEADER_SIZE, MAGIC, READY};
 use crate::liveness::{anyone_attached, ATTACH_BYTE};
 use crate::lock::{self, LockKind};
 use crate::{SegmentName, ShmError};
@@ -32,6 +32,8 @@ pub(crate) enum Existing {
     Live { creator_pid: u32 },
     /// A segment nobody is attached to; `fd` is a fresh description of it.
     Stale { creator_pid: u32, fd: OwnedFd },
+    /// Nobody holds its locks, but it does not carry a seqflow header: never removed.
+    Foreign,
 }
 
 /// Open `name` without attaching (no lock taken) and classify it.
@@ -44,7 +46,7 @@ pub(crate) fn probe_existing(name: &SegmentName) -> Result<Existing, ShmError> {
     let attached = |fd: BorrowedFd<'_>| {
         anyone_attached(fd).map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_GETLK)", e))
     };
-    let (creator_pid, state) = read_header_words(fd.as_fd());
+    let (creator_pid, state, _) = read_header_words(fd.as_fd());
     if attached(fd.as_fd())? {
         return Ok(Existing::Live { creator_pid });
     }
@@ -58,6 +60,11 @@ pub(crate) fn probe_existing(name: &SegmentName) -> Result<Existing, ShmError> {
                 });
             }
         }
+    }
+    // Only a file that carries our magic number is ever taken for a stale seqflow segment: an
+    // empty file, or one with other contents, may belong to another program.
+    if read_header_words(fd.as_fd()).2 != MAGIC {
+        return Ok(Existing::Foreign);
     }
     Ok(Existing::Stale { creator_pid, fd })
 }
@@ -96,12 +103,12 @@ pub(crate) fn remove_stale_segment(name: &SegmentName, fd: OwnedFd) -> Result<bo
 
 /// The creator pid and the init state in the header; zeros if the file is too small or cannot
 /// be mapped.
-pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32) {
+pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32, u64) {
     let Ok(stat) = rustix::fs::fstat(fd) else {
-        return (0, 0);
+        return (0, 0, 0);
     };
     if stat.st_size < HEADER_SIZE as i64 {
-        return (0, 0);
+        return (0, 0, 0);
     }
     // SAFETY: a fresh read-only mapping chosen by the kernel, aliasing no Rust object; the file
     // is at least HEADER_SIZE bytes long (fstat above; a concurrent truncation would only make
@@ -116,7 +123,7 @@ pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32) {
             0,
         )
     }) else {
-        return (0, 0);
+        return (0, 0, 0);
     };
     // SAFETY: `raw` is page aligned and HEADER_SIZE bytes long; `Header` is all atomics, valid
     // for any bytes, and only loaded from here.
@@ -124,6 +131,7 @@ pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32) {
     let words = (
         header.ident.creator_pid.load(Ordering::Relaxed),
         header.init_state(),
+        header.ident.magic.load(Ordering::Relaxed),
     );
     // SAFETY: exactly the mapping made above; `header` is not used after this.
     let _ = unsafe { rustix::mm::munmap(raw, HEADER_SIZE) };

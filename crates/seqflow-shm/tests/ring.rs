@@ -457,3 +457,30 @@ fn inspect_shows_who_runs_after_whom() {
     let journal = info.consumers.iter().find(|c| c.name == "journal").unwrap();
     assert!(journal.after.is_empty());
 }
+
+/// A file that is not a seqflow segment is never removed or reused, whatever its contents.
+#[test]
+fn foreign_files_are_never_removed() {
+    for contents in [Vec::new(), vec![0u8; 4096], vec![0xA5u8; 8192]] {
+        let seg = Seg::new("foreign");
+        let path = format!("/dev/shm{}", seg.name);
+        std::fs::write(&path, &contents).unwrap();
+        assert!(matches!(
+            seqflow_shm::remove_if_stale(&seg.name),
+            Err(ShmError::NotSeqflow { .. })
+        ));
+        let options = ShmOptions {
+            remove_stale: true,
+            ..ShmOptions::default()
+        };
+        assert!(matches!(
+            ShmRing::<u64>::create(&seg.name, 8, options),
+            Err(ShmError::NotSeqflow { .. })
+        ));
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            contents,
+            "the file was touched"
+        );
+    }
+}
