@@ -119,6 +119,9 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
         .ident
         .init_state
         .store(INITIALISING, Ordering::Relaxed);
+    // The magic number first: from here on the file is recognisably ours, so a creator that
+    // dies before READY leaves a segment `seqflow rm` may remove as stale.
+    header.ident.magic.store(MAGIC, Ordering::Relaxed);
 
     let (wait_kind, wait_param) = spec.wait.encode();
     let fields = HeaderFields {
