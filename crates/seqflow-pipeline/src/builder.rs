@@ -1,6 +1,7 @@
 //! [`DisruptorBuilder`]: wire stages (multicast, pipeline, diamond, worker pools), then start.
 
 use crate::custom::run_processor;
+use crate::feed::HeapFeed;
 use crate::handler::WithState;
 use crate::processor::{run_batch_processor, StageContext};
 use crate::shared::PipelineShared;
@@ -439,7 +440,7 @@ where
         &mut self,
         deps: &StageGroup,
         name: String,
-        body: impl FnOnce(StageContext<E, S>) + Send + 'static,
+        body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
     ) -> Option<usize> {
         let initial = self.initial;
         let registration = match self.sequencer.gating().register(true, || initial) {
@@ -483,7 +484,7 @@ pub(crate) fn stage_runner<E, S>(
     registration: Arc<seqflow_sequencer::GatingRegistration>,
     shared: Arc<PipelineShared>,
     default_exceptions: Arc<dyn ExceptionHandler<E>>,
-    body: impl FnOnce(StageContext<E, S>) + Send + 'static,
+    body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
 ) -> crate::stage::Runner<E>
 where
     E: Send + Sync + 'static,
@@ -492,9 +493,11 @@ where
     Box::new(move |name, options| {
         body(StageContext {
             name,
-            barrier,
-            ring,
-            registration,
+            feed: HeapFeed {
+                barrier,
+                ring,
+                registration,
+            },
             shared,
             default_exceptions,
             options,
@@ -538,7 +541,11 @@ where
     E: Send + Sync + 'static,
     S: ProducerSequencer,
 {
-    fn add_body(&mut self, name: String, body: impl FnOnce(StageContext<E, S>) + Send + 'static) {
+    fn add_body(
+        &mut self,
+        name: String,
+        body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
+    ) {
         let added = self.builder.add_stage(&self.deps, name, body);
         self.last = added.into_iter().collect();
         self.members.ids.extend(added);
@@ -579,7 +586,9 @@ where
         F: FnOnce() -> H + Send + 'static,
     {
         let name = self.next_name();
-        self.add_body(name, move |ctx| run_batch_processor(ctx, make()));
+        self.add_body(name, move |ctx| {
+            run_batch_processor(ctx, make());
+        });
         self
     }
 
@@ -645,10 +654,9 @@ where
         for (i, handler) in workers.into_iter().enumerate() {
             let work = work.clone();
             let name = format!("pool-{pool}-worker-{i}");
-            added.extend(
-                self.builder
-                    .add_stage(&self.deps, name, move |ctx| run_worker(ctx, work, handler)),
-            );
+            added.extend(self.builder.add_stage(&self.deps, name, move |ctx| {
+                run_worker(ctx, work, handler);
+            }));
         }
         // The pool's work sequence starts where its workers do.
         work.set(self.builder.initial);

@@ -1,6 +1,7 @@
 //! [`EventProcessor`]: a consumer with its own loop, run on a stage thread and usable as a
 //! dependency of later stages.
 
+use crate::feed::HeapFeed;
 use crate::processor::StageContext;
 use crate::shared::panic_message;
 use crate::{ExceptionAction, HandlerFailure, Poller, StageGroup};
@@ -57,22 +58,24 @@ where
 }
 
 /// The stage thread of a custom processor.
-pub(crate) fn run_processor<E: 'static, S, P>(ctx: StageContext<E, S>, processor: P)
-where
+pub(crate) fn run_processor<E: Send + Sync + 'static, S, P>(
+    ctx: StageContext<E, HeapFeed<E, S>>,
+    processor: P,
+) where
     S: Sequencer,
     P: EventProcessor<E, S>,
 {
     tracing::debug!(stage = &*ctx.name, "custom processor started");
     let poller = Poller::new(
-        ctx.barrier.clone(),
-        ctx.ring.clone(),
-        Arc::clone(&ctx.registration),
+        ctx.feed.barrier.clone(),
+        ctx.feed.ring.clone(),
+        Arc::clone(&ctx.feed.registration),
         StageGroup::default(),
     );
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| processor.run(poller))) {
         // It stopped consuming for good: the producer would wait for it forever. Halt.
         let failure = HandlerFailure::Panicked(panic_message(&*payload));
-        let seq = ctx.registration.sequence_relaxed();
+        let seq = ctx.feed.registration.sequence_relaxed();
         ctx.record(seq, &failure, ExceptionAction::Halt);
     }
     tracing::debug!(stage = &*ctx.name, "custom processor stopped");

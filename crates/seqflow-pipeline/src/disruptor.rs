@@ -109,7 +109,9 @@ where
             Arc::clone(&registration),
             Arc::clone(&self.shared),
             Arc::clone(&self.exceptions),
-            move |ctx| run_batch_processor(ctx, handler),
+            move |ctx| {
+                run_batch_processor(ctx, handler);
+            },
         );
         let mut record = StageRecord {
             name: format!("stage-{}", self.stages.len()),

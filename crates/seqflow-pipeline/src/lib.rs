@@ -29,6 +29,7 @@ mod custom;
 mod disruptor;
 mod error;
 mod exception;
+mod feed;
 mod handler;
 mod lossy;
 mod metrics;
@@ -41,6 +42,7 @@ mod producer_kind;
 mod release;
 mod rewind;
 mod shared;
+mod spec;
 mod stage;
 mod worker;
 
@@ -51,6 +53,7 @@ pub use custom::EventProcessor;
 pub use disruptor::Disruptor;
 pub use error::{BuildError, EventError, LossyError, PollError, ReleaseError, ShutdownError};
 pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
+pub use feed::{EventFeed, FeedError};
 pub use handler::{fallible, EventHandler, Fallible};
 pub use lossy::LossySubscriber;
 pub use metrics::{Metrics, MetricsHandle, StageMetrics};
@@ -61,6 +64,7 @@ pub use producer::{ClaimGuard, Producer};
 pub use producer_kind::ProducerSequencer;
 pub use release::BatchEvent;
 pub use rewind::RewindPolicy;
+pub use spec::{StageReport, StageSpec};
 pub use stage::StageGroup;
 
 // The types this crate's public signatures use, so that one dependency is enough.

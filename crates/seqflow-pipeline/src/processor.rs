@@ -1,30 +1,27 @@
-//! The batch event processor: the loop every handler stage runs on its thread, and the
-//! [`StageContext`] it shares with the worker-pool loop and custom processors.
+//! The batch event processor: the loop every handler stage runs, and the [`StageContext`] it
+//! shares with the worker-pool loop and custom processors. Both loops run over any
+//! [`EventFeed`]: the heap ring in one process, a shared segment across processes.
 
+use crate::feed::{EventFeed, FeedError};
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::{panic_message, PipelineShared};
 use crate::stage::StageOptions;
 use crate::{EventError, EventHandler, ExceptionAction, ExceptionHandler, HandlerFailure};
-use seqflow_ring::RingBuffer;
-use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
-use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-/// Everything a stage thread needs besides its handler.
-pub(crate) struct StageContext<E, S: Sequencer> {
+/// Everything a stage needs besides its handler.
+pub(crate) struct StageContext<E, F> {
     pub name: Arc<str>,
-    pub barrier: SequenceBarrier<S>,
-    pub ring: RingBuffer<E>,
-    /// The stage's slot in the gating table: its sequence is this stage's progress.
-    pub registration: Arc<GatingRegistration>,
+    /// Where the stage's events come from and its progress goes.
+    pub feed: F,
     pub shared: Arc<PipelineShared>,
     /// Used when the stage has no exception handler of its own.
     pub default_exceptions: Arc<dyn ExceptionHandler<E>>,
     pub options: StageOptions<E>,
 }
 
-impl<E: 'static, S: Sequencer> StageContext<E, S> {
+impl<E: 'static, F: EventFeed<E>> StageContext<E, F> {
     /// The stage's exception handler.
     fn exceptions(&self) -> &dyn ExceptionHandler<E> {
         match &self.options.exceptions {
@@ -51,12 +48,12 @@ impl<E: 'static, S: Sequencer> StageContext<E, S> {
         if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_shutdown())) {
             let failure = HandlerFailure::Panicked(panic_message(&*payload));
             self.exceptions().handle_on_shutdown_exception(&failure);
-            let seq = self.registration.sequence_relaxed();
+            let seq = self.feed.sequence();
             self.record(seq, &failure, ExceptionAction::Continue);
         }
         tracing::debug!(
             stage = &*self.name,
-            sequence = self.registration.sequence_relaxed(),
+            sequence = self.feed.sequence(),
             "stage stopped"
         );
     }
@@ -80,11 +77,26 @@ impl<E: 'static, S: Sequencer> StageContext<E, S> {
     pub fn record(&self, seq: i64, failure: &HandlerFailure, action: ExceptionAction) -> bool {
         let stop = self.shared.on_failure(&self.name, seq, failure, action);
         if stop {
-            let producer = &**self.barrier.producer();
-            producer.alert().raise();
-            producer.wait_strategy().signal_all();
+            self.feed.halt();
         }
         stop
+    }
+
+    /// The feed reported something during a wait: a notice is logged and counted (the stage
+    /// goes on); a broken feed halts the stage. Returns whether the stage must stop.
+    #[cold]
+    pub fn feed_failed(&self, seq: i64, error: FeedError) -> bool {
+        match error {
+            FeedError::Notice(message) => {
+                let failure = HandlerFailure::Error(EventError::msg(message));
+                self.record(seq, &failure, ExceptionAction::Continue)
+            }
+            FeedError::Broken(message) => {
+                let failure = HandlerFailure::Error(EventError::msg(message));
+                self.record(seq, &failure, ExceptionAction::Halt)
+            }
+            FeedError::Timeout | FeedError::Stopped => false,
+        }
     }
 
     /// Whether shutdown or halt was requested.
@@ -95,7 +107,7 @@ impl<E: 'static, S: Sequencer> StageContext<E, S> {
 }
 
 /// Wait once, handle every available event (at most the stage's maximum batch), publish the
-/// stage's sequence once per batch.
+/// stage's sequence once per batch. Returns the stage's final sequence.
 ///
 /// Stops when the pipeline's alert is raised (checked before each wait and after each chunk of
 /// events, so a halt does not drain), or when a failure halts the pipeline.
@@ -105,36 +117,47 @@ impl<E: 'static, S: Sequencer> StageContext<E, S> {
 /// ([`BatchEvent`]) and the `Result` of the handler call are optimised away for handlers that
 /// do not override `on_event_releasing` / `try_on_event` (both defaults are `#[inline]` and end in
 /// `Ok(())`).
-pub(crate) fn run_batch_processor<E: 'static, S, H>(ctx: StageContext<E, S>, mut handler: H)
+pub(crate) fn run_batch_processor<E: 'static, F, H>(
+    mut ctx: StageContext<E, F>,
+    mut handler: H,
+) -> i64
 where
-    S: Sequencer,
+    F: EventFeed<E>,
     H: EventHandler<E>,
 {
     if !ctx.start(&mut handler) {
-        return;
+        return ctx.feed.sequence();
     }
-    let wait = ctx.barrier.producer().wait_strategy();
-    let signal = || wait.signal_all();
     let max_batch = ctx.options.max_batch.max(1);
     let timeout = ctx.options.timeout;
     let rewind = ctx.options.rewind;
     let mut rewinds = 0u32;
-    let mut next = ctx.registration.sequence_relaxed() + 1;
+    let mut next = ctx.feed.sequence() + 1;
     while !ctx.stopping() {
-        let available = match ctx.barrier.wait_for(next, timeout) {
+        let available = match ctx.feed.wait_for(next, timeout) {
             Ok(available) => available,
-            Err(WaitError::Timeout) => {
+            Err(FeedError::Timeout) => {
                 timed_out(&ctx, &mut handler, next - 1);
                 continue;
             }
-            Err(WaitError::Alerted) => break,
+            Err(FeedError::Stopped) => break,
+            Err(error) => {
+                if ctx.feed_failed(next - 1, error) {
+                    break;
+                }
+                continue;
+            }
         };
         let start = next;
         let end = available.min(start.saturating_add(max_batch - 1));
-        let releaser = Releaser::new(&ctx.registration, start - 1, &signal);
+        let feed = &ctx.feed;
+        let publish = |seq: i64| {
+            feed.set_sequence(seq);
+            feed.signal();
+        };
+        let releaser = Releaser::new(start - 1, &publish);
         let mut current = start;
         let batch = catch_unwind(AssertUnwindSafe(|| {
-            let ring = &ctx.ring;
             handler.on_batch_start(end - start + 1, available - start + 1);
             while current <= end {
                 // The halt check runs once per chunk: per event it would keep the handler's
@@ -147,7 +170,7 @@ where
                     // events before the one it holds, see `BatchEvent`) still gates the producer,
                     // directly or through the stages after us.
                     // SAFETY: so the slot is not reclaimed while we read it.
-                    let event = unsafe { ring.get(current) };
+                    let event = unsafe { feed.event(current) };
                     let event = BatchEvent::new(event, current, current == end, &releaser);
                     handler.on_event_releasing(event)?;
                     current += 1;
@@ -162,9 +185,9 @@ where
         let failure = match batch {
             Ok(Ok(())) => {
                 rewinds = 0;
-                ctx.registration.set_sequence(current - 1);
+                ctx.feed.set_sequence(current - 1);
                 next = current;
-                wait.signal_all();
+                ctx.feed.signal();
                 continue;
             }
             Ok(Err(EventError::Rewind)) => {
@@ -199,7 +222,7 @@ where
             // `current <= end` is available, and the stage's sequence (the handler's early
             // releases included, checked just above) is below it.
             // SAFETY: so the slot is not reclaimed while the exception handler reads it.
-            let event = unsafe { ctx.ring.get(current) };
+            let event = unsafe { ctx.feed.event(current) };
             ctx.event_failed(current, event, failure)
         } else {
             // The handler released this very event before failing: it may be overwritten, so the
@@ -210,17 +233,18 @@ where
             break;
         }
         // Skip the event that failed.
-        ctx.registration.set_sequence(current);
+        ctx.feed.set_sequence(current);
         next = current + 1;
-        wait.signal_all();
+        ctx.feed.signal();
     }
     ctx.finish(&mut handler);
+    ctx.feed.sequence()
 }
 
 /// A wait timed out: tell the handler (a panic there is logged and counted, nothing more).
 #[cold]
-fn timed_out<E: 'static, S: Sequencer, H: EventHandler<E>>(
-    ctx: &StageContext<E, S>,
+fn timed_out<E: 'static, F: EventFeed<E>, H: EventHandler<E>>(
+    ctx: &StageContext<E, F>,
     handler: &mut H,
     seq: i64,
 ) {

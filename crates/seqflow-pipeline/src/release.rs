@@ -1,25 +1,22 @@
 //! [`BatchEvent`]: one event of a batch, with the right to release finished slots early.
 
 use crate::ReleaseError;
-use seqflow_sequencer::GatingRegistration;
 use std::cell::Cell;
 
-/// The stage's side of early release, made once per batch: its registration, how far the
-/// handler has released, and how to wake producers.
+/// The stage's side of early release, made once per batch: how far the handler has released,
+/// and how to publish a release (set the stage's sequence, wake producers).
 pub(crate) struct Releaser<'a> {
-    registration: &'a GatingRegistration,
     released: Cell<i64>,
-    signal: &'a dyn Fn(),
+    publish: &'a dyn Fn(i64),
 }
 
 impl<'a> Releaser<'a> {
     /// For a batch starting after `released` (the stage's sequence).
     #[inline]
-    pub fn new(registration: &'a GatingRegistration, released: i64, signal: &'a dyn Fn()) -> Self {
+    pub fn new(released: i64, publish: &'a dyn Fn(i64)) -> Self {
         Self {
-            registration,
             released: Cell::new(released),
-            signal,
+            publish,
         }
     }
 
@@ -39,8 +36,7 @@ impl<'a> Releaser<'a> {
         }
         if seq > released {
             self.released.set(seq);
-            self.registration.set_sequence(seq);
-            (self.signal)();
+            (self.publish)(seq);
         }
         Ok(())
     }

@@ -1,0 +1,125 @@
+//! [`EventFeed`]: where a stage reads its events and publishes its progress. The stage loops
+//! (batch processor, pool worker) are written once against this trait: in one process the feed
+//! is the heap ring and a slot of the gating table ([`HeapFeed`]); across processes
+//! (`seqflow-shm`) it is a shared segment and a registration whose owner is checked for
+//! liveness.
+
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequencer::{GatingRegistration, Sequencer};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why a feed's wait returned no events.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FeedError {
+    /// The wait's timeout passed (the stage calls `on_timeout` and waits again).
+    #[error("timed out")]
+    Timeout,
+    /// The stage must stop: shutdown or halt, or the feed is closed and the stage has handled
+    /// everything published before it closed.
+    #[error("stopped")]
+    Stopped,
+    /// Something to report before waiting again (a producer died between claim and publish).
+    /// The stage logs it and counts it as a failure it continued after.
+    #[error("{0}")]
+    Notice(String),
+    /// The stage cannot go on (a stage it follows is gone); it stops with this error.
+    #[error("{0}")]
+    Broken(String),
+}
+
+impl From<WaitError> for FeedError {
+    #[inline]
+    fn from(e: WaitError) -> Self {
+        match e {
+            WaitError::Timeout => FeedError::Timeout,
+            WaitError::Alerted => FeedError::Stopped,
+        }
+    }
+}
+
+/// The events a stage reads and the sequence it publishes.
+///
+/// # Safety
+/// The stage loops read events through [`event`](Self::event) on the strength of this contract,
+/// so an implementation must uphold it:
+/// - a sequence `s` returned by [`wait_for`](Self::wait_for) is published, and so is every
+///   sequence from the one asked for up to `s` (and processed by every stage this one follows);
+/// - while [`sequence`](Self::sequence) stays below a sequence `q <= s`, no producer can
+///   overwrite the slot of `q`: this feed's sequence gates the producer (directly, or through
+///   stages that follow this one);
+/// - [`set_sequence`](Self::set_sequence) publishes with `Release` ordering, so that whoever
+///   follows this stage sees the stage's reads of the events before it sees the new sequence.
+pub unsafe trait EventFeed<E>: Send {
+    /// Wait until `seq` is available; the highest available sequence (`>= seq`). `timeout`:
+    /// `None` waits without limit.
+    fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError>;
+
+    /// The event at `seq`.
+    ///
+    /// # Safety
+    /// `seq` is at most a value [`wait_for`](Self::wait_for) returned and above
+    /// [`sequence`](Self::sequence), and the stage does not move its sequence to `seq` or past
+    /// it while the reference lives.
+    unsafe fn event(&self, seq: i64) -> &E;
+
+    /// The stage's sequence: everything up to it is handled (relaxed: the stage's own writes).
+    fn sequence(&self) -> i64;
+
+    /// Publish the stage's progress: everything up to `seq` is handled.
+    fn set_sequence(&self, seq: i64);
+
+    /// Wake producers (and stages) waiting for this stage to move.
+    fn signal(&self);
+
+    /// The stage halts: let producers that wait for room give up. In one process this stops
+    /// the disruptor's producers; a shared ring only wakes them (other processes go on).
+    fn halt(&self);
+}
+
+/// The in-process feed: the heap ring, a barrier on the producer and the stages before this
+/// one, and the stage's slot in the sequencer's gating table.
+pub(crate) struct HeapFeed<E, S: Sequencer> {
+    pub barrier: SequenceBarrier<S>,
+    pub ring: RingBuffer<E>,
+    pub registration: Arc<GatingRegistration>,
+}
+
+// SAFETY: the barrier returns only sequences published by the sequencer and processed by every
+// dependency; the registration is a slot of that sequencer's gating table, so the producer
+// never claims `q + capacity` while the slot is below `q`; `GatingRegistration::set_sequence`
+// is a `Release` store.
+unsafe impl<E: Send + Sync, S: Sequencer> EventFeed<E> for HeapFeed<E, S> {
+    #[inline]
+    fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
+        self.barrier.wait_for(seq, timeout).map_err(FeedError::from)
+    }
+
+    #[inline]
+    unsafe fn event(&self, seq: i64) -> &E {
+        // SAFETY: the caller's contract (published, gated by our slot) is `RingBuffer::get`'s.
+        unsafe { self.ring.get(seq) }
+    }
+
+    #[inline]
+    fn sequence(&self) -> i64 {
+        self.registration.sequence_relaxed()
+    }
+
+    #[inline]
+    fn set_sequence(&self, seq: i64) {
+        self.registration.set_sequence(seq);
+    }
+
+    #[inline]
+    fn signal(&self) {
+        self.barrier.producer().wait_strategy().signal_all();
+    }
+
+    fn halt(&self) {
+        let producer = &**self.barrier.producer();
+        producer.alert().raise();
+        producer.wait_strategy().signal_all();
+    }
+}
