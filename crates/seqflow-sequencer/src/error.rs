@@ -40,6 +40,9 @@ pub enum ClaimError {
     /// The sequencer's alert was raised (the pipeline was halted) while waiting for free slots.
     #[error("claim abandoned: the sequencer was halted")]
     Halted,
+    /// The ring was closed: it accepts no more events.
+    #[error("the ring is closed: no more events are accepted")]
+    Closed,
     /// The producer handle was inherited through `fork()`: a child must attach a producer of
     /// its own (two processes claiming through one handle would hand out the same sequences).
     #[error("this producer handle belongs to the process that made it (inherited through fork); attach a new producer")]

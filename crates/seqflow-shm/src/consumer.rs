@@ -1,11 +1,10 @@
 //! [`ShmConsumer`]: a gating consumer (poller) of a shared ring, in any process.
 
-use crate::registration::{Registration, Start};
+use crate::feed::ShmFeed;
+use crate::registration::Start;
 use crate::registry::ConsumerKind;
-use crate::watch::Watch;
-use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
-use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Cursor, SequenceBarrier, WaitStrategy};
+use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
+use seqflow_pipeline::EventFeed;
 use std::time::Duration;
 
 /// A consumer that holds producers back: the producer never overwrites an event this consumer
@@ -35,54 +34,40 @@ use std::time::Duration;
 /// ```
 pub struct ShmConsumer<E: ShmEvent> {
     ring: ShmRing<E>,
-    events: RingBuffer<E>,
-    barrier: SequenceBarrier<ShmSequencer>,
-    watch: Watch,
-    registration: Registration,
+    feed: ShmFeed<E>,
     /// The highest sequence `wait_for` returned.
     available: i64,
 }
 
 impl<E: ShmEvent> ShmConsumer<E> {
     pub(crate) fn register(ring: ShmRing<E>, name: &str, after: &[&str]) -> Result<Self, ShmError> {
-        let inner = ring.inner().clone();
         let start = if after.is_empty() {
             Start::Cursor
         } else {
             Start::After(after)
         };
-        let registered = Registration::register(&inner, ConsumerKind::Consumer, name, true, start)?;
-        let dependents = registered
-            .upstream
-            .iter()
-            .map(|u| u.sequence.clone())
-            .collect();
-        let alert = inner.sequencer.alert().clone();
-        let barrier = SequenceBarrier::new(inner.sequencer.clone(), dependents, alert);
-        let available = registered.registration.sequence.get();
+        let feed = ShmFeed::attach(&ring, ConsumerKind::Consumer, name, start)?;
+        let available = feed.position();
         Ok(Self {
-            events: ring.ring(),
             ring,
-            barrier,
-            watch: Watch::new(inner, registered.upstream),
-            registration: registered.registration,
+            feed,
             available,
         })
     }
 
     /// The consumer's name.
     pub fn name(&self) -> &str {
-        &self.registration.label
+        &self.feed.registration.label
     }
 
     /// Its slot in the segment's consumer registry.
     pub fn index(&self) -> usize {
-        self.registration.index
+        self.feed.registration.index
     }
 
     /// The last sequence marked processed.
     pub fn sequence(&self) -> i64 {
-        self.registration.sequence.get()
+        self.feed.position()
     }
 
     /// The ring.
@@ -107,12 +92,7 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.wait_for(0, Some(Duration::from_millis(5))), Err(ConsumeError::Timeout));
     /// ```
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, ConsumeError> {
-        if !self.registration.usable() {
-            return Err(ConsumeError::ForkedHandle);
-        }
-        let barrier = &self.barrier;
-        let hi = self.watch.wait(seq, timeout, || barrier.poll(seq))?;
-        self.watch.check_abandoned(seq, hi)?;
+        let hi = self.feed.wait(seq, timeout)?;
         self.available = self.available.max(hi);
         Ok(hi)
     }
@@ -133,13 +113,13 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.get(0), Some(&5));
     /// ```
     pub fn get(&self, seq: i64) -> Option<&E> {
-        if seq <= self.sequence() || seq > self.available || !self.registration.usable() {
+        if seq <= self.sequence() || seq > self.available || !self.feed.registration.usable() {
             return None;
         }
         // SAFETY: `seq` is published (at most what `wait_for` returned) and above this
         // consumer's own gating sequence, so no producer can claim `seq + capacity` while the
         // reference (tied to `&self`, which `update_sequence` needs mutably) lives.
-        Some(unsafe { self.events.get(seq) })
+        Some(unsafe { self.feed.event(seq) })
     }
 
     /// Mark everything up to `seq` processed: producers may reuse those slots and the stages
@@ -159,16 +139,16 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.sequence(), 1);
     /// ```
     pub fn update_sequence(&mut self, seq: i64) {
-        if !self.registration.usable() {
+        if !self.feed.registration.usable() {
             // An inherited copy must not move the parent's position (see `wait_for`).
-            tracing::warn!(consumer = %self.registration.label, "update_sequence on a handle inherited through fork: ignored");
+            tracing::warn!(consumer = %self.feed.registration.label, "update_sequence on a handle inherited through fork: ignored");
             return;
         }
         let seq = seq.min(self.available);
-        if seq > self.registration.sequence.get() {
-            self.registration.sequence.set(seq);
+        if seq > self.feed.position() {
+            self.feed.set_sequence(seq);
             // Producers blocked on a full ring may sleep on the futex.
-            self.ring.sequencer().wait_strategy().signal_all();
+            self.feed.wake();
         }
     }
 
@@ -198,7 +178,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmConsumer<E> {
             .field("name", &self.name())
             .field("index", &self.index())
             .field("sequence", &self.sequence())
-            .field("upstream", &self.watch.upstream().len())
+            .field("upstream", &self.feed.watch.upstream().len())
             .finish()
     }
 }

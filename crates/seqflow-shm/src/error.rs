@@ -379,6 +379,13 @@ pub enum ConsumeError {
         /// The next sequence the subscriber reads.
         resume_at: i64,
     },
+    /// The ring was closed ([`ShmRing::close`](crate::ShmRing::close)) and everything up to
+    /// its last sequence `end` is consumed: nothing more will come.
+    #[error("the ring is closed after sequence {end}")]
+    Closed {
+        /// The last sequence of the ring.
+        end: i64,
+    },
     /// A stage this consumer runs after died or unregistered: its sequence will not move.
     #[error("upstream consumer {upstream:?} (slot {index}) is gone")]
     UpstreamGone {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// The layout version this build reads and writes; bump on any layout change.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;
@@ -69,6 +69,9 @@ pub(crate) struct Status {
     pub abandoned_claims: AtomicU64,
     /// Pool events lost because their worker died (or panicked) while handling them.
     pub lost_pool_events: AtomicU64,
+    /// 0 while the ring is open; `end + 2` once closed after sequence `end` (see
+    /// `ShmRing::close`). Written once, by a CAS from 0.
+    pub closed: AtomicU64,
 }
 
 /// The whole header: 512 bytes, four 128-byte blocks.

@@ -52,6 +52,7 @@ mod consumer;
 mod create;
 mod error;
 mod event;
+mod feed;
 mod fork_guard;
 mod futex;
 mod guard;
@@ -74,6 +75,7 @@ mod ring;
 mod sanity;
 mod segment;
 mod sequencer;
+mod stage;
 mod stale;
 mod subscriber;
 mod supervise;
@@ -99,6 +101,7 @@ pub use registry::ConsumerKind;
 pub use release::release_declared;
 pub use ring::ShmRing;
 pub use sequencer::ShmSequencer;
+pub use stage::{ShmStage, StageError, StageThread};
 pub use subscriber::ShmSubscriber;
 
 /// The fork epoch of this process: unchanged in the process that made a handle, bumped in every
@@ -118,6 +121,10 @@ pub use wait::{ShmWait, WaitKind};
 pub use worker::ShmWorker;
 
 // The types this crate's public signatures use, so that one dependency is enough.
+pub use seqflow_pipeline::{
+    EventError, EventHandler, ExceptionAction, ExceptionHandler, HandlerFailure, PanicPolicy,
+    RewindPolicy, ShutdownError, StageReport,
+};
 pub use seqflow_ring::{Capacity, CapacityError};
 pub use seqflow_sequence::{
     Alert, BusySpinWait, OwnedRef, SleepingWait, WaitError, WaitStrategy, YieldingWait,

@@ -281,6 +281,9 @@ impl<E: ShmEvent> ShmProducer<E> {
         if self.epoch != crate::fork_guard::epoch() {
             return Err(ClaimError::ForkedHandle);
         }
+        if self.ring.inner().closed_end().is_some() {
+            return Err(ClaimError::Closed);
+        }
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);
         if matches!(result, Err(ClaimError::Full { .. })) && self.reap() > 0 {
@@ -296,6 +299,9 @@ impl<E: ShmEvent> ShmProducer<E> {
     ) -> Result<ShmClaim<'_, E>, ClaimError> {
         if self.epoch != crate::fork_guard::epoch() {
             return Err(ClaimError::ForkedHandle);
+        }
+        if self.ring.inner().closed_end().is_some() {
+            return Err(ClaimError::Closed);
         }
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);

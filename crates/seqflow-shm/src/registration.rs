@@ -105,12 +105,12 @@ impl Registration {
         // A declared consumer, or a declared pool's placeholder, with nobody attached: take
         // over its slot and carry on from its sequence.
         let declared = match (start, pool) {
-            (Start::Cursor, _) => find_declared(ring, kind, label, None)?,
+            (Start::Cursor | Start::After(_), _) => find_declared(ring, kind, label, None)?,
             (Start::Pool(_), Some(p)) => find_declared(ring, kind, label, Some(p))?,
             _ => None,
         };
         if let Some(index) = declared {
-            let registration = adopt(ring, index, lock_fd, label)?;
+            let registration = adopt(ring, index, lock_fd, label, &upstream)?;
             return Ok(Registered {
                 registration,
                 upstream,
@@ -178,11 +178,7 @@ impl Registration {
             .pool
             .store(pool.map_or(u32::MAX, |p| p as u32), Ordering::Relaxed);
         entry.label.store(label);
-        let recorded = upstream.len().min(MAX_UPSTREAM);
-        for (word, up) in entry.upstream.iter().zip(&upstream) {
-            word.store(up.index as u32, Ordering::Relaxed);
-        }
-        entry.upstream_len.store(recorded as u32, Ordering::Relaxed);
+        record_upstream(entry, &upstream);
         // Wrapping: the word comes from shared memory and may hold anything.
         let generation = entry
             .generation
@@ -305,19 +301,30 @@ fn find_declared(
     Ok(None)
 }
 
-/// Attach as the dormant declared entry `index`: the slot (and its sequence) carry over.
-/// Called under the registry lock.
+/// Record in `entry` which stages it follows (shown by `inspect`).
+fn record_upstream(entry: &crate::registry::ConsumerEntry, upstream: &[Upstream]) {
+    let recorded = upstream.len().min(MAX_UPSTREAM);
+    for (word, up) in entry.upstream.iter().zip(upstream) {
+        word.store(up.index as u32, Ordering::Relaxed);
+    }
+    entry.upstream_len.store(recorded as u32, Ordering::Relaxed);
+}
+
+/// Attach as the dormant declared entry `index`, following `upstream`: the slot (and its
+/// sequence) carry over. Called under the registry lock.
 fn adopt(
     ring: &Arc<RingInner>,
     index: usize,
     lock_fd: lock::LockFd,
     label: &str,
+    upstream: &[Upstream],
 ) -> Result<Registration, ShmError> {
     let segment = &ring.segment;
     let name = segment.name().as_str();
     let entry = &segment.registry[index];
     let pid = current_pid();
     entry.pid.store(pid, Ordering::Relaxed);
+    record_upstream(entry, upstream);
     // REGISTERING with the DECLARED flag: a process killed from here on leaves the entry for
     // the reaper, which puts it back to DORMANT (the slot stays held throughout).
     entry.state.store(REGISTERING, Ordering::Release);

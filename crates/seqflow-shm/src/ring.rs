@@ -80,6 +80,23 @@ impl RingInner {
         }
     }
 
+    /// The last sequence of a closed ring (`None` while it is open).
+    #[inline]
+    pub(crate) fn closed_end(&self) -> Option<i64> {
+        match self
+            .segment
+            .header
+            .status
+            .closed
+            .load(std::sync::atomic::Ordering::Acquire)
+        {
+            0 => None,
+            // Written as `end + 2` from an `end >= -1`; the word is another process's memory,
+            // so any value is read without overflow.
+            word => Some((word as i64).wrapping_sub(2)),
+        }
+    }
+
     /// Take the registry lock within the registry timeout; a typed error otherwise.
     pub(crate) fn lock_registry(&self) -> Result<crate::liveness::RegistryLock, ShmError> {
         let name = self.segment.name().as_str();
@@ -691,6 +708,48 @@ impl<E: ShmEvent> ShmRing<E> {
     /// ```
     pub fn unlink_on_drop(&self) -> UnlinkGuard {
         UnlinkGuard::new(self.name())
+    }
+
+    /// Close the ring: no more events are accepted ([`ClaimError::Closed`] for every producer
+    /// in every process), and consumers, workers and stages stop once they have handled every
+    /// event claimed before the close ([`ConsumeError::Closed`]; a stage's run returns). Returns
+    /// the last sequence. Closing twice keeps the first end.
+    ///
+    /// Close after the producers are done: a claim made in another process at the very moment
+    /// of the close may land past the end, where no stopped consumer reads it.
+    ///
+    /// ```
+    /// use seqflow_shm::{ClaimError, ConsumeError, ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// # let name = format!("/seqflow-doc-close-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut c = ring.consumer("c").unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// p.publish(|e, _| *e = 7).unwrap();
+    /// assert_eq!(ring.close(), 0);
+    /// assert_eq!(p.publish(|e, _| *e = 8), Err(ClaimError::Closed));
+    /// let t = Some(Duration::from_secs(1));
+    /// assert_eq!(c.poll_batch(t, |e, _, _| assert_eq!(*e, 7)), Ok(1));
+    /// assert_eq!(c.poll_batch(t, |_, _, _| {}), Err(ConsumeError::Closed { end: 0 }));
+    /// ```
+    pub fn close(&self) -> i64 {
+        let end = self.inner.claimed_high();
+        let word = (end.max(-1) as u64).wrapping_add(2);
+        let closed = &self.inner.segment.header.status.closed;
+        let _ = closed.compare_exchange(
+            0,
+            word,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        );
+        self.inner.sequencer.wait_strategy().signal_all();
+        self.inner.closed_end().unwrap_or(end)
+    }
+
+    /// The last sequence if the ring is [closed](Self::close), `None` while it is open.
+    pub fn closed_at(&self) -> Option<i64> {
+        self.inner.closed_end()
     }
 
     /// Stop this process's waits and claims on this ring (they return `Alerted` / `Halted`).

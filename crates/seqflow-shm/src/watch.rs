@@ -76,6 +76,15 @@ impl Watch {
         if let Some(value) = ready() {
             return Ok(value);
         }
+        // A closed ring ends the wait for anything past its end.
+        let ring = Arc::clone(&self.ring);
+        let mut ready = || match ready() {
+            Some(value) => Some(Ok(value)),
+            None => match ring.closed_end() {
+                Some(end) if seq > end => Some(Err(ConsumeError::Closed { end })),
+                _ => None,
+            },
+        };
         // A timeout too far to represent means no limit.
         let deadline = deadline_after(timeout);
         let sequencer = Arc::clone(&self.ring.sequencer);
@@ -86,7 +95,7 @@ impl Watch {
                 .wait_strategy()
                 .wait_until(&mut ready, sequencer.alert(), Some(slice))
             {
-                Ok(value) => return Ok(value),
+                Ok(value) => return value,
                 Err(WaitError::Alerted) => return Err(ConsumeError::Alerted),
                 Err(WaitError::Timeout) => {
                     if deadline.is_some_and(|d| Instant::now() >= d) {

@@ -7,12 +7,12 @@
 //! claim; after handling it, its sequence moves to the handled sequence. Workers of one pool
 //! therefore gate the producer at the oldest sequence any of them is still handling.
 
-use crate::registration::{Registration, Start};
+use crate::feed::ShmFeed;
+use crate::registration::Start;
 use crate::registry::ConsumerKind;
-use crate::watch::Watch;
-use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
-use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
+use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
+use seqflow_pipeline::EventFeed;
+use seqflow_sequence::{OwnedRef, Sequence};
 use std::time::Duration;
 
 /// One worker of a pool: [`process`](Self::process) waits for the pool's next event, claims it
@@ -40,50 +40,26 @@ use std::time::Duration;
 /// ```
 pub struct ShmWorker<E: ShmEvent> {
     ring: ShmRing<E>,
-    events: RingBuffer<E>,
-    barrier: SequenceBarrier<ShmSequencer>,
-    watch: Watch,
+    feed: ShmFeed<E>,
     work: OwnedRef<Sequence>,
     pool: String,
     /// The event being handled (claimed from the pool, not yet done).
     handling: Option<i64>,
     /// The highest sequence known to be published.
     available: i64,
-    registration: Registration,
 }
 
 impl<E: ShmEvent> ShmWorker<E> {
     pub(crate) fn register(ring: ShmRing<E>, pool: &str) -> Result<Self, ShmError> {
-        let inner = ring.inner().clone();
-        let registered =
-            Registration::register(&inner, ConsumerKind::Worker, pool, true, Start::Pool(pool))?;
-        let Some(pool_index) = registered.pool else {
-            return Err(ShmError::PoolsFull {
-                name: ring.name().to_owned(),
-                max: inner.segment.pools.len(),
-            });
-        };
-        let pool_entry = &inner.segment.pools[pool_index];
-        // SAFETY: the work cursor lives in the pools region of the mapping, which the `OwnedRef`
-        // keeps alive through the mapping's `Arc`.
-        let work = unsafe {
-            OwnedRef::from_raw(
-                std::ptr::NonNull::from(&pool_entry.work),
-                inner.segment.map.clone(),
-            )
-        };
-        let alert = inner.sequencer.alert().clone();
-        let barrier = SequenceBarrier::new(inner.sequencer.clone(), Vec::new(), alert);
+        let feed = ShmFeed::attach(&ring, ConsumerKind::Worker, pool, Start::Pool(pool))?;
+        let work = feed.pool_work(&ring)?;
         Ok(Self {
-            events: ring.ring(),
             ring,
-            barrier,
-            watch: Watch::new(inner, registered.upstream),
+            feed,
             work,
             pool: pool.to_owned(),
             handling: None,
             available: -1,
-            registration: registered.registration,
         })
     }
 
@@ -111,24 +87,18 @@ impl<E: ShmEvent> ShmWorker<E> {
         timeout: Option<Duration>,
         handle: impl FnOnce(&E, i64) -> R,
     ) -> Result<(i64, R), ConsumeError> {
-        if !self.registration.usable() {
-            return Err(ConsumeError::ForkedHandle);
-        }
         let deadline = seqflow_sequence::deadline_after(timeout);
         loop {
             let current = self.work.get();
             let next = current + 1;
             // Gate the producer at the pool's position before waiting for and claiming `next`
             // (never backwards: the work cursor only grows, and so does this).
-            if current > self.registration.sequence.get_relaxed() {
-                self.registration.sequence.set(current);
+            if current > self.feed.sequence() {
+                self.feed.set_sequence(current);
             }
             if self.available < next {
                 let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-                let barrier = &self.barrier;
-                let hi = self.watch.wait(next, left, || barrier.poll(next))?;
-                self.watch.check_abandoned(next, hi)?;
-                self.available = hi;
+                self.available = self.feed.wait(next, left)?;
             }
             if !self.work.compare_and_set(current, next) {
                 // Another worker took it: look again.
@@ -138,10 +108,10 @@ impl<E: ShmEvent> ShmWorker<E> {
             // SAFETY: `next` is published (`<= available`), and this worker's gating sequence
             // is `current = next - 1` or lower (set before the claim), so no producer can claim
             // `next + capacity` while the reference lives (it does not outlive `handle`).
-            let out = handle(unsafe { self.events.get(next) }, next);
+            let out = handle(unsafe { self.feed.event(next) }, next);
             self.handling = None;
-            self.registration.sequence.set(next);
-            self.ring.sequencer().wait_strategy().signal_all();
+            self.feed.set_sequence(next);
+            self.feed.wake();
             return Ok((next, out));
         }
     }
@@ -151,7 +121,7 @@ impl<E: ShmEvent> Drop for ShmWorker<E> {
     fn drop(&mut self) {
         if let Some(seq) = self.handling.take() {
             // Only a handler that panicked leaves a claim behind: that event is lost.
-            if self.registration.is_owner() {
+            if self.feed.registration.is_owner() {
                 tracing::warn!(pool = %self.pool, seq, "worker dropped while handling an event; the event is lost");
                 self.ring
                     .inner()

@@ -1,0 +1,135 @@
+//! [`ShmFeed`]: a consumer's side of a shared ring (its registration, the barrier on the
+//! producer and the stages it follows, the liveness watch), and the [`EventFeed`] through which
+//! the stage loops of `seqflow-pipeline` run on it. [`ShmConsumer`](crate::ShmConsumer),
+//! [`ShmWorker`](crate::ShmWorker) and [`ShmStage`](crate::ShmStage) are all built on it.
+
+use crate::registration::{Registration, Start};
+use crate::registry::ConsumerKind;
+use crate::watch::Watch;
+use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
+use seqflow_pipeline::{EventFeed, FeedError};
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
+use std::time::Duration;
+
+/// One registered consumer's view of a shared ring.
+pub(crate) struct ShmFeed<E: ShmEvent> {
+    pub events: RingBuffer<E>,
+    barrier: SequenceBarrier<ShmSequencer>,
+    pub watch: Watch,
+    pub registration: Registration,
+    /// For workers: the pool's index in the segment.
+    pub pool: Option<usize>,
+}
+
+impl<E: ShmEvent> ShmFeed<E> {
+    /// Register a gating consumer of `kind` named `label`, starting as `start` says.
+    pub fn attach(
+        ring: &ShmRing<E>,
+        kind: ConsumerKind,
+        label: &str,
+        start: Start<'_>,
+    ) -> Result<Self, ShmError> {
+        let inner = ring.inner().clone();
+        let registered = Registration::register(&inner, kind, label, true, start)?;
+        let dependents = registered
+            .upstream
+            .iter()
+            .map(|u| u.sequence.clone())
+            .collect();
+        let alert = inner.sequencer.alert().clone();
+        let barrier = SequenceBarrier::new(inner.sequencer.clone(), dependents, alert);
+        Ok(Self {
+            events: ring.ring(),
+            barrier,
+            watch: Watch::new(inner, registered.upstream),
+            registration: registered.registration,
+            pool: registered.pool,
+        })
+    }
+
+    /// The work sequence of this worker's pool; `PoolsFull` if the registry gave it none.
+    pub fn pool_work(&self, ring: &ShmRing<E>) -> Result<OwnedRef<Sequence>, ShmError> {
+        let segment = &ring.inner().segment;
+        let entry = self
+            .pool
+            .and_then(|p| segment.pools.get(p))
+            .ok_or_else(|| ShmError::PoolsFull {
+                name: ring.name().to_owned(),
+                max: segment.pools.len(),
+            })?;
+        // SAFETY: the work cursor lives in the pools region of the mapping, which the `OwnedRef`
+        // keeps alive through the mapping's `Arc`.
+        Ok(unsafe {
+            OwnedRef::from_raw(std::ptr::NonNull::from(&entry.work), segment.map.clone())
+        })
+    }
+
+    /// Wait until `seq` is available (published, and handled by the stages this one follows);
+    /// the highest available sequence. Liveness, closing and dead producers' claims are checked
+    /// on the way (see [`Watch`]).
+    pub fn wait(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, ConsumeError> {
+        if !self.registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
+        }
+        let barrier = &self.barrier;
+        let hi = self.watch.wait(seq, timeout, || barrier.poll(seq))?;
+        self.watch.check_abandoned(seq, hi)?;
+        Ok(hi)
+    }
+
+    /// The consumer's sequence.
+    #[inline]
+    pub fn position(&self) -> i64 {
+        self.registration.sequence.get()
+    }
+
+    /// Wake producers (and later stages) waiting for this consumer.
+    #[inline]
+    pub fn wake(&self) {
+        self.barrier.producer().wait_strategy().signal_all();
+    }
+}
+
+// SAFETY: `wait` returns only sequences the barrier reports published by the segment's
+// sequencer and handled by every upstream stage; the registration is a gating slot of that
+// sequencer's table (registered under the registry lock, held while this feed lives), so no
+// producer in any process claims `q + capacity` while it is below `q`; `Sequence::set` is a
+// `Release` store. A handle inherited through fork never reads: `wait` refuses it first.
+unsafe impl<E: ShmEvent> EventFeed<E> for ShmFeed<E> {
+    fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
+        self.wait(seq, timeout).map_err(|e| match e {
+            ConsumeError::Timeout => FeedError::Timeout,
+            ConsumeError::Alerted | ConsumeError::Closed { .. } => FeedError::Stopped,
+            e @ ConsumeError::ProducerDied { .. } => FeedError::Notice(e.to_string()),
+            e => FeedError::Broken(e.to_string()),
+        })
+    }
+
+    #[inline]
+    unsafe fn event(&self, seq: i64) -> &E {
+        // SAFETY: the caller's contract (published, gated by our slot) is `RingBuffer::get`'s.
+        unsafe { self.events.get(seq) }
+    }
+
+    #[inline]
+    fn sequence(&self) -> i64 {
+        self.registration.sequence.get_relaxed()
+    }
+
+    #[inline]
+    fn set_sequence(&self, seq: i64) {
+        self.registration.sequence.set(seq);
+    }
+
+    #[inline]
+    fn signal(&self) {
+        self.wake();
+    }
+
+    fn halt(&self) {
+        // Other processes go on: a halted stage ends its run with the error, and its slot is
+        // released (or, declared, kept) like any consumer's that leaves.
+        self.wake();
+    }
+}

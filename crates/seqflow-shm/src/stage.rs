@@ -1,0 +1,256 @@
+//! [`ShmStage`]: an [`EventHandler`] run as a stage of a shared ring, in any process, by the
+//! same stage loop as a [`Disruptor`](seqflow_pipeline::Disruptor)'s stages: a named stage after
+//! named upstream stages, or one worker of a named pool.
+
+use crate::feed::ShmFeed;
+use crate::registration::Start;
+use crate::registry::ConsumerKind;
+use crate::{ShmError, ShmEvent, ShmRing};
+use seqflow_pipeline::{
+    EventHandler, ExceptionHandler, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
+    StageSpec,
+};
+use seqflow_sequence::Alert;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Why a stage of a shared ring could not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum StageError {
+    /// Attaching to the ring failed (unknown upstream, registry full, declared consumer in use,
+    /// ...).
+    #[error(transparent)]
+    Attach(#[from] ShmError),
+    /// A failure halted the stage (a panic under [`PanicPolicy::Halt`], an exception handler that
+    /// chose to halt, or an upstream stage that is gone).
+    #[error(transparent)]
+    Halted(#[from] ShutdownError),
+    /// The stage's thread could not be started, or panicked outside the handler.
+    #[error("stage thread of {stage}: {reason}")]
+    Thread {
+        /// The stage.
+        stage: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+enum Role {
+    Consumer { after: Vec<String> },
+    Worker,
+}
+
+/// A stage of a shared ring, to run in this process: made by [`ShmRing::stage`] (a named
+/// stage, optionally [`after`](Self::after) named upstream stages) or [`ShmRing::pool_stage`]
+/// (one worker of a named pool: each event goes to exactly one worker, in whatever process).
+///
+/// It runs the handler with the stage loop of one-process disruptors: batches (with
+/// `end_of_batch` and an optional [maximum size](Self::max_batch_size)), `on_start` /
+/// `on_shutdown`, `on_timeout`, rewinds, early release, the [`PanicPolicy`] or an
+/// [`ExceptionHandler`]. Its registration is checked for liveness like any consumer's: if the
+/// process dies, an undeclared stage's slot is released, a declared one keeps gating.
+///
+/// [`run`](Self::run) returns when the ring is [closed](ShmRing::close) and the stage has
+/// handled everything before the end, when [`stop_signal`](Self::stop_signal) or
+/// [`ShmRing::halt`] stops it, or with [`StageError::Halted`] when a failure halts it.
+///
+/// ```
+/// use seqflow_shm::{ShmOptions, ShmRing};
+/// # let name = format!("/seqflow-doc-stage-{}", std::process::id());
+/// let options = ShmOptions { declared_consumers: vec!["journal".into(), "audit".into()], ..Default::default() };
+/// let ring = ShmRing::<u64>::create(&name, 16, options).unwrap();
+/// # let _guard = ring.unlink_on_drop();
+/// let producer = {
+///     let ring = ring.clone();
+///     std::thread::spawn(move || {
+///         let mut p = ring.producer().unwrap();
+///         // Waits for the declared stages, attached or not: nothing is lost.
+///         for i in 1..=100 { p.publish(|e, _| *e = i).unwrap(); }
+///         ring.close(); // the stages end once they have handled everything up to here
+///     })
+/// };
+/// // In other processes (here: threads), attach the stages by name.
+/// let journal = ring.stage("journal").max_batch_size(8).spawn(|e: &u64, _seq, _end| {
+///     assert!(*e > 0);
+/// }).unwrap();
+/// let mut sum = 0;
+/// let report = ring.stage("audit").after(&["journal"]).run(|e: &u64, _, _| sum += *e).unwrap();
+/// producer.join().unwrap();
+/// assert_eq!((sum, report.sequence), (5050, 99));
+/// assert_eq!(journal.join().unwrap().sequence, 99);
+/// ```
+pub struct ShmStage<E: ShmEvent> {
+    ring: ShmRing<E>,
+    role: Role,
+    spec: StageSpec<E>,
+}
+
+/// A stage running on a thread of its own ([`ShmStage::spawn`]).
+#[derive(Debug)]
+pub struct StageThread {
+    name: String,
+    stop: Alert,
+    thread: JoinHandle<Result<StageReport, StageError>>,
+}
+
+impl StageThread {
+    /// Stop the stage without draining (it finishes the chunk it is handling).
+    pub fn stop(&self) {
+        self.stop.raise();
+    }
+
+    /// Wait for the stage to end; what its run returned.
+    pub fn join(self) -> Result<StageReport, StageError> {
+        self.thread.join().map_err(|payload| StageError::Thread {
+            stage: self.name,
+            reason: panic_text(&*payload),
+        })?
+    }
+}
+
+fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".to_owned())
+}
+
+impl<E: ShmEvent> ShmRing<E> {
+    /// A stage named `name` of this ring (see [`ShmStage`]); a declared consumer of that name
+    /// is taken over, with its position.
+    pub fn stage(&self, name: &str) -> ShmStage<E> {
+        ShmStage {
+            ring: self.clone(),
+            role: Role::Consumer { after: Vec::new() },
+            spec: StageSpec::new(name),
+        }
+    }
+
+    /// A worker of the pool named `pool` (created on first use, or declared at create time).
+    pub fn pool_stage(&self, pool: &str) -> ShmStage<E> {
+        ShmStage {
+            ring: self.clone(),
+            role: Role::Worker,
+            spec: StageSpec::new(pool),
+        }
+    }
+}
+
+impl<E: ShmEvent> ShmStage<E> {
+    /// Run after the stages named `stages` (every live or declared consumer of each name): this
+    /// stage sees an event only once all of them have handled it. Not for pool workers.
+    pub fn after(mut self, stages: &[&str]) -> Self {
+        if let Role::Consumer { after } = &mut self.role {
+            after.extend(stages.iter().map(|s| (*s).to_owned()));
+        }
+        self
+    }
+
+    /// At most `n` events per batch.
+    pub fn max_batch_size(mut self, n: usize) -> Self {
+        self.spec = self.spec.max_batch_size(n);
+        self
+    }
+
+    /// Call the handler's `on_timeout` whenever the stage waits `timeout` for an event in vain.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.spec = self.spec.timeout(timeout);
+        self
+    }
+
+    /// How the stage answers `EventError::Rewind`.
+    pub fn rewind_policy(mut self, policy: RewindPolicy) -> Self {
+        self.spec = self.spec.rewind_policy(policy);
+        self
+    }
+
+    /// What a handler panic does (default [`PanicPolicy::Halt`]).
+    pub fn panic_policy(mut self, policy: PanicPolicy) -> Self {
+        self.spec = self.spec.panic_policy(policy);
+        self
+    }
+
+    /// The stage's exception handler.
+    pub fn exception_handler(mut self, handler: impl ExceptionHandler<E>) -> Self {
+        self.spec = self.spec.exception_handler(handler);
+        self
+    }
+
+    /// An alert that stops the stage without draining once raised.
+    pub fn stop_signal(&self) -> Alert {
+        self.spec.stop_signal()
+    }
+
+    fn attach(&self) -> Result<ShmFeed<E>, ShmError> {
+        let name = self.spec.name();
+        match &self.role {
+            Role::Consumer { after } if after.is_empty() => {
+                ShmFeed::attach(&self.ring, ConsumerKind::Consumer, name, Start::Cursor)
+            }
+            Role::Consumer { after } => {
+                let after: Vec<&str> = after.iter().map(String::as_str).collect();
+                ShmFeed::attach(
+                    &self.ring,
+                    ConsumerKind::Consumer,
+                    name,
+                    Start::After(&after),
+                )
+            }
+            Role::Worker => ShmFeed::attach(&self.ring, ConsumerKind::Worker, name, Start::Pool(name)),
+        }
+    }
+
+    /// Attach and run the stage on the calling thread until it ends (see [`ShmStage`]).
+    pub fn run<H: EventHandler<E>>(self, handler: H) -> Result<StageReport, StageError> {
+        let feed = self.attach()?;
+        self.run_on(feed, handler)
+    }
+
+    /// Attach now (errors are returned here), then run the stage on a new thread.
+    pub fn spawn<H>(self, handler: H) -> Result<StageThread, StageError>
+    where
+        H: EventHandler<E> + Send + 'static,
+    {
+        let feed = self.attach()?;
+        let name = self.spec.name().to_owned();
+        let stop = self.spec.stop_signal();
+        let thread = std::thread::Builder::new()
+            .name(format!("seqflow-{name}"))
+            .spawn(move || self.run_on(feed, handler))
+            .map_err(|e| StageError::Thread {
+                stage: name.clone(),
+                reason: e.to_string(),
+            })?;
+        Ok(StageThread { name, stop, thread })
+    }
+
+    fn run_on<H: EventHandler<E>>(
+        self,
+        feed: ShmFeed<E>,
+        handler: H,
+    ) -> Result<StageReport, StageError> {
+        let report = match self.role {
+            Role::Consumer { .. } => self.spec.run(feed, handler)?,
+            Role::Worker => {
+                let work = feed.pool_work(&self.ring)?;
+                self.spec.run_worker(feed, work, handler)?
+            }
+        };
+        Ok(report)
+    }
+}
+
+impl<E: ShmEvent> std::fmt::Debug for ShmStage<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let after = match &self.role {
+            Role::Consumer { after } => Some(after),
+            Role::Worker => None,
+        };
+        f.debug_struct("ShmStage")
+            .field("ring", &self.ring.name())
+            .field("spec", &self.spec)
+            .field("after", &after)
+            .finish()
+    }
+}
