@@ -230,6 +230,12 @@ where
             ctx.record(current, &failure, ExceptionAction::Continue)
         };
         if stop {
+            // The events before the failed one are handled: record it, so a stage that is
+            // restarted (a declared consumer of a shared ring) resumes at the failed event.
+            if current - 1 > releaser.released() {
+                ctx.feed.set_sequence(current - 1);
+                ctx.feed.signal();
+            }
             break;
         }
         // Skip the event that failed.

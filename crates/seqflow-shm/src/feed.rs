@@ -9,7 +9,7 @@ use crate::watch::Watch;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_pipeline::{EventFeed, FeedError};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
 use std::time::Duration;
 
 /// One registered consumer's view of a shared ring.
@@ -20,6 +20,8 @@ pub(crate) struct ShmFeed<E: ShmEvent> {
     pub registration: Registration,
     /// For workers: the pool's index in the segment.
     pub pool: Option<usize>,
+    /// Raised to end waits early (a stage's stop signal).
+    pub stop: Option<Alert>,
 }
 
 impl<E: ShmEvent> ShmFeed<E> {
@@ -45,6 +47,7 @@ impl<E: ShmEvent> ShmFeed<E> {
             watch: Watch::new(inner, registered.upstream),
             registration: registered.registration,
             pool: registered.pool,
+            stop: None,
         })
     }
 
@@ -60,9 +63,11 @@ impl<E: ShmEvent> ShmFeed<E> {
             })?;
         // SAFETY: the work cursor lives in the pools region of the mapping, which the `OwnedRef`
         // keeps alive through the mapping's `Arc`.
-        Ok(unsafe {
-            OwnedRef::from_raw(std::ptr::NonNull::from(&entry.work), segment.map.clone())
-        })
+        Ok(
+            unsafe {
+                OwnedRef::from_raw(std::ptr::NonNull::from(&entry.work), segment.map.clone())
+            },
+        )
     }
 
     /// Wait until `seq` is available (published, and handled by the stages this one follows);
@@ -73,7 +78,12 @@ impl<E: ShmEvent> ShmFeed<E> {
             return Err(ConsumeError::ForkedHandle);
         }
         let barrier = &self.barrier;
-        let hi = self.watch.wait(seq, timeout, || barrier.poll(seq))?;
+        let stop = self.stop.as_ref();
+        let hi = self.watch.wait(seq, timeout, || match barrier.poll(seq) {
+            Some(hi) => Some(Ok(hi)),
+            None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
+            None => None,
+        })??;
         self.watch.check_abandoned(seq, hi)?;
         Ok(hi)
     }

@@ -74,6 +74,28 @@ pub(crate) struct Status {
     pub closed: AtomicU64,
 }
 
+impl Status {
+    /// The last sequence of a closed ring (`None` while it is open).
+    #[inline]
+    pub fn closed_end(&self) -> Option<i64> {
+        match self.closed.load(Ordering::Acquire) {
+            0 => None,
+            // Written as `end + 2` from an `end >= -1`; the word is another process's memory,
+            // so any value is read without overflow.
+            word => Some((word as i64).wrapping_sub(2)),
+        }
+    }
+
+    /// Close after `end` unless already closed; the end that holds.
+    pub fn close(&self, end: i64) -> i64 {
+        let word = (end.max(-1) as u64).wrapping_add(2);
+        let _ = self
+            .closed
+            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire);
+        self.closed_end().unwrap_or(end)
+    }
+}
+
 /// The whole header: 512 bytes, four 128-byte blocks.
 #[repr(C, align(128))]
 pub(crate) struct Header {

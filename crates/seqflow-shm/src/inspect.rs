@@ -39,6 +39,8 @@ pub struct Inspection {
     pub abandoned_claims: u64,
     /// Pool events lost because their worker died or panicked while handling them.
     pub lost_pool_events: u64,
+    /// The last sequence if the ring was closed ([`ShmRing::close`](crate::ShmRing::close)).
+    pub closed_at: Option<i64>,
     /// Threads sleeping on the futex word (including any killed while sleeping).
     pub futex_waiters: u32,
 }
@@ -339,6 +341,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         reaped_consumers: status.reaped_consumers.load(Ordering::Relaxed),
         abandoned_claims: status.abandoned_claims.load(Ordering::Relaxed),
         lost_pool_events: status.lost_pool_events.load(Ordering::Relaxed),
+        closed_at: status.closed_end(),
         futex_waiters: segment.futex.waiters(),
     }
 }
@@ -369,6 +372,9 @@ impl fmt::Display for Inspection {
             "cursor    {} (published {}), futex waiters {}, reaped consumers {}, abandoned claims {}, lost pool events {}",
             self.cursor, self.published, self.futex_waiters, self.reaped_consumers, self.abandoned_claims, self.lost_pool_events
         )?;
+        if let Some(end) = self.closed_at {
+            writeln!(f, "closed    after sequence {end}")?;
+        }
         for p in &self.producers {
             writeln!(
                 f,

@@ -122,8 +122,8 @@ pub use worker::ShmWorker;
 
 // The types this crate's public signatures use, so that one dependency is enough.
 pub use seqflow_pipeline::{
-    EventError, EventHandler, ExceptionAction, ExceptionHandler, HandlerFailure, PanicPolicy,
-    RewindPolicy, ShutdownError, StageReport,
+    fallible, BatchEvent, EventError, EventHandler, ExceptionAction, ExceptionHandler, Fallible,
+    HandlerFailure, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
 };
 pub use seqflow_ring::{Capacity, CapacityError};
 pub use seqflow_sequence::{

@@ -83,18 +83,7 @@ impl RingInner {
     /// The last sequence of a closed ring (`None` while it is open).
     #[inline]
     pub(crate) fn closed_end(&self) -> Option<i64> {
-        match self
-            .segment
-            .header
-            .status
-            .closed
-            .load(std::sync::atomic::Ordering::Acquire)
-        {
-            0 => None,
-            // Written as `end + 2` from an `end >= -1`; the word is another process's memory,
-            // so any value is read without overflow.
-            word => Some((word as i64).wrapping_sub(2)),
-        }
+        self.segment.header.status.closed_end()
     }
 
     /// Take the registry lock within the registry timeout; a typed error otherwise.
@@ -735,16 +724,9 @@ impl<E: ShmEvent> ShmRing<E> {
     /// ```
     pub fn close(&self) -> i64 {
         let end = self.inner.claimed_high();
-        let word = (end.max(-1) as u64).wrapping_add(2);
-        let closed = &self.inner.segment.header.status.closed;
-        let _ = closed.compare_exchange(
-            0,
-            word,
-            std::sync::atomic::Ordering::AcqRel,
-            std::sync::atomic::Ordering::Acquire,
-        );
+        let end = self.inner.segment.header.status.close(end);
         self.inner.sequencer.wait_strategy().signal_all();
-        self.inner.closed_end().unwrap_or(end)
+        end
     }
 
     /// The last sequence if the ring is [closed](Self::close), `None` while it is open.

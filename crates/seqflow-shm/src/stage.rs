@@ -10,7 +10,7 @@ use seqflow_pipeline::{
     EventHandler, ExceptionHandler, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
     StageSpec,
 };
-use seqflow_sequence::Alert;
+use seqflow_sequence::{Alert, Cursor, WaitStrategy};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -86,17 +86,27 @@ pub struct ShmStage<E: ShmEvent> {
 }
 
 /// A stage running on a thread of its own ([`ShmStage::spawn`]).
-#[derive(Debug)]
 pub struct StageThread {
     name: String,
     stop: Alert,
+    wake: Box<dyn Fn() + Send + Sync>,
     thread: JoinHandle<Result<StageReport, StageError>>,
+}
+
+impl std::fmt::Debug for StageThread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageThread")
+            .field("name", &self.name)
+            .field("stopped", &self.stop.is_raised())
+            .finish()
+    }
 }
 
 impl StageThread {
     /// Stop the stage without draining (it finishes the chunk it is handling).
     pub fn stop(&self) {
         self.stop.raise();
+        (self.wake)();
     }
 
     /// Wait for the stage to end; what its run returned.
@@ -177,12 +187,20 @@ impl<E: ShmEvent> ShmStage<E> {
         self
     }
 
-    /// An alert that stops the stage without draining once raised.
+    /// An alert that stops the stage without draining once raised. A stage asleep on the
+    /// ring's futex notices within the liveness interval, or at once after
+    /// [`StageThread::stop`] (which also wakes it).
     pub fn stop_signal(&self) -> Alert {
         self.spec.stop_signal()
     }
 
     fn attach(&self) -> Result<ShmFeed<E>, ShmError> {
+        let mut feed = self.attach_feed()?;
+        feed.stop = Some(self.spec.stop_signal());
+        Ok(feed)
+    }
+
+    fn attach_feed(&self) -> Result<ShmFeed<E>, ShmError> {
         let name = self.spec.name();
         match &self.role {
             Role::Consumer { after } if after.is_empty() => {
@@ -197,7 +215,9 @@ impl<E: ShmEvent> ShmStage<E> {
                     Start::After(&after),
                 )
             }
-            Role::Worker => ShmFeed::attach(&self.ring, ConsumerKind::Worker, name, Start::Pool(name)),
+            Role::Worker => {
+                ShmFeed::attach(&self.ring, ConsumerKind::Worker, name, Start::Pool(name))
+            }
         }
     }
 
@@ -215,6 +235,8 @@ impl<E: ShmEvent> ShmStage<E> {
         let feed = self.attach()?;
         let name = self.spec.name().to_owned();
         let stop = self.spec.stop_signal();
+        let ring = self.ring.clone();
+        let wake = Box::new(move || ring.sequencer().wait_strategy().signal_all());
         let thread = std::thread::Builder::new()
             .name(format!("seqflow-{name}"))
             .spawn(move || self.run_on(feed, handler))
@@ -222,7 +244,12 @@ impl<E: ShmEvent> ShmStage<E> {
                 stage: name.clone(),
                 reason: e.to_string(),
             })?;
-        Ok(StageThread { name, stop, thread })
+        Ok(StageThread {
+            name,
+            stop,
+            wake,
+            thread,
+        })
     }
 
     fn run_on<H: EventHandler<E>>(

@@ -47,7 +47,7 @@ fn wrong_version() {
     assert!(matches!(
         open(&seg),
         Err(ShmError::VersionMismatch {
-            expected: 2,
+            expected: 3,
             found: 99,
             ..
         })
