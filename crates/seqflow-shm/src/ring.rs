@@ -699,9 +699,9 @@ impl<E: ShmEvent> ShmRing<E> {
         UnlinkGuard::new(self.name())
     }
 
-    /// Close the ring: no more events are accepted ([`ClaimError::Closed`] for every producer
+    /// Close the ring: no more events are accepted ([`ClaimError::Closed`](crate::ClaimError::Closed) for every producer
     /// in every process), and consumers, workers and stages stop once they have handled every
-    /// event claimed before the close ([`ConsumeError::Closed`]; a stage's run returns). Returns
+    /// event claimed before the close ([`ConsumeError::Closed`](crate::ConsumeError::Closed); a stage's run returns). Returns
     /// the last sequence. Closing twice keeps the first end.
     ///
     /// Close after the producers are done: a claim made in another process at the very moment
