@@ -774,6 +774,72 @@ fn declared_pool_joined_before_the_dead_worker_is_reaped() {
     }
 }
 
+/// A declared stage process killed mid-run (SIGKILL, inside its handler or between batches)
+/// loses nothing: the next process to run the stage resumes after the last batch the dead one
+/// finished, so every event is handled, and only the batch in flight (at most the maximum
+/// batch size) is handled twice.
+fn sigkill_of_a_stage_process_resumes_without_loss() {
+    use std::io::Write;
+    const EVENTS: u64 = 400;
+    const MAX_BATCH: usize = 4;
+    let seg = Seg::new("stagekill");
+    let ring = ShmRing::<u64>::create(&seg.name, 16, declared(&["journal"], &[])).unwrap();
+    let dir = std::env::temp_dir().join(format!("seqflow-stagekill-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run_stage = |log: std::path::PathBuf, pause: Duration| {
+        let name = seg.name.clone();
+        fork_child(move || {
+            let mut out = std::fs::File::create(&log).map_err(|e| e.to_string())?;
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            ring.stage("journal")
+                .max_batch_size(MAX_BATCH)
+                .run(|e: &u64, seq: i64, _| {
+                    assert_eq!(*e, seq as u64);
+                    writeln!(out, "{seq}").expect("log");
+                    std::thread::sleep(pause);
+                })
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    };
+    let mut first = run_stage(dir.join("first"), Duration::from_millis(1));
+    let mut producer = ring.producer().unwrap();
+    let mut second = None;
+    for i in 0..EVENTS {
+        producer.publish(|e, _| *e = i).unwrap();
+        if i == EVENTS / 3 {
+            first.kill();
+            second = Some(run_stage(dir.join("second"), Duration::ZERO));
+        }
+    }
+    ring.close();
+    let mut second = second.expect("started");
+    assert_eq!(second.wait(Duration::from_secs(60)), Some(0));
+    let read = |file: &str| -> Vec<i64> {
+        std::fs::read_to_string(dir.join(file))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.parse().ok())
+            .collect()
+    };
+    let (a, b) = (read("first"), read("second"));
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        !a.is_empty() && !b.is_empty(),
+        "{} then {}",
+        a.len(),
+        b.len()
+    );
+    let resumed_at = b[0];
+    let last_of_first = *a.last().unwrap();
+    assert!(
+        resumed_at <= last_of_first + 1 && last_of_first + 1 - resumed_at <= MAX_BATCH as i64,
+        "first handled through {last_of_first}, second resumed at {resumed_at}"
+    );
+    assert_eq!(b, (resumed_at..EVENTS as i64).collect::<Vec<_>>());
+    assert_eq!(a, (0..=last_of_first).collect::<Vec<_>>());
+}
+
 fn main() {
     if let Some(index) = seqflow_shm::worker_index() {
         // A spawned worker of `supervised_workers_report_failures`: worker 1 fails.
@@ -844,6 +910,10 @@ fn main() {
         (
             "declared_pool_joined_before_the_dead_worker_is_reaped",
             declared_pool_joined_before_the_dead_worker_is_reaped,
+        ),
+        (
+            "sigkill_of_a_stage_process_resumes_without_loss",
+            sigkill_of_a_stage_process_resumes_without_loss,
         ),
     ];
     common::run_cases(cases);
