@@ -230,12 +230,10 @@ where
             ctx.record(current, &failure, ExceptionAction::Continue)
         };
         if stop {
-            // The events before the failed one are handled: record it, so a stage that is
-            // restarted (a declared consumer of a shared ring) resumes at the failed event.
-            if current - 1 > releaser.released() {
-                ctx.feed.set_sequence(current - 1);
-                ctx.feed.signal();
-            }
+            // The stage's sequence stays where the handler left it (the batch start, or what it
+            // released): a handler may finish its events only at the end of a batch, so the
+            // events before the failed one are not known to be done. A restarted stage (a
+            // declared consumer of a shared ring) replays them.
             break;
         }
         // Skip the event that failed.

@@ -126,14 +126,17 @@ fn a_panic_under_halt_ends_the_stage_with_the_failure() {
         }
         other => panic!("{other:?}"),
     }
-    // The declared stage keeps its place after the halt: a restart resumes at the failed event.
+    // The declared stage keeps its place after the halt: a restart replays the failed batch
+    // (a handler may finish its events only at the end of a batch) and goes on from there.
     let mut seen = Vec::new();
     let report = ring
         .stage("fragile")
         .run(|e: &u64, _, _| seen.push(*e))
         .unwrap();
     producer.join().unwrap();
-    assert_eq!(seen, (6..=10).collect::<Vec<_>>());
+    let first = seen[0];
+    assert!(first <= 6, "{seen:?}");
+    assert_eq!(seen, (first..=10).collect::<Vec<_>>());
     assert_eq!(report.sequence, 9);
 }
 
