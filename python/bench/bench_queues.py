@@ -10,9 +10,11 @@ import multiprocessing as mp
 import sys
 import time
 
-N = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 BATCH = 256
 ITEM = b"x" * 64
+# Distinct objects: a list of one object repeated would let pickle send it once per batch.
+BATCH_ITEMS = [b"%064d" % i for i in range(BATCH)]
 CTX = mp.get_context("fork")
 
 
@@ -63,7 +65,7 @@ def sf_get(q, n):
 
 
 def sf_put_many(q, n):
-    batch = [ITEM] * BATCH
+    batch = BATCH_ITEMS
     for _ in range(n // BATCH):
         q.put_many(batch)
 
@@ -95,7 +97,7 @@ def mp_get(q, n):
 
 
 def mp_put_batched(q, n):
-    batch = [ITEM] * BATCH
+    batch = BATCH_ITEMS
     for _ in range(n // BATCH):
         q.put(batch)
 
@@ -125,7 +127,7 @@ def ff_get(q, n):
 
 
 def ff_put_many(q, n):
-    batch = [ITEM] * BATCH
+    batch = BATCH_ITEMS
     for _ in range(n // BATCH):
         q.put_many(batch, timeout=60)
 

@@ -11,6 +11,7 @@ about 50 ms. Linux only (POSIX shared memory, futexes, OFD locks). See docs/pyth
 """
 
 from ._errors import (
+    Closed,
     Halted,
     Lapped,
     ProducerDied,
@@ -38,6 +39,7 @@ __all__ = [
     "SegmentExists",
     "SegmentMismatch",
     "Halted",
+    "Closed",
     "Lapped",
     "ProducerDied",
     "UpstreamGone",

@@ -25,6 +25,19 @@ class Halted(SeqflowError):
     """The ring was halted in this process (`Ring.halt()`)."""
 
 
+class Closed(SeqflowError):
+    """The stream was ended (``Ring.end_stream()`` / ``Queue.end_stream()``, in any process).
+
+    Raised to a producer that publishes after the end (``end`` is then ``None``), and to a
+    consumer, worker or ``get`` once everything up to the last sequence ``end`` is consumed:
+    nothing more will come. Iterating a consumer, subscriber or worker stops there.
+    """
+
+    def __init__(self, message: str, end=None) -> None:
+        super().__init__(message)
+        self.end = end
+
+
 class UpstreamGone(SeqflowError):
     """A stage this consumer runs after died or unregistered: its sequence will not move."""
 

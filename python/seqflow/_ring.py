@@ -25,7 +25,7 @@ import struct
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from . import _seqflow
-from ._errors import Halted
+from ._errors import Closed, Halted
 
 _EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is the events region
 _HEADER = 8  # bytes of a slot header (length, kind) before the payload
@@ -193,6 +193,19 @@ class Ring:
     def unlink(self) -> None:
         """Remove the name now (attached processes keep working)."""
         self._raw.unlink()
+
+    def end_stream(self) -> int:
+        """End the stream for every process: later publishes raise ``Closed``; consumers,
+        subscribers and workers get every event published before the end, then ``Closed``
+        (their iterators stop). Returns the last sequence; ending twice keeps the first end.
+        Call it once the producers are done (a publish racing with it in another process may
+        land after the end, where nobody reads it)."""
+        return self._raw.end_stream()
+
+    @property
+    def ended_at(self) -> Optional[int]:
+        """The last sequence if the stream was ended (``end_stream``), else ``None``."""
+        return self._raw.ended_at
 
     def close(self) -> None:
         """Drop this object's producer and, for an unnamed ring in its creator, the name."""
@@ -368,7 +381,7 @@ class Consumer:
             nxt = self.sequence + 1
             try:
                 hi = self.wait_for(nxt)
-            except Halted:
+            except (Halted, Closed):
                 return
             for seq in range(nxt, hi + 1):
                 yield seq, self.get(seq)
@@ -395,7 +408,7 @@ class Subscriber:
         while True:
             try:
                 yield self.next()
-            except Halted:
+            except (Halted, Closed):
                 return
 
 
@@ -415,5 +428,5 @@ class Worker:
         while True:
             try:
                 yield self.process()
-            except Halted:
+            except (Halted, Closed):
                 return

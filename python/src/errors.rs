@@ -114,6 +114,7 @@ impl Fail {
                         custom_args(py, "ProducerDied", (msg, pid, seq, start, end))
                     }
                     ConsumeError::UpstreamGone { .. } => custom(py, "UpstreamGone", msg),
+                    ConsumeError::Closed { end } => custom_args(py, "Closed", (msg, end)),
                     _ => custom(py, "SeqflowError", msg),
                 }
             }
@@ -124,6 +125,7 @@ impl Fail {
                         PyTimeoutError::new_err(msg)
                     }
                     ClaimError::Halted => custom(py, "Halted", msg),
+                    ClaimError::Closed => custom(py, "Closed", msg),
                     ClaimError::Zero | ClaimError::TooLarge { .. } => PyValueError::new_err(msg),
                     _ => PyRuntimeError::new_err(msg),
                 }

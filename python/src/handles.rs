@@ -73,6 +73,10 @@ pub trait AnyRing: Send + Sync {
     fn unlink_guard(&self) -> UnlinkGuard;
     /// Stop this process's waits on the ring.
     fn halt(&self);
+    /// End the stream in every process (`ShmRing::close`); the last sequence.
+    fn end_stream(&self) -> i64;
+    /// The last sequence if the stream was ended.
+    fn ended_at(&self) -> Option<i64>;
     /// `seqflow inspect`'s text.
     fn describe(&self) -> String;
 }
@@ -187,6 +191,12 @@ impl<const N: usize> AnyRing for Ring<N> {
     }
     fn halt(&self) {
         self.0.halt()
+    }
+    fn end_stream(&self) -> i64 {
+        self.0.close()
+    }
+    fn ended_at(&self) -> Option<i64> {
+        self.0.closed_at()
     }
     fn describe(&self) -> String {
         self.0.inspect().to_string()
@@ -319,10 +329,16 @@ impl<const N: usize> Drop for Producer<N> {
 
 /// A pool worker.
 pub trait WorkerEnd: Send {
-    /// Take the pool's next item, waiting up to `wait` (zero: only if one is there), and hand
-    /// `sink(seq, kind, payload)` the slot while this worker holds it. `Ok(false)`: none within
-    /// `wait`. Items of a claim whose producer died are skipped (their slots hold stale data).
-    fn take(&mut self, wait: Duration, sink: &mut dyn FnMut(i64, u8, &[u8])) -> Result<bool, Fail>;
+    /// Take up to `max` of the pool's next items with one claim, waiting up to `wait` for the
+    /// first (zero: only if one is there), and hand `sink(seq, kind, payload)` each slot while
+    /// this worker holds it; returns how many were handed over (0: none within `wait`). Items of
+    /// a claim whose producer died are skipped (their slots hold stale data).
+    fn take(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        sink: &mut dyn FnMut(i64, u8, &[u8]),
+    ) -> Result<usize, Fail>;
     /// The pool's work cursor.
     fn work_cursor(&self) -> i64;
 }
@@ -334,26 +350,31 @@ struct Worker<const N: usize> {
 }
 
 impl<const N: usize> WorkerEnd for Worker<N> {
-    fn take(&mut self, wait: Duration, sink: &mut dyn FnMut(i64, u8, &[u8])) -> Result<bool, Fail> {
+    fn take(
+        &mut self,
+        max: usize,
+        wait: Duration,
+        sink: &mut dyn FnMut(i64, u8, &[u8]),
+    ) -> Result<usize, Fail> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let skip = &self.skip;
-            let got = self.worker.process(Some(left), |slot, seq| {
-                if skip.iter().any(|r| r.contains(seq)) {
-                    false
-                } else {
+            let mut handed = 0;
+            let got = self.worker.process_batch(max, Some(left), |slot, seq, _| {
+                if skip.is_empty() || !skip.iter().any(|r| r.contains(seq)) {
                     sink(seq, slot.kind(), slot.payload());
-                    true
+                    handed += 1;
                 }
             });
             match got {
-                Ok((seq, true)) => {
-                    self.skip.retain(|r| r.end() > seq);
-                    return Ok(true);
+                Ok((_, last)) => {
+                    self.skip.retain(|r| r.end() > last);
+                    if handed > 0 {
+                        return Ok(handed);
+                    }
                 }
-                Ok((seq, false)) => self.skip.retain(|r| r.end() > seq),
-                Err(ConsumeError::Timeout) => return Ok(false),
+                Err(ConsumeError::Timeout) => return Ok(0),
                 Err(ConsumeError::ProducerDied {
                     claimed: Some(range),
                     ..
@@ -362,7 +383,7 @@ impl<const N: usize> WorkerEnd for Worker<N> {
                 Err(e) => return Err(e.into()),
             }
             if left.is_zero() && std::time::Instant::now() >= deadline {
-                return Ok(false);
+                return Ok(0);
             }
         }
     }

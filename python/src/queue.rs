@@ -275,14 +275,12 @@ pub(crate) fn encode<'py>(obj: &Bound<'py, PyAny>, class: usize) -> PyResult<Pay
     Ok(payload)
 }
 
-/// Decode a slot's payload into the object that was put.
-pub(crate) fn decode(py: Python<'_>, k: u8, data: &[u8]) -> PyResult<PyObject> {
+/// Decode a payload already copied into a `bytes` object (no second copy for `bytes` items).
+fn decode_bytes(py: Python<'_>, k: u8, b: Bound<'_, PyBytes>) -> PyResult<PyObject> {
     Ok(match k {
-        kind::BYTEARRAY => PyByteArray::new(py, data).into_any().unbind(),
-        kind::PICKLE => pickle(py, "loads")?
-            .call1((PyBytes::new(py, data),))?
-            .unbind(),
-        _ => PyBytes::new(py, data).into_any().unbind(),
+        kind::BYTEARRAY => PyByteArray::new(py, b.as_bytes()).into_any().unbind(),
+        kind::PICKLE => pickle(py, "loads")?.call1((b,))?.unbind(),
+        _ => b.into_any().unbind(),
     })
 }
 
@@ -327,52 +325,40 @@ impl Queue {
         Ok(done.is_some())
     }
 
-    /// Take one item, `None` when none came before `until` (or now, if `!block`).
-    fn take(
+    /// Take up to `max` items with one claim, waiting for the first until `until` (or not at
+    /// all, if `!block`); the raw payloads in order, empty when none came.
+    fn take<'py>(
         &self,
-        py: Python<'_>,
+        py: Python<'py>,
+        max: usize,
         block: bool,
         until: Option<Instant>,
-    ) -> PyResult<Option<PyObject>> {
+    ) -> PyResult<Vec<(u8, Bound<'py, PyBytes>)>> {
         let shared = &self.shared;
         let mut slot = lock(py, &shared.worker)?;
         let worker = shared.worker(&mut slot).py_err(py)?;
-        let mut fast: Option<(u8, Bound<'_, PyBytes>)> = None;
-        let mut fast_raw: Option<(u8, Vec<u8>)> = None;
-        let got = worker
-            .take(Duration::ZERO, &mut |_, k, data| {
-                if k == kind::BYTEARRAY {
-                    fast_raw = Some((k, data.to_vec()));
-                } else {
-                    fast = Some((k, PyBytes::new(py, data)));
-                }
+        // Fast path with the GIL held: items there now become `bytes` straight from the slots.
+        let mut out = Vec::new();
+        worker
+            .take(max, Duration::ZERO, &mut |_, k, data| {
+                out.push((k, PyBytes::new(py, data)));
             })
             .py_err(py)?;
-        if got {
-            drop(slot);
-            return match (fast, fast_raw) {
-                (Some((kind::PICKLE, b)), _) => {
-                    Ok(Some(pickle(py, "loads")?.call1((b,))?.unbind()))
-                }
-                (Some((_, b)), _) => Ok(Some(b.into_any().unbind())),
-                (None, Some((k, v))) => decode(py, k, &v).map(Some),
-                (None, None) => Ok(None),
-            };
-        }
-        if !block {
-            return Ok(None);
+        if !out.is_empty() || !block {
+            return Ok(out);
         }
         let slot = &mut *slot;
         let got = sliced(py, until, |wait| {
             let worker = shared.worker(slot)?;
-            let mut out: Option<(u8, Vec<u8>)> = None;
-            worker.take(wait, &mut |_, k, data| out = Some((k, data.to_vec())))?;
-            Ok(out)
+            let mut copied: Vec<(u8, Vec<u8>)> = Vec::new();
+            worker.take(max, wait, &mut |_, k, data| copied.push((k, data.to_vec())))?;
+            Ok((!copied.is_empty()).then_some(copied))
         })?;
-        match got {
-            Some((k, v)) => decode(py, k, &v).map(Some),
-            None => Ok(None),
-        }
+        Ok(got
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, PyBytes::new(py, &v)))
+            .collect())
     }
 
     fn work_cursor(&self) -> Option<i64> {
@@ -531,8 +517,8 @@ impl Queue {
     #[pyo3(signature = (block = true, timeout = None))]
     fn get(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<PyObject> {
         let until = deadline(timeout)?;
-        match self.take(py, block, until)? {
-            Some(obj) => Ok(obj),
+        match self.take(py, 1, block, until)?.pop() {
+            Some((k, b)) => decode_bytes(py, k, b),
             None => Err(queue_exc(py, "Empty")),
         }
     }
@@ -552,40 +538,34 @@ impl Queue {
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
         let until = deadline(timeout)?;
-        let out = PyList::empty(py);
         if max_items == 0 {
-            return Ok(out);
+            return Ok(PyList::empty(py));
         }
-        let Some(first) = self.take(py, true, until)? else {
+        let taken = self.take(py, max_items, true, until)?;
+        if taken.is_empty() {
             return Err(queue_exc(py, "Empty"));
-        };
-        out.append(first)?;
-        let shared = &self.shared;
-        let mut slot = lock(py, &shared.worker)?;
-        let worker = shared.worker(&mut slot).py_err(py)?;
-        let mut pending: Vec<(u8, Bound<'py, PyBytes>)> = Vec::new();
-        while out.len() + pending.len() < max_items {
-            let mut item = None;
-            let got = worker
-                .take(Duration::ZERO, &mut |_, k, data| {
-                    item = Some((k, PyBytes::new(py, data)));
-                })
-                .py_err(py)?;
-            match item {
-                Some(i) if got => pending.push(i),
-                _ => break,
-            }
         }
-        drop(slot);
-        // Decode after the worker is released (unpickling runs arbitrary code).
-        for (k, b) in pending {
-            match k {
-                kind::PICKLE => out.append(pickle(py, "loads")?.call1((b,))?)?,
-                kind::BYTEARRAY => out.append(PyByteArray::new(py, b.as_bytes()))?,
-                _ => out.append(b)?,
-            }
-        }
-        Ok(out)
+        // Decoded after the worker is released (unpickling runs arbitrary code).
+        let items = taken
+            .into_iter()
+            .map(|(k, b)| decode_bytes(py, k, b))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// End the stream for every process: later `put`s raise `seqflow.Closed`; consumers get
+    /// every item put before the end, then `seqflow.Closed` (instead of waiting for ever).
+    /// Returns the last sequence; ending twice keeps the first end. Unlike `close()` (this
+    /// process's handle, as in `multiprocessing`), this is seen by every process.
+    fn end_stream(&self, py: Python<'_>) -> PyResult<i64> {
+        self.shared.check_open().py_err(py)?;
+        Ok(self.shared.ring().end_stream())
+    }
+
+    /// The last sequence if the stream was ended (`end_stream`), else `None`.
+    #[getter]
+    fn ended_at(&self) -> Option<i64> {
+        self.shared.ring().ended_at()
     }
 
     /// The number of items put and not yet taken (a snapshot: other processes move it).

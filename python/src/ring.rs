@@ -216,6 +216,17 @@ impl _Ring {
         self.ring().halt()
     }
 
+    /// End the stream in every process; the last sequence (see `Ring.end_stream`).
+    fn end_stream(&mut self) -> i64 {
+        self.ring().end_stream()
+    }
+
+    /// The last sequence if the stream was ended, else `None`.
+    #[getter]
+    fn ended_at(&mut self) -> Option<i64> {
+        self.ring().ended_at()
+    }
+
     /// A table of the segment.
     fn inspect(&mut self) -> String {
         self.ring().describe()
@@ -448,19 +459,18 @@ impl _Worker {
         let until = deadline(timeout)?;
         let end = self.end.get_mut();
         let mut fast = None;
-        if end
-            .take(Duration::ZERO, &mut |seq, _, data| {
-                fast = Some((seq, PyBytes::new(py, data)))
-            })
-            .py_err(py)?
-        {
-            if let Some(v) = fast {
-                return Ok(v);
-            }
+        end.take(1, Duration::ZERO, &mut |seq, _, data| {
+            fast = Some((seq, PyBytes::new(py, data)))
+        })
+        .py_err(py)?;
+        if let Some(v) = fast {
+            return Ok(v);
         }
         let got = sliced(py, until, |wait| {
             let mut out: Option<(i64, Vec<u8>)> = None;
-            end.take(wait, &mut |seq, _, data| out = Some((seq, data.to_vec())))?;
+            end.take(1, wait, &mut |seq, _, data| {
+                out = Some((seq, data.to_vec()))
+            })?;
             Ok(out)
         })?;
         match got {

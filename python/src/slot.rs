@@ -9,7 +9,7 @@
 //! into `examples/rust_peer.rs` (through `#[path]`), so a Rust program and Python agree on it.
 
 /// The payload capacities offered, in bytes. Each is a multiple of 8 (no padding, see below).
-pub const CLASSES: [usize; 5] = [16, 64, 256, 1024, 4096];
+pub const CLASSES: [usize; 7] = [16, 64, 256, 1024, 4096, 16384, 65536];
 
 /// Payload kinds stored in a slot's header (the Queue's zero-pickle fast path).
 pub mod kind {
@@ -132,6 +132,14 @@ macro_rules! dispatch_class {
             }
             4096 => {
                 const $n: usize = 4096;
+                $body
+            }
+            16384 => {
+                const $n: usize = 16384;
+                $body
+            }
+            65536 => {
+                const $n: usize = 65536;
                 $body
             }
             _ => $none,

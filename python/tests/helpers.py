@@ -85,3 +85,20 @@ def drain(q, n):
     for _ in range(n):
         out.append(q.get(timeout=JOIN))
     return out
+
+
+def put_many_batches(q, start, count, batch):
+    """Put ``start .. start+count`` as bytes in ``put_many`` batches, then nothing more."""
+    for lo in range(start, start + count, batch):
+        q.put_many([b"%d" % i for i in range(lo, min(lo + batch, start + count))], timeout=JOIN)
+
+
+def get_many_until_closed(q, max_items, results):
+    """Take with ``get_many`` until the stream is ended and drained; report every item."""
+    got = []
+    try:
+        while True:
+            got.extend(int(x) for x in q.get_many(max_items, timeout=JOIN))
+    except seqflow.Closed:
+        pass
+    results.put(got)
