@@ -22,7 +22,7 @@ from ._errors import (
     SeqflowError,
     UpstreamGone,
 )
-from ._seqflow import DECLARED_POOLS, SLOT_CLASSES, Queue
+from ._seqflow import DECLARED_POOLS, SLOT_CLASSES, Queue, namespaced
 from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "Lapped",
     "ProducerDied",
     "UpstreamGone",
+    "namespaced",
     "SLOT_CLASSES",
     "DECLARED_POOLS",
 ]

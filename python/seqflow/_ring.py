@@ -61,7 +61,8 @@ class Ring:
 
     ``Ring(name=None, capacity=1024, slot_size=256, *, dtype=None, multi_producer=False)``
     creates the segment (``name=None``: a generated name, removed when this process closes the
-    ring). ``Ring.open(name)`` attaches to an existing one. ``capacity`` is a power of two.
+    ring; ``namespace="run-1"``: the name lives in that run's namespace, see
+    ``seqflow.namespaced``). ``Ring.open(name)`` attaches to an existing one. ``capacity`` is a power of two.
     With a numpy structured ``dtype``, slots hold one record each and ``get`` returns a numpy
     record view. Pass a ring to ``multiprocessing.Process``: forked children inherit it, spawned
     ones re-open it by name (pickling carries the name and dtype).
@@ -77,6 +78,7 @@ class Ring:
         multi_producer: bool = False,
         max_consumers: int = 64,
         remove_stale: bool = False,
+        namespace: Optional[str] = None,
         _raw: Any = None,
     ) -> None:
         self._dtype = None
@@ -90,8 +92,11 @@ class Ring:
                 raise ValueError("slot_size %d < dtype itemsize %d" % (slot_size, self._dtype.itemsize))
         if _raw is None:
             anonymous = name is None
+            full = name or _generated_name()
+            if namespace is not None:
+                full = _seqflow.namespaced(namespace, full)
             _raw = _seqflow._Ring.create(
-                name or _generated_name(),
+                full,
                 capacity,
                 slot_size if slot_size is not None else 256,
                 multi_producer,
@@ -106,8 +111,11 @@ class Ring:
         self._producer: Optional[Producer] = None
 
     @classmethod
-    def open(cls, name: str, *, dtype: Any = None, timeout: float = 5.0) -> "Ring":
-        """Attach to the ring ``name`` (waiting up to ``timeout`` s for its creator)."""
+    def open(cls, name: str, *, dtype: Any = None, timeout: float = 5.0, namespace: Optional[str] = None) -> "Ring":
+        """Attach to the ring ``name`` (in ``namespace``, if given), waiting up to ``timeout`` s
+        for its creator."""
+        if namespace is not None:
+            name = _seqflow.namespaced(namespace, name)
         return cls(dtype=dtype, _raw=_seqflow._Ring.open(name, timeout))
 
     def __reduce__(self):

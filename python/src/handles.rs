@@ -77,8 +77,8 @@ pub trait AnyRing: Send + Sync {
     fn end_stream(&self) -> i64;
     /// The last sequence if the stream was ended.
     fn ended_at(&self) -> Option<i64>;
-    /// `seqflow inspect`'s text.
-    fn describe(&self) -> String;
+    /// A snapshot of the segment (what `seqflow inspect` prints).
+    fn inspection(&self) -> seqflow_shm::Inspection;
 }
 
 struct Ring<const N: usize>(ShmRing<Slot<N>>);
@@ -198,8 +198,8 @@ impl<const N: usize> AnyRing for Ring<N> {
     fn ended_at(&self) -> Option<i64> {
         self.0.closed_at()
     }
-    fn describe(&self) -> String {
-        self.0.inspect().to_string()
+    fn inspection(&self) -> seqflow_shm::Inspection {
+        self.0.inspect()
     }
 }
 

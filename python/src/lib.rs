@@ -21,6 +21,26 @@ mod wait;
 
 use pyo3::prelude::*;
 
+/// `namespaced(namespace, name)`: the segment name of `name` inside the run namespace
+/// `namespace` (`/<namespace>:<name>`), so that runs using the same queue names never collide;
+/// `ValueError` for a namespace that is not 1 to 64 of `[A-Za-z0-9_.-]` or a bad name.
+#[pyfunction]
+fn namespaced(py: Python<'_>, namespace: &str, name: &str) -> PyResult<String> {
+    use errors::IntoPy as _;
+    seqflow_shm::SegmentName::namespaced(namespace, name)
+        .map(|n| n.to_string())
+        .map_err(errors::Fail::from)
+        .py_err(py)
+}
+
+/// The full segment name for an optional `namespace`.
+pub(crate) fn full_name(py: Python<'_>, namespace: Option<&str>, name: &str) -> PyResult<String> {
+    match namespace {
+        Some(ns) => namespaced(py, ns, name),
+        None => Ok(name.to_owned()),
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -31,6 +51,7 @@ fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::_Consumer>()?;
     m.add_class::<ring::_Subscriber>()?;
     m.add_class::<ring::_Worker>()?;
+    m.add_function(wrap_pyfunction!(namespaced, m)?)?;
     m.add_function(wrap_pyfunction!(queue::_open_queue, m)?)?;
     m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
     m.add("SLOT_CLASSES", slot::CLASSES.to_vec())?;

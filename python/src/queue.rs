@@ -26,7 +26,7 @@ use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyMemoryView, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
 use seqflow_shm::UnlinkGuard;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -385,12 +385,14 @@ fn generated_name() -> String {
 #[pymethods]
 impl Queue {
     #[new]
-    #[pyo3(signature = (maxsize = 0, slot_size = DEFAULT_SLOT, name = None, *, max_consumers = 64, max_producers = 64, remove_stale = false))]
+    #[pyo3(signature = (maxsize = 0, slot_size = DEFAULT_SLOT, name = None, *, namespace = None, max_consumers = 64, max_producers = 64, remove_stale = false))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         maxsize: isize,
         slot_size: usize,
         name: Option<String>,
+        namespace: Option<String>,
         max_consumers: usize,
         max_producers: usize,
         remove_stale: bool,
@@ -410,7 +412,11 @@ impl Queue {
                 .ok_or_else(|| PyValueError::new_err(format!("maxsize {maxsize} is too large")))?
         };
         let anonymous = name.is_none();
-        let name = name.unwrap_or_else(generated_name);
+        let name = crate::full_name(
+            py,
+            namespace.as_deref(),
+            &name.unwrap_or_else(generated_name),
+        )?;
         let spec = CreateSpec {
             role: Role::Queue,
             class,
@@ -429,12 +435,18 @@ impl Queue {
         })
     }
 
-    /// Attach to the existing queue `name` (waiting up to `timeout` seconds for its creator to
-    /// finish initialising it).
+    /// Attach to the existing queue `name` (in `namespace`, if given), waiting up to `timeout`
+    /// seconds for its creator to finish initialising it.
     #[staticmethod]
-    #[pyo3(signature = (name, timeout = 5.0))]
-    fn open(py: Python<'_>, name: String, timeout: f64) -> PyResult<Self> {
+    #[pyo3(signature = (name, timeout = 5.0, *, namespace = None))]
+    fn open(
+        py: Python<'_>,
+        name: String,
+        timeout: f64,
+        namespace: Option<String>,
+    ) -> PyResult<Self> {
         crate::fork::install();
+        let name = crate::full_name(py, namespace.as_deref(), &name)?;
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
         let ring = py
             .allow_threads(|| handles::open(&name, Role::Queue, timeout))
@@ -616,7 +628,47 @@ impl Queue {
 
     /// A table of the segment: cursor, consumers (workers) with their lag and liveness.
     fn inspect(&self) -> String {
-        self.shared.ring().describe()
+        self.shared.ring().inspection().to_string()
+    }
+
+    /// Counters for monitoring, as a dict: `qsize`, `maxsize`, `utilisation` (0.0 to 1.0),
+    /// `put` and `got` (items put and taken since creation, by every process), `consumers` and
+    /// `producers` (live processes attached as such), `lost` (items whose consumer died while
+    /// holding them), `ended_at` (see `end_stream`), `slot_size` and `name`.
+    fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.shared.check_open().py_err(py)?;
+        let info = self.shared.ring().inspection();
+        let taken = info
+            .pools
+            .iter()
+            .find(|p| p.name == QUEUE_POOL)
+            .map_or(-1, |p| p.work_cursor);
+        let qsize = info
+            .published
+            .saturating_sub(taken)
+            .clamp(0, self.shared.capacity as i64);
+        let d = PyDict::new(py);
+        d.set_item("name", &self.shared.name)?;
+        d.set_item("maxsize", self.shared.capacity)?;
+        d.set_item("slot_size", self.shared.class)?;
+        d.set_item("qsize", qsize)?;
+        d.set_item("utilisation", qsize as f64 / self.shared.capacity as f64)?;
+        d.set_item("put", info.published + 1)?;
+        d.set_item("got", taken + 1)?;
+        d.set_item(
+            "consumers",
+            info.consumers
+                .iter()
+                .filter(|c| c.alive && c.name == QUEUE_POOL && !c.absent)
+                .count(),
+        )?;
+        d.set_item(
+            "producers",
+            info.producers.iter().filter(|p| p.alive).count(),
+        )?;
+        d.set_item("lost", info.lost_pool_events)?;
+        d.set_item("ended_at", info.closed_at)?;
+        Ok(d)
     }
 
     fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
@@ -649,5 +701,5 @@ impl Queue {
 /// Unpickling: attach to the queue by name.
 #[pyfunction]
 pub fn _open_queue(py: Python<'_>, name: String) -> PyResult<Queue> {
-    Queue::open(py, name, 5.0)
+    Queue::open(py, name, 5.0, None)
 }

@@ -229,7 +229,7 @@ impl _Ring {
 
     /// A table of the segment.
     fn inspect(&mut self) -> String {
-        self.ring().describe()
+        self.ring().inspection().to_string()
     }
 }
 

@@ -81,6 +81,17 @@ def test_large_slots_round_trip():
         seqflow.Queue(maxsize=4, slot_size=65537)
 
 
+def test_metrics_count_what_went_through():
+    with seqflow.Queue(maxsize=8, slot_size=16) as q:
+        m = q.metrics()
+        assert (m["qsize"], m["put"], m["got"], m["maxsize"], m["lost"]) == (0, 0, 0, 8, 0)
+        q.put_many([b"a", b"b", b"c"])
+        q.get()
+        m = q.metrics()
+        assert (m["qsize"], m["put"], m["got"], m["utilisation"]) == (2, 3, 1, 0.25)
+        assert m["consumers"] == 1 and m["producers"] == 1 and m["ended_at"] is None
+
+
 def test_end_stream_drains_then_raises_closed():
     with seqflow.Queue(maxsize=8, slot_size=16) as q:
         q.put_many([b"a", b"b"])
@@ -114,6 +125,28 @@ def test_batched_consumers_take_each_item_once(method):
             mine = [x for x in g if base <= x < base + 100000]
             assert mine == sorted(mine)
     q.close()
+
+
+def test_namespaces_keep_runs_apart():
+    run = "pytest-%d" % os.getpid()
+    assert seqflow.namespaced(run, "jobs") == "/%s:jobs" % run
+    with pytest.raises(ValueError):
+        seqflow.namespaced("a/b", "jobs")
+    with seqflow.Queue(maxsize=4, name="jobs", namespace=run) as a, \
+            seqflow.Queue(maxsize=4, name="jobs", namespace=run + "-other") as b:
+        try:
+            assert a.name == "/%s:jobs" % run
+            a.put(b"mine")
+            b.put(b"theirs")
+            same = seqflow.Queue.open("jobs", namespace=run)
+            assert same.get(timeout=5) == b"mine"
+            assert b.get(timeout=5) == b"theirs"
+            r = seqflow.Ring("ticks", capacity=4, slot_size=16, namespace=run)
+            assert seqflow.Ring.open("ticks", namespace=run).name == "/%s:ticks" % run
+            r.unlink()
+        finally:
+            a.unlink()
+            b.unlink()
 
 
 def test_closed_queue_refuses():

@@ -14,6 +14,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     match cli.command {
         Command::Compare(args) => run_compare(args, out),
         Command::Perf(args) => run_perf(args, out),
+        Command::Ls(args) => shm_cmd::ls(&args, out),
         Command::Inspect(args) => shm_cmd::inspect(&args, out),
         Command::Rm(args) => shm_cmd::rm(&args, out),
         Command::Release(args) => shm_cmd::release(&args, out),

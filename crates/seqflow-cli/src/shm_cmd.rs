@@ -1,25 +1,56 @@
-//! `seqflow inspect NAME`, `seqflow rm NAME` and `seqflow release NAME CONSUMER`: look at,
-//! remove and release declared consumers of shared-memory rings.
+//! `seqflow ls`, `seqflow inspect NAME`, `seqflow rm NAME` and `seqflow release NAME CONSUMER`:
+//! list, look at, remove and release declared consumers of shared-memory rings.
 
 use crate::CliError;
+use seqflow_shm::SegmentName;
 use std::io::Write;
+
+/// The namespace flag shared by the commands that take segment names.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NamespaceArg {
+    /// The run namespace the names are in (`SegmentName::namespaced`: `/NS:name`).
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+impl NamespaceArg {
+    /// The full segment name of `name` (inside the namespace, if one was given).
+    fn full(&self, name: &str) -> Result<String, CliError> {
+        Ok(match &self.namespace {
+            Some(ns) => SegmentName::namespaced(ns, name)?.to_string(),
+            None => name.to_owned(),
+        })
+    }
+}
+
+/// Flags of `seqflow ls`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LsArgs {
+    /// Only the rings of this run namespace.
+    #[arg(long, value_name = "NS")]
+    pub namespace: Option<String>,
+}
 
 /// Flags of `seqflow inspect`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct InspectArgs {
     /// The segment name (`/name`, as given to `ShmRing::create`).
     pub name: String,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
 }
 
 /// Flags of `seqflow rm`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RmArgs {
-    /// The segment names.
-    #[arg(required = true)]
+    /// The segment names (with --namespace and no names: every ring of the namespace).
+    #[arg(required_unless_present = "namespace")]
     pub names: Vec<String>,
     /// Remove even if processes are still attached (they keep their mapping).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
 }
 
 /// Flags of `seqflow release`.
@@ -29,26 +60,78 @@ pub struct ReleaseArgs {
     pub name: String,
     /// The declared consumer (or declared pool) to stop holding the producer back.
     pub consumer: String,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
 }
 
 /// Release a declared consumer or pool that nobody will attach as again: its unread events may
 /// then be overwritten.
 pub fn release(args: &ReleaseArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    seqflow_shm::release_declared(&args.name, &args.consumer)?;
-    writeln!(out, "released {} of {}", args.consumer, args.name)?;
+    let name = args.ns.full(&args.name)?;
+    seqflow_shm::release_declared(&name, &args.consumer)?;
+    writeln!(out, "released {} of {name}", args.consumer)?;
+    Ok(())
+}
+
+/// One line per seqflow ring in /dev/shm (of the namespace, if given).
+pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Some(ns) = &args.namespace {
+        // Refuse a namespace no ring can have, rather than list nothing.
+        SegmentName::namespaced(ns, "x")?;
+    }
+    writeln!(
+        out,
+        "{:<40} {:>9} {:>7} {:>9} {:>10} {:>9}  state",
+        "name", "capacity", "event", "published", "backlog", "consumers"
+    )?;
+    for found in seqflow_shm::list(args.namespace.as_deref())? {
+        match &found.inspection {
+            Ok(i) => {
+                let alive = i.consumers.iter().filter(|c| c.alive).count();
+                let state = match (i.attached, i.closed_at) {
+                    (false, _) => "stale".to_owned(),
+                    (true, Some(end)) => format!("closed after {end}"),
+                    (true, None) => "live".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{:<40} {:>9} {:>6}B {:>9} {:>10} {:>9}  {state}",
+                    found.name,
+                    i.header.capacity,
+                    i.header.event_size,
+                    i.published,
+                    format!("{} ({:.0}%)", i.backlog(), i.utilisation() * 100.0),
+                    format!("{alive}/{}", i.consumers.len()),
+                )?;
+            }
+            Err(e) => writeln!(out, "{:<40} unreadable: {e}", found.name)?,
+        }
+    }
     Ok(())
 }
 
 /// Print the header, cursor, each consumer's sequence, lag and liveness.
 pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let info = seqflow_shm::inspect(&args.name)?;
+    let info = seqflow_shm::inspect(&args.ns.full(&args.name)?)?;
     write!(out, "{info}")?;
     Ok(())
 }
 
-/// Remove each segment: only stale ones (no process attached) unless `--force`.
+/// Remove each segment: only stale ones (no process attached) unless `--force`. With a
+/// namespace and no names, every ring of the namespace.
 pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    for name in &args.names {
+    let names: Vec<String> = match (&args.ns.namespace, args.names.is_empty()) {
+        (Some(ns), true) => seqflow_shm::list(Some(ns))?
+            .into_iter()
+            .map(|l| l.name)
+            .collect(),
+        _ => args
+            .names
+            .iter()
+            .map(|n| args.ns.full(n))
+            .collect::<Result<_, _>>()?,
+    };
+    for name in &names {
         if args.force {
             seqflow_shm::remove(name)?;
             writeln!(out, "removed {name}")?;
@@ -69,7 +152,10 @@ mod tests {
     #[test]
     fn a_missing_segment_is_a_typed_not_found() {
         let name = format!("/seqflow-cli-unit-missing-{}", std::process::id());
-        let args = InspectArgs { name: name.clone() };
+        let args = InspectArgs {
+            name: name.clone(),
+            ns: NamespaceArg::default(),
+        };
         let err = inspect(&args, &mut Vec::new()).unwrap_err();
         assert!(
             matches!(err, CliError::Shm(ShmError::NotFound { .. })),
@@ -78,6 +164,7 @@ mod tests {
         let args = RmArgs {
             names: vec![name],
             force: false,
+            ns: NamespaceArg::default(),
         };
         let err = rm(&args, &mut Vec::new()).unwrap_err();
         assert!(

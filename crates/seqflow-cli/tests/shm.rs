@@ -142,6 +142,62 @@ fn inspect_shows_the_ring_and_rm_removes_only_stale_ones() {
 }
 
 #[test]
+fn namespaces_list_inspect_and_remove_one_runs_rings() {
+    use seqflow_shm::SegmentName;
+    let ns = format!("clitest-{}", std::process::id());
+    let other = format!("clitest-other-{}", std::process::id());
+    let names = [
+        SegmentName::namespaced(&ns, "orders").unwrap(),
+        SegmentName::namespaced(&ns, "fills").unwrap(),
+        SegmentName::namespaced(&other, "orders").unwrap(),
+    ];
+    let _cleanup: Vec<Name> = names.iter().map(|n| Name(n.to_string())).collect();
+    let rings: Vec<_> = names
+        .iter()
+        .map(|n| ShmRing::<u64>::create(n.as_str(), 16, ShmOptions::default()).unwrap())
+        .collect();
+    let mut c = rings[0].consumer("audit").unwrap();
+    let mut p = rings[0].producer().unwrap();
+    for i in 0..4 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    c.wait_for(0, None).unwrap();
+    c.update_sequence(0);
+
+    let o = seqflow(&["ls", "--namespace", &ns]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert_eq!(
+        out.lines().count(),
+        3,
+        "a header and this run's two rings:\n{out}"
+    );
+    assert!(out.contains(&format!("/{ns}:orders")) && out.contains(&format!("/{ns}:fills")));
+    assert!(out.contains("3 (19%)"), "backlog of orders: 3 of 16\n{out}");
+    assert!(!out.contains(&other), "{out}");
+    let all = text(&seqflow(&["ls"]).stdout);
+    assert!(all.contains(&other) && all.contains(&ns), "{all}");
+
+    let o = seqflow(&["inspect", "--namespace", &ns, "orders"]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("backlog   3 of 16"),
+        "{}",
+        text(&o.stdout)
+    );
+    let bad = seqflow(&["ls", "--namespace", "no/slash"]);
+    assert!(!bad.status.success());
+
+    drop((c, p));
+    drop(rings);
+    let o = seqflow(&["rm", "--namespace", &ns]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert_eq!(text(&o.stdout).lines().count(), 2, "{}", text(&o.stdout));
+    assert!(seqflow_shm::list(Some(&ns)).unwrap().is_empty());
+    assert_eq!(seqflow_shm::list(Some(&other)).unwrap().len(), 1);
+}
+
+#[test]
 fn rm_force_removes_a_live_segment() {
     let name = Name::new("force");
     let ring = ShmRing::<u64>::create(&name.0, 8, ShmOptions::default()).unwrap();

@@ -346,6 +346,29 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
     }
 }
 
+impl Inspection {
+    /// Events published and not yet processed by the slowest gating consumer (as
+    /// [`ShmRing::len`](crate::ShmRing::len) at the moment of the snapshot); 0 when nothing gates.
+    pub fn backlog(&self) -> usize {
+        let slowest = self
+            .consumers
+            .iter()
+            .filter(|c| c.gating)
+            .map(|c| c.sequence)
+            .min();
+        slowest.map_or(0, |s| {
+            self.published
+                .saturating_sub(s)
+                .clamp(0, self.header.capacity as i64) as usize
+        })
+    }
+
+    /// [`backlog`](Self::backlog) as a fraction of the capacity, 0.0 ..= 1.0.
+    pub fn utilisation(&self) -> f64 {
+        self.backlog() as f64 / self.header.capacity.max(1) as f64
+    }
+}
+
 impl fmt::Display for Inspection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let h = &self.header;
@@ -371,6 +394,13 @@ impl fmt::Display for Inspection {
             f,
             "cursor    {} (published {}), futex waiters {}, reaped consumers {}, abandoned claims {}, lost pool events {}",
             self.cursor, self.published, self.futex_waiters, self.reaped_consumers, self.abandoned_claims, self.lost_pool_events
+        )?;
+        writeln!(
+            f,
+            "backlog   {} of {} slots ({:.0}% used)",
+            self.backlog(),
+            h.capacity,
+            self.utilisation() * 100.0
         )?;
         if let Some(end) = self.closed_at {
             writeln!(f, "closed    after sequence {end}")?;

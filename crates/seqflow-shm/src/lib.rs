@@ -59,6 +59,7 @@ mod guard;
 mod header;
 mod inspect;
 mod layout;
+mod list;
 mod liveness;
 mod lock;
 mod mapping;
@@ -93,6 +94,7 @@ pub use inspect::{
     inspect, remove, remove_if_stale, ConsumerInfo, HeaderInfo, Inspection, PoolInfo, ProducerInfo,
 };
 pub use layout::{MAX_CONSUMERS, MAX_POOLS, MAX_PRODUCERS};
+pub use list::{list, Listing};
 pub use name::SegmentName;
 pub use options::{OpenOptions, ProducerMode, ShmOptions};
 pub use producer::{ShmClaim, ShmProducer};

@@ -6,6 +6,9 @@ use std::fmt;
 /// The longest name Linux accepts (`NAME_MAX`), leading slash included.
 const NAME_MAX: usize = 255;
 
+/// The longest namespace [`SegmentName::namespaced`] accepts.
+const MAX_NAMESPACE: usize = 64;
+
 /// A POSIX shared-memory name: one leading `/`, then 1 to 254 bytes with no `/` and no NUL.
 /// A name given without the leading slash gets one.
 ///
@@ -51,6 +54,50 @@ impl SegmentName {
             return Err(invalid("'.' and '..' are not object names"));
         }
         Ok(Self(full))
+    }
+
+    /// `name` inside `namespace` (a run identifier): `/<namespace>:<name>`. Rings of different
+    /// runs with the same `name` then never collide, and `seqflow ls --namespace` lists one
+    /// run's rings. The namespace is 1 to 64 bytes of ASCII letters, digits, `_`, `-` and `.`;
+    /// the name (leading slash optional) is validated as by [`new`](Self::new).
+    ///
+    /// ```
+    /// use seqflow_shm::SegmentName;
+    /// let n = SegmentName::namespaced("run-42", "orders").unwrap();
+    /// assert_eq!(n.as_str(), "/run-42:orders");
+    /// assert_eq!(n.namespace(), Some("run-42"));
+    /// assert_eq!(n.base_name(), "orders");
+    /// assert!(SegmentName::namespaced("a:b", "orders").is_err());
+    /// assert!(SegmentName::namespaced("", "orders").is_err());
+    /// ```
+    pub fn namespaced(namespace: &str, name: &str) -> Result<Self, ShmError> {
+        let ok = !namespace.is_empty()
+            && namespace.len() <= MAX_NAMESPACE
+            && namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            && namespace != "."
+            && namespace != "..";
+        if !ok {
+            return Err(ShmError::InvalidName {
+                name: format!("{namespace}:{name}"),
+                reason: "a namespace is 1 to 64 bytes of ASCII letters, digits, '_', '-' and '.'",
+            });
+        }
+        let base = name.strip_prefix('/').unwrap_or(name);
+        Self::new(&format!("/{namespace}:{base}"))
+    }
+
+    /// The namespace, for a name made by [`namespaced`](Self::namespaced) (the part before the
+    /// first `:`), else `None`.
+    pub fn namespace(&self) -> Option<&str> {
+        self.0[1..].split_once(':').map(|(ns, _)| ns)
+    }
+
+    /// The name without its namespace and leading slash.
+    pub fn base_name(&self) -> &str {
+        let rest = &self.0[1..];
+        rest.split_once(':').map_or(rest, |(_, base)| base)
     }
 
     /// The name with its leading slash.
