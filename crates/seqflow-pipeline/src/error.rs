@@ -252,3 +252,12 @@ pub enum LossyError {
     #[error("the disruptor is shutting down")]
     Alerted,
 }
+
+impl From<crate::Lapped> for LossyError {
+    fn from(l: crate::Lapped) -> Self {
+        Self::Lapped {
+            missed: l.missed,
+            resume_at: l.resume_at,
+        }
+    }
+}

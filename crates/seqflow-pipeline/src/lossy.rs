@@ -1,8 +1,7 @@
 //! [`LossySubscriber`]: a best-effort reader that never holds the producer back.
 
-use crate::LossyError;
+use crate::{LossyCursor, LossyError};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::sync::atomic::{fence, Ordering};
 use seqflow_sequence::{
     deadline_after, Alert, OwnedRef, ReadOnlySequence, SequenceBarrier, WaitError, WaitStrategy,
 };
@@ -16,10 +15,11 @@ use std::time::Duration;
 /// anyone back. When the producer laps it, it reports how many events it missed
 /// ([`LossyError::Lapped`]) and resumes at the oldest event still in the ring.
 ///
-/// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock:
-/// read the claim cursor, copy the slot, `Acquire` fence, read the claim cursor again; the copy
-/// is kept only if no producer had claimed the slot for a later lap by then (every claim path
-/// stores its claim and issues a `Release` fence before writing any slot).
+/// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock
+/// ([`LossyCursor`], the protocol the shared-memory subscriber uses too): read the claim
+/// cursor, copy the slot, `Acquire` fence, read the claim cursor again; the copy is kept only if
+/// no producer had claimed the slot for a later lap by then (every claim path stores its claim
+/// and issues a `Release` fence before writing any slot).
 ///
 /// What is and is not guaranteed:
 /// - every event returned is exactly the event published at its sequence, never a mix of two
@@ -45,8 +45,7 @@ use std::time::Duration;
 pub struct LossySubscriber<E, S: Sequencer> {
     barrier: SequenceBarrier<S>,
     ring: RingBuffer<E>,
-    next: i64,
-    missed: u64,
+    cursor: LossyCursor,
 }
 
 impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
@@ -60,8 +59,7 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
         Self {
             barrier: SequenceBarrier::new(sequencer, after, alert),
             ring,
-            next,
-            missed: 0,
+            cursor: LossyCursor::new(next),
         }
     }
 
@@ -71,10 +69,13 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
         let producer = Arc::clone(self.barrier.producer());
         let waited = producer.wait_strategy().wait_until(
             || {
-                if self.lapped_by(producer.claimed()) {
+                if self
+                    .cursor
+                    .lapped_by(producer.claimed(), self.ring.capacity())
+                {
                     return Some(());
                 }
-                self.barrier.poll(self.next).map(|_| ())
+                self.barrier.poll(self.cursor.next()).map(|_| ())
             },
             self.barrier.alert(),
             deadline,
@@ -93,48 +94,26 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
 
     /// Events missed so far because the producer lapped this subscriber.
     pub fn missed(&self) -> u64 {
-        self.missed
+        self.cursor.missed()
     }
 
     /// The next sequence this subscriber will read.
     pub fn position(&self) -> i64 {
-        self.next
+        self.cursor.next()
     }
 
-    fn lapped_by(&self, claimed: i64) -> bool {
-        claimed - self.ring.capacity() as i64 >= self.next
-    }
-
-    /// Copy the event at `next` (published or lapped: checked by the caller's wait).
+    /// Copy the event at the next sequence (published or lapped: checked by the caller's wait).
     fn read_next(&mut self) -> Result<(i64, E), LossyError> {
         let producer = self.barrier.producer();
-        if !self.lapped_by(producer.claimed()) {
-            let seq = self.next;
-            // SAFETY: the pointer is in bounds and aligned. The copy goes into `MaybeUninit`,
-            // so a torn copy (the producer writing the slot for a later lap meanwhile) is never
-            // looked at as an `E`; see the type docs for the race this read may take part in.
-            let copy = unsafe {
-                self.ring
-                    .slot_ptr(seq)
-                    .cast::<std::mem::MaybeUninit<E>>()
-                    .read_volatile()
-            };
-            // Reader half of the claim check: any producer write the copy saw was made after
-            // that producer's claim and `Release` fence, so the claim is visible below.
-            fence(Ordering::Acquire);
-            if !self.lapped_by(producer.claimed()) {
-                self.next += 1;
-                // SAFETY: no producer had claimed the slot's next lap when the copy finished,
-                // so nobody wrote the slot during the copy: it is the whole event published at
-                // `seq` (the wait saw it published).
-                return Ok((seq, unsafe { copy.assume_init() }));
-            }
-        }
-        let resume_at = producer.claimed() - self.ring.capacity() as i64 + 1;
-        let missed = (resume_at - self.next) as u64;
-        self.missed += missed;
-        self.next = resume_at;
-        tracing::warn!(missed, resume_at, "lossy subscriber lapped by the producer");
-        Err(LossyError::Lapped { missed, resume_at })
+        // SAFETY: the wait in `next_timeout` saw the next sequence published or lapped.
+        let read = unsafe { self.cursor.read(&self.ring, || producer.claimed()) };
+        read.map_err(|lapped| {
+            tracing::warn!(
+                missed = lapped.missed,
+                resume_at = lapped.resume_at,
+                "lossy subscriber lapped by the producer"
+            );
+            LossyError::from(lapped)
+        })
     }
 }

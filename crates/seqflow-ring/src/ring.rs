@@ -172,6 +172,46 @@ impl<E> RingBuffer<E> {
         unsafe { UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
     }
 
+    /// Copy the event at `seq` out without making a reference to it, for readers that copy
+    /// optimistically and validate afterwards (seqlock style: lossy subscribers, reading the
+    /// newest event). The copy goes word by word with volatile reads (8- or 4-byte words when
+    /// `E`'s size and alignment allow, else bytes): one volatile read of a large `E` is a single
+    /// huge load that compilers handle badly, and it would not be atomic either.
+    ///
+    /// # Safety
+    /// A producer may be writing the slot meanwhile only if the caller then discards the copy
+    /// unread (it checks, after an `Acquire` fence, that no producer claimed the slot's next
+    /// lap); the returned value is initialised only if nobody wrote the slot during the copy.
+    /// This read still races with such a write under the Rust memory model (the race
+    /// `crossbeam_utils::atomic::AtomicCell` documents for types without native atomics).
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(4, || [7u8; 3]).unwrap();
+    /// // SAFETY: single-threaded, nobody writes the slot: the copy is the whole event.
+    /// assert_eq!(unsafe { ring.copy_out(5).assume_init() }, [7, 7, 7]);
+    /// ```
+    #[inline]
+    pub unsafe fn copy_out(&self, seq: i64) -> std::mem::MaybeUninit<E> {
+        let mut out = std::mem::MaybeUninit::<E>::uninit();
+        let (size, align) = (std::mem::size_of::<E>(), std::mem::align_of::<E>());
+        let src = self.slot_ptr(seq).cast::<u8>().cast_const();
+        let dst = out.as_mut_ptr().cast::<u8>();
+        // SAFETY: `src` is the slot of `seq` (in bounds, aligned for `E`) and `dst` is `out`;
+        // both are `size` bytes. A word type is used only when `E`'s alignment and size are
+        // multiples of it, so every word pointer is aligned and in bounds. Concurrent writes
+        // are the caller's contract (above).
+        unsafe {
+            if align >= 8 && size % 8 == 0 {
+                copy_volatile::<u64>(src, dst, size / 8);
+            } else if align >= 4 && size % 4 == 0 {
+                copy_volatile::<u32>(src, dst, size / 4);
+            } else {
+                copy_volatile::<u8>(src, dst, size);
+            }
+        }
+        out
+    }
+
     /// The owner that keeps the slots alive.
     ///
     /// ```
@@ -248,5 +288,19 @@ mod tests {
             RingBuffer::new(1 << 40, || 0u8).err(),
             Some(CapacityError::TooLarge(1 << 40))
         );
+    }
+}
+
+/// Copy `words` values of `W` from `src` with volatile reads to `dst`.
+///
+/// # Safety
+/// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`, and
+/// `W` must be a plain integer type.
+#[inline]
+unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
+    let (src, dst) = (src.cast::<W>(), dst.cast::<W>());
+    for i in 0..words {
+        // SAFETY: `i < words`: in bounds and aligned for `W` by the caller's contract.
+        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
     }
 }

@@ -331,39 +331,6 @@ impl<E: ShmEvent> ShmRing<E> {
         Ok(())
     }
 
-    /// Copy the event at `seq` without making a reference to memory a producer may be writing.
-    /// The caller checks afterwards (an `Acquire` fence, then [`RingInner::claimed_high`]) that
-    /// no producer claimed the slot for a later lap meanwhile, and discards the copy otherwise.
-    pub(crate) fn copy_slot(&self, seq: i64) -> E {
-        let segment = &self.inner.segment;
-        let index = (seq as usize) & (segment.capacity() - 1);
-        let offset = index * std::mem::size_of::<E>();
-        // A producer may be writing the slot concurrently: volatile reads of a `Pod` value's
-        // bytes make some valid `E` whatever they see, and the caller's claim check discards a
-        // copy that may be torn (the same theoretical race as the lossy subscriber's). The copy
-        // goes word by word: one volatile read of a large `E` is a single huge load that
-        // compilers handle badly (and it would not be atomic either).
-        let mut out = std::mem::MaybeUninit::<E>::uninit();
-        let (size, align) = (std::mem::size_of::<E>(), std::mem::align_of::<E>());
-        // SAFETY: `index < capacity`, so `src` points at the `size` bytes of slot `index`, inside
-        // the validated, `E`-aligned event region, which `self` keeps mapped; `dst` is `out`'s
-        // `size` bytes. A word type is used only when `E`'s alignment and size are multiples of
-        // it, so every word pointer is aligned and in bounds. Every byte of `out` is written,
-        // and any bytes are a valid `E: Pod`.
-        unsafe {
-            let src = segment.events.as_ptr().add(offset);
-            let dst = out.as_mut_ptr().cast::<u8>();
-            if align >= 8 && size % 8 == 0 {
-                copy_volatile::<u64>(src, dst, size / 8);
-            } else if align >= 4 && size % 4 == 0 {
-                copy_volatile::<u32>(src, dst, size / 4);
-            } else {
-                copy_volatile::<u8>(src, dst, size);
-            }
-            out.assume_init()
-        }
-    }
-
     /// The newest published event, copied out, without registering as a consumer (nothing is
     /// held back by this read); `None` before the first publish.
     ///
@@ -378,17 +345,17 @@ impl<E: ShmEvent> ShmRing<E> {
     /// assert_eq!(ring.read_last(), Some((19, 190)));
     /// ```
     pub fn read_last(&self) -> Option<(i64, E)> {
-        let capacity = self.capacity() as i64;
+        let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
             let seq = self.published();
             if seq < 0 {
                 return None;
             }
-            let value = self.copy_slot(seq);
-            std::sync::atomic::fence(std::sync::atomic::Ordering::Acquire);
-            if self.inner.claimed_high().saturating_sub(seq) < capacity {
-                return Some((seq, value));
+            let mut reader = seqflow_pipeline::LossyCursor::new(seq);
+            // SAFETY: `seq` was read from the published cursor.
+            if let Ok(found) = unsafe { reader.read(&events, || self.inner.claimed_high()) } {
+                return Some(found);
             }
         }
         None
@@ -779,20 +746,5 @@ impl<E: ShmEvent> std::fmt::Debug for ShmRing<E> {
             .field("mode", &self.producer_mode())
             .field("published", &self.published())
             .finish()
-    }
-}
-
-/// Copy `words` values of `W` from `src` (read volatile: another process may be writing them)
-/// to `dst`.
-///
-/// # Safety
-/// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`; `W`
-/// must be a plain integer type.
-#[inline]
-unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
-    let (src, dst) = (src.cast::<W>(), dst.cast::<W>());
-    for i in 0..words {
-        // SAFETY: `i < words`, in bounds and aligned for `W` by the caller's contract.
-        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
     }
 }

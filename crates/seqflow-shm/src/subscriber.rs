@@ -1,18 +1,19 @@
 //! [`ShmSubscriber`]: a non-gating (lossy) reader that is told when the producer lapped it.
 //!
 //! It never holds producers back, so the slot it reads may be overwritten while it reads. It
-//! reads seqlock-style: copy the event with a volatile read (any bytes are a valid `E: Pod`),
-//! `Acquire` fence, then check the highest *claimed* sequence: if a producer may have started
-//! writing the slot's next lap, the copy is discarded and the subscriber is
-//! [`Lapped`](ConsumeError::Lapped) to the oldest event no producer can be writing. The
-//! producer side records each claim before writing slots (a `Release` fence after it; see
-//! `producer_slot.rs`). A torn copy is never returned.
+//! reads with the in-process lossy subscriber's protocol ([`LossyCursor`]: copy, `Acquire`
+//! fence, check the highest *claimed* sequence; a copy a producer may have overwritten is
+//! discarded and the subscriber is [`Lapped`](ConsumeError::Lapped) to the oldest event no
+//! producer can be writing). Across processes the claimed sequence is the segment's
+//! (`claimed_high`: the producer slots record each claim before writing, with a `Release` fence;
+//! see `producer_slot.rs`). A torn copy is never returned.
 
 use crate::registration::{Registration, Start};
 use crate::registry::ConsumerKind;
 use crate::watch::Watch;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
-use seqflow_sequence::sync::atomic::{fence, Ordering};
+use seqflow_pipeline::LossyCursor;
+use seqflow_ring::RingBuffer;
 use seqflow_sequence::SequenceBarrier;
 use std::time::Duration;
 
@@ -35,10 +36,11 @@ use std::time::Duration;
 /// ```
 pub struct ShmSubscriber<E: ShmEvent> {
     ring: ShmRing<E>,
+    events: RingBuffer<E>,
     barrier: SequenceBarrier<ShmSequencer>,
     watch: Watch,
     registration: Registration,
-    next: i64,
+    cursor: LossyCursor,
 }
 
 impl<E: ShmEvent> ShmSubscriber<E> {
@@ -50,11 +52,12 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         let barrier = SequenceBarrier::new(inner.sequencer.clone(), Vec::new(), alert);
         let next = registered.registration.sequence.get() + 1;
         Ok(Self {
+            events: ring.ring(),
             ring,
             barrier,
             watch: Watch::new(inner, registered.upstream),
             registration: registered.registration,
-            next,
+            cursor: LossyCursor::new(next),
         })
     }
 
@@ -65,7 +68,12 @@ impl<E: ShmEvent> ShmSubscriber<E> {
 
     /// The sequence [`next`](Self::next) reads next.
     pub fn next_sequence(&self) -> i64 {
-        self.next
+        self.cursor.next()
+    }
+
+    /// Events missed so far because producers lapped this subscriber.
+    pub fn missed(&self) -> u64 {
+        self.cursor.missed()
     }
 
     /// The next event (a copy) and its sequence, waiting up to `timeout` (`None`: no limit).
@@ -88,43 +96,27 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
         }
-        let seq = self.next;
-        let capacity = self.ring.capacity() as i64;
+        let seq = self.cursor.next();
+        let capacity = self.ring.capacity();
         let barrier = &self.barrier;
+        let cursor = &self.cursor;
         let ring = self.ring.inner();
-        let claimed = || ring.claimed_high();
-        let lapped_at = self.watch.wait(seq, timeout, || {
-            let c = claimed();
-            if c.saturating_sub(seq) >= capacity {
-                Some(Some(c))
+        self.watch.wait(seq, timeout, || {
+            if cursor.lapped_by(ring.claimed_high(), capacity) {
+                Some(())
             } else {
-                barrier.poll(seq).map(|_| None)
+                barrier.poll(seq).map(|_| ())
             }
         })?;
-        if let Some(c) = lapped_at {
-            return Err(self.lapped(seq, c, capacity));
-        }
         self.watch.check_abandoned(seq, seq)?;
-        let value = self.ring.copy_slot(seq);
-        // Seqlock reader side: the copy happens before the re-check of the claims.
-        fence(Ordering::Acquire);
-        let c = self.ring.inner().claimed_high();
-        if c.saturating_sub(seq) >= capacity {
-            return Err(self.lapped(seq, c, capacity));
-        }
-        self.next = seq + 1;
-        self.registration.sequence.set(seq);
-        Ok((seq, value))
-    }
-
-    fn lapped(&mut self, seq: i64, claimed: i64, capacity: i64) -> ConsumeError {
-        let resume_at = claimed.saturating_sub(capacity).saturating_add(1);
-        self.next = resume_at;
-        self.registration.sequence.set(resume_at - 1);
-        ConsumeError::Lapped {
-            missed: resume_at.saturating_sub(seq).max(0) as u64,
-            resume_at,
-        }
+        // SAFETY: the wait saw `seq` published or lapped.
+        let read = unsafe { self.cursor.read(&self.events, || ring.claimed_high()) };
+        // Inspect shows the subscriber's lag from this.
+        self.registration.sequence.set(self.cursor.next() - 1);
+        read.map_err(|lapped| ConsumeError::Lapped {
+            missed: lapped.missed,
+            resume_at: lapped.resume_at,
+        })
     }
 }
 
@@ -133,7 +125,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmSubscriber<E> {
         f.debug_struct("ShmSubscriber")
             .field("ring", &self.ring.name())
             .field("name", &self.name())
-            .field("next", &self.next)
+            .field("next", &self.cursor.next())
             .finish()
     }
 }
