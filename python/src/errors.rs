@@ -114,6 +114,9 @@ impl Fail {
                         custom_args(py, "ProducerDied", (msg, pid, seq, start, end))
                     }
                     ConsumeError::UpstreamGone { .. } => custom(py, "UpstreamGone", msg),
+                    ConsumeError::NotAvailable { .. } | ConsumeError::BadUpdate { .. } => {
+                        PyValueError::new_err(msg)
+                    }
                     ConsumeError::Closed { end } => custom_args(py, "Closed", (msg, end)),
                     _ => custom(py, "SeqflowError", msg),
                 }

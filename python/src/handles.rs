@@ -400,8 +400,8 @@ pub trait ConsumerEnd: Send {
     /// Copy the payload at `seq` out with `sink(kind, payload)`; `false` if `seq` is not
     /// available to this consumer (not waited for, or already marked processed).
     fn read(&self, seq: i64, sink: &mut dyn FnMut(u8, &[u8])) -> bool;
-    /// Mark everything up to `seq` processed.
-    fn update_sequence(&mut self, seq: i64);
+    /// Mark everything up to `seq` processed (between the sequence and what was waited for).
+    fn update_sequence(&mut self, seq: i64) -> Result<(), Fail>;
     /// The last sequence marked processed.
     fn sequence(&self) -> i64;
     /// The consumer's name.
@@ -420,15 +420,15 @@ impl<const N: usize> ConsumerEnd for Consumer<N> {
     }
     fn read(&self, seq: i64, sink: &mut dyn FnMut(u8, &[u8])) -> bool {
         match self.0.get(seq) {
-            Some(slot) => {
+            Ok(slot) => {
                 sink(slot.kind(), slot.payload());
                 true
             }
-            None => false,
+            Err(_) => false,
         }
     }
-    fn update_sequence(&mut self, seq: i64) {
-        self.0.update_sequence(seq)
+    fn update_sequence(&mut self, seq: i64) -> Result<(), Fail> {
+        Ok(self.0.update_sequence(seq)?)
     }
     fn sequence(&self) -> i64 {
         self.0.sequence()

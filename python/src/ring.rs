@@ -382,11 +382,11 @@ impl _Consumer {
         len
     }
 
-    /// Mark everything up to `seq` processed (clamped to what `wait_for` returned).
-    fn update_sequence(&mut self, seq: i64) -> PyResult<()> {
+    /// Mark everything up to `seq` processed: between the consumer's sequence and what
+    /// `wait_for` returned (`ValueError` otherwise).
+    fn update_sequence(&mut self, py: Python<'_>, seq: i64) -> PyResult<()> {
         check_gen(self.generation)?;
-        self.end.lock().update_sequence(seq);
-        Ok(())
+        self.end.lock().update_sequence(seq).py_err(py)
     }
 
     /// The last sequence marked processed.

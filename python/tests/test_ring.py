@@ -19,6 +19,8 @@ def test_publish_wait_get_update():
         view = c.get(0)
         assert bytes(view) == b"hello" and view.readonly
         assert c.get_bytes(0) == b"hello"
+        with pytest.raises(ValueError):
+            c.update_sequence(5)  # not waited for: the same contract as in Rust
         c.update_sequence(0)
         with pytest.raises(ValueError):
             view[0]  # released by update_sequence

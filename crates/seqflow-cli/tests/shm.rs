@@ -162,7 +162,7 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
         p.publish(|e, _| *e = i).unwrap();
     }
     c.wait_for(0, None).unwrap();
-    c.update_sequence(0);
+    c.update_sequence(0).unwrap();
 
     let o = seqflow(&["ls", "--namespace", &ns]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));

@@ -20,14 +20,14 @@ use std::cell::Cell;
 /// }; // released here
 /// println!("{first}");
 /// ```
-pub struct PollGuard<'a, E, S: Sequencer> {
+pub struct PollGuard<'a, E: Send + Sync, S: Sequencer> {
     poller: &'a mut Poller<E, S>,
     /// The next sequence to iterate (shared by every iterator of this guard).
     next: Cell<i64>,
     upto: i64,
 }
 
-impl<'a, E, S: Sequencer> PollGuard<'a, E, S> {
+impl<'a, E: Send + Sync, S: Sequencer> PollGuard<'a, E, S> {
     pub(crate) fn new(poller: &'a mut Poller<E, S>, next: i64, upto: i64) -> Self {
         Self {
             poller,
@@ -58,11 +58,11 @@ impl<'a, E, S: Sequencer> PollGuard<'a, E, S> {
 }
 
 /// An iterator over a [`PollGuard`]'s events; they borrow the guard.
-pub struct Iter<'g, 'a, E, S: Sequencer> {
+pub struct Iter<'g, 'a, E: Send + Sync, S: Sequencer> {
     guard: &'g PollGuard<'a, E, S>,
 }
 
-impl<'g, E, S: Sequencer> Iterator for Iter<'g, '_, E, S> {
+impl<'g, E: Send + Sync, S: Sequencer> Iterator for Iter<'g, '_, E, S> {
     type Item = &'g E;
 
     fn next(&mut self) -> Option<&'g E> {
@@ -75,7 +75,7 @@ impl<'g, E, S: Sequencer> Iterator for Iter<'g, '_, E, S> {
     }
 }
 
-impl<'g, 'a, E, S: Sequencer> IntoIterator for &'g PollGuard<'a, E, S> {
+impl<'g, 'a, E: Send + Sync, S: Sequencer> IntoIterator for &'g PollGuard<'a, E, S> {
     type Item = &'g E;
     type IntoIter = Iter<'g, 'a, E, S>;
 
@@ -84,7 +84,7 @@ impl<'g, 'a, E, S: Sequencer> IntoIterator for &'g PollGuard<'a, E, S> {
     }
 }
 
-impl<E, S: Sequencer> Drop for PollGuard<'_, E, S> {
+impl<E: Send + Sync, S: Sequencer> Drop for PollGuard<'_, E, S> {
     fn drop(&mut self) {
         self.poller.release_through(self.upto);
     }

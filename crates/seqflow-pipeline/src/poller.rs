@@ -1,8 +1,10 @@
 //! [`Poller`]: consume from your own loop with `wait_for`, `get` and `update_sequence`.
 
+use crate::feed::HeapFeed;
+use crate::poll_core::{PollCore, PollMisuse};
 use crate::{PollError, PollGuard, StageGroup};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequence::{SequenceBarrier, WaitError};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,26 +40,24 @@ use std::time::Duration;
 /// d.shutdown().unwrap();
 /// ```
 pub struct Poller<E, S: Sequencer> {
-    barrier: SequenceBarrier<S>,
-    ring: RingBuffer<E>,
-    registration: Arc<GatingRegistration>,
-    available: i64,
+    core: PollCore<E, HeapFeed<E, S>>,
     group: StageGroup,
 }
 
-impl<E, S: Sequencer> Poller<E, S> {
+impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
     pub(crate) fn new(
         barrier: SequenceBarrier<S>,
         ring: RingBuffer<E>,
         registration: Arc<GatingRegistration>,
         group: StageGroup,
     ) -> Self {
-        let available = registration.sequence_relaxed();
-        Self {
+        let feed = HeapFeed {
             barrier,
             ring,
             registration,
-            available,
+        };
+        Self {
+            core: PollCore::new(feed),
             group,
         }
     }
@@ -72,49 +72,29 @@ impl<E, S: Sequencer> Poller<E, S> {
     /// after); return the highest available sequence (`>= seq`). `timeout: None` waits until
     /// available or shut down.
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, PollError> {
-        if seq <= self.available {
-            return Ok(self.available);
-        }
-        match self.barrier.wait_for(seq, timeout) {
-            Ok(upto) => {
-                self.available = upto;
-                Ok(upto)
-            }
-            Err(WaitError::Timeout) => {
+        // SAFETY: the closure is the barrier's wait for `from`, and it moves no sequence.
+        let waited = unsafe {
+            self.core.wait_with(seq, timeout, |feed, from, left| {
+                feed.barrier.wait_for(from, left)
+            })
+        };
+        waited.map_err(|e| match e {
+            WaitError::Timeout => {
                 tracing::trace!(seq, "poller wait timed out");
-                Err(PollError::Timeout { seq })
+                PollError::Timeout { seq }
             }
-            Err(WaitError::Alerted) => Err(PollError::Alerted),
-        }
+            WaitError::Alerted => PollError::Alerted,
+        })
     }
 
     /// The event at `seq`: it must have been waited for and not yet released.
     pub fn get(&self, seq: i64) -> Result<&E, PollError> {
-        if seq <= self.registration.sequence_relaxed() || seq > self.available {
-            return Err(PollError::NotAvailable {
-                seq,
-                available: self.available,
-            });
-        }
-        // SAFETY: `seq` is available (published, handled by our dependencies) and above our own
-        // gating sequence, so the producer cannot reclaim the slot while `&self` is borrowed:
-        // releasing needs `&mut self`.
-        Ok(unsafe { self.ring.get(seq) })
+        self.core.get(seq).map_err(PollError::from)
     }
 
     /// Release every event up to `seq` (the producer may reuse their slots).
     pub fn update_sequence(&mut self, seq: i64) -> Result<(), PollError> {
-        let current = self.registration.sequence_relaxed();
-        if seq < current || seq > self.available {
-            return Err(PollError::BadUpdate {
-                seq,
-                current,
-                available: self.available,
-            });
-        }
-        self.registration.set_sequence(seq);
-        self.barrier.producer().wait_strategy().signal_all();
-        Ok(())
+        self.core.update_sequence(seq).map_err(PollError::from)
     }
 
     /// Handle every event available now (without waiting) with `handler(event, seq,
@@ -141,16 +121,11 @@ impl<E, S: Sequencer> Poller<E, S> {
     /// drop(p); // the last producer: the disruptor drains and stops
     /// assert_eq!(consumer.join().unwrap(), 3);
     /// ```
-    pub fn poll<F: FnMut(&E, i64, bool)>(&mut self, mut handler: F) -> Result<usize, PollError> {
-        let Some((next, upto)) = self.poll_range(usize::MAX)? else {
-            return Ok(0);
-        };
-        for seq in next..=upto {
-            // SAFETY: as in `get`: available and above our gating sequence.
-            handler(unsafe { self.ring.get(seq) }, seq, seq == upto);
+    pub fn poll<F: FnMut(&E, i64, bool)>(&mut self, handler: F) -> Result<usize, PollError> {
+        match self.poll_range(usize::MAX)? {
+            Some((_, upto)) => Ok(self.core.handle_through(upto, handler)),
+            None => Ok(0),
         }
-        self.release_through(upto);
-        Ok((upto - next + 1) as usize)
     }
 
     /// Every event available now, as a guard that releases them when dropped.
@@ -188,18 +163,20 @@ impl<E, S: Sequencer> Poller<E, S> {
     /// The next sequence and the last one to hand out (at most `n`), or `None` when nothing
     /// is available; `Alerted` when nothing is and the disruptor is stopping.
     fn poll_range(&mut self, n: usize) -> Result<Option<(i64, i64)>, PollError> {
-        let next = self.registration.sequence_relaxed() + 1;
-        let Some(upto) = self.barrier.poll(next) else {
-            if self.barrier.alert().is_raised() {
+        let next = self.core.sequence() + 1;
+        let barrier = &self.core.feed().barrier;
+        let Some(upto) = barrier.poll(next) else {
+            if barrier.alert().is_raised() {
                 // Look again: an event published before the alert still counts.
-                if self.barrier.poll(next).is_none() {
+                if barrier.poll(next).is_none() {
                     return Err(PollError::Alerted);
                 }
                 return self.poll_range(n);
             }
             return Ok(None);
         };
-        self.available = self.available.max(upto);
+        // SAFETY: returned by this feed's barrier for `next`, just above our sequence.
+        unsafe { self.core.note_available(upto) };
         let cap = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
         Ok(Some((next, upto.min(next.saturating_add(cap - 1)))))
     }
@@ -207,25 +184,38 @@ impl<E, S: Sequencer> Poller<E, S> {
     /// The event at `seq`, for a guard (`next..=upto` of a `poll_range`).
     #[inline]
     pub(crate) fn event(&self, seq: i64) -> &E {
-        debug_assert!(seq > self.registration.sequence_relaxed() && seq <= self.available);
-        // SAFETY: guards hand out only sequences of a `poll_range`: available and above our
-        // gating sequence, which moves only when the guard (borrowing `self` mutably) drops.
-        unsafe { self.ring.get(seq) }
+        self.core.event(seq)
     }
 
     /// Release every event up to `seq` (available, checked by the callers) and wake producers.
     pub(crate) fn release_through(&mut self, seq: i64) {
-        self.registration.set_sequence(seq);
-        self.barrier.producer().wait_strategy().signal_all();
+        self.core.release_through(seq);
     }
 
     /// The poller's sequence (the last released event).
     pub fn sequence(&self) -> i64 {
-        self.registration.sequence_relaxed()
+        self.core.sequence()
     }
 
     /// Whether this poller holds the producer back (it does unless later stages follow it).
     pub fn is_gating(&self) -> bool {
-        self.registration.is_gating()
+        self.core.feed().registration.is_gating()
+    }
+}
+
+impl From<PollMisuse> for PollError {
+    fn from(m: PollMisuse) -> Self {
+        match m {
+            PollMisuse::NotAvailable { seq, available } => Self::NotAvailable { seq, available },
+            PollMisuse::BadUpdate {
+                seq,
+                current,
+                available,
+            } => Self::BadUpdate {
+                seq,
+                current,
+                available,
+            },
+        }
     }
 }

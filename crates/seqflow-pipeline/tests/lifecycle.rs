@@ -205,6 +205,35 @@ fn poller_timeout_expires_and_does_not() {
 }
 
 #[test]
+fn poller_waiting_ahead_never_sees_an_unpublished_gap() {
+    // Two producers: one holds sequence 0 claimed, the other publishes 1. A poller that waits
+    // for 1 must not be able to read 0 (still being written), so the wait is not done yet.
+    let mut b = Disruptor::builder(8, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap();
+    let mut poller = b.poller().unwrap();
+    let (d, mut slow) = b.start().unwrap();
+    let mut fast = slow.clone();
+    let mut held = slow.claim(1).unwrap();
+    assert_eq!(held.range().start(), 0);
+    fast.publish(|e, _| *e = 11).unwrap();
+    assert_eq!(
+        poller.wait_for(1, Some(Duration::from_millis(20))),
+        Err(PollError::Timeout { seq: 1 })
+    );
+    assert!(matches!(poller.get(0), Err(PollError::NotAvailable { .. })));
+    *held.get_mut(0).unwrap() = 10;
+    drop(held); // publishes 0
+    assert_eq!(poller.wait_for(1, Some(Duration::from_secs(30))), Ok(1));
+    assert_eq!((*poller.get(0).unwrap(), *poller.get(1).unwrap()), (10, 11));
+    poller.update_sequence(1).unwrap();
+    drop(poller);
+    drop((slow, fast));
+    d.shutdown().unwrap();
+}
+
+#[test]
 fn poller_added_while_running_starts_at_the_cursor() {
     let (d, mut p) = Disruptor::builder(8, || 0u64)
         .single_producer()

@@ -4,15 +4,18 @@ use crate::feed::ShmFeed;
 use crate::registration::Start;
 use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
-use seqflow_pipeline::EventFeed;
+use seqflow_pipeline::{PollCore, PollMisuse};
 use std::time::Duration;
 
 /// A consumer that holds producers back: the producer never overwrites an event this consumer
 /// has not marked processed with [`update_sequence`](Self::update_sequence).
 ///
 /// Wait with [`wait_for`](Self::wait_for), read with [`get`](Self::get), then mark the batch
-/// processed; or do all three with [`poll_batch`](Self::poll_batch). A consumer made with
-/// [`ShmRing::consumer_after`] only sees events the stages it follows have processed.
+/// processed; or do all three with [`poll_batch`](Self::poll_batch) (or [`poll`](Self::poll),
+/// without waiting). A consumer made with [`ShmRing::consumer_after`] only sees events the
+/// stages it follows have processed. The bookkeeping is the in-process `Poller`'s
+/// (`seqflow_pipeline::PollCore`), with the same contract: `get` of a sequence not waited for
+/// and `update_sequence` beyond what was waited for (or backwards) are errors.
 ///
 /// If its process dies, the lock it holds is released by the kernel and a producer that finds
 /// the ring full releases its slot. Dropping the handle unregisters it (only in the process that
@@ -34,9 +37,7 @@ use std::time::Duration;
 /// ```
 pub struct ShmConsumer<E: ShmEvent> {
     ring: ShmRing<E>,
-    feed: ShmFeed<E>,
-    /// The highest sequence `wait_for` returned.
-    available: i64,
+    core: PollCore<E, ShmFeed<E>>,
 }
 
 impl<E: ShmEvent> ShmConsumer<E> {
@@ -47,27 +48,25 @@ impl<E: ShmEvent> ShmConsumer<E> {
             Start::After(after)
         };
         let feed = ShmFeed::attach(&ring, ConsumerKind::Consumer, name, start)?;
-        let available = feed.position();
         Ok(Self {
             ring,
-            feed,
-            available,
+            core: PollCore::new(feed),
         })
     }
 
     /// The consumer's name.
     pub fn name(&self) -> &str {
-        &self.feed.registration.label
+        &self.core.feed().registration.label
     }
 
     /// Its slot in the segment's consumer registry.
     pub fn index(&self) -> usize {
-        self.feed.registration.index
+        self.core.feed().registration.index
     }
 
     /// The last sequence marked processed.
     pub fn sequence(&self) -> i64 {
-        self.feed.position()
+        self.core.sequence()
     }
 
     /// The ring.
@@ -92,42 +91,44 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.wait_for(0, Some(Duration::from_millis(5))), Err(ConsumeError::Timeout));
     /// ```
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, ConsumeError> {
-        let hi = self.feed.wait(seq, timeout)?;
-        self.available = self.available.max(hi);
-        Ok(hi)
+        if !self.core.feed().registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
+        }
+        // SAFETY: the closure is the feed's own wait for `from`, and it moves no sequence.
+        unsafe {
+            self.core
+                .wait_with(seq, timeout, |feed, from, left| feed.wait(from, left))
+        }
     }
 
-    /// The event at `seq`, if it is available to this consumer: returned by
-    /// [`wait_for`](Self::wait_for) and not yet marked processed. `None` otherwise.
+    /// The event at `seq`: it must have been returned by [`wait_for`](Self::wait_for) and not
+    /// yet marked processed ([`ConsumeError::NotAvailable`] otherwise).
     ///
     /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # use seqflow_shm::{ConsumeError, ShmOptions, ShmRing};
     /// # use std::time::Duration;
     /// # let name = format!("/seqflow-doc-get-{}", std::process::id());
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut c = ring.consumer("c").unwrap();
-    /// assert_eq!(c.get(0), None, "not waited for yet");
+    /// assert_eq!(c.get(0), Err(ConsumeError::NotAvailable { seq: 0, available: -1 }));
     /// ring.producer().unwrap().publish(|e, _| *e = 5).unwrap();
     /// c.wait_for(0, Some(Duration::from_secs(1))).unwrap();
-    /// assert_eq!(c.get(0), Some(&5));
+    /// assert_eq!(c.get(0), Ok(&5));
     /// ```
-    pub fn get(&self, seq: i64) -> Option<&E> {
-        if seq <= self.sequence() || seq > self.available || !self.feed.registration.usable() {
-            return None;
+    pub fn get(&self, seq: i64) -> Result<&E, ConsumeError> {
+        if !self.core.feed().registration.usable() {
+            return Err(ConsumeError::ForkedHandle);
         }
-        // SAFETY: `seq` is published (at most what `wait_for` returned) and above this
-        // consumer's own gating sequence, so no producer can claim `seq + capacity` while the
-        // reference (tied to `&self`, which `update_sequence` needs mutably) lives.
-        Some(unsafe { self.feed.event(seq) })
+        self.core.get(seq).map_err(ConsumeError::from)
     }
 
     /// Mark everything up to `seq` processed: producers may reuse those slots and the stages
-    /// after this one may read them. Clamped to what [`wait_for`](Self::wait_for) returned;
-    /// going backwards does nothing.
+    /// after this one may read them. `seq` must be between the consumer's sequence and what
+    /// [`wait_for`](Self::wait_for) returned ([`ConsumeError::BadUpdate`] otherwise).
     ///
     /// ```
-    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # use seqflow_shm::{ConsumeError, ShmOptions, ShmRing};
     /// # use std::time::Duration;
     /// # let name = format!("/seqflow-doc-update-{}", std::process::id());
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
@@ -135,21 +136,16 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// let mut c = ring.consumer("c").unwrap();
     /// ring.producer().unwrap().publish_batch(2, None, |e, _| *e = 1).unwrap();
     /// let hi = c.wait_for(0, Some(Duration::from_secs(1))).unwrap();
-    /// c.update_sequence(hi + 100); // clamped
+    /// assert!(matches!(c.update_sequence(hi + 100), Err(ConsumeError::BadUpdate { .. })));
+    /// c.update_sequence(hi).unwrap();
     /// assert_eq!(c.sequence(), 1);
     /// ```
-    pub fn update_sequence(&mut self, seq: i64) {
-        if !self.feed.registration.usable() {
+    pub fn update_sequence(&mut self, seq: i64) -> Result<(), ConsumeError> {
+        if !self.core.feed().registration.usable() {
             // An inherited copy must not move the parent's position (see `wait_for`).
-            tracing::warn!(consumer = %self.feed.registration.label, "update_sequence on a handle inherited through fork: ignored");
-            return;
+            return Err(ConsumeError::ForkedHandle);
         }
-        let seq = seq.min(self.available);
-        if seq > self.feed.position() {
-            self.feed.set_sequence(seq);
-            // Producers blocked on a full ring may sleep on the futex.
-            self.feed.wake();
-        }
+        self.core.update_sequence(seq).map_err(ConsumeError::from)
     }
 
     /// Wait for the next event(s), hand each to `handle(event, seq, end_of_batch)`, mark the
@@ -157,17 +153,49 @@ impl<E: ShmEvent> ShmConsumer<E> {
     pub fn poll_batch(
         &mut self,
         timeout: Option<Duration>,
-        mut handle: impl FnMut(&E, i64, bool),
+        handle: impl FnMut(&E, i64, bool),
     ) -> Result<usize, ConsumeError> {
-        let next = self.sequence() + 1;
-        let hi = self.wait_for(next, timeout)?;
-        for seq in next..=hi {
-            if let Some(event) = self.get(seq) {
-                handle(event, seq, seq == hi);
-            }
+        let hi = self.wait_for(self.sequence() + 1, timeout)?;
+        Ok(self.core.handle_through(hi, handle))
+    }
+
+    /// Handle every event available now (without waiting) as [`poll_batch`](Self::poll_batch)
+    /// does; `Ok(0)` when there is none (as the in-process `Poller::poll`).
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-poll-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let mut c = ring.consumer("c").unwrap();
+    /// assert_eq!(c.poll(|_, _, _| {}), Ok(0));
+    /// ring.producer().unwrap().publish_batch(3, None, |e, s| *e = s as u64).unwrap();
+    /// let mut sum = 0;
+    /// assert_eq!(c.poll(|e, _, _| sum += *e), Ok(3));
+    /// assert_eq!(sum, 3);
+    /// ```
+    pub fn poll(&mut self, handle: impl FnMut(&E, i64, bool)) -> Result<usize, ConsumeError> {
+        match self.poll_batch(Some(Duration::ZERO), handle) {
+            Err(ConsumeError::Timeout) => Ok(0),
+            other => other,
         }
-        self.update_sequence(hi);
-        Ok((hi - next + 1) as usize)
+    }
+}
+
+impl From<PollMisuse> for ConsumeError {
+    fn from(m: PollMisuse) -> Self {
+        match m {
+            PollMisuse::NotAvailable { seq, available } => Self::NotAvailable { seq, available },
+            PollMisuse::BadUpdate {
+                seq,
+                current,
+                available,
+            } => Self::BadUpdate {
+                seq,
+                current,
+                available,
+            },
+        }
     }
 }
 
@@ -178,7 +206,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmConsumer<E> {
             .field("name", &self.name())
             .field("index", &self.index())
             .field("sequence", &self.sequence())
-            .field("upstream", &self.feed.watch.upstream().len())
+            .field("upstream", &self.core.feed().watch.upstream().len())
             .finish()
     }
 }

@@ -386,6 +386,24 @@ pub enum ConsumeError {
         /// The last sequence of the ring.
         end: i64,
     },
+    /// `get(seq)` for a sequence the consumer has not waited for (or has already released).
+    #[error("sequence {seq} is not available to this consumer (available up to {available})")]
+    NotAvailable {
+        /// Asked for.
+        seq: i64,
+        /// The highest sequence this consumer may read.
+        available: i64,
+    },
+    /// `update_sequence(seq)` beyond what was waited for, or backwards.
+    #[error("cannot move the consumer's sequence to {seq}: it is at {current} and may go up to {available}")]
+    BadUpdate {
+        /// Asked for.
+        seq: i64,
+        /// The consumer's sequence.
+        current: i64,
+        /// The highest sequence waited for.
+        available: i64,
+    },
     /// A stage this consumer runs after died or unregistered: its sequence will not move.
     #[error("upstream consumer {upstream:?} (slot {index}) is gone")]
     UpstreamGone {

@@ -88,12 +88,6 @@ impl<E: ShmEvent> ShmFeed<E> {
         Ok(hi)
     }
 
-    /// The consumer's sequence.
-    #[inline]
-    pub fn position(&self) -> i64 {
-        self.registration.sequence.get()
-    }
-
     /// Wake producers (and later stages) waiting for this consumer.
     #[inline]
     pub fn wake(&self) {

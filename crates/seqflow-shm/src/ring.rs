@@ -47,8 +47,8 @@ const MAX_LIVENESS_INTERVAL: Duration = Duration::from_secs(3600);
 /// let mut producer = ring.producer().unwrap();
 /// producer.publish(|event, seq| *event = seq as u64 * 10).unwrap();
 /// let hi = consumer.wait_for(0, Some(Duration::from_secs(1))).unwrap();
-/// assert_eq!(consumer.get(hi), Some(&0));
-/// consumer.update_sequence(hi);
+/// assert_eq!(consumer.get(hi), Ok(&0));
+/// consumer.update_sequence(hi).unwrap();
 /// ```
 pub struct ShmRing<E: ShmEvent> {
     inner: Arc<RingInner>,

@@ -183,9 +183,9 @@ fn consumer_after_lapped_subscriber_reads_no_overwritten_slot() {
             match after.wait_for(next, Some(Duration::from_millis(50))) {
                 Ok(hi) => {
                     for seq in next..=hi {
-                        assert_eq!(after.get(seq).copied(), Some(seq as u64));
+                        assert_eq!(after.get(seq).copied(), Ok(seq as u64));
                     }
-                    after.update_sequence(hi);
+                    after.update_sequence(hi).unwrap();
                     next = hi + 1;
                 }
                 // It follows the subscriber, which has not read past what it read.
@@ -360,12 +360,12 @@ fn sigstopped_consumer_holds_the_producer_then_gets_everything() {
                 .wait_for(expected as i64, LONG)
                 .map_err(|e| e.to_string())?;
             for seq in expected as i64..=hi {
-                let v = *c.get(seq).ok_or("not available")?;
+                let v = *c.get(seq).map_err(|_| "not available")?;
                 if v != seq as u64 {
                     return Err(format!("sequence {seq} holds {v}"));
                 }
             }
-            c.update_sequence(hi);
+            c.update_sequence(hi).unwrap();
             expected = hi as u64 + 1;
         }
         Ok(())
@@ -455,12 +455,12 @@ fn read_as(name: &str, seg: &str, count: i64, ready: &Pipe) -> common::Child {
                 .map_err(|e| e.to_string())?
                 .min(end - 1);
             for seq in next..=hi {
-                let v = *c.get(seq).ok_or("not available")?;
+                let v = *c.get(seq).map_err(|_| "not available")?;
                 if v != seq as u64 {
                     return Err(format!("sequence {seq} holds {v}"));
                 }
             }
-            c.update_sequence(hi);
+            c.update_sequence(hi).unwrap();
             next = hi + 1;
         }
         Ok(())
@@ -622,7 +622,7 @@ fn sigkill_while_attaching_as_declared() {
                 if let Ok(mut c) = ring.consumer("audit") {
                     let s = c.sequence();
                     if let Ok(hi) = c.wait_for(s + 1, Some(Duration::ZERO)) {
-                        c.update_sequence(hi.min(s + 1));
+                        c.update_sequence(hi.min(s + 1)).unwrap();
                     }
                 }
             }
@@ -663,10 +663,12 @@ fn inherited_handles_are_refused_in_a_forked_child() {
         if consumer.wait_for(0, Some(Duration::ZERO)) != Err(ConsumeError::ForkedHandle) {
             return Err("inherited consumer was usable".into());
         }
-        if consumer.get(0).is_some() {
+        if consumer.get(0) != Err(ConsumeError::ForkedHandle) {
             return Err("inherited consumer could read".into());
         }
-        consumer.update_sequence(0);
+        if consumer.update_sequence(0) != Err(ConsumeError::ForkedHandle) {
+            return Err("inherited consumer could release".into());
+        }
         if !matches!(
             worker.process(Some(Duration::ZERO), |_, s| s),
             Err(ConsumeError::ForkedHandle)
@@ -689,7 +691,7 @@ fn inherited_handles_are_refused_in_a_forked_child() {
         .find(|c| c.name == "parent")
         .unwrap();
     assert_eq!(parent.sequence, -1, "the child moved the parent's consumer");
-    consumer.update_sequence(0);
+    consumer.update_sequence(0).unwrap();
     assert_eq!(consumer.sequence(), 0);
     producer.publish(|e, _| *e = 1).unwrap();
     assert_eq!(worker.process(LONG, |e, s| (s, *e)).unwrap().1, (0, 0));

@@ -498,7 +498,7 @@ fn exercise(ring: &ShmRing<u64>) {
         let next = c.sequence().saturating_add(1);
         if let Ok(hi) = c.wait_for(next, Some(OP_TIMEOUT)) {
             let _ = c.get(hi);
-            c.update_sequence(hi);
+            let _ = c.update_sequence(hi);
         }
         let _ = format!("{c:?}");
     }

@@ -172,7 +172,7 @@ fn sigkill_single_producer_mid_claim() {
     });
     assert!(ready.recv(1, READY).is_some());
     assert_eq!(c.wait_for(0, LONG), Ok(2));
-    c.update_sequence(2);
+    c.update_sequence(2).unwrap();
     assert!(matches!(
         ring.producer(),
         Err(ShmError::ProducerTaken { .. })
@@ -199,7 +199,7 @@ fn sigkill_single_producer_mid_claim() {
     let mut p = ring.producer().unwrap();
     p.publish(|e, _| *e = 33).unwrap();
     assert_eq!(c.wait_for(3, LONG), Ok(3));
-    assert_eq!(c.get(3), Some(&33));
+    assert_eq!(c.get(3), Ok(&33));
 }
 
 /// A multi producer dies holding a claim (recorded, or only half-recorded): consumers get
@@ -262,7 +262,7 @@ fn sigkill_multi_producer_mid_claim(recorded: bool) {
             Ok(4),
             "released: later events flow"
         );
-        assert_eq!(consumer.get(4), Some(&4));
+        assert_eq!(consumer.get(4), Ok(&4));
     }
     let info = inspect(&seg.name).unwrap();
     assert_eq!(info.abandoned_claims, 1);
@@ -303,7 +303,7 @@ fn sigkill_producers_at_random_points() {
                 for s in from..=hi {
                     seen.push((s, *c.get(s).unwrap()));
                 }
-                c.update_sequence(hi);
+                c.update_sequence(hi).unwrap();
                 Ok(())
             }
             Err(ConsumeError::ProducerDied {
@@ -516,7 +516,7 @@ fn forked_child_drops_its_handles() {
     ));
     producer.publish(|e, _| *e = 2).unwrap();
     assert_eq!(consumer.wait_for(0, LONG), Ok(1));
-    assert_eq!((consumer.get(0), consumer.get(1)), (Some(&1), Some(&2)));
+    assert_eq!((consumer.get(0), consumer.get(1)), (Ok(&1), Ok(&2)));
     drop(guard);
     assert!(ring.is_unlinked(), "the creator's guard does unlink");
 }
@@ -573,10 +573,10 @@ fn dependent_stages_across_processes() {
                 format!("store at {hi} overtook decode at {decode_at:?}")
             })?;
             for s in c.sequence() + 1..=hi {
-                check(c.get(s) == Some(&expected), || format!("store seq {s}"))?;
+                check(c.get(s) == Ok(&expected), || format!("store seq {s}"))?;
                 expected += 1;
             }
-            c.update_sequence(hi);
+            c.update_sequence(hi).unwrap();
         }
         Ok(())
     });

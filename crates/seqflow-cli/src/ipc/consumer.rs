@@ -173,10 +173,8 @@ fn echo(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
                 consumer
                     .wait_for(seq, Some(STALL))
                     .map_err(|e| shm_error(&e))?;
-                let v = *consumer
-                    .get(seq)
-                    .ok_or_else(|| CliError::Ipc("ipc echo: event vanished".into()))?;
-                consumer.update_sequence(seq);
+                let v = *consumer.get(seq).map_err(|e| shm_error(&e))?;
+                consumer.update_sequence(seq).map_err(|e| shm_error(&e))?;
                 verifier.accept(Some(v))?;
                 producer.publish(|e, _| *e = v)?;
             }

@@ -277,7 +277,8 @@ pub fn ping_pong(
                 back.wait_for(seq, Some(STALL))
                     .map_err(|e| CliError::Ipc(format!("ping-pong: {e}")))?;
                 let v = back.get(seq).copied().unwrap_or(u64::MAX);
-                back.update_sequence(seq);
+                back.update_sequence(seq)
+                    .map_err(|e| CliError::Ipc(format!("ping-pong: {e}")))?;
                 samples.push(t.elapsed());
                 if v != i {
                     return Err(bad(i, v));

@@ -299,11 +299,11 @@ fn read_class<const N: usize>(args: &PerfReaderArgs, out: &mut dyn Write) -> Res
             Err(e) => return Err(reader_error(&e)),
         };
         for seq in next..=hi {
-            let slot = consumer
-                .get(seq)
-                .ok_or_else(|| reader_error(&format!("slot {seq} vanished")))?;
+            let slot = consumer.get(seq).map_err(|e| reader_error(&e))?;
             if slot.is_empty() {
-                consumer.update_sequence(seq);
+                consumer
+                    .update_sequence(seq)
+                    .map_err(|e| reader_error(&e))?;
                 break 'read;
             }
             if slot.len() != args.slot_bytes
@@ -315,7 +315,7 @@ fn read_class<const N: usize>(args: &PerfReaderArgs, out: &mut dyn Write) -> Res
             events += 1;
             max_lag = max_lag.max(ring.published() - seq);
         }
-        consumer.update_sequence(hi);
+        consumer.update_sequence(hi).map_err(|e| reader_error(&e))?;
     }
     writeln!(out, "done {events} {errors} {}", max_lag.max(0))?;
     out.flush()?;

@@ -1,0 +1,189 @@
+//! [`PollCore`]: the poll API's bookkeeping over any [`EventFeed`], once for the in-process
+//! [`Poller`](crate::Poller) and the shared-memory consumer. The owner waits on its feed (each
+//! feed waits its own way and reports its own errors) and tells the core what became
+//! available; the core hands out events, checks releases and publishes them.
+
+use crate::feed::EventFeed;
+use seqflow_sequence::deadline_after;
+use std::marker::PhantomData;
+use std::time::{Duration, Instant};
+
+/// A poll API misuse the core refuses (each owner reports it in its own error type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PollMisuse {
+    /// `get(seq)` for a sequence not waited for, or already released.
+    NotAvailable {
+        /// Asked for.
+        seq: i64,
+        /// The highest sequence the poller may read.
+        available: i64,
+    },
+    /// `update_sequence(seq)` beyond what was waited for, or backwards.
+    BadUpdate {
+        /// Asked for.
+        seq: i64,
+        /// The poller's sequence.
+        current: i64,
+        /// The highest sequence waited for.
+        available: i64,
+    },
+}
+
+/// A consumer driven from the caller's loop: the highest sequence its waits returned, and the
+/// feed that holds its events and its (gating) sequence.
+///
+/// Invariant, on which the `unsafe` reads rest: every sequence in `sequence() + 1 ..=
+/// available()` was returned as available by the feed's wait, and the feed's sequence moves only
+/// through [`update_sequence`](Self::update_sequence) / [`handle_through`](Self::handle_through)
+/// (both need `&mut self`, so no event reference handed out by `&self` outlives a release).
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, PollError};
+/// // The in-process `Poller` is built on it:
+/// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+/// let mut poller = b.poller().unwrap();
+/// let (d, mut p) = b.start().unwrap();
+/// p.publish(|e, _| *e = 5).unwrap();
+/// assert_eq!(poller.get(0), Err(PollError::NotAvailable { seq: 0, available: -1 }));
+/// poller.wait_for(0, None).unwrap();
+/// assert_eq!(*poller.get(0).unwrap(), 5);
+/// drop(poller);
+/// d.shutdown().unwrap();
+/// ```
+pub struct PollCore<E, F> {
+    feed: F,
+    available: i64,
+    _events: PhantomData<fn() -> E>,
+}
+
+impl<E, F: EventFeed<E>> PollCore<E, F> {
+    /// A core over `feed`, starting at the feed's sequence (nothing available yet beyond it).
+    pub fn new(feed: F) -> Self {
+        let available = feed.sequence();
+        Self {
+            feed,
+            available,
+            _events: PhantomData,
+        }
+    }
+
+    /// The feed (for waiting: the owner waits, then calls [`note_available`](Self::note_available)).
+    #[inline]
+    pub fn feed(&self) -> &F {
+        &self.feed
+    }
+
+    /// The highest sequence a wait returned.
+    #[inline]
+    pub fn available(&self) -> i64 {
+        self.available
+    }
+
+    /// The last released sequence.
+    #[inline]
+    pub fn sequence(&self) -> i64 {
+        self.feed.sequence()
+    }
+
+    /// Wait until `seq` is available, through `wait(feed, from, timeout)`: the feed's own wait
+    /// for `from`, returning the highest sequence such that everything from `from` up to it is
+    /// available. The core asks from the first sequence it has not seen available yet (and
+    /// again from past what came back, until `seq` is reached), so what it records is
+    /// available without gaps from its sequence up: with several producers, a wait for a later
+    /// sequence proves nothing about the ones before it. `timeout` bounds the whole call.
+    ///
+    /// # Safety
+    /// `wait` must return only what the feed's wait returns for `from` (it must not make up
+    /// sequences) and must not move the feed's sequence ([`EventFeed::set_sequence`]): the
+    /// core's reads rely on both.
+    pub unsafe fn wait_with<Err>(
+        &mut self,
+        seq: i64,
+        timeout: Option<Duration>,
+        mut wait: impl FnMut(&mut F, i64, Option<Duration>) -> Result<i64, Err>,
+    ) -> Result<i64, Err> {
+        let deadline = deadline_after(timeout);
+        loop {
+            let from = self.available.max(self.feed.sequence()) + 1;
+            if seq < from {
+                return Ok(self.available);
+            }
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let hi = wait(&mut self.feed, from, left)?;
+            // SAFETY: `hi` came from the feed's wait for `from`, the first sequence not yet
+            // recorded, so `sequence() + 1 ..= hi` is available without gaps.
+            unsafe { self.note_available(hi) };
+        }
+    }
+
+    /// Record that the feed's wait (or non-blocking poll) for `sequence() + 1` or
+    /// `available() + 1` returned `hi`.
+    ///
+    /// # Safety
+    /// As stated: every sequence from `sequence() + 1` up to `hi` must be available.
+    #[inline]
+    pub(crate) unsafe fn note_available(&mut self, hi: i64) {
+        self.available = self.available.max(hi);
+    }
+
+    /// The event at `seq`: it must have been waited for and not yet released.
+    #[inline]
+    pub fn get(&self, seq: i64) -> Result<&E, PollMisuse> {
+        if seq <= self.feed.sequence() || seq > self.available {
+            return Err(PollMisuse::NotAvailable {
+                seq,
+                available: self.available,
+            });
+        }
+        // SAFETY: `seq` is available (the struct invariant) and above the feed's gating
+        // sequence, which cannot move while `&self` is borrowed (releasing needs `&mut self`).
+        Ok(unsafe { self.feed.event(seq) })
+    }
+
+    /// Release every event up to `seq` (producers may reuse their slots).
+    pub fn update_sequence(&mut self, seq: i64) -> Result<(), PollMisuse> {
+        let current = self.feed.sequence();
+        if seq < current || seq > self.available {
+            return Err(PollMisuse::BadUpdate {
+                seq,
+                current,
+                available: self.available,
+            });
+        }
+        self.release_through(seq);
+        Ok(())
+    }
+
+    /// Hand every event of `next..=upto` (available, from `sequence() + 1`) to
+    /// `handler(event, seq, end_of_batch)`, then release them; how many.
+    pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
+        let next = self.feed.sequence() + 1;
+        let upto = upto.min(self.available);
+        for seq in next..=upto {
+            // SAFETY: as in `get`: available and above the feed's sequence, which moves only
+            // after the loop.
+            handler(unsafe { self.feed.event(seq) }, seq, seq == upto);
+        }
+        if upto >= next {
+            self.release_through(upto);
+        }
+        (upto - next + 1).max(0) as usize
+    }
+
+    /// The event at `seq` for a guard over `sequence() + 1 ..= available()` (checked in debug
+    /// builds).
+    #[inline]
+    pub(crate) fn event(&self, seq: i64) -> &E {
+        debug_assert!(seq > self.feed.sequence() && seq <= self.available);
+        // SAFETY: guards hand out only sequences of a poll range: available and above our
+        // gating sequence, which moves only when the guard (borrowing its poller mutably) drops.
+        unsafe { self.feed.event(seq) }
+    }
+
+    /// Release every event up to `seq` (available, checked by the callers) and wake producers.
+    #[inline]
+    pub(crate) fn release_through(&mut self, seq: i64) {
+        self.feed.set_sequence(seq);
+        self.feed.signal();
+    }
+}
