@@ -258,7 +258,7 @@ impl<const N: usize> Producer<N> {
         let claimed = if wait.is_zero() {
             producer.try_claim(n)
         } else {
-            producer.claim(n, Some(wait))
+            producer.claim_timeout(n, wait)
         };
         match claimed {
             Ok(c) => Ok(Some(c)),
@@ -273,14 +273,10 @@ impl<const N: usize> ProducerEnd for Producer<N> {
         let Some(mut claim) = self.claim_range(items.len(), wait)? else {
             return Ok(None);
         };
-        let range = claim.range();
-        for (seq, (k, data)) in range.into_iter().zip(items) {
-            if let Some(slot) = claim.get_mut(seq) {
-                slot.set(*k, data);
-            }
+        for (slot, (k, data)) in claim.iter_mut().zip(items) {
+            slot.set(*k, data);
         }
-        claim.publish();
-        Ok(Some(range.end()))
+        Ok(Some(claim.commit().end()))
     }
 
     fn open_claim(&mut self, n: usize, wait: Duration) -> Result<Option<(i64, i64)>, Fail> {
@@ -301,14 +297,10 @@ impl<const N: usize> ProducerEnd for Producer<N> {
         let Some(mut claim) = self.claim.take() else {
             return Err(Fail::State("no claim is open".into()));
         };
-        let range: SequenceRange = claim.range();
-        for (i, seq) in range.into_iter().enumerate() {
-            let len = lens.get(i).copied().unwrap_or(N);
-            if let Some(slot) = claim.get_mut(seq) {
-                slot.set_header(k, len);
-            }
+        for (i, slot) in claim.iter_mut().enumerate() {
+            slot.set_header(k, lens.get(i).copied().unwrap_or(N));
         }
-        claim.publish();
+        claim.commit();
         Ok(())
     }
 

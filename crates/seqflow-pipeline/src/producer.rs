@@ -159,6 +159,45 @@ impl<E, C: Claimer> Producer<E, C> {
         Ok(range)
     }
 
+    /// As [`publish_batch`](Self::publish_batch), waiting at most `timeout` for `n` free slots.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use seqflow_sequencer::ClaimError;
+    /// use std::time::Duration;
+    /// let mut b = Disruptor::builder(4, || 0u32).single_producer().unwrap();
+    /// let _poller = b.poller().unwrap(); // never consumes: the ring fills
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish_batch_timeout(4, Duration::from_millis(5), |e, _| *e = 1).unwrap();
+    /// let full = p.publish_batch_timeout(1, Duration::from_millis(5), |e, _| *e = 2);
+    /// assert_eq!(full, Err(ClaimError::Timeout { requested: 1 }));
+    /// # drop(_poller); d.shutdown().unwrap();
+    /// ```
+    pub fn publish_batch_timeout<F: FnMut(&mut E, i64)>(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+        mut write: F,
+    ) -> Result<SequenceRange, ClaimError> {
+        let mut guard = self.claim_timeout(n, timeout)?;
+        let range = guard.range;
+        let start = range.start();
+        for i in 0..n {
+            write(guard.slot(i), start + i as i64);
+        }
+        Ok(range)
+    }
+
+    /// As [`claim`](Self::claim), waiting at most `timeout` for `n` free slots.
+    pub fn claim_timeout(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+    ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
+        let deadline = seqflow_sequence::deadline_after(Some(timeout));
+        self.claim_guarded(n, deadline, true)
+    }
+
     /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
     /// are published by [`ClaimGuard::commit`] or when the guard is dropped (also on panic, so
     /// consumers never wait on a hole).

@@ -84,7 +84,7 @@ fn run(args: &[String]) -> i32 {
         producer.publish(|e, _| *e = job).expect("publish");
     }
     producer
-        .publish_batch(workers, None, |e, _| *e = STOP)
+        .publish_batch(workers, |e, _| *e = STOP)
         .expect("publish stops");
 
     let (mut count, mut sum, mut failed) = (0, 0, 0);

@@ -29,7 +29,7 @@ use std::time::Duration;
 /// # let _guard = ring.unlink_on_drop();
 /// let mut consumer = ring.consumer("sum").unwrap();
 /// let mut producer = ring.producer().unwrap();
-/// producer.publish_batch(3, None, |e, seq| *e = seq as u64 + 1).unwrap();
+/// producer.publish_batch(3, |e, seq| *e = seq as u64 + 1).unwrap();
 /// let mut sum = 0;
 /// let n = consumer.poll_batch(Some(Duration::from_secs(1)), |e, _seq, _end| sum += *e).unwrap();
 /// assert_eq!((n, sum), (3, 6));
@@ -134,7 +134,7 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut c = ring.consumer("c").unwrap();
-    /// ring.producer().unwrap().publish_batch(2, None, |e, _| *e = 1).unwrap();
+    /// ring.producer().unwrap().publish_batch(2, |e, _| *e = 1).unwrap();
     /// let hi = c.wait_for(0, Some(Duration::from_secs(1))).unwrap();
     /// assert!(matches!(c.update_sequence(hi + 100), Err(ConsumeError::BadUpdate { .. })));
     /// c.update_sequence(hi).unwrap();
@@ -169,7 +169,7 @@ impl<E: ShmEvent> ShmConsumer<E> {
     /// # let _guard = ring.unlink_on_drop();
     /// let mut c = ring.consumer("c").unwrap();
     /// assert_eq!(c.poll(|_, _, _| {}), Ok(0));
-    /// ring.producer().unwrap().publish_batch(3, None, |e, s| *e = s as u64).unwrap();
+    /// ring.producer().unwrap().publish_batch(3, |e, s| *e = s as u64).unwrap();
     /// let mut sum = 0;
     /// assert_eq!(c.poll(|e, _, _| sum += *e), Ok(3));
     /// assert_eq!(sum, 3);

@@ -31,8 +31,8 @@ use std::time::{Duration, Instant};
 /// # let _guard = ring.unlink_on_drop();
 /// let mut consumer = ring.consumer("c").unwrap();
 /// let mut producer = ring.producer().unwrap();
-/// assert_eq!(producer.publish(|e, seq| { *e = 7; seq }).unwrap(), 0);
-/// let range = producer.publish_batch(3, None, |e, seq| *e = seq as u64).unwrap();
+/// assert_eq!(producer.publish(|e, _seq| *e = 7).unwrap(), 0);
+/// let range = producer.publish_batch(3, |e, seq| *e = seq as u64).unwrap();
 /// assert_eq!((range.start(), range.end()), (1, 3));
 /// assert_eq!(consumer.wait_for(0, Some(Duration::from_secs(1))), Ok(3));
 /// ```
@@ -138,7 +138,8 @@ impl<E: ShmEvent> ShmProducer<E> {
     }
 
     /// Claim, write and publish one event, waiting while the ring is full (releasing the slots of
-    /// dead consumers meanwhile). Returns what `write` returns.
+    /// dead consumers meanwhile); returns its sequence. The same contract as the in-process
+    /// `Producer::publish`.
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing};
@@ -146,10 +147,9 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// let ring = ShmRing::<[u8; 4]>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut p = ring.producer().unwrap();
-    /// let seq = p.publish(|event, seq| { *event = *b"ping"; seq }).unwrap();
-    /// assert_eq!(seq, 0);
+    /// assert_eq!(p.publish(|event, _seq| *event = *b"ping").unwrap(), 0);
     /// ```
-    pub fn publish<R>(&mut self, write: impl FnOnce(&mut E, i64) -> R) -> Result<R, ClaimError> {
+    pub fn publish(&mut self, write: impl FnOnce(&mut E, i64)) -> Result<i64, ClaimError> {
         self.publish_until(None, write)
     }
 
@@ -169,11 +169,11 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// let full = p.publish_timeout(Duration::from_millis(10), |e, _| *e = 3);
     /// assert_eq!(full, Err(ClaimError::Timeout { requested: 1 }));
     /// ```
-    pub fn publish_timeout<R>(
+    pub fn publish_timeout(
         &mut self,
         timeout: Duration,
-        write: impl FnOnce(&mut E, i64) -> R,
-    ) -> Result<R, ClaimError> {
+        write: impl FnOnce(&mut E, i64),
+    ) -> Result<i64, ClaimError> {
         self.publish_until(seqflow_sequence::deadline_after(Some(timeout)), write)
     }
 
@@ -190,31 +190,22 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// assert!(p.try_publish(|e, _| *e = 1).is_ok());
     /// assert!(matches!(p.try_publish(|e, _| *e = 2), Err(ClaimError::Full { .. })));
     /// ```
-    pub fn try_publish<R>(
-        &mut self,
-        write: impl FnOnce(&mut E, i64) -> R,
-    ) -> Result<R, ClaimError> {
-        let mut claim = self.try_claim(1)?;
-        let seq = claim.range().start();
-        let out = claim.with(seq, write);
-        claim.publish();
-        Ok(out)
+    pub fn try_publish(&mut self, write: impl FnOnce(&mut E, i64)) -> Result<i64, ClaimError> {
+        let claim = self.try_claim(1)?;
+        Ok(claim.write_first_and_commit(write))
     }
 
-    fn publish_until<R>(
+    fn publish_until(
         &mut self,
         deadline: Option<Instant>,
-        write: impl FnOnce(&mut E, i64) -> R,
-    ) -> Result<R, ClaimError> {
-        let mut claim = self.claim_until(1, deadline)?;
-        let seq = claim.range().start();
-        let out = claim.with(seq, write);
-        claim.publish();
-        Ok(out)
+        write: impl FnOnce(&mut E, i64),
+    ) -> Result<i64, ClaimError> {
+        let claim = self.claim_until(1, deadline)?;
+        Ok(claim.write_first_and_commit(write))
     }
 
-    /// Claim `n` slots (waiting up to `timeout`, `None`: no limit), fill each with `write`,
-    /// publish them together.
+    /// Claim `n` slots (waiting while the ring is full), fill each with `write`, publish them
+    /// together.
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing};
@@ -222,26 +213,32 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut p = ring.producer().unwrap();
-    /// assert_eq!(p.publish_batch(4, None, |e, seq| *e = seq as u64).unwrap().len(), 4);
+    /// assert_eq!(p.publish_batch(4, |e, seq| *e = seq as u64).unwrap().len(), 4);
     /// assert_eq!(ring.published(), 3);
     /// ```
     pub fn publish_batch(
         &mut self,
         n: usize,
-        timeout: Option<Duration>,
-        mut write: impl FnMut(&mut E, i64),
+        write: impl FnMut(&mut E, i64),
     ) -> Result<SequenceRange, ClaimError> {
-        let mut claim = self.claim(n, timeout)?;
-        let range = claim.range();
-        for seq in range {
-            claim.with(seq, &mut write);
-        }
-        claim.publish();
-        Ok(range)
+        let claim = self.claim_until(n, None)?;
+        Ok(claim.write_all_and_commit(write))
     }
 
-    /// Claim `n` slots, waiting up to `timeout` (`None`: no limit) while the ring is full.
-    /// Write them through the returned [`ShmClaim`] and publish it.
+    /// [`publish_batch`](Self::publish_batch), waiting at most `timeout` for `n` free slots.
+    pub fn publish_batch_timeout(
+        &mut self,
+        n: usize,
+        timeout: Duration,
+        write: impl FnMut(&mut E, i64),
+    ) -> Result<SequenceRange, ClaimError> {
+        let claim = self.claim_until(n, seqflow_sequence::deadline_after(Some(timeout)))?;
+        Ok(claim.write_all_and_commit(write))
+    }
+
+    /// Claim `n` slots, waiting while the ring is full. Write them through the returned
+    /// [`ShmClaim`] (by offset in the claim, as the in-process `ClaimGuard`), then
+    /// [`commit`](ShmClaim::commit) it (or drop it).
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing};
@@ -249,20 +246,24 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut p = ring.producer().unwrap();
-    /// let mut claim = p.claim(2, None).unwrap();
-    /// for seq in claim.range() {
-    ///     *claim.get_mut(seq).unwrap() = 100 + seq as u64;
+    /// let mut claim = p.claim(2).unwrap();
+    /// for (i, event) in claim.iter_mut().enumerate() {
+    ///     *event = 100 + i as u64;
     /// }
-    /// claim.publish();
+    /// assert_eq!(claim.commit().end(), 1);
     /// assert_eq!(ring.published(), 1);
     /// ```
-    pub fn claim(
+    pub fn claim(&mut self, n: usize) -> Result<ShmClaim<'_, E>, ClaimError> {
+        self.claim_until(n, None)
+    }
+
+    /// [`claim`](Self::claim), waiting at most `timeout` for `n` free slots.
+    pub fn claim_timeout(
         &mut self,
         n: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<ShmClaim<'_, E>, ClaimError> {
-        // A timeout too far to represent means no limit.
-        self.claim_until(n, seqflow_sequence::deadline_after(timeout))
+        self.claim_until(n, seqflow_sequence::deadline_after(Some(timeout)))
     }
 
     /// Claim `n` slots if they are free now ([`ClaimError::Full`] otherwise).
@@ -275,7 +276,7 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// let mut p = ring.producer().unwrap();
     /// let claim = p.try_claim(8).unwrap();
     /// assert_eq!(claim.range().len(), 8);
-    /// claim.publish();
+    /// claim.commit();
     /// ```
     pub fn try_claim(&mut self, n: usize) -> Result<ShmClaim<'_, E>, ClaimError> {
         if self.epoch != crate::fork_guard::epoch() {
@@ -418,9 +419,10 @@ impl<E: ShmEvent> std::fmt::Debug for ShmProducer<E> {
     }
 }
 
-/// Claimed, unpublished slots: write them, then [`publish`](Self::publish). Dropped without
-/// publishing, the claim is published as it stands (the slots keep what was written, or their
-/// previous contents), as an unpublished hole would stall every consumer.
+/// Claimed, unpublished slots: write them, then [`commit`](Self::commit). Dropped without a
+/// commit, the claim is published as it stands (the slots keep what was written, or their
+/// previous contents), as an unpublished hole would stall every consumer. The same contract as
+/// the in-process `ClaimGuard`: events are addressed by their offset in the claim.
 ///
 /// ```
 /// # use seqflow_shm::{ShmOptions, ShmRing};
@@ -428,12 +430,12 @@ impl<E: ShmEvent> std::fmt::Debug for ShmProducer<E> {
 /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
 /// # let _guard = ring.unlink_on_drop();
 /// let mut p = ring.producer().unwrap();
-/// let mut claim = p.claim(3, None).unwrap();
-/// for seq in claim.range() {
-///     *claim.get_mut(seq).unwrap() = seq as u64;
+/// let mut claim = p.claim(3).unwrap();
+/// for i in 0..3 {
+///     *claim.get_mut(i).unwrap() = i as u64;
 /// }
 /// assert!(claim.get_mut(3).is_none(), "not part of the claim");
-/// claim.publish();
+/// claim.commit();
 /// ```
 pub struct ShmClaim<'a, E: ShmEvent> {
     producer: &'a mut ShmProducer<E>,
@@ -447,28 +449,51 @@ impl<E: ShmEvent> ShmClaim<'_, E> {
         self.range
     }
 
-    /// The event at `seq`, if `seq` is part of this claim.
-    pub fn get_mut(&mut self, seq: i64) -> Option<&mut E> {
-        if !self.range.contains(seq) {
+    /// The `i`-th claimed event (0-based), or `None` past the claim.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut E> {
+        if i >= self.range.len() {
             return None;
         }
-        // SAFETY: `seq` is claimed by this producer and not yet published, so nobody else reads
-        // or writes its slot until `publish`; the `&mut self` borrow makes the reference unique.
-        Some(unsafe { self.producer.events.get_mut(seq) })
+        // SAFETY: the sequence is claimed by this producer and not yet published, so nobody
+        // else reads or writes its slot until the commit; `&mut self` makes the reference unique.
+        Some(unsafe { self.producer.events.get_mut(self.range.start() + i as i64) })
     }
 
-    /// Write `seq` (a sequence of the claim) with `write`.
-    fn with<R>(&mut self, seq: i64, write: impl FnOnce(&mut E, i64) -> R) -> R {
-        debug_assert!(self.range.contains(seq));
-        // SAFETY: as in `get_mut`; callers pass sequences of `self.range` only.
-        write(unsafe { self.producer.events.get_mut(seq) }, seq)
+    /// Every claimed event, in sequence order.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut E> + '_ {
+        let events = &self.producer.events;
+        self.range.iter().map(move |seq| {
+            // SAFETY: as in `get_mut`; each sequence is visited once, so the references are
+            // disjoint, and they all borrow `self` mutably.
+            unsafe { events.get_mut(seq) }
+        })
     }
 
-    /// Make the claimed events visible to consumers.
-    pub fn publish(mut self) {
+    /// Write the first claimed event with `write(event, seq)`, then commit; its sequence.
+    fn write_first_and_commit(self, write: impl FnOnce(&mut E, i64)) -> i64 {
+        let seq = self.range.start();
+        // SAFETY: as in `get_mut`: claimed by this producer and unpublished.
+        write(unsafe { self.producer.events.get_mut(seq) }, seq);
+        self.commit();
+        seq
+    }
+
+    /// Write every claimed event with `write(event, seq)`, then commit.
+    fn write_all_and_commit(self, mut write: impl FnMut(&mut E, i64)) -> SequenceRange {
+        let events = &self.producer.events;
+        for seq in self.range {
+            // SAFETY: as in `get_mut`: claimed by this producer, unpublished, one at a time.
+            write(unsafe { events.get_mut(seq) }, seq);
+        }
+        self.commit()
+    }
+
+    /// Make the claimed events visible to consumers; the claimed sequences.
+    pub fn commit(mut self) -> SequenceRange {
         self.published = true;
         let range = self.range;
         self.producer.publish_range(range);
+        range
     }
 }
 

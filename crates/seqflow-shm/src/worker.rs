@@ -32,7 +32,7 @@ use std::time::Duration;
 /// # let _guard = ring.unlink_on_drop();
 /// let mut a = ring.worker("thumbs").unwrap();
 /// let mut b = ring.worker("thumbs").unwrap();
-/// ring.producer().unwrap().publish_batch(2, None, |e, seq| *e = seq as u64).unwrap();
+/// ring.producer().unwrap().publish_batch(2, |e, seq| *e = seq as u64).unwrap();
 /// let t = Some(Duration::from_secs(1));
 /// let (sa, va) = a.process(t, |e, _| *e).unwrap();
 /// let (sb, vb) = b.process(t, |e, _| *e).unwrap();
@@ -113,7 +113,7 @@ impl<E: ShmEvent> ShmWorker<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut w = ring.worker("thumbs").unwrap();
-    /// ring.producer().unwrap().publish_batch(5, None, |e, seq| *e = seq as u64).unwrap();
+    /// ring.producer().unwrap().publish_batch(5, |e, seq| *e = seq as u64).unwrap();
     /// let mut sum = 0;
     /// let t = Some(Duration::from_secs(1));
     /// assert_eq!(w.process_batch(3, t, |e, _, _| sum += *e).unwrap(), (0, 2));

@@ -86,7 +86,7 @@ fn a_panic_inside_a_batch_loses_the_rest_of_that_batch_only() {
     let ring = ShmRing::<u64>::create(&seg.name, 16, options).unwrap();
     let mut victim = ring.worker("pool").unwrap();
     let mut p = ring.producer().unwrap();
-    p.publish_batch(8, None, |e, seq| *e = seq as u64).unwrap();
+    p.publish_batch(8, |e, seq| *e = seq as u64).unwrap();
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         victim
             .process_batch(5, LONG, |e, _, _| {
@@ -104,7 +104,8 @@ fn a_panic_inside_a_batch_loses_the_rest_of_that_batch_only() {
         .unwrap();
     assert_eq!(rest, vec![5, 6, 7]);
     // The producer is not held back by the lost events: the ring takes a full lap again.
-    p.publish_batch(16, LONG, |e, seq| *e = seq as u64).unwrap();
+    p.publish_batch_timeout(16, LONG.unwrap(), |e, seq| *e = seq as u64)
+        .unwrap();
 }
 
 #[test]
@@ -119,7 +120,7 @@ fn batch_of_zero_takes_one_and_an_idle_wait_holds_nothing() {
     );
     ring.producer()
         .unwrap()
-        .publish_batch(3, None, |e, seq| *e = seq as u64)
+        .publish_batch(3, |e, seq| *e = seq as u64)
         .unwrap();
     // `a` timed out holding nothing: `b` gets everything that is there in one batch.
     let mut ends = Vec::new();

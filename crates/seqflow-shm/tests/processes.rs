@@ -96,7 +96,7 @@ fn two_producers_two_consumers() {
             let mut i = 0;
             while i < PER_PRODUCER {
                 let n = (PER_PRODUCER - i).min(1 + i % 7);
-                p.publish_batch(n as usize, None, |e, _| {
+                p.publish_batch(n as usize, |e, _| {
                     *e = [id, i];
                     i += 1;
                 })
@@ -133,7 +133,7 @@ fn sigkill_consumer_producer_continues() {
     assert!(ready.recv(1, READY).is_some());
     let mut p = ring.producer().unwrap();
     let mut seen = Vec::new();
-    p.publish_batch(8, None, |e, s| *e = s as u64).unwrap();
+    p.publish_batch(8, |e, s| *e = s as u64).unwrap();
     live.poll_batch(LONG, |e, _, _| seen.push(*e)).unwrap();
     // Full: the victim has processed nothing.
     assert!(p
@@ -162,9 +162,9 @@ fn sigkill_single_producer_mid_claim() {
     let mut producer = fork_child(|| {
         let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
         let mut p = ring.producer().map_err(|e| e.to_string())?;
-        p.publish_batch(3, None, |e, s| *e = s as u64)
+        p.publish_batch(3, |e, s| *e = s as u64)
             .map_err(|e| e.to_string())?;
-        let _claim = p.claim(2, None).map_err(|e| e.to_string())?;
+        let _claim = p.claim(2).map_err(|e| e.to_string())?;
         ready.send(b"r");
         loop {
             std::thread::sleep(Duration::from_secs(1));
@@ -221,7 +221,7 @@ fn sigkill_multi_producer_mid_claim(recorded: bool) {
         // Never dropped: the process is killed with its claim outstanding.
         let mut p = ring.producer().map_err(|e| e.to_string())?;
         if recorded {
-            let claim = p.claim(2, None).map_err(|e| e.to_string())?;
+            let claim = p.claim(2).map_err(|e| e.to_string())?;
             ready.send(b"r");
             std::mem::forget(claim);
         } else {
@@ -238,7 +238,7 @@ fn sigkill_multi_producer_mid_claim(recorded: bool) {
     });
     assert!(ready.recv(1, READY).is_some());
     let mut p = ring.producer().unwrap();
-    p.publish_batch(3, None, |e, s| *e = s as u64).unwrap(); // sequences 2..=4
+    p.publish_batch(3, |e, s| *e = s as u64).unwrap(); // sequences 2..=4
     assert_eq!(
         c.wait_for(0, Some(Duration::from_millis(50))),
         Err(ConsumeError::Timeout)
@@ -323,7 +323,7 @@ fn sigkill_producers_at_random_points() {
             let mut p = ring.producer().map_err(|e| e.to_string())?;
             ready.send(b"r");
             for k in 0.. {
-                p.publish_batch(1 + k % 3, None, |e, s| *e = s as u64)
+                p.publish_batch(1 + k % 3, |e, s| *e = s as u64)
                     .map_err(|e| e.to_string())?;
             }
             Ok(())
@@ -635,7 +635,7 @@ fn worker_pool_across_processes() {
     for i in 0..N {
         p.publish(|e, _| *e = i).unwrap();
     }
-    p.publish_batch(2, None, |e, _| *e = POISON).unwrap();
+    p.publish_batch(2, |e, _| *e = POISON).unwrap();
     let mut all = Vec::new();
     for out in &outs {
         let mut mine = 0;

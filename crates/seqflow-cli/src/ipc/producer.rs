@@ -145,7 +145,7 @@ fn run_events<E: IpcEvent>(
                 Mode::Burst => {
                     while i < cfg.events {
                         let n = (cfg.batch as u64).min(cfg.events - i) as usize;
-                        producer.publish_batch(n, Some(STALL), |e, _| {
+                        producer.publish_batch_timeout(n, STALL, |e, _| {
                             e.fill(i);
                             i += 1;
                         })?;

@@ -180,13 +180,13 @@ fn run_class<const N: usize>(
             Step::Write => {}
         }
         let claim_start = Instant::now();
-        let mut claim = producer.claim(1, None)?;
+        let mut claim = producer.claim(1)?;
         let claimed = Instant::now();
         let seq = claim.range().start();
-        if let Some(slot) = claim.get_mut(seq) {
+        if let Some(slot) = claim.get_mut(0) {
             write_slot(slot, cfg.slot_bytes, seq as u64, cfg.verify_writes);
         }
-        claim.publish();
+        claim.commit();
         pacer.wrote(claimed - claim_start, claimed.elapsed());
     }
     let elapsed = pacer.start.elapsed();
@@ -202,12 +202,12 @@ fn run_class<const N: usize>(
     };
     // The end marker: an empty slot. Readers may still be burning CPU on a full ring.
     let drain = PATIENCE.max(cfg.reader_burn.saturating_mul(2 * cfg.slots as u32));
-    let mut claim = producer.claim(1, Some(drain))?;
+    let mut claim = producer.claim_timeout(1, drain)?;
     let seq = claim.range().start();
-    if let Some(slot) = claim.get_mut(seq) {
+    if let Some(slot) = claim.get_mut(0) {
         write_slot(slot, 0, seq as u64, false);
     }
-    claim.publish();
+    claim.commit();
     let mut reports = Vec::with_capacity(cfg.readers);
     for (index, mut r) in readers.into_iter().enumerate() {
         let done = r.line("done")?;
