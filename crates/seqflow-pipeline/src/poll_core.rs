@@ -67,7 +67,7 @@ impl<E, F: EventFeed<E>> PollCore<E, F> {
         }
     }
 
-    /// The feed (for waiting: the owner waits, then calls [`note_available`](Self::note_available)).
+    /// The feed (read-only: waits go through [`wait_with`](Self::wait_with)).
     #[inline]
     pub fn feed(&self) -> &F {
         &self.feed
