@@ -1,7 +1,8 @@
 //! [`PollCore`]: the poll API's bookkeeping over any [`EventFeed`], once for the in-process
-//! [`Poller`](crate::Poller) and the shared-memory consumer. The owner waits on its feed (each
-//! feed waits its own way and reports its own errors) and tells the core what became
-//! available; the core hands out events, checks releases and publishes them.
+//! [`Poller`](crate::Poller) and the shared-memory consumer. The owner passes its feed's own
+//! wait (each feed waits its own way and reports its own errors) to
+//! [`PollCore::wait_with`]; the core records only gap-free available ranges, hands out events,
+//! checks releases and publishes them.
 
 use crate::feed::EventFeed;
 use seqflow_sequence::deadline_after;
