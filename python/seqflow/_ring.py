@@ -198,6 +198,12 @@ class Ring:
         """Stop this process's waits on the ring (they raise ``Halted``)."""
         self._raw.halt()
 
+    def halt_all(self) -> None:
+        """Halt the ring in every process, for good: waits everywhere raise ``Halted``
+        (iterators stop without draining) and publishes raise ``Halted``. ``seqflow inspect``
+        shows who halted it; make a new ring to start again."""
+        self._raw.halt_all()
+
     def unlink(self) -> None:
         """Remove the name now (attached processes keep working)."""
         self._raw.unlink()

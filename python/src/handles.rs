@@ -73,6 +73,8 @@ pub trait AnyRing: Send + Sync {
     fn unlink_guard(&self) -> UnlinkGuard;
     /// Stop this process's waits on the ring.
     fn halt(&self);
+    /// Halt the ring in every process (`ShmRing::halt_all`).
+    fn halt_all(&self);
     /// End the stream in every process (`ShmRing::close`); the last sequence.
     fn end_stream(&self) -> i64;
     /// The last sequence if the stream was ended.
@@ -191,6 +193,9 @@ impl<const N: usize> AnyRing for Ring<N> {
     }
     fn halt(&self) {
         self.0.halt()
+    }
+    fn halt_all(&self) {
+        self.0.halt_all()
     }
     fn end_stream(&self) -> i64 {
         self.0.close()
@@ -442,13 +447,13 @@ struct Subscriber<const N: usize>(ShmSubscriber<Slot<N>>);
 
 impl<const N: usize> SubscriberEnd for Subscriber<N> {
     fn next(&mut self, wait: Duration) -> Result<Option<(i64, u8, Vec<u8>)>, Fail> {
-        match self.0.next(Some(wait)) {
+        match self.0.next_timeout(Some(wait)) {
             Ok((seq, slot)) => Ok(Some((seq, slot.kind(), slot.payload().to_vec()))),
             Err(ConsumeError::Timeout) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
     fn next_sequence(&self) -> i64 {
-        self.0.next_sequence()
+        self.0.position()
     }
 }

@@ -216,6 +216,11 @@ impl _Ring {
         self.ring().halt()
     }
 
+    /// Halt the ring in every process, for good (see `Ring.halt_all`).
+    fn halt_all(&mut self) {
+        self.ring().halt_all()
+    }
+
     /// End the stream in every process; the last sequence (see `Ring.end_stream`).
     fn end_stream(&mut self) -> i64 {
         self.ring().end_stream()

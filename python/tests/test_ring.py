@@ -90,6 +90,21 @@ def test_end_stream_stops_iterators():
         assert [v for _, v in s] == [b"0", b"1", b"2"]
 
 
+def test_halt_all_stops_a_consumer_in_another_process():
+    ctx = mp.get_context("fork")
+    r = seqflow.Ring(capacity=8, slot_size=16)
+    results = ctx.Queue()
+    p = ctx.Process(target=helpers.ring_consume, args=(r, 10**9, results))
+    p.start()
+    assert results.get(timeout=JOIN) == "ready"
+    r.halt_all()
+    p.join(JOIN)
+    assert p.exitcode is not None and p.exitcode != 0  # its wait_for raised Halted
+    with pytest.raises(seqflow.Halted):
+        r.publish(b"late")
+    r.close()
+
+
 def test_large_slot_subscriber_and_consumer():
     with seqflow.Ring(capacity=4, slot_size=65536) as r:
         c, s = r.consumer("c"), r.subscriber("s")

@@ -18,6 +18,7 @@ pub fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Inspect(args) => shm_cmd::inspect(&args, out),
         Command::Rm(args) => shm_cmd::rm(&args, out),
         Command::Release(args) => shm_cmd::release(&args, out),
+        Command::Halt(args) => shm_cmd::halt(&args, out),
         Command::IpcConsumer(args) => ipc::consume(&args, out),
         Command::RunOne(args) => run_one(args, out),
         Command::PerfReader(args) => perf::read_as_process(&args, out),

@@ -45,6 +45,9 @@ pub enum Command {
     Inspect(crate::shm_cmd::InspectArgs),
     /// Remove shared-memory rings (only stale ones unless --force).
     Rm(crate::shm_cmd::RmArgs),
+    /// Halt a shared-memory ring in every process: stages stop without draining, waits and
+    /// claims fail with a halt error. Permanent for that segment.
+    Halt(crate::shm_cmd::HaltArgs),
     /// Stop a declared consumer or pool of a shared-memory ring from holding the producer back
     /// (for a declared name that no process will attach as again).
     Release(crate::shm_cmd::ReleaseArgs),

@@ -1,5 +1,6 @@
-//! `seqflow ls`, `seqflow inspect NAME`, `seqflow rm NAME` and `seqflow release NAME CONSUMER`:
-//! list, look at, remove and release declared consumers of shared-memory rings.
+//! `seqflow ls`, `seqflow inspect NAME`, `seqflow rm NAME`, `seqflow halt NAME` and
+//! `seqflow release NAME CONSUMER`: list, look at, remove, halt and release declared consumers
+//! of shared-memory rings.
 
 use crate::CliError;
 use seqflow_shm::SegmentName;
@@ -64,6 +65,23 @@ pub struct ReleaseArgs {
     pub ns: NamespaceArg,
 }
 
+/// Flags of `seqflow halt`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HaltArgs {
+    /// The segment name (`/name`).
+    pub name: String,
+    #[command(flatten)]
+    pub ns: NamespaceArg,
+}
+
+/// Halt a ring in every process attached to it.
+pub fn halt(args: &HaltArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let name = args.ns.full(&args.name)?;
+    let pid = seqflow_shm::halt_all(&name)?;
+    writeln!(out, "halted {name} (by pid {pid})")?;
+    Ok(())
+}
+
 /// Release a declared consumer or pool that nobody will attach as again: its unread events may
 /// then be overwritten.
 pub fn release(args: &ReleaseArgs, out: &mut dyn Write) -> Result<(), CliError> {
@@ -88,10 +106,11 @@ pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         match &found.inspection {
             Ok(i) => {
                 let alive = i.consumers.iter().filter(|c| c.alive).count();
-                let state = match (i.attached, i.closed_at) {
-                    (false, _) => "stale".to_owned(),
-                    (true, Some(end)) => format!("closed after {end}"),
-                    (true, None) => "live".to_owned(),
+                let state = match (i.attached, i.halted_by, i.closed_at) {
+                    (false, _, _) => "stale".to_owned(),
+                    (true, Some(pid), _) => format!("halted by pid {pid}"),
+                    (true, None, Some(end)) => format!("closed after {end}"),
+                    (true, None, None) => "live".to_owned(),
                 };
                 writeln!(
                     out,

@@ -141,6 +141,17 @@ fn inspect_shows_the_ring_and_rm_removes_only_stale_ones() {
     );
 }
 
+/// The pid `seqflow halt` printed.
+fn o_pid(o: &Output) -> u32 {
+    let out = text(&o.stdout);
+    out.trim()
+        .trim_end_matches(')')
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {out:?}"))
+}
+
 #[test]
 fn namespaces_list_inspect_and_remove_one_runs_rings() {
     use seqflow_shm::SegmentName;
@@ -187,6 +198,10 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
     );
     let bad = seqflow(&["ls", "--namespace", "no/slash"]);
     assert!(!bad.status.success());
+    let o = seqflow(&["halt", "--namespace", &ns, "fills"]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert_eq!(rings[1].halted_by(), Some(o_pid(&o)));
+    assert!(text(&seqflow(&["ls", "--namespace", &ns]).stdout).contains("halted by pid"));
 
     drop((c, p));
     drop(rings);

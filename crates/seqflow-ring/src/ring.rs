@@ -242,6 +242,20 @@ impl<E> std::fmt::Debug for RingBuffer<E> {
     }
 }
 
+/// Copy `words` values of `W` from `src` with volatile reads to `dst`.
+///
+/// # Safety
+/// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`, and
+/// `W` must be a plain integer type.
+#[inline]
+unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
+    let (src, dst) = (src.cast::<W>(), dst.cast::<W>());
+    for i in 0..words {
+        // SAFETY: `i < words`: in bounds and aligned for `W` by the caller's contract.
+        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,19 +302,5 @@ mod tests {
             RingBuffer::new(1 << 40, || 0u8).err(),
             Some(CapacityError::TooLarge(1 << 40))
         );
-    }
-}
-
-/// Copy `words` values of `W` from `src` with volatile reads to `dst`.
-///
-/// # Safety
-/// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`, and
-/// `W` must be a plain integer type.
-#[inline]
-unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
-    let (src, dst) = (src.cast::<W>(), dst.cast::<W>());
-    for i in 0..words {
-        // SAFETY: `i < words`: in bounds and aligned for `W` by the caller's contract.
-        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// The layout version this build reads and writes; bump on any layout change.
-pub(crate) const LAYOUT_VERSION: u32 = 3;
+pub(crate) const LAYOUT_VERSION: u32 = 4;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;
@@ -72,6 +72,9 @@ pub(crate) struct Status {
     /// 0 while the ring is open; `end + 2` once closed after sequence `end` (see
     /// `ShmRing::close`). Written once, by a CAS from 0.
     pub closed: AtomicU64,
+    /// 0 while the ring runs; the pid of the process that halted it in every process
+    /// (`ShmRing::halt_all`). Written once, by a CAS from 0.
+    pub halted: AtomicU64,
 }
 
 impl Status {
@@ -84,6 +87,27 @@ impl Status {
             // so any value is read without overflow.
             word => Some((word as i64).wrapping_sub(2)),
         }
+    }
+
+    /// The pid of the process that halted the ring everywhere (`None` while it runs).
+    #[inline]
+    pub fn halted_by(&self) -> Option<u32> {
+        match self.halted.load(Ordering::Acquire) {
+            0 => None,
+            // Another process's memory: any value is read, and a pid is at most 32 bits.
+            word => Some(word as u32),
+        }
+    }
+
+    /// Halt everywhere unless already halted; the pid that holds.
+    pub fn halt(&self, pid: u32) -> u32 {
+        let _ = self.halted.compare_exchange(
+            0,
+            u64::from(pid.max(1)),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        self.halted_by().unwrap_or(pid)
     }
 
     /// Close after `end` unless already closed; the end that holds.

@@ -41,6 +41,8 @@ pub struct Inspection {
     pub lost_pool_events: u64,
     /// The last sequence if the ring was closed ([`ShmRing::close`](crate::ShmRing::close)).
     pub closed_at: Option<i64>,
+    /// The pid that halted the ring everywhere ([`ShmRing::halt_all`](crate::ShmRing::halt_all)).
+    pub halted_by: Option<u32>,
     /// Threads sleeping on the futex word (including any killed while sleeping).
     pub futex_waiters: u32,
 }
@@ -342,6 +344,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         abandoned_claims: status.abandoned_claims.load(Ordering::Relaxed),
         lost_pool_events: status.lost_pool_events.load(Ordering::Relaxed),
         closed_at: status.closed_end(),
+        halted_by: status.halted_by(),
         futex_waiters: segment.futex.waiters(),
     }
 }
@@ -402,6 +405,9 @@ impl fmt::Display for Inspection {
             h.capacity,
             self.utilisation() * 100.0
         )?;
+        if let Some(pid) = self.halted_by {
+            writeln!(f, "halted    everywhere, by pid {pid}")?;
+        }
         if let Some(end) = self.closed_at {
             writeln!(f, "closed    after sequence {end}")?;
         }

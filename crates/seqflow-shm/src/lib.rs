@@ -100,7 +100,7 @@ pub use options::{OpenOptions, ProducerMode, ShmOptions};
 pub use producer::{ShmClaim, ShmProducer};
 pub use producer_slot::producer_state_name;
 pub use registry::ConsumerKind;
-pub use release::release_declared;
+pub use release::{halt_all, release_declared};
 pub use ring::ShmRing;
 pub use sequencer::ShmSequencer;
 pub use stage::{ShmStage, StageError, StageThread};

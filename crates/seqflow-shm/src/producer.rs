@@ -279,12 +279,7 @@ impl<E: ShmEvent> ShmProducer<E> {
     /// claim.commit();
     /// ```
     pub fn try_claim(&mut self, n: usize) -> Result<ShmClaim<'_, E>, ClaimError> {
-        if self.epoch != crate::fork_guard::epoch() {
-            return Err(ClaimError::ForkedHandle);
-        }
-        if self.ring.inner().closed_end().is_some() {
-            return Err(ClaimError::Closed);
-        }
+        self.check_open()?;
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);
         if matches!(result, Err(ClaimError::Full { .. })) && self.reap() > 0 {
@@ -298,12 +293,7 @@ impl<E: ShmEvent> ShmProducer<E> {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<ShmClaim<'_, E>, ClaimError> {
-        if self.epoch != crate::fork_guard::epoch() {
-            return Err(ClaimError::ForkedHandle);
-        }
-        if self.ring.inner().closed_end().is_some() {
-            return Err(ClaimError::Closed);
-        }
+        self.check_open()?;
         self.record_claiming();
         let mut result = self.claimer.try_claim(n);
         if matches!(result, Err(ClaimError::Full { .. })) {
@@ -311,6 +301,9 @@ impl<E: ShmEvent> ShmProducer<E> {
             result = loop {
                 let slice = slice_end(deadline, interval);
                 match self.claimer.claim_until(n, Some(slice)) {
+                    Err(ClaimError::Timeout { .. }) if self.ring.inner().halted_everywhere() => {
+                        break Err(ClaimError::Halted);
+                    }
                     Err(ClaimError::Timeout { .. }) if before(deadline) => {
                         self.reap();
                     }
@@ -319,6 +312,23 @@ impl<E: ShmEvent> ShmProducer<E> {
             };
         }
         self.record_claim(result)
+    }
+
+    /// Refuse a claim from a handle inherited through fork, on a ring halted everywhere, or on
+    /// a closed ring.
+    #[inline]
+    fn check_open(&self) -> Result<(), ClaimError> {
+        if self.epoch != crate::fork_guard::epoch() {
+            return Err(ClaimError::ForkedHandle);
+        }
+        let ring = self.ring.inner();
+        if ring.halted_everywhere() {
+            return Err(ClaimError::Halted);
+        }
+        if ring.closed_end().is_some() {
+            return Err(ClaimError::Closed);
+        }
+        Ok(())
     }
 
     /// The slot says "claiming" before the claim CAS (whose `Release` orders it before).

@@ -1,5 +1,6 @@
-//! Releasing a declared consumer or pool by name: the operator's way to stop a declared name
-//! from holding the producer back once nobody will attach as it again.
+//! Operator actions on a ring by name, whatever its event type: releasing a declared consumer
+//! or pool (to stop a declared name from holding the producer back once nobody will attach as it
+//! again), and halting the ring in every process.
 
 use crate::registry::{ConsumerKind, DECLARED, DORMANT, FREE};
 use crate::ring::RingInner;
@@ -79,6 +80,31 @@ pub(crate) fn release_declared_in(ring: &RingInner, name: &str) -> Result<(), Sh
 /// assert!(matches!(release_declared(&name, "audit"), Err(ShmError::NotDeclared { .. })));
 /// ```
 pub fn release_declared(segment: &str, consumer: &str) -> Result<(), ShmError> {
+    release_declared_in(&attach_by_name(segment)?, consumer)
+}
+
+/// Halt the ring `segment` in every process, as [`ShmRing::halt_all`](crate::ShmRing::halt_all)
+/// does, without knowing its event type (what `seqflow halt NAME` calls). Returns the pid that
+/// halted it (this process, or whoever halted it first).
+///
+/// ```
+/// use seqflow_shm::{halt_all, ConsumeError, ShmOptions, ShmRing};
+/// let name = format!("/seqflow-doc-haltname-{}", std::process::id());
+/// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+/// let _guard = ring.unlink_on_drop();
+/// let mut c = ring.consumer("c").unwrap();
+/// assert_eq!(halt_all(&name).unwrap(), std::process::id());
+/// assert_eq!(c.wait_for(0, None), Err(ConsumeError::Alerted));
+/// ```
+pub fn halt_all(segment: &str) -> Result<u32, ShmError> {
+    let ring = attach_by_name(segment)?;
+    let pid = ring.segment.header.status.halt(std::process::id());
+    ring.sequencer.wait_strategy().signal_all();
+    Ok(pid)
+}
+
+/// Attach to `segment` without an event type (the header is checked as at any open).
+fn attach_by_name(segment: &str) -> Result<RingInner, ShmError> {
     let name = crate::SegmentName::new(segment)?;
     let segment = crate::open::open_segment(
         &name,
@@ -88,11 +114,10 @@ pub fn release_declared(segment: &str, consumer: &str) -> Result<(), ShmError> {
     )?;
     let sequencer = std::sync::Arc::new(crate::ShmSequencer::build(&segment)?);
     let defaults = crate::OpenOptions::default();
-    let ring = RingInner {
+    Ok(RingInner {
         segment,
         sequencer,
         liveness_interval: defaults.liveness_interval,
         registry_timeout: defaults.registry_timeout,
-    };
-    release_declared_in(&ring, consumer)
+    })
 }

@@ -86,6 +86,12 @@ impl RingInner {
         self.segment.header.status.closed_end()
     }
 
+    /// Whether the ring was halted in every process ([`ShmRing::halt_all`]).
+    #[inline]
+    pub(crate) fn halted_everywhere(&self) -> bool {
+        self.segment.header.status.halted_by().is_some()
+    }
+
     /// Take the registry lock within the registry timeout; a typed error otherwise.
     pub(crate) fn lock_registry(&self) -> Result<crate::liveness::RegistryLock, ShmError> {
         let name = self.segment.name().as_str();
@@ -507,7 +513,7 @@ impl<E: ShmEvent> ShmRing<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let s = ring.subscriber("clients").unwrap();
-    /// assert_eq!(s.next_sequence(), 0);
+    /// assert_eq!(s.position(), 0);
     /// ```
     pub fn subscriber(&self, name: &str) -> Result<ShmSubscriber<E>, ShmError> {
         ShmSubscriber::register(self.clone(), name)
@@ -726,6 +732,40 @@ impl<E: ShmEvent> ShmRing<E> {
     pub fn halt(&self) {
         self.inner.sequencer.alert().raise();
         self.inner.sequencer.wait_strategy().signal_all();
+    }
+
+    /// Halt the ring in every process, now and for good (the multi-process form of an
+    /// in-process disruptor's `halt`): waits in any process return [`ConsumeError::Alerted`](crate::ConsumeError::Alerted)
+    /// (stages stop without draining), and claims fail with
+    /// [`ClaimError::Halted`](crate::ClaimError::Halted) (a producer blocked on a full ring
+    /// gives up within one liveness interval). Unlike [`close`](Self::close), nothing is
+    /// drained. The segment keeps the halter's pid ([`halted_by`](Self::halted_by), shown by
+    /// `seqflow inspect`); a halted segment stays halted: make a new one to start again.
+    ///
+    /// ```
+    /// use seqflow_shm::{ClaimError, ConsumeError, ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// # let name = format!("/seqflow-doc-haltall-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// // Another process (here: another attachment) halts the ring everywhere.
+    /// let other = ShmRing::<u64>::open(&name, Duration::from_secs(1)).unwrap();
+    /// let mut c = ring.consumer("c").unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// other.halt_all();
+    /// assert_eq!(c.wait_for(0, None), Err(ConsumeError::Alerted));
+    /// assert_eq!(p.publish(|e, _| *e = 1), Err(ClaimError::Halted));
+    /// assert_eq!(ring.halted_by(), Some(std::process::id()));
+    /// ```
+    pub fn halt_all(&self) {
+        self.inner.segment.header.status.halt(std::process::id());
+        self.halt();
+    }
+
+    /// The pid of the process that halted the ring everywhere ([`halt_all`](Self::halt_all)),
+    /// `None` while it runs.
+    pub fn halted_by(&self) -> Option<u32> {
+        self.inner.segment.header.status.halted_by()
     }
 }
 

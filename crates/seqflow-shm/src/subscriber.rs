@@ -17,9 +17,10 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::SequenceBarrier;
 use std::time::Duration;
 
-/// A reader that does not gate producers. Each [`next`](Self::next) returns a copy of the next
-/// event, or [`ConsumeError::Lapped`] with how many events were overwritten before it got to
-/// them (it then resumes at the oldest event still in the ring).
+/// A reader that does not gate producers. Each [`next_timeout`](Self::next_timeout) (or
+/// [`try_next`](Self::try_next)) returns a copy of the next event, or [`ConsumeError::Lapped`]
+/// with how many events were overwritten before it got to them (it then resumes at the oldest
+/// event still in the ring). The same names and contract as the in-process `LossySubscriber`.
 ///
 /// ```
 /// use seqflow_shm::{ConsumeError, ShmOptions, ShmRing};
@@ -31,8 +32,8 @@ use std::time::Duration;
 /// let mut producer = ring.producer().unwrap();
 /// for i in 0..10 { producer.publish(|e, _| *e = i).unwrap(); }
 /// // 10 published into 4 slots: 0..=5 were overwritten.
-/// assert_eq!(sub.next(Some(Duration::from_secs(1))), Err(ConsumeError::Lapped { missed: 6, resume_at: 6 }));
-/// assert_eq!(sub.next(Some(Duration::from_secs(1))), Ok((6, 6)));
+/// assert_eq!(sub.next_timeout(Some(Duration::from_secs(1))), Err(ConsumeError::Lapped { missed: 6, resume_at: 6 }));
+/// assert_eq!(sub.next_timeout(Some(Duration::from_secs(1))), Ok((6, 6)));
 /// ```
 pub struct ShmSubscriber<E: ShmEvent> {
     ring: ShmRing<E>,
@@ -66,8 +67,8 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         &self.registration.label
     }
 
-    /// The sequence [`next`](Self::next) reads next.
-    pub fn next_sequence(&self) -> i64 {
+    /// The sequence read next (as the in-process `LossySubscriber::position`).
+    pub fn position(&self) -> i64 {
         self.cursor.next()
     }
 
@@ -88,11 +89,11 @@ impl<E: ShmEvent> ShmSubscriber<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut s = ring.subscriber("s").unwrap();
-    /// assert_eq!(s.next(Some(Duration::from_millis(1))), Err(ConsumeError::Timeout));
+    /// assert_eq!(s.next_timeout(Some(Duration::from_millis(1))), Err(ConsumeError::Timeout));
     /// ring.producer().unwrap().publish(|e, _| *e = 9).unwrap();
-    /// assert_eq!(s.next(Some(Duration::from_secs(1))), Ok((0, 9)));
+    /// assert_eq!(s.next_timeout(Some(Duration::from_secs(1))), Ok((0, 9)));
     /// ```
-    pub fn next(&mut self, timeout: Option<Duration>) -> Result<(i64, E), ConsumeError> {
+    pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<(i64, E), ConsumeError> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
         }
@@ -117,6 +118,11 @@ impl<E: ShmEvent> ShmSubscriber<E> {
             missed: lapped.missed,
             resume_at: lapped.resume_at,
         })
+    }
+
+    /// The next event if one is there now; [`ConsumeError::Timeout`] if not.
+    pub fn try_next(&mut self) -> Result<(i64, E), ConsumeError> {
+        self.next_timeout(Some(Duration::ZERO))
     }
 }
 

@@ -80,6 +80,7 @@ impl Watch {
         let ring = Arc::clone(&self.ring);
         let mut ready = || match ready() {
             Some(value) => Some(Ok(value)),
+            None if ring.halted_everywhere() => Some(Err(ConsumeError::Alerted)),
             None => match ring.closed_end() {
                 Some(end) if seq > end => Some(Err(ConsumeError::Closed { end })),
                 _ => None,

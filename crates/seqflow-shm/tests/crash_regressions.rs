@@ -177,7 +177,7 @@ fn consumer_after_lapped_subscriber_reads_no_overwritten_slot() {
         for i in 100..104u64 {
             producer.publish(|e, _| *e = i).unwrap();
         }
-        let _ = sub.next(Some(Duration::from_millis(1)));
+        let _ = sub.next_timeout(Some(Duration::from_millis(1)));
         let mut next = start + 1;
         while next <= 103 {
             match after.wait_for(next, Some(Duration::from_millis(50))) {

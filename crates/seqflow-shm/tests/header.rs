@@ -47,7 +47,7 @@ fn wrong_version() {
     assert!(matches!(
         open(&seg),
         Err(ShmError::VersionMismatch {
-            expected: 3,
+            expected: 4,
             found: 99,
             ..
         })

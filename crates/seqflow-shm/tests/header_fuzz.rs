@@ -508,7 +508,7 @@ fn exercise(ring: &ShmRing<u64>) {
         let _ = p.publish_timeout(OP_TIMEOUT, |e, seq| *e = seq as u64);
     }
     if let Ok(mut s) = ring.subscriber("fuzz-subscriber") {
-        let _ = s.next(Some(OP_TIMEOUT));
+        let _ = s.next_timeout(Some(OP_TIMEOUT));
     }
     if let Ok(mut w) = ring.worker("fuzz-pool") {
         let _ = w.process(Some(OP_TIMEOUT), |e, _| *e);

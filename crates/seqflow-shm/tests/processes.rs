@@ -657,6 +657,68 @@ fn worker_pool_across_processes() {
     assert_eq!(all, (0..N).collect::<Vec<_>>(), "each event exactly once");
 }
 
+/// `halt_all` in one process stops a stage running in another (without draining) and a
+/// producer blocked on a full ring in a third; both learn it was a halt.
+fn halt_all_stops_every_process() {
+    let seg = Seg::new("haltall");
+    let options = ShmOptions {
+        wait: WaitKind::Futex,
+        producer: ProducerMode::MultiCas,
+        max_producers: 4,
+        // Holds every event: the producer child fills the ring and blocks.
+        declared_consumers: vec!["absent".into()],
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    let mut stage = {
+        let (name, ready) = (name.clone(), &ready);
+        fork_child(move || {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let handled = std::sync::atomic::AtomicU64::new(0);
+            ready.send(b"s");
+            let report = ring
+                .stage("journal")
+                .run(|_: &u64, _: i64, _: bool| {
+                    handled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                })
+                .map_err(|e| e.to_string())?;
+            check(report.sequence < 8, || {
+                format!("stage went past the ring: {report:?}")
+            })
+        })
+    };
+    let mut producer = {
+        let (name, ready) = (name.clone(), &ready);
+        fork_child(move || {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let mut p = ring.producer().map_err(|e| e.to_string())?;
+            ready.send(b"p");
+            for i in 0.. {
+                match p.publish(|e, _| *e = i) {
+                    Ok(_) => {}
+                    Err(seqflow_sequencer::ClaimError::Halted) => return Ok(()),
+                    Err(e) => return Err(format!("publish {i}: {e}")),
+                }
+            }
+            Err("unreachable".into())
+        })
+    };
+    assert!(ready.recv(2, READY).is_some());
+    // Let the producer fill the ring and block on the absent declared consumer.
+    let deadline = std::time::Instant::now() + READY;
+    while ring.published() < 7 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(ring.published(), 7, "the producer child filled the ring");
+    ring.halt_all();
+    stage.expect_success("stage child");
+    producer.expect_success("producer child");
+    assert_eq!(ring.inspect().halted_by, Some(std::process::id()));
+    assert!(ring.inspect().to_string().contains("halted"));
+}
+
 /// A separately started process (this binary re-executed) attaches by name and consumes.
 fn spawned_process_attaches_by_name() {
     const N: u64 = 1_000;
@@ -756,6 +818,7 @@ fn main() {
             dependent_stages_across_processes,
         ),
         ("worker_pool_across_processes", worker_pool_across_processes),
+        ("halt_all_stops_every_process", halt_all_stops_every_process),
         (
             "spawned_process_attaches_by_name",
             spawned_process_attaches_by_name,

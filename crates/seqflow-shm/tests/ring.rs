@@ -132,22 +132,22 @@ fn lapped_subscriber_learns_how_many_it_missed() {
     for i in 0..3 {
         p.publish(|e, _| *e = i).unwrap();
     }
-    assert_eq!(sub.next(LONG), Ok((0, 0)));
+    assert_eq!(sub.next_timeout(LONG), Ok((0, 0)));
     for i in 3..20 {
         p.publish(|e, _| *e = i).unwrap();
     }
     // Cursor 19, ring of 8: 12..=19 are still there; 1..=11 were overwritten.
     assert_eq!(
-        sub.next(LONG),
+        sub.next_timeout(LONG),
         Err(ConsumeError::Lapped {
             missed: 11,
             resume_at: 12
         })
     );
     for i in 12..20 {
-        assert_eq!(sub.next(LONG), Ok((i, i as u64)));
+        assert_eq!(sub.next_timeout(LONG), Ok((i, i as u64)));
     }
-    assert_eq!(sub.next(Some(SHORT)), Err(ConsumeError::Timeout));
+    assert_eq!(sub.next_timeout(Some(SHORT)), Err(ConsumeError::Timeout));
     // The subscriber never held the producer back.
     assert!(!ring.inspect().consumers[0].gating);
 }
