@@ -145,6 +145,9 @@ where
                 if ctx.feed_failed(next - 1, error) {
                     break;
                 }
+                // A feed may move the stage on when it reports (a lossy feed that was lapped
+                // resumes at the oldest event still held); for the others this is `next`.
+                next = ctx.feed.sequence() + 1;
                 continue;
             }
         };

@@ -66,6 +66,11 @@ impl<E: 'static> StageSpec<E> {
         &self.name
     }
 
+    /// The most events per batch ([`max_batch_size`](Self::max_batch_size); unbounded by default).
+    pub fn max_batch(&self) -> usize {
+        usize::try_from(self.options.max_batch).unwrap_or(usize::MAX)
+    }
+
     /// At most `n` events per batch (`end_of_batch` and the stage's sequence update come at
     /// least every `n` events).
     pub fn max_batch_size(mut self, n: usize) -> Self {

@@ -62,6 +62,7 @@ mod layout;
 mod list;
 mod liveness;
 mod lock;
+mod lossy_feed;
 mod mapping;
 mod name;
 mod open;

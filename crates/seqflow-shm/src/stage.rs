@@ -3,6 +3,7 @@
 //! named upstream stages, or one worker of a named pool.
 
 use crate::feed::ShmFeed;
+use crate::lossy_feed::LossyFeed;
 use crate::registration::Start;
 use crate::registry::ConsumerKind;
 use crate::{ShmError, ShmEvent, ShmRing};
@@ -38,6 +39,13 @@ pub enum StageError {
 enum Role {
     Consumer { after: Vec<String> },
     Worker,
+    Subscriber,
+}
+
+/// What a stage reads from: a gating registration, or a lossy subscriber's copies.
+enum Attached<E: ShmEvent> {
+    Gating(ShmFeed<E>),
+    Lossy(LossyFeed<E>),
 }
 
 /// A stage of a shared ring, to run in this process: made by [`ShmRing::stage`] (a named
@@ -145,6 +153,33 @@ impl<E: ShmEvent> ShmRing<E> {
             spec: StageSpec::new(pool),
         }
     }
+
+    /// A lossy stage named `name`: a [subscriber](Self::subscriber) that never holds producers
+    /// back, running a handler with the same stage loop (batches of the events there when it
+    /// looks, `end_of_batch`, hooks, panic policy). Events are copied out of the ring. When
+    /// producers lap it, the overwritten events are skipped: the stage goes on at the oldest
+    /// event still held, and each lap is logged and counted in [`StageReport::failures`].
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-lossystage-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let ui = ring.subscriber_stage("ui").spawn(|e: &u64, seq: i64, _end| {
+    ///     assert_eq!(*e, seq as u64 * 10);
+    /// }).unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// for i in 0..5 { p.publish(|e, _| *e = i * 10).unwrap(); } // never waits for "ui"
+    /// ring.close();
+    /// assert_eq!(ui.join().unwrap().sequence, 4);
+    /// ```
+    pub fn subscriber_stage(&self, name: &str) -> ShmStage<E> {
+        ShmStage {
+            ring: self.clone(),
+            role: Role::Subscriber,
+            spec: StageSpec::new(name),
+        }
+    }
 }
 
 impl<E: ShmEvent> ShmStage<E> {
@@ -194,31 +229,30 @@ impl<E: ShmEvent> ShmStage<E> {
         self.spec.stop_signal()
     }
 
-    fn attach(&self) -> Result<ShmFeed<E>, ShmError> {
-        let mut feed = self.attach_feed()?;
-        feed.stop = Some(self.spec.stop_signal());
-        Ok(feed)
-    }
-
-    fn attach_feed(&self) -> Result<ShmFeed<E>, ShmError> {
+    fn attach(&self) -> Result<Attached<E>, ShmError> {
         let name = self.spec.name();
-        match &self.role {
+        let stop = Some(self.spec.stop_signal());
+        let mut feed = match &self.role {
+            Role::Subscriber => {
+                let mut sub = self.ring.subscriber(name)?;
+                sub.stop = stop;
+                let feed = LossyFeed::new(sub, self.spec.max_batch());
+                return Ok(Attached::Lossy(feed));
+            }
+            Role::Worker => {
+                ShmFeed::attach(&self.ring, ConsumerKind::Worker, name, Start::Pool(name))?
+            }
             Role::Consumer { after } if after.is_empty() => {
-                ShmFeed::attach(&self.ring, ConsumerKind::Consumer, name, Start::Cursor)
+                ShmFeed::attach(&self.ring, ConsumerKind::Consumer, name, Start::Cursor)?
             }
             Role::Consumer { after } => {
                 let after: Vec<&str> = after.iter().map(String::as_str).collect();
-                ShmFeed::attach(
-                    &self.ring,
-                    ConsumerKind::Consumer,
-                    name,
-                    Start::After(&after),
-                )
+                let start = Start::After(&after);
+                ShmFeed::attach(&self.ring, ConsumerKind::Consumer, name, start)?
             }
-            Role::Worker => {
-                ShmFeed::attach(&self.ring, ConsumerKind::Worker, name, Start::Pool(name))
-            }
-        }
+        };
+        feed.stop = stop;
+        Ok(Attached::Gating(feed))
     }
 
     /// Attach and run the stage on the calling thread until it ends (see [`ShmStage`]).
@@ -254,15 +288,16 @@ impl<E: ShmEvent> ShmStage<E> {
 
     fn run_on<H: EventHandler<E>>(
         self,
-        feed: ShmFeed<E>,
+        feed: Attached<E>,
         handler: H,
     ) -> Result<StageReport, StageError> {
-        let report = match self.role {
-            Role::Consumer { .. } => self.spec.run(feed, handler)?,
-            Role::Worker => {
+        let report = match (feed, &self.role) {
+            (Attached::Lossy(feed), _) => self.spec.run(feed, handler)?,
+            (Attached::Gating(feed), Role::Worker) => {
                 let work = feed.pool_work(&self.ring)?;
                 self.spec.run_worker(feed, work, handler)?
             }
+            (Attached::Gating(feed), _) => self.spec.run(feed, handler)?,
         };
         Ok(report)
     }
@@ -272,7 +307,7 @@ impl<E: ShmEvent> std::fmt::Debug for ShmStage<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let after = match &self.role {
             Role::Consumer { after } => Some(after),
-            Role::Worker => None,
+            Role::Worker | Role::Subscriber => None,
         };
         f.debug_struct("ShmStage")
             .field("ring", &self.ring.name())

@@ -14,7 +14,7 @@ use crate::watch::Watch;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_pipeline::LossyCursor;
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::SequenceBarrier;
+use seqflow_sequence::{Alert, Cursor, SequenceBarrier, WaitStrategy};
 use std::time::Duration;
 
 /// A reader that does not gate producers. Each [`next_timeout`](Self::next_timeout) (or
@@ -42,6 +42,8 @@ pub struct ShmSubscriber<E: ShmEvent> {
     watch: Watch,
     registration: Registration,
     cursor: LossyCursor,
+    /// Raised to end waits early (a lossy stage's stop signal).
+    pub(crate) stop: Option<Alert>,
 }
 
 impl<E: ShmEvent> ShmSubscriber<E> {
@@ -59,6 +61,7 @@ impl<E: ShmEvent> ShmSubscriber<E> {
             watch: Watch::new(inner, registered.upstream),
             registration: registered.registration,
             cursor: LossyCursor::new(next),
+            stop: None,
         })
     }
 
@@ -102,13 +105,16 @@ impl<E: ShmEvent> ShmSubscriber<E> {
         let barrier = &self.barrier;
         let cursor = &self.cursor;
         let ring = self.ring.inner();
+        let stop = self.stop.as_ref();
         self.watch.wait(seq, timeout, || {
-            if cursor.lapped_by(ring.claimed_high(), capacity) {
-                Some(())
+            if cursor.lapped_by(ring.claimed_high(), capacity) || barrier.poll(seq).is_some() {
+                Some(Ok(()))
+            } else if stop.is_some_and(Alert::is_raised) {
+                Some(Err(ConsumeError::Alerted))
             } else {
-                barrier.poll(seq).map(|_| ())
+                None
             }
-        })?;
+        })??;
         self.watch.check_abandoned(seq, seq)?;
         // SAFETY: the wait saw `seq` published or lapped.
         let read = unsafe { self.cursor.read(&self.events, || ring.claimed_high()) };
@@ -118,6 +124,16 @@ impl<E: ShmEvent> ShmSubscriber<E> {
             missed: lapped.missed,
             resume_at: lapped.resume_at,
         })
+    }
+
+    /// Record the subscriber's progress for `inspect` (its lag): everything up to `seq` is read.
+    pub(crate) fn mark_read(&self, seq: i64) {
+        self.registration.sequence.set(seq);
+    }
+
+    /// Wake this process's waits on the ring (after raising the stop signal).
+    pub(crate) fn wake(&self) {
+        self.barrier.producer().wait_strategy().signal_all();
     }
 
     /// The next event if one is there now; [`ConsumeError::Timeout`] if not.

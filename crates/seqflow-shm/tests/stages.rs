@@ -240,3 +240,67 @@ fn a_stage_attaching_to_a_closed_ring_ends_at_once() {
     let report = ring.stage("late").run(|_: &u64, _, _| {}).unwrap();
     assert_eq!(report.sequence, 0);
 }
+
+#[test]
+fn subscriber_stage_runs_the_handler_in_batches_without_gating() {
+    let (ring, _guard) = ring("lossy-stage", 64, ShmOptions::default());
+    let stage = ring
+        .subscriber_stage("ui")
+        .max_batch_size(16)
+        .spawn(Recorder::default())
+        .unwrap();
+    // The stage is attached (registered) before anything is published: it sees everything
+    // unless lapped; 50 events in 64 slots cannot lap it.
+    let end = publish_then_close(&ring, 50).join().unwrap();
+    let report = stage.join().unwrap();
+    assert_eq!((end, report.sequence, report.failures), (49, 49, 0));
+    assert!(ring.inspect().consumers.iter().all(|c| !c.gating));
+}
+
+#[test]
+fn a_lapped_subscriber_stage_skips_what_was_overwritten_and_counts_it() {
+    let (ring, _guard) = ring("lossy-lapped", 8, ShmOptions::default());
+    let (entered_tx, entered) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go) = std::sync::mpsc::channel::<()>();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut first = true;
+    let stage = ring
+        .subscriber_stage("ui")
+        .spawn(move |e: &u64, seq: i64, _end: bool| {
+            if first {
+                first = false;
+                entered_tx.send(()).unwrap();
+                go.recv().unwrap(); // held while the producer laps the ring
+            }
+            assert_eq!(
+                *e, seq as u64,
+                "a copy is the whole event published at its sequence"
+            );
+            log.lock().unwrap().push(seq);
+        })
+        .unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish(|e, s| *e = s as u64).unwrap();
+    entered.recv().unwrap();
+    for _ in 0..40 {
+        // Never blocks: the lossy stage does not gate.
+        p.publish(|e, s| *e = s as u64).unwrap();
+    }
+    go_tx.send(()).unwrap();
+    p.publish(|e, s| *e = s as u64).unwrap();
+    drop(p);
+    let end = ring.close();
+    let report = stage.join().unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(end, 41);
+    assert_eq!(report.sequence, end);
+    assert!(report.failures >= 1, "the lap is counted: {report:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] < w[1]),
+        "in order, never twice: {seen:?}"
+    );
+    assert_eq!(seen.first(), Some(&0));
+    assert_eq!(seen.last(), Some(&end));
+    assert!(seen.len() < 42, "events were lost to the lap: {seen:?}");
+}
