@@ -84,6 +84,13 @@ impl<E: ShmEvent> ShmFeed<E> {
             None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
             None => None,
         })??;
+        // Nothing past the end of a closed ring is handed out (a claim refused at the close
+        // is published unread).
+        let hi = match self.watch.ring().closed_end() {
+            Some(end) if seq > end => return Err(ConsumeError::Closed { end }),
+            Some(end) => hi.min(end),
+            None => hi,
+        };
         self.watch.check_abandoned(seq, hi)?;
         Ok(hi)
     }

@@ -69,8 +69,9 @@ pub(crate) struct Status {
     pub abandoned_claims: AtomicU64,
     /// Pool events lost because their worker died (or panicked) while handling them.
     pub lost_pool_events: AtomicU64,
-    /// 0 while the ring is open; `end + 2` once closed after sequence `end` (see
-    /// `ShmRing::close`). Written once, by a CAS from 0.
+    /// 0 while the ring is open; [`CLOSING`] while a close computes its end; `end + 2` once
+    /// closed after sequence `end` (see `ShmRing::close`). Moves only 0 -> CLOSING -> end + 2,
+    /// by CAS.
     pub closed: AtomicU64,
     /// 0 while the ring runs; the pid of the process that halted it in every process
     /// (`ShmRing::halt_all`). Written once, by a CAS from 0.
@@ -78,11 +79,11 @@ pub(crate) struct Status {
 }
 
 impl Status {
-    /// The last sequence of a closed ring (`None` while it is open).
+    /// The last sequence of a closed ring (`None` while it is open or closing).
     #[inline]
     pub fn closed_end(&self) -> Option<i64> {
         match self.closed.load(Ordering::Acquire) {
-            0 => None,
+            0 | CLOSING => None,
             // Written as `end + 2` from an `end >= -1`; the word is another process's memory,
             // so any value is read without overflow.
             word => Some((word as i64).wrapping_sub(2)),
@@ -110,15 +111,19 @@ impl Status {
         self.halted_by().unwrap_or(pid)
     }
 
-    /// Close after `end` unless already closed; the end that holds.
-    pub fn close(&self, end: i64) -> i64 {
+    /// Finish a close: record `end` unless another process finished it first; the end that
+    /// holds.
+    pub fn settle_close(&self, end: i64) -> i64 {
         let word = (end.max(-1) as u64).wrapping_add(2);
         let _ = self
             .closed
-            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire);
+            .compare_exchange(CLOSING, word, Ordering::AcqRel, Ordering::Acquire);
         self.closed_end().unwrap_or(end)
     }
 }
+
+/// The closed word while a close is computing its end (see `RingInner::closed_end`).
+pub(crate) const CLOSING: u64 = u64::MAX;
 
 /// The whole header: 512 bytes, four 128-byte blocks.
 #[repr(C, align(128))]

@@ -346,8 +346,20 @@ impl<E: ShmEvent> ShmProducer<E> {
                 slot.start.store(range.start(), Ordering::Relaxed);
                 slot.end.store(range.end(), Ordering::Relaxed);
                 slot.state.store(CLAIMED, Ordering::Release);
-                // Seqlock writer side: the recorded claim is visible before any slot write.
-                fence(Ordering::Release);
+                // Seqlock writer side: the recorded claim is visible before any slot write. And
+                // the producer half of the close handshake (`RingInner::settle_close`): after
+                // this fence, either a closer's read of the claims sees this claim (the end
+                // covers it), or the closed word read below is no longer open.
+                fence(Ordering::SeqCst);
+                if let Some(end) = self.ring.inner().closed_end() {
+                    if range.start() > end {
+                        // Claimed after the end: refused. The slots are published as they are
+                        // (a claimer publishes what it claimed, so no hole is left), and no
+                        // consumer reads them: every wait stops at the end.
+                        self.publish_range(range);
+                        return Err(ClaimError::Closed);
+                    }
+                }
                 Ok(ShmClaim {
                     producer: self,
                     range,

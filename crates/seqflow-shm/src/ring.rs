@@ -80,10 +80,29 @@ impl RingInner {
         }
     }
 
-    /// The last sequence of a closed ring (`None` while it is open).
+    /// The last sequence of a closed ring (`None` while it is open). A close caught halfway
+    /// (its process is computing the end, or died doing so) is finished here: every process
+    /// that sees it closing settles the same way, and the first settlement holds.
     #[inline]
     pub(crate) fn closed_end(&self) -> Option<i64> {
-        self.segment.header.status.closed_end()
+        let status = &self.segment.header.status;
+        match status.closed.load(std::sync::atomic::Ordering::Acquire) {
+            0 => None,
+            crate::header::CLOSING => Some(self.settle_close()),
+            _ => status.closed_end(),
+        }
+    }
+
+    /// The closing half of the close handshake with producers. The closed word is already
+    /// CLOSING; after a `SeqCst` fence, every claim whose producer did not see CLOSING after its
+    /// own claim and fence (see `ShmProducer::record_claim`) is visible in `claimed_high`, so
+    /// the end covers it; a producer that does see CLOSING settles the same way and refuses a
+    /// claim past the end. So no claim is told `Ok` and then left past the end unread.
+    #[cold]
+    pub(crate) fn settle_close(&self) -> i64 {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        let end = self.claimed_high();
+        self.segment.header.status.settle_close(end)
     }
 
     /// Whether the ring was halted in every process ([`ShmRing::halt_all`]).
@@ -688,8 +707,8 @@ impl<E: ShmEvent> ShmRing<E> {
     /// event claimed before the close ([`ConsumeError::Closed`](crate::ConsumeError::Closed); a stage's run returns). Returns
     /// the last sequence. Closing twice keeps the first end.
     ///
-    /// Close after the producers are done: a claim made in another process at the very moment
-    /// of the close may land past the end, where no stopped consumer reads it.
+    /// A publish racing with the close in another process either lands before the end (and is
+    /// consumed) or fails with `ClaimError::Closed`: never both `Ok` and unread.
     ///
     /// ```
     /// use seqflow_shm::{ClaimError, ConsumeError, ShmOptions, ShmRing};
@@ -707,8 +726,17 @@ impl<E: ShmEvent> ShmRing<E> {
     /// assert_eq!(c.poll_batch(t, |_, _, _| {}), Err(ConsumeError::Closed { end: 0 }));
     /// ```
     pub fn close(&self) -> i64 {
-        let end = self.inner.claimed_high();
-        let end = self.inner.segment.header.status.close(end);
+        let closed = &self.inner.segment.header.status.closed;
+        let _ = closed.compare_exchange(
+            0,
+            crate::header::CLOSING,
+            std::sync::atomic::Ordering::SeqCst,
+            std::sync::atomic::Ordering::Acquire,
+        );
+        let end = self
+            .inner
+            .closed_end()
+            .unwrap_or_else(|| self.inner.settle_close());
         self.inner.sequencer.wait_strategy().signal_all();
         end
     }

@@ -115,6 +115,10 @@ impl<E: ShmEvent> ShmSubscriber<E> {
                 None
             }
         })??;
+        if let Some(end) = ring.closed_end().filter(|&end| seq > end) {
+            // A claim refused at the close may be published; it is never read.
+            return Err(ConsumeError::Closed { end });
+        }
         self.watch.check_abandoned(seq, seq)?;
         // SAFETY: the wait saw `seq` published or lapped.
         let read = unsafe { self.cursor.read(&self.events, || ring.claimed_high()) };

@@ -60,6 +60,12 @@ impl Watch {
         }
     }
 
+    /// The ring this watch is on.
+    #[inline]
+    pub fn ring(&self) -> &RingInner {
+        &self.ring
+    }
+
     /// The stages this consumer follows.
     pub fn upstream(&self) -> &[Upstream] {
         &self.upstream

@@ -304,3 +304,68 @@ fn a_lapped_subscriber_stage_skips_what_was_overwritten_and_counts_it() {
     assert_eq!(seen.last(), Some(&end));
     assert!(seen.len() < 42, "events were lost to the lap: {seen:?}");
 }
+
+#[test]
+fn a_publish_racing_with_close_is_either_consumed_or_refused() {
+    use seqflow_sequencer::ClaimError;
+    // Producers on other threads (as other processes would) publish while the ring closes:
+    // every publish that returned Ok must be consumed, and nothing else.
+    for round in 0..80 {
+        let single = round % 4 == 3;
+        let options = ShmOptions {
+            producer: if single {
+                seqflow_shm::ProducerMode::Single
+            } else {
+                seqflow_shm::ProducerMode::MultiCas
+            },
+            max_producers: 4,
+            ..Default::default()
+        };
+        let (ring, _guard) = ring(&format!("close-race-{round}"), 64, options);
+        let consumer = {
+            let ring = ring.clone();
+            let mut c = ring.consumer("all").unwrap();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match c.poll_batch(Some(Duration::from_secs(30)), |_, seq, _| got.push(seq)) {
+                        Ok(_) => {}
+                        Err(seqflow_shm::ConsumeError::Closed { end }) => return (got, end),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            })
+        };
+        let producers: Vec<_> = (0..if single { 1 } else { 3 })
+            .map(|_| {
+                let ring = ring.clone();
+                std::thread::spawn(move || {
+                    let mut p = ring.producer().unwrap();
+                    let mut ok = Vec::new();
+                    loop {
+                        match p.publish(|e, s| *e = s as u64) {
+                            Ok(seq) => ok.push(seq),
+                            Err(ClaimError::Closed) => return ok,
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_micros(200 + 37 * round));
+        let end = ring.close();
+        let mut ok: Vec<i64> = producers
+            .into_iter()
+            .flat_map(|p| p.join().unwrap())
+            .collect();
+        ok.sort_unstable();
+        let (got, closed_end) = consumer.join().unwrap();
+        assert_eq!(closed_end, end);
+        if got != ok {
+            let extra: Vec<_> = got.iter().filter(|s| !ok.contains(s)).collect();
+            let missing: Vec<_> = ok.iter().filter(|s| !got.contains(s)).collect();
+            panic!("round {round}: end {end}, consumed but not Ok: {extra:?}, Ok but not consumed: {missing:?}");
+        }
+        assert_eq!(ok.last().copied().unwrap_or(-1), end, "round {round}");
+    }
+}
