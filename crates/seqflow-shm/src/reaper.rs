@@ -46,6 +46,18 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
         };
         if dead {
             let pid = entry.pid.load(Ordering::Relaxed);
+            // A pool worker killed while handling loses what it had claimed and not handled
+            // (the count comes from another process's memory: at most a ring's worth).
+            let lost = entry.handling.swap(0, Ordering::Relaxed);
+            if lost > 0 {
+                let lost = lost.min(segment.capacity() as u64);
+                segment
+                    .header
+                    .status
+                    .lost_pool_events
+                    .fetch_add(lost, Ordering::Relaxed);
+                tracing::warn!(segment = %name, slot = index, pid, lost, "a pool worker died while handling events: they are lost");
+            }
             // The holder is dead (its lock byte is free, or it died mid-registration under the
             // registry lock we hold): declared entries go back to DORMANT, others are freed.
             crate::registration::release_entry(ring, index);

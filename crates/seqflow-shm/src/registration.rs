@@ -178,6 +178,7 @@ impl Registration {
             .pool
             .store(pool.map_or(u32::MAX, |p| p as u32), Ordering::Relaxed);
         entry.label.store(label);
+        entry.handling.store(0, Ordering::Relaxed);
         record_upstream(entry, &upstream);
         // Wrapping: the word comes from shared memory and may hold anything.
         let generation = entry

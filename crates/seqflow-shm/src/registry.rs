@@ -125,6 +125,9 @@ pub(crate) struct ConsumerEntry {
     pub upstream_len: AtomicU32,
     /// Slot indices of the stages this consumer runs after (the first [`MAX_UPSTREAM`]).
     pub upstream: [AtomicU32; MAX_UPSTREAM],
+    /// For a pool worker: the events it has claimed and not yet handled (0 while idle). The
+    /// reaper counts them as lost when the worker dies.
+    pub handling: AtomicU64,
 }
 
 /// How many upstream stages a registry entry records for inspection.

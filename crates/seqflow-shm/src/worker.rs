@@ -13,6 +13,7 @@ use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
 use seqflow_pipeline::EventFeed;
 use seqflow_sequence::{OwnedRef, Sequence};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// One worker of a pool: [`process`](Self::process) waits for the pool's next event, claims it
@@ -160,6 +161,10 @@ impl<E: ShmEvent> ShmWorker<E> {
                 continue;
             }
             self.handling = Some((next, last));
+            // In the segment too: if this process dies before the batch is done, the reaper
+            // counts what is left as lost.
+            let entry = &self.ring.inner().segment.registry[self.feed.registration.index].handling;
+            entry.store((last - next + 1) as u64, Ordering::Relaxed);
             for seq in next..=last {
                 // SAFETY: `seq <= last <= available` is published, and this worker's gating
                 // sequence is `current = next - 1` or lower (set before the claim), so no
@@ -167,6 +172,7 @@ impl<E: ShmEvent> ShmWorker<E> {
                 // outlive this call of `handle`).
                 handle(unsafe { self.feed.event(seq) }, seq, seq == last);
                 self.handling = Some((seq + 1, last));
+                entry.store((last - seq) as u64, Ordering::Relaxed);
             }
             self.handling = None;
             self.feed.set_sequence(last);
@@ -176,8 +182,19 @@ impl<E: ShmEvent> ShmWorker<E> {
     }
 }
 
+impl<E: ShmEvent> ShmWorker<E> {
+    /// This worker's count of claimed, unhandled events in its registry entry.
+    fn entry(&self) -> &AtomicU64 {
+        &self.ring.inner().segment.registry[self.feed.registration.index].handling
+    }
+}
+
 impl<E: ShmEvent> Drop for ShmWorker<E> {
     fn drop(&mut self) {
+        if self.feed.registration.is_owner() {
+            // Counted below (a panicking handler), not again by a reaper.
+            self.entry().store(0, Ordering::Relaxed);
+        }
         if let Some((first, last)) = self.handling.take() {
             // Only a handler that panicked leaves a claim behind: the events from the one it
             // was handling to the end of its batch are lost.

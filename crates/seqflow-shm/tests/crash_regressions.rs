@@ -243,6 +243,55 @@ fn timed_out_or_idle_worker_hides_nothing() {
     assert_eq!(ring.inspect().lost_pool_events, 0);
 }
 
+/// A worker process SIGKILLed inside its handler loses what it had claimed and not handled
+/// (one event with `process`, the rest of the batch with `process_batch`), and `inspect` counts
+/// exactly that once the worker is reaped; the other workers go on with the rest.
+fn sigkill_while_handling_is_counted_as_lost() {
+    for batch in [1usize, 5] {
+        let seg = Seg::new("lostcount");
+        let ring = ShmRing::<u64>::create(&seg.name, 16, options(ProducerMode::MultiCas)).unwrap();
+        let mut survivor = ring.worker("pool").unwrap();
+        let mut producer = ring.producer().unwrap();
+        producer.publish_batch(8, |e, s| *e = s as u64).unwrap();
+        let name = seg.name.clone();
+        let ready = Pipe::new();
+        let mut child = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let mut w = ring.worker("pool").map_err(|e| e.to_string())?;
+            // Handles the first event of its batch, then hangs in the second (or the only) one.
+            let mut handled = 0;
+            let _ = w.process_batch(batch, Some(Duration::from_secs(60)), |_, _, _| {
+                handled += 1;
+                if handled == batch.min(2) {
+                    ready.send(b"h");
+                    std::thread::sleep(Duration::from_secs(60));
+                }
+            });
+            Ok(())
+        });
+        assert!(ready.recv(1, ATTACH).is_some());
+        child.kill();
+        // The survivor takes what the dead worker had not claimed; the reaper (a producer that
+        // finds the ring full) releases the dead worker's slot and counts its loss.
+        let mut rest = Vec::new();
+        while let Ok((_, v)) = survivor.process(Some(Duration::from_millis(50)), |e, _| *e) {
+            rest.push(v);
+        }
+        assert_eq!(rest.len(), 8 - batch, "batch {batch}: {rest:?}");
+        for i in 0..16u64 {
+            producer
+                .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
+                .unwrap();
+            survivor
+                .process(Some(Duration::from_secs(5)), |_, _| ())
+                .unwrap();
+        }
+        // Handled before the kill: one (batch of 5: the first); lost: the rest of its claim.
+        let lost = if batch == 1 { 1 } else { batch as u64 - 1 };
+        assert_eq!(ring.inspect().lost_pool_events, lost, "batch {batch}");
+    }
+}
+
 /// `Duration::MAX` and other extreme liveness intervals are clamped, never a panic.
 fn extreme_liveness_intervals_do_not_panic() {
     for interval in [Duration::MAX, Duration::ZERO, Duration::from_secs(u64::MAX)] {
@@ -852,6 +901,10 @@ fn main() {
         (
             "sigkill_during_registration_leaks_no_slot",
             sigkill_during_registration_leaks_no_slot,
+        ),
+        (
+            "sigkill_while_handling_is_counted_as_lost",
+            sigkill_while_handling_is_counted_as_lost,
         ),
         (
             "pool_rejoin_after_workers_left_reads_no_overwritten_slot",
