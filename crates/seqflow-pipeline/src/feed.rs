@@ -76,6 +76,12 @@ pub unsafe trait EventFeed<E>: Send {
     /// The stage halts: let producers that wait for room give up. In one process this stops
     /// the disruptor's producers; a shared ring only wakes them (other processes go on).
     fn halt(&self);
+
+    /// For a pool worker: how many events it has claimed and not yet handled (0 when done).
+    /// A feed whose worker may die without unwinding (another process) records it, so that
+    /// what a killed worker loses is counted; the default does nothing.
+    #[inline]
+    fn note_unhandled(&self, _count: u64) {}
 }
 
 /// The in-process feed: the heap ring, a barrier on the producer and the stages before this

@@ -40,41 +40,28 @@ where
     let timeout = ctx.options.timeout;
     let mut available = i64::MIN;
     while !ctx.stopping() {
-        let current = work.get();
-        let next = current + 1;
-        // Gate the producer at the pool's position (never backwards: the work sequence only
-        // grows) before claiming `next`.
-        if current > ctx.feed.sequence() {
-            ctx.feed.set_sequence(current);
-            // Stages after the pool (and producers) may sleep until a sequence moves.
-            ctx.feed.signal();
-        }
-        if available < next {
-            match ctx.feed.wait_for(next, timeout) {
-                Ok(upto) => available = upto,
-                Err(FeedError::Timeout) => {
-                    let seq = ctx.feed.sequence();
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq)))
-                    {
-                        let failure = HandlerFailure::Panicked(panic_message(&*payload));
-                        ctx.record(seq, &failure, ExceptionAction::Continue);
-                    }
-                    continue;
+        let claimed =
+            crate::claim_from_pool(&mut ctx.feed, &work, &mut available, 1, |feed, seq| {
+                feed.wait_for(seq, timeout)
+            });
+        let next = match claimed {
+            Ok((next, _)) => next,
+            Err(FeedError::Timeout) => {
+                let seq = ctx.feed.sequence();
+                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq))) {
+                    let failure = HandlerFailure::Panicked(panic_message(&*payload));
+                    ctx.record(seq, &failure, ExceptionAction::Continue);
                 }
-                Err(FeedError::Stopped) => break,
-                Err(error) => {
-                    if ctx.feed_failed(current, error) {
-                        break;
-                    }
-                    continue;
-                }
+                continue;
             }
-            // Another worker may have taken `next` meanwhile: read the work sequence again.
-            continue;
-        }
-        if !work.compare_and_set(current, next) {
-            continue;
-        }
+            Err(FeedError::Stopped) => break,
+            Err(error) => {
+                if ctx.feed_failed(ctx.feed.sequence(), error) {
+                    break;
+                }
+                continue;
+            }
+        };
         let seq = next;
         let end_of_batch = seq == available;
         let feed = &ctx.feed;
@@ -98,6 +85,7 @@ where
             Ok(Err(error)) => Some(HandlerFailure::Error(error)),
             Err(payload) => Some(HandlerFailure::Panicked(panic_message(&*payload))),
         };
+        ctx.feed.note_unhandled(0);
         if let Some(failure) = failure {
             let stop = if releaser.released() < seq {
                 // SAFETY: as above; the handler did not release this event.

@@ -138,6 +138,17 @@ unsafe impl<E: ShmEvent> EventFeed<E> for ShmFeed<E> {
         self.wake();
     }
 
+    #[inline]
+    fn note_unhandled(&self, count: u64) {
+        let ring = self.watch.ring();
+        if let Some(entry) = ring.segment.registry.get(self.registration.index) {
+            // The reaper adds what is left here to the lost pool events if this process dies.
+            entry
+                .handling
+                .store(count, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     fn halt(&self) {
         // Other processes go on: a halted stage ends its run with the error, and its slot is
         // released (or, declared, kept) like any consumer's that leaves.

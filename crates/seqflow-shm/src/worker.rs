@@ -13,7 +13,6 @@ use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
 use seqflow_pipeline::EventFeed;
 use seqflow_sequence::{OwnedRef, Sequence};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// One worker of a pool: [`process`](Self::process) waits for the pool's next event, claims it
@@ -139,53 +138,31 @@ impl<E: ShmEvent> ShmWorker<E> {
         mut handle: impl FnMut(&E, i64, bool),
     ) -> Result<(i64, i64), ConsumeError> {
         let deadline = seqflow_sequence::deadline_after(timeout);
-        let extra = i64::try_from(max - 1).unwrap_or(i64::MAX);
-        loop {
-            let current = self.work.get();
-            let next = current + 1;
-            // Gate the producer at the pool's position before waiting for and claiming `next`
-            // (never backwards: the work cursor only grows, and so does this). Raising the gate
-            // may be what a producer blocked on a full ring waits for: wake it (a load when
-            // nobody sleeps), or it sleeps until its liveness slice ends.
-            if current > self.feed.sequence() {
-                self.feed.set_sequence(current);
-                self.feed.wake();
-            }
-            if self.available < next {
+        let (next, last) = seqflow_pipeline::claim_from_pool(
+            &mut self.feed,
+            &self.work,
+            &mut self.available,
+            max,
+            |feed, seq| {
                 let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-                self.available = self.feed.wait(next, left)?;
-            }
-            let last = self.available.min(next.saturating_add(extra));
-            if !self.work.compare_and_set(current, last) {
-                // Another worker took some of them: look again.
-                continue;
-            }
-            self.handling = Some((next, last));
-            // In the segment too: if this process dies before the batch is done, the reaper
-            // counts what is left as lost.
-            let entry = &self.ring.inner().segment.registry[self.feed.registration.index].handling;
-            entry.store((last - next + 1) as u64, Ordering::Relaxed);
-            for seq in next..=last {
-                // SAFETY: `seq <= last <= available` is published, and this worker's gating
-                // sequence is `current = next - 1` or lower (set before the claim), so no
-                // producer can claim `seq + capacity` while the reference lives (it does not
-                // outlive this call of `handle`).
-                handle(unsafe { self.feed.event(seq) }, seq, seq == last);
-                self.handling = Some((seq + 1, last));
-                entry.store((last - seq) as u64, Ordering::Relaxed);
-            }
-            self.handling = None;
-            self.feed.set_sequence(last);
-            self.feed.wake();
-            return Ok((next, last));
+                feed.wait(seq, left)
+            },
+        )?;
+        self.handling = Some((next, last));
+        for seq in next..=last {
+            // SAFETY: `seq <= last <= available` came from this feed's own wait (gap-free
+            // from the sequence asked for), and this worker's gating sequence is `next - 1` or
+            // lower (set before the claim), so no producer can claim `seq + capacity` while the
+            // reference lives (it does not outlive this call of `handle`).
+            handle(unsafe { self.feed.event(seq) }, seq, seq == last);
+            self.handling = Some((seq + 1, last));
+            // If this process dies now, the reaper counts what is left as lost.
+            self.feed.note_unhandled((last - seq) as u64);
         }
-    }
-}
-
-impl<E: ShmEvent> ShmWorker<E> {
-    /// This worker's count of claimed, unhandled events in its registry entry.
-    fn entry(&self) -> &AtomicU64 {
-        &self.ring.inner().segment.registry[self.feed.registration.index].handling
+        self.handling = None;
+        self.feed.set_sequence(last);
+        self.feed.wake();
+        Ok((next, last))
     }
 }
 
@@ -193,7 +170,7 @@ impl<E: ShmEvent> Drop for ShmWorker<E> {
     fn drop(&mut self) {
         if self.feed.registration.is_owner() {
             // Counted below (a panicking handler), not again by a reaper.
-            self.entry().store(0, Ordering::Relaxed);
+            self.feed.note_unhandled(0);
         }
         if let Some((first, last)) = self.handling.take() {
             // Only a handler that panicked leaves a claim behind: the events from the one it

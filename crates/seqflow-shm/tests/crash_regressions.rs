@@ -247,7 +247,8 @@ fn timed_out_or_idle_worker_hides_nothing() {
 /// (one event with `process`, the rest of the batch with `process_batch`), and `inspect` counts
 /// exactly that once the worker is reaped; the other workers go on with the rest.
 fn sigkill_while_handling_is_counted_as_lost() {
-    for batch in [1usize, 5] {
+    // (how the child handles, batch size): `process`, `process_batch(5)`, a pool stage.
+    for (how, batch) in [("process", 1usize), ("batch", 5), ("stage", 1)] {
         let seg = Seg::new("lostcount");
         let ring = ShmRing::<u64>::create(&seg.name, 16, options(ProducerMode::MultiCas)).unwrap();
         let mut survivor = ring.worker("pool").unwrap();
@@ -257,16 +258,23 @@ fn sigkill_while_handling_is_counted_as_lost() {
         let ready = Pipe::new();
         let mut child = fork_child(|| {
             let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-            let mut w = ring.worker("pool").map_err(|e| e.to_string())?;
-            // Handles the first event of its batch, then hangs in the second (or the only) one.
+            // Handles the first event of its claim, then hangs in the second (or the only) one.
             let mut handled = 0;
-            let _ = w.process_batch(batch, Some(Duration::from_secs(60)), |_, _, _| {
+            let mut handle = |_: &u64| {
                 handled += 1;
                 if handled == batch.min(2) {
                     ready.send(b"h");
                     std::thread::sleep(Duration::from_secs(60));
                 }
-            });
+            };
+            if how == "stage" {
+                let _ = ring
+                    .pool_stage("pool")
+                    .run(move |e: &u64, _: i64, _: bool| handle(e));
+            } else {
+                let mut w = ring.worker("pool").map_err(|e| e.to_string())?;
+                let _ = w.process_batch(batch, Some(Duration::from_secs(60)), |e, _, _| handle(e));
+            }
             Ok(())
         });
         assert!(ready.recv(1, ATTACH).is_some());
@@ -277,7 +285,7 @@ fn sigkill_while_handling_is_counted_as_lost() {
         while let Ok((_, v)) = survivor.process(Some(Duration::from_millis(50)), |e, _| *e) {
             rest.push(v);
         }
-        assert_eq!(rest.len(), 8 - batch, "batch {batch}: {rest:?}");
+        assert_eq!(rest.len(), 8 - batch, "{how}: {rest:?}");
         for i in 0..16u64 {
             producer
                 .publish_timeout(Duration::from_secs(5), |e, _| *e = i)
@@ -288,7 +296,7 @@ fn sigkill_while_handling_is_counted_as_lost() {
         }
         // Handled before the kill: one (batch of 5: the first); lost: the rest of its claim.
         let lost = if batch == 1 { 1 } else { batch as u64 - 1 };
-        assert_eq!(ring.inspect().lost_pool_events, lost, "batch {batch}");
+        assert_eq!(ring.inspect().lost_pool_events, lost, "{how}");
     }
 }
 
