@@ -57,6 +57,9 @@ struct ProducerSlot {
 struct WorkerSlot {
     generation: u64,
     worker: Option<Box<dyn WorkerEnd>>,
+    /// Items this process took from the pool and has not returned yet (a `get_many` whose
+    /// decoding failed part way keeps the rest here; the next `get`/`get_many` serves them).
+    held: std::collections::VecDeque<(u8, Py<PyBytes>)>,
 }
 
 /// What every handle of one queue in one process shares.
@@ -89,6 +92,7 @@ impl Shared {
             worker: Mutex::new(WorkerSlot {
                 generation,
                 worker: None,
+                held: std::collections::VecDeque::new(),
             }),
             guard: Mutex::new(guard),
             closed: AtomicBool::new(false),
@@ -178,7 +182,9 @@ impl Shared {
         self.check_open()?;
         let now = fork::generation();
         if slot.generation != now {
+            // A forked child: its parent still holds (and returns) the held items.
             slot.worker = None;
+            slot.held.clear();
             slot.generation = now;
         }
         match &mut slot.worker {
@@ -336,6 +342,15 @@ impl Queue {
     ) -> PyResult<Vec<(u8, Bound<'py, PyBytes>)>> {
         let shared = &self.shared;
         let mut slot = lock(py, &shared.worker)?;
+        shared.worker(&mut slot).py_err(py)?;
+        if !slot.held.is_empty() {
+            let n = max.min(slot.held.len());
+            return Ok(slot
+                .held
+                .drain(..n)
+                .map(|(k, b)| (k, b.into_bound(py)))
+                .collect());
+        }
         let worker = shared.worker(&mut slot).py_err(py)?;
         // Fast path with the GIL held: items there now become `bytes` straight from the slots.
         let mut out = Vec::new();
@@ -557,11 +572,27 @@ impl Queue {
         if taken.is_empty() {
             return Err(queue_exc(py, "Empty"));
         }
-        // Decoded after the worker is released (unpickling runs arbitrary code).
-        let items = taken
-            .into_iter()
-            .map(|(k, b)| decode_bytes(py, k, b))
-            .collect::<PyResult<Vec<_>>>()?;
+        // Decoded after the worker is released (unpickling runs arbitrary code). If an item
+        // fails to decode (or Ctrl-C interrupts), its error is raised and every other item of
+        // the batch is kept, in order, for the next get: none is lost with it.
+        let mut items = Vec::with_capacity(taken.len());
+        for (i, (k, b)) in taken.iter().enumerate() {
+            match decode_bytes(py, *k, b.clone()) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    let mut slot = lock(py, &self.shared.worker)?;
+                    let keep = taken
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| *j != i)
+                        .map(|(_, (k, b))| (*k, b.clone().unbind()));
+                    for (at, item) in keep.enumerate() {
+                        slot.held.insert(at, item);
+                    }
+                    return Err(e);
+                }
+            }
+        }
         PyList::new(py, items)
     }
 
@@ -585,7 +616,11 @@ impl Queue {
         self.shared
             .check_open()
             .map_err(|e| Python::with_gil(|py| e.into_pyerr(py)))?;
-        let published = self.shared.ring().published();
+        let ring = self.shared.ring();
+        // A put refused at `end_stream` may be published unwritten past the end: not an item.
+        let published = ring
+            .ended_at()
+            .map_or(ring.published(), |end| ring.published().min(end));
         let taken = self.work_cursor().unwrap_or(-1);
         Ok(published
             .saturating_sub(taken)
@@ -638,13 +673,15 @@ impl Queue {
     fn metrics<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         self.shared.check_open().py_err(py)?;
         let info = self.shared.ring().inspection();
+        let published = info
+            .closed_at
+            .map_or(info.published, |end| info.published.min(end));
         let taken = info
             .pools
             .iter()
             .find(|p| p.name == QUEUE_POOL)
             .map_or(-1, |p| p.work_cursor);
-        let qsize = info
-            .published
+        let qsize = published
             .saturating_sub(taken)
             .clamp(0, self.shared.capacity as i64);
         let d = PyDict::new(py);
@@ -653,7 +690,7 @@ impl Queue {
         d.set_item("slot_size", self.shared.class)?;
         d.set_item("qsize", qsize)?;
         d.set_item("utilisation", qsize as f64 / self.shared.capacity as f64)?;
-        d.set_item("put", info.published + 1)?;
+        d.set_item("put", published + 1)?;
         d.set_item("got", taken + 1)?;
         d.set_item(
             "consumers",

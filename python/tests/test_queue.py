@@ -149,6 +149,28 @@ def test_namespaces_keep_runs_apart():
             b.unlink()
 
 
+def _boom():
+    raise ValueError("boom while unpickling")
+
+
+class Bomb:
+    """Pickles fine, fails to unpickle."""
+
+    def __reduce__(self):
+        return (_boom, ())
+
+
+def test_get_many_keeps_the_rest_when_one_item_fails_to_decode():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        q.put_many([b"a", Bomb(), b"c", {"d": 4}])
+        with pytest.raises(ValueError, match="boom"):
+            q.get_many(8, timeout=5)
+        assert q.get(timeout=5) == b"a"  # kept, in order
+        assert q.get_many(8, timeout=5) == [b"c", {"d": 4}]
+        with pytest.raises(queue.Empty):
+            q.get_nowait()
+
+
 def test_closed_queue_refuses():
     q = seqflow.Queue(maxsize=4)
     q.close()

@@ -59,7 +59,12 @@ pub struct PollCore<E, F> {
 
 impl<E, F: EventFeed<E>> PollCore<E, F> {
     /// A core over `feed`, starting at the feed's sequence (nothing available yet beyond it).
-    pub fn new(feed: F) -> Self {
+    ///
+    /// # Safety
+    /// The feed's sequence must move only through this core: the owner never calls
+    /// [`EventFeed::set_sequence`] on the feed (it can reach it through [`feed`](Self::feed)),
+    /// since [`get`](Self::get) hands out events on the strength of that sequence.
+    pub unsafe fn new(feed: F) -> Self {
         let available = feed.sequence();
         Self {
             feed,

@@ -57,7 +57,9 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
             registration,
         };
         Self {
-            core: PollCore::new(feed),
+            // SAFETY: the poller moves the feed's sequence only through the core (the feed
+            // is private to it, and nothing here calls `set_sequence` on `core.feed()`).
+            core: unsafe { PollCore::new(feed) },
             group,
         }
     }

@@ -249,7 +249,11 @@ impl<E> std::fmt::Debug for RingBuffer<E> {
 /// `W` must be a plain integer type.
 #[inline]
 unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
-    let (src, dst) = (src.cast::<W>(), dst.cast::<W>());
+    // As `MaybeUninit` words: an event's padding bytes are uninitialised, which a `W` may not be.
+    let (src, dst) = (
+        src.cast::<std::mem::MaybeUninit<W>>(),
+        dst.cast::<std::mem::MaybeUninit<W>>(),
+    );
     for i in 0..words {
         // SAFETY: `i < words`: in bounds and aligned for `W` by the caller's contract.
         unsafe { dst.add(i).write(src.add(i).read_volatile()) };
@@ -260,6 +264,29 @@ unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Events with padding (uninitialised bytes) and of every word size copy out whole (Miri
+    /// checks that no padding byte is read as an integer).
+    #[test]
+    fn copy_out_handles_padding_and_odd_sizes() {
+        #[derive(Clone, Copy, PartialEq, Debug)]
+        struct Padded {
+            a: u8,
+            b: u64,
+        }
+        let ring = RingBuffer::new(4, || Padded { a: 1, b: 2 }).unwrap();
+        // SAFETY: single-threaded test: nobody writes the slot during the copy.
+        assert_eq!(
+            unsafe { ring.copy_out(5).assume_init() },
+            Padded { a: 1, b: 2 }
+        );
+        let ring = RingBuffer::new(4, || [7u8; 5]).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { ring.copy_out(1).assume_init() }, [7u8; 5]);
+        let ring = RingBuffer::new(4, || (3u32, 4u16)).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { ring.copy_out(2).assume_init() }, (3u32, 4u16));
+    }
 
     #[test]
     fn factory_called_once_per_slot() {

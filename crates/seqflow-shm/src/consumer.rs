@@ -50,7 +50,9 @@ impl<E: ShmEvent> ShmConsumer<E> {
         let feed = ShmFeed::attach(&ring, ConsumerKind::Consumer, name, start)?;
         Ok(Self {
             ring,
-            core: PollCore::new(feed),
+            // SAFETY: the consumer moves the feed's sequence only through the core (the feed
+            // is private to it, and nothing here calls `set_sequence` on `core.feed()`).
+            core: unsafe { PollCore::new(feed) },
         })
     }
 

@@ -84,6 +84,10 @@ impl<E: ShmEvent> ShmFeed<E> {
             None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
             None => None,
         })??;
+        // A ring halted everywhere stops its consumers without draining.
+        if self.watch.ring().halted_everywhere() {
+            return Err(ConsumeError::Alerted);
+        }
         // Nothing past the end of a closed ring is handed out (a claim refused at the close
         // is published unread).
         let hi = match self.watch.ring().closed_end() {

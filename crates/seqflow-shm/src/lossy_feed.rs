@@ -23,13 +23,15 @@ pub(crate) struct LossyFeed<E: ShmEvent> {
 }
 
 impl<E: ShmEvent> LossyFeed<E> {
-    pub fn new(sub: ShmSubscriber<E>, max_batch: usize) -> Self {
+    pub fn new(sub: ShmSubscriber<E>, max_batch: usize, capacity: usize) -> Self {
         let done = sub.position() - 1;
+        // At most a ring's worth, and about 1 MiB of copies (large slots make small batches).
+        let by_bytes = (1 << 20) / std::mem::size_of::<E>().max(1);
         Self {
             sub,
             batch: Vec::new(),
             base: done + 1,
-            max_batch: max_batch.clamp(1, 4096),
+            max_batch: max_batch.min(capacity).min(by_bytes).clamp(1, 4096),
             done: Cell::new(done),
             pending: None,
         }

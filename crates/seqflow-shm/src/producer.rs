@@ -304,6 +304,10 @@ impl<E: ShmEvent> ShmProducer<E> {
                     Err(ClaimError::Timeout { .. }) if self.ring.inner().halted_everywhere() => {
                         break Err(ClaimError::Halted);
                     }
+                    // Closed while this producer waited for room (nothing is claimed yet).
+                    Err(ClaimError::Timeout { .. }) if self.ring.inner().closed_end().is_some() => {
+                        break Err(ClaimError::Closed);
+                    }
                     Err(ClaimError::Timeout { .. }) if before(deadline) => {
                         self.reap();
                     }
@@ -351,6 +355,12 @@ impl<E: ShmEvent> ShmProducer<E> {
                 // this fence, either a closer's read of the claims sees this claim (the end
                 // covers it), or the closed word read below is no longer open.
                 fence(Ordering::SeqCst);
+                if self.ring.inner().halted_everywhere() {
+                    // Halted while this producer waited: publish the claim as it stands (no
+                    // hole) and refuse; nobody consumes any more.
+                    self.publish_range(range);
+                    return Err(ClaimError::Halted);
+                }
                 if let Some(end) = self.ring.inner().closed_end() {
                     if range.start() > end {
                         // Claimed after the end: refused. The slots are published as they are

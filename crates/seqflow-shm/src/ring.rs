@@ -373,7 +373,11 @@ impl<E: ShmEvent> ShmRing<E> {
         let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
-            let seq = self.published();
+            // A claim refused at a close may be published unwritten past the end.
+            let seq = match self.inner.closed_end() {
+                Some(end) => self.published().min(end),
+                None => self.published(),
+            };
             if seq < 0 {
                 return None;
             }

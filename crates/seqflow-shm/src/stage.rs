@@ -236,7 +236,7 @@ impl<E: ShmEvent> ShmStage<E> {
             Role::Subscriber => {
                 let mut sub = self.ring.subscriber(name)?;
                 sub.stop = stop;
-                let feed = LossyFeed::new(sub, self.spec.max_batch());
+                let feed = LossyFeed::new(sub, self.spec.max_batch(), self.ring.capacity());
                 return Ok(Attached::Lossy(feed));
             }
             Role::Worker => {

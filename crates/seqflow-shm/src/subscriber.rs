@@ -115,6 +115,9 @@ impl<E: ShmEvent> ShmSubscriber<E> {
                 None
             }
         })??;
+        if ring.halted_everywhere() {
+            return Err(ConsumeError::Alerted);
+        }
         if let Some(end) = ring.closed_end().filter(|&end| seq > end) {
             // A claim refused at the close may be published; it is never read.
             return Err(ConsumeError::Closed { end });

@@ -137,6 +137,11 @@ impl<E: ShmEvent> ShmWorker<E> {
         timeout: Option<Duration>,
         mut handle: impl FnMut(&E, i64, bool),
     ) -> Result<(i64, i64), ConsumeError> {
+        if self.handling.is_some() {
+            // A handler panicked inside the last batch and the caller went on with this
+            // worker: the rest of that batch was never handled.
+            self.count_lost_batch();
+        }
         let deadline = seqflow_sequence::deadline_after(timeout);
         let (next, last) = seqflow_pipeline::claim_from_pool(
             &mut self.feed,
@@ -166,10 +171,11 @@ impl<E: ShmEvent> ShmWorker<E> {
     }
 }
 
-impl<E: ShmEvent> Drop for ShmWorker<E> {
-    fn drop(&mut self) {
+impl<E: ShmEvent> ShmWorker<E> {
+    /// Count the unhandled rest of the batch a panicking handler left (see `Drop`).
+    fn count_lost_batch(&mut self) {
         if self.feed.registration.is_owner() {
-            // Counted below (a panicking handler), not again by a reaper.
+            // Counted here, not again by a reaper.
             self.feed.note_unhandled(0);
         }
         if let Some((first, last)) = self.handling.take() {
@@ -177,7 +183,7 @@ impl<E: ShmEvent> Drop for ShmWorker<E> {
             // was handling to the end of its batch are lost.
             if self.feed.registration.is_owner() {
                 let lost = u64::try_from(last - first + 1).unwrap_or(0);
-                tracing::warn!(pool = %self.pool, first, last, "worker dropped while handling events; they are lost");
+                tracing::warn!(pool = %self.pool, first, last, "a handler panicked inside a batch: its unhandled rest is lost");
                 self.ring
                     .inner()
                     .segment
@@ -187,6 +193,12 @@ impl<E: ShmEvent> Drop for ShmWorker<E> {
                     .fetch_add(lost, std::sync::atomic::Ordering::Relaxed);
             }
         }
+    }
+}
+
+impl<E: ShmEvent> Drop for ShmWorker<E> {
+    fn drop(&mut self) {
+        self.count_lost_batch();
     }
 }
 

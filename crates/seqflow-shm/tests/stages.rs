@@ -367,5 +367,48 @@ fn a_publish_racing_with_close_is_either_consumed_or_refused() {
             panic!("round {round}: end {end}, consumed but not Ok: {extra:?}, Ok but not consumed: {missing:?}");
         }
         assert_eq!(ok.last().copied().unwrap_or(-1), end, "round {round}");
+        // A refused claim may be published unwritten past the end: never shown as the newest.
+        assert!(
+            ring.read_last().map_or(-1, |(seq, _)| seq) <= end,
+            "round {round}"
+        );
+    }
+}
+
+#[test]
+fn close_and_halt_all_reach_a_producer_waiting_for_room_and_halt_does_not_drain() {
+    use seqflow_sequencer::ClaimError;
+    for halt in [false, true] {
+        // An absent declared consumer holds every event: the producer fills the ring and waits.
+        let (ring, _guard) = ring(&format!("wait-room-{halt}"), 4, declared(&["absent"]));
+        let mut reader = ring.consumer("reader").unwrap();
+        let producer = {
+            let ring = ring.clone();
+            std::thread::spawn(move || {
+                let mut p = ring.producer().unwrap();
+                for i in 0.. {
+                    if let Err(e) = p.publish(|e, _| *e = i) {
+                        return e;
+                    }
+                }
+                unreachable!()
+            })
+        };
+        while ring.published() < 3 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if halt {
+            ring.halt_all();
+            assert_eq!(producer.join().unwrap(), ClaimError::Halted);
+            // Published events are not drained after a halt.
+            assert_eq!(
+                reader.wait_for(0, None),
+                Err(seqflow_shm::ConsumeError::Alerted)
+            );
+        } else {
+            ring.close();
+            assert_eq!(producer.join().unwrap(), ClaimError::Closed);
+            assert_eq!(reader.poll_batch(None, |_, _, _| {}), Ok(4));
+        }
     }
 }
