@@ -276,10 +276,8 @@ mod tests {
         }
         let ring = RingBuffer::new(4, || Padded { a: 1, b: 2 }).unwrap();
         // SAFETY: single-threaded test: nobody writes the slot during the copy.
-        assert_eq!(
-            unsafe { ring.copy_out(5).assume_init() },
-            Padded { a: 1, b: 2 }
-        );
+        let copy = unsafe { ring.copy_out(5).assume_init() };
+        assert_eq!(copy, Padded { a: 1, b: 2 });
         let ring = RingBuffer::new(4, || [7u8; 5]).unwrap();
         // SAFETY: as above.
         assert_eq!(unsafe { ring.copy_out(1).assume_init() }, [7u8; 5]);
