@@ -394,9 +394,11 @@ fn close_and_halt_all_reach_a_producer_waiting_for_room_and_halt_does_not_drain(
                 unreachable!()
             })
         };
-        while ring.published() < 3 {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while ring.published() < 3 && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(2));
         }
+        assert_eq!(ring.published(), 3, "the producer filled the ring");
         if halt {
             ring.halt_all();
             assert_eq!(producer.join().unwrap(), ClaimError::Halted);
