@@ -196,10 +196,10 @@ impl<E> RingBuffer<E> {
         let (size, align) = (std::mem::size_of::<E>(), std::mem::align_of::<E>());
         let src = self.slot_ptr(seq).cast::<u8>().cast_const();
         let dst = out.as_mut_ptr().cast::<u8>();
-        // SAFETY: `src` is the slot of `seq` (in bounds, aligned for `E`) and `dst` is `out`;
-        // both are `size` bytes. A word type is used only when `E`'s alignment and size are
-        // multiples of it, so every word pointer is aligned and in bounds. Concurrent writes
-        // are the caller's contract (above).
+        // A word type is used only when `E`'s alignment and size are multiples of it; concurrent
+        // writes are the caller's contract (above).
+        // SAFETY: `src` (the slot of `seq`) and `dst` (`out`) are `size` bytes, aligned for `E`,
+        // so every word pointer is aligned and in bounds.
         unsafe {
             if align >= 8 && size % 8 == 0 {
                 copy_volatile::<u64>(src, dst, size / 8);

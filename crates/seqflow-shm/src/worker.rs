@@ -155,11 +155,12 @@ impl<E: ShmEvent> ShmWorker<E> {
         )?;
         self.handling = Some((next, last));
         for seq in next..=last {
-            // SAFETY: `seq <= last <= available` came from this feed's own wait (gap-free
-            // from the sequence asked for), and this worker's gating sequence is `next - 1` or
-            // lower (set before the claim), so no producer can claim `seq + capacity` while the
-            // reference lives (it does not outlive this call of `handle`).
-            handle(unsafe { self.feed.event(seq) }, seq, seq == last);
+            // `seq <= last <= available` came from this feed's own wait (gap-free from the
+            // sequence asked for); this worker's gating sequence is `next - 1` or lower.
+            // SAFETY: so no producer claims `seq + capacity` while the reference lives (it
+            // does not outlive this call of `handle`).
+            let event = unsafe { self.feed.event(seq) };
+            handle(event, seq, seq == last);
             self.handling = Some((seq + 1, last));
             // If this process dies now, the reaper counts what is left as lost.
             self.feed.note_unhandled((last - seq) as u64);
