@@ -57,7 +57,7 @@ pub enum ExceptionAction {
 /// d.shutdown().unwrap();
 /// assert_eq!(*failed.0.lock().unwrap(), vec![(3, 3)]);
 /// ```
-pub trait ExceptionHandler<E>: Send + Sync + 'static {
+pub trait ExceptionHandler<E: ?Sized>: Send + Sync + 'static {
     /// The handler failed on the event at `seq`.
     fn handle_event_exception(
         &self,
@@ -78,7 +78,7 @@ pub trait ExceptionHandler<E>: Send + Sync + 'static {
     }
 }
 
-impl<E> ExceptionHandler<E> for PanicPolicy {
+impl<E: ?Sized> ExceptionHandler<E> for PanicPolicy {
     fn handle_event_exception(&self, _: &HandlerFailure, _: i64, _: &E) -> ExceptionAction {
         match self {
             PanicPolicy::LogAndContinue => ExceptionAction::Continue,
@@ -87,7 +87,7 @@ impl<E> ExceptionHandler<E> for PanicPolicy {
     }
 }
 
-impl<E, H: ExceptionHandler<E> + ?Sized> ExceptionHandler<E> for std::sync::Arc<H> {
+impl<E: ?Sized, H: ExceptionHandler<E> + ?Sized> ExceptionHandler<E> for std::sync::Arc<H> {
     fn handle_event_exception(
         &self,
         failure: &HandlerFailure,

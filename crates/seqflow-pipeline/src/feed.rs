@@ -4,7 +4,7 @@
 //! (`seqflow-shm`) it is a shared segment and a registration whose owner is checked for
 //! liveness.
 
-use seqflow_ring::RingBuffer;
+use seqflow_ring::{RingBuffer, Slot};
 use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::sync::Arc;
@@ -51,7 +51,7 @@ impl From<WaitError> for FeedError {
 ///   stages that follow this one);
 /// - [`set_sequence`](Self::set_sequence) publishes with `Release` ordering, so that whoever
 ///   follows this stage sees the stage's reads of the events before it sees the new sequence.
-pub unsafe trait EventFeed<E>: Send {
+pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// Wait until `seq` is available; the highest available sequence (`>= seq`). `timeout`:
     /// `None` waits without limit.
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError>;
@@ -86,7 +86,7 @@ pub unsafe trait EventFeed<E>: Send {
 
 /// The in-process feed: the heap ring, a barrier on the producer and the stages before this
 /// one, and the stage's slot in the sequencer's gating table.
-pub(crate) struct HeapFeed<E, S: Sequencer> {
+pub(crate) struct HeapFeed<E: ?Sized, S: Sequencer> {
     pub barrier: SequenceBarrier<S>,
     pub ring: RingBuffer<E>,
     pub registration: Arc<GatingRegistration>,
@@ -96,7 +96,7 @@ pub(crate) struct HeapFeed<E, S: Sequencer> {
 // dependency; the registration is a slot of that sequencer's gating table, so the producer
 // never claims `q + capacity` while the slot is below `q`; `GatingRegistration::set_sequence`
 // is a `Release` store.
-unsafe impl<E: Send + Sync, S: Sequencer> EventFeed<E> for HeapFeed<E, S> {
+unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapFeed<E, S> {
     #[inline]
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
         self.barrier.wait_for(seq, timeout).map_err(FeedError::from)

@@ -34,7 +34,7 @@ use crate::EventError;
 /// c.on_event(&1, 0, true);
 /// assert_eq!(c.0, 1);
 /// ```
-pub trait EventHandler<E> {
+pub trait EventHandler<E: ?Sized> {
     /// Handle the event at `seq`.
     fn on_event(&mut self, event: &E, seq: i64, end_of_batch: bool);
 
@@ -76,7 +76,7 @@ pub trait EventHandler<E> {
     fn on_shutdown(&mut self) {}
 }
 
-impl<E, F> EventHandler<E> for F
+impl<E: ?Sized, F> EventHandler<E> for F
 where
     F: FnMut(&E, i64, bool),
 {
@@ -100,7 +100,7 @@ where
 /// p.publish(|e, _| *e = 13).unwrap();
 /// d.shutdown().unwrap(); // logged, counted in metrics, skipped
 /// ```
-pub fn fallible<E, F>(handler: F) -> Fallible<F>
+pub fn fallible<E: ?Sized, F>(handler: F) -> Fallible<F>
 where
     F: FnMut(&E, i64, bool) -> Result<(), EventError>,
 {
@@ -111,7 +111,7 @@ where
 #[derive(Debug, Clone)]
 pub struct Fallible<F>(pub F);
 
-impl<E, F> EventHandler<E> for Fallible<F>
+impl<E: ?Sized, F> EventHandler<E> for Fallible<F>
 where
     F: FnMut(&E, i64, bool) -> Result<(), EventError>,
 {
@@ -133,7 +133,7 @@ pub(crate) struct WithState<F, T> {
     pub state: T,
 }
 
-impl<E, F, T> EventHandler<E> for WithState<F, T>
+impl<E: ?Sized, F, T> EventHandler<E> for WithState<F, T>
 where
     F: FnMut(&mut T, &E, i64, bool),
 {

@@ -1,7 +1,7 @@
 //! The lossy read protocol, once for every non-gating reader: [`LossyCursor`] is the in-process
 //! [`LossySubscriber`](crate::LossySubscriber)'s position and the shared-memory subscriber's.
 
-use seqflow_ring::RingBuffer;
+use seqflow_ring::{RingBuffer, SlotCopy};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
 
 /// A lossy read found the event overwritten: the producers lapped the reader.
@@ -71,11 +71,11 @@ impl LossyCursor {
     /// The next event must be published or lapped (a wait saw the producer cursor reach it, or
     /// `claimed` past it by the capacity): a slot that is claimed and not yet published is
     /// being written without showing up in `claimed` as a later lap.
-    pub unsafe fn read<E: Copy>(
+    pub unsafe fn read<E: ?Sized + SlotCopy>(
         &mut self,
         ring: &RingBuffer<E>,
         claimed: impl Fn() -> i64,
-    ) -> Result<(i64, E), Lapped> {
+    ) -> Result<(i64, E::Copy), Lapped> {
         let capacity = ring.capacity();
         if !self.lapped_by(claimed(), capacity) {
             let seq = self.next;
@@ -89,7 +89,7 @@ impl LossyCursor {
                 self.next += 1;
                 // SAFETY: published (the caller's contract) and not written during the copy,
                 // so the copy is the whole event published at `seq`.
-                return Ok((seq, unsafe { copy.assume_init() }));
+                return Ok((seq, unsafe { E::assume_whole(copy) }));
             }
         }
         let resume_at = claimed()

@@ -51,13 +51,13 @@ pub enum PollMisuse {
 /// drop(poller);
 /// d.shutdown().unwrap();
 /// ```
-pub struct PollCore<E, F> {
+pub struct PollCore<E: ?Sized, F> {
     feed: F,
     available: i64,
     _events: PhantomData<fn() -> E>,
 }
 
-impl<E, F: EventFeed<E>> PollCore<E, F> {
+impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     /// A core over `feed`, starting at the feed's sequence (nothing available yet beyond it).
     ///
     /// # Safety

@@ -19,7 +19,7 @@ use seqflow_sequence::Sequence;
 ///
 /// The caller reads the claimed events on the strength of `wait` being the feed's own wait (a
 /// made-up `available` would hand out unpublished sequences).
-pub fn claim_from_pool<E, F: EventFeed<E>, Err>(
+pub fn claim_from_pool<E: ?Sized, F: EventFeed<E>, Err>(
     feed: &mut F,
     work: &Sequence,
     available: &mut i64,

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 /// Everything a stage needs besides its handler.
-pub(crate) struct StageContext<E, F> {
+pub(crate) struct StageContext<E: ?Sized, F> {
     pub name: Arc<str>,
     /// Where the stage's events come from and its progress goes.
     pub feed: F,
@@ -21,7 +21,7 @@ pub(crate) struct StageContext<E, F> {
     pub options: StageOptions<E>,
 }
 
-impl<E: 'static, F: EventFeed<E>> StageContext<E, F> {
+impl<E: ?Sized + 'static, F: EventFeed<E>> StageContext<E, F> {
     /// The stage's exception handler.
     fn exceptions(&self) -> &dyn ExceptionHandler<E> {
         match &self.options.exceptions {
@@ -117,7 +117,7 @@ impl<E: 'static, F: EventFeed<E>> StageContext<E, F> {
 /// ([`BatchEvent`]) and the `Result` of the handler call are optimised away for handlers that
 /// do not override `on_event_releasing` / `try_on_event` (both defaults are `#[inline]` and end in
 /// `Ok(())`).
-pub(crate) fn run_batch_processor<E: 'static, F, H>(
+pub(crate) fn run_batch_processor<E: ?Sized + 'static, F, H>(
     mut ctx: StageContext<E, F>,
     mut handler: H,
 ) -> i64
@@ -250,7 +250,7 @@ where
 
 /// A wait timed out: tell the handler (a panic there is logged and counted, nothing more).
 #[cold]
-fn timed_out<E: 'static, F: EventFeed<E>, H: EventHandler<E>>(
+fn timed_out<E: ?Sized + 'static, F: EventFeed<E>, H: EventHandler<E>>(
     ctx: &StageContext<E, F>,
     handler: &mut H,
     seq: i64,

@@ -83,14 +83,14 @@ impl<'a> Releaser<'a> {
 ///     Ok(value)         // ...so the reference cannot be used any more
 /// }
 /// ```
-pub struct BatchEvent<'a, E> {
+pub struct BatchEvent<'a, E: ?Sized> {
     event: &'a E,
     seq: i64,
     end_of_batch: bool,
     releaser: &'a Releaser<'a>,
 }
 
-impl<'a, E> BatchEvent<'a, E> {
+impl<'a, E: ?Sized> BatchEvent<'a, E> {
     #[inline]
     pub(crate) fn new(
         event: &'a E,
@@ -146,7 +146,7 @@ impl<'a, E> BatchEvent<'a, E> {
     }
 }
 
-impl<E> std::ops::Deref for BatchEvent<'_, E> {
+impl<E: ?Sized> std::ops::Deref for BatchEvent<'_, E> {
     type Target = E;
 
     #[inline]

@@ -42,14 +42,14 @@ pub struct StageReport {
 ///     .panic_policy(PanicPolicy::LogAndContinue);
 /// assert_eq!(spec.name(), "journal");
 /// ```
-pub struct StageSpec<E> {
+pub struct StageSpec<E: ?Sized> {
     name: Arc<str>,
     options: StageOptions<E>,
     exceptions: Arc<dyn ExceptionHandler<E>>,
     shared: Arc<PipelineShared>,
 }
 
-impl<E: 'static> StageSpec<E> {
+impl<E: ?Sized + 'static> StageSpec<E> {
     /// A stage named `name`, halting on a panic ([`PanicPolicy::Halt`]), no batch limit, no
     /// timeout, no rewinds.
     pub fn new(name: &str) -> Self {
@@ -160,7 +160,7 @@ impl<E: 'static> StageSpec<E> {
     }
 }
 
-impl<E> std::fmt::Debug for StageSpec<E> {
+impl<E: ?Sized> std::fmt::Debug for StageSpec<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StageSpec")
             .field("name", &self.name)

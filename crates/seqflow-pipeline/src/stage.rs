@@ -66,7 +66,7 @@ impl StageGroup {
 }
 
 /// Per-stage settings, set on [`Stages`](crate::Stages) before start.
-pub(crate) struct StageOptions<E> {
+pub(crate) struct StageOptions<E: ?Sized> {
     /// The most events per batch (`>= 1`).
     pub max_batch: i64,
     /// How long a wait may last before `on_timeout`.
@@ -78,7 +78,7 @@ pub(crate) struct StageOptions<E> {
     pub thread_name: Option<String>,
 }
 
-impl<E> Default for StageOptions<E> {
+impl<E: ?Sized> Default for StageOptions<E> {
     fn default() -> Self {
         Self {
             max_batch: i64::MAX,
@@ -97,7 +97,7 @@ pub(crate) type Runner<E> = Box<dyn FnOnce(Arc<str>, StageOptions<E>) + Send>;
 /// One consumer, as the builder and the running disruptor know it: a stage thread (handler,
 /// worker, custom processor) or a poller (no thread; its user drives it). The registration is
 /// shared with whoever moves its sequence (the stage's thread, or the poller), which alone does.
-pub(crate) struct StageRecord<E> {
+pub(crate) struct StageRecord<E: ?Sized> {
     pub name: String,
     pub registration: Arc<GatingRegistration>,
     /// `None` for pollers; taken when the thread starts.
@@ -106,7 +106,7 @@ pub(crate) struct StageRecord<E> {
     pub thread: Option<JoinHandle<()>>,
 }
 
-impl<E: 'static> StageRecord<E> {
+impl<E: ?Sized + 'static> StageRecord<E> {
     /// Start the stage's thread (named, and pinned if asked); nothing for pollers.
     pub fn spawn(&mut self) -> Result<(), BuildError> {
         let Some(runner) = self.runner.take() else {

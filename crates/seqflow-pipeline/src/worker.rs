@@ -25,7 +25,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 /// ([`EventError::Rewind`] is a failure, [`EventError::RewindUnsupported`]), `on_batch_start` is
 /// not called and the stage's maximum batch size does not apply. Timeouts and exception
 /// handlers work as for other stages.
-pub(crate) fn run_worker<E: 'static, F, H>(
+pub(crate) fn run_worker<E: ?Sized + 'static, F, H>(
     mut ctx: StageContext<E, F>,
     work: OwnedRef<Sequence>,
     mut handler: H,

@@ -18,6 +18,14 @@ pub enum CapacityError {
     /// Larger than sequences (i64) or the index arithmetic can address.
     #[error("ring capacity {0} is too large (at most 2^30 slots)")]
     TooLarge(usize),
+    /// The slots fit the limit but their bytes do not fit in memory.
+    #[error("{slots} slots of {max_payload} bytes do not fit in the address space")]
+    TooManyBytes {
+        /// The number of slots asked for.
+        slots: usize,
+        /// The payload size asked for.
+        max_payload: usize,
+    },
 }
 
 /// The largest ring: 2^30 slots. Lap numbers (`seq >> log2(capacity)`) then fit an `i32` for

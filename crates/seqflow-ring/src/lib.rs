@@ -15,9 +15,13 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod capacity;
+mod dyn_byte_slot;
 mod factory;
 mod ring;
+mod slot;
 
 pub use capacity::{Capacity, CapacityError};
+pub use dyn_byte_slot::{DynByteCopy, DynByteSlot, TooLong};
 pub use factory::EventFactory;
 pub use ring::RingBuffer;
+pub use slot::{Slot, SlotCopy};

@@ -1,7 +1,8 @@
 //! [`RingBuffer`]: the slots, and the contract for touching them.
 
-use crate::{Capacity, CapacityError, EventFactory};
+use crate::{Capacity, CapacityError, DynByteSlot, EventFactory, Slot, SlotCopy};
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -27,10 +28,15 @@ use std::sync::Arc;
 /// assert_eq!(unsafe { *ring.get(5) }, 50);
 /// assert_eq!(unsafe { *ring.get(1) }, 50); // same slot, one lap earlier
 /// ```
-pub struct RingBuffer<E> {
-    slots: NonNull<UnsafeCell<E>>,
+pub struct RingBuffer<E: ?Sized> {
+    /// The first slot; its provenance covers all of them (and permits writes: the storage is
+    /// `UnsafeCell`s or foreign memory).
+    base: NonNull<u8>,
+    /// The bytes from one slot to the next (`size_of::<E>()` for sized events).
+    stride: usize,
     capacity: Capacity,
     owner: Arc<dyn Send + Sync>,
+    _event: PhantomData<UnsafeCell<E>>,
 }
 
 /// The heap storage of a ring made by [`RingBuffer::new`]; dropped (and the events with it)
@@ -46,9 +52,9 @@ unsafe impl<E: Send + Sync> Send for HeapSlots<E> {}
 
 // SAFETY: see `HeapSlots`: producers on other threads write `E` (needs `E: Send`), consumers on
 // other threads read `&E` (needs `E: Sync`); the accessor contract rules out data races.
-unsafe impl<E: Send + Sync> Send for RingBuffer<E> {}
+unsafe impl<E: ?Sized + Send + Sync> Send for RingBuffer<E> {}
 // SAFETY: as above.
-unsafe impl<E: Send + Sync> Sync for RingBuffer<E> {}
+unsafe impl<E: ?Sized + Send + Sync> Sync for RingBuffer<E> {}
 
 impl<E: Send + Sync + 'static> RingBuffer<E> {
     /// A ring of `capacity` events, each made by `factory`.
@@ -71,35 +77,101 @@ impl<E: Send + Sync + 'static> RingBuffer<E> {
         // The pointer must cover every slot: derive it from the whole slice (a pointer made from
         // a reference to slot 0 may only touch slot 0), after the move into the `Arc`, so that
         // no later move of the box invalidates it.
-        let slots = NonNull::from(&*owner.0).cast::<UnsafeCell<E>>();
+        let base = NonNull::from(&*owner.0).cast::<u8>();
         Ok(Self {
-            slots,
+            base,
+            stride: std::mem::size_of::<E>(),
             capacity,
             owner,
+            _event: PhantomData,
         })
     }
 }
 
-impl<E> RingBuffer<E> {
-    /// A ring over `capacity` events that live in memory owned by `owner` (a shared-memory
-    /// mapping). Internal to seqflow's shared-memory layer; not part of the public API.
+/// The heap storage of a byte-slot ring: zeroed words (every slot starts empty).
+struct HeapWords(#[allow(dead_code)] Box<[UnsafeCell<u64>]>);
+
+// SAFETY: plain words touched only through `RingBuffer`'s accessors, whose contract forbids
+// data races; `u64` is `Send + Sync`.
+unsafe impl Sync for HeapWords {}
+
+impl RingBuffer<DynByteSlot> {
+    /// A ring of `capacity` empty byte slots, each holding payloads of up to `max_payload`
+    /// bytes (rounded up to whole 8-byte words, see [`DynByteSlot::stride_for`]).
+    ///
+    /// [`CapacityError`] for a bad slot count, or [`CapacityError::TooManyBytes`] when the
+    /// ring would not fit in the address space; never a panic.
+    ///
+    /// ```
+    /// use seqflow_ring::{CapacityError, DynByteSlot, RingBuffer};
+    /// let ring = RingBuffer::<DynByteSlot>::with_byte_slots(8, 1 << 20).unwrap();
+    /// assert_eq!(ring.stride(), (1 << 20) + 8);
+    /// assert!(matches!(
+    ///     RingBuffer::<DynByteSlot>::with_byte_slots(1 << 30, usize::MAX / 4),
+    ///     Err(CapacityError::TooManyBytes { .. })
+    /// ));
+    /// ```
+    pub fn with_byte_slots(capacity: usize, max_payload: usize) -> Result<Self, CapacityError> {
+        let capacity = Capacity::new(capacity)?;
+        let too_large = CapacityError::TooManyBytes {
+            slots: capacity.get(),
+            max_payload,
+        };
+        let stride = DynByteSlot::stride_for(max_payload).ok_or(too_large)?;
+        let bytes = stride
+            .checked_mul(capacity.get())
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or(too_large)?;
+        let words: Box<[UnsafeCell<u64>]> = (0..bytes / 8).map(|_| UnsafeCell::new(0)).collect();
+        let owner = Arc::new(HeapWords(words));
+        // As in `new`: the pointer is derived from the whole slice after the move.
+        let base = NonNull::from(&*owner.0).cast::<u8>();
+        Ok(Self {
+            base,
+            stride,
+            capacity,
+            owner,
+            _event: PhantomData,
+        })
+    }
+}
+
+impl<E: ?Sized + Slot> RingBuffer<E> {
+    /// A ring over `capacity` events `stride` bytes apart that live in memory owned by
+    /// `owner` (a shared-memory mapping). Internal to seqflow's shared-memory layer; not part
+    /// of the public API.
     ///
     /// # Safety
-    /// `slots` must point to `capacity` initialised, properly aligned `E` values that stay valid
-    /// for as long as `owner` lives, whose provenance covers all `capacity` slots, and that are
-    /// only accessed through rings following the contract in the type docs.
+    /// `base` must point to `capacity * stride` bytes aligned to [`Slot::ALIGN`], holding
+    /// `capacity` initialised `E` values (`E::fits(stride)`), that stay valid for as long as
+    /// `owner` lives, whose provenance covers all slots and permits writes, and that are only
+    /// accessed through rings following the contract in the type docs.
     #[doc(hidden)]
     pub unsafe fn __internal_from_raw_parts(
-        slots: NonNull<E>,
+        base: NonNull<u8>,
+        stride: usize,
         capacity: Capacity,
         owner: Arc<dyn Send + Sync>,
     ) -> Self {
+        debug_assert!(E::fits(stride) && base.as_ptr() as usize % E::ALIGN == 0);
         Self {
-            // `UnsafeCell<E>` has the same layout as `E`.
-            slots: slots.cast(),
+            base,
+            stride,
             capacity,
             owner,
+            _event: PhantomData,
         }
+    }
+
+    /// The bytes from one slot to the next: `size_of::<E>()` for a sized event, the size
+    /// chosen when the ring was made for a [`DynByteSlot`].
+    ///
+    /// ```
+    /// assert_eq!(seqflow_ring::RingBuffer::new(8, || 0u32).unwrap().stride(), 4);
+    /// ```
+    #[inline]
+    pub fn stride(&self) -> usize {
+        self.stride
     }
 
     /// The number of slots.
@@ -142,7 +214,7 @@ impl<E> RingBuffer<E> {
     pub unsafe fn get(&self, seq: i64) -> &E {
         // SAFETY: `index_of` is below capacity, so the pointer is inside the slots; the caller
         // guarantees nobody writes the slot while the reference lives.
-        unsafe { &*self.slots.as_ptr().add(self.index_of(seq)).cast::<E>() }
+        unsafe { &*self.slot_ptr(seq) }
     }
 
     /// The event at `seq`, for writing.
@@ -154,7 +226,7 @@ impl<E> RingBuffer<E> {
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn get_mut(&self, seq: i64) -> &mut E {
         // SAFETY: in bounds as in `get`; the claim gives the caller exclusive access to the slot.
-        unsafe { &mut *UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
+        unsafe { &mut *self.slot_ptr(seq) }
     }
 
     /// A raw pointer to the slot of `seq`, for readers that copy an event optimistically and
@@ -168,48 +240,9 @@ impl<E> RingBuffer<E> {
     /// ```
     #[inline]
     pub fn slot_ptr(&self, seq: i64) -> *mut E {
-        // SAFETY: `index_of` is below capacity, so the offset stays inside the slots.
-        unsafe { UnsafeCell::raw_get(self.slots.as_ptr().add(self.index_of(seq))) }
-    }
-
-    /// Copy the event at `seq` out without making a reference to it, for readers that copy
-    /// optimistically and validate afterwards (seqlock style: lossy subscribers, reading the
-    /// newest event). The copy goes word by word with volatile reads (8- or 4-byte words when
-    /// `E`'s size and alignment allow, else bytes): one volatile read of a large `E` is a single
-    /// huge load that compilers handle badly, and it would not be atomic either.
-    ///
-    /// # Safety
-    /// A producer may be writing the slot meanwhile only if the caller then discards the copy
-    /// unread (it checks, after an `Acquire` fence, that no producer claimed the slot's next
-    /// lap); the returned value is initialised only if nobody wrote the slot during the copy.
-    /// This read still races with such a write under the Rust memory model (the race
-    /// `crossbeam_utils::atomic::AtomicCell` documents for types without native atomics).
-    ///
-    /// ```
-    /// let ring = seqflow_ring::RingBuffer::new(4, || [7u8; 3]).unwrap();
-    /// // SAFETY: single-threaded, nobody writes the slot: the copy is the whole event.
-    /// assert_eq!(unsafe { ring.copy_out(5).assume_init() }, [7, 7, 7]);
-    /// ```
-    #[inline]
-    pub unsafe fn copy_out(&self, seq: i64) -> std::mem::MaybeUninit<E> {
-        let mut out = std::mem::MaybeUninit::<E>::uninit();
-        let (size, align) = (std::mem::size_of::<E>(), std::mem::align_of::<E>());
-        let src = self.slot_ptr(seq).cast::<u8>().cast_const();
-        let dst = out.as_mut_ptr().cast::<u8>();
-        // A word type is used only when `E`'s alignment and size are multiples of it; concurrent
-        // writes are the caller's contract (above).
-        // SAFETY: `src` (the slot of `seq`) and `dst` (`out`) are `size` bytes, aligned for `E`,
-        // so every word pointer is aligned and in bounds.
-        unsafe {
-            if align >= 8 && size % 8 == 0 {
-                copy_volatile::<u64>(src, dst, size / 8);
-            } else if align >= 4 && size % 4 == 0 {
-                copy_volatile::<u32>(src, dst, size / 4);
-            } else {
-                copy_volatile::<u8>(src, dst, size);
-            }
-        }
-        out
+        // SAFETY: `index_of` is below capacity, so the offset stays inside the slots, and the
+        // stride is one `E` fits (checked by every constructor).
+        unsafe { E::at(self.base.as_ptr(), self.index_of(seq), self.stride) }
     }
 
     /// The owner that keeps the slots alive.
@@ -223,21 +256,53 @@ impl<E> RingBuffer<E> {
     }
 }
 
-impl<E> Clone for RingBuffer<E> {
+impl<E: ?Sized + SlotCopy> RingBuffer<E> {
+    /// Copy the event at `seq` out without making a reference to it, for readers that copy
+    /// optimistically and validate afterwards (seqlock style: lossy subscribers, reading the
+    /// newest event). The copy goes word by word with volatile reads (8- or 4-byte words when
+    /// `E`'s size and alignment allow, else bytes): one volatile read of a large `E` is a single
+    /// huge load that compilers handle badly, and it would not be atomic either. A
+    /// [`DynByteSlot`]'s copy is its payload (the length read first, then that many bytes).
+    ///
+    /// # Safety
+    /// A producer may be writing the slot meanwhile only if the caller then discards the copy
+    /// unread (it checks, after an `Acquire` fence, that no producer claimed the slot's next
+    /// lap); only a copy nobody wrote during may be passed to [`SlotCopy::assume_whole`].
+    /// This read still races with such a write under the Rust memory model (the race
+    /// `crossbeam_utils::atomic::AtomicCell` documents for types without native atomics).
+    ///
+    /// ```
+    /// use seqflow_ring::SlotCopy;
+    /// let ring = seqflow_ring::RingBuffer::new(4, || [7u8; 3]).unwrap();
+    /// // SAFETY: single-threaded, nobody writes the slot: the copy is the whole event.
+    /// assert_eq!(unsafe { <[u8; 3]>::assume_whole(ring.copy_out(5)) }, [7, 7, 7]);
+    /// ```
+    #[inline]
+    pub unsafe fn copy_out(&self, seq: i64) -> E::Raw {
+        // SAFETY: the slot of `seq` in a ring of this stride, aligned by every constructor;
+        // concurrent writes are the caller's contract (above).
+        unsafe { E::copy_raw(self.slot_ptr(seq), self.stride) }
+    }
+}
+
+impl<E: ?Sized> Clone for RingBuffer<E> {
     /// Another handle to the same slots.
     fn clone(&self) -> Self {
         Self {
-            slots: self.slots,
+            base: self.base,
+            stride: self.stride,
             capacity: self.capacity,
             owner: Arc::clone(&self.owner),
+            _event: PhantomData,
         }
     }
 }
 
-impl<E> std::fmt::Debug for RingBuffer<E> {
+impl<E: ?Sized> std::fmt::Debug for RingBuffer<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RingBuffer")
             .field("capacity", &self.capacity.get())
+            .field("stride", &self.stride)
             .finish_non_exhaustive()
     }
 }
@@ -247,19 +312,6 @@ impl<E> std::fmt::Debug for RingBuffer<E> {
 /// # Safety
 /// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`, and
 /// `W` must be a plain integer type.
-#[inline]
-unsafe fn copy_volatile<W: Copy>(src: *const u8, dst: *mut u8, words: usize) {
-    // As `MaybeUninit` words: an event's padding bytes are uninitialised, which a `W` may not be.
-    let (src, dst) = (
-        src.cast::<std::mem::MaybeUninit<W>>(),
-        dst.cast::<std::mem::MaybeUninit<W>>(),
-    );
-    for i in 0..words {
-        // SAFETY: `i < words`: in bounds and aligned for `W` by the caller's contract.
-        unsafe { dst.add(i).write(src.add(i).read_volatile()) };
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,14 +328,16 @@ mod tests {
         }
         let ring = RingBuffer::new(4, || Padded { a: 1, b: 2 }).unwrap();
         // SAFETY: single-threaded test: nobody writes the slot during the copy.
-        let copy = unsafe { ring.copy_out(5).assume_init() };
+        let copy = unsafe { Padded::assume_whole(ring.copy_out(5)) };
         assert_eq!(copy, Padded { a: 1, b: 2 });
         let ring = RingBuffer::new(4, || [7u8; 5]).unwrap();
         // SAFETY: as above.
-        assert_eq!(unsafe { ring.copy_out(1).assume_init() }, [7u8; 5]);
+        let bytes = unsafe { <[u8; 5]>::assume_whole(ring.copy_out(1)) };
+        assert_eq!(bytes, [7u8; 5]);
         let ring = RingBuffer::new(4, || (3u32, 4u16)).unwrap();
         // SAFETY: as above.
-        assert_eq!(unsafe { ring.copy_out(2).assume_init() }, (3u32, 4u16));
+        let pair = unsafe { <(u32, u16)>::assume_whole(ring.copy_out(2)) };
+        assert_eq!(pair, (3u32, 4u16));
     }
 
     #[test]

@@ -35,12 +35,12 @@ use std::time::Duration;
 /// assert_eq!((n, sum), (3, 6));
 /// assert_eq!(consumer.sequence(), 2);
 /// ```
-pub struct ShmConsumer<E: ShmEvent> {
+pub struct ShmConsumer<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     core: PollCore<E, ShmFeed<E>>,
 }
 
-impl<E: ShmEvent> ShmConsumer<E> {
+impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     pub(crate) fn register(ring: ShmRing<E>, name: &str, after: &[&str]) -> Result<Self, ShmError> {
         let start = if after.is_empty() {
             Start::Cursor
@@ -201,7 +201,7 @@ impl From<PollMisuse> for ConsumeError {
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmConsumer<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmConsumer<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmConsumer")
             .field("ring", &self.ring.name())

@@ -413,18 +413,3 @@ pub enum ConsumeError {
         index: usize,
     },
 }
-
-/// A payload longer than a [`ByteSlot`](crate::ByteSlot) can hold.
-///
-/// ```
-/// let e = seqflow_shm::TooLong { len: 9, max: 8 };
-/// assert_eq!(e.to_string(), "payload of 9 bytes does not fit in 8");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("payload of {len} bytes does not fit in {max}")]
-pub struct TooLong {
-    /// The payload length.
-    pub len: usize,
-    /// The slot capacity.
-    pub max: usize,
-}

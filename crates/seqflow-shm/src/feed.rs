@@ -13,7 +13,7 @@ use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitS
 use std::time::Duration;
 
 /// One registered consumer's view of a shared ring.
-pub(crate) struct ShmFeed<E: ShmEvent> {
+pub(crate) struct ShmFeed<E: ?Sized + ShmEvent> {
     pub events: RingBuffer<E>,
     barrier: SequenceBarrier<ShmSequencer>,
     pub watch: Watch,
@@ -24,7 +24,7 @@ pub(crate) struct ShmFeed<E: ShmEvent> {
     pub stop: Option<Alert>,
 }
 
-impl<E: ShmEvent> ShmFeed<E> {
+impl<E: ?Sized + ShmEvent> ShmFeed<E> {
     /// Register a gating consumer of `kind` named `label`, starting as `start` says.
     pub fn attach(
         ring: &ShmRing<E>,
@@ -111,7 +111,7 @@ impl<E: ShmEvent> ShmFeed<E> {
 // sequencer's table (registered under the registry lock, held while this feed lives), so no
 // producer in any process claims `q + capacity` while it is below `q`; `Sequence::set` is a
 // `Release` store. A handle inherited through fork never reads: `wait` refuses it first.
-unsafe impl<E: ShmEvent> EventFeed<E> for ShmFeed<E> {
+unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
         self.wait(seq, timeout).map_err(|e| match e {
             ConsumeError::Timeout => FeedError::Timeout,

@@ -87,7 +87,7 @@ mod worker;
 
 pub use byte_slot::ByteSlot;
 pub use consumer::ShmConsumer;
-pub use error::{ConsumeError, ShmError, TooLong};
+pub use error::{ConsumeError, ShmError};
 pub use event::{fingerprint, ShmEvent};
 pub use futex::{FutexWait, FutexWord};
 pub use guard::UnlinkGuard;
@@ -128,7 +128,7 @@ pub use seqflow_pipeline::{
     fallible, BatchEvent, EventError, EventHandler, ExceptionAction, ExceptionHandler, Fallible,
     HandlerFailure, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
 };
-pub use seqflow_ring::{Capacity, CapacityError};
+pub use seqflow_ring::{Capacity, CapacityError, DynByteCopy, DynByteSlot, TooLong};
 pub use seqflow_sequence::{
     Alert, BusySpinWait, OwnedRef, SleepingWait, WaitError, WaitStrategy, YieldingWait,
 };

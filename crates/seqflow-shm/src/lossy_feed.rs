@@ -5,14 +5,15 @@
 
 use crate::{ConsumeError, ShmEvent, ShmSubscriber};
 use seqflow_pipeline::{EventFeed, FeedError};
+use std::borrow::Borrow;
 use std::cell::Cell;
 use std::time::Duration;
 
 /// A lossy subscriber feeding a stage: the current batch of copies and the stage's position.
-pub(crate) struct LossyFeed<E: ShmEvent> {
+pub(crate) struct LossyFeed<E: ?Sized + ShmEvent> {
     pub sub: ShmSubscriber<E>,
     /// Copies of the events `base ..= base + len - 1`.
-    batch: Vec<E>,
+    batch: Vec<E::Copy>,
     base: i64,
     /// The most events copied per batch.
     max_batch: usize,
@@ -22,11 +23,11 @@ pub(crate) struct LossyFeed<E: ShmEvent> {
     pending: Option<ConsumeError>,
 }
 
-impl<E: ShmEvent> LossyFeed<E> {
-    pub fn new(sub: ShmSubscriber<E>, max_batch: usize, capacity: usize) -> Self {
+impl<E: ?Sized + ShmEvent> LossyFeed<E> {
+    pub fn new(sub: ShmSubscriber<E>, max_batch: usize, capacity: usize, stride: usize) -> Self {
         let done = sub.position() - 1;
         // At most a ring's worth, and about 1 MiB of copies (large slots make small batches).
-        let by_bytes = (1 << 20) / std::mem::size_of::<E>().max(1);
+        let by_bytes = (1 << 20) / stride.max(1);
         Self {
             sub,
             batch: Vec::new(),
@@ -60,7 +61,7 @@ impl<E: ShmEvent> LossyFeed<E> {
 // only when `seq ..= hi` are in `batch` (copies validated by the lossy read protocol: whole
 // events as published). No producer writes the copies, so the gating part of the contract holds
 // trivially; `set_sequence` stores with `Release` through the registration.
-unsafe impl<E: ShmEvent> EventFeed<E> for LossyFeed<E> {
+unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for LossyFeed<E> {
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
         let end = self.base + self.batch.len() as i64 - 1;
         if seq >= self.base && seq <= end {
@@ -94,7 +95,7 @@ unsafe impl<E: ShmEvent> EventFeed<E> for LossyFeed<E> {
     #[inline]
     unsafe fn event(&self, seq: i64) -> &E {
         // The caller asks only for sequences `wait_for` returned: inside the batch.
-        &self.batch[(seq - self.base) as usize]
+        self.batch[(seq - self.base) as usize].borrow()
     }
 
     #[inline]

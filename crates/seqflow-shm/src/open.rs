@@ -23,7 +23,11 @@ use std::time::{Duration, Instant};
 /// What the opener's event type looks like; `None` to accept any (inspection).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Expect {
-    pub size: u64,
+    /// The slot size of a sized type; `None` when the segment chose it (any size `fits`
+    /// accepts).
+    pub size: Option<u64>,
+    /// Whether slots of a size hold this type.
+    pub fits: fn(usize) -> bool,
     pub align: u64,
     pub fingerprint: u64,
     pub type_name: &'static str,
@@ -267,10 +271,11 @@ pub(crate) fn validate(
             found: u64::from(f.wait_kind),
         })?;
     if let Some(e) = expect {
-        if (e.size, e.align) != (f.event_size, f.event_align) {
+        let expected_size = e.size.unwrap_or(f.event_size);
+        if (expected_size, e.align) != (f.event_size, f.event_align) {
             return Err(ShmError::EventLayoutMismatch {
                 name: name_s(),
-                expected_size: e.size,
+                expected_size,
                 expected_align: e.align,
                 found_size: f.event_size,
                 found_align: f.event_align,
@@ -282,6 +287,13 @@ pub(crate) fn validate(
                 expected: e.fingerprint,
                 found: f.fingerprint,
                 type_name: e.type_name,
+            });
+        }
+        if !usize::try_from(f.event_size).is_ok_and(e.fits) {
+            return Err(ShmError::CorruptHeader {
+                name: name_s(),
+                field: "event_size",
+                found: f.event_size,
             });
         }
     }

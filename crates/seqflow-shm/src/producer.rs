@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 /// assert_eq!((range.start(), range.end()), (1, 3));
 /// assert_eq!(consumer.wait_for(0, Some(Duration::from_secs(1))), Ok(3));
 /// ```
-pub struct ShmProducer<E: ShmEvent> {
+pub struct ShmProducer<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     events: RingBuffer<E>,
     claimer: AnyClaimer,
@@ -47,7 +47,7 @@ pub struct ShmProducer<E: ShmEvent> {
     epoch: u64,
 }
 
-impl<E: ShmEvent> ShmProducer<E> {
+impl<E: ?Sized + ShmEvent> ShmProducer<E> {
     /// Take a producer slot of `ring` (see [`ShmRing::producer`]).
     pub(crate) fn attach(ring: ShmRing<E>) -> Result<Self, ShmError> {
         let inner = ring.inner().clone();
@@ -429,7 +429,7 @@ fn before(deadline: Option<Instant>) -> bool {
     }
 }
 
-impl<E: ShmEvent> Drop for ShmProducer<E> {
+impl<E: ?Sized + ShmEvent> Drop for ShmProducer<E> {
     fn drop(&mut self) {
         if current_pid() != self.owner_pid {
             // A forked child's copy: the slot belongs to the parent.
@@ -442,7 +442,7 @@ impl<E: ShmEvent> Drop for ShmProducer<E> {
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmProducer<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmProducer<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmProducer")
             .field("ring", &self.ring.name())
@@ -469,13 +469,13 @@ impl<E: ShmEvent> std::fmt::Debug for ShmProducer<E> {
 /// assert!(claim.get_mut(3).is_none(), "not part of the claim");
 /// claim.commit();
 /// ```
-pub struct ShmClaim<'a, E: ShmEvent> {
+pub struct ShmClaim<'a, E: ?Sized + ShmEvent> {
     producer: &'a mut ShmProducer<E>,
     range: SequenceRange,
     published: bool,
 }
 
-impl<E: ShmEvent> ShmClaim<'_, E> {
+impl<E: ?Sized + ShmEvent> ShmClaim<'_, E> {
     /// The claimed sequences.
     pub fn range(&self) -> SequenceRange {
         self.range
@@ -529,7 +529,7 @@ impl<E: ShmEvent> ShmClaim<'_, E> {
     }
 }
 
-impl<E: ShmEvent> Drop for ShmClaim<'_, E> {
+impl<E: ?Sized + ShmEvent> Drop for ShmClaim<'_, E> {
     fn drop(&mut self) {
         if !self.published && current_pid() == self.producer.owner_pid {
             self.producer.publish_range(self.range);
@@ -537,7 +537,7 @@ impl<E: ShmEvent> Drop for ShmClaim<'_, E> {
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmClaim<'_, E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmClaim<'_, E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmClaim")
             .field("range", &self.range)

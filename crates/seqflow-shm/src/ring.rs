@@ -6,7 +6,7 @@ use crate::open::{open_segment, Attach, Expect};
 use crate::registry::ConsumerKind;
 use crate::segment::Segment;
 use crate::{
-    fingerprint, reaper, Inspection, OpenOptions, ProducerMode, SegmentName, ShmConsumer, ShmError,
+    reaper, DynByteSlot, Inspection, OpenOptions, ProducerMode, SegmentName, ShmConsumer, ShmError,
     ShmEvent, ShmOptions, ShmProducer, ShmSequencer, ShmSubscriber, ShmWorker, UnlinkGuard,
     WaitKind,
 };
@@ -50,7 +50,7 @@ const MAX_LIVENESS_INTERVAL: Duration = Duration::from_secs(3600);
 /// assert_eq!(consumer.get(hi), Ok(&0));
 /// consumer.update_sequence(hi).unwrap();
 /// ```
-pub struct ShmRing<E: ShmEvent> {
+pub struct ShmRing<E: ?Sized + ShmEvent> {
     inner: Arc<RingInner>,
     _event: PhantomData<fn() -> E>,
 }
@@ -140,6 +140,131 @@ impl<E: ShmEvent> ShmRing<E> {
     /// assert!(matches!(ShmRing::<u8>::create("/x", 1000, ShmOptions::default()), Err(ShmError::Capacity { .. })));
     /// ```
     pub fn create(name: &str, capacity: usize, options: ShmOptions) -> Result<Self, ShmError> {
+        Self::create_with_stride(name, capacity, std::mem::size_of::<E>(), options)
+    }
+
+    /// Create the segment, or attach to it if a live one exists (waiting up to `timeout` for it
+    /// to be ready). Racing callers all end up attached to the same segment; an existing
+    /// segment made with other parameters is refused ([`ShmError::OptionsMismatch`]).
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// let name = format!("/seqflow-doc-ooc-{}", std::process::id());
+    /// let a = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
+    /// let _guard = a.unlink_on_drop();
+    /// let b = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
+    /// assert_eq!(a.name(), b.name());
+    /// ```
+    pub fn open_or_create(
+        name: &str,
+        capacity: usize,
+        options: ShmOptions,
+        timeout: Duration,
+    ) -> Result<Self, ShmError> {
+        Self::open_or_create_with_stride(name, capacity, std::mem::size_of::<E>(), options, timeout)
+    }
+}
+
+impl ShmRing<DynByteSlot> {
+    /// Create the segment `name` with `capacity` byte slots, each holding payloads of up to
+    /// `max_payload` bytes (rounded up to whole 8-byte words), and attach to it: the payload
+    /// size is chosen here, at run time, and recorded in the segment, so
+    /// [`open`](ShmRing::open) finds it again. Handlers, claims and consumers get
+    /// `&DynByteSlot` / `&mut DynByteSlot`; lossy readers get a [`DynByteCopy`](crate::DynByteCopy).
+    ///
+    /// Errors as [`create`](ShmRing::create); a slot size that does not fit the address space
+    /// is [`ShmError::Capacity`].
+    ///
+    /// ```
+    /// use seqflow_shm::{DynByteSlot, ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// let name = format!("/seqflow-doc-bytes-{}", std::process::id());
+    /// let ring = ShmRing::<DynByteSlot>::create_bytes(&name, 8, 1 << 20, ShmOptions::default()).unwrap();
+    /// let _guard = ring.unlink_on_drop();
+    ///
+    /// // Usually in another process: the slot size comes from the segment.
+    /// let attached = ShmRing::<DynByteSlot>::open(&name, Duration::from_secs(1)).unwrap();
+    /// assert_eq!(attached.max_payload(), 1 << 20);
+    /// let mut consumer = attached.consumer("reader").unwrap();
+    ///
+    /// let mut producer = ring.producer().unwrap();
+    /// let payload = vec![7u8; 300_000];
+    /// assert!(payload.len() <= ring.max_payload()); // so `set` below cannot fail
+    /// producer.publish(|slot, _| slot.set(&payload).expect("fits")).unwrap();
+    /// let hi = consumer.wait_for(0, Some(Duration::from_secs(1))).unwrap();
+    /// assert_eq!(consumer.get(hi).unwrap().as_bytes().len(), 300_000);
+    /// ```
+    pub fn create_bytes(
+        name: &str,
+        capacity: usize,
+        max_payload: usize,
+        options: ShmOptions,
+    ) -> Result<Self, ShmError> {
+        let stride = Self::byte_stride(name, capacity, max_payload)?;
+        Self::create_with_stride(name, capacity, stride, options)
+    }
+
+    /// [`create_bytes`](Self::create_bytes), or attach to a live segment of that name
+    /// (refused with [`ShmError::OptionsMismatch`] if its slots or parameters differ).
+    ///
+    /// ```
+    /// use seqflow_shm::{DynByteSlot, ShmError, ShmOptions, ShmRing};
+    /// use std::time::Duration;
+    /// let name = format!("/seqflow-doc-bytes-ooc-{}", std::process::id());
+    /// let t = Duration::from_secs(1);
+    /// let a = ShmRing::<DynByteSlot>::open_or_create_bytes(&name, 8, 100, ShmOptions::default(), t).unwrap();
+    /// let _guard = a.unlink_on_drop();
+    /// assert!(ShmRing::<DynByteSlot>::open_or_create_bytes(&name, 8, 100, ShmOptions::default(), t).is_ok());
+    /// let other = ShmRing::<DynByteSlot>::open_or_create_bytes(&name, 8, 4096, ShmOptions::default(), t);
+    /// assert!(matches!(other, Err(ShmError::OptionsMismatch { field: "slot_bytes", .. })));
+    /// ```
+    pub fn open_or_create_bytes(
+        name: &str,
+        capacity: usize,
+        max_payload: usize,
+        options: ShmOptions,
+        timeout: Duration,
+    ) -> Result<Self, ShmError> {
+        let stride = Self::byte_stride(name, capacity, max_payload)?;
+        Self::open_or_create_with_stride(name, capacity, stride, options, timeout)
+    }
+
+    /// The most payload bytes a slot of this ring holds.
+    ///
+    /// ```
+    /// # use seqflow_shm::{DynByteSlot, ShmOptions, ShmRing};
+    /// # let name = format!("/seqflow-doc-maxp-{}", std::process::id());
+    /// let ring = ShmRing::<DynByteSlot>::create_bytes(&name, 4, 10, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// assert_eq!(ring.max_payload(), 16);
+    /// ```
+    pub fn max_payload(&self) -> usize {
+        self.inner.segment.fields.event_size as usize - 8
+    }
+
+    fn byte_stride(name: &str, capacity: usize, max_payload: usize) -> Result<usize, ShmError> {
+        DynByteSlot::stride_for(max_payload)
+            .filter(|&stride| stride.checked_mul(capacity).is_some())
+            .filter(|&stride| stride as u64 <= crate::layout::MAX_EVENT_SIZE)
+            .ok_or_else(|| ShmError::Capacity {
+                name: name.to_owned(),
+                source: seqflow_ring::CapacityError::TooManyBytes {
+                    slots: capacity,
+                    max_payload,
+                },
+            })
+    }
+}
+
+impl<E: ?Sized + ShmEvent> ShmRing<E> {
+    /// Create the segment with slots of `stride` bytes (`E::fits(stride)`).
+    fn create_with_stride(
+        name: &str,
+        capacity: usize,
+        stride: usize,
+        options: ShmOptions,
+    ) -> Result<Self, ShmError> {
         let name = SegmentName::new(name)?;
         seqflow_ring::Capacity::new(capacity).map_err(|source| ShmError::Capacity {
             name: name.to_string(),
@@ -149,8 +274,8 @@ impl<E: ShmEvent> ShmRing<E> {
         let spec = CreateSpec {
             params: Params {
                 capacity: capacity as u64,
-                event_size: std::mem::size_of::<E>() as u64,
-                event_align: std::mem::align_of::<E>() as u64,
+                event_size: stride as u64,
+                event_align: E::ALIGN as u64,
                 max_consumers: options.max_consumers as u64,
                 max_producers: if multi {
                     options.max_producers as u64
@@ -162,7 +287,7 @@ impl<E: ShmEvent> ShmRing<E> {
             },
             mode: options.producer,
             wait: options.wait,
-            fingerprint: options.fingerprint.unwrap_or_else(fingerprint::<E>),
+            fingerprint: options.fingerprint.unwrap_or_else(E::default_fingerprint),
             permissions: options.mode,
             remove_stale: options.remove_stale,
             declared_consumers: options.declared_consumers.clone(),
@@ -207,30 +332,22 @@ impl<E: ShmEvent> ShmRing<E> {
     pub fn open_with(name: &str, options: OpenOptions) -> Result<Self, ShmError> {
         let name = SegmentName::new(name)?;
         let expect = Expect {
-            size: std::mem::size_of::<E>() as u64,
-            align: std::mem::align_of::<E>() as u64,
-            fingerprint: options.fingerprint.unwrap_or_else(fingerprint::<E>),
+            size: E::FIXED_SIZE.map(|size| size as u64),
+            fits: E::fits,
+            align: E::ALIGN as u64,
+            fingerprint: options.fingerprint.unwrap_or_else(E::default_fingerprint),
             type_name: std::any::type_name::<E>(),
         };
         let segment = open_segment(&name, options.timeout, Some(expect), Attach::Yes)?;
         Self::from_segment(segment, options.liveness_interval, options.registry_timeout)
     }
 
-    /// Create the segment, or attach to it if a live one exists (waiting up to `timeout` for it
-    /// to be ready). Racing callers all end up attached to the same segment.
-    ///
-    /// ```
-    /// use seqflow_shm::{ShmOptions, ShmRing};
-    /// use std::time::Duration;
-    /// let name = format!("/seqflow-doc-ooc-{}", std::process::id());
-    /// let a = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
-    /// let _guard = a.unlink_on_drop();
-    /// let b = ShmRing::<u64>::open_or_create(&name, 8, ShmOptions::default(), Duration::from_secs(1)).unwrap();
-    /// assert_eq!(a.name(), b.name());
-    /// ```
-    pub fn open_or_create(
+    /// Create the segment with slots of `stride` bytes, or attach to a live one with the same
+    /// parameters.
+    fn open_or_create_with_stride(
         name: &str,
         capacity: usize,
+        stride: usize,
         options: ShmOptions,
         timeout: Duration,
     ) -> Result<Self, ShmError> {
@@ -241,10 +358,10 @@ impl<E: ShmEvent> ShmRing<E> {
             registry_timeout: options.registry_timeout,
         };
         let requested = options.clone();
-        match Self::create(name, capacity, options) {
+        match Self::create_with_stride(name, capacity, stride, options) {
             Err(ShmError::AlreadyExists { .. }) => {
                 let ring = Self::open_with(name, open_options)?;
-                ring.check_matches(capacity, &requested)?;
+                ring.check_matches(capacity, stride, &requested)?;
                 Ok(ring)
             }
             other => other,
@@ -274,7 +391,12 @@ impl<E: ShmEvent> ShmRing<E> {
 
     /// Refuse an existing segment whose creation parameters differ from `options`: an open
     /// never silently ignores what the caller asked for.
-    fn check_matches(&self, capacity: usize, options: &ShmOptions) -> Result<(), ShmError> {
+    fn check_matches(
+        &self,
+        capacity: usize,
+        stride: usize,
+        options: &ShmOptions,
+    ) -> Result<(), ShmError> {
         let segment = &self.inner.segment;
         let f = &segment.fields;
         let multi = options.producer == ProducerMode::MultiCas;
@@ -305,8 +427,9 @@ impl<E: ShmEvent> ShmRing<E> {
             v.sort();
             v
         };
-        let checks: [(&'static str, String, String); 8] = [
+        let checks: [(&'static str, String, String); 9] = [
             ("capacity", capacity.to_string(), f.capacity.to_string()),
+            ("slot_bytes", stride.to_string(), f.event_size.to_string()),
             (
                 "producer",
                 format!("{:?}", options.producer),
@@ -369,7 +492,7 @@ impl<E: ShmEvent> ShmRing<E> {
     /// for i in 0..20 { p.publish(|e, _| *e = i * 10).unwrap(); }
     /// assert_eq!(ring.read_last(), Some((19, 190)));
     /// ```
-    pub fn read_last(&self) -> Option<(i64, E)> {
+    pub fn read_last(&self) -> Option<(i64, E::Copy)> {
         let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
@@ -599,14 +722,15 @@ impl<E: ShmEvent> ShmRing<E> {
     /// ```
     pub fn ring(&self) -> RingBuffer<E> {
         let segment = &self.inner.segment;
-        // `events` points at `capacity` slots of `size_of::<E>()` bytes aligned to
-        // `align_of::<E>()` inside the mapping (checked against the header, which was checked
-        // against `E`); they are initialised (every bit pattern is a valid `E: Pod`).
+        // `events` points at `capacity` slots of `event_size` bytes aligned to `E::ALIGN`
+        // inside the mapping (the header was checked against `E` at open: `E::fits` accepts
+        // the size); they are initialised (every bit pattern is a valid `E: ShmEvent`).
         // SAFETY: as above; the mapping owner keeps the slots alive, and access follows the
         // ring contract through this crate's handles.
         unsafe {
             RingBuffer::__internal_from_raw_parts(
-                segment.events.cast::<E>(),
+                segment.events.cast::<u8>(),
+                segment.fields.event_size as usize,
                 self.inner.sequencer.capacity(),
                 segment.map.clone(),
             )
@@ -801,7 +925,7 @@ impl<E: ShmEvent> ShmRing<E> {
     }
 }
 
-impl<E: ShmEvent> Clone for ShmRing<E> {
+impl<E: ?Sized + ShmEvent> Clone for ShmRing<E> {
     fn clone(&self) -> Self {
         Self {
             inner: Arc::clone(&self.inner),
@@ -810,7 +934,7 @@ impl<E: ShmEvent> Clone for ShmRing<E> {
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmRing<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmRing<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmRing")
             .field("name", &self.name())

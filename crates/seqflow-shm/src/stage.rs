@@ -43,7 +43,7 @@ enum Role {
 }
 
 /// What a stage reads from: a gating registration, or a lossy subscriber's copies.
-enum Attached<E: ShmEvent> {
+enum Attached<E: ?Sized + ShmEvent> {
     Gating(ShmFeed<E>),
     Lossy(LossyFeed<E>),
 }
@@ -87,7 +87,7 @@ enum Attached<E: ShmEvent> {
 /// assert_eq!((sum, report.sequence), (5050, 99));
 /// assert_eq!(journal.join().unwrap().sequence, 99);
 /// ```
-pub struct ShmStage<E: ShmEvent> {
+pub struct ShmStage<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     role: Role,
     spec: StageSpec<E>,
@@ -134,7 +134,7 @@ fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "panicked".to_owned())
 }
 
-impl<E: ShmEvent> ShmRing<E> {
+impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// A stage named `name` of this ring (see [`ShmStage`]); a declared consumer of that name
     /// is taken over, with its position.
     pub fn stage(&self, name: &str) -> ShmStage<E> {
@@ -182,7 +182,7 @@ impl<E: ShmEvent> ShmRing<E> {
     }
 }
 
-impl<E: ShmEvent> ShmStage<E> {
+impl<E: ?Sized + ShmEvent> ShmStage<E> {
     /// Run after the stages named `stages` (every live or declared consumer of each name): this
     /// stage sees an event only once all of them have handled it. Not for pool workers.
     pub fn after(mut self, stages: &[&str]) -> Self {
@@ -236,7 +236,12 @@ impl<E: ShmEvent> ShmStage<E> {
             Role::Subscriber => {
                 let mut sub = self.ring.subscriber(name)?;
                 sub.stop = stop;
-                let feed = LossyFeed::new(sub, self.spec.max_batch(), self.ring.capacity());
+                let feed = LossyFeed::new(
+                    sub,
+                    self.spec.max_batch(),
+                    self.ring.capacity(),
+                    self.ring.ring().stride(),
+                );
                 return Ok(Attached::Lossy(feed));
             }
             Role::Worker => {
@@ -303,7 +308,7 @@ impl<E: ShmEvent> ShmStage<E> {
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmStage<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmStage<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let after = match &self.role {
             Role::Consumer { after } => Some(after),

@@ -35,7 +35,7 @@ use std::time::Duration;
 /// assert_eq!(sub.next_timeout(Some(Duration::from_secs(1))), Err(ConsumeError::Lapped { missed: 6, resume_at: 6 }));
 /// assert_eq!(sub.next_timeout(Some(Duration::from_secs(1))), Ok((6, 6)));
 /// ```
-pub struct ShmSubscriber<E: ShmEvent> {
+pub struct ShmSubscriber<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     events: RingBuffer<E>,
     barrier: SequenceBarrier<ShmSequencer>,
@@ -46,7 +46,7 @@ pub struct ShmSubscriber<E: ShmEvent> {
     pub(crate) stop: Option<Alert>,
 }
 
-impl<E: ShmEvent> ShmSubscriber<E> {
+impl<E: ?Sized + ShmEvent> ShmSubscriber<E> {
     pub(crate) fn register(ring: ShmRing<E>, name: &str) -> Result<Self, ShmError> {
         let inner = ring.inner().clone();
         let registered =
@@ -96,7 +96,10 @@ impl<E: ShmEvent> ShmSubscriber<E> {
     /// ring.producer().unwrap().publish(|e, _| *e = 9).unwrap();
     /// assert_eq!(s.next_timeout(Some(Duration::from_secs(1))), Ok((0, 9)));
     /// ```
-    pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<(i64, E), ConsumeError> {
+    pub fn next_timeout(
+        &mut self,
+        timeout: Option<Duration>,
+    ) -> Result<(i64, E::Copy), ConsumeError> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
         }
@@ -144,12 +147,12 @@ impl<E: ShmEvent> ShmSubscriber<E> {
     }
 
     /// The next event if one is there now; [`ConsumeError::Timeout`] if not.
-    pub fn try_next(&mut self) -> Result<(i64, E), ConsumeError> {
+    pub fn try_next(&mut self) -> Result<(i64, E::Copy), ConsumeError> {
         self.next_timeout(Some(Duration::ZERO))
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmSubscriber<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmSubscriber<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmSubscriber")
             .field("ring", &self.ring.name())

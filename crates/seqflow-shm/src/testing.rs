@@ -126,7 +126,7 @@ pub fn poke_producer_state(name: &str, slot: usize, state: u32) -> io::Result<()
 /// Claim `n` slots of a multi-producer ring with a bare claimer and forget it, the way a
 /// producer killed right after its claim CAS leaves the ring (no producer-table record).
 /// Returns the claimed range; `None` for a single-producer ring.
-pub fn abandon_raw_claim<E: crate::ShmEvent>(
+pub fn abandon_raw_claim<E: ?Sized + crate::ShmEvent>(
     ring: &crate::ShmRing<E>,
     n: usize,
 ) -> Option<Result<seqflow_sequencer::SequenceRange, seqflow_sequencer::ClaimError>> {
@@ -139,7 +139,7 @@ pub fn abandon_raw_claim<E: crate::ShmEvent>(
 
 /// Take the segment's consumer-registry lock and hold it until the returned value is dropped,
 /// the way a process stopped (SIGSTOP) in the middle of a registration holds it.
-pub fn hold_registry_lock<E: crate::ShmEvent>(
+pub fn hold_registry_lock<E: ?Sized + crate::ShmEvent>(
     ring: &crate::ShmRing<E>,
 ) -> Result<Box<dyn std::any::Any>, crate::ShmError> {
     Ok(Box::new(ring.inner().lock_registry()?))

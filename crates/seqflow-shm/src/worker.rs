@@ -38,7 +38,7 @@ use std::time::Duration;
 /// let (sb, vb) = b.process(t, |e, _| *e).unwrap();
 /// assert_eq!((sa, sb, va, vb), (0, 1, 0, 1));
 /// ```
-pub struct ShmWorker<E: ShmEvent> {
+pub struct ShmWorker<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     feed: ShmFeed<E>,
     work: OwnedRef<Sequence>,
@@ -49,7 +49,7 @@ pub struct ShmWorker<E: ShmEvent> {
     available: i64,
 }
 
-impl<E: ShmEvent> ShmWorker<E> {
+impl<E: ?Sized + ShmEvent> ShmWorker<E> {
     pub(crate) fn register(ring: ShmRing<E>, pool: &str) -> Result<Self, ShmError> {
         let feed = ShmFeed::attach(&ring, ConsumerKind::Worker, pool, Start::Pool(pool))?;
         let work = feed.pool_work(&ring)?;
@@ -172,7 +172,7 @@ impl<E: ShmEvent> ShmWorker<E> {
     }
 }
 
-impl<E: ShmEvent> ShmWorker<E> {
+impl<E: ?Sized + ShmEvent> ShmWorker<E> {
     /// Count the unhandled rest of the batch a panicking handler left (see `Drop`).
     fn count_lost_batch(&mut self) {
         if self.feed.registration.is_owner() {
@@ -197,13 +197,13 @@ impl<E: ShmEvent> ShmWorker<E> {
     }
 }
 
-impl<E: ShmEvent> Drop for ShmWorker<E> {
+impl<E: ?Sized + ShmEvent> Drop for ShmWorker<E> {
     fn drop(&mut self) {
         self.count_lost_batch();
     }
 }
 
-impl<E: ShmEvent> std::fmt::Debug for ShmWorker<E> {
+impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmWorker<E> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShmWorker")
             .field("ring", &self.ring.name())

@@ -4,7 +4,7 @@
 /// An event of the cross-process scenarios: filled in place from its index, verified and summed
 /// on arrival. Large events are never built on the stack: they are written where they live (a
 /// ring slot, a heap buffer).
-pub trait IpcEvent: seqflow_shm::ShmEvent {
+pub trait IpcEvent: seqflow_shm::ShmEvent + bytemuck::Pod {
     /// Bytes on the wire.
     const BYTES: usize;
 
