@@ -2,7 +2,7 @@
 
 use crate::{Disruptor, ProducerSequencer};
 use parking_lot::Mutex;
-use seqflow_ring::RingBuffer;
+use seqflow_ring::{RingBuffer, Slot};
 use seqflow_sequence::YieldingWait;
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
@@ -25,7 +25,7 @@ use std::time::Duration;
 /// assert_eq!(range.len(), 3);
 /// d.shutdown().unwrap();
 /// ```
-pub struct Producer<E, C: Claimer = SingleClaimer<YieldingWait>> {
+pub struct Producer<E: ?Sized, C: Claimer = SingleClaimer<YieldingWait>> {
     claimer: C,
     ring: RingBuffer<E>,
     /// For [`start_owned`](crate::DisruptorBuilder::start_owned): the disruptor, shut down when
@@ -61,7 +61,7 @@ impl<D: Shutdown> Drop for ShutdownOnDrop<D> {
     }
 }
 
-impl<E, C: Claimer> Producer<E, C> {
+impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     pub(crate) fn new(claimer: C, ring: RingBuffer<E>) -> Self {
         Self {
             claimer,
@@ -70,10 +70,23 @@ impl<E, C: Claimer> Producer<E, C> {
         }
     }
 
+    /// A producer that claims with `claimer` and writes into `ring`: how the shared-memory
+    /// layer makes its producers (its claimer records each claim in the segment for crash
+    /// recovery), so that they are this type, with these claim guards. Internal; not part of the
+    /// public API.
+    ///
+    /// # Safety
+    /// `ring` must be the ring whose slots `claimer`'s sequencer hands out (same capacity, read
+    /// by consumers gated by that sequencer): a claim then gives exclusive access to its slots.
+    #[doc(hidden)]
+    pub unsafe fn __internal_from_parts(claimer: C, ring: RingBuffer<E>) -> Self {
+        Self::new(claimer, ring)
+    }
+
     /// This producer, owning `disruptor` (see `start_owned`).
     pub(crate) fn owning<S>(mut self, disruptor: Disruptor<E, S>) -> Self
     where
-        E: Send + Sync + 'static,
+        E: Sized + Send + Sync + 'static,
         S: ProducerSequencer,
     {
         self.owner = Some(Arc::new(ShutdownOnDrop(Mutex::new(Some(disruptor)))));
@@ -218,7 +231,7 @@ impl<E, C: Claimer> Producer<E, C> {
     }
 }
 
-impl<E, C: Claimer + Clone> Clone for Producer<E, C> {
+impl<E: ?Sized, C: Claimer + Clone> Clone for Producer<E, C> {
     /// Another producer on the same ring (multi-producer sequencers only).
     fn clone(&self) -> Self {
         Self {
@@ -242,12 +255,12 @@ impl<E, C: Claimer + Clone> Clone for Producer<E, C> {
 /// assert_eq!(range.start(), 0);
 /// d.shutdown().unwrap();
 /// ```
-pub struct ClaimGuard<'a, E, C: Claimer> {
+pub struct ClaimGuard<'a, E: ?Sized, C: Claimer> {
     producer: &'a mut Producer<E, C>,
     range: SequenceRange,
 }
 
-impl<'a, E, C: Claimer> ClaimGuard<'a, E, C> {
+impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     fn new(producer: &'a mut Producer<E, C>, range: SequenceRange) -> Self {
         Self { producer, range }
     }
@@ -289,7 +302,24 @@ impl<'a, E, C: Claimer> ClaimGuard<'a, E, C> {
     }
 }
 
-impl<E, C: Claimer> Drop for ClaimGuard<'_, E, C> {
+impl<E: ?Sized, C: Claimer> std::fmt::Debug for Producer<E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Producer")
+            .field("capacity", &self.claimer.sequencer().capacity().get())
+            .field("claimed", &self.claimer.sequencer().claimed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: ?Sized, C: Claimer> std::fmt::Debug for ClaimGuard<'_, E, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimGuard")
+            .field("range", &self.range)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<E: ?Sized, C: Claimer> Drop for ClaimGuard<'_, E, C> {
     #[inline]
     fn drop(&mut self) {
         // SAFETY: the guard holds the range of the producer's last paired claim (it borrows the

@@ -48,6 +48,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod byte_slot;
+mod claimer;
 mod consumer;
 mod create;
 mod error;
@@ -86,6 +87,7 @@ mod watch;
 mod worker;
 
 pub use byte_slot::ByteSlot;
+pub use claimer::ShmClaimer;
 pub use consumer::ShmConsumer;
 pub use error::{ConsumeError, ShmError};
 pub use event::{fingerprint, ShmEvent};

@@ -615,7 +615,10 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// assert!(ring.producer().is_ok());
     /// ```
     pub fn producer(&self) -> Result<ShmProducer<E>, ShmError> {
-        ShmProducer::attach(self.clone())
+        let claimer = crate::ShmClaimer::attach(&self.inner)?;
+        // SAFETY: the claimer claims from this ring's sequencer, whose slots `ring()` maps
+        // (same segment, same capacity), and consumers of this ring are gated by it.
+        Ok(unsafe { ShmProducer::__internal_from_parts(claimer, self.ring()) })
     }
 
     /// A gating consumer named `name` (names need not be unique; at most 48 bytes). It starts

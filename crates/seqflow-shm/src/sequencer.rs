@@ -173,6 +173,33 @@ impl ShmSequencer {
 }
 
 // SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
+unsafe impl Sequencer for ShmSequencer {
+    fn capacity(&self) -> Capacity {
+        ShmSequencer::capacity(self)
+    }
+
+    fn is_available(&self, seq: i64) -> bool {
+        ShmSequencer::is_available(self, seq)
+    }
+
+    fn gating(&self) -> &GatingTable {
+        ShmSequencer::gating(self)
+    }
+
+    fn alert(&self) -> &Alert {
+        ShmSequencer::alert(self)
+    }
+
+    fn claimed(&self) -> i64 {
+        ShmSequencer::claimed(self)
+    }
+
+    fn published(&self) -> i64 {
+        ShmSequencer::published(self)
+    }
+}
+
+// SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
 unsafe impl Cursor for ShmSequencer {
     type Wait = ShmWait;
 
@@ -248,6 +275,14 @@ impl AnyClaimer {
         match self {
             Self::Single(c) => c.publish(range),
             Self::Multi(c) => c.publish(range),
+        }
+    }
+
+    #[inline]
+    pub fn pending(&self) -> Option<SequenceRange> {
+        match self {
+            Self::Single(c) => c.pending(),
+            Self::Multi(c) => c.pending(),
         }
     }
 }

@@ -97,7 +97,7 @@ impl Watch {
         let sequencer = Arc::clone(&self.ring.sequencer);
         let interval = self.ring.liveness_interval;
         loop {
-            let slice = crate::producer::slice_end(deadline, interval);
+            let slice = crate::claimer::slice_end(deadline, interval);
             match sequencer
                 .wait_strategy()
                 .wait_until(&mut ready, sequencer.alert(), Some(slice))

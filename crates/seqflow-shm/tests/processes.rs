@@ -226,7 +226,7 @@ fn sigkill_multi_producer_mid_claim(recorded: bool) {
             std::mem::forget(claim);
         } else {
             // Die as if killed right after the claim CAS, before recording the range.
-            poke_producer_state(&name, p.slot_index(), 1).map_err(|e| e.to_string())?;
+            poke_producer_state(&name, p.claimer().slot_index(), 1).map_err(|e| e.to_string())?;
             seqflow_shm::testing::abandon_raw_claim(&ring, 2)
                 .ok_or("not multi")?
                 .map_err(|e| e.to_string())?;
