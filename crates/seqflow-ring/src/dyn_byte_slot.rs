@@ -3,8 +3,12 @@
 
 use crate::{Slot, SlotCopy};
 
-/// The header in front of a [`DynByteSlot`]'s bytes: the payload length, little endian.
+/// The header in front of a [`DynByteSlot`]'s bytes: the payload length and the tag, each a
+/// little-endian `u32`.
 const HEADER: usize = 8;
+
+/// The largest payload a byte slot holds (its length is a `u32`).
+pub const MAX_DYN_PAYLOAD: usize = u32::MAX as usize / 8 * 8;
 
 /// A payload longer than a byte slot can hold.
 ///
@@ -27,9 +31,10 @@ pub struct TooLong {
 /// only at run time.
 ///
 /// It is a dynamically sized type: handlers, claims and pollers get `&DynByteSlot` /
-/// `&mut DynByteSlot`, exactly as they get `&E` for a sized event. The length is stored in the
-/// slot as eight little-endian bytes; a length larger than the capacity (memory written by
-/// another process) is clamped, never trusted.
+/// `&mut DynByteSlot`, exactly as they get `&E` for a sized event. The slot starts with the
+/// payload length and a *tag* (a word the application may use, a message kind say; seqflow never
+/// interprets it), each a little-endian `u32`; a length larger than the capacity (memory written
+/// by another process) is clamped, never trusted.
 ///
 /// ```
 /// use seqflow_ring::{DynByteSlot, RingBuffer};
@@ -43,14 +48,15 @@ pub struct TooLong {
 /// ```
 #[repr(C)]
 pub struct DynByteSlot {
-    len: [u8; HEADER],
+    len: [u8; 4],
+    tag: [u8; 4],
     bytes: [u8],
 }
 
 impl DynByteSlot {
     /// The slot size (header included) that holds payloads of up to `max_payload` bytes: the
-    /// payload rounded up to whole 8-byte words (at least one), plus the 8-byte length.
-    /// `None` if that overflows.
+    /// payload rounded up to whole 8-byte words (at least one), plus the 8-byte header.
+    /// `None` beyond [`MAX_DYN_PAYLOAD`].
     ///
     /// ```
     /// use seqflow_ring::DynByteSlot;
@@ -61,10 +67,10 @@ impl DynByteSlot {
     /// ```
     pub const fn stride_for(max_payload: usize) -> Option<usize> {
         let payload = if max_payload == 0 { 1 } else { max_payload };
-        match payload.checked_add(7) {
-            Some(p) => (p / 8 * 8).checked_add(HEADER),
-            None => None,
+        if payload > MAX_DYN_PAYLOAD {
+            return None;
         }
+        Some((payload + 7) / 8 * 8 + HEADER)
     }
 
     /// The most bytes this slot holds.
@@ -93,7 +99,8 @@ impl DynByteSlot {
             });
         }
         self.bytes[..payload.len()].copy_from_slice(payload);
-        self.len = (payload.len() as u64).to_le_bytes();
+        // At most the capacity, which `Slot::fits` keeps within `u32`.
+        self.len = (payload.len() as u32).to_le_bytes();
         Ok(())
     }
 
@@ -120,7 +127,7 @@ impl DynByteSlot {
         if len > max {
             return Err(TooLong { len, max });
         }
-        self.len = (len as u64).to_le_bytes();
+        self.len = (len as u32).to_le_bytes();
         Ok(())
     }
 
@@ -133,9 +140,7 @@ impl DynByteSlot {
     /// The payload length (clamped to the capacity).
     #[inline]
     pub fn len(&self) -> usize {
-        usize::try_from(u64::from_le_bytes(self.len))
-            .unwrap_or(usize::MAX)
-            .min(self.capacity())
+        (u32::from_le_bytes(self.len) as usize).min(self.capacity())
     }
 
     /// Whether the payload is empty.
@@ -143,12 +148,35 @@ impl DynByteSlot {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The tag: a word stored beside the payload for the application (a message kind, say).
+    ///
+    /// ```
+    /// # use seqflow_ring::{DynByteSlot, RingBuffer};
+    /// # let ring = RingBuffer::<DynByteSlot>::with_byte_slots(1, 8).unwrap();
+    /// # // SAFETY: single-threaded example.
+    /// # let slot = unsafe { ring.get_mut(0) };
+    /// slot.set_tag(3);
+    /// slot.set(b"x").unwrap();
+    /// assert_eq!((slot.tag(), slot.as_bytes()), (3, &b"x"[..]));
+    /// ```
+    #[inline]
+    pub fn tag(&self) -> u32 {
+        u32::from_le_bytes(self.tag)
+    }
+
+    /// Set the tag (the payload is unchanged).
+    #[inline]
+    pub fn set_tag(&mut self, tag: u32) {
+        self.tag = tag.to_le_bytes();
+    }
 }
 
 impl std::fmt::Debug for DynByteSlot {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DynByteSlot")
             .field("len", &self.len())
+            .field("tag", &self.tag())
             .field("capacity", &self.capacity())
             .finish_non_exhaustive()
     }
@@ -163,7 +191,7 @@ unsafe impl Slot for DynByteSlot {
 
     #[inline]
     fn fits(stride: usize) -> bool {
-        stride > HEADER && stride % 8 == 0 && stride <= isize::MAX as usize
+        stride > HEADER && stride % 8 == 0 && stride - HEADER <= MAX_DYN_PAYLOAD
     }
 
     #[inline]
@@ -242,12 +270,12 @@ unsafe impl SlotCopy for DynByteSlot {
         let start = slot.cast::<u8>();
         let capacity = stride - HEADER;
         // SAFETY: the header is the slot's first 8 bytes, aligned to 8 (`ALIGN`).
-        let len = unsafe { start.cast::<u64>().read_volatile() };
-        let len = usize::try_from(u64::from_le(len))
-            .unwrap_or(usize::MAX)
+        let header = unsafe { start.cast::<[u8; HEADER]>().read_volatile() };
+        let len = (u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize)
             .min(capacity);
         let mut raw = Vec::<u8>::with_capacity(HEADER + len);
-        raw.extend_from_slice(&(len as u64).to_le_bytes());
+        raw.extend_from_slice(&(len as u32).to_le_bytes());
+        raw.extend_from_slice(&header[4..]);
         let (words, src) = (len / 8, start.wrapping_add(HEADER));
         // SAFETY: the payload starts 8 bytes in (aligned to 8) and holds `capacity >= len`
         // bytes; `raw` has room for `HEADER + len` bytes; every one of the `len` payload bytes
@@ -313,10 +341,13 @@ mod tests {
         for len in [0, 1, 7, 8, 9, 23, 40] {
             let payload: Vec<u8> = (0..len as u8).collect();
             // SAFETY: single-threaded test.
-            unsafe { ring.get_mut(0) }.set(&payload).unwrap();
+            let slot = unsafe { ring.get_mut(0) };
+            slot.set(&payload).unwrap();
+            slot.set_tag(0xdead_0000 + len as u32);
             // SAFETY: nobody writes the slot during the copy.
             let copy = unsafe { DynByteSlot::assume_whole(ring.copy_out(0)) };
             assert_eq!((copy.as_bytes(), copy.capacity()), (&payload[..], len));
+            assert_eq!(copy.tag(), 0xdead_0000 + len as u32);
             assert_eq!(copy.into_vec(), payload);
         }
     }

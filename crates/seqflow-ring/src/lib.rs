@@ -21,7 +21,7 @@ mod ring;
 mod slot;
 
 pub use capacity::{Capacity, CapacityError};
-pub use dyn_byte_slot::{DynByteCopy, DynByteSlot, TooLong};
+pub use dyn_byte_slot::{DynByteCopy, DynByteSlot, TooLong, MAX_DYN_PAYLOAD};
 pub use factory::EventFactory;
 pub use ring::RingBuffer;
 pub use slot::{Slot, SlotCopy};
