@@ -1,12 +1,11 @@
 //! `seqflow perf --reader-processes`: the readers as separate processes (this binary re-run as
 //! the hidden `seqflow perf-reader` command) attached by name to a shared-memory ring of
-//! [`ByteSlot`]s that this process creates and writes.
+//! [`DynByteSlot`]s that this process creates and writes.
 //!
-//! A `ByteSlot<N>` has a fixed capacity `N`; the ring uses the smallest of a few capacities
-//! (256 B to 256 MiB, each 16 times the last) that holds `--slot-bytes`, and every write fills
-//! exactly `--slot-bytes` of it (the pages beyond are never touched). A last, empty slot tells
-//! the readers that the writer has stopped; each reader then reports its count, errors and
-//! maximum lag on its standard output.
+//! The slots hold exactly `--slot-bytes` (rounded up to whole 8-byte words: the size is chosen
+//! when the ring is created, `ShmRing::create_bytes`), and every write fills `--slot-bytes` of
+//! them. A last, empty slot tells the readers that the writer has stopped; each reader then
+//! reports its count, errors and maximum lag on its standard output.
 
 use super::report::{PerfReport, ReaderReport};
 use super::run::{burn, Pacer, Step};
@@ -14,7 +13,7 @@ use super::slot::{check_slot, fill_slot};
 use super::PerfConfig;
 use crate::CliError;
 use seqflow_bench::wait::Wait;
-use seqflow_shm::{ByteSlot, ConsumeError, ProducerMode, ShmOptions, ShmRing};
+use seqflow_shm::{ConsumeError, DynByteSlot, ProducerMode, ShmOptions, ShmRing};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -24,35 +23,6 @@ pub const MAX_SLOT_BYTES: usize = 256 << 20;
 
 /// How long a process waits for the other side to start or to drain before giving up.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-/// Call `$body` with `$N` bound to the smallest slot capacity that holds `$bytes`, or
-/// evaluate `$fallback` when none does.
-macro_rules! with_slot_class {
-    ($bytes:expr, $N:ident => $body:expr, $fallback:expr) => {{
-        let bytes: usize = $bytes;
-        if bytes <= 256 {
-            const $N: usize = 256;
-            $body
-        } else if bytes <= 4096 {
-            const $N: usize = 4096;
-            $body
-        } else if bytes <= 65536 {
-            const $N: usize = 65536;
-            $body
-        } else if bytes <= 1 << 20 {
-            const $N: usize = 1 << 20;
-            $body
-        } else if bytes <= 16 << 20 {
-            const $N: usize = 16 << 20;
-            $body
-        } else if bytes <= MAX_SLOT_BYTES {
-            const $N: usize = MAX_SLOT_BYTES;
-            $body
-        } else {
-            $fallback
-        }
-    }};
-}
 
 fn too_large(bytes: usize) -> CliError {
     crate::ArgError::OutOfRange {
@@ -64,17 +34,39 @@ fn too_large(bytes: usize) -> CliError {
 }
 
 /// Write `payload_len` bytes of slot `seq` into `slot` in place: the length, then what
-/// [`fill_slot`] writes. (A `ByteSlot` is its length as four little-endian bytes followed by its
-/// bytes, `repr(C)`; writing in place spares the copy `ByteSlot::set` would make.)
-fn write_slot<const N: usize>(slot: &mut ByteSlot<N>, payload_len: usize, seq: u64, verify: bool) {
-    let raw = bytemuck::bytes_of_mut(slot);
-    raw[..4].copy_from_slice(&(payload_len as u32).to_le_bytes());
-    fill_slot(&mut raw[4..4 + payload_len], seq, verify);
+/// [`fill_slot`] writes, in place (sparing the copy `DynByteSlot::set` would make).
+fn write_slot(
+    slot: &mut DynByteSlot,
+    payload_len: usize,
+    seq: u64,
+    verify: bool,
+) -> Result<(), CliError> {
+    let buffer = slot.buffer_mut();
+    let len = payload_len.min(buffer.len());
+    fill_slot(&mut buffer[..len], seq, verify);
+    slot.set_len(payload_len)
+        .map_err(|e| CliError::Ipc(format!("perf writer: {e}")))
 }
 
 /// Run the perf test with reader processes.
 pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfReport, CliError> {
-    with_slot_class!(cfg.slot_bytes, N => run_class::<N>(cfg, progress), Err(too_large(cfg.slot_bytes)))
+    if cfg.slot_bytes > MAX_SLOT_BYTES {
+        return Err(too_large(cfg.slot_bytes));
+    }
+    let name = format!("/seqflow-perf-{}-{}", std::process::id(), unique());
+    let ring = ShmRing::<DynByteSlot>::create_bytes(
+        &name,
+        cfg.slots,
+        cfg.slot_bytes,
+        ShmOptions {
+            producer: ProducerMode::Single,
+            max_consumers: cfg.readers,
+            wait: shm_wait(cfg.wait),
+            ..ShmOptions::default()
+        },
+    )?;
+    let _cleanup = ring.unlink_on_drop();
+    run_on(&ring, &name, cfg, progress)
 }
 
 /// A reader process, killed if it is still running when the run ends (on error).
@@ -106,22 +98,12 @@ impl Drop for ReaderProcess {
     }
 }
 
-fn run_class<const N: usize>(
+fn run_on(
+    ring: &ShmRing<DynByteSlot>,
+    name: &str,
     cfg: &PerfConfig,
     progress: &mut dyn FnMut(&str),
 ) -> Result<PerfReport, CliError> {
-    let name = format!("/seqflow-perf-{}-{}", std::process::id(), unique());
-    let ring = ShmRing::<ByteSlot<N>>::create(
-        &name,
-        cfg.slots,
-        ShmOptions {
-            producer: ProducerMode::Single,
-            max_consumers: cfg.readers,
-            wait: shm_wait(cfg.wait),
-            ..ShmOptions::default()
-        },
-    )?;
-    let _cleanup = ring.unlink_on_drop();
     let exe = match std::env::var_os("SEQFLOW_EXE") {
         Some(path) => std::path::PathBuf::from(path),
         None => std::env::current_exe()?,
@@ -131,7 +113,7 @@ fn run_class<const N: usize>(
         let mut command = Command::new(&exe);
         command
             .arg("perf-reader")
-            .args(["--ring", &name])
+            .args(["--ring", name])
             .args(["--index", &index.to_string()])
             .args(["--slot-bytes", &cfg.slot_bytes.to_string()])
             .args([
@@ -184,7 +166,7 @@ fn run_class<const N: usize>(
         let claimed = Instant::now();
         let seq = claim.range().start();
         if let Some(slot) = claim.get_mut(0) {
-            write_slot(slot, cfg.slot_bytes, seq as u64, cfg.verify_writes);
+            write_slot(slot, cfg.slot_bytes, seq as u64, cfg.verify_writes)?;
         }
         claim.commit();
         pacer.wrote(claimed - claim_start, claimed.elapsed());
@@ -205,7 +187,7 @@ fn run_class<const N: usize>(
     let mut claim = producer.claim_timeout(1, drain)?;
     let seq = claim.range().start();
     if let Some(slot) = claim.get_mut(0) {
-        write_slot(slot, 0, seq as u64, false);
+        write_slot(slot, 0, seq as u64, false)?;
     }
     claim.commit();
     let mut reports = Vec::with_capacity(cfg.readers);
@@ -274,12 +256,11 @@ pub struct PerfReaderArgs {
 /// `seqflow perf-reader`: attach, say `ready`, read and check every slot until the empty end
 /// slot, then say `done EVENTS ERRORS MAX_LAG`.
 pub fn read_as_process(args: &PerfReaderArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    with_slot_class!(args.slot_bytes, N => read_class::<N>(args, out), Err(too_large(args.slot_bytes)))
-}
-
-fn read_class<const N: usize>(args: &PerfReaderArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    if args.slot_bytes > MAX_SLOT_BYTES {
+        return Err(too_large(args.slot_bytes));
+    }
     let burn_for = super::seconds("--burn-ms", args.burn_ms / 1e3)?;
-    let ring = ShmRing::<ByteSlot<N>>::open(&args.ring, Duration::from_secs(10))?;
+    let ring = ShmRing::<DynByteSlot>::open(&args.ring, Duration::from_secs(10))?;
     let mut consumer = ring.consumer(&format!("reader-{}", args.index))?;
     writeln!(out, "ready")?;
     out.flush()?;
@@ -328,20 +309,21 @@ mod tests {
 
     #[test]
     fn a_slot_written_in_place_reads_back_through_the_public_api() {
-        let mut slot = ByteSlot::<256>::new();
-        write_slot(&mut slot, 100, 7, true);
+        let name = format!("/seqflow-test-perf-slot-{}", std::process::id());
+        let ring =
+            ShmRing::<DynByteSlot>::create_bytes(&name, 2, 100, ShmOptions::default()).unwrap();
+        let _cleanup = ring.unlink_on_drop();
+        let mut producer = ring.producer().unwrap();
+        let mut claim = producer.claim(1).unwrap();
+        let slot = claim.get_mut(0).unwrap();
+        write_slot(slot, 100, 7, true).unwrap();
         assert_eq!(slot.len(), 100);
         assert!(check_slot(slot.as_bytes(), 7, true));
-        write_slot(&mut slot, 0, 8, false);
+        write_slot(slot, 0, 8, false).unwrap();
         assert!(slot.is_empty(), "the end marker");
-    }
-
-    #[test]
-    fn every_size_up_to_the_limit_has_a_class() {
-        for bytes in [8, 256, 257, 1_000_000, 1 << 20, 100_000_000, MAX_SLOT_BYTES] {
-            let class = with_slot_class!(bytes, N => N, 0);
-            assert!(class >= bytes, "{bytes} -> {class}");
-        }
-        assert_eq!(with_slot_class!(MAX_SLOT_BYTES + 1, N => N, 0), 0);
+        assert!(
+            write_slot(slot, 105, 9, false).is_err(),
+            "longer than the slot"
+        );
     }
 }
