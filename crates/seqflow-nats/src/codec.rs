@@ -1,10 +1,11 @@
 //! [`Encoder`] and [`Decoder`]: how events become message payloads and back.
 //!
 //! Closures are codecs; [`PodCodec`] copies the bytes of plain-old-data events and
-//! [`ByteSlotCodec`] the payload of [`ByteSlot`] events (the types of the multi-process mode).
+//! [`ByteSlotCodec`] the payload of [`ByteSlot`] events and [`DynByteSlotCodec`] that of
+//! [`DynByteSlot`] events (the types of the multi-process mode).
 
 use crate::CodecError;
-use seqflow_shm::ByteSlot;
+use seqflow_shm::{ByteSlot, DynByteSlot, ShmRing};
 use std::marker::PhantomData;
 
 /// Turns an event into the payload of one JetStream message.
@@ -23,12 +24,12 @@ use std::marker::PhantomData;
 /// enc.encode(&7, 0, &mut out).unwrap();
 /// assert_eq!(out, [0, 0, 0, 7]);
 /// ```
-pub trait Encoder<E>: Send + 'static {
+pub trait Encoder<E: ?Sized>: Send + 'static {
     /// Write the payload of `event` (at ring sequence `seq`) into `out`.
     fn encode(&mut self, event: &E, seq: i64, out: &mut Vec<u8>) -> Result<(), CodecError>;
 }
 
-impl<E, F> Encoder<E> for F
+impl<E: ?Sized, F> Encoder<E> for F
 where
     F: FnMut(&E, i64, &mut Vec<u8>) -> Result<(), CodecError> + Send + 'static,
 {
@@ -53,7 +54,7 @@ where
 /// dec.decode(b"abc", &mut e);
 /// assert_eq!(e, 3);
 /// ```
-pub trait Decoder<E>: Send + 'static {
+pub trait Decoder<E: ?Sized>: Send + 'static {
     /// Whether `payload` can be decoded (default: always).
     fn validate(&mut self, payload: &[u8]) -> Result<(), CodecError> {
         let _ = payload;
@@ -64,7 +65,7 @@ pub trait Decoder<E>: Send + 'static {
     fn decode(&mut self, payload: &[u8], event: &mut E);
 }
 
-impl<E, F> Decoder<E> for F
+impl<E: ?Sized, F> Decoder<E> for F
 where
     F: FnMut(&[u8], &mut E) + Send + 'static,
 {
@@ -138,7 +139,7 @@ impl<E: bytemuck::Pod> Decoder<E> for PodCodec<E> {
 ///
 /// ```
 /// use seqflow_nats::{ByteSlotCodec, Decoder, Encoder};
-/// use seqflow_shm::ByteSlot;
+/// use seqflow_shm::{ByteSlot, DynByteSlot, ShmRing};
 /// let mut slot = ByteSlot::<16>::new();
 /// slot.set(b"hello").unwrap();
 /// let mut out = Vec::new();
@@ -178,6 +179,78 @@ impl<const N: usize> Decoder<ByteSlot<N>> for ByteSlotCodec {
     #[inline]
     fn decode(&mut self, payload: &[u8], event: &mut ByteSlot<N>) {
         // Cannot fail after `validate`; an unvalidated oversized payload leaves the slot as it was.
+        let _ = event.set(payload);
+    }
+}
+
+/// The payload of [`DynByteSlot`] events (byte slots sized when a shared ring is created) as the
+/// message payload, both ways. Decoding needs the ring's slot size, so that a message too long
+/// for the ring is refused by `validate` (the source then handles it as undecodable) instead of
+/// being cut.
+///
+/// ```
+/// use seqflow_nats::{Decoder, DynByteSlotCodec, Encoder};
+/// use seqflow_shm::{DynByteSlot, ShmOptions, ShmRing};
+/// # let name = format!("/seqflow-doc-dyncodec-{}", std::process::id());
+/// let ring = ShmRing::<DynByteSlot>::create_bytes(&name, 4, 16, ShmOptions::default()).unwrap();
+/// # let _guard = ring.unlink_on_drop();
+/// let mut codec = DynByteSlotCodec::for_ring(&ring);
+/// assert!(Decoder::<DynByteSlot>::validate(&mut codec, &[0; 16]).is_ok());
+/// assert!(Decoder::<DynByteSlot>::validate(&mut codec, &[0; 17]).is_err());
+/// let mut p = ring.producer().unwrap();
+/// p.publish(|slot, _| codec.decode(b"hello", slot)).unwrap();
+/// let (_, copy) = ring.read_last().unwrap();
+/// let mut out = Vec::new();
+/// codec.encode(&copy, 0, &mut out).unwrap();
+/// assert_eq!(out, b"hello");
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct DynByteSlotCodec {
+    max_payload: usize,
+}
+
+impl DynByteSlotCodec {
+    /// A codec for rings whose slots hold up to `max_payload` bytes.
+    pub fn new(max_payload: usize) -> Self {
+        Self { max_payload }
+    }
+
+    /// A codec for `ring`'s slot size.
+    pub fn for_ring(ring: &ShmRing<DynByteSlot>) -> Self {
+        Self::new(ring.max_payload())
+    }
+}
+
+impl Encoder<DynByteSlot> for DynByteSlotCodec {
+    #[inline]
+    fn encode(
+        &mut self,
+        event: &DynByteSlot,
+        _seq: i64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        out.extend_from_slice(event.as_bytes());
+        Ok(())
+    }
+}
+
+impl Decoder<DynByteSlot> for DynByteSlotCodec {
+    fn validate(&mut self, payload: &[u8]) -> Result<(), CodecError> {
+        if payload.len() <= self.max_payload {
+            Ok(())
+        } else {
+            Err(CodecError(format!(
+                "payload of {} bytes does not fit a {}-byte slot",
+                payload.len(),
+                self.max_payload
+            )))
+        }
+    }
+
+    #[inline]
+    fn decode(&mut self, payload: &[u8], event: &mut DynByteSlot) {
+        // Cannot fail after `validate` (the ring's slots hold `max_payload`); an unvalidated
+        // oversized payload leaves the slot as it was.
         let _ = event.set(payload);
     }
 }

@@ -39,7 +39,7 @@ mod sink;
 mod source;
 
 pub use bridge::{Bridge, BridgeOptions, Storage, StreamSpec};
-pub use codec::{ByteSlotCodec, Decoder, Encoder, PodCodec};
+pub use codec::{ByteSlotCodec, Decoder, DynByteSlotCodec, Encoder, PodCodec};
 pub use error::{BridgeError, CodecError, PublishFailure};
 pub use local_server::{LocalServer, ServerError, INSTALL_HINT};
 pub use retry::RetryPolicy;

@@ -218,7 +218,7 @@ struct InFlight {
 /// ```
 ///
 /// [`PanicPolicy::Halt`]: seqflow_pipeline::PanicPolicy::Halt
-pub struct JetStreamSink<E, C> {
+pub struct JetStreamSink<E: ?Sized, C> {
     bridge: Bridge,
     config: SinkConfig,
     subject: Subject,
@@ -233,7 +233,7 @@ pub struct JetStreamSink<E, C> {
     _events: PhantomData<fn(&E)>,
 }
 
-impl<E, C: Encoder<E>> JetStreamSink<E, C> {
+impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
     /// A sink publishing through `bridge` (the stream must exist: see
     /// [`Bridge::ensure_stream`]). Fails on an invalid configuration.
     pub fn new(bridge: &Bridge, config: SinkConfig, encoder: C) -> Result<Self, BridgeError> {
@@ -447,7 +447,7 @@ impl<E, C: Encoder<E>> JetStreamSink<E, C> {
     }
 }
 
-impl<E: 'static, C: Encoder<E>> EventHandler<E> for JetStreamSink<E, C> {
+impl<E: ?Sized + 'static, C: Encoder<E>> EventHandler<E> for JetStreamSink<E, C> {
     fn on_event(&mut self, event: &E, seq: i64, end_of_batch: bool) {
         if self.halted {
             // Only reached under PanicPolicy::LogAndContinue (documented as unsupported): keep

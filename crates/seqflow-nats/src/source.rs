@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use seqflow_pipeline::Producer;
 use seqflow_sequencer::{ClaimError, Claimer, Sequencer};
+use seqflow_shm::Slot;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -235,7 +236,7 @@ impl JetStreamSource {
         decoder: D,
     ) -> Result<Self, BridgeError>
     where
-        E: 'static,
+        E: ?Sized + Slot + 'static,
         C: Claimer + 'static,
         Producer<E, C>: Send,
         D: Decoder<E>,
@@ -424,7 +425,7 @@ struct Feeder {
 }
 
 impl Feeder {
-    fn run<E, C, D>(
+    fn run<E: ?Sized + Slot, C, D>(
         mut self,
         mut rx: mpsc::Receiver<Delivery>,
         pull: tokio::task::JoinHandle<Result<(), BridgeError>>,

@@ -70,7 +70,7 @@ impl DynByteSlot {
         if payload > MAX_DYN_PAYLOAD {
             return None;
         }
-        Some((payload + 7) / 8 * 8 + HEADER)
+        Some(payload.div_ceil(8) * 8 + HEADER)
     }
 
     /// The most bytes this slot holds.

@@ -130,7 +130,9 @@ pub use seqflow_pipeline::{
     fallible, BatchEvent, EventError, EventHandler, ExceptionAction, ExceptionHandler, Fallible,
     HandlerFailure, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
 };
-pub use seqflow_ring::{Capacity, CapacityError, DynByteCopy, DynByteSlot, TooLong};
+pub use seqflow_ring::{
+    Capacity, CapacityError, DynByteCopy, DynByteSlot, Slot, SlotCopy, TooLong, MAX_DYN_PAYLOAD,
+};
 pub use seqflow_sequence::{
     Alert, BusySpinWait, OwnedRef, SleepingWait, WaitError, WaitStrategy, YieldingWait,
 };
