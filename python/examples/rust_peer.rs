@@ -1,6 +1,7 @@
 //! A Rust process that shares a ring with Python processes (used by
-//! `python/tests/test_mixed.py`). It uses the same slot type (`src/slot.rs`) and fingerprints
-//! as the `seqflow` Python package.
+//! `python/tests/test_mixed.py`). It uses the same slot format (`DynByteSlot`, payload kinds in
+//! its tag: `src/slot.rs`) and fingerprints as the `seqflow` Python package, and takes the slot
+//! size from the segment, so it attaches to a queue or ring of any `slot_size`.
 //!
 //! ```text
 //! rust_peer queue-produce NAME COUNT   # put b"0" .. b"COUNT-1" (as bytes items) into a Queue
@@ -9,23 +10,24 @@
 //! ```
 //! Each prints `ready` once attached, and exits 1 with a message on any error.
 
-#[allow(dead_code, unused_macros)]
+#[allow(dead_code)]
 #[path = "../src/slot.rs"]
 mod slot;
 
-use seqflow_shm::{OpenOptions, ShmRing};
-use slot::{fingerprint, kind, Role, Slot};
+use seqflow_shm::{DynByteSlot, OpenOptions, ShmRing};
+use slot::{fingerprint, kind, slot_size_of_event, Role};
 use std::io::Write;
 use std::time::Duration;
 
-type Event = Slot<64>;
-
-fn open(name: &str, role: Role) -> Result<ShmRing<Event>, String> {
-    ShmRing::<Event>::open_with(
+fn open(name: &str, role: Role) -> Result<ShmRing<DynByteSlot>, String> {
+    let info = seqflow_shm::inspect(name).map_err(|e| e.to_string())?;
+    let slot_size = slot_size_of_event(info.header.event_size)
+        .ok_or_else(|| format!("{name} is not a ring of the seqflow Python package"))?;
+    ShmRing::<DynByteSlot>::open_with(
         name,
         OpenOptions {
             timeout: Duration::from_secs(10),
-            fingerprint: Some(fingerprint(role, 64)),
+            fingerprint: Some(fingerprint(role, slot_size)),
             ..Default::default()
         },
     )
@@ -61,9 +63,14 @@ fn run(args: &[String]) -> Result<(), String> {
             ready();
             for i in 0..count {
                 let text = i.to_string();
+                if text.len() > ring.max_payload() {
+                    return Err(format!("{text} does not fit in a slot of {name}"));
+                }
                 producer
                     .publish_timeout(Duration::from_secs(30), |e, _| {
-                        e.set(kind::BYTES, text.as_bytes())
+                        // Checked above: it fits, so `set` stores it.
+                        let _ = e.set(text.as_bytes());
+                        e.set_tag(u32::from(kind::BYTES));
                     })
                     .map_err(|e| e.to_string())?;
             }
@@ -75,7 +82,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let mut sum = 0;
             for _ in 0..count {
                 let (_, v) = worker
-                    .process(wait, |e, _| parse(e.payload()))
+                    .process(wait, |e, _| parse(e.as_bytes()))
                     .map_err(|e| e.to_string())?;
                 sum += v;
             }
@@ -88,7 +95,7 @@ fn run(args: &[String]) -> Result<(), String> {
             let mut sum = 0;
             while consumer.sequence() + 1 < count as i64 {
                 consumer
-                    .poll_batch(wait, |e, _, _| sum += parse(e.payload()))
+                    .poll_batch(wait, |e, _, _| sum += parse(e.as_bytes()))
                     .map_err(|e| e.to_string())?;
             }
             println!("{sum}");

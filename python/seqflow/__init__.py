@@ -22,7 +22,7 @@ from ._errors import (
     SeqflowError,
     UpstreamGone,
 )
-from ._seqflow import DECLARED_POOLS, SLOT_CLASSES, Queue, namespaced
+from ._seqflow import DECLARED_POOLS, MAX_SLOT_SIZE, Queue, namespaced
 from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
 
 __all__ = [
@@ -44,6 +44,6 @@ __all__ = [
     "ProducerDied",
     "UpstreamGone",
     "namespaced",
-    "SLOT_CLASSES",
+    "MAX_SLOT_SIZE",
     "DECLARED_POOLS",
 ]

@@ -13,7 +13,7 @@ from ._errors import (
     UpstreamGone as UpstreamGone,
 )
 
-SLOT_CLASSES: List[int]
+MAX_SLOT_SIZE: int
 
 def namespaced(namespace: str, name: str) -> str: ...
 DECLARED_POOLS: bool

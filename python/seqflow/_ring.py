@@ -28,7 +28,7 @@ from . import _seqflow
 from ._errors import Closed, Halted
 
 _EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is the events region
-_HEADER = 8  # bytes of a slot header (length, kind) before the payload
+_HEADER = 8  # bytes of a slot header (u32 length, u32 tag = kind) before the payload
 
 
 def _generated_name() -> str:
@@ -62,7 +62,10 @@ class Ring:
     ``Ring(name=None, capacity=1024, slot_size=256, *, dtype=None, multi_producer=False)``
     creates the segment (``name=None``: a generated name, removed when this process closes the
     ring; ``namespace="run-1"``: the name lives in that run's namespace, see
-    ``seqflow.namespaced``). ``Ring.open(name)`` attaches to an existing one. ``capacity`` is a power of two.
+    ``seqflow.namespaced``). ``Ring.open(name)`` attaches to an existing one (and takes its slot
+    size from it). ``capacity`` is a power of two. ``slot_size`` is the payload bytes per slot:
+    1 to ``seqflow.MAX_SLOT_SIZE`` (1 GiB - 8), rounded up to a multiple of 8 (``ValueError``
+    otherwise); the segment takes ``capacity * (slot_size + 8)`` bytes of shared memory.
     With a numpy structured ``dtype``, slots hold one record each and ``get`` returns a numpy
     record view. Pass a ring to ``multiprocessing.Process``: forked children inherit it, spawned
     ones re-open it by name (pickling carries the name and dtype).
@@ -133,7 +136,7 @@ class Ring:
 
     @property
     def slot_size(self) -> int:
-        """Payload bytes per slot (the size class)."""
+        """Payload bytes per slot (the ``slot_size`` asked for, rounded up to a multiple of 8)."""
         return self._raw.slot_size
 
     @property

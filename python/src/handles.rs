@@ -1,6 +1,6 @@
-//! Type-erased handles over `ShmRing<Slot<N>>` for each slot class: the binding's Python
-//! classes hold `Arc<dyn AnyRing>` and boxed ends, so the class is chosen at run time while
-//! every hot path underneath is monomorphised for its `N`.
+//! The binding's handles over one ring type, `ShmRing<DynByteSlot>`: byte slots whose payload
+//! size is chosen when the segment is made (see `slot.rs`), so every queue and ring, whatever
+//! its slot size, is the same Rust type and the same compiled code.
 //!
 //! Nothing here creates a reference into a slot that outlives a call: payloads are copied in
 //! (under a claim, which no consumer can read yet) and copied out (under a consumer's gate or a
@@ -8,10 +8,10 @@
 //! side over a Python `mmap` of the same segment (see `seqflow/_ring.py`), never from these.
 
 use crate::errors::Fail;
-use crate::slot::{fingerprint, Role, Slot};
+use crate::slot::{fingerprint, slot_size_of_event, Role};
 use seqflow_shm::{
-    ClaimError, ConsumeError, ConsumerKind, OpenOptions, ProducerMode, SequenceRange, ShmClaim,
-    ShmConsumer, ShmOptions, ShmProducer, ShmRing, ShmSubscriber, ShmWorker, UnlinkGuard,
+    ClaimError, ConsumeError, ConsumerKind, DynByteSlot, OpenOptions, ProducerMode, SequenceRange,
+    ShmClaim, ShmConsumer, ShmOptions, ShmProducer, ShmRing, ShmSubscriber, ShmWorker, UnlinkGuard,
 };
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -31,8 +31,8 @@ pub const DECLARED_POOLS: bool = true;
 pub struct CreateSpec {
     /// Queue or Ring (fingerprint, pool declaration).
     pub role: Role,
-    /// Payload class.
-    pub class: usize,
+    /// Payload bytes per slot (from `slot::slot_size_for`: a multiple of 8).
+    pub slot_size: usize,
     /// Slots (a power of two).
     pub capacity: usize,
     /// Multi producer (CAS) or single.
@@ -45,48 +45,11 @@ pub struct CreateSpec {
     pub remove_stale: bool,
 }
 
-/// One ring, whatever its class.
-pub trait AnyRing: Send + Sync {
-    /// The segment name.
-    fn name(&self) -> &str;
-    /// Slots.
-    fn capacity(&self) -> usize;
-    /// Payload bytes per slot.
-    fn class(&self) -> usize;
-    /// Whether many producers may publish.
-    fn multi(&self) -> bool;
-    /// The highest sequence up to which everything is published.
-    fn published(&self) -> i64;
-    /// A producer handle.
-    fn producer(&self) -> Result<Box<dyn ProducerEnd>, Fail>;
-    /// A worker of `pool`.
-    fn worker(&self, pool: &str) -> Result<Box<dyn WorkerEnd>, Fail>;
-    /// A gating consumer after `after`.
-    fn consumer(&self, name: &str, after: &[&str]) -> Result<Box<dyn ConsumerEnd>, Fail>;
-    /// A lossy subscriber.
-    fn subscriber(&self, name: &str) -> Result<Box<dyn SubscriberEnd>, Fail>;
-    /// Live workers of `pool` (in any process), and the pool's work cursor (if the pool exists).
-    fn pool_status(&self, pool: &str) -> (usize, Option<i64>);
-    /// Remove the name now.
-    fn unlink(&self) -> Result<(), Fail>;
-    /// The creator-side guard (unlinks when dropped in this process).
-    fn unlink_guard(&self) -> UnlinkGuard;
-    /// Stop this process's waits on the ring.
-    fn halt(&self);
-    /// Halt the ring in every process (`ShmRing::halt_all`).
-    fn halt_all(&self);
-    /// End the stream in every process (`ShmRing::close`); the last sequence.
-    fn end_stream(&self) -> i64;
-    /// The last sequence if the stream was ended.
-    fn ended_at(&self) -> Option<i64>;
-    /// A snapshot of the segment (what `seqflow inspect` prints).
-    fn inspection(&self) -> seqflow_shm::Inspection;
-}
-
-struct Ring<const N: usize>(ShmRing<Slot<N>>);
+/// One ring of byte slots made (or opened) by the Python package.
+pub struct Ring(ShmRing<DynByteSlot>);
 
 /// Create a segment for `spec`.
-pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<dyn AnyRing>, Fail> {
+pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<Ring>, Fail> {
     let options = ShmOptions {
         producer: if spec.multi {
             ProducerMode::MultiCas
@@ -95,7 +58,7 @@ pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<dyn AnyRing>, Fail> {
         },
         max_consumers: spec.max_consumers,
         max_producers: spec.max_producers,
-        fingerprint: Some(fingerprint(spec.role, spec.class)),
+        fingerprint: Some(fingerprint(spec.role, spec.slot_size)),
         remove_stale: spec.remove_stale,
         declared_pools: if spec.role == Role::Queue {
             vec![QUEUE_POOL.to_owned()]
@@ -104,74 +67,85 @@ pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<dyn AnyRing>, Fail> {
         },
         ..Default::default()
     };
-    crate::dispatch_class!(spec.class, N => {
-        let () = Slot::<N>::LAYOUT_OK;
-        let ring = ShmRing::<Slot<N>>::create(name, spec.capacity, options)?;
-        Ok(Arc::new(Ring::<N>(ring)) as Arc<dyn AnyRing>)
-    }, _ => Err(Fail::Value(format!("no slot class of {} bytes", spec.class))))
+    let ring = ShmRing::<DynByteSlot>::create_bytes(name, spec.capacity, spec.slot_size, options)?;
+    // `slot_size` is a multiple of 8, so the ring holds exactly that: the fingerprint above
+    // is the one `open` computes from the segment's event size.
+    debug_assert_eq!(ring.max_payload(), spec.slot_size);
+    Ok(Arc::new(Ring(ring)))
 }
 
-/// Open the segment `name` made by the Python package as `role`, whatever its class.
-pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<dyn AnyRing>, Fail> {
+/// Open the segment `name` made by the Python package as `role`, whatever its slot size.
+pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<Ring>, Fail> {
     let info = seqflow_shm::inspect(name)?;
-    let class = info.header.event_size.saturating_sub(8) as usize;
+    let event_size = info.header.event_size;
+    let Some(slot_size) = slot_size_of_event(event_size) else {
+        return Err(Fail::Value(format!(
+            "segment {name} holds {event_size}-byte events: not a seqflow Python {role:?}"
+        )));
+    };
     let options = OpenOptions {
         timeout,
-        fingerprint: Some(fingerprint(role, class)),
+        fingerprint: Some(fingerprint(role, slot_size)),
         ..Default::default()
     };
-    crate::dispatch_class!(class, N => {
-        let () = Slot::<N>::LAYOUT_OK;
-        let ring = ShmRing::<Slot<N>>::open_with(name, options)?;
-        Ok(Arc::new(Ring::<N>(ring)) as Arc<dyn AnyRing>)
-    }, _ => Err(Fail::Value(format!(
-        "segment {name} holds {}-byte events: not a seqflow Python {role:?}",
-        info.header.event_size
-    ))))
+    Ok(Arc::new(Ring(ShmRing::<DynByteSlot>::open_with(
+        name, options,
+    )?)))
 }
 
-impl<const N: usize> AnyRing for Ring<N> {
-    fn name(&self) -> &str {
+impl Ring {
+    /// The segment name.
+    pub fn name(&self) -> &str {
         self.0.name()
     }
-    fn capacity(&self) -> usize {
+    /// Slots.
+    pub fn capacity(&self) -> usize {
         self.0.capacity()
     }
-    fn class(&self) -> usize {
-        N
+    /// Payload bytes per slot.
+    pub fn slot_size(&self) -> usize {
+        self.0.max_payload()
     }
-    fn multi(&self) -> bool {
+    /// Whether many producers may publish.
+    pub fn multi(&self) -> bool {
         self.0.producer_mode() == ProducerMode::MultiCas
     }
-    fn published(&self) -> i64 {
+    /// The highest sequence up to which everything is published.
+    pub fn published(&self) -> i64 {
         self.0.published()
     }
-    fn producer(&self) -> Result<Box<dyn ProducerEnd>, Fail> {
+    /// A producer handle.
+    pub fn producer(&self) -> Result<Producer, Fail> {
         let producer = Box::new(self.0.producer()?);
-        Ok(Box::new(Producer::<N> {
+        Ok(Producer {
             claim: None,
             // Owned through the raw pointer from here on; freed in `Drop`.
             producer: NonNull::from(Box::leak(producer)),
-        }))
+            slot_size: self.slot_size(),
+        })
     }
-    fn worker(&self, pool: &str) -> Result<Box<dyn WorkerEnd>, Fail> {
-        Ok(Box::new(Worker::<N> {
+    /// A worker of `pool`.
+    pub fn worker(&self, pool: &str) -> Result<Worker, Fail> {
+        Ok(Worker {
             worker: self.0.worker(pool)?,
             skip: Vec::new(),
-        }))
+        })
     }
-    fn consumer(&self, name: &str, after: &[&str]) -> Result<Box<dyn ConsumerEnd>, Fail> {
+    /// A gating consumer after `after`.
+    pub fn consumer(&self, name: &str, after: &[&str]) -> Result<Consumer, Fail> {
         let c = if after.is_empty() {
             self.0.consumer(name)?
         } else {
             self.0.consumer_after(name, after)?
         };
-        Ok(Box::new(Consumer::<N>(c)))
+        Ok(Consumer(c))
     }
-    fn subscriber(&self, name: &str) -> Result<Box<dyn SubscriberEnd>, Fail> {
-        Ok(Box::new(Subscriber::<N>(self.0.subscriber(name)?)))
+    /// A lossy subscriber.
+    pub fn subscriber(&self, name: &str) -> Result<Subscriber, Fail> {
+        Ok(Subscriber(self.0.subscriber(name)?))
     }
-    fn pool_status(&self, pool: &str) -> (usize, Option<i64>) {
+    /// Live workers of `pool` (in any process), and the pool's work cursor (if the pool exists).
+    pub fn pool_status(&self, pool: &str) -> (usize, Option<i64>) {
         let info = self.0.inspect();
         let live = info
             .consumers
@@ -185,64 +159,60 @@ impl<const N: usize> AnyRing for Ring<N> {
             .map(|p| p.work_cursor);
         (live, cursor)
     }
-    fn unlink(&self) -> Result<(), Fail> {
+    /// Remove the name now.
+    pub fn unlink(&self) -> Result<(), Fail> {
         Ok(self.0.unlink()?)
     }
-    fn unlink_guard(&self) -> UnlinkGuard {
+    /// The creator-side guard (unlinks when dropped in this process).
+    pub fn unlink_guard(&self) -> UnlinkGuard {
         self.0.unlink_on_drop()
     }
-    fn halt(&self) {
+    /// Stop this process's waits on the ring.
+    pub fn halt(&self) {
         self.0.halt()
     }
-    fn halt_all(&self) {
+    /// Halt the ring in every process (`ShmRing::halt_all`).
+    pub fn halt_all(&self) {
         self.0.halt_all()
     }
-    fn end_stream(&self) -> i64 {
+    /// End the stream in every process (`ShmRing::close`); the last sequence.
+    pub fn end_stream(&self) -> i64 {
         self.0.close()
     }
-    fn ended_at(&self) -> Option<i64> {
+    /// The last sequence if the stream was ended.
+    pub fn ended_at(&self) -> Option<i64> {
         self.0.closed_at()
     }
-    fn inspection(&self) -> seqflow_shm::Inspection {
+    /// A snapshot of the segment (what `seqflow inspect` prints).
+    pub fn inspection(&self) -> seqflow_shm::Inspection {
         self.0.inspect()
     }
 }
 
 /// A producer: publishes copies, or holds one open claim for in-place writes from Python.
-pub trait ProducerEnd: Send {
-    /// Claim `items.len()` slots (waiting up to `wait`; zero: only if free now), copy each item
-    /// in with its kind and publish them together. `Ok(None)`: no room within `wait`.
-    fn put(&mut self, items: &[(u8, &[u8])], wait: Duration) -> Result<Option<i64>, Fail>;
-    /// Claim `n` slots for in-place writes, waiting up to `wait`. `Ok(None)`: no room.
-    fn open_claim(&mut self, n: usize, wait: Duration) -> Result<Option<(i64, i64)>, Fail>;
-    /// Set the header of each slot of the open claim (`lens[i]` bytes of `kind`) and publish it.
-    fn close_claim(&mut self, lens: &[usize], kind: u8) -> Result<(), Fail>;
-    /// Whether a claim is open.
-    fn claim_open(&self) -> bool;
-}
-
-/// `ShmProducer<Slot<N>>` plus the claim borrowed from it, if one is open.
-struct Producer<const N: usize> {
+pub struct Producer {
     /// Borrows `*producer`; declared first so that it is dropped (and published) first.
-    claim: Option<ShmClaim<'static, Slot<N>>>,
+    claim: Option<ShmClaim<'static, DynByteSlot>>,
     /// The producer, owned (made from a `Box`, freed in `Drop`). Held as a raw pointer so that
     /// moving `Self` asserts nothing about the memory `claim` borrows.
-    producer: NonNull<ShmProducer<Slot<N>>>,
+    producer: NonNull<ShmProducer<DynByteSlot>>,
+    /// Payload bytes per slot.
+    slot_size: usize,
 }
 
 // SAFETY: `ShmProducer` and `ShmClaim` are `Send` (checked by `assert_send` below); the pointer
 // is uniquely owned by this value, so sending the value sends the producer with it.
-unsafe impl<const N: usize> Send for Producer<N> {}
+unsafe impl Send for Producer {}
 
 fn assert_send<T: Send>() {}
 #[allow(dead_code)]
 fn send_checks() {
-    assert_send::<ShmProducer<Slot<64>>>();
-    assert_send::<ShmClaim<'static, Slot<64>>>();
+    assert_send::<ShmProducer<DynByteSlot>>();
+    assert_send::<ShmClaim<'static, DynByteSlot>>();
 }
 
-impl<const N: usize> Producer<N> {
-    fn producer(&mut self) -> Result<&mut ShmProducer<Slot<N>>, Fail> {
+impl Producer {
+    fn producer(&mut self) -> Result<&mut ShmProducer<DynByteSlot>, Fail> {
         if self.claim.is_some() {
             return Err(Fail::State(
                 "a claim is open on this producer: publish it (leave its `with` block) first"
@@ -258,7 +228,7 @@ impl<const N: usize> Producer<N> {
         &mut self,
         n: usize,
         wait: Duration,
-    ) -> Result<Option<ShmClaim<'_, Slot<N>>>, Fail> {
+    ) -> Result<Option<ShmClaim<'_, DynByteSlot>>, Fail> {
         let producer = self.producer()?;
         let claimed = if wait.is_zero() {
             producer.try_claim(n)
@@ -271,20 +241,35 @@ impl<const N: usize> Producer<N> {
             Err(e) => Err(e.into()),
         }
     }
-}
 
-impl<const N: usize> ProducerEnd for Producer<N> {
-    fn put(&mut self, items: &[(u8, &[u8])], wait: Duration) -> Result<Option<i64>, Fail> {
+    /// Claim `items.len()` slots (waiting up to `wait`; zero: only if free now), copy each item
+    /// in with its kind and publish them together. `Ok(None)`: no room within `wait`. An item
+    /// longer than a slot is a `ValueError` before anything is claimed (callers check first,
+    /// with messages of their own).
+    pub fn put(&mut self, items: &[(u8, &[u8])], wait: Duration) -> Result<Option<i64>, Fail> {
+        let max = self.slot_size;
+        if let Some((_, data)) = items.iter().find(|(_, data)| data.len() > max) {
+            return Err(Fail::Value(format!(
+                "object of {} bytes does not fit in a slot of {max} bytes",
+                data.len()
+            )));
+        }
         let Some(mut claim) = self.claim_range(items.len(), wait)? else {
             return Ok(None);
         };
         for (slot, (k, data)) in claim.iter_mut().zip(items) {
-            slot.set(*k, data);
+            // Every slot of the ring holds `max` bytes, checked above: this cannot fail. Were it
+            // to, the slot is published empty rather than with a stale payload.
+            if slot.set(data).is_err() {
+                let _ = slot.set_len(0);
+            }
+            slot.set_tag(u32::from(*k));
         }
         Ok(Some(claim.commit().end()))
     }
 
-    fn open_claim(&mut self, n: usize, wait: Duration) -> Result<Option<(i64, i64)>, Fail> {
+    /// Claim `n` slots for in-place writes, waiting up to `wait`. `Ok(None)`: no room.
+    pub fn open_claim(&mut self, n: usize, wait: Duration) -> Result<Option<(i64, i64)>, Fail> {
         let Some(claim) = self.claim_range(n, wait)? else {
             return Ok(None);
         };
@@ -293,61 +278,60 @@ impl<const N: usize> ProducerEnd for Producer<N> {
         // pointer moves) until `Drop`, where `claim` is dropped first. While `claim` is `Some`,
         // `producer()` refuses to hand out the producer; `close_claim` and `Drop` end it.
         // SAFETY: so extending the borrow to 'static never outlives or aliases the producer.
-        let claim: ShmClaim<'static, Slot<N>> = unsafe { std::mem::transmute(claim) };
+        let claim: ShmClaim<'static, DynByteSlot> = unsafe { std::mem::transmute(claim) };
         self.claim = Some(claim);
         Ok(Some((range.start(), range.end())))
     }
 
-    fn close_claim(&mut self, lens: &[usize], k: u8) -> Result<(), Fail> {
+    /// Set the header of each slot of the open claim (`lens[i]` bytes, clamped to the slot,
+    /// default the whole slot; tag `kind`) and publish it.
+    pub fn close_claim(&mut self, lens: &[usize], k: u8) -> Result<(), Fail> {
         let Some(mut claim) = self.claim.take() else {
             return Err(Fail::State("no claim is open".into()));
         };
         for (i, slot) in claim.iter_mut().enumerate() {
-            slot.set_header(k, lens.get(i).copied().unwrap_or(N));
+            let len = lens
+                .get(i)
+                .copied()
+                .unwrap_or(usize::MAX)
+                .min(slot.capacity());
+            // Clamped to the capacity: cannot fail.
+            let _ = slot.set_len(len);
+            slot.set_tag(u32::from(k));
         }
         claim.commit();
         Ok(())
     }
 
-    fn claim_open(&self) -> bool {
+    /// Whether a claim is open.
+    pub fn claim_open(&self) -> bool {
         self.claim.is_some()
     }
 }
 
-impl<const N: usize> Drop for Producer<N> {
+impl Drop for Producer {
     fn drop(&mut self) {
         // An open claim is published as it stands (an unpublished hole would stall everyone).
         drop(self.claim.take());
-        // SAFETY: made by `Box::leak` in `AnyRing::producer`, freed once, here; the claim that
+        // SAFETY: made by `Box::leak` in `Ring::producer`, freed once, here; the claim that
         // borrowed it is gone.
         drop(unsafe { Box::from_raw(self.producer.as_ptr()) });
     }
 }
 
 /// A pool worker.
-pub trait WorkerEnd: Send {
-    /// Take up to `max` of the pool's next items with one claim, waiting up to `wait` for the
-    /// first (zero: only if one is there), and hand `sink(seq, kind, payload)` each slot while
-    /// this worker holds it; returns how many were handed over (0: none within `wait`). Items of
-    /// a claim whose producer died are skipped (their slots hold stale data).
-    fn take(
-        &mut self,
-        max: usize,
-        wait: Duration,
-        sink: &mut dyn FnMut(i64, u8, &[u8]),
-    ) -> Result<usize, Fail>;
-    /// The pool's work cursor.
-    fn work_cursor(&self) -> i64;
-}
-
-struct Worker<const N: usize> {
-    worker: ShmWorker<Slot<N>>,
+pub struct Worker {
+    worker: ShmWorker<DynByteSlot>,
     /// Ranges reported abandoned by a dead producer: their slots were released unwritten.
     skip: Vec<SequenceRange>,
 }
 
-impl<const N: usize> WorkerEnd for Worker<N> {
-    fn take(
+impl Worker {
+    /// Take up to `max` of the pool's next items with one claim, waiting up to `wait` for the
+    /// first (zero: only if one is there), and hand `sink(seq, kind, payload)` each slot while
+    /// this worker holds it; returns how many were handed over (0: none within `wait`). Items of
+    /// a claim whose producer died are skipped (their slots hold stale data).
+    pub fn take(
         &mut self,
         max: usize,
         wait: Duration,
@@ -360,7 +344,7 @@ impl<const N: usize> WorkerEnd for Worker<N> {
             let mut handed = 0;
             let got = self.worker.process_batch(max, Some(left), |slot, seq, _| {
                 if skip.is_empty() || !skip.iter().any(|r| r.contains(seq)) {
-                    sink(seq, slot.kind(), slot.payload());
+                    sink(seq, slot.tag() as u8, slot.as_bytes());
                     handed += 1;
                 }
             });
@@ -385,75 +369,63 @@ impl<const N: usize> WorkerEnd for Worker<N> {
         }
     }
 
-    fn work_cursor(&self) -> i64 {
+    /// The pool's work cursor.
+    pub fn work_cursor(&self) -> i64 {
         self.worker.work_cursor()
     }
 }
 
 /// A gating consumer.
-pub trait ConsumerEnd: Send {
+pub struct Consumer(ShmConsumer<DynByteSlot>);
+
+impl Consumer {
     /// `ShmConsumer::wait_for`, `Ok(None)` on timeout.
-    fn wait_for(&mut self, seq: i64, wait: Duration) -> Result<Option<i64>, Fail>;
-    /// Copy the payload at `seq` out with `sink(kind, payload)`; `false` if `seq` is not
-    /// available to this consumer (not waited for, or already marked processed).
-    fn read(&self, seq: i64, sink: &mut dyn FnMut(u8, &[u8])) -> bool;
-    /// Mark everything up to `seq` processed (between the sequence and what was waited for).
-    fn update_sequence(&mut self, seq: i64) -> Result<(), Fail>;
-    /// The last sequence marked processed.
-    fn sequence(&self) -> i64;
-    /// The consumer's name.
-    fn name(&self) -> String;
-}
-
-struct Consumer<const N: usize>(ShmConsumer<Slot<N>>);
-
-impl<const N: usize> ConsumerEnd for Consumer<N> {
-    fn wait_for(&mut self, seq: i64, wait: Duration) -> Result<Option<i64>, Fail> {
+    pub fn wait_for(&mut self, seq: i64, wait: Duration) -> Result<Option<i64>, Fail> {
         match self.0.wait_for(seq, Some(wait)) {
             Ok(hi) => Ok(Some(hi)),
             Err(ConsumeError::Timeout) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
-    fn read(&self, seq: i64, sink: &mut dyn FnMut(u8, &[u8])) -> bool {
+    /// Copy the payload at `seq` out with `sink(kind, payload)`; `false` if `seq` is not
+    /// available to this consumer (not waited for, or already marked processed).
+    pub fn read(&self, seq: i64, sink: &mut dyn FnMut(u8, &[u8])) -> bool {
         match self.0.get(seq) {
             Ok(slot) => {
-                sink(slot.kind(), slot.payload());
+                sink(slot.tag() as u8, slot.as_bytes());
                 true
             }
             Err(_) => false,
         }
     }
-    fn update_sequence(&mut self, seq: i64) -> Result<(), Fail> {
+    /// Mark everything up to `seq` processed (between the sequence and what was waited for).
+    pub fn update_sequence(&mut self, seq: i64) -> Result<(), Fail> {
         Ok(self.0.update_sequence(seq)?)
     }
-    fn sequence(&self) -> i64 {
+    /// The last sequence marked processed.
+    pub fn sequence(&self) -> i64 {
         self.0.sequence()
     }
-    fn name(&self) -> String {
+    /// The consumer's name.
+    pub fn name(&self) -> String {
         self.0.name().to_owned()
     }
 }
 
 /// A lossy subscriber.
-pub trait SubscriberEnd: Send {
+pub struct Subscriber(ShmSubscriber<DynByteSlot>);
+
+impl Subscriber {
     /// The next event's sequence, kind and payload copy; `Ok(None)` on timeout.
-    fn next(&mut self, wait: Duration) -> Result<Option<(i64, u8, Vec<u8>)>, Fail>;
-    /// The sequence read next.
-    fn next_sequence(&self) -> i64;
-}
-
-struct Subscriber<const N: usize>(ShmSubscriber<Slot<N>>);
-
-impl<const N: usize> SubscriberEnd for Subscriber<N> {
-    fn next(&mut self, wait: Duration) -> Result<Option<(i64, u8, Vec<u8>)>, Fail> {
+    pub fn next(&mut self, wait: Duration) -> Result<Option<(i64, u8, Vec<u8>)>, Fail> {
         match self.0.next_timeout(Some(wait)) {
-            Ok((seq, slot)) => Ok(Some((seq, slot.kind(), slot.payload().to_vec()))),
+            Ok((seq, copy)) => Ok(Some((seq, copy.tag() as u8, copy.into_vec()))),
             Err(ConsumeError::Timeout) => Ok(None),
             Err(e) => Err(e.into()),
         }
     }
-    fn next_sequence(&self) -> i64 {
+    /// The sequence read next.
+    pub fn next_sequence(&self) -> i64 {
         self.0.position()
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! - `Queue` (`queue.rs`): a `multiprocessing.Queue` drop-in over a shared ring of byte slots.
 //! - `_Ring` and its handles (`ring.rs`): the Disruptor model; `seqflow/_ring.py` wraps them.
-//! - `handles.rs`: type erasure over the slot classes of `slot.rs`.
+//! - `handles.rs`: the handles over `ShmRing<DynByteSlot>`, the one ring type (slots: `slot.rs`).
 //! - `wait.rs`: every blocking call releases the GIL and checks for signals every 50 ms.
 //! - `errors.rs`: typed errors mapped to Python exceptions; nothing panics across the boundary.
 //! - `fork.rs`: handles inherited through `fork()` are replaced (Queue) or refused (Ring handles).
@@ -19,6 +19,7 @@ mod ring;
 pub mod slot;
 mod wait;
 
+use pyo3::exceptions::{PyOverflowError, PyValueError};
 use pyo3::prelude::*;
 
 /// `namespaced(namespace, name)`: the segment name of `name` inside the run namespace
@@ -41,6 +42,33 @@ pub(crate) fn full_name(py: Python<'_>, namespace: Option<&str>, name: &str) -> 
     }
 }
 
+/// A `slot_size` argument: payload bytes per slot, 1 to [`slot::MAX_SLOT_SIZE`], rounded up to a
+/// multiple of 8 (`slot::slot_size_for`); `ValueError` for anything else, however large the int.
+pub(crate) struct SlotSize(pub usize);
+
+impl<'py> FromPyObject<'py> for SlotSize {
+    fn extract_bound(ob: &Bound<'py, PyAny>) -> PyResult<Self> {
+        let requested = match ob.extract::<i64>() {
+            Ok(n) => n,
+            // An int beyond 64 bits: far outside the range either way.
+            Err(e) if e.is_instance_of::<PyOverflowError>(ob.py()) => {
+                return Err(PyValueError::new_err(if ob.lt(0)? {
+                    format!("slot_size must be at least 1 byte, not {ob}")
+                } else {
+                    format!(
+                        "slot_size {ob} is larger than the largest slot ({} bytes)",
+                        slot::MAX_SLOT_SIZE
+                    )
+                }));
+            }
+            Err(e) => return Err(e),
+        };
+        slot::slot_size_for(requested)
+            .map(SlotSize)
+            .map_err(PyValueError::new_err)
+    }
+}
+
 /// The extension module.
 #[pymodule]
 fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -54,7 +82,7 @@ fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(namespaced, m)?)?;
     m.add_function(wrap_pyfunction!(queue::_open_queue, m)?)?;
     m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
-    m.add("SLOT_CLASSES", slot::CLASSES.to_vec())?;
+    m.add("MAX_SLOT_SIZE", slot::MAX_SLOT_SIZE)?;
     m.add("DECLARED_POOLS", handles::DECLARED_POOLS)?;
     m.add("QUEUE_POOL", handles::QUEUE_POOL)?;
     Ok(())

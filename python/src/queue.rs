@@ -17,11 +17,10 @@
 
 use crate::errors::{Fail, IntoPy};
 use crate::fork;
-use crate::handles::{
-    self, AnyRing, CreateSpec, ProducerEnd, WorkerEnd, DECLARED_POOLS, QUEUE_POOL,
-};
-use crate::slot::{class_for, kind, Role, CLASSES};
+use crate::handles::{self, CreateSpec, Producer, Ring, Worker, DECLARED_POOLS, QUEUE_POOL};
+use crate::slot::{kind, Role};
 use crate::wait::{deadline, sliced, SLICE};
+use crate::SlotSize;
 use parking_lot::{Mutex, MutexGuard};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -43,20 +42,20 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The ring of this process (re-opened by name after a fork when possible).
 struct RingSlot {
-    ring: Arc<dyn AnyRing>,
+    ring: Arc<Ring>,
     generation: u64,
 }
 
 struct ProducerSlot {
     generation: u64,
-    producer: Option<Box<dyn ProducerEnd>>,
+    producer: Option<Producer>,
     anchor_checked: bool,
     last_anchor_check: Option<Instant>,
 }
 
 struct WorkerSlot {
     generation: u64,
-    worker: Option<Box<dyn WorkerEnd>>,
+    worker: Option<Worker>,
     /// Items this process took from the pool and has not returned yet (a `get_many` whose
     /// decoding failed part way keeps the rest here; the next `get`/`get_many` serves them).
     held: std::collections::VecDeque<(u8, Py<PyBytes>)>,
@@ -65,7 +64,7 @@ struct WorkerSlot {
 /// What every handle of one queue in one process shares.
 struct Shared {
     name: String,
-    class: usize,
+    slot_size: usize,
     capacity: usize,
     ring: Mutex<RingSlot>,
     producer: Mutex<ProducerSlot>,
@@ -76,11 +75,11 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(ring: Arc<dyn AnyRing>, guard: Option<UnlinkGuard>) -> Self {
+    fn new(ring: Arc<Ring>, guard: Option<UnlinkGuard>) -> Self {
         let generation = fork::generation();
         Self {
             name: ring.name().to_owned(),
-            class: ring.class(),
+            slot_size: ring.slot_size(),
             capacity: ring.capacity(),
             ring: Mutex::new(RingSlot { ring, generation }),
             producer: Mutex::new(ProducerSlot {
@@ -100,7 +99,7 @@ impl Shared {
     }
 
     /// This process's view of the ring.
-    fn ring(&self) -> Arc<dyn AnyRing> {
+    fn ring(&self) -> Arc<Ring> {
         let mut slot = self.ring.lock();
         let now = fork::generation();
         if slot.generation != now {
@@ -123,7 +122,7 @@ impl Shared {
     }
 
     /// This process's producer, taken on first use.
-    fn producer<'a>(&self, slot: &'a mut ProducerSlot) -> Result<&'a mut dyn ProducerEnd, Fail> {
+    fn producer<'a>(&self, slot: &'a mut ProducerSlot) -> Result<&'a mut Producer, Fail> {
         self.check_open()?;
         let now = fork::generation();
         if slot.generation != now {
@@ -136,8 +135,8 @@ impl Shared {
             self.anchor_if_orphan()?;
         }
         match &mut slot.producer {
-            Some(p) => Ok(p.as_mut()),
-            p @ None => Ok(p.insert(self.ring().producer()?).as_mut()),
+            Some(p) => Ok(p),
+            p @ None => Ok(p.insert(self.ring().producer()?)),
         }
     }
 
@@ -178,7 +177,7 @@ impl Shared {
     }
 
     /// This process's worker, registered on first use.
-    fn worker<'a>(&self, slot: &'a mut WorkerSlot) -> Result<&'a mut dyn WorkerEnd, Fail> {
+    fn worker<'a>(&self, slot: &'a mut WorkerSlot) -> Result<&'a mut Worker, Fail> {
         self.check_open()?;
         let now = fork::generation();
         if slot.generation != now {
@@ -188,8 +187,8 @@ impl Shared {
             slot.generation = now;
         }
         match &mut slot.worker {
-            Some(w) => Ok(w.as_mut()),
-            w @ None => Ok(w.insert(self.ring().worker(QUEUE_POOL)?).as_mut()),
+            Some(w) => Ok(w),
+            w @ None => Ok(w.insert(self.ring().worker(QUEUE_POOL)?)),
         }
     }
 }
@@ -247,8 +246,9 @@ impl Payload<'_> {
     }
 }
 
-/// Encode `obj` for a slot of `class` bytes: the fast path for bytes-likes, pickle otherwise.
-pub(crate) fn encode<'py>(obj: &Bound<'py, PyAny>, class: usize) -> PyResult<Payload<'py>> {
+/// Encode `obj` for a slot of `slot_size` bytes: the fast path for bytes-likes, pickle
+/// otherwise.
+pub(crate) fn encode<'py>(obj: &Bound<'py, PyAny>, slot_size: usize) -> PyResult<Payload<'py>> {
     let py = obj.py();
     let payload = if let Ok(b) = obj.downcast_exact::<PyBytes>() {
         Payload::Bytes(kind::BYTES, b.clone())
@@ -268,14 +268,14 @@ pub(crate) fn encode<'py>(obj: &Bound<'py, PyAny>, class: usize) -> PyResult<Pay
         Payload::Bytes(kind::PICKLE, b)
     };
     let len = payload.data().len();
-    if len > class {
+    if len > slot_size {
         let what = if payload.kind() == kind::PICKLE {
             "pickled object"
         } else {
             "object"
         };
         return Err(PyValueError::new_err(format!(
-            "{what} of {len} bytes does not fit in a slot of {class} bytes (create the queue with a larger slot_size)"
+            "{what} of {len} bytes does not fit in a slot of {slot_size} bytes (create the queue with a larger slot_size)"
         )));
     }
     Ok(payload)
@@ -295,10 +295,12 @@ fn decode_bytes(py: Python<'_>, k: u8, b: Bound<'_, PyBytes>) -> PyResult<PyObje
 /// `empty`, `full`, `close`), plus `put_many` / `get_many` and `open` / `unlink` by name.
 ///
 /// `Queue(maxsize=0, slot_size=1024, name=None)`: `maxsize` is rounded up to a power of two
-/// (`<= 0`: 8192); `slot_size` is the largest item in bytes (after pickling; rounded up to a
-/// class of 16, 64, 256, 1024, 4096, 16384 or 65536 bytes); `name=None` generates a name and
-/// removes it when the creating process closes or drops the queue. Pass the queue to
-/// `multiprocessing.Process` (fork: inherited; spawn/forkserver: pickled by name).
+/// (`<= 0`: 8192); `slot_size` is the largest item in bytes (after pickling): 1 to
+/// `MAX_SLOT_SIZE` (1 GiB - 8), rounded up to a multiple of 8; the segment takes about
+/// `maxsize * (slot_size + 8)` bytes of shared memory (pages are used as they are written);
+/// `name=None` generates a name and removes it when the creating process closes or drops the
+/// queue. Pass the queue to `multiprocessing.Process` (fork: inherited; spawn/forkserver:
+/// pickled by name).
 #[pyclass(module = "seqflow", frozen)]
 pub struct Queue {
     shared: Arc<Shared>,
@@ -400,12 +402,12 @@ fn generated_name() -> String {
 #[pymethods]
 impl Queue {
     #[new]
-    #[pyo3(signature = (maxsize = 0, slot_size = DEFAULT_SLOT, name = None, *, namespace = None, max_consumers = 64, max_producers = 64, remove_stale = false))]
+    #[pyo3(signature = (maxsize = 0, slot_size = SlotSize(DEFAULT_SLOT), name = None, *, namespace = None, max_consumers = 64, max_producers = 64, remove_stale = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         maxsize: isize,
-        slot_size: usize,
+        slot_size: SlotSize,
         name: Option<String>,
         namespace: Option<String>,
         max_consumers: usize,
@@ -413,12 +415,7 @@ impl Queue {
         remove_stale: bool,
     ) -> PyResult<Self> {
         crate::fork::install();
-        let class = class_for(slot_size).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "slot_size {slot_size} is larger than the largest slot class ({} bytes)",
-                CLASSES[CLASSES.len() - 1]
-            ))
-        })?;
+        let SlotSize(slot_size) = slot_size;
         let capacity = if maxsize <= 0 {
             DEFAULT_CAPACITY
         } else {
@@ -434,7 +431,7 @@ impl Queue {
         )?;
         let spec = CreateSpec {
             role: Role::Queue,
-            class,
+            slot_size,
             capacity,
             multi: true,
             max_consumers,
@@ -483,10 +480,11 @@ impl Queue {
         self.shared.capacity
     }
 
-    /// The largest item, in bytes (after pickling).
+    /// The largest item, in bytes (after pickling): the `slot_size` asked for, rounded up to a
+    /// multiple of 8.
     #[getter]
     fn slot_size(&self) -> usize {
-        self.shared.class
+        self.shared.slot_size
     }
 
     /// Put `obj`, waiting (if `block`) up to `timeout` seconds for room; `queue.Full` otherwise.
@@ -498,7 +496,7 @@ impl Queue {
         block: bool,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let payload = encode(obj, self.shared.class)?;
+        let payload = encode(obj, self.shared.slot_size)?;
         let until = deadline(timeout)?;
         if self.put_items(py, &[(payload.kind(), payload.data())], block, until)? {
             Ok(())
@@ -523,10 +521,10 @@ impl Queue {
         items: &Bound<'_, PyAny>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
-        let class = self.shared.class;
+        let slot_size = self.shared.slot_size;
         let mut payloads = Vec::new();
         for item in items.try_iter()? {
-            payloads.push(encode(&item?, class)?);
+            payloads.push(encode(&item?, slot_size)?);
         }
         let slices: Vec<(u8, &[u8])> = payloads.iter().map(|p| (p.kind(), p.data())).collect();
         let until = deadline(timeout)?;
@@ -687,7 +685,7 @@ impl Queue {
         let d = PyDict::new(py);
         d.set_item("name", &self.shared.name)?;
         d.set_item("maxsize", self.shared.capacity)?;
-        d.set_item("slot_size", self.shared.class)?;
+        d.set_item("slot_size", self.shared.slot_size)?;
         d.set_item("qsize", qsize)?;
         d.set_item("utilisation", qsize as f64 / self.shared.capacity as f64)?;
         d.set_item("put", published + 1)?;
@@ -722,7 +720,7 @@ impl Queue {
     fn __repr__(&self) -> String {
         format!(
             "seqflow.Queue(name={:?}, maxsize={}, slot_size={})",
-            self.shared.name, self.shared.capacity, self.shared.class
+            self.shared.name, self.shared.capacity, self.shared.slot_size
         )
     }
 

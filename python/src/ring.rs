@@ -8,11 +8,10 @@
 
 use crate::errors::{Fail, IntoPy};
 use crate::fork;
-use crate::handles::{
-    self, AnyRing, ConsumerEnd, CreateSpec, ProducerEnd, SubscriberEnd, WorkerEnd,
-};
-use crate::slot::{class_for, kind, Role, CLASSES};
+use crate::handles::{self, Consumer, CreateSpec, Producer, Ring, Subscriber, Worker};
+use crate::slot::{kind, Role};
 use crate::wait::{deadline, sliced};
+use crate::SlotSize;
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
@@ -38,13 +37,13 @@ fn check_gen(generation: u64) -> PyResult<()> {
 /// A ring of byte slots in a named shared-memory segment (low-level; see `seqflow.Ring`).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Ring {
-    ring: Arc<dyn AnyRing>,
+    ring: Arc<Ring>,
     generation: u64,
     guard: Option<UnlinkGuard>,
 }
 
 impl _Ring {
-    fn ring(&mut self) -> Arc<dyn AnyRing> {
+    fn ring(&mut self) -> Arc<Ring> {
         let now = fork::generation();
         if self.generation != now {
             if let Ok(r) = handles::open(self.ring.name(), Role::Ring, Duration::from_secs(5)) {
@@ -58,7 +57,8 @@ impl _Ring {
 
 #[pymethods]
 impl _Ring {
-    /// Create a ring: `capacity` slots (a power of two) of at least `slot_size` payload bytes.
+    /// Create a ring: `capacity` slots (a power of two) of `slot_size` payload bytes (1 to
+    /// `MAX_SLOT_SIZE`, rounded up to a multiple of 8).
     #[staticmethod]
     #[pyo3(signature = (name, capacity, slot_size, multi, max_consumers = 64, max_producers = 16, remove_stale = false, unlink_on_close = false))]
     #[allow(clippy::too_many_arguments)]
@@ -66,7 +66,7 @@ impl _Ring {
         py: Python<'_>,
         name: String,
         capacity: usize,
-        slot_size: usize,
+        slot_size: SlotSize,
         multi: bool,
         max_consumers: usize,
         max_producers: usize,
@@ -74,15 +74,10 @@ impl _Ring {
         unlink_on_close: bool,
     ) -> PyResult<Self> {
         fork::install();
-        let class = class_for(slot_size).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "slot_size {slot_size} is larger than the largest slot class ({} bytes)",
-                CLASSES[CLASSES.len() - 1]
-            ))
-        })?;
+        let SlotSize(slot_size) = slot_size;
         let spec = CreateSpec {
             role: Role::Ring,
-            class,
+            slot_size,
             capacity,
             multi,
             max_consumers,
@@ -126,15 +121,15 @@ impl _Ring {
     fn capacity(&self) -> usize {
         self.ring.capacity()
     }
-    /// Payload bytes per slot (the class).
+    /// Payload bytes per slot.
     #[getter]
     fn slot_size(&self) -> usize {
-        self.ring.class()
+        self.ring.slot_size()
     }
     /// Bytes per slot in the segment (8-byte header + payload).
     #[getter]
     fn event_size(&self) -> usize {
-        self.ring.class() + 8
+        self.ring.slot_size() + 8
     }
     /// Whether many producers may publish.
     #[getter]
@@ -153,7 +148,7 @@ impl _Ring {
         let end = py.allow_threads(|| ring.producer()).py_err(py)?;
         Ok(_Producer {
             end: Mutex::new(end),
-            class: ring.class(),
+            slot_size: ring.slot_size(),
             generation: fork::generation(),
         })
     }
@@ -241,8 +236,8 @@ impl _Ring {
 /// A producer handle (low-level).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Producer {
-    end: Mutex<Box<dyn ProducerEnd>>,
-    class: usize,
+    end: Mutex<Producer>,
+    slot_size: usize,
     generation: u64,
 }
 
@@ -279,11 +274,11 @@ impl _Producer {
                     .call1((item,))?
                     .extract()?
             };
-            if bytes.len() > self.class {
+            if bytes.len() > self.slot_size {
                 return Err(PyValueError::new_err(format!(
                     "object of {} bytes does not fit in a slot of {} bytes",
                     bytes.len(),
-                    self.class
+                    self.slot_size
                 )));
             }
             owned.push(bytes);
@@ -336,7 +331,7 @@ impl _Producer {
 /// A gating consumer handle (low-level).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Consumer {
-    end: Mutex<Box<dyn ConsumerEnd>>,
+    end: Mutex<Consumer>,
     generation: u64,
 }
 
@@ -410,7 +405,7 @@ impl _Consumer {
 /// A lossy subscriber handle (low-level).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Subscriber {
-    end: Mutex<Box<dyn SubscriberEnd>>,
+    end: Mutex<Subscriber>,
     generation: u64,
 }
 
@@ -447,7 +442,7 @@ impl _Subscriber {
 /// A pool worker handle (low-level).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Worker {
-    end: Mutex<Box<dyn WorkerEnd>>,
+    end: Mutex<Worker>,
     generation: u64,
 }
 

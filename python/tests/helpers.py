@@ -76,6 +76,32 @@ def ring_worker(ring, results, stop):
     results.put(got)
 
 
+def echo(q_in, q_out, count):
+    """Take ``count`` items from ``q_in`` and put each into ``q_out``."""
+    for _ in range(count):
+        q_out.put(q_in.get(timeout=JOIN), timeout=JOIN)
+
+
+def ring_relay(src, dst, count, results):
+    """Copy ``count`` events of ring ``src`` into ring ``dst``: read through a zero-copy view
+    of a gating consumer, write in place through a claim."""
+    c = src.consumer("relay")
+    p = dst.producer()
+    results.put("ready")
+    done = 0
+    while done < count:
+        hi = c.wait_for(c.sequence + 1, timeout=JOIN)
+        for seq in range(c.sequence + 1, hi + 1):
+            view = c.get(seq)
+            claim = p.claim(1, timeout=JOIN)
+            with claim as views:
+                views[0][: len(view)] = view
+                claim.set_len(0, len(view))
+            done += 1
+        c.update_sequence(hi)
+    results.put(done)
+
+
 def queue_get_pid(q, results):
     results.put((os.getpid(), q.get(timeout=JOIN)))
 

@@ -22,8 +22,9 @@ def finish(p):
     return out.strip()
 
 
-def test_python_producer_rust_consumer_queue():
-    with seqflow.Queue(maxsize=16, slot_size=64) as q:
+@pytest.mark.parametrize("slot_size", [64, 1 << 20])
+def test_python_producer_rust_consumer_queue(slot_size):
+    with seqflow.Queue(maxsize=16, slot_size=slot_size) as q:
         peer = start("queue-consume", q.name, "200")
         for i in range(200):
             q.put(b"%d" % i, timeout=60)
@@ -40,8 +41,9 @@ def test_rust_producer_python_consumer_queue():
         assert got == [b"%d" % i for i in range(200)]
 
 
-def test_python_ring_rust_gating_consumer():
-    with seqflow.Ring(capacity=16, slot_size=64) as r:
+@pytest.mark.parametrize("slot_size", [64, 100])
+def test_python_ring_rust_gating_consumer(slot_size):
+    with seqflow.Ring(capacity=16, slot_size=slot_size) as r:
         peer = start("ring-consume", r.name, "300")
         for i in range(300):
             r.publish(b"%d" % i, timeout=60)

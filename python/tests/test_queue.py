@@ -69,16 +69,83 @@ def test_put_many_get_many():
 
 
 def test_large_slots_round_trip():
-    assert max(seqflow.SLOT_CLASSES) == 65536
     with seqflow.Queue(maxsize=4, slot_size=60000) as q:
-        assert q.slot_size == 65536
+        assert q.slot_size == 60000
         big = bytes(range(256)) * 234
         q.put(big)
         q.put_many([big[:1000], bytearray(big)])
         assert q.get(timeout=5) == big
         assert q.get_many(2, timeout=5) == [big[:1000], bytearray(big)]
-    with pytest.raises(ValueError):
-        seqflow.Queue(maxsize=4, slot_size=65537)
+    with seqflow.Queue(maxsize=4, slot_size=65537) as q:  # past the old largest class
+        assert q.slot_size == 65544
+
+
+def test_slot_size_is_rounded_up_to_whole_words():
+    with seqflow.Queue(maxsize=4, slot_size=100) as q:
+        assert q.slot_size == 104 and q.metrics()["slot_size"] == 104
+        q.put(b"w" * 104)
+        assert q.get(timeout=5) == b"w" * 104
+        with pytest.raises(ValueError, match=r"105 bytes.*104 bytes"):
+            q.put(b"w" * 105)
+    with seqflow.Queue(maxsize=4, slot_size=1) as q:
+        assert q.slot_size == 8
+
+
+@pytest.mark.parametrize("size", [0, -1, -(2**70), seqflow.MAX_SLOT_SIZE + 1, 2**40, 2**70])
+def test_slot_size_out_of_range_is_a_value_error(size):
+    assert seqflow.MAX_SLOT_SIZE == (1 << 30) - 8
+    with pytest.raises(ValueError, match="slot_size"):
+        seqflow.Queue(maxsize=4, slot_size=size)
+    with pytest.raises(ValueError, match="slot_size"):
+        seqflow.Ring(capacity=4, slot_size=size)
+
+
+def test_largest_slot_size_is_accepted():
+    # 1 GiB slots: the segment is sparse, only the pages written take memory.
+    with seqflow.Queue(maxsize=1, slot_size=seqflow.MAX_SLOT_SIZE) as q:
+        assert q.slot_size == seqflow.MAX_SLOT_SIZE
+        q.put(b"tiny")
+        assert q.get(timeout=5) == b"tiny"
+
+
+def test_open_by_name_takes_the_slot_size_of_the_segment():
+    name = "/seqflow-test-open-size-%d" % os.getpid()
+    with seqflow.Queue(maxsize=4, slot_size=3001, name=name) as q:
+        try:
+            other = seqflow.Queue.open(name)
+            assert other.slot_size == q.slot_size == 3008
+            other.put(b"o" * 3008)
+            assert q.get(timeout=5) == b"o" * 3008
+            with pytest.raises(ValueError, match="3008 bytes"):
+                other.put(b"o" * 3009)
+            with pytest.raises(seqflow.SegmentMismatch):
+                seqflow.Ring.open(name)  # a queue's segment is not a ring's
+        finally:
+            q.unlink()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_one_mib_slots_across_processes(method):
+    np = pytest.importorskip("numpy")
+    ctx = mp.get_context(method)
+    big = os.urandom(1 << 20)
+    arr = np.arange((1 << 17) - 64, dtype=np.float64) * 1.5  # about 1 MiB once pickled
+    assert len(pickle.dumps(arr, -1)) <= 1 << 20
+    with seqflow.Queue(maxsize=4, slot_size=1 << 20) as there, \
+            seqflow.Queue(maxsize=4, slot_size=1 << 20) as back:
+        assert there.slot_size == 1 << 20
+        with pytest.raises(ValueError, match=r"1048577 bytes.*1048576 bytes"):
+            there.put(big + b"!")
+        p = ctx.Process(target=helpers.echo, args=(there, back, 3))
+        p.start()
+        there.put(big, timeout=JOIN)
+        there.put_many([arr, bytearray(big[:1000])], timeout=JOIN)
+        assert back.get(timeout=JOIN) == big
+        got = back.get(timeout=JOIN)
+        assert got.dtype == arr.dtype and np.array_equal(got, arr)
+        assert back.get(timeout=JOIN) == bytearray(big[:1000])
+        join_all([p])
+        assert p.exitcode == 0
 
 
 def test_metrics_count_what_went_through():

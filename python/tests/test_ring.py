@@ -105,14 +105,66 @@ def test_halt_all_stops_a_consumer_in_another_process():
     r.close()
 
 
-def test_large_slot_subscriber_and_consumer():
-    with seqflow.Ring(capacity=4, slot_size=65536) as r:
-        c, s = r.consumer("c"), r.subscriber("s")
-        big = b"z" * 65536
+def test_large_slot_subscriber_consumer_worker():
+    with seqflow.Ring(capacity=4, slot_size=1 << 20) as r:
+        assert (r.slot_size, r._raw.event_size) == (1 << 20, (1 << 20) + 8)
+        c, s, w = r.consumer("c"), r.subscriber("s"), r.worker("w")
+        big = os.urandom(1 << 20)
         r.publish(big)
         assert s.next(timeout=5) == (0, big)
+        assert w.process(timeout=5) == (0, big)
         c.wait_for(0, timeout=5)
         assert c.get_bytes(0) == big
+        assert bytes(c.get(0)) == big
+        c.update_sequence(0)
+        with pytest.raises(ValueError, match=r"1048577 bytes.*1048576 bytes"):
+            r.publish(big + b"!")
+
+
+def test_ring_slot_size_rounding_and_open_by_name():
+    name = "/seqflow-test-ring-size-%d" % os.getpid()
+    with seqflow.Ring(name, capacity=4, slot_size=100) as r:
+        try:
+            assert r.slot_size == 104
+            other = seqflow.Ring.open(name)
+            assert other.slot_size == 104 and other.capacity == 4
+            c = r.consumer("c")
+            other.publish(b"r" * 104)
+            with pytest.raises(ValueError, match="105 bytes"):
+                other.publish(b"r" * 105)
+            c.wait_for(0, timeout=5)
+            assert bytes(c.get(0)) == b"r" * 104
+            with pytest.raises(seqflow.SegmentMismatch):
+                seqflow.Queue.open(name)  # a ring's segment is not a queue's
+        finally:
+            r.unlink()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_one_mib_slots_relayed_through_another_process(method):
+    np = pytest.importorskip("numpy")
+    ctx = mp.get_context(method)
+    big = os.urandom(1 << 20)
+    arr = np.arange(1 << 17, dtype=np.float64) * 0.5  # exactly 1 MiB
+    with seqflow.Ring(capacity=4, slot_size=1 << 20) as there, \
+            seqflow.Ring(capacity=4, slot_size=1 << 20) as back:
+        home = back.consumer("home")
+        results = ctx.Queue()
+        p = ctx.Process(target=helpers.ring_relay, args=(there, back, 3, results))
+        p.start()
+        assert results.get(timeout=JOIN) == "ready"
+        there.publish(big, timeout=JOIN)
+        there.publish(arr, timeout=JOIN)  # its buffer, as bytes
+        there.publish(b"small", timeout=JOIN)
+        assert results.get(timeout=JOIN) == 3
+        assert home.wait_for(2, timeout=JOIN) == 2
+        assert home.get_bytes(0) == big
+        got = np.frombuffer(home.get_bytes(1), dtype=np.float64)
+        assert np.array_equal(got, arr)
+        assert bytes(home.get(2)) == b"small"
+        home.update_sequence(2)
+        p.join(JOIN)
+        assert p.exitcode == 0
 
 
 def test_pool_workers_split_events():
