@@ -108,6 +108,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
             creator_pid: 0,
         });
     }
+    check_fits_filesystem(&fd, layout.total).map_err(invalid)?;
     rustix::fs::ftruncate(&fd, layout.total).map_err(|e| fail("ftruncate", e))?;
     let map = Arc::new(Mapping::map(fd, total, name.clone())?);
     let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
@@ -273,4 +274,25 @@ impl Drop for UnlinkOnError<'_> {
             let _ = shm::unlink(self.name.as_str());
         }
     }
+}
+
+/// Refuse a segment larger than the whole shared-memory filesystem that holds it: its pages are
+/// allocated as they are first written, and a write that finds the filesystem full kills the
+/// process with `SIGBUS`, so such a ring is bound to crash once it has gone round. (A segment
+/// that fits the filesystem may still meet a full one, because other files share it; that is
+/// the operator's to size, and `seqflow ls` shows what the rings take.) A filesystem that
+/// reports no size (some report 0 blocks) is not checked.
+fn check_fits_filesystem(fd: &OwnedFd, size: u64) -> Result<(), String> {
+    let Ok(fs) = rustix::fs::fstatvfs(fd) else {
+        return Ok(());
+    };
+    let capacity = fs.f_blocks.saturating_mul(fs.f_frsize);
+    if capacity == 0 || size <= capacity {
+        return Ok(());
+    }
+    Err(format!(
+        "the segment needs {size} bytes but the shared-memory filesystem holds {capacity} in \
+         all: filling it would crash with SIGBUS (make the ring or its slots smaller, or give \
+         /dev/shm more room)"
+    ))
 }

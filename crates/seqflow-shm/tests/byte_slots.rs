@@ -242,6 +242,29 @@ fn bad_inputs_are_typed_errors() {
         );
     }
 
+    // A ring larger than the whole shared-memory filesystem would die of SIGBUS once it has
+    // gone round: refused at creation (4096 slots of 1 GiB).
+    let shm_fs = rustix::fs::statvfs("/dev/shm").unwrap();
+    if shm_fs.f_blocks.saturating_mul(shm_fs.f_frsize) < 1 << 42 {
+        let other = Seg::new("bytes-fs");
+        let made = ShmRing::<DynByteSlot>::create_bytes(
+            &other.name,
+            4096,
+            (1 << 30) - 8,
+            ShmOptions::default(),
+        );
+        match made {
+            Err(ShmError::InvalidOptions { reason, .. }) => {
+                assert!(reason.contains("SIGBUS"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            !std::path::Path::new(&format!("/dev/shm{}", other.name)).exists(),
+            "the refused segment is removed"
+        );
+    }
+
     // The wrong event type either way.
     assert!(matches!(
         ShmRing::<u64>::open(&seg.name, ATTACH),
