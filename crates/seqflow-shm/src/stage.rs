@@ -91,6 +91,8 @@ pub struct ShmStage<E: ?Sized + ShmEvent> {
     ring: ShmRing<E>,
     role: Role,
     spec: StageSpec<E>,
+    /// Whether a failure that halts this stage halts the ring in every process.
+    halt_ring: bool,
 }
 
 /// A stage running on a thread of its own ([`ShmStage::spawn`]).
@@ -142,6 +144,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
             ring: self.clone(),
             role: Role::Consumer { after: Vec::new() },
             spec: StageSpec::new(name),
+            halt_ring: false,
         }
     }
 
@@ -151,6 +154,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
             ring: self.clone(),
             role: Role::Worker,
             spec: StageSpec::new(pool),
+            halt_ring: false,
         }
     }
 
@@ -178,6 +182,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
             ring: self.clone(),
             role: Role::Subscriber,
             spec: StageSpec::new(name),
+            halt_ring: false,
         }
     }
 }
@@ -219,6 +224,34 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
     /// The stage's exception handler.
     pub fn exception_handler(mut self, handler: impl ExceptionHandler<E>) -> Self {
         self.spec = self.spec.exception_handler(handler);
+        self
+    }
+
+    /// Make a failure that halts this stage (a panic under [`PanicPolicy::Halt`], an exception
+    /// handler that chose to halt) halt the ring in every process ([`ShmRing::halt_all`]), as a
+    /// halt in a one-process `Disruptor` stops all its stages: every stage and consumer then
+    /// stops, producers get `ClaimError::Halted`, and the stage returns the failure. Default
+    /// `false`: the failure ends this stage only, and a declared stage keeps its place, so a
+    /// restart replays the failed batch.
+    ///
+    /// ```
+    /// use seqflow_shm::{ShmOptions, ShmRing, StageError};
+    /// # let name = format!("/seqflow-doc-haltring-{}", std::process::id());
+    /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = ring.unlink_on_drop();
+    /// let fragile = ring
+    ///     .stage("fragile")
+    ///     .halt_ring_on_failure(true)
+    ///     .spawn(|e: &u64, _, _| assert_ne!(*e, 3, "three is unlucky"))
+    ///     .unwrap();
+    /// let mut p = ring.producer().unwrap();
+    /// for i in 0..4 { p.publish(|e, _| *e = i).unwrap(); }
+    /// assert!(matches!(fragile.join(), Err(StageError::Halted(_))));
+    /// assert_eq!(ring.halted_by(), Some(std::process::id()));
+    /// assert!(p.publish(|e, _| *e = 4).is_err(), "the ring is halted everywhere");
+    /// ```
+    pub fn halt_ring_on_failure(mut self, halt_ring: bool) -> Self {
+        self.halt_ring = halt_ring;
         self
     }
 
@@ -296,15 +329,18 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
         feed: Attached<E>,
         handler: H,
     ) -> Result<StageReport, StageError> {
-        let report = match (feed, &self.role) {
-            (Attached::Lossy(feed), _) => self.spec.run(feed, handler)?,
+        let result = match (feed, &self.role) {
+            (Attached::Lossy(feed), _) => self.spec.run(feed, handler),
             (Attached::Gating(feed), Role::Worker) => {
                 let work = feed.pool_work(&self.ring)?;
-                self.spec.run_worker(feed, work, handler)?
+                self.spec.run_worker(feed, work, handler)
             }
-            (Attached::Gating(feed), _) => self.spec.run(feed, handler)?,
+            (Attached::Gating(feed), _) => self.spec.run(feed, handler),
         };
-        Ok(report)
+        if result.is_err() && self.halt_ring {
+            self.ring.halt_all();
+        }
+        Ok(result?)
     }
 }
 
@@ -318,6 +354,7 @@ impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmStage<E> {
             .field("ring", &self.ring.name())
             .field("spec", &self.spec)
             .field("after", &after)
+            .field("halt_ring", &self.halt_ring)
             .finish()
     }
 }

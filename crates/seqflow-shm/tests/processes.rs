@@ -719,6 +719,62 @@ fn halt_all_stops_every_process() {
     assert!(ring.inspect().to_string().contains("halted"));
 }
 
+/// A stage with `halt_ring_on_failure` whose handler panics in one process halts the ring in
+/// every process: the stage after it (another process) stops, and the producer (this process)
+/// gets `Halted`, as a halt in a one-process disruptor stops all its stages.
+fn a_stage_failure_can_halt_every_process() {
+    let seg = Seg::new("failhalt");
+    let options = ShmOptions {
+        wait: WaitKind::Futex,
+        declared_consumers: vec!["fragile".into(), "after".into()],
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    let name = seg.name.clone();
+    let mut fragile = {
+        let name = name.clone();
+        fork_child(move || {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let result = ring
+                .stage("fragile")
+                .halt_ring_on_failure(true)
+                .run(|e: &u64, _: i64, _: bool| assert_ne!(*e, 20, "twenty is unlucky"));
+            match result {
+                Err(seqflow_shm::StageError::Halted(e)) if e.to_string().contains("unlucky") => {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            }
+        })
+    };
+    let mut after = {
+        let name = name.clone();
+        fork_child(move || {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let report = ring
+                .stage("after")
+                .after(&["fragile"])
+                .run(|_: &u64, _: i64, _: bool| {})
+                .map_err(|e| e.to_string())?;
+            check(report.sequence < 20, || {
+                format!("went past the failure: {report:?}")
+            })
+        })
+    };
+    let mut p = ring.producer().unwrap();
+    let mut refused = None;
+    for i in 0..10_000u64 {
+        if let Err(e) = p.publish_timeout(Duration::from_secs(30), |e, _| *e = i) {
+            refused = Some(e);
+            break;
+        }
+    }
+    assert_eq!(refused, Some(seqflow_sequencer::ClaimError::Halted));
+    fragile.expect_success("fragile stage child");
+    after.expect_success("downstream stage child");
+    assert_eq!(ring.halted_by(), Some(fragile.pid as u32));
+}
+
 /// A separately started process (this binary re-executed) attaches by name and consumes.
 fn spawned_process_attaches_by_name() {
     const N: u64 = 1_000;
@@ -819,6 +875,10 @@ fn main() {
         ),
         ("worker_pool_across_processes", worker_pool_across_processes),
         ("halt_all_stops_every_process", halt_all_stops_every_process),
+        (
+            "a_stage_failure_can_halt_every_process",
+            a_stage_failure_can_halt_every_process,
+        ),
         (
             "spawned_process_attaches_by_name",
             spawned_process_attaches_by_name,
