@@ -70,7 +70,11 @@ impl DynByteSlot {
         if payload > MAX_DYN_PAYLOAD {
             return None;
         }
-        Some(payload.div_ceil(8) * 8 + HEADER)
+        // Checked: on 32-bit targets `MAX_DYN_PAYLOAD + HEADER` overflows `usize`.
+        match (payload.div_ceil(8) * 8).checked_add(HEADER) {
+            Some(stride) => Some(stride),
+            None => None,
+        }
     }
 
     /// The most bytes this slot holds.

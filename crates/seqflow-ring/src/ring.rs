@@ -100,7 +100,9 @@ impl RingBuffer<DynByteSlot> {
     /// bytes (rounded up to whole 8-byte words, see [`DynByteSlot::stride_for`]).
     ///
     /// [`CapacityError`] for a bad slot count, or [`CapacityError::TooManyBytes`] when the
-    /// ring would not fit in the address space; never a panic.
+    /// ring would not fit in the address space (never a panic); a ring that fits the address
+    /// space but not the machine's memory aborts like any failed Rust allocation. The memory
+    /// comes zeroed from the allocator, so pages no slot has used take no memory.
     ///
     /// ```
     /// use seqflow_ring::{CapacityError, DynByteSlot, RingBuffer};
@@ -117,12 +119,21 @@ impl RingBuffer<DynByteSlot> {
             slots: capacity.get(),
             max_payload,
         };
-        let stride = DynByteSlot::stride_for(max_payload).ok_or(too_large)?;
+        let stride = DynByteSlot::stride_for(max_payload)
+            .filter(|&stride| DynByteSlot::fits(stride))
+            .ok_or(too_large)?;
         let bytes = stride
             .checked_mul(capacity.get())
             .filter(|&b| b <= isize::MAX as usize)
             .ok_or(too_large)?;
-        let words: Box<[UnsafeCell<u64>]> = (0..bytes / 8).map(|_| UnsafeCell::new(0)).collect();
+        // Zeroed by the allocator (fresh pages stay untouched until written).
+        let words: Box<[u64]> = vec![0u64; bytes / 8].into_boxed_slice();
+        let len = words.len();
+        let raw = Box::into_raw(words).cast::<UnsafeCell<u64>>();
+        // SAFETY: `UnsafeCell<u64>` is `repr(transparent)` over `u64`, so the allocation is a
+        // valid `[UnsafeCell<u64>]` of the same length and layout, owned by the new box.
+        let words: Box<[UnsafeCell<u64>]> =
+            unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(raw, len)) };
         let owner = Arc::new(HeapWords(words));
         // As in `new`: the pointer is derived from the whole slice after the move.
         let base = NonNull::from(&*owner.0).cast::<u8>();
@@ -307,11 +318,6 @@ impl<E: ?Sized> std::fmt::Debug for RingBuffer<E> {
     }
 }
 
-/// Copy `words` values of `W` from `src` with volatile reads to `dst`.
-///
-/// # Safety
-/// `src` and `dst` must be aligned for `W` and valid for `words` reads and writes of `W`, and
-/// `W` must be a plain integer type.
 #[cfg(test)]
 mod tests {
     use super::*;

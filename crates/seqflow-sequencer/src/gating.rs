@@ -72,6 +72,11 @@ pub enum RegisterError {
         /// The table size.
         max: usize,
     },
+    /// The table belongs to a shared-memory segment, whose registry accounts for every slot
+    /// (so that it can release the slots of dead processes): consumers register through the
+    /// ring (`ShmRing::consumer` and the like), never on the table directly.
+    #[error("this gating table is managed by a shared-memory registry: register through the ring")]
+    Managed,
 }
 
 /// The gating sequences of one ring.
@@ -92,6 +97,9 @@ pub enum RegisterError {
 pub struct GatingTable {
     high_water: OwnedRef<AtomicU32>,
     slots: OwnedRef<[GatingSlot]>,
+    /// Made over memory owned elsewhere: slots are taken only through the owner
+    /// ([`register`](Self::register) refuses).
+    managed: bool,
 }
 
 impl GatingTable {
@@ -105,6 +113,7 @@ impl GatingTable {
         Self {
             high_water: OwnedRef::new(AtomicU32::new(0)),
             slots: OwnedRef::from_boxed_slice(slots),
+            managed: false,
         }
     }
 
@@ -115,13 +124,19 @@ impl GatingTable {
     /// `high_water` must start at 0 and the slots free (all-zero memory is both) when the
     /// table is new; a table reopened from memory carries on where it was. Nothing but
     /// `GatingTable`s may write `high_water` or the slots: a caller that kept another way to
-    /// store into them could hide a consumer from the producers.
+    /// store into them could hide a consumer from the producers. The table is *managed*:
+    /// [`register`](Self::register) refuses ([`RegisterError::Managed`]), the owner takes slots
+    /// with [`__internal_register`](Self::__internal_register).
     #[doc(hidden)]
     pub unsafe fn __internal_from_parts(
         high_water: OwnedRef<AtomicU32>,
         slots: OwnedRef<[GatingSlot]>,
     ) -> Self {
-        Self { high_water, slots }
+        Self {
+            high_water,
+            slots,
+            managed: true,
+        }
     }
 
     /// How many consumers the table can hold.
@@ -153,7 +168,31 @@ impl GatingTable {
     /// new consumer never misses a slot the producer could overwrite (the LMAX argument for
     /// adding gating sequences at run time). Read the starting point from
     /// [`GatingRegistration::sequence`] afterwards.
+    ///
+    /// A table over a shared-memory segment refuses ([`RegisterError::Managed`]): its
+    /// registry must account for every slot, or a slot taken here would be freed by the reaper
+    /// while still in use and a consumer that then reads through it would not gate the
+    /// producer.
     pub fn register(
+        &self,
+        gating: bool,
+        start: impl Fn() -> i64,
+    ) -> Result<GatingRegistration, RegisterError> {
+        if self.managed {
+            return Err(RegisterError::Managed);
+        }
+        // SAFETY: an unmanaged (heap) table has no owner that accounts for its slots.
+        unsafe { self.__internal_register(gating, start) }
+    }
+
+    /// [`register`](Self::register) for the owner of a managed table. Internal to seqflow's
+    /// shared-memory layer; not part of the public API.
+    ///
+    /// # Safety
+    /// The caller records the registration where the table's owner accounts for it (the
+    /// segment's registry), so the slot is released only when its holder is gone.
+    #[doc(hidden)]
+    pub unsafe fn __internal_register(
         &self,
         gating: bool,
         start: impl Fn() -> i64,

@@ -284,8 +284,10 @@ impl Claimer for ShmClaimer {
 
     #[inline]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
-        if current_pid() != self.owner_pid {
-            // A forked child's copy of a claim guard: the claim is the parent's to publish.
+        if self.epoch != crate::fork_guard::epoch() {
+            // A forked child's copy of a claim guard: the claim is the parent's to publish
+            // (one relaxed load, not a `getpid` call per publish).
+            tracing::warn!(segment = %self.ring_name(), "a forked child's copy of a claim is not published");
             return;
         }
         self.publish_own(range);

@@ -233,13 +233,17 @@ fn initialise(segment: &Segment) {
 fn declare(segment: &Segment, spec: &CreateSpec) -> Result<(), ShmError> {
     let name = segment.name().to_string();
     let reserve = |label: &str, kind: ConsumerKind, pool: u32| -> Result<(), ShmError> {
-        let registration = segment
-            .gating
-            .register(true, || INITIAL_SEQUENCE)
-            .map_err(|_| ShmError::ConsumersFull {
-                name: name.clone(),
-                max: segment.registry.len(),
-            })?;
+        // SAFETY: the slot's registry entry (same index) is made DORMANT for the declared
+        // consumer below, before anybody sees the segment.
+        let registration = unsafe {
+            segment
+                .gating
+                .__internal_register(true, || INITIAL_SEQUENCE)
+        }
+        .map_err(|_| ShmError::ConsumersFull {
+            name: name.clone(),
+            max: segment.registry.len(),
+        })?;
         let (index, _sequence) = registration.__internal_leak();
         let entry = &segment.registry[index];
         entry.kind.store(kind.code(), Ordering::Relaxed);

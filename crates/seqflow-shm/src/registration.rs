@@ -154,12 +154,13 @@ impl Registration {
         // Refuse corrupt sequence words before any arithmetic on them (see `sanity`).
         check_sequence(name, "cursor", sequencer.cursor_word())?;
         check_sequence(name, "start sequence", start_at())?;
-        let registration = segment.gating.register(gating, start_at).map_err(
-            |RegisterError::TableFull { max }| ShmError::ConsumersFull {
+        // SAFETY: the slot is recorded in the registry entry of the same index below (or
+        // force-released at once if that fails), which is how the reaper accounts for it.
+        let registration = unsafe { segment.gating.__internal_register(gating, start_at) }
+            .map_err(|_: RegisterError| ShmError::ConsumersFull {
                 name: name.to_owned(),
-                max,
-            },
-        )?;
+                max: segment.gating.max_consumers(),
+            })?;
         let (index, sequence) = registration.__internal_leak();
         let Some(entry) = segment.registry.get(index) else {
             // SAFETY: the slot was taken a moment ago and nobody has read on its strength.

@@ -484,3 +484,23 @@ fn foreign_files_are_never_removed() {
         );
     }
 }
+
+/// The segment's gating table is reachable through the public `Sequencer` trait (a producer's
+/// `claimer().sequencer()`, `ring.sequencer()`), but taking a slot there, bypassing the
+/// registry, is refused: the reaper would free such a slot while it is in use, and a consumer
+/// reading through it would not hold the producer back.
+#[test]
+fn the_segment_gating_table_refuses_registrations_outside_the_registry() {
+    use seqflow_sequencer::{Claimer, RegisterError, Sequencer};
+    let seg = Seg::new("managed-gating");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let producer = ring.producer().unwrap();
+    let via_ring = Sequencer::gating(&**ring.sequencer()).register(true, || -1);
+    assert!(matches!(via_ring, Err(RegisterError::Managed)));
+    let via_producer = producer.claimer().sequencer().gating().register(false, || -1);
+    assert!(matches!(via_producer, Err(RegisterError::Managed)));
+    // Registration through the ring is unaffected.
+    let consumer = ring.consumer("c").unwrap();
+    assert_eq!(ring.inspect().consumers.len(), 1);
+    drop(consumer);
+}
