@@ -497,7 +497,11 @@ fn the_segment_gating_table_refuses_registrations_outside_the_registry() {
     let producer = ring.producer().unwrap();
     let via_ring = Sequencer::gating(&**ring.sequencer()).register(true, || -1);
     assert!(matches!(via_ring, Err(RegisterError::Managed)));
-    let via_producer = producer.claimer().sequencer().gating().register(false, || -1);
+    let via_producer = producer
+        .claimer()
+        .sequencer()
+        .gating()
+        .register(false, || -1);
     assert!(matches!(via_producer, Err(RegisterError::Managed)));
     // Registration through the ring is unaffected.
     let consumer = ring.consumer("c").unwrap();
