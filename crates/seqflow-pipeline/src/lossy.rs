@@ -13,13 +13,16 @@ use std::time::Duration;
 /// to clients). It follows the producer, or the stages it was created after
 /// ([`Stages::then_lossy_subscriber`](crate::Stages::then_lossy_subscriber)), and never holds
 /// anyone back. When the producer laps it, it reports how many events it missed
-/// ([`LossyError::Lapped`]) and resumes at the oldest event still in the ring.
+/// ([`LossyError::Lapped`]) and resumes at the oldest event no producer may be overwriting.
+/// (The single producer keeps a one-event claim private, so behind it that is one past the
+/// oldest event held: the next claim would overwrite it.)
 ///
 /// Events are copied out (`E: Copy`) optimistically and validated afterwards, as in a seqlock
-/// ([`LossyCursor`], the protocol the shared-memory subscriber uses too): read the claim
-/// cursor, copy the slot, `Acquire` fence, read the claim cursor again; the copy is kept only if
-/// no producer had claimed the slot for a later lap by then (every claim path stores its claim
-/// and issues a `Release` fence before writing any slot).
+/// ([`LossyCursor`], the protocol the shared-memory subscriber uses too): read the claim bound
+/// (`Sequencer::claim_bound`), copy the slot, `Acquire` fence, read the claim bound again; the
+/// copy is kept only if no producer had claimed the slot for a later lap by then (every claim
+/// path makes its claim visible through the bound and issues a `Release` fence before writing
+/// any slot).
 ///
 /// What is and is not guaranteed:
 /// - every event returned is exactly the event published at its sequence, never a mix of two
@@ -38,8 +41,8 @@ use std::time::Duration;
 /// let (d, mut p) = Disruptor::builder(4, || 0u64).single_producer().unwrap().start().unwrap();
 /// let mut sub = d.lossy_subscriber();
 /// for i in 0..10 { p.publish(|e, _| *e = i).unwrap(); } // nobody gates: never blocks
-/// assert_eq!(sub.try_next(), Err(LossyError::Lapped { missed: 6, resume_at: 6 }));
-/// assert_eq!(sub.try_next(), Ok((6, 6)));
+/// assert_eq!(sub.try_next(), Err(LossyError::Lapped { missed: 7, resume_at: 7 }));
+/// assert_eq!(sub.try_next(), Ok((7, 7)));
 /// d.shutdown().unwrap();
 /// ```
 pub struct LossySubscriber<E, S: Sequencer> {
@@ -71,7 +74,7 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
             || {
                 if self
                     .cursor
-                    .lapped_by(producer.claimed(), self.ring.capacity())
+                    .lapped_by(producer.claim_bound(), self.ring.capacity())
                 {
                     return Some(());
                 }
@@ -106,7 +109,7 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
     fn read_next(&mut self) -> Result<(i64, E), LossyError> {
         let producer = self.barrier.producer();
         // SAFETY: the wait in `next_timeout` saw the next sequence published or lapped.
-        let read = unsafe { self.cursor.read(&self.ring, || producer.claimed()) };
+        let read = unsafe { self.cursor.read(&self.ring, || producer.claim_bound()) };
         read.map_err(|lapped| {
             tracing::warn!(
                 missed = lapped.missed,

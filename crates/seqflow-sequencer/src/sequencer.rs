@@ -43,15 +43,26 @@ pub unsafe trait Sequencer: Cursor {
     /// Raised to abandon claims that wait for free slots (halt).
     fn alert(&self) -> &Alert;
 
-    /// The highest sequence any producer has claimed (it may be unpublished and being written),
-    /// with `Acquire` ordering.
-    ///
-    /// Readers that do not gate the producer (lossy subscribers) copy an event, issue an
-    /// `Acquire` fence, then read this again: if `claimed() - capacity` is still below the
-    /// copied sequence, no producer had started to overwrite the slot. Every claim path stores
-    /// its claim and then issues a `Release` fence before the producer writes any slot (the
-    /// writer side of that check).
+    /// The highest sequence handed to a producer that this sequencer makes public, with
+    /// `Acquire` ordering: for multi producers the claim cursor (every claim, published or
+    /// not); for the single producer its published cursor and its claims of more than one
+    /// event (a pending one-event claim, at most `published() + 1`, stays private to its
+    /// claimer, which spares a store per event on the hottest path). A consumer added to a
+    /// running ring starts here. Readers that need a bound of every claim use
+    /// [`claim_bound`](Self::claim_bound).
     fn claimed(&self) -> i64;
+
+    /// A sequence at or above every claim whose slot writes a reader may have seen: what
+    /// readers that do not gate the producer (lossy subscribers) check their copies against.
+    /// They copy an event, issue an `Acquire` fence, then read this: if `claim_bound() -
+    /// capacity` is still below the copied sequence, no producer had started to overwrite the
+    /// slot. Every claim path makes its claim visible through this (or through the cursor it
+    /// follows) and then issues a `Release` fence before the producer writes any slot (the
+    /// writer side of that check). By default [`claimed`](Self::claimed), which every claim
+    /// stores; a sequencer that keeps some claims private must override it.
+    fn claim_bound(&self) -> i64 {
+        self.claimed()
+    }
 
     /// The highest sequence `s` such that every sequence up to `s` is published.
     ///
@@ -59,8 +70,9 @@ pub unsafe trait Sequencer: Cursor {
     /// consumer and the claim cursor: meant for metrics, draining and tests, not hot paths.
     fn published(&self) -> i64;
 
-    /// Free slots: capacity minus what is claimed and not yet processed by the slowest gating
-    /// consumer. A pending claim takes room, published or not.
+    /// Free slots: capacity minus what is [claimed](Self::claimed) and not yet processed by the
+    /// slowest gating consumer. A pending claim takes room, published or not (except the single
+    /// producer's pending one-event claim, which is private: advisory by one slot).
     fn remaining_capacity(&self) -> usize {
         let claimed = self.claimed();
         let consumed = self.gating().minimum(claimed);

@@ -36,7 +36,8 @@ use std::time::Instant;
 /// ```
 pub struct SingleProducerSequencer<W> {
     cursor: OwnedRef<Sequence>,
-    /// The highest claimed sequence, for readers that do not gate (see `Sequencer::claimed`).
+    /// The end of the last claim of more than one event (or of the claims of a dropped
+    /// claimer): with the cursor, what `Sequencer::claimed` / `claim_bound` report.
     claimed: Sequence,
     capacity: Capacity,
     gating: GatingTable,
@@ -196,7 +197,19 @@ unsafe impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
 
     #[inline]
     fn claimed(&self) -> i64 {
-        self.claimed.get()
+        // Stored for claims of more than one event (and when a claimer is dropped); the cursor
+        // covers the rest: the single producer publishes each claim before its next.
+        self.claimed.get().max(self.cursor.get())
+    }
+
+    #[inline]
+    fn claim_bound(&self) -> i64 {
+        // The one producer's pending claim starts right after the cursor (it publishes each
+        // claim before the next); a one-event claim is not stored, so it is at most
+        // `cursor + 1`; a longer one was stored in `claimed` before its slots were written. The
+        // cursor store of its previous publish is ordered before those writes by the claim's
+        // `Release` fence too, so a reader that saw a write sees that cursor here.
+        self.claimed.get().max(self.cursor.get().saturating_add(1))
     }
 
     #[inline]
@@ -217,8 +230,9 @@ pub struct SingleClaimer<W> {
 }
 
 impl<W: WaitStrategy> SingleClaimer<W> {
-    /// Claim `n64` (already checked) slots: the fast path is arithmetic, a compare with the
-    /// cached gating minimum and the store of `claimed`; everything else is in `wait_for_room`.
+    /// Claim `n64` (already checked) slots: the fast path is arithmetic and a compare with the
+    /// cached gating minimum (plus the store of `claimed` for claims of more than one event);
+    /// everything else is in `wait_for_room`.
     #[inline]
     fn claim_checked(
         &mut self,
@@ -231,7 +245,11 @@ impl<W: WaitStrategy> SingleClaimer<W> {
             self.wait_for_room(n64, deadline, block)?;
         }
         self.claimed = next;
-        self.sequencer.claimed.set(next);
+        if n64 > 1 {
+            // A one-event claim is covered by `cursor + 1` (see `claim_bound`): no store on
+            // the one-at-a-time path.
+            self.sequencer.claimed.set(next);
+        }
         claim_stored();
         Ok(SequenceRange::ending_at(next, n64))
     }
@@ -337,7 +355,9 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
 
 impl<W> Drop for SingleClaimer<W> {
     fn drop(&mut self) {
-        // Let a new claimer be made; an unpublished claim is abandoned (never exposed).
+        // Make every claim public (a pending one-event claim included) before a new claimer
+        // or `start_at` can look; an unpublished claim is abandoned (never exposed).
+        self.sequencer.claimed.set(self.claimed);
         self.sequencer.claimer_taken.store(false, Ordering::Release);
     }
 }

@@ -197,6 +197,13 @@ unsafe impl Sequencer for ShmSequencer {
     fn published(&self) -> i64 {
         ShmSequencer::published(self)
     }
+
+    fn claim_bound(&self) -> i64 {
+        match self {
+            Self::Single(s) => s.claim_bound(),
+            Self::Multi(s) => s.claim_bound(),
+        }
+    }
 }
 
 // SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
