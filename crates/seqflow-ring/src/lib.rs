@@ -3,7 +3,9 @@
 //! The ring holds no sequencing logic: who may read or write which slot, and when, is decided by
 //! the sequencer and the barriers (`seqflow-sequencer`, `seqflow-sequence`). The ring only maps a
 //! sequence to its slot (`seq & (capacity - 1)`) and states the contract its unsafe accessors
-//! rely on.
+//! rely on. Events are sized at compile time (any `E`), or at run time: a ring of
+//! [`DynByteSlot`]s holds byte payloads of a size chosen when it is made ([`Slot`] says how a
+//! slot is found, [`SlotCopy`] how a lossy reader copies one).
 //!
 //! ```
 //! use seqflow_ring::RingBuffer;
