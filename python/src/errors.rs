@@ -89,6 +89,7 @@ impl Fail {
                     ShmError::AlreadyExists { .. } | ShmError::Stale { .. } => "SegmentExists",
                     ShmError::EventLayoutMismatch { .. }
                     | ShmError::FingerprintMismatch { .. }
+                    | ShmError::SlotSizeMismatch { .. }
                     | ShmError::BadMagic { .. }
                     | ShmError::VersionMismatch { .. }
                     | ShmError::HeaderSizeMismatch { .. } => "SegmentMismatch",

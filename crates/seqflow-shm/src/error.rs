@@ -175,6 +175,20 @@ pub enum ShmError {
         /// The alignment in the segment.
         found_align: u64,
     },
+    /// The slots of the segment cannot hold this event type although the fingerprints agree
+    /// (a type sized when the segment is created, such as `DynByteSlot`, whose slots must be
+    /// whole 8-byte words holding an 8-byte header and at least one payload byte).
+    #[error(
+        "segment {name} holds events of {found_size} bytes: no slot of {type_name} has that size"
+    )]
+    SlotSizeMismatch {
+        /// The segment.
+        name: String,
+        /// The event size in the segment.
+        found_size: u64,
+        /// This type's name.
+        type_name: &'static str,
+    },
     /// The event type's fingerprint differs: same size, but another type (or another build).
     #[error("segment {name} holds another event type: fingerprint {found:#018x}, expected {expected:#018x} for {type_name}")]
     FingerprintMismatch {

@@ -290,10 +290,10 @@ pub(crate) fn validate(
             });
         }
         if !usize::try_from(f.event_size).is_ok_and(e.fits) {
-            return Err(ShmError::CorruptHeader {
+            return Err(ShmError::SlotSizeMismatch {
                 name: name_s(),
-                field: "event_size",
-                found: f.event_size,
+                found_size: f.event_size,
+                type_name: e.type_name,
             });
         }
     }

@@ -10,7 +10,10 @@ mod common;
 
 use common::{fork_child, run_cases, Pipe, Seg};
 use seqflow_shm::testing::{poke_header, Field};
-use seqflow_shm::{ConsumeError, DynByteSlot, ShmError, ShmOptions, ShmRing, TooLong, WaitKind};
+use seqflow_shm::{
+    fingerprint, ConsumeError, DynByteSlot, OpenOptions, ShmError, ShmOptions, ShmRing, TooLong,
+    WaitKind,
+};
 use std::time::Duration;
 
 const MAX_PAYLOAD: usize = 1 << 20;
@@ -279,6 +282,22 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(
         ShmRing::<DynByteSlot>::open(&words.name, ATTACH),
         Err(ShmError::FingerprintMismatch { .. })
+    ));
+
+    // Agreeing fingerprints but slots no byte slot can be (8-byte `u64` events).
+    let eight = Seg::new("bytes-eight");
+    let _eight = ShmRing::<u64>::create(&eight.name, 4, ShmOptions::default()).unwrap();
+    let forced = ShmRing::<DynByteSlot>::open_with(
+        &eight.name,
+        OpenOptions {
+            fingerprint: Some(fingerprint::<u64>()),
+            timeout: ATTACH,
+            ..Default::default()
+        },
+    );
+    assert!(matches!(
+        forced,
+        Err(ShmError::SlotSizeMismatch { found_size: 8, .. })
     ));
 
     // Another slot size on open_or_create.
