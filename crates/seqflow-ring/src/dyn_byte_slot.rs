@@ -54,6 +54,15 @@ pub struct DynByteSlot {
 }
 
 impl DynByteSlot {
+    /// The bytes in front of the payload (length and tag): a slot of stride `s` holds
+    /// `s - HEADER` payload bytes.
+    ///
+    /// ```
+    /// use seqflow_ring::DynByteSlot;
+    /// assert_eq!(DynByteSlot::stride_for(16).unwrap() - DynByteSlot::HEADER, 16);
+    /// ```
+    pub const HEADER: usize = HEADER;
+
     /// The slot size (header included) that holds payloads of up to `max_payload` bytes: the
     /// payload rounded up to whole 8-byte words (at least one), plus the 8-byte header.
     /// `None` beyond [`MAX_DYN_PAYLOAD`].

@@ -240,7 +240,7 @@ impl ShmRing<DynByteSlot> {
     /// assert_eq!(ring.max_payload(), 16);
     /// ```
     pub fn max_payload(&self) -> usize {
-        self.inner.segment.fields.event_size as usize - 8
+        self.inner.segment.fields.event_size as usize - DynByteSlot::HEADER
     }
 
     fn byte_stride(name: &str, capacity: usize, max_payload: usize) -> Result<usize, ShmError> {
