@@ -141,10 +141,14 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
     report.config.passes = repeat;
+    let mut ipc = ipc::IpcSection::combine(sections);
+    if let Some(ipc) = &mut ipc {
+        ipc.compare_with_in_process(&report);
+    }
     let document = output::Document {
         environment,
         report,
-        ipc: ipc::IpcSection::combine(sections),
+        ipc,
     };
     if let Some(path) = &args.plot {
         output::plot::draw(&document, path)?;

@@ -85,6 +85,58 @@ fn compare_json_parses() {
     assert!(v["ipc"].is_null(), "ipc was not selected");
 }
 
+/// With `1p1c-u64` and `ipc` in one command, the 8-byte shm rows are set against seqflow in one
+/// process: a ratio per mode in JSON and a line per mode in the table.
+#[test]
+fn compare_ipc_reports_the_ratio_to_one_process() {
+    let args = [
+        "compare",
+        "--scenario",
+        "1p1c-u64,ipc",
+        "--impl",
+        "seqflow",
+        "--ipc-sizes",
+        "8",
+        "--events",
+        "500",
+        "--rounds",
+        "1",
+        "--round-trips",
+        "20",
+        "--min-run-ms",
+        "0",
+        "--wait",
+        "yielding",
+    ];
+    let mut json = args.to_vec();
+    json.push("--json");
+    let o = seqflow(&json);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    let ratios = v["ipc"]["vs_in_process"].as_array().expect("vs_in_process");
+    assert_eq!(ratios.len(), 2, "burst and single");
+    for (r, mode) in ratios.iter().zip(["burst", "single"]) {
+        assert_eq!(r["mode"], mode);
+        assert_eq!(r["scenario"], format!("1p1c-u64-{mode}"));
+        let (shm, local) = (
+            r["shm_events_per_sec"].as_f64().unwrap(),
+            r["in_process_events_per_sec"].as_f64().unwrap(),
+        );
+        assert!((r["ratio"].as_f64().unwrap() - shm / local).abs() < 1e-9);
+    }
+    let o = seqflow(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("x seqflow in one process (1p1c-u64-burst:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("x seqflow in one process (1p1c-u64-single:"),
+        "{text}"
+    );
+}
+
 /// The cross-process section with one small event size: JSON rows for every transport in
 /// both modes, ping-pong rows, and the same rows in CSV and in the chart.
 #[test]

@@ -96,7 +96,8 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     /// available. The core asks from the first sequence it has not seen available yet (and
     /// again from past what came back, until `seq` is reached), so what it records is
     /// available without gaps from its sequence up: with several producers, a wait for a later
-    /// sequence proves nothing about the ones before it. `timeout` bounds the whole call.
+    /// sequence proves nothing about the ones before it. `timeout` bounds each wait: a call
+    /// waits at most about twice `timeout` in all (see the body).
     ///
     /// # Safety
     /// `wait` must return only what the feed's wait returns for `from` (it must not make up
@@ -108,13 +109,23 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         timeout: Option<Duration>,
         mut wait: impl FnMut(&mut F, i64, Option<Duration>) -> Result<i64, Err>,
     ) -> Result<i64, Err> {
-        let deadline = deadline_after(timeout);
+        // The first wait gets the whole timeout and reads the clock only if it has to wait.
+        // Only a wait that came back short of `seq` (several producers, a gap) starts the
+        // clock for the rest, so such a call may wait up to about twice `timeout` in all.
+        let mut first = true;
+        let mut deadline = None;
         loop {
             let from = self.available.max(self.feed.sequence()) + 1;
             if seq < from {
                 return Ok(self.available);
             }
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let left = if first {
+                first = false;
+                timeout
+            } else {
+                let d: Option<Instant> = *deadline.get_or_insert_with(|| deadline_after(timeout));
+                d.map(|d| d.saturating_duration_since(Instant::now()))
+            };
             let hi = wait(&mut self.feed, from, left)?;
             // SAFETY: `hi` came from the feed's wait for `from`, the first sequence not yet
             // recorded, so `sequence() + 1 ..= hi` is available without gaps.

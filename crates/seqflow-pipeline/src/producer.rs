@@ -3,7 +3,7 @@
 use crate::{Disruptor, ProducerSequencer};
 use parking_lot::Mutex;
 use seqflow_ring::{RingBuffer, Slot};
-use seqflow_sequence::YieldingWait;
+use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,7 +117,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     fn claim_guarded(
         &mut self,
         n: usize,
-        deadline: Option<std::time::Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
         let range = self.claimer.__internal_claim_paired(n, deadline, block)?;
@@ -128,7 +128,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
     #[inline]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, None, true)?;
+        let mut guard = self.claim_guarded(1, Deadline::Never, true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -137,7 +137,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, None, false)?;
+        let mut guard = self.claim_guarded(1, Deadline::Never, false)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -149,8 +149,8 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         timeout: Duration,
         write: F,
     ) -> Result<i64, ClaimError> {
-        let deadline = seqflow_sequence::deadline_after(Some(timeout));
-        let mut guard = self.claim_guarded(1, deadline, true)?;
+        // The clock is read only if the ring is full.
+        let mut guard = self.claim_guarded(1, Deadline::After(timeout), true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -207,8 +207,8 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         n: usize,
         timeout: Duration,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        let deadline = seqflow_sequence::deadline_after(Some(timeout));
-        self.claim_guarded(n, deadline, true)
+        // The clock is read only if the ring is full.
+        self.claim_guarded(n, Deadline::After(timeout), true)
     }
 
     /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
@@ -216,13 +216,13 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// consumers never wait on a hole).
     #[inline]
     pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, None, true)
+        self.claim_guarded(n, Deadline::Never, true)
     }
 
     /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, None, false)
+        self.claim_guarded(n, Deadline::Never, false)
     }
 
     /// The claimer underneath (sequencer access, remaining capacity).

@@ -61,7 +61,7 @@ pub trait Claimer: Send {
     fn __internal_claim_paired(
         &mut self,
         n: usize,
-        deadline: Option<std::time::Instant>,
+        deadline: seqflow_sequence::Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError>;
 

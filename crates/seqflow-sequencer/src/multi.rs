@@ -10,7 +10,9 @@ use crate::{
 };
 use parking_lot::Mutex;
 use seqflow_ring::{Capacity, CapacityError};
-use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy, INITIAL_SEQUENCE};
+use seqflow_sequence::{
+    Alert, Cursor, Deadline, OwnedRef, Sequence, WaitStrategy, INITIAL_SEQUENCE,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -182,7 +184,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         n: usize,
         n64: i64,
         cached_min: &mut i64,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         block: bool,
     ) -> Result<i64, ClaimError> {
         let capacity = self.capacity.as_i64();
@@ -191,7 +193,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             let next = current + n64;
             let wrap_point = next - capacity;
             if wrap_point > *cached_min {
-                self.claim_cas_slow(n, n64, current, cached_min, deadline, block)?;
+                self.claim_cas_slow(n, n64, current, cached_min, &mut deadline, block)?;
             } else if self.cursor.compare_and_set(current, next) {
                 claim_stored();
                 return Ok(next);
@@ -208,7 +210,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         n64: i64,
         current: i64,
         cached_min: &mut i64,
-        deadline: Option<Instant>,
+        deadline: &mut Deadline,
         block: bool,
     ) -> Result<(), ClaimError> {
         let capacity = self.capacity.as_i64();
@@ -227,7 +229,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
                 || cursor.get() + n64 - capacity,
                 || cursor.get(),
                 n,
-                deadline,
+                deadline.begin(),
             )?;
             return Ok(());
         }
@@ -239,7 +241,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self,
         n: usize,
         n64: i64,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<i64, ClaimError> {
         let mut cached_min = self.claim_lock.lock();
@@ -256,7 +258,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
                 if !block {
                     return Err(full(n, self.capacity.get(), current, min));
                 }
-                min = wait_for_capacity(self, || wrap_point, || current, n, deadline)?;
+                min = wait_for_capacity(self, || wrap_point, || current, n, deadline.resolve())?;
             }
             *cached_min = min;
         }
@@ -352,7 +354,7 @@ impl<W: WaitStrategy> MultiClaimer<W> {
     fn claim_checked(
         &mut self,
         n64: i64,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let seq = &*self.sequencer;
@@ -370,7 +372,7 @@ impl<W: WaitStrategy> MultiClaimer<W> {
     fn claim_checked_slow(
         &mut self,
         n64: i64,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let seq = &*self.sequencer;
@@ -392,7 +394,7 @@ impl<W: WaitStrategy> MultiClaimer<W> {
     fn claim_inner(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let n64 = check_claim(n, self.sequencer.capacity.get(), self.pending)?;
@@ -425,12 +427,12 @@ impl<W: WaitStrategy> Claimer for MultiClaimer<W> {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, deadline, true)
+        self.claim_inner(n, deadline.into(), true)
     }
 
     #[inline]
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, None, false)
+        self.claim_inner(n, Deadline::Never, false)
     }
 
     #[inline]
@@ -448,7 +450,7 @@ impl<W: WaitStrategy> Claimer for MultiClaimer<W> {
     fn __internal_claim_paired(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let n64 = check_size(n, self.sequencer.capacity.get())?;

@@ -9,7 +9,7 @@ use crate::{
 };
 use seqflow_ring::{Capacity, CapacityError};
 use seqflow_sequence::sync::atomic::{AtomicBool, Ordering};
-use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, WaitStrategy};
+use seqflow_sequence::{Alert, Cursor, Deadline, OwnedRef, Sequence, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -237,7 +237,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     fn claim_checked(
         &mut self,
         n64: i64,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let next = self.claimed + n64;
@@ -261,7 +261,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     fn wait_for_room(
         &mut self,
         n64: i64,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<(), ClaimError> {
         let seq = &*self.sequencer;
@@ -277,7 +277,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
             if !block {
                 return Err(full(n, seq.capacity.get(), claimed, min));
             }
-            min = wait_for_capacity(seq, || wrap_point, || claimed, n, deadline)?;
+            min = wait_for_capacity(seq, || wrap_point, || claimed, n, deadline.resolve())?;
         }
         self.limit = min.saturating_add(seq.capacity.as_i64());
         Ok(())
@@ -287,7 +287,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     fn claim_inner(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let n64 = check_claim(n, self.sequencer.capacity.get(), self.pending)?;
@@ -313,12 +313,12 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, deadline, true)
+        self.claim_inner(n, deadline.into(), true)
     }
 
     #[inline]
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, None, false)
+        self.claim_inner(n, Deadline::Never, false)
     }
 
     #[inline]
@@ -336,7 +336,7 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
     fn __internal_claim_paired(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         let n64 = check_size(n, self.sequencer.capacity.get())?;

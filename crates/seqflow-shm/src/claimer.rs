@@ -17,7 +17,7 @@ use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
 use crate::{reaper, ProducerMode, ShmError, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
-use seqflow_sequence::INITIAL_SEQUENCE;
+use seqflow_sequence::{Deadline, INITIAL_SEQUENCE};
 use seqflow_sequencer::{ClaimError, Claimer, PublishError, SequenceRange};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -132,7 +132,7 @@ impl ShmClaimer {
     fn claim_recorded(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         self.check_open()?;
@@ -145,6 +145,8 @@ impl ShmClaimer {
                 }
             } else {
                 let interval = self.inner.liveness_interval;
+                // The ring is full: the wait begins (a claim that finds room reads no clock).
+                let deadline = deadline.resolve();
                 result = loop {
                     let slice = slice_end(deadline, interval);
                     match self.claimer.claim_until(n, Some(slice)) {
@@ -255,11 +257,11 @@ impl Claimer for ShmClaimer {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<SequenceRange, ClaimError> {
-        self.claim_recorded(n, deadline, true)
+        self.claim_recorded(n, deadline.into(), true)
     }
 
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_recorded(n, None, false)
+        self.claim_recorded(n, Deadline::Never, false)
     }
 
     fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
@@ -274,7 +276,7 @@ impl Claimer for ShmClaimer {
     fn __internal_claim_paired(
         &mut self,
         n: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         // The checked claim: its pending-claim bookkeeping is what the recorded protocol

@@ -2,9 +2,10 @@
 //! receives and verifies a stream of events) and by [`ping_pong`](super::ping_pong) (it echoes
 //! each event back).
 
-use super::event::{fold, with_event_type};
+use super::event::with_event_type;
 use super::{IpcEvent, Transport};
 use crate::{ArgError, CliError};
+use seqflow_bench::verify::Tally;
 use seqflow_shm::ShmRing;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -51,26 +52,26 @@ pub fn consume(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliErr
     with_event_type!(args.bytes, E => consume_events::<E>(args, out), n => Err(ArgError::IpcEventSize(n).into()))
 }
 
-/// Checks that events arrive as 0, 1, 2, … and folds them into the checksum.
+/// What the consumer saw: the in-process benchmark's tally (count, checksum of the values,
+/// torn events) plus the events that did not arrive as 0, 1, 2, … in order. Nothing on the
+/// hot path can fail: the producer checks the report against [`Tally::expected`], so the
+/// per-event work is the same as an in-process benchmark consumer's, plus one compare.
 #[derive(Default)]
 struct Verifier {
-    next: u64,
-    sum: u64,
+    tally: Tally,
+    out_of_order: u64,
 }
 
 impl Verifier {
-    fn accept(&mut self, index: Option<u64>) -> Result<(), CliError> {
-        match index {
-            Some(i) if i == self.next => {
-                self.sum = fold(self.sum, i);
-                self.next += 1;
-                Ok(())
-            }
-            got => Err(CliError::Ipc(format!(
-                "ipc consumer: expected event {}, got {got:?}",
-                self.next
-            ))),
-        }
+    #[inline]
+    fn accept(&mut self, index: Option<u64>) {
+        self.out_of_order += u64::from(index != Some(self.tally.count));
+        self.tally.add(index);
+    }
+
+    /// Events received so far.
+    fn received(&self) -> u64 {
+        self.tally.count
     }
 }
 
@@ -88,18 +89,10 @@ fn consume_events<E: IpcEvent>(
             let ring = ShmRing::<E>::open(&args.address, Duration::from_secs(10))?;
             let mut consumer = ring.consumer("ipc-consumer")?;
             ready(out)?;
-            let mut failure = None;
-            while verifier.next < args.events {
+            while verifier.received() < args.events {
                 consumer
-                    .poll_batch(Some(STALL), |e, _, _| {
-                        if failure.is_none() {
-                            failure = verifier.accept(e.index()).err();
-                        }
-                    })
+                    .poll_batch(Some(STALL), |e, _, _| verifier.accept(e.index()))
                     .map_err(|e| shm_error(&e))?;
-                if let Some(f) = failure.take() {
-                    return Err(f);
-                }
             }
         }
         Transport::Pipe => {
@@ -112,7 +105,7 @@ fn consume_events<E: IpcEvent>(
             read_stream::<E>(stream, args.events, &mut verifier)?;
         }
     }
-    done(out, verifier.next, verifier.sum)
+    done(out, &verifier)
 }
 
 fn ready(out: &mut dyn Write) -> Result<(), CliError> {
@@ -121,8 +114,14 @@ fn ready(out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
-fn done(out: &mut dyn Write, count: u64, sum: u64) -> Result<(), CliError> {
-    writeln!(out, "done {count} {sum}")?;
+/// The report the producer checks: `done COUNT CHECKSUM TORN OUT_OF_ORDER`.
+fn done(out: &mut dyn Write, verifier: &Verifier) -> Result<(), CliError> {
+    let t = &verifier.tally;
+    writeln!(
+        out,
+        "done {} {} {} {}",
+        t.count, t.checksum, t.bad, verifier.out_of_order
+    )?;
     out.flush()?;
     Ok(())
 }
@@ -150,7 +149,7 @@ fn read_stream<E: IpcEvent>(
         filled += n;
         let whole = filled / E::BYTES * E::BYTES;
         for chunk in bytes[..whole].chunks_exact(E::BYTES) {
-            verifier.accept(bytemuck::from_bytes::<E>(chunk).index())?;
+            verifier.accept(bytemuck::from_bytes::<E>(chunk).index());
             received += 1;
         }
         bytes.copy_within(whole..filled, 0);
@@ -175,7 +174,7 @@ fn echo(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     .map_err(|e| shm_error(&e))?;
                 let v = *consumer.get(seq).map_err(|e| shm_error(&e))?;
                 consumer.update_sequence(seq).map_err(|e| shm_error(&e))?;
-                verifier.accept(Some(v))?;
+                verifier.accept(Some(v));
                 producer.publish(|e, _| *e = v)?;
             }
         }
@@ -193,7 +192,7 @@ fn echo(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
             echo_stream(&mut stream, &mut writer, args.events, &mut verifier)?;
         }
     }
-    done(out, verifier.next, verifier.sum)
+    done(out, &verifier)
 }
 
 fn echo_stream(
@@ -205,7 +204,7 @@ fn echo_stream(
     let mut word = [0u8; 8];
     for _ in 0..events {
         input.read_exact(&mut word)?;
-        verifier.accept(Some(u64::from_le_bytes(word)))?;
+        verifier.accept(Some(u64::from_le_bytes(word)));
         output.write_all(&word)?;
         output.flush()?;
     }

@@ -73,19 +73,6 @@ macro_rules! with_event_type {
 }
 pub(crate) use with_event_type;
 
-/// The checksum the consumer must report for indices `0..n` (the wrapping sum of the
-/// indices, each multiplied by a constant so that a swap of two events is not enough to hide a
-/// loss).
-pub fn checksum_of(n: u64) -> u64 {
-    (0..n).fold(0u64, fold)
-}
-
-/// One step of the checksum.
-pub(crate) fn fold(acc: u64, index: u64) -> u64 {
-    acc.wrapping_mul(31)
-        .wrapping_add(index.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! the cross-process ping-pong.
 
 use super::consumer::{pong_name, Role};
-use super::event::{checksum_of, with_event_type};
+use super::event::with_event_type;
 use super::{IpcEvent, Mode, Transport};
 use crate::{ArgError, CliError};
 use seqflow_bench::latency::LatencyStats;
@@ -234,7 +234,8 @@ fn finish(
 }
 
 fn check_done(done: &str, events: u64) -> Result<(), CliError> {
-    let expected = format!("done {} {}", events, checksum_of(events));
+    let t = seqflow_bench::verify::Tally::expected(events);
+    let expected = format!("done {} {} 0 0", t.count, t.checksum);
     if done == expected {
         Ok(())
     } else {

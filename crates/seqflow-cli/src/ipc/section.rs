@@ -6,8 +6,9 @@
 use super::event::SIZES;
 use super::{ping_pong, run_ipc, IpcConfig, Mode, Transport};
 use crate::CliError;
-use seqflow_bench::compare::{median, Spread};
+use seqflow_bench::compare::{median, Report, Spread};
 use seqflow_bench::latency::LatencyStats;
+use seqflow_bench::peers::Implementation;
 use seqflow_bench::wait::Wait;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -133,6 +134,26 @@ pub struct IpcSection {
     pub rows: Vec<IpcRow>,
     /// Ping-pong, one row per transport (empty without ping-pong).
     pub latency: Vec<IpcLatencyRow>,
+    /// The 8-byte shm rows against seqflow in one process, when both ran (see
+    /// [`IpcSection::compare_with_in_process`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub vs_in_process: Vec<InProcessRatio>,
+}
+
+/// One 8-byte seqflow-shm row against the in-process seqflow row of the same shape, measured in
+/// the same command: one producer, one consumer, `u64`-sized events, the same wait.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct InProcessRatio {
+    /// Burst or one at a time.
+    pub mode: Mode,
+    /// The in-process scenario (`1p1c-u64-burst` or `1p1c-u64-single`).
+    pub scenario: String,
+    /// seqflow-shm, events/s (median).
+    pub shm_events_per_sec: f64,
+    /// seqflow in one process, events/s (median).
+    pub in_process_events_per_sec: f64,
+    /// shm / in-process.
+    pub ratio: f64,
 }
 
 /// Run the cross-process section, this binary being the consumer process.
@@ -249,6 +270,7 @@ pub fn compare_ipc(
         batch: opts.batch,
         rows,
         latency,
+        vs_in_process: Vec::new(),
     };
     section.ratios();
     Ok(section)
@@ -274,6 +296,31 @@ fn consumer_exe() -> Result<PathBuf, CliError> {
 }
 
 impl IpcSection {
+    /// Fill in [`vs_in_process`](Self::vs_in_process) from the in-process `report` of the same
+    /// command: 8-byte shm burst / single against seqflow's `1p1c-u64-burst` / `-single`.
+    pub fn compare_with_in_process(&mut self, report: &Report) {
+        self.vs_in_process = Mode::ALL
+            .iter()
+            .filter_map(|&mode| {
+                let scenario = format!("1p1c-u64-{}", mode.name());
+                let shm = self.shm_of(8, mode)?.median_events_per_sec;
+                let local = report
+                    .throughput
+                    .iter()
+                    .find(|r| r.scenario == scenario)?
+                    .result(Implementation::Seqflow)?
+                    .median_events_per_sec;
+                (local > 0.0).then(|| InProcessRatio {
+                    mode,
+                    scenario,
+                    shm_events_per_sec: shm,
+                    in_process_events_per_sec: local,
+                    ratio: shm / local,
+                })
+            })
+            .collect();
+    }
+
     /// The shm row with the size and mode of `row`.
     fn shm_of(&self, bytes: usize, mode: Mode) -> Option<&IpcRow> {
         self.rows
@@ -419,6 +466,17 @@ impl IpcSection {
                 )),
             );
         }
+        for v in &self.vs_in_process {
+            let _ = writeln!(
+                s,
+                "8 B {}: seqflow-shm {} events/s = {:.2}x seqflow in one process ({}: {})",
+                v.mode.name(),
+                si(Some(v.shm_events_per_sec)),
+                v.ratio,
+                v.scenario,
+                si(Some(v.in_process_events_per_sec)),
+            );
+        }
         if !self.latency.is_empty() {
             let _ = writeln!(
                 s,
@@ -516,6 +574,7 @@ mod tests {
             batch: 1,
             rows: vec![row(Transport::Shm, rate), row(Transport::Pipe, 10.0)],
             latency: Vec::new(),
+            vs_in_process: Vec::new(),
         };
         s.ratios();
         s

@@ -129,6 +129,65 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
     }
 }
 
+/// When a wait gives up, read from the clock only once the wait really has to wait: a claim
+/// whose slots are free, or a poll whose events are there, never reads the clock (a clock read
+/// costs more than a whole one-event claim).
+///
+/// ```
+/// use seqflow_sequence::Deadline;
+/// use std::time::{Duration, Instant};
+/// assert_eq!(Deadline::Never.resolve(), None);
+/// assert!(Deadline::After(Duration::from_secs(1)).resolve().is_some());
+/// assert_eq!(Deadline::After(Duration::MAX).resolve(), None, "too far to represent: no limit");
+/// let at = Instant::now();
+/// assert_eq!(Deadline::from(Some(at)).resolve(), Some(at));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// Wait without limit.
+    Never,
+    /// Give up at this instant.
+    At(Instant),
+    /// Give up this long after the wait starts to wait.
+    After(Duration),
+}
+
+impl Deadline {
+    /// The instant to give up at (`None`: never), reading the clock for [`Deadline::After`].
+    #[inline]
+    pub fn resolve(self) -> Option<Instant> {
+        match self {
+            Deadline::Never => None,
+            Deadline::At(at) => Some(at),
+            Deadline::After(timeout) => deadline_after(Some(timeout)),
+        }
+    }
+
+    /// The wait begins: resolve as [`resolve`](Self::resolve) does and keep the instant, so a
+    /// wait resumed later (after a lost race, say) keeps the first deadline.
+    ///
+    /// ```
+    /// use seqflow_sequence::Deadline;
+    /// use std::time::Duration;
+    /// let mut d = Deadline::After(Duration::from_secs(5));
+    /// let first = d.begin();
+    /// assert_eq!(d.begin(), first);
+    /// ```
+    #[inline]
+    pub fn begin(&mut self) -> Option<Instant> {
+        let at = self.resolve();
+        *self = Deadline::from(at);
+        at
+    }
+}
+
+impl From<Option<Instant>> for Deadline {
+    #[inline]
+    fn from(deadline: Option<Instant>) -> Self {
+        deadline.map_or(Deadline::Never, Deadline::At)
+    }
+}
+
 /// The deadline `timeout` from now, or `None` (wait forever) for no timeout or one too large to
 /// represent.
 ///
