@@ -68,21 +68,25 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
 
     /// The next event, waiting at most `timeout` (`None`: until one arrives or shutdown).
     pub fn next_timeout(&mut self, timeout: Option<Duration>) -> Result<(i64, E), LossyError> {
-        let deadline = deadline_after(timeout);
         let producer = Arc::clone(self.barrier.producer());
-        let waited = producer.wait_strategy().wait_until(
-            || {
-                if self
-                    .cursor
-                    .lapped_by(producer.claim_bound(), self.ring.capacity())
-                {
-                    return Some(());
-                }
-                self.barrier.poll(self.cursor.next()).map(|_| ())
-            },
-            self.barrier.alert(),
-            deadline,
-        );
+        let ready = || {
+            if self
+                .cursor
+                .lapped_by(producer.claim_bound(), self.ring.capacity())
+            {
+                return Some(());
+            }
+            self.barrier.poll(self.cursor.next()).map(|_| ())
+        };
+        // A timed wait reads the clock only when it has to wait.
+        let waited = match ready() {
+            Some(()) => Ok(()),
+            None => producer.wait_strategy().wait_until(
+                ready,
+                self.barrier.alert(),
+                deadline_after(timeout),
+            ),
+        };
         match waited {
             Ok(()) => self.read_next(),
             Err(WaitError::Timeout) => Err(LossyError::Timeout),

@@ -5,9 +5,9 @@
 //! checks releases and publishes them.
 
 use crate::feed::EventFeed;
-use seqflow_sequence::deadline_after;
+use seqflow_sequence::WaitBudget;
 use std::marker::PhantomData;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A poll API misuse the core refuses (each owner reports it in its own error type).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,8 +96,8 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     /// available. The core asks from the first sequence it has not seen available yet (and
     /// again from past what came back, until `seq` is reached), so what it records is
     /// available without gaps from its sequence up: with several producers, a wait for a later
-    /// sequence proves nothing about the ones before it. `timeout` bounds each wait: a call
-    /// waits at most about twice `timeout` in all (see the body).
+    /// sequence proves nothing about the ones before it. `timeout` is shared by the waits as
+    /// [`WaitBudget`] says (at most about twice `timeout` in all).
     ///
     /// # Safety
     /// `wait` must return only what the feed's wait returns for `from` (it must not make up
@@ -109,23 +109,14 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         timeout: Option<Duration>,
         mut wait: impl FnMut(&mut F, i64, Option<Duration>) -> Result<i64, Err>,
     ) -> Result<i64, Err> {
-        // The first wait gets the whole timeout and reads the clock only if it has to wait.
-        // Only a wait that came back short of `seq` (several producers, a gap) starts the
-        // clock for the rest, so such a call may wait up to about twice `timeout` in all.
-        let mut first = true;
-        let mut deadline = None;
+        // The clock is read only by a wait that has to wait, and from the second wait on.
+        let mut budget = WaitBudget::new(timeout);
         loop {
             let from = self.available.max(self.feed.sequence()) + 1;
             if seq < from {
                 return Ok(self.available);
             }
-            let left = if first {
-                first = false;
-                timeout
-            } else {
-                let d: Option<Instant> = *deadline.get_or_insert_with(|| deadline_after(timeout));
-                d.map(|d| d.saturating_duration_since(Instant::now()))
-            };
+            let left = budget.next_wait();
             let hi = wait(&mut self.feed, from, left)?;
             // SAFETY: `hi` came from the feed's wait for `from`, the first sequence not yet
             // recorded, so `sequence() + 1 ..= hi` is available without gaps.
@@ -176,10 +167,13 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);
-        for seq in next..=upto {
+        // A plain counted loop: `RangeInclusive` costs an extra flag and compare per event.
+        let mut seq = next;
+        while seq <= upto {
             // SAFETY: as in `get`: available and above the feed's sequence, which moves only
             // after the loop.
             handler(unsafe { self.feed.event(seq) }, seq, seq == upto);
+            seq += 1;
         }
         if upto >= next {
             self.release_through(upto);

@@ -142,19 +142,17 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             // worker: the rest of that batch was never handled.
             self.count_lost_batch();
         }
-        let deadline = seqflow_sequence::deadline_after(timeout);
+        let mut budget = seqflow_sequence::WaitBudget::new(timeout);
         let (next, last) = seqflow_pipeline::claim_from_pool(
             &mut self.feed,
             &self.work,
             &mut self.available,
             max,
-            |feed, seq| {
-                let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-                feed.wait(seq, left)
-            },
+            |feed, seq| feed.wait(seq, budget.next_wait()),
         )?;
         self.handling = Some((next, last));
-        for seq in next..=last {
+        let mut seq = next;
+        while seq <= last {
             // `seq <= last <= available` came from this feed's own wait (gap-free from the
             // sequence asked for); this worker's gating sequence is `next - 1` or lower.
             // SAFETY: so no producer claims `seq + capacity` while the reference lives (it
@@ -164,6 +162,7 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             self.handling = Some((seq + 1, last));
             // If this process dies now, the reaper counts what is left as lost.
             self.feed.note_unhandled((last - seq) as u64);
+            seq += 1;
         }
         self.handling = None;
         self.feed.set_sequence(last);

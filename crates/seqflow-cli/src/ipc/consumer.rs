@@ -65,7 +65,10 @@ struct Verifier {
 impl Verifier {
     #[inline]
     fn accept(&mut self, index: Option<u64>) {
-        self.out_of_order += u64::from(index != Some(self.tally.count));
+        // A torn event (`None`) is counted by the tally.
+        if let Some(i) = index {
+            self.out_of_order += u64::from(i != self.tally.count);
+        }
         self.tally.add(index);
     }
 
