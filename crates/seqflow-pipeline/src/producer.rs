@@ -128,7 +128,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
     #[inline]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, Deadline::Never, true)?;
+        let mut guard = self.claim_guarded(1, Deadline::NEVER, true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -137,7 +137,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, Deadline::Never, false)?;
+        let mut guard = self.claim_guarded(1, Deadline::NEVER, false)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -150,7 +150,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         write: F,
     ) -> Result<i64, ClaimError> {
         // The clock is read only if the ring is full.
-        let mut guard = self.claim_guarded(1, Deadline::After(timeout), true)?;
+        let mut guard = self.claim_guarded(1, Deadline::after(timeout), true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
         Ok(seq)
@@ -208,7 +208,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         timeout: Duration,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
         // The clock is read only if the ring is full.
-        self.claim_guarded(n, Deadline::After(timeout), true)
+        self.claim_guarded(n, Deadline::after(timeout), true)
     }
 
     /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
@@ -216,13 +216,13 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// consumers never wait on a hole).
     #[inline]
     pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, Deadline::Never, true)
+        self.claim_guarded(n, Deadline::NEVER, true)
     }
 
     /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, Deadline::Never, false)
+        self.claim_guarded(n, Deadline::NEVER, false)
     }
 
     /// The claimer underneath (sequencer access, remaining capacity).

@@ -432,7 +432,7 @@ impl<W: WaitStrategy> Claimer for MultiClaimer<W> {
 
     #[inline]
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, Deadline::Never, false)
+        self.claim_inner(n, Deadline::NEVER, false)
     }
 
     #[inline]

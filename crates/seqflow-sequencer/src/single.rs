@@ -318,7 +318,7 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
 
     #[inline]
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_inner(n, Deadline::Never, false)
+        self.claim_inner(n, Deadline::NEVER, false)
     }
 
     #[inline]

@@ -261,7 +261,7 @@ impl Claimer for ShmClaimer {
     }
 
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_recorded(n, Deadline::Never, false)
+        self.claim_recorded(n, Deadline::NEVER, false)
     }
 
     fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {

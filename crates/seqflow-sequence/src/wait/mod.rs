@@ -133,33 +133,57 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
 /// whose slots are free, or a poll whose events are there, never reads the clock (a clock read
 /// costs more than a whole one-event claim).
 ///
+/// Small enough to travel in two registers, so a claim's fast path does not set it up in
+/// memory for the slow path it does not take.
+///
 /// ```
 /// use seqflow_sequence::Deadline;
 /// use std::time::{Duration, Instant};
-/// assert_eq!(Deadline::Never.resolve(), None);
-/// assert!(Deadline::After(Duration::from_secs(1)).resolve().is_some());
-/// assert_eq!(Deadline::After(Duration::MAX).resolve(), None, "too far to represent: no limit");
+/// assert_eq!(Deadline::NEVER.resolve(), None);
+/// assert!(Deadline::after(Duration::from_secs(1)).resolve().is_some());
+/// assert_eq!(Deadline::after(Duration::MAX).resolve(), None, "too far to represent: no limit");
 /// let at = Instant::now();
 /// assert_eq!(Deadline::from(Some(at)).resolve(), Some(at));
+/// assert_eq!(std::mem::size_of::<Deadline>(), 16);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Deadline {
-    /// Wait without limit.
+pub struct Deadline(DeadlineRepr);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DeadlineRepr {
     Never,
-    /// Give up at this instant.
     At(Instant),
-    /// Give up this long after the wait starts to wait.
-    After(Duration),
+    /// Nanoseconds after the wait begins (a `u64` rather than a `Duration`, so that the enum
+    /// fits in 16 bytes beside `Instant`).
+    After(u64),
 }
 
 impl Deadline {
-    /// The instant to give up at (`None`: never), reading the clock for [`Deadline::After`].
+    /// Wait without limit.
+    pub const NEVER: Deadline = Deadline(DeadlineRepr::Never);
+
+    /// Give up at `at`.
+    #[inline]
+    pub fn at(at: Instant) -> Self {
+        Deadline(DeadlineRepr::At(at))
+    }
+
+    /// Give up `timeout` after the wait begins (a timeout beyond about 584 years is no limit).
+    #[inline]
+    pub fn after(timeout: Duration) -> Self {
+        match u64::try_from(timeout.as_nanos()) {
+            Ok(nanos) => Deadline(DeadlineRepr::After(nanos)),
+            Err(_) => Self::NEVER,
+        }
+    }
+
+    /// The instant to give up at (`None`: never), reading the clock for a timeout.
     #[inline]
     pub fn resolve(self) -> Option<Instant> {
-        match self {
-            Deadline::Never => None,
-            Deadline::At(at) => Some(at),
-            Deadline::After(timeout) => deadline_after(Some(timeout)),
+        match self.0 {
+            DeadlineRepr::Never => None,
+            DeadlineRepr::At(at) => Some(at),
+            DeadlineRepr::After(nanos) => deadline_after(Some(Duration::from_nanos(nanos))),
         }
     }
 
@@ -169,7 +193,7 @@ impl Deadline {
     /// ```
     /// use seqflow_sequence::Deadline;
     /// use std::time::Duration;
-    /// let mut d = Deadline::After(Duration::from_secs(5));
+    /// let mut d = Deadline::after(Duration::from_secs(5));
     /// let first = d.begin();
     /// assert_eq!(d.begin(), first);
     /// ```
@@ -184,7 +208,7 @@ impl Deadline {
 impl From<Option<Instant>> for Deadline {
     #[inline]
     fn from(deadline: Option<Instant>) -> Self {
-        deadline.map_or(Deadline::Never, Deadline::At)
+        deadline.map_or(Deadline::NEVER, Deadline::at)
     }
 }
 
