@@ -5,7 +5,7 @@
 //! checks releases and publishes them.
 
 use crate::feed::EventFeed;
-use seqflow_sequence::WaitBudget;
+use seqflow_sequence::Deadline;
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -96,8 +96,9 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     /// available. The core asks from the first sequence it has not seen available yet (and
     /// again from past what came back, until `seq` is reached), so what it records is
     /// available without gaps from its sequence up: with several producers, a wait for a later
-    /// sequence proves nothing about the ones before it. `timeout` is shared by the waits as
-    /// [`WaitBudget`] says (at most about twice `timeout` in all).
+    /// sequence proves nothing about the ones before it. `timeout` bounds the whole call: `wait`
+    /// gets one [`Deadline`] for every wait it makes, and starts it (`Deadline::begin`) only
+    /// when it has to wait.
     ///
     /// # Safety
     /// `wait` must return only what the feed's wait returns for `from` (it must not make up
@@ -107,17 +108,17 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         &mut self,
         seq: i64,
         timeout: Option<Duration>,
-        mut wait: impl FnMut(&mut F, i64, Option<Duration>) -> Result<i64, Err>,
+        mut wait: impl FnMut(&mut F, i64, &mut Deadline) -> Result<i64, Err>,
     ) -> Result<i64, Err> {
-        // The clock is read only by a wait that has to wait, and from the second wait on.
-        let mut budget = WaitBudget::new(timeout);
+        // One deadline for the whole call, started by the first wait that has to wait (no
+        // clock read while events are there).
+        let mut deadline = Deadline::within(timeout);
         loop {
             let from = self.available.max(self.feed.sequence()) + 1;
             if seq < from {
                 return Ok(self.available);
             }
-            let left = budget.next_wait();
-            let hi = wait(&mut self.feed, from, left)?;
+            let hi = wait(&mut self.feed, from, &mut deadline)?;
             // SAFETY: `hi` came from the feed's wait for `from`, the first sequence not yet
             // recorded, so `sequence() + 1 ..= hi` is available without gaps.
             unsafe { self.note_available(hi) };
@@ -167,13 +168,20 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);
-        // A plain counted loop: `RangeInclusive` costs an extra flag and compare per event.
-        let mut seq = next;
-        while seq <= upto {
-            // SAFETY: as in `get`: available and above the feed's sequence, which moves only
-            // after the loop.
-            handler(unsafe { self.feed.event(seq) }, seq, seq == upto);
-            seq += 1;
+        // A counted loop that stops at `upto` before stepping past it (`RangeInclusive` costs a
+        // flag and a second compare per event; `seq += 1` after `upto` could overflow at the
+        // end of the sequence space).
+        if next <= upto {
+            let mut seq = next;
+            loop {
+                // SAFETY: as in `get`: available and above the feed's sequence, which moves only
+                // after the loop.
+                handler(unsafe { self.feed.event(seq) }, seq, seq == upto);
+                if seq == upto {
+                    break;
+                }
+                seq += 1;
+            }
         }
         if upto >= next {
             self.release_through(upto);

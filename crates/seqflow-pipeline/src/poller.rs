@@ -76,8 +76,8 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, PollError> {
         // SAFETY: the closure is the barrier's wait for `from`, and it moves no sequence.
         let waited = unsafe {
-            self.core.wait_with(seq, timeout, |feed, from, left| {
-                feed.barrier.wait_for(from, left)
+            self.core.wait_with(seq, timeout, |feed, from, deadline| {
+                feed.barrier.wait_until(from, deadline)
             })
         };
         waited.map_err(|e| match e {

@@ -1,7 +1,7 @@
 //! [`SequenceBarrier`]: wait until the producer and the stages a consumer depends on have passed
 //! a sequence.
 
-use crate::{deadline_after, Alert, Cursor, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
+use crate::{Alert, Cursor, Deadline, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,18 +61,21 @@ impl<C: Cursor> SequenceBarrier<C> {
     /// returned even when the alert is raised, so a draining consumer finishes its work.
     #[inline]
     pub fn wait_for(&self, seq: i64, timeout: Option<Duration>) -> Result<i64, WaitError> {
-        let deadline = if timeout.is_some() {
-            // A timed wait reads the clock only when it has to wait.
-            if let Some(available) = self.poll(seq) {
-                return Ok(available);
-            }
-            deadline_after(timeout)
-        } else {
-            None
-        };
+        self.wait_until(seq, &mut Deadline::within(timeout))
+    }
+
+    /// As [`wait_for`](Self::wait_for), until `deadline`: a timeout starts only if this wait
+    /// has to wait (the clock is not read when `seq` is available), and it stays started in
+    /// `deadline` for a caller that waits again.
+    #[inline]
+    pub fn wait_until(&self, seq: i64, deadline: &mut Deadline) -> Result<i64, WaitError> {
+        if let Some(available) = self.poll(seq) {
+            return Ok(available);
+        }
+        let at = deadline.begin();
         self.producer
             .wait_strategy()
-            .wait_until(|| self.poll(seq), &self.alert, deadline)
+            .wait_until(|| self.poll(seq), &self.alert, at)
     }
 
     /// The highest available sequence if it is `>= seq`, without waiting.

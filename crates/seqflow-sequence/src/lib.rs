@@ -35,5 +35,5 @@ pub use read_only::ReadOnlySequence;
 pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use wait::{
     deadline_after, wait_loop, BlockingWait, BusySpinWait, Deadline, IdleStep, PhasedBackoffWait,
-    SleepingWait, WaitBudget, WaitError, WaitStrategy, YieldingWait,
+    SleepingWait, WaitError, WaitStrategy, YieldingWait,
 };

@@ -241,10 +241,18 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         &self,
         n: usize,
         n64: i64,
-        deadline: Deadline,
+        mut deadline: Deadline,
         block: bool,
     ) -> Result<i64, ClaimError> {
-        let mut cached_min = self.claim_lock.lock();
+        let mut cached_min = match self.claim_lock.try_lock() {
+            Some(guard) => guard,
+            None => {
+                // The holder may be waiting for room itself: time spent waiting for the lock
+                // counts against this claim's deadline, which starts now.
+                deadline.begin();
+                self.claim_lock.lock()
+            }
+        };
         // Only lock holders move the cursor, so a relaxed read of our own writes is enough.
         let current = self.cursor.get_relaxed();
         let next = current + n64;

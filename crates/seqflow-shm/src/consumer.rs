@@ -98,8 +98,9 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
         }
         // SAFETY: the closure is the feed's own wait for `from`, and it moves no sequence.
         unsafe {
-            self.core
-                .wait_with(seq, timeout, |feed, from, left| feed.wait(from, left))
+            self.core.wait_with(seq, timeout, |feed, from, deadline| {
+                feed.wait(from, deadline)
+            })
         }
     }
 

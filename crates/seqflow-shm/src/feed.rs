@@ -9,7 +9,9 @@ use crate::watch::Watch;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_pipeline::{EventFeed, FeedError};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Alert, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{
+    Alert, Cursor, Deadline, OwnedRef, Sequence, SequenceBarrier, WaitStrategy,
+};
 use std::time::Duration;
 
 /// One registered consumer's view of a shared ring.
@@ -73,17 +75,19 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
     /// Wait until `seq` is available (published, and handled by the stages this one follows);
     /// the highest available sequence. Liveness, closing and dead producers' claims are checked
     /// on the way (see [`Watch`]).
-    pub fn wait(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, ConsumeError> {
+    pub fn wait(&mut self, seq: i64, deadline: &mut Deadline) -> Result<i64, ConsumeError> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
         }
         let barrier = &self.barrier;
         let stop = self.stop.as_ref();
-        let hi = self.watch.wait(seq, timeout, || match barrier.poll(seq) {
-            Some(hi) => Some(Ok(hi)),
-            None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
-            None => None,
-        })??;
+        let hi = self
+            .watch
+            .wait(seq, deadline, || match barrier.poll(seq) {
+                Some(hi) => Some(Ok(hi)),
+                None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
+                None => None,
+            })??;
         // A ring halted everywhere stops its consumers without draining.
         if self.watch.ring().halted_everywhere() {
             return Err(ConsumeError::Alerted);
@@ -113,12 +117,13 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
 // `Release` store. A handle inherited through fork never reads: `wait` refuses it first.
 unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
-        self.wait(seq, timeout).map_err(|e| match e {
-            ConsumeError::Timeout => FeedError::Timeout,
-            ConsumeError::Alerted | ConsumeError::Closed { .. } => FeedError::Stopped,
-            e @ ConsumeError::ProducerDied { .. } => FeedError::Notice(e.to_string()),
-            e => FeedError::Broken(e.to_string()),
-        })
+        self.wait(seq, &mut Deadline::within(timeout))
+            .map_err(|e| match e {
+                ConsumeError::Timeout => FeedError::Timeout,
+                ConsumeError::Alerted | ConsumeError::Closed { .. } => FeedError::Stopped,
+                e @ ConsumeError::ProducerDied { .. } => FeedError::Notice(e.to_string()),
+                e => FeedError::Broken(e.to_string()),
+            })
     }
 
     #[inline]

@@ -14,7 +14,7 @@ use crate::watch::Watch;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing, ShmSequencer};
 use seqflow_pipeline::LossyCursor;
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{Alert, Cursor, SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{Alert, Cursor, Deadline, SequenceBarrier, WaitStrategy};
 use std::time::Duration;
 
 /// A reader that does not gate producers. Each [`next_timeout`](Self::next_timeout) (or
@@ -109,7 +109,7 @@ impl<E: ?Sized + ShmEvent> ShmSubscriber<E> {
         let cursor = &self.cursor;
         let ring = self.ring.inner();
         let stop = self.stop.as_ref();
-        self.watch.wait(seq, timeout, || {
+        self.watch.wait(seq, &mut Deadline::within(timeout), || {
             if cursor.lapped_by(ring.claimed_high(), capacity) || barrier.poll(seq).is_some() {
                 Some(Ok(()))
             } else if stop.is_some_and(Alert::is_raised) {

@@ -16,9 +16,9 @@ use crate::registry::{ACTIVE, DORMANT, REGISTERING};
 use crate::ring::RingInner;
 use crate::{ConsumeError, ProducerMode};
 use seqflow_sequence::sync::atomic::Ordering;
-use seqflow_sequence::{deadline_after, Cursor, WaitError, WaitStrategy};
+use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// One consumer's view of the liveness of the others.
 pub(crate) struct Watch {
@@ -72,11 +72,12 @@ impl Watch {
     }
 
     /// Poll `ready` until it yields, checking liveness between slices; waiting `seq` (for
-    /// error reports) at most `timeout` (`None`: no limit).
+    /// error reports) until `deadline`, which starts (`Deadline::begin`) only if `ready` does
+    /// not yield at once.
     pub fn wait<T>(
         &mut self,
         seq: i64,
-        timeout: Option<Duration>,
+        deadline: &mut Deadline,
         mut ready: impl FnMut() -> Option<T>,
     ) -> Result<T, ConsumeError> {
         if let Some(value) = ready() {
@@ -92,8 +93,8 @@ impl Watch {
                 _ => None,
             },
         };
-        // A timeout too far to represent means no limit.
-        let deadline = deadline_after(timeout);
+        // The wait begins (a timeout too far to represent means no limit).
+        let deadline = deadline.begin();
         let sequencer = Arc::clone(&self.ring.sequencer);
         let interval = self.ring.liveness_interval;
         loop {

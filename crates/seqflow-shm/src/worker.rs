@@ -142,13 +142,14 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             // worker: the rest of that batch was never handled.
             self.count_lost_batch();
         }
-        let mut budget = seqflow_sequence::WaitBudget::new(timeout);
+        // One deadline for the call, started only if a wait has to wait.
+        let mut deadline = seqflow_sequence::Deadline::within(timeout);
         let (next, last) = seqflow_pipeline::claim_from_pool(
             &mut self.feed,
             &self.work,
             &mut self.available,
             max,
-            |feed, seq| feed.wait(seq, budget.next_wait()),
+            |feed, seq| feed.wait(seq, &mut deadline),
         )?;
         self.handling = Some((next, last));
         let mut seq = next;

@@ -168,6 +168,12 @@ impl Deadline {
         Deadline(DeadlineRepr::At(at))
     }
 
+    /// `timeout` after the wait begins, or [`NEVER`](Self::NEVER) for `None`.
+    #[inline]
+    pub fn within(timeout: Option<Duration>) -> Self {
+        timeout.map_or(Self::NEVER, Self::after)
+    }
+
     /// Give up `timeout` after the wait begins (a timeout beyond about 584 years is no limit).
     #[inline]
     pub fn after(timeout: Duration) -> Self {
@@ -188,7 +194,8 @@ impl Deadline {
     }
 
     /// The wait begins: resolve as [`resolve`](Self::resolve) does and keep the instant, so a
-    /// wait resumed later (after a lost race, say) keeps the first deadline.
+    /// wait resumed later (after a lost race, or a poll that met a gap between producers and
+    /// waits again) keeps the first deadline.
     ///
     /// ```
     /// use seqflow_sequence::Deadline;
@@ -209,65 +216,6 @@ impl From<Option<Instant>> for Deadline {
     #[inline]
     fn from(deadline: Option<Instant>) -> Self {
         deadline.map_or(Deadline::NEVER, Deadline::at)
-    }
-}
-
-/// One timeout shared by the waits of one call that may have to wait more than once (a poll
-/// that met a gap between producers, a pool worker whose claim was taken): the first wait gets
-/// the whole timeout and reads no clock unless it waits; from the second wait on, what is left
-/// of a deadline started then. A call therefore waits at most about twice its timeout.
-///
-/// ```
-/// use seqflow_sequence::WaitBudget;
-/// use std::time::Duration;
-/// let mut budget = WaitBudget::new(Some(Duration::from_secs(1)));
-/// assert_eq!(budget.next_wait(), Some(Duration::from_secs(1)));
-/// assert!(budget.next_wait().unwrap() <= Duration::from_secs(1));
-/// assert_eq!(WaitBudget::new(None).next_wait(), None);
-/// ```
-#[derive(Debug, Clone, Copy)]
-pub struct WaitBudget {
-    /// `None`: no limit.
-    timeout: Option<Duration>,
-    /// Whether the first wait was handed out.
-    waited: bool,
-    /// Set at the second wait.
-    deadline: Option<Instant>,
-}
-
-impl WaitBudget {
-    /// A budget of `timeout` (`None`: no limit).
-    #[inline]
-    pub fn new(timeout: Option<Duration>) -> Self {
-        Self {
-            timeout,
-            waited: false,
-            deadline: None,
-        }
-    }
-
-    /// The timeout for the next wait (`None`: no limit).
-    #[inline]
-    pub fn next_wait(&mut self) -> Option<Duration> {
-        let timeout = self.timeout?;
-        if !self.waited {
-            self.waited = true;
-            return Some(timeout);
-        }
-        if let Some(at) = self.deadline {
-            return Some(at.saturating_duration_since(Instant::now()));
-        }
-        match Instant::now().checked_add(timeout) {
-            Some(at) => {
-                self.deadline = Some(at);
-                Some(timeout)
-            }
-            // Too far to represent: no limit.
-            None => {
-                self.timeout = None;
-                None
-            }
-        }
     }
 }
 

@@ -1,0 +1,92 @@
+//! Timed calls on a shared ring: a claim on a full ring times out (or, untimed, reports `Full`),
+//! a poll of an empty ring answers at once, and a wait that meets a gap between producers keeps
+//! one deadline. Checked by outcome, never by how long a call took.
+
+mod common;
+
+use common::Seg;
+use seqflow_sequencer::ClaimError;
+use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing};
+use std::time::Duration;
+
+fn ring(tag: &str, producer: ProducerMode) -> (Seg, ShmRing<u64>) {
+    let seg = Seg::new(tag);
+    let options = ShmOptions {
+        producer,
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 4, options).unwrap();
+    (seg, ring)
+}
+
+#[test]
+fn timed_claims_on_a_full_ring_time_out() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let (_seg, ring) = ring("full-claim", mode);
+        let _stalled = ring.consumer("stalled").unwrap();
+        let mut p = ring.producer().unwrap();
+        p.publish_batch_timeout(4, Duration::ZERO, |e, s| *e = s as u64)
+            .unwrap();
+        assert!(matches!(
+            p.try_publish(|_, _| {}),
+            Err(ClaimError::Full { .. })
+        ));
+        for t in [Duration::ZERO, Duration::from_millis(5)] {
+            let r = p.claim_timeout(1, t).map(|g| g.range());
+            assert!(
+                matches!(r, Err(ClaimError::Timeout { .. })),
+                "{mode:?}: {r:?}"
+            );
+            let r = p.publish_batch_timeout(2, t, |_, _| {});
+            assert!(
+                matches!(r, Err(ClaimError::Timeout { .. })),
+                "{mode:?}: {r:?}"
+            );
+            let r = p.publish_timeout(t, |_, _| {});
+            assert!(
+                matches!(r, Err(ClaimError::Timeout { .. })),
+                "{mode:?}: {r:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn polling_an_empty_ring_answers_at_once() {
+    let (_seg, ring) = ring("empty-poll", ProducerMode::MultiCas);
+    let mut c = ring.consumer("c").unwrap();
+    for _ in 0..100 {
+        assert_eq!(c.poll(|_, _, _| {}), Ok(0));
+    }
+    ring.producer()
+        .unwrap()
+        .publish_timeout(Duration::ZERO, |e, _| *e = 9)
+        .unwrap();
+    let mut got = Vec::new();
+    assert_eq!(c.poll(|e, s, _| got.push((s, *e))), Ok(1));
+    assert_eq!(got, [(0, 9)]);
+}
+
+/// A consumer's wait that meets a gap (event 0 claimed by one producer, 1 by another) waits
+/// again with what is left of its timeout, not a new one.
+#[test]
+fn a_wait_across_a_gap_keeps_one_deadline() {
+    let (_seg, ring) = ring("gap", ProducerMode::MultiCas);
+    let mut c = ring.consumer("c").unwrap();
+    let mut a = ring.producer().unwrap();
+    let mut b = ring.producer().unwrap();
+    let zero = a.claim(1).unwrap();
+    let one = b.claim(1).unwrap();
+    let r = std::thread::scope(|s| {
+        s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(380));
+            drop(zero);
+            // After the wait's deadline (400 ms), before a second full timeout would end.
+            std::thread::sleep(Duration::from_millis(220));
+            drop(one);
+        });
+        c.wait_for(1, Some(Duration::from_millis(400)))
+    });
+    assert_eq!(r, Err(ConsumeError::Timeout));
+    assert_eq!(c.wait_for(1, Some(Duration::ZERO)), Ok(1));
+}
