@@ -64,6 +64,25 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// it while the reference lives.
     unsafe fn event(&self, seq: i64) -> &E;
 
+    /// How many events from `seq` on sit in consecutive slots (up to the ring's end); a stage
+    /// walks such a run with [`event_in_run`](Self::event_in_run). The default, for feeds
+    /// that do not say, is unbounded (their `event_in_run` is `event`).
+    #[inline]
+    fn run_from(&self, _seq: i64) -> usize {
+        usize::MAX
+    }
+
+    /// The event `offset` events after `first`, inside a run of consecutive slots.
+    ///
+    /// # Safety
+    /// As [`event`](Self::event) for the sequence `first + offset`, and `offset <
+    /// run_from(first)`.
+    #[inline]
+    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
+        // SAFETY: the caller's contract is `event`'s for `first + offset`.
+        unsafe { self.event(first + offset as i64) }
+    }
+
     /// The stage's sequence: everything up to it is handled (relaxed: the stage's own writes).
     fn sequence(&self) -> i64;
 
@@ -106,6 +125,18 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     unsafe fn event(&self, seq: i64) -> &E {
         // SAFETY: the caller's contract (published, gated by our slot) is `RingBuffer::get`'s.
         unsafe { self.ring.get(seq) }
+    }
+
+    #[inline]
+    fn run_from(&self, seq: i64) -> usize {
+        self.ring.run_from(seq)
+    }
+
+    #[inline]
+    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
+        // SAFETY: the caller's contract (published, gated by our slot, inside the run) is
+        // `RingBuffer::get_in_run`'s.
+        unsafe { self.ring.get_in_run(first, offset) }
     }
 
     #[inline]

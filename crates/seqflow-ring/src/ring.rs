@@ -240,6 +240,41 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         unsafe { &mut *self.slot_ptr(seq) }
     }
 
+    /// How many slots there are from the slot of `seq` to the end of the ring: the sequences
+    /// `seq .. seq + run_from(seq)` sit in consecutive slots (see
+    /// [`get_in_run`](Self::get_in_run)).
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(8, || 0u8).unwrap();
+    /// assert_eq!(ring.run_from(0), 8);
+    /// assert_eq!(ring.run_from(13), 3); // slots 5, 6, 7
+    /// ```
+    #[inline]
+    pub fn run_from(&self, seq: i64) -> usize {
+        self.capacity.get() - self.index_of(seq)
+    }
+
+    /// The event `offset` slots after the slot of `first`, for a reader walking a run of
+    /// consecutive slots: the slot index is computed once per run rather than masked per event.
+    ///
+    /// # Safety
+    /// `offset < run_from(first)`, and the event at `first + offset` must be readable as
+    /// [`get`](Self::get) requires.
+    #[inline]
+    pub unsafe fn get_in_run(&self, first: i64, offset: usize) -> &E {
+        debug_assert!(offset < self.run_from(first));
+        // SAFETY: `index_of(first) + offset < capacity` (the caller's bound), so the slot is
+        // inside the ring, and it is the slot of `first + offset`; the caller guarantees
+        // nobody writes it while the reference lives.
+        unsafe {
+            &*E::at(
+                self.base.as_ptr(),
+                self.index_of(first) + offset,
+                self.stride,
+            )
+        }
+    }
+
     /// A raw pointer to the slot of `seq`, for readers that copy an event optimistically and
     /// validate afterwards (seqlock style: lossy subscribers). Safe to obtain; reading or
     /// writing through it is up to the caller.

@@ -133,6 +133,18 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     }
 
     #[inline]
+    fn run_from(&self, seq: i64) -> usize {
+        self.events.run_from(seq)
+    }
+
+    #[inline]
+    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
+        // SAFETY: the caller's contract (published, gated by our slot, inside the run) is
+        // `RingBuffer::get_in_run`'s.
+        unsafe { self.events.get_in_run(first, offset) }
+    }
+
+    #[inline]
     fn sequence(&self) -> i64 {
         self.registration.sequence.get_relaxed()
     }
