@@ -168,20 +168,28 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);
-        // A counted loop that stops at `upto` before stepping past it (`RangeInclusive` costs a
-        // flag and a second compare per event; `seq += 1` after `upto` could overflow at the
-        // end of the sequence space).
-        if next <= upto {
-            let mut seq = next;
+        // Runs of consecutive slots (split where the ring wraps), each walked by offset from
+        // its first event; the loop stops at `upto` before stepping past it (the end of the
+        // sequence space is a valid `upto`).
+        let mut seq = next;
+        while seq <= upto {
+            let run = i64::try_from(self.feed.run_from(seq)).unwrap_or(i64::MAX);
+            let run_end = upto.min(seq.saturating_add(run - 1));
+            let first = seq;
             loop {
                 // SAFETY: as in `get`: available and above the feed's sequence, which moves only
-                // after the loop.
-                handler(unsafe { self.feed.event(seq) }, seq, seq == upto);
-                if seq == upto {
+                // after the loop; `seq - first < run`.
+                let event = unsafe { self.feed.event_in_run(first, (seq - first) as usize) };
+                handler(event, seq, seq == upto);
+                if seq == run_end {
                     break;
                 }
                 seq += 1;
             }
+            if run_end == upto {
+                break;
+            }
+            seq = run_end + 1;
         }
         if upto >= next {
             self.release_through(upto);
