@@ -72,6 +72,14 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
         usize::MAX
     }
 
+    /// The last sequence of the run of consecutive slots that starts at `seq`, but at most
+    /// `limit` (`limit >= seq`): the chunk a loop walks with [`event_in_run`](Self::event_in_run).
+    #[inline]
+    fn run_end(&self, seq: i64, limit: i64) -> i64 {
+        let run = i64::try_from(self.run_from(seq)).unwrap_or(i64::MAX);
+        limit.min(seq.saturating_add(run - 1))
+    }
+
     /// The event `offset` events after `first`, inside a run of consecutive slots.
     ///
     /// # Safety

@@ -173,8 +173,7 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         // sequence space is a valid `upto`).
         let mut seq = next;
         while seq <= upto {
-            let run = i64::try_from(self.feed.run_from(seq)).unwrap_or(i64::MAX);
-            let run_end = upto.min(seq.saturating_add(run - 1));
+            let run_end = self.feed.run_end(seq, upto);
             let first = seq;
             loop {
                 // SAFETY: as in `get`: available and above the feed's sequence, which moves only

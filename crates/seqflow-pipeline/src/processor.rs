@@ -171,8 +171,7 @@ where
                 let chunk_end = if current == end {
                     current
                 } else {
-                    let run = i64::try_from(feed.run_from(current)).unwrap_or(i64::MAX);
-                    end.min(current + 1023).min(current.saturating_add(run - 1))
+                    feed.run_end(current, end.min(current + 1023))
                 };
                 let first = current;
                 while current <= chunk_end {
