@@ -108,12 +108,16 @@ fn publish<P: Payload, C: Claimer>(
             producer.publish(|e, _| e.set(v))?;
         }
     } else {
+        // Written as the `disruptor` peer writes its batches (the value is the batch's first
+        // plus the event's index in it), so that both compile the event writes alike.
         let mut v = values.start;
         while v < values.end {
+            let mut k = 0;
             producer.publish_batch(batch, |e, _| {
-                e.set(v);
-                v += 1;
+                e.set(v + k);
+                k += 1;
             })?;
+            v += batch as u64;
         }
     }
     Ok(())
