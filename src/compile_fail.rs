@@ -80,7 +80,7 @@
 //! use seqflow::sequencer::GatingTable;
 //! let cursor = OwnedRef::new(Sequence::default());
 //! let s = SingleProducerSequencer::__internal_from_parts(
-//!     Capacity::new(8).unwrap(), cursor.clone(), GatingTable::new(1), YieldingWait::default());
+//!     Capacity::new(8).unwrap(), cursor.clone(), GatingTable::new(1).unwrap(), YieldingWait::default());
 //! cursor.set(7); // would make consumers read unwritten slots
 //! ```
 //!

@@ -12,8 +12,9 @@ use seqflow_sequencer::RegisterError;
 /// ```
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
-    /// The ring size is not a power of two in range.
-    #[error("invalid ring capacity: {0}")]
+    /// The ring size is not a power of two in range, or the room asked for consumers is
+    /// larger than a ring can have.
+    #[error("cannot build the ring: {0}")]
     Capacity(#[from] CapacityError),
     /// More consumers than the gating table holds.
     #[error("too many consumers: {0}")]
@@ -237,7 +238,8 @@ pub enum PollError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum LossyError {
     /// The producer overwrote events before this subscriber read them. The subscriber resumes at
-    /// `resume_at`, the oldest event still held.
+    /// `resume_at`, the oldest event no producer may be overwriting (behind a single producer,
+    /// one past the oldest event held: its next one-event claim may be writing that slot).
     #[error("lapped by the producer: {missed} events missed, resuming at {resume_at}")]
     Lapped {
         /// Events lost.

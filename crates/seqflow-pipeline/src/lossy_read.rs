@@ -9,7 +9,7 @@ use seqflow_sequence::sync::atomic::{fence, Ordering};
 pub struct Lapped {
     /// Events lost (overwritten before they were read).
     pub missed: u64,
-    /// The next sequence the reader reads: the oldest event still in the ring.
+    /// The next sequence the reader reads: the oldest event no producer may be overwriting.
     pub resume_at: i64,
 }
 

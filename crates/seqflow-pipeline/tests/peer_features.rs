@@ -405,6 +405,31 @@ fn start_at_and_publish_before_start_for_every_sequencer() {
     }
 }
 
+/// A start whose lap, kept in 32 bits, equals the availability buffer's "never published" mark:
+/// a poller must see nothing while the first event is claimed and unwritten, even with a later
+/// one published.
+#[test]
+fn a_multi_producer_start_on_an_aliasing_lap_hands_out_no_unpublished_slot() {
+    let next = ((1i64 << 32) - 1) * 8;
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        let mut b = Disruptor::builder(8, || 0i64).multi_producer(mode).unwrap();
+        let mut poller = b.poller().unwrap();
+        b.start_at(next).unwrap();
+        let (d, mut p) = b.start().unwrap();
+        let mut q = p.clone();
+        let held = p.claim(1).unwrap();
+        q.publish(|e, _| *e = 42).unwrap();
+        let mut seen = vec![];
+        assert_eq!(poller.poll(|e, s, _| seen.push((s, *e))).unwrap(), 0);
+        assert!(seen.is_empty(), "{mode:?}: {seen:?}");
+        drop(held);
+        assert_eq!(poller.poll(|e, s, _| seen.push((s, *e))).unwrap(), 2);
+        assert_eq!(seen, vec![(next, 0), (next + 1, 42)]);
+        drop(poller);
+        d.shutdown().unwrap();
+    }
+}
+
 struct Timeouts(mpsc::Sender<i64>);
 impl EventHandler<u64> for Timeouts {
     fn on_event(&mut self, _: &u64, _: i64, _: bool) {}

@@ -79,18 +79,25 @@ fn a_poll_across_a_gap_keeps_one_deadline() {
     d.halt().ok();
 }
 
-/// A ring numbered up to `i64::MAX` hands out its last event once (the poll loop stops at the
-/// end of the sequence space instead of stepping past it).
+/// A start too close to `i64::MAX` (claims would overflow) is refused with a typed error; the
+/// highest start allowed works like any other.
 #[test]
-fn the_last_sequence_is_polled_once() {
+fn a_start_at_the_end_of_the_sequence_space_is_refused() {
     let mut b = Disruptor::builder(4, || 0u64).single_producer().unwrap();
     let mut poller = b.poller().unwrap();
-    b.start_at(i64::MAX).unwrap();
+    assert!(matches!(
+        b.start_at(i64::MAX),
+        Err(seqflow_pipeline::BuildError::StartAt(
+            seqflow_sequencer::StartAtError::TooLarge { .. }
+        ))
+    ));
+    let first = seqflow_sequencer::MAX_START;
+    b.start_at(first).unwrap();
     let (d, mut p) = b.start().unwrap();
-    assert_eq!(p.publish(|e, _| *e = 7).unwrap(), i64::MAX);
+    assert_eq!(p.publish(|e, _| *e = 7).unwrap(), first);
     let mut seen = Vec::new();
     assert_eq!(poller.poll(|e, seq, end| seen.push((seq, *e, end))), Ok(1));
-    assert_eq!(seen, [(i64::MAX, 7, true)]);
+    assert_eq!(seen, [(first, 7, true)]);
     drop(p);
     d.halt().ok();
 }

@@ -18,6 +18,14 @@ pub enum CapacityError {
     /// Larger than sequences (i64) or the index arithmetic can address.
     #[error("ring capacity {0} is too large (at most 2^30 slots)")]
     TooLarge(usize),
+    /// More consumers than a sequencer's gating table can hold.
+    #[error("room for {requested} consumers asked for; a ring has room for at most {max}")]
+    TooManyConsumers {
+        /// The number asked for.
+        requested: usize,
+        /// The limit.
+        max: usize,
+    },
     /// The slots fit the limit but their bytes do not fit in memory.
     #[error("{slots} slots of {max_payload} bytes do not fit in the address space")]
     TooManyBytes {
@@ -28,8 +36,10 @@ pub enum CapacityError {
     },
 }
 
-/// The largest ring: 2^30 slots. Lap numbers (`seq >> log2(capacity)`) then fit an `i32` for
-/// 2^61 sequences, centuries at a billion events per second.
+/// The largest ring: 2^30 slots, so that slot indexes and byte offsets stay far from overflow.
+/// (Lap numbers, `seq >> log2(capacity)`, are kept truncated to 32 bits by the multi-producer
+/// availability buffer: a slot only ever compares its lap with the one before, so the
+/// truncation is harmless once the buffer is prepared for the ring's first sequence.)
 pub const MAX_CAPACITY: usize = 1 << 30;
 
 /// A ring size that is a power of two between 1 and 2^30.

@@ -78,6 +78,25 @@ impl AvailabilityBuffer {
         self.mark(seq);
     }
 
+    /// Prepare the buffer for a ring whose first sequence is `next`: every slot gets the lap
+    /// before the one its first sequence will be published with, so the sequences below
+    /// `next` read as published and none from `next` on does.
+    ///
+    /// A lap is stored truncated to 32 bits, so the initial -1 ("never published") equals the
+    /// lap of some sequences (those of lap `2^32 - 1`, and every `2^32` laps after): left as it
+    /// is, a ring numbered from one of them would show slots published before anybody wrote
+    /// them. The caller makes sure nothing claims or marks a slot meanwhile.
+    pub(crate) fn prepare_start(&self, next: i64) {
+        let first_index = self.capacity.index_of(next);
+        let first_lap = next >> self.capacity.shift();
+        for (index, slot) in self.laps.iter().enumerate() {
+            // The first sequence at `index` is in `next`'s lap from `next`'s slot on, and in
+            // the lap after for the slots before it.
+            let lap = first_lap + i64::from(index < first_index);
+            slot.store((lap as i32).wrapping_sub(1), Ordering::Release);
+        }
+    }
+
     /// Whether `seq` is published.
     #[inline]
     pub fn is_available(&self, seq: i64) -> bool {

@@ -89,14 +89,23 @@ pub enum StartAtError {
         /// Asked for.
         next: i64,
     },
+    /// Too close to `i64::MAX`: claims would overflow the sequence numbers.
+    #[error("cannot start at sequence {next}: the highest start is {max}, so that 2^62 events fit before sequence numbers overflow")]
+    TooLarge {
+        /// Asked for.
+        next: i64,
+        /// The highest start allowed ([`MAX_START`]).
+        max: i64,
+    },
     /// Something was claimed already: the sequence numbers are taken.
     #[error("cannot start at a chosen sequence: sequences up to {claimed} were claimed already")]
     AlreadyClaimed {
         /// The highest claimed sequence.
         claimed: i64,
     },
-    /// The single producer's claimer exists: it would not see the new start.
-    #[error("cannot start at a chosen sequence while the producer's claimer exists")]
+    /// A claimer exists (the single producer's, or any of a multi-producer sequencer's): it
+    /// could claim while the ring is renumbered. Start first, then make claimers.
+    #[error("cannot start at a chosen sequence while a producer's claimer exists")]
     ProducerActive,
     /// A registered consumer is below `next - 1`: it would take the untouched slots below `next`
     /// for published events. Move it first (its holder can), or register it afterwards.
@@ -112,9 +121,19 @@ pub enum StartAtError {
 }
 
 /// Check `start_at(next)` against the gating table: every consumer at `next - 1` or later.
+/// The highest first sequence `start_at` accepts: `2^62`, which leaves `2^62` events (146 years at
+/// a billion a second) before a sequence number overflows.
+pub const MAX_START: i64 = 1 << 62;
+
 pub(crate) fn check_start_at(gating: &crate::GatingTable, next: i64) -> Result<(), StartAtError> {
     if next < 0 {
         return Err(StartAtError::Negative { next });
+    }
+    if next > MAX_START {
+        return Err(StartAtError::TooLarge {
+            next,
+            max: MAX_START,
+        });
     }
     for (slot, s) in gating.used_slots().iter().enumerate() {
         let sequence = s.sequence().get();

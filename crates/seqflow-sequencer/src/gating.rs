@@ -5,6 +5,7 @@
 //! process) or in a shared-memory segment (the consumer registry of `seqflow-shm`), so
 //! registration, release and the minimum are one piece of code for both.
 
+use seqflow_ring::CapacityError;
 use seqflow_sequence::sync::atomic::{fence, AtomicU32, Ordering};
 use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence};
 use std::fmt;
@@ -33,7 +34,7 @@ impl GatingSlot {
     /// The slot's sequence, read-only: only the registration that holds the slot moves it.
     ///
     /// ```compile_fail
-    /// let table = seqflow_sequencer::GatingTable::new(1);
+    /// let table = seqflow_sequencer::GatingTable::new(1).unwrap();
     /// let _held = table.register(true, || -1).unwrap();
     /// table.slots()[0].sequence().set(1 << 40); // no way to move another consumer's sequence
     /// ```
@@ -79,11 +80,15 @@ pub enum RegisterError {
     Managed,
 }
 
+/// The most consumers a heap [`GatingTable`] holds: 65536 (each slot takes 256 bytes, so the
+/// largest table is 16 MiB). Lap numbers and the registry's `u32` high-water mark need far less.
+pub const MAX_CONSUMERS: usize = 1 << 16;
+
 /// The gating sequences of one ring.
 ///
 /// ```
 /// use seqflow_sequencer::GatingTable;
-/// let table = GatingTable::new(4);
+/// let table = GatingTable::new(4).unwrap();
 /// let a = table.register(true, || 10).unwrap();
 /// let b = table.register(true, || 10).unwrap();
 /// a.set_sequence(12);
@@ -103,18 +108,26 @@ pub struct GatingTable {
 }
 
 impl GatingTable {
-    /// A heap table of `max_consumers` free slots.
+    /// A heap table of `max_consumers` free slots (at most [`MAX_CONSUMERS`]).
     ///
     /// ```
-    /// assert_eq!(seqflow_sequencer::GatingTable::new(8).max_consumers(), 8);
+    /// use seqflow_sequencer::{GatingTable, MAX_CONSUMERS};
+    /// assert_eq!(GatingTable::new(8).unwrap().max_consumers(), 8);
+    /// assert!(GatingTable::new(MAX_CONSUMERS + 1).is_err());
     /// ```
-    pub fn new(max_consumers: usize) -> Self {
+    pub fn new(max_consumers: usize) -> Result<Self, CapacityError> {
+        if max_consumers > MAX_CONSUMERS {
+            return Err(CapacityError::TooManyConsumers {
+                requested: max_consumers,
+                max: MAX_CONSUMERS,
+            });
+        }
         let slots: Box<[GatingSlot]> = (0..max_consumers).map(|_| GatingSlot::new()).collect();
-        Self {
+        Ok(Self {
             high_water: OwnedRef::new(AtomicU32::new(0)),
             slots: OwnedRef::from_boxed_slice(slots),
             managed: false,
-        }
+        })
     }
 
     /// A table over memory owned elsewhere (a shared-memory segment). Internal to seqflow's
@@ -147,7 +160,7 @@ impl GatingTable {
     /// The slots ever used (free ones included), for inspection.
     ///
     /// ```
-    /// let t = seqflow_sequencer::GatingTable::new(4);
+    /// let t = seqflow_sequencer::GatingTable::new(4).unwrap();
     /// let _r = t.register(false, || 0).unwrap();
     /// assert_eq!(t.used_slots().len(), 1);
     /// ```
@@ -302,7 +315,7 @@ impl fmt::Debug for GatingTable {
 /// else sees it through a read-only view ([`sequence`](Self::sequence)).
 ///
 /// ```
-/// let table = seqflow_sequencer::GatingTable::new(1);
+/// let table = seqflow_sequencer::GatingTable::new(1).unwrap();
 /// let r = table.register(true, || 5).unwrap();
 /// assert_eq!(r.sequence().get(), 5);
 /// assert!(table.register(true, || 5).is_err());

@@ -61,8 +61,8 @@ mod single;
 
 pub use availability::AvailabilityBuffer;
 pub use claimer::Claimer;
-pub use error::{ClaimError, PublishError, StartAtError};
-pub use gating::{GatingRegistration, GatingSlot, GatingTable, RegisterError};
+pub use error::{ClaimError, PublishError, StartAtError, MAX_START};
+pub use gating::{GatingRegistration, GatingSlot, GatingTable, RegisterError, MAX_CONSUMERS};
 pub use multi::{MultiClaimer, MultiProducerMode, MultiProducerSequencer};
 pub use range::SequenceRange;
 pub use sequencer::Sequencer;

@@ -10,6 +10,7 @@ use crate::{
 };
 use parking_lot::Mutex;
 use seqflow_ring::{Capacity, CapacityError};
+use seqflow_sequence::sync::atomic::{AtomicUsize, Ordering};
 use seqflow_sequence::{
     Alert, Cursor, Deadline, OwnedRef, Sequence, WaitStrategy, INITIAL_SEQUENCE,
 };
@@ -57,8 +58,11 @@ pub struct MultiProducerSequencer<W> {
     wait: W,
     alert: Alert,
     mode: MultiProducerMode,
-    /// Lock mode: serialises claims; holds the cached gating minimum.
+    /// Lock mode: serialises claims; holds the cached gating minimum. Also held while a
+    /// claimer is made and through `start_at`, so that none is made during a start.
     claim_lock: Mutex<i64>,
+    /// How many claimers of this sequencer exist (`start_at` needs none).
+    claimers: AtomicUsize,
 }
 
 impl<W: WaitStrategy> MultiProducerSequencer<W> {
@@ -70,13 +74,14 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         max_consumers: usize,
     ) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
+        let gating = GatingTable::new(max_consumers)?;
         // SAFETY: the cursor and the availability buffer are new and private to this sequencer.
         Ok(unsafe {
             Self::__internal_from_parts(
                 capacity,
                 OwnedRef::new(Sequence::default()),
                 AvailabilityBuffer::new(capacity),
-                GatingTable::new(max_consumers),
+                gating,
                 wait,
                 mode,
             )
@@ -109,11 +114,14 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             alert: Alert::new(),
             mode,
             claim_lock: Mutex::new(INITIAL_SEQUENCE),
+            claimers: AtomicUsize::new(0),
         })
     }
 
     /// A new claimer; make one per producer thread (or clone one).
     pub fn claimer(self: &Arc<Self>) -> MultiClaimer<W> {
+        let _no_start = self.claim_lock.lock();
+        self.claimers.fetch_add(1, Ordering::Relaxed);
         MultiClaimer {
             sequencer: Arc::clone(self),
             limit: INITIAL_SEQUENCE + self.capacity.as_i64(),
@@ -122,9 +130,9 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     }
 
     /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring).
-    /// Only before anything is claimed; every registered consumer must already be at
-    /// `next - 1` or later ([`StartAtError`] otherwise). A claimer racing with this either
-    /// claims first (and this fails) or claims after `next - 1`.
+    /// Only before anything is claimed and while no claimer exists (make claimers afterwards);
+    /// every registered consumer must already be at `next - 1` or later ([`StartAtError`]
+    /// otherwise).
     ///
     /// ```
     /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer};
@@ -137,7 +145,18 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         check_start_at(&self.gating, next)?;
         // Lock mode: claims read and store the cursor under the lock. CAS mode: the CAS below
         // takes the place of a claim.
+        // Held throughout: no claimer is made meanwhile, and none exists (checked below), so
+        // nothing claims or marks a slot while the buffer is prepared.
         let _claims = self.claim_lock.lock();
+        let claimed = self.cursor.get();
+        if claimed != INITIAL_SEQUENCE {
+            return Err(StartAtError::AlreadyClaimed { claimed });
+        }
+        if self.claimers.load(Ordering::Relaxed) > 0 {
+            return Err(StartAtError::ProducerActive);
+        }
+        // Before the cursor moves: consumers look from `next` on once it does.
+        self.available.prepare_start(next);
         if self.cursor.compare_and_set(INITIAL_SEQUENCE, next - 1) {
             Ok(())
         } else {
@@ -483,12 +502,15 @@ impl<W: WaitStrategy> Drop for MultiClaimer<W> {
         if let Some(range) = self.pending.take() {
             self.publish_range(range);
         }
+        self.sequencer.claimers.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl<W: WaitStrategy> Clone for MultiClaimer<W> {
     /// A new claimer on the same sequencer, with no pending claim.
     fn clone(&self) -> Self {
+        let _no_start = self.sequencer.claim_lock.lock();
+        self.sequencer.claimers.fetch_add(1, Ordering::Relaxed);
         Self {
             sequencer: Arc::clone(&self.sequencer),
             limit: self.limit,

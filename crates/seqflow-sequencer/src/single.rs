@@ -51,14 +51,10 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
     /// consumers.
     pub fn new(capacity: usize, wait: W, max_consumers: usize) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
+        let gating = GatingTable::new(max_consumers)?;
         // SAFETY: the cursor is new and private to this sequencer.
         Ok(unsafe {
-            Self::__internal_from_parts(
-                capacity,
-                OwnedRef::new(Sequence::default()),
-                GatingTable::new(max_consumers),
-                wait,
-            )
+            Self::__internal_from_parts(capacity, OwnedRef::new(Sequence::default()), gating, wait)
         })
     }
 

@@ -228,3 +228,24 @@ fn gating_table_full_is_typed() {
         Some(RegisterError::TableFull { max: 2 })
     );
 }
+
+#[test]
+fn room_for_too_many_consumers_is_an_error_not_an_allocation_failure() {
+    for requested in [MAX_CONSUMERS + 1, 1 << 40, usize::MAX] {
+        let expected = CapacityError::TooManyConsumers {
+            requested,
+            max: MAX_CONSUMERS,
+        };
+        let single = SingleProducerSequencer::new(8, YieldingWait::default(), requested);
+        assert_eq!(single.err(), Some(expected));
+        let multi = MultiProducerSequencer::new(
+            8,
+            YieldingWait::default(),
+            MultiProducerMode::Cas,
+            requested,
+        );
+        assert_eq!(multi.err(), Some(expected));
+        assert_eq!(GatingTable::new(requested).err(), Some(expected));
+    }
+    assert!(SingleProducerSequencer::new(8, YieldingWait::default(), MAX_CONSUMERS).is_ok());
+}
