@@ -319,3 +319,57 @@ fn inspect_shows_an_absent_declared_consumer_and_release_frees_it() {
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert!(producer.try_publish(|e, _| *e = 4).is_ok());
 }
+
+/// Files under a ring's name that seqflow did not make: a plain file, a symbolic link to a
+/// segment-looking file elsewhere, a FIFO. `inspect`, `halt` and `rm` (with `--force`) refuse
+/// each with an error, touch nothing, and never follow the link.
+#[test]
+fn foreign_files_and_links_are_never_followed_written_or_removed() {
+    let pid = std::process::id();
+    let plain = format!("/seqflow-cli-test-foreign-{pid}");
+    let link = format!("/seqflow-cli-test-link-{pid}");
+    let fifo = format!("/seqflow-cli-test-fifo-{pid}");
+    // The link points at a real (stale) seqflow segment copied outside /dev/shm.
+    let ring = Name::new("linktarget");
+    drop(ShmRing::<u64>::create(&ring.0, 8, ShmOptions::default()).unwrap());
+    let outside = std::env::temp_dir().join(format!("seqflow-cli-test-outside-{pid}"));
+    std::fs::copy(format!("/dev/shm{}", ring.0), &outside).unwrap();
+    let before = std::fs::read(&outside).unwrap();
+    std::fs::write(format!("/dev/shm{plain}"), b"somebody else's data").unwrap();
+    std::os::unix::fs::symlink(&outside, format!("/dev/shm{link}")).unwrap();
+    let made_fifo = Command::new("mkfifo")
+        .arg(format!("/dev/shm{fifo}"))
+        .status()
+        .is_ok_and(|s| s.success());
+    let mut names = vec![plain.as_str(), link.as_str()];
+    if made_fifo {
+        names.push(fifo.as_str());
+    }
+    let mut outcomes = Vec::new();
+    for name in &names {
+        for args in [
+            vec!["inspect", name],
+            vec!["halt", name],
+            vec!["rm", name],
+            vec!["rm", "--force", name],
+        ] {
+            let o = seqflow(&args);
+            outcomes.push((args.join(" "), o.status.code(), text(&o.stderr)));
+        }
+    }
+    let survived: Vec<bool> = names
+        .iter()
+        .map(|n| std::fs::symlink_metadata(format!("/dev/shm{n}")).is_ok())
+        .collect();
+    let after = std::fs::read(&outside).unwrap();
+    for n in &names {
+        let _ = std::fs::remove_file(format!("/dev/shm{n}"));
+    }
+    let _ = std::fs::remove_file(&outside);
+    for (args, code, stderr) in outcomes {
+        assert_eq!(code, Some(1), "seqflow {args}: {stderr}");
+        assert!(stderr.contains("not a seqflow"), "seqflow {args}: {stderr}");
+    }
+    assert!(survived.iter().all(|&s| s), "a foreign file was removed");
+    assert_eq!(before, after, "the link's target was written through");
+}

@@ -12,6 +12,7 @@ use crate::lock::{self, LockKind};
 use crate::mapping::Mapping;
 use crate::registry::{ConsumerKind, DECLARED, DORMANT, LABEL_MAX, POOL_ACTIVE};
 use crate::segment::Segment;
+use crate::segment_file::{self, Access, FileError};
 use crate::stale::{probe_existing, remove_stale_segment, Existing};
 use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
 use rustix::fd::{AsFd, OwnedFd};
@@ -168,13 +169,12 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
 fn open_exclusive(name: &SegmentName, spec: &CreateSpec) -> Result<OwnedFd, ShmError> {
     const ATTEMPTS: usize = 4;
     for _ in 0..ATTEMPTS {
-        match shm::open(
+        match segment_file::open(
             name.as_str(),
-            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::from_bits_truncate(spec.permissions),
+            Access::CreateNew(Mode::from_bits_truncate(spec.permissions)),
         ) {
             Ok(fd) => return Ok(fd),
-            Err(Errno::EXIST) => match probe_existing(name)? {
+            Err(FileError::Io(Errno::EXIST)) => match probe_existing(name)? {
                 Existing::Gone => continue,
                 Existing::Live { creator_pid } => {
                     return Err(ShmError::AlreadyExists {
@@ -198,7 +198,7 @@ fn open_exclusive(name: &SegmentName, spec: &CreateSpec) -> Result<OwnedFd, ShmE
                     })
                 }
             },
-            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open(O_CREAT|O_EXCL)", e)),
+            Err(e) => return Err(e.into_shm(name.as_str(), "shm_open(O_CREAT|O_EXCL)")),
         }
     }
     Err(ShmError::AlreadyExists {

@@ -385,7 +385,8 @@ pub enum ConsumeError {
         claimed: Option<SequenceRange>,
     },
     /// A non-gating subscriber was overtaken by the producer: `missed` events were overwritten
-    /// before it read them. It resumes at `resume_at`, the oldest event still in the ring.
+    /// before it read them. It resumes at `resume_at`, the oldest event no producer may be
+    /// overwriting.
     #[error("lapped by the producer: missed {missed} events, resuming at {resume_at}")]
     Lapped {
         /// How many events were lost.

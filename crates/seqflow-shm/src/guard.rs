@@ -26,8 +26,7 @@ pub struct UnlinkGuard {
 }
 
 fn file_id(name: &str) -> Option<(u64, u64)> {
-    let fd =
-        rustix::shm::open(name, rustix::shm::OFlags::RDONLY, rustix::fs::Mode::empty()).ok()?;
+    let fd = crate::segment_file::open(name, crate::segment_file::Access::Read).ok()?;
     let stat = rustix::fs::fstat(&fd).ok()?;
     Some((stat.st_dev as u64, stat.st_ino as u64))
 }

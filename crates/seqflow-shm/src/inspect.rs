@@ -162,8 +162,10 @@ pub fn inspect(name: &str) -> Result<Inspection, ShmError> {
     Ok(inspect_segment(&segment, false))
 }
 
-/// Remove the name `name` (like `rm`): attached processes keep their mapping; later opens fail
-/// with [`ShmError::NotFound`].
+/// Remove the name `name` (like `rm`) if it is a seqflow segment: attached processes keep
+/// their mapping; later opens fail with [`ShmError::NotFound`]. A file that does not carry
+/// seqflow's header (or is a link, FIFO, device or directory) is never removed:
+/// [`ShmError::NotSeqflow`].
 ///
 /// ```
 /// use seqflow_shm::{remove, ShmOptions, ShmRing, ShmError};
@@ -172,13 +174,33 @@ pub fn inspect(name: &str) -> Result<Inspection, ShmError> {
 /// remove(&name).unwrap();
 /// assert!(ring.is_unlinked());
 /// assert!(matches!(remove(&name), Err(ShmError::NotFound { .. })));
+///
+/// let other = format!("/dev/shm/seqflow-doc-notours-{}", std::process::id());
+/// std::fs::write(&other, b"somebody else's data").unwrap();
+/// let err = remove(other.trim_start_matches("/dev/shm")).unwrap_err();
+/// assert!(matches!(err, ShmError::NotSeqflow { .. }));
+/// assert!(std::path::Path::new(&other).exists());
+/// # std::fs::remove_file(&other).unwrap();
 /// ```
 pub fn remove(name: &str) -> Result<(), ShmError> {
     let name = SegmentName::new(name)?;
-    rustix::shm::unlink(name.as_str()).map_err(|e| match e {
-        rustix::io::Errno::NOENT => ShmError::NotFound {
+    let not_found = || ShmError::NotFound {
+        name: name.to_string(),
+    };
+    let fd = match crate::segment_file::open(name.as_str(), crate::segment_file::Access::Read) {
+        Ok(fd) => fd,
+        Err(crate::segment_file::FileError::Io(rustix::io::Errno::NOENT)) => {
+            return Err(not_found())
+        }
+        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
+    };
+    if crate::stale::read_header_words(rustix::fd::AsFd::as_fd(&fd)).2 != crate::header::MAGIC {
+        return Err(ShmError::NotSeqflow {
             name: name.to_string(),
-        },
+        });
+    }
+    rustix::shm::unlink(name.as_str()).map_err(|e| match e {
+        rustix::io::Errno::NOENT => not_found(),
         e => ShmError::io(name.as_str(), "shm_unlink", e),
     })
 }

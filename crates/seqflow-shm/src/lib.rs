@@ -77,6 +77,7 @@ mod release;
 mod ring;
 mod sanity;
 mod segment;
+mod segment_file;
 mod sequencer;
 mod stage;
 mod stale;

@@ -5,7 +5,6 @@ use crate::header::MAGIC;
 use crate::stale::read_header_words;
 use crate::{inspect, Inspection, SegmentName, ShmError};
 use rustix::fd::AsFd;
-use rustix::shm;
 
 /// Where POSIX shared-memory objects live on Linux.
 const SHM_DIR: &str = "/dev/shm";
@@ -56,12 +55,9 @@ pub fn list(namespace: Option<&str>) -> Result<Vec<Listing>, ShmError> {
         }
         // Read-only, no lock taken, no waiting: only files that carry seqflow's magic number
         // (one still being created may not yet: it shows up once it does).
-        let Ok(fd) = shm::open(
-            name.as_str(),
-            shm::OFlags::RDONLY,
-            rustix::fs::Mode::empty(),
-        ) else {
-            continue; // gone meanwhile, or not ours to open
+        let Ok(fd) = crate::segment_file::open(name.as_str(), crate::segment_file::Access::Read)
+        else {
+            continue; // gone meanwhile, not ours to open, or not a regular file
         };
         if read_header_words(fd.as_fd()).2 != MAGIC {
             continue;

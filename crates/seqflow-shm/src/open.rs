@@ -13,10 +13,10 @@ use crate::liveness::{ATTACH_BYTE, INIT_BYTE};
 use crate::lock::{self, LockKind};
 use crate::mapping::Mapping;
 use crate::segment::Segment;
+use crate::segment_file::{self, Access, FileError};
 use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::shm;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,14 +61,14 @@ pub(crate) fn open_segment(
 fn open_fd(name: &SegmentName, attach: Attach) -> Result<OwnedFd, ShmError> {
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        let fd = match shm::open(name.as_str(), shm::OFlags::RDWR, rustix::fs::Mode::empty()) {
+        let fd = match segment_file::open(name.as_str(), Access::ReadWrite) {
             Ok(fd) => fd,
-            Err(Errno::NOENT) => {
+            Err(FileError::Io(Errno::NOENT)) => {
                 return Err(ShmError::NotFound {
                     name: name.to_string(),
                 })
             }
-            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+            Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
         };
         if attach == Attach::InspectOnly {
             return Ok(fd);
@@ -119,13 +119,11 @@ fn wait_for_size(
                 found: size,
             });
         }
-        // A creator sizes the file once, from 0 to its full size: anything in between is not a
-        // seqflow segment (or a truncated one).
+        // A creator sizes the file once, from 0 to its full size: a file smaller than a header
+        // is not a seqflow segment.
         if size != 0 {
-            return Err(ShmError::SizeMismatch {
+            return Err(ShmError::NotSeqflow {
                 name: name.to_string(),
-                expected: HEADER_SIZE as u64,
-                found: size,
             });
         }
         if !creator_or_peer_alive(fd) {
@@ -175,6 +173,12 @@ fn wait_for_ready(
                     });
                 }
                 pause(started);
+            }
+            // Not a state seqflow writes: without seqflow's magic, not a seqflow segment at all.
+            _ if header.read().magic != MAGIC => {
+                return Err(ShmError::NotSeqflow {
+                    name: name.to_string(),
+                })
             }
             other => {
                 return Err(ShmError::CorruptHeader {

@@ -14,6 +14,10 @@ use seqflow_sequence::{Cursor, WaitStrategy};
 /// ([`ShmError::DeclaredInUse`]); a name with nothing dormant is [`ShmError::NotDeclared`].
 pub(crate) fn release_declared_in(ring: &RingInner, name: &str) -> Result<(), ShmError> {
     let segment = &ring.segment;
+    // A declared consumer whose process died is still ACTIVE until somebody reaps it: do it
+    // first, so that releasing a dead one works without waiting for a producer to find the
+    // ring full.
+    crate::reaper::reap_dead_consumers(ring, true)?;
     let _registry = ring.lock_registry()?;
     let pool_named = |p: u32| {
         segment

@@ -795,15 +795,14 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         }
         let ours = rustix::fs::fstat(self.inner.segment.map.fd())
             .map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
-        let current = match rustix::shm::open(
-            name.as_str(),
-            rustix::shm::OFlags::RDONLY,
-            rustix::fs::Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(Errno::NOENT) => return Err(not_found()),
-            Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
-        };
+        let current =
+            match crate::segment_file::open(name.as_str(), crate::segment_file::Access::Read) {
+                Ok(fd) => fd,
+                Err(crate::segment_file::FileError::Io(Errno::NOENT)) => return Err(not_found()),
+                // Something else took the name: not this ring's file.
+                Err(crate::segment_file::FileError::NotRegular) => return Err(not_found()),
+                Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
+            };
         let theirs =
             rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
         if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {

@@ -11,6 +11,7 @@
 use crate::header::{Header, HEADER_SIZE, MAGIC, READY};
 use crate::liveness::{anyone_attached, ATTACH_BYTE};
 use crate::lock::{self, LockKind};
+use crate::segment_file::{self, Access, FileError};
 use crate::{SegmentName, ShmError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
@@ -38,10 +39,11 @@ pub(crate) enum Existing {
 
 /// Open `name` without attaching (no lock taken) and classify it.
 pub(crate) fn probe_existing(name: &SegmentName) -> Result<Existing, ShmError> {
-    let fd = match shm::open(name.as_str(), shm::OFlags::RDWR, rustix::fs::Mode::empty()) {
+    let fd = match segment_file::open(name.as_str(), Access::ReadWrite) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(Existing::Gone),
-        Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+        Err(FileError::Io(Errno::NOENT)) => return Ok(Existing::Gone),
+        Err(FileError::NotRegular) => return Ok(Existing::Foreign),
+        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
     };
     let attached = |fd: BorrowedFd<'_>| {
         anyone_attached(fd).map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_GETLK)", e))
@@ -79,14 +81,10 @@ pub(crate) fn remove_stale_segment(name: &SegmentName, fd: OwnedFd) -> Result<bo
         return Ok(false);
     }
     let ours = rustix::fs::fstat(&fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
-    let current = match shm::open(
-        name.as_str(),
-        shm::OFlags::RDONLY,
-        rustix::fs::Mode::empty(),
-    ) {
+    let current = match segment_file::open(name.as_str(), Access::Read) {
         Ok(current) => current,
-        Err(Errno::NOENT) => return Ok(false),
-        Err(e) => return Err(ShmError::io(name.as_str(), "shm_open", e)),
+        Err(FileError::Io(Errno::NOENT) | FileError::NotRegular) => return Ok(false),
+        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
     };
     let theirs =
         rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;

@@ -899,6 +899,34 @@ fn sigkill_of_a_stage_process_resumes_without_loss() {
     assert_eq!(a, (0..=last_of_first).collect::<Vec<_>>());
 }
 
+/// Releasing a declared consumer whose process was SIGKILLed works at once: the release reaps
+/// the dead holder first instead of calling it attached.
+fn releasing_a_killed_declared_consumer_needs_no_reap_first() {
+    let seg = Seg::new("declrelease");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, declared(&["journal"], &[])).unwrap();
+    let mut producer = ring.producer().unwrap();
+    let name = seg.name.clone();
+    let ready = Pipe::new();
+    let mut killed = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let _c = ring.consumer("journal").map_err(|e| e.to_string())?;
+        ready.send(b"r");
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    assert!(ready.recv(1, ATTACH).is_some());
+    assert!(matches!(
+        ring.release_declared("journal"),
+        Err(seqflow_shm::ShmError::DeclaredInUse { .. })
+    ));
+    killed.kill();
+    ring.release_declared("journal").unwrap();
+    for i in 0..40u64 {
+        producer.try_publish(|e, _| *e = i).unwrap();
+    }
+}
+
 fn main() {
     if let Some(index) = seqflow_shm::worker_index() {
         // A spawned worker of `supervised_workers_report_failures`: worker 1 fails.
@@ -906,6 +934,10 @@ fn main() {
     }
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
+        (
+            "releasing_a_killed_declared_consumer_needs_no_reap_first",
+            releasing_a_killed_declared_consumer_needs_no_reap_first,
+        ),
         (
             "sigkill_during_registration_leaks_no_slot",
             sigkill_during_registration_leaks_no_slot,

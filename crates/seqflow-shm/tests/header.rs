@@ -347,13 +347,16 @@ fn creator_died_while_initialising() {
 fn not_a_segment_at_all() {
     let seg = Seg::new("tiny");
     raw_segment(&seg, 100);
+    assert!(matches!(open(&seg), Err(ShmError::NotSeqflow { .. })));
+    // Garbage in the init state and the magic: not seqflow's (rather than a corrupt one).
+    let seg = Seg::new("random");
+    raw_segment(&seg, 4096);
+    poke_header(&seg.name, Field::InitState, 0x6d2f_3a99).unwrap();
+    poke_header(&seg.name, Field::Magic, 0x0123_4567_89ab_cdef).unwrap();
+    assert!(matches!(open(&seg), Err(ShmError::NotSeqflow { .. })));
     assert!(matches!(
-        open(&seg),
-        Err(ShmError::SizeMismatch {
-            expected: 512,
-            found: 100,
-            ..
-        })
+        seqflow_shm::inspect(&seg.name),
+        Err(ShmError::NotSeqflow { .. })
     ));
     // A big file of garbage that claims to be READY.
     let seg = Seg::new("garbage");
