@@ -96,7 +96,8 @@ impl Fail {
                     ShmError::InvalidName { .. }
                     | ShmError::Capacity { .. }
                     | ShmError::InvalidOptions { .. }
-                    | ShmError::LabelTooLong { .. } => return PyValueError::new_err(msg),
+                    | ShmError::LabelTooLong { .. }
+                    | ShmError::InvalidLabel { .. } => return PyValueError::new_err(msg),
                     _ => "SegmentError",
                 };
                 custom(py, class, msg)

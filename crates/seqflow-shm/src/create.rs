@@ -111,7 +111,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
     }
     check_fits_filesystem(&fd, layout.total).map_err(invalid)?;
     rustix::fs::ftruncate(&fd, layout.total).map_err(|e| fail("ftruncate", e))?;
-    let map = Arc::new(Mapping::map(fd, total, name.clone())?);
+    let map = Arc::new(Mapping::map(fd, total, name.clone(), true)?);
     let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
         name: name.to_string(),
         expected: HEADER_SIZE as u64,

@@ -253,6 +253,17 @@ pub enum ShmError {
         /// The maximum.
         max: usize,
     },
+    /// A consumer or pool name is empty or holds control characters (it is printed by
+    /// `inspect` and `seqflow ls`).
+    #[error("segment {name}: consumer or pool name {label:?} is {reason}")]
+    InvalidLabel {
+        /// The segment.
+        name: String,
+        /// The consumer or pool name.
+        label: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A stage to run after is not registered.
     #[error("segment {name}: no live consumer named {consumer:?} to run after")]
     UnknownConsumer {

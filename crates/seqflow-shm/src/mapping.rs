@@ -62,9 +62,15 @@ unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
-    /// Map `len` bytes of `fd` (shared, read-write). The caller checked `len` against the file
-    /// size with `fstat`.
-    pub fn map(fd: OwnedFd, len: usize, name: SegmentName) -> Result<Self, ShmError> {
+    /// Map `len` bytes of `fd` (shared; read-write, or read-only when `writable` is false: the
+    /// caller then only loads from it). The caller checked `len` against the file size with
+    /// `fstat`.
+    pub fn map(
+        fd: OwnedFd,
+        len: usize,
+        name: SegmentName,
+        writable: bool,
+    ) -> Result<Self, ShmError> {
         if len == 0 {
             return Err(ShmError::SizeMismatch {
                 name: name.to_string(),
@@ -72,13 +78,18 @@ impl Mapping {
                 found: 0,
             });
         }
+        let prot = if writable {
+            ProtFlags::READ | ProtFlags::WRITE
+        } else {
+            ProtFlags::READ
+        };
         // SAFETY: a fresh mapping chosen by the kernel (null hint, no MAP_FIXED) aliases no Rust
-        // object; `fd` is open for reading and writing.
+        // object; `fd` is open for reading, and for writing when `writable`.
         let raw = unsafe {
             rustix::mm::mmap(
                 std::ptr::null_mut(),
                 len,
-                ProtFlags::READ | ProtFlags::WRITE,
+                prot,
                 MapFlags::SHARED,
                 fd.as_fd(),
                 0,

@@ -27,6 +27,8 @@ impl SegmentName {
     ///
     /// ```
     /// assert!(seqflow_shm::SegmentName::new("x\0y").is_err());
+    /// assert!(seqflow_shm::SegmentName::new("x\ny").is_err());
+    /// assert!(seqflow_shm::SegmentName::new("orders-ü").is_ok());
     /// ```
     pub fn new(name: &str) -> Result<Self, ShmError> {
         let full = if name.starts_with('/') {
@@ -49,6 +51,10 @@ impl SegmentName {
         }
         if full.contains('\0') {
             return Err(invalid("contains a NUL byte"));
+        }
+        // Names are printed by `seqflow ls` and `inspect`: no terminal control sequences.
+        if full.chars().any(char::is_control) {
+            return Err(invalid("contains control characters"));
         }
         if &full[1..] == "." || &full[1..] == ".." {
             return Err(invalid("'.' and '..' are not object names"));

@@ -50,7 +50,8 @@ pub(crate) fn open_segment(
     let started = Instant::now();
     let fd = open_fd(name, attach)?;
     let size = wait_for_size(name, fd.as_fd(), started, timeout)?;
-    let map = Arc::new(Mapping::map(fd, size, name.clone())?);
+    let writable = attach == Attach::Yes;
+    let map = Arc::new(Mapping::map(fd, size, name.clone(), writable)?);
     let fields = wait_for_ready(&map, started, timeout)?;
     let (layout, mode, wait) = validate(name, &fields, size as u64, expect)?;
     Segment::from_validated(map, fields, layout, mode, wait)
@@ -61,7 +62,12 @@ pub(crate) fn open_segment(
 fn open_fd(name: &SegmentName, attach: Attach) -> Result<OwnedFd, ShmError> {
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
-        let fd = match segment_file::open(name.as_str(), Access::ReadWrite) {
+        // Inspecting only loads: read-only, so it needs no write permission and cannot write.
+        let access = match attach {
+            Attach::Yes => Access::ReadWrite,
+            Attach::InspectOnly => Access::Read,
+        };
+        let fd = match segment_file::open(name.as_str(), access) {
             Ok(fd) => fd,
             Err(FileError::Io(Errno::NOENT)) => {
                 return Err(ShmError::NotFound {

@@ -67,6 +67,17 @@ pub(crate) struct Registered {
 }
 
 fn check_label(ring: &RingInner, label: &str) -> Result<(), ShmError> {
+    let invalid = |reason| ShmError::InvalidLabel {
+        name: ring.segment.name().to_string(),
+        label: label.to_owned(),
+        reason,
+    };
+    if label.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if label.chars().any(char::is_control) {
+        return Err(invalid("holding control characters"));
+    }
     if label.len() > LABEL_MAX {
         return Err(ShmError::LabelTooLong {
             name: ring.segment.name().to_string(),

@@ -508,3 +508,31 @@ fn the_segment_gating_table_refuses_registrations_outside_the_registry() {
     assert_eq!(ring.inspect().consumers.len(), 1);
     drop(consumer);
 }
+
+/// Names are printed by `inspect` and `seqflow ls`: empty consumer names and control characters
+/// (terminal escapes) are refused with typed errors, in ring names and consumer names alike.
+#[test]
+fn empty_names_and_control_characters_are_refused() {
+    for bad in ["/ring\nname", "/ring\u{1b}[2J", "/tab\there"] {
+        assert!(
+            matches!(
+                ShmRing::<u64>::create(bad, 8, ShmOptions::default()),
+                Err(ShmError::InvalidName { .. })
+            ),
+            "{bad:?}"
+        );
+    }
+    let seg = Seg::new("labels");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    for bad in ["", "a\nb", "\u{1b}[31mred"] {
+        assert!(
+            matches!(ring.consumer(bad), Err(ShmError::InvalidLabel { .. })),
+            "{bad:?}"
+        );
+        assert!(
+            matches!(ring.worker(bad), Err(ShmError::InvalidLabel { .. })),
+            "{bad:?}"
+        );
+    }
+    assert!(ring.consumer("audit-ü").is_ok());
+}

@@ -46,6 +46,10 @@ const STALL: Duration = Duration::from_secs(30);
 /// Receive and verify (or echo) every event, reporting `ready` then `done COUNT CHECKSUM` on
 /// `out`.
 pub fn consume(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // This process exists for the `compare` that spawned it: if that one is killed mid-run,
+    // stop too rather than wait out the stall timeout. Best effort: without it, the stall
+    // timeout still ends the process.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::TERM));
     if args.role == Role::Echo {
         return echo(args, out);
     }
