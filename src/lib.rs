@@ -56,7 +56,8 @@ pub mod prelude {
     pub use seqflow_pipeline::{
         BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, LossyError,
         LossySubscriber, Metrics, MultiProducer, MultiProducerDisruptor, PanicPolicy, PollError,
-        Poller, Producer, ShutdownError, SingleProducer, SingleProducerDisruptor, StageGroup,
+        PollState, Poller, Producer, ShutdownError, SingleProducer, SingleProducerDisruptor,
+        StageGroup,
     };
     pub use seqflow_ring::{Capacity, CapacityError, EventFactory};
     pub use seqflow_sequence::{

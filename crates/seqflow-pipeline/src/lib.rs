@@ -64,7 +64,7 @@ pub use metrics::{Metrics, MetricsHandle, StageMetrics};
 pub use policy::PanicPolicy;
 pub use poll_core::{PollCore, PollMisuse};
 pub use poll_guard::{Iter as PollGuardIter, PollGuard};
-pub use poller::Poller;
+pub use poller::{PollState, Poller};
 pub use pool_claim::claim_from_pool;
 pub use producer::{ClaimGuard, Producer};
 pub use producer_kind::ProducerSequencer;

@@ -9,6 +9,18 @@ use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// What a [`Poller`] would find if it polled now ([`Poller::state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PollState {
+    /// Events are available to this poller.
+    Processing,
+    /// The producer has published the next event, but a stage or poller this one follows has
+    /// not processed it yet.
+    Gating,
+    /// Nothing new is published.
+    Idle,
+}
+
 /// A consumer you drive yourself: wait for a sequence, read the events up to it, then release
 /// them with `update_sequence`. It holds the producer back like a stage until it is dropped.
 ///
@@ -192,6 +204,41 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
     /// Release every event up to `seq` (available, checked by the callers) and wake producers.
     pub(crate) fn release_through(&mut self, seq: i64) {
         self.core.release_through(seq);
+    }
+
+    /// What a poll would find now, without handling or releasing anything (LMAX's
+    /// `EventPoller.PollState`): [`PollState::Processing`] if events are available,
+    /// [`PollState::Gating`] if the producer published the next event but a stage this poller
+    /// follows has not processed it yet, [`PollState::Idle`] if nothing new is published.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Disruptor, PollState};
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// let mut first = b.poller().unwrap();
+    /// let group = first.group();
+    /// let mut second = b.poller_after(&[&group]).unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// assert_eq!(second.state(), PollState::Idle);
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// assert_eq!(first.state(), PollState::Processing);
+    /// assert_eq!(second.state(), PollState::Gating); // published, `first` has not seen it
+    /// assert_eq!(first.poll(|_, _, _| {}), Ok(1));
+    /// assert_eq!(second.state(), PollState::Processing);
+    /// drop((first, second));
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn state(&self) -> PollState {
+        let next = self.core.sequence() + 1;
+        let barrier = &self.core.feed().barrier;
+        if barrier.poll(next).is_some() {
+            return PollState::Processing;
+        }
+        let producer = barrier.producer();
+        if producer.highest_published(next, producer.publish_bound(next)) >= next {
+            PollState::Gating
+        } else {
+            PollState::Idle
+        }
     }
 
     /// The poller's sequence (the last released event).

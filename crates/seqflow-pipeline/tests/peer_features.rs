@@ -430,6 +430,47 @@ fn a_multi_producer_start_on_an_aliasing_lap_hands_out_no_unpublished_slot() {
     }
 }
 
+// LMAX: `EventPollerTest.shouldPollForEvents` (IDLE, GATING, PROCESSING), for every sequencer;
+// a claimed event not yet published is not "published" (IDLE), where LMAX, reading the claim
+// cursor, would say GATING.
+#[test]
+fn poller_state_tells_idle_from_gating_from_processing() {
+    fn check<S: seqflow_pipeline::ProducerSequencer>(
+        mut b: seqflow_pipeline::DisruptorBuilder<u64, S>,
+    ) {
+        use seqflow_pipeline::PollState;
+        let mut first = b.poller().unwrap();
+        let group = first.group();
+        let mut second = b.poller_after(&[&group]).unwrap();
+        let (d, mut p) = b.start().unwrap();
+        assert_eq!(
+            (first.state(), second.state()),
+            (PollState::Idle, PollState::Idle)
+        );
+        let claim = p.claim(1).unwrap();
+        assert_eq!(
+            (first.state(), second.state()),
+            (PollState::Idle, PollState::Idle)
+        );
+        drop(claim); // published as it stands
+        assert_eq!(first.state(), PollState::Processing);
+        assert_eq!(second.state(), PollState::Gating);
+        assert_eq!(first.poll(|_, _, _| {}), Ok(1));
+        assert_eq!(
+            (first.state(), second.state()),
+            (PollState::Idle, PollState::Processing)
+        );
+        assert_eq!(second.poll(|_, _, _| {}), Ok(1));
+        assert_eq!(second.state(), PollState::Idle);
+        drop((first, second));
+        d.shutdown().unwrap();
+    }
+    check(Disruptor::builder(4, || 0u64).single_producer().unwrap());
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        check(Disruptor::builder(4, || 0u64).multi_producer(mode).unwrap());
+    }
+}
+
 struct Timeouts(mpsc::Sender<i64>);
 impl EventHandler<u64> for Timeouts {
     fn on_event(&mut self, _: &u64, _: i64, _: bool) {}
