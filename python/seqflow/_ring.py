@@ -8,11 +8,13 @@ can never point at unmapped memory. What a view may *see* follows the Disruptor 
 - ``Consumer.get(seq)`` returns a read-only view of slot ``seq``. It is valid until the consumer
   calls ``update_sequence`` past ``seq`` (after that a producer may overwrite the slot).
   ``update_sequence`` releases every view it handed out (using one afterwards raises
-  ``ValueError``); if a view cannot be released because something still exports it (a numpy
-  array made from it, say), ``update_sequence`` raises ``BufferError`` and does not move.
-  numpy views of dtype rings are not revocable: use them before ``update_sequence``.
+  ``ValueError``). An object made from a view shares its memory and is not released with it:
+  a numpy array (``np.frombuffer(view)``, ``np.asarray(view)``), ``memoryview(view)``, a cast,
+  and the numpy records of dtype rings go on reading the slot after ``update_sequence``, when a
+  producer may overwrite it. Copy what must outlive the consumer's position.
 - ``Producer.claim(n)`` yields writable views of the claimed slots; they are released when the
-  ``with`` block ends, which publishes the claim.
+  ``with`` block ends, which publishes the claim. The same holds: an array made from a claimed
+  view still writes into the slot after the claim is published; finish writing in the block.
 
 Use ``get_bytes`` (a copy) when an event must outlive the consumer's position.
 """
@@ -89,6 +91,10 @@ class Ring:
             import numpy as np
 
             self._dtype = np.dtype(dtype)
+            if self._dtype.hasobject:
+                # Object fields are pointers into this process's heap: meaningless (and
+                # dangerous to dereference) in any other process reading the slot.
+                raise TypeError("dtype %r holds Python objects, which cannot live in shared memory" % (self._dtype,))
             if slot_size is None:
                 slot_size = self._dtype.itemsize
             elif slot_size < self._dtype.itemsize:
@@ -311,10 +317,7 @@ class Claim:
     def __exit__(self, *exc: Any) -> None:
         for v in self._views:
             if isinstance(v, memoryview):
-                try:
-                    v.release()
-                except BufferError:
-                    pass
+                v.release()
         self._views = []
         self._producer._raw.commit(self._lens)
 
@@ -388,7 +391,7 @@ class Consumer:
         self._views = keep
         if stuck:
             raise BufferError(
-                "%d view(s) from get() are still exported (e.g. by a numpy array): release them "
+                "%d view(s) from get() are still held through the buffer protocol: release them "
                 "before update_sequence, the producer may overwrite their slots" % stuck
             )
         self._raw.update_sequence(seq)

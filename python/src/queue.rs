@@ -195,12 +195,41 @@ impl Shared {
 
 /// Lock `m`, waiting with the GIL released and signals checked between slices.
 fn lock<'a, T: Send>(py: Python<'_>, m: &'a Mutex<T>) -> PyResult<MutexGuard<'a, T>> {
+    loop {
+        // Without a deadline `lock_until` returns only with the lock (or an error).
+        if let Some(g) = lock_until(py, m, true, None)? {
+            return Ok(g);
+        }
+    }
+}
+
+/// Lock `m` as a call with `block` and deadline `until` waits: not at all if `!block`, else
+/// until `until` (`None`: no limit), with the GIL released and signals checked between slices.
+/// `None` if the lock stayed taken (another thread of this process is in a `get` / `put` on
+/// this queue): the caller then reports `queue.Empty` / `queue.Full`, as for a queue with
+/// nothing to take or no room.
+fn lock_until<'a, T: Send>(
+    py: Python<'_>,
+    m: &'a Mutex<T>,
+    block: bool,
+    until: Option<Instant>,
+) -> PyResult<Option<MutexGuard<'a, T>>> {
     if let Some(g) = m.try_lock() {
-        return Ok(g);
+        return Ok(Some(g));
+    }
+    if !block {
+        return Ok(None);
     }
     loop {
-        if let Some(g) = py.allow_threads(|| m.try_lock_for(SLICE)) {
-            return Ok(g);
+        let slice = match until {
+            None => SLICE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+        };
+        if let Some(g) = py.allow_threads(|| m.try_lock_for(slice)) {
+            return Ok(Some(g));
+        }
+        if slice < SLICE {
+            return Ok(None);
         }
         py.check_signals()?;
     }
@@ -315,7 +344,10 @@ impl Queue {
         until: Option<Instant>,
     ) -> PyResult<bool> {
         let shared = &self.shared;
-        let mut slot = lock(py, &shared.producer)?;
+        shared.check_open().py_err(py)?;
+        let Some(mut slot) = lock_until(py, &shared.producer, block, until)? else {
+            return Ok(false);
+        };
         let producer = shared.producer(&mut slot).py_err(py)?;
         // Fast path with the GIL held: room now.
         if producer.put(items, Duration::ZERO).py_err(py)?.is_some() {
@@ -343,7 +375,10 @@ impl Queue {
         until: Option<Instant>,
     ) -> PyResult<Vec<(u8, Bound<'py, PyBytes>)>> {
         let shared = &self.shared;
-        let mut slot = lock(py, &shared.worker)?;
+        shared.check_open().py_err(py)?;
+        let Some(mut slot) = lock_until(py, &shared.worker, block, until)? else {
+            return Ok(Vec::new());
+        };
         shared.worker(&mut slot).py_err(py)?;
         if !slot.held.is_empty() {
             let n = max.min(slot.held.len());
@@ -635,13 +670,17 @@ impl Queue {
         Ok(self.qsize()? >= self.shared.capacity)
     }
 
-    /// Release this process's producer slot and worker; further calls raise `ValueError`. The
+    /// Release this process's producer slot and worker; further calls raise `ValueError`, and
+    /// so do calls of other threads blocked in `get` / `put` on this queue (within 50 ms). The
     /// creating process of a queue made without a name also removes the name.
-    fn close(&self) {
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.shared.closed.store(true, Ordering::Relaxed);
-        self.shared.producer.lock().producer = None;
-        self.shared.worker.lock().worker = None;
-        drop(self.shared.guard.lock().take());
+        // A blocked `get` / `put` holds its lock while it waits, and sees `closed` between two
+        // wait slices: wait for it with the GIL released (it needs the GIL to return).
+        lock(py, &self.shared.producer)?.producer = None;
+        lock(py, &self.shared.worker)?.worker = None;
+        drop(lock(py, &self.shared.guard)?.take());
+        Ok(())
     }
 
     /// Remove the name now: processes attached keep working, new `open`s fail.
@@ -728,8 +767,14 @@ impl Queue {
         slf
     }
 
-    fn __exit__(&self, _exc_type: PyObject, _exc: PyObject, _tb: PyObject) {
-        self.close();
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: PyObject,
+        _exc: PyObject,
+        _tb: PyObject,
+    ) -> PyResult<()> {
+        self.close(py)
     }
 }
 

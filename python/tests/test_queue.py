@@ -367,3 +367,81 @@ def test_blocking_get_releases_the_gil():
         q.put("wake")
         t.join(JOIN)
         assert out == ["wake"] and spins > 0
+
+
+def _blocked_in(q, method):
+    """Start a thread blocked in `q.<method>` (no timeout); returns the thread and what it
+    raised (filled when it ends)."""
+    raised = []
+
+    def run():
+        try:
+            getattr(q, method)()
+        except Exception as e:  # noqa: BLE001 - the test looks at what it was
+            raised.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    import time
+
+    time.sleep(0.3)  # let it enter the wait (not asserted)
+    return t, raised
+
+
+def test_close_while_a_get_blocks_wakes_it():
+    q = seqflow.Queue(maxsize=2, slot_size=16)
+    t, raised = _blocked_in(q, "get")
+    q.close()  # returns (it waits for the blocked call with the GIL released)
+    t.join(JOIN)
+    assert not t.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], ValueError), raised
+
+
+def test_close_while_a_put_blocks_on_a_full_queue():
+    q = seqflow.Queue(maxsize=2, slot_size=16)
+    q.put_nowait(1)
+    q.put_nowait(2)
+    raised = []
+
+    def run():
+        try:
+            q.put(3)
+        except Exception as e:  # noqa: BLE001
+            raised.append(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    import time
+
+    time.sleep(0.3)
+    q.close()
+    t.join(JOIN)
+    assert not t.is_alive()
+    assert len(raised) == 1 and isinstance(raised[0], ValueError), raised
+
+
+def test_timeouts_hold_while_another_thread_of_the_process_blocks():
+    with seqflow.Queue(maxsize=2, slot_size=64) as q:
+        t, _ = _blocked_in(q, "get")
+        with pytest.raises(queue.Empty):
+            q.get_nowait()
+        with pytest.raises(queue.Empty):
+            q.get(timeout=0.2)
+        with pytest.raises(queue.Empty):
+            q.get_many(4, timeout=0.2)
+        q.put("wake")  # the blocked get takes it
+        t.join(JOIN)
+        q.put_nowait(1)
+        q.put_nowait(2)
+        blocked_put = threading.Thread(target=lambda: q.put(3), daemon=True)
+        blocked_put.start()
+        import time
+
+        time.sleep(0.3)
+        with pytest.raises(queue.Full):
+            q.put_nowait(4)
+        with pytest.raises(queue.Full):
+            q.put(4, timeout=0.2)
+        assert q.get(timeout=JOIN) == 1  # room: the blocked put goes in
+        blocked_put.join(JOIN)
+        assert not blocked_put.is_alive()

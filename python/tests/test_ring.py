@@ -243,3 +243,10 @@ def test_sigkill_of_pool_worker_other_worker_goes_on():
     assert results.get(timeout=JOIN) == list(range(30))
     survivor.join(JOIN)
     r.close()
+
+
+def test_object_dtype_is_refused():
+    np = pytest.importorskip("numpy")
+    for dt in [np.dtype(object), np.dtype([("id", "<i8"), ("obj", "O")])]:
+        with pytest.raises(TypeError):
+            seqflow.Ring(capacity=8, dtype=dt)
