@@ -321,3 +321,58 @@ impl StreamSpec {
         }
     }
 }
+
+/// What is wrong with `subject` as a NATS subject, if anything: empty, an empty token (`a..b`,
+/// `.a`, `a.`), whitespace or control characters, or (unless `wildcards`, as for a consumer's
+/// filter) a `*` / `>` wildcard, which a publish would store under the literal subject.
+pub(crate) fn subject_problem(subject: &str, wildcards: bool) -> Option<&'static str> {
+    if subject.is_empty() {
+        return Some("empty");
+    }
+    if subject.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Some("whitespace or control characters");
+    }
+    let tokens: Vec<&str> = subject.split('.').collect();
+    if tokens.iter().any(|t| t.is_empty()) {
+        return Some("an empty token");
+    }
+    for (i, token) in tokens.iter().enumerate() {
+        let wildcard = *token == "*" || *token == ">";
+        if !wildcard && token.contains(['*', '>']) {
+            return Some("'*' or '>' inside a token");
+        }
+        if wildcard && !wildcards {
+            return Some("a wildcard, which a publish stores under the literal subject");
+        }
+        if *token == ">" && i + 1 != tokens.len() {
+            return Some("'>' before the last token");
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod subject_tests {
+    use super::subject_problem as problem;
+
+    #[test]
+    fn subjects_are_checked_token_by_token() {
+        assert_eq!(problem("orders.eu", false), None);
+        for bad in [
+            "",
+            "orders..eu",
+            ".orders",
+            "orders.",
+            "or ders",
+            "orders.>",
+            "orders.*",
+        ] {
+            assert!(problem(bad, false).is_some(), "{bad:?}");
+        }
+        assert_eq!(problem("orders.>", true), None);
+        assert_eq!(problem("orders.*.eu", true), None);
+        for bad in ["orders.>.x", "orders.a*", "orders.>x"] {
+            assert!(problem(bad, true).is_some(), "{bad:?}");
+        }
+    }
+}

@@ -44,7 +44,11 @@ where
 /// [`validate`](Self::validate) runs before a slot is claimed: a message it refuses is
 /// terminated (the server will not redeliver it) and counted in
 /// [`SourceStats::decode_errors`](crate::SourceStats::decode_errors); it never reaches the ring.
-/// [`decode`](Self::decode) then cannot fail: the slot is published whatever it does.
+/// [`decode`](Self::decode) then cannot fail: the slot is published whatever it does. If it
+/// panics, that slot is published with whatever it left there (a claim is never left as a
+/// hole), the message is not acknowledged (the server redelivers it to the next source), the
+/// other messages of the same claim are decoded as usual, and the source stops with
+/// [`BridgeError::Panicked`](crate::BridgeError::Panicked).
 ///
 /// ```
 /// use seqflow_nats::Decoder;

@@ -95,6 +95,17 @@ pub enum BridgeError {
         /// The encoder's reason.
         message: String,
     },
+    /// An encoded event is larger than the server accepts in one message (`max_payload`, less
+    /// room for headers); sending it would make the server drop the connection.
+    #[error("the event at sequence {seq} encodes to {bytes} bytes; the server takes at most {max} per message")]
+    TooLarge {
+        /// The ring sequence of the event.
+        seq: i64,
+        /// Its encoded size.
+        bytes: usize,
+        /// The most an event may encode to on this server.
+        max: usize,
+    },
     /// The pull consumer kept failing; the retry policy gave up.
     #[error("consuming from {stream}/{consumer} failed after {attempts} attempts: {message}")]
     Consume {

@@ -78,9 +78,9 @@ impl SinkConfig {
                 self.window
             )));
         }
-        if self.subject.is_empty() || self.subject.contains([' ', '\t', '\r', '\n']) {
+        if let Some(reason) = crate::bridge::subject_problem(&self.subject, false) {
             return Err(BridgeError::Config(format!(
-                "invalid subject {:?}",
+                "invalid subject {:?}: {reason}",
                 self.subject
             )));
         }
@@ -159,6 +159,10 @@ struct InFlight {
     ack: Option<PublishAckFuture>,
 }
 
+/// Room kept for the headers a publish carries (message id, expected last id) when an encoded
+/// event is checked against the server's `max_payload`.
+const HEADER_ROOM: usize = 512;
+
 /// A stage that publishes every event to a JetStream subject and lets its sequence advance only
 /// over acknowledged events.
 ///
@@ -224,6 +228,8 @@ pub struct JetStreamSink<E: ?Sized, C> {
     subject: Subject,
     encoder: C,
     buf: Vec<u8>,
+    /// The largest message the server accepts (`max_payload`), headers included.
+    max_payload: usize,
     staged: Vec<(i64, Bytes)>,
     inflight: VecDeque<InFlight>,
     /// The first sequence this sink published: the chain of expected ids starts after it.
@@ -245,6 +251,7 @@ impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
             subject: Subject::from(config.subject.as_str()),
             encoder,
             buf: Vec::with_capacity(256),
+            max_payload: bridge.__internal_client().server_info().max_payload,
             staged: Vec::with_capacity(config.flush_every),
             inflight: VecDeque::with_capacity(config.window),
             first_seq: None,
@@ -465,6 +472,15 @@ impl<E: ?Sized + 'static, C: Encoder<E>> EventHandler<E> for JetStreamSink<E, C>
             self.fail(BridgeError::Encode {
                 seq,
                 message: e.to_string(),
+            });
+        }
+        // The server closes the connection on a message over its limit (every retry would, and
+        // every sink and source on the connection would see it drop): refuse it here.
+        if self.buf.len() + HEADER_ROOM > self.max_payload {
+            self.fail(BridgeError::TooLarge {
+                seq,
+                bytes: self.buf.len(),
+                max: self.max_payload.saturating_sub(HEADER_ROOM),
             });
         }
         self.staged.push((seq, Bytes::copy_from_slice(&self.buf)));

@@ -103,6 +103,30 @@ impl SourceConfig {
                 "ack_wait and poll_interval must be positive".into(),
             ));
         }
+        // The server keeps durations as i64 nanoseconds.
+        if self.ack_wait.as_nanos() > i64::MAX as u128 {
+            return Err(BridgeError::Config(format!(
+                "ack_wait {:?} is longer than the server can hold (about 292 years)",
+                self.ack_wait
+            )));
+        }
+        if self.durable.is_empty()
+            || self.durable.contains(|c: char| {
+                c == '.' || c == '*' || c == '>' || c.is_whitespace() || c.is_control()
+            })
+        {
+            return Err(BridgeError::Config(format!(
+                "invalid durable name {:?}: it must be non-empty, without '.', '*', '>' or spaces",
+                self.durable
+            )));
+        }
+        if let Some(filter) = &self.filter_subject {
+            if let Some(reason) = crate::bridge::subject_problem(filter, true) {
+                return Err(BridgeError::Config(format!(
+                    "invalid filter subject {filter:?}: {reason}"
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -481,15 +505,28 @@ impl Feeder {
                         Ok(mut guard) => {
                             let start = guard.range().start();
                             let n = guard.range().len();
+                            let mut panicked = None;
                             for (k, (event, delivery)) in
                                 guard.iter_mut().zip(good.drain(..n)).enumerate()
                             {
-                                decoder.decode(&delivery.payload, event);
-                                self.pending.push_back((start + k as i64, delivery.acker));
+                                match decode_caught(&mut decoder, &delivery.payload, event) {
+                                    Ok(()) => {
+                                        self.pending.push_back((start + k as i64, delivery.acker))
+                                    }
+                                    // Not acknowledged: redelivered to the next source. The
+                                    // rest of the claim is still decoded, so only this slot
+                                    // holds whatever the decoder left in it.
+                                    Err(message) => {
+                                        panicked.get_or_insert(message);
+                                    }
+                                }
                             }
                             guard.commit();
                             self.last_published = start + n as i64 - 1;
                             self.shared.published.fetch_add(n as u64, Ordering::Relaxed);
+                            if let Some(message) = panicked {
+                                break 'feed Err(BridgeError::Panicked(message));
+                            }
                             continue;
                         }
                         Err(ClaimError::Full { .. }) => {}
@@ -513,13 +550,18 @@ impl Feeder {
                 let Some(delivery) = good.pop_front() else {
                     break;
                 };
+                let mut panicked = None;
                 let published = producer.publish_timeout(self.poll_interval, |event, _| {
-                    decoder.decode(&delivery.payload, event)
+                    panicked = decode_caught(&mut decoder, &delivery.payload, event).err();
                 });
                 match published {
                     Ok(seq) => {
                         self.last_published = seq;
                         self.shared.published.fetch_add(1, Ordering::Relaxed);
+                        if let Some(message) = panicked {
+                            // Not acknowledged: redelivered to the next source.
+                            break 'feed Err(BridgeError::Panicked(message));
+                        }
                         self.pending.push_back((seq, delivery.acker));
                     }
                     Err(ClaimError::Timeout { .. } | ClaimError::Full { .. }) => {
@@ -554,11 +596,12 @@ impl Feeder {
     fn terminate(&self, delivery: Delivery, error: &crate::CodecError) {
         self.shared.decode_errors.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(%error, "undecodable message terminated");
-        if self
-            .bridge
-            .block_on(delivery.acker.ack_with(AckKind::Term))
-            .is_err()
-        {
+        // Bounded for the same reason as `ack_processed`.
+        let limit = self.bridge.request_timeout();
+        let term = async move {
+            tokio::time::timeout(limit, delivery.acker.ack_with(AckKind::Term)).await
+        };
+        if !matches!(self.bridge.block_on(term), Ok(Ok(()))) {
             self.shared.ack_errors.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -576,20 +619,44 @@ impl Feeder {
         }
         let shared = &self.shared;
         let pending = &mut self.pending;
-        self.bridge.block_on(async {
+        // An acknowledgement is a publish into the client's bounded command queue, which the
+        // client does not drain while it reconnects: with the server down, a full queue would
+        // block here for good. All of a round's acks share one request timeout; what misses it
+        // is counted in `ack_errors` and redelivered by the server after `ack_wait`.
+        let deadline = tokio::time::Instant::now() + self.bridge.request_timeout();
+        let failed = self.bridge.block_on(async {
+            let mut failed = 0u64;
             for (_, acker) in pending.drain(..ready) {
-                if acker.ack().await.is_err() {
-                    shared.ack_errors.fetch_add(1, Ordering::Relaxed);
+                match tokio::time::timeout_at(deadline, acker.ack()).await {
+                    Ok(Ok(())) => {}
+                    _ => failed += 1,
                 }
             }
+            failed
         });
-        shared.acked.fetch_add(ready as u64, Ordering::Relaxed);
+        shared.ack_errors.fetch_add(failed, Ordering::Relaxed);
+        shared
+            .acked
+            .fetch_add(ready as u64 - failed, Ordering::Relaxed);
     }
 
     async fn flush(&self) {
         // Acknowledgements are plain publishes; a flush pushes them out of the client's buffer.
         let _ = self.bridge.__internal_client().flush().await;
     }
+}
+
+/// Decode `payload` into `event`, catching a panic of the decoder (its message is returned):
+/// the claim the slot belongs to is published all the same, and the source stops.
+fn decode_caught<E: ?Sized, D: Decoder<E>>(
+    decoder: &mut D,
+    payload: &[u8],
+    event: &mut E,
+) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        decoder.decode(payload, event)
+    }))
+    .map_err(|p| format!("the decoder panicked: {}", panic_message(&p)))
 }
 
 fn panic_message(payload: &Box<dyn std::any::Any + Send>) -> String {
