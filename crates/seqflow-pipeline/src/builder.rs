@@ -63,6 +63,9 @@ pub struct DisruptorBuilder<E, S: ProducerSequencer> {
     initial: i64,
     /// The work sequences of the worker pools (moved with the stages by `start_at`).
     pools: Vec<OwnedRef<Sequence>>,
+    /// Lossy subscribers handed out so far: they hold their first sequence, so `start_at`
+    /// cannot move them and refuses to run after one was made.
+    lossy_subscribers: usize,
 }
 
 impl<E, S> DisruptorBuilder<E, S>
@@ -105,6 +108,7 @@ where
             error: None,
             initial: seqflow_sequence::INITIAL_SEQUENCE,
             pools: Vec::new(),
+            lossy_subscribers: 0,
         })
     }
 
@@ -280,7 +284,8 @@ where
 
     /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring:
     /// carry on a journal's numbering). Only before anything is published; every stage and
-    /// poller, added before or after, starts at `next`.
+    /// poller, added before or after, starts at `next`. Lossy subscribers must be made after
+    /// it ([`BuildError::StartAtAfterSubscriber`] otherwise).
     ///
     /// ```
     /// use seqflow_pipeline::Disruptor;
@@ -295,6 +300,9 @@ where
         use seqflow_sequencer::StartAtError;
         if next < 0 {
             return Err(StartAtError::Negative { next }.into());
+        }
+        if self.lossy_subscribers > 0 {
+            return Err(BuildError::StartAtAfterSubscriber);
         }
         let claimed = self.sequencer.claimed();
         if claimed != seqflow_sequence::INITIAL_SEQUENCE {
@@ -681,6 +689,7 @@ where
         E: Copy,
     {
         let after = self.builder.dependency_sequences(&self.members);
+        self.builder.lossy_subscribers += 1;
         LossySubscriber::new(
             Arc::clone(&self.builder.sequencer),
             after,

@@ -50,6 +50,10 @@ pub enum BuildError {
     /// [`DisruptorBuilder::start_at`](crate::DisruptorBuilder::start_at) was refused.
     #[error("cannot start at the chosen sequence: {0}")]
     StartAt(#[from] seqflow_sequencer::StartAtError),
+    /// [`DisruptorBuilder::start_at`](crate::DisruptorBuilder::start_at) after a lossy
+    /// subscriber was made: the subscriber already holds the old first sequence.
+    #[error("call start_at before making lossy subscribers: one made earlier would read from the old first sequence")]
+    StartAtAfterSubscriber,
     /// A stage thread could not be spawned.
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {

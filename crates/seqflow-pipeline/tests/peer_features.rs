@@ -471,6 +471,65 @@ fn poller_state_tells_idle_from_gating_from_processing() {
     }
 }
 
+/// Lock mode: a producer blocked on a full ring holds the claim lock while it waits; making
+/// another producer meanwhile must not wait for that lock (here the only thread that frees room
+/// is the one making the producer).
+#[test]
+fn a_producer_is_made_while_another_waits_for_room_in_lock_mode() {
+    let mut b = Disruptor::builder(4, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .multi_producer(MultiProducerMode::Lock)
+        .unwrap();
+    let mut poller = b.poller().unwrap();
+    let (d, p) = b.start().unwrap();
+    let keep = p.clone();
+    let mut p = p;
+    let blocked = std::thread::spawn(move || {
+        for i in 0..5u64 {
+            p.publish(|e, _| *e = i).unwrap();
+        }
+    });
+    while seqflow_sequencer::Sequencer::claimed(&**d.sequencer()) < 3 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    let another = keep.clone(); // would hang here if it took the claim lock
+    drop(another);
+    let mut n = 0;
+    while n < 5 {
+        n += poller.poll(|_, _, _| {}).unwrap();
+    }
+    blocked.join().unwrap();
+    drop((poller, keep));
+    d.shutdown().unwrap();
+}
+
+/// A lossy subscriber holds its first sequence: `start_at` after one was made is refused (it
+/// would read the slots below the new start, never published), and works before.
+#[test]
+fn start_at_after_a_lossy_subscriber_is_refused() {
+    let mut b = Disruptor::builder(8, || 7777u64).single_producer().unwrap();
+    let _early = b
+        .handle_events_with(|_: &u64, _, _| {})
+        .then_lossy_subscriber();
+    assert!(matches!(
+        b.start_at(100),
+        Err(BuildError::StartAtAfterSubscriber)
+    ));
+    let mut b = Disruptor::builder(8, || 7777u64)
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap();
+    b.start_at(100).unwrap();
+    let mut sub = b
+        .handle_events_with(|_: &u64, _, _| {})
+        .then_lossy_subscriber();
+    let (d, mut p) = b.start().unwrap();
+    p.publish(|e, _| *e = 1).unwrap();
+    assert_eq!(sub.next_timeout(Some(LONG)), Ok((100, 1)));
+    drop(p);
+    d.shutdown().unwrap();
+}
+
 struct Timeouts(mpsc::Sender<i64>);
 impl EventHandler<u64> for Timeouts {
     fn on_event(&mut self, _: &u64, _: i64, _: bool) {}

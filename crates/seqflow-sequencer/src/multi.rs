@@ -17,6 +17,9 @@ use seqflow_sequence::{
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The claimer count while `start_at` runs.
+const STARTING: usize = usize::MAX;
+
 /// How multi-producer claims are serialised.
 ///
 /// ```
@@ -58,10 +61,10 @@ pub struct MultiProducerSequencer<W> {
     wait: W,
     alert: Alert,
     mode: MultiProducerMode,
-    /// Lock mode: serialises claims; holds the cached gating minimum. Also held while a
-    /// claimer is made and through `start_at`, so that none is made during a start.
+    /// Lock mode: serialises claims; holds the cached gating minimum.
     claim_lock: Mutex<i64>,
-    /// How many claimers of this sequencer exist (`start_at` needs none).
+    /// How many claimers of this sequencer exist, or [`STARTING`] while `start_at` runs (it
+    /// needs none, and none is made meanwhile).
     claimers: AtomicUsize,
 }
 
@@ -120,8 +123,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
 
     /// A new claimer; make one per producer thread (or clone one).
     pub fn claimer(self: &Arc<Self>) -> MultiClaimer<W> {
-        let _no_start = self.claim_lock.lock();
-        self.claimers.fetch_add(1, Ordering::Relaxed);
+        self.count_claimer();
         MultiClaimer {
             sequencer: Arc::clone(self),
             limit: INITIAL_SEQUENCE + self.capacity.as_i64(),
@@ -143,26 +145,55 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     /// ```
     pub fn start_at(&self, next: i64) -> Result<(), StartAtError> {
         check_start_at(&self.gating, next)?;
-        // Lock mode: claims read and store the cursor under the lock. CAS mode: the CAS below
-        // takes the place of a claim.
-        // Held throughout: no claimer is made meanwhile, and none exists (checked below), so
-        // nothing claims or marks a slot while the buffer is prepared.
-        let _claims = self.claim_lock.lock();
         let claimed = self.cursor.get();
         if claimed != INITIAL_SEQUENCE {
             return Err(StartAtError::AlreadyClaimed { claimed });
         }
-        if self.claimers.load(Ordering::Relaxed) > 0 {
+        // No claimer exists, and none is made until this ends (`count_claimer` waits while
+        // the count is STARTING): nothing claims or marks a slot while the buffer is prepared.
+        // A second start fails here or on the cursor.
+        if self
+            .claimers
+            .compare_exchange(0, STARTING, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
             return Err(StartAtError::ProducerActive);
         }
-        // Before the cursor moves: consumers look from `next` on once it does.
-        self.available.prepare_start(next);
-        if self.cursor.compare_and_set(INITIAL_SEQUENCE, next - 1) {
+        let result = if self.cursor.get() == INITIAL_SEQUENCE {
+            // Before the cursor moves: consumers look from `next` on once it does.
+            self.available.prepare_start(next);
+            self.cursor.set(next - 1);
             Ok(())
         } else {
+            // A claimer that existed before the count was taken claimed meanwhile (it was
+            // dropped since, or the count would not have been 0).
             Err(StartAtError::AlreadyClaimed {
                 claimed: self.cursor.get(),
             })
+        };
+        self.claimers.store(0, Ordering::Release);
+        result
+    }
+
+    /// Count a new claimer, waiting while a `start_at` runs (it prepares every slot, then
+    /// lets claimers be made again).
+    fn count_claimer(&self) {
+        let mut current = self.claimers.load(Ordering::Relaxed);
+        loop {
+            if current == STARTING {
+                seqflow_sequence::sync::yield_now();
+                current = self.claimers.load(Ordering::Relaxed);
+                continue;
+            }
+            match self.claimers.compare_exchange_weak(
+                current,
+                current + 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => current = now,
+            }
         }
     }
 
@@ -509,8 +540,7 @@ impl<W: WaitStrategy> Drop for MultiClaimer<W> {
 impl<W: WaitStrategy> Clone for MultiClaimer<W> {
     /// A new claimer on the same sequencer, with no pending claim.
     fn clone(&self) -> Self {
-        let _no_start = self.sequencer.claim_lock.lock();
-        self.sequencer.claimers.fetch_add(1, Ordering::Relaxed);
+        self.sequencer.count_claimer();
         Self {
             sequencer: Arc::clone(&self.sequencer),
             limit: self.limit,

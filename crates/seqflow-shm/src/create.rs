@@ -48,6 +48,9 @@ fn check_declarations(spec: &CreateSpec) -> Result<(), String> {
                 "declared name {name:?} must be 1 to {LABEL_MAX} bytes"
             ));
         }
+        if let Some(reason) = crate::registry::label_problem(name) {
+            return Err(format!("declared name {name:?} is {reason}"));
+        }
     }
     for (i, a) in consumers.iter().enumerate() {
         if consumers[..i].contains(a) {

@@ -194,7 +194,12 @@ pub fn remove(name: &str) -> Result<(), ShmError> {
         }
         Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
     };
-    if crate::stale::read_header_words(rustix::fd::AsFd::as_fd(&fd)).2 != crate::header::MAGIC {
+    // An empty file is what a creator killed before sizing its segment leaves (`inspect` calls
+    // it `CreatorDied`): nothing in it to lose, so it goes too.
+    let empty = rustix::fs::fstat(&fd).is_ok_and(|st| st.st_size == 0);
+    if !empty
+        && crate::stale::read_header_words(rustix::fd::AsFd::as_fd(&fd)).2 != crate::header::MAGIC
+    {
         return Err(ShmError::NotSeqflow {
             name: name.to_string(),
         });

@@ -67,16 +67,12 @@ pub(crate) struct Registered {
 }
 
 fn check_label(ring: &RingInner, label: &str) -> Result<(), ShmError> {
-    let invalid = |reason| ShmError::InvalidLabel {
-        name: ring.segment.name().to_string(),
-        label: label.to_owned(),
-        reason,
-    };
-    if label.is_empty() {
-        return Err(invalid("empty"));
-    }
-    if label.chars().any(char::is_control) {
-        return Err(invalid("holding control characters"));
+    if let Some(reason) = crate::registry::label_problem(label) {
+        return Err(ShmError::InvalidLabel {
+            name: ring.segment.name().to_string(),
+            label: label.to_owned(),
+            reason,
+        });
     }
     if label.len() > LABEL_MAX {
         return Err(ShmError::LabelTooLong {

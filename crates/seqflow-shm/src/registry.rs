@@ -24,6 +24,19 @@ pub(crate) const DECLARED: u32 = 1;
 
 /// Longest consumer or pool name, in bytes.
 pub(crate) const LABEL_MAX: usize = 48;
+
+/// What is wrong with a consumer or pool name apart from its length, if anything: names are
+/// printed by `inspect` and `seqflow ls`, so no empty names and no control characters (terminal
+/// escapes).
+pub(crate) fn label_problem(label: &str) -> Option<&'static str> {
+    if label.is_empty() {
+        Some("empty")
+    } else if label.chars().any(char::is_control) {
+        Some("holding control characters")
+    } else {
+        None
+    }
+}
 const LABEL_WORDS: usize = LABEL_MAX / 8;
 
 /// What kind of consumer holds a slot.
@@ -92,14 +105,19 @@ impl Label {
         self.len.store(n as u32, Ordering::Relaxed);
     }
 
-    /// The stored name (length clamped, invalid UTF-8 replaced).
+    /// The stored name (length clamped; invalid UTF-8 and control characters replaced).
     pub fn load(&self) -> String {
         let mut padded = [0u8; LABEL_MAX];
         for (word, chunk) in self.words.iter().zip(padded.chunks_exact_mut(8)) {
             chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
         }
         let n = (self.len.load(Ordering::Relaxed) as usize).min(LABEL_MAX);
-        String::from_utf8_lossy(&padded[..n]).into_owned()
+        // Names are checked when stored (`label_problem`), but another process's memory is not
+        // trusted: a control character someone wrote there is shown as U+FFFD, never printed.
+        String::from_utf8_lossy(&padded[..n])
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect()
     }
 
     /// Whether the stored name is `label`.

@@ -71,6 +71,8 @@ pub(crate) fn open(name: &str, access: Access) -> Result<OwnedFd, FileError> {
         return Err(FileError::NotRegular);
     }
     if let Access::CreateNew(mode) = access {
+        // Permission bits only: no setuid, setgid or sticky bit on a segment.
+        let mode = Mode::from_bits_truncate(mode.bits() & 0o777);
         rustix::fs::fchmod(&fd, mode).map_err(FileError::Io)?;
     }
     Ok(fd)

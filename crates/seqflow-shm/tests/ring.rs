@@ -536,3 +536,39 @@ fn empty_names_and_control_characters_are_refused() {
     }
     assert!(ring.consumer("audit-ü").is_ok());
 }
+
+/// Declared names are checked like attached ones: a declared consumer or pool that could never
+/// attach (control characters) is refused at creation.
+#[test]
+fn declared_names_with_control_characters_are_refused_at_creation() {
+    for (consumers, pools) in [(vec!["a\u{1b}[2Jb"], vec![]), (vec![], vec!["p\nq"])] {
+        let seg = Seg::new("decl-ctl");
+        let options = ShmOptions {
+            declared_consumers: consumers.iter().map(|s| s.to_string()).collect(),
+            declared_pools: pools.iter().map(|s| s.to_string()).collect(),
+            ..ShmOptions::default()
+        };
+        assert!(matches!(
+            ShmRing::<u64>::create(&seg.name, 8, options),
+            Err(ShmError::InvalidOptions { .. })
+        ));
+    }
+}
+
+/// An empty file under a ring's name (what a creator killed before sizing its segment leaves)
+/// can be removed; a non-empty file without seqflow's header cannot.
+#[test]
+fn remove_takes_an_empty_file_but_never_a_foreign_one() {
+    let seg = Seg::new("empty");
+    let path = format!("/dev/shm{}", seg.name);
+    std::fs::write(&path, b"").unwrap();
+    remove(&seg.name).unwrap();
+    assert!(!std::path::Path::new(&path).exists());
+    std::fs::write(&path, b"somebody's data").unwrap();
+    assert!(matches!(
+        remove(&seg.name),
+        Err(ShmError::NotSeqflow { .. })
+    ));
+    assert!(std::path::Path::new(&path).exists());
+    std::fs::remove_file(&path).unwrap();
+}
