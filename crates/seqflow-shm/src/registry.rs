@@ -195,6 +195,9 @@ mod tests {
         assert_eq!(l.load(), "journal");
         assert!(l.is("journal"));
         l.len.store(u32::MAX, Ordering::Relaxed);
-        assert_eq!(l.load().len(), LABEL_MAX);
+        // Clamped to the stored bytes; the zero padding (control characters) is not printed.
+        let garbage = l.load();
+        assert_eq!(garbage.chars().count(), LABEL_MAX);
+        assert!(garbage.starts_with("journal") && !garbage.chars().any(char::is_control));
     }
 }
