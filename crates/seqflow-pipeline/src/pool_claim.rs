@@ -7,8 +7,9 @@ use seqflow_sequence::Sequence;
 /// Claim up to `max` of the pool's next events for this worker: gate the producer at the pool's
 /// position, wait (through `wait(feed, seq)`, the feed's own wait) until the next event is
 /// available, then take it and any more already available with one CAS on the pool's `work`
-/// sequence (noting the claim's size in the feed just before it). Returns the first and last sequence claimed; the caller handles them, telling the
-/// feed what is left ([`EventFeed::note_unhandled`]), then publishes its sequence.
+/// sequence (noting the claim's size in the feed just before it). Returns the first and last
+/// sequence claimed; the caller handles them, telling the feed what is left
+/// ([`EventFeed::note_unhandled`]), then publishes its sequence.
 ///
 /// Nothing is claimed before it is available, so a wait that fails or times out holds nothing,
 /// and an idle worker never hides an event from the others. Before waiting it sets its own

@@ -120,11 +120,12 @@ pub enum StartAtError {
     },
 }
 
-/// Check `start_at(next)` against the gating table: every consumer at `next - 1` or later.
 /// The highest first sequence `start_at` accepts: `2^62`, which leaves `2^62` events (146 years at
 /// a billion a second) before a sequence number overflows.
 pub const MAX_START: i64 = 1 << 62;
 
+/// Check `start_at(next)`: `0 <= next <= MAX_START`, and every consumer of the gating table at
+/// `next - 1` or later.
 pub(crate) fn check_start_at(gating: &crate::GatingTable, next: i64) -> Result<(), StartAtError> {
     if next < 0 {
         return Err(StartAtError::Negative { next });
