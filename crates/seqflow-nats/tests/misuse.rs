@@ -14,26 +14,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-/// Put `1..=n` into the stream behind `subject`.
-fn fill(bridge: &Bridge, subject: &str, n: u64) {
-    let sink = JetStreamSink::new(
-        bridge,
-        SinkConfig::new(subject, subject),
-        PodCodec::<u64>::new(),
-    )
-    .unwrap();
-    let mut b = Disruptor::builder(1024, || 0u64)
-        .wait_strategy(BlockingWait::default())
-        .single_producer()
-        .unwrap();
-    b.handle_events_with(sink);
-    let (d, mut p) = b.start().unwrap();
-    for i in 1..=n {
-        p.publish(|e, _| *e = i).unwrap();
-    }
-    d.shutdown_timeout(Duration::from_secs(60)).unwrap();
-}
-
 /// `f()` on a thread, or `None` if it has not returned after `limit` (a hang, as a failure).
 fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = mpsc::channel();
@@ -63,7 +43,7 @@ fn stop_returns_with_the_server_gone_and_many_acks_pending() {
     )
     .unwrap();
     stream(&bridge, "DOWN", "down.>");
-    fill(&bridge, "down.in", N);
+    fill(&bridge, "down.in", N, PodCodec::<u64>::new());
     let release = Arc::new(AtomicBool::new(false));
     let handled = Arc::new(AtomicU64::new(0));
     let (r, h) = (release.clone(), handled.clone());
@@ -143,7 +123,7 @@ fn a_panicking_decoder_stops_the_source_and_spoils_only_its_own_slot() {
     let server = server();
     let bridge = bridge(&server);
     stream(&bridge, "PD", "pd.>");
-    fill(&bridge, "pd.in", 10);
+    fill(&bridge, "pd.in", 10, PodCodec::<u64>::new());
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
     let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();

@@ -5,30 +5,13 @@
 mod common;
 
 use common::*;
-use seqflow_nats::{
-    Bridge, CodecError, JetStreamSink, JetStreamSource, PodCodec, SinkConfig, SourceConfig,
-};
+use seqflow_nats::{CodecError, JetStreamSource, PodCodec, SourceConfig};
 use seqflow_pipeline::Disruptor;
 use seqflow_sequence::BlockingWait;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Fill `subject` with `n` u64 events 1..=n through a sink (with `encoder`).
-fn fill<C: seqflow_nats::Encoder<u64>>(bridge: &Bridge, subject: &str, n: u64, encoder: C) {
-    let sink = JetStreamSink::new(bridge, SinkConfig::new(subject, subject), encoder).unwrap();
-    let mut b = Disruptor::builder(1024, || 0u64)
-        .wait_strategy(BlockingWait::default())
-        .single_producer()
-        .unwrap();
-    b.handle_events_with(sink);
-    let (d, mut p) = b.start().unwrap();
-    for i in 1..=n {
-        p.publish(|e, _| *e = i).unwrap();
-    }
-    d.shutdown_timeout(Duration::from_secs(60)).unwrap();
-}
 
 #[test]
 fn the_source_feeds_a_small_ring_and_acknowledges_everything_processed() {

@@ -73,3 +73,23 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     }
     done()
 }
+
+/// Fill `subject` with `n` u64 events 1..=n through a sink (with `encoder`).
+pub fn fill<C: seqflow_nats::Encoder<u64>>(bridge: &Bridge, subject: &str, n: u64, encoder: C) {
+    let sink = seqflow_nats::JetStreamSink::new(
+        bridge,
+        seqflow_nats::SinkConfig::new(subject, subject),
+        encoder,
+    )
+    .unwrap();
+    let mut b = seqflow_pipeline::Disruptor::builder(1024, || 0u64)
+        .wait_strategy(seqflow_sequence::BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    b.handle_events_with(sink);
+    let (d, mut p) = b.start().unwrap();
+    for i in 1..=n {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    d.shutdown_timeout(Duration::from_secs(60)).unwrap();
+}
