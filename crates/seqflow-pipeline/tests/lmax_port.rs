@@ -2596,16 +2596,18 @@ fn probe_halt_with_backlog_returns_promptly_and_producer_halted() {
     watchdog(30, || {
         let n = Arc::new(AtomicI64::new(0));
         let n2 = n.clone();
-        let mut b = blocking_single(1024);
+        // The backlog is four of the stage's 1024-event halt-check chunks (a stage that sees it
+        // all at once still checks the halt between chunks), at a second per chunk: the halt
+        // below lands long before the backlog is done, however late the stage wakes.
+        let mut b = blocking_single(4096);
         b.handle_events_with(move |_: &i64, _, _| {
             n2.fetch_add(1, SeqCst);
-            // A second per 1024 events: the halt below lands long before the backlog is done.
             std::thread::sleep(Duration::from_millis(1));
         });
         let (d, mut p) = b.start().unwrap();
-        p.publish_batch(1024, |_, _| {}).unwrap();
+        p.publish_batch(4096, |_, _| {}).unwrap();
         d.halt().unwrap();
-        assert!(n.load(SeqCst) < 1024);
+        assert!(n.load(SeqCst) < 4096);
         // ring still full (stage stopped): a claim that has to wait is refused
         assert_eq!(p.publish(|_, _| {}), Err(ClaimError::Halted));
     });

@@ -71,9 +71,9 @@ pub trait Claimer: Send {
     /// # Safety
     /// `range` is the range the last paired claim returned, not published yet, and every slot in
     /// it holds a whole event (written since the claim, or left as it was); no checked claim was
-    /// made since that paired claim (a claimer whose paired claim *is* its checked claim, such as
-    /// the shared-memory one, publishes it through the checked path). Publishing anything else
-    /// could expose a slot another producer is writing.
+    /// made since that paired claim (a claimer whose paired claim *is* its checked claim
+    /// publishes it through the checked path). Publishing anything else could expose a slot
+    /// another producer is writing.
     #[doc(hidden)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange);
 

@@ -122,26 +122,70 @@ impl ShmClaimer {
         self.inner.segment.name().as_str()
     }
 
+    #[inline]
     fn slot(&self) -> &ProducerSlot {
         &self.inner.segment.producers[self.slot]
     }
 
     /// Claim `n` slots with the state recorded around the claim: wait (while the ring is full,
     /// in slices of one liveness interval, reaping dead consumers between them) until
-    /// `deadline` when `block`, else try once.
+    /// `deadline` when `block`, else try once. `pairing` says which of the inner claimer's
+    /// paths claims (and so which one publishes).
+    ///
+    /// The fast path (room in the ring, the ring open) is inlined into the caller: one check
+    /// of the fork epoch, one look at the status line, the recorded claim and its fence. Every
+    /// rare case (full, halted, closed, refused) is out of line.
+    #[inline(always)]
     fn claim_recorded(
         &mut self,
         n: usize,
         deadline: Deadline,
         block: bool,
+        pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        self.check_open()?;
+        if self.epoch != crate::fork_guard::epoch() {
+            return Err(ClaimError::ForkedHandle);
+        }
+        if self.inner.segment.header.status.stopping() {
+            self.check_open()?;
+        }
         self.slot().state.store(CLAIMING, Ordering::Relaxed);
-        let mut result = self.claimer.try_claim(n);
+        let range = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
+            Ok(range) => range,
+            Err(e) => self.claim_slow(e, n, deadline, block, pairing)?,
+        };
+        let slot = self.slot();
+        slot.start.store(range.start(), Ordering::Relaxed);
+        slot.end.store(range.end(), Ordering::Relaxed);
+        slot.state.store(CLAIMED, Ordering::Release);
+        // Seqlock writer side: the recorded claim is visible before any slot write. And the
+        // producer half of the close handshake (`RingInner::settle_close`): after this fence,
+        // either a closer's read of the claims sees this claim (the end covers it), or the
+        // status read below is no longer open.
+        fence(Ordering::SeqCst);
+        if self.inner.segment.header.status.stopping() {
+            return self.refuse_if_stopped(range, pairing);
+        }
+        Ok(range)
+    }
+
+    /// The first try found no room (or failed): try again after reaping dead consumers (`!block`),
+    /// or wait for room in slices, reaping between them. Records the slot idle on failure.
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(
+        &mut self,
+        first: ClaimError,
+        n: usize,
+        deadline: Deadline,
+        block: bool,
+        pairing: Pairing,
+    ) -> Result<SequenceRange, ClaimError> {
+        let mut result = Err(first);
         if matches!(result, Err(ClaimError::Full { .. })) {
             if !block {
                 if self.reap() > 0 {
-                    result = self.claimer.try_claim(n);
+                    result = self.claim_inner(n, Deadline::NEVER, false, pairing);
                 }
             } else {
                 let interval = self.inner.liveness_interval;
@@ -149,7 +193,7 @@ impl ShmClaimer {
                 let deadline = deadline.resolve();
                 result = loop {
                     let slice = slice_end(deadline, interval);
-                    match self.claimer.claim_until(n, Some(slice)) {
+                    match self.claim_inner(n, Some(slice).into(), true, pairing) {
                         Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
                             break Err(ClaimError::Halted);
                         }
@@ -165,10 +209,33 @@ impl ShmClaimer {
                 };
             }
         }
-        self.record_claim(result)
+        if result.is_err() {
+            self.slot().state.store(IDLE, Ordering::Release);
+        }
+        result
     }
 
+    /// One claim through the inner claimer's path for `pairing`: the paired claim, or the
+    /// checked `claim_until` (`block`) / `try_claim`.
     #[inline]
+    fn claim_inner(
+        &mut self,
+        n: usize,
+        deadline: Deadline,
+        block: bool,
+        pairing: Pairing,
+    ) -> Result<SequenceRange, ClaimError> {
+        match (pairing, block) {
+            (Pairing::Paired, _) => self.claimer.claim_paired(n, deadline, block),
+            (Pairing::Checked, true) => self.claimer.claim_until(n, deadline.resolve()),
+            (Pairing::Checked, false) => self.claimer.try_claim(n),
+        }
+    }
+
+    /// The reasons a claim is refused before it is made: an inherited handle, a ring halted
+    /// everywhere, a closed ring.
+    #[cold]
+    #[inline(never)]
     fn check_open(&self) -> Result<(), ClaimError> {
         if self.epoch != crate::fork_guard::epoch() {
             return Err(ClaimError::ForkedHandle);
@@ -182,46 +249,31 @@ impl ShmClaimer {
         Ok(())
     }
 
-    fn record_claim(
+    /// The ring was halted or closed around a claim that succeeded: refuse the claim if it was
+    /// made after the halt, or after the close's end. A refused claim is published as it stands
+    /// (a claimer publishes what it claimed, so no hole is left) and nobody consumes it: a
+    /// halted ring is read no more, and every wait stops at a closed ring's end.
+    #[cold]
+    #[inline(never)]
+    fn refuse_if_stopped(
         &mut self,
-        result: Result<SequenceRange, ClaimError>,
+        range: SequenceRange,
+        pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        let slot = self.slot();
-        match result {
-            Ok(range) => {
-                slot.start.store(range.start(), Ordering::Relaxed);
-                slot.end.store(range.end(), Ordering::Relaxed);
-                slot.state.store(CLAIMED, Ordering::Release);
-                // Seqlock writer side: the recorded claim is visible before any slot write. And
-                // the producer half of the close handshake (`RingInner::settle_close`): after
-                // this fence, either a closer's read of the claims sees this claim (the end
-                // covers it), or the closed word read below is no longer open.
-                fence(Ordering::SeqCst);
-                if self.inner.halted_everywhere() {
-                    // Halted while this producer waited: publish the claim as it stands (no
-                    // hole) and refuse; nobody consumes any more.
-                    self.publish_own(range);
-                    return Err(ClaimError::Halted);
-                }
-                if let Some(end) = self.inner.closed_end() {
-                    if range.start() > end {
-                        // Claimed after the end: refused. The slots are published as they are
-                        // (a claimer publishes what it claimed, so no hole is left), and no
-                        // consumer reads them: every wait stops at the end.
-                        self.publish_own(range);
-                        return Err(ClaimError::Closed);
-                    }
-                }
-                Ok(range)
-            }
-            Err(e) => {
-                slot.state.store(IDLE, Ordering::Release);
-                Err(e)
+        if self.inner.halted_everywhere() {
+            self.publish_own(range, pairing);
+            return Err(ClaimError::Halted);
+        }
+        if let Some(end) = self.inner.closed_end() {
+            if range.start() > end {
+                self.publish_own(range, pairing);
+                return Err(ClaimError::Closed);
             }
         }
+        Ok(range)
     }
 
-    /// Publish `range` (the pending claim) and record the slot idle.
+    /// Publish `range` (the pending checked claim) and record the slot idle.
     fn publish_recorded(&mut self, range: SequenceRange) -> Result<(), PublishError> {
         let published = self.claimer.publish(range);
         if published.is_ok() {
@@ -230,11 +282,22 @@ impl ShmClaimer {
         published
     }
 
-    /// Publish this claimer's own pending claim `range` (it cannot be refused; logged if it
-    /// ever is).
-    fn publish_own(&mut self, range: SequenceRange) {
-        if let Err(e) = self.publish_recorded(range) {
-            tracing::error!(error = %e, "publish of a shared-ring claim refused");
+    /// Publish this claimer's own claim `range`, made through `pairing`'s path (it cannot be
+    /// refused; logged if it ever is).
+    fn publish_own(&mut self, range: SequenceRange, pairing: Pairing) {
+        match pairing {
+            Pairing::Paired => {
+                // SAFETY: `range` is what the last paired claim returned (the caller just made
+                // it), unpublished, and no checked claim was made since; its slots hold whole
+                // events (the initial ones or earlier ones: nothing was written yet).
+                unsafe { self.claimer.publish_paired(range) };
+                self.slot().state.store(IDLE, Ordering::Release);
+            }
+            Pairing::Checked => {
+                if let Err(e) = self.publish_recorded(range) {
+                    tracing::error!(error = %e, "publish of a shared-ring claim refused");
+                }
+            }
         }
     }
 
@@ -257,11 +320,11 @@ impl Claimer for ShmClaimer {
         n: usize,
         deadline: Option<Instant>,
     ) -> Result<SequenceRange, ClaimError> {
-        self.claim_recorded(n, deadline.into(), true)
+        self.claim_recorded(n, deadline.into(), true, Pairing::Checked)
     }
 
     fn try_claim(&mut self, n: usize) -> Result<SequenceRange, ClaimError> {
-        self.claim_recorded(n, Deadline::NEVER, false)
+        self.claim_recorded(n, Deadline::NEVER, false, Pairing::Checked)
     }
 
     fn publish(&mut self, range: SequenceRange) -> Result<(), PublishError> {
@@ -272,32 +335,50 @@ impl Claimer for ShmClaimer {
         self.claimer.pending()
     }
 
-    #[inline]
+    // Always inlined: the claim guard's caller then keeps the claim in registers (no
+    // `Result` through memory, no register saves), as with the in-process claimers.
+    #[inline(always)]
     fn __internal_claim_paired(
         &mut self,
         n: usize,
         deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
-        // The checked claim: its pending-claim bookkeeping is what the recorded protocol
-        // publishes against.
-        self.claim_recorded(n, deadline, block)
+        self.claim_recorded(n, deadline, block, Pairing::Paired)
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
         if self.epoch != crate::fork_guard::epoch() {
             // A forked child's copy of a claim guard: the claim is the parent's to publish
             // (one relaxed load, not a `getpid` call per publish).
-            tracing::warn!(segment = %self.ring_name(), "a forked child's copy of a claim is not published");
+            forked_copy_not_published(self.ring_name());
             return;
         }
-        self.publish_own(range);
+        // SAFETY: the caller's contract: `range` is the last paired claim's range (this
+        // claimer's paired claim is its inner claimer's paired claim), unpublished, with no
+        // checked claim since, and its slots hold whole events.
+        unsafe { self.claimer.publish_paired(range) };
+        self.slot().state.store(IDLE, Ordering::Release);
     }
 
     fn sequencer(&self) -> &Arc<ShmSequencer> {
         &self.inner.sequencer
     }
+}
+
+/// Which of the inner claimer's paths a claim goes through: the pipeline's claim guards pair
+/// every claim with one publish (no pending-claim bookkeeping); the `Claimer` trait's public
+/// methods are checked (a wrong range or a second claim is an error).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pairing {
+    Paired,
+    Checked,
+}
+
+#[cold]
+fn forked_copy_not_published(ring: &str) {
+    tracing::warn!(segment = %ring, "a forked child's copy of a claim is not published");
 }
 
 fn reusable(ring: &RingInner, slot: &ProducerSlot) -> bool {
@@ -351,5 +432,87 @@ impl std::fmt::Debug for ShmClaimer {
             .field("ring", &self.ring_name())
             .field("slot", &self.slot)
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ShmOptions, ShmRing};
+
+    fn ring(tag: &str) -> (ShmRing<u64>, crate::UnlinkGuard) {
+        let name = format!("/seqflow-unit-claimer-{tag}-{}", std::process::id());
+        let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+        let guard = ring.unlink_on_drop();
+        (ring, guard)
+    }
+
+    #[test]
+    fn the_checked_path_keeps_its_bookkeeping() {
+        let (ring, _guard) = ring("checked");
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        let range = claimer.try_claim(2).unwrap();
+        assert_eq!(claimer.pending(), Some(range));
+        assert_eq!(claimer.slot().state.load(Ordering::Relaxed), CLAIMED);
+        assert!(matches!(
+            claimer.try_claim(1),
+            Err(ClaimError::Pending { .. })
+        ));
+        let wrong = SequenceRange::new(5, 5).unwrap();
+        assert!(claimer.publish(wrong).is_err());
+        claimer.publish(range).unwrap();
+        assert_eq!(claimer.pending(), None);
+        assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
+        assert_eq!(ring.sequencer().published(), range.end());
+    }
+
+    #[test]
+    fn both_paths_refuse_a_closed_ring_and_leave_the_slot_idle() {
+        let (ring, _guard) = ring("closed");
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        let range = claimer
+            .__internal_claim_paired(3, Deadline::NEVER, false)
+            .unwrap();
+        // SAFETY: the range the paired claim just returned, unpublished; its slots hold the
+        // initial events.
+        unsafe { claimer.__internal_publish_paired(range) };
+        assert_eq!(ring.close(), range.end());
+        for pairing in [Pairing::Paired, Pairing::Checked] {
+            assert!(matches!(
+                claimer.claim_recorded(1, Deadline::NEVER, false, pairing),
+                Err(ClaimError::Closed)
+            ));
+            assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
+        }
+    }
+
+    #[test]
+    fn a_full_ring_is_full_on_both_paths_and_the_slot_idle() {
+        let name = format!("/seqflow-unit-claimer-full-{}", std::process::id());
+        let options = ShmOptions {
+            declared_consumers: vec!["slow".into()],
+            ..Default::default()
+        };
+        let ring = ShmRing::<u64>::create(&name, 8, options).unwrap();
+        let _guard = ring.unlink_on_drop();
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        let range = claimer
+            .__internal_claim_paired(8, Deadline::NEVER, false)
+            .unwrap();
+        // SAFETY: as above.
+        unsafe { claimer.__internal_publish_paired(range) };
+        for pairing in [Pairing::Paired, Pairing::Checked] {
+            assert!(matches!(
+                claimer.claim_recorded(1, Deadline::NEVER, false, pairing),
+                Err(ClaimError::Full { .. })
+            ));
+            assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
+            let soon = Deadline::after(Duration::from_millis(20));
+            assert!(matches!(
+                claimer.claim_recorded(1, soon, true, pairing),
+                Err(ClaimError::Timeout { .. })
+            ));
+            assert_eq!(claimer.pending(), None);
+        }
     }
 }

@@ -79,6 +79,14 @@ pub(crate) struct Status {
 }
 
 impl Status {
+    /// Whether the ring is closing, closed or halted everywhere: one look at this line for the
+    /// claim's fast path, which then asks [`closed_end`](Self::closed_end) and
+    /// [`halted_by`](Self::halted_by) only when it is.
+    #[inline]
+    pub fn stopping(&self) -> bool {
+        (self.closed.load(Ordering::Acquire) | self.halted.load(Ordering::Acquire)) != 0
+    }
+
     /// The last sequence of a closed ring (`None` while it is open or closing).
     #[inline]
     pub fn closed_end(&self) -> Option<i64> {

@@ -601,6 +601,12 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         self.inner.sequencer.claimed()
     }
 
+    /// A bare claimer of this ring, for the claimer's own unit tests.
+    #[cfg(test)]
+    pub(crate) fn claimer_for_tests(&self) -> Result<crate::ShmClaimer, ShmError> {
+        crate::ShmClaimer::attach(&self.inner)
+    }
+
     /// A producer handle. Single producer: the one producer across all processes
     /// ([`ShmError::ProducerTaken`] while another lives). Multi producer: a new producer slot
     /// ([`ShmError::ProducersFull`] when none is free).

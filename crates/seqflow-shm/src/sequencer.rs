@@ -7,7 +7,7 @@
 use crate::segment::Segment;
 use crate::{ProducerMode, ShmError, ShmWait};
 use seqflow_ring::Capacity;
-use seqflow_sequence::{Alert, Cursor};
+use seqflow_sequence::{Alert, Cursor, Deadline};
 use seqflow_sequencer::{
     AvailabilityBuffer, ClaimError, Claimer, GatingTable, MultiClaimer, MultiProducerMode,
     MultiProducerSequencer, PublishError, SequenceRange, Sequencer, SingleClaimer,
@@ -282,6 +282,36 @@ impl AnyClaimer {
         match self {
             Self::Single(c) => c.publish(range),
             Self::Multi(c) => c.publish(range),
+        }
+    }
+
+    /// A claim of `n` slots through the inner claimer's paired path (no pending-claim
+    /// bookkeeping): what `ShmClaimer` uses for the pipeline's claim guards.
+    #[inline]
+    pub fn claim_paired(
+        &mut self,
+        n: usize,
+        deadline: Deadline,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        match self {
+            Self::Single(c) => c.__internal_claim_paired(n, deadline, block),
+            Self::Multi(c) => c.__internal_claim_paired(n, deadline, block),
+        }
+    }
+
+    /// Publish what [`claim_paired`](Self::claim_paired) returned.
+    ///
+    /// # Safety
+    /// As [`Claimer::__internal_publish_paired`]: `range` is the last paired claim's range,
+    /// unpublished, no checked claim made since, and every slot in it holds a whole event.
+    #[inline]
+    pub unsafe fn publish_paired(&mut self, range: SequenceRange) {
+        match self {
+            // SAFETY: the caller's contract is the inner claimer's, forwarded unchanged.
+            Self::Single(c) => unsafe { c.__internal_publish_paired(range) },
+            // SAFETY: as above.
+            Self::Multi(c) => unsafe { c.__internal_publish_paired(range) },
         }
     }
 
