@@ -187,26 +187,35 @@ pub fn remove(name: &str) -> Result<(), ShmError> {
     let not_found = || ShmError::NotFound {
         name: name.to_string(),
     };
-    let fd = match crate::segment_file::open(name.as_str(), crate::segment_file::Access::Read) {
-        Ok(fd) => fd,
-        Err(crate::segment_file::FileError::Io(rustix::io::Errno::NOENT)) => {
-            return Err(not_found())
+    // A file swapped in under the name between the checks and the unlink is checked in turn
+    // (a few times: a name that keeps changing is left alone).
+    for _ in 0..3 {
+        let fd = match crate::segment_file::open(name.as_str(), crate::segment_file::Access::Read) {
+            Ok(fd) => fd,
+            Err(crate::segment_file::FileError::Io(rustix::io::Errno::NOENT)) => {
+                return Err(not_found())
+            }
+            Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
+        };
+        let fd = rustix::fd::AsFd::as_fd(&fd);
+        // An empty file is what a creator killed before sizing its segment leaves (`inspect`
+        // calls it `CreatorDied`): nothing in it to lose, so it goes too.
+        let empty = rustix::fs::fstat(fd).is_ok_and(|st| st.st_size == 0);
+        if !empty && crate::stale::read_header_words(fd).2 != crate::header::MAGIC {
+            return Err(ShmError::NotSeqflow {
+                name: name.to_string(),
+            });
         }
-        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
-    };
-    // An empty file is what a creator killed before sizing its segment leaves (`inspect` calls
-    // it `CreatorDied`): nothing in it to lose, so it goes too.
-    let empty = rustix::fs::fstat(&fd).is_ok_and(|st| st.st_size == 0);
-    if !empty
-        && crate::stale::read_header_words(rustix::fd::AsFd::as_fd(&fd)).2 != crate::header::MAGIC
-    {
-        return Err(ShmError::NotSeqflow {
-            name: name.to_string(),
+        if !crate::stale::still_named(&name, fd)? {
+            continue;
+        }
+        return rustix::shm::unlink(name.as_str()).map_err(|e| match e {
+            rustix::io::Errno::NOENT => not_found(),
+            e => ShmError::io(name.as_str(), "shm_unlink", e),
         });
     }
-    rustix::shm::unlink(name.as_str()).map_err(|e| match e {
-        rustix::io::Errno::NOENT => not_found(),
-        e => ShmError::io(name.as_str(), "shm_unlink", e),
+    Err(ShmError::NotSeqflow {
+        name: name.to_string(),
     })
 }
 

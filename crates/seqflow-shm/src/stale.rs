@@ -80,15 +80,7 @@ pub(crate) fn remove_stale_segment(name: &SegmentName, fd: OwnedFd) -> Result<bo
     if !lock::try_lock(fd.as_fd(), ATTACH_BYTE, LockKind::Write).map_err(|e| io("fcntl", e))? {
         return Ok(false);
     }
-    let ours = rustix::fs::fstat(&fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
-    let current = match segment_file::open(name.as_str(), Access::Read) {
-        Ok(current) => current,
-        Err(FileError::Io(Errno::NOENT) | FileError::NotRegular) => return Ok(false),
-        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
-    };
-    let theirs =
-        rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
-    if (ours.st_dev, ours.st_ino) != (theirs.st_dev, theirs.st_ino) {
+    if !still_named(name, fd.as_fd())? {
         return Ok(false);
     }
     match shm::unlink(name.as_str()) {
@@ -97,6 +89,22 @@ pub(crate) fn remove_stale_segment(name: &SegmentName, fd: OwnedFd) -> Result<bo
     }
     // `fd` closes here, releasing the exclusive lock; waiting openers then see the file
     // unlinked (`st_nlink == 0`) and retry by name.
+}
+
+/// Whether `name` still names the file `fd` was opened from (same device and inode): checked
+/// right before unlinking by name, so that a file swapped in under the name after `fd`'s checks
+/// is not the one removed. (Linux has no unlink by descriptor; this narrows the window to the
+/// two calls.)
+pub(crate) fn still_named(name: &SegmentName, fd: BorrowedFd<'_>) -> Result<bool, ShmError> {
+    let ours = rustix::fs::fstat(fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+    let current = match segment_file::open(name.as_str(), Access::Read) {
+        Ok(current) => current,
+        Err(FileError::Io(Errno::NOENT) | FileError::NotRegular) => return Ok(false),
+        Err(e) => return Err(e.into_shm(name.as_str(), "shm_open")),
+    };
+    let theirs =
+        rustix::fs::fstat(&current).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
+    Ok((ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino))
 }
 
 /// The creator pid and the init state in the header; zeros if the file is too small or cannot
@@ -134,4 +142,30 @@ pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32, u64) {
     // SAFETY: exactly the mapping made above; `header` is not used after this.
     let _ = unsafe { rustix::mm::munmap(raw, HEADER_SIZE) };
     words
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_swapped_in_under_the_name_is_not_still_named() {
+        let name = SegmentName::new(&format!("/seqflow-unit-swap-{}", std::process::id())).unwrap();
+        let create = || {
+            shm::open(
+                name.as_str(),
+                shm::OFlags::CREATE | shm::OFlags::RDWR,
+                rustix::fs::Mode::from_raw_mode(0o600),
+            )
+            .unwrap()
+        };
+        let first = create();
+        assert!(still_named(&name, first.as_fd()).unwrap());
+        shm::unlink(name.as_str()).unwrap();
+        assert!(!still_named(&name, first.as_fd()).unwrap(), "gone");
+        let second = create();
+        assert!(!still_named(&name, first.as_fd()).unwrap(), "another file");
+        assert!(still_named(&name, second.as_fd()).unwrap());
+        shm::unlink(name.as_str()).unwrap();
+    }
 }
