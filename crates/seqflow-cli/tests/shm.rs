@@ -373,3 +373,56 @@ fn foreign_files_and_links_are_never_followed_written_or_removed() {
     assert!(survived.iter().all(|&s| s), "a foreign file was removed");
     assert_eq!(before, after, "the link's target was written through");
 }
+
+/// `seqflow` run as the unprivileged user `nobody` (only possible when the tests run as root).
+fn seqflow_as_nobody(args: &[&str]) -> Option<Output> {
+    use std::os::unix::process::CommandExt;
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("not root: cannot run as another user, the check is skipped");
+        return None;
+    }
+    Some(
+        Command::new(env!("CARGO_BIN_EXE_seqflow"))
+            .args(args)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .expect("the seqflow binary runs as nobody"),
+    )
+}
+
+/// A user who may read a segment but not write it can inspect it (read-only mapping), and gets
+/// a typed error, not a panic or a change, from `halt` and `rm`.
+#[test]
+fn a_reader_without_write_permission_inspects_but_cannot_halt_or_remove() {
+    let name = Name::new("readonly");
+    let options = ShmOptions {
+        mode: 0o644,
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&name.0, 64, options).unwrap();
+    let mut consumer = ring.consumer("audit").unwrap();
+    ring.producer().unwrap().publish(|e, _| *e = 1).unwrap();
+    consumer.wait_for(0, None).unwrap();
+
+    let Some(o) = seqflow_as_nobody(&["inspect", &name.0]) else {
+        return;
+    };
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("audit"), "{}", text(&o.stdout));
+
+    for args in [vec!["halt", &name.0], vec!["rm", "--force", &name.0]] {
+        let o = seqflow_as_nobody(&args).unwrap();
+        assert!(!o.status.success(), "{args:?} succeeded as nobody");
+        let err = text(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        // EACCES opening for writing (halt), EPERM unlinking another user's file in the
+        // sticky /dev/shm (rm).
+        assert!(
+            err.contains("Permission denied") || err.contains("not permitted"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(ring.halted_by().is_none(), "halted by a reader");
+    assert!(seqflow_shm::inspect(&name.0).is_ok(), "removed by a reader");
+}
