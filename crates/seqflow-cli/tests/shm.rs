@@ -374,21 +374,26 @@ fn foreign_files_and_links_are_never_followed_written_or_removed() {
     assert_eq!(before, after, "the link's target was written through");
 }
 
-/// `seqflow` run as the unprivileged user `nobody` (only possible when the tests run as root).
+/// `seqflow` run as the unprivileged user `nobody` (only possible when the tests run as root),
+/// from a copy in the temporary directory (the build directory may not be reachable by
+/// `nobody`).
 fn seqflow_as_nobody(args: &[&str]) -> Option<Output> {
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     if !rustix::process::geteuid().is_root() {
         eprintln!("not root: cannot run as another user, the check is skipped");
         return None;
     }
-    Some(
-        Command::new(env!("CARGO_BIN_EXE_seqflow"))
-            .args(args)
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .expect("the seqflow binary runs as nobody"),
-    )
+    let exe = std::env::temp_dir().join(format!(
+        "seqflow-as-nobody-{}-{}",
+        std::process::id(),
+        args.join("-").replace('/', "_")
+    ));
+    std::fs::copy(env!("CARGO_BIN_EXE_seqflow"), &exe).unwrap();
+    std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = Command::new(&exe).args(args).uid(65534).gid(65534).output();
+    let _ = std::fs::remove_file(&exe);
+    Some(output.expect("the seqflow binary runs as nobody"))
 }
 
 /// A user who may read a segment but not write it can inspect it (read-only mapping), and gets
