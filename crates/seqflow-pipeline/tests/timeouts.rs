@@ -5,7 +5,13 @@
 
 use seqflow_pipeline::{Disruptor, PollError};
 use seqflow_sequencer::{ClaimError, Claimer, MultiProducerMode};
-use std::time::Duration;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Sleep until `t` (at once if it has passed).
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
 
 /// Lock mode: producers queued behind a lock holder that waits for room count the time spent
 /// waiting for the lock. A slot freed after every timeout but before twice the timeout must not
@@ -22,15 +28,24 @@ fn lock_mode_timeouts_count_the_wait_for_the_lock() {
     }
     let t = Duration::from_millis(400);
     let results = std::thread::scope(|s| {
+        let (started_tx, started) = mpsc::channel::<Instant>();
         let handles: Vec<_> = (0..3)
             .map(|_| {
                 let mut q = d.producer().unwrap();
-                s.spawn(move || q.publish_timeout(t, |e, _| *e = 2))
+                let started_tx = started_tx.clone();
+                s.spawn(move || {
+                    // The claim's timeout starts no earlier than this.
+                    started_tx.send(Instant::now()).unwrap();
+                    q.publish_timeout(t, |e, _| *e = 2)
+                })
             })
             .collect();
-        // After every timeout (400 ms), before the second producer's would end if it started
-        // only once it held the lock (800 ms).
-        std::thread::sleep(Duration::from_millis(600));
+        // Timed from the producer that started last (threads may start late on a loaded
+        // machine): after every timeout (400 ms after its producer started), before the second
+        // producer's would end if it started only once it held the lock (800 ms after the first
+        // producer started, as long as they start within 200 ms of each other).
+        let last = (0..3).map(|_| started.recv().unwrap()).max().unwrap();
+        sleep_until(last + Duration::from_millis(600));
         stalled.wait_for(0, None).unwrap();
         stalled.update_sequence(0).unwrap();
         handles
@@ -59,14 +74,19 @@ fn a_poll_across_a_gap_keeps_one_deadline() {
     let zero = first.claim(1).unwrap();
     let one = second.claim(1).unwrap();
     let r = std::thread::scope(|s| {
+        let (poll_starts_tx, poll_starts) = mpsc::channel::<Instant>();
         s.spawn(move || {
-            std::thread::sleep(Duration::from_millis(380));
+            // Timed from when the poll starts, not from when this thread gets to run.
+            let t0 = poll_starts.recv().unwrap();
+            sleep_until(t0 + Duration::from_millis(380));
             first.publish(zero).unwrap();
             // After the poll's deadline (400 ms), before a second full timeout would end
             // (780 ms).
-            std::thread::sleep(Duration::from_millis(220));
+            sleep_until(t0 + Duration::from_millis(600));
             second.publish(one).unwrap();
         });
+        // The poll's deadline is taken after this instant: 400 ms from it at the earliest.
+        poll_starts_tx.send(Instant::now()).unwrap();
         poller.wait_for(1, Some(Duration::from_millis(400)))
     });
     assert_eq!(r, Err(PollError::Timeout { seq: 1 }));

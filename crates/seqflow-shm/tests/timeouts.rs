@@ -7,7 +7,12 @@ mod common;
 use common::Seg;
 use seqflow_sequencer::ClaimError;
 use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Sleep until `t` (at once if it has passed).
+fn sleep_until(t: Instant) {
+    std::thread::sleep(t.saturating_duration_since(Instant::now()));
+}
 
 fn ring(tag: &str, producer: ProducerMode) -> (Seg, ShmRing<u64>) {
     let seg = Seg::new(tag);
@@ -78,13 +83,18 @@ fn a_wait_across_a_gap_keeps_one_deadline() {
     let zero = a.claim(1).unwrap();
     let one = b.claim(1).unwrap();
     let r = std::thread::scope(|s| {
+        let (wait_starts_tx, wait_starts) = std::sync::mpsc::channel::<Instant>();
         s.spawn(move || {
-            std::thread::sleep(Duration::from_millis(380));
+            // Timed from when the wait starts, not from when this thread gets to run.
+            let t0 = wait_starts.recv().unwrap();
+            sleep_until(t0 + Duration::from_millis(380));
             drop(zero);
             // After the wait's deadline (400 ms), before a second full timeout would end.
-            std::thread::sleep(Duration::from_millis(220));
+            sleep_until(t0 + Duration::from_millis(600));
             drop(one);
         });
+        // The wait's deadline is taken after this instant: 400 ms from it at the earliest.
+        wait_starts_tx.send(Instant::now()).unwrap();
         c.wait_for(1, Some(Duration::from_millis(400)))
     });
     assert_eq!(r, Err(ConsumeError::Timeout));
