@@ -863,9 +863,15 @@ fn dsl_only_last_stage_gates_and_first_never_laps_last() {
             }
         });
         eventually(5, "ring fills", || published.load(SeqCst) == 3);
+        // The first stage is not held back by the last one: it handles the whole ring (in its
+        // own time: its thread may run late on a loaded machine)...
+        eventually(5, "first stage handles the ring", || {
+            fast_done.load(SeqCst) == 3
+        });
+        // ...and the producer still waits for the last stage, not the first.
         std::thread::sleep(Duration::from_millis(30));
         assert_eq!(published.load(SeqCst), 3);
-        assert_eq!(fast_done.load(SeqCst), 3);
+        assert_eq!(fast_done.load(SeqCst), 3, "the first stage lapped the last");
         let m = d.metrics();
         assert_eq!(m.stages.iter().filter(|s| s.gating).count(), 1);
         assert!(m.stages[1].gating && !m.stages[0].gating);
@@ -2596,18 +2602,35 @@ fn probe_halt_with_backlog_returns_promptly_and_producer_halted() {
     watchdog(30, || {
         let n = Arc::new(AtomicI64::new(0));
         let n2 = n.clone();
+        let (gate_tx, gate) = mpsc::channel::<()>();
         // The backlog is four of the stage's 1024-event halt-check chunks (a stage that sees it
-        // all at once still checks the halt between chunks), at a second per chunk: the halt
-        // below lands long before the backlog is done, however late the stage wakes.
+        // all at once still checks the halt between chunks).
         let mut b = blocking_single(4096);
-        b.handle_events_with(move |_: &i64, _, _| {
+        b.handle_events_with(move |_: &i64, seq, _| {
+            if seq == 0 {
+                // Held until the halt is raised: however late the stage woke, the whole
+                // backlog is still in front of it then.
+                let _ = gate.recv();
+            }
             n2.fetch_add(1, SeqCst);
-            std::thread::sleep(Duration::from_millis(1));
         });
         let (d, mut p) = b.start().unwrap();
         p.publish_batch(4096, |_, _| {}).unwrap();
-        d.halt().unwrap();
-        assert!(n.load(SeqCst) < 4096);
+        let halter = std::thread::spawn(move || d.halt());
+        // The ring is full (the stage holds event 0, or has not started): a claim is refused
+        // with Full until the halt is raised, then with Halted.
+        loop {
+            match p.try_publish(|_, _| {}) {
+                Err(ClaimError::Full { .. }) => std::thread::sleep(Duration::from_millis(1)),
+                Err(ClaimError::Halted) => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        let _ = gate_tx.send(()); // (refused if the stage stopped before it got to event 0)
+        halter.join().unwrap().unwrap();
+        // The stage finished at most the chunk it was in: the backlog was not drained.
+        let handled = n.load(SeqCst);
+        assert!(handled <= 1024, "{handled} handled after the halt");
         // ring still full (stage stopped): a claim that has to wait is refused
         assert_eq!(p.publish(|_, _| {}), Err(ClaimError::Halted));
     });
