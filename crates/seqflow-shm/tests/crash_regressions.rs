@@ -385,7 +385,8 @@ fn sigstopped_registry_holder_is_a_timeout_not_a_hang() {
         Ok(())
     });
     assert!(ready.recv(1, ATTACH).is_some());
-    std::thread::sleep(Duration::from_millis(50));
+    // Stopped for sure before the SIGCONT below (one sent before the stop would be lost).
+    child.wait_stopped(ATTACH);
     let started = Instant::now();
     match ring.consumer("blocked") {
         Err(seqflow_shm::ShmError::RegistryBusy { .. }) => {}
@@ -428,6 +429,9 @@ fn sigstopped_consumer_holds_the_producer_then_gets_everything() {
         Ok(())
     });
     assert!(ready.recv(1, ATTACH).is_some());
+    // Stopped for sure before the SIGCONT below (one sent before the stop would be lost, and
+    // the child would stay stopped).
+    child.wait_stopped(ATTACH);
     let mut producer = ring.producer().unwrap();
     for i in 0..8u64 {
         producer.publish(|e, _| *e = i).unwrap();

@@ -93,6 +93,39 @@ impl Child {
         }
     }
 
+    /// Wait (at most `timeout`) until the child is stopped (by SIGSTOP, say a child that stops
+    /// itself): a SIGCONT sent after this cannot arrive before the stop and be lost. Fails the
+    /// test if the child exits instead, or is still running at the deadline.
+    pub fn wait_stopped(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut status = 0;
+            // SAFETY: plain waitpid on our own child.
+            let r =
+                unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG | libc::WUNTRACED) };
+            assert!(
+                r >= 0,
+                "waitpid failed: {}",
+                std::io::Error::last_os_error()
+            );
+            if r == self.pid {
+                if libc::WIFSTOPPED(status) {
+                    return;
+                }
+                self.reaped = true;
+                panic!(
+                    "child {} ended instead of stopping: status {status}",
+                    self.pid
+                );
+            }
+            if Instant::now() >= deadline {
+                self.kill();
+                panic!("child {} did not stop within {timeout:?}", self.pid);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Wait and require exit code 0.
     pub fn expect_success(&mut self, what: &str) {
         let code = self.wait(Duration::from_secs(120));
