@@ -42,8 +42,9 @@ def block_in_get(q, ready):
 
 def wait_for_sigint(q, ready, exit_code):
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    ready.set()
     try:
+        # Inside the try: a SIGINT that comes as soon as the parent is told is handled too.
+        ready.set()
         q.get()  # blocks for ever: nothing is put
     except KeyboardInterrupt:
         os._exit(exit_code)
