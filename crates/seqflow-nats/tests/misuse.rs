@@ -38,11 +38,12 @@ fn quick_retry() -> RetryPolicy {
 fn stop_returns_with_the_server_gone_and_many_acks_pending() {
     const N: u64 = 6000;
     let mut server = server();
+    // Set up with the usual patience: creating a stream on a loaded machine may take a while.
+    stream(&common::bridge(&server), "DOWN", "down.>");
     let bridge = Bridge::connect(
         BridgeOptions::new(server.url()).request_timeout(Duration::from_millis(500)),
     )
     .unwrap();
-    stream(&bridge, "DOWN", "down.>");
     fill(&bridge, "down.in", N, PodCodec::<u64>::new());
     let release = Arc::new(AtomicBool::new(false));
     let handled = Arc::new(AtomicU64::new(0));

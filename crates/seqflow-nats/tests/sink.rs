@@ -174,11 +174,14 @@ fn server_killed_and_restarted_mid_stream_loses_nothing_and_keeps_order() {
 #[test]
 fn a_server_that_stays_down_halts_the_disruptor_with_a_typed_error() {
     let mut server = server();
+    // Set up with the usual patience: creating a stream on a loaded machine may take a while.
+    stream(&common::bridge(&server), "S5", "s5.>");
+    // A request timeout that a live server on a loaded machine meets (the sink must not give up
+    // while the server is up), and short enough that three attempts on a dead one end soon.
     let bridge = seqflow_nats::Bridge::connect(
-        BridgeOptions::new(server.url()).request_timeout(Duration::from_millis(300)),
+        BridgeOptions::new(server.url()).request_timeout(Duration::from_secs(2)),
     )
     .unwrap();
-    stream(&bridge, "S5", "s5.>");
     let retry = RetryPolicy {
         max_attempts: 3,
         initial_backoff: Duration::from_millis(20),
