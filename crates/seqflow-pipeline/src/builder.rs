@@ -3,13 +3,14 @@
 use crate::custom::run_processor;
 use crate::feed::HeapFeed;
 use crate::handler::WithState;
+use crate::handler_mut::Exclusive;
 use crate::processor::{run_batch_processor, StageContext};
 use crate::shared::PipelineShared;
 use crate::stage::{next_builder_id, StageGroup, StageOptions, StageRecord};
 use crate::worker::run_worker;
 use crate::{
-    BuildError, Disruptor, EventHandler, EventProcessor, ExceptionHandler, LossySubscriber,
-    PanicPolicy, Poller, Producer, ProducerSequencer, RewindPolicy,
+    BuildError, Disruptor, EventHandler, EventHandlerMut, EventProcessor, ExceptionHandler,
+    LossySubscriber, PanicPolicy, Poller, Producer, ProducerSequencer, RewindPolicy,
 };
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy};
@@ -124,6 +125,24 @@ where
         handler: H,
     ) -> Stages<'_, E, S> {
         self.after(&[]).and(handler)
+    }
+
+    /// A stage after the producer only that changes its events in place (see
+    /// [`EventHandlerMut`]): every other consumer must come after it (or, with
+    /// [`after`](Self::after), before it), which [`start`](Self::start) checks.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{BuildError, Disruptor};
+    /// let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    /// b.handle_events_mut_with(|e: &mut u64, _, _| *e *= 2);
+    /// b.handle_events_with(|_: &u64, _, _| {}); // in parallel: it would read while the first writes
+    /// assert!(matches!(b.start().err(), Some(BuildError::MutatingStageNotExclusive { .. })));
+    /// ```
+    pub fn handle_events_mut_with<H: EventHandlerMut<E> + Send + 'static>(
+        &mut self,
+        handler: H,
+    ) -> Stages<'_, E, S> {
+        self.after(&[]).handle_events_mut_with(handler)
     }
 
     /// A stage whose handler is made by `make` on the stage's own thread, so it need not be
@@ -271,6 +290,8 @@ where
         self.stages.push(StageRecord {
             name: format!("poller-{}", self.stages.len()),
             registration: Arc::clone(&registration),
+            deps: deps.ids.clone(),
+            exclusive: false,
             runner: None,
             options: StageOptions::default(),
             thread: None,
@@ -380,6 +401,7 @@ where
         if let Some(err) = self.error.take() {
             return Err(err);
         }
+        self.check_mutating_stages()?;
         let claimer = self
             .sequencer
             .new_claimer()
@@ -436,6 +458,38 @@ where
         Ok(producer.owning(disruptor))
     }
 
+    /// Every stage that changes its events must have them to itself: the ring is this
+    /// process's own, no lossy subscriber reads it, and every other consumer comes strictly
+    /// before or strictly after the stage. What [`Exclusive`]'s writes rely on.
+    fn check_mutating_stages(&self) -> Result<(), BuildError> {
+        let Some(first) = self.stages.iter().find(|s| s.exclusive) else {
+            return Ok(());
+        };
+        if !self.ring.is_process_local() {
+            return Err(BuildError::MutatingStageOnSharedRing {
+                stage: first.name.clone(),
+            });
+        }
+        if self.lossy_subscribers > 0 {
+            return Err(BuildError::MutatingStageNotExclusive {
+                stage: first.name.clone(),
+                reader: "a lossy subscriber".into(),
+            });
+        }
+        let before = crate::stage::ancestors(&self.stages);
+        for (m, stage) in self.stages.iter().enumerate().filter(|(_, s)| s.exclusive) {
+            let parallel = (0..self.stages.len())
+                .find(|&other| other != m && !before[m][other] && !before[other][m]);
+            if let Some(other) = parallel {
+                return Err(BuildError::MutatingStageNotExclusive {
+                    stage: stage.name.clone(),
+                    reader: self.stages[other].name.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     fn dependency_sequences(&self, deps: &StageGroup) -> Vec<OwnedRef<ReadOnlySequence>> {
         deps.ids
             .iter()
@@ -470,6 +524,8 @@ where
         self.stages.push(StageRecord {
             name,
             registration: Arc::clone(&registration),
+            deps: deps.ids.clone(),
+            exclusive: false,
             runner: Some(stage_runner(
                 barrier,
                 self.ring.clone(),
@@ -584,6 +640,50 @@ where
     /// Same as [`and`](Self::and): a stage with the same dependencies.
     pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(self, handler: H) -> Self {
         self.and(handler)
+    }
+
+    /// A stage with the same dependencies as these that changes its events in place (see
+    /// [`EventHandlerMut`]); after [`DisruptorBuilder::after`] it comes after those groups.
+    /// A stage added in parallel with it fails [`start`](DisruptorBuilder::start) with
+    /// [`BuildError::MutatingStageNotExclusive`].
+    pub fn handle_events_mut_with<H: EventHandlerMut<E> + Send + 'static>(
+        mut self,
+        handler: H,
+    ) -> Self {
+        let name = self.next_name();
+        // SAFETY: the stage runs over this builder's ring (`add_stage`), and it is marked
+        // exclusive below, so `start` checks the rest of `Exclusive::new`'s contract (the ring
+        // is process-local, no lossy subscriber, every other consumer before or after this
+        // stage) before any stage thread runs; the running disruptor refuses later consumers.
+        let handler = unsafe { Exclusive::new(handler, self.builder.ring.clone()) };
+        self.add_body(name, move |ctx| {
+            run_batch_processor(ctx, handler);
+        });
+        for &id in &self.last {
+            self.builder.stages[id].exclusive = true;
+        }
+        self
+    }
+
+    /// A stage after all of these that changes its events in place (see
+    /// [`EventHandlerMut`]): what it writes is what the stages after it read.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    /// b.handle_events_with(|_: &u64, _, _| {})          // reads the original value
+    ///     .then_mut(|e: &mut u64, _, _| *e += 100)       // then rewrites it
+    ///     .then(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); });
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// d.shutdown().unwrap();
+    /// assert_eq!(sum.load(Relaxed), 101);
+    /// ```
+    pub fn then_mut<H: EventHandlerMut<E> + Send + 'static>(self, handler: H) -> Stages<'a, E, S> {
+        self.after_these().handle_events_mut_with(handler)
     }
 
     /// A stage in parallel with these whose handler `make` builds on the stage's thread (it

@@ -96,6 +96,7 @@ where
         &mut self,
         handler: H,
     ) -> Result<(), BuildError> {
+        self.refuse_if_mutating("a stage added after start")?;
         let sequencer = &*self.sequencer;
         let registration = Arc::new(sequencer.gating().register(true, || sequencer.claimed())?);
         let barrier = SequenceBarrier::new(
@@ -116,6 +117,8 @@ where
         let mut record = StageRecord {
             name: format!("stage-{}", self.stages.len()),
             registration,
+            deps: Vec::new(),
+            exclusive: false,
             runner: Some(runner),
             options: StageOptions::default(),
             thread: None,
@@ -143,6 +146,7 @@ where
     /// A poller added to the running disruptor: it starts after the highest claimed sequence
     /// and gates the producer from now on.
     pub fn poller(&self) -> Result<Poller<E, S>, BuildError> {
+        self.refuse_if_mutating("a poller added after start")?;
         let sequencer = &*self.sequencer;
         let registration = sequencer.gating().register(true, || sequencer.claimed())?;
         let barrier = SequenceBarrier::new(
@@ -159,18 +163,33 @@ where
     }
 
     /// A lossy subscriber starting at the next event to be published; it never holds the
-    /// producer back.
-    pub fn lossy_subscriber(&self) -> LossySubscriber<E, S>
+    /// producer back. [`BuildError::MutatingStageNotExclusive`] if a stage changes its events
+    /// in place (the subscriber would read while it writes).
+    pub fn lossy_subscriber(&self) -> Result<LossySubscriber<E, S>, BuildError>
     where
         E: Copy,
     {
-        LossySubscriber::new(
+        self.refuse_if_mutating("a lossy subscriber")?;
+        Ok(LossySubscriber::new(
             Arc::clone(&self.sequencer),
             Vec::new(),
             self.ring.clone(),
             self.shared.alert.clone(),
             self.sequencer.claimed() + 1,
-        )
+        ))
+    }
+
+    /// A consumer added now would come after the producer only, in parallel with every stage:
+    /// refused when a stage changes its events in place (see
+    /// [`EventHandlerMut`](crate::EventHandlerMut)).
+    fn refuse_if_mutating(&self, reader: &str) -> Result<(), BuildError> {
+        match self.stages.iter().find(|s| s.exclusive) {
+            Some(stage) => Err(BuildError::MutatingStageNotExclusive {
+                stage: stage.name.clone(),
+                reader: reader.into(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Progress now.

@@ -54,6 +54,24 @@ pub enum BuildError {
     /// subscriber was made: the subscriber already holds the old first sequence.
     #[error("call start_at before making lossy subscribers: one made earlier would read from the old first sequence")]
     StartAtAfterSubscriber,
+    /// A stage that changes its events ([`EventHandlerMut`](crate::EventHandlerMut)) would
+    /// share them with a consumer reading at the same time: one neither before nor after it in
+    /// the stage graph, a lossy subscriber, or a stage or poller added to the running
+    /// disruptor.
+    #[error("stage {stage} changes its events, so every other consumer must come before or after it, but {reader} would read them at the same time")]
+    MutatingStageNotExclusive {
+        /// The stage that changes its events.
+        stage: String,
+        /// The consumer that would read in parallel with it.
+        reader: String,
+    },
+    /// A stage that changes its events was added to a disruptor over a ring in shared memory,
+    /// which other processes may read at any time.
+    #[error("stage {stage} changes its events, but the ring is shared memory that other processes may read")]
+    MutatingStageOnSharedRing {
+        /// The stage that changes its events.
+        stage: String,
+    },
     /// A stage thread could not be spawned.
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {

@@ -31,6 +31,7 @@ mod error;
 mod exception;
 mod feed;
 mod handler;
+mod handler_mut;
 mod lossy;
 mod lossy_read;
 mod metrics;
@@ -58,6 +59,7 @@ pub use error::{BuildError, EventError, LossyError, PollError, ReleaseError, Shu
 pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
 pub use feed::{EventFeed, FeedError};
 pub use handler::{fallible, EventHandler, Fallible};
+pub use handler_mut::EventHandlerMut;
 pub use lossy::LossySubscriber;
 pub use lossy_read::{Lapped, LossyCursor};
 pub use metrics::{Metrics, MetricsHandle, StageMetrics};

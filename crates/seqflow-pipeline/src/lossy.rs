@@ -39,7 +39,7 @@ use std::time::Duration;
 /// ```
 /// use seqflow_pipeline::{Disruptor, LossyError};
 /// let (d, mut p) = Disruptor::builder(4, || 0u64).single_producer().unwrap().start().unwrap();
-/// let mut sub = d.lossy_subscriber();
+/// let mut sub = d.lossy_subscriber().unwrap();
 /// for i in 0..10 { p.publish(|e, _| *e = i).unwrap(); } // nobody gates: never blocks
 /// assert_eq!(sub.try_next(), Err(LossyError::Lapped { missed: 7, resume_at: 7 }));
 /// assert_eq!(sub.try_next(), Ok((7, 7)));

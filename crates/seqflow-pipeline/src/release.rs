@@ -2,6 +2,8 @@
 
 use crate::ReleaseError;
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// The stage's side of early release, made once per batch: how far the handler has released,
 /// and how to publish a release (set the stage's sequence, wake producers).
@@ -84,10 +86,14 @@ impl<'a> Releaser<'a> {
 /// }
 /// ```
 pub struct BatchEvent<'a, E: ?Sized> {
-    event: &'a E,
+    /// The event, readable for `'a`. Held as a pointer, not a reference, so that passing the
+    /// value to a handler asserts nothing about the slot: a stage that mutates its events in
+    /// place (`handle_events_mut_with`) takes the slot exclusively while this value lives.
+    event: NonNull<E>,
     seq: i64,
     end_of_batch: bool,
     releaser: &'a Releaser<'a>,
+    _event: PhantomData<&'a E>,
 }
 
 impl<'a, E: ?Sized> BatchEvent<'a, E> {
@@ -99,17 +105,21 @@ impl<'a, E: ?Sized> BatchEvent<'a, E> {
         releaser: &'a Releaser<'a>,
     ) -> Self {
         Self {
-            event,
+            event: NonNull::from(event),
             seq,
             end_of_batch,
             releaser,
+            _event: PhantomData,
         }
     }
 
     /// The event (borrowed from this value: it ends when the slot is released).
     #[inline]
     pub fn get(&self) -> &E {
-        self.event
+        // SAFETY: the pointer comes from a `&'a E` (`new`), and this value borrows the stage's
+        // loop for `'a`; only an exclusive stage's own adapter writes the slot, and it never
+        // calls `get` (see `handler_mut.rs`).
+        unsafe { self.event.as_ref() }
     }
 
     /// The event's sequence.
@@ -151,6 +161,6 @@ impl<E: ?Sized> std::ops::Deref for BatchEvent<'_, E> {
 
     #[inline]
     fn deref(&self) -> &E {
-        self.event
+        self.get()
     }
 }

@@ -100,6 +100,11 @@ pub(crate) type Runner<E> = Box<dyn FnOnce(Arc<str>, StageOptions<E>) + Send>;
 pub(crate) struct StageRecord<E: ?Sized> {
     pub name: String,
     pub registration: Arc<GatingRegistration>,
+    /// The consumers this one comes directly after (indexes into the builder's records).
+    pub deps: Vec<usize>,
+    /// A stage that writes its events ([`EventHandlerMut`](crate::EventHandlerMut)): every
+    /// other consumer must come before or after it.
+    pub exclusive: bool,
     /// `None` for pollers; taken when the thread starts.
     pub runner: Option<Runner<E>>,
     pub options: StageOptions<E>,
@@ -153,4 +158,20 @@ impl<E: ?Sized + 'static> StageRecord<E> {
     pub fn drains(&self) -> bool {
         self.thread.as_ref().is_some_and(|t| !t.is_finished())
     }
+}
+
+/// `before[i][j]`: consumer `j` comes before consumer `i` (directly or through others). Records
+/// only depend on records added earlier, so one pass in order fills the table.
+pub(crate) fn ancestors<E: ?Sized>(stages: &[StageRecord<E>]) -> Vec<Vec<bool>> {
+    let mut before = vec![vec![false; stages.len()]; stages.len()];
+    for (i, stage) in stages.iter().enumerate() {
+        for &dep in &stage.deps {
+            let inherited = before[dep].clone();
+            for (mine, theirs) in before[i].iter_mut().zip(inherited) {
+                *mine |= theirs;
+            }
+            before[i][dep] = true;
+        }
+    }
+    before
 }

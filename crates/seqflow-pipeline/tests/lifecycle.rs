@@ -316,7 +316,7 @@ fn lossy_subscriber_lapped_then_resumes_and_never_gates() {
                 .unwrap()
                 .start()
                 .unwrap();
-            let mut sub = d.lossy_subscriber();
+            let mut sub = d.lossy_subscriber().unwrap();
             for i in 0..20 {
                 p.try_publish(|e, _| *e = i)
                     .expect("a lossy subscriber never fills the ring");
@@ -337,7 +337,7 @@ fn lossy_subscriber_lapped_then_resumes_and_never_gates() {
             d.shutdown().unwrap();
         } else {
             let (d, mut p) = config.single_producer().unwrap().start().unwrap();
-            let mut sub = d.lossy_subscriber();
+            let mut sub = d.lossy_subscriber().unwrap();
             p.publish(|e, _| *e = 100).unwrap();
             assert_eq!(sub.next_timeout(Some(Duration::from_secs(5))), Ok((0, 100)));
             for i in 1..30 {

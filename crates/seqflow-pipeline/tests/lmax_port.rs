@@ -2367,7 +2367,7 @@ fn dcrate_lossy_subscriber_never_gates_multi() {
             .unwrap()
             .start()
             .unwrap();
-        let mut sub = d.lossy_subscriber();
+        let mut sub = d.lossy_subscriber().unwrap();
         for i in 0..10u64 {
             p.try_publish(|e, _| *e = i).unwrap();
         }
@@ -2394,7 +2394,7 @@ fn dcrate_lossy_subscriber_never_gates() {
             .unwrap()
             .start()
             .unwrap();
-        let mut sub = d.lossy_subscriber();
+        let mut sub = d.lossy_subscriber().unwrap();
         for i in 0..10u64 {
             p.try_publish(|e, _| *e = i).unwrap();
         }

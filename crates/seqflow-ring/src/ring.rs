@@ -36,6 +36,9 @@ pub struct RingBuffer<E: ?Sized> {
     stride: usize,
     capacity: Capacity,
     owner: Arc<dyn Send + Sync>,
+    /// Whether the slots are this process's own heap memory ([`RingBuffer::new`],
+    /// [`RingBuffer::with_byte_slots`]) rather than memory other processes may map too.
+    process_local: bool,
     _event: PhantomData<UnsafeCell<E>>,
 }
 
@@ -83,6 +86,7 @@ impl<E: Send + Sync + 'static> RingBuffer<E> {
             stride: std::mem::size_of::<E>(),
             capacity,
             owner,
+            process_local: true,
             _event: PhantomData,
         })
     }
@@ -142,6 +146,7 @@ impl RingBuffer<DynByteSlot> {
             stride,
             capacity,
             owner,
+            process_local: true,
             _event: PhantomData,
         })
     }
@@ -170,6 +175,7 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
             stride,
             capacity,
             owner,
+            process_local: false,
             _event: PhantomData,
         }
     }
@@ -300,6 +306,18 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     pub fn owner(&self) -> &Arc<dyn Send + Sync> {
         &self.owner
     }
+
+    /// Whether the slots are this process's own heap memory (a ring made by
+    /// [`RingBuffer::new`] or [`RingBuffer::with_byte_slots`]), as opposed to memory that other
+    /// processes may map and read too (a shared-memory ring). Stages that mutate events in
+    /// place rely on it: they can rule out other readers only of a ring nobody else maps.
+    ///
+    /// ```
+    /// assert!(seqflow_ring::RingBuffer::new(2, || 0u8).unwrap().is_process_local());
+    /// ```
+    pub fn is_process_local(&self) -> bool {
+        self.process_local
+    }
 }
 
 impl<E: ?Sized + SlotCopy> RingBuffer<E> {
@@ -339,6 +357,7 @@ impl<E: ?Sized> Clone for RingBuffer<E> {
             stride: self.stride,
             capacity: self.capacity,
             owner: Arc::clone(&self.owner),
+            process_local: self.process_local,
             _event: PhantomData,
         }
     }
