@@ -209,6 +209,15 @@ where
         self.after(&[]).handle_events_with_worker_pool(workers)
     }
 
+    /// A pool of workers after the producer only that change the events they handle in place
+    /// (see [`Stages::handle_events_mut_with_worker_pool`]).
+    pub fn handle_events_mut_with_worker_pool<H: EventHandlerMut<E> + Send + 'static>(
+        &mut self,
+        workers: Vec<H>,
+    ) -> Stages<'_, E, S> {
+        self.after(&[]).handle_events_mut_with_worker_pool(workers)
+    }
+
     /// The point after every stage of `groups`: stages added from there see an event only once
     /// all of those stages have handled it. A group made by another builder is
     /// [`BuildError::ForeignStageGroup`], reported by [`start`](Self::start).
@@ -291,7 +300,7 @@ where
             name: format!("poller-{}", self.stages.len()),
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
-            exclusive: false,
+            exclusive: None,
             runner: None,
             options: StageOptions::default(),
             thread: None,
@@ -462,7 +471,7 @@ where
     /// process's own, no lossy subscriber reads it, and every other consumer comes strictly
     /// before or strictly after the stage. What [`Exclusive`]'s writes rely on.
     fn check_mutating_stages(&self) -> Result<(), BuildError> {
-        let Some(first) = self.stages.iter().find(|s| s.exclusive) else {
+        let Some(first) = self.stages.iter().find(|s| s.exclusive.is_some()) else {
             return Ok(());
         };
         if !self.ring.is_process_local() {
@@ -477,9 +486,15 @@ where
             });
         }
         let before = crate::stage::ancestors(&self.stages);
-        for (m, stage) in self.stages.iter().enumerate().filter(|(_, s)| s.exclusive) {
-            let parallel = (0..self.stages.len())
-                .find(|&other| other != m && !before[m][other] && !before[other][m]);
+        for (m, stage) in self.stages.iter().enumerate() {
+            let Some(group) = stage.exclusive else {
+                continue;
+            };
+            let parallel = (0..self.stages.len()).find(|&other| {
+                self.stages[other].exclusive != Some(group)
+                    && !before[m][other]
+                    && !before[other][m]
+            });
             if let Some(other) = parallel {
                 return Err(BuildError::MutatingStageNotExclusive {
                     stage: stage.name.clone(),
@@ -525,7 +540,7 @@ where
             name,
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
-            exclusive: false,
+            exclusive: None,
             runner: Some(stage_runner(
                 barrier,
                 self.ring.clone(),
@@ -660,7 +675,7 @@ where
             run_batch_processor(ctx, handler);
         });
         for &id in &self.last {
-            self.builder.stages[id].exclusive = true;
+            self.builder.stages[id].exclusive = Some(id);
         }
         self
     }
@@ -772,6 +787,58 @@ where
         self.members.ids.extend(added.iter().copied());
         self.last = added;
         self
+    }
+
+    /// A worker pool with the same dependencies as these stages whose workers change the
+    /// events they handle in place (see [`EventHandlerMut`]): each event goes to exactly one
+    /// worker, so the workers never share one; every consumer outside the pool must come before
+    /// or after it, which [`start`](DisruptorBuilder::start) checks.
+    pub fn handle_events_mut_with_worker_pool<H: EventHandlerMut<E> + Send + 'static>(
+        self,
+        workers: Vec<H>,
+    ) -> Self {
+        let ring = self.builder.ring.clone();
+        // SAFETY: the workers run over this builder's ring, and they are marked as one writer
+        // group below, so `start` checks the rest of `Exclusive::new`'s contract before any
+        // stage thread runs (the ring is process-local, no lossy subscriber, every consumer
+        // outside the pool before or after it; inside the pool, the shared work sequence gives
+        // each event to exactly one worker); the running disruptor refuses later consumers.
+        let workers = workers
+            .into_iter()
+            .map(|h| unsafe { Exclusive::new(h, ring.clone()) })
+            .collect();
+        let pool = self.handle_events_with_worker_pool(workers);
+        let group = pool.last.first().copied();
+        for &id in &pool.last {
+            pool.builder.stages[id].exclusive = group;
+        }
+        pool
+    }
+
+    /// A worker pool after all of these stages whose workers change their events in place (see
+    /// [`handle_events_mut_with_worker_pool`](Self::handle_events_mut_with_worker_pool)).
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// let square = |e: &mut u64, _: i64, _: bool| *e *= *e;
+    /// let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
+    /// b.handle_events_with(|_: &u64, _, _| {})
+    ///     .then_worker_pool_mut(vec![square, square])
+    ///     .then(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); });
+    /// let (d, mut p) = b.start().unwrap();
+    /// for i in 1..=3 { p.publish(|e, _| *e = i).unwrap(); }
+    /// d.shutdown().unwrap();
+    /// assert_eq!(sum.load(Relaxed), 14);
+    /// ```
+    pub fn then_worker_pool_mut<H: EventHandlerMut<E> + Send + 'static>(
+        self,
+        workers: Vec<H>,
+    ) -> Stages<'a, E, S> {
+        self.after_these()
+            .handle_events_mut_with_worker_pool(workers)
     }
 
     /// A worker pool after all of these stages.

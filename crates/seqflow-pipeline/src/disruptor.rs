@@ -118,7 +118,7 @@ where
             name: format!("stage-{}", self.stages.len()),
             registration,
             deps: Vec::new(),
-            exclusive: false,
+            exclusive: None,
             runner: Some(runner),
             options: StageOptions::default(),
             thread: None,
@@ -183,7 +183,7 @@ where
     /// refused when a stage changes its events in place (see
     /// [`EventHandlerMut`](crate::EventHandlerMut)).
     fn refuse_if_mutating(&self, reader: &str) -> Result<(), BuildError> {
-        match self.stages.iter().find(|s| s.exclusive) {
+        match self.stages.iter().find(|s| s.exclusive.is_some()) {
             Some(stage) => Err(BuildError::MutatingStageNotExclusive {
                 stage: stage.name.clone(),
                 reader: reader.into(),

@@ -10,7 +10,10 @@ use seqflow_ring::RingBuffer;
 /// handlers do in Java).
 ///
 /// Add one with [`DisruptorBuilder::handle_events_mut_with`](crate::DisruptorBuilder::handle_events_mut_with)
-/// or [`Stages::then_mut`](crate::Stages::then_mut). Writing needs the slot to itself, so
+/// or [`Stages::then_mut`](crate::Stages::then_mut), or a pool of them (each event to one
+/// worker) with [`Stages::then_worker_pool_mut`](crate::Stages::then_worker_pool_mut) and
+/// [`DisruptorBuilder::handle_events_mut_with_worker_pool`](crate::DisruptorBuilder::handle_events_mut_with_worker_pool).
+/// Writing needs the slot to itself, so
 /// [`start`](crate::DisruptorBuilder::start) checks that every other consumer of the ring
 /// (stages, pollers, worker pools, custom processors) comes either before the stage or after it,
 /// never in parallel, and that the disruptor has no lossy subscriber; otherwise it fails with

@@ -102,9 +102,11 @@ pub(crate) struct StageRecord<E: ?Sized> {
     pub registration: Arc<GatingRegistration>,
     /// The consumers this one comes directly after (indexes into the builder's records).
     pub deps: Vec<usize>,
-    /// A stage that writes its events ([`EventHandlerMut`](crate::EventHandlerMut)): every
-    /// other consumer must come before or after it.
-    pub exclusive: bool,
+    /// For a consumer that writes its events ([`EventHandlerMut`](crate::EventHandlerMut)):
+    /// its writer group, the index of the stage itself, or of the first worker for every
+    /// worker of a pool (they never share an event). Every consumer outside the group must
+    /// come before or after it.
+    pub exclusive: Option<usize>,
     /// `None` for pollers; taken when the thread starts.
     pub runner: Option<Runner<E>>,
     pub options: StageOptions<E>,

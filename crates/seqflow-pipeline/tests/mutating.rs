@@ -437,7 +437,11 @@ fn comes_before(deps: &[Vec<usize>], i: usize, j: usize) -> bool {
     deps[i].iter().any(|&d| d == j || comes_before(deps, d, j))
 }
 
-fn random_graph_case(masks: Vec<u8>, writer: usize) -> Result<(), TestCaseError> {
+fn random_graph_case(
+    masks: Vec<u8>,
+    writer: usize,
+    pool_writer: bool,
+) -> Result<(), TestCaseError> {
     let n = masks.len();
     let writer = writer % n;
     let deps: Vec<Vec<usize>> = masks
@@ -460,15 +464,20 @@ fn random_graph_case(masks: Vec<u8>, writer: usize) -> Result<(), TestCaseError>
         let after: Vec<_> = deps[i].iter().map(|&d| &groups[d]).collect();
         let (wrong, seen) = (wrong.clone(), seen[i].clone());
         let group = if i == writer {
-            b.after(&after)
-                .handle_events_mut_with(move |e: &mut Marked, seq, _| {
-                    if e.raw != seq || e.mark != 0 {
-                        wrong.fetch_add(1, SeqCst);
-                    }
-                    e.mark = MARK;
-                    seen.fetch_add(1, SeqCst);
-                })
-                .group()
+            let write = move |e: &mut Marked, seq: i64, _: bool| {
+                if e.raw != seq || e.mark != 0 {
+                    wrong.fetch_add(1, SeqCst);
+                }
+                e.mark = MARK;
+                seen.fetch_add(1, SeqCst);
+            };
+            if pool_writer {
+                b.after(&after)
+                    .handle_events_mut_with_worker_pool(vec![write.clone(), write])
+                    .group()
+            } else {
+                b.after(&after).handle_events_mut_with(write).group()
+            }
         } else {
             let after_writer = comes_before(&deps, i, writer);
             b.after(&after)
@@ -520,14 +529,84 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(cases()))]
 
-    /// Random DAGs of 1-6 stages, one of which writes: `start` accepts exactly the graphs where
+    /// Random DAGs of 1-6 stages, one of which writes (a stage, or a pool of two writers):
+    /// `start` accepts exactly the graphs where
     /// every other stage comes before or after the writer, and then the stages before it see the
     /// producer's values and the stages after it the writer's, for every event.
     #[test]
     fn start_accepts_a_writer_exactly_when_it_is_ordered_with_every_stage(
         masks in prop::collection::vec(any::<u8>(), 1..=6),
         writer in 0usize..6,
+        pool_writer in any::<bool>(),
     ) {
-        random_graph_case(masks, writer)?;
+        random_graph_case(masks, writer, pool_writer)?;
     }
+}
+
+#[test]
+fn a_pool_of_writers_hands_each_event_to_one_of_them() {
+    let total = Arc::new(AtomicU64::new(0));
+    let t = total.clone();
+    let handled = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..3)
+        .map(|_| {
+            let handled = handled.clone();
+            move |o: &mut Order, seq: i64, _: bool| {
+                // One writer per event: the field is still as the producer left it.
+                assert_eq!((o.raw, o.doubled), (seq as u64, 0));
+                o.doubled = o.raw * 2 + 1;
+                handled.fetch_add(1, SeqCst);
+            }
+        })
+        .collect();
+    let mut b = Disruptor::builder(RING, Order::default)
+        .wait_strategy(YieldingWait::default())
+        .single_producer()
+        .unwrap();
+    b.handle_events_with(|o: &Order, _, _| assert_eq!(o.doubled, 0))
+        .then_worker_pool_mut(workers)
+        .then(move |o: &Order, seq, _| {
+            assert_eq!(o.doubled, seq as u64 * 2 + 1);
+            t.fetch_add(o.doubled, SeqCst);
+        });
+    let (d, mut p) = b.start().unwrap();
+    publish_all(&mut p);
+    d.shutdown().unwrap();
+    assert_eq!(handled.load(SeqCst), EVENTS as u64);
+    let expected: u64 = (0..EVENTS as u64).map(|i| i * 2 + 1).sum();
+    assert_eq!(total.load(SeqCst), expected);
+}
+
+#[test]
+fn a_pool_of_writers_beside_other_consumers_is_refused() {
+    let w = || {
+        vec![
+            |_: &mut u64, _: i64, _: bool| {},
+            |_: &mut u64, _: i64, _: bool| {},
+        ]
+    };
+    // Beside a reader.
+    let mut b = builder();
+    b.handle_events_mut_with_worker_pool(w());
+    b.handle_events_with(|_: &u64, _, _| {});
+    refused(b);
+    // Beside another pool of writers: each pool hands an event to one of its workers, so the
+    // two pools would write the same event at once.
+    let mut b = builder();
+    b.handle_events_mut_with_worker_pool(w());
+    b.handle_events_mut_with_worker_pool(w());
+    refused(b);
+    // Beside a single writer.
+    let mut b = builder();
+    b.handle_events_mut_with_worker_pool(w());
+    b.handle_events_mut_with(|_: &mut u64, _, _| {});
+    refused(b);
+    // In a row they are fine.
+    let mut b = builder();
+    b.handle_events_mut_with_worker_pool(w())
+        .then_worker_pool_mut(w())
+        .then_mut(|_: &mut u64, _, _| {});
+    let (d, mut p) = b.start().unwrap();
+    p.publish(|e, _| *e = 1).unwrap();
+    d.shutdown().unwrap();
 }
