@@ -16,6 +16,16 @@
 //! disruptor.shutdown().unwrap();
 //! ```
 //!
+//! A second builder over a builder's ring and sequencer needs `unsafe` (its consumers would be
+//! unknown to the first builder, whose stages may write their events):
+//!
+//! ```compile_fail,E0133
+//! use seqflow::prelude::*;
+//! let b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+//! let (ring, sequencer) = (b.ring().clone(), b.sequencer().clone());
+//! let _second = DisruptorBuilder::from_parts(sequencer, ring, PanicPolicy::Halt);
+//! ```
+//!
 //! Releasing another consumer's gating slot needs `unsafe` (it is internal to the
 //! shared-memory layer):
 //!

@@ -85,10 +85,30 @@ where
     /// use seqflow_sequencer::SingleProducerSequencer;
     /// let sequencer = SingleProducerSequencer::new(8, YieldingWait::default(), 4).unwrap();
     /// let ring = RingBuffer::new(16, || 0u64).unwrap();
-    /// let err = DisruptorBuilder::from_parts(sequencer, ring, PanicPolicy::Halt).err().unwrap();
-    /// assert!(matches!(err, BuildError::CapacityMismatch { ring: 16, sequencer: 8 }));
+    /// // SAFETY: both parts were made just here and go to this builder only.
+    /// let err = unsafe { DisruptorBuilder::from_parts(sequencer, ring, PanicPolicy::Halt) };
+    /// assert!(matches!(err.err(), Some(BuildError::CapacityMismatch { ring: 16, sequencer: 8 })));
     /// ```
-    pub fn from_parts(
+    ///
+    /// # Safety
+    /// The ring's slots must be reached only through `sequencer` and what this builder makes:
+    /// no other builder (or disruptor, or producer) over the same ring or the same sequencer,
+    /// before or after, and no other sequencer over the ring (clones of one
+    /// [`RingBuffer`] share its slots; [`ring`](Self::ring) and [`sequencer`](Self::sequencer)
+    /// hand out such clones). Two sequencers over one ring would let two producers write the
+    /// same slot, and consumers registered by another builder would read beside a stage that
+    /// writes its events.
+    pub unsafe fn from_parts(
+        sequencer: Arc<S>,
+        ring: RingBuffer<E>,
+        policy: PanicPolicy,
+    ) -> Result<Self, BuildError> {
+        Self::with_parts(sequencer, ring, policy)
+    }
+
+    /// [`from_parts`](Self::from_parts) for parts that were just made for this builder (what
+    /// [`DisruptorConfig`](crate::DisruptorConfig) does), so nothing else can reach them.
+    pub(crate) fn with_parts(
         sequencer: Arc<S>,
         ring: RingBuffer<E>,
         policy: PanicPolicy,
@@ -231,14 +251,12 @@ where
     /// assert!(matches!(second.start().err(), Some(BuildError::ForeignStageGroup)));
     /// ```
     pub fn after(&mut self, groups: &[&StageGroup]) -> Stages<'_, E, S> {
-        let foreign = groups.iter().any(|g| !g.is_empty() && g.builder != self.id);
-        let deps = if foreign {
-            self.error.get_or_insert(BuildError::ForeignStageGroup);
-            StageGroup::default()
-        } else {
-            groups
-                .iter()
-                .fold(StageGroup::default(), |acc, g| acc.union(g))
+        let deps = match self.dependencies(groups) {
+            Ok(deps) => deps,
+            Err(err) => {
+                self.error.get_or_insert(err);
+                StageGroup::default()
+            }
         };
         let members = StageGroup {
             builder: self.id,
@@ -279,13 +297,7 @@ where
     /// d.shutdown().unwrap();
     /// ```
     pub fn poller_after(&mut self, groups: &[&StageGroup]) -> Result<Poller<E, S>, BuildError> {
-        if let Some(err) = self.error.take() {
-            return Err(err);
-        }
-        let deps = self.after(groups).deps;
-        if let Some(err) = self.error.take() {
-            return Err(err);
-        }
+        let deps = self.dependencies(groups)?;
         let initial = self.initial;
         let registration = Arc::new(self.sequencer.gating().register(true, || initial)?);
         let barrier = SequenceBarrier::new(
@@ -465,6 +477,21 @@ where
     pub fn start_owned(self) -> Result<Producer<E, S::Claimer>, BuildError> {
         let (disruptor, producer) = self.start()?;
         Ok(producer.owning(disruptor))
+    }
+
+    /// The union of `groups`, all of which must be this builder's: a group made by another
+    /// builder (or a union mixing two builders' groups) could name records this builder does
+    /// not have, or the wrong ones.
+    fn dependencies(&self, groups: &[&StageGroup]) -> Result<StageGroup, BuildError> {
+        let ours = |g: &&StageGroup| {
+            g.is_empty() || (g.builder == self.id && g.ids.iter().all(|&id| id < self.stages.len()))
+        };
+        if !groups.iter().all(ours) {
+            return Err(BuildError::ForeignStageGroup);
+        }
+        Ok(groups
+            .iter()
+            .fold(StageGroup::default(), |acc, g| acc.union(g)))
     }
 
     /// Every stage that changes its events must have them to itself: the ring is this

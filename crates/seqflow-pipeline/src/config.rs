@@ -127,7 +127,7 @@ where
         let sequencer = SingleProducerSequencer::new(self.capacity, self.wait, self.max_consumers)?;
         Self::finish(
             self.exceptions,
-            DisruptorBuilder::from_parts(sequencer, ring, self.policy),
+            DisruptorBuilder::with_parts(sequencer, ring, self.policy),
         )
     }
 
@@ -141,7 +141,7 @@ where
             MultiProducerSequencer::new(self.capacity, self.wait, mode, self.max_consumers)?;
         Self::finish(
             self.exceptions,
-            DisruptorBuilder::from_parts(sequencer, ring, self.policy),
+            DisruptorBuilder::with_parts(sequencer, ring, self.policy),
         )
     }
 }

@@ -237,8 +237,17 @@ where
                 result = Err(ShutdownError::Timeout { unprocessed });
             }
         }
-        self.raise_alerts();
         let stuck = result.is_err();
+        if stuck {
+            // A handler that does not return will be left detached, still holding its event.
+            // The stages after it stop and unregister below, so from now on its own slot must
+            // keep the producers off that event (should anyone clear the sequencer's alert and
+            // publish again). Done before the alert, so there is no moment without either.
+            for stage in self.stages.iter().filter(|s| s.drains()) {
+                stage.registration.set_gating(true);
+            }
+        }
+        self.raise_alerts();
         for thread in self.stages.iter_mut().filter_map(|s| s.thread.take()) {
             if stuck && !thread.is_finished() {
                 // A handler that does not return: leave its thread detached.

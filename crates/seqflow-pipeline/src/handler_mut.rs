@@ -18,8 +18,10 @@ use seqflow_ring::RingBuffer;
 /// (stages, pollers, worker pools, custom processors) comes either before the stage or after it,
 /// never in parallel, and that the disruptor has no lossy subscriber; otherwise it fails with
 /// [`BuildError::MutatingStageNotExclusive`](crate::BuildError::MutatingStageNotExclusive).
-/// A running disruptor with such a stage refuses stages and pollers added at run time (they
-/// would read in parallel with it).
+/// A running disruptor with such a stage refuses stages, pollers and lossy subscribers added
+/// at run time (they would read in parallel with it). No other builder can reach the ring:
+/// [`DisruptorBuilder::from_parts`](crate::DisruptorBuilder::from_parts), the one way to build
+/// over existing parts, is `unsafe` and forbids it.
 ///
 /// Closures `FnMut(&mut E, i64, bool)` are handlers. A replayed batch
 /// ([`EventError::Rewind`]) sees the events as the handler left them.
@@ -120,10 +122,13 @@ impl<E, H: EventHandlerMut<E>> EventHandler<E> for Exclusive<H, E> {
         // The loop hands out `seq` only once it is published and every stage before this one
         // has finished it (and those never read it again: their sequences are past it); the
         // stages after this one wait for this stage's sequence, still below `seq`; the
-        // producers wait for those (or for this stage), so none claims the slot's next lap;
-        // and `new`'s contract rules out every other reader (parallel stages, pollers, lossy
-        // subscribers, later additions). `BatchEvent` holds a pointer, not a reference, so no
-        // other reference to the slot is live while the handler writes.
+        // producers wait for the last stages, which come after this one (or for this stage),
+        // and a stage left running by a shutdown that timed out gates them itself, so none
+        // claims the slot's next lap; `new`'s contract rules out every other reader of this
+        // builder (parallel stages, pollers, lossy subscribers, later additions), and no other
+        // builder reaches the ring (`from_parts` is `unsafe` and forbids it). `BatchEvent`
+        // holds a pointer, not a reference, so no other reference to the slot is live while
+        // the handler writes.
         // SAFETY: so this stage is the only thread touching the slot until its sequence moves.
         let slot = unsafe { self.ring.get_mut(seq) };
         self.handler.try_on_event(slot, seq, end_of_batch)

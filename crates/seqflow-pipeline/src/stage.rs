@@ -29,7 +29,10 @@ pub struct StageGroup {
     pub(crate) ids: Vec<usize>,
 }
 
-/// A new builder identity for [`StageGroup::builder`] (never 0).
+/// The builder identity of a union of two builders' groups: no builder has it.
+const MIXED_BUILDERS: u64 = u64::MAX;
+
+/// A new builder identity for [`StageGroup::builder`] (never 0, never [`MIXED_BUILDERS`]).
 pub(crate) fn next_builder_id() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     NEXT.fetch_add(1, Ordering::Relaxed)
@@ -46,22 +49,31 @@ impl StageGroup {
         self.ids.is_empty()
     }
 
-    /// The union of two groups.
+    /// The union of two groups. Groups of two different builders make a group no builder
+    /// accepts ([`BuildError::ForeignStageGroup`](crate::BuildError::ForeignStageGroup)).
     ///
     /// ```
-    /// use seqflow_pipeline::Disruptor;
+    /// use seqflow_pipeline::{BuildError, Disruptor};
     /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
     /// let a = b.handle_events_with(|_: &u32, _, _| {}).group();
     /// let c = b.handle_events_with(|_: &u32, _, _| {}).group();
     /// assert_eq!(a.union(&c).len(), 2);
+    /// let mut other = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// let x = other.handle_events_with(|_: &u32, _, _| {}).group();
+    /// b.after(&[&a.union(&x)]).handle_events_with(|_: &u32, _, _| {});
+    /// assert!(matches!(b.start().err(), Some(BuildError::ForeignStageGroup)));
     /// ```
     pub fn union(&self, other: &StageGroup) -> StageGroup {
         let mut ids = self.ids.clone();
         ids.extend(other.ids.iter().filter(|id| !self.ids.contains(id)));
-        StageGroup {
-            builder: self.builder.max(other.builder),
-            ids,
-        }
+        let builder = if other.is_empty() || self.builder == other.builder {
+            self.builder
+        } else if self.is_empty() {
+            other.builder
+        } else {
+            MIXED_BUILDERS
+        };
+        StageGroup { builder, ids }
     }
 }
 
