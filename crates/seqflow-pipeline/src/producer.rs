@@ -164,12 +164,8 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         mut write: F,
     ) -> Result<SequenceRange, ClaimError> {
         let mut guard = self.claim(n)?;
-        let range = guard.range;
-        let start = range.start();
-        for i in 0..n {
-            write(guard.slot(i), start + i as i64);
-        }
-        Ok(range)
+        guard.write_each(&mut write);
+        Ok(guard.range)
     }
 
     /// As [`publish_batch`](Self::publish_batch), waiting at most `timeout` for `n` free slots.
@@ -193,12 +189,8 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         mut write: F,
     ) -> Result<SequenceRange, ClaimError> {
         let mut guard = self.claim_timeout(n, timeout)?;
-        let range = guard.range;
-        let start = range.start();
-        for i in 0..n {
-            write(guard.slot(i), start + i as i64);
-        }
-        Ok(range)
+        guard.write_each(&mut write);
+        Ok(guard.range)
     }
 
     /// As [`claim`](Self::claim), waiting at most `timeout` for `n` free slots.
@@ -283,6 +275,29 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         // SAFETY: the sequence is claimed by this producer and not yet published, so nobody else
         // touches the slot; `&mut self` makes the reference unique for its lifetime.
         unsafe { self.producer.ring.get_mut(self.range.start() + i as i64) }
+    }
+
+    /// Hand every claimed event to `write` with its sequence, in order. The claim spans at most
+    /// two runs of consecutive slots (it may wrap once); each run is walked by offset from its
+    /// first slot, so the slot index is not masked per event.
+    #[inline]
+    fn write_each<F: FnMut(&mut E, i64)>(&mut self, write: &mut F) {
+        let ring = &self.producer.ring;
+        let (start, n) = (self.range.start(), self.range.len());
+        let mut done = 0;
+        while done < n {
+            let first = start + done as i64;
+            let run = ring.run_from(first).min(n - done);
+            for offset in 0..run {
+                // SAFETY: `first + offset` is inside the claim, which this producer holds and has
+                // not published, so nobody else touches the slot; `offset < run <=
+                // run_from(first)`; each slot is handed out once and the reference ends with
+                // the call.
+                let slot = unsafe { ring.get_mut_in_run(first, offset) };
+                write(slot, first + offset as i64);
+            }
+            done += run;
+        }
     }
 
     /// Every claimed event, in sequence order.

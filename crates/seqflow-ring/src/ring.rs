@@ -281,6 +281,27 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         }
     }
 
+    /// The event `offset` slots after the slot of `first`, for a producer writing a run of
+    /// consecutive claimed slots (see [`get_in_run`](Self::get_in_run)).
+    ///
+    /// # Safety
+    /// `offset < run_from(first)`, and the event at `first + offset` must be writable as
+    /// [`get_mut`](Self::get_mut) requires.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn get_mut_in_run(&self, first: i64, offset: usize) -> &mut E {
+        debug_assert!(offset < self.run_from(first));
+        // SAFETY: inside the ring as in `get_in_run`; the caller's claim gives it exclusive
+        // access to the slot.
+        unsafe {
+            &mut *E::at(
+                self.base.as_ptr(),
+                self.index_of(first) + offset,
+                self.stride,
+            )
+        }
+    }
+
     /// A raw pointer to the slot of `seq`, for readers that copy an event optimistically and
     /// validate afterwards (seqlock style: lossy subscribers). Safe to obtain; reading or
     /// writing through it is up to the caller.
