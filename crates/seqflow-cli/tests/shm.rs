@@ -129,6 +129,10 @@ fn inspect_shows_the_ring_and_rm_removes_only_stale_ones() {
 
     drop(consumer);
     drop(ring);
+    assert!(
+        detached(&name.0),
+        "still attached after every handle was dropped"
+    );
     let o = seqflow(&["rm", &name.0]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert!(text(&o.stdout).contains("removed"));
@@ -205,6 +209,12 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
 
     drop((c, p));
     drop(rings);
+    for n in &names {
+        assert!(
+            detached(n.as_str()),
+            "{n} still attached after every handle was dropped"
+        );
+    }
     let o = seqflow(&["rm", "--namespace", &ns]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert_eq!(text(&o.stdout).lines().count(), 2, "{}", text(&o.stdout));
@@ -235,6 +245,14 @@ fn hold_a_segment_until_killed() {
     let _consumer = ring.consumer("audit").unwrap();
     // Killed long before this ends; the bound only keeps a lost child from lingering.
     std::thread::sleep(Duration::from_secs(60));
+}
+
+/// Wait until nobody is attached to `name` (false after 20 s). Dropping this process's last
+/// handle closes its descriptor at once, but a child that another test thread is starting at
+/// that moment (`Command` forks or `posix_spawn`s) holds a copy of the descriptor, and with it
+/// the segment's attach lock, until it execs; under load that can outlast a whole `seqflow rm`.
+fn detached(name: &str) -> bool {
+    eventually(|| seqflow_shm::inspect(name).is_ok_and(|i| !i.attached))
 }
 
 /// Poll `ready` every 10 ms until it holds; false after 20 s.
@@ -389,7 +407,15 @@ fn seqflow_as_nobody(args: &[&str]) -> Option<Output> {
         std::process::id(),
         args.join("-").replace('/', "_")
     ));
-    std::fs::copy(env!("CARGO_BIN_EXE_seqflow"), &exe).unwrap();
+    // Copied by a `cp` process, never through a descriptor of ours: a child that another test
+    // thread forks while this process holds the copy open for writing keeps that descriptor
+    // until it execs, and executing the copy meanwhile fails with ETXTBSY ("Text file busy").
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_seqflow"))
+        .arg(&exe)
+        .status()
+        .expect("cp runs");
+    assert!(copied.success(), "cp failed: {copied}");
     std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
     let output = Command::new(&exe).args(args).uid(65534).gid(65534).output();
     let _ = std::fs::remove_file(&exe);
