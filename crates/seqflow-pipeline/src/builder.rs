@@ -297,6 +297,9 @@ where
     /// d.shutdown().unwrap();
     /// ```
     pub fn poller_after(&mut self, groups: &[&StageGroup]) -> Result<Poller<E, S>, BuildError> {
+        if let Some(err) = self.recorded_error() {
+            return Err(err);
+        }
         let deps = self.dependencies(groups)?;
         let initial = self.initial;
         let registration = Arc::new(self.sequencer.gating().register(true, || initial)?);
@@ -477,6 +480,20 @@ where
     pub fn start_owned(self) -> Result<Producer<E, S::Claimer>, BuildError> {
         let (disruptor, producer) = self.start()?;
         Ok(producer.owning(disruptor))
+    }
+
+    /// The error recorded while wiring, if any, repeated: it stays recorded, so
+    /// [`start`](Self::start) still refuses (a poller asked for after a failed step must not
+    /// hide that step's failure). Wiring records only these two kinds.
+    fn recorded_error(&self) -> Option<BuildError> {
+        match self.error.as_ref()? {
+            BuildError::ForeignStageGroup => Some(BuildError::ForeignStageGroup),
+            BuildError::Register(e) => Some(BuildError::Register(*e)),
+            other => {
+                debug_assert!(false, "unexpected recorded error {other}");
+                None
+            }
+        }
     }
 
     /// The union of `groups`, all of which must be this builder's: a group made by another

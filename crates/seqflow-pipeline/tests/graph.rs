@@ -213,6 +213,11 @@ fn stage_group_from_another_builder_is_refused() {
         third.after(&[&a]).then_poller().err(),
         Some(seqflow_pipeline::BuildError::ForeignStageGroup)
     ));
+    // Reporting it to the poller does not clear it: start still refuses.
+    assert!(matches!(
+        third.start().err(),
+        Some(seqflow_pipeline::BuildError::ForeignStageGroup)
+    ));
     // The group still works with its own builder.
     first.after(&[&a]).handle_events_with(|_: &u64, _, _| {});
     let (d, mut p) = first.start().unwrap();
