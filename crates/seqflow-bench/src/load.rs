@@ -105,6 +105,29 @@ pub fn parse_self_stat(text: &str) -> Option<u64> {
     Some(tick(11)? + tick(12)? + tick(13)? + tick(14)?)
 }
 
+/// How many CPUs other processes keep busy now, on average over `window` (this process's own
+/// CPU time left out); `None` where `/proc` cannot be read.
+///
+/// ```
+/// let other = seqflow_bench::load::other_busy_cores(std::time::Duration::from_millis(20));
+/// assert!(other.map_or(true, |cores| cores >= 0.0));
+/// ```
+pub fn other_busy_cores(window: std::time::Duration) -> Option<f64> {
+    let a = read_cpu()?;
+    std::thread::sleep(window);
+    let b = read_cpu()?;
+    let cpus = crate::wait::available_cores() as f64;
+    let per_cpu = b.total.saturating_sub(a.total) as f64 / cpus;
+    if per_cpu <= 0.0 {
+        return None;
+    }
+    let other = b
+        .busy
+        .saturating_sub(a.busy)
+        .saturating_sub(b.own.saturating_sub(a.own));
+    Some(other as f64 / per_cpu)
+}
+
 fn read_load() -> Option<LoadAverage> {
     parse_loadavg(&std::fs::read_to_string("/proc/loadavg").ok()?)
 }

@@ -108,6 +108,20 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         .max()
         .unwrap_or(1);
     let mut progress = progress_sink(args.progress);
+    if args.wait.is_none() {
+        let (idle, cpus) = (
+            seqflow_bench::wait::idle_cores(),
+            seqflow_bench::wait::available_cores(),
+        );
+        if idle < cpus && run_threads > idle {
+            eprintln!(
+                "seqflow: note: other processes keep {} of the {cpus} CPU(s) busy: scenarios with \
+                 more threads than the {idle} idle one(s) wait yielding instead of busy-spinning \
+                 (--wait busy-spin forces it)",
+                cpus - idle
+            );
+        }
+    }
     let monitor = LoadMonitor::start(run_threads);
     if let Some(start) = &monitor.load_start() {
         progress(&format!(
@@ -194,7 +208,7 @@ fn ipc_options(args: &CompareArgs) -> ipc::IpcOptions {
         rounds: args.rounds as usize,
         capacity: args.capacity,
         batch: args.batch,
-        wait: args.wait.unwrap_or(Wait::BusySpin),
+        wait: args.wait.unwrap_or(Wait::auto(2)),
         round_trips: args.round_trips,
         sizes: if args.ipc_sizes.is_empty() {
             ipc::all_sizes()

@@ -116,7 +116,8 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 100, allow_negative_numbers = true, value_parser = batch)]
     pub batch: usize,
     /// Wait strategy for every scenario. Default: busy-spin where a scenario has no more
-    /// threads than CPUs, yielding otherwise.
+    /// threads than the CPUs other processes leave idle (sampled as the command starts),
+    /// yielding otherwise.
     #[arg(long, value_enum)]
     pub wait: Option<Wait>,
     /// Round trips per ping-pong run (1 to 10^9).
