@@ -15,6 +15,7 @@ use crate::{
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy};
 use seqflow_sequencer::Sequencer;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -377,7 +378,8 @@ where
     }
 
     /// Publish before the stages start (LMAX allows publishing to a ring before `start`): `f`
-    /// gets a producer for the time of the call; the stages handle those events first once
+    /// gets a producer for the time of the call (a multi-producer one may be cloned, and the
+    /// clone stays a producer of this ring); the stages handle those events first once
     /// started. Add the stages first: they gate from their registration on. The stages do not
     /// run yet, so a ring filled here does not empty: use `try_publish`, a blocking publish
     /// would wait forever.
@@ -430,24 +432,34 @@ where
             .sequencer
             .new_claimer()
             .ok_or(BuildError::ProducerTaken)?;
-        for i in 0..self.stages.len() {
-            if let Err(err) = self.stages[i].spawn() {
-                // Stop what already runs before reporting.
-                self.shared.alert.raise();
-                self.sequencer.wait_strategy().signal_all();
-                for stage in &mut self.stages {
-                    if let Some(t) = stage.thread.take() {
-                        let _ = t.join();
-                    }
+        // A failure part-way, error or panic, must stop the stages already running before the
+        // records go: dropping them unregisters consumers that hold the producer back for those
+        // stages (a stage that precedes another does not gate by itself).
+        let spawned = catch_unwind(AssertUnwindSafe(|| -> Result<(), BuildError> {
+            for stage in &mut self.stages {
+                stage.spawn()?;
+            }
+            tracing::info!(
+                stages = self.stages.len(),
+                capacity = self.ring.capacity(),
+                "disruptor started"
+            );
+            Ok(())
+        }));
+        if !matches!(spawned, Ok(Ok(()))) {
+            self.shared.alert.raise();
+            self.sequencer.wait_strategy().signal_all();
+            for stage in &mut self.stages {
+                if let Some(t) = stage.thread.take() {
+                    let _ = t.join();
                 }
-                return Err(err);
+            }
+            match spawned {
+                Ok(Err(err)) => return Err(err),
+                Err(payload) => resume_unwind(payload),
+                Ok(Ok(())) => {}
             }
         }
-        tracing::info!(
-            stages = self.stages.len(),
-            capacity = self.ring.capacity(),
-            "disruptor started"
-        );
         let producer = Producer::new(claimer, self.ring.clone());
         let disruptor = Disruptor::new(
             self.sequencer,
@@ -484,11 +496,12 @@ where
 
     /// The error recorded while wiring, if any, repeated: it stays recorded, so
     /// [`start`](Self::start) still refuses (a poller asked for after a failed step must not
-    /// hide that step's failure). Wiring records only these two kinds.
+    /// hide that step's failure). Wiring records only these kinds.
     fn recorded_error(&self) -> Option<BuildError> {
         match self.error.as_ref()? {
             BuildError::ForeignStageGroup => Some(BuildError::ForeignStageGroup),
             BuildError::Register(e) => Some(BuildError::Register(*e)),
+            BuildError::EmptyWorkerPool => Some(BuildError::EmptyWorkerPool),
             other => {
                 debug_assert!(false, "unexpected recorded error {other}");
                 None
@@ -815,6 +828,12 @@ where
         mut self,
         workers: Vec<H>,
     ) -> Self {
+        if workers.is_empty() {
+            // Stages after it would come after nothing: after the producer only.
+            self.builder
+                .error
+                .get_or_insert(BuildError::EmptyWorkerPool);
+        }
         let work = OwnedRef::new(Sequence::default());
         let pool = self.builder.stages.len();
         let mut added = Vec::new();

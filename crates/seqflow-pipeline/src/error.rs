@@ -72,7 +72,10 @@ pub enum BuildError {
         /// The stage that changes its events.
         stage: String,
     },
-    /// A stage thread could not be spawned.
+    /// A worker pool was given no workers: stages added after it would follow nothing.
+    #[error("a worker pool needs at least one worker")]
+    EmptyWorkerPool,
+    /// A stage thread could not be spawned (also: a thread name with a NUL byte).
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {
         /// The stage.

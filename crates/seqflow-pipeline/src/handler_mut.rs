@@ -122,8 +122,10 @@ impl<E, H: EventHandlerMut<E>> EventHandler<E> for Exclusive<H, E> {
         // The loop hands out `seq` only once it is published and every stage before this one
         // has finished it (and those never read it again: their sequences are past it); the
         // stages after this one wait for this stage's sequence, still below `seq`; the
-        // producers wait for the last stages, which come after this one (or for this stage),
-        // and a stage left running by a shutdown that timed out gates them itself, so none
+        // producers wait for the last stages, which come after this one (or for this stage):
+        // `start` stops the stages already running if it fails part-way (error or panic), so
+        // no record is dropped under a running stage, and a stage left running by a shutdown
+        // that timed out gates the producers itself, so none
         // claims the slot's next lap; `new`'s contract rules out every other reader of this
         // builder (parallel stages, pollers, lossy subscribers, later additions), and no other
         // builder reaches the ring (`from_parts` is `unsafe` and forbids it). `BatchEvent`

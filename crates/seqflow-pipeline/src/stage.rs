@@ -144,6 +144,16 @@ impl<E: ?Sized + 'static> StageRecord<E> {
             .thread_name
             .clone()
             .unwrap_or_else(|| format!("seqflow-{}", self.name));
+        if thread_name.contains('\0') {
+            // `std::thread::Builder::spawn` would panic on it.
+            return Err(BuildError::Spawn {
+                stage: self.name.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "a thread name may not contain a NUL byte",
+                ),
+            });
+        }
         let name: Arc<str> = self.name.as_str().into();
         let spawned = std::thread::Builder::new()
             .name(thread_name)

@@ -691,3 +691,48 @@ fn a_stage_left_running_by_shutdown_timeout_still_holds_the_producer_back() {
     assert!(p.try_publish(|e, _| *e = 4).is_err());
     go.store(true, SeqCst);
 }
+
+#[test]
+fn a_start_that_fails_part_way_stops_the_stages_already_running() {
+    // The second stage cannot be spawned (a NUL byte in its thread name): the writer, spawned
+    // first, must be stopped and joined before `start` reports, or it would run with nothing
+    // gating the producers.
+    let token = Arc::new(());
+    let held = token.clone();
+    let mut b = builder();
+    b.handle_events_mut_with(move |e: &mut u64, _, _| {
+        let _ = &held;
+        *e += 1;
+    })
+    .then(|_: &u64, _, _| {})
+    .thread_name("reader\0");
+    match b.start().err() {
+        Some(BuildError::Spawn { source, .. }) => {
+            assert_eq!(source.kind(), std::io::ErrorKind::InvalidInput)
+        }
+        other => panic!("expected Spawn, got {other:?}"),
+    }
+    // The writer's thread ended and dropped its handler (and the token with it).
+    assert_eq!(Arc::strong_count(&token), 1);
+
+    // The same through a stage name (the default thread name is `seqflow-<name>`).
+    let mut b = builder();
+    b.handle_events_with(|_: &u64, _, _| {}).named("bad\0name");
+    assert!(matches!(b.start().err(), Some(BuildError::Spawn { .. })));
+}
+
+#[test]
+fn an_empty_worker_pool_is_refused() {
+    let mut b = builder();
+    b.handle_events_mut_with(|_: &mut u64, _, _| {})
+        .then_worker_pool(Vec::<fn(&u64, i64, bool)>::new())
+        .then(|_: &u64, _, _| {});
+    assert!(matches!(b.start().err(), Some(BuildError::EmptyWorkerPool)));
+    let mut b = builder();
+    b.handle_events_mut_with_worker_pool(Vec::<fn(&mut u64, i64, bool)>::new());
+    assert!(matches!(
+        b.poller().err(),
+        Some(BuildError::EmptyWorkerPool)
+    ));
+    assert!(matches!(b.start().err(), Some(BuildError::EmptyWorkerPool)));
+}
