@@ -723,10 +723,11 @@ where
         handler: H,
     ) -> Self {
         let name = self.next_name();
-        // SAFETY: the stage runs over this builder's ring (`add_stage`), and it is marked
-        // exclusive below, so `start` checks the rest of `Exclusive::new`'s contract (the ring
-        // is process-local, no lossy subscriber, every other consumer before or after this
-        // stage) before any stage thread runs; the running disruptor refuses later consumers.
+        // The stage runs over this builder's ring (`add_stage`), and it is marked exclusive
+        // below, so `start` checks the rest of `Exclusive::new`'s contract (the ring is
+        // process-local, no lossy subscriber, every other consumer before or after this stage)
+        // before any stage thread runs; the running disruptor refuses later consumers.
+        // SAFETY: so the contract holds whenever the stage runs.
         let handler = unsafe { Exclusive::new(handler, self.builder.ring.clone()) };
         self.add_body(name, move |ctx| {
             run_batch_processor(ctx, handler);
@@ -861,14 +862,17 @@ where
         workers: Vec<H>,
     ) -> Self {
         let ring = self.builder.ring.clone();
-        // SAFETY: the workers run over this builder's ring, and they are marked as one writer
-        // group below, so `start` checks the rest of `Exclusive::new`'s contract before any
-        // stage thread runs (the ring is process-local, no lossy subscriber, every consumer
-        // outside the pool before or after it; inside the pool, the shared work sequence gives
-        // each event to exactly one worker); the running disruptor refuses later consumers.
+        // The workers run over this builder's ring, and they are marked as one writer group
+        // below, so `start` checks the rest of `Exclusive::new`'s contract before any stage
+        // thread runs (the ring is process-local, no lossy subscriber, every consumer outside
+        // the pool before or after it; inside the pool, the shared work sequence gives each
+        // event to exactly one worker); the running disruptor refuses later consumers.
         let workers = workers
             .into_iter()
-            .map(|h| unsafe { Exclusive::new(h, ring.clone()) })
+            .map(|h| {
+                // SAFETY: so the contract holds whenever a worker runs (see above).
+                unsafe { Exclusive::new(h, ring.clone()) }
+            })
             .collect();
         let pool = self.handle_events_with_worker_pool(workers);
         let group = pool.last.first().copied();
