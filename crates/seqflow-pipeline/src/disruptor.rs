@@ -229,7 +229,29 @@ where
     }
 
     /// `drain`: `None` halts; `Some(timeout)` drains first, within `timeout` if given.
+    ///
+    /// Called from one of the stages' own threads (a handler that shuts its disruptor down, or
+    /// drops its last `start_owned` producer), draining would wait for the very handler that
+    /// is calling, and joining would join the calling thread: the stop then goes on in a
+    /// thread of its own, which finishes once the handler has returned, and the caller learns
+    /// so from [`ShutdownError::CalledFromStage`].
     fn stop(mut self, drain: Option<Option<Duration>>) -> Result<(), ShutdownError> {
+        if let Some(stage) = self.stages.iter().find(|s| s.is_current_thread()) {
+            let stage = stage.name.clone();
+            let background = std::thread::Builder::new()
+                .name("seqflow-shutdown".into())
+                .spawn(move || {
+                    if let Err(e) = self.stop(drain) {
+                        tracing::error!(error = %e, "disruptor stopped from one of its stages");
+                    }
+                });
+            // Without a thread of its own, the closure (and the disruptor in it) is dropped
+            // here: `Drop` halts every stage without draining and leaves this one detached.
+            if let Err(e) = background {
+                tracing::error!(error = %e, stage, "no thread for the shutdown: halting instead");
+            }
+            return Err(ShutdownError::CalledFromStage { stage });
+        }
         let mut result = Ok(());
         if let Some(timeout) = drain {
             if let Err(unprocessed) = self.drain(timeout) {
@@ -298,8 +320,15 @@ impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
             return;
         }
         self.raise_alerts();
-        for thread in self.stages.iter_mut().filter_map(|s| s.thread.take()) {
-            let _ = thread.join();
+        for stage in &mut self.stages {
+            if stage.is_current_thread() {
+                // Dropped inside one of its own handlers: this thread ends when that returns.
+                stage.thread = None;
+                continue;
+            }
+            if let Some(thread) = stage.thread.take() {
+                let _ = thread.join();
+            }
         }
     }
 }

@@ -122,6 +122,14 @@ pub enum ShutdownError {
         /// The error, as text.
         message: String,
     },
+    /// Asked for on the thread of one of the disruptor's own stages (inside a handler), where
+    /// waiting for the stages would wait for itself. The stop goes on in a thread of its own and
+    /// completes once that handler returns; its outcome is logged.
+    #[error("shutdown asked for inside stage {stage}: it goes on in the background once the handler returns")]
+    CalledFromStage {
+        /// The stage whose handler asked.
+        stage: String,
+    },
 }
 
 /// The failure that halted the disruptor: a panic under `PanicPolicy::Halt` or an exception

@@ -1,6 +1,6 @@
 //! [`Producer`] and [`ClaimGuard`]: writing events in place and publishing them.
 
-use crate::{Disruptor, ProducerSequencer};
+use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
 use seqflow_ring::{RingBuffer, Slot};
 use seqflow_sequence::{Deadline, YieldingWait};
@@ -47,8 +47,19 @@ where
     S: ProducerSequencer,
 {
     fn shutdown_now(self) {
-        if let Err(e) = self.shutdown() {
-            tracing::error!(error = %e, "disruptor stopped after its last producer was dropped");
+        match self.shutdown() {
+            Ok(()) => {}
+            // The last producer was dropped inside a handler: the shutdown goes on in the
+            // background (and logs its own outcome).
+            Err(ShutdownError::CalledFromStage { stage }) => {
+                tracing::debug!(
+                    stage,
+                    "last producer dropped inside a stage: stopping in the background"
+                );
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "disruptor stopped after its last producer was dropped");
+            }
         }
     }
 }

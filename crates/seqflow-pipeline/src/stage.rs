@@ -176,6 +176,14 @@ impl<E: ?Sized + 'static> StageRecord<E> {
             }),
         }
     }
+}
+
+impl<E: ?Sized> StageRecord<E> {
+    /// Whether this stage's thread is the calling thread.
+    pub fn is_current_thread(&self) -> bool {
+        let me = std::thread::current().id();
+        self.thread.as_ref().is_some_and(|t| t.thread().id() == me)
+    }
 
     /// Whether the drain waits for this stage: a running stage thread (a poller is drained by
     /// its user; a stage whose thread ended will not move again).

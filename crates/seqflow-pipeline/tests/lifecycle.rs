@@ -358,3 +358,163 @@ fn lossy_subscriber_lapped_then_resumes_and_never_gates() {
         }
     }
 }
+
+/// Sends on a channel when dropped: a stage's handler owns one, so the message says the
+/// stage's thread has ended (the handler is dropped with it).
+struct EndedSignal(mpsc::Sender<()>);
+
+impl Drop for EndedSignal {
+    fn drop(&mut self) {
+        let _ = self.0.send(());
+    }
+}
+
+/// Long enough for any healthy stop on a loaded machine; only a hang reaches it.
+const HANG: Duration = Duration::from_secs(60);
+
+#[test]
+fn last_owned_producer_dropped_inside_a_handler_stops_everything_in_the_background() {
+    type P = seqflow_pipeline::Producer<u64, seqflow_sequencer::MultiClaimer<BlockingWait>>;
+    let (clone_tx, clone_rx) = mpsc::channel::<P>();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (ended_tx, ended) = mpsc::channel::<()>();
+    let (ended_b_tx, ended_b) = mpsc::channel::<()>();
+    let seen_b = Arc::new(AtomicU64::new(0));
+    let mut b = Disruptor::builder(16, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap();
+    let signal = EndedSignal(ended_tx);
+    let a = b
+        .handle_events_with(move |e: &u64, _, _| {
+            let _keep = &signal;
+            if *e == 9 {
+                // Every other producer is gone once `go` arrives: this clone is the last one.
+                // It republishes one event, then drops: the stop must drain that event too.
+                go_rx.recv().unwrap();
+                let mut last = clone_rx.recv().unwrap();
+                last.publish(|slot, _| *slot = 100).unwrap();
+                drop(last);
+            }
+        })
+        .group();
+    let count = seen_b.clone();
+    let signal_b = EndedSignal(ended_b_tx);
+    b.after(&[&a]).handle_events_with(move |_: &u64, _, _| {
+        let _keep = &signal_b;
+        count.fetch_add(1, SeqCst);
+    });
+    let mut p = b.start_owned().unwrap();
+    clone_tx.send(p.clone()).unwrap();
+    for i in 0..10 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    drop(p);
+    go_tx.send(()).unwrap();
+    ended
+        .recv_timeout(HANG)
+        .expect("the stage that dropped the last producer ended");
+    ended_b
+        .recv_timeout(HANG)
+        .expect("the stage after it ended");
+    assert_eq!(
+        seen_b.load(SeqCst),
+        11,
+        "the stop drained every event, the republished one too"
+    );
+}
+
+#[test]
+fn shutdown_inside_a_handler_is_a_typed_error_and_completes_in_the_background() {
+    type D = Disruptor<u64, seqflow_sequencer::SingleProducerSequencer<BlockingWait>>;
+    let cell: Arc<parking_lot::Mutex<Option<D>>> = Arc::default();
+    let (answer_tx, answer) = mpsc::channel();
+    let (ended_tx, ended) = mpsc::channel::<()>();
+    let (ended_b_tx, ended_b) = mpsc::channel::<()>();
+    let seen_b = Arc::new(AtomicU64::new(0));
+    let mut b = Disruptor::builder(16, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let inside = cell.clone();
+    let signal = EndedSignal(ended_tx);
+    let a = b
+        .handle_events_with(move |_: &u64, seq, _| {
+            let _keep = &signal;
+            if seq == 4 {
+                let d = inside.lock().take().unwrap();
+                answer_tx.send(d.shutdown()).unwrap();
+            }
+        })
+        .named("closer")
+        .group();
+    let count = seen_b.clone();
+    let signal_b = EndedSignal(ended_b_tx);
+    b.after(&[&a]).handle_events_with(move |_: &u64, _, _| {
+        let _keep = &signal_b;
+        count.fetch_add(1, SeqCst);
+    });
+    let (d, mut p) = b.start().unwrap();
+    *cell.lock() = Some(d);
+    for i in 0..8 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    assert_eq!(
+        answer.recv_timeout(HANG).unwrap(),
+        Err(ShutdownError::CalledFromStage {
+            stage: "closer".into()
+        })
+    );
+    ended
+        .recv_timeout(HANG)
+        .expect("the stage that asked ended");
+    ended_b
+        .recv_timeout(HANG)
+        .expect("the stage after it ended");
+    // Published before the shutdown was asked for: drained. Later ones may or may not be.
+    assert!(seen_b.load(SeqCst) >= 5);
+    // The stop raised the sequencer's alert: the producer is refused, not left waiting.
+    let refused = (0..64).find_map(|i| p.publish(|e, _| *e = i).err());
+    assert_eq!(refused, Some(ClaimError::Halted));
+}
+
+#[test]
+fn a_disruptor_dropped_inside_its_own_handler_halts_without_joining_that_thread() {
+    type D = Disruptor<u64, seqflow_sequencer::SingleProducerSequencer<BlockingWait>>;
+    let cell: Arc<parking_lot::Mutex<Option<D>>> = Arc::default();
+    let (ended_tx, ended) = mpsc::channel::<()>();
+    let (ended_b_tx, ended_b) = mpsc::channel::<()>();
+    let mut b = Disruptor::builder(16, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let inside = cell.clone();
+    let signal = EndedSignal(ended_tx);
+    let dropped = Arc::new(AtomicU64::new(0));
+    let returned = dropped.clone();
+    b.handle_events_with(move |_: &u64, seq, _| {
+        let _keep = &signal;
+        if seq == 2 {
+            drop(inside.lock().take());
+            returned.store(1, SeqCst);
+        }
+    });
+    let signal_b = EndedSignal(ended_b_tx);
+    b.handle_events_with(move |_: &u64, _, _| {
+        let _keep = &signal_b;
+    });
+    let (d, mut p) = b.start().unwrap();
+    *cell.lock() = Some(d);
+    for i in 0..3 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    ended
+        .recv_timeout(HANG)
+        .expect("the stage that dropped it ended");
+    ended_b.recv_timeout(HANG).expect("the other stage ended");
+    assert_eq!(
+        dropped.load(SeqCst),
+        1,
+        "the drop returned (no join of its own thread)"
+    );
+}
