@@ -17,8 +17,8 @@ use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
 use crate::{reaper, ProducerMode, ShmError, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
-use seqflow_sequence::{Deadline, INITIAL_SEQUENCE};
-use seqflow_sequencer::{ClaimError, Claimer, PublishError, SequenceRange};
+use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy, INITIAL_SEQUENCE};
+use seqflow_sequencer::{ClaimError, Claimer, PublishError, SequenceRange, Sequencer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -191,9 +191,15 @@ impl ShmClaimer {
                 let interval = self.inner.liveness_interval;
                 // The ring is full: the wait begins (a claim that finds room reads no clock).
                 let deadline = deadline.resolve();
+                let multi = self.inner.segment.mode == ProducerMode::MultiCas;
                 result = loop {
                     let slice = slice_end(deadline, interval);
-                    match self.claim_inner(n, Some(slice).into(), true, pairing) {
+                    let claimed = if multi {
+                        self.wait_for_room_then_claim(n, slice, pairing)
+                    } else {
+                        self.claim_inner(n, Some(slice).into(), true, pairing)
+                    };
+                    match claimed {
                         Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
                             break Err(ClaimError::Halted);
                         }
@@ -213,6 +219,40 @@ impl ShmClaimer {
             self.slot().state.store(IDLE, Ordering::Release);
         }
         result
+    }
+
+    /// One slice of a multi producer's wait for room, then one try to claim. The producer waits
+    /// IDLE, not CLAIMING: it has taken nothing yet, and while any live producer is CLAIMING the
+    /// release of a hole left by a producer that died between its claim and recording it is
+    /// put off (the hole could be that producer's claim, about to be recorded). Waiting as
+    /// CLAIMING would put it off for as long as the ring stays full — for ever when the hole is
+    /// what keeps the ring full. CLAIMING is set again right before the claim, as on the fast
+    /// path. `Timeout` when there was no room within the slice (or it was taken first).
+    fn wait_for_room_then_claim(
+        &mut self,
+        n: usize,
+        until: Instant,
+        pairing: Pairing,
+    ) -> Result<SequenceRange, ClaimError> {
+        self.slot().state.store(IDLE, Ordering::Release);
+        let sequencer = Arc::clone(&self.inner.sequencer);
+        sequencer
+            .wait_strategy()
+            .wait_until(
+                || sequencer.has_available_capacity(n).then_some(()),
+                sequencer.alert(),
+                Some(until),
+            )
+            .map_err(|e| match e {
+                WaitError::Timeout => ClaimError::Timeout { requested: n },
+                WaitError::Alerted => ClaimError::Halted,
+            })?;
+        self.slot().state.store(CLAIMING, Ordering::Relaxed);
+        match self.claim_inner(n, Deadline::NEVER, false, pairing) {
+            // Another producer took the room first: the caller's next slice waits again.
+            Err(ClaimError::Full { .. }) => Err(ClaimError::Timeout { requested: n }),
+            other => other,
+        }
     }
 
     /// One claim through the inner claimer's path for `pairing`: the paired claim, or the

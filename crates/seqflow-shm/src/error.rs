@@ -430,6 +430,19 @@ pub enum ConsumeError {
         /// The highest sequence waited for.
         available: i64,
     },
+    /// The segment reports `available` published while this consumer waits for `seq`: more
+    /// than the ring's `capacity` slots ahead of it, which no producer can do while the
+    /// consumer gates the ring. Something other than seqflow wrote the segment's sequences;
+    /// nothing is handed out (the slots would be read several laps over).
+    #[error("the segment is inconsistent: sequence {available} is reported published while this consumer waits for {seq}, more than the ring's {capacity} slots ahead")]
+    Inconsistent {
+        /// The sequence waited for.
+        seq: i64,
+        /// What the segment reports available.
+        available: i64,
+        /// The ring's capacity.
+        capacity: usize,
+    },
     /// A stage this consumer runs after died or unregistered: its sequence will not move.
     #[error("upstream consumer {upstream:?} (slot {index}) is gone")]
     UpstreamGone {

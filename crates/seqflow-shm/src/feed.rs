@@ -36,6 +36,7 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
     ) -> Result<Self, ShmError> {
         let inner = ring.inner().clone();
         let registered = Registration::register(&inner, kind, label, true, start)?;
+        let sequence = registered.registration.sequence.get();
         let dependents = registered
             .upstream
             .iter()
@@ -46,7 +47,7 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         Ok(Self {
             events: ring.ring(),
             barrier,
-            watch: Watch::new(inner, registered.upstream),
+            watch: Watch::new(inner, registered.upstream, sequence),
             registration: registered.registration,
             pool: registered.pool,
             stop: None,
@@ -99,6 +100,16 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
             Some(end) => hi.min(end),
             None => hi,
         };
+        // A gating consumer is never more than a lap behind what is published; a segment that
+        // says otherwise was written by something else (and one batch would run for ever).
+        let capacity = self.events.capacity();
+        if hi.saturating_sub(seq) >= capacity as i64 {
+            return Err(ConsumeError::Inconsistent {
+                seq,
+                available: hi,
+                capacity,
+            });
+        }
         self.watch.check_abandoned(seq, hi)?;
         Ok(hi)
     }

@@ -9,7 +9,9 @@
 //! whose claim is private), then the claim, then `start`/`end` (`Relaxed`) and
 //! `state = CLAIMED` (`Release`), then a `Release` fence before the slots are written (the
 //! seqlock writer side for lossy readers); after publishing, `state = IDLE` (`Release`, after
-//! the publish stores). Readers load `state` with `Acquire` before `start`/`end`.
+//! the publish stores). Readers load `state` with `Acquire` before `start`/`end`. A multi
+//! producer that finds the ring full waits for room IDLE and sets CLAIMING again right before
+//! its next try, so CLAIMING always lasts a few instructions (the hole scan waits for it).
 
 use seqflow_sequencer::SequenceRange;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};

@@ -58,7 +58,7 @@ impl<E: ?Sized + ShmEvent> ShmSubscriber<E> {
             events: ring.ring(),
             ring,
             barrier,
-            watch: Watch::new(inner, registered.upstream),
+            watch: Watch::new(inner, registered.upstream, next - 1),
             registration: registered.registration,
             cursor: LossyCursor::new(next),
             stop: None,

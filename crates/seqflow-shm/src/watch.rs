@@ -33,9 +33,12 @@ pub(crate) struct Watch {
 }
 
 impl Watch {
-    /// A watch for a consumer that follows `upstream` (empty: only the producer). Claims
-    /// released before it existed are not reported to it (it starts after them).
-    pub fn new(ring: Arc<RingInner>, upstream: Vec<Upstream>) -> Self {
+    /// A watch for a consumer that follows `upstream` (empty: only the producer) and has
+    /// handled everything up to `sequence`. Claims of dead producers that end at or before
+    /// `sequence` are not reported to it (it starts after them); those still ahead of it are,
+    /// when its batches reach them: a declared consumer that attaches late, behind the cursor,
+    /// must hear of a dead producer's claim like one that was attached all along.
+    pub fn new(ring: Arc<RingInner>, upstream: Vec<Upstream>, sequence: i64) -> Self {
         let seen_epoch = ring
             .segment
             .header
@@ -43,20 +46,28 @@ impl Watch {
             .abandoned_epoch
             .load(Ordering::Acquire);
         let abandoned = reaper::abandoned_claims(&ring.segment);
-        let mut reported: Vec<(usize, u64)> =
-            abandoned.iter().map(|a| (a.slot, a.generation)).collect();
+        let behind = |range: Option<seqflow_sequencer::SequenceRange>| {
+            range.is_none_or(|r| r.end() <= sequence)
+        };
+        let mut reported: Vec<(usize, u64)> = abandoned
+            .iter()
+            .filter(|a| behind(a.range))
+            .map(|a| (a.slot, a.generation))
+            .collect();
         reported.extend(
             reaper::dead_claims(&ring.segment)
                 .iter()
+                .filter(|d| behind(d.range))
                 .map(|d| (d.slot, d.generation)),
         );
+        let pending = abandoned.iter().any(|a| !behind(a.range));
         Self {
             ring,
             upstream,
             seen_epoch,
             abandoned,
             reported,
-            pending: false,
+            pending,
         }
     }
 

@@ -9,7 +9,7 @@
 mod common;
 
 use common::{fork_child, Pipe, Seg};
-use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmConsumer, ShmOptions, ShmRing, WaitKind};
 use std::time::{Duration, Instant};
 
 const LONG: Option<Duration> = Some(Duration::from_secs(30));
@@ -931,6 +931,174 @@ fn releasing_a_killed_declared_consumer_needs_no_reap_first() {
     }
 }
 
+/// Multi-producer options with `declared` consumers and a short liveness interval.
+fn multi_declared(declared: &[&str]) -> ShmOptions {
+    ShmOptions {
+        declared_consumers: declared.iter().map(|s| s.to_string()).collect(),
+        ..options(ProducerMode::MultiCas)
+    }
+}
+
+/// Poll `c` until it has handled `upto`: the events as (sequence, value) and the errors met.
+fn drain_through(c: &mut ShmConsumer<u64>, upto: i64) -> (Vec<(i64, u64)>, Vec<ConsumeError>) {
+    let (mut got, mut errors) = (Vec::new(), Vec::new());
+    let start = Instant::now();
+    while c.sequence() < upto && start.elapsed() < Duration::from_secs(30) {
+        if let Err(e) = c.poll_batch(Some(Duration::from_millis(200)), |e, seq, _| {
+            got.push((seq, *e))
+        }) {
+            errors.push(e);
+        }
+    }
+    (got, errors)
+}
+
+/// A child claims 3 slots of a multi-producer ring and is killed before publishing them; the
+/// parent publishes 3 more. A declared consumer that attaches only now starts behind the dead
+/// claim and must be told of it, as one attached all along is, whether or not another
+/// consumer has already had the claim released.
+fn declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim() {
+    for released_first in [false, true] {
+        let seg = Seg::new("late-declared");
+        let ring =
+            ShmRing::<u64>::create(&seg.name, 8, multi_declared(&["journal", "audit"])).unwrap();
+        let claimed = Pipe::new();
+        let name = seg.name.clone();
+        let mut child = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let mut p = ring.producer().map_err(|e| e.to_string())?;
+            let _claim = p.claim(3).map_err(|e| e.to_string())?;
+            claimed.send(b"c");
+            std::thread::sleep(Duration::from_secs(60));
+            Ok(())
+        });
+        claimed.recv(1, ATTACH).expect("the child claimed");
+        child.kill();
+        let mut p = ring.producer().unwrap();
+        for _ in 0..3 {
+            p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+        }
+        if released_first {
+            let mut audit = ring.consumer("audit").unwrap();
+            let (_, errors) = drain_through(&mut audit, 5);
+            assert!(errors
+                .iter()
+                .any(|e| matches!(e, ConsumeError::ProducerDied { .. })));
+        }
+        let mut journal = ring.consumer("journal").unwrap();
+        let (got, errors) = drain_through(&mut journal, 5);
+        let told = errors.iter().any(|e| {
+            matches!(e, ConsumeError::ProducerDied { claimed: Some(r), .. }
+                if r.start() == 0 && r.end() == 2)
+        });
+        assert!(
+            told,
+            "released first: {released_first}; errors {errors:?}, events {got:?}"
+        );
+        let after: Vec<_> = got.iter().filter(|(seq, _)| *seq > 2).copied().collect();
+        assert_eq!(after, vec![(3, 103), (4, 104), (5, 105)]);
+    }
+}
+
+/// A producer dies between its claim and recording it (a hole nobody owns) while another,
+/// live producer waits for room in a full ring. The hole must still be released: the waiting
+/// producer must not look like one about to record a claim. Then every event arrives.
+fn hole_is_released_while_a_live_producer_waits_for_room() {
+    let seg = Seg::new("hole-full");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::MultiCas)).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let (attached, go, finished) = (Pipe::new(), Pipe::new(), Pipe::new());
+    let name = seg.name.clone();
+    let mut live = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut p = ring.producer().map_err(|e| e.to_string())?;
+        attached.send(b"a");
+        go.recv(1, ATTACH).ok_or("no go")?;
+        for i in 0..20u64 {
+            p.publish_timeout(Duration::from_secs(30), |e, _| *e = 1000 + i)
+                .map_err(|e| e.to_string())?;
+        }
+        finished.send(b"f");
+        Ok(())
+    });
+    attached
+        .recv(1, ATTACH)
+        .expect("the live producer attached");
+    let claimed = Pipe::new();
+    let name = seg.name.clone();
+    let mut dying = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let p = ring.producer().map_err(|e| e.to_string())?;
+        // Claim 2 slots as a producer killed right after its claim, before recording it.
+        seqflow_shm::testing::poke_producer_state(&name, p.claimer().slot_index(), 1)
+            .map_err(|e| e.to_string())?;
+        seqflow_shm::testing::abandon_raw_claim(&ring, 2)
+            .ok_or("not a multi-producer ring")?
+            .map_err(|e| e.to_string())?;
+        std::mem::forget(p);
+        claimed.send(b"c");
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    });
+    claimed.recv(1, ATTACH).expect("the dying producer claimed");
+    dying.kill();
+    go.send(b"g");
+    let (got, errors) = drain_through(&mut c, 21);
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, ConsumeError::ProducerDied { .. })),
+        "the hole was reported: {errors:?}"
+    );
+    let values: Vec<u64> = got
+        .iter()
+        .filter(|(seq, _)| *seq >= 2)
+        .map(|(_, v)| *v)
+        .collect();
+    assert_eq!(
+        values,
+        (1000..1020).collect::<Vec<_>>(),
+        "consumer at {}",
+        c.sequence()
+    );
+    assert!(
+        finished.recv(1, ATTACH).is_some(),
+        "the live producer finished"
+    );
+    live.expect_success("live producer");
+}
+
+/// A hostile write moves a single producer's cursor far ahead (below any plausibility bound
+/// on sequences): a consumer's wait reports the segment inconsistent instead of handing out
+/// one batch of billions of events, several laps of the same 8 slots.
+fn a_cursor_far_ahead_is_an_inconsistent_segment_not_an_endless_batch() {
+    use std::os::unix::fs::FileExt;
+    let seg = Seg::new("cursor-far");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(format!("/dev/shm{}", seg.name))
+        .unwrap();
+    // The header's table of region offsets starts at byte 128; the cursor's comes first.
+    let mut word = [0u8; 8];
+    file.read_exact_at(&mut word, 128).unwrap();
+    file.write_all_at(&(1i64 << 31).to_le_bytes(), u64::from_le_bytes(word))
+        .unwrap();
+    let mut handled = 0u64;
+    let result = c.poll_batch(Some(Duration::from_millis(10)), |_, _, _| handled += 1);
+    assert_eq!(handled, 0);
+    assert_eq!(
+        result,
+        Err(ConsumeError::Inconsistent {
+            seq: 0,
+            available: 1 << 31,
+            capacity: 8
+        })
+    );
+}
+
 fn main() {
     if let Some(index) = seqflow_shm::worker_index() {
         // A spawned worker of `supervised_workers_report_failures`: worker 1 fails.
@@ -997,6 +1165,18 @@ fn main() {
         (
             "sigkill_while_attaching_as_declared",
             sigkill_while_attaching_as_declared,
+        ),
+        (
+            "declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim",
+            declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim,
+        ),
+        (
+            "hole_is_released_while_a_live_producer_waits_for_room",
+            hole_is_released_while_a_live_producer_waits_for_room,
+        ),
+        (
+            "a_cursor_far_ahead_is_an_inconsistent_segment_not_an_endless_batch",
+            a_cursor_far_ahead_is_an_inconsistent_segment_not_an_endless_batch,
         ),
         (
             "inherited_handles_are_refused_in_a_forked_child",
