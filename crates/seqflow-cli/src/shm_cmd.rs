@@ -47,8 +47,9 @@ pub struct RmArgs {
     /// The segment names (with --namespace and no names: every ring of the namespace).
     #[arg(required_unless_present = "namespace")]
     pub names: Vec<String>,
-    /// Remove even if processes are still attached (they keep their mapping). A file that is
-    /// not a seqflow segment is never removed, with or without it.
+    /// Remove even if processes are still attached (they keep their mapping); an empty file
+    /// (what a creator that died before sizing its segment leaves) is removed too. A file
+    /// with contents that is not a seqflow segment is never removed, with or without it.
     #[arg(long)]
     pub force: bool,
     #[command(flatten)]
