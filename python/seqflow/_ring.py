@@ -86,6 +86,10 @@ class Ring:
         namespace: Optional[str] = None,
         _raw: Any = None,
     ) -> None:
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError("capacity must be an int, not %s" % type(capacity).__name__)
+        if capacity < 1 or capacity & (capacity - 1):
+            raise ValueError("capacity must be a power of two (1, 2, 4, ...), not %d" % capacity)
         self._dtype = None
         if dtype is not None:
             import numpy as np

@@ -250,3 +250,11 @@ def test_object_dtype_is_refused():
     for dt in [np.dtype(object), np.dtype([("id", "<i8"), ("obj", "O")])]:
         with pytest.raises(TypeError):
             seqflow.Ring(capacity=8, dtype=dt)
+
+
+def test_bad_capacities_are_clear_errors():
+    for bad in (0, 3, -1, 1000):
+        with pytest.raises(ValueError, match="power of two"):
+            seqflow.Ring(capacity=bad, slot_size=16)
+    with pytest.raises(TypeError, match="capacity must be an int"):
+        seqflow.Ring(capacity="8", slot_size=16)

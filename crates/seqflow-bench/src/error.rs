@@ -10,8 +10,8 @@ use seqflow_sequencer::ClaimError;
 pub enum BenchError {
     /// A `--scenario` token that names no scenario.
     #[error(
-        "unknown scenario '{token}': use all, latency, a family ({families}), optionally \
-         followed by -u64/-b128 and -burst/-single"
+        "unknown scenario '{token}': use all, latency, ipc, a family ({families}), optionally \
+         followed by -u64/-b128 and/or -burst/-single (e.g. 1p1c-burst, 2p1c-b128-single)"
     )]
     UnknownScenario {
         /// The token as given.

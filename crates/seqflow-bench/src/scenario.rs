@@ -128,6 +128,29 @@ impl Scenario {
         all
     }
 
+    /// Whether `token` is this scenario's family followed by any of its payload and publish
+    /// names, each at most once and in either order: `1p1c-burst` and `1p1c-burst-u64` name
+    /// `1p1c-u64-burst`.
+    fn narrowed_by(&self, token: &str) -> bool {
+        let Some(rest) = token.strip_prefix(self.shape.name()) else {
+            return false;
+        };
+        let Some(rest) = rest.strip_prefix('-') else {
+            return rest.is_empty();
+        };
+        let (mut payload, mut publish) = (false, false);
+        rest.split('-').all(|part| {
+            if !payload && part == self.payload.name() {
+                payload = true;
+            } else if !publish && part == self.publish.name() {
+                publish = true;
+            } else {
+                return false;
+            }
+            true
+        })
+    }
+
     /// `family-payload-publish`, e.g. `1p3c-pipeline-b128-single`.
     pub fn name(&self) -> String {
         format!(
@@ -184,8 +207,19 @@ pub struct Selection {
 /// The name of the latency scenario in `--scenario`.
 pub const LATENCY: &str = "latency";
 
-/// Resolve `--scenario` tokens: `all`, `latency`, a full scenario name, or a prefix ending at a
-/// `-` boundary (`1p1c`, `2p1c-b128`, `diamond-u64-burst`, ...). No token means `all`.
+/// Resolve `--scenario` tokens: `all`, `latency`, a full scenario name, a prefix ending at a
+/// `-` boundary (`1p1c`, `2p1c-b128`, `diamond-u64-burst`, ...), or a family narrowed by
+/// publish mode alone (`1p1c-burst`). No token means `all`.
+///
+/// ```
+/// use seqflow_bench::scenario::select;
+/// let names = |t: &str| -> Vec<String> {
+///     select(&[t.to_string()]).unwrap().scenarios.iter().map(|s| s.name()).collect()
+/// };
+/// assert_eq!(names("1p1c-burst"), ["1p1c-u64-burst", "1p1c-b128-burst"]);
+/// assert_eq!(names("3p1c-single-b128"), ["3p1c-b128-single"]);
+/// assert!(select(&["1p1c-burst-burst".to_string()]).is_err());
+/// ```
 pub fn select(tokens: &[String]) -> Result<Selection, BenchError> {
     let all = Scenario::all();
     if tokens.is_empty() {
@@ -210,7 +244,7 @@ pub fn select(tokens: &[String]) -> Result<Selection, BenchError> {
         let mut matched = false;
         for (i, s) in all.iter().enumerate() {
             let name = s.name();
-            if name == token || name.starts_with(&format!("{token}-")) {
+            if name == token || name.starts_with(&format!("{token}-")) || s.narrowed_by(token) {
                 picked[i] = true;
                 matched = true;
             }

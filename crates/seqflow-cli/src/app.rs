@@ -29,7 +29,7 @@ fn progress_sink(forced: bool) -> impl FnMut(&str) {
     let show = forced || std::io::stderr().is_terminal();
     move |line: &str| {
         if show {
-            eprintln!("{line}");
+            crate::note!("{line}");
         }
     }
 }
@@ -86,6 +86,22 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     };
     implementations.sort_by_key(|i| peers::Implementation::ALL.iter().position(|a| a == i));
     implementations.dedup();
+    // A selection none of the chosen implementations has a row for would print an empty table.
+    if !selection.scenarios.is_empty()
+        && !selection
+            .scenarios
+            .iter()
+            .any(|&s| implementations.iter().any(|i| i.supports(s)))
+    {
+        return Err(ArgError::NoRows {
+            implementations: implementations
+                .iter()
+                .map(|i| i.name())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
+    }
     let opts = compare::CompareOptions {
         selection,
         implementations,
@@ -114,7 +130,7 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
             seqflow_bench::wait::available_cores(),
         );
         if idle < cpus && run_threads > idle {
-            eprintln!(
+            crate::note!(
                 "seqflow: note: other processes keep {} of the {cpus} CPU(s) busy: scenarios with \
                  more threads than the {idle} idle one(s) wait yielding instead of busy-spinning \
                  (--wait busy-spin forces it)",
@@ -145,10 +161,10 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let environment = monitor.finish();
     for w in &environment.warnings {
-        eprintln!("seqflow: WARNING: {w}");
+        crate::note!("seqflow: WARNING: {w}");
     }
     if environment.competing {
-        eprintln!(
+        crate::note!(
             "seqflow: WARNING: other processes competed for the CPUs: read these numbers with \
              care, or run again on an idle machine"
         );
@@ -257,7 +273,7 @@ fn run_one(args: RunOneArgs, out: &mut dyn Write) -> Result<(), CliError> {
 fn run_perf(args: PerfArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let slots = perf::ring_slots(args.slots)?;
     if slots != args.slots {
-        eprintln!(
+        crate::note!(
             "seqflow: note: --slots {} rounded up to {slots} (a ring's size is a power of two: \
              a slot is found by masking the sequence)",
             args.slots

@@ -100,7 +100,9 @@ pub struct CompareArgs {
     /// -u64/-b128 and -burst/-single. Default: all.
     #[arg(long = "scenario", value_name = "NAME", value_delimiter = ',')]
     pub scenarios: Vec<String>,
-    /// Implementations to run (repeatable or comma separated). Default: all.
+    /// Implementations to run (repeatable or comma separated) in the in-process scenarios and
+    /// ping-pong; the ipc section always compares seqflow-shm, a pipe and a Unix socket.
+    /// Default: all.
     #[arg(long = "impl", value_name = "IMPL", value_delimiter = ',', value_enum)]
     pub implementations: Vec<Implementation>,
     /// Events per run (1 to 10^12).

@@ -114,6 +114,16 @@ pub enum ArgError {
         /// The path asked for.
         path: PathBuf,
     },
+    /// `--impl` and `--scenario` that leave no row: `seqflow-lock` alone on one-producer
+    /// scenarios.
+    #[error(
+        "none of --impl {implementations} runs the scenarios asked for (seqflow-lock runs only \
+         the multi-producer ones: 2p1c, 3p1c)"
+    )]
+    NoRows {
+        /// The implementations asked for.
+        implementations: String,
+    },
     /// `--plot` without a throughput scenario to draw.
     #[error("--plot needs at least one throughput scenario (not only latency or ipc)")]
     PlotWithoutThroughput,

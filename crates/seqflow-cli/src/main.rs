@@ -25,6 +25,16 @@ mod shm_cmd;
 
 pub(crate) use error::{ArgError, CliError};
 
+/// `eprintln!` that never panics: when stderr is a closed pipe (`seqflow ... 2>&1 | head`),
+/// the message is dropped instead.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use note;
+
 use clap::Parser;
 use std::process::ExitCode;
 
@@ -33,8 +43,11 @@ fn main() -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     match app::run(cli, &mut stdout) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader of the output went away (`seqflow compare --list | head`): stop quietly,
+        // as a command killed by SIGPIPE would, but through the normal exit.
+        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("seqflow: error: {e}");
+            note!("seqflow: error: {e}");
             ExitCode::from(e.exit_code())
         }
     }

@@ -2,7 +2,7 @@
 //! `seqflow release NAME CONSUMER`: list, look at, remove, halt and release declared consumers
 //! of shared-memory rings.
 
-use crate::CliError;
+use crate::{ArgError, CliError};
 use seqflow_shm::SegmentName;
 use std::io::Write;
 
@@ -97,7 +97,16 @@ pub fn release(args: &ReleaseArgs, out: &mut dyn Write) -> Result<(), CliError> 
 pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if let Some(ns) = &args.namespace {
         // Refuse a namespace no ring can have, rather than list nothing.
-        SegmentName::namespaced(ns, "x")?;
+        if let Err(seqflow_shm::ShmError::InvalidName { reason, .. }) =
+            SegmentName::namespaced(ns, "x")
+        {
+            return Err(ArgError::OutOfRange {
+                flag: "--namespace",
+                value: ns.clone(),
+                reason: reason.to_string(),
+            }
+            .into());
+        }
     }
     writeln!(
         out,

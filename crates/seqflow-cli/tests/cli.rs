@@ -660,3 +660,21 @@ fn perf_with_a_vanishing_rate_writes_once_and_does_not_panic() {
     assert_eq!(v["fell_behind"], false);
     assert_eq!(v["kept_pace"], true);
 }
+
+#[test]
+fn a_reader_that_stops_reading_ends_the_command_quietly() {
+    use std::process::Stdio;
+    // `seqflow compare --list 2>&1 | head -0`: stdout and stderr are one pipe whose reader has
+    // already left, so the first write fails with a broken pipe.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_seqflow"))
+        .args(["compare", "--list"])
+        .stdout(writer.try_clone().unwrap())
+        .stderr(writer)
+        .stdin(Stdio::null())
+        .status()
+        .unwrap();
+    // Not a panic (101) nor an error (1): a quiet, successful end.
+    assert!(status.success(), "{status:?}");
+}

@@ -457,3 +457,41 @@ fn a_reader_without_write_permission_inspects_but_cannot_halt_or_remove() {
     assert!(ring.halted_by().is_none(), "halted by a reader");
     assert!(seqflow_shm::inspect(&name.0).is_ok(), "removed by a reader");
 }
+
+#[test]
+fn a_killed_perf_run_with_reader_processes_leaves_no_segment() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_seqflow"))
+        .args([
+            "perf",
+            "--reader-processes",
+            "--progress",
+            "--readers=1",
+            "--slots=16",
+            "--slot-bytes=1000",
+            "--writes-per-second=1000",
+            "--duration-seconds=60",
+            "--wait=blocking",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let prefix = format!("seqflow-perf-{}-", child.id());
+    // The first progress line comes once the writer writes, after every reader attached.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("writes") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "perf ended early");
+    }
+    // SIGKILL: no destructor runs, as with a Ctrl-C that ends the process.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left: Vec<String> = std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}

@@ -68,10 +68,24 @@ fn arg(name: &str) -> Option<String> {
         .and_then(|i| args.get(i + 1).cloned())
 }
 
-fn main() -> Result<()> {
-    let events: u64 = arg("--events")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(50_000);
+fn main() {
+    // Errors print with their message (`Display`: a missing nats-server says how to install
+    // it), not the `Debug` form `main` returning `Result` would print.
+    if let Err(e) = run() {
+        eprintln!("replicate_journal: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let events: u64 = match arg("--events") {
+        None => 50_000,
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| format!("--events takes a whole number above 0, not {v:?}"))?,
+    };
     match arg("--role").as_deref() {
         Some("journal") => journal(&arg("--url").ok_or("--url missing")?, events),
         Some("replica") => replica(&arg("--url").ok_or("--url missing")?, events),

@@ -298,6 +298,9 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     }
 
     /// Attach to the segment `name`, waiting up to `timeout` for its creator to finish.
+    /// The timeout covers a creator still initialising the segment; a name that does not exist
+    /// (yet) is [`ShmError::NotFound`] at once — a process that may start before the creator
+    /// uses [`open_or_create`](Self::open_or_create), or retries.
     ///
     /// Every header field is checked: [`ShmError::NotFound`], [`ShmError::NotReady`],
     /// [`ShmError::BadMagic`], [`ShmError::EventLayoutMismatch`],

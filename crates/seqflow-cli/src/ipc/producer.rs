@@ -138,6 +138,8 @@ fn run_events<E: IpcEvent>(
             let _cleanup = ring.unlink_on_drop();
             let mut consumer = start(&name)?;
             consumer.expect_line("ready")?;
+            // Attached: the name can go, so a run ended by Ctrl-C leaves nothing in /dev/shm.
+            ring.unlink()?;
             let mut producer = ring.producer()?;
             let started = Instant::now();
             let mut i = 0u64;
@@ -270,6 +272,9 @@ pub fn ping_pong(
             let mut back = pong.consumer("ipc-pong")?;
             let mut consumer = start(&name)?;
             consumer.expect_line("ready")?;
+            // Both attached: the names can go (nothing left in /dev/shm after a Ctrl-C).
+            ping.unlink()?;
+            pong.unlink()?;
             let mut producer = ping.producer()?;
             for i in 0..round_trips {
                 let seq = i as i64;

@@ -141,6 +141,9 @@ fn run_on(
     for r in &mut readers {
         r.line("ready")?;
     }
+    // Everybody is attached: the name is not needed any more. Removing it now means a run
+    // ended by Ctrl-C or a kill (which skip the drop guard) leaves nothing in /dev/shm.
+    ring.unlink()?;
     let mut producer = ring.producer()?;
     let mut pacer = Pacer::new(cfg)?;
     loop {
