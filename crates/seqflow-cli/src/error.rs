@@ -16,6 +16,14 @@ pub enum CliError {
     /// A comparison run failed (or its selection was bad).
     #[error(transparent)]
     Bench(#[from] BenchError),
+    /// Memory for the perf ring's slots or the memcpy baseline's buffers could not be had.
+    #[error("could not allocate {bytes} bytes for {what}: lower --slots or --slot-bytes")]
+    OutOfMemory {
+        /// What the memory was for.
+        what: &'static str,
+        /// The allocation that failed.
+        bytes: usize,
+    },
     /// A shared-memory ring could not be created, opened, inspected or removed. The source tells
     /// a missing segment ([`ShmError::NotFound`]) from a stale or mismatched one.
     #[error("shared memory: {0}")]

@@ -678,3 +678,23 @@ fn a_reader_that_stops_reading_ends_the_command_quietly() {
     // Not a panic (101) nor an error (1): a quiet, successful end.
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn perf_slots_that_do_not_fit_in_memory_are_an_error_not_an_abort() {
+    // 16 slots of 256 MiB (4 GiB) under a 2 GB address-space limit.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v 2000000 && exec '{}' perf --slot-bytes 268435456 --slots 16 \
+             --duration-seconds 1 --readers 1",
+            env!("CARGO_BIN_EXE_seqflow")
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("could not allocate"),
+        "{}",
+        stderr(&out)
+    );
+}

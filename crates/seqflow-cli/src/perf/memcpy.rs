@@ -1,6 +1,8 @@
 //! The memcpy baseline of `seqflow perf`: how fast this machine copies one slot's worth of bytes,
 //! measured in the same run, so that the writer's bytes/s can be read as a share of it.
 
+use super::slot::filled;
+use crate::CliError;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -27,15 +29,19 @@ pub struct MemcpyBaseline {
 /// turn for about `budget` (at least one copy of each buffer), with `copy_from_slice` (memcpy).
 ///
 /// ```ignore
-/// let b = measure(4096, 8, Duration::from_millis(5));
+/// let b = measure(4096, 8, Duration::from_millis(5))?;
 /// assert!(b.copies >= 8 && b.bytes_per_second > 0.0);
 /// ```
-pub fn measure(bytes: usize, slots: usize, budget: Duration) -> MemcpyBaseline {
+pub fn measure(bytes: usize, slots: usize, budget: Duration) -> Result<MemcpyBaseline, CliError> {
     let bytes = bytes.max(1);
     let buffers = slots.clamp(1, (DEST_BYTES / bytes).max(1));
-    let source = vec![0x5Au8; bytes];
+    let what = "the memcpy baseline";
+    let source = filled(bytes, 0x5A, what)?;
     // Non-zero, so every page is mapped before the clock starts.
-    let mut dest: Vec<Vec<u8>> = (0..buffers).map(|_| vec![1u8; bytes]).collect();
+    let mut dest = Vec::with_capacity(buffers);
+    for _ in 0..buffers {
+        dest.push(filled(bytes, 1, what)?);
+    }
     // Copies between two looks at the clock: about 1 MiB worth.
     let step = ((1 << 20) / bytes).max(1) as u64;
     let start = Instant::now();
@@ -53,13 +59,13 @@ pub fn measure(bytes: usize, slots: usize, budget: Duration) -> MemcpyBaseline {
         }
     }
     let seconds = start.elapsed().as_secs_f64().max(1e-9);
-    MemcpyBaseline {
+    Ok(MemcpyBaseline {
         bytes,
         buffers,
         copies,
         seconds,
         bytes_per_second: copies as f64 * bytes as f64 / seconds,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -68,7 +74,7 @@ mod tests {
 
     #[test]
     fn every_buffer_is_copied_at_least_once() {
-        let b = measure(4096, 8, Duration::ZERO);
+        let b = measure(4096, 8, Duration::ZERO).unwrap();
         assert_eq!(b.buffers, 8);
         assert!(b.copies >= 8);
         assert!(b.bytes_per_second > 0.0);
@@ -76,6 +82,6 @@ mod tests {
 
     #[test]
     fn large_slots_use_fewer_buffers() {
-        assert_eq!(measure(64 << 20, 64, Duration::ZERO).buffers, 4);
+        assert_eq!(measure(64 << 20, 64, Duration::ZERO).unwrap().buffers, 4);
     }
 }

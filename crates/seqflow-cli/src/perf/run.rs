@@ -61,7 +61,7 @@ pub fn run(cfg: &PerfConfig, progress: &mut dyn FnMut(&str)) -> Result<PerfRepor
     cfg.validate()?;
     // The baseline first, while no reader runs: the same slot size, as many buffers as slots.
     let budget = Duration::from_millis(250).min(cfg.duration);
-    let baseline = memcpy::measure(cfg.slot_bytes, cfg.slots, budget);
+    let baseline = memcpy::measure(cfg.slot_bytes, cfg.slots, budget)?;
     let mut report = if cfg.reader_processes {
         super::process::run(cfg, progress)?
     } else {
@@ -85,10 +85,23 @@ fn run_with<W: WaitStrategy + Default>(
     progress: &mut dyn FnMut(&str),
 ) -> Result<PerfReport, CliError> {
     let slot_bytes = cfg.slot_bytes;
-    // A non-zero filler touches every page now, so that the writer's first lap does not pay the
-    // page faults of lazily mapped zero pages.
+    // Every slot is allocated here, fallibly (the factory cannot fail), with a non-zero filler
+    // that touches every page now, so that the writer's first lap does not pay the page faults
+    // of lazily mapped zero pages. The factory hands them out, one per slot.
+    let mut slots = Vec::new();
+    slots
+        .try_reserve_exact(cfg.slots)
+        .map_err(|_| CliError::OutOfMemory {
+            what: "the ring's slot table",
+            bytes: cfg.slots.saturating_mul(std::mem::size_of::<Box<[u8]>>()),
+        })?;
+    for _ in 0..cfg.slots {
+        slots.push(super::slot::filled(slot_bytes, 0xA5, "a ring slot")?.into_boxed_slice());
+    }
+    let slots = std::sync::Mutex::new(slots);
     let mut builder = Disruptor::builder(cfg.slots, move || {
-        vec![0xA5u8; slot_bytes].into_boxed_slice()
+        let spare = slots.lock().ok().and_then(|mut s| s.pop());
+        spare.unwrap_or_else(|| vec![0xA5u8; slot_bytes].into_boxed_slice())
     })
     .wait_strategy(W::default())
     .max_consumers(cfg.readers)

@@ -1,5 +1,18 @@
 //! The contents of a perf-test slot: the sequence number, then a pattern or filler.
 
+use crate::CliError;
+
+/// `len` bytes of `byte`, or [`CliError::OutOfMemory`] instead of the abort an infallible
+/// allocation ends in. A non-zero `byte` maps every page now.
+pub fn filled(len: usize, byte: u8, what: &'static str) -> Result<Vec<u8>, CliError> {
+    let mut buffer = Vec::new();
+    buffer
+        .try_reserve_exact(len)
+        .map_err(|_| CliError::OutOfMemory { what, bytes: len })?;
+    buffer.resize(len, byte);
+    Ok(buffer)
+}
+
 /// The word at position `k` of the pattern of slot `seq`.
 #[inline]
 fn pattern(seq: u64, k: usize) -> u64 {
