@@ -160,10 +160,13 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         }
     }
     let environment = monitor.finish();
-    for w in &environment.warnings {
+    // The table prints the warnings itself; JSON and CSV carry them as fields, which a reader
+    // of the terminal would not see, so they go to stderr too.
+    let machine_readable = args.json || args.csv;
+    for w in environment.warnings.iter().filter(|_| machine_readable) {
         crate::note!("seqflow: WARNING: {w}");
     }
-    if environment.competing {
+    if environment.competing && machine_readable {
         crate::note!(
             "seqflow: WARNING: other processes competed for the CPUs: read these numbers with \
              care, or run again on an idle machine"
