@@ -24,10 +24,11 @@ from __future__ import annotations
 import mmap
 import os
 import struct
+import threading
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from . import _seqflow
-from ._errors import Closed, Halted
+from ._errors import Closed, Halted, SegmentMismatch
 
 _EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is the events region
 _HEADER = 8  # bytes of a slot header (u32 length, u32 tag = kind) before the payload
@@ -40,11 +41,18 @@ def _generated_name() -> str:
 class _Mapping:
     """A Python mmap of the segment, for views. Lazily made; shared by a ring's handles."""
 
-    def __init__(self, name: str, capacity: int, event_size: int) -> None:
+    def __init__(self, name: str, capacity: int, event_size: int, file_id: Optional[Tuple[int, int]]) -> None:
         path = "/dev/shm/" + name.lstrip("/")
         fd = os.open(path, os.O_RDWR)
         try:
-            size = os.fstat(fd).st_size
+            st = os.fstat(fd)
+            if file_id is not None and (st.st_dev, st.st_ino) != tuple(file_id):
+                # The name was unlinked and made anew: views would show another ring's slots.
+                raise SegmentMismatch(
+                    "segment %s was removed and replaced since this ring attached; "
+                    "zero-copy views need the name (map before unlink(): any view, get or claim does)" % name
+                )
+            size = st.st_size
             self.mm = mmap.mmap(fd, size)
         finally:
             os.close(fd)
@@ -104,6 +112,8 @@ class Ring:
             elif slot_size < self._dtype.itemsize:
                 raise ValueError("slot_size %d < dtype itemsize %d" % (slot_size, self._dtype.itemsize))
         if _raw is None:
+            if name == "":
+                raise ValueError("a ring name cannot be empty (name=None makes one)")
             anonymous = name is None
             full = name or _generated_name()
             if namespace is not None:
@@ -122,6 +132,10 @@ class Ring:
         self._raw = _raw
         self._map: Optional[_Mapping] = None
         self._producer: Optional[Producer] = None
+        self._producer_pid = 0
+        # Mapped now, while the name is certainly this ring's: views keep working after
+        # unlink(), and never show another segment made later under the same name.
+        self._mapping()
 
     @classmethod
     def open(cls, name: str, *, dtype: Any = None, timeout: float = 5.0, namespace: Optional[str] = None) -> "Ring":
@@ -161,15 +175,24 @@ class Ring:
 
     def _mapping(self) -> _Mapping:
         if self._map is None:
-            self._map = _Mapping(self._raw.name, self._raw.capacity, self._raw.event_size)
+            self._map = _Mapping(self._raw.name, self._raw.capacity, self._raw.event_size, self._raw.file_id)
         return self._map
 
     def _encode(self, data: Any) -> bytes:
-        if self._dtype is not None and not isinstance(data, (bytes, bytearray, memoryview)):
-            import numpy as np
+        if self._dtype is not None:
+            if not isinstance(data, (bytes, bytearray, memoryview)):
+                import numpy as np
 
-            return np.array([data], dtype=self._dtype).tobytes()
-        return bytes(data) if not isinstance(data, bytes) else data
+                return np.array([data], dtype=self._dtype).tobytes()
+            if memoryview(data).nbytes != self._dtype.itemsize:
+                raise ValueError(
+                    "a record of this ring's dtype is %d bytes, not %d"
+                    % (self._dtype.itemsize, memoryview(data).nbytes)
+                )
+        if isinstance(data, bytes):
+            return data
+        # Any bytes-like object; an int or a list is a TypeError (bytes(5) is five zero bytes).
+        return memoryview(data).tobytes()
 
     def _decode(self, data: bytes) -> Any:
         if self._dtype is None:
@@ -183,7 +206,10 @@ class Ring:
         return Producer(self, self._raw.producer())
 
     def consumer(self, name: str, after: Sequence[str] = ()) -> "Consumer":
-        """A gating consumer named ``name`` that runs after the live consumers in ``after``."""
+        """A gating consumer named ``name`` that runs after the live consumers in ``after``
+        (a name or a list of names)."""
+        if isinstance(after, str):
+            after = [after]
         return Consumer(self, self._raw.consumer(name, list(after)))
 
     def subscriber(self, name: str) -> "Subscriber":
@@ -195,8 +221,10 @@ class Ring:
         return Worker(self, self._raw.worker(pool))
 
     def _default_producer(self) -> "Producer":
-        if self._producer is None:
+        # A producer belongs to the process that made it: a forked child makes its own.
+        if self._producer is None or self._producer_pid != os.getpid():
             self._producer = self.producer()
+            self._producer_pid = os.getpid()
         return self._producer
 
     def publish(self, data: Any, timeout: Optional[float] = None) -> int:
@@ -263,15 +291,21 @@ class Producer:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
+        # Threads sharing this handle take turns (a claim holds it from enter to exit).
+        self._lock = threading.RLock()
 
     def publish(self, data: Any, timeout: Optional[float] = None) -> int:
         """Copy ``data`` (bytes-like, or a record of the ring's dtype) into the next slot and
         publish it, waiting up to ``timeout`` s for room (``TimeoutError``). Returns its sequence."""
-        return self._raw.publish(self._ring._encode(data), timeout)
+        encoded = self._ring._encode(data)
+        with self._lock:
+            return self._raw.publish(encoded, timeout)
 
     def publish_many(self, items: Sequence[Any], timeout: Optional[float] = None) -> int:
         """Publish ``items`` in one claim; returns the last sequence."""
-        return self._raw.publish_many([self._ring._encode(d) for d in items], timeout)
+        encoded = [self._ring._encode(d) for d in items]
+        with self._lock:
+            return self._raw.publish_many(encoded, timeout)
 
     def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
         """Claim ``n`` slots; use as ``with producer.claim(n) as views: ...`` (published on exit)."""
@@ -297,9 +331,14 @@ class Claim:
 
     def __enter__(self) -> List[Any]:
         ring = self._producer._ring
-        start, end = self._producer._raw.claim(self._n, self._timeout)
+        m = ring._mapping()  # before the claim: a failure here leaves nothing claimed
+        self._producer._lock.acquire()
+        try:
+            start, end = self._producer._raw.claim(self._n, self._timeout)
+        except BaseException:
+            self._producer._lock.release()
+            raise
         self.sequences = range(start, end + 1)
-        m = ring._mapping()
         size = ring._dtype.itemsize if ring._dtype is not None else ring.slot_size
         self._lens = [size] * len(self.sequences)
         base = memoryview(m.mm)
@@ -315,7 +354,12 @@ class Claim:
         return self._views
 
     def set_len(self, i: int, n: int) -> None:
-        """Set the payload length of the i-th claimed slot."""
+        """Set the payload length of the i-th claimed slot (0 to the slot size)."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError("a payload length is an int, not %s" % type(n).__name__)
+        size = self._producer._ring.slot_size
+        if not 0 <= n <= size:
+            raise ValueError("a payload length is 0 to %d bytes, not %d" % (size, n))
         self._lens[i] = n
 
     def __exit__(self, *exc: Any) -> None:
@@ -323,7 +367,10 @@ class Claim:
             if isinstance(v, memoryview):
                 v.release()
         self._views = []
-        self._producer._raw.commit(self._lens)
+        try:
+            self._producer._raw.commit(self._lens)
+        finally:
+            self._producer._lock.release()
 
 
 class Consumer:
@@ -339,6 +386,8 @@ class Consumer:
         self._ring = ring
         self._raw = raw
         self._views: List[memoryview] = []
+        # Threads sharing this handle take turns.
+        self._lock = threading.RLock()
 
     @property
     def name(self) -> str:
@@ -347,16 +396,22 @@ class Consumer:
     @property
     def sequence(self) -> int:
         """The last sequence marked processed."""
-        return self._raw.sequence
+        with self._lock:
+            return self._raw.sequence
 
     def wait_for(self, seq: int, timeout: Optional[float] = None) -> int:
         """Wait until ``seq`` is available; return the highest available sequence.
         ``TimeoutError`` after ``timeout`` s, ``Halted``, ``ProducerDied``, ``UpstreamGone``."""
-        return self._raw.wait_for(seq, timeout)
+        with self._lock:
+            return self._raw.wait_for(seq, timeout)
 
     def get(self, seq: int) -> Any:
         """A zero-copy, read-only view of the payload at ``seq`` (a numpy record for dtype
         rings), valid until ``update_sequence`` passes ``seq``."""
+        with self._lock:
+            return self._get(seq)
+
+    def _get(self, seq: int) -> Any:
         n = self._raw.payload_len(seq)
         if n is None:
             raise ValueError(
@@ -379,11 +434,16 @@ class Consumer:
 
     def get_bytes(self, seq: int) -> bytes:
         """A copy of the payload at ``seq`` (bytes, or a numpy record copy for dtype rings)."""
-        data = self._raw.read(seq)
+        with self._lock:
+            data = self._raw.read(seq)
         return self._ring._decode(data) if self._ring._dtype is not None else data
 
     def update_sequence(self, seq: int) -> None:
         """Mark everything up to ``seq`` processed; releases the views ``get`` handed out."""
+        with self._lock:
+            self._update_sequence(seq)
+
+    def _update_sequence(self, seq: int) -> None:
         stuck = 0
         keep = []
         for v in self._views:
@@ -419,13 +479,17 @@ class Subscriber:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
+        # Threads sharing this handle take turns.
+        self._lock = threading.RLock()
 
     @property
     def next_sequence(self) -> int:
-        return self._raw.next_sequence
+        with self._lock:
+            return self._raw.next_sequence
 
     def next(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        seq, data = self._raw.next(timeout)
+        with self._lock:
+            seq, data = self._raw.next(timeout)
         return seq, self._ring._decode(data)
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:
@@ -443,9 +507,12 @@ class Worker:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
+        # Threads sharing this handle take turns.
+        self._lock = threading.RLock()
 
     def process(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        seq, data = self._raw.process(timeout)
+        with self._lock:
+            seq, data = self._raw.process(timeout)
         return seq, self._ring._decode(data)
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:

@@ -22,6 +22,9 @@ pub enum Fail {
     Claim(ClaimError),
     /// A wrong argument (`ValueError`).
     Value(String),
+    /// A segment that is not what was asked for (`SegmentMismatch`): another slot type, or
+    /// replaced under its name.
+    Mismatch(String),
     /// Misuse of a handle (`RuntimeError`), e.g. publishing while a claim is open.
     State(String),
 }
@@ -82,6 +85,7 @@ impl Fail {
         match self {
             Fail::Value(msg) => PyValueError::new_err(msg),
             Fail::State(msg) => PyRuntimeError::new_err(msg),
+            Fail::Mismatch(msg) => custom(py, "SegmentMismatch", msg),
             Fail::Shm(e) => {
                 let msg = e.to_string();
                 let class = match &e {

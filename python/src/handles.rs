@@ -79,7 +79,7 @@ pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<Ring>, Fail
     let info = seqflow_shm::inspect(name)?;
     let event_size = info.header.event_size;
     let Some(slot_size) = slot_size_of_event(event_size) else {
-        return Err(Fail::Value(format!(
+        return Err(Fail::Mismatch(format!(
             "segment {name} holds {event_size}-byte events: not a seqflow Python {role:?}"
         )));
     };
@@ -97,6 +97,10 @@ impl Ring {
     /// The segment name.
     pub fn name(&self) -> &str {
         self.0.name()
+    }
+    /// The segment file's (device, inode).
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        self.0.file_id()
     }
     /// Slots.
     pub fn capacity(&self) -> usize {

@@ -105,8 +105,11 @@ impl Shared {
         if slot.generation != now {
             // A forked child: attach on its own if the name is still there (otherwise the
             // inherited mapping serves as well: new handles record this process's pid).
+            // Only the same segment: the name may have been unlinked and made anew.
             if let Ok(ring) = handles::open(&self.name, Role::Queue, Duration::from_secs(5)) {
-                slot.ring = ring;
+                if ring.file_id().is_some() && ring.file_id() == slot.ring.file_id() {
+                    slot.ring = ring;
+                }
             }
             slot.generation = now;
         }
@@ -532,7 +535,8 @@ impl Queue {
         timeout: Option<f64>,
     ) -> PyResult<()> {
         let payload = encode(obj, self.shared.slot_size)?;
-        let until = deadline(timeout)?;
+        // As `multiprocessing.Queue`: without `block` the timeout is ignored.
+        let until = deadline(if block { timeout } else { None })?;
         if self.put_items(py, &[(payload.kind(), payload.data())], block, until)? {
             Ok(())
         } else {
@@ -576,7 +580,8 @@ impl Queue {
     /// otherwise.
     #[pyo3(signature = (block = true, timeout = None))]
     fn get(&self, py: Python<'_>, block: bool, timeout: Option<f64>) -> PyResult<PyObject> {
-        let until = deadline(timeout)?;
+        // As `multiprocessing.Queue`: without `block` the timeout is ignored.
+        let until = deadline(if block { timeout } else { None })?;
         match self.take(py, 1, block, until)?.pop() {
             Some((k, b)) => decode_bytes(py, k, b),
             None => Err(queue_exc(py, "Empty")),

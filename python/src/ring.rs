@@ -46,8 +46,12 @@ impl _Ring {
     fn ring(&mut self) -> Arc<Ring> {
         let now = fork::generation();
         if self.generation != now {
+            // A forked child attaches on its own, to the same segment only: the name may have
+            // been unlinked and made anew (then the inherited mapping serves).
             if let Ok(r) = handles::open(self.ring.name(), Role::Ring, Duration::from_secs(5)) {
-                self.ring = r;
+                if r.file_id().is_some() && r.file_id() == self.ring.file_id() {
+                    self.ring = r;
+                }
             }
             self.generation = now;
         }
@@ -125,6 +129,12 @@ impl _Ring {
     #[getter]
     fn slot_size(&self) -> usize {
         self.ring.slot_size()
+    }
+    /// The segment file's (device, inode), or `None`: tells whether a file found under the
+    /// name is still this ring's.
+    #[getter]
+    fn file_id(&self) -> Option<(u64, u64)> {
+        self.ring.file_id()
     }
     /// Bytes per slot in the segment (8-byte header + payload).
     #[getter]
@@ -269,10 +279,21 @@ impl _Producer {
             let bytes: Vec<u8> = if let Ok(b) = item.downcast::<PyBytes>() {
                 b.as_bytes().to_vec()
             } else {
-                py.import("builtins")?
-                    .getattr("bytes")?
-                    .call1((item,))?
-                    .extract()?
+                // Any bytes-like object (buffer protocol): `memoryview` refuses an int or a
+                // list with a `TypeError` (`bytes(5)` would make five zero bytes), and its
+                // size is checked before anything is copied.
+                let view = py
+                    .import("builtins")?
+                    .getattr("memoryview")?
+                    .call1((item,))?;
+                let size: usize = view.getattr("nbytes")?.extract()?;
+                if size > self.slot_size {
+                    return Err(PyValueError::new_err(format!(
+                        "object of {size} bytes does not fit in a slot of {} bytes",
+                        self.slot_size
+                    )));
+                }
+                view.call_method0("tobytes")?.extract()?
             };
             if bytes.len() > self.slot_size {
                 return Err(PyValueError::new_err(format!(

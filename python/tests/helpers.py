@@ -129,3 +129,7 @@ def get_many_until_closed(q, max_items, results):
     except seqflow.Closed:
         pass
     results.put(got)
+
+
+def publish_one(r, payload):
+    r.publish(payload, timeout=JOIN)

@@ -48,6 +48,9 @@ def test_full_and_empty():
             q.get(timeout=0.05)
         with pytest.raises(queue.Empty):
             q.get_many(4, timeout=0.05)
+        # As multiprocessing.Queue: without block the timeout is ignored, even a negative one.
+        q.put(5, False, -1)
+        assert q.get(False, -1) == 5
 
 
 def test_oversized_item_names_both_sizes():

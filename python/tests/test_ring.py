@@ -258,3 +258,108 @@ def test_bad_capacities_are_clear_errors():
             seqflow.Ring(capacity=bad, slot_size=16)
     with pytest.raises(TypeError, match="capacity must be an int"):
         seqflow.Ring(capacity="8", slot_size=16)
+
+
+def test_after_unlink_and_a_new_ring_under_the_name_each_ring_keeps_its_own_slots():
+    name = "/seqflow-py-test-unlinked-%d" % os.getpid()
+    a = seqflow.Ring(name, capacity=8, slot_size=16)
+    ac = a.consumer("c")
+    a.unlink()
+    b = seqflow.Ring(name, capacity=8, slot_size=16)
+    try:
+        bc = b.consumer("c")
+        b.publish(b"B-data")
+        with a.claim(1) as views:
+            views[0][:6] = b"A-data"
+        assert bc.wait_for(0, timeout=JOIN) == 0
+        assert bytes(bc.get(0)[:6]) == b"B-data"
+        assert ac.wait_for(0, timeout=JOIN) == 0
+        assert bytes(ac.get(0)[:6]) == b"A-data"
+    finally:
+        b.unlink()
+
+
+def test_a_forked_child_publishes_through_an_inherited_ring_the_parent_used():
+    with seqflow.Ring(capacity=8, slot_size=16, multi_producer=True) as r:
+        c = r.consumer("c")
+        r.publish(b"parent")
+        p = mp.get_context("fork").Process(target=helpers.publish_one, args=(r, b"child"))
+        p.start()
+        p.join(JOIN)
+        assert p.exitcode == 0
+        assert c.wait_for(1, timeout=JOIN) == 1
+        assert sorted([c.get_bytes(0), c.get_bytes(1)]) == [b"child", b"parent"]
+
+
+def test_a_bad_payload_length_is_refused_and_the_claim_still_published():
+    with seqflow.Ring(capacity=8, slot_size=16) as r:
+        c = r.consumer("c")
+        for bad, error in ((-1, ValueError), (17, ValueError), (3.5, TypeError), ("x", TypeError)):
+            claim = r.claim(1)
+            with pytest.raises(error):
+                with claim as views:
+                    views[0][:2] = b"ok"
+                    claim.set_len(0, bad)
+        assert r.publish(b"after") == 4  # no claim left open
+        assert c.wait_for(4, timeout=JOIN) == 4
+
+
+def test_threads_sharing_one_ring_handle_take_turns():
+    import threading
+
+    with seqflow.Ring(capacity=4, slot_size=16, multi_producer=True) as r:
+        c = r.consumer("c")
+        errors = []
+
+        def publish():
+            try:
+                for k in range(50):
+                    r.publish(b"%d" % k, timeout=JOIN)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        threads = [threading.Thread(target=publish) for _ in range(3)]
+        for t in threads:
+            t.start()
+        seen = 0
+        while seen < 150:
+            hi = c.wait_for(seen, timeout=JOIN)
+            seen = hi + 1
+            c.update_sequence(hi)
+        for t in threads:
+            t.join(JOIN)
+        assert errors == []
+
+
+def test_publish_takes_bytes_like_objects_only():
+    with seqflow.Ring(capacity=8, slot_size=16) as r:
+        for bad in (5, 10**12, [104, 105]):
+            with pytest.raises(TypeError):
+                r.publish(bad)
+        r.publish(bytearray(b"ok"))
+        r.publish(memoryview(b"fine"))
+
+
+def test_a_dtype_ring_refuses_bytes_of_another_length():
+    np = pytest.importorskip("numpy")
+    dt = np.dtype([("id", "<i8"), ("px", "<f8")])
+    with seqflow.Ring(capacity=8, dtype=dt) as r:
+        c = r.consumer("c")
+        with pytest.raises(ValueError, match="16 bytes"):
+            r.publish(b"abc")
+        r.publish(np.array([(7, 1.5)], dtype=dt).tobytes())
+        assert c.wait_for(0, timeout=JOIN) == 0
+        assert tuple(c.get(0)) == (7, 1.5)
+
+
+def test_after_takes_one_name_or_a_list_and_an_empty_name_is_refused():
+    with seqflow.Ring(capacity=8, slot_size=16) as r:
+        journal = r.consumer("journal")
+        broadcast = r.consumer("broadcast", after="journal")
+        r.publish(b"x")
+        with pytest.raises(TimeoutError):
+            broadcast.wait_for(0, timeout=0.01)  # it follows the journal
+        journal.update_sequence(journal.wait_for(0, timeout=JOIN))
+        assert broadcast.wait_for(0, timeout=JOIN) == 0
+    with pytest.raises(ValueError, match="empty"):
+        seqflow.Ring("", capacity=8, slot_size=16)

@@ -823,6 +823,28 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         })
     }
 
+    /// The segment file's identity (device, inode): two handles with the same one share the
+    /// ring, whatever their names say now (a name can be unlinked and made anew). `None` if
+    /// the file cannot be examined.
+    ///
+    /// ```
+    /// # use seqflow_shm::{ShmOptions, ShmRing};
+    /// # use std::time::Duration;
+    /// # let name = format!("/seqflow-doc-file-id-{}", std::process::id());
+    /// let a = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// let again = ShmRing::<u64>::open(&name, Duration::from_secs(1)).unwrap();
+    /// assert_eq!(a.file_id(), again.file_id());
+    /// a.unlink().unwrap();
+    /// let other = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+    /// # let _guard = other.unlink_on_drop();
+    /// assert_ne!(a.file_id(), other.file_id());
+    /// ```
+    pub fn file_id(&self) -> Option<(u64, u64)> {
+        rustix::fs::fstat(self.inner.segment.map.fd())
+            .ok()
+            .map(|s| (s.st_dev, s.st_ino))
+    }
+
     /// Whether the segment's name was removed (the mapping still works).
     pub fn is_unlinked(&self) -> bool {
         rustix::fs::fstat(self.inner.segment.map.fd()).is_ok_and(|s| s.st_nlink == 0)
