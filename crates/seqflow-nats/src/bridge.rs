@@ -47,13 +47,15 @@ impl BridgeOptions {
         self
     }
 
-    /// How long a JetStream API request and a publish acknowledgement may take (default 5 s).
+    /// How long a JetStream API request and a publish acknowledgement may take (default 5 s;
+    /// more than zero, at most [`MAX_TIMEOUT`]).
     pub fn request_timeout(mut self, timeout: Duration) -> Self {
         self.request_timeout = timeout;
         self
     }
 
-    /// How long the first connection may take (default 5 s). Later disconnections are retried
+    /// How long the first connection may take (default 5 s; more than zero, at most
+    /// [`MAX_TIMEOUT`]). Later disconnections are retried
     /// without limit in the background; the sink's and the source's retry policies decide how
     /// long they wait for it.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
@@ -61,6 +63,9 @@ impl BridgeOptions {
         self
     }
 }
+
+/// The longest request or connect timeout [`Bridge::connect`] accepts: one day.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 struct Inner {
     // Dropped last (declared last): the client and context need the runtime to close.
@@ -92,6 +97,18 @@ impl Bridge {
     /// Start the runtime and connect. Fails with [`BridgeError::Connect`] if the first connection
     /// does not succeed within the connect timeout.
     pub fn connect(options: BridgeOptions) -> Result<Self, BridgeError> {
+        // Deadlines are `now + timeout`: a timeout no clock can add would panic there.
+        for (flag, timeout) in [
+            ("request_timeout", options.request_timeout),
+            ("connect_timeout", options.connect_timeout),
+        ] {
+            if timeout > MAX_TIMEOUT || timeout.is_zero() {
+                return Err(BridgeError::Config(format!(
+                    "{flag} must be more than zero and at most {} s, not {timeout:?}",
+                    MAX_TIMEOUT.as_secs()
+                )));
+            }
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("seqflow-nats-io")

@@ -38,12 +38,12 @@ mod retry;
 mod sink;
 mod source;
 
-pub use bridge::{Bridge, BridgeOptions, Storage, StreamSpec};
+pub use bridge::{Bridge, BridgeOptions, Storage, StreamSpec, MAX_TIMEOUT};
 pub use codec::{ByteSlotCodec, Decoder, DynByteSlotCodec, Encoder, PodCodec};
 pub use error::{BridgeError, CodecError, PublishFailure};
 pub use local_server::{LocalServer, ServerError, INSTALL_HINT};
 pub use retry::RetryPolicy;
-pub use sink::{JetStreamSink, SinkConfig, SinkHandle, SinkStats};
+pub use sink::{JetStreamSink, SinkConfig, SinkHandle, SinkStats, MAX_RING_ID};
 pub use source::{JetStreamSource, SourceConfig, SourceHandle, SourceStats};
 
 /// The message id of the event at `seq` of ring `ring_id`: `<ring_id>:<seq>` (the

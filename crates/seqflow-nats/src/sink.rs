@@ -90,6 +90,13 @@ impl SinkConfig {
                 self.ring_id
             )));
         }
+        // Every publish carries the id twice in its headers, inside the room kept for them.
+        if self.ring_id.len() > MAX_RING_ID {
+            return Err(BridgeError::Config(format!(
+                "ring id of {} bytes: at most {MAX_RING_ID}",
+                self.ring_id.len()
+            )));
+        }
         Ok(())
     }
 }
@@ -162,6 +169,10 @@ struct InFlight {
 /// Room kept for the headers a publish carries (message id, expected last id) when an encoded
 /// event is checked against the server's `max_payload`.
 const HEADER_ROOM: usize = 512;
+
+/// The longest ring id a sink takes: its message ids (`<ring id>:<sequence>`, twice per
+/// publish) must fit in [`HEADER_ROOM`] with the header names.
+pub const MAX_RING_ID: usize = 128;
 
 /// A stage that publishes every event to a JetStream subject and lets its sequence advance only
 /// over acknowledged events.
@@ -369,6 +380,9 @@ impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
             );
             tokio::time::sleep(pause).await;
             attempts += 1;
+            if matches!(last.kind(), PublishErrorKind::WrongLastMessageId) {
+                self.rechain_if_intact().await;
+            }
             // Outstanding acknowledgements of the previous round are abandoned: every message is
             // sent again under the same id, so one that did get stored is acknowledged as a
             // duplicate.
@@ -407,6 +421,42 @@ impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
                 tracing::info!(attempts, "JetStream publishes recovered");
                 return Ok(());
             }
+        }
+    }
+
+    /// After `WrongLastMessageId`: if the subject's last stored message is this sink's event
+    /// just before the oldest one in flight, the chain is intact and the server only forgot the
+    /// id (it rebuilds its index of ids from the duplicate window alone, so after a restart an
+    /// older id is unknown): start the chain anew at that event, sent without the expectation.
+    /// Another writer's message there leaves the chain as it is, and the retries fail.
+    async fn rechain_if_intact(&mut self) {
+        let Some(front) = self.inflight.front().map(|e| e.seq) else {
+            return;
+        };
+        let expected = msg_id(&self.config.ring_id, front - 1);
+        let js = self.bridge.jetstream();
+        let last = async {
+            let name = js
+                .stream_by_subject(self.config.subject.clone())
+                .await
+                .ok()?;
+            let stream = js.get_stream(&name).await.ok()?;
+            stream
+                .get_last_raw_message_by_subject(&self.config.subject)
+                .await
+                .ok()
+        };
+        let limit = self.bridge.request_timeout();
+        let Ok(Some(last)) = tokio::time::timeout(limit, last).await else {
+            return;
+        };
+        let id = last.headers.get(async_nats::header::NATS_MESSAGE_ID);
+        if id.map(|v| v.as_str()) == Some(expected.as_str()) {
+            tracing::info!(
+                seq = front,
+                "the server forgot the last message id; the chain is intact, resuming it"
+            );
+            self.first_seq = Some(front);
         }
     }
 

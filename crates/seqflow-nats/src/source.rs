@@ -423,8 +423,20 @@ async fn pull_messages(
                         payload: message.payload,
                         acker,
                     };
-                    if tx.send(delivery).await.is_err() {
-                        return Ok(()); // the feeder stopped
+                    if let Err(refused) = tx.send(delivery).await {
+                        // The feeder stopped: hand this one back for prompt redelivery, and
+                        // the ones the client already holds for this pull (they would
+                        // otherwise come back only after `ack_wait`, after later ones).
+                        let nak = refused.0.acker.ack_with(AckKind::Nak(None));
+                        let _ = tokio::time::timeout(Duration::from_secs(1), nak).await;
+                        let limit = Duration::from_millis(100);
+                        while let Ok(Some(Ok(held))) =
+                            tokio::time::timeout(limit, messages.next()).await
+                        {
+                            let nak = held.ack_with(AckKind::Nak(None));
+                            let _ = tokio::time::timeout(Duration::from_secs(1), nak).await;
+                        }
+                        return Ok(());
                     }
                 }
                 Err(e) => {
@@ -470,6 +482,12 @@ impl Feeder {
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
+            if sequencer.alert().is_raised() {
+                // Shut down or halted: nothing more is processed. A claim could still succeed
+                // where the ring has room, and its event would never be handled.
+                tracing::info!("ring stopped; JetStream source stops");
+                break Ok(());
+            }
             let received = self.bridge.block_on(async {
                 tokio::time::timeout(self.poll_interval, rx.recv_many(&mut batch, 256)).await
             });
@@ -496,6 +514,10 @@ impl Feeder {
                 }
             }
             while !good.is_empty() {
+                if sequencer.alert().is_raised() {
+                    tracing::info!("ring stopped; JetStream source stops");
+                    break 'feed Ok(());
+                }
                 // Fast path: claim as many slots as are free (one publish, one wake-up of the
                 // stages for the whole run).
                 let free = sequencer.remaining_capacity().min(capacity);
@@ -568,20 +590,42 @@ impl Feeder {
                         good.push_front(delivery);
                     }
                     Err(ClaimError::Halted) => {
+                        good.push_front(delivery); // handed back below
                         tracing::info!("ring halted; JetStream source stops");
                         break 'feed Ok(());
                     }
                     Err(e) => {
+                        good.push_front(delivery); // handed back below
                         break 'feed Err(BridgeError::Config(format!(
                             "cannot publish into the ring: {e}"
-                        )))
+                        )));
                     }
                 }
             }
         };
-        // Undelivered items in `batch` and the channel are dropped unacknowledged: redelivered.
         self.ack_processed(&*sequencer);
+        // Received but never put into the ring: handed back at once (a negative acknowledgement)
+        // rather than after `ack_wait`, so that the next source on the durable consumer gets
+        // them first, in order.
         rx.close();
+        let mut unplaced: Vec<Acker> = good
+            .drain(..)
+            .chain(batch.drain(..))
+            .map(|d| d.acker)
+            .collect();
+        while let Ok(delivery) = rx.try_recv() {
+            unplaced.push(delivery.acker);
+        }
+        // Published but not acknowledged: this source will not acknowledge them any more (the
+        // next one on the durable consumer gets them again either way: at least once).
+        let published: Vec<Acker> = self.pending.drain(..).map(|(_, acker)| acker).collect();
+        self.nak(published.into_iter().chain(unplaced).collect());
+        // The pull task hands back what it holds once it sees the channel closed.
+        if let Some(task) = pull.as_mut() {
+            let _ = self
+                .bridge
+                .block_on(async { tokio::time::timeout(Duration::from_secs(3), task).await });
+        }
         if let Some(task) = pull {
             task.abort();
         }
@@ -606,13 +650,36 @@ impl Feeder {
         }
     }
 
+    /// Hand these messages back to the server for redelivery (bounded like `ack_processed`; what
+    /// misses the bound is redelivered after `ack_wait` all the same).
+    fn nak(&self, ackers: Vec<Acker>) {
+        if ackers.is_empty() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.bridge.request_timeout();
+        self.bridge.block_on(async {
+            for acker in ackers {
+                let nak = acker.ack_with(AckKind::Nak(None));
+                if tokio::time::timeout_at(deadline, nak).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
     /// Acknowledge every pending message whose event every last stage has processed.
     fn ack_processed<S: Sequencer + ?Sized>(&mut self, sequencer: &S) {
         if self.pending.is_empty() {
             return;
         }
-        // Sequences up to our last publish that every gating stage has passed.
-        let done = sequencer.gating().minimum(self.last_published);
+        // Sequences up to our last publish that every gating stage has passed. With no gating
+        // stage left (the disruptor was shut down or halted, its stages unregistered) nothing
+        // more counts as processed: what they did not finish is redelivered, never acknowledged.
+        let slowest = sequencer.gating().minimum(i64::MAX);
+        if slowest == i64::MAX {
+            return;
+        }
+        let done = slowest.min(self.last_published);
         let ready = self.pending.iter().take_while(|(s, _)| *s <= done).count();
         if ready == 0 {
             return;
