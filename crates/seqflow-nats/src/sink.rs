@@ -171,7 +171,7 @@ struct InFlight {
 const HEADER_ROOM: usize = 512;
 
 /// The longest ring id a sink takes: its message ids (`<ring id>:<sequence>`, twice per
-/// publish) must fit in [`HEADER_ROOM`] with the header names.
+/// publish) must fit, with the header names, in the 512 bytes kept for headers.
 pub const MAX_RING_ID: usize = 128;
 
 /// A stage that publishes every event to a JetStream subject and lets its sequence advance only
