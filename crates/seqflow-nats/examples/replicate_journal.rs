@@ -237,8 +237,9 @@ fn replica(url: &str, events: u64) -> Result<()> {
     while applied.load(Relaxed) < events && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(5));
     }
-    d.shutdown_timeout(Duration::from_secs(60))?;
+    // The source first: it lets the running ring finish its events and acknowledges them.
     let stats = source.stop()?;
+    d.shutdown_timeout(Duration::from_secs(60))?;
     let (applied, sum) = (applied.load(Relaxed), sum.load(Relaxed));
     println!(
         "replica: {applied} applied ({} received, {} acknowledged, lag {}), checksum {sum:#x}",

@@ -424,39 +424,50 @@ impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
         }
     }
 
-    /// After `WrongLastMessageId`: if the subject's last stored message is this sink's event
-    /// just before the oldest one in flight, the chain is intact and the server only forgot the
-    /// id (it rebuilds its index of ids from the duplicate window alone, so after a restart an
-    /// older id is unknown): start the chain anew at that event, sent without the expectation.
-    /// Another writer's message there leaves the chain as it is, and the retries fail.
+    /// After `WrongLastMessageId`: if the stream's last stored message is one of this sink's
+    /// own — the event just before the oldest in flight, or one of those in flight that was
+    /// stored before the failure — the chain is intact and the server only forgot the id it
+    /// expected (a restarted server rebuilds its index of ids from the duplicate window alone):
+    /// the chain starts anew after that message. Anything else there (another writer's
+    /// message) leaves the chain as it is, and the retries fail.
     async fn rechain_if_intact(&mut self) {
-        let Some(front) = self.inflight.front().map(|e| e.seq) else {
+        let (Some(front), Some(back)) = (
+            self.inflight.front().map(|e| e.seq),
+            self.inflight.back().map(|e| e.seq),
+        ) else {
             return;
         };
-        let expected = msg_id(&self.config.ring_id, front - 1);
         let js = self.bridge.jetstream();
         let last = async {
             let name = js
                 .stream_by_subject(self.config.subject.clone())
                 .await
                 .ok()?;
-            let stream = js.get_stream(&name).await.ok()?;
-            stream
-                .get_last_raw_message_by_subject(&self.config.subject)
-                .await
-                .ok()
+            let mut stream = js.get_stream(&name).await.ok()?;
+            let last = stream.info().await.ok()?.state.last_sequence;
+            stream.get_raw_message(last).await.ok()
         };
         let limit = self.bridge.request_timeout();
         let Ok(Some(last)) = tokio::time::timeout(limit, last).await else {
             return;
         };
-        let id = last.headers.get(async_nats::header::NATS_MESSAGE_ID);
-        if id.map(|v| v.as_str()) == Some(expected.as_str()) {
+        let Some(id) = last.headers.get(async_nats::header::NATS_MESSAGE_ID) else {
+            return;
+        };
+        let ours = id
+            .as_str()
+            .strip_prefix(self.config.ring_id.as_str())
+            .and_then(|rest| rest.strip_prefix(':'))
+            .and_then(|seq| seq.parse::<i64>().ok())
+            .filter(|&seq| (front - 1..=back).contains(&seq) && self.first_seq.is_some());
+        if let Some(stored) = ours {
             tracing::info!(
-                seq = front,
-                "the server forgot the last message id; the chain is intact, resuming it"
+                stored,
+                "the server forgot the last message id; the chain is intact, resuming after it"
             );
-            self.first_seq = Some(front);
+            // Events up to `stored` are sent again without an expectation (the server keeps
+            // them as duplicates: they are inside its window); the next one starts the chain.
+            self.first_seq = Some(stored + 1);
         }
     }
 

@@ -236,8 +236,8 @@ struct Delivery {
 /// let (d, producer) = b.start().unwrap();
 /// let source = JetStreamSource::start(&bridge, SourceConfig::new("JOURNAL", "replica"), producer, PodCodec::<u64>::new())?;
 /// // ... later:
-/// d.shutdown().unwrap();   // drain the ring
-/// let stats = source.stop()?; // acknowledge what was processed
+/// let stats = source.stop()?; // stop pulling; the ring finishes its events, all acknowledged
+/// d.shutdown().unwrap();
 /// println!("{} events, lag {}", stats.acked, stats.lag());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -283,6 +283,7 @@ impl JetStreamSource {
             stop: Arc::clone(&stop),
             pending: VecDeque::with_capacity(1024),
             last_published: -1,
+            last_done: i64::MIN,
         };
         let thread = std::thread::Builder::new()
             .name("seqflow-nats-source".into())
@@ -312,8 +313,17 @@ impl JetStreamSource {
         self.thread.as_ref().is_none_or(|t| t.is_finished())
     }
 
-    /// Stop: acknowledge what the ring has processed, stop pulling, join the feeder. Messages
-    /// in the ring but not yet processed stay unacknowledged (redelivered to the next start).
+    /// Stop: stop pulling, let the running ring's stages finish what this source put in it
+    /// (within the bridge's request timeout) and acknowledge it, hand back (negative
+    /// acknowledgement) everything received but not processed, join the feeder. Stop the source
+    /// before shutting the disruptor down: a source stopped after the shutdown cannot tell
+    /// what the stages finished last (they have unregistered) and hands those messages back too,
+    /// so the next source sees them again (at least once, never lost).
+    ///
+    /// ```text
+    /// let stats = source.stop()?;   // drains its own events through the running ring
+    /// disruptor.shutdown()?;
+    /// ```
     pub fn stop(mut self) -> Result<SourceStats, BridgeError> {
         self.stop_inner()?;
         Ok(self.stats())
@@ -407,7 +417,17 @@ async fn pull_messages(
                 continue;
             }
         };
-        while let Some(next) = messages.next().await {
+        loop {
+            // The feeder closing its channel ends the pull at once (not at the next message),
+            // handing back what the client already holds for this pull.
+            let next = tokio::select! {
+                next = messages.next() => next,
+                () = tx.closed() => {
+                    nak_held(&mut messages).await;
+                    return Ok(());
+                }
+            };
+            let Some(next) = next else { break };
             match next {
                 Ok(message) => {
                     failures = 0;
@@ -429,13 +449,7 @@ async fn pull_messages(
                         // otherwise come back only after `ack_wait`, after later ones).
                         let nak = refused.0.acker.ack_with(AckKind::Nak(None));
                         let _ = tokio::time::timeout(Duration::from_secs(1), nak).await;
-                        let limit = Duration::from_millis(100);
-                        while let Ok(Some(Ok(held))) =
-                            tokio::time::timeout(limit, messages.next()).await
-                        {
-                            let nak = held.ack_with(AckKind::Nak(None));
-                            let _ = tokio::time::timeout(Duration::from_secs(1), nak).await;
-                        }
+                        nak_held(&mut messages).await;
                         return Ok(());
                     }
                 }
@@ -449,6 +463,19 @@ async fn pull_messages(
     Ok(())
 }
 
+/// Hand back (negative acknowledgement) the messages the client already holds for the current
+/// pull: they arrive at once; the first 100 ms without one ends it.
+async fn nak_held<S, E>(messages: &mut S)
+where
+    S: futures_util::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin,
+{
+    let idle = Duration::from_millis(100);
+    while let Ok(Some(Ok(held))) = tokio::time::timeout(idle, messages.next()).await {
+        let nak = held.ack_with(AckKind::Nak(None));
+        let _ = tokio::time::timeout(Duration::from_secs(1), nak).await;
+    }
+}
+
 /// The feeder thread's state.
 struct Feeder {
     bridge: Bridge,
@@ -458,6 +485,8 @@ struct Feeder {
     /// Published, not yet acknowledged: (ring sequence, ack handle), in ring order.
     pending: VecDeque<(i64, Acker)>,
     last_published: i64,
+    /// The highest sequence every gating stage was last seen past.
+    last_done: i64,
 }
 
 impl Feeder {
@@ -604,6 +633,18 @@ impl Feeder {
             }
         };
         self.ack_processed(&*sequencer);
+        // Asked to stop while the ring runs: let its stages finish what this source put in it
+        // (within the request timeout) and acknowledge that, so that nothing handled here is
+        // handed back. A stopped ring (alert up, or no gating stage left) finishes nothing more.
+        let patience = std::time::Instant::now() + self.bridge.request_timeout();
+        while !self.pending.is_empty()
+            && !sequencer.alert().is_raised()
+            && sequencer.gating().minimum(i64::MAX) != i64::MAX
+            && std::time::Instant::now() < patience
+        {
+            std::thread::sleep(self.poll_interval.min(Duration::from_millis(10)));
+            self.ack_processed(&*sequencer);
+        }
         // Received but never put into the ring: handed back at once (a negative acknowledgement)
         // rather than after `ack_wait`, so that the next source on the durable consumer gets
         // them first, in order.
@@ -624,7 +665,7 @@ impl Feeder {
         if let Some(task) = pull.as_mut() {
             let _ = self
                 .bridge
-                .block_on(async { tokio::time::timeout(Duration::from_secs(3), task).await });
+                .block_on(async { tokio::time::timeout(Duration::from_millis(300), task).await });
         }
         if let Some(task) = pull {
             task.abort();
@@ -675,11 +716,14 @@ impl Feeder {
         // Sequences up to our last publish that every gating stage has passed. With no gating
         // stage left (the disruptor was shut down or halted, its stages unregistered) nothing
         // more counts as processed: what they did not finish is redelivered, never acknowledged.
+        // The last minimum seen then stands: a drained shutdown unregisters its stages right
+        // after they finish, and what they finished since is handed back at `stop` (seen twice
+        // by the next source, never lost).
         let slowest = sequencer.gating().minimum(i64::MAX);
-        if slowest == i64::MAX {
-            return;
+        if slowest != i64::MAX {
+            self.last_done = self.last_done.max(slowest.min(self.last_published));
         }
-        let done = slowest.min(self.last_published);
+        let done = self.last_done;
         let ready = self.pending.iter().take_while(|(s, _)| *s <= done).count();
         if ready == 0 {
             return;

@@ -46,8 +46,13 @@ impl Watch {
             .abandoned_epoch
             .load(Ordering::Acquire);
         let abandoned = reaper::abandoned_claims(&ring.segment);
-        let behind = |range: Option<seqflow_sequencer::SequenceRange>| {
-            range.is_none_or(|r| r.end() <= sequence)
+        // A claim whose range was never recorded (a producer that died between its claim and
+        // recording it) lies somewhere below the claim cursor: behind this consumer only if
+        // the consumer starts at that cursor. Otherwise it is reported once released.
+        let claimed = ring.sequencer.cursor_word();
+        let behind = |range: Option<seqflow_sequencer::SequenceRange>| match range {
+            Some(r) => r.end() <= sequence,
+            None => sequence >= claimed,
         };
         let mut reported: Vec<(usize, u64)> = abandoned
             .iter()

@@ -1000,6 +1000,46 @@ fn declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim() {
     }
 }
 
+/// A producer dies between its claim and recording it (a hole nobody has released yet), and a
+/// declared consumer attaches behind the hole before anyone released it: it is told once the
+/// hole is released, as a consumer attached all along is.
+fn declared_consumer_attaching_before_a_hole_is_released_is_told_of_it() {
+    let seg = Seg::new("late-hole");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, multi_declared(&["journal", "audit"])).unwrap();
+    // The live producer attaches first (its attach would otherwise release the hole).
+    let mut p = ring.producer().unwrap();
+    let claimed = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let p = ring.producer().map_err(|e| e.to_string())?;
+        seqflow_shm::testing::poke_producer_state(&name, p.claimer().slot_index(), 1)
+            .map_err(|e| e.to_string())?;
+        seqflow_shm::testing::abandon_raw_claim(&ring, 2)
+            .ok_or("not a multi-producer ring")?
+            .map_err(|e| e.to_string())?;
+        std::mem::forget(p);
+        claimed.send(b"c");
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    });
+    claimed.recv(1, ATTACH).expect("the child claimed");
+    child.kill();
+    for _ in 0..3 {
+        p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+    }
+    let mut journal = ring.consumer("journal").unwrap();
+    let (got, errors) = drain_through(&mut journal, 4);
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(e, ConsumeError::ProducerDied { .. })),
+        "journal was never told: errors {errors:?}, events {got:?}"
+    );
+    let after: Vec<_> = got.iter().filter(|(seq, _)| *seq > 1).copied().collect();
+    assert_eq!(after, vec![(2, 102), (3, 103), (4, 104)]);
+}
+
 /// A producer dies between its claim and recording it (a hole nobody owns) while another,
 /// live producer waits for room in a full ring. The hole must still be released: the waiting
 /// producer must not look like one about to record a claim. Then every event arrives.
@@ -1169,6 +1209,10 @@ fn main() {
         (
             "declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim",
             declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim,
+        ),
+        (
+            "declared_consumer_attaching_before_a_hole_is_released_is_told_of_it",
+            declared_consumer_attaching_before_a_hole_is_released_is_told_of_it,
         ),
         (
             "hole_is_released_while_a_live_producer_waits_for_room",
