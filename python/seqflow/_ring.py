@@ -34,6 +34,22 @@ _EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is 
 _HEADER = 8  # bytes of a slot header (u32 length, u32 tag = kind) before the payload
 
 
+class _Turns:
+    """The lock with which threads sharing one handle take turns. A forked child gets a fresh
+    one: the parent's may be held by a thread that does not exist in the child (the handle
+    itself then refuses with ``RuntimeError``, as every inherited handle does)."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+
+    def lock(self) -> "threading.RLock":
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.RLock()
+        return self._lock
+
+
 def _generated_name() -> str:
     return "/seqflow-py-ring-%d-%s" % (os.getpid(), os.urandom(4).hex())
 
@@ -292,19 +308,19 @@ class Producer:
         self._ring = ring
         self._raw = raw
         # Threads sharing this handle take turns (a claim holds it from enter to exit).
-        self._lock = threading.RLock()
+        self._turns = _Turns()
 
     def publish(self, data: Any, timeout: Optional[float] = None) -> int:
         """Copy ``data`` (bytes-like, or a record of the ring's dtype) into the next slot and
         publish it, waiting up to ``timeout`` s for room (``TimeoutError``). Returns its sequence."""
         encoded = self._ring._encode(data)
-        with self._lock:
+        with self._turns.lock():
             return self._raw.publish(encoded, timeout)
 
     def publish_many(self, items: Sequence[Any], timeout: Optional[float] = None) -> int:
         """Publish ``items`` in one claim; returns the last sequence."""
         encoded = [self._ring._encode(d) for d in items]
-        with self._lock:
+        with self._turns.lock():
             return self._raw.publish_many(encoded, timeout)
 
     def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
@@ -327,30 +343,37 @@ class Claim:
         self._timeout = timeout
         self._views: List[Any] = []
         self._lens: List[int] = []
+        self._held: Optional[Any] = None
         self.sequences = range(0)
 
     def __enter__(self) -> List[Any]:
         ring = self._producer._ring
         m = ring._mapping()  # before the claim: a failure here leaves nothing claimed
-        self._producer._lock.acquire()
+        lock = self._producer._turns.lock()
+        lock.acquire()
         try:
             start, end = self._producer._raw.claim(self._n, self._timeout)
         except BaseException:
-            self._producer._lock.release()
+            lock.release()
             raise
+        self._held = lock
         self.sequences = range(start, end + 1)
         size = ring._dtype.itemsize if ring._dtype is not None else ring.slot_size
         self._lens = [size] * len(self.sequences)
-        base = memoryview(m.mm)
-        for seq in self.sequences:
-            off = m.offset(seq)
-            if ring._dtype is not None:
-                import numpy as np
+        try:
+            base = memoryview(m.mm)
+            for seq in self.sequences:
+                off = m.offset(seq)
+                if ring._dtype is not None:
+                    import numpy as np
 
-                self._views.append(np.frombuffer(m.mm, dtype=ring._dtype, count=1, offset=off)[0])
-            else:
-                self._views.append(base[off : off + size])
-        base.release()
+                    self._views.append(np.frombuffer(m.mm, dtype=ring._dtype, count=1, offset=off)[0])
+                else:
+                    self._views.append(base[off : off + size])
+            base.release()
+        except BaseException:
+            self.__exit__(None, None, None)  # publish what is claimed, let the others go on
+            raise
         return self._views
 
     def set_len(self, i: int, n: int) -> None:
@@ -367,10 +390,12 @@ class Claim:
             if isinstance(v, memoryview):
                 v.release()
         self._views = []
+        held, self._held = self._held, None
         try:
             self._producer._raw.commit(self._lens)
         finally:
-            self._producer._lock.release()
+            if held is not None:
+                held.release()
 
 
 class Consumer:
@@ -387,7 +412,7 @@ class Consumer:
         self._raw = raw
         self._views: List[memoryview] = []
         # Threads sharing this handle take turns.
-        self._lock = threading.RLock()
+        self._turns = _Turns()
 
     @property
     def name(self) -> str:
@@ -396,19 +421,19 @@ class Consumer:
     @property
     def sequence(self) -> int:
         """The last sequence marked processed."""
-        with self._lock:
+        with self._turns.lock():
             return self._raw.sequence
 
     def wait_for(self, seq: int, timeout: Optional[float] = None) -> int:
         """Wait until ``seq`` is available; return the highest available sequence.
         ``TimeoutError`` after ``timeout`` s, ``Halted``, ``ProducerDied``, ``UpstreamGone``."""
-        with self._lock:
+        with self._turns.lock():
             return self._raw.wait_for(seq, timeout)
 
     def get(self, seq: int) -> Any:
         """A zero-copy, read-only view of the payload at ``seq`` (a numpy record for dtype
         rings), valid until ``update_sequence`` passes ``seq``."""
-        with self._lock:
+        with self._turns.lock():
             return self._get(seq)
 
     def _get(self, seq: int) -> Any:
@@ -434,13 +459,13 @@ class Consumer:
 
     def get_bytes(self, seq: int) -> bytes:
         """A copy of the payload at ``seq`` (bytes, or a numpy record copy for dtype rings)."""
-        with self._lock:
+        with self._turns.lock():
             data = self._raw.read(seq)
         return self._ring._decode(data) if self._ring._dtype is not None else data
 
     def update_sequence(self, seq: int) -> None:
         """Mark everything up to ``seq`` processed; releases the views ``get`` handed out."""
-        with self._lock:
+        with self._turns.lock():
             self._update_sequence(seq)
 
     def _update_sequence(self, seq: int) -> None:
@@ -480,15 +505,15 @@ class Subscriber:
         self._ring = ring
         self._raw = raw
         # Threads sharing this handle take turns.
-        self._lock = threading.RLock()
+        self._turns = _Turns()
 
     @property
     def next_sequence(self) -> int:
-        with self._lock:
+        with self._turns.lock():
             return self._raw.next_sequence
 
     def next(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        with self._lock:
+        with self._turns.lock():
             seq, data = self._raw.next(timeout)
         return seq, self._ring._decode(data)
 
@@ -508,10 +533,10 @@ class Worker:
         self._ring = ring
         self._raw = raw
         # Threads sharing this handle take turns.
-        self._lock = threading.RLock()
+        self._turns = _Turns()
 
     def process(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        with self._lock:
+        with self._turns.lock():
             seq, data = self._raw.process(timeout)
         return seq, self._ring._decode(data)
 

@@ -2,6 +2,7 @@
 import multiprocessing as mp
 import os
 import signal
+import time
 
 import pytest
 
@@ -363,3 +364,24 @@ def test_after_takes_one_name_or_a_list_and_an_empty_name_is_refused():
         assert broadcast.wait_for(0, timeout=JOIN) == 0
     with pytest.raises(ValueError, match="empty"):
         seqflow.Ring("", capacity=8, slot_size=16)
+
+
+def test_a_forked_child_is_not_blocked_by_a_lock_its_parent_held():
+    import threading
+
+    with seqflow.Ring(capacity=2, slot_size=16, multi_producer=True) as r:
+        c = r.consumer("c")
+        producer = r.producer()
+        producer.publish(b"a")
+        producer.publish(b"b")
+        # Another thread now waits in publish on the full ring, holding the handle's turn.
+        waiting = threading.Thread(target=lambda: producer.publish(b"c", timeout=JOIN))
+        waiting.start()
+        time.sleep(0.2)
+        p = mp.get_context("fork").Process(target=helpers.publish_through, args=(producer,))
+        p.start()
+        p.join(JOIN)
+        # The child's inherited handle refuses at once (it did not hang on the parent's lock).
+        assert p.exitcode == 0
+        c.update_sequence(c.wait_for(1, timeout=JOIN))
+        waiting.join(JOIN)
