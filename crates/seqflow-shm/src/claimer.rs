@@ -227,31 +227,34 @@ impl ShmClaimer {
     /// put off (the hole could be that producer's claim, about to be recorded). Waiting as
     /// CLAIMING would put it off for as long as the ring stays full — for ever when the hole is
     /// what keeps the ring full. CLAIMING is set again right before the claim, as on the fast
-    /// path. `Timeout` when there was no room within the slice (or it was taken first).
+    /// path. `Timeout` when there was no room within the slice.
     fn wait_for_room_then_claim(
         &mut self,
         n: usize,
         until: Instant,
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        self.slot().state.store(IDLE, Ordering::Release);
         let sequencer = Arc::clone(&self.inner.sequencer);
-        sequencer
-            .wait_strategy()
-            .wait_until(
-                || sequencer.has_available_capacity(n).then_some(()),
-                sequencer.alert(),
-                Some(until),
-            )
-            .map_err(|e| match e {
-                WaitError::Timeout => ClaimError::Timeout { requested: n },
-                WaitError::Alerted => ClaimError::Halted,
-            })?;
-        self.slot().state.store(CLAIMING, Ordering::Relaxed);
-        match self.claim_inner(n, Deadline::NEVER, false, pairing) {
-            // Another producer took the room first: the caller's next slice waits again.
-            Err(ClaimError::Full { .. }) => Err(ClaimError::Timeout { requested: n }),
-            other => other,
+        loop {
+            self.slot().state.store(IDLE, Ordering::Release);
+            sequencer
+                .wait_strategy()
+                .wait_until(
+                    || sequencer.has_available_capacity(n).then_some(()),
+                    sequencer.alert(),
+                    Some(until),
+                )
+                .map_err(|e| match e {
+                    WaitError::Timeout => ClaimError::Timeout { requested: n },
+                    WaitError::Alerted => ClaimError::Halted,
+                })?;
+            self.slot().state.store(CLAIMING, Ordering::Relaxed);
+            match self.claim_inner(n, Deadline::NEVER, false, pairing) {
+                // Another producer took the room first: wait again, within the same slice.
+                Err(ClaimError::Full { .. }) if Instant::now() < until => continue,
+                Err(ClaimError::Full { .. }) => return Err(ClaimError::Timeout { requested: n }),
+                other => return other,
+            }
         }
     }
 
