@@ -24,7 +24,7 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import threading
+import weakref
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from . import _seqflow
@@ -34,20 +34,17 @@ _EVENTS_OFFSET_FIELD = 128 + 7 * 8  # header "offsets" block: the 8th offset is 
 _HEADER = 8  # bytes of a slot header (u32 length, u32 tag = kind) before the payload
 
 
-class _Turns:
-    """The lock with which threads sharing one handle take turns. A forked child gets a fresh
-    one: the parent's may be held by a thread that does not exist in the child (the handle
-    itself then refuses with ``RuntimeError``, as every inherited handle does)."""
+# Every live Ring of this process: a forked child drops their default producers (the parent's),
+# so that its first publish makes its own.
+_RINGS: "weakref.WeakSet[Ring]" = weakref.WeakSet()
 
-    def __init__(self) -> None:
-        self._pid = os.getpid()
-        self._lock = threading.RLock()
 
-    def lock(self) -> "threading.RLock":
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._lock = threading.RLock()
-        return self._lock
+def _forget_producers() -> None:
+    for ring in list(_RINGS):
+        ring._producer = None
+
+
+os.register_at_fork(after_in_child=_forget_producers)
 
 
 def _generated_name() -> str:
@@ -148,7 +145,7 @@ class Ring:
         self._raw = _raw
         self._map: Optional[_Mapping] = None
         self._producer: Optional[Producer] = None
-        self._producer_pid = 0
+        _RINGS.add(self)
         # Mapped now, while the name is certainly this ring's: views keep working after
         # unlink(), and never show another segment made later under the same name.
         self._mapping()
@@ -199,7 +196,13 @@ class Ring:
             if not isinstance(data, (bytes, bytearray, memoryview)):
                 import numpy as np
 
-                return np.array([data], dtype=self._dtype).tobytes()
+                record = np.asarray(data, dtype=self._dtype)
+                if record.shape != ():
+                    raise ValueError(
+                        "publish takes one record of this ring's dtype, not an array of shape %s"
+                        % (record.shape,)
+                    )
+                return record.tobytes()
             if memoryview(data).nbytes != self._dtype.itemsize:
                 raise ValueError(
                     "a record of this ring's dtype is %d bytes, not %d"
@@ -237,10 +240,10 @@ class Ring:
         return Worker(self, self._raw.worker(pool))
 
     def _default_producer(self) -> "Producer":
-        # A producer belongs to the process that made it: a forked child makes its own.
-        if self._producer is None or self._producer_pid != os.getpid():
+        # A producer belongs to the process that made it: a forked child makes its own
+        # (`_forget_producers` clears them after a fork).
+        if self._producer is None:
             self._producer = self.producer()
-            self._producer_pid = os.getpid()
         return self._producer
 
     def publish(self, data: Any, timeout: Optional[float] = None) -> int:
@@ -307,21 +310,17 @@ class Producer:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
-        # Threads sharing this handle take turns (a claim holds it from enter to exit).
-        self._turns = _Turns()
 
     def publish(self, data: Any, timeout: Optional[float] = None) -> int:
         """Copy ``data`` (bytes-like, or a record of the ring's dtype) into the next slot and
         publish it, waiting up to ``timeout`` s for room (``TimeoutError``). Returns its sequence."""
         encoded = self._ring._encode(data)
-        with self._turns.lock():
-            return self._raw.publish(encoded, timeout)
+        return self._raw.publish(encoded, timeout)
 
     def publish_many(self, items: Sequence[Any], timeout: Optional[float] = None) -> int:
         """Publish ``items`` in one claim; returns the last sequence."""
         encoded = [self._ring._encode(d) for d in items]
-        with self._turns.lock():
-            return self._raw.publish_many(encoded, timeout)
+        return self._raw.publish_many(encoded, timeout)
 
     def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
         """Claim ``n`` slots; use as ``with producer.claim(n) as views: ...`` (published on exit)."""
@@ -343,20 +342,12 @@ class Claim:
         self._timeout = timeout
         self._views: List[Any] = []
         self._lens: List[int] = []
-        self._held: Optional[Any] = None
         self.sequences = range(0)
 
     def __enter__(self) -> List[Any]:
         ring = self._producer._ring
         m = ring._mapping()  # before the claim: a failure here leaves nothing claimed
-        lock = self._producer._turns.lock()
-        lock.acquire()
-        try:
-            start, end = self._producer._raw.claim(self._n, self._timeout)
-        except BaseException:
-            lock.release()
-            raise
-        self._held = lock
+        start, end = self._producer._raw.claim(self._n, self._timeout)
         self.sequences = range(start, end + 1)
         size = ring._dtype.itemsize if ring._dtype is not None else ring.slot_size
         self._lens = [size] * len(self.sequences)
@@ -390,12 +381,7 @@ class Claim:
             if isinstance(v, memoryview):
                 v.release()
         self._views = []
-        held, self._held = self._held, None
-        try:
-            self._producer._raw.commit(self._lens)
-        finally:
-            if held is not None:
-                held.release()
+        self._producer._raw.commit(self._lens)
 
 
 class Consumer:
@@ -411,8 +397,6 @@ class Consumer:
         self._ring = ring
         self._raw = raw
         self._views: List[memoryview] = []
-        # Threads sharing this handle take turns.
-        self._turns = _Turns()
 
     @property
     def name(self) -> str:
@@ -421,20 +405,17 @@ class Consumer:
     @property
     def sequence(self) -> int:
         """The last sequence marked processed."""
-        with self._turns.lock():
-            return self._raw.sequence
+        return self._raw.sequence
 
     def wait_for(self, seq: int, timeout: Optional[float] = None) -> int:
         """Wait until ``seq`` is available; return the highest available sequence.
         ``TimeoutError`` after ``timeout`` s, ``Halted``, ``ProducerDied``, ``UpstreamGone``."""
-        with self._turns.lock():
-            return self._raw.wait_for(seq, timeout)
+        return self._raw.wait_for(seq, timeout)
 
     def get(self, seq: int) -> Any:
         """A zero-copy, read-only view of the payload at ``seq`` (a numpy record for dtype
         rings), valid until ``update_sequence`` passes ``seq``."""
-        with self._turns.lock():
-            return self._get(seq)
+        return self._get(seq)
 
     def _get(self, seq: int) -> Any:
         n = self._raw.payload_len(seq)
@@ -459,14 +440,12 @@ class Consumer:
 
     def get_bytes(self, seq: int) -> bytes:
         """A copy of the payload at ``seq`` (bytes, or a numpy record copy for dtype rings)."""
-        with self._turns.lock():
-            data = self._raw.read(seq)
+        data = self._raw.read(seq)
         return self._ring._decode(data) if self._ring._dtype is not None else data
 
     def update_sequence(self, seq: int) -> None:
         """Mark everything up to ``seq`` processed; releases the views ``get`` handed out."""
-        with self._turns.lock():
-            self._update_sequence(seq)
+        self._update_sequence(seq)
 
     def _update_sequence(self, seq: int) -> None:
         stuck = 0
@@ -504,17 +483,13 @@ class Subscriber:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
-        # Threads sharing this handle take turns.
-        self._turns = _Turns()
 
     @property
     def next_sequence(self) -> int:
-        with self._turns.lock():
-            return self._raw.next_sequence
+        return self._raw.next_sequence
 
     def next(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        with self._turns.lock():
-            seq, data = self._raw.next(timeout)
+        seq, data = self._raw.next(timeout)
         return seq, self._ring._decode(data)
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:
@@ -532,12 +507,9 @@ class Worker:
     def __init__(self, ring: Ring, raw: Any) -> None:
         self._ring = ring
         self._raw = raw
-        # Threads sharing this handle take turns.
-        self._turns = _Turns()
 
     def process(self, timeout: Optional[float] = None) -> Tuple[int, Any]:
-        with self._turns.lock():
-            seq, data = self._raw.process(timeout)
+        seq, data = self._raw.process(timeout)
         return seq, self._ring._decode(data)
 
     def __iter__(self) -> Iterator[Tuple[int, Any]]:

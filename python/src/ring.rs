@@ -37,25 +37,45 @@ fn check_gen(generation: u64) -> PyResult<()> {
 /// A ring of byte slots in a named shared-memory segment (low-level; see `seqflow.Ring`).
 #[pyclass(module = "seqflow._seqflow")]
 pub struct _Ring {
+    /// Behind a lock, so that threads sharing the object can all make handles from it.
+    state: Mutex<RingState>,
+    guard: Mutex<Option<UnlinkGuard>>,
+    /// The ring as first attached: its name, sizes and file identity never change.
+    first: Arc<Ring>,
+}
+
+/// This process's attachment and the fork generation it was made in.
+struct RingState {
     ring: Arc<Ring>,
     generation: u64,
-    guard: Option<UnlinkGuard>,
 }
 
 impl _Ring {
-    fn ring(&mut self) -> Arc<Ring> {
+    fn new(ring: Arc<Ring>, guard: Option<UnlinkGuard>) -> Self {
+        Self {
+            state: Mutex::new(RingState {
+                ring: ring.clone(),
+                generation: fork::generation(),
+            }),
+            guard: Mutex::new(guard),
+            first: ring,
+        }
+    }
+
+    fn ring(&self) -> Arc<Ring> {
+        let mut state = self.state.lock();
         let now = fork::generation();
-        if self.generation != now {
+        if state.generation != now {
             // A forked child attaches on its own, to the same segment only: the name may have
             // been unlinked and made anew (then the inherited mapping serves).
-            if let Ok(r) = handles::open(self.ring.name(), Role::Ring, Duration::from_secs(5)) {
-                if r.file_id().is_some() && r.file_id() == self.ring.file_id() {
-                    self.ring = r;
+            if let Ok(r) = handles::open(self.first.name(), Role::Ring, Duration::from_secs(5)) {
+                if r.file_id().is_some() && r.file_id() == self.first.file_id() {
+                    state.ring = r;
                 }
             }
-            self.generation = now;
+            state.generation = now;
         }
-        self.ring.clone()
+        state.ring.clone()
     }
 }
 
@@ -92,11 +112,7 @@ impl _Ring {
             .allow_threads(|| handles::create(&name, &spec))
             .py_err(py)?;
         let guard = unlink_on_close.then(|| ring.unlink_guard());
-        Ok(Self {
-            ring,
-            generation: fork::generation(),
-            guard,
-        })
+        Ok(Self::new(ring, guard))
     }
 
     /// Attach to an existing ring.
@@ -108,52 +124,48 @@ impl _Ring {
         let ring = py
             .allow_threads(|| handles::open(&name, Role::Ring, timeout))
             .py_err(py)?;
-        Ok(Self {
-            ring,
-            generation: fork::generation(),
-            guard: None,
-        })
+        Ok(Self::new(ring, None))
     }
 
     /// The segment name.
     #[getter]
     fn name(&self) -> String {
-        self.ring.name().to_owned()
+        self.first.name().to_owned()
     }
     /// Slots.
     #[getter]
     fn capacity(&self) -> usize {
-        self.ring.capacity()
+        self.first.capacity()
     }
     /// Payload bytes per slot.
     #[getter]
     fn slot_size(&self) -> usize {
-        self.ring.slot_size()
+        self.first.slot_size()
     }
     /// The segment file's (device, inode), or `None`: tells whether a file found under the
     /// name is still this ring's.
     #[getter]
     fn file_id(&self) -> Option<(u64, u64)> {
-        self.ring.file_id()
+        self.first.file_id()
     }
     /// Bytes per slot in the segment (8-byte header + payload).
     #[getter]
     fn event_size(&self) -> usize {
-        self.ring.slot_size() + 8
+        self.first.slot_size() + 8
     }
     /// Whether many producers may publish.
     #[getter]
     fn multi(&self) -> bool {
-        self.ring.multi()
+        self.first.multi()
     }
     /// The highest sequence up to which everything is published.
     #[getter]
-    fn published(&mut self) -> i64 {
+    fn published(&self) -> i64 {
         self.ring().published()
     }
 
     /// A producer handle (single producer: the only one across all processes).
-    fn producer(&mut self, py: Python<'_>) -> PyResult<_Producer> {
+    fn producer(&self, py: Python<'_>) -> PyResult<_Producer> {
         let ring = self.ring();
         let end = py.allow_threads(|| ring.producer()).py_err(py)?;
         Ok(_Producer {
@@ -165,12 +177,7 @@ impl _Ring {
 
     /// A gating consumer named `name`, after the live consumers named in `after`.
     #[pyo3(signature = (name, after = Vec::new()))]
-    fn consumer(
-        &mut self,
-        py: Python<'_>,
-        name: String,
-        after: Vec<String>,
-    ) -> PyResult<_Consumer> {
+    fn consumer(&self, py: Python<'_>, name: String, after: Vec<String>) -> PyResult<_Consumer> {
         let ring = self.ring();
         let after: Vec<&str> = after.iter().map(String::as_str).collect();
         let end = py
@@ -183,7 +190,7 @@ impl _Ring {
     }
 
     /// A lossy (non-gating) subscriber.
-    fn subscriber(&mut self, py: Python<'_>, name: String) -> PyResult<_Subscriber> {
+    fn subscriber(&self, py: Python<'_>, name: String) -> PyResult<_Subscriber> {
         let ring = self.ring();
         let end = py.allow_threads(|| ring.subscriber(&name)).py_err(py)?;
         Ok(_Subscriber {
@@ -193,7 +200,7 @@ impl _Ring {
     }
 
     /// A worker of the pool `pool`.
-    fn worker(&mut self, py: Python<'_>, pool: String) -> PyResult<_Worker> {
+    fn worker(&self, py: Python<'_>, pool: String) -> PyResult<_Worker> {
         let ring = self.ring();
         let end = py.allow_threads(|| ring.worker(&pool)).py_err(py)?;
         Ok(_Worker {
@@ -203,8 +210,8 @@ impl _Ring {
     }
 
     /// Remove the name now.
-    fn unlink(&mut self, py: Python<'_>) -> PyResult<()> {
-        if let Some(g) = self.guard.take() {
+    fn unlink(&self, py: Python<'_>) -> PyResult<()> {
+        if let Some(g) = self.guard.lock().take() {
             std::mem::forget(g);
         }
         self.ring().unlink().py_err(py)
@@ -212,33 +219,33 @@ impl _Ring {
 
     /// Drop the creator-side unlink guard (removes the name if this process created the ring
     /// with `unlink_on_close`).
-    fn close(&mut self) {
-        drop(self.guard.take());
+    fn close(&self) {
+        drop(self.guard.lock().take());
     }
 
     /// Stop this process's waits on the ring (they raise `seqflow.Halted`).
-    fn halt(&mut self) {
+    fn halt(&self) {
         self.ring().halt()
     }
 
     /// Halt the ring in every process, for good (see `Ring.halt_all`).
-    fn halt_all(&mut self) {
+    fn halt_all(&self) {
         self.ring().halt_all()
     }
 
     /// End the stream in every process; the last sequence (see `Ring.end_stream`).
-    fn end_stream(&mut self) -> i64 {
+    fn end_stream(&self) -> i64 {
         self.ring().end_stream()
     }
 
     /// The last sequence if the stream was ended, else `None`.
     #[getter]
-    fn ended_at(&mut self) -> Option<i64> {
+    fn ended_at(&self) -> Option<i64> {
         self.ring().ended_at()
     }
 
     /// A table of the segment.
-    fn inspect(&mut self) -> String {
+    fn inspect(&self) -> String {
         self.ring().inspection().to_string()
     }
 }

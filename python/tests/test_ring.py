@@ -305,7 +305,7 @@ def test_a_bad_payload_length_is_refused_and_the_claim_still_published():
         assert c.wait_for(4, timeout=JOIN) == 4
 
 
-def test_threads_sharing_one_ring_handle_take_turns():
+def test_threads_with_their_own_producer_handles_publish_together():
     import threading
 
     with seqflow.Ring(capacity=4, slot_size=16, multi_producer=True) as r:
@@ -314,8 +314,9 @@ def test_threads_sharing_one_ring_handle_take_turns():
 
         def publish():
             try:
+                mine = r.producer()  # a handle is for one thread at a time
                 for k in range(50):
-                    r.publish(b"%d" % k, timeout=JOIN)
+                    mine.publish(b"%d" % k, timeout=JOIN)
             except Exception as e:  # noqa: BLE001 - reported below
                 errors.append(e)
 
@@ -366,7 +367,7 @@ def test_after_takes_one_name_or_a_list_and_an_empty_name_is_refused():
         seqflow.Ring("", capacity=8, slot_size=16)
 
 
-def test_a_forked_child_is_not_blocked_by_a_lock_its_parent_held():
+def test_a_forked_child_using_a_handle_a_parent_thread_waits_in_is_refused_not_blocked():
     import threading
 
     with seqflow.Ring(capacity=2, slot_size=16, multi_producer=True) as r:
@@ -374,7 +375,7 @@ def test_a_forked_child_is_not_blocked_by_a_lock_its_parent_held():
         producer = r.producer()
         producer.publish(b"a")
         producer.publish(b"b")
-        # Another thread now waits in publish on the full ring, holding the handle's turn.
+        # Another thread now waits in publish on the full ring, inside the handle.
         waiting = threading.Thread(target=lambda: producer.publish(b"c", timeout=JOIN))
         waiting.start()
         time.sleep(0.2)
