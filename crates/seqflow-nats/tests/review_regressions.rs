@@ -109,8 +109,15 @@ fn halted_ring_case(halt: bool) {
     stream(&bridge, "A10", "a10.>");
     // A publisher that keeps the stream growing (ids 1..).
     let pb = bridge.clone();
-    let publisher =
-        std::thread::spawn(move || fill_slowly(&pb, "a10.in", 3000, Duration::from_micros(2500)));
+    let publisher = std::thread::spawn(move || {
+        fill_paced(
+            &pb,
+            "a10.in",
+            3000,
+            PodCodec::<u64>::new(),
+            Duration::from_micros(2500),
+        )
+    });
     let processed = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
     let pr = processed.clone();
     let mut b = Disruptor::builder(8192, || 0u64)
@@ -167,26 +174,6 @@ fn halted_ring_case(halt: bool) {
         st.acked
     );
     assert!(missing.is_empty(), "lost {} messages", missing.len());
-}
-
-fn fill_slowly(bridge: &Bridge, subject: &str, n: u64, gap: Duration) {
-    let sink = JetStreamSink::new(
-        bridge,
-        SinkConfig::new(subject, subject),
-        PodCodec::<u64>::new(),
-    )
-    .unwrap();
-    let mut b = Disruptor::builder(1024, || 0u64)
-        .wait_strategy(BlockingWait::default())
-        .single_producer()
-        .unwrap();
-    b.handle_events_with(sink);
-    let (d, mut p) = b.start().unwrap();
-    for i in 1..=n {
-        p.publish(|e, _| *e = i).unwrap();
-        std::thread::sleep(gap);
-    }
-    d.shutdown_timeout(Duration::from_secs(60)).unwrap();
 }
 
 #[test]

@@ -1000,20 +1000,15 @@ fn declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim() {
     }
 }
 
-/// A producer dies between its claim and recording it (a hole nobody has released yet), and a
-/// declared consumer attaches behind the hole before anyone released it: it is told once the
-/// hole is released, as a consumer attached all along is.
-fn declared_consumer_attaching_before_a_hole_is_released_is_told_of_it() {
-    let seg = Seg::new("late-hole");
-    let ring = ShmRing::<u64>::create(&seg.name, 8, multi_declared(&["journal", "audit"])).unwrap();
-    // The live producer attaches first (its attach would otherwise release the hole).
-    let mut p = ring.producer().unwrap();
+/// Fork a producer of the multi-producer ring `name` that claims 2 slots and is killed right
+/// after its claim, before recording it: a hole nobody owns, not released yet.
+fn leave_a_hole(name: &str) {
     let claimed = Pipe::new();
-    let name = seg.name.clone();
-    let mut child = fork_child(|| {
-        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+    let mut dying = fork_child(|| {
+        let ring = ShmRing::<u64>::open(name, ATTACH).map_err(|e| e.to_string())?;
         let p = ring.producer().map_err(|e| e.to_string())?;
-        seqflow_shm::testing::poke_producer_state(&name, p.claimer().slot_index(), 1)
+        // Claim 2 slots as a producer killed right after its claim, before recording it.
+        seqflow_shm::testing::poke_producer_state(name, p.claimer().slot_index(), 1)
             .map_err(|e| e.to_string())?;
         seqflow_shm::testing::abandon_raw_claim(&ring, 2)
             .ok_or("not a multi-producer ring")?
@@ -1023,8 +1018,19 @@ fn declared_consumer_attaching_before_a_hole_is_released_is_told_of_it() {
         std::thread::sleep(Duration::from_secs(60));
         Ok(())
     });
-    claimed.recv(1, ATTACH).expect("the child claimed");
-    child.kill();
+    claimed.recv(1, ATTACH).expect("the dying producer claimed");
+    dying.kill();
+}
+
+/// A producer dies between its claim and recording it (a hole nobody has released yet), and a
+/// declared consumer attaches behind the hole before anyone released it: it is told once the
+/// hole is released, as a consumer attached all along is.
+fn declared_consumer_attaching_before_a_hole_is_released_is_told_of_it() {
+    let seg = Seg::new("late-hole");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, multi_declared(&["journal", "audit"])).unwrap();
+    // The live producer attaches first (its attach would otherwise release the hole).
+    let mut p = ring.producer().unwrap();
+    leave_a_hole(&seg.name);
     for _ in 0..3 {
         p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
     }
@@ -1064,24 +1070,7 @@ fn hole_is_released_while_a_live_producer_waits_for_room() {
     attached
         .recv(1, ATTACH)
         .expect("the live producer attached");
-    let claimed = Pipe::new();
-    let name = seg.name.clone();
-    let mut dying = fork_child(|| {
-        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-        let p = ring.producer().map_err(|e| e.to_string())?;
-        // Claim 2 slots as a producer killed right after its claim, before recording it.
-        seqflow_shm::testing::poke_producer_state(&name, p.claimer().slot_index(), 1)
-            .map_err(|e| e.to_string())?;
-        seqflow_shm::testing::abandon_raw_claim(&ring, 2)
-            .ok_or("not a multi-producer ring")?
-            .map_err(|e| e.to_string())?;
-        std::mem::forget(p);
-        claimed.send(b"c");
-        std::thread::sleep(Duration::from_secs(60));
-        Ok(())
-    });
-    claimed.recv(1, ATTACH).expect("the dying producer claimed");
-    dying.kill();
+    leave_a_hole(&seg.name);
     go.send(b"g");
     let (got, errors) = drain_through(&mut c, 21);
     assert!(

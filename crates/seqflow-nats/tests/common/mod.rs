@@ -76,6 +76,17 @@ pub fn wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
 
 /// Fill `subject` with `n` u64 events 1..=n through a sink (with `encoder`).
 pub fn fill<C: seqflow_nats::Encoder<u64>>(bridge: &Bridge, subject: &str, n: u64, encoder: C) {
+    fill_paced(bridge, subject, n, encoder, Duration::ZERO);
+}
+
+/// As [`fill`], pausing `gap` after each event (a stream that keeps growing).
+pub fn fill_paced<C: seqflow_nats::Encoder<u64>>(
+    bridge: &Bridge,
+    subject: &str,
+    n: u64,
+    encoder: C,
+    gap: Duration,
+) {
     let sink = seqflow_nats::JetStreamSink::new(
         bridge,
         seqflow_nats::SinkConfig::new(subject, subject),
@@ -90,6 +101,9 @@ pub fn fill<C: seqflow_nats::Encoder<u64>>(bridge: &Bridge, subject: &str, n: u6
     let (d, mut p) = b.start().unwrap();
     for i in 1..=n {
         p.publish(|e, _| *e = i).unwrap();
+        if !gap.is_zero() {
+            std::thread::sleep(gap);
+        }
     }
     d.shutdown_timeout(Duration::from_secs(60)).unwrap();
 }
