@@ -4,6 +4,8 @@
 //! - `_Ring` and its handles (`ring.rs`): the Disruptor model; `seqflow/_ring.py` wraps them.
 //! - `handles.rs`: the handles over `ShmRing<DynByteSlot>`, the one ring type (slots: `slot.rs`).
 //! - `wait.rs`: every blocking call releases the GIL and checks for signals every 50 ms.
+//! - `gil.rs`: releasing the GIL so that a thread still waiting at interpreter exit hangs
+//!   quietly instead of aborting the process.
 //! - `errors.rs`: typed errors mapped to Python exceptions; nothing panics across the boundary.
 //! - `fork.rs`: handles inherited through `fork()` are replaced (Queue) or refused (Ring handles).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
@@ -13,6 +15,7 @@
 
 mod errors;
 mod fork;
+mod gil;
 mod handles;
 mod queue;
 mod ring;

@@ -228,7 +228,8 @@ fn lock_until<'a, T: Send>(
             None => SLICE,
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
         };
-        if let Some(g) = py.allow_threads(|| m.try_lock_for(slice)) {
+        // SAFETY: the work is a Rust mutex's timed lock, nothing of Python.
+        if let Some(g) = unsafe { crate::gil::released(py, || m.try_lock_for(slice)) } {
             return Ok(Some(g));
         }
         if slice < SLICE {
@@ -360,11 +361,14 @@ impl Queue {
             return Ok(false);
         }
         let slot = &mut *slot;
-        let done = sliced(py, until, |wait| {
-            shared.release_idle_anchor(slot);
-            let producer = shared.producer(slot)?;
-            producer.put(items, wait)
-        })?;
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        let done = unsafe {
+            sliced(py, until, |wait| {
+                shared.release_idle_anchor(slot);
+                let producer = shared.producer(slot)?;
+                producer.put(items, wait)
+            })
+        }?;
         Ok(done.is_some())
     }
 
@@ -403,12 +407,15 @@ impl Queue {
             return Ok(out);
         }
         let slot = &mut *slot;
-        let got = sliced(py, until, |wait| {
-            let worker = shared.worker(slot)?;
-            let mut copied: Vec<(u8, Vec<u8>)> = Vec::new();
-            worker.take(max, wait, &mut |_, k, data| copied.push((k, data.to_vec())))?;
-            Ok((!copied.is_empty()).then_some(copied))
-        })?;
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        let got = unsafe {
+            sliced(py, until, |wait| {
+                let worker = shared.worker(slot)?;
+                let mut copied: Vec<(u8, Vec<u8>)> = Vec::new();
+                worker.take(max, wait, &mut |_, k, data| copied.push((k, data.to_vec())))?;
+                Ok((!copied.is_empty()).then_some(copied))
+            })
+        }?;
         Ok(got
             .unwrap_or_default()
             .into_iter()
@@ -476,9 +483,10 @@ impl Queue {
             max_producers,
             remove_stale,
         };
-        let ring = py
-            .allow_threads(|| handles::create(&name, &spec))
-            .py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let ring =
+            unsafe { crate::gil::released(py, || handles::create(&name, &spec)) }.py_err(py)?;
         let guard = anonymous.then(|| ring.unlink_guard());
         Ok(Self {
             shared: Arc::new(Shared::new(ring, guard)),
@@ -498,9 +506,11 @@ impl Queue {
         crate::fork::install();
         let name = crate::full_name(py, namespace.as_deref(), &name)?;
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
-        let ring = py
-            .allow_threads(|| handles::open(&name, Role::Queue, timeout))
-            .py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let ring =
+            unsafe { crate::gil::released(py, || handles::open(&name, Role::Queue, timeout)) }
+                .py_err(py)?;
         Ok(Self {
             shared: Arc::new(Shared::new(ring, None)),
         })

@@ -108,9 +108,10 @@ impl _Ring {
             max_producers,
             remove_stale,
         };
-        let ring = py
-            .allow_threads(|| handles::create(&name, &spec))
-            .py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let ring =
+            unsafe { crate::gil::released(py, || handles::create(&name, &spec)) }.py_err(py)?;
         let guard = unlink_on_close.then(|| ring.unlink_guard());
         Ok(Self::new(ring, guard))
     }
@@ -121,9 +122,11 @@ impl _Ring {
     fn open(py: Python<'_>, name: String, timeout: f64) -> PyResult<Self> {
         fork::install();
         let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::MAX);
-        let ring = py
-            .allow_threads(|| handles::open(&name, Role::Ring, timeout))
-            .py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let ring =
+            unsafe { crate::gil::released(py, || handles::open(&name, Role::Ring, timeout)) }
+                .py_err(py)?;
         Ok(Self::new(ring, None))
     }
 
@@ -167,7 +170,9 @@ impl _Ring {
     /// A producer handle (single producer: the only one across all processes).
     fn producer(&self, py: Python<'_>) -> PyResult<_Producer> {
         let ring = self.ring();
-        let end = py.allow_threads(|| ring.producer()).py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let end = unsafe { crate::gil::released(py, || ring.producer()) }.py_err(py)?;
         Ok(_Producer {
             end: Mutex::new(end),
             slot_size: ring.slot_size(),
@@ -180,9 +185,10 @@ impl _Ring {
     fn consumer(&self, py: Python<'_>, name: String, after: Vec<String>) -> PyResult<_Consumer> {
         let ring = self.ring();
         let after: Vec<&str> = after.iter().map(String::as_str).collect();
-        let end = py
-            .allow_threads(|| ring.consumer(&name, &after))
-            .py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let end =
+            unsafe { crate::gil::released(py, || ring.consumer(&name, &after)) }.py_err(py)?;
         Ok(_Consumer {
             end: Mutex::new(end),
             generation: fork::generation(),
@@ -192,7 +198,9 @@ impl _Ring {
     /// A lossy (non-gating) subscriber.
     fn subscriber(&self, py: Python<'_>, name: String) -> PyResult<_Subscriber> {
         let ring = self.ring();
-        let end = py.allow_threads(|| ring.subscriber(&name)).py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let end = unsafe { crate::gil::released(py, || ring.subscriber(&name)) }.py_err(py)?;
         Ok(_Subscriber {
             end: Mutex::new(end),
             generation: fork::generation(),
@@ -202,7 +210,9 @@ impl _Ring {
     /// A worker of the pool `pool`.
     fn worker(&self, py: Python<'_>, pool: String) -> PyResult<_Worker> {
         let ring = self.ring();
-        let end = py.allow_threads(|| ring.worker(&pool)).py_err(py)?;
+        // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
+        // handle), nothing of Python.
+        let end = unsafe { crate::gil::released(py, || ring.worker(&pool)) }.py_err(py)?;
         Ok(_Worker {
             end: Mutex::new(end),
             generation: fork::generation(),
@@ -317,7 +327,8 @@ impl _Producer {
         if let Some(seq) = end.put(&slices, Duration::ZERO).py_err(py)? {
             return Ok(seq);
         }
-        match sliced(py, until, |wait| end.put(&slices, wait))? {
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        match unsafe { sliced(py, until, |wait| end.put(&slices, wait)) }? {
             Some(seq) => Ok(seq),
             None => Err(PyTimeoutError::new_err("timed out waiting for free slots")),
         }
@@ -333,7 +344,8 @@ impl _Producer {
         if let Some(r) = end.open_claim(n, Duration::ZERO).py_err(py)? {
             return Ok(r);
         }
-        match sliced(py, until, |wait| end.open_claim(n, wait))? {
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        match unsafe { sliced(py, until, |wait| end.open_claim(n, wait)) }? {
             Some(r) => Ok(r),
             None => Err(PyTimeoutError::new_err(format!(
                 "timed out waiting for {n} free slots"
@@ -375,7 +387,8 @@ impl _Consumer {
         if let Some(hi) = end.wait_for(seq, Duration::ZERO).py_err(py)? {
             return Ok(hi);
         }
-        match sliced(py, until, |wait| end.wait_for(seq, wait))? {
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        match unsafe { sliced(py, until, |wait| end.wait_for(seq, wait)) }? {
             Some(hi) => Ok(hi),
             None => Err(PyTimeoutError::new_err(format!(
                 "sequence {seq} not available in time"
@@ -452,7 +465,8 @@ impl _Subscriber {
         let end = self.end.get_mut();
         let got: Option<(i64, u8, Vec<u8>)> = match end.next(Duration::ZERO).py_err(py)? {
             Some(v) => Some(v),
-            None => sliced(py, until, |wait| end.next(wait))?,
+            // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+            None => unsafe { sliced(py, until, |wait| end.next(wait)) }?,
         };
         match got {
             Some((seq, _, data)) => Ok((seq, PyBytes::new(py, &data))),
@@ -494,13 +508,16 @@ impl _Worker {
         if let Some(v) = fast {
             return Ok(v);
         }
-        let got = sliced(py, until, |wait| {
-            let mut out: Option<(i64, Vec<u8>)> = None;
-            end.take(1, wait, &mut |seq, _, data| {
-                out = Some((seq, data.to_vec()))
-            })?;
-            Ok(out)
-        })?;
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        let got = unsafe {
+            sliced(py, until, |wait| {
+                let mut out: Option<(i64, Vec<u8>)> = None;
+                end.take(1, wait, &mut |seq, _, data| {
+                    out = Some((seq, data.to_vec()))
+                })?;
+                Ok(out)
+            })
+        }?;
         match got {
             Some((seq, data)) => Ok((seq, PyBytes::new(py, &data))),
             None => Err(PyTimeoutError::new_err("no event in time")),

@@ -1,7 +1,7 @@
 //! Blocking without holding the GIL, interruptible by Ctrl-C.
 //!
 //! Every blocking call of the package waits in slices of at most [`SLICE`] with the GIL released
-//! (`Python::allow_threads`), and between slices calls `Python::check_signals`, which runs the
+//! ([`crate::gil::released`], which also survives the interpreter's exit), and between slices calls `Python::check_signals`, which runs the
 //! Python signal handlers: SIGINT raises `KeyboardInterrupt` out of the wait within one slice
 //! (50 ms, well under the 100 ms promised). The Rust waits underneath (futex, liveness checks)
 //! all take a timeout, so a slice never overruns by more than a liveness check.
@@ -30,7 +30,10 @@ pub fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
 /// Run `step(slice)` with the GIL released until it returns `Some`, an error, or `deadline`
 /// passes (`Ok(None)`), checking for signals between slices. `step` gets the length of the slice
 /// to wait (never more than [`SLICE`], zero once the deadline has passed: the last attempt).
-pub fn sliced<T: Send>(
+///
+/// # Safety
+/// As [`crate::gil::released`]: `step` runs without the GIL and must not touch Python.
+pub unsafe fn sliced<T: Send>(
     py: Python<'_>,
     deadline: Option<Instant>,
     mut step: impl FnMut(Duration) -> Result<Option<T>, Fail> + Send,
@@ -41,7 +44,8 @@ pub fn sliced<T: Send>(
             Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
         };
         let last = slice.is_zero();
-        match py.allow_threads(|| step(slice)) {
+        // SAFETY: the caller's contract: `step` does not touch Python.
+        match unsafe { crate::gil::released(py, || step(slice)) } {
             Ok(Some(v)) => return Ok(Some(v)),
             Ok(None) if last => return Ok(None),
             Ok(None) => {}
