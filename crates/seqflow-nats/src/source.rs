@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Which durable consumer a [`JetStreamSource`] reads, and how.
@@ -34,13 +34,17 @@ pub struct SourceConfig {
     /// Only messages on this subject (default: the whole stream).
     pub filter_subject: Option<String>,
     /// How long the server waits for an acknowledgement before redelivering (default 30 s).
+    /// Messages that wait longer than half of it (in a full ring, or behind a slow stage) are
+    /// kept alive: the source tells the server they are in progress, so they are not
+    /// redelivered while this source still holds them.
     pub ack_wait: Duration,
     /// Most messages delivered and not yet acknowledged (default 20 000); keep it above the
     /// ring's capacity plus `batch`.
     pub max_ack_pending: i64,
     /// Messages per pull request (default 256).
     pub batch: usize,
-    /// How often the idle feeder checks for processed events to acknowledge (default 10 ms).
+    /// How often the idle feeder checks for processed events to acknowledge (default 10 ms; at
+    /// most an eighth of `ack_wait`, so that waiting messages are kept alive in time).
     pub poll_interval: Duration,
     /// Retries of consecutive consumer failures before the source stops with an error.
     pub retry: RetryPolicy,
@@ -103,6 +107,13 @@ impl SourceConfig {
                 "ack_wait and poll_interval must be positive".into(),
             ));
         }
+        if self.poll_interval > self.ack_wait / 8 {
+            return Err(BridgeError::Config(format!(
+                "poll_interval {:?} must be at most an eighth of ack_wait {:?}: the feeder looks \
+                 at waiting messages that often, and keeps them alive before ack_wait runs out",
+                self.poll_interval, self.ack_wait
+            )));
+        }
         // The server keeps durations as i64 nanoseconds.
         if self.ack_wait.as_nanos() > i64::MAX as u128 {
             return Err(BridgeError::Config(format!(
@@ -148,6 +159,9 @@ pub struct SourceStats {
     pub consumer_errors: u64,
     /// Acknowledgements the client could not send (those messages will be redelivered).
     pub ack_errors: u64,
+    /// "In progress" acknowledgements sent for messages that waited longer than half of
+    /// `ack_wait` (each restarts the server's redelivery timer for that message).
+    pub kept_alive: u64,
     /// Messages the server still had for this consumer when the latest one was delivered.
     pub server_pending: u64,
 }
@@ -174,6 +188,7 @@ struct SourceShared {
     decode_errors: AtomicU64,
     consumer_errors: AtomicU64,
     ack_errors: AtomicU64,
+    kept_alive: AtomicU64,
     server_pending: AtomicU64,
 }
 
@@ -194,6 +209,7 @@ impl SourceHandle {
             decode_errors: r(&s.decode_errors),
             consumer_errors: r(&s.consumer_errors),
             ack_errors: r(&s.ack_errors),
+            kept_alive: r(&s.kept_alive),
             server_pending: r(&s.server_pending),
         }
     }
@@ -203,6 +219,9 @@ impl SourceHandle {
 struct Delivery {
     payload: Bytes,
     acker: Acker,
+    /// When the server's redelivery timer for it last (re)started: its delivery, or the latest
+    /// "in progress" acknowledgement.
+    since: Instant,
 }
 
 /// A durable JetStream consumer feeding a ring: it acknowledges each message only once the
@@ -284,6 +303,8 @@ impl JetStreamSource {
             pending: VecDeque::with_capacity(1024),
             last_published: -1,
             last_done: i64::MIN,
+            keep_alive_after: config.ack_wait / 2,
+            next_keep_alive: Instant::now() + config.ack_wait / 4,
         };
         let thread = std::thread::Builder::new()
             .name("seqflow-nats-source".into())
@@ -442,6 +463,7 @@ async fn pull_messages(
                     let delivery = Delivery {
                         payload: message.payload,
                         acker,
+                        since: Instant::now(),
                     };
                     if let Err(refused) = tx.send(delivery).await {
                         // The feeder stopped: hand this one back for prompt redelivery, and
@@ -482,11 +504,16 @@ struct Feeder {
     poll_interval: Duration,
     shared: Arc<SourceShared>,
     stop: Arc<AtomicBool>,
-    /// Published, not yet acknowledged: (ring sequence, ack handle), in ring order.
-    pending: VecDeque<(i64, Acker)>,
+    /// Published, not yet acknowledged: (ring sequence, ack handle, when its redelivery timer
+    /// last started), in ring order.
+    pending: VecDeque<(i64, Acker, Instant)>,
     last_published: i64,
     /// The highest sequence every gating stage was last seen past.
     last_done: i64,
+    /// A message held this long (half of `ack_wait`) is kept alive.
+    keep_alive_after: Duration,
+    /// When to look for messages to keep alive next (every quarter of `ack_wait`).
+    next_keep_alive: Instant,
 }
 
 impl Feeder {
@@ -508,6 +535,7 @@ impl Feeder {
         let mut batch = Vec::with_capacity(256);
         let result = 'feed: loop {
             self.ack_processed(&*sequencer);
+            self.keep_alive(&mut good);
             if self.stop.load(Ordering::Relaxed) {
                 break Ok(());
             }
@@ -534,14 +562,8 @@ impl Feeder {
                 }
                 Ok(_) => {}
             }
-            // Terminate what the decoder refuses; keep the rest in order.
             good.clear();
-            for delivery in batch.drain(..) {
-                match decoder.validate(&delivery.payload) {
-                    Ok(()) => good.push_back(delivery),
-                    Err(e) => self.terminate(delivery, &e),
-                }
-            }
+            self.take_valid(batch.drain(..), &mut good, &mut decoder);
             while !good.is_empty() {
                 if sequencer.alert().is_raised() {
                     tracing::info!("ring stopped; JetStream source stops");
@@ -561,9 +583,11 @@ impl Feeder {
                                 guard.iter_mut().zip(good.drain(..n)).enumerate()
                             {
                                 match decode_caught(&mut decoder, &delivery.payload, event) {
-                                    Ok(()) => {
-                                        self.pending.push_back((start + k as i64, delivery.acker))
-                                    }
+                                    Ok(()) => self.pending.push_back((
+                                        start + k as i64,
+                                        delivery.acker,
+                                        delivery.since,
+                                    )),
                                     // Not acknowledged: redelivered to the next source. The
                                     // rest of the claim is still decoded, so only this slot
                                     // holds whatever the decoder left in it.
@@ -592,9 +616,16 @@ impl Feeder {
                         }
                     }
                 }
-                // Ring full: acknowledge what the stages finished meanwhile, then wait for one
-                // slot with the ring's wait strategy (bounded, to look at `stop` again).
+                // Ring full: acknowledge what the stages finished meanwhile, keep alive what
+                // waits (the messages the pull task has received since included: they wait
+                // too), then wait for one slot with the ring's wait strategy (bounded, to look
+                // at `stop` again).
                 self.ack_processed(&*sequencer);
+                if Instant::now() >= self.next_keep_alive {
+                    let arrived = std::iter::from_fn(|| rx.try_recv().ok());
+                    self.take_valid(arrived, &mut good, &mut decoder);
+                    self.keep_alive(&mut good);
+                }
                 if self.stop.load(Ordering::Relaxed) {
                     break 'feed Ok(());
                 }
@@ -613,7 +644,8 @@ impl Feeder {
                             // Not acknowledged: redelivered to the next source.
                             break 'feed Err(BridgeError::Panicked(message));
                         }
-                        self.pending.push_back((seq, delivery.acker));
+                        self.pending
+                            .push_back((seq, delivery.acker, delivery.since));
                     }
                     Err(ClaimError::Timeout { .. } | ClaimError::Full { .. }) => {
                         good.push_front(delivery);
@@ -659,7 +691,7 @@ impl Feeder {
         }
         // Published but not acknowledged: this source will not acknowledge them any more (the
         // next one on the durable consumer gets them again either way: at least once).
-        let published: Vec<Acker> = self.pending.drain(..).map(|(_, acker)| acker).collect();
+        let published: Vec<Acker> = self.pending.drain(..).map(|(_, acker, _)| acker).collect();
         self.nak(published.into_iter().chain(unplaced).collect());
         // The pull task hands back what it holds once it sees the channel closed.
         if let Some(task) = pull.as_mut() {
@@ -675,6 +707,57 @@ impl Feeder {
             let _ = tokio::time::timeout(Duration::from_secs(2), self.flush()).await;
         });
         result
+    }
+
+    /// Move `deliveries` to the back of `good`, in order, terminating what the decoder refuses.
+    fn take_valid<E: ?Sized, D: Decoder<E>>(
+        &self,
+        deliveries: impl Iterator<Item = Delivery>,
+        good: &mut VecDeque<Delivery>,
+        decoder: &mut D,
+    ) {
+        for delivery in deliveries {
+            match decoder.validate(&delivery.payload) {
+                Ok(()) => good.push_back(delivery),
+                Err(e) => self.terminate(delivery, &e),
+            }
+        }
+    }
+
+    /// Every quarter of `ack_wait`: tell the server that the messages held longer than half of
+    /// it (in the ring unprocessed, or waiting for room) are in progress, which restarts their
+    /// redelivery timers; a message is thus never redelivered while this source holds it. All
+    /// of a round's acknowledgements share one request timeout (as in `ack_processed`); one that
+    /// misses it is tried again next round.
+    fn keep_alive(&mut self, good: &mut VecDeque<Delivery>) {
+        let now = Instant::now();
+        if now < self.next_keep_alive {
+            return;
+        }
+        self.next_keep_alive = now + self.keep_alive_after / 2;
+        let due = |since: &Instant| now.saturating_duration_since(*since) >= self.keep_alive_after;
+        let waiting = self
+            .pending
+            .iter_mut()
+            .map(|(_, acker, since)| (&*acker, since))
+            .chain(good.iter_mut().map(|d| (&d.acker, &mut d.since)))
+            .filter(|(_, since)| due(since));
+        let deadline = tokio::time::Instant::now() + self.bridge.request_timeout();
+        let kept = self.bridge.block_on(async {
+            let mut kept = 0u64;
+            for (acker, since) in waiting {
+                match tokio::time::timeout_at(deadline, acker.ack_with(AckKind::Progress)).await {
+                    Ok(Ok(())) => {
+                        *since = now;
+                        kept += 1;
+                    }
+                    Ok(Err(_)) => {}
+                    Err(_) => break,
+                }
+            }
+            kept
+        });
+        self.shared.kept_alive.fetch_add(kept, Ordering::Relaxed);
     }
 
     /// Terminate a message the decoder refused: the server will not redeliver it.
@@ -724,7 +807,11 @@ impl Feeder {
             self.last_done = self.last_done.max(slowest.min(self.last_published));
         }
         let done = self.last_done;
-        let ready = self.pending.iter().take_while(|(s, _)| *s <= done).count();
+        let ready = self
+            .pending
+            .iter()
+            .take_while(|(s, _, _)| *s <= done)
+            .count();
         if ready == 0 {
             return;
         }
@@ -737,7 +824,7 @@ impl Feeder {
         let deadline = tokio::time::Instant::now() + self.bridge.request_timeout();
         let failed = self.bridge.block_on(async {
             let mut failed = 0u64;
-            for (_, acker) in pending.drain(..ready) {
+            for (_, acker, _) in pending.drain(..ready) {
                 match tokio::time::timeout_at(deadline, acker.ack()).await {
                     Ok(Ok(())) => {}
                     _ => failed += 1,
