@@ -80,7 +80,12 @@ pub struct HaltArgs {
 pub fn halt(args: &HaltArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let name = args.ns.full(&args.name)?;
     let pid = seqflow_shm::halt_all(&name)?;
-    writeln!(out, "halted {name} (by pid {pid})")?;
+    if pid == std::process::id() {
+        writeln!(out, "halted {name} (by pid {pid})")?;
+    } else {
+        // The first halt is the one recorded: say so rather than claim this one.
+        writeln!(out, "{name} was already halted (by pid {pid})")?;
+    }
     Ok(())
 }
 
@@ -129,7 +134,12 @@ pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
                     found.name,
                     i.header.capacity,
                     i.header.event_size,
-                    i.published,
+                    // The last published sequence; nothing published yet reads "-".
+                    if i.published < 0 {
+                        "-".to_owned()
+                    } else {
+                        i.published.to_string()
+                    },
                     format!("{} ({:.0}%)", i.backlog(), i.utilisation() * 100.0),
                     format!("{alive}/{}", i.consumers.len()),
                 )?;

@@ -205,7 +205,20 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
     let o = seqflow(&["halt", "--namespace", &ns, "fills"]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert_eq!(rings[1].halted_by(), Some(o_pid(&o)));
-    assert!(text(&seqflow(&["ls", "--namespace", &ns]).stdout).contains("halted by pid"));
+    let ls = text(&seqflow(&["ls", "--namespace", &ns]).stdout);
+    assert!(ls.contains("halted by pid"), "{ls}");
+    // Nothing was published into `fills`: its published column says so instead of -1.
+    let fills = ls.lines().find(|l| l.contains(":fills")).unwrap();
+    assert!(fills.split_whitespace().nth(3) == Some("-"), "{fills}");
+    // A second halt reports the first halter, and says it is not this one.
+    let again = seqflow(&["halt", "--namespace", &ns, "fills"]);
+    assert!(again.status.success());
+    assert!(
+        text(&again.stdout).contains("already halted"),
+        "{}",
+        text(&again.stdout)
+    );
+    assert_eq!(o_pid(&again), o_pid(&o));
 
     drop((c, p));
     drop(rings);
