@@ -56,7 +56,7 @@ pub mod prelude {
     pub use seqflow_pipeline::{
         BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, EventHandlerMut,
         LossyError, LossySubscriber, Metrics, MultiProducer, MultiProducerDisruptor, PanicPolicy,
-        PollError, PollState, Poller, Producer, ShutdownError, SingleProducer,
+        PollError, PollState, Poller, Producer, RemoveStageError, ShutdownError, SingleProducer,
         SingleProducerDisruptor, StageGroup,
     };
     pub use seqflow_ring::{Capacity, CapacityError, EventFactory};

@@ -13,7 +13,9 @@ use crate::{
     LossySubscriber, PanicPolicy, Poller, Producer, ProducerSequencer, RewindPolicy,
 };
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy};
+use seqflow_sequence::{
+    Alert, OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy,
+};
 use seqflow_sequencer::Sequencer;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -317,6 +319,7 @@ where
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
             exclusive: None,
+            stop: None,
             runner: None,
             options: StageOptions::default(),
             thread: None,
@@ -447,7 +450,7 @@ where
             Ok(())
         }));
         if !matches!(spawned, Ok(Ok(()))) {
-            self.shared.alert.raise();
+            self.shared.raise();
             self.sequencer.wait_strategy().signal_all();
             for stage in &mut self.stages {
                 if let Some(t) = stage.thread.take() {
@@ -588,18 +591,21 @@ where
             self.stages[id].registration.set_gating(false);
         }
         let registration = Arc::new(registration);
+        let (alert_id, alert) = self.shared.new_stage_alert();
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
             self.dependency_sequences(deps),
-            self.shared.alert.clone(),
+            alert.clone(),
         );
         self.stages.push(StageRecord {
             name,
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
             exclusive: None,
+            stop: Some((alert_id, alert.clone())),
             runner: Some(stage_runner(
                 barrier,
+                alert,
                 self.ring.clone(),
                 registration,
                 Arc::clone(&self.shared),
@@ -616,6 +622,7 @@ where
 /// The runner of a stage: builds its context from the final name and settings, runs `body`.
 pub(crate) fn stage_runner<E, S>(
     barrier: SequenceBarrier<S>,
+    alert: Alert,
     ring: RingBuffer<E>,
     registration: Arc<seqflow_sequencer::GatingRegistration>,
     shared: Arc<PipelineShared>,
@@ -634,6 +641,7 @@ where
                 ring,
                 registration,
             },
+            alert,
             shared,
             default_exceptions,
             options,

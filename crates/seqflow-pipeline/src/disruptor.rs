@@ -32,12 +32,14 @@ use std::time::{Duration, Instant};
 /// d.shutdown_timeout(Duration::from_secs(30)).unwrap();
 /// ```
 pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingWait>> {
-    sequencer: Arc<S>,
+    pub(crate) sequencer: Arc<S>,
     ring: RingBuffer<E>,
-    shared: Arc<PipelineShared>,
-    stages: Vec<StageRecord<E>>,
+    pub(crate) shared: Arc<PipelineShared>,
+    /// Every consumer, in the order they were added (`deps` and `exclusive` index into it);
+    /// the metrics' list follows the same order.
+    pub(crate) stages: Vec<StageRecord<E>>,
     exceptions: Arc<dyn ExceptionHandler<E>>,
-    metrics: MetricsHandle,
+    pub(crate) metrics: MetricsHandle,
 }
 
 impl<E, S> Disruptor<E, S>
@@ -79,6 +81,8 @@ where
     /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
     /// after the highest claimed sequence, comes after the producer only, and gates the
     /// producer from now on. It uses the default exception handler and no other settings.
+    /// Returns the stage's name (`stage-N`: in metrics, and for
+    /// [`remove_stage`](Self::remove_stage)).
     ///
     /// ```
     /// use seqflow_pipeline::Disruptor;
@@ -95,17 +99,15 @@ where
     pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(
         &mut self,
         handler: H,
-    ) -> Result<(), BuildError> {
+    ) -> Result<String, BuildError> {
         self.refuse_if_mutating("a stage added after start")?;
         let sequencer = &*self.sequencer;
         let registration = Arc::new(sequencer.gating().register(true, || sequencer.claimed())?);
-        let barrier = SequenceBarrier::new(
-            Arc::clone(&self.sequencer),
-            Vec::new(),
-            self.shared.alert.clone(),
-        );
+        let (alert_id, alert) = self.shared.new_stage_alert();
+        let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), Vec::new(), alert.clone());
         let runner = stage_runner(
             barrier,
+            alert.clone(),
             self.ring.clone(),
             Arc::clone(&registration),
             Arc::clone(&self.shared),
@@ -115,22 +117,36 @@ where
             },
         );
         let mut record = StageRecord {
-            name: format!("stage-{}", self.stages.len()),
+            name: self.unused_stage_name(),
             registration,
             deps: Vec::new(),
             exclusive: None,
+            stop: Some((alert_id, alert)),
             runner: Some(runner),
             options: StageOptions::default(),
             thread: None,
         };
-        record.spawn()?;
+        if let Err(e) = record.spawn() {
+            self.shared.forget_stage_alert(alert_id);
+            return Err(e);
+        }
         self.metrics.add_stage(
             record.name.clone(),
             record.registration.sequence(),
             record.registration.is_gating(),
         );
+        let name = record.name.clone();
         self.stages.push(record);
-        Ok(())
+        Ok(name)
+    }
+
+    /// `stage-N` for the smallest `N >= stages.len()` no stage has (a removed stage leaves
+    /// its neighbours' names behind).
+    fn unused_stage_name(&self) -> String {
+        (self.stages.len()..)
+            .map(|n| format!("stage-{n}"))
+            .find(|name| self.stages.iter().all(|s| &s.name != name))
+            .unwrap_or_default()
     }
 
     /// Another producer: always for multi-producer disruptors;
@@ -337,7 +353,7 @@ impl<E, S: ProducerSequencer> Disruptor<E, S> {
     /// Stop every stage (shared alert), abandon waiting claims (sequencer alert), wake all
     /// waiters so they see both.
     fn raise_alerts(&self) {
-        self.shared.alert.raise();
+        self.shared.raise();
         self.sequencer.alert().raise();
         self.sequencer.wait_strategy().signal_all();
     }

@@ -132,6 +132,58 @@ pub enum ShutdownError {
     },
 }
 
+/// Why [`Disruptor::remove_stage`](crate::Disruptor::remove_stage) refused; nothing was changed.
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, RemoveStageError};
+/// let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+/// b.handle_events_with(|_: &u64, _, _| {}).named("first")
+///     .then(|_: &u64, _, _| {}).named("second");
+/// let (mut d, _p) = b.start().unwrap();
+/// assert!(matches!(d.remove_stage("first"), Err(RemoveStageError::HasDependents { .. })));
+/// assert!(matches!(d.remove_stage("third"), Err(RemoveStageError::UnknownStage { .. })));
+/// d.remove_stage("second").unwrap();
+/// d.remove_stage("first").unwrap(); // nothing comes after it any more
+/// d.shutdown().unwrap();
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RemoveStageError {
+    /// No stage has this name.
+    #[error("no stage named {name:?}")]
+    UnknownStage {
+        /// The name asked for.
+        name: String,
+    },
+    /// Several stages have this name (give stages distinct names with `named`).
+    #[error("{count} stages are named {name:?}: name them apart to remove one")]
+    AmbiguousName {
+        /// The name asked for.
+        name: String,
+        /// How many stages have it.
+        count: usize,
+    },
+    /// The name is a poller's: a poller has no thread to stop; drop the `Poller`.
+    #[error("{name:?} is a poller: drop the Poller instead")]
+    Poller {
+        /// The poller's name.
+        name: String,
+    },
+    /// Other stages come after this one and wait for it: remove them first.
+    #[error("stage {stage:?} cannot be removed while {dependents:?} come after it")]
+    HasDependents {
+        /// The stage asked for.
+        stage: String,
+        /// The consumers that come directly after it.
+        dependents: Vec<String>,
+    },
+    /// Called from the stage's own handler: it cannot wait for its own thread to end.
+    #[error("stage {stage:?} cannot remove itself from inside its handler")]
+    CalledFromStage {
+        /// The stage.
+        stage: String,
+    },
+}
+
 /// The failure that halted the disruptor: a panic under `PanicPolicy::Halt` or an exception
 /// handler that chose `ExceptionAction::Halt`.
 /// Why a handler could not handle an event: returned by

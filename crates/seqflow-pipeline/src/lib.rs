@@ -44,6 +44,7 @@ mod processor;
 mod producer;
 mod producer_kind;
 mod release;
+mod remove;
 mod rewind;
 mod shared;
 mod spec;
@@ -55,7 +56,9 @@ pub use builder::{DisruptorBuilder, Stages, Started};
 pub use config::DisruptorConfig;
 pub use custom::EventProcessor;
 pub use disruptor::Disruptor;
-pub use error::{BuildError, EventError, LossyError, PollError, ReleaseError, ShutdownError};
+pub use error::{
+    BuildError, EventError, LossyError, PollError, ReleaseError, RemoveStageError, ShutdownError,
+};
 pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
 pub use feed::{EventFeed, FeedError};
 pub use handler::{fallible, EventHandler, Fallible};

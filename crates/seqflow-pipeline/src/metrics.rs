@@ -112,6 +112,19 @@ impl MetricsHandle {
         self.stages.write().push((name, sequence, gating));
     }
 
+    /// A stage taken out of the running disruptor (`index`: its place in the disruptor's list,
+    /// which this list follows).
+    pub(crate) fn remove_stage(&self, index: usize) {
+        self.stages.write().remove(index);
+    }
+
+    /// A stage that gates the producers again (the only stage after it was removed).
+    pub(crate) fn set_gating(&self, index: usize, gating: bool) {
+        if let Some(stage) = self.stages.write().get_mut(index) {
+            stage.2 = gating;
+        }
+    }
+
     /// Read the metrics now (a few atomic loads per stage; allocates the snapshot).
     pub fn read(&self) -> Metrics {
         let claimed = self.source.claimed();

@@ -16,6 +16,9 @@ pub(crate) struct StageContext<E: ?Sized, F> {
     /// Where the stage's events come from and its progress goes.
     pub feed: F,
     pub shared: Arc<PipelineShared>,
+    /// The alert that stops this stage: its own for a stage of an in-process disruptor (raised
+    /// with the pipeline's, or alone when the stage is removed), the pipeline's otherwise.
+    pub alert: seqflow_sequence::Alert,
     /// Used when the stage has no exception handler of its own.
     pub default_exceptions: Arc<dyn ExceptionHandler<E>>,
     pub options: StageOptions<E>,
@@ -99,10 +102,10 @@ impl<E: ?Sized + 'static, F: EventFeed<E>> StageContext<E, F> {
         }
     }
 
-    /// Whether shutdown or halt was requested.
+    /// Whether shutdown or halt was requested (or the stage's removal).
     #[inline]
     pub fn stopping(&self) -> bool {
-        self.shared.alert.is_raised()
+        self.alert.is_raised()
     }
 }
 

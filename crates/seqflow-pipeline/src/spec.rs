@@ -143,6 +143,7 @@ impl<E: ?Sized + 'static> StageSpec<E> {
         StageContext {
             name: self.name,
             feed,
+            alert: self.shared.alert.clone(),
             shared: self.shared,
             default_exceptions: self.exceptions,
             options: self.options,

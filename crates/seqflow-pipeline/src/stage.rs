@@ -1,6 +1,7 @@
 //! Stages: the records the builder keeps, and [`StageGroup`], the handle users combine.
 
 use crate::{BuildError, ExceptionHandler, RewindPolicy};
+use seqflow_sequence::Alert;
 use seqflow_sequencer::GatingRegistration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,6 +120,9 @@ pub(crate) struct StageRecord<E: ?Sized> {
     /// worker of a pool (they never share an event). Every consumer outside the group must
     /// come before or after it.
     pub exclusive: Option<usize>,
+    /// The stage thread's own alert and its id in the pipeline's list (`None` for pollers):
+    /// raised to stop this stage alone.
+    pub stop: Option<(u64, Alert)>,
     /// `None` for pollers; taken when the thread starts.
     pub runner: Option<Runner<E>>,
     pub options: StageOptions<E>,

@@ -1,0 +1,149 @@
+//! [`Disruptor::remove_stage`]: stop one stage of a running disruptor and take it out of the
+//! ring (what LMAX does with `halt()` on a processor and `removeGatingSequence`).
+
+use crate::{Disruptor, ProducerSequencer, RemoveStageError};
+use seqflow_sequence::WaitStrategy;
+
+impl<E, S> Disruptor<E, S>
+where
+    E: Send + Sync + 'static,
+    S: ProducerSequencer,
+{
+    /// Stop the stage named `name` and take it out of the ring; returns the last sequence it
+    /// processed.
+    ///
+    /// The stage stops as at a [`halt`](Self::halt), alone: it finishes the event it is
+    /// handling and at most the rest of its chunk (up to 1024 events), calls `on_shutdown`, and
+    /// its thread is joined. It then no longer holds the producers back, and the stages it came
+    /// after gate them again if nothing else comes after them. To remove a stage once it has
+    /// caught up, wait for its sequence in [`metrics`](Self::metrics) first.
+    ///
+    /// Any stage thread can be removed — one added at build time or with
+    /// [`handle_events_with`](Self::handle_events_with) after start, a worker of a pool (each
+    /// event still goes to exactly one of the others: a worker holds no claim while it waits)
+    /// or a custom processor that checks its context — provided nothing comes after it
+    /// ([`RemoveStageError::HasDependents`]; remove those first). Stage names come from
+    /// `named` (or `stage-N`, `pool-N-worker-M`); pollers are removed by dropping them.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let seen = Arc::new(AtomicU64::new(0));
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// let s = seen.clone();
+    /// let audit = d.handle_events_with(move |_: &u64, _, _| { s.fetch_add(1, Relaxed); }).unwrap();
+    /// for i in 0..3 { p.publish(|e, _| *e = i).unwrap(); }
+    /// while d.metrics().stages[0].sequence < 2 { std::thread::yield_now(); }
+    /// assert_eq!(d.remove_stage(&audit), Ok(2));
+    /// // Nothing gates the ring now: publishing never waits, and the stage sees nothing more.
+    /// for i in 0..100 { p.publish(|e, _| *e = i).unwrap(); }
+    /// assert_eq!(seen.load(Relaxed), 3);
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn remove_stage(&mut self, name: &str) -> Result<i64, RemoveStageError> {
+        let index = self.stage_to_remove(name)?;
+        // The stages it comes directly after that nothing else follows: they gate the
+        // producers again, from before it stops (its sequence is at or below theirs, so the
+        // producers are held back all along).
+        let uncovered: Vec<usize> = self.stages[index]
+            .deps
+            .iter()
+            .copied()
+            .filter(|&dep| {
+                self.stages
+                    .iter()
+                    .enumerate()
+                    .all(|(i, s)| i == index || !s.deps.contains(&dep))
+            })
+            .collect();
+        for &dep in &uncovered {
+            self.stages[dep].registration.set_gating(true);
+            self.metrics.set_gating(dep, true);
+        }
+        let mut stage = self.stages.remove(index);
+        if let Some((id, alert)) = stage.stop.take() {
+            alert.raise();
+            self.sequencer.wait_strategy().signal_all();
+            self.shared.forget_stage_alert(id);
+        }
+        if let Some(thread) = stage.thread.take() {
+            // A panic escaping the stage loop was reported where it happened; the stage is
+            // gone either way.
+            let _ = thread.join();
+        }
+        let last = stage.registration.sequence().get();
+        // The thread has ended and dropped its share of the registration: this drops the last
+        // one, which takes the stage out of the gating table.
+        drop(stage);
+        self.metrics.remove_stage(index);
+        // Every index past the removed one moved down by one. A writer group is named by its
+        // first member: if that was the removed worker, the group takes the name of its first
+        // remaining one (marked here, named just below).
+        const RENAMED: usize = usize::MAX;
+        let shift = |i: usize| if i > index { i - 1 } else { i };
+        for s in &mut self.stages {
+            for dep in &mut s.deps {
+                *dep = shift(*dep);
+            }
+            s.exclusive = match s.exclusive {
+                Some(group) if group == index => Some(RENAMED),
+                other => other.map(shift),
+            };
+        }
+        let first = self
+            .stages
+            .iter()
+            .position(|s| s.exclusive == Some(RENAMED));
+        for s in &mut self.stages {
+            if s.exclusive == Some(RENAMED) {
+                s.exclusive = first;
+            }
+        }
+        Ok(last)
+    }
+
+    /// The index of the stage thread `name` names, if it may be removed now.
+    fn stage_to_remove(&self, name: &str) -> Result<usize, RemoveStageError> {
+        let named: Vec<usize> = (0..self.stages.len())
+            .filter(|&i| self.stages[i].name == name)
+            .collect();
+        let index = match named[..] {
+            [] => {
+                return Err(RemoveStageError::UnknownStage {
+                    name: name.to_owned(),
+                })
+            }
+            [index] => index,
+            _ => {
+                return Err(RemoveStageError::AmbiguousName {
+                    name: name.to_owned(),
+                    count: named.len(),
+                })
+            }
+        };
+        let stage = &self.stages[index];
+        if stage.stop.is_none() {
+            return Err(RemoveStageError::Poller {
+                name: name.to_owned(),
+            });
+        }
+        if stage.is_current_thread() {
+            return Err(RemoveStageError::CalledFromStage {
+                stage: name.to_owned(),
+            });
+        }
+        let dependents: Vec<String> = self
+            .stages
+            .iter()
+            .filter(|s| s.deps.contains(&index))
+            .map(|s| s.name.clone())
+            .collect();
+        if !dependents.is_empty() {
+            return Err(RemoveStageError::HasDependents {
+                stage: name.to_owned(),
+                dependents,
+            });
+        }
+        Ok(index)
+    }
+}
