@@ -22,8 +22,15 @@ from ._errors import (
     SeqflowError,
     UpstreamGone,
 )
+import atexit as _atexit
+
 from ._seqflow import DECLARED_POOLS, MAX_SLOT_SIZE, Queue, namespaced
+from ._seqflow import _release_unnamed_at_exit
 from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
+
+# Unnamed rings and queues still referenced at exit (by a daemon thread, say) are not always
+# collected: their names are removed here so their segments do not outlive the process.
+_atexit.register(_release_unnamed_at_exit)
 
 __all__ = [
     "Queue",

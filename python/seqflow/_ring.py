@@ -128,6 +128,9 @@ class Ring:
             if name == "":
                 raise ValueError("a ring name cannot be empty (name=None makes one)")
             anonymous = name is None
+            if anonymous:
+                # What a killed process left under generated names goes first (once per process).
+                _seqflow._reap_leftovers()
             full = name or _generated_name()
             if namespace is not None:
                 full = _seqflow.namespaced(namespace, full)

@@ -7,6 +7,8 @@
 //! - `gil.rs`: releasing the GIL so that a thread still waiting at interpreter exit hangs
 //!   quietly instead of aborting the process.
 //! - `errors.rs`: typed errors mapped to Python exceptions; nothing panics across the boundary.
+//! - `leftovers.rs`: unnamed rings and queues a killed process left behind are removed by
+//!   the next process that makes one.
 //! - `fork.rs`: handles inherited through `fork()` are replaced (Queue) or refused (Ring handles).
 #![deny(missing_docs, unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -17,6 +19,7 @@ mod errors;
 mod fork;
 mod gil;
 mod handles;
+mod leftovers;
 mod queue;
 mod ring;
 pub mod slot;
@@ -35,6 +38,20 @@ fn namespaced(py: Python<'_>, namespace: &str, name: &str) -> PyResult<String> {
         .map(|n| n.to_string())
         .map_err(errors::Fail::from)
         .py_err(py)
+}
+
+/// Remove the unnamed rings and queues that killed processes left in /dev/shm (once per
+/// process; see `leftovers.rs`). `Ring()` without a name calls it.
+#[pyfunction]
+fn _reap_leftovers() {
+    leftovers::reap_once();
+}
+
+/// Remove the names of this process's unnamed rings and queues still alive; `seqflow`
+/// registers it with `atexit` (see `leftovers.rs`).
+#[pyfunction]
+fn _release_unnamed_at_exit() {
+    leftovers::release_at_exit();
 }
 
 /// The full segment name for an optional `namespace`.
@@ -85,6 +102,8 @@ fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(namespaced, m)?)?;
     m.add_function(wrap_pyfunction!(queue::_open_queue, m)?)?;
     m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
+    m.add_function(wrap_pyfunction!(_reap_leftovers, m)?)?;
+    m.add_function(wrap_pyfunction!(_release_unnamed_at_exit, m)?)?;
     m.add("MAX_SLOT_SIZE", slot::MAX_SLOT_SIZE)?;
     m.add("DECLARED_POOLS", handles::DECLARED_POOLS)?;
     m.add("QUEUE_POOL", handles::QUEUE_POOL)?;

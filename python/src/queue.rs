@@ -70,7 +70,7 @@ struct Shared {
     producer: Mutex<ProducerSlot>,
     worker: Mutex<WorkerSlot>,
     /// The creator-side unlink (anonymous queues only; acts only in the creating process).
-    guard: Mutex<Option<UnlinkGuard>>,
+    guard: crate::leftovers::NameGuard,
     closed: AtomicBool,
 }
 
@@ -93,7 +93,7 @@ impl Shared {
                 worker: None,
                 held: std::collections::VecDeque::new(),
             }),
-            guard: Mutex::new(guard),
+            guard: crate::leftovers::name_guard(guard),
             closed: AtomicBool::new(false),
         }
     }
@@ -469,6 +469,9 @@ impl Queue {
                 .ok_or_else(|| PyValueError::new_err(format!("maxsize {maxsize} is too large")))?
         };
         let anonymous = name.is_none();
+        if anonymous {
+            crate::leftovers::reap_once();
+        }
         let name = crate::full_name(
             py,
             namespace.as_deref(),

@@ -39,7 +39,7 @@ fn check_gen(generation: u64) -> PyResult<()> {
 pub struct _Ring {
     /// Behind a lock, so that threads sharing the object can all make handles from it.
     state: Mutex<RingState>,
-    guard: Mutex<Option<UnlinkGuard>>,
+    guard: crate::leftovers::NameGuard,
     /// The ring as first attached: its name, sizes and file identity never change.
     first: Arc<Ring>,
 }
@@ -57,7 +57,7 @@ impl _Ring {
                 ring: ring.clone(),
                 generation: fork::generation(),
             }),
-            guard: Mutex::new(guard),
+            guard: crate::leftovers::name_guard(guard),
             first: ring,
         }
     }
