@@ -76,17 +76,3 @@ fn creator_pid(file: &str) -> Option<u32> {
     let rest = rest.strip_prefix("ring-").unwrap_or(rest);
     rest.split('-').next()?.parse().ok()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::creator_pid;
-
-    #[test]
-    fn generated_names_give_their_creator() {
-        assert_eq!(creator_pid("seqflow-py-123-4-0000abcd"), Some(123));
-        assert_eq!(creator_pid("seqflow-py-ring-77-deadbeef"), Some(77));
-        assert_eq!(creator_pid("orders"), None);
-        assert_eq!(creator_pid("seqflow-py-ring-x-1"), None);
-        assert_eq!(creator_pid("ns:seqflow-py-1-2-3"), None);
-    }
-}
