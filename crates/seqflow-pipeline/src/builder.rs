@@ -16,7 +16,7 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::{
     Alert, OwnedRef, ReadOnlySequence, Sequence, SequenceBarrier, WaitStrategy,
 };
-use seqflow_sequencer::Sequencer;
+use seqflow_sequencer::{GatingRegistration, RegisterError, Sequencer};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,7 +137,8 @@ where
     }
 
     /// The exception handler of every stage that has none of its own (replacing the
-    /// [`PanicPolicy`] given at construction).
+    /// [`PanicPolicy`] given at construction): stages added before this call included, and
+    /// stages added to the running disruptor.
     pub fn set_default_exception_handler(&mut self, handler: impl ExceptionHandler<E>) {
         self.exceptions = Arc::new(handler);
     }
@@ -304,8 +305,7 @@ where
             return Err(err);
         }
         let deps = self.dependencies(groups)?;
-        let initial = self.initial;
-        let registration = Arc::new(self.sequencer.gating().register(true, || initial)?);
+        let registration = Arc::new(self.register_consumer()?);
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
             self.dependency_sequences(&deps),
@@ -328,7 +328,13 @@ where
             builder: self.id,
             ids: vec![self.stages.len() - 1],
         };
-        Ok(Poller::new(barrier, self.ring.clone(), registration, group))
+        Ok(Poller::new(
+            barrier,
+            self.ring.clone(),
+            registration,
+            group,
+            self.shared.halted.clone(),
+        ))
     }
 
     /// Number the events from `next` instead of 0 (LMAX's `claim(sequence)` on a fresh ring:
@@ -383,7 +389,9 @@ where
     /// Publish before the stages start (LMAX allows publishing to a ring before `start`): `f`
     /// gets a producer for the time of the call (a multi-producer one may be cloned, and the
     /// clone stays a producer of this ring); the stages handle those events first once
-    /// started. Add the stages first: they gate from their registration on. The stages do not
+    /// started. Add the stages first: they gate from their registration on, and a stage or
+    /// poller added after events were published starts after them (as LMAX starts a handler
+    /// added late at the cursor), since nothing kept the producers off their slots. The stages do not
     /// run yet, so a ring filled here does not empty: use `try_publish`, a blocking publish
     /// would wait forever.
     ///
@@ -438,6 +446,13 @@ where
         // A failure part-way, error or panic, must stop the stages already running before the
         // records go: dropping them unregisters consumers that hold the producer back for those
         // stages (a stage that precedes another does not gate by itself).
+        // The default exception handler is the one set last, for every stage without its own.
+        for stage in &mut self.stages {
+            stage
+                .options
+                .exceptions
+                .get_or_insert_with(|| Arc::clone(&self.exceptions));
+        }
         let spawned = catch_unwind(AssertUnwindSafe(|| -> Result<(), BuildError> {
             for stage in &mut self.stages {
                 stage.spawn()?;
@@ -572,6 +587,18 @@ where
             .collect()
     }
 
+    /// A gating registration for a new consumer, starting at the ring's first sequence — or,
+    /// when events were published before start already, after the last of them (as LMAX starts
+    /// a handler added late at the cursor): one that started lower would read slots the
+    /// producers may have lapped meanwhile, since nothing held them back.
+    fn register_consumer(&self) -> Result<GatingRegistration, RegisterError> {
+        let initial = self.initial;
+        let sequencer = &*self.sequencer;
+        sequencer
+            .gating()
+            .register(true, || sequencer.published().max(initial))
+    }
+
     /// Register a stage after `deps`; `body` runs on its thread with its context.
     fn add_stage(
         &mut self,
@@ -579,8 +606,7 @@ where
         name: String,
         body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
     ) -> Option<usize> {
-        let initial = self.initial;
-        let registration = match self.sequencer.gating().register(true, || initial) {
+        let registration = match self.register_consumer() {
             Ok(r) => r,
             Err(e) => {
                 self.error.get_or_insert(e.into());
@@ -853,8 +879,15 @@ where
                 run_worker(ctx, work, handler);
             }));
         }
-        // The pool's work sequence starts where its workers do.
-        work.set(self.builder.initial);
+        // The pool's work sequence starts where its workers do (the highest of them, should
+        // events have been published while they registered: below it a worker's slot would
+        // not hold the producers back).
+        let start = added
+            .iter()
+            .map(|&id| self.builder.stages[id].registration.sequence_relaxed())
+            .max()
+            .unwrap_or(self.builder.initial);
+        work.set(start);
         self.builder.pools.push(work);
         self.members.ids.extend(added.iter().copied());
         self.last = added;

@@ -66,11 +66,14 @@ pub(crate) fn run_processor<E: Send + Sync + 'static, S, P>(
     P: EventProcessor<E, S>,
 {
     tracing::debug!(stage = &*ctx.name, "custom processor started");
+    // The processor's poller ends on any stop of its stage (its removal included), not only
+    // on a halt: it is a stage thread, which a drain already waited for.
     let poller = Poller::new(
         ctx.feed.barrier.clone(),
         ctx.feed.ring.clone(),
         Arc::clone(&ctx.feed.registration),
         StageGroup::default(),
+        ctx.alert.clone(),
     );
     if let Err(payload) = catch_unwind(AssertUnwindSafe(|| processor.run(poller))) {
         // It stopped consuming for good: the producer would wait for it forever. Halt.

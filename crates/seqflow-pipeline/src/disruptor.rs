@@ -79,7 +79,9 @@ where
     }
 
     /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
-    /// after the highest claimed sequence, comes after the producer only, and gates the
+    /// after the highest sequence published with everything before it (with several
+    /// producers, claims still being written come after it: it holds their slots, so no
+    /// producer laps them), comes after the producer only, and gates the
     /// producer from now on. It uses the default exception handler and no other settings.
     /// Returns the stage's name (`stage-N`: in metrics, and for
     /// [`remove_stage`](Self::remove_stage)).
@@ -102,7 +104,11 @@ where
     ) -> Result<String, BuildError> {
         self.refuse_if_mutating("a stage added after start")?;
         let sequencer = &*self.sequencer;
-        let registration = Arc::new(sequencer.gating().register(true, || sequencer.claimed())?);
+        let registration = Arc::new(
+            sequencer
+                .gating()
+                .register(true, || sequencer.published())?,
+        );
         let (alert_id, alert) = self.shared.new_stage_alert();
         let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), Vec::new(), alert.clone());
         let runner = stage_runner(
@@ -159,12 +165,15 @@ where
         Ok(Producer::new(claimer, self.ring.clone()))
     }
 
-    /// A poller added to the running disruptor: it starts after the highest claimed sequence
+    /// A poller added to the running disruptor: it starts after the highest sequence published
+    /// with everything before it (as [`handle_events_with`](Self::handle_events_with))
     /// and gates the producer from now on.
     pub fn poller(&self) -> Result<Poller<E, S>, BuildError> {
         self.refuse_if_mutating("a poller added after start")?;
         let sequencer = &*self.sequencer;
-        let registration = sequencer.gating().register(true, || sequencer.claimed())?;
+        let registration = sequencer
+            .gating()
+            .register(true, || sequencer.published())?;
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
             Vec::new(),
@@ -175,6 +184,7 @@ where
             self.ring.clone(),
             Arc::new(registration),
             StageGroup::default(),
+            self.shared.halted.clone(),
         ))
     }
 
@@ -285,7 +295,7 @@ where
                 stage.registration.set_gating(true);
             }
         }
-        self.raise_alerts();
+        self.raise_alerts(drain.is_some() && !stuck);
         for thread in self.stages.iter_mut().filter_map(|s| s.thread.take()) {
             if stuck && !thread.is_finished() {
                 // A handler that does not return: leave its thread detached.
@@ -335,7 +345,7 @@ impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
         if self.stages.iter().all(|s| s.thread.is_none()) {
             return;
         }
-        self.raise_alerts();
+        self.raise_alerts(false);
         for stage in &mut self.stages {
             if stage.is_current_thread() {
                 // Dropped inside one of its own handlers: this thread ends when that returns.
@@ -350,10 +360,14 @@ impl<E, S: ProducerSequencer> Drop for Disruptor<E, S> {
 }
 
 impl<E, S: ProducerSequencer> Disruptor<E, S> {
-    /// Stop every stage (shared alert), abandon waiting claims (sequencer alert), wake all
-    /// waiters so they see both.
-    fn raise_alerts(&self) {
-        self.shared.raise();
+    /// Stop every stage (shared alert; `drained`: after a complete drain, else a halt), abandon
+    /// waiting claims (sequencer alert), wake all waiters so they see both.
+    fn raise_alerts(&self, drained: bool) {
+        if drained {
+            self.shared.raise_drained();
+        } else {
+            self.shared.raise();
+        }
         self.sequencer.alert().raise();
         self.sequencer.wait_strategy().signal_all();
     }

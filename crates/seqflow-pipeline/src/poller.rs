@@ -4,10 +4,10 @@ use crate::feed::HeapFeed;
 use crate::poll_core::{PollCore, PollMisuse};
 use crate::{PollError, PollGuard, StageGroup};
 use seqflow_ring::RingBuffer;
-use seqflow_sequence::{SequenceBarrier, WaitError};
+use seqflow_sequence::{Alert, Deadline, SequenceBarrier, WaitError};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a [`Poller`] would find if it polled now ([`Poller::state`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,6 +54,9 @@ pub enum PollState {
 pub struct Poller<E, S: Sequencer> {
     core: PollCore<E, HeapFeed<E, S>>,
     group: StageGroup,
+    /// Raised when the disruptor stops without draining. After a drained stop a poller that
+    /// follows another poller still gets what that one hands on; after a halt it is done.
+    halted: Alert,
 }
 
 impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
@@ -62,6 +65,7 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
         ring: RingBuffer<E>,
         registration: Arc<GatingRegistration>,
         group: StageGroup,
+        halted: Alert,
     ) -> Self {
         let feed = HeapFeed {
             barrier,
@@ -73,7 +77,16 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
             // is private to it, and nothing here calls `set_sequence` on `core.feed()`).
             core: unsafe { PollCore::new(feed) },
             group,
+            halted,
         }
+    }
+
+    /// Whether a poller that found nothing at `next` after the disruptor's alert is done: the
+    /// disruptor was halted, or nothing is published that a stage or poller it follows has
+    /// still to hand on (only a poller can: a drained stop ran every stage thread to the end).
+    fn finished(feed: &HeapFeed<E, S>, halted: &Alert, next: i64) -> bool {
+        let producer = feed.barrier.producer();
+        halted.is_raised() || producer.highest_published(next, producer.publish_bound(next)) < next
     }
 
     /// This poller as a stage group, for stages and pollers that come after it (empty for a
@@ -84,12 +97,18 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
 
     /// Wait until `seq` is available (published, and handled by the stages this poller comes
     /// after); return the highest available sequence (`>= seq`). `timeout: None` waits until
-    /// available or shut down.
+    /// available or shut down. After a drained shutdown, a poller that follows another poller
+    /// goes on waiting for what that one still hands on (see [`poll`](Self::poll)).
     pub fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, PollError> {
-        // SAFETY: the closure is the barrier's wait for `from`, and it moves no sequence.
+        let halted = &self.halted;
+        // SAFETY: the closure returns what the barrier's wait or poll for `from` returned, and
+        // it moves no sequence.
         let waited = unsafe {
             self.core.wait_with(seq, timeout, |feed, from, deadline| {
-                feed.barrier.wait_until(from, deadline)
+                match feed.barrier.wait_until(from, deadline) {
+                    Err(WaitError::Alerted) => Self::wait_after_drain(feed, halted, from, deadline),
+                    waited => waited,
+                }
             })
         };
         waited.map_err(|e| match e {
@@ -99,6 +118,36 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
             }
             WaitError::Alerted => PollError::Alerted,
         })
+    }
+
+    /// The rest of a wait for `from` once the disruptor stopped: while a poller this one follows
+    /// may still hand events on (see [`finished`](Self::finished)), poll for them (yielding,
+    /// then sleeping 100 µs between looks); `Alerted` once it cannot.
+    fn wait_after_drain(
+        feed: &HeapFeed<E, S>,
+        halted: &Alert,
+        from: i64,
+        deadline: &mut Deadline,
+    ) -> Result<i64, WaitError> {
+        let at = deadline.begin();
+        let mut looks = 0u32;
+        loop {
+            if let Some(available) = feed.barrier.poll(from) {
+                return Ok(available);
+            }
+            if Self::finished(feed, halted, from) {
+                return Err(WaitError::Alerted);
+            }
+            if at.is_some_and(|at| Instant::now() >= at) {
+                return Err(WaitError::Timeout);
+            }
+            looks += 1;
+            if looks < 100 {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        }
     }
 
     /// The event at `seq`: it must have been waited for and not yet released.
@@ -183,7 +232,12 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
             if barrier.alert().is_raised() {
                 // Look again: an event published before the alert still counts.
                 if barrier.poll(next).is_none() {
-                    return Err(PollError::Alerted);
+                    // Nothing now; more may still come through a poller this one follows.
+                    return if Self::finished(self.core.feed(), &self.halted, next) {
+                        Err(PollError::Alerted)
+                    } else {
+                        Ok(None)
+                    };
                 }
                 return self.poll_range(n);
             }

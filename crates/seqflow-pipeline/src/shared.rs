@@ -12,6 +12,10 @@ pub(crate) struct PipelineShared {
     /// Raised on shutdown (after the drain) and halt (with every stage's own alert, see
     /// [`raise`](Self::raise)); pollers and lossy subscribers wait on it.
     pub alert: Alert,
+    /// Raised with `alert` when the pipeline stops without draining (halt, a failure that
+    /// halts, a drain that timed out), not by a drained shutdown: a poller that follows another
+    /// poller then keeps waiting for what that one still hands on.
+    pub halted: Alert,
     /// Each stage thread's own alert (its barrier waits on it and its loop checks it), so that
     /// one stage can be stopped alone; keyed by an id for taking it out again.
     stage_alerts: Mutex<StageAlerts>,
@@ -50,8 +54,14 @@ impl PipelineShared {
         self.stage_alerts.lock().alerts.retain(|(i, _)| *i != id);
     }
 
-    /// Stop everything: the pipeline's alert, then every stage's own.
+    /// Stop everything without draining: the halt, the pipeline's alert, every stage's own.
     pub fn raise(&self) {
+        self.halted.raise();
+        self.raise_drained();
+    }
+
+    /// Stop everything after a drain: the pipeline's alert, then every stage's own.
+    pub fn raise_drained(&self) {
         let stages = self.stage_alerts.lock();
         self.alert.raise();
         for (_, alert) in &stages.alerts {

@@ -152,13 +152,13 @@ fn max_batch_size_caps_batches_and_on_batch_start_reports_size_and_depth() {
     let (tx, starts) = mpsc::channel();
     let ends = Arc::new(AtomicU64::new(0));
     let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
-    b.publish_before_start(|p| p.try_publish_batch_all(10))
-        .unwrap();
     b.handle_events_with(Batches {
         starts: tx,
         ends: ends.clone(),
     })
     .max_batch_size(4);
+    b.publish_before_start(|p| p.try_publish_batch_all(10))
+        .unwrap();
     let (d, _p) = b.start().unwrap();
     d.shutdown().unwrap();
     let starts: Vec<_> = starts.try_iter().collect();

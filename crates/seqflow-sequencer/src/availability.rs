@@ -118,6 +118,26 @@ impl AvailabilityBuffer {
         self.scan_from(lo.saturating_add(1), available)
     }
 
+    /// The highest `s` in `lo..=hi` such that every sequence of `lo..=s` is published or
+    /// already lapped (its slot holds a later lap: a producer published a sequence a whole
+    /// number of laps after it, which no producer can claim before this one is published);
+    /// `lo - 1` if `lo` is neither. Unlike [`highest_published`](Self::highest_published) it
+    /// gives a floor that stays right while producers lap slots during the scan: what a
+    /// sequencer's `published` reports, never what a consumer may read (a lapped slot holds
+    /// another event).
+    pub fn published_floor(&self, lo: i64, hi: i64) -> i64 {
+        let mut seq = lo;
+        while seq <= hi {
+            let mark = self.slot(seq).load(Ordering::Acquire);
+            // Laps are kept as wrapping `i32`s: a later lap is ahead by less than 2^31.
+            if mark.wrapping_sub(self.capacity.lap_of(seq)) < 0 {
+                return seq - 1;
+            }
+            seq += 1;
+        }
+        hi
+    }
+
     /// The scan of [`highest_published`](Self::highest_published) past its first sequence: in
     /// runs of consecutive slots (up to the ring's end), each run a plain slice walk that
     /// compares every word with the run's lap; no per-slot masking, shifting or bounds check.
@@ -188,6 +208,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A slot lapped during a scan (it holds a later lap) counts as published for the floor,
+    /// not for what a consumer may read; an older lap stops both.
+    #[test]
+    fn the_floor_counts_lapped_slots_as_published() {
+        let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
+        for seq in [0, 1, 2, 3, 5] {
+            a.mark(seq);
+        }
+        // Slot 1 holds sequence 5 (lap 1) now; 4 (slot 0, lap 1) is not published.
+        assert_eq!(a.highest_published(0, 3), 0);
+        assert_eq!(a.published_floor(0, 3), 3);
+        assert_eq!(a.published_floor(2, 6), 3);
+        assert_eq!(a.published_floor(4, 6), 3);
     }
 
     #[test]

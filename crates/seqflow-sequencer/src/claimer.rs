@@ -136,7 +136,8 @@ pub(crate) fn take_pending(
 /// Wait until the slowest gating consumer has passed `wrap_point` (so the slots up to
 /// `wrap_point + capacity` are free); return the gating minimum seen then.
 ///
-/// `default` is the minimum to use when no consumer gates (the producer's own cursor). A raised
+/// `default` is the minimum to use when no consumer gates (read only then: the producers' own
+/// floor, see `MultiProducerSequencer::lap_floor`). A raised
 /// sequencer alert wins over free slots: a halted ring takes no more claims that had to wait,
 /// even when its consumers are gone (their slots freed) by the time the waiter looks.
 pub(crate) fn wait_for_capacity<S: Sequencer>(
@@ -155,7 +156,7 @@ pub(crate) fn wait_for_capacity<S: Sequencer>(
                 if alert.is_raised() {
                     return Some(Err(ClaimError::Halted));
                 }
-                let min = sequencer.gating().minimum(default());
+                let min = sequencer.gating().minimum_or_else(&default);
                 (wrap_point() <= min).then_some(Ok(min))
             },
             alert,

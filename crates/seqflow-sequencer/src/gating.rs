@@ -253,6 +253,29 @@ impl GatingTable {
             .fold(default, |min, slot| min.min(slot.sequence.get()))
     }
 
+    /// As [`minimum`](Self::minimum), with a default worth computing only when no slot gates:
+    /// `floor()` is then read, and the table looked at once more after it (behind the same
+    /// fence). A consumer registering meanwhile reads its start after it became visible, so
+    /// either this second look sees it or it starts at or above the floor read here (the floor
+    /// never goes down).
+    ///
+    /// ```
+    /// let table = seqflow_sequencer::GatingTable::new(1).unwrap();
+    /// assert_eq!(table.minimum_or_else(|| 7), 7);
+    /// let _consumer = table.register(true, || 3).unwrap();
+    /// assert_eq!(table.minimum_or_else(|| unreachable!()), 3);
+    /// ```
+    #[inline]
+    pub fn minimum_or_else(&self, floor: impl FnOnce() -> i64) -> i64 {
+        match self.minimum(i64::MAX) {
+            i64::MAX => {
+                let floor = floor();
+                self.minimum(floor)
+            }
+            min => min,
+        }
+    }
+
     /// A writer for the sequence of slot `index`, which is held (`None` if it is free or out of
     /// range): the shared-memory layer hands a slot held for a declared consumer to the process
     /// that attaches as that consumer. Internal; not part of the public API.

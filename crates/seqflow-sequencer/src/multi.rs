@@ -199,6 +199,16 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         }
     }
 
+    /// The highest sequence a claim may lap (a claim may end at most `capacity` past it): the
+    /// slowest gating consumer's, or, with no consumer gating, the highest sequence published
+    /// with everything before it. Never the claim cursor: a claim still being written (claimed,
+    /// not yet published) would then be lapped by another producer, and two producers would
+    /// write one slot at once. (Consumers never pass an unpublished sequence, so with one the
+    /// gating minimum is below every claim in flight already.)
+    fn lap_floor(&self) -> i64 {
+        self.gating.minimum_or_else(|| self.published())
+    }
+
     /// The claim mode.
     pub fn mode(&self) -> MultiProducerMode {
         self.mode
@@ -270,7 +280,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         if self.alert.is_raised() {
             return Err(ClaimError::Halted);
         }
-        let min = self.gating.minimum(current);
+        let min = self.lap_floor();
         if wrap_point > min {
             if !block {
                 return Err(full(n, self.capacity.get(), current, min));
@@ -279,7 +289,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             *cached_min = wait_for_capacity(
                 self,
                 || cursor.get() + n64 - capacity,
-                || cursor.get(),
+                || self.published(),
                 n,
                 deadline.begin(),
             )?;
@@ -313,12 +323,18 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             if self.alert.is_raised() {
                 return Err(ClaimError::Halted);
             }
-            let mut min = self.gating.minimum(current);
+            let mut min = self.lap_floor();
             if wrap_point > min {
                 if !block {
                     return Err(full(n, self.capacity.get(), current, min));
                 }
-                min = wait_for_capacity(self, || wrap_point, || current, n, deadline.resolve())?;
+                min = wait_for_capacity(
+                    self,
+                    || wrap_point,
+                    || self.published(),
+                    n,
+                    deadline.resolve(),
+                )?;
             }
             *cached_min = min;
         }
@@ -383,6 +399,14 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
         self.cursor.get()
     }
 
+    /// As the default, measured against [`lap_floor`](MultiProducerSequencer::lap_floor): with
+    /// no consumer, claims still being written take room.
+    fn remaining_capacity(&self) -> usize {
+        let claimed = self.claimed();
+        let used = claimed.saturating_sub(self.lap_floor()).max(0) as usize;
+        self.capacity.get().saturating_sub(used)
+    }
+
     fn published(&self) -> i64 {
         let claimed = self.cursor.get();
         // Only the last lap can be told from the buffer; everything up to the slowest gating
@@ -395,7 +419,10 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
         if from > claimed {
             return claimed;
         }
-        self.available.highest_published(from, claimed)
+        // Producers may lap a slot while this scans (one that has not seen a consumer just
+        // registering, say): a lapped slot was published, and must not make the floor look
+        // lower than it was when the scan began.
+        self.available.published_floor(from, claimed)
     }
 }
 
