@@ -25,12 +25,13 @@ from ._errors import (
 import atexit as _atexit
 
 from ._seqflow import DECLARED_POOLS, MAX_SLOT_SIZE, Queue, namespaced
-from ._seqflow import _release_unnamed_at_exit
+from ._seqflow import _at_exit
 from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
 
 # Unnamed rings and queues still referenced at exit (by a daemon thread, say) are not always
-# collected: their names are removed here so their segments do not outlive the process.
-_atexit.register(_release_unnamed_at_exit)
+# collected: their names are removed here so their segments do not outlive the process. Waits
+# for a queue side held by a thread parked at exit give up from here on instead of hanging.
+_atexit.register(_at_exit)
 
 __all__ = [
     "Queue",

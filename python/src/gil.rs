@@ -35,24 +35,29 @@ impl Drop for HangOnThreadExit {
     }
 }
 
-/// Takes the GIL back when dropped, also when the work panicked.
-struct Reacquire(*mut ffi::PyThreadState);
-
-impl Drop for Reacquire {
-    fn drop(&mut self) {
-        let hang = HangOnThreadExit;
-        // SAFETY: `self.0` is the thread state `PyEval_SaveThread` returned on this thread in
-        // `released`, whose GIL this thread released and has not taken back since (a
-        // `Reacquire` is made once per release and dropped once). If the interpreter is
-        // finalizing, the call unwinds instead of returning; the unwind drops `hang` and stops
-        // there, so it never reaches a frame that cannot take it.
-        unsafe { restore_thread_may_exit(self.0) };
-        std::mem::forget(hang);
-    }
+/// Take the GIL back on this thread, whose state `PyEval_SaveThread` returned as `tstate`.
+///
+/// Called as an ordinary function (never from a drop during unwinding, and never inlined into
+/// one): a forced unwind starting in a call made from an unwinding path would skip the guard's
+/// destructor and abort. The stop relies on the unwinder running the destructors of the frames
+/// a forced unwind crosses, which Rust does today on Linux but does not promise.
+///
+/// # Safety
+/// `tstate` is what `PyEval_SaveThread` returned on this thread, and the GIL has not been taken
+/// back since.
+#[inline(never)]
+unsafe fn reacquire(tstate: *mut ffi::PyThreadState) {
+    let hang = HangOnThreadExit;
+    // SAFETY: the caller's contract. If the interpreter is finalizing, the call unwinds instead
+    // of returning; the unwind drops `hang`, which never returns, so the unwind goes no
+    // further than this frame.
+    unsafe { restore_thread_may_exit(tstate) };
+    std::mem::forget(hang);
 }
 
 /// Run `work` with the GIL released and take the GIL back afterwards (see the module docs for
-/// why not `Python::allow_threads`).
+/// why not `Python::allow_threads`). A panic in `work` is carried past the GIL's return and
+/// then resumed, so the GIL is always taken back on the normal path.
 ///
 /// # Safety
 /// `work` must not touch Python at all: no Python object, no `Py<T>` dropped or cloned, no
@@ -65,9 +70,14 @@ where
     T: Send,
 {
     // SAFETY: the `Python` token proves this thread holds the GIL, which `PyEval_SaveThread`
-    // requires; `Reacquire` takes it back exactly once, when `work` returns or unwinds.
-    let reacquire = Reacquire(unsafe { ffi::PyEval_SaveThread() });
-    let out = work();
-    drop(reacquire);
-    out
+    // requires.
+    let tstate = unsafe { ffi::PyEval_SaveThread() };
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+    // SAFETY: `tstate` came from the `PyEval_SaveThread` just above, on this thread, and the
+    // GIL is taken back here once, whether `work` returned or panicked.
+    unsafe { reacquire(tstate) };
+    match out {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
 }

@@ -47,10 +47,21 @@ fn _reap_leftovers() {
     leftovers::reap_once();
 }
 
-/// Remove the names of this process's unnamed rings and queues still alive; `seqflow`
-/// registers it with `atexit` (see `leftovers.rs`).
+/// Set by [`_at_exit`]: the interpreter is exiting.
+static EXITING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the interpreter is exiting (its `atexit` hooks ran): a thread parked at exit may
+/// then hold a queue's side for good, so waits for one give up instead of hanging the exit.
+/// (`sys.is_finalizing()` cannot be asked reliably from a finalizer: `sys` may be gone.)
+pub(crate) fn exiting() -> bool {
+    EXITING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// What `seqflow` does at interpreter exit (`atexit`): mark the exit, and remove the names of
+/// this process's unnamed rings and queues still alive (see `leftovers.rs`).
 #[pyfunction]
-fn _release_unnamed_at_exit() {
+fn _at_exit() {
+    EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
     leftovers::release_at_exit();
 }
 
@@ -103,7 +114,7 @@ fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(queue::_open_queue, m)?)?;
     m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
     m.add_function(wrap_pyfunction!(_reap_leftovers, m)?)?;
-    m.add_function(wrap_pyfunction!(_release_unnamed_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
     m.add("MAX_SLOT_SIZE", slot::MAX_SLOT_SIZE)?;
     m.add("DECLARED_POOLS", handles::DECLARED_POOLS)?;
     m.add("QUEUE_POOL", handles::QUEUE_POOL)?;

@@ -22,7 +22,7 @@ use crate::slot::{kind, Role};
 use crate::wait::{deadline, sliced, SLICE};
 use crate::SlotSize;
 use parking_lot::{Mutex, MutexGuard};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
@@ -236,6 +236,13 @@ fn lock_until<'a, T: Send>(
             return Ok(None);
         }
         py.check_signals()?;
+        if crate::exiting() {
+            // A thread stopped at interpreter exit (a daemon thread parked by `gil.rs`) may
+            // hold this side for good: waiting on would hang the exit.
+            return Err(PyRuntimeError::new_err(
+                "the interpreter is exiting and a thread stopped at exit holds this queue",
+            ));
+        }
     }
 }
 
@@ -693,11 +700,23 @@ impl Queue {
     /// creating process of a queue made without a name also removes the name.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         self.shared.closed.store(true, Ordering::Relaxed);
-        // A blocked `get` / `put` holds its lock while it waits, and sees `closed` between two
-        // wait slices: wait for it with the GIL released (it needs the GIL to return).
-        lock(py, &self.shared.producer)?.producer = None;
-        lock(py, &self.shared.worker)?.worker = None;
+        // The name first: its lock is never held across a wait.
         drop(lock(py, &self.shared.guard)?.take());
+        // A blocked `get` / `put` holds its lock while it waits, and sees `closed` between two
+        // wait slices: wait for it with the GIL released (it needs the GIL to return). At
+        // interpreter exit a thread parked there keeps it for good; the process's end then
+        // releases what it held.
+        let exiting = crate::exiting();
+        match lock(py, &self.shared.producer) {
+            Ok(mut side) => side.producer = None,
+            Err(_) if exiting => {}
+            Err(e) => return Err(e),
+        }
+        match lock(py, &self.shared.worker) {
+            Ok(mut side) => side.worker = None,
+            Err(_) if exiting => {}
+            Err(e) => return Err(e),
+        }
         Ok(())
     }
 
