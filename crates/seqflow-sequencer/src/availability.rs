@@ -133,6 +133,9 @@ impl AvailabilityBuffer {
             if mark.wrapping_sub(self.capacity.lap_of(seq)) < 0 {
                 return seq - 1;
             }
+            if seq == hi {
+                break; // `hi` may be `i64::MAX` (a corrupt shared cursor): no step past it
+            }
             seq += 1;
         }
         hi
