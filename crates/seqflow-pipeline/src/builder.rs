@@ -748,6 +748,30 @@ where
         self.and(handler)
     }
 
+    /// Same as [`and_factory`](Self::and_factory), named as on the builder.
+    pub fn handle_events_with_factory<H, F>(self, make: F) -> Self
+    where
+        H: EventHandler<E> + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        self.and_factory(make)
+    }
+
+    /// Same as [`and_with_state`](Self::and_with_state), named as on the builder.
+    pub fn handle_events_and_state_with<T, F, I>(self, handler: F, init: I) -> Self
+    where
+        T: 'static,
+        F: FnMut(&mut T, &E, i64, bool) + Send + 'static,
+        I: FnOnce() -> T + Send + 'static,
+    {
+        self.and_with_state(handler, init)
+    }
+
+    /// Same as [`and_processor`](Self::and_processor), named as on the builder.
+    pub fn handle_events_with_processor<P: EventProcessor<E, S>>(self, processor: P) -> Self {
+        self.and_processor(processor)
+    }
+
     /// A stage with the same dependencies as these that changes its events in place (see
     /// [`EventHandlerMut`]); after [`DisruptorBuilder::after`] it comes after those groups.
     /// A stage added in parallel with it fails [`start`](DisruptorBuilder::start) with

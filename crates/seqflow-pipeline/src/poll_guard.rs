@@ -41,6 +41,31 @@ impl<'a, E: Send + Sync, S: Sequencer> PollGuard<'a, E, S> {
         self.next.get()..=self.upto
     }
 
+    /// How many events are left to iterate (all of them before the first).
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// let mut poller = b.poller().unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish_batch(3, |e, seq| *e = seq as u32).unwrap();
+    /// let guard = poller.poll_events().unwrap();
+    /// assert_eq!((guard.len(), guard.iter().len()), (3, 3));
+    /// guard.iter().next();
+    /// assert_eq!(guard.len(), 2);
+    /// drop(guard);
+    /// drop(poller);
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn len(&self) -> usize {
+        (self.upto - self.next.get() + 1).max(0) as usize
+    }
+
+    /// Whether every event was iterated.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The events not yet iterated, in sequence order.
     pub fn iter(&self) -> Iter<'_, 'a, E, S> {
         Iter { guard: self }
@@ -70,10 +95,12 @@ impl<'g, E: Send + Sync, S: Sequencer> Iterator for Iter<'g, '_, E, S> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = (self.guard.upto - self.guard.next.get() + 1).max(0) as usize;
+        let left = self.guard.len();
         (left, Some(left))
     }
 }
+
+impl<E: Send + Sync, S: Sequencer> ExactSizeIterator for Iter<'_, '_, E, S> {}
 
 impl<'g, 'a, E: Send + Sync, S: Sequencer> IntoIterator for &'g PollGuard<'a, E, S> {
     type Item = &'g E;
