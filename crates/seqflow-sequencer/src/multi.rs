@@ -399,7 +399,7 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
         self.cursor.get()
     }
 
-    /// As the default, measured against [`lap_floor`](MultiProducerSequencer::lap_floor): with
+    /// As the default, measured against the floor claims may lap (`lap_floor`): with
     /// no consumer, claims still being written take room.
     fn remaining_capacity(&self) -> usize {
         let claimed = self.claimed();
