@@ -56,13 +56,20 @@ fn produce<C: Claimer>(mut claimer: C, ring: &RingBuffer<Slot>, events: i64) {
     }
 }
 
-/// Register as a gating consumer starting after the current cursor (what
-/// `Disruptor::poller` does), then read every event after the start.
+/// Register as a gating consumer starting after the current cursor, then read every event
+/// after the start.
 fn late_consumer<S: Sequencer>(sequencer: &Arc<S>, ring: &RingBuffer<Slot>, events: i64) {
-    let registration = sequencer
-        .gating()
-        .register(true, || sequencer.claimed())
-        .unwrap();
+    late_consumer_from(sequencer, ring, events, || sequencer.claimed());
+}
+
+/// As [`late_consumer`], starting at `start()` (read before and after becoming visible).
+fn late_consumer_from<S: Sequencer>(
+    sequencer: &Arc<S>,
+    ring: &RingBuffer<Slot>,
+    events: i64,
+    start: impl Fn() -> i64,
+) {
+    let registration = sequencer.gating().register(true, start).unwrap();
     let barrier = SequenceBarrier::new(Arc::clone(sequencer), vec![], Alert::new());
     let mut next = registration.sequence_relaxed() + 1;
     while next < events {
@@ -105,6 +112,34 @@ fn multi_cas(capacity: usize, events: i64) {
     };
     late_consumer(&sequencer, &ring, events);
     producer.join().unwrap();
+}
+
+/// Two producers, no consumer yet, one added while they publish at the published floor (what
+/// `Disruptor::handle_events_with` and `Disruptor::poller` do): the producers never write one
+/// slot at once (a claim still being written is never lapped, with or without a consumer), and
+/// the consumer never reads a slot being overwritten (the producers that have not seen it yet
+/// are bounded by a floor it starts at or above).
+fn two_producers_late_consumer(capacity: usize, per_producer: i64) {
+    let sequencer =
+        MultiProducerSequencer::new(capacity, YieldingWait::new(0), MultiProducerMode::Cas, 1)
+            .unwrap();
+    let ring = RingBuffer::new(capacity, || Slot(UnsafeCell::new(-1))).unwrap();
+    let producers: Vec<_> = (0..2)
+        .map(|_| {
+            let (claimer, ring) = (sequencer.claimer(), ring.clone());
+            thread::spawn(move || produce(claimer, &ring, per_producer))
+        })
+        .collect();
+    let events = 2 * per_producer;
+    late_consumer_from(&sequencer, &ring, events, || sequencer.published());
+    for producer in producers {
+        producer.join().unwrap();
+    }
+}
+
+#[test]
+fn multi_producer_late_consumer_at_the_published_floor_capacity_one() {
+    builder(Some(3)).check(|| two_producers_late_consumer(1, 1));
 }
 
 #[test]
