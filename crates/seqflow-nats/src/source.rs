@@ -33,10 +33,10 @@ pub struct SourceConfig {
     pub durable: String,
     /// Only messages on this subject (default: the whole stream).
     pub filter_subject: Option<String>,
-    /// How long the server waits for an acknowledgement before redelivering (default 30 s).
-    /// Messages that wait longer than half of it (in a full ring, or behind a slow stage) are
-    /// kept alive: the source tells the server they are in progress, so they are not
-    /// redelivered while this source still holds them.
+    /// How long the server waits for an acknowledgement before redelivering (default 30 s; a
+    /// durable that exists already keeps its own). Messages the source holds (in a full ring,
+    /// or behind a slow stage) are kept alive every quarter of it: the source tells the server
+    /// they are in progress, so they are not redelivered while this source still holds them.
     pub ack_wait: Duration,
     /// Most messages delivered and not yet acknowledged (default 20 000); keep it above the
     /// ring's capacity plus `batch`.
@@ -159,8 +159,8 @@ pub struct SourceStats {
     pub consumer_errors: u64,
     /// Acknowledgements the client could not send (those messages will be redelivered).
     pub ack_errors: u64,
-    /// "In progress" acknowledgements sent for messages that waited longer than half of
-    /// `ack_wait` (each restarts the server's redelivery timer for that message).
+    /// "In progress" acknowledgements sent for messages held for a quarter of `ack_wait` or
+    /// more (each restarts the server's redelivery timer for that message).
     pub kept_alive: u64,
     /// Messages the server still had for this consumer when the latest one was delivered.
     pub server_pending: u64,
@@ -286,6 +286,19 @@ impl JetStreamSource {
     {
         config.check()?;
         let consumer = bridge.block_on(create_consumer(bridge, &config))?;
+        // An existing durable keeps the `ack_wait` it was made with: the server's is the one
+        // the keep-alive must beat.
+        let ack_wait = match consumer.cached_info().config.ack_wait {
+            w if w.is_zero() => config.ack_wait,
+            w => w,
+        };
+        if config.poll_interval > ack_wait / 8 {
+            return Err(BridgeError::Config(format!(
+                "poll_interval {:?} must be at most an eighth of the durable {:?}'s ack_wait \
+                 {ack_wait:?} (set when it was made)",
+                config.poll_interval, config.durable
+            )));
+        }
         let shared = Arc::new(SourceShared::default());
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = mpsc::channel(config.batch * 2);
@@ -303,8 +316,8 @@ impl JetStreamSource {
             pending: VecDeque::with_capacity(1024),
             last_published: -1,
             last_done: i64::MIN,
-            keep_alive_after: config.ack_wait / 2,
-            next_keep_alive: Instant::now() + config.ack_wait / 4,
+            keep_alive_every: ack_wait / 4,
+            next_keep_alive: Instant::now() + ack_wait / 4,
         };
         let thread = std::thread::Builder::new()
             .name("seqflow-nats-source".into())
@@ -510,9 +523,9 @@ struct Feeder {
     last_published: i64,
     /// The highest sequence every gating stage was last seen past.
     last_done: i64,
-    /// A message held this long (half of `ack_wait`) is kept alive.
-    keep_alive_after: Duration,
-    /// When to look for messages to keep alive next (every quarter of `ack_wait`).
+    /// How often held messages are kept alive: a quarter of the durable's `ack_wait`.
+    keep_alive_every: Duration,
+    /// When the next keep-alive pass is due.
     next_keep_alive: Instant,
 }
 
@@ -724,18 +737,26 @@ impl Feeder {
         }
     }
 
-    /// Every quarter of `ack_wait`: tell the server that the messages held longer than half of
-    /// it (in the ring unprocessed, or waiting for room) are in progress, which restarts their
-    /// redelivery timers; a message is thus never redelivered while this source holds it. All
-    /// of a round's acknowledgements share one request timeout (as in `ack_processed`); one that
-    /// misses it is tried again next round.
+    /// Every quarter of the durable's `ack_wait`: tell the server that the messages held for a
+    /// pass or more (in the ring unprocessed, or waiting for room) are in progress, which
+    /// restarts their redelivery timers; a message is thus never redelivered while this source
+    /// holds it. All of a round's acknowledgements share one request timeout (as in
+    /// `ack_processed`); one that misses it is tried again next round. Skipped while the client
+    /// is disconnected.
     fn keep_alive(&mut self, good: &mut VecDeque<Delivery>) {
         let now = Instant::now();
         if now < self.next_keep_alive {
             return;
         }
-        self.next_keep_alive = now + self.keep_alive_after / 2;
-        let due = |since: &Instant| now.saturating_duration_since(*since) >= self.keep_alive_after;
+        self.next_keep_alive = now + self.keep_alive_every;
+        // With no server the acknowledgements would only fill the client's queue, and each pass
+        // would block this thread for the request timeout; there is no timer to restart anyway.
+        if !self.bridge.is_connected() {
+            return;
+        }
+        // Every message held for a pass or more: its timer may have started before `since`
+        // says (it can wait unseen in the client's buffer while the channel is full).
+        let due = |since: &Instant| now.saturating_duration_since(*since) >= self.keep_alive_every;
         let waiting = self
             .pending
             .iter_mut()
