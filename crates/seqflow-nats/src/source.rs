@@ -39,7 +39,8 @@ pub struct SourceConfig {
     /// they are in progress, so they are not redelivered while this source still holds them.
     pub ack_wait: Duration,
     /// Most messages delivered and not yet acknowledged (default 20 000); keep it above the
-    /// ring's capacity plus `batch`.
+    /// ring's capacity plus `batch`. It also bounds what the source holds in memory while the
+    /// ring stays full (it takes messages in to keep them alive).
     pub max_ack_pending: i64,
     /// Messages per pull request (default 256).
     pub batch: usize,
