@@ -1852,9 +1852,10 @@ fn sfe_multi_producer_blocked_producers_are_released() {
             })
             .collect();
         drop(p);
-        for t in ts {
-            assert!(t.join().unwrap());
-        }
+        // None hangs (the watchdog): the producer whose event halts the ring is released with
+        // an error; the others may have published all theirs before the halt.
+        let released: Vec<bool> = ts.into_iter().map(|t| t.join().unwrap()).collect();
+        assert!(released[0], "{released:?}");
         assert!(matches!(
             d.shutdown(),
             Err(ShutdownError::HandlerPanicked { .. })
