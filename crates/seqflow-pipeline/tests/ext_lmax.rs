@@ -2351,7 +2351,7 @@ fn dyn_add_handlers_while_multi_producers_publish() {
                 thread::spawn(move || {
                     let mut n = 0;
                     while !stop.load(SeqCst) && n < 200_000 {
-                        if p.publish_timeout(Duration::from_secs(3), |e, seq| *e = seq)
+                        if p.publish_timeout(Duration::from_secs(10), |e, seq| *e = seq)
                             .is_err()
                         {
                             return false; // stuck: the added stages stopped advancing

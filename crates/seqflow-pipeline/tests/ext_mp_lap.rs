@@ -8,7 +8,7 @@ mod ext_common;
 use ext_common::*;
 
 use seqflow_pipeline::{Disruptor, MultiProducerMode};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -108,51 +108,5 @@ fn mp_stage_added_at_run_time_does_not_protect_in_flight_claims() {
     });
 }
 
-/// The probabilistic version (as in dyn_add_handlers_while_multi_producers_publish): stages
-/// added while two producers publish (it deadlocked some of the time before the claim bound
-/// became the published floor). The timeouts only bound a stall on a loaded machine.
-#[test]
-fn mp_add_stage_while_publishing_never_deadlocks() {
-    watchdog_secs(120, || {
-        for round in 0..30 {
-            let (mut d, p) = Disruptor::builder(64, || -1i64)
-                .multi_producer(MultiProducerMode::Cas)
-                .unwrap()
-                .start()
-                .unwrap();
-            let stop = Arc::new(AtomicBool::new(false));
-            let ts: Vec<_> = (0..2)
-                .map(|_| {
-                    let mut p = p.clone();
-                    let stop = stop.clone();
-                    thread::spawn(move || {
-                        let mut n = 0;
-                        while !stop.load(SeqCst) && n < 200_000 {
-                            if p.publish_timeout(Duration::from_secs(10), |e, seq| *e = seq)
-                                .is_err()
-                            {
-                                return false;
-                            }
-                            n += 1;
-                        }
-                        true
-                    })
-                })
-                .collect();
-            drop(p);
-            for _ in 0..2 {
-                thread::sleep(Duration::from_millis(3));
-                d.handle_events_with(|_: &i64, _, _| {}).unwrap();
-            }
-            thread::sleep(Duration::from_millis(10));
-            stop.store(true, SeqCst);
-            let ok: Vec<bool> = ts.into_iter().map(|t| t.join().unwrap()).collect();
-            let m = d.metrics();
-            let r = d.shutdown_timeout(Duration::from_secs(10));
-            assert!(
-                ok.iter().all(|x| *x) && r.is_ok(),
-                "round {round}: producers ok {ok:?}, shutdown {r:?}, metrics {m:?}"
-            );
-        }
-    });
-}
+// The probabilistic version (stages added while two producers publish) is
+// `ext_lmax::dyn_add_handlers_while_multi_producers_publish`.

@@ -1,31 +1,15 @@
 //! `Disruptor::remove_stage`: one stage stops and leaves the ring while the rest runs on.
 //! Yielding and blocking waits only; every test under a watchdog.
+mod ext_common;
+use ext_common::watchdog_secs as watchdog;
 
 use seqflow_pipeline::{
     BlockingWait, BuildError, Disruptor, EventHandler, MultiProducerMode, RemoveStageError,
     YieldingWait,
 };
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// Run `f` on its own thread; fail if it does not finish within `secs`.
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("hung for {secs} s"),
-    }
-}
 
 fn counter() -> (Arc<AtomicU64>, Arc<AtomicU64>) {
     let c = Arc::new(AtomicU64::new(0));

@@ -1,4 +1,4 @@
-//! Shared helpers of the ported external test suites (ext_*.rs).
+//! Shared helpers of the ported external test suites (ext_*.rs) and other integration tests.
 #![allow(dead_code)]
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
