@@ -54,10 +54,10 @@ pub use seqflow_shm as shm;
 /// ```
 pub mod prelude {
     pub use seqflow_pipeline::{
-        BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler, EventHandlerMut,
-        LossyError, LossySubscriber, Metrics, MultiProducer, MultiProducerDisruptor, PanicPolicy,
-        PollError, PollState, Poller, Producer, RemoveStageError, ShutdownError, SingleProducer,
-        SingleProducerDisruptor, StageGroup,
+        AggregateHandler, BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler,
+        EventHandlerMut, LossyError, LossySubscriber, Metrics, MultiProducer,
+        MultiProducerDisruptor, PanicPolicy, PollError, PollState, Poller, Producer,
+        RemoveStageError, ShutdownError, SingleProducer, SingleProducerDisruptor, StageGroup,
     };
     pub use seqflow_ring::{Capacity, CapacityError, EventFactory};
     pub use seqflow_sequence::{

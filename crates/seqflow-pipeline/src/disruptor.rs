@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 /// ```
 pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingWait>> {
     pub(crate) sequencer: Arc<S>,
-    ring: RingBuffer<E>,
+    pub(crate) ring: RingBuffer<E>,
     pub(crate) shared: Arc<PipelineShared>,
     /// Every consumer, in the order they were added (`deps` and `exclusive` index into it);
     /// the metrics' list follows the same order.

@@ -348,3 +348,40 @@ impl From<crate::Lapped> for LossyError {
         }
     }
 }
+
+/// Why [`Disruptor::get`](crate::Disruptor::get) returned no event.
+///
+/// ```
+/// use seqflow_pipeline::GetError;
+/// let e = GetError::Overwritten { seq: 3, oldest: 9 };
+/// assert!(e.to_string().contains("oldest"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GetError {
+    /// The event is not published yet (or `seq` is negative).
+    #[error("sequence {seq} is not published (published up to {published})")]
+    NotPublished {
+        /// Asked for.
+        seq: i64,
+        /// The highest sequence published when asked (-1: nothing yet).
+        published: i64,
+    },
+    /// The producers have reused the event's slot for a later event.
+    #[error("sequence {seq} was overwritten; the oldest event still readable is {oldest}")]
+    Overwritten {
+        /// Asked for.
+        seq: i64,
+        /// The oldest sequence no producer may be overwriting now.
+        oldest: i64,
+    },
+    /// A stage that changes its events in place has not finished with this one yet.
+    #[error("stage {stage} is still changing sequence {seq} (it has finished up to {done})")]
+    BeingWritten {
+        /// Asked for.
+        seq: i64,
+        /// The writing stage.
+        stage: String,
+        /// The last sequence that stage finished.
+        done: i64,
+    },
+}

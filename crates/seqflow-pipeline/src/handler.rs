@@ -142,3 +142,59 @@ where
         (self.handler)(&mut self.state, event, seq, end_of_batch)
     }
 }
+
+/// A boxed handler is a handler, so stages can be chosen at run time (a list of
+/// `Box<dyn EventHandler<E> + Send>` read from a configuration, for example). Every hook is
+/// forwarded, early release included.
+///
+/// ```
+/// use seqflow_pipeline::{Disruptor, EventHandler};
+/// struct Sum(u64);
+/// impl EventHandler<u64> for Sum {
+///     fn on_event(&mut self, e: &u64, _: i64, _: bool) { self.0 += e; }
+///     fn on_shutdown(&mut self) { assert_eq!(self.0, 6); }
+/// }
+/// let handlers: Vec<Box<dyn EventHandler<u64> + Send>> =
+///     vec![Box::new(Sum(0)), Box::new(|_: &u64, _, _| {})];
+/// let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+/// for h in handlers {
+///     b.handle_events_with(h);
+/// }
+/// let (d, mut p) = b.start().unwrap();
+/// for v in 1..=3 { p.publish(|e, _| *e = v).unwrap(); }
+/// d.shutdown().unwrap();
+/// ```
+impl<E: ?Sized> EventHandler<E> for Box<dyn EventHandler<E> + Send> {
+    #[inline]
+    fn on_event(&mut self, event: &E, seq: i64, end_of_batch: bool) {
+        (**self).on_event(event, seq, end_of_batch)
+    }
+
+    #[inline]
+    fn try_on_event(&mut self, event: &E, seq: i64, end_of_batch: bool) -> Result<(), EventError> {
+        (**self).try_on_event(event, seq, end_of_batch)
+    }
+
+    #[inline]
+    fn on_event_releasing(&mut self, event: BatchEvent<'_, E>) -> Result<(), EventError> {
+        (**self).on_event_releasing(event)
+    }
+
+    #[inline]
+    fn on_batch_start(&mut self, batch_size: i64, queue_depth: i64) {
+        (**self).on_batch_start(batch_size, queue_depth)
+    }
+
+    #[inline]
+    fn on_timeout(&mut self, seq: i64) {
+        (**self).on_timeout(seq)
+    }
+
+    fn on_start(&mut self) {
+        (**self).on_start()
+    }
+
+    fn on_shutdown(&mut self) {
+        (**self).on_shutdown()
+    }
+}

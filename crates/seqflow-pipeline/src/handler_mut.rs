@@ -88,6 +88,43 @@ where
     }
 }
 
+/// A boxed writing handler is one too (see the `Box<dyn EventHandler<E> + Send>` impl of
+/// [`EventHandler`]); every hook is forwarded.
+impl<E: ?Sized> EventHandlerMut<E> for Box<dyn EventHandlerMut<E> + Send> {
+    #[inline]
+    fn on_event(&mut self, event: &mut E, seq: i64, end_of_batch: bool) {
+        (**self).on_event(event, seq, end_of_batch)
+    }
+
+    #[inline]
+    fn try_on_event(
+        &mut self,
+        event: &mut E,
+        seq: i64,
+        end_of_batch: bool,
+    ) -> Result<(), EventError> {
+        (**self).try_on_event(event, seq, end_of_batch)
+    }
+
+    #[inline]
+    fn on_batch_start(&mut self, batch_size: i64, queue_depth: i64) {
+        (**self).on_batch_start(batch_size, queue_depth)
+    }
+
+    #[inline]
+    fn on_timeout(&mut self, seq: i64) {
+        (**self).on_timeout(seq)
+    }
+
+    fn on_start(&mut self) {
+        (**self).on_start()
+    }
+
+    fn on_shutdown(&mut self) {
+        (**self).on_shutdown()
+    }
+}
+
 /// Runs an [`EventHandlerMut`] as an ordinary stage: the loop hands it each event's sequence
 /// ([`BatchEvent`]), and the adapter takes the slot for writing from the ring.
 ///

@@ -22,6 +22,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod affinity;
+mod aggregate;
 mod aliases;
 mod builder;
 mod config;
@@ -30,6 +31,7 @@ mod disruptor;
 mod error;
 mod exception;
 mod feed;
+mod get;
 mod handler;
 mod handler_mut;
 mod lossy;
@@ -51,13 +53,15 @@ mod spec;
 mod stage;
 mod worker;
 
+pub use aggregate::AggregateHandler;
 pub use aliases::{MultiProducer, MultiProducerDisruptor, SingleProducer, SingleProducerDisruptor};
 pub use builder::{DisruptorBuilder, Stages, Started};
 pub use config::DisruptorConfig;
 pub use custom::EventProcessor;
 pub use disruptor::Disruptor;
 pub use error::{
-    BuildError, EventError, LossyError, PollError, ReleaseError, RemoveStageError, ShutdownError,
+    BuildError, EventError, GetError, LossyError, PollError, ReleaseError, RemoveStageError,
+    ShutdownError,
 };
 pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
 pub use feed::{EventFeed, FeedError};
