@@ -39,7 +39,8 @@ pub enum Command {
     /// byte and may burn CPU per slot; reports the achieved rate, late writes and each reader's
     /// lag.
     Perf(PerfArgs),
-    /// List the shared-memory rings in /dev/shm: name, capacity, backlog, consumers, state.
+    /// List the shared-memory rings in /dev/shm: name, capacity, backlog, consumers, state
+    /// (rings this user may not read are not listed).
     Ls(crate::shm_cmd::LsArgs),
     /// Show a shared-memory ring: header, cursor, each consumer's sequence, lag and liveness.
     Inspect(crate::shm_cmd::InspectArgs),

@@ -101,17 +101,7 @@ pub fn release(args: &ReleaseArgs, out: &mut dyn Write) -> Result<(), CliError> 
 /// One line per seqflow ring in /dev/shm (of the namespace, if given).
 pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
     if let Some(ns) = &args.namespace {
-        // Refuse a namespace no ring can have, rather than list nothing.
-        if let Err(seqflow_shm::ShmError::InvalidName { reason, .. }) =
-            SegmentName::namespaced(ns, "x")
-        {
-            return Err(ArgError::OutOfRange {
-                flag: "--namespace",
-                value: ns.clone(),
-                reason: reason.to_string(),
-            }
-            .into());
-        }
+        check_namespace(ns)?;
     }
     writeln!(
         out,
@@ -150,6 +140,19 @@ pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
     Ok(())
 }
 
+/// Refuse a namespace no ring can have, rather than act on nothing.
+fn check_namespace(ns: &str) -> Result<(), CliError> {
+    match SegmentName::namespaced(ns, "x") {
+        Err(seqflow_shm::ShmError::InvalidName { reason, .. }) => Err(ArgError::OutOfRange {
+            flag: "--namespace",
+            value: ns.to_owned(),
+            reason: reason.to_string(),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// Print the header, cursor, each consumer's sequence, lag and liveness.
 pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let info = seqflow_shm::inspect(&args.ns.full(&args.name)?)?;
@@ -161,10 +164,17 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
 /// namespace and no names, every ring of the namespace.
 pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let names: Vec<String> = match (&args.ns.namespace, args.names.is_empty()) {
-        (Some(ns), true) => seqflow_shm::list(Some(ns))?
-            .into_iter()
-            .map(|l| l.name)
-            .collect(),
+        (Some(ns), true) => {
+            check_namespace(ns)?;
+            let names: Vec<String> = seqflow_shm::list(Some(ns))?
+                .into_iter()
+                .map(|l| l.name)
+                .collect();
+            if names.is_empty() {
+                writeln!(out, "no rings in namespace {ns}")?;
+            }
+            names
+        }
         _ => args
             .names
             .iter()

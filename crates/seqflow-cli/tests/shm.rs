@@ -202,6 +202,21 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
     );
     let bad = seqflow(&["ls", "--namespace", "no/slash"]);
     assert!(!bad.status.success());
+    // `rm` of a whole namespace refuses one no ring can have, and says when it found none.
+    let bad = seqflow(&["rm", "--namespace", "a:b"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--namespace"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let none = seqflow(&["rm", "--namespace", &format!("{ns}-empty")]);
+    assert!(none.status.success());
+    assert!(
+        text(&none.stdout).contains("no rings"),
+        "{}",
+        text(&none.stdout)
+    );
     let o = seqflow(&["halt", "--namespace", &ns, "fills"]);
     assert!(o.status.success(), "stderr: {}", text(&o.stderr));
     assert_eq!(rings[1].halted_by(), Some(o_pid(&o)));

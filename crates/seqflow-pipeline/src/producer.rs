@@ -273,10 +273,12 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         self.range
     }
 
-    /// The `i`-th claimed event (0-based), or `None` past the claim.
+    /// The `i`-th claimed event (0-based), or `None` past the claim (or in a forked child's
+    /// copy of a shared-memory claim: the slots are the parent's, which may publish them).
     #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut E> {
-        (i < self.range.len()).then(|| self.slot(i))
+        (i < self.range.len() && self.producer.claimer.__internal_claims_are_ours())
+            .then(|| self.slot(i))
     }
 
     /// The `i`-th claimed event; `i` must be inside the claim (checked in debug builds).
@@ -293,6 +295,9 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     /// first slot, so the slot index is not masked per event.
     #[inline]
     fn write_each<F: FnMut(&mut E, i64)>(&mut self, write: &mut F) {
+        if !self.producer.claimer.__internal_claims_are_ours() {
+            return;
+        }
         let ring = &self.producer.ring;
         let (start, n) = (self.range.start(), self.range.len());
         let mut done = 0;
@@ -311,10 +316,13 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         }
     }
 
-    /// Every claimed event, in sequence order.
+    /// Every claimed event, in sequence order (none in a forked child's copy of a
+    /// shared-memory claim, see [`get_mut`](Self::get_mut)).
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut E> + '_ {
         let ring = &self.producer.ring;
-        self.range.iter().map(move |seq| {
+        let ours = self.producer.claimer.__internal_claims_are_ours();
+        let n = if ours { self.range.len() } else { 0 };
+        self.range.iter().take(n).map(move |seq| {
             // SAFETY: as in `get_mut`; each sequence is visited once, so the references are
             // disjoint, and they all borrow `self` mutably.
             unsafe { ring.get_mut(seq) }

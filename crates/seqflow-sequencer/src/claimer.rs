@@ -79,6 +79,16 @@ pub trait Claimer: Send {
 
     /// The sequencer.
     fn sequencer(&self) -> &Arc<Self::Sequencer>;
+
+    /// Whether this claimer's claims are this process's to write: `false` for a copy of a
+    /// shared-memory claimer that a forked child inherited (its claim's slots belong to the
+    /// parent, which may publish them at any moment). Claim guards write nothing through such a
+    /// copy. Internal; not part of the public API.
+    #[doc(hidden)]
+    #[inline]
+    fn __internal_claims_are_ours(&self) -> bool {
+        true
+    }
 }
 
 /// Validate a claim size against the ring and the pending claim.

@@ -408,6 +408,11 @@ impl Claimer for ShmClaimer {
     fn sequencer(&self) -> &Arc<ShmSequencer> {
         &self.inner.sequencer
     }
+
+    #[inline]
+    fn __internal_claims_are_ours(&self) -> bool {
+        self.epoch == crate::fork_guard::epoch()
+    }
 }
 
 /// Which of the inner claimer's paths a claim goes through: the pipeline's claim guards pair

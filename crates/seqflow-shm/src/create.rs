@@ -52,14 +52,16 @@ fn check_declarations(spec: &CreateSpec) -> Result<(), String> {
             return Err(format!("declared name {name:?} is {reason}"));
         }
     }
-    for (i, a) in consumers.iter().enumerate() {
-        if consumers[..i].contains(a) {
-            return Err(format!("consumer {a:?} is declared twice"));
-        }
-    }
-    for (i, a) in pools.iter().enumerate() {
-        if pools[..i].contains(a) {
-            return Err(format!("pool {a:?} is declared twice"));
+    // One namespace for both: `release_declared(name)` must find exactly one of them.
+    let names: Vec<&String> = all.collect();
+    for (i, a) in names.iter().enumerate() {
+        if names[..i].contains(a) {
+            let what = if i < consumers.len() || !consumers.contains(a) {
+                "is declared twice"
+            } else {
+                "is declared as both a consumer and a pool"
+            };
+            return Err(format!("{a:?} {what}"));
         }
     }
     if (consumers.len() + pools.len()) as u64 > spec.params.max_consumers {

@@ -81,6 +81,16 @@ pub enum ShmError {
         /// How long the opener waited.
         waited: Duration,
     },
+    /// Another process held the segment's attach lock exclusively for the whole timeout: a
+    /// stale-segment remover (`seqflow rm`, `remove_if_stale`, `create` with `remove_stale`)
+    /// that is stopped or slow, or a foreign program locking the file.
+    #[error("segment {name} is locked against attaching (a remover or another program holds its attach lock); gave up after {waited:?}")]
+    AttachLocked {
+        /// The segment.
+        name: String,
+        /// How long the opener waited.
+        waited: Duration,
+    },
     /// The segment is not initialised and its creator is gone: it never will be.
     #[error("segment {name} was never initialised (init state {state}) and its creator is gone")]
     CreatorDied {

@@ -22,7 +22,8 @@ pub struct Listing {
 
 /// Every seqflow segment in `/dev/shm`, sorted by name; with `namespace`, only the names made
 /// by [`SegmentName::namespaced`] with it. Files that are not seqflow segments are skipped
-/// and left as they are.
+/// and left as they are, and so are files this process may not read (another user's rings
+/// with mode 0600): whether they are seqflow's cannot be told without reading them.
 ///
 /// ```
 /// use seqflow_shm::{list, SegmentName, ShmOptions, ShmRing};

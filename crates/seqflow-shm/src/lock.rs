@@ -68,12 +68,6 @@ pub(crate) fn try_lock(fd: BorrowedFd<'_>, byte: u64, kind: LockKind) -> io::Res
     }
 }
 
-/// Take a lock on `byte`, waiting for conflicting holders to release it (or die).
-pub(crate) fn lock_wait(fd: BorrowedFd<'_>, byte: u64, kind: LockKind) -> io::Result<()> {
-    let mut fl = flock_for(byte, kind.raw())?;
-    fcntl_lock(fd, libc::F_OFD_SETLKW, &mut fl)
-}
-
 /// Release this description's lock on `byte` (no error if it held none).
 pub(crate) fn unlock(fd: BorrowedFd<'_>, byte: u64) -> io::Result<()> {
     let mut fl = flock_for(byte, libc::F_UNLCK as libc::c_short)?;

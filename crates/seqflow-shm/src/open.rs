@@ -48,7 +48,7 @@ pub(crate) fn open_segment(
     attach: Attach,
 ) -> Result<Segment, ShmError> {
     let started = Instant::now();
-    let fd = open_fd(name, attach)?;
+    let fd = open_fd(name, attach, started, timeout)?;
     let size = wait_for_size(name, fd.as_fd(), started, timeout)?;
     let writable = attach == Attach::Yes;
     let map = Arc::new(Mapping::map(fd, size, name.clone(), writable)?);
@@ -58,8 +58,15 @@ pub(crate) fn open_segment(
 }
 
 /// `shm_open` and, when attaching, the shared attach lock (waiting out a stale-segment
-/// remover, then retrying by name if it removed the file).
-fn open_fd(name: &SegmentName, attach: Attach) -> Result<OwnedFd, ShmError> {
+/// remover, then retrying by name if it removed the file). The wait for the lock ends at
+/// `started + timeout`: a remover that was stopped (or any process holding the lock
+/// exclusively) must not hang the opener.
+fn open_fd(
+    name: &SegmentName,
+    attach: Attach,
+    started: Instant,
+    timeout: Duration,
+) -> Result<OwnedFd, ShmError> {
     const ATTEMPTS: usize = 3;
     for _ in 0..ATTEMPTS {
         // Inspecting only loads: read-only, so it needs no write permission and cannot write.
@@ -79,8 +86,17 @@ fn open_fd(name: &SegmentName, attach: Attach) -> Result<OwnedFd, ShmError> {
         if attach == Attach::InspectOnly {
             return Ok(fd);
         }
-        lock::lock_wait(fd.as_fd(), ATTACH_BYTE, LockKind::Read)
-            .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLKW)", e))?;
+        while !lock::try_lock(fd.as_fd(), ATTACH_BYTE, LockKind::Read)
+            .map_err(|e| ShmError::std_io(name.as_str(), "fcntl(F_OFD_SETLK)", e))?
+        {
+            if started.elapsed() >= timeout {
+                return Err(ShmError::AttachLocked {
+                    name: name.to_string(),
+                    waited: started.elapsed(),
+                });
+            }
+            pause(started);
+        }
         let stat = rustix::fs::fstat(&fd).map_err(|e| ShmError::io(name.as_str(), "fstat", e))?;
         if stat.st_nlink > 0 {
             return Ok(fd);

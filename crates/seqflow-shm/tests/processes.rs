@@ -521,6 +521,53 @@ fn forked_child_drops_its_handles() {
     assert!(ring.is_unlinked(), "the creator's guard does unlink");
 }
 
+/// A claim guard alive at a fork: the child's copy writes nothing (its slots are the parent's,
+/// which publishes them and whose consumer may be reading them) and publishes nothing.
+fn forked_copy_of_a_claim_guard_writes_nothing() {
+    let seg = Seg::new("forkclaim");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    let mut consumer = ring.consumer("c").unwrap();
+    let mut producer = ring.producer().unwrap();
+    let mut guard = producer.claim(2).unwrap();
+    *guard.get_mut(0).unwrap() = 1;
+    *guard.get_mut(1).unwrap() = 2;
+    let go = Pipe::new();
+    let answer = Pipe::new();
+    // SAFETY: this binary runs its cases on one thread; the child ends with `_exit`.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let _ = go.recv(1, READY);
+        let mut wrote = guard.get_mut(0).map(|slot| *slot = 666).is_some();
+        for slot in guard.iter_mut() {
+            *slot = 777;
+            wrote = true;
+        }
+        drop(guard);
+        answer.send(if wrote { b"w" } else { b"n" });
+        // SAFETY: end the child without running the parent's destructors.
+        unsafe { libc::_exit(0) }
+    }
+    let mut child = common::Child::adopt(pid);
+    guard.commit();
+    assert_eq!(consumer.wait_for(1, LONG), Ok(1));
+    go.send(b"g");
+    let reply = answer.recv(1, READY);
+    child.expect_success("child writing through its copy of the claim");
+    assert_eq!(
+        reply.as_deref(),
+        Some(&b"n"[..]),
+        "the child's copy gave out a slot"
+    );
+    // Still held by the consumer (not released): exactly what the parent wrote.
+    assert_eq!((consumer.get(0), consumer.get(1)), (Ok(&1), Ok(&2)));
+    assert_eq!(
+        ring.inspect().published,
+        1,
+        "the child's copy published nothing more"
+    );
+}
+
 /// Stages in different processes: "store" runs after "decode" and never overtakes it.
 fn dependent_stages_across_processes() {
     const N: u64 = 5_000;
@@ -868,6 +915,10 @@ fn main() {
         (
             "forked_child_drops_its_handles",
             forked_child_drops_its_handles,
+        ),
+        (
+            "forked_copy_of_a_claim_guard_writes_nothing",
+            forked_copy_of_a_claim_guard_writes_nothing,
         ),
         (
             "dependent_stages_across_processes",

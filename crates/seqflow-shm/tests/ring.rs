@@ -555,6 +555,31 @@ fn declared_names_with_control_characters_are_refused_at_creation() {
     }
 }
 
+/// Declared consumers and pools share one namespace (`release_declared` takes a name): a name
+/// declared twice, or as both, is refused at creation.
+#[test]
+fn a_name_declared_twice_or_as_consumer_and_pool_is_refused() {
+    for (consumers, pools, says) in [
+        (vec!["a", "a"], vec![], "declared twice"),
+        (vec![], vec!["p", "p"], "declared twice"),
+        (vec!["same"], vec!["same"], "both a consumer and a pool"),
+    ] {
+        let seg = Seg::new("decl-dup");
+        let options = ShmOptions {
+            declared_consumers: consumers.iter().map(|s| s.to_string()).collect(),
+            declared_pools: pools.iter().map(|s| s.to_string()).collect(),
+            max_pools: 2,
+            ..ShmOptions::default()
+        };
+        match ShmRing::<u64>::create(&seg.name, 8, options) {
+            Err(ShmError::InvalidOptions { reason, .. }) => {
+                assert!(reason.contains(says), "{reason}")
+            }
+            other => panic!("{consumers:?} {pools:?}: {:?}", other.map(|_| ())),
+        }
+    }
+}
+
 /// An empty file under a ring's name (what a creator killed before sizing its segment leaves)
 /// can be removed; a non-empty file without seqflow's header cannot.
 #[test]

@@ -100,3 +100,58 @@ fn a_wait_across_a_gap_keeps_one_deadline() {
     assert_eq!(r, Err(ConsumeError::Timeout));
     assert_eq!(c.wait_for(1, Some(Duration::ZERO)), Ok(1));
 }
+
+/// Take an exclusive OFD lock on the segment's attach byte (byte 0) through a descriptor of its
+/// own, as a stopped `seqflow rm` (or any program locking the file) would hold it.
+fn hold_attach_lock(seg: &Seg) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let path = format!("/dev/shm/{}", seg.name.trim_start_matches('/'));
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    // SAFETY: all-zero is a valid `struct flock` (plain integers; `l_pid` must be 0 for OFD).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_len = 1;
+    // SAFETY: a valid descriptor and an exclusively borrowed `struct flock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    file
+}
+
+/// Run `f` on a thread; its result, or `None` if it has not returned within 20 s (a hang).
+fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20)).ok()
+}
+
+#[test]
+fn opening_gives_up_when_the_attach_lock_stays_held() {
+    let seg = Seg::new("attach-locked");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
+    drop(ring);
+    let lock = hold_attach_lock(&seg);
+    let name = seg.name.clone();
+    let opened = bounded(move || ShmRing::<u64>::open(&name, Duration::from_millis(300)).err());
+    match opened {
+        Some(Some(seqflow_shm::ShmError::AttachLocked { name, .. })) => assert_eq!(name, seg.name),
+        other => panic!("expected AttachLocked, got {other:?} (None: still blocked after 20 s)"),
+    }
+    let name = seg.name.clone();
+    let halted = bounded(move || seqflow_shm::halt_all(&name));
+    assert!(
+        matches!(
+            halted,
+            Some(Err(seqflow_shm::ShmError::AttachLocked { .. }))
+        ),
+        "{halted:?}"
+    );
+    drop(lock);
+    ShmRing::<u64>::open(&seg.name, Duration::from_secs(5)).expect("opens once the lock is gone");
+}
