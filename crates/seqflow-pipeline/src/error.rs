@@ -132,7 +132,8 @@ pub enum ShutdownError {
     },
 }
 
-/// Why [`Disruptor::remove_stage`](crate::Disruptor::remove_stage) refused; nothing was changed.
+/// Why [`Disruptor::remove_stage`](crate::Disruptor::remove_stage) refused (nothing was changed)
+/// or [`remove_stage_timeout`](crate::Disruptor::remove_stage_timeout) gave up waiting.
 ///
 /// ```
 /// use seqflow_pipeline::{Disruptor, RemoveStageError};
@@ -181,6 +182,16 @@ pub enum RemoveStageError {
     CalledFromStage {
         /// The stage.
         stage: String,
+    },
+    /// The stage was told to stop but its handler had not returned within the timeout. The
+    /// stage stays in the ring, still holding the producers back (its handler may be reading
+    /// an event), and stops when the handler returns; call `remove_stage` again to finish.
+    #[error("stage {stage:?} did not stop within {waited:?} (its handler has not returned)")]
+    Timeout {
+        /// The stage.
+        stage: String,
+        /// How long the call waited.
+        waited: std::time::Duration,
     },
 }
 

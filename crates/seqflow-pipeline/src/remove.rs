@@ -3,6 +3,7 @@
 
 use crate::{Disruptor, ProducerSequencer, RemoveStageError};
 use seqflow_sequence::WaitStrategy;
+use std::time::{Duration, Instant};
 
 impl<E, S> Disruptor<E, S>
 where
@@ -41,6 +42,48 @@ where
     /// d.shutdown().unwrap();
     /// ```
     pub fn remove_stage(&mut self, name: &str) -> Result<i64, RemoveStageError> {
+        self.remove_stage_within(name, None)
+    }
+
+    /// [`remove_stage`](Self::remove_stage), waiting at most `timeout` for the stage's handler
+    /// to return. If it has not ([`RemoveStageError::Timeout`]), the stage has been told to
+    /// stop and stays in the ring, still holding the producers back (its handler may be
+    /// reading an event, so its slot cannot be given back yet): it stops once the handler
+    /// returns, and a later `remove_stage` or `remove_stage_timeout` finishes the removal.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Disruptor, RemoveStageError};
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    /// let (release, stuck) = mpsc::channel::<()>();
+    /// let (entered, inside) = mpsc::channel::<()>();
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// let slow = d.handle_events_with(move |_: &u64, _, _| {
+    ///     entered.send(()).unwrap();
+    ///     stuck.recv().unwrap();
+    /// }).unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// inside.recv().unwrap(); // the handler is busy with event 0
+    /// let r = d.remove_stage_timeout(&slow, Duration::from_millis(20));
+    /// assert!(matches!(r, Err(RemoveStageError::Timeout { .. })));
+    /// release.send(()).unwrap(); // the handler returns, the stage stops
+    /// assert_eq!(d.remove_stage(&slow), Ok(0));
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn remove_stage_timeout(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<i64, RemoveStageError> {
+        self.remove_stage_within(name, Some(timeout))
+    }
+
+    fn remove_stage_within(
+        &mut self,
+        name: &str,
+        timeout: Option<Duration>,
+    ) -> Result<i64, RemoveStageError> {
+        let started = Instant::now();
         let index = self.stage_to_remove(name)?;
         // The stages it comes directly after that nothing else follows: they gate the
         // producers again, from before it stops (its sequence is at or below theirs, so the
@@ -60,10 +103,28 @@ where
             self.stages[dep].registration.set_gating(true);
             self.metrics.set_gating(dep, true);
         }
-        let mut stage = self.stages.remove(index);
-        if let Some((id, alert)) = stage.stop.take() {
+        if let Some((_, alert)) = &self.stages[index].stop {
             alert.raise();
             self.sequencer.wait_strategy().signal_all();
+        }
+        if let Some(timeout) = timeout {
+            // Wait here, with the stage still listed: on a timeout it stays in the ring as it
+            // was, only told to stop.
+            let stage = &self.stages[index];
+            while stage.thread.as_ref().is_some_and(|t| !t.is_finished()) {
+                let waited = started.elapsed();
+                if waited >= timeout {
+                    return Err(RemoveStageError::Timeout {
+                        stage: stage.name.clone(),
+                        waited,
+                    });
+                }
+                // A stage stops within one handler call: poll often, but do not spin.
+                std::thread::sleep((timeout - waited).min(Duration::from_millis(1)));
+            }
+        }
+        let mut stage = self.stages.remove(index);
+        if let Some((id, _)) = stage.stop.take() {
             self.shared.forget_stage_alert(id);
         }
         if let Some(thread) = stage.thread.take() {

@@ -333,3 +333,92 @@ fn a_halt_after_a_removal_still_stops_every_other_stage() {
         d.halt().unwrap();
     });
 }
+
+#[test]
+fn a_timed_removal_of_a_stuck_stage_gives_up_keeps_it_gating_and_can_be_finished() {
+    watchdog(60, || {
+        let mut b = Disruptor::builder(4, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap();
+        let (entered, inside) = std::sync::mpsc::channel::<u64>();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        b.handle_events_with(move |e: &u64, _, _| {
+            if *e == 0 {
+                entered.send(*e).unwrap();
+                stuck.recv().unwrap();
+            }
+            // Read after the wait: the slot must still hold what was published into it.
+            s.lock().unwrap().push(*e);
+        })
+        .named("stuck");
+        let (mut d, mut p) = b.start().unwrap();
+        for v in 0..4u64 {
+            p.publish(|e, _| *e = v).unwrap();
+        }
+        inside.recv().unwrap();
+        let r = d.remove_stage_timeout("stuck", Duration::from_millis(50));
+        assert!(
+            matches!(&r, Err(RemoveStageError::Timeout { stage, .. }) if stage == "stuck"),
+            "{r:?}"
+        );
+        // Still gating: the ring is full and stays full, no slot of the stuck batch is reused.
+        assert!(p.try_publish(|e, _| *e = 99).is_err());
+        assert_eq!(d.metrics().stages.len(), 1, "the stage is still listed");
+        // A second timed try while it is still stuck gives up the same way.
+        assert!(matches!(
+            d.remove_stage_timeout("stuck", Duration::ZERO),
+            Err(RemoveStageError::Timeout { .. })
+        ));
+        release.send(()).unwrap();
+        // Told to stop, it finishes at most its chunk; the removal then completes.
+        let last = d.remove_stage("stuck").unwrap();
+        assert!((0..=3).contains(&last), "{last}");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen, (0..=last as u64).collect::<Vec<_>>());
+        assert!(d.metrics().stages.is_empty());
+        // Nothing gates the ring now.
+        for v in 0..10u64 {
+            p.publish(|e, _| *e = v).unwrap();
+        }
+        d.shutdown().unwrap();
+    });
+}
+
+#[test]
+fn a_shutdown_after_a_timed_out_removal_does_not_wait_for_the_stopped_stage() {
+    watchdog(60, || {
+        let mut b = Disruptor::builder(4, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap();
+        let (entered, inside) = std::sync::mpsc::channel::<()>();
+        let (release, stuck) = std::sync::mpsc::channel::<()>();
+        b.handle_events_with(move |e: &u64, _, _| {
+            if *e == 0 {
+                entered.send(()).unwrap();
+                stuck.recv().unwrap();
+            }
+        })
+        .named("stuck");
+        let (all, a) = counter();
+        b.handle_events_with(move |_: &u64, _, _| {
+            a.fetch_add(1, Relaxed);
+        })
+        .named("other");
+        let (mut d, mut p) = b.start().unwrap();
+        for v in 0..4u64 {
+            p.publish(|e, _| *e = v).unwrap();
+        }
+        inside.recv().unwrap();
+        assert!(d
+            .remove_stage_timeout("stuck", Duration::from_millis(20))
+            .is_err());
+        release.send(()).unwrap();
+        drop(p);
+        d.shutdown_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(all.load(Relaxed), 4, "the other stage drained");
+    });
+}
