@@ -45,6 +45,7 @@ mod pool_claim;
 mod processor;
 mod producer;
 mod producer_kind;
+mod progress;
 mod release;
 mod remove;
 mod rewind;

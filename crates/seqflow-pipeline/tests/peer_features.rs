@@ -652,3 +652,39 @@ fn poll_guards_take_at_most_n_and_polling_reports_shutdown() {
     t.join().unwrap();
     assert_eq!((end, rest), (PollError::Alerted, vec![5]));
 }
+
+// LMAX: `getCursor`, `hasBacklog`, `getSequenceValueFor(handler)` (by stage name here).
+#[test]
+fn cursor_backlog_and_a_stage_sequence_by_name() {
+    let (open, gate) = mpsc::channel::<()>();
+    let mut b = Disruptor::builder(8, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    b.handle_events_with(|_: &u64, _, _| {}).named("fast");
+    b.handle_events_with(move |_: &u64, _, _| gate.recv().unwrap())
+        .named("slow");
+    let (d, mut p) = b.start().unwrap();
+    assert_eq!(d.cursor(), -1);
+    assert!(!d.has_backlog());
+    for v in 0..3u64 {
+        p.publish(|e, _| *e = v).unwrap();
+    }
+    assert_eq!(d.cursor(), 2);
+    assert!(d.has_backlog(), "slow holds every event");
+    assert_eq!(d.sequence_of("slow"), Some(-1));
+    assert_eq!(d.sequence_of("missing"), None);
+    for _ in 0..3 {
+        open.send(()).unwrap();
+    }
+    let deadline = std::time::Instant::now() + LONG;
+    while d.has_backlog() {
+        assert!(std::time::Instant::now() < deadline, "never drained");
+        std::thread::yield_now();
+    }
+    assert_eq!(
+        (d.sequence_of("fast"), d.sequence_of("slow")),
+        (Some(2), Some(2))
+    );
+    d.shutdown().unwrap();
+}
