@@ -666,6 +666,7 @@ where
                 barrier,
                 ring,
                 registration,
+                wait: options.wait.clone(),
             },
             alert,
             shared,
@@ -1053,6 +1054,29 @@ where
     pub fn exception_handler(self, handler: impl ExceptionHandler<E>) -> Self {
         let handler: Arc<dyn ExceptionHandler<E>> = Arc::new(handler);
         self.configure(|o| o.exceptions = Some(Arc::clone(&handler)))
+    }
+
+    /// Wait for events with `wait` instead of the ring's wait strategy (the `disruptor`
+    /// crate's `handle_events_with_wait_strategy`): a latency-critical stage can busy-spin on a
+    /// core of its own while the others yield or block. Only strategies that do not need to be
+    /// woken ([`SelfWakingWait`]); producers and the stages before it still wake the ring's.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{BlockingWait, BusySpinWait, Disruptor, YieldingWait};
+    /// let mut b = Disruptor::builder(64, || 0u64)
+    ///     .wait_strategy(BlockingWait::default())
+    ///     .single_producer()
+    ///     .unwrap();
+    /// b.handle_events_with(|_: &u64, _, _| {}).named("archive") // blocks: the ring's strategy
+    ///     .and(|_: &u64, _, _| {}).named("quotes")
+    ///     .wait_strategy(YieldingWait::default());
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn wait_strategy(self, wait: impl crate::SelfWakingWait) -> Self {
+        let wait: Arc<dyn crate::stage_wait::StageWait> = Arc::new(wait);
+        self.configure(|o| o.wait = Some(Arc::clone(&wait)))
     }
 
     /// Pin the stage's thread to core `core` (Linux). A core the process may not use is

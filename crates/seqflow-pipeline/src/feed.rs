@@ -4,8 +4,9 @@
 //! (`seqflow-shm`) it is a shared segment and a registration whose owner is checked for
 //! liveness.
 
+use crate::stage_wait::StageWait;
 use seqflow_ring::{RingBuffer, Slot};
-use seqflow_sequence::{SequenceBarrier, WaitError, WaitStrategy};
+use seqflow_sequence::{Deadline, SequenceBarrier, WaitError, WaitStrategy};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
 use std::sync::Arc;
 use std::time::Duration;
@@ -117,6 +118,8 @@ pub(crate) struct HeapFeed<E: ?Sized, S: Sequencer> {
     pub barrier: SequenceBarrier<S>,
     pub ring: RingBuffer<E>,
     pub registration: Arc<GatingRegistration>,
+    /// The stage's own wait strategy; `None`: the ring's (the barrier's).
+    pub wait: Option<Arc<dyn StageWait>>,
 }
 
 // SAFETY: the barrier returns only sequences published by the sequencer and processed by every
@@ -126,7 +129,16 @@ pub(crate) struct HeapFeed<E: ?Sized, S: Sequencer> {
 unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapFeed<E, S> {
     #[inline]
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError> {
-        self.barrier.wait_for(seq, timeout).map_err(FeedError::from)
+        let Some(wait) = &self.wait else {
+            return self.barrier.wait_for(seq, timeout).map_err(FeedError::from);
+        };
+        if let Some(available) = self.barrier.poll(seq) {
+            return Ok(available);
+        }
+        let barrier = &self.barrier;
+        let deadline = Deadline::within(timeout).begin();
+        wait.wait(&mut || barrier.poll(seq), barrier.alert(), deadline)
+            .map_err(FeedError::from)
     }
 
     #[inline]

@@ -52,6 +52,7 @@ mod rewind;
 mod shared;
 mod spec;
 mod stage;
+mod stage_wait;
 mod worker;
 
 pub use aggregate::AggregateHandler;
@@ -82,6 +83,7 @@ pub use release::BatchEvent;
 pub use rewind::RewindPolicy;
 pub use spec::{StageReport, StageSpec};
 pub use stage::StageGroup;
+pub use stage_wait::SelfWakingWait;
 
 // The types this crate's public signatures use, so that one dependency is enough.
 pub use seqflow_ring::{Capacity, CapacityError, EventFactory, RingBuffer};

@@ -71,6 +71,7 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
             barrier,
             ring,
             registration,
+            wait: None,
         };
         Self {
             // SAFETY: the poller moves the feed's sequence only through the core (the feed

@@ -89,6 +89,8 @@ pub(crate) struct StageOptions<E: ?Sized> {
     pub exceptions: Option<Arc<dyn ExceptionHandler<E>>>,
     pub core: Option<usize>,
     pub thread_name: Option<String>,
+    /// `None`: the ring's wait strategy.
+    pub wait: Option<Arc<dyn crate::stage_wait::StageWait>>,
 }
 
 impl<E: ?Sized> Default for StageOptions<E> {
@@ -100,6 +102,7 @@ impl<E: ?Sized> Default for StageOptions<E> {
             exceptions: None,
             core: None,
             thread_name: None,
+            wait: None,
         }
     }
 }
