@@ -1,12 +1,10 @@
 //! [`Disruptor`]: the running pipeline: more producers and pollers, metrics, shutdown, halt.
 
-use crate::builder::stage_runner;
-use crate::processor::run_batch_processor;
 use crate::shared::PipelineShared;
-use crate::stage::{StageOptions, StageRecord};
+use crate::stage::StageRecord;
 use crate::{
-    BuildError, EventHandler, ExceptionHandler, LossySubscriber, Metrics, MetricsHandle, Poller,
-    Producer, ProducerSequencer, ShutdownError, StageGroup,
+    BuildError, ExceptionHandler, LossySubscriber, Metrics, MetricsHandle, Poller, Producer,
+    ProducerSequencer, ShutdownError, StageGroup,
 };
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{SequenceBarrier, WaitStrategy, YieldingWait};
@@ -38,7 +36,7 @@ pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingW
     /// Every consumer, in the order they were added (`deps` and `exclusive` index into it);
     /// the metrics' list follows the same order.
     pub(crate) stages: Vec<StageRecord<E>>,
-    exceptions: Arc<dyn ExceptionHandler<E>>,
+    pub(crate) exceptions: Arc<dyn ExceptionHandler<E>>,
     pub(crate) metrics: MetricsHandle,
 }
 
@@ -76,83 +74,6 @@ where
             exceptions,
             metrics,
         }
-    }
-
-    /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
-    /// after the highest sequence published with everything before it (with several
-    /// producers, claims still being written come after it: it holds their slots, so no
-    /// producer laps them), comes after the producer only, and gates the
-    /// producer from now on. It uses the default exception handler and no other settings.
-    /// Returns the stage's name (`stage-N`: in metrics, and for
-    /// [`remove_stage`](Self::remove_stage)).
-    ///
-    /// ```
-    /// use seqflow_pipeline::Disruptor;
-    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
-    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
-    /// p.publish(|e, _| *e = 100).unwrap(); // before the stage: not seen by it
-    /// let sum = Arc::new(AtomicU64::new(0));
-    /// let s = sum.clone();
-    /// d.handle_events_with(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); }).unwrap();
-    /// for i in 1..=4 { p.publish(|e, _| *e = i).unwrap(); }
-    /// d.shutdown().unwrap();
-    /// assert_eq!(sum.load(Relaxed), 10);
-    /// ```
-    pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(
-        &mut self,
-        handler: H,
-    ) -> Result<String, BuildError> {
-        self.refuse_if_mutating("a stage added after start")?;
-        let sequencer = &*self.sequencer;
-        let registration = Arc::new(
-            sequencer
-                .gating()
-                .register(true, || sequencer.published())?,
-        );
-        let (alert_id, alert) = self.shared.new_stage_alert();
-        let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), Vec::new(), alert.clone());
-        let runner = stage_runner(
-            barrier,
-            alert.clone(),
-            self.ring.clone(),
-            Arc::clone(&registration),
-            Arc::clone(&self.shared),
-            Arc::clone(&self.exceptions),
-            move |ctx| {
-                run_batch_processor(ctx, handler);
-            },
-        );
-        let mut record = StageRecord {
-            name: self.unused_stage_name(),
-            registration,
-            deps: Vec::new(),
-            exclusive: None,
-            stop: Some((alert_id, alert)),
-            runner: Some(runner),
-            options: StageOptions::default(),
-            thread: None,
-        };
-        if let Err(e) = record.spawn() {
-            self.shared.forget_stage_alert(alert_id);
-            return Err(e);
-        }
-        self.metrics.add_stage(
-            record.name.clone(),
-            record.registration.sequence(),
-            record.registration.is_gating(),
-        );
-        let name = record.name.clone();
-        self.stages.push(record);
-        Ok(name)
-    }
-
-    /// `stage-N` for the smallest `N >= stages.len()` no stage has (a removed stage leaves
-    /// its neighbours' names behind).
-    fn unused_stage_name(&self) -> String {
-        (self.stages.len()..)
-            .map(|n| format!("stage-{n}"))
-            .find(|name| self.stages.iter().all(|s| &s.name != name))
-            .unwrap_or_default()
     }
 
     /// Another producer: always for multi-producer disruptors;
@@ -208,7 +129,7 @@ where
     /// A consumer added now would come after the producer only, in parallel with every stage:
     /// refused when a stage changes its events in place (see
     /// [`EventHandlerMut`](crate::EventHandlerMut)).
-    fn refuse_if_mutating(&self, reader: &str) -> Result<(), BuildError> {
+    pub(crate) fn refuse_if_mutating(&self, reader: &str) -> Result<(), BuildError> {
         match self.stages.iter().find(|s| s.exclusive.is_some()) {
             Some(stage) => Err(BuildError::MutatingStageNotExclusive {
                 stage: stage.name.clone(),

@@ -49,6 +49,7 @@ mod progress;
 mod release;
 mod remove;
 mod rewind;
+mod running_add;
 mod shared;
 mod spec;
 mod stage;

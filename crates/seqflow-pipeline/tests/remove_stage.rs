@@ -422,3 +422,97 @@ fn a_shutdown_after_a_timed_out_removal_does_not_wait_for_the_stopped_stage() {
         assert_eq!(all.load(Relaxed), 4, "the other stage drained");
     });
 }
+
+/// A pool added while two producers publish: every event from its first on is handled by
+/// exactly one worker (a contiguous run of sequences up to the last published), values intact;
+/// one worker removed midway leaves the rest to the other.
+#[test]
+fn a_worker_pool_added_at_run_time_handles_each_later_event_once() {
+    watchdog(120, || {
+        let mut b = Disruptor::builder(16, || 0u64)
+            .wait_strategy(YieldingWait::default())
+            .multi_producer(MultiProducerMode::Cas)
+            .unwrap();
+        b.handle_events_with(|_: &u64, _, _| {});
+        let (mut d, p) = b.start().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let per_producer = 20_000u64;
+        let added = AtomicBool::new(false);
+        let names = std::thread::scope(|s| {
+            let producers: Vec<_> = (0..2)
+                .map(|_| {
+                    let mut p = p.clone();
+                    let added = &added;
+                    s.spawn(move || {
+                        for i in 0..per_producer {
+                            // The second half only once the pool is there: it sees events
+                            // however fast the first half went.
+                            while i == per_producer / 2 && !added.load(Relaxed) {
+                                std::thread::yield_now();
+                            }
+                            p.publish(|e, seq| *e = seq as u64 * 3).unwrap();
+                        }
+                    })
+                })
+                .collect();
+            std::thread::sleep(Duration::from_millis(2));
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let seen = seen.clone();
+                    move |e: &u64, seq: i64, _: bool| {
+                        assert_eq!(*e, seq as u64 * 3, "event {seq} read torn or stale");
+                        seen.lock().unwrap().push(seq);
+                    }
+                })
+                .collect();
+            let names = d.handle_events_with_worker_pool(workers).unwrap();
+            added.store(true, Relaxed);
+            std::thread::sleep(Duration::from_millis(5));
+            d.remove_stage(&names[0]).unwrap();
+            for h in producers {
+                h.join().unwrap();
+            }
+            names
+        });
+        assert_eq!(names.len(), 2);
+        drop(p);
+        let last = d.cursor();
+        d.shutdown().unwrap();
+        assert_eq!(last, 2 * per_producer as i64 - 1);
+        let mut seen = seen.lock().unwrap().clone();
+        seen.sort_unstable();
+        assert!(
+            seen.len() as u64 >= per_producer,
+            "the pool saw the second halves"
+        );
+        let first = seen[0];
+        assert_eq!(
+            seen,
+            (first..=last).collect::<Vec<_>>(),
+            "each once, none missing"
+        );
+    });
+}
+
+#[test]
+fn an_empty_pool_or_one_beside_a_writer_is_refused_at_run_time() {
+    let (mut d, _p) = Disruptor::builder(8, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let none: Vec<fn(&u64, i64, bool)> = Vec::new();
+    assert!(matches!(
+        d.handle_events_with_worker_pool(none),
+        Err(BuildError::EmptyWorkerPool)
+    ));
+    d.shutdown().unwrap();
+    let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    b.handle_events_mut_with(|e: &mut u64, _, _| *e += 1);
+    let (mut d, _p) = b.start().unwrap();
+    assert!(matches!(
+        d.handle_events_with_worker_pool(vec![|_: &u64, _: i64, _: bool| {}]),
+        Err(BuildError::MutatingStageNotExclusive { .. })
+    ));
+    d.shutdown().unwrap();
+}

@@ -1,0 +1,194 @@
+//! Stages added to a running disruptor: one handler ([`Disruptor::handle_events_with`]) or a
+//! worker pool ([`Disruptor::handle_events_with_worker_pool`]).
+
+use crate::builder::stage_runner;
+use crate::feed::HeapFeed;
+use crate::processor::{run_batch_processor, StageContext};
+use crate::stage::{StageOptions, StageRecord};
+use crate::worker::run_worker;
+use crate::{BuildError, Disruptor, EventHandler, ProducerSequencer};
+use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
+use seqflow_sequencer::GatingRegistration;
+use std::sync::Arc;
+
+impl<E, S> Disruptor<E, S>
+where
+    E: Send + Sync + 'static,
+    S: ProducerSequencer,
+{
+    /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
+    /// after the highest sequence published with everything before it (with several
+    /// producers, claims still being written come after it: it holds their slots, so no
+    /// producer laps them), comes after the producer only, and gates the
+    /// producer from now on. It uses the default exception handler and no other settings.
+    /// Returns the stage's name (`stage-N`: in metrics, and for
+    /// [`remove_stage`](Self::remove_stage)).
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// p.publish(|e, _| *e = 100).unwrap(); // before the stage: not seen by it
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let s = sum.clone();
+    /// d.handle_events_with(move |e: &u64, _, _| { s.fetch_add(*e, Relaxed); }).unwrap();
+    /// for i in 1..=4 { p.publish(|e, _| *e = i).unwrap(); }
+    /// d.shutdown().unwrap();
+    /// assert_eq!(sum.load(Relaxed), 10);
+    /// ```
+    pub fn handle_events_with<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        handler: H,
+    ) -> Result<String, BuildError> {
+        self.refuse_if_mutating("a stage added after start")?;
+        let registration = self.register_at_published()?;
+        let name = self.unused_name("stage-", "");
+        let record = self.running_record(name.clone(), registration, move |ctx| {
+            run_batch_processor(ctx, handler);
+        });
+        self.start_records(vec![record])?;
+        Ok(name)
+    }
+
+    /// Add a worker pool to the running disruptor: each event published from now on goes to
+    /// exactly one of `workers`, each on a thread of its own; the pool comes after the producer
+    /// only and gates it, like [`handle_events_with`](Self::handle_events_with). Returns the
+    /// workers' names (`pool-N-worker-M`), each one removable with
+    /// [`remove_stage`](Self::remove_stage) (the others then share the events).
+    /// [`BuildError::EmptyWorkerPool`] for no workers.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// use std::sync::{Arc, atomic::{AtomicU64, Ordering::Relaxed}};
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// let handled = Arc::new(AtomicU64::new(0));
+    /// let workers: Vec<_> = (0..2).map(|_| {
+    ///     let h = handled.clone();
+    ///     move |_: &u64, _: i64, _: bool| { h.fetch_add(1, Relaxed); }
+    /// }).collect();
+    /// let names = d.handle_events_with_worker_pool(workers).unwrap();
+    /// assert_eq!(names.len(), 2);
+    /// for i in 0..100 { p.publish(|e, _| *e = i).unwrap(); }
+    /// d.shutdown().unwrap();
+    /// assert_eq!(handled.load(Relaxed), 100); // each event once
+    /// ```
+    pub fn handle_events_with_worker_pool<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        workers: Vec<H>,
+    ) -> Result<Vec<String>, BuildError> {
+        self.refuse_if_mutating("a worker pool added after start")?;
+        if workers.is_empty() {
+            return Err(BuildError::EmptyWorkerPool);
+        }
+        let registrations = workers
+            .iter()
+            .map(|_| self.register_at_published())
+            .collect::<Result<Vec<_>, _>>()?;
+        // The work sequence starts where the last worker registered: the published floor only
+        // grows, so every worker's slot is at or below it and holds the producers back from
+        // the pool's first event on.
+        let start = registrations
+            .iter()
+            .map(|r| r.sequence_relaxed())
+            .max()
+            .unwrap_or(-1);
+        let work = OwnedRef::new(Sequence::new(start));
+        let prefix = self.unused_name("pool-", "-worker-0");
+        let prefix = prefix.trim_end_matches("-worker-0").to_owned();
+        let records: Vec<StageRecord<E>> = workers
+            .into_iter()
+            .zip(registrations)
+            .enumerate()
+            .map(|(i, (handler, registration))| {
+                let work = work.clone();
+                self.running_record(format!("{prefix}-worker-{i}"), registration, move |ctx| {
+                    run_worker(ctx, work, handler);
+                })
+            })
+            .collect();
+        let names = records.iter().map(|r| r.name.clone()).collect();
+        self.start_records(records)?;
+        Ok(names)
+    }
+
+    /// A gating slot at the published floor: the new consumer holds back every slot above it,
+    /// claims in flight included.
+    fn register_at_published(&self) -> Result<Arc<GatingRegistration>, BuildError> {
+        let sequencer = &*self.sequencer;
+        Ok(Arc::new(
+            sequencer
+                .gating()
+                .register(true, || sequencer.published())?,
+        ))
+    }
+
+    /// A stage thread (not started yet) after the producer only, with an alert of its own.
+    fn running_record(
+        &self,
+        name: String,
+        registration: Arc<GatingRegistration>,
+        body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
+    ) -> StageRecord<E> {
+        let (alert_id, alert) = self.shared.new_stage_alert();
+        let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), Vec::new(), alert.clone());
+        let runner = stage_runner(
+            barrier,
+            alert.clone(),
+            self.ring.clone(),
+            Arc::clone(&registration),
+            Arc::clone(&self.shared),
+            Arc::clone(&self.exceptions),
+            body,
+        );
+        StageRecord {
+            name,
+            registration,
+            deps: Vec::new(),
+            exclusive: None,
+            stop: Some((alert_id, alert)),
+            runner: Some(runner),
+            options: StageOptions::default(),
+            thread: None,
+        }
+    }
+
+    /// Start every record's thread and list them; if one cannot start, stop the ones that did
+    /// and list none (their gating slots go with them).
+    fn start_records(&mut self, mut records: Vec<StageRecord<E>>) -> Result<(), BuildError> {
+        for started in 0..records.len() {
+            if let Err(e) = records[started].spawn() {
+                for record in &mut records {
+                    if let Some((id, alert)) = record.stop.take() {
+                        alert.raise();
+                        self.shared.forget_stage_alert(id);
+                    }
+                }
+                seqflow_sequence::WaitStrategy::signal_all(self.sequencer.wait_strategy());
+                for record in &mut records {
+                    if let Some(thread) = record.thread.take() {
+                        let _ = thread.join();
+                    }
+                }
+                return Err(e);
+            }
+        }
+        for record in records {
+            self.metrics.add_stage(
+                record.name.clone(),
+                record.registration.sequence(),
+                record.registration.is_gating(),
+            );
+            self.stages.push(record);
+        }
+        Ok(())
+    }
+
+    /// `{prefix}N{suffix}` for the smallest `N >= stages.len()` no stage has (a removed stage
+    /// leaves its neighbours' names behind).
+    fn unused_name(&self, prefix: &str, suffix: &str) -> String {
+        (self.stages.len()..)
+            .map(|n| format!("{prefix}{n}{suffix}"))
+            .find(|name| self.stages.iter().all(|s| &s.name != name))
+            .unwrap_or_default()
+    }
+}
