@@ -82,6 +82,12 @@ pub mod compile_fail;
 #[doc = include_str!("../docs/multiprocess.md")]
 pub struct MultiprocessDoctests;
 
+/// The NATS bridge guide's examples (`docs/distributed.md`), compiled as doc tests (they need a
+/// server, so they are not run).
+#[cfg(doctest)]
+#[doc = include_str!("../docs/distributed.md")]
+pub struct DistributedDoctests;
+
 /// The README's examples, run as doc tests so they cannot rot.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

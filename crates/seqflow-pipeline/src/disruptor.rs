@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 /// for i in 0..50 { p.publish(|e, _| *e = i).unwrap(); }
 /// d.shutdown_timeout(Duration::from_secs(30)).unwrap();
 /// ```
+#[must_use = "dropping a Disruptor halts its stages at once (events not yet handled are lost): keep it and call shutdown()"]
 pub struct Disruptor<E, S: ProducerSequencer = SingleProducerSequencer<YieldingWait>> {
     pub(crate) sequencer: Arc<S>,
     pub(crate) ring: RingBuffer<E>,

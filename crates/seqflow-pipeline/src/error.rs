@@ -251,6 +251,48 @@ impl EventError {
     }
 }
 
+/// `?` on a boxed error inside a fallible handler.
+impl From<Box<dyn std::error::Error + Send + Sync + 'static>> for EventError {
+    fn from(error: Box<dyn std::error::Error + Send + Sync + 'static>) -> Self {
+        EventError::Failed(error)
+    }
+}
+
+/// `?` on an I/O result inside a fallible handler.
+///
+/// ```
+/// use seqflow_pipeline::{fallible, EventError};
+/// use std::io::Write;
+/// let mut out = Vec::new();
+/// let mut h = fallible(move |e: &u8, _, _| -> Result<(), EventError> {
+///     out.write_all(&[*e])?;
+///     if *e == 0 { return Err("zero is not a valid byte here".into()); }
+///     Ok(())
+/// });
+/// # use seqflow_pipeline::EventHandler;
+/// assert!(h.try_on_event(&1, 0, true).is_ok());
+/// assert_eq!(h.try_on_event(&0, 1, true).unwrap_err().to_string(), "zero is not a valid byte here");
+/// ```
+impl From<std::io::Error> for EventError {
+    fn from(error: std::io::Error) -> Self {
+        EventError::failed(error)
+    }
+}
+
+/// A failure from a message: `Err("bad input".into())`.
+impl From<&str> for EventError {
+    fn from(message: &str) -> Self {
+        EventError::msg(message)
+    }
+}
+
+/// A failure from a message: `Err(format!("bad input {x}").into())`.
+impl From<String> for EventError {
+    fn from(message: String) -> Self {
+        EventError::msg(message)
+    }
+}
+
 /// Why a [`BatchEvent`](crate::BatchEvent) release was refused.
 ///
 /// ```

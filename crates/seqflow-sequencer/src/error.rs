@@ -37,8 +37,12 @@ pub enum ClaimError {
         /// Slots asked for.
         requested: usize,
     },
-    /// The sequencer's alert was raised (the pipeline was halted) while waiting for free slots.
-    #[error("claim abandoned: the sequencer was halted")]
+    /// The sequencer's alert was raised while waiting for free slots: the pipeline stopped
+    /// (`shutdown`, `halt`, a stage's failure under a halting policy, or its `Disruptor` handle
+    /// dropped), so no stage will free a slot again.
+    #[error(
+        "claim abandoned: the disruptor has stopped (shut down, halted, or its handle dropped)"
+    )]
     Halted,
     /// The ring was closed: it accepts no more events.
     #[error("the ring is closed: no more events are accepted")]

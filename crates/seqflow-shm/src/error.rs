@@ -220,7 +220,7 @@ pub enum ShmError {
         found: u32,
     },
     /// The single-producer ring already has its producer (in this or another process).
-    #[error("segment {name}: the single producer is taken by pid {pid}")]
+    #[error("segment {name}: the single producer is taken by pid {pid} (create the ring with a multi-producer mode to publish from several handles)")]
     ProducerTaken {
         /// The segment.
         name: String,
