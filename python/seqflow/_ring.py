@@ -92,6 +92,11 @@ class Ring:
     With a numpy structured ``dtype``, slots hold one record each and ``get`` returns a numpy
     record view. Pass a ring to ``multiprocessing.Process``: forked children inherit it, spawned
     ones re-open it by name (pickling carries the name and dtype).
+
+    ``declared_consumers=["journal"]`` / ``declared_pools=["resize"]`` hold every event for
+    those consumers and pools from the first one on, attached or not: a consumer (or the first
+    worker) that attaches late, in another process, still gets everything. Without them a
+    consumer sees only what is published after it attaches.
     """
 
     def __init__(
@@ -105,6 +110,8 @@ class Ring:
         max_consumers: int = 64,
         remove_stale: bool = False,
         namespace: Optional[str] = None,
+        declared_consumers: Sequence[str] = (),
+        declared_pools: Sequence[str] = (),
         _raw: Any = None,
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int):
@@ -142,6 +149,8 @@ class Ring:
                 max_consumers=max_consumers,
                 remove_stale=remove_stale,
                 unlink_on_close=anonymous,
+                declared_consumers=list(declared_consumers),
+                declared_pools=list(declared_pools),
             )
         elif self._dtype is not None and self._dtype.itemsize > _raw.slot_size:
             raise ValueError("dtype itemsize %d > the ring's slot size %d" % (self._dtype.itemsize, _raw.slot_size))
@@ -270,6 +279,12 @@ class Ring:
     def unlink(self) -> None:
         """Remove the name now (attached processes keep working)."""
         self._raw.unlink()
+
+    def release_declared(self, name: str) -> None:
+        """Stop the declared consumer or pool ``name`` from holding events while nobody is
+        attached as it (it will not come): producers no longer wait for it. ``SegmentError``
+        if a live process is attached as it or nothing dormant has that name."""
+        self._raw.release_declared(name)
 
     def end_stream(self) -> int:
         """End the stream for every process: later publishes raise ``Closed``; consumers,

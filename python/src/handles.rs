@@ -43,6 +43,11 @@ pub struct CreateSpec {
     pub max_producers: usize,
     /// Remove a stale segment of the same name first.
     pub remove_stale: bool,
+    /// Consumers that gate from the first sequence before they attach (rings only).
+    pub declared_consumers: Vec<String>,
+    /// Worker pools that gate from the first sequence before a worker attaches (rings only;
+    /// a queue always declares its one pool).
+    pub declared_pools: Vec<String>,
 }
 
 /// One ring of byte slots made (or opened) by the Python package.
@@ -63,8 +68,12 @@ pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<Ring>, Fail> {
         declared_pools: if spec.role == Role::Queue {
             vec![QUEUE_POOL.to_owned()]
         } else {
-            Vec::new()
+            spec.declared_pools.clone()
         },
+        declared_consumers: spec.declared_consumers.clone(),
+        max_pools: ShmOptions::default()
+            .max_pools
+            .max(spec.declared_pools.len()),
         ..Default::default()
     };
     let ring = ShmRing::<DynByteSlot>::create_bytes(name, spec.capacity, spec.slot_size, options)?;
@@ -190,6 +199,10 @@ impl Ring {
     /// A snapshot of the segment (what `seqflow inspect` prints).
     pub fn inspection(&self) -> seqflow_shm::Inspection {
         self.0.inspect()
+    }
+    /// Stop a dormant declared consumer or pool from gating (`ShmRing::release_declared`).
+    pub fn release_declared(&self, name: &str) -> Result<(), Fail> {
+        Ok(self.0.release_declared(name)?)
     }
 }
 

@@ -492,6 +492,8 @@ impl Queue {
             max_consumers,
             max_producers,
             remove_stale,
+            declared_consumers: Vec::new(),
+            declared_pools: Vec::new(),
         };
         // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
         // handle), nothing of Python.

@@ -84,7 +84,7 @@ impl _Ring {
     /// Create a ring: `capacity` slots (a power of two) of `slot_size` payload bytes (1 to
     /// `MAX_SLOT_SIZE`, rounded up to a multiple of 8).
     #[staticmethod]
-    #[pyo3(signature = (name, capacity, slot_size, multi, max_consumers = 64, max_producers = 16, remove_stale = false, unlink_on_close = false))]
+    #[pyo3(signature = (name, capacity, slot_size, multi, max_consumers = 64, max_producers = 16, remove_stale = false, unlink_on_close = false, declared_consumers = Vec::new(), declared_pools = Vec::new()))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
@@ -96,6 +96,8 @@ impl _Ring {
         max_producers: usize,
         remove_stale: bool,
         unlink_on_close: bool,
+        declared_consumers: Vec<String>,
+        declared_pools: Vec<String>,
     ) -> PyResult<Self> {
         fork::install();
         let SlotSize(slot_size) = slot_size;
@@ -107,6 +109,8 @@ impl _Ring {
             max_consumers,
             max_producers,
             remove_stale,
+            declared_consumers,
+            declared_pools,
         };
         // SAFETY: the work touches only Rust values (the segment's name and spec, the ring
         // handle), nothing of Python.
@@ -241,6 +245,14 @@ impl _Ring {
     /// Halt the ring in every process, for good (see `Ring.halt_all`).
     fn halt_all(&self) {
         self.ring().halt_all()
+    }
+
+    /// Release the dormant declared consumer or pool `name` (see `Ring.release_declared`).
+    fn release_declared(&self, py: Python<'_>, name: String) -> PyResult<()> {
+        let ring = self.ring();
+        // SAFETY: the work touches only Rust values (the name, the ring handle), nothing of
+        // Python.
+        unsafe { crate::gil::released(py, || ring.release_declared(&name)) }.py_err(py)
     }
 
     /// End the stream in every process; the last sequence (see `Ring.end_stream`).

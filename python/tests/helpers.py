@@ -141,3 +141,18 @@ def publish_through(producer):
     except RuntimeError:
         return  # an inherited handle refuses, as documented
     raise SystemExit(3)
+
+
+def read_declared(ring, results, consumer_name, pool_name, count):
+    """Attach late (the parent published already) as a declared consumer and a declared pool's
+    worker; report what each got."""
+    c = ring.consumer(consumer_name)
+    w = ring.worker(pool_name)
+    got_c = []
+    while len(got_c) < count:
+        hi = c.wait_for(len(got_c), timeout=JOIN)
+        for s in range(len(got_c), hi + 1):
+            got_c.append(c.get_bytes(s))
+        c.update_sequence(hi)
+    got_w = [w.process(timeout=JOIN)[1] for _ in range(count)]
+    results.put((got_c, got_w))

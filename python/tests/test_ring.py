@@ -386,3 +386,39 @@ def test_a_forked_child_using_a_handle_a_parent_thread_waits_in_is_refused_not_b
         assert p.exitcode == 0
         c.update_sequence(c.wait_for(1, timeout=JOIN))
         waiting.join(JOIN)
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_declared_consumers_and_pools_get_what_was_published_before_they_attach(method):
+    ctx = mp.get_context(method)
+    name = "/seqflow-pytest-declared-%d-%s" % (os.getpid(), method)
+    r = seqflow.Ring(name, capacity=16, slot_size=8, declared_consumers=["late"], declared_pools=["pool"])
+    try:
+        for i in range(10):
+            r.publish(b"%d" % i)
+        results = ctx.Queue()
+        p = ctx.Process(target=helpers.read_declared, args=(r, results, "late", "pool", 10))
+        p.start()
+        got_c, got_w = results.get(timeout=JOIN)
+        p.join(JOIN)
+        assert p.exitcode == 0
+        expected = [b"%d" % i for i in range(10)]
+        assert [bytes(b[:len(e)]) for b, e in zip(got_c, expected)] == expected
+        assert [bytes(b[:len(e)]) for b, e in zip(got_w, expected)] == expected
+    finally:
+        r.unlink()
+        r.close()
+
+
+def test_a_declared_consumer_that_never_comes_holds_the_ring_until_released():
+    with seqflow.Ring(capacity=4, slot_size=8, declared_consumers=["ghost"]) as r:
+        for i in range(4):
+            r.publish(b"x")
+        with pytest.raises(TimeoutError):
+            r.publish(b"x", timeout=0.2)  # the ghost holds every event
+        r.release_declared("ghost")
+        r.publish(b"x", timeout=5)
+        with pytest.raises(seqflow.SegmentError):
+            r.release_declared("ghost")  # nothing dormant by that name any more
+        with pytest.raises(ValueError):
+            seqflow.Ring(capacity=4, slot_size=8, declared_consumers=["a", "a"])
