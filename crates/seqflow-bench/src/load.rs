@@ -225,6 +225,10 @@ pub const STEAL_LIMIT: f64 = 0.05;
 ///    from CPU time, so it does not lag as the load average does);
 /// 4. more than [`STEAL_LIMIT`] of the CPU time was stolen by the hypervisor.
 ///
+/// The load average trails what happened in the last minutes (a build just before the run
+/// keeps it high for a while), so when the CPU times were measured and show no competition
+/// (3 and 4 do not hold), 1 and 2 are not counted: the run had the CPUs to itself.
+///
 /// ```
 /// use seqflow_bench::load::{assess, CpuTimes, LoadAverage};
 /// let load = |one| Some(LoadAverage { one, five: one, fifteen: one, runnable: 1, tasks: 100 });
@@ -236,6 +240,9 @@ pub const STEAL_LIMIT: f64 = 0.05;
 /// let busy = assess(2, 2, load(1.2), load(3.0), cpu(0, 0, 0), cpu(200, 100, 200));
 /// assert!(busy.competing);
 /// assert_eq!(busy.warnings.len(), 3);
+/// // A build just finished: the load average is still high, but nobody else ran meanwhile.
+/// let after_build = assess(2, 2, load(3.5), load(2.8), cpu(0, 0, 0), cpu(200, 195, 200));
+/// assert!(!after_build.competing, "{:?}", after_build.warnings);
 /// ```
 pub fn assess(
     cpus: usize,
@@ -247,10 +254,11 @@ pub fn assess(
 ) -> LoadReport {
     let spare = cpus.saturating_sub(run_threads) as f64;
     let mut warnings = Vec::new();
+    let mut load_warnings = Vec::new();
     if let Some(l) = load_start {
         let limit = spare + 0.5;
         if l.one > limit {
-            warnings.push(format!(
+            load_warnings.push(format!(
                 "1-minute load average {:.2} at the start is above {limit:.2} (the {spare} CPU(s) \
                  the run leaves idle, plus 0.5): other tasks were already using the CPUs",
                 l.one
@@ -260,7 +268,7 @@ pub fn assess(
     if let Some(l) = load_end {
         let limit = spare + 0.5 + run_threads as f64;
         if l.one > limit {
-            warnings.push(format!(
+            load_warnings.push(format!(
                 "1-minute load average {:.2} at the end is above {limit:.2} (the run's own {} \
                  thread(s) included): other tasks competed for the CPUs",
                 l.one, run_threads
@@ -292,6 +300,11 @@ pub fn assess(
             other_cpu_cores = Some(other);
             steal_share = Some(steal);
         }
+    }
+    // CPU times measured and quiet: the load average only remembers earlier work.
+    if other_cpu_cores.is_none() || !warnings.is_empty() {
+        load_warnings.append(&mut warnings);
+        warnings = load_warnings;
     }
     LoadReport {
         cpus,
