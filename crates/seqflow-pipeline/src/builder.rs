@@ -1059,7 +1059,7 @@ where
     /// Wait for events with `wait` instead of the ring's wait strategy (the `disruptor`
     /// crate's `handle_events_with_wait_strategy`): a latency-critical stage can busy-spin on a
     /// core of its own while the others yield or block. Only strategies that do not need to be
-    /// woken ([`SelfWakingWait`]); producers and the stages before it still wake the ring's.
+    /// woken ([`SelfWakingWait`](crate::SelfWakingWait)); producers and the stages before it still wake the ring's.
     ///
     /// ```
     /// use seqflow_pipeline::{BlockingWait, BusySpinWait, Disruptor, YieldingWait};
