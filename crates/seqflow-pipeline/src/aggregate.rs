@@ -11,8 +11,10 @@ use crate::{EventError, EventHandler};
 /// [`try_on_event`](EventHandler::try_on_event) fails, the handlers after it do not see that
 /// event, and the error goes to the stage's exception handler as any stage's would. A
 /// [`EventError::Rewind`] replays the batch to every handler, so handlers before the one that
-/// asked see those events again. Handlers in an aggregate cannot release slots early (the
-/// stage releases them when the batch ends).
+/// asked see those events again. Handlers in an aggregate cannot release slots early: the
+/// aggregate calls each one's [`try_on_event`](EventHandler::try_on_event), never its
+/// [`on_event_releasing`](EventHandler::on_event_releasing), so a handler whose work lives in
+/// that hook belongs on a stage of its own.
 ///
 /// ```
 /// use seqflow_pipeline::{AggregateHandler, Disruptor, EventHandler};

@@ -42,7 +42,8 @@ where
     ) -> Result<String, BuildError> {
         self.refuse_if_mutating("a stage added after start")?;
         let registration = self.register_at_published()?;
-        let name = self.unused_name("stage-", "");
+        let n = self.unused_number(|n| vec![format!("stage-{n}")]);
+        let name = format!("stage-{n}");
         let record = self.running_record(name.clone(), registration, move |ctx| {
             run_batch_processor(ctx, handler);
         });
@@ -93,17 +94,22 @@ where
             .max()
             .unwrap_or(-1);
         let work = OwnedRef::new(Sequence::new(start));
-        let prefix = self.unused_name("pool-", "-worker-0");
-        let prefix = prefix.trim_end_matches("-worker-0").to_owned();
+        let count = workers.len();
+        let pool =
+            self.unused_number(|n| (0..count).map(|i| format!("pool-{n}-worker-{i}")).collect());
         let records: Vec<StageRecord<E>> = workers
             .into_iter()
             .zip(registrations)
             .enumerate()
             .map(|(i, (handler, registration))| {
                 let work = work.clone();
-                self.running_record(format!("{prefix}-worker-{i}"), registration, move |ctx| {
-                    run_worker(ctx, work, handler);
-                })
+                self.running_record(
+                    format!("pool-{pool}-worker-{i}"),
+                    registration,
+                    move |ctx| {
+                        run_worker(ctx, work, handler);
+                    },
+                )
             })
             .collect();
         let names = records.iter().map(|r| r.name.clone()).collect();
@@ -183,12 +189,15 @@ where
         Ok(())
     }
 
-    /// `{prefix}N{suffix}` for the smallest `N >= stages.len()` no stage has (a removed stage
-    /// leaves its neighbours' names behind).
-    fn unused_name(&self, prefix: &str, suffix: &str) -> String {
+    /// The smallest `N >= stages.len()` for which no stage has any of the names `names(N)` (a
+    /// removed stage leaves its neighbours' names behind, and a pool needs a name per worker).
+    fn unused_number(&self, names: impl Fn(usize) -> Vec<String>) -> usize {
         (self.stages.len()..)
-            .map(|n| format!("{prefix}{n}{suffix}"))
-            .find(|name| self.stages.iter().all(|s| &s.name != name))
-            .unwrap_or_default()
+            .find(|&n| {
+                names(n)
+                    .iter()
+                    .all(|name| self.stages.iter().all(|s| &s.name != name))
+            })
+            .unwrap_or(usize::MAX)
     }
 }

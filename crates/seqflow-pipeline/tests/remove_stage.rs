@@ -516,3 +516,35 @@ fn an_empty_pool_or_one_beside_a_writer_is_refused_at_run_time() {
     ));
     d.shutdown().unwrap();
 }
+
+/// The names a run-time pool gets are its own, whatever was removed before: each one can be
+/// removed again (a free `pool-N-worker-0` does not mean `pool-N-worker-1` is free).
+#[test]
+fn run_time_pool_names_never_collide_with_stages_left_running() {
+    watchdog(60, || {
+        let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+        b.handle_events_with(|_: &u64, _, _| {});
+        b.handle_events_with(|_: &u64, _, _| {});
+        let workers: Vec<_> = (0..3).map(|_| |_: &u64, _: i64, _: bool| {}).collect();
+        b.handle_events_with_worker_pool(workers);
+        let (mut d, mut p) = b.start().unwrap();
+        d.remove_stage("stage-0").unwrap();
+        d.remove_stage("stage-1").unwrap();
+        d.remove_stage("pool-2-worker-0").unwrap();
+        let workers: Vec<_> = (0..3).map(|_| |_: &u64, _: i64, _: bool| {}).collect();
+        let names = d.handle_events_with_worker_pool(workers).unwrap();
+        let all: Vec<String> = d.metrics().stages.iter().map(|s| s.name.clone()).collect();
+        for name in &names {
+            assert_eq!(
+                all.iter().filter(|n| *n == name).count(),
+                1,
+                "{name} in {all:?}"
+            );
+        }
+        p.publish(|e, _| *e = 1).unwrap();
+        for name in &names {
+            d.remove_stage(name).unwrap();
+        }
+        d.shutdown().unwrap();
+    });
+}
