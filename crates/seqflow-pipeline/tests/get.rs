@@ -241,3 +241,92 @@ fn reads_racing_a_single_producer_are_never_torn() {
 fn reads_racing_two_producers_are_never_torn() {
     never_torn(2);
 }
+
+const MARK: u64 = 1 << 63;
+
+/// Reads recent sequences: every copy is either whole and finished by the writers (every word
+/// `seq | MARK`) or a typed refusal.
+fn check_written(d: &dyn Fn(i64) -> Result<Wide, GetError>, top: i64) -> u64 {
+    let mut whole = 0;
+    for seq in [top, top - 1, top - 3, top - 7] {
+        match d(seq) {
+            Ok(w) => {
+                assert!(
+                    w.0.iter().all(|&x| x == (seq as u64 | MARK)),
+                    "get({seq}) returned an event the writers had not finished: {w:x?}"
+                );
+                whole += 1;
+            }
+            Err(GetError::Overwritten { oldest, .. }) => assert!(oldest > seq),
+            Err(GetError::BeingWritten { .. } | GetError::NotPublished { .. }) => {}
+        }
+    }
+    whole
+}
+
+/// Two producers lap an 8-slot ring while a pool of two writers marks every event word by
+/// word; reads race both, then one writer is removed, then the other.
+#[test]
+fn reads_racing_a_writer_pool_see_only_finished_events() {
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            move |e: &mut Wide, seq: i64, _: bool| {
+                for i in 0..8 {
+                    e.0[i] = seq as u64 | MARK;
+                    if i == 3 && seq % 5 == 0 {
+                        thread::yield_now();
+                    }
+                }
+            }
+        })
+        .collect();
+    let mut b = Disruptor::builder(8, Wide::default)
+        .wait_strategy(YieldingWait::default())
+        .panic_policy(PanicPolicy::Halt)
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap();
+    b.handle_events_mut_with_worker_pool(workers).named("w");
+    let (mut d, p) = b.start().unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let producers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut p = p.clone();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    p.publish(|e, seq| e.0 = [seq as u64; 8]).unwrap();
+                }
+            })
+        })
+        .collect();
+    drop(p);
+    let phase = |d: &Disruptor<Wide, _>| {
+        let (until, mut whole) = (Instant::now() + Duration::from_millis(400), 0);
+        let give_up = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until || whole == 0 {
+            assert!(Instant::now() < give_up, "no whole read in 30 s");
+            whole += check_written(&|s| d.get(s), d.cursor());
+        }
+    };
+    phase(&d);
+    d.remove_stage("w-0").unwrap();
+    phase(&d);
+    d.remove_stage("w-1").unwrap();
+    // No writer left: what the producers wrote, never `BeingWritten`.
+    let until = Instant::now() + Duration::from_millis(200);
+    while Instant::now() < until {
+        let top = d.cursor();
+        for seq in [top, top - 3, top - 6] {
+            match d.get(seq) {
+                Ok(w) => assert!(w.0.iter().all(|&x| x & !MARK == seq as u64), "{seq} {w:x?}"),
+                Err(GetError::BeingWritten { .. }) => panic!("no writer is left"),
+                Err(_) => {}
+            }
+        }
+    }
+    stop.store(true, SeqCst);
+    for h in producers {
+        h.join().unwrap();
+    }
+    d.shutdown().unwrap();
+}
