@@ -27,6 +27,16 @@ struct Spin {
 }
 
 impl IdleStep for Spin {
+    /// A spin hint before the first poll too: callers wait only after a poll of their own
+    /// missed, and polling again at once would read the line the producer is about to write
+    /// (each extra read takes the line away from the writer's core and slows it down).
+    #[inline]
+    fn before_poll(&mut self) {
+        if self.polls == 0 {
+            sync::spin_loop();
+        }
+    }
+
     #[inline]
     fn deadline_due(&mut self) -> bool {
         self.polls = self.polls.wrapping_add(1);

@@ -37,9 +37,20 @@ impl Default for YieldingWait {
 /// The idle step of [`YieldingWait`]: spin hints first (no clock reads), then yields.
 struct SpinThenYield {
     spins_left: u32,
+    polled: bool,
 }
 
 impl IdleStep for SpinThenYield {
+    /// A spin hint before the first poll too (see `BusySpinWait`'s idle step): callers wait
+    /// only after a poll of their own missed.
+    #[inline]
+    fn before_poll(&mut self) {
+        if !self.polled {
+            self.polled = true;
+            sync::spin_loop();
+        }
+    }
+
     #[inline]
     fn deadline_due(&mut self) -> bool {
         self.spins_left == 0
@@ -69,6 +80,7 @@ impl WaitStrategy for YieldingWait {
     {
         let mut idle = SpinThenYield {
             spins_left: self.spin_tries,
+            polled: false,
         };
         wait_loop(condition, alert, deadline, &mut idle)
     }
