@@ -254,7 +254,7 @@ pub fn assess(
 ) -> LoadReport {
     let spare = cpus.saturating_sub(run_threads) as f64;
     let mut warnings = Vec::new();
-    let mut load_warnings = Vec::new();
+    let mut load_warnings: Vec<String> = Vec::new();
     if let Some(l) = load_start {
         let limit = spare + 0.5;
         if l.one > limit {
@@ -302,9 +302,9 @@ pub fn assess(
         }
     }
     // CPU times measured and quiet: the load average only remembers earlier work.
-    if other_cpu_cores.is_none() || !warnings.is_empty() {
-        load_warnings.append(&mut warnings);
-        warnings = load_warnings;
+    let quiet_cpu_times = other_cpu_cores.is_some() && warnings.is_empty();
+    if !quiet_cpu_times {
+        warnings.splice(0..0, load_warnings);
     }
     LoadReport {
         cpus,

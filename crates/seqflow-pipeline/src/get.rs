@@ -50,11 +50,13 @@ where
         }
         let mut cursor = LossyCursor::new(seq);
         let producer = &*self.sequencer;
-        // SAFETY: `seq` is at or below the published floor read above, so it is published (or
-        // lapped since); no writing stage can be changing it: each one's sequence, read after
-        // the floor, is at or past `seq`, and a writer only reaches this slot again in its next
-        // lap, which a producer claims first (`claim_bound`, which the read checks after the
-        // copy). Readers that do not write cannot change the slot.
+        // `seq` is at or below the published floor read above, so it is published (or lapped
+        // since). No writing stage can be changing it: each one's sequence, read after the
+        // floor, is at or past `seq`, and a writer only reaches this slot again in its next lap,
+        // which a producer claims first (`claim_bound`, which the read checks after the copy).
+        // Readers that do not write cannot change the slot.
+        // SAFETY: so the slot holds a published event no writer is changing, or a lap the read
+        // detects and discards.
         let read = unsafe { cursor.read(&self.ring, || producer.claim_bound()) };
         read.map(|(_, event)| event)
             .map_err(|lapped| GetError::Overwritten {
