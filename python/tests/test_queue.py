@@ -343,6 +343,30 @@ def test_sigkill_of_idle_worker_loses_nothing():
     q.close()
 
 
+def test_consumer_busy_with_its_item_does_not_hold_the_queue_back():
+    # A process takes one item and works on it (here: sleeps) without calling get again; the
+    # other consumer keeps taking items, so the producer must go far past maxsize meanwhile.
+    ctx = mp.get_context("fork")
+    q = seqflow.Queue(maxsize=8, slot_size=64)
+    ready = ctx.Event()
+    q.put("first")
+    busy = ctx.Process(target=helpers.take_one_then_hang, args=(q, ready))
+    busy.start()
+    assert ready.wait(JOIN)
+    results = ctx.Queue()
+    other = ctx.Process(target=helpers.consume_until_sentinel, args=(q, results))
+    other.start()
+    for i in range(200):
+        # Not bounded by the busy process: it holds nothing (its item was copied out).
+        q.put(i, timeout=10)
+    q.put(None, timeout=10)
+    assert results.get(timeout=JOIN) == list(range(200))
+    join_all([other])
+    busy.kill()
+    busy.join(JOIN)
+    q.close()
+
+
 def test_ctrl_c_interrupts_blocking_get():
     ctx = mp.get_context("fork")
     q = seqflow.Queue(maxsize=4)

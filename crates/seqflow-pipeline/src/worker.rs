@@ -85,18 +85,20 @@ where
             Ok(Err(error)) => Some(HandlerFailure::Error(error)),
             Err(payload) => Some(HandlerFailure::Panicked(panic_message(&*payload))),
         };
-        ctx.feed.note_unhandled(0);
-        if let Some(failure) = failure {
-            let stop = if releaser.released() < seq {
+        let stop = match failure {
+            Some(failure) if releaser.released() < seq => {
                 // SAFETY: as above; the handler did not release this event.
                 let event = unsafe { ctx.feed.event(seq) };
                 ctx.event_failed(seq, event, failure)
-            } else {
-                ctx.record(seq, &failure, ExceptionAction::Continue)
-            };
-            if stop {
-                break;
             }
+            Some(failure) => ctx.record(seq, &failure, ExceptionAction::Continue),
+            None => false,
+        };
+        // Nothing in hand only once the exception handler is done with the event too: a worker
+        // of the pool in another process may raise an idle worker's sequence past it.
+        ctx.feed.note_unhandled(0);
+        if stop {
+            break;
         }
     }
     ctx.finish(&mut handler);

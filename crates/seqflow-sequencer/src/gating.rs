@@ -291,6 +291,43 @@ impl GatingTable {
             .map(|_| self.slots.clone().map(|slots| &slots[index].sequence))
     }
 
+    /// Raise the sequence of slot `index`, held by an idle worker of a pool, to the pool's work
+    /// sequence, so that a worker which stopped asking for events does not hold producers back.
+    /// Reads `work` first, then `is_idle()`; raises (never lowers) only if the worker is idle.
+    /// Returns whether the sequence moved. Internal; not part of the public API.
+    ///
+    /// Why this is safe for the protocol of [`seqflow_pipeline::claim_from_pool`]-style workers:
+    /// every event at or below the work sequence read here is claimed, and each claimed event is
+    /// either handled or held back by its claimer's own sequence (which it set below the event
+    /// before its claim). If the worker at `index` claimed after this read, its CAS took `work`
+    /// from the value it read, so the value read here is at most that and the raise stays below
+    /// its claim. If its claim is what this read saw, the count it stored before that CAS is
+    /// visible to `is_idle()`, which therefore answers false until it has finished.
+    ///
+    /// # Safety
+    /// Slot `index` must be held by a worker of the pool whose work sequence is `work`, and must
+    /// stay held by it during the call (no release and re-registration meanwhile). `is_idle()`
+    /// must load with `Acquire` a count that the worker stores (`Release`) before every CAS on
+    /// `work` that may claim events, and sets to zero only after it has finished reading every
+    /// event it claimed; the worker claims only published events, by CAS on `work`, with its own
+    /// sequence at or below the value its CAS replaces.
+    #[doc(hidden)]
+    pub unsafe fn __internal_raise_idle_worker(
+        &self,
+        index: usize,
+        work: &Sequence,
+        is_idle: impl FnOnce() -> bool,
+    ) -> bool {
+        let Some(slot) = self.slots.get(index) else {
+            return false;
+        };
+        let claimed = work.get();
+        if !is_idle() {
+            return false;
+        }
+        slot.sequence.fetch_max(claimed) < claimed
+    }
+
     /// Put every slot's sequence at [`INITIAL_SEQUENCE`](seqflow_sequence::INITIAL_SEQUENCE):
     /// the shared-memory layer initialises a new segment's table with it. Internal; not part of
     /// the public API.

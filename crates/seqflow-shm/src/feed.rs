@@ -102,8 +102,13 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         };
         // A gating consumer is never more than a lap behind what is published; a segment that
         // says otherwise was written by something else (and one batch would run for ever).
+        // Measured from this consumer's own gating sequence when that is ahead of `seq`: a pool
+        // worker that waited while the other workers raised it (`idle_workers.rs`) asks for a
+        // sequence the pool has left behind, and the producers are bounded by the raise. The
+        // raise is visible here: it came before the publish of `hi` that the wait saw.
         let capacity = self.events.capacity();
-        if hi.saturating_sub(seq) >= capacity as i64 {
+        let behind = (seq - 1).max(self.registration.sequence.get());
+        if hi.saturating_sub(behind) > capacity as i64 {
             return Err(ConsumeError::Inconsistent {
                 seq,
                 available: hi,
@@ -175,9 +180,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         let ring = self.watch.ring();
         if let Some(entry) = ring.segment.registry.get(self.registration.index) {
             // The reaper adds what is left here to the lost pool events if this process dies.
+            // `Release`: a worker of the pool that reads zero here may raise this one's
+            // sequence (`idle_workers.rs`), so the reads of the handled events come first.
             entry
                 .handling
-                .store(count, std::sync::atomic::Ordering::Relaxed);
+                .store(count, std::sync::atomic::Ordering::Release);
         }
     }
 

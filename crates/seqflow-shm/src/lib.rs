@@ -58,6 +58,7 @@ mod fork_guard;
 mod futex;
 mod guard;
 mod header;
+mod idle_workers;
 mod inspect;
 mod layout;
 mod list;

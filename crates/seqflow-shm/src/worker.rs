@@ -4,20 +4,29 @@
 //! The pool's work cursor lives in the segment. A worker claims the next sequence by CAS on it
 //! (work stealing, as in LMAX's `WorkProcessor`): before the CAS it sets its own gating
 //! sequence to the value it read, so the producer cannot overwrite the sequence it is about to
-//! claim; after handling it, its sequence moves to the handled sequence. Workers of one pool
-//! therefore gate the producer at the oldest sequence any of them is still handling.
+//! claim; after handling it, its sequence moves to the handled sequence. A worker that stops
+//! asking for events (a process busy with the last one it took) would keep its sequence there;
+//! the other workers raise it to the pool's work sequence before they wait and every half ring
+//! of claims (`idle_workers.rs`). Workers of one pool therefore gate the producer at the oldest
+//! sequence any of them is still handling, or at the pool's work sequence.
 
 use crate::feed::ShmFeed;
+use crate::idle_workers::raise_idle_workers;
 use crate::registration::Start;
 use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
 use seqflow_pipeline::EventFeed;
-use seqflow_sequence::{OwnedRef, Sequence};
+use seqflow_sequence::{Deadline, OwnedRef, Sequence};
 use std::time::Duration;
 
 /// One worker of a pool: [`process`](Self::process) waits for the pool's next event, claims it
 /// and hands it to a closure. Nothing is claimed while waiting, so a wait that times out (or a
 /// worker that leaves or is killed while idle) hides and loses nothing.
+///
+/// A worker that is not inside `process` holds nothing back: the other workers of its pool
+/// move its gating sequence up to the events the pool has taken whenever they wait, so a
+/// process may take an event and work on it for as long as it likes without stopping the
+/// producers a ring later.
 ///
 /// If the worker's process dies inside the closure, that one event is lost (counted as
 /// `lost_pool_events` by `inspect`); the rest of the pool goes on once a producer releases the
@@ -47,6 +56,9 @@ pub struct ShmWorker<E: ?Sized + ShmEvent> {
     handling: Option<(i64, i64)>,
     /// The highest sequence known to be published.
     available: i64,
+    /// The next sequence whose wait raises idle workers of the pool even if events are there
+    /// (every half ring of claims).
+    next_raise: i64,
 }
 
 impl<E: ?Sized + ShmEvent> ShmWorker<E> {
@@ -60,6 +72,7 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             pool: pool.to_owned(),
             handling: None,
             available: -1,
+            next_raise: 0,
         })
     }
 
@@ -143,13 +156,42 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             self.count_lost_batch();
         }
         // One deadline for the call, started only if a wait has to wait.
-        let mut deadline = seqflow_sequence::Deadline::within(timeout);
+        let mut deadline = Deadline::within(timeout);
+        let ring = self.ring.inner();
+        let work = &self.work;
+        let next_raise = &mut self.next_raise;
+        let half_ring = (self.feed.events.capacity() as i64 / 2).max(1);
         let (next, last) = seqflow_pipeline::claim_from_pool(
             &mut self.feed,
-            &self.work,
+            work,
             &mut self.available,
             max,
-            |feed, seq| feed.wait(seq, &mut deadline),
+            |feed, seq| {
+                // Idle workers of the pool (processes that stopped asking for events) would
+                // hold the producers back a ring later: raise them before waiting, and every
+                // half ring of claims while events keep coming.
+                if !feed.registration.usable() {
+                    // An inherited copy in a forked child: the wait refuses it.
+                    return feed.wait(seq, &mut deadline);
+                }
+                let pool = feed.pool.unwrap_or(usize::MAX);
+                let own = feed.registration.index;
+                if seq >= *next_raise {
+                    *next_raise = seq.saturating_add(half_ring);
+                    if raise_idle_workers(ring, pool, own, work) > 0 {
+                        feed.wake();
+                    }
+                }
+                match feed.wait(seq, &mut Deadline::within(Some(Duration::ZERO))) {
+                    Err(ConsumeError::Timeout) => {
+                        if raise_idle_workers(ring, pool, own, work) > 0 {
+                            feed.wake();
+                        }
+                        feed.wait(seq, &mut deadline)
+                    }
+                    done => done,
+                }
+            },
         )?;
         self.handling = Some((next, last));
         let mut seq = next;

@@ -1,0 +1,75 @@
+//! Idle pool workers stop holding producers back: a worker that is about to wait raises the
+//! gating sequences of the other workers of its pool that have nothing in hand to the pool's
+//! work sequence.
+//!
+//! A worker's gating sequence stays where its last claim left it until it claims again. A
+//! process that takes one event from a queue and then works for a minute without asking for
+//! another would otherwise stop every producer a ring's worth of events later, while the other
+//! workers sit idle with nothing published to take. Raising it is safe because every event at
+//! or below the work sequence is claimed, and a claimed event is held back by its claimer's own
+//! sequence until it is handled (`GatingTable::__internal_raise_idle_worker` gives the full
+//! argument; the loom model `loom_idle_worker.rs` checks it).
+
+use crate::liveness::RegistryLock;
+use crate::registry::{ConsumerKind, ACTIVE};
+use crate::ring::RingInner;
+use seqflow_sequence::Sequence;
+use std::sync::atomic::Ordering;
+
+/// Raise the idle workers of pool `pool` (other than slot `own`) that are behind its work
+/// sequence `work`; returns how many moved. Looks without the registry lock first, and takes it
+/// (without waiting) only if some worker is worth raising: the raise needs the entries to stay
+/// put, which only the lock guarantees (a freed slot may be re-registered for a consumer whose
+/// sequence must not be touched).
+pub(crate) fn raise_idle_workers(
+    ring: &RingInner,
+    pool: usize,
+    own: usize,
+    work: &Sequence,
+) -> usize {
+    let segment = &ring.segment;
+    let claimed = work.get();
+    let used = segment.gating.used_slots().len();
+    let behind = |index: usize| {
+        let Some(entry) = segment.registry.get(index) else {
+            return false;
+        };
+        index != own
+            && entry.state.load(Ordering::Acquire) == ACTIVE
+            && ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+                == Some(ConsumerKind::Worker)
+            && entry.pool.load(Ordering::Relaxed) as usize == pool
+            && entry.handling.load(Ordering::Acquire) == 0
+            && segment.gating.used_slots()[index].sequence().get() < claimed
+    };
+    if !(0..used).any(behind) {
+        return 0;
+    }
+    let Ok(Some(_lock)) = RegistryLock::try_acquire(segment.map.fd()) else {
+        // Somebody is registering or reaping: the next wait tries again.
+        return 0;
+    };
+    let mut raised = 0;
+    for index in 0..segment.gating.used_slots().len() {
+        if !behind(index) {
+            continue;
+        }
+        let entry = &segment.registry[index];
+        // SAFETY: under the registry lock the entry stays what `behind` saw: slot `index` is
+        // held by an ACTIVE worker of this pool, whose work sequence is `work`. Workers claim
+        // through `claim_from_pool`, which sets their sequence to the work sequence it read
+        // before its CAS, stores the claim's size in `handling` (`Release`, `note_unhandled`)
+        // before that CAS, and stores zero only after the last claimed event was handled: the
+        // protocol the raise requires. A dead worker not yet reaped has either nothing in hand
+        // (raising it loses nothing) or a count, and is left for the reaper.
+        let moved = unsafe {
+            segment
+                .gating
+                .__internal_raise_idle_worker(index, work, || {
+                    entry.handling.load(Ordering::Acquire) == 0
+                })
+        };
+        raised += usize::from(moved);
+    }
+    raised
+}
