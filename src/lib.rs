@@ -58,6 +58,7 @@ pub mod prelude {
         EventHandlerMut, LossyError, LossySubscriber, Metrics, MultiProducer,
         MultiProducerDisruptor, PanicPolicy, PollError, PollState, Poller, Producer,
         RemoveStageError, ShutdownError, SingleProducer, SingleProducerDisruptor, StageGroup,
+        StageSettings,
     };
     pub use seqflow_ring::{Capacity, CapacityError, EventFactory};
     pub use seqflow_sequence::{

@@ -1035,8 +1035,7 @@ where
     /// sequence update come at least every `n` events, so later stages and the producer see
     /// progress sooner in a long burst.
     pub fn max_batch_size(self, n: usize) -> Self {
-        let n = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
-        self.configure(|o| o.max_batch = n)
+        self.configure(|o| o.set_max_batch(n))
     }
 
     /// Call the handler's [`on_timeout`](EventHandler::on_timeout) whenever the stage waits

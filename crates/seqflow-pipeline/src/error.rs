@@ -75,6 +75,13 @@ pub enum BuildError {
     /// A worker pool was given no workers: stages added after it would follow nothing.
     #[error("a worker pool needs at least one worker")]
     EmptyWorkerPool,
+    /// A stage added to a running disruptor was named like a stage it already has (the name
+    /// is how [`remove_stage`](crate::Disruptor::remove_stage) finds it).
+    #[error("a stage named {name:?} is already running: name the new one apart")]
+    StageNameTaken {
+        /// The name asked for.
+        name: String,
+    },
     /// A stage thread could not be spawned (also: a thread name with a NUL byte).
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {

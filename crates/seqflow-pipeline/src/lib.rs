@@ -53,6 +53,7 @@ mod running_add;
 mod shared;
 mod spec;
 mod stage;
+mod stage_settings;
 mod stage_wait;
 mod worker;
 
@@ -84,6 +85,7 @@ pub use release::BatchEvent;
 pub use rewind::RewindPolicy;
 pub use spec::{StageReport, StageSpec};
 pub use stage::StageGroup;
+pub use stage_settings::StageSettings;
 pub use stage_wait::SelfWakingWait;
 
 // The types this crate's public signatures use, so that one dependency is enough.

@@ -6,7 +6,7 @@ use crate::feed::HeapFeed;
 use crate::processor::{run_batch_processor, StageContext};
 use crate::stage::{StageOptions, StageRecord};
 use crate::worker::run_worker;
-use crate::{BuildError, Disruptor, EventHandler, ProducerSequencer};
+use crate::{BuildError, Disruptor, EventHandler, ProducerSequencer, StageSettings};
 use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
 use seqflow_sequencer::GatingRegistration;
 use std::sync::Arc;
@@ -20,8 +20,9 @@ where
     /// after the highest sequence published with everything before it (with several
     /// producers, claims still being written come after it: it holds their slots, so no
     /// producer laps them), comes after the producer only, and gates the
-    /// producer from now on. It uses the default exception handler and no other settings.
-    /// Returns the stage's name (`stage-N`: in metrics, and for
+    /// producer from now on. It uses the disruptor's exception handler and wait strategy
+    /// ([`handle_events_with_settings`](Self::handle_events_with_settings) takes a name and
+    /// settings). Returns the stage's name (`stage-N`: in metrics, and for
     /// [`remove_stage`](Self::remove_stage)).
     ///
     /// ```
@@ -40,13 +41,30 @@ where
         &mut self,
         handler: H,
     ) -> Result<String, BuildError> {
+        self.handle_events_with_settings(handler, StageSettings::new())
+    }
+
+    /// As [`handle_events_with`](Self::handle_events_with), with a name and per-stage settings
+    /// (exception handler, wait strategy, batch limit, timeout, core, thread name: see
+    /// [`StageSettings`]). Returns the stage's name.
+    pub fn handle_events_with_settings<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        handler: H,
+        settings: StageSettings<E>,
+    ) -> Result<String, BuildError> {
         self.refuse_if_mutating("a stage added after start")?;
+        let name = match &settings.name {
+            Some(name) => self.free_name(name)?,
+            None => format!(
+                "stage-{}",
+                self.unused_number(|n| vec![format!("stage-{n}")])
+            ),
+        };
         let registration = self.register_at_published()?;
-        let n = self.unused_number(|n| vec![format!("stage-{n}")]);
-        let name = format!("stage-{n}");
-        let record = self.running_record(name.clone(), registration, move |ctx| {
-            run_batch_processor(ctx, handler);
-        });
+        let record =
+            self.running_record(name.clone(), registration, settings.options, move |ctx| {
+                run_batch_processor(ctx, handler);
+            });
         self.start_records(vec![record])?;
         Ok(name)
     }
@@ -77,10 +95,46 @@ where
         &mut self,
         workers: Vec<H>,
     ) -> Result<Vec<String>, BuildError> {
+        self.handle_events_with_worker_pool_settings(workers, StageSettings::new())
+    }
+
+    /// As [`handle_events_with_worker_pool`](Self::handle_events_with_worker_pool), with a name
+    /// (the workers are `name-0`, `name-1`, …) and settings that every worker gets (see
+    /// [`StageSettings`]). Returns the workers' names.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Disruptor, PanicPolicy, StageSettings};
+    /// let (mut d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// let workers = vec![|_: &u64, _: i64, _: bool| {}, |_: &u64, _: i64, _: bool| {}];
+    /// let settings = StageSettings::new().named("resize").exception_handler(PanicPolicy::LogAndContinue);
+    /// let names = d.handle_events_with_worker_pool_settings(workers, settings).unwrap();
+    /// assert_eq!(names, ["resize-0", "resize-1"]);
+    /// p.publish(|e, _| *e = 1).unwrap();
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn handle_events_with_worker_pool_settings<H: EventHandler<E> + Send + 'static>(
+        &mut self,
+        workers: Vec<H>,
+        settings: StageSettings<E>,
+    ) -> Result<Vec<String>, BuildError> {
         self.refuse_if_mutating("a worker pool added after start")?;
         if workers.is_empty() {
             return Err(BuildError::EmptyWorkerPool);
         }
+        let count = workers.len();
+        let names: Vec<String> = match &settings.name {
+            Some(name) => (0..count)
+                .map(|i| self.free_name(&format!("{name}-{i}")))
+                .collect::<Result<_, _>>()?,
+            None => {
+                let pool = self.unused_number(|n| {
+                    (0..count).map(|i| format!("pool-{n}-worker-{i}")).collect()
+                });
+                (0..count)
+                    .map(|i| format!("pool-{pool}-worker-{i}"))
+                    .collect()
+            }
+        };
         let registrations = workers
             .iter()
             .map(|_| self.register_at_published())
@@ -94,25 +148,22 @@ where
             .max()
             .unwrap_or(-1);
         let work = OwnedRef::new(Sequence::new(start));
-        let count = workers.len();
-        let pool =
-            self.unused_number(|n| (0..count).map(|i| format!("pool-{n}-worker-{i}")).collect());
         let records: Vec<StageRecord<E>> = workers
             .into_iter()
             .zip(registrations)
-            .enumerate()
-            .map(|(i, (handler, registration))| {
+            .zip(&names)
+            .map(|((handler, registration), name)| {
                 let work = work.clone();
                 self.running_record(
-                    format!("pool-{pool}-worker-{i}"),
+                    name.clone(),
                     registration,
+                    settings.options.clone(),
                     move |ctx| {
                         run_worker(ctx, work, handler);
                     },
                 )
             })
             .collect();
-        let names = records.iter().map(|r| r.name.clone()).collect();
         self.start_records(records)?;
         Ok(names)
     }
@@ -133,6 +184,7 @@ where
         &self,
         name: String,
         registration: Arc<GatingRegistration>,
+        options: StageOptions<E>,
         body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
     ) -> StageRecord<E> {
         let (alert_id, alert) = self.shared.new_stage_alert();
@@ -153,7 +205,7 @@ where
             exclusive: None,
             stop: Some((alert_id, alert)),
             runner: Some(runner),
-            options: StageOptions::default(),
+            options,
             thread: None,
         }
     }
@@ -187,6 +239,16 @@ where
             self.stages.push(record);
         }
         Ok(())
+    }
+
+    /// `name` if no stage has it, else [`BuildError::StageNameTaken`].
+    fn free_name(&self, name: &str) -> Result<String, BuildError> {
+        if self.stages.iter().any(|s| s.name == name) {
+            return Err(BuildError::StageNameTaken {
+                name: name.to_owned(),
+            });
+        }
+        Ok(name.to_owned())
     }
 
     /// The smallest `N >= stages.len()` for which no stage has any of the names `names(N)` (a

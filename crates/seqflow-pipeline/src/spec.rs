@@ -74,7 +74,7 @@ impl<E: ?Sized + 'static> StageSpec<E> {
     /// At most `n` events per batch (`end_of_batch` and the stage's sequence update come at
     /// least every `n` events).
     pub fn max_batch_size(mut self, n: usize) -> Self {
-        self.options.max_batch = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
+        self.options.set_max_batch(n);
         self
     }
 

@@ -107,6 +107,27 @@ impl<E: ?Sized> Default for StageOptions<E> {
     }
 }
 
+impl<E: ?Sized> Clone for StageOptions<E> {
+    fn clone(&self) -> Self {
+        Self {
+            max_batch: self.max_batch,
+            timeout: self.timeout,
+            rewind: self.rewind,
+            exceptions: self.exceptions.clone(),
+            core: self.core,
+            thread_name: self.thread_name.clone(),
+            wait: self.wait.clone(),
+        }
+    }
+}
+
+impl<E: ?Sized> StageOptions<E> {
+    /// At most `n` events per batch (at least 1).
+    pub fn set_max_batch(&mut self, n: usize) {
+        self.max_batch = i64::try_from(n.max(1)).unwrap_or(i64::MAX);
+    }
+}
+
 /// What the thread of a stage runs, given the stage's final name and settings.
 pub(crate) type Runner<E> = Box<dyn FnOnce(Arc<str>, StageOptions<E>) + Send>;
 

@@ -1,0 +1,205 @@
+//! Stages and worker pools added to a running disruptor with a name and settings
+//! (`StageSettings`): each setting takes effect, names are checked, and the defaults stay those
+//! of the disruptor.
+
+use seqflow_pipeline::{
+    fallible, BuildError, Disruptor, EventError, ExceptionAction, ExceptionHandler, HandlerFailure,
+    SelfWakingWait, StageSettings, WaitStrategy, YieldingWait,
+};
+use seqflow_sequence::{Alert, WaitError};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Records the sequences of failed events and goes on.
+#[derive(Clone, Default)]
+struct Skip(Arc<Mutex<Vec<i64>>>);
+
+impl ExceptionHandler<u64> for Skip {
+    fn handle_event_exception(&self, _: &HandlerFailure, seq: i64, _: &u64) -> ExceptionAction {
+        self.0.lock().unwrap().push(seq);
+        ExceptionAction::Continue
+    }
+}
+
+/// Yields as [`YieldingWait`] does and counts the waits it is asked for.
+#[derive(Clone, Default)]
+struct Counting {
+    waits: Arc<AtomicU64>,
+    inner: YieldingWait,
+}
+
+impl WaitStrategy for Counting {
+    fn wait_until<T, F>(&self, c: F, alert: &Alert, d: Option<Instant>) -> Result<T, WaitError>
+    where
+        F: FnMut() -> Option<T>,
+    {
+        self.waits.fetch_add(1, Relaxed);
+        self.inner.wait_until(c, alert, d)
+    }
+
+    fn signal_all(&self) {}
+}
+
+impl SelfWakingWait for Counting {}
+
+#[test]
+fn a_named_stage_uses_its_own_exception_handler_wait_and_batch_limit() {
+    let (mut d, mut p) = Disruptor::builder(64, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let skipped = Skip::default();
+    let wait = Counting::default();
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let handled = Arc::new(AtomicU64::new(0));
+    let (b, h) = (batches.clone(), handled.clone());
+    let mut run = 0usize;
+    let settings = StageSettings::new()
+        .named("audit")
+        .exception_handler(skipped.clone())
+        .wait_strategy(wait.clone())
+        .max_batch_size(4)
+        .thread_name("audit-thread");
+    let name = d
+        .handle_events_with_settings(
+            fallible(move |e: &u64, _, end_of_batch| {
+                assert_eq!(std::thread::current().name(), Some("audit-thread"));
+                h.fetch_add(1, Relaxed);
+                run += 1;
+                if end_of_batch {
+                    b.lock().unwrap().push(run);
+                    run = 0;
+                }
+                if *e % 10 == 3 {
+                    // A failure ends its batch: the next event starts a new one.
+                    run = 0;
+                    return Err(EventError::msg("unlucky"));
+                }
+                Ok(())
+            }),
+            settings,
+        )
+        .unwrap();
+    assert_eq!(name, "audit");
+    assert!(d.metrics().stages.iter().any(|s| s.name == "audit"));
+    p.publish_batch(40, |e, seq| *e = seq as u64).unwrap();
+    d.shutdown().unwrap();
+    assert_eq!(
+        handled.load(Relaxed),
+        40,
+        "the failures did not stop the stage"
+    );
+    assert_eq!(*skipped.0.lock().unwrap(), vec![3, 13, 23, 33]);
+    assert!(
+        batches.lock().unwrap().iter().all(|&n| n <= 4),
+        "{batches:?}"
+    );
+    assert!(
+        wait.waits.load(Relaxed) > 0,
+        "the stage waited with its own strategy"
+    );
+}
+
+#[test]
+fn a_name_in_use_is_refused_and_pools_are_numbered_after_it() {
+    let (mut d, mut p) = Disruptor::builder(16, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    d.handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named("a"))
+        .unwrap();
+    let again = d.handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named("a"));
+    assert!(
+        matches!(&again, Err(BuildError::StageNameTaken { name }) if name == "a"),
+        "{again:?}"
+    );
+    let counts: Vec<_> = (0..3).map(|_| Arc::new(AtomicU64::new(0))).collect();
+    let workers: Vec<_> = counts
+        .iter()
+        .map(|c| {
+            let c = c.clone();
+            move |_: &u64, _: i64, _: bool| {
+                c.fetch_add(1, Relaxed);
+            }
+        })
+        .collect();
+    let names = d
+        .handle_events_with_worker_pool_settings(workers, StageSettings::new().named("resize"))
+        .unwrap();
+    assert_eq!(names, ["resize-0", "resize-1", "resize-2"]);
+    // A pool whose worker names would collide is refused whole, nothing started.
+    let stages_before = d.metrics().stages.len();
+    let clash = d.handle_events_with_worker_pool_settings(
+        vec![|_: &u64, _: i64, _: bool| {}; 2],
+        StageSettings::new().named("resize"),
+    );
+    assert!(
+        matches!(&clash, Err(BuildError::StageNameTaken { name }) if name == "resize-0"),
+        "{clash:?}"
+    );
+    assert_eq!(d.metrics().stages.len(), stages_before);
+    // Unnamed stages keep their numbering.
+    let unnamed = d
+        .handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new())
+        .unwrap();
+    assert!(unnamed.starts_with("stage-"), "{unnamed}");
+    for i in 0..100 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    d.remove_stage("resize-1").unwrap();
+    for i in 0..100 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    d.shutdown().unwrap();
+    let total: u64 = counts.iter().map(|c| c.load(Relaxed)).sum();
+    assert_eq!(total, 200, "each event once across the pool");
+}
+
+#[test]
+fn a_pool_with_settings_gives_each_worker_the_exception_handler_and_timeout() {
+    let (mut d, mut p) = Disruptor::builder(16, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let skipped = Skip::default();
+    let timeouts = Arc::new(AtomicU64::new(0));
+    struct Worker(Arc<AtomicU64>);
+    impl seqflow_pipeline::EventHandler<u64> for Worker {
+        fn on_event(&mut self, _: &u64, _: i64, _: bool) {}
+        fn try_on_event(&mut self, e: &u64, _: i64, _: bool) -> Result<(), EventError> {
+            if *e % 2 == 1 {
+                return Err(EventError::msg("odd"));
+            }
+            Ok(())
+        }
+        fn on_timeout(&mut self, _: i64) {
+            self.0.fetch_add(1, Relaxed);
+        }
+    }
+    let settings = StageSettings::new()
+        .exception_handler(skipped.clone())
+        .timeout(Duration::from_millis(5));
+    let names = d
+        .handle_events_with_worker_pool_settings(
+            vec![Worker(timeouts.clone()), Worker(timeouts.clone())],
+            settings,
+        )
+        .unwrap();
+    assert!(names[0].starts_with("pool-"), "{names:?}");
+    for i in 0..20 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while timeouts.load(Relaxed) < 2 {
+        assert!(Instant::now() < deadline, "no on_timeout call");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    d.shutdown().unwrap();
+    let mut failed = skipped.0.lock().unwrap().clone();
+    failed.sort_unstable();
+    assert_eq!(failed, (0..20).filter(|s| s % 2 == 1).collect::<Vec<i64>>());
+}
