@@ -98,6 +98,15 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// Publish the stage's progress: everything up to `seq` is handled.
     fn set_sequence(&self, seq: i64);
 
+    /// As [`set_sequence`](Self::set_sequence), but never lowers the sequence: a pool worker's
+    /// sequence may be raised by the other workers of its pool while it is idle (shared-memory
+    /// pools do), and the worker's own updates must not undo that. The default is
+    /// `set_sequence`, for feeds where nobody else moves the sequence.
+    #[inline]
+    fn raise_sequence(&self, seq: i64) {
+        self.set_sequence(seq);
+    }
+
     /// Wake producers (and stages) waiting for this stage to move.
     fn signal(&self);
 

@@ -35,7 +35,7 @@ pub fn claim_from_pool<E: ?Sized, F: EventFeed<E>, Err>(
         // grows). Raising the gate may be what a producer blocked on a full ring (or a stage
         // after the pool) waits for: wake it.
         if current > feed.sequence() {
-            feed.set_sequence(current);
+            feed.raise_sequence(current);
             feed.signal();
         }
         if *available < next {

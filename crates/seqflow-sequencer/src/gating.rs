@@ -310,7 +310,9 @@ impl GatingTable {
     /// must load with `Acquire` a count that the worker stores (`Release`) before every CAS on
     /// `work` that may claim events, and sets to zero only after it has finished reading every
     /// event it claimed; the worker claims only published events, by CAS on `work`, with its own
-    /// sequence at or below the value its CAS replaces.
+    /// sequence at or below the value its CAS replaces. The worker's own updates of its sequence
+    /// must never lower it (a `fetch_max`: a plain store could undo a raise), and a wait for a
+    /// sequence at or below its (raised) sequence must end: producers may lap that sequence.
     #[doc(hidden)]
     pub unsafe fn __internal_raise_idle_worker(
         &self,

@@ -82,12 +82,20 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         }
         let barrier = &self.barrier;
         let stop = self.stop.as_ref();
+        // A pool worker raised by the other workers while it waited (`idle_workers.rs`) asks for
+        // a sequence the pool has left behind, which a multi-producer ring may have lapped (its
+        // availability marks then never match that lap again): its own sequence, everything up
+        // to which is published, ends the wait, and the worker reads the work sequence again.
+        let raised = self.pool.is_some().then_some(&self.registration.sequence);
         let hi = self
             .watch
             .wait(seq, deadline, || match barrier.poll(seq) {
                 Some(hi) => Some(Ok(hi)),
                 None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
-                None => None,
+                None => match raised.map(|own| own.get()) {
+                    Some(own) if own >= seq => Some(Ok(own)),
+                    _ => None,
+                },
             })??;
         // A ring halted everywhere stops its consumers without draining.
         if self.watch.ring().halted_everywhere() {
@@ -168,6 +176,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     #[inline]
     fn set_sequence(&self, seq: i64) {
         self.registration.sequence.set(seq);
+    }
+
+    #[inline]
+    fn raise_sequence(&self, seq: i64) {
+        self.registration.sequence.fetch_max(seq);
     }
 
     #[inline]

@@ -11,7 +11,7 @@
 //! argument; the loom model `loom_idle_worker.rs` checks it).
 
 use crate::liveness::RegistryLock;
-use crate::registry::{ConsumerKind, ACTIVE};
+use crate::registry::{ConsumerKind, ACTIVE, FREE, MAX_UPSTREAM};
 use crate::ring::RingInner;
 use seqflow_sequence::Sequence;
 use std::sync::atomic::Ordering;
@@ -30,6 +30,21 @@ pub(crate) fn raise_idle_workers(
     let segment = &ring.segment;
     let claimed = work.get();
     let used = segment.gating.used_slots().len();
+    // A stage that follows the pool follows the workers it found when it registered: raising
+    // one of those would tell it that events still in other workers' hands are done. Followed
+    // workers keep their sequences (a follower of an idle worker waits for it, as before).
+    let followed = |index: usize| {
+        segment.registry.iter().take(used).any(|entry| {
+            let state = entry.state.load(Ordering::Acquire);
+            let len = (entry.upstream_len.load(Ordering::Relaxed) as usize).min(MAX_UPSTREAM);
+            // Only the first `MAX_UPSTREAM` are recorded: a full list may follow it unrecorded.
+            state != FREE
+                && (len == MAX_UPSTREAM
+                    || entry.upstream[..len]
+                        .iter()
+                        .any(|u| u.load(Ordering::Relaxed) as usize == index))
+        })
+    };
     let behind = |index: usize| {
         let Some(entry) = segment.registry.get(index) else {
             return false;
@@ -41,6 +56,7 @@ pub(crate) fn raise_idle_workers(
             && entry.pool.load(Ordering::Relaxed) as usize == pool
             && entry.handling.load(Ordering::Acquire) == 0
             && segment.gating.used_slots()[index].sequence().get() < claimed
+            && !followed(index)
     };
     if !(0..used).any(behind) {
         return 0;
@@ -57,11 +73,13 @@ pub(crate) fn raise_idle_workers(
         let entry = &segment.registry[index];
         // SAFETY: under the registry lock the entry stays what `behind` saw: slot `index` is
         // held by an ACTIVE worker of this pool, whose work sequence is `work`. Workers claim
-        // through `claim_from_pool`, which sets their sequence to the work sequence it read
-        // before its CAS, stores the claim's size in `handling` (`Release`, `note_unhandled`)
-        // before that CAS, and stores zero only after the last claimed event was handled: the
-        // protocol the raise requires. A dead worker not yet reaped has either nothing in hand
-        // (raising it loses nothing) or a count, and is left for the reaper.
+        // through `claim_from_pool`, which raises their sequence (`fetch_max`, never lower) to
+        // the work sequence it read before its CAS, stores the claim's size in `handling`
+        // (`Release`, `note_unhandled`) before that CAS, and stores zero only after the last
+        // claimed event was handled; their waits end once their own sequence reaches what they
+        // wait for (`ShmFeed::wait`): the protocol the raise requires. A dead worker not yet
+        // reaped has either nothing in hand (raising it loses nothing) or a count, and is left
+        // for the reaper.
         let moved = unsafe {
             segment
                 .gating

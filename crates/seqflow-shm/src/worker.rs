@@ -208,7 +208,9 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             seq += 1;
         }
         self.handling = None;
-        self.feed.set_sequence(last);
+        // Never lowers: once the last note said nothing is in hand, another worker may have
+        // raised this one past `last`.
+        self.feed.raise_sequence(last);
         self.feed.wake();
         Ok((next, last))
     }

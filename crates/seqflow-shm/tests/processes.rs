@@ -684,8 +684,9 @@ fn worker_pool_across_processes() {
     }
     p.publish_batch(2, |e, _| *e = POISON).unwrap();
     let mut all = Vec::new();
+    // How the events split between the workers is up to the scheduler: a worker that waits
+    // while it is not scheduled is raised by the other and may get none.
     for out in &outs {
-        let mut mine = 0;
         loop {
             let word = out.recv(8, READY).expect("worker output");
             let v = u64::from_le_bytes(word.try_into().unwrap());
@@ -693,9 +694,7 @@ fn worker_pool_across_processes() {
                 break;
             }
             all.push(v);
-            mine += 1;
         }
-        assert!(mine > 0 || N < 100, "both workers should get work");
     }
     for w in &mut workers {
         w.expect_success("worker");
