@@ -147,9 +147,10 @@ pub struct ImplReport {
     pub short_rounds: usize,
     /// Runs discarded because they were shorter than the minimum run time, then re-run.
     pub retried_rounds: usize,
-    /// seqflow's median divided by this one (above 1: seqflow is faster); `None` when seqflow
-    /// did not run. With several passes: the median of the passes' ratios (each measured
-    /// within one pass).
+    /// seqflow's rate divided by this one's (above 1: seqflow is faster), as the median of the
+    /// rounds' ratios: in each round the implementations run one after the other on the same
+    /// scenario, so a round's ratio compares runs made under the same conditions. `None` when
+    /// seqflow did not run. With several passes: the median of the passes' ratios.
     pub seqflow_ratio: Option<f64>,
     /// The median events/s of each pass.
     pub passes_events_per_sec: Vec<f64>,
@@ -257,6 +258,25 @@ struct Samples {
     ms: Vec<f64>,
     short: usize,
     retried: usize,
+}
+
+/// The median over rounds of `seqflow[r] / other[r]` (rounds where both ran, with a positive
+/// rate); `None` if there is none.
+///
+/// ```
+/// use seqflow_bench::compare::paired_ratio;
+/// // The machine slowed down in round 2 for both: the ratio of the rounds is 2 every time.
+/// assert_eq!(paired_ratio(&[200.0, 50.0, 210.0], &[100.0, 25.0, 105.0]), Some(2.0));
+/// assert_eq!(paired_ratio(&[], &[1.0]), None);
+/// ```
+pub fn paired_ratio(seqflow: &[f64], other: &[f64]) -> Option<f64> {
+    let ratios: Vec<f64> = seqflow
+        .iter()
+        .zip(other)
+        .filter(|(s, o)| **s > 0.0 && **o > 0.0)
+        .map(|(s, o)| s / o)
+        .collect();
+    (!ratios.is_empty()).then(|| median(&ratios))
 }
 
 /// The median of `values` (the mean of the middle two for an even count).
@@ -454,10 +474,10 @@ pub fn compare(
                 .iter()
                 .map(|r| (r.implementation, median(&r.rates)))
                 .collect();
-            let seqflow = medians
+            let seqflow_rates = row
                 .iter()
-                .find(|(i, _)| *i == Implementation::Seqflow)
-                .map(|(_, m)| *m);
+                .find(|r| r.implementation == Implementation::Seqflow)
+                .map(|r| r.rates.clone());
             ScenarioReport {
                 scenario: scenario.name(),
                 shape: scenario.shape,
@@ -472,7 +492,9 @@ pub fn compare(
                     .into_iter()
                     .zip(medians)
                     .map(|(r, (implementation, med))| {
-                        let ratio = seqflow.map(|s| s / med);
+                        let ratio = seqflow_rates
+                            .as_deref()
+                            .and_then(|s| paired_ratio(s, &r.rates));
                         ImplReport {
                             implementation,
                             wait: implementation.wait_used(wait).to_owned(),
