@@ -174,10 +174,7 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     }
     let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
     report.config.passes = repeat;
-    let mut ipc = ipc::IpcSection::combine(sections);
-    if let Some(ipc) = &mut ipc {
-        ipc.compare_with_in_process(&report);
-    }
+    let ipc = ipc::IpcSection::combine(sections);
     let document = output::Document {
         environment,
         report,

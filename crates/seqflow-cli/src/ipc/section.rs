@@ -6,12 +6,13 @@
 use super::event::SIZES;
 use super::{ping_pong, run_ipc, IpcConfig, Mode, Transport};
 use crate::CliError;
-use seqflow_bench::compare::{median, Report, Spread};
+use seqflow_bench::compare::{median, Spread};
 use seqflow_bench::latency::LatencyStats;
 use seqflow_bench::peers::Implementation;
 use seqflow_bench::wait::Wait;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -140,8 +141,10 @@ pub struct IpcSection {
     pub vs_in_process: Vec<InProcessRatio>,
 }
 
-/// One 8-byte seqflow-shm row against the in-process seqflow row of the same shape, measured in
-/// the same command: one producer, one consumer, `u64`-sized events, the same wait.
+/// One 8-byte seqflow-shm row against seqflow in one process with the same shape: one producer,
+/// one consumer, `u64`-sized events, the same events, ring, batch and wait. The in-process run
+/// is made right after the shm run of every round, and the ratio is the median of the rounds'
+/// ratios: both sides of a ratio ran under the same conditions.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InProcessRatio {
     /// Burst or one at a time.
@@ -152,8 +155,12 @@ pub struct InProcessRatio {
     pub shm_events_per_sec: f64,
     /// seqflow in one process, events/s (median).
     pub in_process_events_per_sec: f64,
-    /// shm / in-process.
+    /// shm / in-process: the median of [`rounds_ratio`](Self::rounds_ratio).
     pub ratio: f64,
+    /// shm / in-process of each round (of every pass).
+    pub rounds_ratio: Vec<f64>,
+    /// seqflow in one process, events/s of each round (of every pass).
+    pub rounds_in_process: Vec<f64>,
 }
 
 /// Run the cross-process section, this binary being the consumer process.
@@ -185,6 +192,9 @@ pub fn compare_ipc(
     }
     let n = Transport::ALL.len();
     let mut samples: Vec<Vec<Vec<f64>>> = vec![vec![Vec::new(); n]; configs.len()];
+    // Per config: seqflow in one process, run right after each round's shm run (8-byte rows).
+    let mut local: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
+    let mut local_events: Vec<u64> = configs.iter().map(|c| c.events).collect();
     let mut latency: Vec<Vec<LatencyStats>> = vec![Vec::new(); n];
     for round in 0..rounds {
         for (ci, cfg) in configs.iter().enumerate() {
@@ -206,6 +216,14 @@ pub fn compare_ipc(
                     source: Box::new(e),
                 })?;
                 samples[ci][ti].push(m.events_per_sec());
+                if transport == Transport::Shm && cfg.bytes == 8 {
+                    progress(&format!(
+                        "ipc round {}/{rounds}: seqflow in one process, 8 B {}",
+                        round + 1,
+                        cfg.mode.name()
+                    ));
+                    local[ci].push(in_process_reference(cfg, &mut local_events[ci])?);
+                }
             }
         }
         if opts.round_trips > 0 {
@@ -263,6 +281,21 @@ pub fn compare_ipc(
             }
         })
         .collect();
+    let vs_in_process = configs
+        .iter()
+        .zip(&local)
+        .filter(|(_, local)| !local.is_empty())
+        .filter_map(|(cfg, local)| {
+            let shm = rows.iter().find(|r| {
+                r.transport == Transport::Shm && r.bytes == cfg.bytes && r.mode == cfg.mode
+            })?;
+            Some(InProcessRatio::new(
+                cfg.mode,
+                shm.rounds_events_per_sec.clone(),
+                local.clone(),
+            ))
+        })
+        .collect();
     let mut section = IpcSection {
         wait: opts.wait.name(),
         rounds,
@@ -270,10 +303,67 @@ pub fn compare_ipc(
         batch: opts.batch,
         rows,
         latency,
-        vs_in_process: Vec::new(),
+        vs_in_process,
     };
     section.ratios();
     Ok(section)
+}
+
+/// The shortest in-process reference run that counts: a run of the shm row's events (a
+/// millisecond or two) measures the threads' start more than the ring (68 M events/s where a
+/// calibrated run measured 1 G, in one try).
+const REFERENCE_RUN: Duration = Duration::from_millis(50);
+
+/// seqflow in one process on the shape of an 8-byte row (`1p1c-u64-burst` or `-single`, the
+/// same ring, batch and wait): events per second. Starts with `events` (the shm row's at
+/// first) and, while a run lasts less than [`REFERENCE_RUN`], runs again with more (at most 100
+/// times the row's); `events` keeps what the next round starts with.
+fn in_process_reference(cfg: &IpcConfig, events: &mut u64) -> Result<f64, CliError> {
+    let name = format!("1p1c-u64-{}", cfg.mode.name());
+    let scenario = seqflow_bench::scenario::Scenario::all()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| CliError::Ipc(format!("no in-process scenario {name}")))?;
+    let most = cfg.events.saturating_mul(100);
+    let mut tries = 0;
+    loop {
+        let run = seqflow_bench::peers::RunConfig {
+            events: *events,
+            capacity: cfg.capacity,
+            batch: cfg.batch,
+            wait: cfg.wait,
+        };
+        let m = seqflow_bench::peers::run(Implementation::Seqflow, scenario, &run)?;
+        tries += 1;
+        if m.elapsed >= REFERENCE_RUN || *events >= most || tries == 4 {
+            return Ok(m.events_per_sec());
+        }
+        let factor = 1.5 * REFERENCE_RUN.as_secs_f64() / m.elapsed.as_secs_f64().max(1e-6);
+        let want = ((*events as f64 * factor) as u64).clamp(*events, most);
+        *events = scenario.total_events(want, cfg.batch);
+    }
+}
+
+impl InProcessRatio {
+    /// The ratio of `mode`'s 8-byte shm row to seqflow in one process, from the rounds' rates
+    /// of both (round `r` of one paired with round `r` of the other).
+    fn new(mode: Mode, shm_rounds: Vec<f64>, in_process_rounds: Vec<f64>) -> Self {
+        let rounds_ratio: Vec<f64> = shm_rounds
+            .iter()
+            .zip(&in_process_rounds)
+            .filter(|(_, l)| **l > 0.0)
+            .map(|(s, l)| s / l)
+            .collect();
+        Self {
+            mode,
+            scenario: format!("1p1c-u64-{}", mode.name()),
+            shm_events_per_sec: median(&shm_rounds),
+            in_process_events_per_sec: median(&in_process_rounds),
+            ratio: median(&rounds_ratio),
+            rounds_ratio,
+            rounds_in_process: in_process_rounds,
+        }
+    }
 }
 
 fn median_ns(values: impl Iterator<Item = u64>) -> u64 {
@@ -296,31 +386,6 @@ fn consumer_exe() -> Result<PathBuf, CliError> {
 }
 
 impl IpcSection {
-    /// Fill in [`vs_in_process`](Self::vs_in_process) from the in-process `report` of the same
-    /// command: 8-byte shm burst / single against seqflow's `1p1c-u64-burst` / `-single`.
-    pub fn compare_with_in_process(&mut self, report: &Report) {
-        self.vs_in_process = Mode::ALL
-            .iter()
-            .filter_map(|&mode| {
-                let scenario = format!("1p1c-u64-{}", mode.name());
-                let shm = self.shm_of(8, mode)?.median_events_per_sec;
-                let local = report
-                    .throughput
-                    .iter()
-                    .find(|r| r.scenario == scenario)?
-                    .result(Implementation::Seqflow)?
-                    .median_events_per_sec;
-                (local > 0.0).then(|| InProcessRatio {
-                    mode,
-                    scenario,
-                    shm_events_per_sec: shm,
-                    in_process_events_per_sec: local,
-                    ratio: shm / local,
-                })
-            })
-            .collect();
-    }
-
     /// The shm row with the size and mode of `row`.
     fn shm_of(&self, bytes: usize, mode: Mode) -> Option<&IpcRow> {
         self.rows
@@ -378,6 +443,13 @@ impl IpcSection {
                         .extend_from_slice(&other.passes_median_ns);
                 }
             }
+            for v in &mut out.vs_in_process {
+                if let Some(other) = pass.vs_in_process.iter().find(|o| o.mode == v.mode) {
+                    v.rounds_ratio.extend_from_slice(&other.rounds_ratio);
+                    v.rounds_in_process
+                        .extend_from_slice(&other.rounds_in_process);
+                }
+            }
         }
         if out.passes > 1 {
             for row in &mut out.rows {
@@ -390,6 +462,17 @@ impl IpcSection {
                 l.p99_ns = median_ns(l.rounds.iter().map(|r| r.p99_ns));
             }
             out.ratios();
+        }
+        for v in &mut out.vs_in_process {
+            v.ratio = median(&v.rounds_ratio);
+            v.in_process_events_per_sec = median(&v.rounds_in_process);
+            if let Some(shm) = out
+                .rows
+                .iter()
+                .find(|r| r.transport == Transport::Shm && r.bytes == 8 && r.mode == v.mode)
+            {
+                v.shm_events_per_sec = shm.median_events_per_sec;
+            }
         }
         Some(out)
     }
@@ -469,7 +552,7 @@ impl IpcSection {
         for v in &self.vs_in_process {
             let _ = writeln!(
                 s,
-                "8 B {}: seqflow-shm {} events/s = {:.2}x seqflow in one process ({}: {})",
+                "8 B {}: seqflow-shm {} events/s = {:.2}x seqflow in one process ({}: {}; median of the rounds' ratios, each round's in-process run right after its shm run)",
                 v.mode.name(),
                 si(Some(v.shm_events_per_sec)),
                 v.ratio,
@@ -578,6 +661,20 @@ mod tests {
         };
         s.ratios();
         s
+    }
+
+    #[test]
+    fn the_in_process_ratio_pairs_rounds() {
+        // Round 2 ran in a slow phase of the machine for both sides: its ratio still counts as
+        // 0.5, where medians taken apart would mix the phases.
+        let v = InProcessRatio::new(
+            Mode::Burst,
+            vec![100.0, 10.0, 90.0],
+            vec![200.0, 20.0, 100.0],
+        );
+        assert_eq!(v.rounds_ratio, [0.5, 0.5, 0.9]);
+        assert_eq!(v.ratio, 0.5);
+        assert_eq!(v.in_process_events_per_sec, 100.0);
     }
 
     #[test]
