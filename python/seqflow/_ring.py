@@ -134,6 +134,11 @@ class Ring:
         if _raw is None:
             if name == "":
                 raise ValueError("a ring name cannot be empty (name=None makes one)")
+            if name is not None and name.lstrip("/").startswith("seqflow-py-"):
+                raise ValueError(
+                    "ring names starting with 'seqflow-py-' are reserved for generated names "
+                    "(whose segments are removed once their creator has exited): choose another name"
+                )
             anonymous = name is None
             if anonymous:
                 # What a killed process left under generated names goes first (once per process).

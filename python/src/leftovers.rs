@@ -15,6 +15,19 @@ use std::sync::{Arc, Once, Weak};
 /// How every generated name starts (reserved: a named ring should not use it).
 const PREFIX: &str = "seqflow-py-";
 
+/// `ValueError` for a name a user chose that looks generated: such a segment would be removed
+/// as a leftover by the next process that makes an unnamed ring or queue once its creator has
+/// exited, items and all.
+pub fn refuse_reserved(name: &str, what: &str) -> pyo3::PyResult<()> {
+    if name.trim_start_matches('/').starts_with(PREFIX) {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{what} names starting with '{PREFIX}' are reserved for generated names (whose \
+             segments are removed once their creator has exited): choose another name"
+        )));
+    }
+    Ok(())
+}
+
 /// The creator-side name guard of a ring or queue: taken (and dropped: the name goes) by
 /// `close`, by garbage collection, or at interpreter exit.
 pub type NameGuard = Arc<Mutex<Option<UnlinkGuard>>>;

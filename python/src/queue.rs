@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 
 /// Default capacity for `maxsize <= 0` (a shared ring is always bounded).
 const DEFAULT_CAPACITY: usize = 8192;
+/// The largest `maxsize` (a ring holds at most 2^30 slots).
+const MAX_MAXSIZE: usize = 1 << 30;
 /// Default payload bytes per slot.
 const DEFAULT_SLOT: usize = 1024;
 /// How often a blocked `put` looks for other live workers before releasing its anchor.
@@ -473,8 +475,16 @@ impl Queue {
         } else {
             (maxsize as usize)
                 .checked_next_power_of_two()
-                .ok_or_else(|| PyValueError::new_err(format!("maxsize {maxsize} is too large")))?
+                .filter(|&c| c <= MAX_MAXSIZE)
+                .ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "maxsize {maxsize} is too large: at most {MAX_MAXSIZE} (2^30)"
+                    ))
+                })?
         };
+        if let Some(name) = &name {
+            crate::leftovers::refuse_reserved(name, "queue")?;
+        }
         let anonymous = name.is_none();
         if anonymous {
             crate::leftovers::reap_once();

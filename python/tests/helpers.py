@@ -35,6 +35,11 @@ def take_one_then_hang(q, ready):
     time.sleep(JOIN)
 
 
+def take_many_then_hang(q, results, n):
+    results.put(q.get_many(n, timeout=JOIN))
+    time.sleep(JOIN)
+
+
 def block_in_get(q, ready):
     ready.set()
     q.get(timeout=JOIN)

@@ -259,6 +259,17 @@ def test_pickled_handle_opens_by_name():
         assert q.get(timeout=5) == 1
 
 
+def test_generated_looking_names_and_huge_maxsize_are_refused():
+    # A chosen name that looks generated would be removed as a leftover by another process once
+    # its creator exits, items and all.
+    with pytest.raises(ValueError, match="reserved"):
+        seqflow.Queue(maxsize=8, name="/seqflow-py-123-0-deadbeef")
+    with pytest.raises(ValueError, match="reserved"):
+        seqflow.Ring("seqflow-py-ring-1-ab", capacity=8, slot_size=8)
+    with pytest.raises(ValueError, match="maxsize .* too large: at most"):
+        seqflow.Queue(maxsize=2**40)
+
+
 def test_open_missing_name():
     with pytest.raises(seqflow.SegmentNotFound):
         seqflow.Queue.open("/seqflow-test-no-such-queue", timeout=0.1)
@@ -364,6 +375,33 @@ def test_consumer_busy_with_its_item_does_not_hold_the_queue_back():
     join_all([other])
     busy.kill()
     busy.join(JOIN)
+    q.close()
+
+
+def test_every_consumer_busy_leaves_maxsize_for_the_producer():
+    # Both consumers took items and work on them; nobody calls get: the producer still has room
+    # for maxsize items (it raises the idle consumers' places itself when it finds the ring full).
+    ctx = mp.get_context("fork")
+    q = seqflow.Queue(maxsize=8, slot_size=64)
+    for i in range(4):
+        q.put(i)
+    r1, r2 = ctx.Queue(), ctx.Queue()
+    a = ctx.Process(target=helpers.take_many_then_hang, args=(q, r1, 2))
+    a.start()
+    got_a = r1.get(timeout=JOIN)
+    b = ctx.Process(target=helpers.take_many_then_hang, args=(q, r2, 2))
+    b.start()
+    got_b = r2.get(timeout=JOIN)
+    assert sorted(got_a + got_b) == [0, 1, 2, 3]
+    for i in range(8):
+        q.put(4 + i, timeout=10)
+    assert q.qsize() == 8
+    with pytest.raises(queue.Full):
+        q.put(99, timeout=0.05)
+    for p in (a, b):
+        p.kill()
+        p.join(JOIN)
+    assert [q.get(timeout=JOIN) for _ in range(8)] == list(range(4, 12))
     q.close()
 
 

@@ -262,7 +262,7 @@ def test_bad_capacities_are_clear_errors():
 
 
 def test_after_unlink_and_a_new_ring_under_the_name_each_ring_keeps_its_own_slots():
-    name = "/seqflow-py-test-unlinked-%d" % os.getpid()
+    name = "/seqflow-test-unlinked-%d" % os.getpid()
     a = seqflow.Ring(name, capacity=8, slot_size=16)
     ac = a.consumer("c")
     a.unlink()

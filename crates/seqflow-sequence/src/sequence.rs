@@ -126,7 +126,8 @@ impl Sequence {
         crate::ReadOnlySequence::from_sequence(self)
     }
 
-    /// Raise the value to `value` if it is lower (`AcqRel`); returns the previous value.
+    /// Raise the value to `value` if it is lower (`AcqRel` when it writes); returns the previous
+    /// value.
     ///
     /// ```
     /// let s = seqflow_sequence::Sequence::new(5);
@@ -136,7 +137,21 @@ impl Sequence {
     /// ```
     #[inline]
     pub fn fetch_max(&self, value: i64) -> i64 {
-        self.value.fetch_max(value, Ordering::AcqRel)
+        // A compare-and-swap loop rather than `AtomicI64::fetch_max`: ThreadSanitizer does not
+        // instrument an atomic max (LLVM's `atomicrmw max` has no TSan hook), so it would not see
+        // the release, and report the reads it orders as races. It writes only to raise: a
+        // value already at or above `value` is left as it is (and nothing is released).
+        let mut current = self.value.load(Ordering::Acquire);
+        while current < value {
+            match self
+                .value
+                .compare_exchange(current, value, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return current,
+                Err(actual) => current = actual,
+            }
+        }
+        current
     }
 }
 

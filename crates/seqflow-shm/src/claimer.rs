@@ -169,8 +169,9 @@ impl ShmClaimer {
         Ok(range)
     }
 
-    /// The first try found no room (or failed): try again after reaping dead consumers (`!block`),
-    /// or wait for room in slices, reaping between them. Records the slot idle on failure.
+    /// The first try found no room (or failed): try again after reaping dead consumers and raising
+    /// idle pool workers (`!block`), or wait for room in slices, doing so between them. Records
+    /// the slot idle on failure.
     #[cold]
     #[inline(never)]
     fn claim_slow(
@@ -184,10 +185,13 @@ impl ShmClaimer {
         let mut result = Err(first);
         if matches!(result, Err(ClaimError::Full { .. })) {
             if !block {
-                if self.reap() > 0 {
+                if self.make_room() > 0 {
                     result = self.claim_inner(n, Deadline::NEVER, false, pairing);
                 }
             } else {
+                // Idle pool workers may be all that holds the ring full: raise them before the
+                // first slice (dead consumers are looked for after it).
+                crate::idle_workers::raise_all_idle_workers(&self.inner);
                 let interval = self.inner.liveness_interval;
                 // The ring is full: the wait begins (a claim that finds room reads no clock).
                 let deadline = deadline.resolve();
@@ -208,7 +212,7 @@ impl ShmClaimer {
                             break Err(ClaimError::Closed);
                         }
                         Err(ClaimError::Timeout { .. }) if before(deadline) => {
-                            self.reap();
+                            self.make_room();
                         }
                         other => break other,
                     }
@@ -344,14 +348,17 @@ impl ShmClaimer {
         }
     }
 
-    fn reap(&self) -> usize {
-        match reaper::reap_dead_consumers(&self.inner, false) {
+    /// What a full ring may be waiting for: release the slots of dead consumers and raise the
+    /// idle workers of every pool (`idle_workers.rs`); how many slots were released or raised.
+    fn make_room(&self) -> usize {
+        let reaped = match reaper::reap_dead_consumers(&self.inner, false) {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "checking consumer liveness failed");
                 0
             }
-        }
+        };
+        reaped + crate::idle_workers::raise_all_idle_workers(&self.inner)
     }
 }
 

@@ -3,6 +3,7 @@
 //! the stage loops of `seqflow-pipeline` run on it. [`ShmConsumer`](crate::ShmConsumer),
 //! [`ShmWorker`](crate::ShmWorker) and [`ShmStage`](crate::ShmStage) are all built on it.
 
+use crate::idle_workers::IdleRaise;
 use crate::registration::{Registration, Start};
 use crate::registry::ConsumerKind;
 use crate::watch::Watch;
@@ -24,6 +25,9 @@ pub(crate) struct ShmFeed<E: ?Sized + ShmEvent> {
     pub pool: Option<usize>,
     /// Raised to end waits early (a stage's stop signal).
     pub stop: Option<Alert>,
+    /// For workers (once [`pool_work`](Self::pool_work) was asked for): raising the pool's
+    /// idle workers before waits.
+    idle_raise: Option<IdleRaise>,
 }
 
 impl<E: ?Sized + ShmEvent> ShmFeed<E> {
@@ -51,11 +55,13 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
             registration: registered.registration,
             pool: registered.pool,
             stop: None,
+            idle_raise: None,
         })
     }
 
-    /// The work sequence of this worker's pool; `PoolsFull` if the registry gave it none.
-    pub fn pool_work(&self, ring: &ShmRing<E>) -> Result<OwnedRef<Sequence>, ShmError> {
+    /// The work sequence of this worker's pool; `PoolsFull` if the registry gave it none. From
+    /// then on, waits raise the pool's idle workers (`idle_workers.rs`).
+    pub fn pool_work(&mut self, ring: &ShmRing<E>) -> Result<OwnedRef<Sequence>, ShmError> {
         let segment = &ring.inner().segment;
         let entry = self
             .pool
@@ -66,11 +72,11 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
             })?;
         // SAFETY: the work cursor lives in the pools region of the mapping, which the `OwnedRef`
         // keeps alive through the mapping's `Arc`.
-        Ok(
-            unsafe {
-                OwnedRef::from_raw(std::ptr::NonNull::from(&entry.work), segment.map.clone())
-            },
-        )
+        let work = unsafe {
+            OwnedRef::from_raw(std::ptr::NonNull::from(&entry.work), segment.map.clone())
+        };
+        self.idle_raise = Some(IdleRaise::new(work.clone(), self.events.capacity()));
+        Ok(work)
     }
 
     /// Wait until `seq` is available (published, and handled by the stages this one follows);
@@ -79,6 +85,13 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
     pub fn wait(&mut self, seq: i64, deadline: &mut Deadline) -> Result<i64, ConsumeError> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
+        }
+        if let (Some(raise), Some(pool)) = (&mut self.idle_raise, self.pool) {
+            let blocks = self.barrier.poll(seq).is_none();
+            let ring = self.watch.ring();
+            if raise.before_wait(ring, pool, self.registration.index, seq, blocks) {
+                self.barrier.producer().wait_strategy().signal_all();
+            }
         }
         let barrier = &self.barrier;
         let stop = self.stop.as_ref();

@@ -13,7 +13,7 @@
 use crate::liveness::RegistryLock;
 use crate::registry::{ConsumerKind, ACTIVE, FREE, MAX_UPSTREAM};
 use crate::ring::RingInner;
-use seqflow_sequence::Sequence;
+use seqflow_sequence::{OwnedRef, Sequence};
 use std::sync::atomic::Ordering;
 
 /// Raise the idle workers of pool `pool` (other than slot `own`) that are behind its work
@@ -34,6 +34,7 @@ pub(crate) fn raise_idle_workers(
     // one of those would tell it that events still in other workers' hands are done. Followed
     // workers keep their sequences (a follower of an idle worker waits for it, as before).
     let followed = |index: usize| {
+        let used = segment.gating.used_slots().len();
         segment.registry.iter().take(used).any(|entry| {
             let state = entry.state.load(Ordering::Acquire);
             let len = (entry.upstream_len.load(Ordering::Relaxed) as usize).min(MAX_UPSTREAM);
@@ -90,4 +91,55 @@ pub(crate) fn raise_idle_workers(
         raised += usize::from(moved);
     }
     raised
+}
+
+/// A pool worker's feed's side of raising the other idle workers of its pool: before a wait
+/// that would block, and every half ring of sequences asked for.
+pub(crate) struct IdleRaise {
+    work: OwnedRef<Sequence>,
+    /// The next sequence whose wait raises even if events are there.
+    next: i64,
+    half_ring: i64,
+}
+
+impl IdleRaise {
+    /// For a worker of the pool whose work sequence is `work`, on a ring of `capacity` slots.
+    pub fn new(work: OwnedRef<Sequence>, capacity: usize) -> Self {
+        Self {
+            work,
+            next: 0,
+            half_ring: (capacity as i64 / 2).max(1),
+        }
+    }
+
+    /// Before the worker in slot `own` of pool `pool` waits for `seq`: raise the pool's idle
+    /// workers if the wait would block (`blocks`) or a half ring was asked for since the last
+    /// time. Returns whether any moved (producers waiting for room should then be woken).
+    pub fn before_wait(
+        &mut self,
+        ring: &RingInner,
+        pool: usize,
+        own: usize,
+        seq: i64,
+        blocks: bool,
+    ) -> bool {
+        if !blocks && seq < self.next {
+            return false;
+        }
+        self.next = seq.saturating_add(self.half_ring);
+        raise_idle_workers(ring, pool, own, &self.work) > 0
+    }
+}
+
+/// Raise the idle workers of every pool of the ring (a producer that finds the ring full: the
+/// workers that would raise them may all be busy); returns how many moved.
+pub(crate) fn raise_all_idle_workers(ring: &RingInner) -> usize {
+    let segment = &ring.segment;
+    segment
+        .pools
+        .iter()
+        .enumerate()
+        .filter(|(_, pool)| pool.state.load(Ordering::Acquire) == crate::registry::POOL_ACTIVE)
+        .map(|(index, pool)| raise_idle_workers(ring, index, usize::MAX, &pool.work))
+        .sum()
 }

@@ -331,7 +331,7 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
     ) -> Result<StageReport, StageError> {
         let result = match (feed, &self.role) {
             (Attached::Lossy(feed), _) => self.spec.run(feed, handler),
-            (Attached::Gating(feed), Role::Worker) => {
+            (Attached::Gating(mut feed), Role::Worker) => {
                 let work = feed.pool_work(&self.ring)?;
                 self.spec.run_worker(feed, work, handler)
             }

@@ -11,7 +11,6 @@
 //! sequence any of them is still handling, or at the pool's work sequence.
 
 use crate::feed::ShmFeed;
-use crate::idle_workers::raise_idle_workers;
 use crate::registration::Start;
 use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
@@ -56,14 +55,11 @@ pub struct ShmWorker<E: ?Sized + ShmEvent> {
     handling: Option<(i64, i64)>,
     /// The highest sequence known to be published.
     available: i64,
-    /// The next sequence whose wait raises idle workers of the pool even if events are there
-    /// (every half ring of claims).
-    next_raise: i64,
 }
 
 impl<E: ?Sized + ShmEvent> ShmWorker<E> {
     pub(crate) fn register(ring: ShmRing<E>, pool: &str) -> Result<Self, ShmError> {
-        let feed = ShmFeed::attach(&ring, ConsumerKind::Worker, pool, Start::Pool(pool))?;
+        let mut feed = ShmFeed::attach(&ring, ConsumerKind::Worker, pool, Start::Pool(pool))?;
         let work = feed.pool_work(&ring)?;
         Ok(Self {
             ring,
@@ -72,7 +68,6 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
             pool: pool.to_owned(),
             handling: None,
             available: -1,
-            next_raise: 0,
         })
     }
 
@@ -157,41 +152,12 @@ impl<E: ?Sized + ShmEvent> ShmWorker<E> {
         }
         // One deadline for the call, started only if a wait has to wait.
         let mut deadline = Deadline::within(timeout);
-        let ring = self.ring.inner();
-        let work = &self.work;
-        let next_raise = &mut self.next_raise;
-        let half_ring = (self.feed.events.capacity() as i64 / 2).max(1);
         let (next, last) = seqflow_pipeline::claim_from_pool(
             &mut self.feed,
-            work,
+            &self.work,
             &mut self.available,
             max,
-            |feed, seq| {
-                // Idle workers of the pool (processes that stopped asking for events) would
-                // hold the producers back a ring later: raise them before waiting, and every
-                // half ring of claims while events keep coming.
-                if !feed.registration.usable() {
-                    // An inherited copy in a forked child: the wait refuses it.
-                    return feed.wait(seq, &mut deadline);
-                }
-                let pool = feed.pool.unwrap_or(usize::MAX);
-                let own = feed.registration.index;
-                if seq >= *next_raise {
-                    *next_raise = seq.saturating_add(half_ring);
-                    if raise_idle_workers(ring, pool, own, work) > 0 {
-                        feed.wake();
-                    }
-                }
-                match feed.wait(seq, &mut Deadline::within(Some(Duration::ZERO))) {
-                    Err(ConsumeError::Timeout) => {
-                        if raise_idle_workers(ring, pool, own, work) > 0 {
-                            feed.wake();
-                        }
-                        feed.wait(seq, &mut deadline)
-                    }
-                    done => done,
-                }
-            },
+            |feed, seq| feed.wait(seq, &mut deadline),
         )?;
         self.handling = Some((next, last));
         let mut seq = next;

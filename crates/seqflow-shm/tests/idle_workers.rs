@@ -115,3 +115,49 @@ fn a_worker_inside_its_handler_still_holds_its_event() {
     while other.process(NOW, |_, _| ()).is_ok() {}
     assert!(fill(&mut producer, &mut next, 100) > 0);
 }
+
+/// A pool whose other worker runs the stage loop (`pool_stage`) and an idle `ShmWorker` that
+/// took one event and never asks again: the producer still gets past a ring.
+#[test]
+fn an_idle_worker_beside_a_pool_stage_does_not_hold_the_producer_back() {
+    let seg = Seg::new("idle-mixed");
+    let options = ShmOptions {
+        wait: WaitKind::Futex,
+        liveness_interval: Duration::from_millis(10),
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    let mut idle = ring.worker("pool").unwrap();
+    let handled = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let h = handled.clone();
+    let stage = ring
+        .pool_stage("pool")
+        .spawn(move |_: &u64, _: i64, _: bool| {
+            h.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .unwrap();
+    let mut producer = ring.producer().unwrap();
+    producer.publish(|e, _| *e = 0).unwrap();
+    // The idle worker takes event 0 (unless the stage took it first), then never asks again.
+    let mine = u64::from(
+        idle.process(Some(Duration::from_millis(200)), |_, _| ())
+            .is_ok(),
+    );
+    const N: u64 = 64;
+    for i in 1..N {
+        producer
+            .publish_timeout(Duration::from_secs(10), |e, _| *e = i)
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while handled.load(std::sync::atomic::Ordering::Relaxed) + mine < N {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stage did not catch up"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ring.close();
+    stage.stop();
+    stage.join().unwrap();
+}
