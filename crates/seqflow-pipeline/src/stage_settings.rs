@@ -57,7 +57,8 @@ impl<E: ?Sized + 'static> StageSettings<E> {
         self
     }
 
-    /// Handle at most `n` events per batch (at least 1).
+    /// Handle at most `n` events per batch (at least 1; a pool's workers take one event at a
+    /// time, so it does not apply to them).
     pub fn max_batch_size(mut self, n: usize) -> Self {
         self.options.set_max_batch(n);
         self
@@ -70,7 +71,8 @@ impl<E: ?Sized + 'static> StageSettings<E> {
         self
     }
 
-    /// How the stage answers [`EventError::Rewind`](crate::EventError::Rewind).
+    /// How the stage answers [`EventError::Rewind`](crate::EventError::Rewind) (pool workers
+    /// cannot replay: for them a rewind is a failure).
     pub fn rewind_policy(mut self, policy: RewindPolicy) -> Self {
         self.options.rewind = policy;
         self
