@@ -594,8 +594,16 @@ impl Queue {
     ) -> PyResult<()> {
         let slot_size = self.shared.slot_size;
         let mut payloads = Vec::new();
-        for item in items.try_iter()? {
-            payloads.push(encode(&item?, slot_size)?);
+        for (index, item) in items.try_iter()?.enumerate() {
+            let payload = encode(&item?, slot_size).map_err(|e| {
+                if e.is_instance_of::<PyValueError>(py) {
+                    // Which item: the message alone does not say in a long list.
+                    PyValueError::new_err(format!("put_many item {index}: {}", e.value(py)))
+                } else {
+                    e
+                }
+            })?;
+            payloads.push(payload);
         }
         let slices: Vec<(u8, &[u8])> = payloads.iter().map(|p| (p.kind(), p.data())).collect();
         let until = deadline(timeout)?;

@@ -270,6 +270,14 @@ def test_generated_looking_names_and_huge_maxsize_are_refused():
         seqflow.Queue(maxsize=2**40)
 
 
+def test_put_many_names_the_oversized_item_and_puts_nothing():
+    q = seqflow.Queue(maxsize=8, slot_size=16)
+    with pytest.raises(ValueError, match="put_many item 2: .*does not fit"):
+        q.put_many([b"a", b"b", b"x" * 100, b"c"])
+    assert q.qsize() == 0
+    q.close()
+
+
 def test_open_missing_name():
     with pytest.raises(seqflow.SegmentNotFound):
         seqflow.Queue.open("/seqflow-test-no-such-queue", timeout=0.1)
