@@ -2,11 +2,13 @@
 //! (`StageSettings`): each setting takes effect, names are checked, and the defaults stay those
 //! of the disruptor.
 
+mod counting_wait;
+
+use counting_wait::Counting;
 use seqflow_pipeline::{
     fallible, BuildError, Disruptor, EventError, ExceptionAction, ExceptionHandler, HandlerFailure,
-    SelfWakingWait, StageSettings, WaitStrategy, YieldingWait,
+    StageSettings,
 };
-use seqflow_sequence::{Alert, WaitError};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,27 +23,6 @@ impl ExceptionHandler<u64> for Skip {
         ExceptionAction::Continue
     }
 }
-
-/// Yields as [`YieldingWait`] does and counts the waits it is asked for.
-#[derive(Clone, Default)]
-struct Counting {
-    waits: Arc<AtomicU64>,
-    inner: YieldingWait,
-}
-
-impl WaitStrategy for Counting {
-    fn wait_until<T, F>(&self, c: F, alert: &Alert, d: Option<Instant>) -> Result<T, WaitError>
-    where
-        F: FnMut() -> Option<T>,
-    {
-        self.waits.fetch_add(1, Relaxed);
-        self.inner.wait_until(c, alert, d)
-    }
-
-    fn signal_all(&self) {}
-}
-
-impl SelfWakingWait for Counting {}
 
 #[test]
 fn a_named_stage_uses_its_own_exception_handler_wait_and_batch_limit() {

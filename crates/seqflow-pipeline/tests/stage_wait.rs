@@ -2,39 +2,14 @@
 //! `handle_events_with_wait_strategy`): the stage waits with it, the others with the ring's; it
 //! still stops on shutdown and halt, and its timeouts still fire.
 
-use seqflow_pipeline::{
-    BlockingWait, Disruptor, EventHandler, SelfWakingWait, SleepingWait, WaitStrategy, YieldingWait,
-};
-use seqflow_sequence::{Alert, PhasedBackoffWait, WaitError};
+mod counting_wait;
+
+use counting_wait::Counting;
+use seqflow_pipeline::{BlockingWait, Disruptor, EventHandler, SleepingWait, YieldingWait};
+use seqflow_sequence::PhasedBackoffWait;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Yields as [`YieldingWait`] does, and counts the waits it is asked for.
-#[derive(Clone, Default)]
-struct Counting {
-    waits: Arc<AtomicU64>,
-    inner: YieldingWait,
-}
-
-impl WaitStrategy for Counting {
-    fn wait_until<T, F>(
-        &self,
-        condition: F,
-        alert: &Alert,
-        deadline: Option<Instant>,
-    ) -> Result<T, WaitError>
-    where
-        F: FnMut() -> Option<T>,
-    {
-        self.waits.fetch_add(1, Relaxed);
-        self.inner.wait_until(condition, alert, deadline)
-    }
-
-    fn signal_all(&self) {}
-}
-
-impl SelfWakingWait for Counting {}
 
 fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
