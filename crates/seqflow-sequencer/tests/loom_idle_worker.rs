@@ -64,7 +64,7 @@ fn claim_once(worker: &Worker, work: &Sequence, ring: &RingBuffer<Slot>) {
 fn builder() -> loom::model::Builder {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(2);
     }
     b
 }
