@@ -86,13 +86,19 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         if !self.registration.usable() {
             return Err(ConsumeError::ForkedHandle);
         }
-        if let (Some(raise), Some(pool)) = (&mut self.idle_raise, self.pool) {
-            let blocks = self.barrier.poll(seq).is_none();
-            let ring = self.watch.ring();
-            if raise.before_wait(ring, pool, self.registration.index, seq, blocks) {
-                self.barrier.producer().wait_strategy().signal_all();
+        // A pool worker polls once itself: whether the wait would block decides whether it
+        // raises the pool's idle workers first, and a hit is the wait's answer.
+        let polled = match (&mut self.idle_raise, self.pool) {
+            (Some(raise), Some(pool)) => {
+                let polled = self.barrier.poll(seq);
+                let ring = self.watch.ring();
+                if raise.before_wait(ring, pool, self.registration.index, seq, polled.is_none()) {
+                    self.barrier.producer().wait_strategy().signal_all();
+                }
+                polled
             }
-        }
+            _ => None,
+        };
         let barrier = &self.barrier;
         let stop = self.stop.as_ref();
         // A pool worker raised by the other workers while it waited (`idle_workers.rs`) asks for
@@ -100,16 +106,19 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         // availability marks then never match that lap again): its own sequence, everything up
         // to which is published, ends the wait, and the worker reads the work sequence again.
         let raised = self.pool.is_some().then_some(&self.registration.sequence);
-        let hi = self
-            .watch
-            .wait(seq, deadline, || match barrier.poll(seq) {
-                Some(hi) => Some(Ok(hi)),
-                None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
-                None => match raised.map(|own| own.get()) {
-                    Some(own) if own >= seq => Some(Ok(own)),
-                    _ => None,
-                },
-            })??;
+        let hi = match polled {
+            Some(hi) => hi,
+            None => self
+                .watch
+                .wait(seq, deadline, || match barrier.poll(seq) {
+                    Some(hi) => Some(Ok(hi)),
+                    None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
+                    None => match raised.map(|own| own.get()) {
+                        Some(own) if own >= seq => Some(Ok(own)),
+                        _ => None,
+                    },
+                })??,
+        };
         // A ring halted everywhere stops its consumers without draining.
         if self.watch.ring().halted_everywhere() {
             return Err(ConsumeError::Alerted);

@@ -71,16 +71,16 @@ pub(crate) fn raise_idle_workers(
         if !behind(index) {
             continue;
         }
+        // Workers claim through `claim_from_pool`, which raises their sequence (never lower)
+        // to the work sequence it read before its CAS, stores the claim's size in `handling`
+        // (`Release`, `note_unhandled`) before that CAS and zero only after the last claimed
+        // event was handled; their waits end once their own sequence reaches what they wait
+        // for (`ShmFeed::wait`). A dead worker not yet reaped has nothing in hand (raising it
+        // loses nothing) or a count (left for the reaper).
         let entry = &segment.registry[index];
-        // SAFETY: under the registry lock the entry stays what `behind` saw: slot `index` is
-        // held by an ACTIVE worker of this pool, whose work sequence is `work`. Workers claim
-        // through `claim_from_pool`, which raises their sequence (`fetch_max`, never lower) to
-        // the work sequence it read before its CAS, stores the claim's size in `handling`
-        // (`Release`, `note_unhandled`) before that CAS, and stores zero only after the last
-        // claimed event was handled; their waits end once their own sequence reaches what they
-        // wait for (`ShmFeed::wait`): the protocol the raise requires. A dead worker not yet
-        // reaped has either nothing in hand (raising it loses nothing) or a count, and is left
-        // for the reaper.
+        // SAFETY: the registry lock keeps slot `index` held by the ACTIVE worker of this pool
+        // that `behind` saw (work sequence `work`), and that worker follows the protocol above,
+        // which is what the raise requires.
         let moved = unsafe {
             segment
                 .gating
