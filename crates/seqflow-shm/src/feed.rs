@@ -4,6 +4,7 @@
 //! [`ShmWorker`](crate::ShmWorker) and [`ShmStage`](crate::ShmStage) are all built on it.
 
 use crate::idle_workers::IdleRaise;
+use crate::pool_members::PoolFollow;
 use crate::registration::{Registration, Start};
 use crate::registry::ConsumerKind;
 use crate::watch::Watch;
@@ -28,6 +29,15 @@ pub(crate) struct ShmFeed<E: ?Sized + ShmEvent> {
     /// For workers (once [`pool_work`](Self::pool_work) was asked for): raising the pool's
     /// idle workers before waits.
     idle_raise: Option<IdleRaise>,
+    /// The pools this consumer follows, whose workers it takes again when they change.
+    follow: PoolFollow,
+}
+
+/// Why a poll inside a wait ended without a sequence to hand out.
+enum Interrupt {
+    /// The workers of a followed pool changed: take them again, then poll again.
+    Members,
+    Consume(ConsumeError),
 }
 
 impl<E: ?Sized + ShmEvent> ShmFeed<E> {
@@ -56,6 +66,7 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
             pool: registered.pool,
             stop: None,
             idle_raise: None,
+            follow: registered.follow,
         })
     }
 
@@ -99,25 +110,15 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
             }
             _ => None,
         };
-        let barrier = &self.barrier;
-        let stop = self.stop.as_ref();
-        // A pool worker raised by the other workers while it waited (`idle_workers.rs`) asks for
-        // a sequence the pool has left behind, which a multi-producer ring may have lapped (its
-        // availability marks then never match that lap again): its own sequence, everything up
-        // to which is published, ends the wait, and the worker reads the work sequence again.
-        let raised = self.pool.is_some().then_some(&self.registration.sequence);
         let hi = match polled {
             Some(hi) => hi,
-            None => self
-                .watch
-                .wait(seq, deadline, || match barrier.poll(seq) {
-                    Some(hi) => Some(Ok(hi)),
-                    None if stop.is_some_and(Alert::is_raised) => Some(Err(ConsumeError::Alerted)),
-                    None => match raised.map(|own| own.get()) {
-                        Some(own) if own >= seq => Some(Ok(own)),
-                        _ => None,
-                    },
-                })??,
+            None => loop {
+                match self.wait_polling(seq, deadline)? {
+                    Ok(hi) => break hi,
+                    Err(Interrupt::Consume(e)) => return Err(e),
+                    Err(Interrupt::Members) => self.take_members_again()?,
+                }
+            },
         };
         // A ring halted everywhere stops its consumers without draining.
         if self.watch.ring().halted_everywhere() {
@@ -147,6 +148,55 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         }
         self.watch.check_abandoned(seq, hi)?;
         Ok(hi)
+    }
+
+    /// Poll `seq` until it is available, a followed pool's workers change, or the wait ends.
+    fn wait_polling(
+        &mut self,
+        seq: i64,
+        deadline: &mut Deadline,
+    ) -> Result<Result<i64, Interrupt>, ConsumeError> {
+        let barrier = &self.barrier;
+        let stop = self.stop.as_ref();
+        let follow = &self.follow;
+        // A pool worker raised by the other workers while it waited (`idle_workers.rs`) asks for
+        // a sequence the pool has left behind, which a multi-producer ring may have lapped (its
+        // availability marks then never match that lap again): its own sequence, everything up
+        // to which is published, ends the wait, and the worker reads the work sequence again.
+        let raised = self.pool.is_some().then_some(&self.registration.sequence);
+        self.watch.wait(seq, deadline, || {
+            let polled = barrier.poll(seq);
+            // Read after the followed sequences (`pool_members.rs`): a worker that joined a
+            // followed pool since its workers were taken is seen here before its event is read.
+            if follow.changed() {
+                return Some(Err(Interrupt::Members));
+            }
+            match polled {
+                Some(hi) => Some(Ok(hi)),
+                None if stop.is_some_and(Alert::is_raised) => {
+                    Some(Err(Interrupt::Consume(ConsumeError::Alerted)))
+                }
+                None => match raised.map(|own| own.get()) {
+                    Some(own) if own >= seq => Some(Ok(own)),
+                    _ => None,
+                },
+            }
+        })
+    }
+
+    /// Take the workers of the followed pools that changed again, and wait on them from now on.
+    #[cold]
+    fn take_members_again(&mut self) -> Result<(), ConsumeError> {
+        let ring = std::sync::Arc::clone(self.watch.ring_arc());
+        let upstream = self.watch.upstream_mut();
+        self.follow.refresh(&ring, upstream)?;
+        let dependents = upstream.iter().map(|u| u.sequence.clone()).collect();
+        self.barrier = SequenceBarrier::new(
+            ring.sequencer.clone(),
+            dependents,
+            self.barrier.alert().clone(),
+        );
+        Ok(())
     }
 
     /// Wake producers (and later stages) waiting for this consumer.

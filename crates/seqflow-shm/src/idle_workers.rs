@@ -8,10 +8,12 @@
 //! workers sit idle with nothing published to take. Raising it is safe because every event at
 //! or below the work sequence is claimed, and a claimed event is held back by its claimer's own
 //! sequence until it is handled (`GatingTable::__internal_raise_idle_worker` gives the full
-//! argument; the loom model `loom_idle_worker.rs` checks it).
+//! argument; the loom model `loom_idle_worker.rs` checks it). The same holds for a stage after
+//! the pool, which follows every worker of the pool, those that join later included
+//! (`pool_members.rs`): a raised worker tells it nothing about an event another worker holds.
 
 use crate::liveness::RegistryLock;
-use crate::registry::{ConsumerKind, ACTIVE, FREE, MAX_UPSTREAM};
+use crate::registry::{ConsumerKind, ACTIVE};
 use crate::ring::RingInner;
 use seqflow_sequence::{OwnedRef, Sequence};
 use std::sync::atomic::Ordering;
@@ -30,22 +32,6 @@ pub(crate) fn raise_idle_workers(
     let segment = &ring.segment;
     let claimed = work.get();
     let used = segment.gating.used_slots().len();
-    // A stage that follows the pool follows the workers it found when it registered: raising
-    // one of those would tell it that events still in other workers' hands are done. Followed
-    // workers keep their sequences (a follower of an idle worker waits for it, as before).
-    let followed = |index: usize| {
-        let used = segment.gating.used_slots().len();
-        segment.registry.iter().take(used).any(|entry| {
-            let state = entry.state.load(Ordering::Acquire);
-            let len = (entry.upstream_len.load(Ordering::Relaxed) as usize).min(MAX_UPSTREAM);
-            // Only the first `MAX_UPSTREAM` are recorded: a full list may follow it unrecorded.
-            state != FREE
-                && (len == MAX_UPSTREAM
-                    || entry.upstream[..len]
-                        .iter()
-                        .any(|u| u.load(Ordering::Relaxed) as usize == index))
-        })
-    };
     let behind = |index: usize| {
         let Some(entry) = segment.registry.get(index) else {
             return false;
@@ -57,7 +43,6 @@ pub(crate) fn raise_idle_workers(
             && entry.pool.load(Ordering::Relaxed) as usize == pool
             && entry.handling.load(Ordering::Acquire) == 0
             && segment.gating.used_slots()[index].sequence().get() < claimed
-            && !followed(index)
     };
     if !(0..used).any(behind) {
         return 0;

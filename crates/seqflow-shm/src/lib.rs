@@ -69,6 +69,7 @@ mod mapping;
 mod name;
 mod open;
 mod options;
+mod pool_members;
 mod producer;
 mod producer_slot;
 mod reaper;

@@ -9,6 +9,7 @@
 
 use crate::liveness::{current_pid, holder_alive, CONSUMER_BASE};
 use crate::lock::{self, HeldLock, LockKind};
+use crate::pool_members::{any_live, note_members_changed, pool_members, PoolFollow};
 use crate::registry::{
     ConsumerKind, ACTIVE, DECLARED, DORMANT, FREE, LABEL_MAX, MAX_UPSTREAM, POOL_ACTIVE, POOL_FREE,
     REGISTERING,
@@ -43,6 +44,8 @@ pub(crate) struct Upstream {
     pub gating: bool,
     /// A declared consumer: followed across restarts of whoever attaches as it.
     pub declared: bool,
+    /// For a worker followed as part of its pool: the pool's index (`pool_members.rs`).
+    pub pool: Option<usize>,
 }
 
 /// A held consumer slot; released on drop (in the registering process only).
@@ -62,6 +65,8 @@ pub(crate) struct Registration {
 pub(crate) struct Registered {
     pub registration: Registration,
     pub upstream: Vec<Upstream>,
+    /// The pools among `upstream`, followed as pools.
+    pub follow: PoolFollow,
     /// The pool index, for workers.
     pub pool: Option<usize>,
 }
@@ -104,9 +109,10 @@ impl Registration {
         let lock_fd = lock::reopen(fd).map_err(|e| io("open(/proc/self/fd)", e))?;
         let _registry = ring.lock_registry()?;
 
+        let mut follow = PoolFollow::default();
         let (upstream, pool) = match start {
             Start::Cursor => (Vec::new(), None),
-            Start::After(names) => (resolve_upstream(ring, names)?, None),
+            Start::After(names) => (resolve_upstream(ring, names, &mut follow)?, None),
             Start::Pool(pool) => (Vec::new(), Some(find_or_create_pool(ring, pool)?)),
         };
         // A declared consumer, or a declared pool's placeholder, with nobody attached: take
@@ -121,6 +127,7 @@ impl Registration {
             return Ok(Registered {
                 registration,
                 upstream,
+                follow,
                 pool,
             });
         }
@@ -208,17 +215,24 @@ impl Registration {
             });
         }
         entry.state.store(ACTIVE, Ordering::Release);
+        note_members_changed(segment, entry);
         tracing::debug!(segment = %name, slot = index, pid, consumer = label, ?kind, "consumer registered");
         Ok(Registered {
             registration: Registration::held(ring, index, generation, label, sequence, lock_fd),
             upstream,
+            follow,
             pool,
         })
     }
 }
 
-/// Every live consumer registered under each of `names`; an error for a name with none.
-fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, ShmError> {
+/// Every live consumer registered under each of `names`, and every worker of a pool of that
+/// name (followed as the pool: recorded in `follow`); an error for a name with none.
+fn resolve_upstream(
+    ring: &RingInner,
+    names: &[&str],
+    follow: &mut PoolFollow,
+) -> Result<Vec<Upstream>, ShmError> {
     let segment = &ring.segment;
     let fd = segment.map.fd();
     let mut upstream = Vec::new();
@@ -226,7 +240,9 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
         let before = upstream.len();
         for (index, entry) in segment.registry.iter().enumerate() {
             let state = entry.state.load(Ordering::Acquire);
-            if !(state == ACTIVE || state == DORMANT) || !entry.label.is(wanted) {
+            let worker = ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+                == Some(ConsumerKind::Worker);
+            if !(state == ACTIVE || state == DORMANT) || worker || !entry.label.is(wanted) {
                 continue;
             }
             let pid = entry.pid.load(Ordering::Relaxed);
@@ -252,7 +268,19 @@ fn resolve_upstream(ring: &RingInner, names: &[&str]) -> Result<Vec<Upstream>, S
                 sequence,
                 gating: slot.is_gating(),
                 declared: entry.is_declared(),
+                pool: None,
             });
+        }
+        // A pool of that name: every worker it has now, and those that join later.
+        let pool = segment.pools.iter().position(|p| {
+            p.state.load(Ordering::Acquire) == crate::registry::POOL_ACTIVE && p.label.is(wanted)
+        });
+        if let Some(pool) = pool {
+            let (count, members) = pool_members(ring, pool, wanted);
+            if any_live(ring, &members) {
+                follow.add(ring, pool, count, wanted);
+                upstream.extend(members);
+            }
         }
         if upstream.len() == before {
             return Err(ShmError::UnknownConsumer {
@@ -367,6 +395,7 @@ fn adopt(
         }
     }
     entry.state.store(ACTIVE, Ordering::Release);
+    note_members_changed(segment, entry);
     tracing::debug!(segment = %name, slot = index, pid, consumer = label, "attached as a declared consumer");
     Ok(Registration::held(
         ring, index, generation, label, sequence, lock_fd,
@@ -400,6 +429,7 @@ pub(crate) fn release_entry(ring: &RingInner, index: usize) {
         entry.flags.store(0, Ordering::Relaxed);
         entry.state.store(FREE, Ordering::Release);
     }
+    note_members_changed(segment, entry);
 }
 
 /// Whether entry `index` is a worker of a declared pool and no other worker of that pool (live

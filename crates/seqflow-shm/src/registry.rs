@@ -165,6 +165,10 @@ pub(crate) struct PoolEntry {
     pub label: Label,
     /// [`DECLARED`] for a pool declared at creation (it gates from the first sequence).
     pub flags: AtomicU32,
+    /// Bumped (under the registry lock) whenever a worker of the pool joins, leaves, dies or
+    /// goes dormant: stages that follow the pool refresh the workers they follow when it
+    /// changes (`pool_members.rs`).
+    pub members: AtomicU64,
     pub work: Sequence,
 }
 

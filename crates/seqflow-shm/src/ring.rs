@@ -648,12 +648,10 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     }
 
     /// A gating consumer that runs after every live consumer named in `after` (in any process):
-    /// it only sees events they have processed. A pool's name stands for the workers it has
-    /// when this consumer registers: workers that join the pool later are not followed (their
-    /// events may reach this consumer while they handle them), so start the pool's workers
-    /// first. Followed workers stay where they are while idle (the other workers do not raise
-    /// them: see [`ShmWorker`](crate::ShmWorker)), so an idle followed worker holds this
-    /// consumer back.
+    /// it only sees events they have processed. A pool's name stands for the pool: every worker
+    /// it has and every worker that joins it later (a worker that leaves stops holding this
+    /// consumer back; a pool left by all its workers, unless declared, ends it with
+    /// [`ConsumeError::UpstreamGone`](crate::ConsumeError::UpstreamGone)).
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing, ShmError};

@@ -87,6 +87,16 @@ impl Watch {
         &self.upstream
     }
 
+    /// The stages this consumer follows, to replace the workers of a followed pool.
+    pub fn upstream_mut(&mut self) -> &mut Vec<Upstream> {
+        &mut self.upstream
+    }
+
+    /// The ring this watch is on, shared.
+    pub fn ring_arc(&self) -> &Arc<RingInner> {
+        &self.ring
+    }
+
     /// Poll `ready` until it yields, checking liveness between slices; waiting `seq` (for
     /// error reports) until `deadline`, which starts (`Deadline::begin`) only if `ready` does
     /// not yield at once.
@@ -185,9 +195,19 @@ impl Watch {
     fn check_liveness(&mut self, seq: i64) -> Result<(), ConsumeError> {
         let segment = &self.ring.segment;
         let fd = segment.map.fd();
+        let mut dead_worker = false;
         for up in &self.upstream {
             let entry = &segment.registry[up.index];
             let state = entry.state.load(Ordering::Acquire);
+            if up.pool.is_some() {
+                // A followed pool's workers come and go: a worker that left is no longer
+                // followed once the pool's membership count moved (`pool_members.rs`); one that
+                // died is, once its slot is released, which this consumer does itself.
+                let pid = entry.pid.load(Ordering::Relaxed);
+                dead_worker |=
+                    state == ACTIVE && !holder_alive(fd, CONSUMER_BASE + up.index as u64, pid);
+                continue;
+            }
             let gone = if up.declared {
                 // A declared upstream keeps its slot across restarts; only a release ends it.
                 !(entry.is_declared() && matches!(state, ACTIVE | DORMANT | REGISTERING))
@@ -202,6 +222,11 @@ impl Watch {
                     upstream: up.label.clone(),
                     index: up.index,
                 });
+            }
+        }
+        if dead_worker {
+            if let Err(e) = reaper::reap_dead_consumers(&self.ring, false) {
+                tracing::warn!(error = %e, "releasing dead pool workers' slots failed");
             }
         }
         match segment.mode {

@@ -377,6 +377,62 @@ fn killed_while_idle_after_raise() {
     assert!(next > 100);
 }
 
+/// A stage after a pool, and a worker that joins the pool later in another process and is
+/// killed while it handles event 0: the stage does not read event 0 while the worker holds it,
+/// does not fail when the worker dies (it releases the dead worker's slot itself), and then
+/// goes on with the pool's other worker.
+fn stage_after_pool_with_late_worker_killed() {
+    let seg = Seg::new("adv-after-killed");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, opts(ProducerMode::Single)).unwrap();
+    let mut early = ring.worker("pool").unwrap();
+    let mut after = ring.consumer_after("after", &["pool"]).unwrap();
+    let ready = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut w = ring.worker("pool").map_err(|e| e.to_string())?;
+        ready.send(&[1]);
+        w.process(Some(Duration::from_secs(10)), |_, _| {
+            ready.send(&[2]);
+            std::thread::sleep(Duration::from_secs(30)); // killed in here
+        })
+        .map_err(|e| e.to_string())?;
+        Err("the late worker was not killed".into())
+    });
+    ready
+        .recv(1, Duration::from_secs(10))
+        .expect("child joined");
+    let mut producer = ring.producer().unwrap();
+    producer.publish(|e, _| *e = 0).unwrap();
+    ready
+        .recv(1, Duration::from_secs(10))
+        .expect("child holds event 0");
+    producer.publish(|e, _| *e = 1).unwrap();
+    assert_eq!(early.process(NOW, |_, s| s).unwrap().0, 1);
+    let early_read = after.poll_batch(Some(Duration::from_millis(100)), |_, s, _| {
+        panic!("the stage read {s} while the late worker holds event 0")
+    });
+    assert!(
+        matches!(early_read, Err(ConsumeError::Timeout)),
+        "{early_read:?}"
+    );
+    child.kill();
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while seen.len() < 2 && Instant::now() < deadline {
+        match after.poll_batch(Some(Duration::from_millis(50)), |_, s, _| seen.push(s)) {
+            Ok(_) | Err(ConsumeError::Timeout) => {}
+            Err(e) => panic!("the stage after the pool failed: {e:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [0, 1],
+        "the stage did not go on after the late worker died"
+    );
+    assert_eq!(ring.inspect().lost_pool_events, 1);
+}
+
 fn main() {
     let cases: &[(&str, fn())] = &[
         ("stopped_while_waiting_single", stopped_while_waiting_single),
@@ -391,6 +447,10 @@ fn main() {
         (
             "killed_while_idle_after_raise",
             killed_while_idle_after_raise,
+        ),
+        (
+            "stage_after_pool_with_late_worker_killed",
+            stage_after_pool_with_late_worker_killed,
         ),
     ];
     common::run_cases(cases);

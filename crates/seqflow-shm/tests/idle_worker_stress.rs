@@ -263,9 +263,9 @@ fn stage_after_pool_sees_only_handled_events() {
     assert!(next > 200);
 }
 
-/// A stage after a pool follows the workers it found: one of them idle, another worker that
-/// joined later must not raise it (the stage would then read the event a third worker is
-/// handling); followed workers are never raised.
+/// A stage after a pool follows the pool: an idle worker it found at registration is raised
+/// by a worker that joined later, and the stage must still not read the event a third worker
+/// (also joined later) is handling.
 #[test]
 fn stage_after_pool_idle_followed_worker_raised_by_late_joiner() {
     let seg = Seg::new("adv-after-late2");

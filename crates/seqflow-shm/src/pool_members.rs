@@ -1,0 +1,192 @@
+//! A stage after a pool follows the pool: every worker it has when the stage registers and
+//! every worker that joins later.
+//!
+//! A worker holds the event it took at its own gating sequence only. A stage that followed just
+//! the workers it found at registration would read an event a later worker still handles as
+//! soon as those had moved past it. So every change to a pool's workers (one joins, leaves,
+//! dies and is reaped, or a declared pool's last one goes dormant) bumps the pool's `members`
+//! count, under the registry lock and after the entry's state changed. A follower reads the
+//! sequences it follows and then the count; when the count moved, it takes the pool's workers
+//! again and polls again before it reads anything.
+//!
+//! Why that is enough. Say worker `W` joined after the follower last took the pool's workers,
+//! and claimed event `e`. `W` bumped the count before it returned from registering, so before
+//! its claim (a CAS on the pool's work sequence). For the follower to pass `e`, every worker it
+//! follows must be at `e` or beyond. A worker's sequence gets there only by a store that comes
+//! after an `Acquire` read of the work sequence at `e` or beyond (its own claim of a later
+//! event, its own raise to the work sequence before a claim, or another worker's raise of an
+//! idle worker, `idle_workers.rs`), and the work sequence only changes by read-modify-writes,
+//! so that read synchronizes with `W`'s claim. The store is a `Release` (or a read-modify-write
+//! that releases); the follower's `Acquire` load of it therefore happens after `W`'s bump, and
+//! its later load of the count sees the bump. A worker that registers later than `W` bumps the
+//! count after `W`'s, through the same chain. The rule needs no lock on the follower's side.
+
+use crate::liveness::{holder_alive, CONSUMER_BASE};
+use crate::registration::Upstream;
+use crate::registry::{ConsumerEntry, ConsumerKind, ACTIVE, DORMANT};
+use crate::ring::RingInner;
+use crate::segment::Segment;
+use crate::ConsumeError;
+use seqflow_sequence::OwnedRef;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Record that a worker entry of some pool changed state. Called under the registry lock,
+/// after the entry's state was stored; does nothing for other kinds of entry.
+pub(crate) fn note_members_changed(segment: &Segment, entry: &ConsumerEntry) {
+    if ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed)) != Some(ConsumerKind::Worker) {
+        return;
+    }
+    let pool = entry.pool.load(Ordering::Relaxed) as usize;
+    if let Some(pool) = segment.pools.get(pool) {
+        // `Release`: a follower that reads the new count also sees the entry's new state.
+        pool.members.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The workers of pool `pool` (named `label`) that gate: live or not yet reaped, and declared
+/// placeholders; with the pool's membership count, read before the scan, so that a change
+/// during the scan shows up as a later change of the count.
+pub(crate) fn pool_members(ring: &RingInner, pool: usize, label: &str) -> (u64, Vec<Upstream>) {
+    let segment = &ring.segment;
+    let Some(pool_entry) = segment.pools.get(pool) else {
+        return (0, Vec::new());
+    };
+    let members = pool_entry.members.load(Ordering::Acquire);
+    let mut found = Vec::new();
+    for (index, entry) in segment.registry.iter().enumerate() {
+        let state = entry.state.load(Ordering::Acquire);
+        if !(state == ACTIVE || state == DORMANT)
+            || ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+                != Some(ConsumerKind::Worker)
+            || entry.pool.load(Ordering::Relaxed) as usize != pool
+        {
+            continue;
+        }
+        let Some(slot) = segment.gating.slots().get(index) else {
+            continue;
+        };
+        // SAFETY: the sequence lives in the gating region of the mapping, which the `OwnedRef`
+        // keeps alive through the mapping's `Arc`; it is only read through it.
+        let sequence = unsafe {
+            OwnedRef::from_raw(
+                std::ptr::NonNull::from(slot.sequence()),
+                segment.map.clone(),
+            )
+        };
+        found.push(Upstream {
+            index,
+            generation: entry.generation.load(Ordering::Relaxed),
+            label: label.to_owned(),
+            sequence,
+            gating: slot.is_gating(),
+            declared: entry.is_declared(),
+            pool: Some(pool),
+        });
+    }
+    (members, found)
+}
+
+/// Whether `upstream` (a list of pool members) has a worker that is alive or a dormant
+/// declared placeholder: a pool whose workers all died holds nothing that can be followed.
+pub(crate) fn any_live(ring: &RingInner, upstream: &[Upstream]) -> bool {
+    let segment = &ring.segment;
+    upstream.iter().any(|u| {
+        let entry = &segment.registry[u.index];
+        match entry.state.load(Ordering::Acquire) {
+            DORMANT => true,
+            ACTIVE => holder_alive(
+                segment.map.fd(),
+                CONSUMER_BASE + u.index as u64,
+                entry.pid.load(Ordering::Relaxed),
+            ),
+            _ => false,
+        }
+    })
+}
+
+/// One pool a consumer follows.
+#[derive(Debug)]
+struct Followed {
+    pool: usize,
+    label: String,
+    /// The membership count its workers in the consumer's list were taken at.
+    seen: u64,
+    /// The pool's membership count, in the segment.
+    count: OwnedRef<AtomicU64>,
+}
+
+/// The pools a consumer follows, with the membership count its list of their workers is from.
+#[derive(Debug, Default)]
+pub(crate) struct PoolFollow {
+    pools: Vec<Followed>,
+}
+
+impl PoolFollow {
+    /// Follow pool `pool` of `ring`, named `label`, whose workers were taken at membership
+    /// count `seen`.
+    pub fn add(&mut self, ring: &RingInner, pool: usize, seen: u64, label: &str) {
+        let segment = &ring.segment;
+        let Some(entry) = segment.pools.get(pool) else {
+            return;
+        };
+        if self.pools.iter().any(|f| f.pool == pool) {
+            return;
+        }
+        // SAFETY: the count lives in the pools region of the mapping, which the `OwnedRef`
+        // keeps alive through the mapping's `Arc`; it is only read through it.
+        let count = unsafe {
+            OwnedRef::from_raw(std::ptr::NonNull::from(&entry.members), segment.map.clone())
+        };
+        self.pools.push(Followed {
+            pool,
+            label: label.to_owned(),
+            seen,
+            count,
+        });
+    }
+
+    /// Whether some followed pool's workers changed since they were last taken. To be called
+    /// after reading the followed sequences (see the module docs).
+    #[inline]
+    pub fn changed(&self) -> bool {
+        !self.pools.is_empty() && self.changed_slow()
+    }
+
+    fn changed_slow(&self) -> bool {
+        self.pools
+            .iter()
+            .any(|f| f.count.load(Ordering::Acquire) != f.seen)
+    }
+
+    /// Take the workers of every pool whose membership changed again, replacing them in
+    /// `upstream`. A pool left with nothing to follow (every worker gone, not declared) is
+    /// [`ConsumeError::UpstreamGone`], as a plain upstream stage that leaves.
+    #[cold]
+    pub fn refresh(
+        &mut self,
+        ring: &RingInner,
+        upstream: &mut Vec<Upstream>,
+    ) -> Result<(), ConsumeError> {
+        for followed in &mut self.pools {
+            if followed.count.load(Ordering::Acquire) == followed.seen {
+                continue;
+            }
+            let pool = followed.pool;
+            let (count, members) = pool_members(ring, pool, &followed.label);
+            if !any_live(ring, &members) {
+                let index = upstream
+                    .iter()
+                    .find(|u| u.pool == Some(pool))
+                    .map_or(0, |u| u.index);
+                return Err(ConsumeError::UpstreamGone {
+                    upstream: followed.label.clone(),
+                    index,
+                });
+            }
+            followed.seen = count;
+            upstream.retain(|u| u.pool != Some(pool));
+            upstream.extend(members);
+        }
+        Ok(())
+    }
+}
