@@ -121,8 +121,13 @@ def test_open_by_name_takes_the_slot_size_of_the_segment():
             assert q.get(timeout=5) == b"o" * 3008
             with pytest.raises(ValueError, match="3008 bytes"):
                 other.put(b"o" * 3009)
-            with pytest.raises(seqflow.SegmentMismatch):
+            with pytest.raises(seqflow.SegmentMismatch) as e:
                 seqflow.Ring.open(name)  # a queue's segment is not a ring's
+            # ... and the message says what to do instead, not fingerprints and Rust types.
+            assert str(e.value) == (
+                "segment '%s' was created by a seqflow Queue (pickled items), not a Ring; "
+                'open it with seqflow.Queue.open("%s")' % (name, name)
+            )
         finally:
             q.unlink()
 
