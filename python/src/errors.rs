@@ -27,6 +27,15 @@ pub enum Fail {
     Mismatch(String),
     /// Misuse of a handle (`RuntimeError`), e.g. publishing while a claim is open.
     State(String),
+    /// The end of a stream told in the caller's terms (`seqflow.Closed`): a `Queue`'s, where
+    /// the ring's own message would speak of rings and sequences. `end` is the last sequence
+    /// for a consumer that reached it, `None` for a producer refused.
+    Closed {
+        /// The message.
+        message: String,
+        /// The last sequence of the stream, if a consumer reached it.
+        end: Option<i64>,
+    },
 }
 
 impl From<ShmError> for Fail {
@@ -86,6 +95,7 @@ impl Fail {
             Fail::Value(msg) => PyValueError::new_err(msg),
             Fail::State(msg) => PyRuntimeError::new_err(msg),
             Fail::Mismatch(msg) => custom(py, "SegmentMismatch", msg),
+            Fail::Closed { message, end } => custom_args(py, "Closed", (message, end)),
             Fail::Shm(e) => {
                 let msg = e.to_string();
                 let class = match &e {

@@ -11,7 +11,8 @@ use crate::errors::Fail;
 use crate::slot::{fingerprint, slot_size_of_event, Role};
 use seqflow_shm::{
     ClaimError, ConsumeError, ConsumerKind, DynByteSlot, OpenOptions, ProducerMode, SequenceRange,
-    ShmClaim, ShmConsumer, ShmOptions, ShmProducer, ShmRing, ShmSubscriber, ShmWorker, UnlinkGuard,
+    ShmClaim, ShmConsumer, ShmError, ShmOptions, ShmProducer, ShmRing, ShmSubscriber, ShmWorker,
+    UnlinkGuard,
 };
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -97,9 +98,40 @@ pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<Ring>, Fail
         fingerprint: Some(fingerprint(role, slot_size)),
         ..Default::default()
     };
-    Ok(Arc::new(Ring(ShmRing::<DynByteSlot>::open_with(
-        name, options,
-    )?)))
+    match ShmRing::<DynByteSlot>::open_with(name, options) {
+        Ok(ring) => Ok(Arc::new(Ring(ring))),
+        Err(ShmError::FingerprintMismatch { found, .. }) => {
+            Err(Fail::Mismatch(role_mismatch(name, role, slot_size, found)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// What to tell a Python user whose `open` as `role` found a segment of `slot_size`-byte
+/// slots with the fingerprint `found`: the other class, when the Python package made the
+/// segment as that one (the Rust error's fingerprints and type name say nothing they can act
+/// on), else a segment some other program made.
+fn role_mismatch(name: &str, role: Role, slot_size: usize, found: u64) -> String {
+    let other = match role {
+        Role::Queue => Role::Ring,
+        Role::Ring => Role::Queue,
+    };
+    if found != fingerprint(other, slot_size) {
+        return format!(
+            "segment '{name}' holds {slot_size}-byte slots of another kind (not made by \
+             seqflow.Queue or seqflow.Ring: a program with its own event type?), not a {role:?}"
+        );
+    }
+    match role {
+        Role::Ring => format!(
+            "segment '{name}' was created by a seqflow Queue (pickled items), not a Ring; \
+             open it with seqflow.Queue.open({name:?})"
+        ),
+        Role::Queue => format!(
+            "segment '{name}' was created by a seqflow Ring (raw byte slots), not a Queue; \
+             open it with seqflow.Ring.open({name:?})"
+        ),
+    }
 }
 
 impl Ring {

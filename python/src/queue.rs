@@ -26,7 +26,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::GILOnceCell;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyMemoryView, PyTuple};
-use seqflow_shm::UnlinkGuard;
+use seqflow_shm::{ClaimError, ConsumeError, UnlinkGuard};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -123,6 +123,26 @@ impl Shared {
             Err(Fail::Value(format!("Queue {} is closed", self.name)))
         } else {
             Ok(())
+        }
+    }
+
+    /// `e` in Queue terms: the end of the stream (`end_stream`) as a queue's, not a ring's
+    /// (the ring's message speaks of rings and sequences); any other error as it is.
+    fn in_queue_terms(&self, e: Fail) -> Fail {
+        let (what, end) = match e {
+            Fail::Claim(ClaimError::Closed) => ("no more items can be put", None),
+            Fail::Consume(ConsumeError::Closed { end }) => (
+                "every item put before the end has been taken, no more will come",
+                Some(end),
+            ),
+            e => return e,
+        };
+        Fail::Closed {
+            message: format!(
+                "queue '{}' is closed (end_stream was called): {what}",
+                self.name
+            ),
+            end,
         }
     }
 
@@ -363,7 +383,12 @@ impl Queue {
         };
         let producer = shared.producer(&mut slot).py_err(py)?;
         // Fast path with the GIL held: room now.
-        if producer.put(items, Duration::ZERO).py_err(py)?.is_some() {
+        let put = producer.put(items, Duration::ZERO);
+        if put
+            .map_err(|e| shared.in_queue_terms(e))
+            .py_err(py)?
+            .is_some()
+        {
             return Ok(true);
         }
         if !block {
@@ -375,7 +400,9 @@ impl Queue {
             sliced(py, until, |wait| {
                 shared.release_idle_anchor(slot);
                 let producer = shared.producer(slot)?;
-                producer.put(items, wait)
+                producer
+                    .put(items, wait)
+                    .map_err(|e| shared.in_queue_terms(e))
             })
         }?;
         Ok(done.is_some())
@@ -411,6 +438,7 @@ impl Queue {
             .take(max, Duration::ZERO, &mut |_, k, data| {
                 out.push((k, PyBytes::new(py, data)));
             })
+            .map_err(|e| shared.in_queue_terms(e))
             .py_err(py)?;
         if !out.is_empty() || !block {
             return Ok(out);
@@ -421,7 +449,9 @@ impl Queue {
             sliced(py, until, |wait| {
                 let worker = shared.worker(slot)?;
                 let mut copied: Vec<(u8, Vec<u8>)> = Vec::new();
-                worker.take(max, wait, &mut |_, k, data| copied.push((k, data.to_vec())))?;
+                worker
+                    .take(max, wait, &mut |_, k, data| copied.push((k, data.to_vec())))
+                    .map_err(|e| shared.in_queue_terms(e))?;
                 Ok((!copied.is_empty()).then_some(copied))
             })
         }?;

@@ -121,8 +121,13 @@ def test_open_by_name_takes_the_slot_size_of_the_segment():
             assert q.get(timeout=5) == b"o" * 3008
             with pytest.raises(ValueError, match="3008 bytes"):
                 other.put(b"o" * 3009)
-            with pytest.raises(seqflow.SegmentMismatch):
+            with pytest.raises(seqflow.SegmentMismatch) as e:
                 seqflow.Ring.open(name)  # a queue's segment is not a ring's
+            # ... and the message says what to do instead, not fingerprints and Rust types.
+            assert str(e.value) == (
+                "segment '%s' was created by a seqflow Queue (pickled items), not a Ring; "
+                'open it with seqflow.Queue.open("%s")' % (name, name)
+            )
         finally:
             q.unlink()
 
@@ -173,6 +178,28 @@ def test_end_stream_drains_then_raises_closed():
         with pytest.raises(seqflow.Closed) as e:
             q.get(timeout=5)
         assert e.value.end == 1
+
+
+def test_ended_queue_says_so_in_queue_terms():
+    # A Queue user hears of the queue and `end_stream`, not of rings and sequences.
+    with seqflow.Queue(maxsize=8, slot_size=16) as q:
+        q.put(b"a")
+        q.end_stream()
+        for put in (lambda: q.put(b"late"), lambda: q.put_many([b"x", b"y"])):
+            with pytest.raises(seqflow.Closed) as e:
+                put()
+            message = str(e.value)
+            assert message == "queue '%s' is closed (end_stream was called): no more items can be put" % q.name
+            assert e.value.end is None
+        assert q.get(timeout=5) == b"a"
+        for get in (lambda: q.get(timeout=5), lambda: q.get_many(4, timeout=5), q.get_nowait):
+            with pytest.raises(seqflow.Closed) as e:
+                get()
+            message = str(e.value)
+            assert message.startswith("queue '%s' is closed (end_stream was called): " % q.name)
+            assert "no more will come" in message
+            assert "ring" not in message and "sequence" not in message
+            assert e.value.end == 0
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])

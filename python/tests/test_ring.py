@@ -135,8 +135,13 @@ def test_ring_slot_size_rounding_and_open_by_name():
                 other.publish(b"r" * 105)
             c.wait_for(0, timeout=5)
             assert bytes(c.get(0)) == b"r" * 104
-            with pytest.raises(seqflow.SegmentMismatch):
+            with pytest.raises(seqflow.SegmentMismatch) as e:
                 seqflow.Queue.open(name)  # a ring's segment is not a queue's
+            # ... and the message says what to do instead, not fingerprints and Rust types.
+            assert str(e.value) == (
+                "segment '%s' was created by a seqflow Ring (raw byte slots), not a Queue; "
+                'open it with seqflow.Ring.open("%s")' % (name, name)
+            )
         finally:
             r.unlink()
 

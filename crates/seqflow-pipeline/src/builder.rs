@@ -1,6 +1,7 @@
 //! [`DisruptorBuilder`]: wire stages (multicast, pipeline, diamond, worker pools), then start.
 
 use crate::custom::run_processor;
+use crate::error::check_stage_name;
 use crate::feed::HeapFeed;
 use crate::handler::WithState;
 use crate::handler_mut::Exclusive;
@@ -437,6 +438,9 @@ where
     pub fn start(mut self) -> Result<Started<E, S>, BuildError> {
         if let Some(err) = self.error.take() {
             return Err(err);
+        }
+        for stage in &self.stages {
+            check_stage_name(&stage.name)?;
         }
         self.check_mutating_stages()?;
         let claimer = self
@@ -1006,7 +1010,8 @@ where
     }
 
     /// Name the stages just added (shown in metrics, logs and thread names); several members
-    /// are numbered `name-0`, `name-1`, …
+    /// are numbered `name-0`, `name-1`, …. An empty name or one holding control characters is
+    /// [`BuildError::InvalidStageName`] at [`start`](DisruptorBuilder::start).
     pub fn named(self, name: &str) -> Self {
         let many = self.members.len() > 1;
         for (i, &id) in self.members.ids.iter().enumerate() {

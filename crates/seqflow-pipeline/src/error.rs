@@ -82,6 +82,16 @@ pub enum BuildError {
         /// The name asked for.
         name: String,
     },
+    /// A stage name is empty or holds control characters: names are shown in metrics, logs
+    /// and thread names, and [`remove_stage`](crate::Disruptor::remove_stage) finds a stage by
+    /// its name (the rule of consumer names in shared memory).
+    #[error("stage name {name:?} is {reason}: give the stage a printable, non-empty name")]
+    InvalidStageName {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it (`empty`, `holding control characters`).
+        reason: &'static str,
+    },
     /// A stage thread could not be spawned (also: a thread name with a NUL byte).
     #[error("could not spawn the thread of stage {stage}: {source}")]
     Spawn {
@@ -444,4 +454,19 @@ pub enum GetError {
         /// The last sequence that stage finished.
         done: i64,
     },
+}
+
+/// [`BuildError::InvalidStageName`] if `name` is empty or holds control characters.
+pub(crate) fn check_stage_name(name: &str) -> Result<(), BuildError> {
+    let reason = if name.is_empty() {
+        "empty"
+    } else if name.chars().any(char::is_control) {
+        "holding control characters"
+    } else {
+        return Ok(());
+    };
+    Err(BuildError::InvalidStageName {
+        name: name.to_owned(),
+        reason,
+    })
 }

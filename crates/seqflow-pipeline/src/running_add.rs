@@ -2,6 +2,7 @@
 //! worker pool ([`Disruptor::handle_events_with_worker_pool`]).
 
 use crate::builder::stage_runner;
+use crate::error::check_stage_name;
 use crate::feed::HeapFeed;
 use crate::processor::{run_batch_processor, StageContext};
 use crate::stage::{StageOptions, StageRecord};
@@ -122,6 +123,10 @@ where
             return Err(BuildError::EmptyWorkerPool);
         }
         let count = workers.len();
+        if let Some(name) = &settings.name {
+            // The pool's own name: an empty one would still make valid-looking `-0`, `-1`.
+            check_stage_name(name)?;
+        }
         let names: Vec<String> = match &settings.name {
             Some(name) => (0..count)
                 .map(|i| self.free_name(&format!("{name}-{i}")))
@@ -241,8 +246,10 @@ where
         Ok(())
     }
 
-    /// `name` if no stage has it, else [`BuildError::StageNameTaken`].
+    /// `name` if it is a valid stage name ([`BuildError::InvalidStageName`]) and no stage has
+    /// it ([`BuildError::StageNameTaken`]).
     fn free_name(&self, name: &str) -> Result<String, BuildError> {
+        check_stage_name(name)?;
         if self.stages.iter().any(|s| s.name == name) {
             return Err(BuildError::StageNameTaken {
                 name: name.to_owned(),

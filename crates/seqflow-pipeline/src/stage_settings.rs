@@ -51,7 +51,10 @@ impl<E: ?Sized + 'static> StageSettings<E> {
     /// Name the stage (in metrics, logs, thread names, and for
     /// [`remove_stage`](crate::Disruptor::remove_stage)); the workers of a pool are numbered
     /// `name-0`, `name-1`, …. A name a stage of the disruptor already has is
-    /// [`BuildError::StageNameTaken`](crate::BuildError::StageNameTaken).
+    /// [`BuildError::StageNameTaken`](crate::BuildError::StageNameTaken); an empty name or one
+    /// holding control characters is
+    /// [`BuildError::InvalidStageName`](crate::BuildError::InvalidStageName) (both when the
+    /// stage is added).
     pub fn named(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
         self

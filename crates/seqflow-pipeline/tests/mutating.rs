@@ -715,10 +715,14 @@ fn a_start_that_fails_part_way_stops_the_stages_already_running() {
     // The writer's thread ended and dropped its handler (and the token with it).
     assert_eq!(Arc::strong_count(&token), 1);
 
-    // The same through a stage name (the default thread name is `seqflow-<name>`).
+    // A stage name with a NUL byte (the default thread name is `seqflow-<name>`) no longer
+    // gets that far: it is refused before any thread starts.
     let mut b = builder();
     b.handle_events_with(|_: &u64, _, _| {}).named("bad\0name");
-    assert!(matches!(b.start().err(), Some(BuildError::Spawn { .. })));
+    assert!(matches!(
+        b.start().err(),
+        Some(BuildError::InvalidStageName { .. })
+    ));
 }
 
 #[test]

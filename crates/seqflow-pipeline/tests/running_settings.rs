@@ -140,6 +140,57 @@ fn a_name_in_use_is_refused_and_pools_are_numbered_after_it() {
 }
 
 #[test]
+fn an_empty_or_control_character_name_is_refused_before_anything_starts() {
+    let (mut d, mut p) = Disruptor::builder(16, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    for bad in ["", "tab\there", "bell\u{7}"] {
+        let stage =
+            d.handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named(bad));
+        assert!(
+            matches!(&stage, Err(BuildError::InvalidStageName { name, .. }) if name == bad),
+            "{stage:?}"
+        );
+        // A pool's own name is checked, not only the workers' `name-N`.
+        let pool = d.handle_events_with_worker_pool_settings(
+            vec![|_: &u64, _: i64, _: bool| {}; 2],
+            StageSettings::new().named(bad),
+        );
+        assert!(
+            matches!(&pool, Err(BuildError::InvalidStageName { name, .. }) if name == bad),
+            "{pool:?}"
+        );
+    }
+    let message = d
+        .handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named(""))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("empty"), "{message}");
+    assert!(d.metrics().stages.is_empty(), "nothing was started");
+    // The disruptor goes on as before.
+    let ok = d
+        .handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named("fine"))
+        .unwrap();
+    assert_eq!(ok, "fine");
+    p.publish(|e, _| *e = 1).unwrap();
+    d.shutdown().unwrap();
+}
+
+#[test]
+fn a_builder_stage_with_an_empty_name_is_refused_at_start() {
+    let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
+    b.handle_events_with(|_: &u64, _, _| {}).named("");
+    let started = b.start();
+    assert!(
+        matches!(&started, Err(BuildError::InvalidStageName { name, reason: "empty" }) if name.is_empty()),
+        "{:?}",
+        started.as_ref().err()
+    );
+}
+
+#[test]
 fn a_pool_with_settings_gives_each_worker_the_exception_handler_and_timeout() {
     let (mut d, mut p) = Disruptor::builder(16, || 0u64)
         .single_producer()
