@@ -62,26 +62,7 @@ pub(crate) fn pool_members(ring: &RingInner, pool: usize, label: &str) -> (u64, 
         {
             continue;
         }
-        let Some(slot) = segment.gating.slots().get(index) else {
-            continue;
-        };
-        // SAFETY: the sequence lives in the gating region of the mapping, which the `OwnedRef`
-        // keeps alive through the mapping's `Arc`; it is only read through it.
-        let sequence = unsafe {
-            OwnedRef::from_raw(
-                std::ptr::NonNull::from(slot.sequence()),
-                segment.map.clone(),
-            )
-        };
-        found.push(Upstream {
-            index,
-            generation: entry.generation.load(Ordering::Relaxed),
-            label: label.to_owned(),
-            sequence,
-            gating: slot.is_gating(),
-            declared: entry.is_declared(),
-            pool: Some(pool),
-        });
+        found.extend(Upstream::of_slot(ring, index, label, Some(pool)));
     }
     (members, found)
 }

@@ -48,6 +48,38 @@ pub(crate) struct Upstream {
     pub pool: Option<usize>,
 }
 
+impl Upstream {
+    /// Follow the consumer in slot `index` of `ring`, named `label` (`pool`: a worker followed
+    /// as part of that pool); `None` for a slot outside the gating table.
+    pub fn of_slot(
+        ring: &RingInner,
+        index: usize,
+        label: &str,
+        pool: Option<usize>,
+    ) -> Option<Self> {
+        let segment = &ring.segment;
+        let slot = segment.gating.slots().get(index)?;
+        let entry = segment.registry.get(index)?;
+        // SAFETY: the sequence lives in the gating region of the mapping, which the `OwnedRef`
+        // keeps alive through the mapping's `Arc`; it is only read through it.
+        let sequence = unsafe {
+            OwnedRef::from_raw(
+                std::ptr::NonNull::from(slot.sequence()),
+                segment.map.clone(),
+            )
+        };
+        Some(Self {
+            index,
+            generation: entry.generation.load(Ordering::Relaxed),
+            label: label.to_owned(),
+            sequence,
+            gating: slot.is_gating(),
+            declared: entry.is_declared(),
+            pool,
+        })
+    }
+}
+
 /// A held consumer slot; released on drop (in the registering process only).
 pub(crate) struct Registration {
     pub ring: Arc<RingInner>,
@@ -250,26 +282,7 @@ fn resolve_upstream(
             if state == ACTIVE && !holder_alive(fd, CONSUMER_BASE + index as u64, pid) {
                 continue;
             }
-            let Some(slot) = segment.gating.slots().get(index) else {
-                continue;
-            };
-            // SAFETY: the sequence lives in the gating region of the mapping, which the
-            // `OwnedRef` keeps alive through the mapping's `Arc`.
-            let sequence = unsafe {
-                OwnedRef::from_raw(
-                    std::ptr::NonNull::from(slot.sequence()),
-                    segment.map.clone(),
-                )
-            };
-            upstream.push(Upstream {
-                index,
-                generation: entry.generation.load(Ordering::Relaxed),
-                label: (*wanted).to_owned(),
-                sequence,
-                gating: slot.is_gating(),
-                declared: entry.is_declared(),
-                pool: None,
-            });
+            upstream.extend(Upstream::of_slot(ring, index, wanted, None));
         }
         // A pool of that name: every worker it has now, and those that join later.
         let pool = segment.pools.iter().position(|p| {

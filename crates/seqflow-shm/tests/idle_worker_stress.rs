@@ -6,33 +6,14 @@
 
 mod common;
 
-use common::Seg;
-use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use common::{lcg, pool_opts as opts, Seg};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmRing};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 type Ev = [u64; 2];
-
-fn opts(mode: ProducerMode, declared: &[&str]) -> ShmOptions {
-    ShmOptions {
-        producer: mode,
-        wait: WaitKind::Futex,
-        liveness_interval: Duration::from_millis(10),
-        max_producers: 4,
-        max_consumers: 32,
-        declared_pools: declared.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
-
-fn lcg(k: &mut u64) -> u64 {
-    *k = k
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    *k >> 33
-}
 
 /// Threads of one pool: process / process_batch with slow handlers that check the slot holds
 /// their sequence at start and end, panicking handlers (caught; the worker reused or dropped),

@@ -5,8 +5,8 @@
 
 mod common;
 
-use common::Seg;
-use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use common::{lcg, pool_opts as opts, Seg};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmRing};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -14,18 +14,6 @@ use std::time::{Duration, Instant};
 type Ev = [u64; 2];
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
-
-fn opts(mode: ProducerMode, declared_pools: &[&str]) -> ShmOptions {
-    ShmOptions {
-        producer: mode,
-        wait: WaitKind::Futex,
-        liveness_interval: Duration::from_millis(10),
-        max_producers: 4,
-        max_consumers: 32,
-        declared_pools: declared_pools.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
 
 /// A worker that joins after the stage registered takes event 0; an early worker handles
 /// event 1 meanwhile. The stage must not read event 0 while the late worker holds it.
@@ -256,11 +244,4 @@ fn churn(mode: ProducerMode) {
         missing.is_empty(),
         "{mode:?}: the stage did not get {missing:?} once ({result:?})"
     );
-}
-
-fn lcg(k: &mut u64) -> u64 {
-    *k = k
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    *k >> 33
 }

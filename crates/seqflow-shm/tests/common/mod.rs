@@ -265,3 +265,28 @@ pub fn run_cases(cases: &[(&'static str, fn())]) {
         std::process::exit(101);
     }
 }
+
+/// Options for the pool stress tests: futex waits, a 10 ms liveness interval, room for 4
+/// producers and 32 consumers, `declared_pools` declared.
+pub fn pool_opts(
+    mode: seqflow_shm::ProducerMode,
+    declared_pools: &[&str],
+) -> seqflow_shm::ShmOptions {
+    seqflow_shm::ShmOptions {
+        producer: mode,
+        wait: seqflow_shm::WaitKind::Futex,
+        liveness_interval: Duration::from_millis(10),
+        max_producers: 4,
+        max_consumers: 32,
+        declared_pools: declared_pools.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// A linear congruential generator step: cheap reproducible randomness for stress tests.
+pub fn lcg(k: &mut u64) -> u64 {
+    *k = k
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    *k >> 33
+}
