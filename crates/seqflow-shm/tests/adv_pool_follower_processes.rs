@@ -258,7 +258,7 @@ fn fails_short_polls_never_reap_a_dead_worker() {
         Ok(())
     });
     ready.recv(1, Duration::from_secs(10)).expect("joined");
-    let _other = ring.worker("pool").unwrap(); // the pool does not empty when the child dies
+    let mut other = ring.worker("pool").unwrap(); // the pool does not empty when the child dies
     if after.is_none() {
         after = Some(ring.consumer_after("after", &["pool"]).unwrap());
     }
@@ -267,6 +267,9 @@ fn fails_short_polls_never_reap_a_dead_worker() {
     p.publish(|e, _| *e = 0).unwrap();
     ready.recv(1, Duration::from_secs(10)).expect("holds 0");
     child.kill();
+    // The other worker asks once (nothing to take): it raises itself to the work sequence, so
+    // only the dead worker's slot holds the stage back.
+    assert!(matches!(other.process(Some(Duration::ZERO), |_, _| ()), Err(ConsumeError::Timeout)));
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut got = None;
     while Instant::now() < deadline && got.is_none() {
