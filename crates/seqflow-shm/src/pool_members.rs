@@ -153,8 +153,18 @@ impl PoolFollow {
                 continue;
             }
             let pool = followed.pool;
-            let (count, members) = pool_members(ring, pool, &followed.label);
-            if !any_live(ring, &members) {
+            let (mut count, mut members) = pool_members(ring, pool, &followed.label);
+            let mut live = any_live(ring, &members);
+            if !live {
+                // Lock-free, the scan can miss a worker adopting a declared placeholder
+                // (REGISTERING) or see a leaving one ACTIVE after its lock is gone: decide
+                // emptiness under the registry lock.
+                if let Ok(_registry) = ring.lock_registry() {
+                    (count, members) = pool_members(ring, pool, &followed.label);
+                    live = any_live(ring, &members);
+                }
+            }
+            if !live {
                 let index = upstream
                     .iter()
                     .find(|u| u.pool == Some(pool))

@@ -43,6 +43,7 @@ pub(crate) fn release_declared_in(ring: &RingInner, name: &str) -> Result<(), Sh
                 unsafe { segment.gating.__internal_force_release(index) };
                 entry.flags.store(0, Ordering::Relaxed);
                 entry.state.store(FREE, Ordering::Release);
+                crate::pool_members::note_members_changed(segment, entry);
                 if let Some(pool) = segment
                     .pools
                     .get(entry.pool.load(Ordering::Relaxed) as usize)

@@ -30,6 +30,10 @@ pub(crate) struct Watch {
     reported: Vec<(usize, u64)>,
     /// Whether some released claim may still overlap a later batch.
     pending: bool,
+    /// When liveness was last checked: waits shorter than the liveness interval (polls with a
+    /// short timeout) check it once an interval has passed since, so they too get past a dead
+    /// upstream or pool worker.
+    last_check: Instant,
 }
 
 impl Watch {
@@ -73,6 +77,7 @@ impl Watch {
             abandoned,
             reported,
             pending,
+            last_check: Instant::now(),
         }
     }
 
@@ -132,9 +137,15 @@ impl Watch {
                 Ok(value) => return value,
                 Err(WaitError::Alerted) => return Err(ConsumeError::Alerted),
                 Err(WaitError::Timeout) => {
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                    let now = Instant::now();
+                    if deadline.is_some_and(|d| now >= d) {
+                        if now.duration_since(self.last_check) >= interval {
+                            self.last_check = now;
+                            self.check_liveness(seq)?;
+                        }
                         return Err(ConsumeError::Timeout);
                     }
+                    self.last_check = now;
                     self.check_liveness(seq)?;
                 }
             }
