@@ -43,16 +43,30 @@ pub(crate) fn note_members_changed(segment: &Segment, entry: &ConsumerEntry) {
     }
 }
 
-/// The workers of pool `pool` (named `label`) that gate: live or not yet reaped, and declared
-/// placeholders; with the pool's membership count, read before the scan, so that a change
-/// during the scan shows up as a later change of the count.
-pub(crate) fn pool_members(ring: &RingInner, pool: usize, label: &str) -> (u64, Vec<Upstream>) {
+/// What a follower takes of a pool: its workers, and the counts they were taken at.
+pub(crate) struct PoolView {
+    /// The membership count, read before the scan (a change during the scan shows up as a
+    /// later change of the count).
+    pub count: u64,
+    /// How many times the pool restarted at the producer cursor.
+    pub restarts: u64,
+    /// The workers that gate: live or not yet reaped, and declared placeholders.
+    pub members: Vec<Upstream>,
+}
+
+/// The workers of pool `pool` (named `label`), see [`PoolView`].
+pub(crate) fn pool_members(ring: &RingInner, pool: usize, label: &str) -> PoolView {
     let segment = &ring.segment;
     let Some(pool_entry) = segment.pools.get(pool) else {
-        return (0, Vec::new());
+        return PoolView {
+            count: 0,
+            restarts: 0,
+            members: Vec::new(),
+        };
     };
-    let members = pool_entry.members.load(Ordering::Acquire);
-    let mut found = Vec::new();
+    let count = pool_entry.members.load(Ordering::Acquire);
+    let restarts = pool_entry.restarts.load(Ordering::Acquire);
+    let mut members = Vec::new();
     for (index, entry) in segment.registry.iter().enumerate() {
         let state = entry.state.load(Ordering::Acquire);
         if !(state == ACTIVE || state == DORMANT)
@@ -62,9 +76,13 @@ pub(crate) fn pool_members(ring: &RingInner, pool: usize, label: &str) -> (u64, 
         {
             continue;
         }
-        found.extend(Upstream::of_slot(ring, index, label, Some(pool)));
+        members.extend(Upstream::of_slot(ring, index, label, Some(pool)));
     }
-    (members, found)
+    PoolView {
+        count,
+        restarts,
+        members,
+    }
 }
 
 /// Whether `upstream` (a list of pool members) has a worker that is alive or a dormant
@@ -92,6 +110,8 @@ struct Followed {
     label: String,
     /// The membership count its workers in the consumer's list were taken at.
     seen: u64,
+    /// The pool's restart count then: a restart skipped events the pool never handled.
+    restarts: u64,
     /// The pool's membership count, in the segment.
     count: OwnedRef<AtomicU64>,
 }
@@ -103,9 +123,8 @@ pub(crate) struct PoolFollow {
 }
 
 impl PoolFollow {
-    /// Follow pool `pool` of `ring`, named `label`, whose workers were taken at membership
-    /// count `seen`.
-    pub fn add(&mut self, ring: &RingInner, pool: usize, seen: u64, label: &str) {
+    /// Follow pool `pool` of `ring`, named `label`, whose workers were taken as `view` says.
+    pub fn add(&mut self, ring: &RingInner, pool: usize, view: &PoolView, label: &str) {
         let segment = &ring.segment;
         let Some(entry) = segment.pools.get(pool) else {
             return;
@@ -121,7 +140,8 @@ impl PoolFollow {
         self.pools.push(Followed {
             pool,
             label: label.to_owned(),
-            seen,
+            seen: view.count,
+            restarts: view.restarts,
             count,
         });
     }
@@ -140,8 +160,9 @@ impl PoolFollow {
     }
 
     /// Take the workers of every pool whose membership changed again, replacing them in
-    /// `upstream`. A pool left with nothing to follow (every worker gone, not declared) is
-    /// [`ConsumeError::UpstreamGone`], as a plain upstream stage that leaves.
+    /// `upstream`. A pool left with nothing to follow (every worker gone, not declared), or
+    /// restarted at the producer cursor since, is [`ConsumeError::UpstreamGone`], as a plain
+    /// upstream stage that leaves.
     #[cold]
     pub fn refresh(
         &mut self,
@@ -153,18 +174,20 @@ impl PoolFollow {
                 continue;
             }
             let pool = followed.pool;
-            let (mut count, mut members) = pool_members(ring, pool, &followed.label);
-            let mut live = any_live(ring, &members);
+            let mut view = pool_members(ring, pool, &followed.label);
+            let mut live = any_live(ring, &view.members);
             if !live {
                 // Lock-free, the scan can miss a worker adopting a declared placeholder
                 // (REGISTERING) or see a leaving one ACTIVE after its lock is gone: decide
                 // emptiness under the registry lock.
                 if let Ok(_registry) = ring.lock_registry() {
-                    (count, members) = pool_members(ring, pool, &followed.label);
-                    live = any_live(ring, &members);
+                    view = pool_members(ring, pool, &followed.label);
+                    live = any_live(ring, &view.members);
                 }
             }
-            if !live {
+            // A pool that was left empty and restarted at the producer cursor skipped the
+            // events published meanwhile: they must not reach this consumer as handled.
+            if !live || view.restarts != followed.restarts {
                 let index = upstream
                     .iter()
                     .find(|u| u.pool == Some(pool))
@@ -174,9 +197,9 @@ impl PoolFollow {
                     index,
                 });
             }
-            followed.seen = count;
+            followed.seen = view.count;
             upstream.retain(|u| u.pool != Some(pool));
-            upstream.extend(members);
+            upstream.extend(view.members);
         }
         Ok(())
     }

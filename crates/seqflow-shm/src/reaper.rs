@@ -31,6 +31,15 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
             None => return Ok(0),
         }
     };
+    Ok(reap_dead_consumers_locked(ring))
+}
+
+/// [`reap_dead_consumers`] for a caller that holds the registry lock (and is not itself
+/// between marking an entry REGISTERING and ACTIVE).
+pub(crate) fn reap_dead_consumers_locked(ring: &RingInner) -> usize {
+    let segment = &ring.segment;
+    let name = segment.name().as_str();
+    let fd = segment.map.fd();
     let mut released = 0;
     for (index, entry) in segment.registry.iter().enumerate() {
         let dead = match entry.state.load(Ordering::Acquire) {
@@ -74,7 +83,7 @@ pub(crate) fn reap_dead_consumers(ring: &RingInner, blocking: bool) -> Result<us
     if released > 0 {
         ring.sequencer.wait_strategy().signal_all();
     }
-    Ok(released)
+    released
 }
 
 /// Release gating slots held with no registry entry: a registrant killed after taking its

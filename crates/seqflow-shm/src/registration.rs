@@ -181,7 +181,12 @@ impl Registration {
             (Some(p), _) => {
                 let work = &segment.pools[p].work;
                 if orphan_pool.is_some() {
-                    work.fetch_max(sequencer.cursor_word());
+                    let cursor = sequencer.cursor_word();
+                    // Events published while the pool had no worker are skipped: stages that
+                    // follow the pool learn it from the restart count (`pool_members.rs`).
+                    if work.fetch_max(cursor) < cursor {
+                        segment.pools[p].restarts.fetch_add(1, Ordering::AcqRel);
+                    }
                 }
                 work.get()
             }
@@ -202,11 +207,18 @@ impl Registration {
         check_sequence(name, "start sequence", start_at())?;
         // SAFETY: the slot is recorded in the registry entry of the same index below (or
         // force-released at once if that fails), which is how the reaper accounts for it.
-        let registration = unsafe { segment.gating.__internal_register(gating, start_at) }
-            .map_err(|_: RegisterError| ShmError::ConsumersFull {
-                name: name.to_owned(),
-                max: segment.gating.max_consumers(),
-            })?;
+        let first = unsafe { segment.gating.__internal_register(gating, start_at) };
+        let registration = match first {
+            Ok(registration) => registration,
+            // A full table may hold the slots of dead processes nobody released yet (a
+            // producer releases them only when the ring is full): release them and try again.
+            Err(_) if crate::reaper::reap_dead_consumers_locked(ring) > 0 => {
+                // SAFETY: as above.
+                unsafe { segment.gating.__internal_register(gating, start_at) }
+                    .map_err(|_: RegisterError| full(ring))?
+            }
+            Err(_) => return Err(full(ring)),
+        };
         let (index, sequence) = registration.__internal_leak();
         let Some(entry) = segment.registry.get(index) else {
             // SAFETY: the slot was taken a moment ago and nobody has read on its strength.
@@ -258,6 +270,14 @@ impl Registration {
     }
 }
 
+/// The registry (and gating table) has no free slot.
+fn full(ring: &RingInner) -> ShmError {
+    ShmError::ConsumersFull {
+        name: ring.segment.name().to_string(),
+        max: ring.segment.gating.max_consumers(),
+    }
+}
+
 /// Every live consumer registered under each of `names`, and every worker of a pool of that
 /// name (followed as the pool: recorded in `follow`); an error for a name with none.
 fn resolve_upstream(
@@ -288,11 +308,13 @@ fn resolve_upstream(
         let pool = segment.pools.iter().position(|p| {
             p.state.load(Ordering::Acquire) == crate::registry::POOL_ACTIVE && p.label.is(wanted)
         });
+        // A pool with no worker now is followed too (its next worker is followed from its
+        // first claim), but only a live worker makes the name known.
         if let Some(pool) = pool {
-            let (count, members) = pool_members(ring, pool, wanted);
-            if any_live(ring, &members) {
-                follow.add(ring, pool, count, wanted);
-                upstream.extend(members);
+            let view = pool_members(ring, pool, wanted);
+            follow.add(ring, pool, &view, wanted);
+            if any_live(ring, &view.members) {
+                upstream.extend(view.members);
             }
         }
         if upstream.len() == before {

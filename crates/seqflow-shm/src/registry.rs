@@ -169,6 +169,10 @@ pub(crate) struct PoolEntry {
     /// goes dormant: stages that follow the pool refresh the workers they follow when it
     /// changes (`pool_members.rs`).
     pub members: AtomicU64,
+    /// Bumped (under the registry lock) when a worker joining the pool with no live worker
+    /// moves the work sequence up to the producer cursor, skipping the events published
+    /// meanwhile: stages that follow the pool end with `UpstreamGone` then.
+    pub restarts: AtomicU64,
     pub work: Sequence,
 }
 

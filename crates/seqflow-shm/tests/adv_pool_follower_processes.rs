@@ -8,23 +8,16 @@
 
 mod common;
 
-use common::{fork_child, Child, Seg};
-use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use common::{fork_child, lcg, Child, Seg};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmRing};
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 const ATTACH: Duration = Duration::from_secs(10);
 const N: usize = 600;
 
-fn opts(mode: ProducerMode) -> ShmOptions {
-    ShmOptions {
-        producer: mode,
-        wait: WaitKind::Futex,
-        liveness_interval: Duration::from_millis(10),
-        max_producers: 4,
-        max_consumers: 32,
-        ..Default::default()
-    }
+fn opts(mode: ProducerMode) -> seqflow_shm::ShmOptions {
+    common::pool_opts(mode, &[])
 }
 
 /// Shared between parent and children (MAP_SHARED | MAP_ANONYMOUS before the forks).
@@ -56,11 +49,6 @@ fn marks() -> Marks {
     }
 }
 
-fn lcg(k: &mut u64) -> u64 {
-    *k = k.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-    *k >> 33
-}
-
 fn sig(child: &Child, s: i32) {
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.pid, s) };
@@ -90,10 +78,13 @@ fn spawn_worker(name: &str, m: &Marks, batch: usize, seed: u64) -> Child {
                 }
             };
             let r = if batch > 1 {
-                w.process_batch(batch, Some(Duration::from_millis(20)), |e, s, _| handle(e, s))
-                    .map(|_| ())
+                w.process_batch(batch, Some(Duration::from_millis(20)), |e, s, _| {
+                    handle(e, s)
+                })
+                .map(|_| ())
             } else {
-                w.process(Some(Duration::from_millis(20)), |e, s| handle(e, s)).map(|_| ())
+                w.process(Some(Duration::from_millis(20)), |e, s| handle(e, s))
+                    .map(|_| ())
             };
             match r {
                 Ok(()) | Err(ConsumeError::Timeout) => {}
@@ -134,7 +125,11 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
         for (c, stopped) in children.drain(..) {
             let mut status = 0;
             // SAFETY: reaping our own child without blocking.
-            let r = if stopped { 0 } else { unsafe { libc::waitpid(c.pid, &mut status, libc::WNOHANG) } };
+            let r = if stopped {
+                0
+            } else {
+                unsafe { libc::waitpid(c.pid, &mut status, libc::WNOHANG) }
+            };
             if r == c.pid {
                 if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
                     errors.push(format!("worker {} ended with status {status}", c.pid));
@@ -154,11 +149,8 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
                 let (mut c, _) = children.swap_remove(i);
                 killed.push(c.pid as u32);
                 c.kill();
-                // Registration does not reap before `ConsumersFull`, and the stage's short
-                // polls never reach a liveness check (see `fails_short_polls_never_reap...`).
-                if killed.len() % 4 == 0 {
-                    let _ = ring.reap_dead_consumers();
-                }
+                // Nothing reaps here: a registration that finds the table full releases the
+                // dead workers' slots itself, and so does the stage when it waits.
             }
             3 if !children.is_empty() => {
                 let i = lcg(&mut seed) as usize % children.len();
@@ -188,7 +180,9 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
                     // its claimer started it (checked at the end: it must never be finished).
                     unstarted.push(i);
                 } else if !killed.contains(&holder) {
-                    errors.push(format!("stage read {s}: not finished, holder {holder} not killed"));
+                    errors.push(format!(
+                        "stage read {s}: not finished, holder {holder} not killed"
+                    ));
                 }
             }
         });
@@ -212,7 +206,11 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
     for (mut c, _) in children {
         let _ = c.wait(Duration::from_secs(10));
     }
-    assert!(errors.is_empty(), "{mode:?} batch {batch}: {:?}", &errors[..errors.len().min(10)]);
+    assert!(
+        errors.is_empty(),
+        "{mode:?} batch {batch}: {:?}",
+        &errors[..errors.len().min(10)]
+    );
     let missing: Vec<usize> = (0..N).filter(|&i| reached[i] != 1).collect();
     assert!(
         missing.is_empty(),
@@ -221,12 +219,28 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
         start.elapsed()
     );
     std::thread::sleep(Duration::from_millis(50));
-    let late: Vec<usize> = unstarted.iter().copied().filter(|&i| m.done[i].load(Ordering::SeqCst) != 0).collect();
-    assert!(late.is_empty(), "{mode:?} batch {batch}: the stage read {late:?} before a worker handled them");
-    let unfinished = (0..N).filter(|&i| m.done[i].load(Ordering::SeqCst) == 0).count() as u64;
+    let late: Vec<usize> = unstarted
+        .iter()
+        .copied()
+        .filter(|&i| m.done[i].load(Ordering::SeqCst) != 0)
+        .collect();
+    assert!(
+        late.is_empty(),
+        "{mode:?} batch {batch}: the stage read {late:?} before a worker handled them"
+    );
+    let unfinished = (0..N)
+        .filter(|&i| m.done[i].load(Ordering::SeqCst) == 0)
+        .count() as u64;
     let lost = ring.inspect().lost_pool_events;
-    assert!(unfinished <= lost, "{unfinished} events never finished, {lost} counted lost");
-    eprintln!("{mode:?} batch {batch}: {} kills, {lost} lost, {:?}", killed.len(), start.elapsed());
+    assert!(
+        unfinished <= lost,
+        "{unfinished} events never finished, {lost} counted lost"
+    );
+    eprintln!(
+        "{mode:?} batch {batch}: {} kills, {lost} lost, {:?}",
+        killed.len(),
+        start.elapsed()
+    );
 }
 
 fn single() {
@@ -240,7 +254,7 @@ fn multi_batches() {
 /// full, so it never reaps). The stage polls with timeouts shorter than the liveness interval
 /// (an event loop polling with `Some(ZERO)`, say): its wait never reaches a liveness check, so
 /// it never reaps the dead worker and never gets past its event.
-fn fails_short_polls_never_reap_a_dead_worker() {
+fn short_polls_reap_a_dead_worker() {
     let seg = Seg::new("adv-shortpoll");
     let ring = ShmRing::<u64>::create(&seg.name, 16, opts(ProducerMode::Single)).unwrap();
     let mut after = ring.consumer_after("after", &["pool"]).ok();
@@ -269,7 +283,10 @@ fn fails_short_polls_never_reap_a_dead_worker() {
     child.kill();
     // The other worker asks once (nothing to take): it raises itself to the work sequence, so
     // only the dead worker's slot holds the stage back.
-    assert!(matches!(other.process(Some(Duration::ZERO), |_, _| ()), Err(ConsumeError::Timeout)));
+    assert!(matches!(
+        other.process(Some(Duration::ZERO), |_, _| ()),
+        Err(ConsumeError::Timeout)
+    ));
     let deadline = Instant::now() + Duration::from_secs(2);
     let mut got = None;
     while Instant::now() < deadline && got.is_none() {
@@ -278,9 +295,64 @@ fn fails_short_polls_never_reap_a_dead_worker() {
             Err(e) => panic!("{e:?}"),
         }
     }
-    assert_eq!(got, Some(0), "2 s of 2 ms polls never got past the dead worker's event");
+    assert_eq!(
+        got,
+        Some(0),
+        "2 s of 2 ms polls never got past the dead worker's event"
+    );
+}
+
+/// Every consumer slot held by a killed process: a new registration releases the dead ones
+/// itself instead of failing with `ConsumersFull` (before, only a producer blocked on a full
+/// ring did).
+fn registration_releases_dead_slots_when_full() {
+    let seg = Seg::new("adv-full-dead");
+    let options = seqflow_shm::ShmOptions {
+        max_consumers: 2,
+        ..opts(ProducerMode::Single)
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    let mut children = Vec::new();
+    for i in 0..2 {
+        let ready = common::Pipe::new();
+        let name = seg.name.clone();
+        let child = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let _c = ring.consumer(&format!("c{i}")).map_err(|e| e.to_string())?;
+            ready.send(&[1]);
+            std::thread::sleep(Duration::from_secs(30));
+            Ok(())
+        });
+        ready
+            .recv(1, Duration::from_secs(10))
+            .expect("child registered");
+        children.push(child);
+    }
+    assert!(matches!(
+        ring.consumer("x"),
+        Err(seqflow_shm::ShmError::ConsumersFull { .. })
+    ));
+    for mut c in children {
+        c.kill();
+    }
+    let c = ring
+        .consumer("x")
+        .expect("the dead consumers' slots are released");
+    assert_eq!(c.name(), "x");
+    assert_eq!(ring.inspect().reaped_consumers, 2);
 }
 
 fn main() {
-    common::run_cases(&[("fails_short_polls_never_reap_a_dead_worker", fails_short_polls_never_reap_a_dead_worker), ("killed_and_stopped_workers_single", single), ("killed_and_stopped_workers_multi_batches", multi_batches)]);
+    common::run_cases(&[
+        (
+            "short_polls_reap_a_dead_worker",
+            short_polls_reap_a_dead_worker,
+        ),
+        ("killed_and_stopped_workers_single", single),
+        ("killed_and_stopped_workers_multi_batches", multi_batches),
+        (
+            "registration_releases_dead_slots_when_full",
+            registration_releases_dead_slots_when_full,
+        ),
+    ]);
 }

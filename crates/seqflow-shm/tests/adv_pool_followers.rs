@@ -1,14 +1,13 @@
 //! Adversarial tests of stages that follow a pool (`pool_members.rs`): workers joining and
 //! leaving around the follower's refresh, declared pools, names shared by a pool and a
 //! consumer, two pools, multi-producer rings, `pool_stage` workers, batches.
-//!
-//! Tests named `fails_*` reproduce a defect found in review and FAIL on the reviewed commit
-//! (43aa58e); the others pass and are kept as regression tests.
+//! Every event reaches the stage once, after the worker that took it finished it; a pool that
+//! skipped events (emptied, then restarted at the cursor) or was released ends the stage.
 
 mod common;
 
-use common::Seg;
-use seqflow_shm::{ConsumeError, ProducerMode, ShmError, ShmOptions, ShmRing, WaitKind};
+use common::{lcg, pool_opts as opts, Seg};
+use seqflow_shm::{ConsumeError, ProducerMode, ShmError, ShmRing};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,31 +16,12 @@ type Ev = [u64; 2];
 
 const NOW: Option<Duration> = Some(Duration::ZERO);
 
-fn opts(mode: ProducerMode, declared_pools: &[&str]) -> ShmOptions {
-    ShmOptions {
-        producer: mode,
-        wait: WaitKind::Futex,
-        liveness_interval: Duration::from_millis(10),
-        max_producers: 4,
-        max_consumers: 32,
-        declared_pools: declared_pools.iter().map(|s| (*s).to_owned()).collect(),
-        ..Default::default()
-    }
-}
-
-fn lcg(k: &mut u64) -> u64 {
-    *k = k
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    *k >> 33
-}
-
 /// A pool emptied by its last worker, then joined by a new one before the stage looked: the
 /// pool restarts at the cursor (orphan pool), so the events published but never claimed are
 /// skipped by the pool. The stage must not read them as if the pool had handled them: either it
 /// ends with `UpstreamGone` (as it does when it looks in between) or it does not get them.
 #[test]
-fn fails_pool_emptied_and_rejoined_hands_unhandled_events_to_the_stage() {
+fn pool_emptied_and_rejoined_does_not_hand_skipped_events_to_the_stage() {
     let seg = Seg::new("adv-orphan");
     let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(ProducerMode::Single, &[])).unwrap();
     let mut a = ring.worker("pool").unwrap();
@@ -52,14 +32,18 @@ fn fails_pool_emptied_and_rejoined_hands_unhandled_events_to_the_stage() {
     handled.push(a.process(NOW, |_, s| s).unwrap().0);
     drop(a); // pool empty, events 1..=5 published and never claimed
     let mut b = ring.worker("pool").unwrap(); // joins before the stage polls
-    // `b` has nothing to take: the pool restarted at the cursor.
+                                              // `b` has nothing to take: the pool restarted at the cursor.
     let r = b.process(NOW, |_, s| s);
     if let Ok((s, _)) = r {
         handled.push(s);
     }
     let mut seen = Vec::new();
     let read = after.poll_batch(Some(Duration::from_millis(200)), |_, s, _| seen.push(s));
-    let unhandled: Vec<i64> = seen.iter().copied().filter(|s| !handled.contains(s)).collect();
+    let unhandled: Vec<i64> = seen
+        .iter()
+        .copied()
+        .filter(|s| !handled.contains(s))
+        .collect();
     assert!(
         unhandled.is_empty(),
         "the stage read {unhandled:?} which no worker of the pool handled (handled {handled:?}, \
@@ -71,7 +55,7 @@ fn fails_pool_emptied_and_rejoined_hands_unhandled_events_to_the_stage() {
 /// nothing to follow: the stage should end with `UpstreamGone`, as for a pool left by every
 /// worker, not wait on a freed slot until its timeout.
 #[test]
-fn fails_release_declared_pool_does_not_end_the_follower() {
+fn release_declared_pool_ends_the_follower() {
     let seg = Seg::new("adv-release");
     let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(ProducerMode::Single, &["pool"])).unwrap();
     let mut after = ring.consumer_after("after", &["pool"]).unwrap();
@@ -102,7 +86,9 @@ fn consumer_and_pool_with_one_name_are_both_followed() {
         assert_eq!(s, 0);
         w.process(NOW, |_, _| ()).unwrap();
         w.process(NOW, |_, _| ()).unwrap();
-        let r = after.poll_batch(NOW, |_, s, _| panic!("read {s} while the late worker holds 0"));
+        let r = after.poll_batch(NOW, |_, s, _| {
+            panic!("read {s} while the late worker holds 0")
+        });
         assert!(matches!(r, Err(ConsumeError::Timeout)), "{r:?}");
     })
     .unwrap();
@@ -117,7 +103,7 @@ fn consumer_and_pool_with_one_name_are_both_followed() {
 /// (its workers left): the stage follows the consumer only, and a worker that joins pool "x"
 /// later is not followed: the stage reads the event that worker holds.
 #[test]
-fn fails_pool_without_workers_sharing_a_consumer_name_is_not_followed() {
+fn pool_without_workers_sharing_a_consumer_name_is_followed() {
     let seg = Seg::new("adv-samename-empty");
     let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(ProducerMode::Single, &[])).unwrap();
     drop(ring.worker("x").unwrap()); // pool "x" exists, empty
@@ -196,7 +182,7 @@ fn two_pools_late_worker_in_second() {
 /// workers). The refresh is lock-free and skips REGISTERING entries: a refresh that runs while
 /// a worker is adopting the placeholder finds no member and reports `UpstreamGone`.
 #[test]
-fn fails_declared_pool_adoption_race_ends_the_follower() {
+fn declared_pool_adoption_race_does_not_end_the_follower() {
     let seg = Seg::new("adv-adopt-race");
     let ring = ShmRing::<Ev>::create(&seg.name, 64, opts(ProducerMode::Single, &["pool"])).unwrap();
     let mut after = ring.consumer_after("after", &["pool"]).unwrap();
@@ -239,7 +225,8 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
     let seg = Seg::new("adv-churn");
     let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(mode, declared)).unwrap();
     let npools = pools.len();
-    let done: Arc<Vec<AtomicU8>> = Arc::new((0..n * npools as u64).map(|_| AtomicU8::new(0)).collect());
+    let done: Arc<Vec<AtomicU8>> =
+        Arc::new((0..n * npools as u64).map(|_| AtomicU8::new(0)).collect());
     let reached: Arc<Vec<AtomicU8>> = Arc::new((0..n).map(|_| AtomicU8::new(0)).collect());
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     // Anchor workers keep non-declared pools from emptying.
@@ -265,7 +252,10 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
                     }
                 }
                 if e[0] != seq as u64 {
-                    errors.lock().unwrap().push(format!("slot {seq} holds {e:?}"));
+                    errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("slot {seq} holds {e:?}"));
                 }
                 reached[seq as usize].fetch_add(1, Ordering::Relaxed);
             })
@@ -294,19 +284,28 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
                             std::thread::sleep(Duration::from_micros(200));
                         }
                         if e[0] != seq as u64 {
-                            errors.lock().unwrap().push(format!("worker: slot {seq} holds {e:?}"));
+                            errors
+                                .lock()
+                                .unwrap()
+                                .push(format!("worker: slot {seq} holds {e:?}"));
                         }
                         if let Some(flag) = done.get(seq as usize * npools + pi) {
                             if (seq as u64) < n && flag.fetch_add(1, Ordering::AcqRel) != 0 {
-                                errors.lock().unwrap().push(format!("{seq} handled twice by {p}"));
+                                errors
+                                    .lock()
+                                    .unwrap()
+                                    .push(format!("{seq} handled twice by {p}"));
                             }
                         }
                     };
                     let r = if batch > 1 {
-                        w.process_batch(batch, Some(Duration::from_millis(5)), |e, s, _| handle(e, s))
-                            .map(|_| ())
+                        w.process_batch(batch, Some(Duration::from_millis(5)), |e, s, _| {
+                            handle(e, s)
+                        })
+                        .map(|_| ())
                     } else {
-                        w.process(Some(Duration::from_millis(5)), |e, s| handle(e, s)).map(|_| ())
+                        w.process(Some(Duration::from_millis(5)), |e, s| handle(e, s))
+                            .map(|_| ())
                     };
                     match r {
                         Ok(_) | Err(ConsumeError::Timeout) => {}
@@ -328,7 +327,9 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
         }
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    while (0..next).any(|s| reached[s as usize].load(Ordering::Relaxed) == 0) && Instant::now() < deadline {
+    while (0..next).any(|s| reached[s as usize].load(Ordering::Relaxed) == 0)
+        && Instant::now() < deadline
+    {
         std::thread::sleep(Duration::from_millis(5));
     }
     ring.close();
@@ -339,10 +340,19 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
     drop(anchors);
     let result = after.join();
     let errors = errors.lock().unwrap();
-    assert!(errors.is_empty(), "{mode:?} {pools:?}: {:?}", &errors[..errors.len().min(10)]);
+    assert!(
+        errors.is_empty(),
+        "{mode:?} {pools:?}: {:?}",
+        &errors[..errors.len().min(10)]
+    );
     assert_eq!(next, n, "{mode:?}: producer held back");
-    let missing: Vec<u64> = (0..n).filter(|&s| reached[s as usize].load(Ordering::Relaxed) != 1).collect();
-    assert!(missing.is_empty(), "{mode:?}: stage did not get {missing:?} once ({result:?})");
+    let missing: Vec<u64> = (0..n)
+        .filter(|&s| reached[s as usize].load(Ordering::Relaxed) != 1)
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{mode:?}: stage did not get {missing:?} once ({result:?})"
+    );
 }
 
 #[test]
@@ -377,12 +387,20 @@ fn churn_pool_stage_workers() {
         ring.stage("after")
             .after(&["pool"])
             .spawn(move |e: &Ev, seq: i64, _| {
-                let Some(f) = done.get(seq as usize) else { return };
+                let Some(f) = done.get(seq as usize) else {
+                    return;
+                };
                 if f.load(Ordering::Acquire) != 1 {
-                    errors.lock().unwrap().push(format!("stage read {seq} before the pool handled it"));
+                    errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("stage read {seq} before the pool handled it"));
                 }
                 if e[0] != seq as u64 {
-                    errors.lock().unwrap().push(format!("slot {seq} holds {e:?}"));
+                    errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("slot {seq} holds {e:?}"));
                 }
                 reached[seq as usize].fetch_add(1, Ordering::Relaxed);
             })
@@ -391,23 +409,27 @@ fn churn_pool_stage_workers() {
     let spawn_worker = {
         let (ring, done, errors) = (ring.clone(), done.clone(), errors.clone());
         move |k: u64| {
-        let (done, errors) = (done.clone(), errors.clone());
-        ring.pool_stage("pool")
-            .spawn(move |e: &Ev, seq: i64, _| {
-                if k % 3 == 0 {
-                    std::thread::sleep(Duration::from_micros(100));
-                }
-                if e[0] != seq as u64 {
-                    errors.lock().unwrap().push(format!("worker: slot {seq} holds {e:?}"));
-                }
-                if let Some(f) = done.get(seq as usize) {
-                    if f.fetch_add(1, Ordering::AcqRel) != 0 {
-                        errors.lock().unwrap().push(format!("{seq} handled twice"));
+            let (done, errors) = (done.clone(), errors.clone());
+            ring.pool_stage("pool")
+                .spawn(move |e: &Ev, seq: i64, _| {
+                    if k % 3 == 0 {
+                        std::thread::sleep(Duration::from_micros(100));
                     }
-                }
-            })
-            .unwrap()
-    }};
+                    if e[0] != seq as u64 {
+                        errors
+                            .lock()
+                            .unwrap()
+                            .push(format!("worker: slot {seq} holds {e:?}"));
+                    }
+                    if let Some(f) = done.get(seq as usize) {
+                        if f.fetch_add(1, Ordering::AcqRel) != 0 {
+                            errors.lock().unwrap().push(format!("{seq} handled twice"));
+                        }
+                    }
+                })
+                .unwrap()
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let churner = {
         let stop = stop.clone();
@@ -449,7 +471,9 @@ fn churn_pool_stage_workers() {
     churner.join().unwrap();
     let mut anchor = _anchor;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while (0..next).any(|s| reached[s as usize].load(Ordering::Relaxed) == 0) && Instant::now() < deadline {
+    while (0..next).any(|s| reached[s as usize].load(Ordering::Relaxed) == 0)
+        && Instant::now() < deadline
+    {
         let _ = anchor.process(Some(Duration::from_millis(1)), |e, seq| {
             if let Some(f) = done.get(seq as usize) {
                 if f.fetch_add(1, Ordering::AcqRel) != 0 {
@@ -464,7 +488,9 @@ fn churn_pool_stage_workers() {
     let errors = errors.lock().unwrap();
     assert!(errors.is_empty(), "{:?}", &errors[..errors.len().min(10)]);
     assert_eq!(next, N);
-    let missing: Vec<u64> = (0..N).filter(|&s| reached[s as usize].load(Ordering::Relaxed) != 1).collect();
+    let missing: Vec<u64> = (0..N)
+        .filter(|&s| reached[s as usize].load(Ordering::Relaxed) != 1)
+        .collect();
     assert!(missing.is_empty(), "missing {missing:?} ({result:?})");
 }
 
@@ -479,7 +505,8 @@ fn follower_registering_while_workers_join() {
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let joiner = {
-        let (ring, holding, stop, errors) = (ring.clone(), holding.clone(), stop.clone(), errors.clone());
+        let (ring, holding, stop, errors) =
+            (ring.clone(), holding.clone(), stop.clone(), errors.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let mut w = ring.worker("pool").unwrap();
@@ -499,10 +526,8 @@ fn follower_registering_while_workers_join() {
     let start = Instant::now();
     let mut published = 0u64;
     while start.elapsed() < Duration::from_secs(3) {
-        if published < 200 {
-            if pr.try_publish(|e, seq| *e = [seq as u64, 0]).is_ok() {
-                published += 1;
-            }
+        if published < 200 && pr.try_publish(|e, seq| *e = [seq as u64, 0]).is_ok() {
+            published += 1;
         }
         let mut f = match ring.consumer_after("f", &["pool"]) {
             Ok(f) => f,
@@ -511,7 +536,10 @@ fn follower_registering_while_workers_join() {
         };
         let _ = f.poll_batch(NOW, |_, s, _| {
             if holding.load(Ordering::SeqCst) == s as u64 {
-                errors.lock().unwrap().push(format!("follower read {s} while held"));
+                errors
+                    .lock()
+                    .unwrap()
+                    .push(format!("follower read {s} while held"));
             }
         });
         drop(f);
