@@ -108,6 +108,15 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
                 }
                 polled
             }
+            // A stage after a pool: a wait that would block first raises the pool's idle
+            // workers, which may be all that holds it back.
+            _ if !self.follow.is_empty() => {
+                let polled = self.barrier.poll(seq);
+                if polled.is_none() && self.follow.raise_idle_workers(self.watch.ring()) > 0 {
+                    self.barrier.producer().wait_strategy().signal_all();
+                }
+                polled.filter(|_| !self.follow.changed())
+            }
             _ => None,
         };
         let hi = match polled {

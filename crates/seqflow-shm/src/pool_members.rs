@@ -146,6 +146,11 @@ impl PoolFollow {
         });
     }
 
+    /// Whether this consumer follows no pool.
+    pub fn is_empty(&self) -> bool {
+        self.pools.is_empty()
+    }
+
     /// Whether some followed pool's workers changed since they were last taken. To be called
     /// after reading the followed sequences (see the module docs).
     #[inline]
@@ -157,6 +162,19 @@ impl PoolFollow {
         self.pools
             .iter()
             .any(|f| f.count.load(Ordering::Acquire) != f.seen)
+    }
+
+    /// Raise the idle workers of the followed pools (`idle_workers.rs`): before this consumer
+    /// blocks, so that a worker that stopped asking for events (its process busy elsewhere)
+    /// does not hold it back on events the pool finished. Returns how many moved.
+    pub fn raise_idle_workers(&self, ring: &RingInner) -> usize {
+        self.pools
+            .iter()
+            .filter_map(|f| Some((f.pool, &ring.segment.pools.get(f.pool)?.work)))
+            .map(|(pool, work)| {
+                crate::idle_workers::raise_idle_workers(ring, pool, usize::MAX, work)
+            })
+            .sum()
     }
 
     /// Take the workers of every pool whose membership changed again, replacing them in

@@ -245,3 +245,27 @@ fn churn(mode: ProducerMode) {
         "{mode:?}: the stage did not get {missing:?} once ({result:?})"
     );
 }
+
+/// A worker that stopped asking for events does not hold the stage after its pool back: the
+/// stage raises it before it blocks.
+#[test]
+fn idle_worker_is_raised_by_the_stage_that_waits() {
+    let seg = Seg::new("follow-idle");
+    let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(ProducerMode::Single, &[])).unwrap();
+    let mut a = ring.worker("pool").unwrap();
+    let mut b = ring.worker("pool").unwrap();
+    let mut after = ring.consumer_after("after", &["pool"]).unwrap();
+    let mut pr = ring.producer().unwrap();
+    pr.publish_batch(3, |e, seq| *e = [seq as u64, 0]).unwrap();
+    assert_eq!(a.process(NOW, |_, s| s).unwrap().0, 0);
+    assert_eq!(b.process(NOW, |_, s| s).unwrap().0, 1);
+    assert_eq!(b.process(NOW, |_, s| s).unwrap().0, 2);
+    // `a` never calls `process` again: it sits at 0.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        after
+            .poll_batch(Some(Duration::from_secs(5)), |_, s, _| seen.push(s))
+            .expect("the stage is not held back by the idle worker");
+    }
+    assert_eq!(seen, [0, 1, 2]);
+}
