@@ -275,7 +275,7 @@ pub enum ShmError {
         reason: &'static str,
     },
     /// A stage to run after is not registered.
-    #[error("segment {name}: no live consumer named {consumer:?} to run after")]
+    #[error("segment {name}: no live consumer or pool named {consumer:?} to run after: start it first, or declare it when creating the segment (ShmOptions::declared_consumers / declared_pools)")]
     UnknownConsumer {
         /// The segment.
         name: String,
