@@ -554,6 +554,103 @@ fn halt_all_from_a_killed_child() {
     assert!(ring.halted_by().is_some());
 }
 
+/// A multi producer dies holding a claim while several consumer processes spin on the hole.
+/// Whoever releases the claim marks its slots published: every consumer must be told
+/// (`ProducerDied` with the range) before it reads them, never hand out their stale contents
+/// as events. Consumers that see the marks before the report read an event that never was.
+fn released_claim_is_reported_before_it_is_read() {
+    let rounds: usize = std::env::var("SEQFLOW_ADV2_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let mut violations = Vec::new();
+    for round in 0..rounds {
+        let seg = Seg::new("adv2-release-order");
+        let mut o = opts(ProducerMode::MultiCas);
+        o.wait = WaitKind::BusySpin;
+        o.liveness_interval = Duration::from_millis(1);
+        let ring = ShmRing::<u64>::create(&seg.name, 16, o).unwrap();
+        // Values: seq * 10 + 1 for a real event; what the slots held before is 0.
+        let mut consumers = Vec::new();
+        let report = Pipe::new();
+        let ready = Pipe::new();
+        for i in 0..3 {
+            let name = seg.name.clone();
+            let report_w = report.write.try_clone().unwrap();
+            let ready = &ready;
+            consumers.push(fork_child(move || {
+                let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+                let mut c = ring.consumer(&format!("c{i}")).map_err(|e| e.to_string())?;
+                ready.send(b"r");
+                let mut told: Vec<(i64, i64)> = Vec::new();
+                let mut bad = 0u8;
+                let mut next = 0i64;
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while next < 6 && Instant::now() < deadline {
+                    match c.wait_for(next, Some(Duration::from_millis(50))) {
+                        Ok(hi) => {
+                            for s in next..=hi.min(5) {
+                                let v = *c.get(s).map_err(|e| format!("{e:?}"))?;
+                                let reported = told.iter().any(|&(a, b)| a <= s && s <= b);
+                                if v != s as u64 * 10 + 1 && !reported {
+                                    bad += 1;
+                                }
+                            }
+                            c.update_sequence(hi.min(5)).map_err(|e| format!("{e:?}"))?;
+                            next = hi.min(5) + 1;
+                        }
+                        Err(ConsumeError::ProducerDied {
+                            claimed: Some(r), ..
+                        }) => told.push((r.start(), r.end())),
+                        Err(ConsumeError::Timeout) => {}
+                        Err(e) => return Err(format!("{e:?}")),
+                    }
+                }
+                let w = Pipe {
+                    read: report_w.try_clone().unwrap(),
+                    write: report_w,
+                };
+                w.send(&[bad, u8::from(next == 6)]);
+                Ok(())
+            }));
+        }
+        for _ in 0..3 {
+            assert!(ready.recv(1, READY).is_some());
+        }
+        let name = seg.name.clone();
+        let held = Pipe::new();
+        let mut dying = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let mut p = ring.producer().map_err(|e| e.to_string())?;
+            p.publish_batch(2, |e, s| *e = s as u64 * 10 + 1)
+                .map_err(|e| e.to_string())?;
+            let _claim = p.claim(1).map_err(|e| e.to_string())?; // sequence 2
+            held.send(b"h");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        assert!(held.recv(1, READY).is_some());
+        let mut p = ring.producer().unwrap();
+        p.publish_batch(3, |e, s| *e = s as u64 * 10 + 1).unwrap();
+        std::thread::sleep(Duration::from_millis(5));
+        dying.kill();
+        for c in consumers.iter_mut() {
+            c.expect_success("consumer");
+        }
+        for _ in 0..3 {
+            let r = report.recv(2, READY).expect("consumer report");
+            if r[0] > 0 || r[1] != 1 {
+                violations.push(format!("round {round}: {r:?}"));
+            }
+        }
+    }
+    assert!(
+        violations.is_empty(),
+        "consumers read a released slot as an event before being told: {violations:?}"
+    );
+}
+
 fn main() {
     common::run_cases(&[
         (
@@ -586,5 +683,9 @@ fn main() {
         ),
         ("close_interrupted_halfway", close_interrupted_halfway),
         ("halt_all_from_a_killed_child", halt_all_from_a_killed_child),
+        (
+            "released_claim_is_reported_before_it_is_read",
+            released_claim_is_reported_before_it_is_read,
+        ),
     ]);
 }
