@@ -651,6 +651,51 @@ fn released_claim_is_reported_before_it_is_read() {
     );
 }
 
+/// The window `open_racing_create_never_says_creator_died` aims at, made deterministic: the
+/// name exists as an empty file with no lock (a creator between its `shm_open` and its first
+/// `fcntl`); 200 ms later the "creator" takes its init lock and sizes the file, and stays
+/// initialising. The opener must not have called it dead meanwhile: it waits out its timeout
+/// (`NotReady`), as for any creator still initialising.
+fn open_waits_for_a_creator_between_shm_open_and_its_lock() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    let seg = Seg::new("adv2-prelock");
+    let path = format!("/dev/shm{}", seg.name);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .unwrap();
+    let name = seg.name.clone();
+    let opener = std::thread::spawn(move || {
+        let t = Instant::now();
+        let r = ShmRing::<u64>::open(&name, Duration::from_millis(1500));
+        (r.map(|_| ()), t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    // The creator's init lock (byte 1, exclusive, an OFD lock as seqflow takes it).
+    // SAFETY: `flock` is a plain C struct; all-zero is valid (and `l_pid` must be 0).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = libc::F_WRLCK as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = 1;
+    fl.l_len = 1;
+    // SAFETY: a valid descriptor and a valid, exclusively borrowed `flock`.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &mut fl) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    file.set_len(4096).unwrap();
+    file.write_all_at(&u64::from_le_bytes(*b"SEQFLOW\x01").to_le_bytes(), 0)
+        .unwrap();
+    file.write_all_at(&1u32.to_le_bytes(), 24).unwrap(); // INITIALISING
+    let (r, waited) = opener.join().unwrap();
+    assert!(
+        matches!(r, Err(ShmError::NotReady { .. })),
+        "{r:?} after {waited:?}: a creator about to lock was called dead"
+    );
+    drop(file);
+}
+
 fn main() {
     common::run_cases(&[
         (
@@ -664,6 +709,10 @@ fn main() {
         (
             "open_racing_create_never_says_creator_died",
             open_racing_create_never_says_creator_died,
+        ),
+        (
+            "open_waits_for_a_creator_between_shm_open_and_its_lock",
+            open_waits_for_a_creator_between_shm_open_and_its_lock,
         ),
         (
             "single_producer_stopped_for_good",
