@@ -86,7 +86,7 @@ pub fn create(name: &str, spec: &CreateSpec) -> Result<Arc<Ring>, Fail> {
 
 /// Open the segment `name` made by the Python package as `role`, whatever its slot size.
 pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<Ring>, Fail> {
-    let info = seqflow_shm::inspect(name)?;
+    let info = inspect_when_ready(name, timeout)?;
     let event_size = info.header.event_size;
     let Some(slot_size) = slot_size_of_event(event_size) else {
         return Err(Fail::Mismatch(format!(
@@ -104,6 +104,25 @@ pub fn open(name: &str, role: Role, timeout: Duration) -> Result<Arc<Ring>, Fail
             Err(Fail::Mismatch(role_mismatch(name, role, slot_size, found)))
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `seqflow_shm::inspect(name)` once the segment is initialised: a segment its creator is
+/// still making (`NotReady`) is looked at again until `timeout`, as `ShmRing::open` waits for
+/// it; an empty file without a lock (`CreatorDied`) for up to a second of it, since its creator
+/// may be between its `shm_open` and its first lock (the grace `ShmRing::open` gives it too).
+fn inspect_when_ready(name: &str, timeout: Duration) -> Result<seqflow_shm::Inspection, Fail> {
+    let started = std::time::Instant::now();
+    loop {
+        let waited = started.elapsed();
+        match seqflow_shm::inspect(name) {
+            Err(ShmError::NotReady { .. }) if waited < timeout => {}
+            Err(ShmError::CreatorDied { .. }) if waited < timeout.min(Duration::from_secs(1)) => {}
+            other => return Ok(other?),
+        }
+        std::thread::sleep(
+            (waited / 8).clamp(Duration::from_micros(100), Duration::from_millis(5)),
+        );
     }
 }
 

@@ -149,12 +149,17 @@ fn wait_for_size(
             });
         }
         if !creator_or_peer_alive(fd) {
-            return Err(ShmError::CreatorDied {
-                name: name.to_string(),
-                state: UNINIT,
-            });
-        }
-        if started.elapsed() >= timeout {
+            // An empty file that nobody holds a lock on: its creator died before sizing it, or
+            // is in the few instructions between its `shm_open` and its first lock. Watched
+            // for up to `stale::GRACE` (within the timeout) before it is called dead, as a
+            // racing creator does (`stale::probe_existing`).
+            if started.elapsed() >= timeout.min(crate::stale::GRACE) {
+                return Err(ShmError::CreatorDied {
+                    name: name.to_string(),
+                    state: UNINIT,
+                });
+            }
+        } else if started.elapsed() >= timeout {
             return Err(ShmError::NotReady {
                 name: name.to_string(),
                 state: UNINIT,

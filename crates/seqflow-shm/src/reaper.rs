@@ -191,16 +191,25 @@ pub(crate) fn release_dead_producers_locked(ring: &RingInner) -> bool {
     let dead = dead_claims(segment);
     let mut released = false;
     let capacity = segment.capacity() as i64;
+    // Every loss is recorded (the slot ABANDONED with its range) and announced (the abandoned
+    // epoch bumped) *before* its slots are marked published: a consumer that sees a mark sees
+    // the epoch bump (`Release` here, its `Acquire` loads there) and is told `ProducerDied`
+    // before it reads the slot. Marked first, a consumer could read the stale slot as an event
+    // between the mark and the bump.
     for claim in &dead {
         let Some(range) = claim.range else { continue };
         // Only the last lap can hold unpublished sequences (a range read from the segment is
         // never iterated beyond it, whatever it says).
         let (lo, hi) = last_lap(segment);
         let seqs = range.start().max(lo)..=range.end().min(hi);
-        // Nothing marked: it died after publishing everything (before saying so); nothing lost.
-        let lost = mark_unpublished(segment, available, capacity, seqs) > 0;
+        // Nothing unpublished: it died after publishing everything (before saying so); nothing
+        // lost. Nobody else marks these sequences meanwhile (the dead producer cannot, and
+        // releasers hold the registry lock).
+        let lost = count_unpublished(segment, available, capacity, seqs.clone()) > 0;
         settle(segment, claim.slot, lost.then_some(range));
         if lost {
+            announce_abandoned(segment);
+            mark_unpublished(segment, available, capacity, seqs);
             tracing::warn!(segment = %name, pid = claim.pid, %range, "released the claim of a dead producer");
             released = true;
         }
@@ -208,11 +217,9 @@ pub(crate) fn release_dead_producers_locked(ring: &RingInner) -> bool {
     let unknown: Vec<&DeadClaim> = dead.iter().filter(|c| c.range.is_none()).collect();
     if !unknown.is_empty() {
         if let Some(runs) = orphan_runs(segment, ring, available, &unknown) {
-            for run in &runs {
-                mark_unpublished(segment, available, capacity, run.iter());
-            }
             // Runs in sequence order, one per dead claimer; any extra runs go to the last one.
             let last = unknown.len() - 1;
+            let mut settled = Vec::new();
             for (i, claim) in unknown.iter().enumerate() {
                 let range = if i < last {
                     runs.get(i).copied()
@@ -224,21 +231,35 @@ pub(crate) fn release_dead_producers_locked(ring: &RingInner) -> bool {
                 };
                 settle(segment, claim.slot, range);
                 if let Some(range) = range {
-                    tracing::warn!(segment = %name, pid = claim.pid, %range, "released the claim of a producer that died while claiming");
-                    released = true;
+                    settled.push((claim.pid, range));
                 }
+            }
+            if !runs.is_empty() {
+                announce_abandoned(segment);
+                for run in &runs {
+                    mark_unpublished(segment, available, capacity, run.iter());
+                }
+            }
+            for (pid, range) in settled {
+                tracing::warn!(segment = %name, pid, %range, "released the claim of a producer that died while claiming");
+                released = true;
             }
         }
     }
     if released {
-        segment
-            .header
-            .status
-            .abandoned_epoch
-            .fetch_add(1, Ordering::Release);
         ring.sequencer.wait_strategy().signal_all();
     }
     released
+}
+
+/// Bump the abandoned-claims epoch: consumers read the producer table again (see
+/// `watch.rs`). Called after the lost claims are recorded and before their slots are marked.
+fn announce_abandoned(segment: &Segment) {
+    segment
+        .header
+        .status
+        .abandoned_epoch
+        .fetch_add(1, Ordering::Release);
 }
 
 /// Settle a dead producer's slot: ABANDONED with the range it lost, or IDLE if it lost nothing
@@ -268,6 +289,19 @@ fn last_lap(segment: &Segment) -> (i64, i64) {
         .saturating_add(1)
         .max(0);
     (lo, cursor)
+}
+
+/// How many of `seqs` [`mark_unpublished`] would mark.
+fn count_unpublished(
+    segment: &Segment,
+    available: &AvailabilityBuffer,
+    capacity: i64,
+    seqs: impl Iterator<Item = i64>,
+) -> usize {
+    seqs.filter(|&seq| {
+        !available.is_available(seq) && segment.cursor.get() < seq.saturating_add(capacity)
+    })
+    .count()
 }
 
 /// Mark each sequence published unless it already is or its slot was reused by a later lap
