@@ -356,6 +356,11 @@ fn churn(mode: ProducerMode, pools: &[&'static str], batch: usize, declared: &[&
 }
 
 #[test]
+fn churn_one_pool() {
+    churn(ProducerMode::Single, &["pool"], 1, &[], 3000);
+}
+
+#[test]
 fn churn_two_pools() {
     churn(ProducerMode::Single, &["p1", "p2"], 1, &[], 2000);
 }

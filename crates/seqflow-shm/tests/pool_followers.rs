@@ -5,11 +5,9 @@
 
 mod common;
 
-use common::{lcg, pool_opts as opts, Seg};
+use common::{pool_opts as opts, Seg};
 use seqflow_shm::{ConsumeError, ProducerMode, ShmRing};
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 type Ev = [u64; 2];
 
@@ -125,125 +123,6 @@ fn declared_pool_followed_across_restarts() {
     .unwrap();
     after.poll_batch(NOW, |_, s, _| seen.push(s)).unwrap();
     assert_eq!(seen, [0, 1]);
-}
-
-/// Threads: workers of one pool join and leave all the time, some handlers are slow, idle
-/// workers are raised by the others; a stage after the pool checks that the worker that took
-/// each event had finished it, and that every event reaches it exactly once.
-#[test]
-fn stage_after_a_pool_whose_workers_come_and_go() {
-    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
-        churn(mode);
-    }
-}
-
-fn churn(mode: ProducerMode) {
-    const N: u64 = 3000;
-    let seg = Seg::new("follow-churn");
-    let ring = ShmRing::<Ev>::create(&seg.name, 16, opts(mode, &[])).unwrap();
-    let done: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
-    let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-    // One worker stays all along (the pool never empties) and never asks for an event: it is
-    // raised by the others whenever they wait.
-    let _anchor = ring.worker("pool").unwrap();
-    let reached: Arc<Vec<AtomicU8>> = Arc::new((0..N).map(|_| AtomicU8::new(0)).collect());
-    let after = {
-        let (done, reached, errors) = (done.clone(), reached.clone(), errors.clone());
-        ring.stage("after")
-            .after(&["pool"])
-            .spawn(move |e: &Ev, seq: i64, _end: bool| {
-                let Some(flag) = done.get(seq as usize) else {
-                    return;
-                };
-                if flag.load(Ordering::Acquire) != 1 {
-                    errors
-                        .lock()
-                        .unwrap()
-                        .push(format!("the stage read {seq} before the pool handled it"));
-                }
-                if e[0] != seq as u64 {
-                    errors
-                        .lock()
-                        .unwrap()
-                        .push(format!("slot {seq} holds {e:?} at the stage"));
-                }
-                reached[seq as usize].fetch_add(1, Ordering::Relaxed);
-            })
-            .unwrap()
-    };
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut threads = Vec::new();
-    for t in 0..3u64 {
-        let (ring, done, errors, stop) = (ring.clone(), done.clone(), errors.clone(), stop.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut k = t * 7 + 1;
-            while !stop.load(Ordering::Relaxed) {
-                // Join, take a few events (some slowly), leave.
-                let mut w = ring.worker("pool").unwrap();
-                for _ in 0..(lcg(&mut k) % 20) {
-                    let slow = lcg(&mut k) % 4 == 0;
-                    let r = w.process(Some(Duration::from_millis(5)), |e, seq| {
-                        if slow {
-                            std::thread::sleep(Duration::from_micros(200));
-                        }
-                        if e[0] != seq as u64 {
-                            errors
-                                .lock()
-                                .unwrap()
-                                .push(format!("worker: slot {seq} holds {e:?}"));
-                        }
-                        if let Some(flag) = done.get(seq as usize) {
-                            if flag.fetch_add(1, Ordering::AcqRel) != 0 {
-                                errors.lock().unwrap().push(format!("{seq} handled twice"));
-                            }
-                        }
-                    });
-                    match r {
-                        Ok(_) | Err(ConsumeError::Timeout) => {}
-                        Err(ConsumeError::Closed { .. }) => return,
-                        Err(e) => errors.lock().unwrap().push(format!("worker: {e:?}")),
-                    }
-                }
-            }
-        }));
-    }
-    let mut pr = ring.producer().unwrap();
-    let start = Instant::now();
-    let mut next = 0;
-    while next < N && start.elapsed() < Duration::from_secs(20) {
-        if pr.try_publish(|e, seq| *e = [seq as u64, 0]).is_ok() {
-            next += 1;
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    // Let the pool finish, then end the stage.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while (0..next).any(|s| reached[s as usize].load(Ordering::Relaxed) == 0)
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    ring.close();
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let result = after.join();
-    let errors = errors.lock().unwrap();
-    assert!(
-        errors.is_empty(),
-        "{mode:?}: {:?}",
-        &errors[..errors.len().min(10)]
-    );
-    assert_eq!(next, N, "{mode:?}: the producer was held back for good");
-    let missing: Vec<u64> = (0..N)
-        .filter(|&s| reached[s as usize].load(Ordering::Relaxed) != 1)
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{mode:?}: the stage did not get {missing:?} once ({result:?})"
-    );
 }
 
 /// A worker that stopped asking for events does not hold the stage after its pool back: the
