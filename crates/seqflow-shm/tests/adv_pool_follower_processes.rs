@@ -124,10 +124,11 @@ fn killed_and_stopped_workers(mode: ProducerMode, batch: usize) {
         let mut kept = Vec::new();
         for (c, stopped) in children.drain(..) {
             let mut status = 0;
-            // SAFETY: reaping our own child without blocking.
             let r = if stopped {
                 0
             } else {
+                // SAFETY: `c.pid` is our own child, not reaped yet (reaped children are forgotten
+                // below), and `status` is a live local the call writes.
                 unsafe { libc::waitpid(c.pid, &mut status, libc::WNOHANG) }
             };
             if r == c.pid {
