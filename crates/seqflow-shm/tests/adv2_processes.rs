@@ -293,9 +293,12 @@ fn late_joiners_on_a_running_multi_producer_ring() {
         let mut last_seq = None::<i64>;
         let n = 50 + lcg(&mut k) % 300;
         let mut got = 0;
+        let round_deadline = Instant::now() + Duration::from_secs(10);
         while got < n {
             base.poll(|_, _, _| {}).unwrap();
-            let r = late.poll_batch(Some(Duration::from_millis(500)), |e, seq, _| {
+            // A short wait: `base` runs on this thread too, and the producers fill the ring up
+            // to it while `late` waits (a long wait here would wait on itself).
+            let r = late.poll_batch(Some(Duration::from_millis(2)), |e, seq, _| {
                 let [id, v] = *e;
                 if let Some(prev) = last[id as usize] {
                     assert_eq!(v, prev + 1, "late consumer: producer {id} gap at {seq}");
@@ -306,7 +309,16 @@ fn late_joiners_on_a_running_multi_producer_ring() {
                 }
                 last_seq = Some(seq);
             });
-            got += r.unwrap() as u64;
+            match r {
+                Ok(k) => got += k as u64,
+                Err(ConsumeError::Timeout) => {
+                    assert!(
+                        Instant::now() < round_deadline,
+                        "late consumer made no progress"
+                    );
+                }
+                Err(e) => panic!("late consumer: {e:?}"),
+            }
             after
                 .poll(|e, seq, _| {
                     let [id, v] = *e;
