@@ -314,7 +314,8 @@ fn late_joiners_on_a_running_multi_producer_ring() {
                 Err(ConsumeError::Timeout) => {
                     assert!(
                         Instant::now() < round_deadline,
-                        "late consumer made no progress"
+                        "late consumer made no progress for 10 s:\n{}",
+                        ring.inspect()
                     );
                 }
                 Err(e) => panic!("late consumer: {e:?}"),
