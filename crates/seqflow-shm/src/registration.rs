@@ -165,11 +165,17 @@ impl Registration {
         }
         let sequencer = &ring.sequencer;
         // Where the consumer starts. `GatingTable::register` calls this once before the slot
-        // gates and once after (behind a `SeqCst` fence): a start at or after the producer
-        // cursor read the second time can never be a slot the producer is overwriting. A start
-        // behind the cursor is safe only when something already gates there: a live gating
-        // upstream, or live workers of the same pool. Otherwise the start moves up to the
-        // cursor: nothing held those events, so they may be overwritten already.
+        // gates and once after (behind a `SeqCst` fence): a start at or after the published
+        // end read the second time can never be a slot a producer is overwriting (a producer
+        // that cached its gating minimum without seeing this slot cached at most the published
+        // end it read, which only grows). A start behind it is safe only when something already
+        // gates there: a live gating upstream, or live workers of the same pool. Otherwise the
+        // start moves up to the published end: nothing held those events, so they may be
+        // overwritten already.
+        // The published end, not the claim cursor of a multi-producer ring: the slot gates at
+        // its start, so a start past a claim still being written would tell producers that
+        // claim was handled, and they would claim its slot again a lap later while its first
+        // producer is still writing it.
         // A declared pool is never an orphan: its placeholder, or the slots of workers that died
         // and are not reaped yet, still gate at its position.
         let orphan_pool = pool.filter(|&p| {
@@ -181,22 +187,22 @@ impl Registration {
             (Some(p), _) => {
                 let work = &segment.pools[p].work;
                 if orphan_pool.is_some() {
-                    let cursor = sequencer.cursor_word();
+                    let published = sequencer.published();
                     // Events published while the pool had no worker are skipped: stages that
                     // follow the pool learn it from the restart count (`pool_members.rs`).
-                    if work.fetch_max(cursor) < cursor {
+                    if work.fetch_max(published) < published {
                         segment.pools[p].restarts.fetch_add(1, Ordering::AcqRel);
                     }
                 }
                 work.get()
             }
-            (None, true) => sequencer.cursor_word(),
+            (None, true) => sequencer.published(),
             (None, false) => {
                 let after = upstream
                     .iter()
                     .fold(i64::MAX, |min, u| min.min(u.sequence.get()));
                 if lossy_upstream {
-                    after.max(sequencer.cursor_word())
+                    after.max(sequencer.published())
                 } else {
                     after
                 }
@@ -537,7 +543,8 @@ fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> 
         })?;
     let entry = &pools[index];
     entry.label.store(pool);
-    entry.work.set(ring.sequencer.cursor_word());
+    // The published end, as any consumer's start (see `Registration::register`).
+    entry.work.set(ring.sequencer.published());
     entry.state.store(POOL_ACTIVE, Ordering::Release);
     Ok(index)
 }

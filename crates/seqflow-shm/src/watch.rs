@@ -52,7 +52,8 @@ impl Watch {
         let abandoned = reaper::abandoned_claims(&ring.segment);
         // A claim whose range was never recorded (a producer that died between its claim and
         // recording it) lies somewhere below the claim cursor: behind this consumer only if
-        // the consumer starts at that cursor. Otherwise it is reported once released.
+        // the consumer starts at that cursor (consumers start at the published end, so only
+        // when nothing below it is unpublished). Otherwise it is reported once released.
         let claimed = ring.sequencer.cursor_word();
         let behind = |range: Option<seqflow_sequencer::SequenceRange>| match range {
             Some(r) => r.end() <= sequence,
