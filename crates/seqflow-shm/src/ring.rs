@@ -93,6 +93,37 @@ impl RingInner {
         }
     }
 
+    /// The last sequence readers of a closed ring can reach: the close's end, or the cursor
+    /// when the ring has a single producer that is gone (dead, or detached) and the end covers
+    /// a claim it recorded and never published. Nobody can publish that claim any more: a
+    /// producer attaching now is refused claims on a closed ring. `None` while open. A
+    /// multi-producer ring needs no such case: a dead producer's claim is released (marked
+    /// published and reported), so its end is always reached.
+    pub(crate) fn reachable_end(&self) -> Option<i64> {
+        use std::sync::atomic::{fence, Ordering};
+        let end = self.closed_end()?;
+        if self.segment.mode != ProducerMode::Single || self.sequencer.cursor_word() >= end {
+            return Some(end);
+        }
+        // The close (read above) before the producer slot: a producer that attached and
+        // claimed after it is refused by its own check of the closed word.
+        fence(Ordering::SeqCst);
+        let slot = &self.segment.producers[0];
+        let owner = slot.owner.load(Ordering::Acquire);
+        if owner != 0
+            && crate::liveness::holder_alive(
+                self.segment.map.fd(),
+                crate::liveness::PRODUCER_BASE,
+                owner,
+            )
+        {
+            return Some(end);
+        }
+        // The producer's last publish came before its lock was released (its death or its
+        // detach), which the check above saw: the cursor read now is final.
+        Some(self.sequencer.cursor_word().min(end))
+    }
+
     /// The closing half of the close handshake with producers. The closed word is already
     /// CLOSING; after a `SeqCst` fence, every claim whose producer did not see CLOSING after its
     /// own claim and fence (see `ShmProducer::record_claim`) is visible in `claimed_high`, so
@@ -906,9 +937,13 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         end
     }
 
-    /// The last sequence if the ring is [closed](Self::close), `None` while it is open.
+    /// The last sequence if the ring is [closed](Self::close), `None` while it is open: the
+    /// last one its readers will get. That is the end the close settled on, or less when the
+    /// single producer died (or detached) holding a claim inside that end, which nobody can
+    /// publish any more: then the highest sequence it published, where consumers' waits end
+    /// with [`ConsumeError::Closed`](crate::ConsumeError::Closed) too.
     pub fn closed_at(&self) -> Option<i64> {
-        self.inner.closed_end()
+        self.inner.reachable_end()
     }
 
     /// Stop this process's waits and claims on this ring (they return `Alerted` / `Halted`).

@@ -9,13 +9,13 @@
 //! whose next batch overlaps them, once, through the segment's abandoned-claims epoch (one
 //! `Acquire` load per batch while nothing was released).
 
-use crate::liveness::{holder_alive, CONSUMER_BASE, PRODUCER_BASE};
+use crate::liveness::{holder_alive, CONSUMER_BASE};
 use crate::reaper::{self, DeadClaim};
 use crate::registration::Upstream;
 use crate::registry::{ACTIVE, DORMANT, REGISTERING};
 use crate::ring::RingInner;
 use crate::{ConsumeError, ProducerMode};
-use seqflow_sequence::sync::atomic::{fence, Ordering};
+use seqflow_sequence::sync::atomic::Ordering;
 use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
@@ -271,33 +271,15 @@ impl Watch {
 
     /// A closed single-producer ring whose producer is gone (dead, or detached): the end of
     /// the close may cover a claim that producer recorded and never published (it died holding
-    /// it), and nobody can publish it any more — a producer attaching now is refused claims on
-    /// a closed ring. Everything after the cursor is then never published: a wait for it ends
-    /// with `Closed` at the cursor instead of lasting for ever.
+    /// it), and nobody can publish it any more. A wait beyond the cursor then ends with
+    /// `Closed` at the end readers can reach (`RingInner::reachable_end`) instead of lasting
+    /// for ever.
     #[cold]
     fn check_closed_without_producer(&self, seq: i64) -> Result<(), ConsumeError> {
-        let Some(end) = self.ring.closed_end() else {
-            return Ok(());
-        };
-        let segment = &self.ring.segment;
-        if seq > end || seq <= self.ring.sequencer.cursor_word() {
-            return Ok(());
+        match self.ring.reachable_end() {
+            Some(end) if seq > end => Err(ConsumeError::Closed { end }),
+            _ => Ok(()),
         }
-        // The close (read above) before the producer slot: a producer that attached and
-        // claimed after it is refused by its own check of the closed word.
-        fence(Ordering::SeqCst);
-        let slot = &segment.producers[0];
-        let owner = slot.owner.load(Ordering::Acquire);
-        if owner != 0 && holder_alive(segment.map.fd(), PRODUCER_BASE, owner) {
-            return Ok(());
-        }
-        // The producer's last publish came before its lock was released (its death or its
-        // detach), which the check above saw: the cursor read now is final.
-        let cursor = self.ring.sequencer.cursor_word();
-        if seq > cursor {
-            return Err(ConsumeError::Closed { end: cursor });
-        }
-        Ok(())
     }
 }
 

@@ -78,6 +78,12 @@ fn single_producer_killed_mid_claim_then_closed() {
     assert_eq!(seen, vec![0, 1, 2]);
     assert_eq!(died, 1, "the death is reported once");
     eprintln!("close() said {end}, consumers were told {closed_end}");
+    assert_eq!(closed_end, 2, "the dead claim (3..=4) is never published");
+    assert_eq!(
+        ring.closed_at(),
+        Some(2),
+        "closed_at agrees with what consumers are told"
+    );
     let (tx, rx) = std::sync::mpsc::channel();
     let joiner = std::thread::spawn(move || tx.send(stage.join()).unwrap());
     match rx.recv_timeout(Duration::from_secs(3)) {
