@@ -306,7 +306,7 @@ where
             return Err(err);
         }
         let deps = self.dependencies(groups)?;
-        let registration = Arc::new(self.register_consumer()?);
+        let registration = Arc::new(self.register_consumer(&deps.ids)?);
         let barrier = SequenceBarrier::new(
             Arc::clone(&self.sequencer),
             self.dependency_sequences(&deps),
@@ -591,16 +591,28 @@ where
             .collect()
     }
 
-    /// A gating registration for a new consumer, starting at the ring's first sequence — or,
-    /// when events were published before start already, after the last of them (as LMAX starts
-    /// a handler added late at the cursor): one that started lower would read slots the
-    /// producers may have lapped meanwhile, since nothing held them back.
-    fn register_consumer(&self) -> Result<GatingRegistration, RegisterError> {
+    /// A gating registration for a new consumer after the stages `deps`.
+    ///
+    /// With no dependency it starts at the ring's first sequence — or, when events were
+    /// published before start already, after the last of them (as LMAX starts a handler added
+    /// late at the cursor): one that started lower would read slots the producers may have
+    /// lapped meanwhile, since nothing held them back.
+    ///
+    /// After dependencies it starts where the slowest of them is: they stop gating once it is
+    /// registered (it gates for them), so a start at the published end would let producers
+    /// overwrite events published before start that a dependency has not read yet. Their
+    /// sequences are read again after the slot gates (`GatingTable::register`), so a
+    /// dependency moving meanwhile cannot leave the start behind what is still held.
+    fn register_consumer(&self, deps: &[usize]) -> Result<GatingRegistration, RegisterError> {
         let initial = self.initial;
         let sequencer = &*self.sequencer;
-        sequencer
-            .gating()
-            .register(true, || sequencer.published().max(initial))
+        let stages = &self.stages;
+        sequencer.gating().register(true, || {
+            deps.iter()
+                .map(|&id| stages[id].registration.sequence().get())
+                .min()
+                .unwrap_or_else(|| sequencer.published().max(initial))
+        })
     }
 
     /// Register a stage after `deps`; `body` runs on its thread with its context.
@@ -610,7 +622,7 @@ where
         name: String,
         body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
     ) -> Option<usize> {
-        let registration = match self.register_consumer() {
+        let registration = match self.register_consumer(&deps.ids) {
             Ok(r) => r,
             Err(e) => {
                 self.error.get_or_insert(e.into());
