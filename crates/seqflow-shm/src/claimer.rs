@@ -44,6 +44,9 @@ pub struct ShmClaimer {
     owner_pid: u32,
     /// The fork epoch when attached: a different one means an inherited copy.
     epoch: u64,
+    /// This process is registered for the closers' `membarrier`: a recorded claim needs only
+    /// a release fence before the status read (see `membarrier.rs`), not a full one.
+    asymmetric_fence: bool,
 }
 
 impl ShmClaimer {
@@ -98,6 +101,7 @@ impl ShmClaimer {
                 lock: Some(lock),
                 owner_pid: pid,
                 epoch: crate::fork_guard::epoch_for_new_handle(),
+                asymmetric_fence: crate::membarrier::producer_fence_is_asymmetric(),
             });
         }
         Err(match segment.mode {
@@ -158,11 +162,19 @@ impl ShmClaimer {
         slot.start.store(range.start(), Ordering::Relaxed);
         slot.end.store(range.end(), Ordering::Relaxed);
         slot.state.store(CLAIMED, Ordering::Release);
-        // Seqlock writer side: the recorded claim is visible before any slot write. And the
-        // producer half of the close handshake (`RingInner::settle_close`): after this fence,
-        // either a closer's read of the claims sees this claim (the end covers it), or the
-        // status read below is no longer open.
-        fence(Ordering::SeqCst);
+        // Seqlock writer side: the recorded claim is visible before any slot write (the
+        // release fence). And the producer half of the close handshake
+        // (`RingInner::settle_close`): either a closer's read of the claims sees this claim
+        // (the end covers it), or the status read below is no longer open. That takes a
+        // store-load barrier: a full fence here, or, in a process registered for the closers'
+        // `membarrier`, the barrier the closer forces on this thread (`membarrier.rs`) — then
+        // only the compiler must keep the status read after the stores.
+        if self.asymmetric_fence {
+            fence(Ordering::Release);
+            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+        } else {
+            fence(Ordering::SeqCst);
+        }
         if self.inner.segment.header.status.stopping() {
             return self.refuse_if_stopped(range, pairing);
         }

@@ -11,8 +11,11 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
-/// The layout version this build reads and writes; bump on any layout change.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+/// The layout version this build reads and writes; bump on any layout change, and on any
+/// change to a protocol between processes (6: closers order producers with `membarrier`, and
+/// producers registered for it skip their full fence, so a closer built for 5 must not meet
+/// them).
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;

@@ -66,6 +66,7 @@ mod liveness;
 mod lock;
 mod lossy_feed;
 mod mapping;
+mod membarrier;
 mod name;
 mod open;
 mod options;

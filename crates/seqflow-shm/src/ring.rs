@@ -132,6 +132,8 @@ impl RingInner {
     #[cold]
     pub(crate) fn settle_close(&self) -> i64 {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        // Producers registered for it order their claims with this (`membarrier.rs`).
+        crate::membarrier::order_every_producer();
         let end = self.claimed_high();
         self.segment.header.status.settle_close(end)
     }
@@ -987,6 +989,10 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// ```
     pub fn halt_all(&self) {
         self.inner.segment.header.status.halt(std::process::id());
+        // A claim recorded after this is refused by its producer (as with a close; see
+        // `membarrier.rs`).
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+        crate::membarrier::order_every_producer();
         self.halt();
     }
 

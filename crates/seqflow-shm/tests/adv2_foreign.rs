@@ -137,7 +137,8 @@ fn foreign_files() {
 fn damaged_real_segments() {
     for (what, edit) in [
         ("version 4", (4u64, 4u8, 4u64)),
-        ("version 6", (4, 4, 6)),
+        ("version 5", (4, 4, 5)),
+        ("version 7", (4, 4, 7)),
         ("version max", (4, 4, u64::from(u32::MAX))),
     ] {
         let seg = Seg::new("adv2-version");

@@ -47,7 +47,7 @@ fn wrong_version() {
     assert!(matches!(
         open(&seg),
         Err(ShmError::VersionMismatch {
-            expected: 5,
+            expected: 6,
             found: 99,
             ..
         })
