@@ -226,6 +226,7 @@ fn ipc_options(args: &CompareArgs) -> ipc::IpcOptions {
         batch: args.batch,
         wait: args.wait.unwrap_or(Wait::auto(2)),
         round_trips: args.round_trips,
+        min_run: std::time::Duration::from_millis(args.min_run_ms),
         sizes: if args.ipc_sizes.is_empty() {
             ipc::all_sizes()
         } else {

@@ -128,7 +128,8 @@ pub struct CompareArgs {
     pub round_trips: u64,
     /// The shortest a timed run should last, in milliseconds (0 to 600000): an implementation
     /// that would finish faster (seen in an uncounted calibration run) gets proportionally more
-    /// events per run. 0 runs exactly --events.
+    /// events per run; so do the cross-process shared-memory rows and their in-process
+    /// reference (pipes and sockets run --events). 0 runs exactly --events.
     #[arg(long, default_value_t = 50, allow_negative_numbers = true, value_parser = min_run_ms)]
     pub min_run_ms: u64,
     /// Full passes (1 to 100): the whole selection runs N times (each pass with its own rounds

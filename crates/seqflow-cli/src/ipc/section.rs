@@ -8,10 +8,10 @@ use super::{ping_pong, run_ipc, IpcConfig, Mode, Transport};
 use crate::CliError;
 use seqflow_bench::compare::{median, Spread};
 use seqflow_bench::latency::LatencyStats;
-use seqflow_bench::peers::Implementation;
+use seqflow_bench::peers::{Implementation, Measurement};
 use seqflow_bench::wait::Wait;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// What to run.
@@ -31,6 +31,9 @@ pub struct IpcOptions {
     pub round_trips: u64,
     /// Event sizes in bytes (each one of [`SIZES`]).
     pub sizes: Vec<usize>,
+    /// The shortest a counted shm run (and in-process reference run) should last: shorter
+    /// ones run again with more events (`--min-run-ms`; zero runs the row's events).
+    pub min_run: Duration,
 }
 
 /// The most events a burst row sends per run.
@@ -195,6 +198,9 @@ pub fn compare_ipc(
     // Per config: seqflow in one process, run right after each round's shm run (8-byte rows).
     let mut local: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
     let mut local_events: Vec<u64> = configs.iter().map(|c| c.events).collect();
+    // Per config: the shm run's events, grown until a run lasts `opts.min_run` (see
+    // [`shm_calibrated`]); pipes and sockets are slower and run `cfg.events`.
+    let mut shm_events: Vec<u64> = configs.iter().map(|c| c.events).collect();
     let mut latency: Vec<Vec<LatencyStats>> = vec![Vec::new(); n];
     for round in 0..rounds {
         for (ci, cfg) in configs.iter().enumerate() {
@@ -210,7 +216,11 @@ pub fn compare_ipc(
                     cfg.mode.name(),
                     cfg.events
                 ));
-                let m = run_ipc(&exe, transport, cfg).map_err(|e| CliError::IpcRun {
+                let m = match transport {
+                    Transport::Shm => shm_calibrated(&exe, cfg, opts.min_run, &mut shm_events[ci]),
+                    _ => run_ipc(&exe, transport, cfg),
+                }
+                .map_err(|e| CliError::IpcRun {
                     transport: transport.name(),
                     scenario: format!("ipc-{}B-{}", cfg.bytes, cfg.mode.name()),
                     source: Box::new(e),
@@ -222,7 +232,11 @@ pub fn compare_ipc(
                         round + 1,
                         cfg.mode.name()
                     ));
-                    local[ci].push(in_process_reference(cfg, &mut local_events[ci])?);
+                    local[ci].push(in_process_reference(
+                        cfg,
+                        opts.min_run,
+                        &mut local_events[ci],
+                    )?);
                 }
             }
         }
@@ -246,14 +260,17 @@ pub fn compare_ipc(
         }
     }
     let mut rows = Vec::new();
-    for (cfg, per_transport) in configs.iter().zip(samples) {
+    for ((cfg, per_transport), shm_run) in configs.iter().zip(samples).zip(&shm_events) {
         for (transport, rates) in Transport::ALL.into_iter().zip(per_transport) {
             let med = median(&rates);
             rows.push(IpcRow {
                 transport,
                 bytes: cfg.bytes,
                 mode: cfg.mode,
-                events: cfg.events,
+                events: match transport {
+                    Transport::Shm => *shm_run,
+                    _ => cfg.events,
+                },
                 capacity: (transport == Transport::Shm).then_some(cfg.capacity),
                 batch: cfg.batch,
                 median_events_per_sec: med,
@@ -309,39 +326,91 @@ pub fn compare_ipc(
     Ok(section)
 }
 
-/// The shortest in-process reference run that counts: a run of the shm row's events (a
-/// millisecond or two) measures the threads' start more than the ring (68 M events/s where a
-/// calibrated run measured 1 G, in one try).
-const REFERENCE_RUN: Duration = Duration::from_millis(50);
+/// The most bytes a calibrated shm run sends.
+const CALIBRATED_RUN_BYTES: u64 = 4 << 30;
+
+/// Run `run` with `events`, and while a run lasts less than `min_run` (at most four tries,
+/// and at most `most` events) again with more, rounded by `round`; the short runs only
+/// calibrate. `events` keeps what the next round starts with.
+///
+/// A run of a millisecond or two measures the threads' (or the consumer process's) start and
+/// the end-of-run report more than the ring: 68 M events/s where a calibrated in-process run
+/// measured 1 G, 650 M where a 50 ms shm run measured 780 M.
+fn run_at_least(
+    events: &mut u64,
+    min_run: Duration,
+    most: u64,
+    round: impl Fn(u64) -> u64,
+    mut run: impl FnMut(u64) -> Result<Measurement, CliError>,
+) -> Result<Measurement, CliError> {
+    let mut tries = 0;
+    loop {
+        let m = run(*events)?;
+        tries += 1;
+        if m.elapsed >= min_run || *events >= most || tries == 4 {
+            return Ok(m);
+        }
+        let factor = 1.5 * min_run.as_secs_f64() / m.elapsed.as_secs_f64().max(1e-6);
+        let want = ((*events as f64 * factor) as u64).clamp(*events, most);
+        *events = round(want).max(*events);
+    }
+}
+
+/// One shm run of `cfg`'s row, with `events` calibrated as [`run_at_least`] does (at most 100
+/// times the row's events and [`CALIBRATED_RUN_BYTES`] worth): the shm ring moves small events
+/// so fast that a run of the row's events lasts a millisecond or two.
+fn shm_calibrated(
+    exe: &Path,
+    cfg: &IpcConfig,
+    min_run: Duration,
+    events: &mut u64,
+) -> Result<Measurement, CliError> {
+    let most = cfg
+        .events
+        .saturating_mul(100)
+        .min(CALIBRATED_RUN_BYTES / cfg.bytes.max(1) as u64)
+        .max(cfg.events);
+    run_at_least(
+        events,
+        min_run,
+        most,
+        |n| n,
+        |n| {
+            let run = IpcConfig { events: n, ..*cfg };
+            run_ipc(exe, Transport::Shm, &run)
+        },
+    )
+}
 
 /// seqflow in one process on the shape of an 8-byte row (`1p1c-u64-burst` or `-single`, the
-/// same ring, batch and wait): events per second. Starts with `events` (the shm row's at
-/// first) and, while a run lasts less than [`REFERENCE_RUN`], runs again with more (at most 100
-/// times the row's); `events` keeps what the next round starts with.
-fn in_process_reference(cfg: &IpcConfig, events: &mut u64) -> Result<f64, CliError> {
+/// same ring, batch and wait): events per second, with `events` calibrated as
+/// [`run_at_least`] does (at most 100 times the row's).
+fn in_process_reference(
+    cfg: &IpcConfig,
+    min_run: Duration,
+    events: &mut u64,
+) -> Result<f64, CliError> {
     let name = format!("1p1c-u64-{}", cfg.mode.name());
     let scenario = seqflow_bench::scenario::Scenario::all()
         .into_iter()
         .find(|s| s.name() == name)
         .ok_or_else(|| CliError::Ipc(format!("no in-process scenario {name}")))?;
     let most = cfg.events.saturating_mul(100);
-    let mut tries = 0;
-    loop {
+    let round = |want| scenario.total_events(want, cfg.batch);
+    let m = run_at_least(events, min_run, most, round, |n| {
         let run = seqflow_bench::peers::RunConfig {
-            events: *events,
+            events: n,
             capacity: cfg.capacity,
             batch: cfg.batch,
             wait: cfg.wait,
         };
-        let m = seqflow_bench::peers::run(Implementation::Seqflow, scenario, &run)?;
-        tries += 1;
-        if m.elapsed >= REFERENCE_RUN || *events >= most || tries == 4 {
-            return Ok(m.events_per_sec());
-        }
-        let factor = 1.5 * REFERENCE_RUN.as_secs_f64() / m.elapsed.as_secs_f64().max(1e-6);
-        let want = ((*events as f64 * factor) as u64).clamp(*events, most);
-        *events = scenario.total_events(want, cfg.batch);
-    }
+        Ok(seqflow_bench::peers::run(
+            Implementation::Seqflow,
+            scenario,
+            &run,
+        )?)
+    })?;
+    Ok(m.events_per_sec())
 }
 
 impl InProcessRatio {
