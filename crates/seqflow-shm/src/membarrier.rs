@@ -14,8 +14,8 @@
 //! running has passed through a context switch, which is one). A producer whose registration
 //! fails keeps the full fence, so a mix of processes is sound. A closer whose `membarrier`
 //! fails (a seccomp filter that blocks it in that process only) falls back to
-//! `MEMBARRIER_CMD_GLOBAL`, then to a short pause with a warning (see
-//! [`order_every_producer`]).
+//! `MEMBARRIER_CMD_GLOBAL`, then to a short pause with a warning — best effort, not a
+//! guarantee (see [`order_every_producer`]).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -61,10 +61,14 @@ pub(crate) fn order_every_producer() {
         return;
     }
     // `membarrier` is blocked in this process only (it worked where a producer registered).
-    // A store buffer drains within microseconds on its own: wait far longer than that.
-    tracing::warn!(
-        "membarrier is unavailable to this process: a close orders producers by waiting 1 ms"
-    );
+    // Best effort, not a guarantee: a store buffer drains within microseconds on its own, so
+    // wait far longer than that.
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "membarrier is unavailable to this process: a close orders registered producers              only by waiting 1 ms (best effort)"
+        );
+    });
     std::thread::sleep(std::time::Duration::from_millis(1));
 }
 

@@ -125,10 +125,12 @@ impl RingInner {
     }
 
     /// The closing half of the close handshake with producers. The closed word is already
-    /// CLOSING; after a `SeqCst` fence, every claim whose producer did not see CLOSING after its
-    /// own claim and fence (see `ShmProducer::record_claim`) is visible in `claimed_high`, so
-    /// the end covers it; a producer that does see CLOSING settles the same way and refuses a
-    /// claim past the end. So no claim is told `Ok` and then left past the end unread.
+    /// CLOSING; after a `SeqCst` fence and the `membarrier` that puts every registered producer
+    /// process through a full barrier (`membarrier.rs`; an unregistered producer fences each
+    /// claim itself), every claim whose producer did not see CLOSING after recording it (see
+    /// `ShmClaimer::claim_recorded`) is visible in `claimed_high`, so the end covers it; a
+    /// producer that does see CLOSING settles the same way and refuses a claim past the end.
+    /// So no claim is told `Ok` and then left past the end unread.
     #[cold]
     pub(crate) fn settle_close(&self) -> i64 {
         std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
@@ -989,10 +991,6 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// ```
     pub fn halt_all(&self) {
         self.inner.segment.header.status.halt(std::process::id());
-        // A claim recorded after this is refused by its producer (as with a close; see
-        // `membarrier.rs`).
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-        crate::membarrier::order_every_producer();
         self.halt();
     }
 

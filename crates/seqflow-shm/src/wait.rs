@@ -101,15 +101,6 @@ impl ShmWait {
     }
 }
 
-impl ShmWait {
-    /// Whether this strategy busy-spins: its waits poll without pause and read the clock only
-    /// every few polls, so a wait with a deadline may poll a little before it reads the clock.
-    #[inline]
-    pub(crate) fn spins(&self) -> bool {
-        matches!(self, Self::BusySpin(_))
-    }
-}
-
 impl WaitStrategy for ShmWait {
     #[inline]
     fn wait_until<T, F>(

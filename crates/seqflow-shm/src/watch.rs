@@ -20,10 +20,6 @@ use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// How many times a busy-spinning wait polls before it reads the clock (as the busy-spin
-/// strategy does between two clock reads).
-const POLLS_BEFORE_CLOCK: u32 = 64;
-
 /// One consumer's view of the liveness of the others.
 pub(crate) struct Watch {
     ring: Arc<RingInner>,
@@ -129,18 +125,6 @@ impl Watch {
                 _ => None,
             },
         };
-        // A busy-spinning wait reads the clock once every few dozen polls; so does this one
-        // before its deadline begins (two clock reads). A consumer that keeps up with its
-        // producer waits after almost every batch, and most of those waits end within a few
-        // polls: reading the clock first cost as much as handling the batch.
-        if self.ring.sequencer.wait_strategy().spins() {
-            for _ in 0..POLLS_BEFORE_CLOCK {
-                std::hint::spin_loop();
-                if let Some(value) = ready() {
-                    return value;
-                }
-            }
-        }
         // The wait begins (a timeout too far to represent means no limit).
         let deadline = deadline.begin();
         let sequencer = Arc::clone(&self.ring.sequencer);
