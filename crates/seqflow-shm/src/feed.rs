@@ -125,7 +125,15 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
                 match self.wait_polling(seq, deadline)? {
                     Ok(hi) => break hi,
                     Err(Interrupt::Consume(e)) => return Err(e),
-                    Err(Interrupt::Members) => self.take_members_again()?,
+                    Err(Interrupt::Members) => {
+                        // The wait begins here if it had not (a pool that cannot be decided
+                        // yet keeps interrupting it): the deadline bounds the retries, each of
+                        // which may wait one registry timeout for the lock.
+                        deadline.begin();
+                        if !self.take_members_again()? && expired(deadline) {
+                            return Err(ConsumeError::Timeout);
+                        }
+                    }
                 }
             },
         };
@@ -193,19 +201,22 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         })
     }
 
-    /// Take the workers of the followed pools that changed again, and wait on them from now on.
+    /// Take the workers of the followed pools that changed again, and wait on them from now on;
+    /// `false` if a pool could not be decided yet (see `PoolFollow::refresh`).
     #[cold]
-    fn take_members_again(&mut self) -> Result<(), ConsumeError> {
+    fn take_members_again(&mut self) -> Result<bool, ConsumeError> {
         let ring = std::sync::Arc::clone(self.watch.ring_arc());
         let upstream = self.watch.upstream_mut();
-        self.follow.refresh(&ring, upstream)?;
+        if !self.follow.refresh(&ring, upstream)? {
+            return Ok(false);
+        }
         let dependents = upstream.iter().map(|u| u.sequence.clone()).collect();
         self.barrier = SequenceBarrier::new(
             ring.sequencer.clone(),
             dependents,
             self.barrier.alert().clone(),
         );
-        Ok(())
+        Ok(true)
     }
 
     /// Wake producers (and later stages) waiting for this consumer.
@@ -287,4 +298,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         // released (or, declared, kept) like any consumer's that leaves.
         self.wake();
     }
+}
+
+/// Whether the wait `deadline` (begun) has passed.
+fn expired(deadline: &mut Deadline) -> bool {
+    deadline
+        .begin()
+        .is_some_and(|at| std::time::Instant::now() >= at)
 }

@@ -181,12 +181,17 @@ impl PoolFollow {
     /// `upstream`. A pool left with nothing to follow (every worker gone, not declared), or
     /// restarted at the producer cursor since, is [`ConsumeError::UpstreamGone`], as a plain
     /// upstream stage that leaves.
+    ///
+    /// `Ok(false)` when a pool that looks empty could not be decided: another process held the
+    /// registry lock past the registry timeout (one stopped inside a registration, say). Its
+    /// workers stay as they were and the count stays unseen, so every poll is interrupted
+    /// (nothing is handed out) until a later refresh decides.
     #[cold]
     pub fn refresh(
         &mut self,
         ring: &RingInner,
         upstream: &mut Vec<Upstream>,
-    ) -> Result<(), ConsumeError> {
+    ) -> Result<bool, ConsumeError> {
         for followed in &mut self.pools {
             if followed.count.load(Ordering::Acquire) == followed.seen {
                 continue;
@@ -197,11 +202,12 @@ impl PoolFollow {
             if !live {
                 // Lock-free, the scan can miss a worker adopting a declared placeholder
                 // (REGISTERING) or see a leaving one ACTIVE after its lock is gone: decide
-                // emptiness under the registry lock.
-                if let Ok(_registry) = ring.lock_registry() {
-                    view = pool_members(ring, pool, &followed.label);
-                    live = any_live(ring, &view.members);
-                }
+                // emptiness under the registry lock, and only under it.
+                let Ok(_registry) = ring.lock_registry() else {
+                    return Ok(false);
+                };
+                view = pool_members(ring, pool, &followed.label);
+                live = any_live(ring, &view.members);
             }
             // A pool that was left empty and restarted at the producer cursor skipped the
             // events published meanwhile: they must not reach this consumer as handled.
@@ -219,6 +225,6 @@ impl PoolFollow {
             upstream.retain(|u| u.pool != Some(pool));
             upstream.extend(view.members);
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -148,3 +148,34 @@ fn idle_worker_is_raised_by_the_stage_that_waits() {
     }
     assert_eq!(seen, [0, 1, 2]);
 }
+
+/// A stage whose pool looks empty decides that under the registry lock only: while another
+/// holder keeps the lock (a process stopped inside a registration), its polls time out instead
+/// of ending it with `UpstreamGone`, and once the lock is free it decides (here: the pool is
+/// really empty, so `UpstreamGone`).
+#[test]
+fn a_pool_that_cannot_be_decided_is_not_called_gone() {
+    let seg = Seg::new("follow-busy");
+    let options = seqflow_shm::ShmOptions {
+        registry_timeout: Duration::from_millis(50),
+        ..opts(ProducerMode::Single, &[])
+    };
+    let ring = ShmRing::<Ev>::create(&seg.name, 16, options).unwrap();
+    let worker = ring.worker("pool").unwrap();
+    let mut after = ring.consumer_after("after", &["pool"]).unwrap();
+    let mut pr = ring.producer().unwrap();
+    pr.publish(|e, _| *e = [1, 0]).unwrap();
+    drop(worker);
+    let held = seqflow_shm::testing::hold_registry_lock(&ring).unwrap();
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let r = after.poll_batch(Some(Duration::from_millis(20)), |_, _, _| {
+            panic!("an event handed out while the pool's workers are undecided")
+        });
+        assert_eq!(r, Err(ConsumeError::Timeout), "decided without the lock");
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    drop(held);
+    let r = after.poll_batch(Some(Duration::from_millis(20)), |_, _, _| {});
+    assert!(matches!(r, Err(ConsumeError::UpstreamGone { .. })), "{r:?}");
+}
