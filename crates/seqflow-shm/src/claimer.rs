@@ -463,7 +463,8 @@ fn reusable(ring: &RingInner, slot: &ProducerSlot) -> bool {
     }
 }
 
-fn before(deadline: Option<Instant>) -> bool {
+/// Whether `deadline` (none: never) is still ahead.
+pub(crate) fn before(deadline: Option<Instant>) -> bool {
     match deadline {
         Some(d) => Instant::now() < d,
         None => true,

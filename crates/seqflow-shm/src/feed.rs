@@ -129,8 +129,8 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
                         // The wait begins here if it had not (a pool that cannot be decided
                         // yet keeps interrupting it): the deadline bounds the retries, each of
                         // which may wait one registry timeout for the lock.
-                        deadline.begin();
-                        if !self.take_members_again()? && expired(deadline) {
+                        let at = deadline.begin();
+                        if !self.take_members_again()? && !crate::claimer::before(at) {
                             return Err(ConsumeError::Timeout);
                         }
                     }
@@ -298,11 +298,4 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         // released (or, declared, kept) like any consumer's that leaves.
         self.wake();
     }
-}
-
-/// Whether the wait `deadline` (begun) has passed.
-fn expired(deadline: &mut Deadline) -> bool {
-    deadline
-        .begin()
-        .is_some_and(|at| std::time::Instant::now() >= at)
 }
