@@ -165,6 +165,7 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
 
     /// Hand every event of `next..=upto` (available, from `sequence() + 1`) to
     /// `handler(event, seq, end_of_batch)`, then release them; how many.
+    #[inline]
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);

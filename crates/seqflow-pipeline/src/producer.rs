@@ -303,16 +303,16 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         let mut done = 0;
         while done < n {
             let first = start + done as i64;
-            let run = ring.run_from(first).min(n - done);
-            for offset in 0..run {
+            let run = ring.run(first, n - done);
+            for offset in 0..run.len() {
                 // `first + offset` is inside the claim, which this producer holds and has not
-                // published, so nobody else touches the slot; `offset < run <= run_from(first)`;
-                // each slot is handed out once and the reference ends with the call.
+                // published, so nobody else touches the slot; `offset < run.len()`; each slot is
+                // handed out once and the reference ends with the call.
                 // SAFETY: so the slot is ours to write, inside the run.
-                let slot = unsafe { ring.get_mut_in_run(first, offset) };
+                let slot = unsafe { run.get_mut(offset) };
                 write(slot, first + offset as i64);
             }
-            done += run;
+            done += run.len();
         }
     }
 

@@ -1,6 +1,6 @@
 //! [`RingBuffer`]: the slots, and the contract for touching them.
 
-use crate::{Capacity, CapacityError, DynByteSlot, EventFactory, Slot, SlotCopy};
+use crate::{Capacity, CapacityError, DynByteSlot, EventFactory, Slot, SlotCopy, SlotRun};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -248,7 +248,7 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
 
     /// How many slots there are from the slot of `seq` to the end of the ring: the sequences
     /// `seq .. seq + run_from(seq)` sit in consecutive slots (see
-    /// [`get_in_run`](Self::get_in_run)).
+    /// [`run`](Self::run)).
     ///
     /// ```
     /// let ring = seqflow_ring::RingBuffer::new(8, || 0u8).unwrap();
@@ -260,44 +260,34 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         self.capacity.get() - self.index_of(seq)
     }
 
-    /// The event `offset` slots after the slot of `first`, for a reader walking a run of
-    /// consecutive slots: the slot index is computed once per run rather than masked per event.
+    /// The run of consecutive slots that starts at the slot of `first`, at most `max` long
+    /// (`min(run_from(first), max)` slots): a loop over a run addresses each event from the
+    /// run's first slot, with the addressing copied out of the ring, so the compiler keeps it in
+    /// registers rather than reloading it around every event written.
     ///
-    /// # Safety
-    /// `offset < run_from(first)`, and the event at `first + offset` must be readable as
-    /// [`get`](Self::get) requires.
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(8, || 0u64).unwrap();
+    /// let run = ring.run(13, 100);
+    /// assert_eq!(run.len(), 3); // slots 5, 6, 7
+    /// // SAFETY: single-threaded example; `2 < run.len()`.
+    /// unsafe { *run.get_mut(2) = 7 };
+    /// // SAFETY: as above; slot 7 is the slot of sequence 15.
+    /// assert_eq!(unsafe { *ring.get(15) }, 7);
+    /// ```
     #[inline]
-    pub unsafe fn get_in_run(&self, first: i64, offset: usize) -> &E {
-        debug_assert!(offset < self.run_from(first));
-        // SAFETY: `index_of(first) + offset < capacity` (the caller's bound), so the slot is
-        // inside the ring, and it is the slot of `first + offset`; the caller guarantees
-        // nobody writes it while the reference lives.
+    pub fn run(&self, first: i64, max: usize) -> SlotRun<'_, E> {
+        let index = self.index_of(first);
+        // SAFETY: `index < capacity`, so the address is inside the slots (a stride every
+        // constructor checked `E` fits).
+        let slot = unsafe { E::at(self.base.as_ptr(), index, self.stride) };
+        // SAFETY: `slot` is the slot of `first`, the `capacity - index` slots from it to the
+        // ring's end are consecutive slots of this ring, `self.stride` apart, and the run
+        // borrows the ring.
         unsafe {
-            &*E::at(
-                self.base.as_ptr(),
-                self.index_of(first) + offset,
+            SlotRun::new(
+                slot.cast::<u8>(),
                 self.stride,
-            )
-        }
-    }
-
-    /// The event `offset` slots after the slot of `first`, for a producer writing a run of
-    /// consecutive claimed slots (see [`get_in_run`](Self::get_in_run)).
-    ///
-    /// # Safety
-    /// `offset < run_from(first)`, and the event at `first + offset` must be writable as
-    /// [`get_mut`](Self::get_mut) requires.
-    #[inline]
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn get_mut_in_run(&self, first: i64, offset: usize) -> &mut E {
-        debug_assert!(offset < self.run_from(first));
-        // SAFETY: inside the ring as in `get_in_run`; the caller's claim gives it exclusive
-        // access to the slot.
-        unsafe {
-            &mut *E::at(
-                self.base.as_ptr(),
-                self.index_of(first) + offset,
-                self.stride,
+                (self.capacity.get() - index).min(max),
             )
         }
     }

@@ -153,6 +153,7 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
 
     /// Wait for the next event(s), hand each to `handle(event, seq, end_of_batch)`, mark the
     /// batch processed; returns how many were handled.
+    #[inline]
     pub fn poll_batch(
         &mut self,
         timeout: Option<Duration>,

@@ -255,9 +255,9 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
 
     #[inline]
     unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
-        // SAFETY: the caller's contract (published, gated by our slot, inside the run) is
-        // `RingBuffer::get_in_run`'s.
-        unsafe { self.events.get_in_run(first, offset) }
+        // SAFETY: the caller's contract (published, gated by our slot, `offset <
+        // run_from(first)`, the length of the unbounded run) is `SlotRun::get`'s.
+        unsafe { self.events.run(first, usize::MAX).get(offset) }
     }
 
     #[inline]
