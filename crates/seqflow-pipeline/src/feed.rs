@@ -92,6 +92,13 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
         unsafe { self.event(first + offset as i64) }
     }
 
+    /// [`RingBuffer::partial_line`] for the slot of `seq`; 0 (the default) for feeds whose
+    /// events are not read from ring slots.
+    #[inline]
+    fn partial_line(&self, _seq: i64) -> usize {
+        0
+    }
+
     /// The stage's sequence: everything up to it is handled (relaxed: the stage's own writes).
     fn sequence(&self) -> i64;
 
@@ -159,6 +166,11 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     #[inline]
     fn run_from(&self, seq: i64) -> usize {
         self.ring.run_from(seq)
+    }
+
+    #[inline]
+    fn partial_line(&self, seq: i64) -> usize {
+        self.ring.partial_line(seq)
     }
 
     #[inline]

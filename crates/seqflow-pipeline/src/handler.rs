@@ -6,7 +6,11 @@ use crate::EventError;
 /// Handles events on a stage's own thread.
 ///
 /// Events arrive in sequence order, in batches: `end_of_batch` is true for the last event of
-/// the batch (a good moment to flush). Closures `FnMut(&E, i64, bool)` are handlers.
+/// the batch (a good moment to flush). A batch is what was available when the stage looked
+/// (at most its [maximum batch size](crate::Stages::max_batch_size)); events published
+/// at once, in one claim, are never split across batches. While a producer publishes one
+/// event at a time right ahead of the stage, a batch may end early, at the end of a cache line,
+/// and the next one follows at once. Closures `FnMut(&E, i64, bool)` are handlers.
 ///
 /// Every hook but [`on_event`](Self::on_event) has a default, so a handler implements only what
 /// it needs:

@@ -260,6 +260,36 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         self.capacity.get() - self.index_of(seq)
     }
 
+    /// How many events, `seq`'s included, lie in the part of `seq`'s cache line (64 bytes) up
+    /// to the end of `seq`'s slot, when the line goes on with later slots; 0 when the slot ends
+    /// its line, or when slots do not divide a line (slots of 64 bytes or more, odd strides).
+    ///
+    /// A reader close behind a producer that publishes one event at a time leaves those events
+    /// for its next read: reading a line the producer is still filling moves the line to the
+    /// reader's core, and the producer's next write to it has to fetch it back.
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(64, || 0u64).unwrap();
+    /// // Eight 8-byte slots per line: one of any eight consecutive slots ends a line, and the
+    /// // counts of the others go up by one from slot to slot.
+    /// let counts: Vec<usize> = (0..16).map(|s| ring.partial_line(s)).collect();
+    /// let end = counts.iter().position(|&c| c == 0).unwrap();
+    /// assert!(end < 8);
+    /// assert_eq!(&counts[end..end + 8], &[0, 1, 2, 3, 4, 5, 6, 7]);
+    /// // Slots of a line or more are never part of a line.
+    /// let wide = seqflow_ring::RingBuffer::new(4, || [0u64; 16]).unwrap();
+    /// assert_eq!(wide.partial_line(1), 0);
+    /// ```
+    #[inline]
+    pub fn partial_line(&self, seq: i64) -> usize {
+        const LINE: usize = 64;
+        if self.stride >= LINE || LINE % self.stride != 0 {
+            return 0;
+        }
+        let end = self.slot_ptr(seq).cast::<u8>() as usize + self.stride;
+        end % LINE / self.stride
+    }
+
     /// The run of consecutive slots that starts at the slot of `first`, at most `max` long
     /// (`min(run_from(first), max)` slots): a loop over a run addresses each event from the
     /// run's first slot, with the addressing copied out of the ring, so the compiler keeps it in

@@ -254,6 +254,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     }
 
     #[inline]
+    fn partial_line(&self, seq: i64) -> usize {
+        self.events.partial_line(seq)
+    }
+
+    #[inline]
     unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
         // SAFETY: the caller's contract (published, gated by our slot, `offset <
         // run_from(first)`, the length of the unbounded run) is `SlotRun::get`'s.

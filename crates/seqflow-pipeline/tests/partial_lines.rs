@@ -1,0 +1,123 @@
+//! A stage close behind a producer that publishes one event at a time may leave the events of
+//! a cache line the producer is still filling for its next poll. These tests pin what that must
+//! never change: a burst published at once reaches the handler as one batch, and every event
+//! arrives without anything more being published after it.
+
+use seqflow_pipeline::{Disruptor, EventHandler};
+use seqflow_sequence::{BlockingWait, YieldingWait};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Sends each batch (its sequences) when the handler sees its end; the first batch can be held
+/// at a barrier (`hold`) so that events pile up behind it.
+struct Batches {
+    current: Vec<i64>,
+    done: Sender<Vec<i64>>,
+    hold: Option<Arc<Barrier>>,
+}
+
+impl EventHandler<u64> for Batches {
+    fn on_event(&mut self, event: &u64, seq: i64, end_of_batch: bool) {
+        assert_eq!(*event, seq as u64, "event {seq} holds {event}");
+        self.current.push(seq);
+        if end_of_batch {
+            if let Some(hold) = self.hold.take() {
+                hold.wait(); // the test publishes now
+                hold.wait(); // ... and has published
+            }
+            self.done.send(std::mem::take(&mut self.current)).unwrap();
+        }
+    }
+}
+
+fn batches(hold: Option<Arc<Barrier>>) -> (Batches, Receiver<Vec<i64>>) {
+    let (done, batches) = mpsc::channel();
+    let handler = Batches {
+        current: Vec::new(),
+        done,
+        hold,
+    };
+    (handler, batches)
+}
+
+#[test]
+fn a_burst_published_at_once_reaches_an_idle_stage_as_one_batch() {
+    let mut b = Disruptor::builder(256, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let (handler, received) = batches(None);
+    b.handle_events_with(handler);
+    let (d, mut p) = b.start().unwrap();
+    let mut next = 0i64;
+    // Every length from 1 to 20 and a few longer ones, so that bursts end at every position
+    // of a 64-byte line (eight 8-byte slots).
+    for len in (1..=20).chain([31, 33, 64, 65]) {
+        p.publish_batch(len, |e, s| *e = s as u64).unwrap();
+        let batch = received.recv_timeout(WAIT).expect("the burst arrives");
+        let want: Vec<i64> = (next..next + len as i64).collect();
+        assert_eq!(batch, want, "a burst of {len} published at once");
+        next += len as i64;
+    }
+    d.shutdown().unwrap();
+}
+
+#[test]
+fn a_burst_published_while_the_stage_is_busy_is_one_batch() {
+    for len in [1usize, 3, 7, 8, 9, 13, 16, 21] {
+        let hold = Arc::new(Barrier::new(2));
+        let mut b = Disruptor::builder(256, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap();
+        let (handler, received) = batches(Some(hold.clone()));
+        b.handle_events_with(handler);
+        let (d, mut p) = b.start().unwrap();
+        // A first batch of three events, held in the handler while the burst is published.
+        p.publish_batch(3, |e, s| *e = s as u64).unwrap();
+        hold.wait();
+        p.publish_batch(len, |e, s| *e = s as u64).unwrap();
+        hold.wait();
+        assert_eq!(received.recv_timeout(WAIT).unwrap(), vec![0, 1, 2]);
+        let want: Vec<i64> = (3..3 + len as i64).collect();
+        assert_eq!(
+            received.recv_timeout(WAIT).unwrap(),
+            want,
+            "a burst of {len} published while the stage was busy"
+        );
+        d.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn events_published_one_at_a_time_all_arrive_with_nothing_published_after_them() {
+    // Runs of every length, each followed by a pause with nothing published: the stage must
+    // take the run's last events, wherever in a line they end, without a later publish.
+    let mut b = Disruptor::builder(64, || 0u64)
+        .wait_strategy(YieldingWait::default())
+        .single_producer()
+        .unwrap();
+    let (handler, received) = batches(None);
+    b.handle_events_with(handler);
+    let (d, mut p) = b.start().unwrap();
+    let mut next = 0i64;
+    let mut handled = 0i64;
+    for run in (1..=17).chain([100, 1000]) {
+        for _ in 0..run {
+            p.publish(|e, s| *e = s as u64).unwrap();
+        }
+        next += run;
+        while handled < next {
+            let batch = received
+                .recv_timeout(WAIT)
+                .unwrap_or_else(|_| panic!("events {handled}..{next} never arrived"));
+            assert_eq!(batch.first(), Some(&handled), "in order, none lost");
+            handled += batch.len() as i64;
+        }
+        assert_eq!(handled, next);
+    }
+    d.shutdown().unwrap();
+}
