@@ -116,6 +116,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
     }
     check_fits_filesystem(&fd, layout.total).map_err(invalid)?;
     rustix::fs::ftruncate(&fd, layout.total).map_err(|e| fail("ftruncate", e))?;
+    allocate_pages(&fd, name, layout.total)?;
     let map = Arc::new(Mapping::map(fd, total, name.clone(), true)?);
     let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
         name: name.to_string(),
@@ -282,6 +283,26 @@ impl Drop for UnlinkOnError<'_> {
         if self.armed {
             let _ = shm::unlink(self.name.as_str());
         }
+    }
+}
+
+/// Allocate every page of the segment now rather than as each is first written: the ring is
+/// preallocated, as one in a single process is, so its first lap pays no page allocations (1 MiB
+/// events across processes moved 2-4 times slower through a fresh ring), and a filesystem
+/// without room for it fails here, with [`ShmError::NoSpace`], instead of killing a later
+/// writer with `SIGBUS`. A filesystem that cannot preallocate leaves the pages to be allocated
+/// as they are first written, as before.
+fn allocate_pages(fd: &OwnedFd, name: &SegmentName, size: u64) -> Result<(), ShmError> {
+    loop {
+        return match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size) {
+            Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(Errno::NOSPC) => Err(ShmError::NoSpace {
+                name: name.to_string(),
+                bytes: size,
+            }),
+            Err(e) => Err(ShmError::io(name.as_str(), "fallocate", e)),
+        };
     }
 }
 

@@ -337,6 +337,14 @@ pub enum ShmError {
         /// How long we waited.
         waited: std::time::Duration,
     },
+    /// The shared-memory filesystem has no room for the segment's pages.
+    #[error("segment {name}: the shared-memory filesystem has no room for its {bytes} bytes (free some of /dev/shm, give it more room, or make the ring or its slots smaller)")]
+    NoSpace {
+        /// The segment.
+        name: String,
+        /// The segment's size.
+        bytes: u64,
+    },
     /// A system call failed.
     #[error("segment {name}: {op} failed: {source}")]
     Io {

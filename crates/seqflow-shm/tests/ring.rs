@@ -597,3 +597,23 @@ fn remove_takes_an_empty_file_but_never_a_foreign_one() {
     assert!(std::path::Path::new(&path).exists());
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_created_ring_has_every_page_allocated() {
+    // The slots are preallocated, as a ring in one process is: the first lap takes no page
+    // allocation, and a filesystem without room says so at `create` (`ShmError::NoSpace`)
+    // instead of a later write dying of SIGBUS.
+    use std::os::unix::fs::MetadataExt;
+    let seg = Seg::new("allocated");
+    let ring = ShmRing::<[u64; 512]>::create(&seg.name, 256, ShmOptions::default()).unwrap();
+    let path = format!("/dev/shm{}", seg.name);
+    let meta = std::fs::metadata(&path).unwrap();
+    assert!(meta.len() >= 256 * 4096, "{} bytes", meta.len());
+    assert!(
+        meta.blocks() * 512 >= meta.len(),
+        "{} of {} bytes allocated",
+        meta.blocks() * 512,
+        meta.len()
+    );
+    drop(ring);
+}
