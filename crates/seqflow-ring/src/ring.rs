@@ -286,7 +286,7 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         if self.stride >= LINE || LINE % self.stride != 0 {
             return 0;
         }
-        let end = self.slot_ptr(seq).cast::<u8>() as usize + self.stride;
+        let end = self.slot_ptr(seq).cast::<u8>().addr() + self.stride;
         end % LINE / self.stride
     }
 
