@@ -3,8 +3,9 @@
 //! never change: a burst published at once reaches the handler as one batch, and every event
 //! arrives without anything more being published after it.
 
-use seqflow_pipeline::{Disruptor, EventHandler};
-use seqflow_sequence::{BlockingWait, YieldingWait};
+use seqflow_pipeline::{Disruptor, DisruptorBuilder, EventHandler};
+use seqflow_sequence::{BlockingWait, WaitStrategy, YieldingWait};
+use seqflow_sequencer::SingleProducerSequencer;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -33,24 +34,31 @@ impl EventHandler<u64> for Batches {
     }
 }
 
-fn batches(hold: Option<Arc<Barrier>>) -> (Batches, Receiver<Vec<i64>>) {
+/// A ring of `capacity` u64 events waiting with `wait`, its one stage recording batches.
+fn recorded<W: WaitStrategy + 'static>(
+    capacity: usize,
+    wait: W,
+    hold: Option<Arc<Barrier>>,
+) -> (
+    DisruptorBuilder<u64, SingleProducerSequencer<W>>,
+    Receiver<Vec<i64>>,
+) {
+    let mut b = Disruptor::builder(capacity, || 0u64)
+        .wait_strategy(wait)
+        .single_producer()
+        .unwrap();
     let (done, batches) = mpsc::channel();
-    let handler = Batches {
+    b.handle_events_with(Batches {
         current: Vec::new(),
         done,
         hold,
-    };
-    (handler, batches)
+    });
+    (b, batches)
 }
 
 #[test]
 fn a_burst_published_at_once_reaches_an_idle_stage_as_one_batch() {
-    let mut b = Disruptor::builder(256, || 0u64)
-        .wait_strategy(BlockingWait::default())
-        .single_producer()
-        .unwrap();
-    let (handler, received) = batches(None);
-    b.handle_events_with(handler);
+    let (b, received) = recorded(256, BlockingWait::default(), None);
     let (d, mut p) = b.start().unwrap();
     let mut next = 0i64;
     // Every length from 1 to 20 and a few longer ones, so that bursts end at every position
@@ -69,12 +77,7 @@ fn a_burst_published_at_once_reaches_an_idle_stage_as_one_batch() {
 fn a_burst_published_while_the_stage_is_busy_is_one_batch() {
     for len in [1usize, 3, 7, 8, 9, 13, 16, 21] {
         let hold = Arc::new(Barrier::new(2));
-        let mut b = Disruptor::builder(256, || 0u64)
-            .wait_strategy(BlockingWait::default())
-            .single_producer()
-            .unwrap();
-        let (handler, received) = batches(Some(hold.clone()));
-        b.handle_events_with(handler);
+        let (b, received) = recorded(256, BlockingWait::default(), Some(hold.clone()));
         let (d, mut p) = b.start().unwrap();
         // A first batch of three events, held in the handler while the burst is published.
         p.publish_batch(3, |e, s| *e = s as u64).unwrap();
@@ -96,12 +99,7 @@ fn a_burst_published_while_the_stage_is_busy_is_one_batch() {
 fn events_published_one_at_a_time_all_arrive_with_nothing_published_after_them() {
     // Runs of every length, each followed by a pause with nothing published: the stage must
     // take the run's last events, wherever in a line they end, without a later publish.
-    let mut b = Disruptor::builder(64, || 0u64)
-        .wait_strategy(YieldingWait::default())
-        .single_producer()
-        .unwrap();
-    let (handler, received) = batches(None);
-    b.handle_events_with(handler);
+    let (b, received) = recorded(64, YieldingWait::default(), None);
     let (d, mut p) = b.start().unwrap();
     let mut next = 0i64;
     let mut handled = 0i64;
