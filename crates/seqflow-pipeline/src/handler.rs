@@ -7,10 +7,12 @@ use crate::EventError;
 ///
 /// Events arrive in sequence order, in batches: `end_of_batch` is true for the last event of
 /// the batch (a good moment to flush). A batch is what was available when the stage looked
-/// (at most its [maximum batch size](crate::Stages::max_batch_size)); events published
-/// at once, in one claim, are never split across batches. While a producer publishes one
-/// event at a time right ahead of the stage, a batch may end early, at the end of a cache line,
-/// and the next one follows at once. Closures `FnMut(&E, i64, bool)` are handlers.
+/// (at most its [maximum batch size](crate::Stages::max_batch_size)); the events of one claim
+/// of a single-producer ring are never split across batches (a multi-producer ring marks a
+/// claim's slots one by one, so a stage may see its first events before the rest). While a
+/// producer publishes one event at a time right ahead of the stage, a batch may end before the
+/// last available event, where an earlier poll ended, and the next one follows at once.
+/// Closures `FnMut(&E, i64, bool)` are handlers.
 ///
 /// Every hook but [`on_event`](Self::on_event) has a default, so a handler implements only what
 /// it needs:

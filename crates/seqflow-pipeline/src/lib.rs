@@ -39,6 +39,7 @@ mod lossy_read;
 mod metrics;
 mod policy;
 mod poll_core;
+mod poll_ends;
 mod poll_guard;
 mod poller;
 mod pool_claim;

@@ -3,6 +3,7 @@
 //! [`EventFeed`]: the heap ring in one process, a shared segment across processes.
 
 use crate::feed::{EventFeed, FeedError};
+use crate::poll_ends::PollEnds;
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::{panic_message, PipelineShared};
 use crate::stage::StageOptions;
@@ -137,8 +138,8 @@ where
     let rewind = ctx.options.rewind;
     let mut rewinds = 0u32;
     let mut next = ctx.feed.sequence() + 1;
-    // The highest available sequence a poll has shown (see the partial lines below).
-    let mut seen = i64::MIN;
+    // Where recent polls found the published events to end (see the partial lines below).
+    let mut poll_ends = PollEnds::new();
     while !ctx.stopping() {
         let available = match ctx.feed.wait_for(next, timeout) {
             Ok(available) => available,
@@ -159,26 +160,30 @@ where
         };
         let start = next;
         let mut end = available.min(start.saturating_add(max_batch - 1));
-        // A stage close behind a producer that publishes one event at a time leaves the events
-        // in the part of a cache line the producer has filled so far for its next poll (at
-        // once): reading that line moves it to this core, and the producer's next write to it
-        // has to fetch it back, on every batch (1p1c-u64-single: about 1.25x faster, see
-        // docs/benchmarks.md). Only events published since the last poll are left, so each
-        // deferral needs the producer to have moved on and nothing waits for good; and a batch
-        // is cut short only when an earlier poll already showed part of it, so a burst published
-        // at once is taken whole (an idle stage's, or one that piled up behind a busy handler).
-        if end == available && available > seen {
-            let tail = ctx.feed.partial_line(available) as i64;
-            let shown_before = seen >= start;
-            seen = available;
-            if available - tail < start {
-                continue;
-            }
-            if shown_before {
-                end = available - tail;
+        // A stage close behind a producer that publishes one event at a time may leave the
+        // events in the part of a cache line the producer has filled so far for its next poll
+        // (at once): reading that line moves it to this core, and the producer's next write to
+        // it has to fetch it back, on every batch (1p1c-u64-single about 1.25x faster, see
+        // docs/design.md "Batches that stop short of the producer's cache line"). The batch
+        // then stops at the end an earlier poll found, so it never splits events published
+        // together; or, when every event it has lies in that part of the line, the stage polls
+        // again first. Either needs the producer to have published since the last poll, so the
+        // events are never left waiting for good. Never while a batch is replayed.
+        if end == available && available > poll_ends.latest() && rewinds == 0 {
+            let full = available - ctx.feed.partial_line(available) as i64;
+            if full < available {
+                if full < start {
+                    poll_ends.push(available);
+                    continue;
+                }
+                if let Some(cut) = poll_ends.highest_in(start, full) {
+                    end = cut;
+                }
             }
         }
-        seen = seen.max(available);
+        if end == available {
+            poll_ends.push(available);
+        }
         let feed = &ctx.feed;
         let publish = |seq: i64| {
             feed.set_sequence(seq);

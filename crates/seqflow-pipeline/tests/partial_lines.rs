@@ -3,12 +3,12 @@
 //! never change: a burst published at once reaches the handler as one batch, and every event
 //! arrives without anything more being published after it.
 
-use seqflow_pipeline::{Disruptor, DisruptorBuilder, EventHandler};
+use seqflow_pipeline::{Disruptor, DisruptorBuilder, EventError, EventHandler, RewindPolicy};
 use seqflow_sequence::{BlockingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::SingleProducerSequencer;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -118,4 +118,155 @@ fn events_published_one_at_a_time_all_arrive_with_nothing_published_after_them()
         assert_eq!(handled, next);
     }
     d.shutdown().unwrap();
+}
+
+#[test]
+fn zero_sized_events_reach_the_handler() {
+    // A zero-sized event has no cache line to share: nothing is ever left for later.
+    let mut b = Disruptor::builder(8, || ())
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let (done, received) = mpsc::channel();
+    b.handle_events_with(move |_: &(), seq: i64, end_of_batch: bool| {
+        if end_of_batch {
+            done.send(seq).unwrap();
+        }
+    });
+    let (d, mut p) = b.start().unwrap();
+    for i in 0..20 {
+        p.publish(|_, _| {}).unwrap();
+        assert_eq!(received.recv_timeout(WAIT), Ok(i));
+    }
+    d.shutdown().unwrap();
+}
+
+/// Rewinds the first batch once, after the test has published one more event.
+struct RewindOnce {
+    current: Vec<i64>,
+    done: Sender<Vec<i64>>,
+    hold: Option<Arc<Barrier>>,
+}
+
+impl EventHandler<u64> for RewindOnce {
+    fn on_event(&mut self, _: &u64, _: i64, _: bool) {}
+
+    fn try_on_event(&mut self, _: &u64, seq: i64, end_of_batch: bool) -> Result<(), EventError> {
+        self.current.push(seq);
+        if end_of_batch {
+            self.done.send(std::mem::take(&mut self.current)).unwrap();
+            if let Some(hold) = self.hold.take() {
+                hold.wait(); // the test publishes one more event now
+                hold.wait();
+                return Err(EventError::Rewind);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_rewound_batch_is_replayed_whole() {
+    for n in 1..24usize {
+        let hold = Arc::new(Barrier::new(2));
+        let mut b = Disruptor::builder(256, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap();
+        let (done, received) = mpsc::channel();
+        b.handle_events_with(RewindOnce {
+            current: Vec::new(),
+            done,
+            hold: Some(hold.clone()),
+        })
+        .rewind_policy(RewindPolicy::up_to(3));
+        let (d, mut p) = b.start().unwrap();
+        p.publish_batch(n, |e, s| *e = s as u64).unwrap();
+        hold.wait();
+        p.publish(|e, s| *e = s as u64).unwrap();
+        hold.wait();
+        let first = received.recv_timeout(WAIT).unwrap();
+        assert_eq!(first, (0..n as i64).collect::<Vec<_>>(), "burst of {n}");
+        let replay = received.recv_timeout(WAIT).unwrap();
+        assert!(
+            replay.len() >= n,
+            "the batch 0..{n} was replayed as {replay:?}"
+        );
+        d.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn a_burst_after_a_batch_cut_by_the_maximum_size_is_one_batch() {
+    for len in 1..=12usize {
+        let hold = Arc::new(Barrier::new(2));
+        let mut b = Disruptor::builder(256, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap();
+        let (done, received) = mpsc::channel();
+        b.handle_events_with(Batches {
+            current: Vec::new(),
+            done,
+            hold: Some(hold.clone()),
+        })
+        .max_batch_size(16);
+        let (d, mut p) = b.start().unwrap();
+        p.publish_batch(20, |e, s| *e = s as u64).unwrap(); // 0..=19, taken as 0..=15 first
+        hold.wait();
+        p.publish_batch(len, |e, s| *e = s as u64).unwrap(); // 20.., at once
+        hold.wait();
+        assert_eq!(
+            received.recv_timeout(WAIT).unwrap(),
+            (0..16).collect::<Vec<_>>()
+        );
+        assert_eq!(
+            received.recv_timeout(WAIT).unwrap(),
+            (16..20 + len as i64).collect::<Vec<_>>(),
+            "the rest and a burst of {len} published at once"
+        );
+        d.shutdown().unwrap();
+    }
+}
+
+#[test]
+fn bursts_between_single_events_are_never_split() {
+    // Single events (which let the stage poll several times per line) and bursts of 2-12
+    // published at once, for a second: no batch may end inside a burst.
+    let (b, received) = recorded(1024, YieldingWait::default(), None);
+    let (d, mut p) = b.start().unwrap();
+    let mut bursts = Vec::new();
+    let mut next = 0i64;
+    let started = Instant::now();
+    let mut k = 0usize;
+    while started.elapsed() < Duration::from_secs(1) {
+        p.publish(|e, s| *e = s as u64).unwrap();
+        p.publish(|e, s| *e = s as u64).unwrap();
+        next += 2;
+        let len = 2 + k % 11;
+        k += 1;
+        p.publish_batch(len, |e, s| *e = s as u64).unwrap();
+        bursts.push(next..next + len as i64);
+        next += len as i64;
+        for _ in 0..k % 200 {
+            std::hint::spin_loop();
+        }
+    }
+    d.shutdown().unwrap();
+    let ends: std::collections::HashSet<i64> = received
+        .try_iter()
+        .map(|batch| *batch.last().unwrap())
+        .collect();
+    assert!(ends.contains(&(next - 1)), "every event arrived");
+    let split: Vec<_> = bursts
+        .iter()
+        .filter(|burst| (burst.start..burst.end - 1).any(|s| ends.contains(&s)))
+        .collect();
+    assert!(
+        split.is_empty(),
+        "{} of {} bursts split, e.g. {:?}",
+        split.len(),
+        bursts.len(),
+        &split[..split.len().min(5)]
+    );
 }

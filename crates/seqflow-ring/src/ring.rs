@@ -262,7 +262,8 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
 
     /// How many events, `seq`'s included, lie in the part of `seq`'s cache line (64 bytes) up
     /// to the end of `seq`'s slot, when the line goes on with later slots; 0 when the slot ends
-    /// its line, or when slots do not divide a line (slots of 64 bytes or more, odd strides).
+    /// its line, or when slots do not divide a line (slots of 64 bytes or more, odd strides,
+    /// zero-sized events).
     ///
     /// A reader close behind a producer that publishes one event at a time leaves those events
     /// for its next read: reading a line the producer is still filling moves the line to the
@@ -283,7 +284,7 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     #[inline]
     pub fn partial_line(&self, seq: i64) -> usize {
         const LINE: usize = 64;
-        if self.stride >= LINE || LINE % self.stride != 0 {
+        if self.stride == 0 || self.stride >= LINE || LINE % self.stride != 0 {
             return 0;
         }
         let end = self.slot_ptr(seq).cast::<u8>().addr() + self.stride;

@@ -118,6 +118,7 @@ pub(crate) fn create_segment(name: &SegmentName, spec: &CreateSpec) -> Result<Se
     rustix::fs::ftruncate(&fd, layout.total).map_err(|e| fail("ftruncate", e))?;
     allocate_pages(&fd, name, layout.total)?;
     let map = Arc::new(Mapping::map(fd, total, name.clone(), true)?);
+    map.populate();
     let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
         name: name.to_string(),
         expected: HEADER_SIZE as u64,
@@ -297,7 +298,8 @@ fn allocate_pages(fd: &OwnedFd, name: &SegmentName, size: u64) -> Result<(), Shm
         return match rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, size) {
             Ok(()) | Err(Errno::OPNOTSUPP | Errno::NOSYS) => Ok(()),
             Err(Errno::INTR) => continue,
-            Err(Errno::NOSPC) => Err(ShmError::NoSpace {
+            // No room left in the filesystem, or in the memory (cgroup) its pages are charged to.
+            Err(Errno::NOSPC | Errno::NOMEM) => Err(ShmError::NoSpace {
                 name: name.to_string(),
                 bytes: size,
             }),

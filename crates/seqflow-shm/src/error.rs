@@ -338,7 +338,7 @@ pub enum ShmError {
         waited: std::time::Duration,
     },
     /// The shared-memory filesystem has no room for the segment's pages.
-    #[error("segment {name}: the shared-memory filesystem has no room for its {bytes} bytes (free some of /dev/shm, give it more room, or make the ring or its slots smaller)")]
+    #[error("segment {name}: the shared-memory filesystem (or the memory it may use) has no room for its {bytes} bytes (free some of /dev/shm, give it more room, or make the ring or its slots smaller)")]
     NoSpace {
         /// The segment.
         name: String,

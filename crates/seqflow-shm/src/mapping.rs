@@ -101,19 +101,27 @@ impl Mapping {
             op: "mmap",
             source: std::io::Error::other("mmap returned null"),
         })?;
-        if writable {
-            // Map every page now (the creator allocated them, `create.rs`), so that neither
-            // side's first lap takes a page fault per page. Best effort: a kernel before 5.14
-            // refuses the advice, and a file shorter than the mapping (truncated by somebody
-            // else) stops it early; the pages are then mapped as they are first touched.
-            // SAFETY: `MADV_POPULATE_WRITE` only faults the range's pages in, writable, as a
-            // write would: it changes no byte of them and nothing about the mapping, so no Rust
-            // object (none points into it yet) can be affected; the range is exactly the fresh
-            // mapping.
-            let _ =
-                unsafe { rustix::mm::madvise(raw, len, rustix::mm::Advice::LinuxPopulateWrite) };
-        }
         Ok(Self { ptr, len, fd, name })
+    }
+
+    /// Map every page of a writable mapping now rather than as each is first touched, so that
+    /// the ring's first lap takes no page fault per page in this process. Called once the
+    /// segment is known to be a seqflow segment: its creator allocated the pages (`create.rs`),
+    /// so this allocates nothing (a foreign or half-made file is never populated). Best effort:
+    /// a kernel before 5.14 refuses the advice, and a file shorter than the mapping (truncated
+    /// by somebody else) stops it early; the pages are then mapped as they are first touched.
+    pub fn populate(&self) {
+        // SAFETY: `MADV_POPULATE_WRITE` only faults the range's pages in, writable, as a write
+        // would: it changes no byte of them and nothing about the mapping's addresses or
+        // protections, so every reference into the mapping stays valid; the range is exactly
+        // this mapping, which the caller mapped writable.
+        let _ = unsafe {
+            rustix::mm::madvise(
+                self.ptr.as_ptr().cast(),
+                self.len,
+                rustix::mm::Advice::LinuxPopulateWrite,
+            )
+        };
     }
 
     /// The mapped length.

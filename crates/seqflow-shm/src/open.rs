@@ -54,6 +54,9 @@ pub(crate) fn open_segment(
     let map = Arc::new(Mapping::map(fd, size, name.clone(), writable)?);
     let fields = wait_for_ready(&map, started, timeout)?;
     let (layout, mode, wait) = validate(name, &fields, size as u64, expect)?;
+    if writable {
+        map.populate();
+    }
     Segment::from_validated(map, fields, layout, mode, wait)
 }
 

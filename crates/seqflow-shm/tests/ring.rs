@@ -617,3 +617,24 @@ fn a_created_ring_has_every_page_allocated() {
     );
     drop(ring);
 }
+
+#[test]
+fn opening_a_file_that_is_not_a_ring_allocates_none_of_it() {
+    // Only a validated segment has its pages mapped ahead: a sparse file of another program
+    // (here 256 MiB with no header) is refused without being filled in.
+    use std::os::unix::fs::MetadataExt;
+    let seg = Seg::new("notaring");
+    let path = format!("/dev/shm{}", seg.name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let before = std::fs::metadata(&path).unwrap().blocks() * 512;
+    assert!(ShmRing::<u64>::open(&seg.name, Duration::from_millis(50)).is_err());
+    let after = std::fs::metadata(&path).unwrap().blocks() * 512;
+    assert!(
+        after <= before + (1 << 20),
+        "a refused open allocated {} MiB of the file",
+        (after - before) >> 20
+    );
+}
