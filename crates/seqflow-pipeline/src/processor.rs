@@ -169,7 +169,14 @@ where
         // together; or, when every event it has lies in that part of the line, the stage polls
         // again first. Either needs the producer to have published since the last poll, so the
         // events are never left waiting for good. Never while a batch is replayed.
-        if end == available && available > poll_ends.latest() && rewinds == 0 {
+        if end < available && rewinds == 0 {
+            // Capped by the maximum batch after a deferral: stop where the deferred poll ended,
+            // as a stage that had taken the events then would have (not inside a claim that
+            // came since).
+            if let Some(cut) = poll_ends.highest_in(start, end) {
+                end = cut;
+            }
+        } else if end == available && available > poll_ends.latest() && rewinds == 0 {
             let full = available - ctx.feed.partial_line(available) as i64;
             if full < available {
                 if full < start {

@@ -3,9 +3,13 @@
 //! never change: a burst published at once reaches the handler as one batch, and every event
 //! arrives without anything more being published after it.
 
-use seqflow_pipeline::{Disruptor, DisruptorBuilder, EventError, EventHandler, RewindPolicy};
+use seqflow_pipeline::{
+    Disruptor, DisruptorBuilder, EventError, EventFeed, EventHandler, FeedError, RewindPolicy,
+    StageSpec,
+};
 use seqflow_sequence::{BlockingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::SingleProducerSequencer;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -269,4 +273,96 @@ fn bursts_between_single_events_are_never_split() {
         bursts.len(),
         &split[..split.len().min(5)]
     );
+}
+
+/// A scripted single-producer ring of u64 slots, eight to a line (slot `i` in line `i / 8`):
+/// the k-th wait sees the producer's cursor at `cursor_at[k]` (the last one repeats); once the
+/// stage has handled that last one the feed stops.
+struct Scripted {
+    events: Vec<u64>,
+    cursor_at: Vec<i64>,
+    waits: usize,
+    sequence: Arc<AtomicI64>,
+}
+
+// SAFETY: `wait_for` never answers less than asked or past what the script published, the
+// events are a plain vector nobody writes, and the sequence is a `Release` store.
+unsafe impl EventFeed<u64> for Scripted {
+    fn wait_for(&mut self, seq: i64, _: Option<Duration>) -> Result<i64, FeedError> {
+        let last = *self.cursor_at.last().unwrap();
+        if seq > last {
+            return Err(FeedError::Stopped);
+        }
+        let k = self.waits.min(self.cursor_at.len() - 1);
+        self.waits += 1;
+        Ok(self.cursor_at[k].max(seq))
+    }
+    unsafe fn event(&self, seq: i64) -> &u64 {
+        &self.events[seq as usize]
+    }
+    fn partial_line(&self, seq: i64) -> usize {
+        ((seq + 1) % 8) as usize
+    }
+    fn sequence(&self) -> i64 {
+        self.sequence.load(Ordering::Relaxed)
+    }
+    fn set_sequence(&self, seq: i64) {
+        self.sequence.store(seq, Ordering::Release)
+    }
+    fn signal(&self) {}
+    fn halt(&self) {}
+}
+
+/// The batches a stage running `max_batch` over the scripted cursor hands its handler.
+fn scripted_batches(cursor_at: Vec<i64>, max_batch: Option<usize>) -> Vec<Vec<i64>> {
+    let (done, batches) = mpsc::channel();
+    let feed = Scripted {
+        events: (0..64).collect(),
+        cursor_at,
+        waits: 0,
+        sequence: Arc::new(AtomicI64::new(-1)),
+    };
+    let mut spec = StageSpec::new("scripted");
+    if let Some(n) = max_batch {
+        spec = spec.max_batch_size(n);
+    }
+    spec.run(
+        feed,
+        Batches {
+            current: Vec::new(),
+            done,
+            hold: None,
+        },
+    )
+    .unwrap();
+    batches.try_iter().collect()
+}
+
+#[test]
+fn a_claim_after_a_deferred_event_is_not_split_by_the_maximum_batch() {
+    // Event 0 alone (left for the next poll: it lies in a partial line), then the claim 1..=2
+    // at once; at most two per batch: [0] then [1, 2], as a stage that took 0 at once would.
+    assert_eq!(
+        scripted_batches(vec![0, 2], Some(2)),
+        vec![vec![0], vec![1, 2]]
+    );
+}
+
+#[test]
+fn scripted_claims_are_never_split() {
+    // Claims ending at 0, 1, 2, 10 and 12: every batch ends at one of them.
+    let ends = [0, 1, 2, 10, 12];
+    for max_batch in [None, Some(2), Some(3), Some(5)] {
+        let batches = scripted_batches(ends.to_vec(), max_batch);
+        let handled: Vec<i64> = batches.iter().flatten().copied().collect();
+        assert_eq!(handled, (0..=12).collect::<Vec<_>>());
+        for batch in &batches {
+            let last = *batch.last().unwrap();
+            let capped = max_batch.is_some_and(|n| batch.len() == n);
+            assert!(
+                ends.contains(&last) || capped,
+                "max {max_batch:?}: batch {batch:?} ends inside a claim: {batches:?}"
+            );
+        }
+    }
 }
