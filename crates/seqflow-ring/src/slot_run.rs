@@ -50,10 +50,8 @@ impl<'a, E: ?Sized + Slot> SlotRun<'a, E> {
     #[inline]
     pub unsafe fn get(&self, offset: usize) -> &'a E {
         debug_assert!(offset < self.len);
-        // SAFETY: `offset < len`, and the run's slots are consecutive slots of the ring from
-        // `first`'s (`len <= run_from(first)`), so the pointer is inside the ring and is the
-        // slot of `first + offset`; the caller guarantees nobody writes it while the reference
-        // lives.
+        // SAFETY: `offset < len <= run_from(first)`: inside the ring, the slot of `first +
+        // offset`; the caller guarantees nobody writes it while the reference lives.
         unsafe { &*E::at(self.first, offset, self.stride) }
     }
 

@@ -111,10 +111,9 @@ impl Mapping {
     /// a kernel before 5.14 refuses the advice, and a file shorter than the mapping (truncated
     /// by somebody else) stops it early; the pages are then mapped as they are first touched.
     pub fn populate(&self) {
-        // SAFETY: `MADV_POPULATE_WRITE` only faults the range's pages in, writable, as a write
-        // would: it changes no byte of them and nothing about the mapping's addresses or
-        // protections, so every reference into the mapping stays valid; the range is exactly
-        // this mapping, which the caller mapped writable.
+        // `MADV_POPULATE_WRITE` only faults the range's pages in, as a write would: it changes
+        // no byte and no address or protection, so every reference into the mapping stays valid.
+        // SAFETY: so it is harmless; the range is exactly this writable mapping.
         let _ = unsafe {
             rustix::mm::madvise(
                 self.ptr.as_ptr().cast(),
