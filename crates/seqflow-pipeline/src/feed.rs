@@ -66,30 +66,45 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     unsafe fn event(&self, seq: i64) -> &E;
 
     /// How many events from `seq` on sit in consecutive slots (up to the ring's end); a stage
-    /// walks such a run with [`event_in_run`](Self::event_in_run). The default, for feeds
-    /// that do not say, is unbounded (their `event_in_run` is `event`).
+    /// walks such a run with [`visit_run`](Self::visit_run). The default, for feeds that do
+    /// not say, is unbounded.
     #[inline]
     fn run_from(&self, _seq: i64) -> usize {
         usize::MAX
     }
 
     /// The last sequence of the run of consecutive slots that starts at `seq`, but at most
-    /// `limit` (`limit >= seq`): the chunk a loop walks with [`event_in_run`](Self::event_in_run).
+    /// `limit` (`limit >= seq`): the chunk a loop walks with [`visit_run`](Self::visit_run).
     #[inline]
     fn run_end(&self, seq: i64, limit: i64) -> i64 {
         let run = i64::try_from(self.run_from(seq)).unwrap_or(i64::MAX);
         limit.min(seq.saturating_add(run - 1))
     }
 
-    /// The event `offset` events after `first`, inside a run of consecutive slots.
+    /// Hand the events `first..=last` to `visit` in order, with their sequences, stopping at
+    /// the first error (which it returns with the sequence of the event that failed).
+    ///
+    /// A feed that reads ring slots walks them by offset from the first, with the ring's
+    /// addressing in locals: the loop then keeps it in registers even when `visit` writes to
+    /// memory the compiler cannot tell apart from the feed (a handler's state), rather than
+    /// reloading it for every event. The default calls [`event`](Self::event) for each.
     ///
     /// # Safety
-    /// As [`event`](Self::event) for the sequence `first + offset`, and `offset <
-    /// run_from(first)`.
+    /// As [`event`](Self::event) for every sequence of `first..=last`, and `last` is at most
+    /// [`run_end`](Self::run_end)`(first, ..)`.
     #[inline]
-    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
-        // SAFETY: the caller's contract is `event`'s for `first + offset`.
-        unsafe { self.event(first + offset as i64) }
+    unsafe fn visit_run<Err>(
+        &self,
+        first: i64,
+        last: i64,
+        mut visit: impl FnMut(i64, &E) -> Result<(), Err>,
+    ) -> Result<(), (i64, Err)> {
+        for seq in first..=last {
+            // SAFETY: the caller's contract is `event`'s for each sequence of the run.
+            let event = unsafe { self.event(seq) };
+            visit(seq, event).map_err(|e| (seq, e))?;
+        }
+        Ok(())
     }
 
     /// [`RingBuffer::partial_line`] for the slot of `seq`; 0 (the default) for feeds whose
@@ -174,10 +189,15 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     }
 
     #[inline]
-    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
-        // SAFETY: the caller's contract (published, gated by our slot, `offset <
-        // run_from(first)`, the length of the unbounded run) is `SlotRun::get`'s.
-        unsafe { self.ring.run(first, usize::MAX).get(offset) }
+    unsafe fn visit_run<Err>(
+        &self,
+        first: i64,
+        last: i64,
+        visit: impl FnMut(i64, &E) -> Result<(), Err>,
+    ) -> Result<(), (i64, Err)> {
+        // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
+        // `visit_slots`'s.
+        unsafe { visit_slots(&self.ring, first, last, visit) }
     }
 
     #[inline]
@@ -200,4 +220,30 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
         producer.alert().raise();
         producer.wait_strategy().signal_all();
     }
+}
+
+/// [`EventFeed::visit_run`] over the slots of `ring`: the run's addressing is copied out of the
+/// ring into locals once, so the loop does not reload it around each `visit`.
+///
+/// # Safety
+/// Every event of `first..=last` is readable as [`RingBuffer::get`] requires while the loop
+/// runs, and `last - first < ring.run_from(first)`.
+#[inline]
+pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
+    ring: &RingBuffer<E>,
+    first: i64,
+    last: i64,
+    mut visit: impl FnMut(i64, &E) -> Result<(), Err>,
+) -> Result<(), (i64, Err)> {
+    let len = usize::try_from(last - first).map_or(0, |n| n + 1);
+    let run = ring.run(first, len);
+    debug_assert_eq!(run.len(), len, "a run of consecutive slots");
+    for offset in 0..run.len() {
+        let seq = first + offset as i64;
+        // SAFETY: `offset < run.len()`, and the caller guarantees the event of `seq` is
+        // readable.
+        let event = unsafe { run.get(offset) };
+        visit(seq, event).map_err(|e| (seq, e))?;
+    }
+    Ok(())
 }

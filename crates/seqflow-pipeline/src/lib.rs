@@ -69,7 +69,7 @@ pub use error::{
     ShutdownError,
 };
 pub use exception::{ExceptionAction, ExceptionHandler, HandlerFailure};
-pub use feed::{EventFeed, FeedError};
+pub use feed::{visit_slots, EventFeed, FeedError};
 pub use handler::{fallible, EventHandler, Fallible};
 pub use handler_mut::EventHandlerMut;
 pub use lossy::LossySubscriber;

@@ -175,16 +175,16 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         let mut seq = next;
         while seq <= upto {
             let run_end = self.feed.run_end(seq, upto);
-            let first = seq;
-            loop {
-                // SAFETY: as in `get`: available and above the feed's sequence, which moves only
-                // after the loop; `seq - first < run`.
-                let event = unsafe { self.feed.event_in_run(first, (seq - first) as usize) };
-                handler(event, seq, seq == upto);
-                if seq == run_end {
-                    break;
-                }
-                seq += 1;
+            // SAFETY: as in `get`: available and above the feed's sequence, which moves only
+            // after the loop; `run_end` ends a run.
+            let walked = unsafe {
+                self.feed.visit_run(seq, run_end, |s, event| {
+                    handler(event, s, s == upto);
+                    Ok::<(), std::convert::Infallible>(())
+                })
+            };
+            if let Err((_, never)) = walked {
+                match never {}
             }
             if run_end == upto {
                 break;

@@ -29,15 +29,9 @@ impl PollEnds {
         }
     }
 
-    /// The highest end any poll returned (`i64::MIN` before the first).
-    #[inline]
-    pub fn latest(&self) -> i64 {
-        self.latest
-    }
-
     /// Remember that a poll returned `end` (ignored unless it is past every end remembered).
     #[inline]
-    pub fn push(&mut self, end: i64) {
+    fn push(&mut self, end: i64) {
         if end > self.latest {
             self.ends[self.next] = end;
             self.next = (self.next + 1) % REMEMBERED;
@@ -45,9 +39,58 @@ impl PollEnds {
         }
     }
 
+    /// Where the batch from `start` ends, given the highest `available` sequence and `capped`
+    /// (`available`, or less where the stage's maximum batch size cuts it); `None`: poll again
+    /// first. `partial` counts the events of `available`'s cache line that the producer has
+    /// filled so far (`RingBuffer::partial_line`, asked only when it matters).
+    ///
+    /// A stage close behind a producer that publishes one event at a time may leave those
+    /// events for its next poll: reading that line moves it to this core, and the producer's
+    /// next write to it has to fetch it back, on every batch. The batch then stops at the end
+    /// an earlier poll found, so it never splits events published together; or, when every
+    /// event it has lies in that part of the line, the stage polls again first. Either needs
+    /// the producer to have published since the last poll, so no event waits for good. A
+    /// replayed batch (`replaying`) is never cut. A batch the maximum size caps after a deferral
+    /// stops where the deferred poll ended, as a stage that had taken the events then would
+    /// have (not inside a claim that came since).
+    #[inline]
+    pub fn batch_end(
+        &mut self,
+        start: i64,
+        capped: i64,
+        available: i64,
+        replaying: bool,
+        partial: impl FnOnce() -> usize,
+    ) -> Option<i64> {
+        let mut end = capped;
+        if !replaying {
+            if end < available {
+                if let Some(cut) = self.highest_in(start, end) {
+                    end = cut;
+                }
+            } else if available > self.latest {
+                let full = available - partial() as i64;
+                if full < start {
+                    // Everything lies in the line being filled (`full < available` too).
+                    self.push(available);
+                    return None;
+                }
+                if full < available {
+                    if let Some(cut) = self.highest_in(start, full) {
+                        end = cut;
+                    }
+                }
+            }
+        }
+        if end == available {
+            self.push(available);
+        }
+        Some(end)
+    }
+
     /// The highest remembered end in `from..=to`, if any.
     #[inline]
-    pub fn highest_in(&self, from: i64, to: i64) -> Option<i64> {
+    fn highest_in(&self, from: i64, to: i64) -> Option<i64> {
         self.ends
             .iter()
             .copied()
@@ -63,12 +106,12 @@ mod tests {
     #[test]
     fn remembers_the_last_ends_in_order() {
         let mut ends = PollEnds::new();
-        assert_eq!(ends.latest(), i64::MIN);
+        assert_eq!(ends.latest, i64::MIN);
         assert_eq!(ends.highest_in(i64::MIN, i64::MAX), None);
         for e in [3, 5, 5, 4, 9] {
             ends.push(e);
         }
-        assert_eq!(ends.latest(), 9);
+        assert_eq!(ends.latest, 9);
         assert_eq!(ends.highest_in(0, 8), Some(5));
         assert_eq!(ends.highest_in(6, 8), None);
         assert_eq!(ends.highest_in(4, 4), None); // 4 came after 5: not an end
@@ -78,6 +121,28 @@ mod tests {
         // 3, 5 and 9 are forgotten, the last eight remain.
         assert_eq!(ends.highest_in(0, 9), None);
         assert_eq!(ends.highest_in(0, 12), Some(12));
-        assert_eq!(ends.latest(), 17);
+        assert_eq!(ends.latest, 17);
+    }
+
+    #[test]
+    fn a_batch_stops_short_of_the_line_being_filled_only_at_a_poll_end() {
+        let mut ends = PollEnds::new();
+        // First poll: 0..=2, all three in the filled part of a line: poll again.
+        assert_eq!(ends.batch_end(0, 2, 2, false, || 3), None);
+        // The producer published 3..=9; 8 and 9 are in the next line: stop at 2, the end the
+        // earlier poll found, not at 7 (a claim may have run from 3 to 9).
+        assert_eq!(ends.batch_end(0, 9, 9, false, || 2), Some(2));
+        // Nothing new since the last poll: take everything.
+        assert_eq!(ends.batch_end(3, 9, 9, false, || 2), Some(9));
+        // A replay is never cut, and still remembers its end.
+        let mut ends = PollEnds::new();
+        assert_eq!(ends.batch_end(0, 5, 5, true, || 6), Some(5));
+        assert_eq!(ends.latest, 5);
+        // Capped by the maximum size after a deferral: stop where the deferred poll ended.
+        let mut ends = PollEnds::new();
+        assert_eq!(ends.batch_end(0, 1, 1, false, || 2), None);
+        assert_eq!(ends.batch_end(0, 3, 20, false, || 0), Some(1));
+        // Capped with no remembered end inside: the cap stands.
+        assert_eq!(ends.batch_end(2, 5, 20, false, || 0), Some(5));
     }
 }

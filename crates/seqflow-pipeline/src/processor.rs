@@ -138,7 +138,7 @@ where
     let rewind = ctx.options.rewind;
     let mut rewinds = 0u32;
     let mut next = ctx.feed.sequence() + 1;
-    // Where recent polls found the published events to end (see the partial lines below).
+    // Where recent polls found the published events to end (see `PollEnds::batch_end`).
     let mut poll_ends = PollEnds::new();
     while !ctx.stopping() {
         let available = match ctx.feed.wait_for(next, timeout) {
@@ -159,38 +159,15 @@ where
             }
         };
         let start = next;
-        let mut end = available.min(start.saturating_add(max_batch - 1));
-        // A stage close behind a producer that publishes one event at a time may leave the
-        // events in the part of a cache line the producer has filled so far for its next poll
-        // (at once): reading that line moves it to this core, and the producer's next write to
-        // it has to fetch it back, on every batch (1p1c-u64-single about 1.25x faster, see
-        // docs/design.md "Batches that stop short of the producer's cache line"). The batch
-        // then stops at the end an earlier poll found, so it never splits events published
-        // together; or, when every event it has lies in that part of the line, the stage polls
-        // again first. Either needs the producer to have published since the last poll, so the
-        // events are never left waiting for good. Never while a batch is replayed.
-        if end < available && rewinds == 0 {
-            // Capped by the maximum batch after a deferral: stop where the deferred poll ended,
-            // as a stage that had taken the events then would have (not inside a claim that
-            // came since).
-            if let Some(cut) = poll_ends.highest_in(start, end) {
-                end = cut;
-            }
-        } else if end == available && available > poll_ends.latest() && rewinds == 0 {
-            let full = available - ctx.feed.partial_line(available) as i64;
-            if full < available {
-                if full < start {
-                    poll_ends.push(available);
-                    continue;
-                }
-                if let Some(cut) = poll_ends.highest_in(start, full) {
-                    end = cut;
-                }
-            }
-        }
-        if end == available {
-            poll_ends.push(available);
-        }
+        let capped = available.min(start.saturating_add(max_batch - 1));
+        // A batch may stop short of the cache line a one-at-a-time producer is filling (see
+        // `PollEnds::batch_end` and docs/design.md "Batches that stop short of the producer's
+        // cache line"; 1p1c-u64-single about 1.25x faster).
+        let Some(end) = poll_ends.batch_end(start, capped, available, rewinds > 0, || {
+            ctx.feed.partial_line(available)
+        }) else {
+            continue;
+        };
         let feed = &ctx.feed;
         let publish = |seq: i64| {
             feed.set_sequence(seq);
@@ -212,17 +189,21 @@ where
                     feed.run_end(current, end.min(current + 1023))
                 };
                 let first = current;
-                while current <= chunk_end {
-                    // `current <= available` is published and processed by every stage this one
-                    // depends on; our sequence (below `current`: the handler may release only
-                    // events before the one it holds, see `BatchEvent`) still gates the producer,
-                    // directly or through the stages after us; `current - first < run`.
-                    // SAFETY: so the slot is not reclaimed while we read it.
-                    let event = unsafe { feed.event_in_run(first, (current - first) as usize) };
-                    let event = BatchEvent::new(event, current, current == end, &releaser);
-                    handler.on_event_releasing(event)?;
-                    current += 1;
+                // `current` follows the events handled, so that a panic (caught below) finds
+                // the event that raised it there.
+                let handle = |seq: i64, event: &E| {
+                    current = seq;
+                    handler.on_event_releasing(BatchEvent::new(event, seq, seq == end, &releaser))
+                };
+                // `current..=chunk_end` is published and processed by every stage this one
+                // depends on; our sequence (below `current`: the handler may release only events
+                // before the one it holds, see `BatchEvent`) still gates the producer, directly
+                // or through the stages after us; `chunk_end` ends a run.
+                // SAFETY: so no slot of the chunk is reclaimed while we read it.
+                if let Err((_, error)) = unsafe { feed.visit_run(first, chunk_end, handle) } {
+                    return Err(error);
                 }
+                current = chunk_end + 1;
                 // A halt stops a long batch too (shutdown raises the alert only after the drain).
                 if ctx.stopping() {
                     break;

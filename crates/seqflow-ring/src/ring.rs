@@ -284,11 +284,13 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     #[inline]
     pub fn partial_line(&self, seq: i64) -> usize {
         const LINE: usize = 64;
-        if self.stride == 0 || self.stride >= LINE || LINE % self.stride != 0 {
+        // The strides that divide a line are the powers of two below it: shifts and masks, no
+        // division (this runs once per batch of a stage).
+        if !self.stride.is_power_of_two() || self.stride >= LINE {
             return 0;
         }
         let end = self.slot_ptr(seq).cast::<u8>().addr() + self.stride;
-        end % LINE / self.stride
+        (end % LINE) >> self.stride.trailing_zeros()
     }
 
     /// The run of consecutive slots that starts at the slot of `first`, at most `max` long
@@ -418,6 +420,40 @@ impl<E: ?Sized> std::fmt::Debug for RingBuffer<E> {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The count of events in the filled part of a line, for every stride: what the division
+    /// `end % 64 / stride` gives where the stride divides a line, 0 elsewhere.
+    #[test]
+    fn partial_line_matches_the_division_for_every_stride() {
+        fn check<E: Slot + Sized>(ring: &RingBuffer<E>) {
+            let stride = ring.stride();
+            for seq in 0..256 {
+                let end = ring.slot_ptr(seq).cast::<u8>().addr() + stride;
+                let expected = if stride == 0 || stride >= 64 || 64 % stride != 0 {
+                    0
+                } else {
+                    end % 64 / stride
+                };
+                assert_eq!(
+                    ring.partial_line(seq),
+                    expected,
+                    "stride {stride}, seq {seq}"
+                );
+            }
+        }
+        check(&RingBuffer::new(64, || 0u8).unwrap());
+        check(&RingBuffer::new(64, || 0u16).unwrap());
+        check(&RingBuffer::new(64, || [0u8; 3]).unwrap());
+        check(&RingBuffer::new(64, || 0u32).unwrap());
+        check(&RingBuffer::new(64, || [0u32; 3]).unwrap());
+        check(&RingBuffer::new(64, || 0u64).unwrap());
+        check(&RingBuffer::new(64, || [0u64; 2]).unwrap());
+        check(&RingBuffer::new(64, || [0u64; 3]).unwrap());
+        check(&RingBuffer::new(64, || [0u64; 4]).unwrap());
+        check(&RingBuffer::new(64, || [0u64; 8]).unwrap());
+        check(&RingBuffer::new(64, || [0u64; 16]).unwrap());
+        check(&RingBuffer::new(64, || ()).unwrap());
+    }
 
     /// Events with padding (uninitialised bytes) and of every word size copy out whole (Miri
     /// checks that no padding byte is read as an integer).

@@ -259,10 +259,15 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     }
 
     #[inline]
-    unsafe fn event_in_run(&self, first: i64, offset: usize) -> &E {
-        // SAFETY: the caller's contract (published, gated by our slot, `offset <
-        // run_from(first)`, the length of the unbounded run) is `SlotRun::get`'s.
-        unsafe { self.events.run(first, usize::MAX).get(offset) }
+    unsafe fn visit_run<Err>(
+        &self,
+        first: i64,
+        last: i64,
+        visit: impl FnMut(i64, &E) -> Result<(), Err>,
+    ) -> Result<(), (i64, Err)> {
+        // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
+        // `visit_slots`'s.
+        unsafe { seqflow_pipeline::visit_slots(&self.events, first, last, visit) }
     }
 
     #[inline]
