@@ -8,6 +8,7 @@ use crate::stage_wait::StageWait;
 use seqflow_ring::{RingBuffer, Slot};
 use seqflow_sequence::{Deadline, SequenceBarrier, WaitError, WaitStrategy};
 use seqflow_sequencer::{GatingRegistration, Sequencer};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -84,6 +85,8 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// Hand the events `first..=last` to `visit` in order, with their sequences, stopping at
     /// the first error (which it returns with the sequence of the event that failed).
     ///
+    /// Each event is handed over as a pointer, not a reference: a stage that mutates its events
+    /// in place writes the slot while `visit` runs, which a reference argument would forbid.
     /// A feed that reads ring slots walks them by offset from the first, with the ring's
     /// addressing in locals: the loop then keeps it in registers even when `visit` writes to
     /// memory the compiler cannot tell apart from the feed (a handler's state), rather than
@@ -97,11 +100,11 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
         &self,
         first: i64,
         last: i64,
-        mut visit: impl FnMut(i64, &E) -> Result<(), Err>,
+        mut visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
     ) -> Result<(), (i64, Err)> {
         for seq in first..=last {
             // SAFETY: the caller's contract is `event`'s for each sequence of the run.
-            let event = unsafe { self.event(seq) };
+            let event = NonNull::from(unsafe { self.event(seq) });
             visit(seq, event).map_err(|e| (seq, e))?;
         }
         Ok(())
@@ -193,7 +196,7 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
         &self,
         first: i64,
         last: i64,
-        visit: impl FnMut(i64, &E) -> Result<(), Err>,
+        visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
     ) -> Result<(), (i64, Err)> {
         // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
         // `visit_slots`'s.
@@ -227,23 +230,87 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
 ///
 /// # Safety
 /// Every event of `first..=last` is readable as [`RingBuffer::get`] requires while the loop
-/// runs, and `last - first < ring.run_from(first)`.
+/// runs (or writable by the visitor, for a stage that owns the slots exclusively).
+///
+/// # Panics
+/// If `first..=last` is not inside one run of consecutive slots (`last - first <
+/// ring.run_from(first)`), before visiting anything: events past the run are never skipped
+/// silently.
 #[inline]
 pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
     ring: &RingBuffer<E>,
     first: i64,
     last: i64,
-    mut visit: impl FnMut(i64, &E) -> Result<(), Err>,
+    mut visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
 ) -> Result<(), (i64, Err)> {
     let len = usize::try_from(last - first).map_or(0, |n| n + 1);
     let run = ring.run(first, len);
-    debug_assert_eq!(run.len(), len, "a run of consecutive slots");
-    for offset in 0..run.len() {
-        let seq = first + offset as i64;
-        // SAFETY: `offset < run.len()`, and the caller guarantees the event of `seq` is
-        // readable.
-        let event = unsafe { run.get(offset) };
-        visit(seq, event).map_err(|e| (seq, e))?;
+    assert_eq!(
+        run.len(),
+        len,
+        "events {first}..={last} are not one run of slots"
+    );
+    for offset in 0..len {
+        // SAFETY: `offset < len == run.len()`.
+        let event = unsafe { run.ptr(offset) };
+        visit(first + offset as i64, event).map_err(|e| (first + offset as i64, e))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(ring: &RingBuffer<u64>, first: i64, last: i64) -> Vec<(i64, u64)> {
+        let mut seen = Vec::new();
+        // SAFETY: single-threaded test: nobody writes the ring while it is read.
+        let walked = unsafe {
+            visit_slots(ring, first, last, |seq, event| {
+                seen.push((seq, *event.as_ref()));
+                Ok::<(), ()>(())
+            })
+        };
+        assert_eq!(walked, Ok(()));
+        seen
+    }
+
+    #[test]
+    fn a_run_is_walked_in_order_and_an_empty_one_not_at_all() {
+        let ring = RingBuffer::new(8, || 0u64).unwrap();
+        for s in 0..8 {
+            // SAFETY: single-threaded test.
+            unsafe { *ring.get_mut(s) = 10 * s as u64 };
+        }
+        assert_eq!(walk(&ring, 13, 15), vec![(13, 50), (14, 60), (15, 70)]);
+        assert_eq!(walk(&ring, 3, 2), vec![]);
+    }
+
+    /// Events past the ring's end are not one run: refused before anything is visited, never
+    /// skipped as if handled.
+    #[test]
+    #[should_panic(expected = "not one run")]
+    fn a_walk_past_the_ring_end_panics_before_visiting() {
+        let ring = RingBuffer::new(4, || 0u64).unwrap();
+        walk(&ring, 2, 5);
+    }
+
+    /// A visitor's error stops the walk at the event that failed.
+    #[test]
+    fn an_error_stops_the_walk_at_its_event() {
+        let ring = RingBuffer::new(8, || 0u64).unwrap();
+        let mut visited = 0;
+        // SAFETY: single-threaded test.
+        let walked = unsafe {
+            visit_slots(&ring, 0, 7, |seq, _| {
+                visited += 1;
+                if seq == 3 {
+                    Err("three")
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        assert_eq!((walked, visited), (Err((3, "three")), 4));
+    }
 }

@@ -179,7 +179,8 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
             // after the loop; `run_end` ends a run.
             let walked = unsafe {
                 self.feed.visit_run(seq, run_end, |s, event| {
-                    handler(event, s, s == upto);
+                    // SAFETY: as above; nobody writes the slot while the handler reads it.
+                    handler(event.as_ref(), s, s == upto);
                     Ok::<(), std::convert::Infallible>(())
                 })
             };

@@ -9,6 +9,7 @@ use crate::shared::{panic_message, PipelineShared};
 use crate::stage::StageOptions;
 use crate::{EventError, EventHandler, ExceptionAction, ExceptionHandler, HandlerFailure};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 use std::sync::Arc;
 
 /// Everything a stage needs besides its handler.
@@ -191,9 +192,12 @@ where
                 let first = current;
                 // `current` follows the events handled, so that a panic (caught below) finds
                 // the event that raised it there.
-                let handle = |seq: i64, event: &E| {
+                let handle = |seq: i64, event: NonNull<E>| {
                     current = seq;
-                    handler.on_event_releasing(BatchEvent::new(event, seq, seq == end, &releaser))
+                    // SAFETY: `visit_run` hands over events that stay readable while the
+                    // handler runs (see below); only an exclusive stage's adapter writes them.
+                    let event = unsafe { BatchEvent::new(event, seq, seq == end, &releaser) };
+                    handler.on_event_releasing(event)
                 };
                 // `current..=chunk_end` is published and processed by every stage this one
                 // depends on; our sequence (below `current`: the handler may release only events

@@ -97,15 +97,20 @@ pub struct BatchEvent<'a, E: ?Sized> {
 }
 
 impl<'a, E: ?Sized> BatchEvent<'a, E> {
+    /// The event at `event`, for a handler.
+    ///
+    /// # Safety
+    /// `event` points to an initialised `E` that stays readable for `'a` by everyone but an
+    /// exclusive stage's own adapter, which may write it (and never calls [`get`](Self::get)).
     #[inline]
-    pub(crate) fn new(
-        event: &'a E,
+    pub(crate) unsafe fn new(
+        event: NonNull<E>,
         seq: i64,
         end_of_batch: bool,
         releaser: &'a Releaser<'a>,
     ) -> Self {
         Self {
-            event: NonNull::from(event),
+            event,
             seq,
             end_of_batch,
             releaser,
@@ -116,9 +121,9 @@ impl<'a, E: ?Sized> BatchEvent<'a, E> {
     /// The event (borrowed from this value: it ends when the slot is released).
     #[inline]
     pub fn get(&self) -> &E {
-        // SAFETY: the pointer comes from a `&'a E` (`new`), and this value borrows the stage's
-        // loop for `'a`; only an exclusive stage's own adapter writes the slot, and it never
-        // calls `get` (see `handler_mut.rs`).
+        // SAFETY: `new`'s contract: the event stays readable for `'a`, which this value
+        // borrows; only an exclusive stage's own adapter writes the slot, and it never calls
+        // `get` (see `handler_mut.rs`).
         unsafe { self.event.as_ref() }
     }
 

@@ -8,6 +8,7 @@ use crate::shared::panic_message;
 use crate::{EventError, EventHandler, ExceptionAction, HandlerFailure};
 use seqflow_sequence::{OwnedRef, Sequence};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 
 /// Take the next sequence from the pool's shared work sequence (work stealing), handle it; each
 /// event goes to exactly one worker.
@@ -74,8 +75,11 @@ where
             // SAFETY: `seq <= available` is published and done by our dependencies; our
             // sequence (`seq - 1`, or `seq` once the handler released and dropped the event)
             // gates the producer, so the slot is not reclaimed while it is read.
-            let event = unsafe { feed.event(seq) };
-            handler.on_event_releasing(BatchEvent::new(event, seq, end_of_batch, &releaser))
+            let event = NonNull::from(unsafe { feed.event(seq) });
+            // SAFETY: as above, the event stays readable while the handler runs (a pool's
+            // workers never write their events).
+            let event = unsafe { BatchEvent::new(event, seq, end_of_batch, &releaser) };
+            handler.on_event_releasing(event)
         }));
         let failure = match result {
             Ok(Ok(())) => None,

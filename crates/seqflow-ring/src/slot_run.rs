@@ -2,6 +2,7 @@
 
 use crate::{RingBuffer, Slot};
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 /// A run of consecutive slots of a [`RingBuffer`] (see [`RingBuffer::run`]): the slots of the
 /// sequences `first .. first + len()`, addressed by their offset from `first`. The events it
@@ -40,6 +41,19 @@ impl<'a, E: ?Sized + Slot> SlotRun<'a, E> {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The slot `offset` slots after the run's first, as a pointer: no reference is made, so
+    /// nothing is asserted about who reads or writes the slot while the pointer is held.
+    ///
+    /// # Safety
+    /// `offset < len()`.
+    #[inline]
+    pub unsafe fn ptr(&self, offset: usize) -> NonNull<E> {
+        debug_assert!(offset < self.len);
+        // SAFETY: `offset < len <= run_from(first)`: inside the ring, the slot of `first +
+        // offset`, which is not null (it lies in the ring's allocation or mapping).
+        unsafe { NonNull::new_unchecked(E::at(self.first, offset, self.stride)) }
     }
 
     /// The event `offset` slots after the run's first, for reading.

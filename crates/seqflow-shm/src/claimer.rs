@@ -17,7 +17,7 @@ use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
 use crate::{reaper, ProducerMode, ShmError, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
-use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy, INITIAL_SEQUENCE};
+use seqflow_sequence::{Cursor, Deadline, OwnedRef, WaitError, WaitStrategy, INITIAL_SEQUENCE};
 use seqflow_sequencer::{ClaimError, Claimer, PublishError, SequenceRange, Sequencer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,6 +40,10 @@ pub struct ShmClaimer {
     inner: Arc<RingInner>,
     claimer: AnyClaimer,
     slot: usize,
+    /// The producer slot itself, `slot` of the segment's table: every claim and publish writes
+    /// it, and a reference of its own is one load away rather than a walk through the ring
+    /// and a bounds check each time.
+    slot_ref: OwnedRef<ProducerSlot>,
     lock: Option<HeldLock>,
     owner_pid: u32,
     /// The fork epoch when attached: a different one means an inherited copy.
@@ -98,6 +102,7 @@ impl ShmClaimer {
                 inner: Arc::clone(inner),
                 claimer,
                 slot: index,
+                slot_ref: segment.producers.clone().map(|slots| &slots[index]),
                 lock: Some(lock),
                 owner_pid: pid,
                 epoch: crate::fork_guard::epoch_for_new_handle(),
@@ -128,7 +133,7 @@ impl ShmClaimer {
 
     #[inline]
     fn slot(&self) -> &ProducerSlot {
-        &self.inner.segment.producers[self.slot]
+        &self.slot_ref
     }
 
     /// Claim `n` slots with the state recorded around the claim: wait (while the ring is full,

@@ -263,7 +263,7 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         &self,
         first: i64,
         last: i64,
-        visit: impl FnMut(i64, &E) -> Result<(), Err>,
+        visit: impl FnMut(i64, std::ptr::NonNull<E>) -> Result<(), Err>,
     ) -> Result<(), (i64, Err)> {
         // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
         // `visit_slots`'s.

@@ -1,0 +1,133 @@
+//! How `ShmConsumer::poll_batch` groups events into batches while a producer publishes: never
+//! inside a claim published at once, never leaving events behind once the producer stops, every
+//! event once and in order.
+
+mod common;
+
+use common::Seg;
+use seqflow_shm::{ShmOptions, ShmRing, WaitKind};
+use std::time::Duration;
+
+const LONG: Option<Duration> = Some(Duration::from_secs(30));
+
+fn yielding() -> ShmOptions {
+    ShmOptions {
+        wait: WaitKind::Yielding,
+        ..Default::default()
+    }
+}
+
+/// A tiny deterministic generator (xorshift), so a failure can be replayed.
+fn sizes(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut state = seed;
+    move |n| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % n
+    }
+}
+
+/// Claims of 1 to 12 events, each event carrying its claim's number, published while a consumer
+/// polls: every claim arrives whole in one `poll_batch`, with `end_of_batch` only on the last
+/// event of a call, and every event arrives once, in order.
+#[test]
+fn claims_published_at_once_arrive_in_one_poll() {
+    let seg = Seg::new("pollclaims");
+    let ring = ShmRing::<u64>::create(&seg.name, 64, yielding()).unwrap();
+    let mut consumer = ring.consumer("c").unwrap();
+    let mut producer = ring.producer().unwrap();
+    const CLAIMS: u64 = 40_000;
+    let mut next_size = sizes(0x9e37_79b9_7f4a_7c15);
+    let claim_sizes: Vec<u64> = (0..CLAIMS).map(|_| 1 + next_size(12)).collect();
+    let total: u64 = claim_sizes.iter().sum();
+    let polls = std::thread::scope(|s| {
+        let polling = s.spawn(move || {
+            let mut polls: Vec<Vec<(i64, u64, bool)>> = Vec::new();
+            let mut received = 0;
+            while received < total {
+                let mut batch = Vec::new();
+                let n = consumer
+                    .poll_batch(LONG, |e, seq, end| batch.push((seq, *e, end)))
+                    .unwrap();
+                assert_eq!(n, batch.len());
+                received += n as u64;
+                polls.push(batch);
+            }
+            polls
+        });
+        for (claim, &size) in claim_sizes.iter().enumerate() {
+            producer
+                .publish_batch(size as usize, |e, _| *e = claim as u64)
+                .unwrap();
+            if claim % 7 == 0 {
+                // Let the consumer catch up now and then, so it polls inside claims' lines.
+                std::thread::yield_now();
+            }
+        }
+        polling.join().unwrap()
+    });
+    let mut expected_seq = 0;
+    let mut poll_of_claim = vec![usize::MAX; CLAIMS as usize];
+    for (p, batch) in polls.iter().enumerate() {
+        assert!(!batch.is_empty(), "poll {p} handled nothing");
+        for (k, &(seq, claim, end)) in batch.iter().enumerate() {
+            assert_eq!(seq, expected_seq, "every event once, in order");
+            expected_seq += 1;
+            assert_eq!(
+                end,
+                k + 1 == batch.len(),
+                "end_of_batch on the last event only"
+            );
+            let first_seen = &mut poll_of_claim[claim as usize];
+            if *first_seen == usize::MAX {
+                *first_seen = p;
+            }
+            assert_eq!(
+                *first_seen, p,
+                "claim {claim} split across polls {first_seen} and {p}"
+            );
+        }
+    }
+    assert_eq!(expected_seq as u64, total);
+}
+
+/// One event at a time, with the producer pausing at random: the consumer gets every event, and
+/// a poll after the producer stopped takes everything left (nothing waits for a later publish).
+#[test]
+fn events_published_one_at_a_time_all_arrive_and_none_wait_for_more() {
+    let seg = Seg::new("pollsingles");
+    let ring = ShmRing::<u64>::create(&seg.name, 256, yielding()).unwrap();
+    let mut consumer = ring.consumer("c").unwrap();
+    let mut producer = ring.producer().unwrap();
+    const EVENTS: u64 = 100_000;
+    std::thread::scope(|s| {
+        let polling = s.spawn(move || {
+            let mut next = 0u64;
+            while next < EVENTS {
+                consumer
+                    .poll_batch(LONG, |e, seq, _| {
+                        assert_eq!((*e, seq), (next, next as i64));
+                        next += 1;
+                    })
+                    .unwrap();
+            }
+            consumer
+        });
+        let mut pause = sizes(7);
+        for v in 0..EVENTS {
+            producer.publish(|e, _| *e = v).unwrap();
+            if pause(64) == 0 {
+                std::thread::sleep(Duration::from_micros(50));
+            }
+        }
+        let mut consumer = polling.join().unwrap();
+        // Stopped producer, a few events in a partial line: one poll takes them all.
+        for v in 0..3 {
+            producer.publish(|e, _| *e = EVENTS + v).unwrap();
+        }
+        let mut got = Vec::new();
+        let n = consumer.poll_batch(LONG, |e, _, _| got.push(*e)).unwrap();
+        assert_eq!((n, got), (3, vec![EVENTS, EVENTS + 1, EVENTS + 2]));
+    });
+}
