@@ -83,7 +83,7 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     }
 
     /// Hand the events `first..=last` to `visit` in order, with their sequences, stopping at
-    /// the first error (which it returns with the sequence of the event that failed).
+    /// the first error, which it returns (the visitor knows which event it failed on).
     ///
     /// Each event is handed over as a pointer, not a reference: a stage that mutates its events
     /// in place writes the slot while `visit` runs, which a reference argument would forbid.
@@ -101,11 +101,11 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
         first: i64,
         last: i64,
         mut visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
-    ) -> Result<(), (i64, Err)> {
+    ) -> Result<(), Err> {
         for seq in first..=last {
             // SAFETY: the caller's contract is `event`'s for each sequence of the run.
             let event = NonNull::from(unsafe { self.event(seq) });
-            visit(seq, event).map_err(|e| (seq, e))?;
+            visit(seq, event)?;
         }
         Ok(())
     }
@@ -197,7 +197,7 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
         first: i64,
         last: i64,
         visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
-    ) -> Result<(), (i64, Err)> {
+    ) -> Result<(), Err> {
         // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
         // `visit_slots`'s.
         unsafe { visit_slots(&self.ring, first, last, visit) }
@@ -242,7 +242,7 @@ pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
     first: i64,
     last: i64,
     mut visit: impl FnMut(i64, NonNull<E>) -> Result<(), Err>,
-) -> Result<(), (i64, Err)> {
+) -> Result<(), Err> {
     let len = usize::try_from(last - first).map_or(0, |n| n + 1);
     let run = ring.run(first, len);
     assert_eq!(
@@ -253,7 +253,7 @@ pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
     for offset in 0..len {
         // SAFETY: `offset < len == run.len()`.
         let event = unsafe { run.ptr(offset) };
-        visit(first + offset as i64, event).map_err(|e| (first + offset as i64, e))?;
+        visit(first + offset as i64, event)?;
     }
     Ok(())
 }
@@ -311,6 +311,6 @@ mod tests {
                 }
             })
         };
-        assert_eq!((walked, visited), (Err((3, "three")), 4));
+        assert_eq!((walked, visited), (Err("three"), 4));
     }
 }

@@ -184,7 +184,7 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
                     Ok::<(), std::convert::Infallible>(())
                 })
             };
-            if let Err((_, never)) = walked {
+            if let Err(never) = walked {
                 match never {}
             }
             if run_end == upto {

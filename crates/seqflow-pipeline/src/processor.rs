@@ -204,9 +204,7 @@ where
                 // before the one it holds, see `BatchEvent`) still gates the producer, directly
                 // or through the stages after us; `chunk_end` ends a run.
                 // SAFETY: so no slot of the chunk is reclaimed while we read it.
-                if let Err((_, error)) = unsafe { feed.visit_run(first, chunk_end, handle) } {
-                    return Err(error);
-                }
+                unsafe { feed.visit_run(first, chunk_end, handle) }?;
                 current = chunk_end + 1;
                 // A halt stops a long batch too (shutdown raises the alert only after the drain).
                 if ctx.stopping() {

@@ -264,7 +264,7 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         first: i64,
         last: i64,
         visit: impl FnMut(i64, std::ptr::NonNull<E>) -> Result<(), Err>,
-    ) -> Result<(), (i64, Err)> {
+    ) -> Result<(), Err> {
         // SAFETY: the caller's contract (published, gated by our slot, inside one run) is
         // `visit_slots`'s.
         unsafe { seqflow_pipeline::visit_slots(&self.events, first, last, visit) }
