@@ -51,6 +51,10 @@ pub struct ShmClaimer {
     /// This process is registered for the closers' `membarrier`: a recorded claim needs only
     /// a release fence before the status read (see `membarrier.rs`), not a full one.
     asymmetric_fence: bool,
+    /// The ring has several producers: each claim's state and range are recorded for the
+    /// release of a dead producer's claim. A single producer records only its claim's end
+    /// (see `producer_slot.rs`).
+    multi: bool,
 }
 
 impl ShmClaimer {
@@ -107,6 +111,7 @@ impl ShmClaimer {
                 owner_pid: pid,
                 epoch: crate::fork_guard::epoch_for_new_handle(),
                 asymmetric_fence: crate::membarrier::producer_fence_is_asymmetric(),
+                multi: segment.mode == ProducerMode::MultiCas,
             });
         }
         Err(match segment.mode {
@@ -136,6 +141,21 @@ impl ShmClaimer {
         &self.slot_ref
     }
 
+    /// Record `state` in the producer slot (`CLAIMING` relaxed, as the claim itself orders it;
+    /// the others with `Release`, after the stores they follow), if this ring records states:
+    /// a multi producer's. A single producer's slot stays IDLE while it is attached.
+    #[inline(always)]
+    fn record_state(&self, state: u32) {
+        if self.multi {
+            let order = if state == CLAIMING {
+                Ordering::Relaxed
+            } else {
+                Ordering::Release
+            };
+            self.slot().state.store(state, order);
+        }
+    }
+
     /// Claim `n` slots with the state recorded around the claim: wait (while the ring is full,
     /// in slices of one liveness interval, reaping dead consumers between them) until
     /// `deadline` when `block`, else try once. `pairing` says which of the inner claimer's
@@ -158,15 +178,17 @@ impl ShmClaimer {
         if self.inner.segment.header.status.stopping() {
             self.check_open()?;
         }
-        self.slot().state.store(CLAIMING, Ordering::Relaxed);
+        self.record_state(CLAIMING);
         let range = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
             Ok(range) => range,
             Err(e) => self.claim_slow(e, n, deadline, block, pairing)?,
         };
         let slot = self.slot();
-        slot.start.store(range.start(), Ordering::Relaxed);
+        if self.multi {
+            slot.start.store(range.start(), Ordering::Relaxed);
+        }
         slot.end.store(range.end(), Ordering::Relaxed);
-        slot.state.store(CLAIMED, Ordering::Release);
+        self.record_state(CLAIMED);
         // Seqlock writer side: the recorded claim is visible before any slot write (the
         // release fence). And the producer half of the close handshake
         // (`RingInner::settle_close`): either a closer's read of the claims sees this claim
@@ -237,7 +259,7 @@ impl ShmClaimer {
             }
         }
         if result.is_err() {
-            self.slot().state.store(IDLE, Ordering::Release);
+            self.record_state(IDLE);
         }
         result
     }
@@ -257,7 +279,7 @@ impl ShmClaimer {
     ) -> Result<SequenceRange, ClaimError> {
         let sequencer = Arc::clone(&self.inner.sequencer);
         loop {
-            self.slot().state.store(IDLE, Ordering::Release);
+            self.record_state(IDLE);
             sequencer
                 .wait_strategy()
                 .wait_until(
@@ -269,7 +291,7 @@ impl ShmClaimer {
                     WaitError::Timeout => ClaimError::Timeout { requested: n },
                     WaitError::Alerted => ClaimError::Halted,
                 })?;
-            self.slot().state.store(CLAIMING, Ordering::Relaxed);
+            self.record_state(CLAIMING);
             match self.claim_inner(n, Deadline::NEVER, false, pairing) {
                 // Another producer took the room first: wait again, within the same slice.
                 Err(ClaimError::Full { .. }) if Instant::now() < until => continue,
@@ -341,7 +363,7 @@ impl ShmClaimer {
     fn publish_recorded(&mut self, range: SequenceRange) -> Result<(), PublishError> {
         let published = self.claimer.publish(range);
         if published.is_ok() {
-            self.slot().state.store(IDLE, Ordering::Release);
+            self.record_state(IDLE);
         }
         published
     }
@@ -355,7 +377,7 @@ impl ShmClaimer {
                 // it), unpublished, and no checked claim was made since; its slots hold whole
                 // events (the initial ones or earlier ones: nothing was written yet).
                 unsafe { self.claimer.publish_paired(range) };
-                self.slot().state.store(IDLE, Ordering::Release);
+                self.record_state(IDLE);
             }
             Pairing::Checked => {
                 if let Err(e) = self.publish_recorded(range) {
@@ -426,7 +448,7 @@ impl Claimer for ShmClaimer {
         // claimer's paired claim is its inner claimer's paired claim), unpublished, with no
         // checked claim since, and its slots hold whole events.
         unsafe { self.claimer.publish_paired(range) };
-        self.slot().state.store(IDLE, Ordering::Release);
+        self.record_state(IDLE);
     }
 
     fn sequencer(&self) -> &Arc<ShmSequencer> {
@@ -513,49 +535,94 @@ mod tests {
     use super::*;
     use crate::{ShmOptions, ShmRing};
 
-    fn ring(tag: &str) -> (ShmRing<u64>, crate::UnlinkGuard) {
+    fn ring_with(tag: &str, options: ShmOptions) -> (ShmRing<u64>, crate::UnlinkGuard) {
         let name = format!("/seqflow-unit-claimer-{tag}-{}", std::process::id());
-        let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
+        let ring = ShmRing::<u64>::create(&name, 8, options).unwrap();
         let guard = ring.unlink_on_drop();
         (ring, guard)
     }
 
+    fn ring(tag: &str) -> (ShmRing<u64>, crate::UnlinkGuard) {
+        ring_with(tag, ShmOptions::default())
+    }
+
+    fn multi() -> ShmOptions {
+        ShmOptions {
+            producer: ProducerMode::MultiCas,
+            max_producers: 2,
+            ..Default::default()
+        }
+    }
+
+    /// The producer slot as inspection sees it: state and claim.
+    fn observed(ring: &ShmRing<u64>, claimer: &ShmClaimer) -> (u32, Option<SequenceRange>) {
+        let cursor = ring.inner().sequencer.cursor_word();
+        claimer.slot().observed(ring.inner().segment.mode, cursor)
+    }
+
     #[test]
     fn the_checked_path_keeps_its_bookkeeping() {
-        let (ring, _guard) = ring("checked");
+        for (tag, options) in [("checked-1", ShmOptions::default()), ("checked-n", multi())] {
+            let (ring, _guard) = ring_with(tag, options);
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            let range = claimer.try_claim(2).unwrap();
+            assert_eq!(claimer.pending(), Some(range));
+            assert_eq!(observed(&ring, &claimer), (CLAIMED, Some(range)), "{tag}");
+            assert!(matches!(
+                claimer.try_claim(1),
+                Err(ClaimError::Pending { .. })
+            ));
+            let wrong = SequenceRange::new(5, 5).unwrap();
+            assert!(claimer.publish(wrong).is_err());
+            claimer.publish(range).unwrap();
+            assert_eq!(claimer.pending(), None);
+            assert_eq!(observed(&ring, &claimer).0, IDLE, "{tag}");
+            assert_eq!(ring.sequencer().published(), range.end());
+        }
+    }
+
+    #[test]
+    fn a_single_producer_records_only_its_claims_end() {
+        let (ring, _guard) = ring("end-only");
         let mut claimer = ring.claimer_for_tests().unwrap();
-        let range = claimer.try_claim(2).unwrap();
-        assert_eq!(claimer.pending(), Some(range));
-        assert_eq!(claimer.slot().state.load(Ordering::Relaxed), CLAIMED);
-        assert!(matches!(
-            claimer.try_claim(1),
-            Err(ClaimError::Pending { .. })
-        ));
-        let wrong = SequenceRange::new(5, 5).unwrap();
-        assert!(claimer.publish(wrong).is_err());
-        claimer.publish(range).unwrap();
-        assert_eq!(claimer.pending(), None);
-        assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
-        assert_eq!(ring.sequencer().published(), range.end());
+        for n in [3, 1, 4] {
+            let range = claimer
+                .__internal_claim_paired(n, Deadline::NEVER, false)
+                .unwrap();
+            let slot = claimer.slot();
+            assert_eq!(slot.end.load(Ordering::Relaxed), range.end());
+            assert_eq!(slot.state.load(Ordering::Relaxed), IDLE);
+            // The highest sequence the producer may be writing covers the claim (lossy readers
+            // and the close's end rely on it).
+            assert_eq!(ring.inner().claimed_high(), range.end());
+            assert_eq!(observed(&ring, &claimer), (CLAIMED, Some(range)));
+            // SAFETY: the range the paired claim just returned, unpublished; its slots hold
+            // whole events.
+            unsafe { claimer.__internal_publish_paired(range) };
+            assert_eq!(observed(&ring, &claimer), (IDLE, None));
+        }
     }
 
     #[test]
     fn both_paths_refuse_a_closed_ring_and_leave_the_slot_idle() {
-        let (ring, _guard) = ring("closed");
-        let mut claimer = ring.claimer_for_tests().unwrap();
-        let range = claimer
-            .__internal_claim_paired(3, Deadline::NEVER, false)
-            .unwrap();
-        // SAFETY: the range the paired claim just returned, unpublished; its slots hold the
-        // initial events.
-        unsafe { claimer.__internal_publish_paired(range) };
-        assert_eq!(ring.close(), range.end());
-        for pairing in [Pairing::Paired, Pairing::Checked] {
-            assert!(matches!(
-                claimer.claim_recorded(1, Deadline::NEVER, false, pairing),
-                Err(ClaimError::Closed)
-            ));
-            assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
+        for (tag, options) in [("closed-1", ShmOptions::default()), ("closed-n", multi())] {
+            let (ring, _guard) = ring_with(tag, options);
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            let range = claimer
+                .__internal_claim_paired(3, Deadline::NEVER, false)
+                .unwrap();
+            // SAFETY: the range the paired claim just returned, unpublished; its slots hold the
+            // initial events.
+            unsafe { claimer.__internal_publish_paired(range) };
+            assert_eq!(ring.close(), range.end());
+            for pairing in [Pairing::Paired, Pairing::Checked] {
+                assert!(matches!(
+                    claimer.claim_recorded(1, Deadline::NEVER, false, pairing),
+                    Err(ClaimError::Closed)
+                ));
+                assert_eq!(claimer.slot().state.load(Ordering::Relaxed), IDLE);
+                assert_eq!(observed(&ring, &claimer), (IDLE, None), "{tag}");
+            }
         }
     }
 

@@ -14,8 +14,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// The layout version this build reads and writes; bump on any layout change, and on any
 /// change to a protocol between processes (6: closers order producers with `membarrier`, and
 /// producers registered for it skip their full fence, so a closer built for 5 must not meet
-/// them).
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+/// them; 7: a single producer records only its claim's end, so a consumer built for 6 would
+/// not see its death mid-claim).
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;

@@ -123,7 +123,7 @@ pub struct ProducerInfo {
     pub pid: u32,
     /// "idle", "claiming", "claimed", "abandoned".
     pub state: &'static str,
-    /// The recorded claim.
+    /// The claim outstanding: claimed and not yet published, or abandoned by a dead producer.
     pub claimed: Option<SequenceRange>,
     /// Whether the owner is alive.
     pub alive: bool,
@@ -330,12 +330,12 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         .filter_map(|(index, p)| {
             let pid = p.owner.load(Ordering::Acquire);
             (pid != 0).then(|| {
-                let state = p.state.load(Ordering::Acquire);
+                let (state, claimed) = p.observed(segment.mode, cursor);
                 ProducerInfo {
                     index,
                     pid,
                     state: producer_state_name(state),
-                    claimed: p.range(),
+                    claimed,
                     alive: holder_alive(fd, PRODUCER_BASE + index as u64, pid),
                 }
             })

@@ -4,15 +4,23 @@
 //! between, consumers can tell which sequences will never be published and by whom. The
 //! single-producer ring uses slot 0 only: holding slot 0 *is* being the one producer.
 //!
-//! Writer side (the owning producer, one cache line of its own): `state = CLAIMING` (`Relaxed`,
-//! ordered before the claim by the claim CAS's `Release`, or irrelevant for a single producer
-//! whose claim is private), then the claim, then `start`/`end` (`Relaxed`) and
-//! `state = CLAIMED` (`Release`), then a `Release` fence before the slots are written (the
-//! seqlock writer side for lossy readers); after publishing, `state = IDLE` (`Release`, after
-//! the publish stores). Readers load `state` with `Acquire` before `start`/`end`. A multi
-//! producer that finds the ring full waits for room IDLE and sets CLAIMING again right before
-//! its next try, so CLAIMING always lasts a few instructions (the hole scan waits for it).
+//! Writer side, multi producer (the owning producer, one cache line of its own): `state =
+//! CLAIMING` (`Relaxed`, ordered before the claim by the claim CAS's `Release`), then the claim,
+//! then `start`/`end` (`Relaxed`) and `state = CLAIMED` (`Release`), then a `Release` fence
+//! before the slots are written (the seqlock writer side for lossy readers); after publishing,
+//! `state = IDLE` (`Release`, after the publish stores). Readers load `state` with `Acquire`
+//! before `start`/`end`. A multi producer that finds the ring full waits for room IDLE and sets
+//! CLAIMING again right before its next try, so CLAIMING always lasts a few instructions (the
+//! hole scan waits for it).
+//!
+//! Writer side, single producer: only `end` (`Relaxed`), then the same `Release` fence before
+//! the slots are written; `state` stays IDLE while it is attached. Its claims are private until
+//! published, so a dead single producer leaves no hole to release: all anybody needs is the
+//! highest sequence it may be writing (lossy readers, the close's end), and its pending claim
+//! is `cursor + 1 ..= end` whenever `end` is past the cursor ([`ProducerSlot::observed`]).
+//! Recording only the end keeps the per-claim cost at one store in the producer's own line.
 
+use crate::ProducerMode;
 use seqflow_sequencer::SequenceRange;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 
@@ -38,6 +46,27 @@ pub(crate) struct ProducerSlot {
 }
 
 impl ProducerSlot {
+    /// The state and claim as inspection shows them (a claim only while it is pending or was
+    /// abandoned): recorded by a multi producer (`mode`), derived from `end` and the published `cursor` for a single producer (which
+    /// records only `end`). After a single producer died with a claim, the claim shown is the
+    /// dead one until a new producer's claims pass its end.
+    pub fn observed(&self, mode: ProducerMode, cursor: i64) -> (u32, Option<SequenceRange>) {
+        let state = self.state.load(Ordering::Acquire);
+        match mode {
+            ProducerMode::MultiCas => match state {
+                CLAIMED | ABANDONED => (state, self.range()),
+                _ => (state, None),
+            },
+            ProducerMode::Single => {
+                let end = self.end.load(Ordering::Relaxed);
+                match SequenceRange::new(cursor.saturating_add(1), end) {
+                    Some(pending) if state == IDLE => (CLAIMED, Some(pending)),
+                    pending => (state, pending),
+                }
+            }
+        }
+    }
+
     /// The recorded claim, if `start..=end` is a valid range.
     pub fn range(&self) -> Option<SequenceRange> {
         SequenceRange::new(

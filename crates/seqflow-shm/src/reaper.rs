@@ -119,16 +119,19 @@ pub(crate) struct DeadClaim {
     pub range: Option<SequenceRange>,
 }
 
-/// Producer slots whose owner is dead while holding a claim (state CLAIMING or CLAIMED).
+/// Producer slots whose owner is dead while holding a claim (state CLAIMING or CLAIMED, as
+/// [`ProducerSlot::observed`](crate::producer_slot::ProducerSlot::observed) reads it: a single
+/// producer records only its claim's end).
 pub(crate) fn dead_claims(segment: &Segment) -> Vec<DeadClaim> {
     let fd = segment.map.fd();
+    let cursor = segment.cursor.get();
     let mut dead = Vec::new();
     for (slot, p) in segment.producers.iter().enumerate() {
         let pid = p.owner.load(Ordering::Acquire);
         if pid == 0 {
             continue;
         }
-        let state = p.state.load(Ordering::Acquire);
+        let (state, range) = p.observed(segment.mode, cursor);
         if state != CLAIMING && state != CLAIMED {
             continue;
         }
@@ -139,7 +142,7 @@ pub(crate) fn dead_claims(segment: &Segment) -> Vec<DeadClaim> {
             slot,
             generation: p.generation.load(Ordering::Relaxed),
             pid,
-            range: if state == CLAIMED { p.range() } else { None },
+            range,
         });
     }
     dead

@@ -73,6 +73,16 @@ fn single_producer_killed_mid_claim_then_closed() {
     });
     assert!(ready.recv(1, READY).is_some());
     child.kill();
+    // Inspection shows the dead producer's pending claim (a single producer records only its
+    // end; the claim is what lies between the cursor and it).
+    let info = ring.inspect();
+    let p = &info.producers[0];
+    assert_eq!((p.state, p.alive), ("claimed", false), "{info}");
+    assert_eq!(
+        p.claimed,
+        seqflow_sequencer::SequenceRange::new(3, 4),
+        "{info}"
+    );
     let end = ring.close();
     let (seen, died, closed_end) = drain_until_closed(&mut c, Duration::from_secs(3));
     assert_eq!(seen, vec![0, 1, 2]);

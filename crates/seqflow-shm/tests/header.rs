@@ -47,7 +47,7 @@ fn wrong_version() {
     assert!(matches!(
         open(&seg),
         Err(ShmError::VersionMismatch {
-            expected: 6,
+            expected: 7,
             found: 99,
             ..
         })
