@@ -94,11 +94,13 @@ impl ShmClaimer {
                 });
             };
             slot.generation.fetch_add(1, Ordering::Relaxed);
-            if segment.mode == ProducerMode::MultiCas {
-                slot.start.store(INITIAL_SEQUENCE, Ordering::Relaxed);
-                slot.end.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+            match segment.mode {
+                ProducerMode::MultiCas => {
+                    slot.start.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+                    slot.end.store(INITIAL_SEQUENCE, Ordering::Relaxed);
+                }
+                ProducerMode::Single => inherit_single_claim(inner, slot),
             }
-            // Single producer: `end` stays, it only grows (lossy readers rely on it).
             slot.state.store(IDLE, Ordering::Relaxed);
             slot.owner.store(pid, Ordering::Release);
             tracing::debug!(segment = %name, slot = index, pid, "producer attached");
@@ -475,6 +477,21 @@ fn forked_copy_not_published(ring: &str) {
     tracing::warn!(segment = %ring, "a forked child's copy of a claim is not published");
 }
 
+/// A new single producer takes over slot 0 (its predecessor is gone: the lock byte was free).
+/// A predecessor that died mid-claim left its claim's end past the cursor, and may have written
+/// into those slots. That end moves to the inherited mark (`start`), which lossy readers go on
+/// treating as being written (`RingInner::written_high`), and `end` becomes the cursor: this
+/// producer has claimed nothing, so inspection shows it idle, its death before a claim is no
+/// `ProducerDied`, and a close now ends at the cursor. The mark is stored before `end` is
+/// lowered (`Release`), so no reader sees neither.
+fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {
+    let cursor = ring.sequencer.cursor_word();
+    let left = slot.end.load(Ordering::Relaxed);
+    let inherited = slot.start.load(Ordering::Relaxed).max(left);
+    slot.start.store(inherited, Ordering::Relaxed);
+    slot.end.store(cursor, Ordering::Release);
+}
+
 fn reusable(ring: &RingInner, slot: &ProducerSlot) -> bool {
     let state = slot.state.load(Ordering::Acquire);
     if state == CLAIMING || state == CLAIMED {
@@ -556,8 +573,10 @@ mod tests {
 
     /// The producer slot as inspection sees it: state and claim.
     fn observed(ring: &ShmRing<u64>, claimer: &ShmClaimer) -> (u32, Option<SequenceRange>) {
-        let cursor = ring.inner().sequencer.cursor_word();
-        claimer.slot().observed(ring.inner().segment.mode, cursor)
+        let inner = ring.inner();
+        claimer
+            .slot()
+            .observed(inner.segment.mode, || inner.sequencer.cursor_word())
     }
 
     #[test]

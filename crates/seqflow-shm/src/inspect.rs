@@ -330,7 +330,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         .filter_map(|(index, p)| {
             let pid = p.owner.load(Ordering::Acquire);
             (pid != 0).then(|| {
-                let (state, claimed) = p.observed(segment.mode, cursor);
+                let (state, claimed) = p.observed(segment.mode, || segment.cursor.get());
                 ProducerInfo {
                     index,
                     pid,

@@ -19,6 +19,10 @@
 //! highest sequence it may be writing (lossy readers, the close's end), and its pending claim
 //! is `cursor + 1 ..= end` whenever `end` is past the cursor ([`ProducerSlot::observed`]).
 //! Recording only the end keeps the per-claim cost at one store in the producer's own line.
+//! A single producer's `start` is the *inherited mark*: the highest claim end of a predecessor
+//! that died mid-claim (it only grows). A new producer moves the old `end` there and sets `end`
+//! to the cursor when it attaches, so its own claims, not the dead one's, are what the slot
+//! shows; lossy readers go on treating slots up to the mark as written (`written_high`).
 
 use crate::ProducerMode;
 use seqflow_sequencer::SequenceRange;
@@ -41,16 +45,22 @@ pub(crate) struct ProducerSlot {
     pub state: AtomicU32,
     /// Bumped each time a new producer takes the slot.
     pub generation: AtomicU64,
+    /// Multi producer: the recorded claim's first sequence. Single producer: the inherited
+    /// mark (see the module docs).
     pub start: AtomicI64,
     pub end: AtomicI64,
 }
 
 impl ProducerSlot {
     /// The state and claim as inspection shows them (a claim only while it is pending or was
-    /// abandoned): recorded by a multi producer (`mode`), derived from `end` and the published `cursor` for a single producer (which
-    /// records only `end`). After a single producer died with a claim, the claim shown is the
-    /// dead one until a new producer's claims pass its end.
-    pub fn observed(&self, mode: ProducerMode, cursor: i64) -> (u32, Option<SequenceRange>) {
+    /// abandoned): recorded by a multi producer (`mode`); for a single producer, which records
+    /// only `end`, derived from it and the published cursor, read after it (`cursor`), so that
+    /// a claim published meanwhile shows as idle rather than as a range that starts too low.
+    pub fn observed(
+        &self,
+        mode: ProducerMode,
+        cursor: impl FnOnce() -> i64,
+    ) -> (u32, Option<SequenceRange>) {
         let state = self.state.load(Ordering::Acquire);
         match mode {
             ProducerMode::MultiCas => match state {
@@ -58,8 +68,8 @@ impl ProducerSlot {
                 _ => (state, None),
             },
             ProducerMode::Single => {
-                let end = self.end.load(Ordering::Relaxed);
-                match SequenceRange::new(cursor.saturating_add(1), end) {
+                let end = self.end.load(Ordering::Acquire);
+                match SequenceRange::new(cursor().saturating_add(1), end) {
                     Some(pending) if state == IDLE => (CLAIMED, Some(pending)),
                     pending => (state, pending),
                 }

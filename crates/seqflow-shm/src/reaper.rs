@@ -124,14 +124,13 @@ pub(crate) struct DeadClaim {
 /// producer records only its claim's end).
 pub(crate) fn dead_claims(segment: &Segment) -> Vec<DeadClaim> {
     let fd = segment.map.fd();
-    let cursor = segment.cursor.get();
     let mut dead = Vec::new();
     for (slot, p) in segment.producers.iter().enumerate() {
         let pid = p.owner.load(Ordering::Acquire);
         if pid == 0 {
             continue;
         }
-        let (state, range) = p.observed(segment.mode, cursor);
+        let (state, range) = p.observed(segment.mode, || segment.cursor.get());
         if state != CLAIMING && state != CLAIMED {
             continue;
         }

@@ -65,9 +65,9 @@ pub(crate) struct RingInner {
 }
 
 impl RingInner {
-    /// The highest sequence any producer may be writing: the claim cursor (multi producer), or
-    /// the single producer's recorded claim (it keeps its claims private and records each in
-    /// producer slot 0).
+    /// The highest sequence the attached producers have claimed: the claim cursor (multi
+    /// producer), or the single producer's recorded claim (it keeps its claims private and
+    /// records each one's end in producer slot 0). The close's end and `is_full` use it.
     pub(crate) fn claimed_high(&self) -> i64 {
         let cursor = self.sequencer.cursor_word();
         match self.segment.mode {
@@ -77,6 +77,30 @@ impl RingInner {
                     .end
                     .load(std::sync::atomic::Ordering::Acquire),
             ),
+        }
+    }
+
+    /// The highest sequence whose slot any producer may have written into, dead ones included:
+    /// [`claimed_high`](Self::claimed_high), and for a single producer also what an earlier
+    /// producer that died mid-claim may have left half-written (slot 0's inherited mark, see
+    /// `producer_slot.rs`). A lossy read of a slot up to it is a lap, never an event.
+    pub(crate) fn written_high(&self) -> i64 {
+        use std::sync::atomic::Ordering;
+        match self.segment.mode {
+            ProducerMode::MultiCas => self.sequencer.cursor_word(),
+            ProducerMode::Single => {
+                let slot = &self.segment.producers[0];
+                // `end` first: an attach stores the inherited mark before it lowers `end`
+                // (`Release`), so a reader that sees the lower `end` sees the mark too.
+                let end = slot.end.load(Ordering::Acquire);
+                let inherited = slot.start.load(Ordering::Relaxed);
+                let cursor = self.sequencer.cursor_word();
+                // No claim reaches past a lap beyond the published cursor (a single producer
+                // claims at most the capacity, from the cursor on): a word from a corrupt
+                // segment past that would lap readers to sequences nobody will publish.
+                let most = cursor.saturating_add(self.segment.capacity() as i64);
+                cursor.max(end.min(most)).max(inherited.min(most))
+            }
         }
     }
 
@@ -544,7 +568,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
             }
             let mut reader = seqflow_pipeline::LossyCursor::new(seq);
             // SAFETY: `seq` was read from the published cursor.
-            if let Ok(found) = unsafe { reader.read(&events, || self.inner.claimed_high()) } {
+            if let Ok(found) = unsafe { reader.read(&events, || self.inner.written_high()) } {
                 return Some(found);
             }
         }

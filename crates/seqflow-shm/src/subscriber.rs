@@ -5,7 +5,7 @@
 //! fence, check the highest *claimed* sequence; a copy a producer may have overwritten is
 //! discarded and the subscriber is [`Lapped`](ConsumeError::Lapped) to the oldest event no
 //! producer can be writing). Across processes the claimed sequence is the segment's
-//! (`claimed_high`: the producer slots record each claim before writing, with a `Release` fence;
+//! (`written_high`: the producer slots record each claim before writing, with a `Release` fence;
 //! see `producer_slot.rs`). A torn copy is never returned.
 
 use crate::registration::{Registration, Start};
@@ -110,7 +110,7 @@ impl<E: ?Sized + ShmEvent> ShmSubscriber<E> {
         let ring = self.ring.inner();
         let stop = self.stop.as_ref();
         self.watch.wait(seq, &mut Deadline::within(timeout), || {
-            if cursor.lapped_by(ring.claimed_high(), capacity) || barrier.poll(seq).is_some() {
+            if cursor.lapped_by(ring.written_high(), capacity) || barrier.poll(seq).is_some() {
                 Some(Ok(()))
             } else if stop.is_some_and(Alert::is_raised) {
                 Some(Err(ConsumeError::Alerted))
@@ -127,7 +127,7 @@ impl<E: ?Sized + ShmEvent> ShmSubscriber<E> {
         }
         self.watch.check_abandoned(seq, seq)?;
         // SAFETY: the wait saw `seq` published or lapped.
-        let read = unsafe { self.cursor.read(&self.events, || ring.claimed_high()) };
+        let read = unsafe { self.cursor.read(&self.events, || ring.written_high()) };
         // Inspect shows the subscriber's lag from this.
         self.registration.sequence.set(self.cursor.next() - 1);
         read.map_err(|lapped| ConsumeError::Lapped {
