@@ -64,6 +64,10 @@ pub struct Report {
     pub throughput: Vec<ScenarioReport>,
     /// One entry per implementation, if ping-pong ran.
     pub latency: Vec<LatencyReport>,
+    /// A cache line's round trip between two threads' cores, in nanoseconds, measured before
+    /// each round ([`line_probe`](crate::line_probe)): a change between rounds is a change of
+    /// the machine's regime, which moves every row.
+    pub rounds_line_round_trip_ns: Vec<f64>,
 }
 
 /// The knobs of a comparison, as reported.
@@ -385,7 +389,10 @@ pub fn compare(
     let latency_wait = opts.wait.unwrap_or(Wait::auto(latency::THREADS));
     let mut latency_samples: Vec<Vec<LatencyStats>> = vec![Vec::new(); latency_impls.len()];
 
+    let mut rounds_line_round_trip_ns = Vec::with_capacity(rounds);
     for round in 0..rounds {
+        progress(&format!("round {}/{rounds}: line round trip", round + 1));
+        rounds_line_round_trip_ns.push(crate::line_probe::round_trip_ns());
         for (si, &scenario) in scenarios.iter().enumerate() {
             let row = &mut samples[si];
             // Alternate: each round (and each scenario) starts with a different implementation.
@@ -564,6 +571,7 @@ pub fn compare(
         },
         throughput,
         latency,
+        rounds_line_round_trip_ns,
     })
 }
 
@@ -600,6 +608,10 @@ pub fn combine(passes: Vec<Report>) -> Option<Report> {
     let mut out = passes.next()?;
     let rest: Vec<Report> = passes.collect();
     out.config.passes = 1 + rest.len();
+    for pass in &rest {
+        out.rounds_line_round_trip_ns
+            .extend_from_slice(&pass.rounds_line_round_trip_ns);
+    }
     for scenario in &mut out.throughput {
         for row in &mut scenario.results {
             for pass in &rest {

@@ -30,6 +30,7 @@
 pub mod compare;
 mod error;
 pub mod latency;
+pub mod line_probe;
 pub mod load;
 pub mod payload;
 pub mod peers;

@@ -159,7 +159,14 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
             sections.push(ipc::compare_ipc(&ipc_options(&args), &mut progress)?);
         }
     }
-    let environment = monitor.finish();
+    let mut environment = monitor.finish();
+    let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
+    report.config.passes = repeat;
+    environment
+        .warnings
+        .extend(seqflow_bench::line_probe::regime_warning(
+            &report.rounds_line_round_trip_ns,
+        ));
     // The table prints the warnings itself; JSON and CSV carry them as fields, which a reader
     // of the terminal would not see, so they go to stderr too.
     let machine_readable = args.json || args.csv;
@@ -172,8 +179,6 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
              care, or run again on an idle machine"
         );
     }
-    let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
-    report.config.passes = repeat;
     let ipc = ipc::IpcSection::combine(sections);
     let document = output::Document {
         environment,
@@ -213,6 +218,7 @@ fn empty_report(opts: &compare::CompareOptions) -> compare::Report {
         },
         throughput: Vec::new(),
         latency: Vec::new(),
+        rounds_line_round_trip_ns: Vec::new(),
     }
 }
 

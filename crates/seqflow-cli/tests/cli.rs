@@ -51,6 +51,10 @@ fn compare_table() {
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
+    assert!(
+        text.contains("cache line round trip between two cores, per round: "),
+        "{text}"
+    );
 }
 
 #[test]
@@ -77,6 +81,10 @@ fn compare_json_parses() {
     assert_eq!(v["latency"].as_array().unwrap().len(), 4);
     assert_eq!(v["config"]["rounds"], 2);
     assert_eq!(v["config"]["passes"], 1);
+    // The machine's regime, probed before each round.
+    let trips = v["rounds_line_round_trip_ns"].as_array().unwrap();
+    assert_eq!(trips.len(), 2);
+    assert!(trips.iter().all(|t| t.as_f64().unwrap() > 0.0), "{trips:?}");
     // What was seen of the machine, whatever it was.
     let env = &v["environment"];
     assert!(env["competing"].is_boolean());

@@ -38,6 +38,18 @@ pub fn render(document: &Document) -> String {
         c.batch,
         c.cpus
     );
+    if !report.rounds_line_round_trip_ns.is_empty() {
+        let trips: Vec<String> = report
+            .rounds_line_round_trip_ns
+            .iter()
+            .map(|ns| format!("{ns:.0}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "cache line round trip between two cores, per round: {} ns",
+            trips.join(", ")
+        );
+    }
     environment(&mut out, &document.environment);
     throughput(&mut out, report);
     if let Some(ipc) = &document.ipc {
