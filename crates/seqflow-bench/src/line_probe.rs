@@ -11,12 +11,28 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Round trips per timed batch, and batches per probe: about a millisecond in all at this
 /// machine's slowest.
 const ROUND_TRIPS: u64 = 100;
 const BATCHES: usize = 21;
+
+/// The most a probe may take: where the two threads must share a CPU (another process holds
+/// the other one), each round trip costs a time slice, and the probe stops at what it has.
+const BUDGET: Duration = Duration::from_millis(20);
+
+/// Spins on the line before each yield of the CPU: several round trips between two running
+/// threads, far less than a time slice.
+const SPINS_BEFORE_YIELD: u32 = 200;
+
+/// Round trips before the timed batches (at most [`WARM_UP`] of them): a new thread may start
+/// on its creator's CPU and be moved to the idle one only a little later.
+const WARM_UP_ROUND_TRIPS: u64 = 2_000;
+const WARM_UP: Duration = Duration::from_millis(5);
+
+/// Written to the line to end the echo thread.
+const STOP: u64 = u64::MAX;
 
 /// A round trip that varies more than this factor between rounds makes [`regime_warning`] warn.
 pub const REGIME_FACTOR: f64 = 1.8;
@@ -28,54 +44,130 @@ struct Line(AtomicU64);
 /// A cache line's round trip between two threads, in nanoseconds: one thread writes an odd
 /// value to a line, the other answers with the next even one. The median of [`BATCHES`]
 /// batches of [`ROUND_TRIPS`] round trips, so that the echo thread's start and a migration
-/// in the middle (the two threads briefly sharing a CPU) do not count. Both threads spin (two
-/// threads: they fit the two cores this tool is written for); with a single CPU they yield, and
-/// the probe measures thread switches, which still shows a change of regime.
+/// in the middle do not count, after a warm-up of a few milliseconds at most. The two threads
+/// are new ones, pinned to the first two CPUs the process may use. They spin, and
+/// yield the CPU now and then, so two threads on one CPU still make progress; a probe that
+/// runs past [`BUDGET`] ends with the batches it finished (or the one it was in).
 ///
 /// ```
 /// let ns = seqflow_bench::line_probe::round_trip_ns();
 /// assert!(ns > 0.0 && ns.is_finite());
 /// ```
 pub fn round_trip_ns() -> f64 {
-    let spin = crate::wait::available_cores() > 1;
-    let total = ROUND_TRIPS * BATCHES as u64;
+    let cpus = allowed_cpus();
     let line = Arc::new(Line(AtomicU64::new(0)));
     let echo = {
         let line = Arc::clone(&line);
+        let cpu = cpus.get(1).copied();
         std::thread::spawn(move || {
-            for i in 0..total {
-                let ping = 2 * i + 1;
-                while line.0.load(Ordering::Acquire) != ping {
-                    spin_or_yield(spin);
+            pin(cpu);
+            let mut answered = 0;
+            loop {
+                let seen = wait_while(&line, |v| v == answered);
+                if seen == STOP {
+                    return;
                 }
-                line.0.store(ping + 1, Ordering::Release);
+                answered = seen + 1;
+                line.0.store(answered, Ordering::Release);
             }
         })
     };
-    let mut batches = [0.0; BATCHES];
-    for (b, batch) in batches.iter_mut().enumerate() {
+    // The timing thread is a new one too, so that pinning it leaves the caller's CPUs alone.
+    let timer = {
+        let line = Arc::clone(&line);
+        let cpu = cpus.first().copied();
+        std::thread::spawn(move || {
+            pin(cpu);
+            let median = time_round_trips(&line);
+            line.0.store(STOP, Ordering::Release);
+            median
+        })
+    };
+    let median = timer
+        .join()
+        .expect("the probe's timing thread does not panic");
+    echo.join().expect("the probe's echo thread does not panic");
+    median
+}
+
+/// The timing side of [`round_trip_ns`]: the warm-up, then the batches within the budget.
+fn time_round_trips(line: &Line) -> f64 {
+    let mut ping = 1;
+    let warm_up_end = Instant::now() + WARM_UP;
+    for _ in 0..WARM_UP_ROUND_TRIPS {
+        line.0.store(ping, Ordering::Release);
+        wait_while(line, |v| v == ping);
+        ping += 2;
+        if Instant::now() > warm_up_end {
+            break;
+        }
+    }
+    let deadline = Instant::now() + BUDGET;
+    let mut batches = Vec::with_capacity(BATCHES);
+    'probe: for _ in 0..BATCHES {
         let start = Instant::now();
-        for i in 0..ROUND_TRIPS {
-            let ping = 2 * (b as u64 * ROUND_TRIPS + i) + 1;
+        for done in 1..=ROUND_TRIPS {
             line.0.store(ping, Ordering::Release);
-            while line.0.load(Ordering::Acquire) != ping + 1 {
-                spin_or_yield(spin);
+            wait_while(line, |v| v == ping);
+            ping += 2;
+            if Instant::now() > deadline {
+                let elapsed = start.elapsed().as_nanos() as f64;
+                batches.push(elapsed / done as f64);
+                break 'probe;
             }
         }
-        *batch = start.elapsed().as_nanos() as f64 / ROUND_TRIPS as f64;
+        batches.push(start.elapsed().as_nanos() as f64 / ROUND_TRIPS as f64);
     }
-    echo.join().expect("the probe's echo thread does not panic");
     crate::compare::median(&batches)
 }
 
-/// Spin (`spin`: there is more than one CPU), or give the CPU up where there is only one
-/// (spinning there would wait for the other thread's time slice).
+/// The CPUs this process may run on (empty where that cannot be read).
+#[cfg(target_os = "linux")]
+fn allowed_cpus() -> Vec<usize> {
+    use rustix::thread::{sched_getaffinity, CpuSet};
+    sched_getaffinity(None)
+        .map(|set| (0..CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allowed_cpus() -> Vec<usize> {
+    Vec::new()
+}
+
+/// Pin the calling thread to `cpu` (if any): two probe threads left to the scheduler sometimes
+/// share one CPU for the whole probe (a new thread starts next to its creator), and would time
+/// thread switches instead of a line's transfer. Best effort: an unpinned probe still ends.
+#[cfg(target_os = "linux")]
+fn pin(cpu: Option<usize>) {
+    use rustix::thread::{sched_setaffinity, CpuSet};
+    if let Some(cpu) = cpu {
+        let mut set = CpuSet::new();
+        set.set(cpu);
+        let _ = sched_setaffinity(None, &set);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn pin(_cpu: Option<usize>) {}
+
+/// Wait while the line's value satisfies `unchanged`: spin, yielding the CPU every
+/// [`SPINS_BEFORE_YIELD`] spins. The value that ended the wait.
 #[inline]
-fn spin_or_yield(spin: bool) {
-    if spin {
-        std::hint::spin_loop();
-    } else {
-        std::thread::yield_now();
+fn wait_while(line: &Line, unchanged: impl Fn(u64) -> bool) -> u64 {
+    let mut spins = 0;
+    loop {
+        let v = line.0.load(Ordering::Acquire);
+        if !unchanged(v) {
+            return v;
+        }
+        spins += 1;
+        if spins == SPINS_BEFORE_YIELD {
+            spins = 0;
+            std::thread::yield_now();
+        } else {
+            std::hint::spin_loop();
+        }
     }
 }
 
@@ -95,9 +187,9 @@ pub fn regime_warning(rounds_ns: &[f64]) -> Option<String> {
         format!(
             "a cache line's round trip between the two threads' cores varied from {min:.0} to \
              {max:.0} ns between rounds (`rounds_line_round_trip_ns`): the host moved the \
-             virtual CPUs, and rates from rounds in different regimes differ several-fold for \
-             every implementation. Each ratio pairs rounds run back to back; read the rounds of \
-             one regime together, or run again"
+             virtual CPUs, or another process took one of the cores, and rates from rounds in \
+             different regimes differ several-fold for every implementation. Each ratio pairs \
+             rounds run back to back; read the rounds of one regime together, or run again"
         )
     })
 }

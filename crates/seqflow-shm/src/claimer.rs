@@ -189,7 +189,9 @@ impl ShmClaimer {
         if self.multi {
             slot.start.store(range.start(), Ordering::Relaxed);
         }
-        slot.end.store(range.end(), Ordering::Relaxed);
+        // `Release` (a plain store on x86): a lossy reader that sees this end sees the cursor
+        // the claim was made from (`RingInner::written_high` bounds the word by it).
+        slot.end.store(range.end(), Ordering::Release);
         self.record_state(CLAIMED);
         // Seqlock writer side: the recorded claim is visible before any slot write (the
         // release fence). And the producer half of the close handshake
@@ -483,13 +485,22 @@ fn forked_copy_not_published(ring: &str) {
 /// treating as being written (`RingInner::written_high`), and `end` becomes the cursor: this
 /// producer has claimed nothing, so inspection shows it idle, its death before a claim is no
 /// `ProducerDied`, and a close now ends at the cursor. The mark is stored before `end` is
-/// lowered (`Release`), so no reader sees neither.
+/// lowered (`Release`), so no reader sees neither; it is clamped to one lap past the cursor (no
+/// claim reaches further; a larger word is corrupt and would otherwise stay).
+///
+/// Then a full fence, the attach's half of the close handshake: either a close that settles
+/// later reads the lowered `end` (so its end does not cover the dead claim), or this producer's
+/// first check of the closed word sees the close and it is refused every claim. Either way a
+/// live producer with `end` at the cursor on a closed ring can publish nothing more, which is
+/// what `RingInner::reachable_end` relies on.
 fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {
     let cursor = ring.sequencer.cursor_word();
+    let most = cursor.saturating_add(ring.segment.capacity() as i64);
     let left = slot.end.load(Ordering::Relaxed);
-    let inherited = slot.start.load(Ordering::Relaxed).max(left);
+    let inherited = slot.start.load(Ordering::Relaxed).max(left).min(most);
     slot.start.store(inherited, Ordering::Relaxed);
     slot.end.store(cursor, Ordering::Release);
+    fence(Ordering::SeqCst);
 }
 
 fn reusable(ring: &RingInner, slot: &ProducerSlot) -> bool {

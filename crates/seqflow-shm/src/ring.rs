@@ -94,12 +94,17 @@ impl RingInner {
                 // (`Release`), so a reader that sees the lower `end` sees the mark too.
                 let end = slot.end.load(Ordering::Acquire);
                 let inherited = slot.start.load(Ordering::Relaxed);
+                // After `end` (`Acquire`, of a `Release` store): at least the cursor its
+                // producer claimed from.
                 let cursor = self.sequencer.cursor_word();
                 // No claim reaches past a lap beyond the published cursor (a single producer
-                // claims at most the capacity, from the cursor on): a word from a corrupt
-                // segment past that would lap readers to sequences nobody will publish.
+                // claims at most the capacity, from the cursor on; a mark is clamped to that
+                // when a producer takes over). A word past it is from a corrupt segment: taken
+                // at its word it would lap readers to sequences nobody will publish, for as
+                // long as it stays there, so it counts for nothing.
                 let most = cursor.saturating_add(self.segment.capacity() as i64);
-                cursor.max(end.min(most)).max(inherited.min(most))
+                let sane = |word: i64| if word <= most { word } else { cursor };
+                cursor.max(sane(end)).max(sane(inherited))
             }
         }
     }
@@ -118,11 +123,20 @@ impl RingInner {
     }
 
     /// The last sequence readers of a closed ring can reach: the close's end, or the cursor
-    /// when the ring has a single producer that is gone (dead, or detached) and the end covers
-    /// a claim it recorded and never published. Nobody can publish that claim any more: a
-    /// producer attaching now is refused claims on a closed ring. `None` while open. A
+    /// when the ring has a single producer that can publish nothing more and the end covers a
+    /// claim it (or a predecessor) recorded and never published. `None` while open. A
     /// multi-producer ring needs no such case: a dead producer's claim is released (marked
     /// published and reported), so its end is always reached.
+    ///
+    /// The single producer can publish nothing more when it is gone (dead, or detached), or when
+    /// it is alive without a claim recorded past the cursor: every claim it starts now is
+    /// refused (it checks the closed word first), and a claim it made before the close settled
+    /// is visible here. That claim either was seen by the close's end, which then covers its
+    /// recorded end (the handshake in `ShmClaimer::claim_recorded`; its end store, its full
+    /// fence, the closer's fences, the fence below: the load below sees it), or was refused. A
+    /// producer that took over from a dead one after the close settled has its `end` at the
+    /// cursor (`inherit_single_claim`) and is refused every claim: before this, its readers
+    /// waited for a dead claim for as long as it lived.
     pub(crate) fn reachable_end(&self) -> Option<i64> {
         use std::sync::atomic::{fence, Ordering};
         let end = self.closed_end()?;
@@ -140,11 +154,13 @@ impl RingInner {
                 crate::liveness::PRODUCER_BASE,
                 owner,
             )
+            && slot.end.load(Ordering::Acquire) > self.sequencer.cursor_word()
         {
             return Some(end);
         }
         // The producer's last publish came before its lock was released (its death or its
-        // detach), which the check above saw: the cursor read now is final.
+        // detach), which the check above saw, or before its recorded end, which the cursor has
+        // reached: the cursor read now is final.
         Some(self.sequencer.cursor_word().min(end))
     }
 

@@ -239,35 +239,83 @@ fn replacement_killed_before_claiming_is_not_reported() {
 /// nobody can publish the dead claim (claims on a closed ring are refused), so consumers must
 /// get `Closed` at the cursor, not wait while the idle replacement lives.
 fn close_after_kill_with_an_idle_replacement() {
-    let seg = Seg::new("adv3-close-repl");
-    let ring = ShmRing::<u64>::create(&seg.name, 8, opts()).unwrap();
-    let mut c = ring.consumer("c").unwrap();
-    let (mut a, _) = dying_producer(&seg.name, 3, 2);
-    a.kill();
-    let mut p = ring.producer().unwrap();
-    let end = ring.close();
-    assert_eq!(
-        p.publish(|e, _| *e = 1),
-        Err(seqflow_sequencer::ClaimError::Closed)
-    );
-    assert_eq!(c.wait_for(0, LONG), Ok(2));
-    c.update_sequence(2).unwrap();
-    let t = Instant::now();
-    let mut outcomes = Vec::new();
-    while t.elapsed() < Duration::from_secs(2) {
-        match c.wait_for(3, SHORT) {
-            Err(ConsumeError::Closed { end }) => {
-                outcomes.push(format!("Closed({end})"));
-                break;
+    for close_first in [false, true] {
+        let seg = Seg::new("adv3-close-repl");
+        let ring = ShmRing::<u64>::create(&seg.name, 8, opts()).unwrap();
+        let mut c = ring.consumer("c").unwrap();
+        let (mut a, _) = dying_producer(&seg.name, 3, 2);
+        a.kill();
+        // Closed before the replacement attaches, the end covers the dead claim (3..=4); the
+        // live replacement can publish nothing more, so readers must still end at 2.
+        let early = close_first.then(|| ring.close());
+        let mut p = ring.producer().unwrap();
+        let end = early.unwrap_or_else(|| ring.close());
+        assert_eq!(
+            p.publish(|e, _| *e = 1),
+            Err(seqflow_sequencer::ClaimError::Closed)
+        );
+        assert_eq!(c.wait_for(0, LONG), Ok(2));
+        c.update_sequence(2).unwrap();
+        let t = Instant::now();
+        let mut outcomes = Vec::new();
+        while t.elapsed() < Duration::from_secs(2) {
+            match c.wait_for(3, SHORT) {
+                Err(ConsumeError::Closed { end }) => {
+                    outcomes.push(format!("Closed({end})"));
+                    break;
+                }
+                other => outcomes.push(format!("{other:?}")),
             }
-            other => outcomes.push(format!("{other:?}")),
         }
+        assert_eq!(
+            outcomes.last().map(String::as_str),
+            Some("Closed(2)"),
+            "close first: {close_first}; close() said {end}; {outcomes:?}"
+        );
+        assert_eq!(ring.closed_at(), Some(2), "close first: {close_first}");
     }
-    assert_eq!(
-        outcomes.last().map(String::as_str),
-        Some("Closed(2)"),
-        "close() said {end}; {outcomes:?}"
-    );
+}
+
+/// A corrupt `end` (far past any claim) when a replacement takes over must not leave lossy
+/// readers lapped for ever: once the replacement publishes, they read again.
+fn a_corrupt_end_does_not_blind_lossy_readers_for_ever() {
+    for bad in [i64::MAX, 1 << 40] {
+        let seg = Seg::new("adv3-corrupt-sticky");
+        let ring = ShmRing::<u64>::create(&seg.name, 8, opts()).unwrap();
+        let (mut a, _) = dying_producer(&seg.name, 3, 2);
+        a.kill();
+        poke_slot0(&seg.name, 24, bad);
+        let mut p = ring.producer().unwrap();
+        let mut s = ring.subscriber("s").unwrap();
+        let mut got = Vec::new();
+        for i in 0..40u64 {
+            p.publish(|e, _| *e = i).unwrap();
+            match s.next_timeout(SHORT) {
+                Ok((seq, _)) => got.push(seq),
+                Err(ConsumeError::Lapped { .. }) => {}
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+        assert!(
+            got.len() > 20,
+            "end {bad}: 40 events over 5 laps, read only {got:?}; read_last = {:?}",
+            ring.read_last()
+        );
+        assert!(ring.read_last().is_some());
+        // A corrupt mark written while the producer runs is ignored too.
+        poke_slot0(&seg.name, 16, bad);
+        let before = got.len();
+        for i in 0..8u64 {
+            p.publish(|e, _| *e = i).unwrap();
+            if let Ok((seq, _)) = s.next_timeout(SHORT) {
+                got.push(seq);
+            }
+        }
+        assert!(
+            got.len() > before,
+            "mark {bad}: nothing read after it was written"
+        );
+    }
 }
 
 /// Corrupt `end` and `start` words (i64::MAX, negative) in a dead single producer's slot:
@@ -380,6 +428,10 @@ fn main() {
         (
             "close_after_kill_with_an_idle_replacement",
             close_after_kill_with_an_idle_replacement,
+        ),
+        (
+            "a_corrupt_end_does_not_blind_lossy_readers_for_ever",
+            a_corrupt_end_does_not_blind_lossy_readers_for_ever,
         ),
         ("corrupt_end_words", corrupt_end_words),
         (
