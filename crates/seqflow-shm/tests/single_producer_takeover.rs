@@ -52,6 +52,33 @@ fn dying_producer(name: &str, published: usize, claim: usize) -> (common::Child,
     (child, pid)
 }
 
+/// Fork a single producer on `name` (capacity 8) that publishes 0..=7 (value `seq * 10`) and
+/// says so on the first pipe; on the third pipe's word publishes 8..=9, claims 10..=13 (the
+/// slots of 2..=5), writes 999 into them, says so on the second pipe and waits to be killed.
+fn wrapping_producer(name: &str) -> (common::Child, Pipe, Pipe, Pipe) {
+    let (a, b, go) = (Pipe::new(), Pipe::new(), Pipe::new());
+    let child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(name, ATTACH).map_err(|e| e.to_string())?;
+        let mut p = ring.producer().map_err(|e| e.to_string())?;
+        p.publish_batch(8, |e, s| *e = s as u64 * 10)
+            .map_err(|e| e.to_string())?;
+        a.send(b"a");
+        go.recv(1, READY).ok_or("no go")?;
+        p.publish_batch(2, |e, s| *e = s as u64 * 10)
+            .map_err(|e| e.to_string())?;
+        let mut claim = p.claim(4).map_err(|e| e.to_string())?;
+        for e in claim.iter_mut() {
+            *e = 999;
+        }
+        b.send(b"b");
+        let _hold = claim;
+        loop {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    (child, a, b, go)
+}
+
 /// Store `value` into the word at `field` (16: `start`, the inherited mark; 24: `end`) of
 /// producer slot 0, as a corrupt or foreign writer would.
 fn poke_slot0(name: &str, field: u64, value: i64) {
@@ -87,27 +114,7 @@ fn killed_mid_claim_on_a_wrapped_ring() {
         .subscriber_stage("ls")
         .spawn(move |e: &u64, seq: i64, _: bool| ls.lock().unwrap().push((seq, *e)))
         .unwrap();
-    let (a, b, go) = (Pipe::new(), Pipe::new(), Pipe::new());
-    let name = seg.name.clone();
-    let mut child = fork_child(|| {
-        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-        let mut p = ring.producer().map_err(|e| e.to_string())?;
-        p.publish_batch(8, |e, s| *e = s as u64 * 10)
-            .map_err(|e| e.to_string())?;
-        a.send(b"a");
-        go.recv(1, READY).ok_or("no go")?;
-        p.publish_batch(2, |e, s| *e = s as u64 * 10)
-            .map_err(|e| e.to_string())?;
-        let mut claim = p.claim(4).map_err(|e| e.to_string())?; // 10..=13: slots of 2..=5
-        for e in claim.iter_mut() {
-            *e = 999;
-        }
-        b.send(b"b");
-        let _hold = claim;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    });
+    let (mut child, a, b, go) = wrapping_producer(&seg.name);
     assert!(a.recv(1, READY).is_some());
     assert_eq!(c.wait_for(0, LONG), Ok(7));
     c.update_sequence(7).unwrap();
@@ -372,27 +379,7 @@ fn lossy_reader_after_a_replacement_never_reads_the_dead_claims_bytes() {
     let ring = ShmRing::<u64>::create(&seg.name, 8, opts()).unwrap();
     let mut c = ring.consumer("c").unwrap();
     let mut s = ring.subscriber("s").unwrap();
-    let (a, b, go) = (Pipe::new(), Pipe::new(), Pipe::new());
-    let name = seg.name.clone();
-    let mut child = fork_child(|| {
-        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-        let mut p = ring.producer().map_err(|e| e.to_string())?;
-        p.publish_batch(8, |e, s| *e = s as u64 * 10)
-            .map_err(|e| e.to_string())?;
-        a.send(b"a");
-        go.recv(1, READY).ok_or("no go")?;
-        p.publish_batch(2, |e, s| *e = s as u64 * 10)
-            .map_err(|e| e.to_string())?;
-        let mut claim = p.claim(4).map_err(|e| e.to_string())?; // 10..=13: slots of 2..=5
-        for e in claim.iter_mut() {
-            *e = 999;
-        }
-        b.send(b"b");
-        let _hold = claim;
-        loop {
-            std::thread::sleep(Duration::from_secs(1));
-        }
-    });
+    let (mut child, a, b, go) = wrapping_producer(&seg.name);
     assert!(a.recv(1, READY).is_some());
     for seq in 0..3 {
         assert_eq!(s.next_timeout(LONG), Ok((seq, seq as u64 * 10)));
