@@ -42,12 +42,12 @@ pub const REGIME_FACTOR: f64 = 1.8;
 struct Line(AtomicU64);
 
 /// A cache line's round trip between two threads, in nanoseconds: one thread writes an odd
-/// value to a line, the other answers with the next even one. The median of [`BATCHES`]
-/// batches of [`ROUND_TRIPS`] round trips, so that the echo thread's start and a migration
+/// value to a line, the other answers with the next even one. The median of 21
+/// batches of 100 round trips, so that the echo thread's start and a migration
 /// in the middle do not count, after a warm-up of a few milliseconds at most. The two threads
 /// are new ones, pinned to the first two CPUs the process may use. They spin, and
 /// yield the CPU now and then, so two threads on one CPU still make progress; a probe that
-/// runs past [`BUDGET`] ends with the batches it finished (or the one it was in).
+/// runs past 20 ms ends with the batches it finished (or the one it was in).
 ///
 /// ```
 /// let ns = seqflow_bench::line_probe::round_trip_ns();
