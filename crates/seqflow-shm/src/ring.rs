@@ -129,14 +129,16 @@ impl RingInner {
     /// published and reported), so its end is always reached.
     ///
     /// The single producer can publish nothing more when it is gone (dead, or detached), or when
-    /// it is alive without a claim recorded past the cursor: every claim it starts now is
-    /// refused (it checks the closed word first), and a claim it made before the close settled
-    /// is visible here. That claim either was seen by the close's end, which then covers its
-    /// recorded end (the handshake in `ShmClaimer::claim_recorded`; its end store, its full
-    /// fence, the closer's fences, the fence below: the load below sees it), or was refused. A
-    /// producer that took over from a dead one after the close settled has its `end` at the
-    /// cursor (`inherit_single_claim`) and is refused every claim: before this, its readers
-    /// waited for a dead claim for as long as it lived.
+    /// it is alive without a claim recorded past the cursor. Every claim it starts now is refused
+    /// (it checks the closed word first). A claim it made before the close settled is accepted
+    /// only if the settling process read its recorded end (the handshake in
+    /// `ShmClaimer::claim_recorded`), and that read happens before this one: the settler's
+    /// `Acquire` load of `end`, its `AcqRel` swap of the closed word, this process's `Acquire`
+    /// load of it. So the load below sees that end or a later one, and a later one comes after
+    /// a publish through it, which the cursor read then shows (`end` is stored `Release`). A
+    /// producer that took over from a dead one has its `end` at the cursor
+    /// (`inherit_single_claim`) and, if the close's end covers the dead claim, is refused every
+    /// claim: before this, its readers waited for the dead claim for as long as it lived.
     pub(crate) fn reachable_end(&self) -> Option<i64> {
         use std::sync::atomic::{fence, Ordering};
         let end = self.closed_end()?;
