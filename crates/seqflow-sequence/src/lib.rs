@@ -34,6 +34,6 @@ pub use owned_ref::OwnedRef;
 pub use read_only::ReadOnlySequence;
 pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use wait::{
-    deadline_after, wait_loop, BlockingWait, BusySpinWait, Deadline, IdleStep, PhasedBackoffWait,
-    SleepingWait, WaitError, WaitStrategy, YieldingWait,
+    deadline_after, spin_before_sleep, wait_loop, BlockingWait, BusySpinWait, Deadline, IdleStep,
+    PhasedBackoffWait, SleepingWait, WaitError, WaitStrategy, YieldingWait, SPIN_POLLS,
 };

@@ -1,7 +1,7 @@
 //! [`FutexWait`]: block on a futex word in the segment, woken by publishers in any process.
 
 use rustix::thread::futex;
-use seqflow_sequence::{Alert, OwnedRef, WaitError, WaitStrategy};
+use seqflow_sequence::{spin_before_sleep, Alert, OwnedRef, WaitError, WaitStrategy};
 use std::sync::atomic::{fence, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -84,8 +84,9 @@ pub struct FutexWait {
 }
 
 impl FutexWait {
-    /// Polls before sleeping by default.
-    pub const DEFAULT_SPIN_POLLS: u32 = 100;
+    /// Polls before sleeping by default, as for [`BlockingWait`](seqflow_sequence::BlockingWait):
+    /// seven that spin, then three that yield ([`spin_before_sleep`]).
+    pub const DEFAULT_SPIN_POLLS: u32 = seqflow_sequence::BlockingWait::DEFAULT_SPIN_POLLS;
 
     /// Wait on `word`, polling [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times first.
     ///
@@ -147,14 +148,8 @@ impl WaitStrategy for FutexWait {
     where
         F: FnMut() -> Option<T>,
     {
-        for _ in 0..self.spin_polls {
-            if let Some(value) = condition() {
-                return Ok(value);
-            }
-            if alert.is_raised() {
-                return Err(WaitError::Alerted);
-            }
-            std::hint::spin_loop();
+        if let Some(done) = spin_before_sleep(&mut condition, alert, self.spin_polls) {
+            return done;
         }
         let word = &*self.word;
         // SeqCst RMW and fence: see the type docs for the pairing with `signal_all`.

@@ -129,6 +129,57 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
     }
 }
 
+/// The short backoff a sleeping strategy does before it registers as a waiter: poll
+/// `condition` up to `polls` times and stop early at a value or a raised alert. `None` means
+/// nothing came and the caller should go to sleep.
+///
+/// Before each of the first [`SPIN_POLLS`] polls the thread spins, twice as long as before the
+/// previous one (1, 2, 4 … 64 spin hints, about 3 µs in all where a hint takes 25 ns); before
+/// each later poll it yields its core. So events that follow each other closely never pay for
+/// registering, sleeping and being woken (a lock and a wake-up per event otherwise), the polls
+/// are spaced out rather than taking the producer's cache line back at once, and a thread that
+/// shares a core with others hands it over before it sleeps. The backoff does not look at the
+/// deadline: it lasts a few microseconds plus the yields.
+///
+/// ```
+/// use seqflow_sequence::{spin_before_sleep, Alert, WaitError};
+/// let mut polls = 0;
+/// let found = spin_before_sleep(&mut || { polls += 1; (polls == 3).then_some(polls) }, &Alert::new(), 10);
+/// assert_eq!(found, Some(Ok(3)));
+/// let mut polls = 0;
+/// assert_eq!(spin_before_sleep(&mut || { polls += 1; None::<()> }, &Alert::new(), 10), None);
+/// assert_eq!(polls, 10);
+/// let alert = Alert::new();
+/// alert.raise();
+/// assert_eq!(spin_before_sleep(&mut || None::<()>, &alert, 10), Some(Err(WaitError::Alerted)));
+/// ```
+#[inline]
+pub fn spin_before_sleep<T>(
+    condition: &mut impl FnMut() -> Option<T>,
+    alert: &Alert,
+    polls: u32,
+) -> Option<Result<T, WaitError>> {
+    for poll in 0..polls {
+        if poll < SPIN_POLLS {
+            for _ in 0..1u32 << poll {
+                crate::sync::spin_loop();
+            }
+        } else {
+            crate::sync::yield_now();
+        }
+        if let Some(value) = condition() {
+            return Some(Ok(value));
+        }
+        if alert.is_raised() {
+            return Some(Err(WaitError::Alerted));
+        }
+    }
+    None
+}
+
+/// How many of [`spin_before_sleep`]'s polls spin (with doubling spins); the rest yield.
+pub const SPIN_POLLS: u32 = 7;
+
 /// When a wait gives up, read from the clock only once the wait really has to wait: a claim
 /// whose slots are free, or a poll whose events are there, never reads the clock (a clock read
 /// costs more than a whole one-event claim).
