@@ -115,6 +115,11 @@ pub struct ScenarioReport {
     /// Events requested per run (rounded to whole batches per producer); fast implementations
     /// may run more, see [`ImplReport::events`].
     pub events: u64,
+    /// A cache line's round trip between two cores, in nanoseconds, measured right before this
+    /// scenario's runs in each round (of each pass): the regime its rounds ran in. When they
+    /// differ by more than [`REGIME_FACTOR`](crate::line_probe::REGIME_FACTOR), the row's
+    /// medians mix regimes (its ratios still pair runs made back to back).
+    pub rounds_line_round_trip_ns: Vec<f64>,
     /// One entry per implementation.
     pub results: Vec<ImplReport>,
 }
@@ -390,10 +395,17 @@ pub fn compare(
     let mut latency_samples: Vec<Vec<LatencyStats>> = vec![Vec::new(); latency_impls.len()];
 
     let mut rounds_line_round_trip_ns = Vec::with_capacity(rounds);
+    let mut scenario_line_round_trip_ns: Vec<Vec<f64>> = vec![Vec::new(); scenarios.len()];
     for round in 0..rounds {
         progress(&format!("round {}/{rounds}: line round trip", round + 1));
         rounds_line_round_trip_ns.push(crate::line_probe::round_trip_ns());
         for (si, &scenario) in scenarios.iter().enumerate() {
+            // The regime this scenario's runs of this round start in: it changes within a round.
+            scenario_line_round_trip_ns[si].push(if si == 0 {
+                rounds_line_round_trip_ns[round]
+            } else {
+                crate::line_probe::round_trip_ns()
+            });
             let row = &mut samples[si];
             // Alternate: each round (and each scenario) starts with a different implementation.
             let n = row.len();
@@ -475,7 +487,8 @@ pub fn compare(
     let throughput = scenarios
         .iter()
         .zip(samples)
-        .map(|(&scenario, row)| {
+        .zip(scenario_line_round_trip_ns)
+        .map(|((&scenario, row), line_round_trip_ns)| {
             let wait = opts.wait.unwrap_or(Wait::auto(scenario.shape.threads()));
             let medians: Vec<(Implementation, f64)> = row
                 .iter()
@@ -495,6 +508,7 @@ pub fn compare(
                 threads: scenario.shape.threads(),
                 wait,
                 events: scenario.total_events(opts.events, opts.batch),
+                rounds_line_round_trip_ns: line_round_trip_ns,
                 results: row
                     .into_iter()
                     .zip(medians)
@@ -613,6 +627,17 @@ pub fn combine(passes: Vec<Report>) -> Option<Report> {
             .extend_from_slice(&pass.rounds_line_round_trip_ns);
     }
     for scenario in &mut out.throughput {
+        for pass in &rest {
+            if let Some(other) = pass
+                .throughput
+                .iter()
+                .find(|s| s.scenario == scenario.scenario)
+            {
+                scenario
+                    .rounds_line_round_trip_ns
+                    .extend_from_slice(&other.rounds_line_round_trip_ns);
+            }
+        }
         for row in &mut scenario.results {
             for pass in &rest {
                 let Some(other) = pass

@@ -171,8 +171,9 @@ fn wait_while(line: &Line, unchanged: impl Fn(u64) -> bool) -> u64 {
     }
 }
 
-/// A warning when the round trips of a run's rounds (`rounds_ns`) differ by more than
-/// [`REGIME_FACTOR`]: the rates of its rounds then come from different machines, in effect.
+/// A warning when the round trips measured during a run (`rounds_ns`: before each round and
+/// before each scenario) differ by more than [`REGIME_FACTOR`]: the rates of its rounds then
+/// come from different machines, in effect.
 ///
 /// ```
 /// use seqflow_bench::line_probe::regime_warning;
@@ -181,15 +182,28 @@ fn wait_while(line: &Line, unchanged: impl Fn(u64) -> bool) -> u64 {
 /// assert!(w.contains("158") && w.contains("510"), "{w}");
 /// ```
 pub fn regime_warning(rounds_ns: &[f64]) -> Option<String> {
-    let min = rounds_ns.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = rounds_ns.iter().copied().fold(0.0, f64::max);
-    (min.is_finite() && min > 0.0 && max / min > REGIME_FACTOR).then(|| {
-        format!(
-            "a cache line's round trip between the two threads' cores varied from {min:.0} to \
-             {max:.0} ns between rounds (`rounds_line_round_trip_ns`): the host moved the \
-             virtual CPUs, or another process took one of the cores, and rates from rounds in \
-             different regimes differ several-fold for every implementation. Each ratio pairs \
-             rounds run back to back; read the rounds of one regime together, or run again"
-        )
-    })
+    let (min, max) = regimes_differ(rounds_ns)?;
+    Some(format!(
+        "a cache line's round trip between the two threads' cores varied from {min:.0} to \
+             {max:.0} ns during the run (`rounds_line_round_trip_ns`, per round and per \
+             scenario): the host moved the virtual CPUs, or another process took one of the \
+             cores, and rates from rounds in different regimes differ several-fold for every \
+             implementation. Each ratio pairs runs made back to back; rows marked * ran rounds \
+             in different regimes; read the rounds of one regime together, or run again"
+    ))
+}
+
+/// The lowest and highest of `ns` (round trips of one run or one row) when they differ by more
+/// than [`REGIME_FACTOR`]; `None` when they lie within it (or there are none).
+///
+/// ```
+/// use seqflow_bench::line_probe::regimes_differ;
+/// assert_eq!(regimes_differ(&[120.0, 130.0]), None);
+/// assert_eq!(regimes_differ(&[120.0, 330.0, 125.0]), Some((120.0, 330.0)));
+/// assert_eq!(regimes_differ(&[]), None);
+/// ```
+pub fn regimes_differ(ns: &[f64]) -> Option<(f64, f64)> {
+    let min = ns.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = ns.iter().copied().fold(0.0, f64::max);
+    (min.is_finite() && min > 0.0 && max / min > REGIME_FACTOR).then_some((min, max))
 }

@@ -162,11 +162,20 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let mut environment = monitor.finish();
     let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
     report.config.passes = repeat;
+    let probes: Vec<f64> = report
+        .rounds_line_round_trip_ns
+        .iter()
+        .chain(
+            report
+                .throughput
+                .iter()
+                .flat_map(|s| &s.rounds_line_round_trip_ns),
+        )
+        .copied()
+        .collect();
     environment
         .warnings
-        .extend(seqflow_bench::line_probe::regime_warning(
-            &report.rounds_line_round_trip_ns,
-        ));
+        .extend(seqflow_bench::line_probe::regime_warning(&probes));
     // The table prints the warnings itself; JSON and CSV carry them as fields, which a reader
     // of the terminal would not see, so they go to stderr too.
     let machine_readable = args.json || args.csv;

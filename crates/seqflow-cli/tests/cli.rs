@@ -48,6 +48,7 @@ fn compare_table() {
         "sf/disruptor",
         "ping-pong",
         "yielding",
+        "line ns",
     ] {
         assert!(text.contains(needle), "missing {needle} in\n{text}");
     }
@@ -85,6 +86,12 @@ fn compare_json_parses() {
     let trips = v["rounds_line_round_trip_ns"].as_array().unwrap();
     assert_eq!(trips.len(), 2);
     assert!(trips.iter().all(|t| t.as_f64().unwrap() > 0.0), "{trips:?}");
+    // And before each scenario's runs in each round: the regime of the row.
+    for s in throughput {
+        let trips = s["rounds_line_round_trip_ns"].as_array().unwrap();
+        assert_eq!(trips.len(), 2, "{}", s["scenario"]);
+        assert!(trips.iter().all(|t| t.as_f64().unwrap() > 0.0), "{trips:?}");
+    }
     // What was seen of the machine, whatever it was.
     let env = &v["environment"];
     assert!(env["competing"].is_boolean());
@@ -340,7 +347,11 @@ fn compare_csv_parses() {
     for r in &records {
         assert_eq!(r.len(), headers.len());
         match &r[0] {
-            "throughput" => assert!(r[8].parse::<f64>().unwrap() > 0.0),
+            "throughput" => {
+                assert!(r[8].parse::<f64>().unwrap() > 0.0);
+                assert_eq!(&headers[17], "line_round_trip_ns");
+                assert!(r[17].parse::<f64>().unwrap() > 0.0, "{r:?}");
+            }
             "latency" => assert!(r[10].parse::<u64>().unwrap() > 0),
             other => panic!("unexpected kind {other}"),
         }

@@ -7,9 +7,12 @@ use std::fmt::Write;
 
 /// The CSV header. `seqflow_ratio` is seqflow's (or seqflow-shm's) rate divided by the row's
 /// (ping-pong: the row's round trip divided by seqflow's); `spread_min`/`spread_max` are the
-/// lowest and highest of the passes' medians (of the rounds with one pass).
+/// lowest and highest of the passes' medians (of the rounds with one pass);
+/// `line_round_trip_ns` is the median cache line round trip measured before a throughput row's
+/// rounds (its regime).
 pub const HEADER: &str = "kind,scenario,implementation,producers,consumers,threads,wait,events,\
-events_per_sec,seqflow_ratio,median_ns,p99_ns,bytes,mode,spread_min,spread_max,passes";
+events_per_sec,seqflow_ratio,median_ns,p99_ns,bytes,mode,spread_min,spread_max,passes,\
+line_round_trip_ns";
 
 /// `document` as CSV. Empty fields where a column does not apply.
 pub fn render(document: &Document) -> String {
@@ -23,7 +26,7 @@ pub fn render(document: &Document) -> String {
         for r in &s.results {
             let _ = writeln!(
                 out,
-                "throughput,{},{},{},{},{},{},{},{:.0},{},,,{},{},{:.0},{:.0},{passes}",
+                "throughput,{},{},{},{},{},{},{},{:.0},{},,,{},{},{:.0},{:.0},{passes},{}",
                 field(&s.scenario),
                 r.implementation.name(),
                 s.producers,
@@ -37,13 +40,21 @@ pub fn render(document: &Document) -> String {
                 s.publish.name(),
                 r.spread.min,
                 r.spread.max,
+                if s.rounds_line_round_trip_ns.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "{:.0}",
+                        seqflow_bench::compare::median(&s.rounds_line_round_trip_ns)
+                    )
+                },
             );
         }
     }
     for l in &report.latency {
         let _ = writeln!(
             out,
-            "latency,{},{},1,1,{},{},{},,{},{},{},8,,,,{passes}",
+            "latency,{},{},1,1,{},{},{},,{},{},{},8,,,,{passes},",
             seqflow_bench::scenario::LATENCY,
             l.implementation.name(),
             l.threads,
@@ -58,7 +69,7 @@ pub fn render(document: &Document) -> String {
         for r in &ipc.rows {
             let _ = writeln!(
                 out,
-                "ipc,ipc-{}B-{},{},1,1,2,{},{},{:.0},{},,,{},{},{},{},{}",
+                "ipc,ipc-{}B-{},{},1,1,2,{},{},{:.0},{},,,{},{},{},{},{},",
                 r.bytes,
                 r.mode.name(),
                 r.transport.name(),
@@ -76,7 +87,7 @@ pub fn render(document: &Document) -> String {
         for l in &ipc.latency {
             let _ = writeln!(
                 out,
-                "ipc-latency,ipc-ping-pong,{},1,1,2,{},{},,{},{},{},8,single,,,{}",
+                "ipc-latency,ipc-ping-pong,{},1,1,2,{},{},,{},{},{},8,single,,,{},",
                 l.transport.name(),
                 field(ipc.wait),
                 l.rounds.first().map_or(0, |r| r.round_trips),

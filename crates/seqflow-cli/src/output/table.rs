@@ -113,7 +113,11 @@ fn throughput(out: &mut String, report: &Report) {
                 ""
             }
         );
-        let _ = write!(out, "{:<28} {:>3} {:<10}", "scenario", "thr", "wait");
+        let _ = write!(
+            out,
+            "{:<28} {:>3} {:<10} {:>8}",
+            "scenario", "thr", "wait", "line ns"
+        );
         for i in &impls {
             let _ = write!(out, " {:>12}", i.name());
         }
@@ -126,10 +130,11 @@ fn throughput(out: &mut String, report: &Report) {
         for s in &report.throughput {
             let _ = write!(
                 out,
-                "{:<28} {:>3} {:<10}",
+                "{:<28} {:>3} {:<10} {:>8}",
                 s.scenario,
                 s.threads,
-                s.wait.name()
+                s.wait.name(),
+                line_cell(&s.rounds_line_round_trip_ns)
             );
             for i in &impls {
                 let v = s.result(*i).map(|r| r.median_events_per_sec);
@@ -169,6 +174,23 @@ fn throughput(out: &mut String, report: &Report) {
         }
     }
     spreads(out, report);
+    let mixed: Vec<String> = report
+        .throughput
+        .iter()
+        .filter_map(|s| {
+            let (min, max) =
+                seqflow_bench::line_probe::regimes_differ(&s.rounds_line_round_trip_ns)?;
+            Some(format!("{} ({min:.0}-{max:.0} ns)", s.scenario))
+        })
+        .collect();
+    if !mixed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n* line ns: the median cache line round trip measured before the row's rounds; \
+             these rows ran rounds in different regimes, so their medians mix them: {}",
+            mixed.join(", ")
+        );
+    }
     let notes = notes(report);
     if !notes.is_empty() {
         out.push_str("\nnotes:\n");
@@ -176,6 +198,20 @@ fn throughput(out: &mut String, report: &Report) {
             let _ = writeln!(out, "- {n}");
         }
     }
+}
+
+/// A row's regime: the median of the line round trips measured before its rounds, with `*`
+/// when they differ by more than the regime factor (its medians then mix regimes).
+fn line_cell(ns: &[f64]) -> String {
+    if ns.is_empty() {
+        return "-".to_owned();
+    }
+    let mixed = seqflow_bench::line_probe::regimes_differ(ns).is_some();
+    format!(
+        "{:.0}{}",
+        seqflow_bench::compare::median(ns),
+        if mixed { "*" } else { "" }
+    )
 }
 
 /// With several passes: the lowest and highest of the passes' seqflow ratios, per scenario and
@@ -256,4 +292,16 @@ fn notes(report: &Report) -> Vec<String> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::line_cell;
+
+    #[test]
+    fn a_row_whose_rounds_ran_in_different_regimes_is_marked() {
+        assert_eq!(line_cell(&[120.0, 126.0, 131.0]), "126");
+        assert_eq!(line_cell(&[120.0, 330.0, 126.0]), "126*");
+        assert_eq!(line_cell(&[]), "-");
+    }
 }
