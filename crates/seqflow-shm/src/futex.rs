@@ -148,7 +148,7 @@ impl WaitStrategy for FutexWait {
     where
         F: FnMut() -> Option<T>,
     {
-        if let Some(done) = spin_before_sleep(&mut condition, alert, self.spin_polls) {
+        if let Some(done) = spin_before_sleep(&mut condition, alert, deadline, self.spin_polls) {
             return done;
         }
         let word = &*self.word;

@@ -91,7 +91,7 @@ impl WaitStrategy for BlockingWait {
         if let Some(value) = condition() {
             return Ok(value);
         }
-        if let Some(done) = spin_before_sleep(&mut condition, alert, self.spin_polls) {
+        if let Some(done) = spin_before_sleep(&mut condition, alert, deadline, self.spin_polls) {
             return done;
         }
         // SeqCst RMW then a SeqCst fence: see the type docs for the pairing with `signal_all`.
@@ -170,8 +170,7 @@ impl IdleStep for CondvarSleep<'_> {
 mod tests {
     use super::*;
 
-    /// Polls of a wait that never succeeds and whose deadline has passed: the first poll, the
-    /// backoff's polls, then one poll under the lock before the deadline ends it.
+    /// Polls of a wait that never succeeds and whose deadline has passed.
     fn polls_until_timeout(wait: &BlockingWait) -> u32 {
         let mut polls = 0;
         let got = wait.wait_until(
@@ -188,11 +187,13 @@ mod tests {
 
     #[test]
     fn backs_off_before_registering_as_a_waiter() {
+        // The first poll, then one under the lock before the deadline ends the wait.
         assert_eq!(polls_until_timeout(&BlockingWait::with_spin(0)), 2);
-        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(10)), 12);
-        assert_eq!(
-            polls_until_timeout(&BlockingWait::default()),
-            2 + BlockingWait::DEFAULT_SPIN_POLLS
-        );
+        // The first poll, five spinning polls, one under the lock.
+        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(5)), 7);
+        // The first poll and the seven spinning polls: the passed deadline ends the backoff
+        // where it would yield.
+        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(10)), 8);
+        assert_eq!(polls_until_timeout(&BlockingWait::default()), 8);
     }
 }

@@ -130,33 +130,40 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
 }
 
 /// The short backoff a sleeping strategy does before it registers as a waiter: poll
-/// `condition` up to `polls` times and stop early at a value or a raised alert. `None` means
-/// nothing came and the caller should go to sleep.
+/// `condition` up to `polls` times and stop early at a value, a raised alert or, once it
+/// yields, a passed deadline. `None` means nothing came and the caller should go to sleep.
 ///
 /// Before each of the first [`SPIN_POLLS`] polls the thread spins, twice as long as before the
 /// previous one (1, 2, 4 … 64 spin hints, about 3 µs in all where a hint takes 25 ns); before
 /// each later poll it yields its core. So events that follow each other closely never pay for
 /// registering, sleeping and being woken (a lock and a wake-up per event otherwise), the polls
 /// are spaced out rather than taking the producer's cache line back at once, and a thread that
-/// shares a core with others hands it over before it sleeps. The backoff does not look at the
-/// deadline: it lasts a few microseconds plus the yields.
+/// shares a core with others hands it over before it sleeps. The spins do not read the clock
+/// (they last microseconds); each yield can last a time slice when other threads are ready to
+/// run, so the deadline is checked before each.
 ///
 /// ```
 /// use seqflow_sequence::{spin_before_sleep, Alert, WaitError};
+/// use std::time::Instant;
 /// let mut polls = 0;
-/// let found = spin_before_sleep(&mut || { polls += 1; (polls == 3).then_some(polls) }, &Alert::new(), 10);
+/// let found = spin_before_sleep(&mut || { polls += 1; (polls == 3).then_some(polls) }, &Alert::new(), None, 10);
 /// assert_eq!(found, Some(Ok(3)));
 /// let mut polls = 0;
-/// assert_eq!(spin_before_sleep(&mut || { polls += 1; None::<()> }, &Alert::new(), 10), None);
+/// assert_eq!(spin_before_sleep(&mut || { polls += 1; None::<()> }, &Alert::new(), None, 10), None);
 /// assert_eq!(polls, 10);
 /// let alert = Alert::new();
 /// alert.raise();
-/// assert_eq!(spin_before_sleep(&mut || None::<()>, &alert, 10), Some(Err(WaitError::Alerted)));
+/// assert_eq!(spin_before_sleep(&mut || None::<()>, &alert, None, 10), Some(Err(WaitError::Alerted)));
+/// // A passed deadline ends the backoff when it would yield: after the spinning polls.
+/// let mut polls = 0;
+/// let late = spin_before_sleep(&mut || { polls += 1; None::<()> }, &Alert::new(), Some(Instant::now()), 10);
+/// assert_eq!((late, polls), (Some(Err(WaitError::Timeout)), 7));
 /// ```
 #[inline]
 pub fn spin_before_sleep<T>(
     condition: &mut impl FnMut() -> Option<T>,
     alert: &Alert,
+    deadline: Option<Instant>,
     polls: u32,
 ) -> Option<Result<T, WaitError>> {
     for poll in 0..polls {
@@ -164,6 +171,8 @@ pub fn spin_before_sleep<T>(
             for _ in 0..1u32 << poll {
                 crate::sync::spin_loop();
             }
+        } else if expired(deadline) {
+            return Some(Err(WaitError::Timeout));
         } else {
             crate::sync::yield_now();
         }
