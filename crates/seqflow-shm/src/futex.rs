@@ -85,7 +85,7 @@ pub struct FutexWait {
 
 impl FutexWait {
     /// Polls before sleeping by default, as for [`BlockingWait`](seqflow_sequence::BlockingWait):
-    /// seven that spin, then three that yield ([`spin_before_sleep`]).
+    /// seven polls with spins between them, about 3 µs ([`spin_before_sleep`]).
     pub const DEFAULT_SPIN_POLLS: u32 = seqflow_sequence::BlockingWait::DEFAULT_SPIN_POLLS;
 
     /// Wait on `word`, polling [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times first.
@@ -148,6 +148,9 @@ impl WaitStrategy for FutexWait {
     where
         F: FnMut() -> Option<T>,
     {
+        if let Some(value) = condition() {
+            return Ok(value);
+        }
         if let Some(done) = spin_before_sleep(&mut condition, alert, deadline, self.spin_polls) {
             return done;
         }

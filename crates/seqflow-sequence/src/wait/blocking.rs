@@ -14,10 +14,10 @@ use loom::sync::{Condvar, Mutex};
 /// Block on a `parking_lot` condition variable; publishers wake waiters only when there are any.
 ///
 /// The CPU-friendliest strategy and the one to use when threads outnumber cores. A waiter first
-/// polls [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times, spinning a few microseconds
-/// and then yielding between polls ([`spin_before_sleep`];
-/// [`with_spin`](Self::with_spin) changes the count), so events that follow each other closely
-/// never pay for a sleep and a wake-up. Then it sleeps. The cost on the signalling side
+/// polls [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times with spins between the polls,
+/// about 3 µs in all ([`spin_before_sleep`]; [`with_spin`](Self::with_spin) changes the
+/// count), so events that follow each other closely never pay for a sleep and a wake-up. Then
+/// it sleeps. The cost on the signalling side
 /// is one `SeqCst` fence and a load per signal while nobody sleeps, a lock and a `notify_all`
 /// when somebody does.
 ///
@@ -47,10 +47,10 @@ pub struct BlockingWait {
 }
 
 impl BlockingWait {
-    /// Polls before sleeping by default: seven that spin (about 3 µs in all where a spin hint
-    /// takes 25 ns), then three that yield. One poll under loom, whose models explore every
+    /// Polls before sleeping by default: [`SPIN_POLLS`](crate::SPIN_POLLS), about 3 µs of
+    /// spinning where a spin hint takes 25 ns. One poll under loom, whose models explore every
     /// interleaving of every poll.
-    pub const DEFAULT_SPIN_POLLS: u32 = if cfg!(loom) { 1 } else { 10 };
+    pub const DEFAULT_SPIN_POLLS: u32 = if cfg!(loom) { 1 } else { super::SPIN_POLLS };
 
     /// Poll `spin_polls` times before the first sleep (0: sleep as soon as a poll misses).
     ///
@@ -170,10 +170,46 @@ impl IdleStep for CondvarSleep<'_> {
 mod tests {
     use super::*;
 
-    /// Polls of a wait that never succeeds and whose deadline has passed.
-    fn polls_until_timeout(wait: &BlockingWait) -> u32 {
-        let mut polls = 0;
+    /// The waiter count each poll of a wait saw, for a wait whose condition holds at poll
+    /// `found_at`.
+    fn waiters_seen(wait: &BlockingWait, found_at: usize) -> Vec<usize> {
+        let mut seen = Vec::new();
         let got = wait.wait_until(
+            || {
+                seen.push(wait.waiters.load(Ordering::SeqCst));
+                (seen.len() == found_at).then_some(())
+            },
+            &Alert::new(),
+            None,
+        );
+        assert_eq!(got, Ok(()));
+        seen
+    }
+
+    #[test]
+    fn spins_before_registering_as_a_waiter() {
+        // The first poll, then (registered) the first poll under the lock.
+        assert_eq!(waiters_seen(&BlockingWait::with_spin(0), 2), [0, 1]);
+        // The first poll, five spinning polls, then registered.
+        assert_eq!(
+            waiters_seen(&BlockingWait::with_spin(5), 7),
+            [0, 0, 0, 0, 0, 0, 1]
+        );
+        let default = BlockingWait::default();
+        let n = BlockingWait::DEFAULT_SPIN_POLLS as usize;
+        let seen = waiters_seen(&default, n + 2);
+        assert_eq!(seen.iter().filter(|&&w| w == 0).count(), n + 1, "{seen:?}");
+        assert_eq!(
+            default.waiters.load(Ordering::SeqCst),
+            0,
+            "unregistered after"
+        );
+    }
+
+    #[test]
+    fn a_passed_deadline_ends_a_missed_wait_before_it_spins() {
+        let mut polls = 0;
+        let got = BlockingWait::default().wait_until(
             || {
                 polls += 1;
                 None::<()>
@@ -181,19 +217,6 @@ mod tests {
             &Alert::new(),
             Some(Instant::now()),
         );
-        assert_eq!(got, Err(WaitError::Timeout));
-        polls
-    }
-
-    #[test]
-    fn backs_off_before_registering_as_a_waiter() {
-        // The first poll, then one under the lock before the deadline ends the wait.
-        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(0)), 2);
-        // The first poll, five spinning polls, one under the lock.
-        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(5)), 7);
-        // The first poll and the seven spinning polls: the passed deadline ends the backoff
-        // where it would yield.
-        assert_eq!(polls_until_timeout(&BlockingWait::with_spin(10)), 8);
-        assert_eq!(polls_until_timeout(&BlockingWait::default()), 8);
+        assert_eq!((got, polls), (Err(WaitError::Timeout), 1));
     }
 }

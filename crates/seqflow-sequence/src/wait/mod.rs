@@ -129,18 +129,20 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
     }
 }
 
-/// The short backoff a sleeping strategy does before it registers as a waiter: poll
-/// `condition` up to `polls` times and stop early at a value, a raised alert or, once it
-/// yields, a passed deadline. `None` means nothing came and the caller should go to sleep.
+/// The short spin a sleeping strategy does before it registers as a waiter: poll `condition`
+/// up to `polls` times and stop early at a value or a raised alert. `None` means nothing came
+/// and the caller should go to sleep. Called after a poll of the caller's own missed: a raised
+/// alert or a passed deadline (a zero timeout, a `try_` call) ends it at once, at the cost of
+/// one clock read, before any spin.
 ///
-/// Before each of the first [`SPIN_POLLS`] polls the thread spins, twice as long as before the
-/// previous one (1, 2, 4 … 64 spin hints, about 3 µs in all where a hint takes 25 ns); before
-/// each later poll it yields its core. So events that follow each other closely never pay for
-/// registering, sleeping and being woken (a lock and a wake-up per event otherwise), the polls
-/// are spaced out rather than taking the producer's cache line back at once, and a thread that
-/// shares a core with others hands it over before it sleeps. The spins do not read the clock
-/// (they last microseconds); each yield can last a time slice when other threads are ready to
-/// run, so the deadline is checked before each.
+/// Before each poll the thread spins twice as long as before the previous one (1, 2, 4 … 64
+/// spin hints, then 64 for every later poll): [`SPIN_POLLS`] polls take about 3 µs where a
+/// hint takes 25 ns. So events that follow each other closely never pay for registering,
+/// sleeping and being woken (a lock and a wake-up per event otherwise), and the polls are
+/// spaced out rather than taking the producer's cache line back at once. It never yields: next
+/// to a CPU-bound thread, one `sched_yield` gives the core away until the next scheduler tick
+/// (milliseconds), past any deadline and any publish, while the waiter is not yet registered to
+/// be woken. The spins do not read the clock.
 ///
 /// ```
 /// use seqflow_sequence::{spin_before_sleep, Alert, WaitError};
@@ -154,10 +156,10 @@ pub fn wait_loop<T, I: IdleStep + ?Sized>(
 /// let alert = Alert::new();
 /// alert.raise();
 /// assert_eq!(spin_before_sleep(&mut || None::<()>, &alert, None, 10), Some(Err(WaitError::Alerted)));
-/// // A passed deadline ends the backoff when it would yield: after the spinning polls.
+/// // A passed deadline ends it before it spins.
 /// let mut polls = 0;
 /// let late = spin_before_sleep(&mut || { polls += 1; None::<()> }, &Alert::new(), Some(Instant::now()), 10);
-/// assert_eq!((late, polls), (Some(Err(WaitError::Timeout)), 7));
+/// assert_eq!((late, polls), (Some(Err(WaitError::Timeout)), 0));
 /// ```
 #[inline]
 pub fn spin_before_sleep<T>(
@@ -166,15 +168,22 @@ pub fn spin_before_sleep<T>(
     deadline: Option<Instant>,
     polls: u32,
 ) -> Option<Result<T, WaitError>> {
+    if polls == 0 {
+        return None;
+    }
+    // A missed wait whose deadline has already passed (a zero timeout, a `try_*`) ends here:
+    // one clock read, only on a miss, instead of the whole spin.
+    if alert.is_raised() {
+        return Some(Err(WaitError::Alerted));
+    }
+    if expired(deadline) {
+        return Some(Err(WaitError::Timeout));
+    }
     for poll in 0..polls {
-        if poll < SPIN_POLLS {
-            for _ in 0..1u32 << poll {
-                crate::sync::spin_loop();
-            }
-        } else if expired(deadline) {
-            return Some(Err(WaitError::Timeout));
-        } else {
-            crate::sync::yield_now();
+        // Spin, never yield: one `sched_yield` next to a CPU-bound thread gives the core away
+        // until the next scheduler tick (milliseconds), past any deadline and any publish.
+        for _ in 0..1u32 << poll.min(SPIN_POLLS - 1) {
+            crate::sync::spin_loop();
         }
         if let Some(value) = condition() {
             return Some(Ok(value));
@@ -186,7 +195,8 @@ pub fn spin_before_sleep<T>(
     None
 }
 
-/// How many of [`spin_before_sleep`]'s polls spin (with doubling spins); the rest yield.
+/// The polls of [`spin_before_sleep`] whose spins double (1 to 64 hints); later polls spin
+/// 64 hints each. Also the default number of polls of [`BlockingWait`].
 pub const SPIN_POLLS: u32 = 7;
 
 /// When a wait gives up, read from the clock only once the wait really has to wait: a claim

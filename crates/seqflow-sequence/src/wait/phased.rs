@@ -45,9 +45,10 @@ impl<F: WaitStrategy> PhasedBackoffWait<F> {
 }
 
 impl PhasedBackoffWait<BlockingWait> {
-    /// Spin, yield, then block on a condition variable ([`BlockingWait`]).
+    /// Spin, yield, then block on a condition variable ([`BlockingWait`], without a spin of
+    /// its own: the first two phases are this wait's spin).
     pub fn with_lock(spin: Duration, yield_for: Duration) -> Self {
-        Self::new(spin, yield_for, BlockingWait::default())
+        Self::new(spin, yield_for, BlockingWait::with_spin(0))
     }
 }
 
