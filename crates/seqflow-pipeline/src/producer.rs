@@ -142,6 +142,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         let mut guard = self.claim_guarded(1, Deadline::NEVER, true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
+        guard.publish_now();
         Ok(seq)
     }
 
@@ -151,10 +152,12 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         let mut guard = self.claim_guarded(1, Deadline::NEVER, false)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
+        guard.publish_now();
         Ok(seq)
     }
 
     /// As [`publish`](Self::publish), waiting at most `timeout` for a free slot.
+    #[inline]
     pub fn publish_timeout<F: FnOnce(&mut E, i64)>(
         &mut self,
         timeout: Duration,
@@ -164,6 +167,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         let mut guard = self.claim_guarded(1, Deadline::after(timeout), true)?;
         let seq = guard.range.start();
         write(guard.slot(0), seq);
+        guard.publish_now();
         Ok(seq)
     }
 
@@ -176,7 +180,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     ) -> Result<SequenceRange, ClaimError> {
         let mut guard = self.claim(n)?;
         guard.write_each(&mut write);
-        Ok(guard.range)
+        Ok(guard.publish_now())
     }
 
     /// As [`publish_batch`](Self::publish_batch), waiting at most `timeout` for `n` free slots.
@@ -193,6 +197,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// assert_eq!(full, Err(ClaimError::Timeout { requested: 1 }));
     /// # drop(_poller); d.shutdown().unwrap();
     /// ```
+    #[inline]
     pub fn publish_batch_timeout<F: FnMut(&mut E, i64)>(
         &mut self,
         n: usize,
@@ -201,10 +206,11 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     ) -> Result<SequenceRange, ClaimError> {
         let mut guard = self.claim_timeout(n, timeout)?;
         guard.write_each(&mut write);
-        Ok(guard.range)
+        Ok(guard.publish_now())
     }
 
     /// As [`claim`](Self::claim), waiting at most `timeout` for `n` free slots.
+    #[inline]
     pub fn claim_timeout(
         &mut self,
         n: usize,
@@ -330,9 +336,26 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     }
 
     /// Publish the claimed events now.
+    #[inline]
     pub fn commit(self) -> SequenceRange {
-        self.range
-        // Drop publishes.
+        self.publish_now()
+    }
+}
+
+impl<E: ?Sized, C: Claimer> ClaimGuard<'_, E, C> {
+    /// Publish the claim here, as dropping the guard would, but without the drop glue: the
+    /// compiler may leave that glue out of line (a call per event on the one-at-a-time path,
+    /// measured with a shared-memory claimer). A panic before this point still publishes
+    /// through `Drop`.
+    #[inline(always)]
+    fn publish_now(self) -> SequenceRange {
+        let mut guard = std::mem::ManuallyDrop::new(self);
+        let range = guard.range;
+        // SAFETY: as in `drop`: the guard holds the range of the producer's last paired claim,
+        // published exactly once, here (the guard is never dropped, so `drop` does not publish
+        // it again); every slot holds a whole event.
+        unsafe { guard.producer.claimer.__internal_publish_paired(range) };
+        range
     }
 }
 
