@@ -117,7 +117,9 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
                 }
                 polled.filter(|_| !self.follow.changed())
             }
-            _ => None,
+            // Neither: the first poll of the wait, here, so that a hit (a consumer behind the
+            // producer) does not set up the wait at all.
+            _ => self.barrier.poll(seq),
         };
         let hi = match polled {
             Some(hi) => hi,
