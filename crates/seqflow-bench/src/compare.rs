@@ -170,6 +170,9 @@ pub struct ImplReport {
     pub spread: Spread,
     /// Lowest and highest of [`passes_seqflow_ratio`](Self::passes_seqflow_ratio).
     pub ratio_spread: Option<Spread>,
+    /// [`seqflow_ratio`](Self::seqflow_ratio) over the rounds of each regime of the machine
+    /// (every pass's rounds; [`regime`](crate::regime)). `None` when seqflow did not run.
+    pub seqflow_ratio_by_regime: Option<crate::regime::RegimeRatios>,
     /// How the scenario is emulated, when the implementation has no native form of it.
     pub emulation: Option<String>,
 }
@@ -540,6 +543,7 @@ pub fn compare(
                                 relative: 0.0,
                             }),
                             emulation: implementation.emulation(scenario).map(str::to_owned),
+                            seqflow_ratio_by_regime: None,
                         }
                     })
                     .collect(),
@@ -571,7 +575,7 @@ pub fn compare(
         }
     }
 
-    Ok(Report {
+    let mut report = Report {
         config: ReportConfig {
             events: opts.events,
             rounds,
@@ -586,7 +590,9 @@ pub fn compare(
         throughput,
         latency,
         rounds_line_round_trip_ns,
-    })
+    };
+    crate::regime::split_by_regime(&mut report);
+    Ok(report)
 }
 
 /// Combine full passes of the same comparison (`seqflow compare --repeat N`) into one report:
@@ -697,5 +703,6 @@ pub fn combine(passes: Vec<Report>) -> Option<Report> {
             l.seqflow_speedup = Some(median(&s));
         }
     }
+    crate::regime::split_by_regime(&mut out);
     Some(out)
 }

@@ -34,6 +34,7 @@ pub mod line_probe;
 pub mod load;
 pub mod payload;
 pub mod peers;
+pub mod regime;
 pub mod scenario;
 pub mod verify;
 pub mod wait;

@@ -174,6 +174,7 @@ fn throughput(out: &mut String, report: &Report) {
         }
     }
     spreads(out, report);
+    by_regime(out, report);
     let mixed: Vec<String> = report
         .throughput
         .iter()
@@ -248,6 +249,54 @@ fn spreads(out: &mut String, report: &Report) {
     }
 }
 
+/// When some rounds ran in the slow regime: seqflow's ratios over the rounds of each regime,
+/// per scenario and peer.
+fn by_regime(out: &mut String, report: &Report) {
+    let any_slow = report.throughput.iter().any(|s| {
+        s.results.iter().any(|r| {
+            r.seqflow_ratio_by_regime
+                .is_some_and(|split| split.slow_rounds > 0)
+        })
+    });
+    if !any_slow {
+        return;
+    }
+    let peers: Vec<Implementation> = Implementation::ALL
+        .into_iter()
+        .filter(|i| *i != Implementation::Seqflow)
+        .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nsf/X by regime: median over the rounds whose line round trip was within {}x of the \
+         run's fastest probe (fast) | over the others (slow); rounds in brackets",
+        seqflow_bench::line_probe::REGIME_FACTOR
+    );
+    let _ = write!(out, "{:<28}", "scenario");
+    for p in &peers {
+        let _ = write!(out, " {:>22}", format!("sf/{}", p.name()));
+    }
+    out.push('\n');
+    let cell = |v: Option<f64>, n: usize| v.map_or("-".to_owned(), |v| format!("{v:.2} ({n})"));
+    for s in &report.throughput {
+        let _ = write!(out, "{:<28}", s.scenario);
+        for p in &peers {
+            let text = s.result(*p).and_then(|r| r.seqflow_ratio_by_regime).map_or(
+                "-".to_owned(),
+                |split| {
+                    format!(
+                        "{} | {}",
+                        cell(split.fast, split.fast_rounds),
+                        cell(split.slow, split.slow_rounds)
+                    )
+                },
+            );
+            let _ = write!(out, " {:>22}", text);
+        }
+        out.push('\n');
+    }
+}
+
 /// How peers waited where they differ from seqflow, and how they emulate shapes; each note
 /// once, with the implementations it is about.
 fn notes(report: &Report) -> Vec<String> {
@@ -296,7 +345,56 @@ fn notes(report: &Report) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::line_cell;
+    use super::{line_cell, render};
+    use crate::output::Document;
+    use seqflow_bench::compare::{compare, CompareOptions};
+    use seqflow_bench::load::LoadReport;
+    use seqflow_bench::peers::Implementation;
+
+    /// A small real run whose rounds are then placed in two regimes by hand.
+    #[test]
+    fn ratios_are_shown_per_regime_when_rounds_ran_in_both() {
+        let opts = CompareOptions {
+            selection: seqflow_bench::scenario::select(&["1p1c-u64-single".to_string()]).unwrap(),
+            implementations: vec![Implementation::Seqflow, Implementation::Crossbeam],
+            events: 500,
+            rounds: 3,
+            min_run: std::time::Duration::ZERO,
+            wait: Some(seqflow_bench::wait::Wait::Yielding),
+            ..CompareOptions::default()
+        };
+        let mut report = compare(&opts, &mut |_| {}).unwrap();
+        let one_regime = render(&document(report.clone()));
+        assert!(!one_regime.contains("by regime"), "{one_regime}");
+        report.rounds_line_round_trip_ns = vec![120.0, 125.0, 400.0];
+        report.throughput[0].rounds_line_round_trip_ns = vec![120.0, 410.0, 130.0];
+        seqflow_bench::regime::split_by_regime(&mut report);
+        let text = render(&document(report));
+        assert!(text.contains("sf/X by regime"), "{text}");
+        assert!(text.contains(" (2) | "), "two fast rounds: {text}");
+        assert!(text.contains(" (1)\n"), "one slow round: {text}");
+        assert!(
+            text.contains("130*"),
+            "the row's rounds span regimes: {text}"
+        );
+    }
+
+    fn document(report: seqflow_bench::compare::Report) -> Document {
+        Document {
+            environment: LoadReport {
+                cpus: 2,
+                run_threads: 2,
+                load_start: None,
+                load_end: None,
+                other_cpu_cores: None,
+                steal_share: None,
+                competing: false,
+                warnings: Vec::new(),
+            },
+            report,
+            ipc: None,
+        }
+    }
 
     #[test]
     fn a_row_whose_rounds_ran_in_different_regimes_is_marked() {
