@@ -85,7 +85,7 @@ pub struct FutexWait {
 
 impl FutexWait {
     /// Polls before sleeping by default, as for [`BlockingWait`](seqflow_sequence::BlockingWait):
-    /// seven polls with spins between them, about 3 µs ([`spin_before_sleep`]).
+    /// seven that spin (about 3 µs), then three that yield ([`spin_before_sleep`]).
     pub const DEFAULT_SPIN_POLLS: u32 = seqflow_sequence::BlockingWait::DEFAULT_SPIN_POLLS;
 
     /// Wait on `word`, polling [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times first.

@@ -14,10 +14,10 @@ use loom::sync::{Condvar, Mutex};
 /// Block on a `parking_lot` condition variable; publishers wake waiters only when there are any.
 ///
 /// The CPU-friendliest strategy and the one to use when threads outnumber cores. A waiter first
-/// polls [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times with spins between the polls,
-/// about 3 µs in all ([`spin_before_sleep`]; [`with_spin`](Self::with_spin) changes the
-/// count), so events that follow each other closely never pay for a sleep and a wake-up. Then
-/// it sleeps. The cost on the signalling side
+/// polls [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times, spinning about 3 µs and then
+/// yielding a few times between polls ([`spin_before_sleep`]; [`with_spin`](Self::with_spin)
+/// changes the count), so events that follow each other closely never pay for a sleep and a
+/// wake-up. Then it sleeps. The cost on the signalling side
 /// is one `SeqCst` fence and a load per signal while nobody sleeps, a lock and a `notify_all`
 /// when somebody does.
 ///
@@ -47,10 +47,10 @@ pub struct BlockingWait {
 }
 
 impl BlockingWait {
-    /// Polls before sleeping by default: [`SPIN_POLLS`](crate::SPIN_POLLS), about 3 µs of
-    /// spinning where a spin hint takes 25 ns. One poll under loom, whose models explore every
-    /// interleaving of every poll.
-    pub const DEFAULT_SPIN_POLLS: u32 = if cfg!(loom) { 1 } else { super::SPIN_POLLS };
+    /// Polls before sleeping by default: the [`SPIN_POLLS`](crate::SPIN_POLLS) that spin (about
+    /// 3 µs where a spin hint takes 25 ns), then three that yield. One poll under loom, whose
+    /// models explore every interleaving of every poll.
+    pub const DEFAULT_SPIN_POLLS: u32 = if cfg!(loom) { 1 } else { super::SPIN_POLLS + 3 };
 
     /// Poll `spin_polls` times before the first sleep (0: sleep as soon as a poll misses).
     ///
