@@ -36,4 +36,5 @@ pub use sequence::{Sequence, INITIAL_SEQUENCE};
 pub use wait::{
     deadline_after, spin_before_sleep, wait_loop, BlockingWait, BusySpinWait, Deadline, IdleStep,
     PhasedBackoffWait, SleepingWait, WaitError, WaitStrategy, YieldingWait, SPIN_POLLS,
+    YIELD_MARGIN,
 };
