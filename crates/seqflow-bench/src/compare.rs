@@ -124,6 +124,18 @@ pub struct ScenarioReport {
     pub results: Vec<ImplReport>,
 }
 
+impl Report {
+    /// Every line round trip the run measured: before each round, then before each scenario of
+    /// each round.
+    pub fn line_round_trips(&self) -> impl Iterator<Item = f64> + '_ {
+        self.rounds_line_round_trip_ns.iter().copied().chain(
+            self.throughput
+                .iter()
+                .flat_map(|s| s.rounds_line_round_trip_ns.iter().copied()),
+        )
+    }
+}
+
 impl ScenarioReport {
     /// The result of `implementation`, if it ran.
     pub fn result(&self, implementation: Implementation) -> Option<&ImplReport> {

@@ -51,15 +51,7 @@ pub struct RegimeRatios {
 /// ```
 pub fn split_by_regime(report: &mut Report) {
     let fastest = report
-        .rounds_line_round_trip_ns
-        .iter()
-        .chain(
-            report
-                .throughput
-                .iter()
-                .flat_map(|s| &s.rounds_line_round_trip_ns),
-        )
-        .copied()
+        .line_round_trips()
         .filter(|ns| *ns > 0.0)
         .fold(f64::INFINITY, f64::min);
     for scenario in &mut report.throughput {

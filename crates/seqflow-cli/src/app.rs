@@ -162,17 +162,7 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let mut environment = monitor.finish();
     let mut report = compare::combine(reports).unwrap_or_else(|| empty_report(&opts));
     report.config.passes = repeat;
-    let probes: Vec<f64> = report
-        .rounds_line_round_trip_ns
-        .iter()
-        .chain(
-            report
-                .throughput
-                .iter()
-                .flat_map(|s| &s.rounds_line_round_trip_ns),
-        )
-        .copied()
-        .collect();
+    let probes: Vec<f64> = report.line_round_trips().collect();
     environment
         .warnings
         .extend(seqflow_bench::line_probe::regime_warning(&probes));

@@ -215,17 +215,22 @@ fn line_cell(ns: &[f64]) -> String {
     )
 }
 
+/// The implementations other than seqflow that ran in some throughput scenario.
+fn peers(report: &Report) -> Vec<Implementation> {
+    Implementation::ALL
+        .into_iter()
+        .filter(|i| *i != Implementation::Seqflow)
+        .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
+        .collect()
+}
+
 /// With several passes: the lowest and highest of the passes' seqflow ratios, per scenario and
 /// peer.
 fn spreads(out: &mut String, report: &Report) {
     if report.config.passes < 2 || report.throughput.is_empty() {
         return;
     }
-    let peers: Vec<Implementation> = Implementation::ALL
-        .into_iter()
-        .filter(|i| *i != Implementation::Seqflow)
-        .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
-        .collect();
+    let peers = peers(report);
     let _ = writeln!(
         out,
         "\nspread of sf/X over {} passes (lowest-highest of the passes' ratios)",
@@ -261,11 +266,7 @@ fn by_regime(out: &mut String, report: &Report) {
     if !any_slow {
         return;
     }
-    let peers: Vec<Implementation> = Implementation::ALL
-        .into_iter()
-        .filter(|i| *i != Implementation::Seqflow)
-        .filter(|i| report.throughput.iter().any(|s| s.result(*i).is_some()))
-        .collect();
+    let peers = peers(report);
     let _ = writeln!(
         out,
         "\nsf/X by regime: median over the rounds whose line round trip was within {}x of the \
