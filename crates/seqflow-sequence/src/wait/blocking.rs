@@ -17,9 +17,8 @@ use loom::sync::{Condvar, Mutex};
 /// polls [`DEFAULT_SPIN_POLLS`](Self::DEFAULT_SPIN_POLLS) times, spinning about 3 µs and then
 /// yielding a few times between polls ([`spin_before_sleep`]; [`with_spin`](Self::with_spin)
 /// changes the count), so events that follow each other closely never pay for a sleep and a
-/// wake-up. Then it sleeps. The cost on the signalling side
-/// is one `SeqCst` fence and a load per signal while nobody sleeps, a lock and a `notify_all`
-/// when somebody does.
+/// wake-up. Then it sleeps. The cost on the signalling side is one `SeqCst` fence and a load
+/// per signal while nobody sleeps, a lock and a `notify_all` when somebody does.
 ///
 /// No lost wake-up: a waiter increments `waiters` and then polls under the lock; a signaller
 /// makes its sequence store, then a `SeqCst` fence, then reads `waiters`. Either the signaller's
