@@ -34,7 +34,8 @@ const WARM_UP: Duration = Duration::from_millis(5);
 /// Written to the line to end the echo thread.
 const STOP: u64 = u64::MAX;
 
-/// A round trip that varies more than this factor between rounds makes [`regime_warning`] warn.
+/// Two round trips further apart than this factor (with no probe between them) lie in different
+/// regimes: [`fast_regime_limit`], [`regime_warning`].
 pub const REGIME_FACTOR: f64 = 1.8;
 
 /// One word alone on its cache line (and the next, against adjacent-line prefetch).
@@ -193,17 +194,52 @@ pub fn regime_warning(rounds_ns: &[f64]) -> Option<String> {
     ))
 }
 
-/// The lowest and highest of `ns` (round trips of one run or one row) when they differ by more
-/// than [`REGIME_FACTOR`]; `None` when they lie within it (or there are none).
+/// The lowest and highest of `ns` (round trips of one run or one row) when they lie in more
+/// than one regime (see [`fast_regime_limit`]); `None` when they lie in one (or there are none).
 ///
 /// ```
 /// use seqflow_bench::line_probe::regimes_differ;
 /// assert_eq!(regimes_differ(&[120.0, 130.0]), None);
 /// assert_eq!(regimes_differ(&[120.0, 330.0, 125.0]), Some((120.0, 330.0)));
+/// // A chain of nearby probes is one regime, even when its ends lie far apart.
+/// assert_eq!(regimes_differ(&[70.0, 100.0, 130.0]), None);
 /// assert_eq!(regimes_differ(&[]), None);
 /// ```
 pub fn regimes_differ(ns: &[f64]) -> Option<(f64, f64)> {
-    let min = ns.iter().copied().fold(f64::INFINITY, f64::min);
+    let limit = fast_regime_limit(ns.iter().copied())?;
+    let min = ns
+        .iter()
+        .copied()
+        .filter(|n| *n > 0.0)
+        .fold(f64::INFINITY, f64::min);
     let max = ns.iter().copied().fold(0.0, f64::max);
-    (min.is_finite() && min > 0.0 && max / min > REGIME_FACTOR).then_some((min, max))
+    (max > limit).then_some((min, max))
+}
+
+/// The highest round trip of the fastest regime among `ns`: sorted, the probes from the
+/// fastest on, each within [`REGIME_FACTOR`] of the one before (the first gap wider than that
+/// starts the next regime). `None` when there is no positive probe.
+///
+/// A chain rather than a fixed multiple of the fastest: the host has more than two regimes
+/// (the two virtual CPUs on one core's hyperthreads, on two cores sharing a cache, on cores that
+/// do not), and a run's probes spread within each, so a fixed multiple of an unusually quick
+/// probe would cut a regime in two.
+///
+/// ```
+/// use seqflow_bench::line_probe::fast_regime_limit;
+/// assert_eq!(fast_regime_limit([330.0, 120.0, 125.0].into_iter()), Some(125.0));
+/// assert_eq!(fast_regime_limit([70.0, 125.0, 130.0, 340.0].into_iter()), Some(130.0));
+/// assert_eq!(fast_regime_limit([0.0].into_iter()), None);
+/// ```
+pub fn fast_regime_limit(ns: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut sorted: Vec<f64> = ns.filter(|n| *n > 0.0 && n.is_finite()).collect();
+    sorted.sort_by(f64::total_cmp);
+    let mut limit = *sorted.first()?;
+    for n in &sorted[1..] {
+        if *n > limit * REGIME_FACTOR {
+            break;
+        }
+        limit = *n;
+    }
+    Some(limit)
 }

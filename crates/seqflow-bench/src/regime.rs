@@ -1,6 +1,6 @@
 //! seqflow's ratios split by the machine's regime: the rounds of a row whose cache line round
-//! trip (measured before the row's runs, [`line_probe`](crate::line_probe)) was close to the
-//! fastest of the run, and the others.
+//! trip (measured before the row's runs, [`line_probe`](crate::line_probe)) lay in the run's
+//! fastest regime, and the others.
 //!
 //! A run that mixes regimes has rows whose medians mix them too; a ratio pairs runs made back
 //! to back, but which implementation wins can change with the regime (in the slow one a bounded
@@ -8,15 +8,15 @@
 //! ratios of each regime apart says which.
 
 use crate::compare::{median, Report};
-use crate::line_probe::REGIME_FACTOR;
+use crate::line_probe::fast_regime_limit;
 use crate::peers::Implementation;
 use serde::Serialize;
 
 /// seqflow's rate divided by one implementation's, as the median of the rounds of each regime.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct RegimeRatios {
-    /// Over the rounds whose line round trip was within [`REGIME_FACTOR`] of the fastest probe
-    /// of the whole run; `None` if there were none.
+    /// Over the rounds whose line round trip lay in the fastest regime of the whole run
+    /// ([`fast_regime_limit`] over every probe of the run); `None` if there were none.
     pub fast: Option<f64>,
     /// How many rounds that is.
     pub fast_rounds: usize,
@@ -50,23 +50,17 @@ pub struct RegimeRatios {
 /// # Ok::<(), seqflow_bench::BenchError>(())
 /// ```
 pub fn split_by_regime(report: &mut Report) {
-    let fastest = report
-        .line_round_trips()
-        .filter(|ns| *ns > 0.0)
-        .fold(f64::INFINITY, f64::min);
+    let fast_limit = fast_regime_limit(report.line_round_trips());
     for scenario in &mut report.throughput {
         let probes = scenario.rounds_line_round_trip_ns.clone();
         let seqflow = scenario
             .result(Implementation::Seqflow)
             .map(|r| r.rounds_events_per_sec.clone());
         for row in &mut scenario.results {
-            row.seqflow_ratio_by_regime = match (&seqflow, fastest.is_finite()) {
-                (Some(sf), true) if !probes.is_empty() => Some(split(
-                    sf,
-                    &row.rounds_events_per_sec,
-                    &probes,
-                    fastest * REGIME_FACTOR,
-                )),
+            row.seqflow_ratio_by_regime = match (&seqflow, fast_limit) {
+                (Some(sf), Some(limit)) if !probes.is_empty() => {
+                    Some(split(sf, &row.rounds_events_per_sec, &probes, limit))
+                }
                 _ => None,
             };
         }

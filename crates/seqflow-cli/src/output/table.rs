@@ -269,8 +269,9 @@ fn by_regime(out: &mut String, report: &Report) {
     let peers = peers(report);
     let _ = writeln!(
         out,
-        "\nsf/X by regime: median over the rounds whose line round trip was within {}x of the \
-         run's fastest probe (fast) | over the others (slow); rounds in brackets",
+        "\nsf/X by regime: median over the rounds whose line round trip lay in the run's fastest \
+         regime (fast: probes from the fastest on, each within {}x of the one before) | over the \
+         others (slow); rounds in brackets",
         seqflow_bench::line_probe::REGIME_FACTOR
     );
     let _ = write!(out, "{:<28}", "scenario");
