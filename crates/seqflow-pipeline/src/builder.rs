@@ -1055,6 +1055,13 @@ where
         self.configure(|o| o.set_max_batch(n))
     }
 
+    /// How long the stage pauses after a batch of several events before it looks for the next
+    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; [`Pacing::OFF`](crate::Pacing::OFF)
+    /// for the lowest latency in streams).
+    pub fn pacing(self, pacing: crate::Pacing) -> Self {
+        self.configure(|o| o.pacing = pacing)
+    }
+
     /// Call the handler's [`on_timeout`](EventHandler::on_timeout) whenever the stage waits
     /// `timeout` for an event in vain.
     pub fn timeout(self, timeout: Duration) -> Self {

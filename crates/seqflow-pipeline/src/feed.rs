@@ -58,6 +58,14 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// `None` waits without limit.
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError>;
 
+    /// Whether a stage that has just handled several events should pause before it waits for
+    /// `seq` (see [`Pacing`](crate::Pacing)): a hint, never what the stage reads. The default,
+    /// for feeds that cannot tell, is `false` (the stage never pauses).
+    #[inline]
+    fn should_pace(&mut self, _seq: i64) -> bool {
+        false
+    }
+
     /// The event at `seq`.
     ///
     /// # Safety
@@ -173,6 +181,17 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
         let deadline = Deadline::within(timeout).begin();
         wait.wait(&mut || barrier.poll(seq), barrier.alert(), deadline)
             .map_err(FeedError::from)
+    }
+
+    /// Only a busy-spinning stage that follows the producer alone, when nothing is there: a
+    /// stage after other stages sees them publish once per batch, not per event, and a stage
+    /// that shares its core would spend its pause on a core another thread needs.
+    #[inline]
+    fn should_pace(&mut self, seq: i64) -> bool {
+        self.wait.is_none()
+            && self.barrier.producer().wait_strategy().keeps_core()
+            && self.barrier.dependents().is_empty()
+            && self.barrier.poll(seq).is_none()
     }
 
     #[inline]

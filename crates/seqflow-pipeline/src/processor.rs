@@ -137,11 +137,20 @@ where
     let max_batch = ctx.options.max_batch.max(1);
     let timeout = ctx.options.timeout;
     let rewind = ctx.options.rewind;
+    let pacing = ctx.options.pacing;
     let mut rewinds = 0u32;
     let mut next = ctx.feed.sequence() + 1;
     // Where recent polls found the published events to end (see `PollEnds::batch_end`).
     let mut poll_ends = PollEnds::new();
+    // Spin hints to give before the next wait if nothing new is there (see `Pacing`).
+    let mut pause_spins = 0;
     while !ctx.stopping() {
+        if pause_spins > 0 {
+            if ctx.feed.should_pace(next) {
+                crate::pacing::pause(pause_spins);
+            }
+            pause_spins = 0;
+        }
         let available = match ctx.feed.wait_for(next, timeout) {
             Ok(available) => available,
             Err(FeedError::Timeout) => {
@@ -217,6 +226,7 @@ where
             Ok(Ok(())) => {
                 rewinds = 0;
                 ctx.feed.set_sequence(current - 1);
+                pause_spins = pacing.spins_after(current - start);
                 next = current;
                 ctx.feed.signal();
                 continue;

@@ -78,6 +78,13 @@ impl<E: ?Sized + 'static> StageSpec<E> {
         self
     }
 
+    /// How long the stage pauses after a batch of several events before it looks for the next
+    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set).
+    pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
+        self.options.pacing = pacing;
+        self
+    }
+
     /// Call the handler's [`on_timeout`](EventHandler::on_timeout) whenever the stage waits
     /// `timeout` for an event in vain.
     pub fn timeout(mut self, timeout: Duration) -> Self {

@@ -91,6 +91,8 @@ pub(crate) struct StageOptions<E: ?Sized> {
     pub thread_name: Option<String>,
     /// `None`: the ring's wait strategy.
     pub wait: Option<Arc<dyn crate::stage_wait::StageWait>>,
+    /// The pause after a batch of several events when nothing new is there.
+    pub pacing: crate::Pacing,
 }
 
 impl<E: ?Sized> Default for StageOptions<E> {
@@ -103,6 +105,7 @@ impl<E: ?Sized> Default for StageOptions<E> {
             core: None,
             thread_name: None,
             wait: None,
+            pacing: crate::Pacing::DEFAULT,
         }
     }
 }
@@ -117,6 +120,7 @@ impl<E: ?Sized> Clone for StageOptions<E> {
             core: self.core,
             thread_name: self.thread_name.clone(),
             wait: self.wait.clone(),
+            pacing: self.pacing,
         }
     }
 }

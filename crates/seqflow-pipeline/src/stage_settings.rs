@@ -67,6 +67,14 @@ impl<E: ?Sized + 'static> StageSettings<E> {
         self
     }
 
+    /// How long the stage pauses after a batch of several events before it looks for the next
+    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; pool workers take one event
+    /// at a time and never pause).
+    pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
+        self.options.pacing = pacing;
+        self
+    }
+
     /// Call the handler's [`on_timeout`](crate::EventHandler::on_timeout) whenever the stage
     /// waits `timeout` for an event in vain.
     pub fn timeout(mut self, timeout: Duration) -> Self {

@@ -244,6 +244,15 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
             })
     }
 
+    /// As in one process: only a busy-spinning consumer that follows the producer alone, when
+    /// nothing is there.
+    #[inline]
+    fn should_pace(&mut self, seq: i64) -> bool {
+        self.barrier.producer().wait_strategy().keeps_core()
+            && self.barrier.dependents().is_empty()
+            && self.barrier.poll(seq).is_none()
+    }
+
     #[inline]
     unsafe fn event(&self, seq: i64) -> &E {
         // SAFETY: the caller's contract (published, gated by our slot) is `RingBuffer::get`'s.

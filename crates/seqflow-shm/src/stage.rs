@@ -203,6 +203,14 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
         self
     }
 
+    /// How long the stage pauses after a batch of several events before it looks for the next
+    /// one ([`Pacing::DEFAULT`](seqflow_pipeline::Pacing::DEFAULT) unless set; pool workers
+    /// never pause).
+    pub fn pacing(mut self, pacing: seqflow_pipeline::Pacing) -> Self {
+        self.spec = self.spec.pacing(pacing);
+        self
+    }
+
     /// Call the handler's `on_timeout` whenever the stage waits `timeout` for an event in vain.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.spec = self.spec.timeout(timeout);

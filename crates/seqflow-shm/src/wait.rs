@@ -126,4 +126,9 @@ impl WaitStrategy for ShmWait {
             w.signal_all();
         }
     }
+
+    #[inline]
+    fn keeps_core(&self) -> bool {
+        matches!(self, Self::BusySpin(_))
+    }
 }

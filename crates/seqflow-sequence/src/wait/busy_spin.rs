@@ -65,4 +65,9 @@ impl WaitStrategy for BusySpinWait {
 
     #[inline]
     fn signal_all(&self) {}
+
+    #[inline]
+    fn keeps_core(&self) -> bool {
+        true
+    }
 }

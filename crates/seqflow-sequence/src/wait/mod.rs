@@ -66,6 +66,22 @@ pub trait WaitStrategy: Send + Sync + 'static {
     /// Wake every thread blocked in [`wait_until`](Self::wait_until) so it polls again.
     /// Call it after advancing a sequence or raising an alert.
     fn signal_all(&self);
+
+    /// Whether a waiter keeps its core, polling, and never gives it up (a busy-spin). A stage
+    /// that waits this way may pause for a few spin hints after a batch (the pipeline's
+    /// `Pacing`): on a core of its own the pause takes nothing another thread could use, while
+    /// a strategy that yields, sleeps or blocks shares its core and does not pause. `false`
+    /// unless a strategy says otherwise.
+    ///
+    /// ```
+    /// use seqflow_sequence::{BusySpinWait, WaitStrategy, YieldingWait};
+    /// assert!(BusySpinWait.keeps_core());
+    /// assert!(!YieldingWait::default().keeps_core());
+    /// ```
+    #[inline]
+    fn keeps_core(&self) -> bool {
+        false
+    }
 }
 
 /// What a wait strategy does between two polls of a condition: the only part in which
