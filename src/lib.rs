@@ -56,7 +56,7 @@ pub mod prelude {
     pub use seqflow_pipeline::{
         AggregateHandler, BuildError, ClaimGuard, Disruptor, DisruptorBuilder, EventHandler,
         EventHandlerMut, LossyError, LossySubscriber, Metrics, MultiProducer,
-        MultiProducerDisruptor, PanicPolicy, PollError, PollState, Poller, Producer,
+        MultiProducerDisruptor, Pacing, PanicPolicy, PollError, PollState, Poller, Producer,
         RemoveStageError, ShutdownError, SingleProducer, SingleProducerDisruptor, StageGroup,
         StageSettings,
     };

@@ -220,10 +220,9 @@ pub fn regimes_differ(ns: &[f64]) -> Option<(f64, f64)> {
 /// fastest on, each within [`REGIME_FACTOR`] of the one before (the first gap wider than that
 /// starts the next regime). `None` when there is no positive probe.
 ///
-/// A chain rather than a fixed multiple of the fastest: the host has more than two regimes
-/// (the two virtual CPUs on one core's hyperthreads, on two cores sharing a cache, on cores that
-/// do not), and a run's probes spread within each, so a fixed multiple of an unusually quick
-/// probe would cut a regime in two.
+/// A chain rather than a fixed multiple of the fastest: a run's probes spread within a regime,
+/// and the host may have more than two (a scratch probe twice measured under half the usual
+/// round trip), so a fixed multiple of one unusually quick probe would cut a regime in two.
 ///
 /// ```
 /// use seqflow_bench::line_probe::fast_regime_limit;
