@@ -51,7 +51,8 @@ impl Pacing {
         max_spins: 64,
     };
 
-    /// `per_event` spin hints per event of the batch just handled, at most `max_spins`.
+    /// `per_event` spin hints per event of the batch just handled, at most `max_spins`. A long
+    /// pause still ends soon after the stage is told to stop (it looks every 64 hints).
     pub const fn new(per_event: u32, max_spins: u32) -> Self {
         Pacing {
             per_event,
@@ -77,10 +78,45 @@ impl Default for Pacing {
     }
 }
 
-/// Give `spins` spin hints.
+/// Spin hints between two looks at the stop signal during a pause.
+const SPINS_PER_STOP_CHECK: u32 = 64;
+
+/// Give `spins` spin hints, or fewer once `stopping` says the stage must stop (looked at every
+/// 64 hints, so that a long pause set with [`Pacing::new`] never delays a shutdown or a halt).
 #[inline]
-pub(crate) fn pause(spins: u32) {
-    for _ in 0..spins {
-        seqflow_sequence::sync::spin_loop();
+pub(crate) fn pause(spins: u32, stopping: impl Fn() -> bool) {
+    let mut left = spins;
+    while left > 0 {
+        let step = left.min(SPINS_PER_STOP_CHECK);
+        for _ in 0..step {
+            seqflow_sequence::sync::spin_loop();
+        }
+        left -= step;
+        if left > 0 && stopping() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_long_pause_looks_at_the_stop_signal_and_ends_when_it_is_raised() {
+        let looks = Cell::new(0);
+        pause(64 * 10, || {
+            looks.set(looks.get() + 1);
+            false
+        });
+        assert_eq!(looks.get(), 9, "between every 64 hints, not after the last");
+        looks.set(0);
+        pause(u32::MAX, || {
+            looks.set(looks.get() + 1);
+            looks.get() == 3
+        });
+        assert_eq!(looks.get(), 3, "stops at the first raised look");
+        pause(64, || panic!("a default pause never looks"));
     }
 }

@@ -147,7 +147,7 @@ where
     while !ctx.stopping() {
         if pause_spins > 0 {
             if ctx.feed.should_pace(next) {
-                crate::pacing::pause(pause_spins);
+                crate::pacing::pause(pause_spins, || ctx.stopping());
             }
             pause_spins = 0;
         }
