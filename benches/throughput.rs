@@ -38,6 +38,7 @@ fn throughput(c: &mut Criterion) {
             capacity: 4096,
             batch: 100,
             wait,
+            pacing: Default::default(),
         };
         let mut group = c.benchmark_group(format!("{}/{}-{}thr", scenario.name(), wait, threads));
         group

@@ -2,6 +2,7 @@
 //! alternating implementations within each round, over several rounds; keep the median.
 
 use crate::latency::{self, LatencyStats};
+use crate::pacing::StagePacing;
 use crate::payload::PayloadKind;
 use crate::peers::{self, Implementation, RunConfig};
 use crate::scenario::{Publish, Scenario, Selection, Shape};
@@ -27,6 +28,8 @@ pub struct CompareOptions {
     pub batch: usize,
     /// A wait strategy for every scenario, or `None` for [`Wait::auto`].
     pub wait: Option<Wait>,
+    /// Whether seqflow's stages pace themselves ([`StagePacing::Default`] unless set).
+    pub pacing: StagePacing,
     /// Round trips per ping-pong run.
     pub round_trips: u64,
     /// The shortest a timed run should last, so that scheduler noise does not dominate runs of a
@@ -49,6 +52,7 @@ impl Default for CompareOptions {
             capacity: 4096,
             batch: 100,
             wait: None,
+            pacing: StagePacing::Default,
             round_trips: 20_000,
             min_run: Duration::from_millis(50),
         }
@@ -87,6 +91,8 @@ pub struct ReportConfig {
     pub cpus: usize,
     /// `--wait`, if given.
     pub wait_override: Option<Wait>,
+    /// `--pacing` of seqflow's stages.
+    pub pacing: StagePacing,
     /// The shortest a timed run should last, in milliseconds (see [`CompareOptions::min_run`]).
     pub min_run_ms: u64,
     /// Full passes combined by [`combine`] (1 for a single [`compare`]).
@@ -351,6 +357,7 @@ pub fn compare(
         capacity: opts.capacity,
         batch: opts.batch,
         wait: opts.wait.unwrap_or(Wait::auto(scenario.shape.threads())),
+        pacing: opts.pacing,
     };
     let run_one = |implementation: Implementation, scenario: Scenario, events: u64| {
         peers::run(implementation, scenario, &cfg_of(scenario, events)).map_err(|e| {
@@ -596,6 +603,7 @@ pub fn compare(
             round_trips: opts.round_trips,
             cpus: available_cores(),
             wait_override: opts.wait,
+            pacing: opts.pacing,
             min_run_ms: opts.min_run.as_millis() as u64,
             passes: 1,
         },

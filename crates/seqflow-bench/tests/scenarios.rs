@@ -15,6 +15,7 @@ fn cfg(wait: Wait) -> RunConfig {
         capacity: 1024,
         batch: 100,
         wait,
+        pacing: Default::default(),
     }
 }
 

@@ -110,6 +110,7 @@ fn run_compare(args: CompareArgs, out: &mut dyn Write) -> Result<(), CliError> {
         capacity: args.capacity,
         batch: args.batch,
         wait: args.wait,
+        pacing: args.pacing,
         round_trips: args.round_trips,
         min_run: Duration::from_millis(args.min_run_ms),
     };
@@ -212,6 +213,7 @@ fn empty_report(opts: &compare::CompareOptions) -> compare::Report {
             round_trips: opts.round_trips,
             cpus: seqflow_bench::wait::available_cores(),
             wait_override: opts.wait,
+            pacing: opts.pacing,
             min_run_ms: opts.min_run.as_millis() as u64,
             passes: 1,
         },
@@ -263,6 +265,7 @@ fn run_one(args: RunOneArgs, out: &mut dyn Write) -> Result<(), CliError> {
         capacity: args.capacity,
         batch: args.batch,
         wait: args.wait,
+        pacing: args.pacing,
     };
     let m = peers::run(args.implementation, scenario, &cfg)?;
     writeln!(

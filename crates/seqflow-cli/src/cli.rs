@@ -3,6 +3,7 @@
 //! runs; checks that need several flags are in the commands (see [`ArgError`](crate::ArgError)).
 
 use clap::{Args, Parser, Subcommand};
+use seqflow_bench::pacing::StagePacing;
 use seqflow_bench::peers::Implementation;
 use seqflow_bench::wait::Wait;
 use std::path::PathBuf;
@@ -86,6 +87,9 @@ pub struct RunOneArgs {
     /// hands the CPU over at once).
     #[arg(long, value_enum, default_value_t = Wait::Yielding)]
     pub wait: Wait,
+    /// Whether seqflow's stages pause after a batch of several events (see `compare --pacing`).
+    #[arg(long, value_enum, default_value_t = StagePacing::Default)]
+    pub pacing: StagePacing,
 }
 
 /// The most events one `compare` run may publish.
@@ -123,6 +127,12 @@ pub struct CompareArgs {
     /// yielding otherwise.
     #[arg(long, value_enum)]
     pub wait: Option<Wait>,
+    /// Whether seqflow's busy-spinning stages pause after a batch of several events when
+    /// nothing new is there (`Pacing` in the pipeline crate, on by default in every program);
+    /// `off` shows what it changes. The other implementations have no such setting, and the
+    /// cross-process section's in-process reference always runs with the default.
+    #[arg(long, value_enum, default_value_t = StagePacing::Default)]
+    pub pacing: StagePacing,
     /// Round trips per ping-pong run (1 to 10^9).
     #[arg(long, default_value_t = 20_000, allow_negative_numbers = true, value_parser = round_trips)]
     pub round_trips: u64,

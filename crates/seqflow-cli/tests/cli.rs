@@ -82,6 +82,7 @@ fn compare_json_parses() {
     assert_eq!(v["latency"].as_array().unwrap().len(), 4);
     assert_eq!(v["config"]["rounds"], 2);
     assert_eq!(v["config"]["passes"], 1);
+    assert_eq!(v["config"]["pacing"], "default");
     // The machine's regime, probed before each round.
     let trips = v["rounds_line_round_trip_ns"].as_array().unwrap();
     assert_eq!(trips.len(), 2);
@@ -257,6 +258,47 @@ fn repeat_reports_the_median_of_passes_and_their_spread() {
         3
     );
     assert!(crossbeam["ratio_spread"]["min"].is_number());
+}
+
+/// `--pacing off` runs seqflow's stages unpaced, and says so in the JSON and the table; a value
+/// that is neither is refused.
+#[test]
+fn compare_pacing_off_is_reported() {
+    let base = [
+        "compare",
+        "--scenario",
+        "1p1c-u64-single",
+        "--impl",
+        "seqflow",
+        "--rounds",
+        "1",
+        "--events",
+        "2000",
+        "--min-run-ms",
+        "0",
+        "--wait",
+        "yielding",
+        "--pacing",
+        "off",
+    ];
+    let mut args = base.to_vec();
+    args.push("--json");
+    let o = seqflow(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("valid JSON");
+    assert_eq!(v["config"]["pacing"], "off");
+    let o = seqflow(&base);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("seqflow stages unpaced (--pacing off)"),
+        "{}",
+        stdout(&o)
+    );
+    let mut bad = base.to_vec();
+    *bad.last_mut().unwrap() = "sometimes";
+    let o = seqflow(&bad);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("sometimes"), "{}", stderr(&o));
 }
 
 #[test]

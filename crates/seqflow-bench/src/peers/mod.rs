@@ -109,6 +109,8 @@ pub struct RunConfig {
     pub batch: usize,
     /// How threads wait.
     pub wait: Wait,
+    /// Whether seqflow's stages pace themselves (the other implementations ignore it).
+    pub pacing: crate::pacing::StagePacing,
 }
 
 /// What one verified run measured.
@@ -135,7 +137,7 @@ impl Measurement {
 /// use seqflow_bench::peers::{run, Implementation, RunConfig};
 /// use seqflow_bench::scenario::Scenario;
 /// use seqflow_bench::wait::Wait;
-/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: Wait::Yielding };
+/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: Wait::Yielding, pacing: Default::default() };
 /// let m = run(Implementation::Seqflow, Scenario::all()[0], &cfg).unwrap();
 /// assert_eq!(m.events, 1000);
 /// ```

@@ -6,7 +6,7 @@ use crate::scenario::{Scenario, Shape};
 use crate::verify::{Sinks, Tally};
 use crate::wait::Wait;
 use crate::BenchError;
-use seqflow_pipeline::{Disruptor, DisruptorBuilder, Producer, ProducerSequencer};
+use seqflow_pipeline::{Disruptor, DisruptorBuilder, Pacing, Producer, ProducerSequencer};
 use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::{Claimer, MultiProducerMode};
 use std::ops::Range;
@@ -38,7 +38,12 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
     let mut sinks = Sinks::default();
     let elapsed = if scenario.shape.producers() == 1 {
         let mut builder = config.single_producer()?;
-        wire(&mut builder, scenario.shape, &mut sinks);
+        wire(
+            &mut builder,
+            scenario.shape,
+            &mut sinks,
+            cfg.pacing.pacing(),
+        );
         let (disruptor, producer) = builder.start()?;
         let start = run_producers(vec![producer], total, |mut p, values| {
             publish(&mut p, values, batch)
@@ -47,7 +52,12 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
         start.elapsed()
     } else {
         let mut builder = config.multi_producer(mode)?;
-        wire(&mut builder, scenario.shape, &mut sinks);
+        wire(
+            &mut builder,
+            scenario.shape,
+            &mut sinks,
+            cfg.pacing.pacing(),
+        );
         let (disruptor, producer) = builder.start()?;
         let mut producers = vec![producer];
         while producers.len() < scenario.shape.producers() {
@@ -67,11 +77,12 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
     })
 }
 
-/// Add the consumer stages of `shape`, each counting into a sink.
+/// Add the consumer stages of `shape`, each counting into a sink and paced with `p`.
 fn wire<P: Payload, S: ProducerSequencer>(
     builder: &mut DisruptorBuilder<P, S>,
     shape: Shape,
     sinks: &mut Sinks,
+    p: Pacing,
 ) {
     let mut stage = |name: &str| {
         let mut sink = sinks.sink(name);
@@ -79,20 +90,37 @@ fn wire<P: Payload, S: ProducerSequencer>(
     };
     match shape {
         Shape::OneToOne | Shape::TwoToOne | Shape::ThreeToOne => {
-            builder.handle_events_with(stage("C"));
+            builder.handle_events_with(stage("C")).pacing(p);
         }
         Shape::Pipeline => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            builder.handle_events_with(a).then(b).then(c);
+            builder
+                .handle_events_with(a)
+                .pacing(p)
+                .then(b)
+                .pacing(p)
+                .then(c)
+                .pacing(p);
         }
         Shape::Multicast => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            builder.handle_events_with(a).and(b).and(c);
+            builder
+                .handle_events_with(a)
+                .pacing(p)
+                .and(b)
+                .pacing(p)
+                .and(c)
+                .pacing(p);
         }
         Shape::Diamond => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            let ab = builder.handle_events_with(a).and(b).group();
-            builder.after(&[&ab]).handle_events_with(c);
+            let ab = builder
+                .handle_events_with(a)
+                .pacing(p)
+                .and(b)
+                .pacing(p)
+                .group();
+            builder.after(&[&ab]).handle_events_with(c).pacing(p);
         }
     }
 }

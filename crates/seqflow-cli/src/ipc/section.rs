@@ -403,6 +403,8 @@ fn in_process_reference(
             capacity: cfg.capacity,
             batch: cfg.batch,
             wait: cfg.wait,
+            // The reference is what a program gets by default, whatever `--pacing` says.
+            pacing: Default::default(),
         };
         Ok(seqflow_bench::peers::run(
             Implementation::Seqflow,

@@ -18,7 +18,7 @@ pub fn render(document: &Document) -> String {
     let _ = writeln!(
         out,
         "seqflow compare: {} events/run{}, {} round(s){}, median shown; ring/channel capacity \
-         {}, burst = batches of {}; {} CPU(s)",
+         {}, burst = batches of {}; {} CPU(s){}",
         c.events,
         if c.min_run_ms > 0 {
             format!(
@@ -36,7 +36,11 @@ pub fn render(document: &Document) -> String {
         },
         c.capacity,
         c.batch,
-        c.cpus
+        c.cpus,
+        match c.pacing {
+            seqflow_bench::pacing::StagePacing::Default => "",
+            seqflow_bench::pacing::StagePacing::Off => "; seqflow stages unpaced (--pacing off)",
+        }
     );
     if !report.rounds_line_round_trip_ns.is_empty() {
         let trips: Vec<String> = report
