@@ -2,74 +2,20 @@
 //! wait, and never with `Pacing::OFF`: checked on the calls a stage makes to a scripted feed
 //! (which look and wait come in which order), not on time.
 
+mod scripted_feed;
+
 use parking_lot::Mutex;
-use seqflow_pipeline::{Disruptor, EventFeed, EventHandler, FeedError, Pacing, StageSpec};
+use scripted_feed::{Call, Scripted};
+use seqflow_pipeline::{Disruptor, EventHandler, Pacing, StageSpec};
 use seqflow_sequence::BusySpinWait;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
-
-/// What the stage asked the feed, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Call {
-    /// `should_pace(seq)`.
-    Ask(i64),
-    /// `wait_for(seq)`.
-    Wait(i64),
-}
-
-/// A feed whose k-th wait sees the producer's cursor at `cursor_at[k]`; a wait past the last
-/// one stops the stage. `should_pace` answers `pace`.
-struct Scripted {
-    events: Vec<u64>,
-    cursor_at: Vec<i64>,
-    waits: usize,
-    pace: bool,
-    calls: Arc<Mutex<Vec<Call>>>,
-    sequence: AtomicI64,
-}
-
-// SAFETY: `wait_for` never answers less than asked or past what the script published, the
-// events are a plain vector nobody writes, and the sequence is a `Release` store.
-unsafe impl EventFeed<u64> for Scripted {
-    fn wait_for(&mut self, seq: i64, _: Option<Duration>) -> Result<i64, FeedError> {
-        self.calls.lock().push(Call::Wait(seq));
-        if seq > *self.cursor_at.last().unwrap() {
-            return Err(FeedError::Stopped);
-        }
-        let k = self.waits.min(self.cursor_at.len() - 1);
-        self.waits += 1;
-        Ok(self.cursor_at[k].max(seq))
-    }
-    fn should_pace(&mut self, seq: i64) -> bool {
-        self.calls.lock().push(Call::Ask(seq));
-        self.pace
-    }
-    unsafe fn event(&self, seq: i64) -> &u64 {
-        &self.events[seq as usize]
-    }
-    fn sequence(&self) -> i64 {
-        self.sequence.load(Ordering::Relaxed)
-    }
-    fn set_sequence(&self, seq: i64) {
-        self.sequence.store(seq, Ordering::Release)
-    }
-    fn signal(&self) {}
-    fn halt(&self) {}
-}
 
 /// Run a stage with `pacing` over a feed publishing 0, then 1..=3, then 4 (batches of 1, 3,
 /// 1); the calls it made.
 fn calls_with(pacing: Option<Pacing>, pace: bool) -> Vec<Call> {
-    let calls = Arc::new(Mutex::new(Vec::new()));
-    let feed = Scripted {
-        events: (0..8).collect(),
-        cursor_at: vec![0, 3, 4],
-        waits: 0,
-        pace,
-        calls: Arc::clone(&calls),
-        sequence: AtomicI64::new(-1),
-    };
+    let mut feed = Scripted::new(8, vec![0, 3, 4]);
+    feed.pace = pace;
+    let calls = Arc::clone(&feed.calls);
     let mut spec = StageSpec::new("paced");
     if let Some(p) = pacing {
         spec = spec.pacing(p);

@@ -3,13 +3,14 @@
 //! never change: a burst published at once reaches the handler as one batch, and every event
 //! arrives without anything more being published after it.
 
+mod scripted_feed;
+
+use scripted_feed::Scripted;
 use seqflow_pipeline::{
-    Disruptor, DisruptorBuilder, EventError, EventFeed, EventHandler, FeedError, RewindPolicy,
-    StageSpec,
+    Disruptor, DisruptorBuilder, EventError, EventHandler, RewindPolicy, StageSpec,
 };
 use seqflow_sequence::{BlockingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::SingleProducerSequencer;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
@@ -275,53 +276,12 @@ fn bursts_between_single_events_are_never_split() {
     );
 }
 
-/// A scripted single-producer ring of u64 slots, eight to a line (slot `i` in line `i / 8`):
-/// the k-th wait sees the producer's cursor at `cursor_at[k]` (the last one repeats); once the
-/// stage has handled that last one the feed stops.
-struct Scripted {
-    events: Vec<u64>,
-    cursor_at: Vec<i64>,
-    waits: usize,
-    sequence: Arc<AtomicI64>,
-}
-
-// SAFETY: `wait_for` never answers less than asked or past what the script published, the
-// events are a plain vector nobody writes, and the sequence is a `Release` store.
-unsafe impl EventFeed<u64> for Scripted {
-    fn wait_for(&mut self, seq: i64, _: Option<Duration>) -> Result<i64, FeedError> {
-        let last = *self.cursor_at.last().unwrap();
-        if seq > last {
-            return Err(FeedError::Stopped);
-        }
-        let k = self.waits.min(self.cursor_at.len() - 1);
-        self.waits += 1;
-        Ok(self.cursor_at[k].max(seq))
-    }
-    unsafe fn event(&self, seq: i64) -> &u64 {
-        &self.events[seq as usize]
-    }
-    fn partial_line(&self, seq: i64) -> usize {
-        ((seq + 1) % 8) as usize
-    }
-    fn sequence(&self) -> i64 {
-        self.sequence.load(Ordering::Relaxed)
-    }
-    fn set_sequence(&self, seq: i64) {
-        self.sequence.store(seq, Ordering::Release)
-    }
-    fn signal(&self) {}
-    fn halt(&self) {}
-}
-
 /// The batches a stage running `max_batch` over the scripted cursor hands its handler.
 fn scripted_batches(cursor_at: Vec<i64>, max_batch: Option<usize>) -> Vec<Vec<i64>> {
     let (done, batches) = mpsc::channel();
-    let feed = Scripted {
-        events: (0..64).collect(),
-        cursor_at,
-        waits: 0,
-        sequence: Arc::new(AtomicI64::new(-1)),
-    };
+    // Eight u64 slots to a line (slot `i` in line `i / 8`).
+    let mut feed = Scripted::new(64, cursor_at);
+    feed.slots_per_line = Some(8);
     let mut spec = StageSpec::new("scripted");
     if let Some(n) = max_batch {
         spec = spec.max_batch_size(n);
