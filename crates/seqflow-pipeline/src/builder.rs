@@ -1057,7 +1057,9 @@ where
 
     /// How long the stage pauses after a batch of several events before it looks for the next
     /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; [`Pacing::OFF`](crate::Pacing::OFF)
-    /// for the lowest latency in streams).
+    /// for the lowest latency in streams). Only batch stages that follow the producer alone and
+    /// wait with a busy-spinning ring strategy ever pause; pool workers and custom processors
+    /// ignore it (see [`Pacing`](crate::Pacing)).
     pub fn pacing(self, pacing: crate::Pacing) -> Self {
         self.configure(|o| o.pacing = pacing)
     }

@@ -280,6 +280,56 @@ pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use seqflow_sequence::{Alert, BusySpinWait, OwnedRef, Sequence, YieldingWait};
+    use seqflow_sequencer::{Claimer, SingleClaimer, SingleProducerSequencer};
+
+    /// A first stage's feed (or, `after_a_stage`, one after a stage at -1) over a ring of eight
+    /// waiting with `wait`, optionally with a busy-spin wait of its own; and the producer.
+    fn feed<W: WaitStrategy + Default>(
+        after_a_stage: bool,
+        own_wait: bool,
+    ) -> (HeapFeed<u64, SingleProducerSequencer<W>>, SingleClaimer<W>) {
+        let sequencer = SingleProducerSequencer::new(8, W::default(), 2).unwrap();
+        let registration = Arc::new(sequencer.gating().register(true, || -1).unwrap());
+        let upstream = OwnedRef::new(Sequence::new(-1)).map(|s| s.read_only());
+        let dependents = if after_a_stage {
+            vec![upstream]
+        } else {
+            vec![]
+        };
+        let claimer = sequencer.claimer().unwrap();
+        let feed = HeapFeed {
+            barrier: SequenceBarrier::new(sequencer, dependents, Alert::new()),
+            ring: RingBuffer::new(8, || 0u64).unwrap(),
+            registration,
+            wait: own_wait.then(|| Arc::new(BusySpinWait) as Arc<dyn StageWait>),
+        };
+        (feed, claimer)
+    }
+
+    /// Only a first stage on a busy-spinning ring, waiting with the ring's strategy, paces, and
+    /// only while nothing is there.
+    #[test]
+    fn only_a_busy_first_stage_with_nothing_there_paces() {
+        let (mut paced, mut producer) = feed::<BusySpinWait>(false, false);
+        assert!(paced.should_pace(0), "nothing published yet");
+        let range = producer.try_claim(1).unwrap();
+        producer.publish(range).unwrap();
+        assert!(!paced.should_pace(0), "event 0 is there");
+        assert!(paced.should_pace(1));
+        assert!(
+            !feed::<YieldingWait>(false, false).0.should_pace(0),
+            "yields"
+        );
+        assert!(
+            !feed::<BusySpinWait>(true, false).0.should_pace(0),
+            "after a stage"
+        );
+        assert!(
+            !feed::<BusySpinWait>(false, true).0.should_pace(0),
+            "a wait of its own"
+        );
+    }
 
     fn walk(ring: &RingBuffer<u64>, first: i64, last: i64) -> Vec<(i64, u64)> {
         let mut seen = Vec::new();

@@ -12,16 +12,22 @@
 /// cursor. A batch of one event (request and reply, or a quiet stream) is never followed by a
 /// pause, so a round trip through a stage costs what it did; nor is a poll that finds events.
 ///
-/// Only a stage that busy-spins ([`WaitStrategy::keeps_core`](seqflow_sequence::WaitStrategy::keeps_core))
-/// and follows the producer alone pauses: a stage after other stages sees them publish once per
+/// Only a stage that waits with the ring's wait strategy, when that strategy busy-spins
+/// ([`WaitStrategy::keeps_core`](seqflow_sequence::WaitStrategy::keeps_core)), and that
+/// follows the producer alone pauses: a stage after other stages sees them publish once per
 /// batch, not per event, and a stage whose wait yields, sleeps or blocks shares its core, so a
-/// pause would spin on a core another thread needs. Pool workers never pause.
+/// pause would spin on a core another thread needs. A stage with a wait strategy of its own,
+/// pool workers, custom processors, pollers and lossy subscribers never pause.
 ///
 /// The pause is `per_event` spin hints for each event of the batch just handled, at most
 /// `max_spins` ([`Pacing::DEFAULT`]: 4 and 64, about 1.6 µs on a machine whose spin hint takes
-/// 25 ns). It bounds what an event arriving right after a batch of `n` may wait for a stage
-/// that would otherwise have seen it at once: `min(4 n, 64)` spin hints. Turn it off with
-/// [`Pacing::OFF`] where that matters more than throughput.
+/// 25 ns), and never more than [`Pacing::MAX_SPINS`] whatever `max_spins` says. It bounds what
+/// an event arriving right after a batch of `n` may wait for a stage that would otherwise have
+/// seen it at once: `min(4 n, 64)` spin hints by default. The stage does not look at the ring
+/// during the pause, so whatever it would have noticed there (an event to drain at shutdown, a
+/// closed or halted shared ring, the start of a wait's timeout) comes at most that much later;
+/// a stop signal (halt, removal) ends the pause early. Turn it off with [`Pacing::OFF`] where
+/// latency matters more than throughput.
 ///
 /// ```
 /// use seqflow_pipeline::Pacing;
@@ -38,6 +44,10 @@ pub struct Pacing {
 }
 
 impl Pacing {
+    /// The longest pause, in spin hints, whatever [`Pacing::new`] was given: 1024, about 25 µs
+    /// on a machine whose spin hint takes 25 ns.
+    pub const MAX_SPINS: u32 = 1024;
+
     /// No pause: a stage polls again as soon as it has handled a batch (lowest latency).
     pub const OFF: Pacing = Pacing {
         per_event: 0,
@@ -51,13 +61,35 @@ impl Pacing {
         max_spins: 64,
     };
 
-    /// `per_event` spin hints per event of the batch just handled, at most `max_spins`. A long
-    /// pause still ends soon after the stage is told to stop (it looks every 64 hints).
+    /// `per_event` spin hints per event of the batch just handled, at most `max_spins` (and at
+    /// most [`Pacing::MAX_SPINS`]).
+    ///
+    /// ```
+    /// use seqflow_pipeline::Pacing;
+    /// let p = Pacing::new(u32::MAX, u32::MAX);
+    /// assert_eq!((p.per_event(), p.max_spins()), (u32::MAX, Pacing::MAX_SPINS));
+    /// assert_eq!(p.spins_after(2), Pacing::MAX_SPINS);
+    /// ```
     pub const fn new(per_event: u32, max_spins: u32) -> Self {
+        let max_spins = if max_spins < Self::MAX_SPINS {
+            max_spins
+        } else {
+            Self::MAX_SPINS
+        };
         Pacing {
             per_event,
             max_spins,
         }
+    }
+
+    /// Spin hints per event of the batch just handled.
+    pub const fn per_event(&self) -> u32 {
+        self.per_event
+    }
+
+    /// The longest pause, in spin hints.
+    pub const fn max_spins(&self) -> u32 {
+        self.max_spins
     }
 
     /// The spin hints a stage gives before its next poll after a batch of `events` events, if
@@ -82,7 +114,7 @@ impl Default for Pacing {
 const SPINS_PER_STOP_CHECK: u32 = 64;
 
 /// Give `spins` spin hints, or fewer once `stopping` says the stage must stop (looked at every
-/// 64 hints, so that a long pause set with [`Pacing::new`] never delays a shutdown or a halt).
+/// 64 hints, so that a pause longer than the default does not delay a halt or a removal).
 #[inline]
 pub(crate) fn pause(spins: u32, stopping: impl Fn() -> bool) {
     let mut left = spins;

@@ -2,7 +2,10 @@
 //! wait, and never with `Pacing::OFF`: checked on the calls a stage makes to a scripted feed
 //! (which look and wait come in which order), not on time.
 
+mod ext_common;
 mod scripted_feed;
+
+use ext_common::watchdog_secs;
 
 use parking_lot::Mutex;
 use scripted_feed::{Call, Scripted};
@@ -55,6 +58,10 @@ fn pacing_off_never_looks() {
     assert_eq!(calls_with(Some(Pacing::new(0, 64)), false), expected);
 }
 
+/// The busy-spinning tests take turns: each spins one stage thread, and more spinning threads
+/// than the machine's two cores would only slow them all down.
+static ONE_SPINNING_STAGE: Mutex<()> = Mutex::new(());
+
 /// A handler that records what it saw.
 struct Record(Arc<Mutex<Vec<u64>>>);
 
@@ -68,7 +75,8 @@ impl EventHandler<u64> for Record {
 /// publishing, in order (the pause never skips or repeats anything).
 #[test]
 fn paced_and_unpaced_stages_see_every_event() {
-    for pacing in [Pacing::DEFAULT, Pacing::OFF, Pacing::new(100, 10_000)] {
+    let _turn = ONE_SPINNING_STAGE.lock();
+    for pacing in [Pacing::DEFAULT, Pacing::OFF, Pacing::new(100, 1_000)] {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let mut builder = Disruptor::builder(64, || 0u64)
             .wait_strategy(BusySpinWait)
@@ -96,4 +104,111 @@ fn paced_and_unpaced_stages_see_every_event() {
         disruptor.shutdown().unwrap();
         assert_eq!(*seen.lock(), (0..next).collect::<Vec<_>>(), "{pacing:?}");
     }
+}
+
+/// Sends each batch (its sequences) to the test at its end.
+struct Batches(std::sync::mpsc::Sender<Vec<i64>>, Vec<i64>);
+
+impl EventHandler<u64> for Batches {
+    fn on_event(&mut self, event: &u64, seq: i64, end_of_batch: bool) {
+        assert_eq!(*event, seq as u64, "event {seq} holds {event}");
+        self.1.push(seq);
+        if end_of_batch {
+            let _ = self.0.send(std::mem::take(&mut self.1));
+        }
+    }
+}
+
+/// A busy-spinning first stage (the one kind that paces) paced with `pacing`; its batches
+/// arrive on the receiver.
+fn busy_stage(
+    pacing: Pacing,
+) -> (
+    Disruptor<u64, seqflow_pipeline::SingleProducerSequencer<BusySpinWait>>,
+    seqflow_pipeline::Producer<u64, seqflow_pipeline::SingleClaimer<BusySpinWait>>,
+    std::sync::mpsc::Receiver<Vec<i64>>,
+) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut builder = Disruptor::builder(64, || 0u64)
+        .wait_strategy(BusySpinWait)
+        .single_producer()
+        .unwrap();
+    builder
+        .handle_events_with(Batches(tx, Vec::new()))
+        .pacing(pacing);
+    let (disruptor, producer) = builder.start().unwrap();
+    (disruptor, producer, rx)
+}
+
+const LONGEST: Pacing = Pacing::new(u32::MAX, u32::MAX);
+const ARRIVES_WITHIN: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// A claim published at once reaches a paced stage as one batch, after paced batches too
+/// (each burst is waited for, so the stage has paused after the one before it).
+#[test]
+fn bursts_reach_a_paced_stage_as_one_batch() {
+    let _turn = ONE_SPINNING_STAGE.lock();
+    for pacing in [Pacing::DEFAULT, LONGEST] {
+        let (disruptor, mut producer, batches) = busy_stage(pacing);
+        let mut next = 0i64;
+        for len in (1..=20).chain([31, 33, 64]) {
+            producer.publish_batch(len, |e, s| *e = s as u64).unwrap();
+            let batch = batches
+                .recv_timeout(ARRIVES_WITHIN)
+                .expect("the burst arrives");
+            let want: Vec<i64> = (next..next + len as i64).collect();
+            assert_eq!(
+                batch, want,
+                "{pacing:?}: a burst of {len} published at once"
+            );
+            next += len as i64;
+        }
+        disruptor.shutdown().unwrap();
+    }
+}
+
+/// Runs published one at a time all arrive with nothing published after them (a pause never
+/// strands an event), in order, none twice.
+#[test]
+fn one_at_a_time_runs_all_arrive() {
+    let _turn = ONE_SPINNING_STAGE.lock();
+    for pacing in [Pacing::DEFAULT, LONGEST] {
+        let (disruptor, mut producer, batches) = busy_stage(pacing);
+        let (mut published, mut handled) = (0i64, 0i64);
+        for run in (1..=17).chain([63, 64, 200]) {
+            for _ in 0..run {
+                producer.publish(|e, s| *e = s as u64).unwrap();
+            }
+            published += run;
+            while handled < published {
+                let batch = batches.recv_timeout(ARRIVES_WITHIN).unwrap_or_else(|_| {
+                    panic!("{pacing:?}: events {handled}..{published} never arrived")
+                });
+                assert_eq!(batch.first(), Some(&handled), "in order, none lost");
+                handled += batch.len() as i64;
+            }
+            assert_eq!(handled, published, "none twice");
+        }
+        disruptor.shutdown().unwrap();
+    }
+}
+
+/// The longest pause ends with a shutdown that has an event to drain: the stage looks at the
+/// ring again after at most `Pacing::MAX_SPINS` spin hints (an unbounded pause hung here).
+#[test]
+fn a_shutdown_drains_an_event_published_during_the_longest_pause() {
+    let _turn = ONE_SPINNING_STAGE.lock();
+    // A hang fails the test (after 30 s) instead of stalling the suite.
+    watchdog_secs(30, || {
+        let (disruptor, mut producer, batches) = busy_stage(LONGEST);
+        producer.publish_batch(5, |e, s| *e = s as u64).unwrap();
+        let first = batches.recv_timeout(ARRIVES_WITHIN).unwrap();
+        assert_eq!(first, vec![0, 1, 2, 3, 4]);
+        // Let the stage find nothing at 5 and start its pause before 5 is published.
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        producer.publish(|e, s| *e = s as u64).unwrap();
+        disruptor.shutdown().unwrap();
+        let drained = batches.recv_timeout(ARRIVES_WITHIN).unwrap();
+        assert_eq!(drained, vec![5]);
+    });
 }

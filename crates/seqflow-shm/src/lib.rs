@@ -132,7 +132,7 @@ pub use worker::ShmWorker;
 // The types this crate's public signatures use, so that one dependency is enough.
 pub use seqflow_pipeline::{
     fallible, BatchEvent, EventError, EventHandler, ExceptionAction, ExceptionHandler, Fallible,
-    HandlerFailure, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
+    HandlerFailure, Pacing, PanicPolicy, RewindPolicy, ShutdownError, StageReport,
 };
 pub use seqflow_ring::{
     Capacity, CapacityError, DynByteCopy, DynByteSlot, Slot, SlotCopy, TooLong, MAX_DYN_PAYLOAD,

@@ -204,9 +204,11 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
     }
 
     /// How long the stage pauses after a batch of several events before it looks for the next
-    /// one ([`Pacing::DEFAULT`](seqflow_pipeline::Pacing::DEFAULT) unless set; pool workers
-    /// never pause).
-    pub fn pacing(mut self, pacing: seqflow_pipeline::Pacing) -> Self {
+    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set). Only a stage that follows
+    /// the producer alone on a ring whose wait kind is `BusySpin` pauses; pool workers and lossy
+    /// subscribers never do. A close or halt of the ring is seen after the pause, at most
+    /// [`Pacing::MAX_SPINS`](crate::Pacing::MAX_SPINS) spin hints later.
+    pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.spec = self.spec.pacing(pacing);
         self
     }
