@@ -9,8 +9,11 @@ use ext_common::watchdog_secs;
 
 use parking_lot::Mutex;
 use scripted_feed::{Call, Scripted};
-use seqflow_pipeline::{Disruptor, EventHandler, Pacing, StageSpec};
+use seqflow_pipeline::{
+    Disruptor, EventHandler, Pacing, Producer, SingleClaimer, SingleProducerSequencer, StageSpec,
+};
 use seqflow_sequence::BusySpinWait;
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
 /// Run a stage with `pacing` over a feed publishing 0, then 1..=3, then 4 (batches of 1, 3,
@@ -119,15 +122,12 @@ impl EventHandler<u64> for Batches {
     }
 }
 
+type BusyDisruptor = Disruptor<u64, SingleProducerSequencer<BusySpinWait>>;
+type BusyProducer = Producer<u64, SingleClaimer<BusySpinWait>>;
+
 /// A busy-spinning first stage (the one kind that paces) paced with `pacing`; its batches
 /// arrive on the receiver.
-fn busy_stage(
-    pacing: Pacing,
-) -> (
-    Disruptor<u64, seqflow_pipeline::SingleProducerSequencer<BusySpinWait>>,
-    seqflow_pipeline::Producer<u64, seqflow_pipeline::SingleClaimer<BusySpinWait>>,
-    std::sync::mpsc::Receiver<Vec<i64>>,
-) {
+fn busy_stage(pacing: Pacing) -> (BusyDisruptor, BusyProducer, Receiver<Vec<i64>>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut builder = Disruptor::builder(64, || 0u64)
         .wait_strategy(BusySpinWait)
