@@ -173,8 +173,8 @@ fn wait_while(line: &Line, unchanged: impl Fn(u64) -> bool) -> u64 {
 }
 
 /// A warning when the round trips measured during a run (`rounds_ns`: before each round and
-/// before each scenario) differ by more than [`REGIME_FACTOR`]: the rates of its rounds then
-/// come from different machines, in effect.
+/// before each scenario) lie in more than one regime ([`regimes_differ`]): the rates of its
+/// rounds then come from different machines, in effect.
 ///
 /// ```
 /// use seqflow_bench::line_probe::regime_warning;
@@ -221,8 +221,9 @@ pub fn regimes_differ(ns: &[f64]) -> Option<(f64, f64)> {
 /// starts the next regime). `None` when there is no positive probe.
 ///
 /// A chain rather than a fixed multiple of the fastest: a run's probes spread within a regime,
-/// and the host may have more than two (a scratch probe twice measured under half the usual
-/// round trip), so a fixed multiple of one unusually quick probe would cut a regime in two.
+/// and the host may place the two threads in more than two ways (one run measured 56-107 ns in
+/// a few rounds and 112-131 ns in most), so a fixed multiple of one unusually quick probe would
+/// cut a regime in two.
 ///
 /// ```
 /// use seqflow_bench::line_probe::fast_regime_limit;
@@ -241,4 +242,18 @@ pub fn fast_regime_limit(ns: impl Iterator<Item = f64>) -> Option<f64> {
         limit = *n;
     }
     Some(limit)
+}
+
+/// Whether a row's probes `ns` lie on both sides of `fast_limit` (the whole run's
+/// [`fast_regime_limit`]): some of its rounds then ran in the run's fastest regime and some
+/// did not, and its medians mix them. Judged against the run, as the ratios by regime are.
+///
+/// ```
+/// use seqflow_bench::line_probe::spans_regimes;
+/// assert!(spans_regimes(&[120.0, 330.0], 131.0));
+/// assert!(!spans_regimes(&[56.0, 120.0], 131.0), "one regime of the run");
+/// assert!(!spans_regimes(&[310.0, 330.0], 131.0), "all outside the fastest");
+/// ```
+pub fn spans_regimes(ns: &[f64], fast_limit: f64) -> bool {
+    ns.iter().any(|n| *n > 0.0 && *n <= fast_limit) && ns.iter().any(|n| *n > fast_limit)
 }

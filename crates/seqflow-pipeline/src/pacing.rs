@@ -5,8 +5,8 @@
 /// pause for a few spin hints, in proportion to the batch, before it polls again.
 ///
 /// A stage that keeps up with a producer publishing one event at a time reads the producer's
-/// cursor, and the cache line the producer is filling, after every few events; each read takes
-/// those lines away from the producer's core, whose next store has to fetch them back. A
+/// cursor after every few events; each read takes the cursor's cache line away from the
+/// producer's core, whose next store has to fetch it back. A
 /// batch of several events says the producer is streaming: a short pause then lets more
 /// events accumulate, and the stage takes them in one larger batch with one read of the
 /// cursor. A batch of one event (request and reply, or a quiet stream) is never followed by a
@@ -26,7 +26,8 @@
 /// seen it at once: `min(4 n, 64)` spin hints by default. The stage does not look at the ring
 /// during the pause, so whatever it would have noticed there (an event to drain at shutdown, a
 /// closed or halted shared ring, the start of a wait's timeout) comes at most that much later;
-/// a stop signal (halt, removal) ends the pause early. Turn it off with [`Pacing::OFF`] where
+/// a pause longer than 64 hints looks at the stop signal (halt, removal) every 64 hints and
+/// ends when it is raised. Turn it off with [`Pacing::OFF`] where
 /// latency matters more than throughput.
 ///
 /// ```

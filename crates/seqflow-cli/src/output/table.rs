@@ -131,6 +131,7 @@ fn throughput(out: &mut String, report: &Report) {
             }
         }
         out.push('\n');
+        let fast_limit = run_fast_limit(report);
         for s in &report.throughput {
             let _ = write!(
                 out,
@@ -138,7 +139,7 @@ fn throughput(out: &mut String, report: &Report) {
                 s.scenario,
                 s.threads,
                 s.wait.name(),
-                line_cell(&s.rounds_line_round_trip_ns)
+                line_cell(&s.rounds_line_round_trip_ns, fast_limit)
             );
             for i in &impls {
                 let v = s.result(*i).map(|r| r.median_events_per_sec);
@@ -179,13 +180,16 @@ fn throughput(out: &mut String, report: &Report) {
     }
     spreads(out, report);
     by_regime(out, report);
+    let fast_limit = run_fast_limit(report);
     let mixed: Vec<String> = report
         .throughput
         .iter()
-        .filter_map(|s| {
-            let (min, max) =
-                seqflow_bench::line_probe::regimes_differ(&s.rounds_line_round_trip_ns)?;
-            Some(format!("{} ({min:.0}-{max:.0} ns)", s.scenario))
+        .filter(|s| spans_regimes(&s.rounds_line_round_trip_ns, fast_limit))
+        .map(|s| {
+            let ns = &s.rounds_line_round_trip_ns;
+            let min = ns.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = ns.iter().copied().fold(0.0, f64::max);
+            format!("{} ({min:.0}-{max:.0} ns)", s.scenario)
         })
         .collect();
     if !mixed.is_empty() {
@@ -205,13 +209,25 @@ fn throughput(out: &mut String, report: &Report) {
     }
 }
 
+/// The highest probe of the run's fastest regime (infinite without probes: no row spans
+/// regimes then).
+fn run_fast_limit(report: &Report) -> f64 {
+    seqflow_bench::line_probe::fast_regime_limit(report.line_round_trips()).unwrap_or(f64::INFINITY)
+}
+
+/// Whether a row's rounds lie in the run's fastest regime and outside it.
+fn spans_regimes(ns: &[f64], fast_limit: f64) -> bool {
+    seqflow_bench::line_probe::spans_regimes(ns, fast_limit)
+}
+
 /// A row's regime: the median of the line round trips measured before its rounds, with `*`
-/// when they differ by more than the regime factor (its medians then mix regimes).
-fn line_cell(ns: &[f64]) -> String {
+/// when some lie in the run's fastest regime and some do not (as the ratios by regime count
+/// them: its medians then mix regimes).
+fn line_cell(ns: &[f64], fast_limit: f64) -> String {
     if ns.is_empty() {
         return "-".to_owned();
     }
-    let mixed = seqflow_bench::line_probe::regimes_differ(ns).is_some();
+    let mixed = spans_regimes(ns, fast_limit);
     format!(
         "{:.0}{}",
         seqflow_bench::compare::median(ns),
@@ -408,8 +424,10 @@ mod tests {
 
     #[test]
     fn a_row_whose_rounds_ran_in_different_regimes_is_marked() {
-        assert_eq!(line_cell(&[120.0, 126.0, 131.0]), "126");
-        assert_eq!(line_cell(&[120.0, 330.0, 126.0]), "126*");
-        assert_eq!(line_cell(&[]), "-");
+        assert_eq!(line_cell(&[120.0, 126.0, 131.0], 131.0), "126");
+        assert_eq!(line_cell(&[120.0, 330.0, 126.0], 131.0), "126*");
+        // Judged against the run: a row at 56 and 120 ns lies in the run's one fast regime.
+        assert_eq!(line_cell(&[56.0, 120.0, 126.0], 131.0), "120");
+        assert_eq!(line_cell(&[], 131.0), "-");
     }
 }
