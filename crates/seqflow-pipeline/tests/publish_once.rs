@@ -59,10 +59,11 @@ impl Claimer for Counting {
             "published twice or not the claim"
         );
         self.publishes += 1;
-        // SAFETY: the assertion above proved `range` is the open paired claim of `inner` (each
-        // paired claim goes through `__internal_claim_paired` here, which records it), published
-        // once: `open` is now empty, so a second publish of it panics before reaching here. The
-        // caller's contract (slots hold whole events) is passed on unchanged.
+        // The assertion above proved `range` is the open paired claim of `inner` (each paired
+        // claim goes through `__internal_claim_paired` here, which records it), published once:
+        // `open` is now empty, so a second publish of it panics before reaching here.
+        // SAFETY: so `range` is `inner`'s last paired claim, unpublished; the caller's contract
+        // (its slots hold whole events) is passed on unchanged.
         unsafe { self.inner.__internal_publish_paired(range) }
     }
     fn sequencer(&self) -> &Arc<Self::Sequencer> {
