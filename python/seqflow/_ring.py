@@ -365,12 +365,14 @@ class Claim:
         self._timeout = timeout
         self._views: List[Any] = []
         self._lens: List[int] = []
+        self._open = False
         self.sequences = range(0)
 
     def __enter__(self) -> List[Any]:
         ring = self._producer._ring
         m = ring._mapping()  # before the claim: a failure here leaves nothing claimed
         start, end = self._producer._raw.claim(self._n, self._timeout)
+        self._open = True
         self.sequences = range(start, end + 1)
         size = ring._dtype.itemsize if ring._dtype is not None else ring.slot_size
         self._lens = [size] * len(self.sequences)
@@ -404,7 +406,17 @@ class Claim:
             if isinstance(v, memoryview):
                 v.release()
         self._views = []
+        self._open = False
         self._producer._raw.commit(self._lens)
+
+    def __del__(self) -> None:
+        # Entered but never exited (``__enter__`` called by hand, the claim dropped): publish
+        # what is claimed, as leaving the block would, so the producer and every consumer go on.
+        if getattr(self, "_open", False):
+            try:
+                self.__exit__(None, None, None)
+            except Exception:
+                pass
 
 
 class Consumer:

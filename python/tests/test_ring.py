@@ -40,6 +40,23 @@ def test_claim_writes_in_place():
         assert [c.get_bytes(s)[:2] for s in range(3)] == [b"00", b"01", b"02"]
 
 
+def test_a_claim_entered_and_dropped_without_exit_is_published():
+    import gc
+
+    with seqflow.Ring(capacity=8, slot_size=16) as r:
+        c = r.consumer("c")
+        claim = r.claim(2)
+        views = claim.__enter__()
+        views[0][:1] = b"a"
+        views[1][:1] = b"b"
+        del views, claim
+        gc.collect()
+        # The producer goes on, and the consumer gets the dropped claim's slots.
+        assert r.publish(b"c") == 2
+        assert c.wait_for(0, timeout=5) == 2
+        assert [c.get_bytes(s)[:1] for s in range(3)] == [b"a", b"b", b"c"]
+
+
 def test_after_dependency():
     with seqflow.Ring(capacity=8, slot_size=16) as r:
         a = r.consumer("a")

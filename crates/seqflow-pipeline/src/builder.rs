@@ -319,6 +319,7 @@ where
             name: format!("poller-{}", self.stages.len()),
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
+            lossy_followers: 0,
             exclusive: None,
             stop: None,
             runner: None,
@@ -524,6 +525,9 @@ where
             BuildError::ForeignStageGroup => Some(BuildError::ForeignStageGroup),
             BuildError::Register(e) => Some(BuildError::Register(*e)),
             BuildError::EmptyWorkerPool => Some(BuildError::EmptyWorkerPool),
+            BuildError::LossyNeverReads { capacity } => Some(BuildError::LossyNeverReads {
+                capacity: *capacity,
+            }),
             other => {
                 debug_assert!(false, "unexpected recorded error {other}");
                 None
@@ -643,6 +647,7 @@ where
             name,
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
+            lossy_followers: 0,
             exclusive: None,
             stop: Some((alert_id, alert.clone())),
             runner: Some(stage_runner(
@@ -1005,7 +1010,16 @@ where
         E: Copy,
     {
         let after = self.builder.dependency_sequences(&self.members);
+        if let Err(e) = LossySubscriber::<E, S>::check_readable(
+            &self.builder.sequencer,
+            self.builder.ring.capacity(),
+        ) {
+            self.builder.error.get_or_insert(e);
+        }
         self.builder.lossy_subscribers += 1;
+        for &id in &self.members.ids {
+            self.builder.stages[id].lossy_followers += 1;
+        }
         LossySubscriber::new(
             Arc::clone(&self.builder.sequencer),
             after,

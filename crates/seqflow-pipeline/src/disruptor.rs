@@ -89,7 +89,23 @@ where
 
     /// A poller added to the running disruptor: it starts after the highest sequence published
     /// with everything before it (as [`handle_events_with`](Self::handle_events_with))
-    /// and gates the producer from now on.
+    /// and gates the producer from now on, until it is dropped.
+    ///
+    /// It has no name: [`metrics`](Self::metrics) and [`sequence_of`](Self::sequence_of) do not
+    /// list it (a poller made on the builder is listed as `poller-N`), while
+    /// [`has_backlog`](Self::has_backlog) counts it for as long as it lives.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let (d, mut p) = Disruptor::builder(8, || 0u64).single_producer().unwrap().start().unwrap();
+    /// let mut poller = d.poller().unwrap();
+    /// p.publish(|e, _| *e = 7).unwrap();
+    /// assert!(d.has_backlog());
+    /// assert_eq!(poller.poll(|e, _, _| assert_eq!(*e, 7)).unwrap(), 1);
+    /// assert!(!d.has_backlog());
+    /// drop(poller);
+    /// d.shutdown().unwrap();
+    /// ```
     pub fn poller(&self) -> Result<Poller<E, S>, BuildError> {
         self.refuse_if_mutating("a poller added after start")?;
         let sequencer = &*self.sequencer;
@@ -118,6 +134,7 @@ where
         E: Copy,
     {
         self.refuse_if_mutating("a lossy subscriber")?;
+        LossySubscriber::<E, S>::check_readable(&self.sequencer, self.ring.capacity())?;
         Ok(LossySubscriber::new(
             Arc::clone(&self.sequencer),
             Vec::new(),

@@ -50,6 +50,16 @@ pub enum BuildError {
     /// [`DisruptorBuilder::start_at`](crate::DisruptorBuilder::start_at) was refused.
     #[error("cannot start at the chosen sequence: {0}")]
     StartAt(#[from] seqflow_sequencer::StartAtError),
+    /// A lossy subscriber on a ring where it could never read an event: the producer's next
+    /// claim of one event is kept private (the single-producer sequencer does not record it),
+    /// so the subscriber must assume that claim is being written, and with one slot that is
+    /// the slot of every event it would read. Use a ring of two slots or more, or the
+    /// multi-producer sequencer.
+    #[error("a lossy subscriber on a single-producer ring of {capacity} slot could never read an event (the producer may be writing the only slot at any time): use a ring of 2 slots or more")]
+    LossyNeverReads {
+        /// The ring's capacity.
+        capacity: usize,
+    },
     /// [`DisruptorBuilder::start_at`](crate::DisruptorBuilder::start_at) after a lossy
     /// subscriber was made: the subscriber already holds the old first sequence.
     #[error("call start_at before making lossy subscribers: one made earlier would read from the old first sequence")]

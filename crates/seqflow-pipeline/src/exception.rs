@@ -66,6 +66,20 @@ pub trait ExceptionHandler<E: ?Sized>: Send + Sync + 'static {
         event: &E,
     ) -> ExceptionAction;
 
+    /// The handler failed where no event can be shown: in `on_batch_start` (`seq` is the
+    /// batch's first event, which is then handled as usual on `Continue`), in `on_timeout`
+    /// (`seq` is the stage's sequence), or after it released the event at `seq` it was
+    /// handling (the slot may hold a newer event already). Default:
+    /// [`ExceptionAction::Continue`]; [`PanicPolicy`] answers as for an event.
+    fn handle_exception_without_event(
+        &self,
+        failure: &HandlerFailure,
+        seq: i64,
+    ) -> ExceptionAction {
+        let _ = (failure, seq);
+        ExceptionAction::Continue
+    }
+
     /// `on_start` failed. Default: [`ExceptionAction::Continue`] (the stage runs).
     fn handle_on_start_exception(&self, failure: &HandlerFailure) -> ExceptionAction {
         let _ = failure;
@@ -78,12 +92,23 @@ pub trait ExceptionHandler<E: ?Sized>: Send + Sync + 'static {
     }
 }
 
-impl<E: ?Sized> ExceptionHandler<E> for PanicPolicy {
-    fn handle_event_exception(&self, _: &HandlerFailure, _: i64, _: &E) -> ExceptionAction {
+impl PanicPolicy {
+    /// The action this policy takes on any failure.
+    fn action(&self) -> ExceptionAction {
         match self {
             PanicPolicy::LogAndContinue => ExceptionAction::Continue,
             PanicPolicy::Halt => ExceptionAction::Halt,
         }
+    }
+}
+
+impl<E: ?Sized> ExceptionHandler<E> for PanicPolicy {
+    fn handle_event_exception(&self, _: &HandlerFailure, _: i64, _: &E) -> ExceptionAction {
+        self.action()
+    }
+
+    fn handle_exception_without_event(&self, _: &HandlerFailure, _: i64) -> ExceptionAction {
+        self.action()
     }
 }
 
@@ -95,6 +120,14 @@ impl<E: ?Sized, H: ExceptionHandler<E> + ?Sized> ExceptionHandler<E> for std::sy
         event: &E,
     ) -> ExceptionAction {
         (**self).handle_event_exception(failure, seq, event)
+    }
+
+    fn handle_exception_without_event(
+        &self,
+        failure: &HandlerFailure,
+        seq: i64,
+    ) -> ExceptionAction {
+        (**self).handle_exception_without_event(failure, seq)
     }
 
     fn handle_on_start_exception(&self, failure: &HandlerFailure) -> ExceptionAction {

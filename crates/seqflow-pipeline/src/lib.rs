@@ -76,7 +76,7 @@ pub use handler_mut::EventHandlerMut;
 pub use lossy::LossySubscriber;
 pub use lossy_read::{Lapped, LossyCursor};
 pub use metrics::{Metrics, MetricsHandle, StageMetrics};
-pub use pacing::Pacing;
+pub use pacing::{Pacer, Pacing};
 pub use policy::PanicPolicy;
 pub use poll_core::{PollCore, PollMisuse};
 pub use poll_guard::{Iter as PollGuardIter, PollGuard};

@@ -1,6 +1,6 @@
 //! [`LossySubscriber`]: a best-effort reader that never holds the producer back.
 
-use crate::{LossyCursor, LossyError};
+use crate::{BuildError, LossyCursor, LossyError};
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{
     deadline_after, Alert, OwnedRef, ReadOnlySequence, SequenceBarrier, WaitError, WaitStrategy,
@@ -52,6 +52,17 @@ pub struct LossySubscriber<E, S: Sequencer> {
 }
 
 impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
+    /// Whether a subscriber on `sequencer`'s ring of `capacity` slots can ever read an event:
+    /// not when the producer's private claim (the part of `claim_bound` beyond `claimed`, which
+    /// a subscriber must treat as being written) covers the whole ring.
+    pub(crate) fn check_readable(sequencer: &S, capacity: usize) -> Result<(), BuildError> {
+        let private = sequencer.claim_bound().saturating_sub(sequencer.claimed());
+        if private >= capacity as i64 {
+            return Err(BuildError::LossyNeverReads { capacity });
+        }
+        Ok(())
+    }
+
     pub(crate) fn new(
         sequencer: Arc<S>,
         after: Vec<OwnedRef<ReadOnlySequence>>,

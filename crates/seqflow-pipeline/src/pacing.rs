@@ -111,13 +111,71 @@ impl Default for Pacing {
     }
 }
 
+/// The pause a poll loop owes after its last batch: a [`Pacing`] and what it asked for after
+/// the batch just handled. Every stage's loop keeps one, and so does the shared-memory
+/// consumer's `poll_batch`; a loop written around a poll call can keep one too.
+///
+/// After a batch, [`handled`](Self::handled) records the pause the batch calls for. Before the
+/// next wait, [`take`](Self::take) hands it over (and clears it); the loop gives it with
+/// [`Pacer::pause`] only if its feed has nothing new, as a stage's loop does when its feed's
+/// `should_pace` says so.
+///
+/// ```
+/// use seqflow_pipeline::{Pacer, Pacing};
+/// let mut pacer = Pacer::new(Pacing::DEFAULT);
+/// pacer.handled(5);
+/// assert_eq!(pacer.take(), 20);
+/// assert_eq!(pacer.take(), 0, "taken once");
+/// pacer.handled(1); // a single event: no pause
+/// assert_eq!(pacer.take(), 0);
+/// Pacer::pause(20, || false); // 20 spin hints
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pacer {
+    pacing: Pacing,
+    owed: u32,
+}
+
+impl Pacer {
+    /// A pacer that owes nothing yet.
+    pub const fn new(pacing: Pacing) -> Self {
+        Pacer { pacing, owed: 0 }
+    }
+
+    /// Its pacing.
+    pub const fn pacing(&self) -> Pacing {
+        self.pacing
+    }
+
+    /// A batch of `events` events was just handled: owe the pause it calls for (none after a
+    /// single event).
+    #[inline]
+    pub fn handled(&mut self, events: i64) {
+        self.owed = self.pacing.spins_after(events);
+    }
+
+    /// The spin hints owed before the next wait (0 when none); owes nothing afterwards.
+    #[inline]
+    pub fn take(&mut self) -> u32 {
+        std::mem::take(&mut self.owed)
+    }
+
+    /// Give `spins` spin hints, or fewer once `stopping` says the loop must stop: it is looked
+    /// at every 64 hints (never during a pause of 64 or fewer), so that a long pause does not
+    /// delay a halt or a removal.
+    #[inline]
+    pub fn pause(spins: u32, stopping: impl Fn() -> bool) {
+        pause(spins, stopping);
+    }
+}
+
 /// Spin hints between two looks at the stop signal during a pause.
 const SPINS_PER_STOP_CHECK: u32 = 64;
 
 /// Give `spins` spin hints, or fewer once `stopping` says the stage must stop (looked at every
 /// 64 hints, so that a pause longer than the default does not delay a halt or a removal).
 #[inline]
-pub(crate) fn pause(spins: u32, stopping: impl Fn() -> bool) {
+fn pause(spins: u32, stopping: impl Fn() -> bool) {
     let mut left = spins;
     while left > 0 {
         let step = left.min(SPINS_PER_STOP_CHECK);

@@ -163,34 +163,57 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         Ok(())
     }
 
+    /// Whether a loop that has just handled several events should pause before it waits for
+    /// the next one: the feed's [`should_pace`](EventFeed::should_pace) for `sequence() + 1`
+    /// (see [`Pacer`](crate::Pacer)).
+    #[inline]
+    pub fn should_pace(&mut self) -> bool {
+        let next = self.feed.sequence() + 1;
+        self.feed.should_pace(next)
+    }
+
     /// Hand every event of `next..=upto` (available, from `sequence() + 1`) to
-    /// `handler(event, seq, end_of_batch)`, then release them; how many.
+    /// `handler(event, seq, end_of_batch)`, then release them; how many. If the handler panics,
+    /// the events it finished before are released and the panic goes on: the event it panicked
+    /// on, and those after it, are handed out again by the next poll.
     #[inline]
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);
-        // Runs of consecutive slots (split where the ring wraps), each walked by offset from
-        // its first event; the loop stops at `upto` before stepping past it (the end of the
-        // sequence space is a valid `upto`).
-        let mut seq = next;
-        while seq <= upto {
-            let run_end = self.feed.run_end(seq, upto);
-            // SAFETY: as in `get`: available and above the feed's sequence, which moves only
-            // after the loop; `run_end` ends a run.
-            let walked = unsafe {
-                self.feed.visit_run(seq, run_end, |s, event| {
-                    // SAFETY: as above; nobody writes the slot while the handler reads it.
-                    handler(event.as_ref(), s, s == upto);
-                    Ok::<(), std::convert::Infallible>(())
-                })
-            };
-            if let Err(never) = walked {
-                match never {}
+        // The last event the handler finished.
+        let mut done = next - 1;
+        let feed = &self.feed;
+        let walked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // Runs of consecutive slots (split where the ring wraps), each walked by offset
+            // from its first event; the loop stops at `upto` before stepping past it (the end
+            // of the sequence space is a valid `upto`).
+            let mut seq = next;
+            while seq <= upto {
+                let run_end = feed.run_end(seq, upto);
+                // SAFETY: as in `get`: available and above the feed's sequence, which moves
+                // only after the loop; `run_end` ends a run.
+                let walked = unsafe {
+                    feed.visit_run(seq, run_end, |s, event| {
+                        // SAFETY: as above; nobody writes the slot while the handler reads it.
+                        handler(event.as_ref(), s, s == upto);
+                        done = s;
+                        Ok::<(), std::convert::Infallible>(())
+                    })
+                };
+                if let Err(never) = walked {
+                    match never {}
+                }
+                if run_end == upto {
+                    break;
+                }
+                seq = run_end + 1;
             }
-            if run_end == upto {
-                break;
+        }));
+        if let Err(panic) = walked {
+            if done >= next {
+                self.release_through(done);
             }
-            seq = run_end + 1;
+            std::panic::resume_unwind(panic);
         }
         if upto >= next {
             self.release_through(upto);

@@ -163,7 +163,9 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
 
     /// Handle every event available now (without waiting) with `handler(event, seq,
     /// end_of_batch)`, then release them; returns how many were handled (0: none now).
-    /// [`PollError::Alerted`] once the disruptor is shutting down and nothing is left.
+    /// [`PollError::Alerted`] once the disruptor is shutting down and nothing is left. If the
+    /// handler panics, the events it finished are released and the panic propagates; the next
+    /// poll starts again at the event it panicked on.
     ///
     /// ```
     /// use seqflow_pipeline::{Disruptor, PollError};

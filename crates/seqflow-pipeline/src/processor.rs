@@ -3,6 +3,7 @@
 //! [`EventFeed`]: the heap ring in one process, a shared segment across processes.
 
 use crate::feed::{EventFeed, FeedError};
+use crate::pacing::Pacer;
 use crate::poll_ends::PollEnds;
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::{panic_message, PipelineShared};
@@ -77,6 +78,21 @@ impl<E: ?Sized + 'static, F: EventFeed<E>> StageContext<E, F> {
         self.record(seq, &failure, action)
     }
 
+    /// The handler failed where no event can be shown (`on_batch_start`, `on_timeout`, or
+    /// after releasing the event at `seq`): ask the exception handler, log, count; returns
+    /// `true` if the pipeline halts (the stage must stop).
+    pub fn failed_without_event(&self, seq: i64, failure: HandlerFailure) -> bool {
+        let action = match catch_unwind(AssertUnwindSafe(|| {
+            self.exceptions()
+                .handle_exception_without_event(&failure, seq)
+        })) {
+            Ok(action) => action,
+            // As in `event_failed`: a panicking exception handler halts.
+            Err(_) => ExceptionAction::Halt,
+        };
+        self.record(seq, &failure, action)
+    }
+
     /// Log and count `failure`; on `Halt`, halt the pipeline (producers waiting for room give
     /// up with `ClaimError::Halted`). Returns whether the stage must stop.
     pub fn record(&self, seq: i64, failure: &HandlerFailure, action: ExceptionAction) -> bool {
@@ -137,24 +153,23 @@ where
     let max_batch = ctx.options.max_batch.max(1);
     let timeout = ctx.options.timeout;
     let rewind = ctx.options.rewind;
-    let pacing = ctx.options.pacing;
     let mut rewinds = 0u32;
     let mut next = ctx.feed.sequence() + 1;
     // Where recent polls found the published events to end (see `PollEnds::batch_end`).
     let mut poll_ends = PollEnds::new();
-    // Spin hints to give before the next wait if nothing new is there (see `Pacing`).
-    let mut pause_spins = 0;
+    // The pause owed before the next wait if nothing new is there (see `Pacing`).
+    let mut pacer = Pacer::new(ctx.options.pacing);
     while !ctx.stopping() {
-        if pause_spins > 0 {
-            if ctx.feed.should_pace(next) {
-                crate::pacing::pause(pause_spins, || ctx.stopping());
-            }
-            pause_spins = 0;
+        let owed = pacer.take();
+        if owed > 0 && ctx.feed.should_pace(next) {
+            Pacer::pause(owed, || ctx.stopping());
         }
         let available = match ctx.feed.wait_for(next, timeout) {
             Ok(available) => available,
             Err(FeedError::Timeout) => {
-                timed_out(&ctx, &mut handler, next - 1);
+                if timed_out(&ctx, &mut handler, next - 1) {
+                    break;
+                }
                 continue;
             }
             Err(FeedError::Stopped) => break,
@@ -185,8 +200,17 @@ where
         };
         let releaser = Releaser::new(start - 1, &publish);
         let mut current = start;
+        // Apart from the events: a failure here is nobody's event, and the batch is handled
+        // after it unless the exception handler halts.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| {
+            handler.on_batch_start(end - start + 1, available - start + 1)
+        })) {
+            let failure = HandlerFailure::Panicked(panic_message(&*payload));
+            if ctx.failed_without_event(start, failure) {
+                break;
+            }
+        }
         let batch = catch_unwind(AssertUnwindSafe(|| {
-            handler.on_batch_start(end - start + 1, available - start + 1);
             while current <= end {
                 // The halt check runs once per chunk: per event it would keep the handler's
                 // state and the ring in memory instead of registers (23 vs 11 instructions per
@@ -226,7 +250,7 @@ where
             Ok(Ok(())) => {
                 rewinds = 0;
                 ctx.feed.set_sequence(current - 1);
-                pause_spins = pacing.spins_after(current - start);
+                pacer.handled(current - start);
                 next = current;
                 ctx.feed.signal();
                 continue;
@@ -268,7 +292,7 @@ where
         } else {
             // The handler released this very event before failing: it may be overwritten, so the
             // exception handler does not see it.
-            ctx.record(current, &failure, ExceptionAction::Continue)
+            ctx.failed_without_event(current, failure)
         };
         if stop {
             // The stage's sequence stays where the handler left it (the batch start, or what it
@@ -286,15 +310,19 @@ where
     ctx.feed.sequence()
 }
 
-/// A wait timed out: tell the handler (a panic there is logged and counted, nothing more).
+/// A wait timed out: tell the handler (a panic there goes to the exception handler, without
+/// an event); returns whether the stage must stop.
 #[cold]
-fn timed_out<E: ?Sized + 'static, F: EventFeed<E>, H: EventHandler<E>>(
+pub(crate) fn timed_out<E: ?Sized + 'static, F: EventFeed<E>, H: EventHandler<E>>(
     ctx: &StageContext<E, F>,
     handler: &mut H,
     seq: i64,
-) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq))) {
-        let failure = HandlerFailure::Panicked(panic_message(&*payload));
-        ctx.record(seq, &failure, ExceptionAction::Continue);
+) -> bool {
+    match catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq))) {
+        Ok(()) => false,
+        Err(payload) => {
+            let failure = HandlerFailure::Panicked(panic_message(&*payload));
+            ctx.failed_without_event(seq, failure)
+        }
     }
 }

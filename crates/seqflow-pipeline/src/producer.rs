@@ -253,6 +253,13 @@ impl<E: ?Sized, C: Claimer + Clone> Clone for Producer<E, C> {
 
 /// Claimed slots being written; published on [`commit`](Self::commit) or drop.
 ///
+/// A guard that is leaked (`std::mem::forget`) never publishes its slots. On a multi-producer
+/// ring that leaves a hole: the stages stop in front of it, events published after it are never
+/// handled, and `shutdown` drains only up to it (the cursor it reports is the last sequence
+/// with nothing missing before it). On a single-producer ring, the producer's next claim
+/// publishes past it, and the leaked slots are handled with whatever was written into them.
+/// Nothing unsound follows, but do not leak guards.
+///
 /// ```
 /// use seqflow_pipeline::Disruptor;
 /// let (d, mut p) = Disruptor::builder(8, || 0u32).single_producer().unwrap().start().unwrap();

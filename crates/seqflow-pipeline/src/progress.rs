@@ -30,9 +30,13 @@ where
     /// ```
     pub fn has_backlog(&self) -> bool {
         let published = self.cursor();
+        // The stages and pollers added before start or by `handle_events_with` on the running
+        // disruptor, then every consumer that gates the producers, which also counts the
+        // pollers made by `Disruptor::poller` (they are in no list).
         self.stages
             .iter()
             .any(|s| s.registration.sequence().get() < published)
+            || self.sequencer.gating().minimum(i64::MAX) < published
     }
 
     /// The last sequence the stage (or poller) named `name` has finished, or `None` if nothing

@@ -193,11 +193,13 @@ where
                 stage: name.to_owned(),
             });
         }
+        let lossy = (0..stage.lossy_followers).map(|k| format!("lossy-subscriber-{k}"));
         let dependents: Vec<String> = self
             .stages
             .iter()
             .filter(|s| s.deps.contains(&index))
             .map(|s| s.name.clone())
+            .chain(lossy)
             .collect();
         if !dependents.is_empty() {
             return Err(RemoveStageError::HasDependents {

@@ -5,7 +5,7 @@ use crate::feed::{EventFeed, FeedError};
 use crate::processor::StageContext;
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::panic_message;
-use crate::{EventError, EventHandler, ExceptionAction, HandlerFailure};
+use crate::{EventError, EventHandler, HandlerFailure};
 use seqflow_sequence::{OwnedRef, Sequence};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
@@ -49,9 +49,8 @@ where
             Ok((next, _)) => next,
             Err(FeedError::Timeout) => {
                 let seq = ctx.feed.sequence();
-                if let Err(payload) = catch_unwind(AssertUnwindSafe(|| handler.on_timeout(seq))) {
-                    let failure = HandlerFailure::Panicked(panic_message(&*payload));
-                    ctx.record(seq, &failure, ExceptionAction::Continue);
+                if crate::processor::timed_out(&ctx, &mut handler, seq) {
+                    break;
                 }
                 continue;
             }
@@ -95,7 +94,8 @@ where
                 let event = unsafe { ctx.feed.event(seq) };
                 ctx.event_failed(seq, event, failure)
             }
-            Some(failure) => ctx.record(seq, &failure, ExceptionAction::Continue),
+            // Released before failing: the slot may be overwritten, no event is shown.
+            Some(failure) => ctx.failed_without_event(seq, failure),
             None => false,
         };
         // Nothing in hand only once the exception handler is done with the event too: a worker

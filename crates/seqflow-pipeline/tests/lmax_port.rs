@@ -99,6 +99,7 @@ fn recorder(log: &Log) -> impl FnMut(&i64, i64, bool) + Send + 'static {
 #[derive(Default)]
 struct Recording {
     events: Mutex<Vec<(String, i64, i64)>>,
+    without_event: Mutex<Vec<(String, i64)>>,
     starts: Mutex<Vec<String>>,
     shutdowns: Mutex<Vec<String>>,
     action: Option<ExceptionAction>,
@@ -107,6 +108,13 @@ struct Recording {
 impl ExceptionHandler<i64> for Recording {
     fn handle_event_exception(&self, f: &HandlerFailure, seq: i64, e: &i64) -> ExceptionAction {
         self.events.lock().unwrap().push((f.to_string(), seq, *e));
+        self.action.unwrap_or(ExceptionAction::Continue)
+    }
+    fn handle_exception_without_event(&self, f: &HandlerFailure, seq: i64) -> ExceptionAction {
+        self.without_event
+            .lock()
+            .unwrap()
+            .push((f.to_string(), seq));
         self.action.unwrap_or(ExceptionAction::Continue)
     }
     fn handle_on_start_exception(&self, f: &HandlerFailure) -> ExceptionAction {
@@ -2636,12 +2644,16 @@ fn probe_halt_with_backlog_returns_promptly_and_producer_halted() {
     });
 }
 
+/// A panic in `on_batch_start` is reported once, without an event (none was being handled),
+/// and the batch's events are all handled after it; under `Halt` none is.
 #[test]
-fn probe_on_batch_start_panic_is_reported_once() {
+fn probe_on_batch_start_panic_is_reported_once_and_skips_no_event() {
     watchdog(30, || {
-        struct B(bool);
+        struct B(bool, Log);
         impl EventHandler<i64> for B {
-            fn on_event(&mut self, _: &i64, _: i64, _: bool) {}
+            fn on_event(&mut self, e: &i64, seq: i64, eob: bool) {
+                self.1.lock().unwrap().push((seq, *e, eob));
+            }
             fn on_batch_start(&mut self, _: i64, _: i64) {
                 if !self.0 {
                     self.0 = true;
@@ -2649,16 +2661,31 @@ fn probe_on_batch_start_panic_is_reported_once() {
                 }
             }
         }
-        let rec = Arc::new(Recording::default());
-        let mut b = blocking_single(8);
-        b.handle_events_with(B(false))
-            .exception_handler(rec.clone());
-        let (d, mut p) = b.start().unwrap();
-        p.publish(|e, _| *e = 3).unwrap();
-        d.shutdown().unwrap();
-        let ev = rec.events.lock().unwrap();
-        assert_eq!(ev.len(), 1);
-        assert_eq!((ev[0].1, ev[0].2), (0, 3));
+        for action in [ExceptionAction::Continue, ExceptionAction::Halt] {
+            let log: Log = Default::default();
+            let rec = Arc::new(Recording {
+                action: Some(action),
+                ..Recording::default()
+            });
+            let mut b = blocking_single(8);
+            b.handle_events_with(B(false, log.clone()))
+                .exception_handler(rec.clone());
+            let (d, mut p) = b.start().unwrap();
+            p.publish_batch(3, |e, s| *e = 10 + s).unwrap();
+            let result = d.shutdown();
+            assert!(rec.events.lock().unwrap().is_empty());
+            let without = rec.without_event.lock().unwrap();
+            assert_eq!(without.len(), 1);
+            assert_eq!(without[0].1, 0, "reported at the batch's first sequence");
+            let handled = log.lock().unwrap().clone();
+            if action == ExceptionAction::Continue {
+                result.unwrap();
+                assert_eq!(handled, vec![(0, 10, false), (1, 11, false), (2, 12, true)]);
+            } else {
+                assert!(result.is_err(), "a halt is reported by shutdown");
+                assert!(handled.is_empty());
+            }
+        }
     });
 }
 

@@ -131,3 +131,55 @@ fn events_published_one_at_a_time_all_arrive_and_none_wait_for_more() {
         assert_eq!((n, got), (3, vec![EVENTS, EVENTS + 1, EVENTS + 2]));
     });
 }
+
+/// A busy-spinning consumer paced at the longest pause (`Pacing::MAX_SPINS` after every batch of
+/// two or more) and one paced by default, behind a producer publishing one event at a time and
+/// sometimes a few at once: every event arrives once, in order. A halt raised right after a
+/// batch ends the next `poll_batch` (after its pause) with `Alerted`.
+#[test]
+fn paced_busy_consumers_get_every_event_and_see_a_halt() {
+    use seqflow_shm::{ConsumeError, Pacing};
+    for pacing in [Pacing::new(u32::MAX, u32::MAX), Pacing::DEFAULT] {
+        let seg = Seg::new("pollpaced");
+        let busy = ShmOptions {
+            wait: WaitKind::BusySpin,
+            ..Default::default()
+        };
+        let ring = ShmRing::<u64>::create(&seg.name, 128, busy).unwrap();
+        let mut consumer = ring.consumer("c").unwrap();
+        consumer.set_pacing(pacing);
+        let mut producer = ring.producer().unwrap();
+        const EVENTS: u64 = 50_000;
+        let mut consumer = std::thread::scope(|s| {
+            let polling = s.spawn(move || {
+                let mut next = 0u64;
+                while next < EVENTS {
+                    consumer
+                        .poll_batch(LONG, |e, seq, _| {
+                            assert_eq!((*e, seq), (next, next as i64));
+                            next += 1;
+                        })
+                        .unwrap();
+                }
+                consumer
+            });
+            let mut size = sizes(11);
+            let mut v = 0;
+            while v < EVENTS {
+                let n = (1 + size(4)).min(EVENTS - v);
+                producer
+                    .publish_batch(n as usize, |e, seq| *e = seq as u64)
+                    .unwrap();
+                v += n;
+            }
+            polling.join().unwrap()
+        });
+        producer.publish_batch(3, |e, seq| *e = seq as u64).unwrap();
+        assert_eq!(consumer.poll_batch(LONG, |_, _, _| {}), Ok(3));
+        ring.halt_all();
+        assert_eq!(
+            consumer.poll_batch(LONG, |_, _, _| {}),
+            Err(ConsumeError::Alerted)
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! Cases an adversarial review found wrong, each pinned: a stage a lossy subscriber follows
+//! cannot be removed; a lossy subscriber that could never read is refused; a poller made on the
+//! running disruptor counts in `has_backlog`.
+
+use seqflow_pipeline::{BuildError, Disruptor, LossyError, MultiProducerMode, RemoveStageError};
+use seqflow_sequence::BlockingWait;
+use std::time::Duration;
+
+#[test]
+fn a_stage_a_lossy_subscriber_follows_cannot_be_removed() {
+    let mut b = Disruptor::builder(8, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let mut sub = b
+        .handle_events_with(|_: &u64, _, _| {})
+        .named("a")
+        .then_lossy_subscriber();
+    b.handle_events_with(|_: &u64, _, _| {}).named("other");
+    let (mut d, mut p) = b.start().unwrap();
+    match d.remove_stage("a") {
+        Err(RemoveStageError::HasDependents { stage, dependents }) => {
+            assert_eq!(stage, "a");
+            assert_eq!(dependents, vec!["lossy-subscriber-0".to_string()]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // The subscriber still gets events through "a".
+    p.publish(|e, _| *e = 5).unwrap();
+    assert_eq!(sub.next_timeout(Some(Duration::from_secs(10))), Ok((0, 5)));
+    assert_eq!(d.remove_stage("other"), Ok(0));
+    drop(sub);
+    d.shutdown().unwrap();
+}
+
+#[test]
+fn a_lossy_subscriber_that_could_never_read_is_refused() {
+    // Single producer, one slot: the producer's next (unrecorded) claim is that slot.
+    let (d, mut p) = Disruptor::builder(1, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    assert!(matches!(
+        d.lossy_subscriber(),
+        Err(BuildError::LossyNeverReads { capacity: 1 })
+    ));
+    p.publish(|e, _| *e = 1).unwrap();
+    d.shutdown().unwrap();
+
+    let mut b = Disruptor::builder(1, || 0u64).single_producer().unwrap();
+    let _sub = b
+        .handle_events_with(|_: &u64, _, _| {})
+        .then_lossy_subscriber();
+    assert!(matches!(
+        b.start().map(|_| ()),
+        Err(BuildError::LossyNeverReads { capacity: 1 })
+    ));
+
+    // Two slots (single producer) and one slot (multi producer) read every event they keep up
+    // with.
+    let (d, mut p) = Disruptor::builder(2, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut sub = d.lossy_subscriber().unwrap();
+    for i in 0..5 {
+        p.publish(|e, _| *e = i).unwrap();
+        assert_eq!(sub.try_next(), Ok((i as i64, i)));
+    }
+    drop(sub);
+    d.shutdown().unwrap();
+    let (d, mut p) = Disruptor::builder(1, || 0u64)
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut sub = d.lossy_subscriber().unwrap();
+    for i in 0..5 {
+        p.publish(|e, _| *e = i).unwrap();
+        assert_eq!(sub.try_next(), Ok((i as i64, i)));
+    }
+    assert_eq!(sub.try_next(), Err(LossyError::Timeout));
+    drop(sub);
+    d.shutdown().unwrap();
+}
+
+#[test]
+fn a_poller_made_on_the_running_disruptor_counts_in_has_backlog() {
+    let (d, mut p) = Disruptor::builder(8, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut poller = d.poller().unwrap();
+    assert!(!d.has_backlog());
+    for i in 0..4 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    assert!(d.has_backlog());
+    assert_eq!(poller.poll(|_, _, _| {}).unwrap(), 4);
+    assert!(!d.has_backlog());
+    drop(poller);
+    d.shutdown().unwrap();
+}
+
+/// A poll whose handler panics releases the events finished before the panic: the next poll
+/// starts at the event it panicked on, and no finished event comes back.
+#[test]
+fn a_panicking_poll_handler_releases_what_it_finished() {
+    let mut b = Disruptor::builder(8, || 0u64)
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    let mut poller = b.poller().unwrap();
+    let (d, mut p) = b.start().unwrap();
+    p.publish_batch(5, |e, seq| *e = seq as u64).unwrap();
+    let mut seen = Vec::new();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poller.poll(|e, _, _| {
+            assert!(*e != 2, "fails on 2");
+            seen.push(*e);
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(seen, vec![0, 1]);
+    assert_eq!(poller.sequence(), 1);
+    let mut again = Vec::new();
+    assert_eq!(poller.poll(|e, _, _| again.push(*e)).unwrap(), 3);
+    assert_eq!(again, vec![2, 3, 4]);
+    drop(poller);
+    d.shutdown().unwrap();
+}
