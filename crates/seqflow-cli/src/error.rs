@@ -30,11 +30,12 @@ pub enum CliError {
     Shm(#[from] ShmError),
     /// `seqflow rm` without `--force` found a process still attached.
     #[error(
-        "{name} is in use by a live process; not removed (use --force to remove the name anyway)"
+        "{} in use by a live process; not removed (use --force to remove the name anyway)",
+        if names.len() == 1 { format!("{} is", names[0]) } else { format!("{} are", names.join(", ")) }
     )]
     InUse {
-        /// The segment name.
-        name: String,
+        /// The segments left in place (every other one named was removed).
+        names: Vec<String>,
     },
     /// The perf test's disruptor could not be built.
     #[error("could not build the disruptor: {0}")]

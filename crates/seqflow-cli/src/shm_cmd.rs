@@ -181,6 +181,9 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
             .map(|n| args.ns.full(n))
             .collect::<Result<_, _>>()?,
     };
+    // A ring in use is left in place and the others are still removed; the ones left are
+    // reported together at the end.
+    let mut in_use = Vec::new();
     for name in &names {
         if args.force {
             seqflow_shm::remove(name)?;
@@ -188,10 +191,14 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
         } else if seqflow_shm::remove_if_stale(name)? {
             writeln!(out, "removed {name} (stale)")?;
         } else {
-            return Err(CliError::InUse { name: name.clone() });
+            in_use.push(name.clone());
         }
     }
-    Ok(())
+    if in_use.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::InUse { names: in_use })
+    }
 }
 
 #[cfg(test)]

@@ -250,6 +250,38 @@ fn namespaces_list_inspect_and_remove_one_runs_rings() {
     assert_eq!(seqflow_shm::list(Some(&other)).unwrap().len(), 1);
 }
 
+/// `rm --namespace` with one ring in use: the stale rings are still removed, the one in use is
+/// kept and reported, and the exit status says not everything went.
+#[test]
+fn rm_of_a_namespace_removes_the_stale_rings_past_one_in_use() {
+    use seqflow_shm::SegmentName;
+    let ns = format!("clitest-busy-{}", std::process::id());
+    let names: Vec<SegmentName> = ["a-live", "b-stale", "c-stale"]
+        .iter()
+        .map(|n| SegmentName::namespaced(&ns, n).unwrap())
+        .collect();
+    let _cleanup: Vec<Name> = names.iter().map(|n| Name(n.to_string())).collect();
+    let live = ShmRing::<u64>::create(names[0].as_str(), 8, ShmOptions::default()).unwrap();
+    for n in &names[1..] {
+        drop(ShmRing::<u64>::create(n.as_str(), 8, ShmOptions::default()).unwrap());
+        assert!(detached(n.as_str()), "{n} still attached");
+    }
+    let o = seqflow(&["rm", "--namespace", &ns]);
+    assert!(!o.status.success(), "a ring in use was left: not a success");
+    assert!(
+        text(&o.stderr).contains(&format!("/{ns}:a-live is in use")),
+        "{}",
+        text(&o.stderr)
+    );
+    let left: Vec<String> = seqflow_shm::list(Some(&ns))
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert_eq!(left, vec![names[0].to_string()], "the stale rings are gone");
+    assert!(!live.is_unlinked());
+}
+
 #[test]
 fn rm_force_removes_a_live_segment() {
     let name = Name::new("force");

@@ -13,7 +13,7 @@ pub enum CapacityError {
     #[error("ring capacity must be at least 1")]
     Zero,
     /// Slots are found by masking, so the size must be a power of two.
-    #[error("ring capacity {0} is not a power of two (try {next})", next = .0.checked_next_power_of_two().unwrap_or(0))]
+    #[error("ring capacity {0} is not a power of two (try {next})", next = .0.checked_next_power_of_two().unwrap_or(MAX_CAPACITY))]
     NotPowerOfTwo(usize),
     /// Larger than sequences (i64) or the index arithmetic can address.
     #[error("ring capacity {0} is too large (at most 2^30 slots)")]
@@ -72,10 +72,11 @@ impl Capacity {
     pub const fn new(size: usize) -> Result<Self, CapacityError> {
         if size == 0 {
             Err(CapacityError::Zero)
+        } else if size > MAX_CAPACITY {
+            // Before the power-of-two check, whose message suggests the next power of two.
+            Err(CapacityError::TooLarge(size))
         } else if !size.is_power_of_two() {
             Err(CapacityError::NotPowerOfTwo(size))
-        } else if size > MAX_CAPACITY {
-            Err(CapacityError::TooLarge(size))
         } else {
             Ok(Self {
                 mask: size - 1,
@@ -170,8 +171,15 @@ mod tests {
         );
         assert_eq!(
             Capacity::new(usize::MAX),
-            Err(CapacityError::NotPowerOfTwo(usize::MAX))
+            Err(CapacityError::TooLarge(usize::MAX))
         );
+        assert_eq!(
+            Capacity::new((1 << 30) + 1),
+            Err(CapacityError::TooLarge((1 << 30) + 1))
+        );
+        assert!(CapacityError::NotPowerOfTwo((1 << 29) + 1)
+            .to_string()
+            .contains("try 1073741824"));
         assert!(Capacity::new(1).is_ok());
         assert!(CapacityError::NotPowerOfTwo(6)
             .to_string()

@@ -311,11 +311,19 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
             after: if registered {
                 let n =
                     (entry.upstream_len.load(Ordering::Relaxed) as usize).min(entry.upstream.len());
-                entry.upstream[..n]
+                // The workers of a followed pool are recorded one by one, all with the pool's
+                // name: each name is listed once.
+                let mut after: Vec<String> = Vec::new();
+                for up in entry.upstream[..n]
                     .iter()
                     .filter_map(|i| segment.registry.get(i.load(Ordering::Relaxed) as usize))
-                    .map(|up| up.label.load())
-                    .collect()
+                {
+                    let label = up.label.load();
+                    if !after.contains(&label) {
+                        after.push(label);
+                    }
+                }
+                after
             } else {
                 Vec::new()
             },

@@ -62,7 +62,9 @@ pub struct ShmOptions {
     pub max_consumers: usize,
     /// Producer slots for [`ProducerMode::MultiCas`] (ignored, and 1, for single). Default 16.
     pub max_producers: usize,
-    /// Worker pools. Default 4.
+    /// Worker pools: distinct pool names over the life of the segment (a pool keeps its slot,
+    /// name and work cursor, even once its last worker is gone, so that a worker joining later
+    /// and the stages that follow it find the same pool). Default 4.
     pub max_pools: usize,
     /// How every process of the segment waits. Default [`WaitKind::Futex`].
     pub wait: WaitKind,

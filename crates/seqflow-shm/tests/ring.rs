@@ -456,6 +456,14 @@ fn inspect_shows_who_runs_after_whom() {
     assert!(info.to_string().contains("after journal, audit"), "{info}");
     let journal = info.consumers.iter().find(|c| c.name == "journal").unwrap();
     assert!(journal.after.is_empty());
+
+    // After a pool of two workers: the pool is named once, not once per worker.
+    let _w0 = ring.worker("pool").unwrap();
+    let _w1 = ring.worker("pool").unwrap();
+    let _settle = ring.consumer_after("settle", &["pool"]).unwrap();
+    let info = ring.inspect();
+    let settle = info.consumers.iter().find(|c| c.name == "settle").unwrap();
+    assert_eq!(settle.after, vec!["pool".to_string()]);
 }
 
 /// A file that is not a seqflow segment is never removed or reused, whatever its contents.
