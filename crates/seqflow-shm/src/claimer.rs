@@ -9,6 +9,7 @@
 //! dead consumers' slots so it can go on. It refuses claims on a closed or halted ring, and in a
 //! forked child that inherited it.
 
+use crate::header::Status;
 use crate::liveness::{current_pid, holder_alive, PRODUCER_BASE};
 use crate::lock::HeldLock;
 use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE};
@@ -44,6 +45,9 @@ pub struct ShmClaimer {
     /// it, and a reference of its own is one load away rather than a walk through the ring
     /// and a bounds check each time.
     slot_ref: OwnedRef<ProducerSlot>,
+    /// The header's status line (closed, halted), read twice per claim: a reference of its
+    /// own for the same reason.
+    status: OwnedRef<Status>,
     lock: Option<HeldLock>,
     owner_pid: u32,
     /// The fork epoch when attached: a different one means an inherited copy.
@@ -109,6 +113,7 @@ impl ShmClaimer {
                 claimer,
                 slot: index,
                 slot_ref: segment.producers.clone().map(|slots| &slots[index]),
+                status: segment.header.clone().map(|header| &header.status),
                 lock: Some(lock),
                 owner_pid: pid,
                 epoch: crate::fork_guard::epoch_for_new_handle(),
@@ -165,7 +170,8 @@ impl ShmClaimer {
     ///
     /// The fast path (room in the ring, the ring open) is inlined into the caller: one check
     /// of the fork epoch, one look at the status line, the recorded claim and its fence. Every
-    /// rare case (full, halted, closed, refused) is out of line.
+    /// rare case (full, halted, closed, refused) is out of line, and records its claim there:
+    /// the fast path's claim stays in registers.
     #[inline(always)]
     fn claim_recorded(
         &mut self,
@@ -177,22 +183,36 @@ impl ShmClaimer {
         if self.epoch != crate::fork_guard::epoch() {
             return Err(ClaimError::ForkedHandle);
         }
-        if self.inner.segment.header.status.stopping() {
+        if self.status.stopping() {
             self.check_open()?;
         }
         self.record_state(CLAIMING);
-        let range = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
-            Ok(range) => range,
-            Err(e) => self.claim_slow(e, n, deadline, block, pairing)?,
-        };
+        match self.claim_inner(n, Deadline::NEVER, false, pairing) {
+            Ok(range) => self.record_claim(range, pairing),
+            Err(e) => self.claim_slow(e, n, deadline, block, pairing),
+        }
+    }
+
+    /// Record the claim `range` in the producer slot, fence, and refuse it if the ring was
+    /// halted or closed meanwhile.
+    #[inline(always)]
+    fn record_claim(
+        &mut self,
+        range: SequenceRange,
+        pairing: Pairing,
+    ) -> Result<SequenceRange, ClaimError> {
         let slot = self.slot();
+        // The end with `Release` (a plain store on x86): a lossy reader that sees it sees the
+        // cursor the claim was made from (`RingInner::written_high` bounds the word by it). A
+        // multi producer records its range and state too (`record_state`, written out so the
+        // fast path tests `multi` once); a single producer records only the end.
         if self.multi {
             slot.start.store(range.start(), Ordering::Relaxed);
+            slot.end.store(range.end(), Ordering::Release);
+            slot.state.store(CLAIMED, Ordering::Release);
+        } else {
+            slot.end.store(range.end(), Ordering::Release);
         }
-        // `Release` (a plain store on x86): a lossy reader that sees this end sees the cursor
-        // the claim was made from (`RingInner::written_high` bounds the word by it).
-        slot.end.store(range.end(), Ordering::Release);
-        self.record_state(CLAIMED);
         // Seqlock writer side: the recorded claim is visible before any slot write (the
         // release fence). And the producer half of the close handshake
         // (`RingInner::settle_close`): either a closer's read of the claims sees this claim
@@ -206,7 +226,7 @@ impl ShmClaimer {
         } else {
             fence(Ordering::SeqCst);
         }
-        if self.inner.segment.header.status.stopping() {
+        if self.status.stopping() {
             return self.refuse_if_stopped(range, pairing);
         }
         Ok(range)
@@ -214,7 +234,7 @@ impl ShmClaimer {
 
     /// The first try found no room (or failed): try again after reaping dead consumers and raising
     /// idle pool workers (`!block`), or wait for room in slices, doing so between them. Records
-    /// the slot idle on failure.
+    /// the claim as the fast path does, or the slot idle on failure.
     #[cold]
     #[inline(never)]
     fn claim_slow(
@@ -262,10 +282,13 @@ impl ShmClaimer {
                 };
             }
         }
-        if result.is_err() {
-            self.record_state(IDLE);
+        match result {
+            Ok(range) => self.record_claim(range, pairing),
+            Err(e) => {
+                self.record_state(IDLE);
+                Err(e)
+            }
         }
-        result
     }
 
     /// One slice of a multi producer's wait for room, then one try to claim. The producer waits
