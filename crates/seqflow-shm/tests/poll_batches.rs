@@ -5,7 +5,7 @@
 mod common;
 
 use common::Seg;
-use seqflow_shm::{ShmOptions, ShmRing, WaitKind};
+use seqflow_shm::{ShmConsumer, ShmOptions, ShmRing, WaitKind};
 use std::time::Duration;
 
 const LONG: Option<Duration> = Some(Duration::from_secs(30));
@@ -15,6 +15,21 @@ fn yielding() -> ShmOptions {
         wait: WaitKind::Yielding,
         ..Default::default()
     }
+}
+
+/// Poll until `events` events arrived, each the value of its own sequence, in order; give the
+/// consumer back.
+fn poll_in_order(mut consumer: ShmConsumer<u64>, events: u64) -> ShmConsumer<u64> {
+    let mut next = 0u64;
+    while next < events {
+        consumer
+            .poll_batch(LONG, |e, seq, _| {
+                assert_eq!((*e, seq), (next, next as i64));
+                next += 1;
+            })
+            .unwrap();
+    }
+    consumer
 }
 
 /// A tiny deterministic generator (xorshift), so a failure can be replayed.
@@ -102,18 +117,7 @@ fn events_published_one_at_a_time_all_arrive_and_none_wait_for_more() {
     let mut producer = ring.producer().unwrap();
     const EVENTS: u64 = 100_000;
     std::thread::scope(|s| {
-        let polling = s.spawn(move || {
-            let mut next = 0u64;
-            while next < EVENTS {
-                consumer
-                    .poll_batch(LONG, |e, seq, _| {
-                        assert_eq!((*e, seq), (next, next as i64));
-                        next += 1;
-                    })
-                    .unwrap();
-            }
-            consumer
-        });
+        let polling = s.spawn(move || poll_in_order(consumer, EVENTS));
         let mut pause = sizes(7);
         for v in 0..EVENTS {
             producer.publish(|e, _| *e = v).unwrap();
@@ -151,18 +155,7 @@ fn paced_busy_consumers_get_every_event_and_see_a_halt() {
         let mut producer = ring.producer().unwrap();
         const EVENTS: u64 = 50_000;
         let mut consumer = std::thread::scope(|s| {
-            let polling = s.spawn(move || {
-                let mut next = 0u64;
-                while next < EVENTS {
-                    consumer
-                        .poll_batch(LONG, |e, seq, _| {
-                            assert_eq!((*e, seq), (next, next as i64));
-                            next += 1;
-                        })
-                        .unwrap();
-                }
-                consumer
-            });
+            let polling = s.spawn(move || poll_in_order(consumer, EVENTS));
             let mut size = sizes(11);
             let mut v = 0;
             while v < EVENTS {
