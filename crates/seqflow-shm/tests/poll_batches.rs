@@ -113,7 +113,7 @@ fn claims_published_at_once_arrive_in_one_poll() {
 fn events_published_one_at_a_time_all_arrive_and_none_wait_for_more() {
     let seg = Seg::new("pollsingles");
     let ring = ShmRing::<u64>::create(&seg.name, 256, yielding()).unwrap();
-    let mut consumer = ring.consumer("c").unwrap();
+    let consumer = ring.consumer("c").unwrap();
     let mut producer = ring.producer().unwrap();
     const EVENTS: u64 = 100_000;
     std::thread::scope(|s| {
