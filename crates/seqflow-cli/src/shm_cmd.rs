@@ -163,6 +163,9 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
 /// Remove each segment: only stale ones (no process attached) unless `--force`. With a
 /// namespace and no names, every ring of the namespace.
 pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    // Rings found by listing a namespace may be removed by someone else before we get to them:
+    // for those, a missing ring is already gone. A ring named on the command line must exist.
+    let listed = args.ns.namespace.is_some() && args.names.is_empty();
     let names: Vec<String> = match (&args.ns.namespace, args.names.is_empty()) {
         (Some(ns), true) => {
             check_namespace(ns)?;
@@ -185,13 +188,19 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // reported together at the end.
     let mut in_use = Vec::new();
     for name in &names {
-        if args.force {
-            seqflow_shm::remove(name)?;
-            writeln!(out, "removed {name}")?;
-        } else if seqflow_shm::remove_if_stale(name)? {
-            writeln!(out, "removed {name} (stale)")?;
+        let removed = if args.force {
+            seqflow_shm::remove(name).map(|()| true)
         } else {
-            in_use.push(name.clone());
+            seqflow_shm::remove_if_stale(name)
+        };
+        match removed {
+            Ok(true) if args.force => writeln!(out, "removed {name}")?,
+            Ok(true) => writeln!(out, "removed {name} (stale)")?,
+            Ok(false) => in_use.push(name.clone()),
+            Err(seqflow_shm::ShmError::NotFound { .. }) if listed => {
+                writeln!(out, "{name} is already gone")?
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     if in_use.is_empty() {

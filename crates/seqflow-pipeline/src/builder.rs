@@ -319,7 +319,7 @@ where
             name: format!("poller-{}", self.stages.len()),
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
-            lossy_followers: 0,
+            lossy_followers: Default::default(),
             exclusive: None,
             stop: None,
             runner: None,
@@ -647,7 +647,7 @@ where
             name,
             registration: Arc::clone(&registration),
             deps: deps.ids.clone(),
-            lossy_followers: 0,
+            lossy_followers: Default::default(),
             exclusive: None,
             stop: Some((alert_id, alert.clone())),
             runner: Some(stage_runner(
@@ -1017,15 +1017,19 @@ where
             self.builder.error.get_or_insert(e);
         }
         self.builder.lossy_subscribers += 1;
-        for &id in &self.members.ids {
-            self.builder.stages[id].lossy_followers += 1;
-        }
+        let following = self
+            .members
+            .ids
+            .iter()
+            .map(|&id| self.builder.stages[id].lossy_followers.mark())
+            .collect();
         LossySubscriber::new(
             Arc::clone(&self.builder.sequencer),
             after,
             self.builder.ring.clone(),
             self.builder.shared.alert.clone(),
             self.builder.initial + 1,
+            following,
         )
     }
 

@@ -141,6 +141,7 @@ where
             self.ring.clone(),
             self.shared.alert.clone(),
             self.sequencer.claimed() + 1,
+            Vec::new(),
         ))
     }
 

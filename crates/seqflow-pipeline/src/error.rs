@@ -134,7 +134,10 @@ pub enum ShutdownError {
     HandlerPanicked {
         /// The stage.
         stage: String,
-        /// The event being handled.
+        /// The event being handled; for a failure with no event, the sequence the exception
+        /// handler was given (`-1` in `on_start`, the batch's first event in `on_batch_start`,
+        /// the stage's sequence in `on_timeout`: see
+        /// [`handle_exception_without_event`](crate::ExceptionHandler::handle_exception_without_event)).
         seq: i64,
         /// The panic message.
         message: String,
@@ -144,7 +147,8 @@ pub enum ShutdownError {
     HandlerFailed {
         /// The stage.
         stage: String,
-        /// The event being handled (-1: in `on_start`).
+        /// The event being handled; for a failure with no event, as in
+        /// [`HandlerPanicked`](Self::HandlerPanicked).
         seq: i64,
         /// The error, as text.
         message: String,

@@ -22,7 +22,10 @@ pub enum HandlerFailure {
 /// What the stage does after an [`ExceptionHandler`] has seen a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExceptionAction {
-    /// Skip the event (it counts as handled) and go on; after a failed `on_start`, run anyway.
+    /// Skip the event (it counts as handled) and go on; after a failed `on_start`, run anyway;
+    /// after a failure with no event (see
+    /// [`handle_exception_without_event`](ExceptionHandler::handle_exception_without_event)),
+    /// go on as if it had not happened (a failed `on_batch_start` skips no event).
     Continue,
     /// Halt the whole disruptor without draining: every stage stops, blocked producers get
     /// `ClaimError::Halted`, and `shutdown` reports the failure.
@@ -70,7 +73,9 @@ pub trait ExceptionHandler<E: ?Sized>: Send + Sync + 'static {
     /// batch's first event, which is then handled as usual on `Continue`), in `on_timeout`
     /// (`seq` is the stage's sequence), or after it released the event at `seq` it was
     /// handling (the slot may hold a newer event already). Default:
-    /// [`ExceptionAction::Continue`]; [`PanicPolicy`] answers as for an event.
+    /// [`ExceptionAction::Continue`]; [`PanicPolicy`] answers as for an event. A handler of
+    /// your own that halts on event failures should override this too: without it, these
+    /// failures are logged and counted, and the stage goes on.
     fn handle_exception_without_event(
         &self,
         failure: &HandlerFailure,

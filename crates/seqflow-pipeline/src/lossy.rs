@@ -6,6 +6,7 @@ use seqflow_sequence::{
     deadline_after, Alert, OwnedRef, ReadOnlySequence, SequenceBarrier, WaitError, WaitStrategy,
 };
 use seqflow_sequencer::Sequencer;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,15 +50,44 @@ pub struct LossySubscriber<E, S: Sequencer> {
     barrier: SequenceBarrier<S>,
     ring: RingBuffer<E>,
     cursor: LossyCursor,
+    /// One mark in each stage this subscriber follows: while it lives, they cannot be removed.
+    _following: Vec<FollowerMark>,
+}
+
+/// The lossy subscribers following one stage (they read its sequence): counted so that the
+/// stage is not removed while any of them lives.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct LossyFollowers(Arc<AtomicUsize>);
+
+impl LossyFollowers {
+    /// How many live subscribers follow the stage.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+
+    /// Count one more follower, until the mark is dropped.
+    pub fn mark(&self) -> FollowerMark {
+        self.0.fetch_add(1, Ordering::AcqRel);
+        FollowerMark(Arc::clone(&self.0))
+    }
+}
+
+/// A lossy subscriber's place in a [`LossyFollowers`] count, given back on drop.
+#[derive(Debug)]
+pub(crate) struct FollowerMark(Arc<AtomicUsize>);
+
+impl Drop for FollowerMark {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
     /// Whether a subscriber on `sequencer`'s ring of `capacity` slots can ever read an event:
-    /// not when the producer's private claim (the part of `claim_bound` beyond `claimed`, which
-    /// a subscriber must treat as being written) covers the whole ring.
+    /// not when the producer's private claims (which a subscriber must treat as being written)
+    /// can cover the whole ring.
     pub(crate) fn check_readable(sequencer: &S, capacity: usize) -> Result<(), BuildError> {
-        let private = sequencer.claim_bound().saturating_sub(sequencer.claimed());
-        if private >= capacity as i64 {
+        if sequencer.private_claims() >= capacity {
             return Err(BuildError::LossyNeverReads { capacity });
         }
         Ok(())
@@ -69,11 +99,13 @@ impl<E: Copy, S: Sequencer> LossySubscriber<E, S> {
         ring: RingBuffer<E>,
         alert: Alert,
         next: i64,
+        following: Vec<FollowerMark>,
     ) -> Self {
         Self {
             barrier: SequenceBarrier::new(sequencer, after, alert),
             ring,
             cursor: LossyCursor::new(next),
+            _following: following,
         }
     }
 

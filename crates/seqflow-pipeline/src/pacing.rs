@@ -17,7 +17,8 @@
 /// follows the producer alone pauses: a stage after other stages sees them publish once per
 /// batch, not per event, and a stage whose wait yields, sleeps or blocks shares its core, so a
 /// pause would spin on a core another thread needs. A stage with a wait strategy of its own,
-/// pool workers, custom processors, pollers and lossy subscribers never pause.
+/// pool workers, custom processors, pollers and lossy subscribers never pause; the shared-memory
+/// consumer's `poll_batch` pauses as a stage does (see [`Pacer`]).
 ///
 /// The pause is `per_event` spin hints for each event of the batch just handled, at most
 /// `max_spins` ([`Pacing::DEFAULT`]: 4 and 64, about 1.6 µs on a machine whose spin hint takes

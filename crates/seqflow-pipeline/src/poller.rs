@@ -165,7 +165,9 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
     /// end_of_batch)`, then release them; returns how many were handled (0: none now).
     /// [`PollError::Alerted`] once the disruptor is shutting down and nothing is left. If the
     /// handler panics, the events it finished are released and the panic propagates; the next
-    /// poll starts again at the event it panicked on.
+    /// poll starts again at the event it panicked on. (A guard from
+    /// [`poll_events`](Self::poll_events) or [`poll_take`](Self::poll_take) releases all its
+    /// events when dropped, by a panic too: read or not, they are done.)
     ///
     /// ```
     /// use seqflow_pipeline::{Disruptor, PollError};

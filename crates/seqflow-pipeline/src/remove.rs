@@ -193,7 +193,11 @@ where
                 stage: name.to_owned(),
             });
         }
-        let lossy = (0..stage.lossy_followers).map(|k| format!("lossy-subscriber-{k}"));
+        let lossy = match stage.lossy_followers.count() {
+            0 => None,
+            1 => Some("a lossy subscriber (drop it first)".to_owned()),
+            n => Some(format!("{n} lossy subscribers (drop them first)")),
+        };
         let dependents: Vec<String> = self
             .stages
             .iter()

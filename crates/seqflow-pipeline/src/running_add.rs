@@ -207,7 +207,7 @@ where
             name,
             registration,
             deps: Vec::new(),
-            lossy_followers: 0,
+            lossy_followers: Default::default(),
             exclusive: None,
             stop: Some((alert_id, alert)),
             runner: Some(runner),

@@ -80,7 +80,7 @@ impl PipelineShared {
         self.panics.fetch_add(1, Ordering::Relaxed);
         match action {
             ExceptionAction::Continue => {
-                tracing::error!(stage, seq, %failure, "handler failed; skipping the event");
+                tracing::error!(stage, seq, %failure, "handler failed; the stage goes on");
                 false
             }
             ExceptionAction::Halt => {

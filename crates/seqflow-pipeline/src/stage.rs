@@ -144,8 +144,8 @@ pub(crate) struct StageRecord<E: ?Sized> {
     /// The consumers this one comes directly after (indexes into the builder's records).
     pub deps: Vec<usize>,
     /// Lossy subscribers made after this consumer (`then_lossy_subscriber`): they read its
-    /// sequence for as long as they live, so it cannot be removed.
-    pub lossy_followers: usize,
+    /// sequence for as long as they live, so it cannot be removed until they are dropped.
+    pub lossy_followers: crate::lossy::LossyFollowers,
     /// For a consumer that writes its events ([`EventHandlerMut`](crate::EventHandlerMut)):
     /// its writer group, the index of the stage itself, or of the first worker for every
     /// worker of a pool (they never share an event). Every consumer outside the group must

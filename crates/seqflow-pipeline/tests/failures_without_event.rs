@@ -95,7 +95,8 @@ fn a_failure_after_the_event_was_released_is_skipped_under_log_and_continue() {
     }
 }
 
-/// `on_timeout` panics: under `Halt` the stage stops and `shutdown` reports it.
+/// `on_timeout` panics (in a stage, in pool workers): under `Halt` the stage stops and
+/// `shutdown` reports it.
 #[test]
 fn a_panic_in_on_timeout_halts_under_halt() {
     struct T;
@@ -105,16 +106,22 @@ fn a_panic_in_on_timeout_halts_under_halt() {
             panic!("timeout hook");
         }
     }
-    for (policy, halts) in [
+    let cases = [
         (PanicPolicy::Halt, true),
         (PanicPolicy::LogAndContinue, false),
-    ] {
+    ];
+    for ((policy, halts), pool) in cases.into_iter().flat_map(|c| [(c, false), (c, true)]) {
         let mut b = Disruptor::builder(8, || 0u64)
             .wait_strategy(BlockingWait::default())
             .panic_policy(policy)
             .single_producer()
             .unwrap();
-        b.handle_events_with(T).timeout(Duration::from_millis(5));
+        if pool {
+            b.handle_events_with_worker_pool(vec![T, T])
+                .timeout(Duration::from_millis(5));
+        } else {
+            b.handle_events_with(T).timeout(Duration::from_millis(5));
+        }
         let (d, _p) = b.start().unwrap();
         // Let the stage time out a few times.
         std::thread::sleep(Duration::from_millis(50));
@@ -122,10 +129,10 @@ fn a_panic_in_on_timeout_halts_under_halt() {
         if halts {
             assert!(
                 matches!(result, Err(ShutdownError::HandlerPanicked { seq: -1, .. })),
-                "{result:?}"
+                "pool {pool}: {result:?}"
             );
         } else {
-            assert!(result.is_ok(), "{result:?}");
+            assert!(result.is_ok(), "pool {pool}: {result:?}");
         }
     }
 }

@@ -64,6 +64,15 @@ pub unsafe trait Sequencer: Cursor {
         self.claimed()
     }
 
+    /// How many sequences past the last published one a producer may be writing with nothing
+    /// recorded (what [`claim_bound`](Self::claim_bound) adds on top of what is stored): 1 for
+    /// a sequencer that keeps a one-event claim private, 0 (the default) for one that records
+    /// every claim. A reader that does not gate the producer can never read from a ring of this
+    /// many slots or fewer.
+    fn private_claims(&self) -> usize {
+        0
+    }
+
     /// The highest sequence `s` such that every sequence up to `s` is published.
     ///
     /// For a multi-producer ring this scans the availability of the slots between the slowest

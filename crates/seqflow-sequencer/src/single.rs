@@ -212,6 +212,11 @@ unsafe impl<W: WaitStrategy> Sequencer for SingleProducerSequencer<W> {
     fn published(&self) -> i64 {
         self.cursor.get()
     }
+
+    fn private_claims(&self) -> usize {
+        // A one-event claim is not stored (see `claim_bound`).
+        1
+    }
 }
 
 /// The producer side of a [`SingleProducerSequencer`]. `Send`, not `Clone`.

@@ -634,6 +634,32 @@ mod tests {
         }
     }
 
+    /// A claim that finds the ring full and succeeds once a consumer frees room (the slow
+    /// path) is recorded as the fast path records it.
+    #[test]
+    fn a_claim_made_after_waiting_for_room_is_recorded() {
+        for (tag, options) in [("slow-1", ShmOptions::default()), ("slow-n", multi())] {
+            let (ring, _guard) = ring_with(tag, options);
+            let mut consumer = ring.consumer("c").unwrap();
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            let full = claimer.try_claim(8).unwrap();
+            claimer.publish(full).unwrap();
+            assert!(matches!(claimer.try_claim(3), Err(ClaimError::Full { .. })));
+            let range = std::thread::scope(|s| {
+                s.spawn(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    consumer.poll(|_, _, _| {}).unwrap();
+                });
+                let deadline = Instant::now() + Duration::from_secs(30);
+                claimer.claim_until(3, Some(deadline)).unwrap()
+            });
+            assert_eq!((range.start(), range.end()), (8, 10), "{tag}");
+            assert_eq!(observed(&ring, &claimer), (CLAIMED, Some(range)), "{tag}");
+            claimer.publish(range).unwrap();
+            assert_eq!(observed(&ring, &claimer).0, IDLE, "{tag}");
+        }
+    }
+
     #[test]
     fn a_single_producer_records_only_its_claims_end() {
         let (ring, _guard) = ring("end-only");

@@ -132,7 +132,7 @@ impl RingInner {
     /// it is alive without a claim recorded past the cursor. Every claim it starts now is refused
     /// (it checks the closed word first). A claim it made before the close settled is accepted
     /// only if the settling process read its recorded end (the handshake in
-    /// `ShmClaimer::claim_recorded`), and that read happens before this one: the settler's
+    /// `ShmClaimer::record_claim`), and that read happens before this one: the settler's
     /// `Acquire` load of `end`, its `AcqRel` swap of the closed word, this process's `Acquire`
     /// load of it. So the load below sees that end or a later one, and a later one comes after
     /// a publish through it, which the cursor read then shows (`end` is stored `Release`). A
@@ -170,7 +170,7 @@ impl RingInner {
     /// CLOSING; after a `SeqCst` fence and the `membarrier` that puts every registered producer
     /// process through a full barrier (`membarrier.rs`; an unregistered producer fences each
     /// claim itself), every claim whose producer did not see CLOSING after recording it (see
-    /// `ShmClaimer::claim_recorded`) is visible in `claimed_high`, so the end covers it; a
+    /// `ShmClaimer::record_claim`) is visible in `claimed_high`, so the end covers it; a
     /// producer that does see CLOSING settles the same way and refuses a claim past the end.
     /// So no claim is told `Ok` and then left past the end unread.
     #[cold]

@@ -204,6 +204,13 @@ unsafe impl Sequencer for ShmSequencer {
             Self::Multi(s) => s.claim_bound(),
         }
     }
+
+    fn private_claims(&self) -> usize {
+        match self {
+            Self::Single(s) => s.private_claims(),
+            Self::Multi(s) => s.private_claims(),
+        }
+    }
 }
 
 // SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
