@@ -243,10 +243,10 @@ pub enum ShmError {
         /// Consumer slots in the segment.
         max: usize,
     },
-    /// Every worker-pool slot holds a pool: a pool keeps its slot (its name and work cursor)
-    /// for the life of the segment, with or without workers, so at most `max_pools` distinct
-    /// pool names are ever used on one segment.
-    #[error("segment {name}: all {max} worker pool slots are taken (a pool keeps its slot for the life of the segment, even without workers); reuse a pool name, or create the ring with more max_pools")]
+    /// Every worker-pool slot holds a pool that is declared or still has workers (live,
+    /// dormant, or dead and not yet reaped). A pool left without any worker keeps its slot
+    /// until a new pool name needs it.
+    #[error("segment {name}: all {max} worker pool slots hold pools that are declared or still have workers; create the ring with more max_pools")]
     PoolsFull {
         /// The segment.
         name: String,

@@ -62,9 +62,10 @@ pub struct ShmOptions {
     pub max_consumers: usize,
     /// Producer slots for [`ProducerMode::MultiCas`] (ignored, and 1, for single). Default 16.
     pub max_producers: usize,
-    /// Worker pools: distinct pool names over the life of the segment (a pool keeps its slot,
-    /// name and work cursor, even once its last worker is gone, so that a worker joining later
-    /// and the stages that follow it find the same pool). Default 4.
+    /// Worker pools at once. A pool keeps its slot (name and work cursor) once its last worker
+    /// is gone, so that a worker joining later finds it; a new pool name takes over such a slot
+    /// when no slot is free (a stage that followed the old pool ends with `UpstreamGone`).
+    /// Declared pools keep theirs. Default 4.
     pub max_pools: usize,
     /// How every process of the segment waits. Default [`WaitKind::Futex`].
     pub wait: WaitKind,

@@ -534,19 +534,50 @@ fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> 
     {
         return Ok(index);
     }
-    let index = pools
+    let free = pools
         .iter()
-        .position(|p| p.state.load(Ordering::Acquire) == POOL_FREE)
-        .ok_or_else(|| ShmError::PoolsFull {
-            name: segment.name().to_string(),
-            max: pools.len(),
-        })?;
+        .position(|p| p.state.load(Ordering::Acquire) == POOL_FREE);
+    let index = match free.or_else(|| abandoned_pool(ring)) {
+        Some(index) => index,
+        None => {
+            return Err(ShmError::PoolsFull {
+                name: segment.name().to_string(),
+                max: pools.len(),
+            })
+        }
+    };
     let entry = &pools[index];
     entry.label.store(pool);
     // The published end, as any consumer's start (see `Registration::register`).
     entry.work.set(ring.sequencer.published());
+    if entry.state.load(Ordering::Acquire) == POOL_ACTIVE {
+        // A pool taken over: a stage that still follows the old one must not take the new
+        // workers for its own. The restart ends it with `UpstreamGone` at its next look
+        // (`PoolFollow::refresh`), which the membership change makes it take.
+        entry.restarts.fetch_add(1, Ordering::AcqRel);
+        entry.members.fetch_add(1, Ordering::AcqRel);
+    }
     entry.state.store(POOL_ACTIVE, Ordering::Release);
     Ok(index)
+}
+
+/// A pool entry that can be taken over by a new pool name (called under the registry lock,
+/// when no entry is free): one not declared, with no worker in the registry at all (live,
+/// registering, dormant, or dead and not yet reaped). Nothing can join or follow it by its old
+/// name any more without creating it anew, and a stage that followed it ended, or ends at its
+/// next look, with `UpstreamGone`.
+fn abandoned_pool(ring: &RingInner) -> Option<usize> {
+    let segment = &ring.segment;
+    segment.pools.iter().enumerate().position(|(index, p)| {
+        p.state.load(Ordering::Acquire) == POOL_ACTIVE
+            && p.flags.load(Ordering::Relaxed) & DECLARED == 0
+            && !segment.registry.iter().any(|entry| {
+                entry.state.load(Ordering::Acquire) != FREE
+                    && ConsumerKind::from_code(entry.kind.load(Ordering::Relaxed))
+                        == Some(ConsumerKind::Worker)
+                    && entry.pool.load(Ordering::Relaxed) as usize == index
+            })
+    })
 }
 
 impl Registration {

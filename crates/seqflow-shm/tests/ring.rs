@@ -282,17 +282,28 @@ fn registry_limits_are_typed_errors() {
             ..
         })
     ));
-    let _a = ring.consumer("a").unwrap();
-    let _w = ring.worker("pool-1").unwrap();
+    let a = ring.consumer("a").unwrap();
+    let w = ring.worker("pool-1").unwrap();
     assert!(matches!(
         ring.consumer("c"),
         Err(ShmError::ConsumersFull { max: 2, .. })
     ));
-    drop(_w);
+    drop(a);
+    // The only pool slot holds a pool with a worker.
     assert!(matches!(
         ring.worker("pool-2"),
         Err(ShmError::PoolsFull { max: 1, .. })
     ));
+    // Without its worker, the pool's slot goes to the next pool name.
+    drop(w);
+    let _w2 = ring.worker("pool-2").unwrap();
+    let pools: Vec<String> = ring
+        .inspect()
+        .pools
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(pools, vec!["pool-2".to_string()]);
     assert!(matches!(
         ring.consumer_after("d", &["nobody"]),
         Err(ShmError::UnknownConsumer { .. })
@@ -464,6 +475,63 @@ fn inspect_shows_who_runs_after_whom() {
     let info = ring.inspect();
     let settle = info.consumers.iter().find(|c| c.name == "settle").unwrap();
     assert_eq!(settle.after, vec!["pool".to_string()]);
+}
+
+/// Pools with no worker left give their slots to new pool names (the case of a job per pool
+/// name), and a stage that followed a pool whose slot was taken over ends with `UpstreamGone`
+/// instead of following the new pool's workers.
+#[test]
+fn a_pool_without_workers_gives_its_slot_to_a_new_name() {
+    use seqflow_shm::ConsumeError;
+    let seg = Seg::new("poolreuse");
+    let options = ShmOptions {
+        max_pools: 2,
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    let mut producer = ring.producer().unwrap();
+    let w = ring.worker("job-0").unwrap();
+    let mut after = ring.consumer_after("after-job-0", &["job-0"]).unwrap();
+    drop(w);
+    for job in 1..6 {
+        let worker = ring.worker(&format!("job-{job}"));
+        assert!(worker.is_ok(), "job-{job}: {:?}", worker.map(|_| ()));
+    }
+    // The newest pools hold the two slots.
+    let pools: Vec<String> = ring
+        .inspect()
+        .pools
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    assert_eq!(pools.len(), 2, "{pools:?}");
+    assert!(!pools.contains(&"job-0".to_string()), "{pools:?}");
+    // A worker of the newest pool handles an event; the stage after job-0 never sees it.
+    let mut w5 = ring.worker("job-5").unwrap();
+    producer.publish(|e, _| *e = 7).unwrap();
+    let long = Some(std::time::Duration::from_secs(10));
+    assert_eq!(
+        w5.process(long, |e, _| assert_eq!(*e, 7)).map(|_| ()),
+        Ok(())
+    );
+    match after.poll_batch(long, |_, _, _| panic!("followed a pool it never named")) {
+        Err(ConsumeError::UpstreamGone { upstream, .. }) => assert_eq!(upstream, "job-0"),
+        other => panic!("{other:?}"),
+    }
+    drop(w5);
+
+    // A declared pool keeps its slot, worker or not.
+    let seg = Seg::new("poolkeep");
+    let options = ShmOptions {
+        max_pools: 1,
+        declared_pools: vec!["kept".into()],
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options).unwrap();
+    assert!(matches!(
+        ring.worker("other"),
+        Err(ShmError::PoolsFull { max: 1, .. })
+    ));
 }
 
 /// A file that is not a seqflow segment is never removed or reused, whatever its contents.
