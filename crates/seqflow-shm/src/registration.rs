@@ -547,16 +547,20 @@ fn find_or_create_pool(ring: &RingInner, pool: &str) -> Result<usize, ShmError> 
         }
     };
     let entry = &pools[index];
-    entry.label.store(pool);
-    // The published end, as any consumer's start (see `Registration::register`).
-    entry.work.set(ring.sequencer.published());
     if entry.state.load(Ordering::Acquire) == POOL_ACTIVE {
         // A pool taken over: a stage that still follows the old one must not take the new
         // workers for its own. The restart ends it with `UpstreamGone` at its next look
-        // (`PoolFollow::refresh`), which the membership change makes it take.
+        // (`PoolFollow::refresh`), which the membership change makes it take. Both come before
+        // the new name, so a process killed in between leaves the old pool ended, not a new
+        // one that its followers could take for the old.
         entry.restarts.fetch_add(1, Ordering::AcqRel);
         entry.members.fetch_add(1, Ordering::AcqRel);
     }
+    entry.label.store(pool);
+    // The published end, as any consumer's start (see `Registration::register`). A process
+    // killed before this leaves an older work sequence, which the first worker to join moves
+    // up (the pool has no live worker: `Registration::register`'s orphan pool).
+    entry.work.set(ring.sequencer.published());
     entry.state.store(POOL_ACTIVE, Ordering::Release);
     Ok(index)
 }
