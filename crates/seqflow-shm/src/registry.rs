@@ -178,7 +178,8 @@ pub(crate) struct PoolEntry {
 
 /// Pool state: unused.
 pub(crate) const POOL_FREE: u32 = 0;
-/// Pool state: in use (pools live as long as the segment).
+/// Pool state: in use (a pool keeps its entry while it has no worker, until a new pool name
+/// takes it over: `registration.rs`, `abandoned_pool`).
 pub(crate) const POOL_ACTIVE: u32 = 1;
 
 #[cfg(test)]
