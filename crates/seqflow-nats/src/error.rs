@@ -18,6 +18,10 @@ pub enum PublishFailure {
     WrongLastMessageId,
     /// The connection dropped before the acknowledgement arrived.
     BrokenPipe,
+    /// The stream refused the message for good, with a JetStream error of class 400 (the
+    /// stream's `max_message_size`, error code 10054, or another request it can never accept):
+    /// sending it again cannot help, so the sink fails at once instead of retrying.
+    Rejected,
     /// Anything else the server or the client reported.
     Other,
 }
@@ -29,6 +33,7 @@ impl std::fmt::Display for PublishFailure {
             Self::StreamNotFound => "no stream for the subject",
             Self::WrongLastMessageId => "wrong last message id",
             Self::BrokenPipe => "connection lost",
+            Self::Rejected => "refused by the stream",
             Self::Other => "publish failed",
         })
     }

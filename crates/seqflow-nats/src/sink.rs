@@ -360,7 +360,8 @@ impl<E: ?Sized, C: Encoder<E>> JetStreamSink<E, C> {
         let mut last = first;
         loop {
             let seq = self.inflight.front().map_or(-1, |e| e.seq);
-            if !self.config.retry.allows(attempts) {
+            if !self.config.retry.allows(attempts) || failure_of(&last) == PublishFailure::Rejected
+            {
                 return Err(BridgeError::Publish {
                     seq,
                     attempts,
@@ -573,6 +574,16 @@ fn failure_of(e: &PublishError) -> PublishFailure {
         PublishErrorKind::StreamNotFound => PublishFailure::StreamNotFound,
         PublishErrorKind::WrongLastMessageId => PublishFailure::WrongLastMessageId,
         PublishErrorKind::BrokenPipe => PublishFailure::BrokenPipe,
+        PublishErrorKind::Other if refused_for_good(e) => PublishFailure::Rejected,
         _ => PublishFailure::Other,
     }
+}
+
+/// Whether the stream answered the publish with a JetStream error of class 400: a request it
+/// will never accept (a message over the stream's `max_message_size`, code 10054, say), unlike
+/// the 503s of an unavailable or full stream, which may pass later.
+fn refused_for_good(e: &PublishError) -> bool {
+    std::error::Error::source(e)
+        .and_then(|source| source.downcast_ref::<async_nats::jetstream::Error>())
+        .is_some_and(|api| api.code() == 400)
 }

@@ -29,7 +29,9 @@ use tokio::sync::mpsc;
 pub struct SourceConfig {
     /// The stream.
     pub stream: String,
-    /// The durable consumer's name (created if missing; an existing one keeps its settings).
+    /// The durable consumer's name (created if missing; an existing one keeps its settings,
+    /// and one made with another filter subject, or not acknowledged explicitly, is refused
+    /// with [`BridgeError::Config`]).
     pub durable: String,
     /// Only messages on this subject (default: the whole stream).
     pub filter_subject: Option<String>,
@@ -287,6 +289,7 @@ impl JetStreamSource {
     {
         config.check()?;
         let consumer = bridge.block_on(create_consumer(bridge, &config))?;
+        check_durable(&config, &consumer.cached_info().config)?;
         // An existing durable keeps the `ack_wait` it was made with: the server's is the one
         // the keep-alive must beat.
         let ack_wait = match consumer.cached_info().config.ack_wait {
@@ -381,6 +384,41 @@ impl Drop for JetStreamSource {
             tracing::error!(%error, "JetStream source stopped with an error");
         }
     }
+}
+
+/// An existing durable keeps the settings it was made with, so one made for other messages, or
+/// acknowledged otherwise, is refused rather than read silently: a different filter would feed
+/// the ring other messages (or none), and a policy other than explicit acknowledgement would
+/// lose the at-least-once delivery the source promises.
+fn check_durable(
+    config: &SourceConfig,
+    existing: &async_nats::jetstream::consumer::Config,
+) -> Result<(), BridgeError> {
+    let wanted = config.filter_subject.as_deref().unwrap_or("");
+    let reads = |filter: &str| match filter {
+        "" => "the whole stream".to_owned(),
+        one => format!("subject {one}"),
+    };
+    if existing.filter_subject != wanted {
+        return Err(BridgeError::Config(format!(
+            "the durable consumer {:?} of stream {:?} reads {}, but this source asks for {}: a \
+             durable keeps the filter it was made with; use another durable name, or delete \
+             this one first",
+            config.durable,
+            config.stream,
+            reads(&existing.filter_subject),
+            reads(wanted),
+        )));
+    }
+    if existing.ack_policy != AckPolicy::Explicit {
+        return Err(BridgeError::Config(format!(
+            "the durable consumer {:?} of stream {:?} acknowledges with {:?}, not explicitly: \
+             the source acknowledges each message once the ring's stages processed it; use \
+             another durable name",
+            config.durable, config.stream, existing.ack_policy
+        )));
+    }
+    Ok(())
 }
 
 async fn create_consumer(

@@ -1,12 +1,12 @@
 //! Failures a user or a server can cause, each a typed error in bounded time: acknowledgements
-//! with the server gone, an event larger than the server takes, a panicking decoder, and
-//! configurations the server would misread.
+//! with the server gone, an event larger than the server or the stream takes, a panicking
+//! decoder, a durable made for other messages, and configurations the server would misread.
 mod common;
 
 use common::*;
 use seqflow_nats::{
     Bridge, BridgeError, BridgeOptions, CodecError, JetStreamSink, JetStreamSource, PodCodec,
-    RetryPolicy, SinkConfig, SourceConfig,
+    PublishFailure, RetryPolicy, SinkConfig, SourceConfig,
 };
 use seqflow_pipeline::Disruptor;
 use seqflow_sequence::BlockingWait;
@@ -185,4 +185,100 @@ fn subjects_durable_names_and_ack_wait_are_checked_up_front() {
         assert!(matches!(made, Err(BridgeError::Config(_))), "{shown}");
         d.shutdown_timeout(Duration::from_secs(5)).unwrap();
     }
+}
+
+/// A durable consumer keeps the filter it was made with: a source asking the same durable for
+/// another subject (or for the whole stream) is refused with `Config`, instead of silently
+/// reading what the durable reads.
+#[test]
+fn a_durable_made_with_another_filter_is_refused() {
+    let server = server();
+    let bridge = bridge(&server);
+    stream(&bridge, "F", "f.>");
+    fill(&bridge, "f.a", 3, PodCodec::<u64>::new());
+    let start = |config: SourceConfig| {
+        let (d, producer) = Disruptor::builder(8, || 0u64)
+            .wait_strategy(BlockingWait::default())
+            .single_producer()
+            .unwrap()
+            .start()
+            .unwrap();
+        let started = JetStreamSource::start(&bridge, config, producer, PodCodec::<u64>::new());
+        (d, started)
+    };
+    let (d, first) = start(SourceConfig::new("F", "dur").filter_subject("f.a"));
+    first.unwrap().stop().unwrap();
+    d.shutdown().unwrap();
+    for other in [
+        SourceConfig::new("F", "dur").filter_subject("f.b"),
+        SourceConfig::new("F", "dur"),
+    ] {
+        let (d, refused) = start(other);
+        match refused {
+            Err(BridgeError::Config(message)) => {
+                assert!(message.contains("subject f.a"), "{message}")
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a durable made for f.a was read with another filter"),
+        }
+        d.shutdown().unwrap();
+    }
+    // The same filter is fine.
+    let (d, again) = start(SourceConfig::new("F", "dur").filter_subject("f.a"));
+    again.unwrap().stop().unwrap();
+    d.shutdown().unwrap();
+}
+
+/// A message the stream refuses for good (over the stream's own `max_message_size`, below the
+/// server's `max_payload`) fails the sink at its first attempt with `Rejected`, however patient
+/// the retry policy: re-sending it could never succeed.
+#[test]
+fn a_message_the_stream_refuses_for_good_is_not_retried() {
+    let server = server();
+    let bridge = bridge(&server);
+    let client = bridge.__internal_client();
+    bridge.__internal_handle().block_on(async move {
+        async_nats::jetstream::new(client)
+            .create_stream(async_nats::jetstream::stream::Config {
+                name: "SMALL".into(),
+                subjects: vec!["small.>".into()],
+                max_message_size: 64,
+                ..Default::default()
+            })
+            .await
+            .expect("stream");
+    });
+    let patient = RetryPolicy {
+        max_attempts: 1000,
+        initial_backoff: Duration::from_secs(1),
+        max_backoff: Duration::from_secs(60),
+    };
+    let sink = JetStreamSink::new(
+        &bridge,
+        SinkConfig::new("small.x", "small").retry(patient),
+        PodCodec::<[u64; 32]>::new(),
+    )
+    .unwrap();
+    let handle = sink.handle();
+    let mut b = Disruptor::builder(8, || [0u64; 32])
+        .wait_strategy(BlockingWait::default())
+        .single_producer()
+        .unwrap();
+    b.handle_events_with(sink);
+    let (d, mut p) = b.start().unwrap();
+    p.publish(|e, _| e[0] = 1).unwrap();
+    assert!(wait_until(Duration::from_secs(60), || handle
+        .error()
+        .is_some()));
+    match handle.error().unwrap() {
+        BridgeError::Publish {
+            seq: 0,
+            attempts: 1,
+            failure: PublishFailure::Rejected,
+            ..
+        } => {}
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(handle.stats().retries, 0);
+    let _ = d.shutdown_timeout(Duration::from_secs(10));
 }
