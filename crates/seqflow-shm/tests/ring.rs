@@ -297,12 +297,7 @@ fn registry_limits_are_typed_errors() {
     // Without its worker, the pool's slot goes to the next pool name.
     drop(w);
     let _w2 = ring.worker("pool-2").unwrap();
-    let pools: Vec<String> = ring
-        .inspect()
-        .pools
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let pools = pool_names(&ring);
     assert_eq!(pools, vec!["pool-2".to_string()]);
     assert!(matches!(
         ring.consumer_after("d", &["nobody"]),
@@ -444,6 +439,15 @@ fn open_or_create_refuses_different_parameters() {
     );
 }
 
+/// The names of the ring's pools, as `inspect` lists them.
+fn pool_names(ring: &ShmRing<u64>) -> Vec<String> {
+    ring.inspect()
+        .pools
+        .iter()
+        .map(|p| p.name.clone())
+        .collect()
+}
+
 /// `inspect` shows the stage graph: who runs after whom.
 #[test]
 fn inspect_shows_who_runs_after_whom() {
@@ -498,12 +502,7 @@ fn a_pool_without_workers_gives_its_slot_to_a_new_name() {
         assert!(worker.is_ok(), "job-{job}: {:?}", worker.map(|_| ()));
     }
     // The newest pools hold the two slots.
-    let pools: Vec<String> = ring
-        .inspect()
-        .pools
-        .iter()
-        .map(|p| p.name.clone())
-        .collect();
+    let pools = pool_names(&ring);
     assert_eq!(pools.len(), 2, "{pools:?}");
     assert!(!pools.contains(&"job-0".to_string()), "{pools:?}");
     // A worker of the newest pool handles an event; the stage after job-0 never sees it.
