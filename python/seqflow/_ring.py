@@ -347,6 +347,8 @@ class Producer:
 
     def claim(self, n: int = 1, timeout: Optional[float] = None) -> "Claim":
         """Claim ``n`` slots; use as ``with producer.claim(n) as views: ...`` (published on exit)."""
+        if isinstance(n, int) and not isinstance(n, bool) and n < 0:
+            raise ValueError("cannot claim %d slots: a claim is 1 to capacity slots" % n)
         return Claim(self, n, timeout)
 
 

@@ -669,9 +669,14 @@ impl Queue {
     fn get_many<'py>(
         &self,
         py: Python<'py>,
-        max_items: usize,
+        max_items: i64,
         timeout: Option<f64>,
     ) -> PyResult<Bound<'py, PyList>> {
+        let Ok(max_items) = usize::try_from(max_items) else {
+            return Err(PyValueError::new_err(format!(
+                "max_items must be 0 or more, not {max_items}"
+            )));
+        };
         let until = deadline(timeout)?;
         if max_items == 0 {
             return Ok(PyList::empty(py));
@@ -719,7 +724,9 @@ impl Queue {
         self.shared.ring().ended_at()
     }
 
-    /// The number of items put and not yet taken (a snapshot: other processes move it).
+    /// The number of items put and not yet taken (a snapshot: other processes move it),
+    /// counting the items this process kept after a `get_many` that failed part way (its next
+    /// `get` returns them first).
     fn qsize(&self) -> PyResult<usize> {
         self.shared
             .check_open()
@@ -730,9 +737,19 @@ impl Queue {
             .ended_at()
             .map_or(ring.published(), |end| ring.published().min(end));
         let taken = self.work_cursor().unwrap_or(-1);
-        Ok(published
+        let queued = published
             .saturating_sub(taken)
-            .clamp(0, self.shared.capacity as i64) as usize)
+            .clamp(0, self.shared.capacity as i64) as usize;
+        // Not waited for: a `get` of another thread holds the slot while it waits, and then
+        // there is nothing kept (it serves kept items before it waits).
+        let kept = self.shared.worker.try_lock().map_or(0, |slot| {
+            if slot.generation == fork::generation() {
+                slot.held.len()
+            } else {
+                0
+            }
+        });
+        Ok(queued + kept)
     }
 
     /// `qsize() == 0`.

@@ -257,13 +257,26 @@ class Bomb:
         return (_boom, ())
 
 
+def test_negative_counts_are_value_errors():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        with pytest.raises(ValueError, match="max_items"):
+            q.get_many(-1)
+    with seqflow.Ring(capacity=8, slot_size=16) as r:
+        with pytest.raises(ValueError, match="cannot claim -1"):
+            r.claim(-1)
+
+
 def test_get_many_keeps_the_rest_when_one_item_fails_to_decode():
     with seqflow.Queue(maxsize=8, slot_size=64) as q:
         q.put_many([b"a", Bomb(), b"c", {"d": 4}])
         with pytest.raises(ValueError, match="boom"):
             q.get_many(8, timeout=5)
+        # The kept items count as queued for this process.
+        assert q.qsize() == 3 and not q.empty()
         assert q.get(timeout=5) == b"a"  # kept, in order
+        assert q.qsize() == 2
         assert q.get_many(8, timeout=5) == [b"c", {"d": 4}]
+        assert q.qsize() == 0 and q.empty()
         with pytest.raises(queue.Empty):
             q.get_nowait()
 
