@@ -166,29 +166,22 @@ impl Pacer {
     /// delay a halt or a removal.
     #[inline]
     pub fn pause(spins: u32, stopping: impl Fn() -> bool) {
-        pause(spins, stopping);
+        let mut left = spins;
+        while left > 0 {
+            let step = left.min(SPINS_PER_STOP_CHECK);
+            for _ in 0..step {
+                seqflow_sequence::sync::spin_loop();
+            }
+            left -= step;
+            if left > 0 && stopping() {
+                return;
+            }
+        }
     }
 }
 
 /// Spin hints between two looks at the stop signal during a pause.
 const SPINS_PER_STOP_CHECK: u32 = 64;
-
-/// Give `spins` spin hints, or fewer once `stopping` says the stage must stop (looked at every
-/// 64 hints, so that a pause longer than the default does not delay a halt or a removal).
-#[inline]
-fn pause(spins: u32, stopping: impl Fn() -> bool) {
-    let mut left = spins;
-    while left > 0 {
-        let step = left.min(SPINS_PER_STOP_CHECK);
-        for _ in 0..step {
-            seqflow_sequence::sync::spin_loop();
-        }
-        left -= step;
-        if left > 0 && stopping() {
-            return;
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -198,17 +191,17 @@ mod tests {
     #[test]
     fn a_long_pause_looks_at_the_stop_signal_and_ends_when_it_is_raised() {
         let looks = Cell::new(0);
-        pause(64 * 10, || {
+        Pacer::pause(64 * 10, || {
             looks.set(looks.get() + 1);
             false
         });
         assert_eq!(looks.get(), 9, "between every 64 hints, not after the last");
         looks.set(0);
-        pause(u32::MAX, || {
+        Pacer::pause(u32::MAX, || {
             looks.set(looks.get() + 1);
             looks.get() == 3
         });
         assert_eq!(looks.get(), 3, "stops at the first raised look");
-        pause(64, || panic!("a default pause never looks"));
+        Pacer::pause(64, || panic!("a default pause never looks"));
     }
 }
