@@ -32,7 +32,8 @@ fn a_stage_a_lossy_subscriber_follows_cannot_be_removed() {
     // The subscriber still gets events through "a".
     p.publish(|e, _| *e = 5).unwrap();
     assert_eq!(sub.next_timeout(Some(Duration::from_secs(10))), Ok((0, 5)));
-    assert_eq!(d.remove_stage("other"), Ok(0));
+    // "other" may or may not have handled event 0 yet: its final sequence is either.
+    assert!(matches!(d.remove_stage("other"), Ok(-1 | 0)));
     // Once the subscriber is dropped, "a" can go.
     drop(sub);
     assert_eq!(d.remove_stage("a"), Ok(0));
