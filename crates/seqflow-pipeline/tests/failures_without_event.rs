@@ -123,8 +123,12 @@ fn a_panic_in_on_timeout_halts_under_halt() {
             b.handle_events_with(T).timeout(Duration::from_millis(5));
         }
         let (d, _p) = b.start().unwrap();
-        // Let the stage time out a few times.
-        std::thread::sleep(Duration::from_millis(50));
+        // Until the stage (or a worker) has timed out and its hook has panicked at least once.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while d.metrics().panics == 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(d.metrics().panics > 0, "pool {pool}: on_timeout never ran");
         let result = d.shutdown();
         if halts {
             assert!(
