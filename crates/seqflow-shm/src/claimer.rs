@@ -186,10 +186,20 @@ impl ShmClaimer {
         if self.status.stopping() {
             self.check_open()?;
         }
+        if matches!(
+            (&self.claimer, pairing),
+            (AnyClaimer::Single(_), Pairing::Paired)
+        ) {
+            return self.claim_single_paired(n, deadline, block);
+        }
         self.record_state(CLAIMING);
-        match self.claim_inner(n, Deadline::NEVER, false, pairing) {
+        let claimed = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
             Ok(range) => self.record_claim(range, pairing),
             Err(e) => self.claim_slow(e, n, deadline, block, pairing),
+        };
+        match claimed {
+            Ok(range) => Ok(range),
+            Err(e) => Err(e),
         }
     }
 
@@ -213,23 +223,127 @@ impl ShmClaimer {
         } else {
             slot.end.store(range.end(), Ordering::Release);
         }
-        // Seqlock writer side: the recorded claim is visible before any slot write (the
-        // release fence). And the producer half of the close handshake
-        // (`RingInner::settle_close`): either a closer's read of the claims sees this claim
-        // (the end covers it), or the status read below is no longer open. That takes a
-        // store-load barrier: a full fence here, or, in a process registered for the closers'
-        // `membarrier`, the barrier the closer forces on this thread (`membarrier.rs`) — then
-        // only the compiler must keep the status read after the stores.
+        self.order_record_before_status();
+        if self.status.stopping() {
+            return self.refuse_if_stopped(range, pairing);
+        }
+        Ok(range)
+    }
+
+    /// Between recording a claim and reading the status line. Seqlock writer side: the recorded
+    /// claim is visible before any slot write (the release fence). And the producer half of
+    /// the close handshake (`RingInner::settle_close`): either a closer's read of the claims
+    /// sees this claim (the end covers it), or the status read that follows is no longer open.
+    /// That takes a store-load barrier: a full fence here, or, in a process registered for the
+    /// closers' `membarrier`, the barrier the closer forces on this thread (`membarrier.rs`) —
+    /// then only the compiler must keep the status read after the stores.
+    #[inline(always)]
+    fn order_record_before_status(&self) {
         if self.asymmetric_fence {
             fence(Ordering::Release);
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
         } else {
             fence(Ordering::SeqCst);
         }
-        if self.status.stopping() {
-            return self.refuse_if_stopped(range, pairing);
+    }
+
+    /// A single producer's claim guard, the common case, on a path of its own. The claimer's
+    /// kind is tested once, where the general path tests it at each step. The rare cases
+    /// answer only whether to claim again, so the claim itself stays in registers, not in a
+    /// result that every path writes to memory.
+    #[inline(always)]
+    fn claim_single_paired(
+        &mut self,
+        n: usize,
+        mut deadline: Deadline,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
+        let mut tried_to_make_room = false;
+        loop {
+            let AnyClaimer::Single(single) = &mut self.claimer else {
+                unreachable!("called for a single producer's claimer")
+            };
+            match single.__internal_claim_paired(n, Deadline::NEVER, false) {
+                Ok(range) => {
+                    self.slot().end.store(range.end(), Ordering::Release);
+                    self.order_record_before_status();
+                    if self.status.stopping() {
+                        self.refuse_single_if_stopped(range)?;
+                    }
+                    return Ok(range);
+                }
+                Err(first) => {
+                    self.room_for_single(first, n, &mut deadline, block, &mut tried_to_make_room)?
+                }
+            }
         }
-        Ok(range)
+    }
+
+    /// A single producer's claim found no room: `Ok` when there may be room now (the caller
+    /// claims again; nobody else claims, so room found stays), the error to return otherwise.
+    /// As [`claim_slow`](Self::claim_slow): without `block`, one attempt to make room (dead
+    /// consumers' slots, idle pool workers); with it, waits in slices of one liveness interval
+    /// until `deadline`, making room between them.
+    #[cold]
+    #[inline(never)]
+    fn room_for_single(
+        &mut self,
+        first: ClaimError,
+        n: usize,
+        deadline: &mut Deadline,
+        block: bool,
+        tried_to_make_room: &mut bool,
+    ) -> Result<(), ClaimError> {
+        if !matches!(first, ClaimError::Full { .. }) {
+            return Err(first);
+        }
+        if !block {
+            if *tried_to_make_room || self.make_room() == 0 {
+                return Err(first);
+            }
+            *tried_to_make_room = true;
+            return Ok(());
+        }
+        if !*tried_to_make_room {
+            // Idle pool workers may be all that holds the ring full: raise them before the
+            // first slice (dead consumers are looked for after it).
+            crate::idle_workers::raise_all_idle_workers(&self.inner);
+            *tried_to_make_room = true;
+        }
+        // The ring is full: the wait begins (a claim that finds room reads no clock).
+        let until = deadline.begin();
+        loop {
+            let slice = slice_end(until, self.inner.liveness_interval);
+            match self.wait_for_room(n, slice) {
+                Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
+                    return Err(ClaimError::Halted);
+                }
+                // Closed while this producer waited for room (nothing is claimed yet).
+                Err(ClaimError::Timeout { .. }) if self.inner.closed_end().is_some() => {
+                    return Err(ClaimError::Closed);
+                }
+                Err(ClaimError::Timeout { .. }) if before(until) => {
+                    self.make_room();
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Wait until `n` slots are free or `until` (`Timeout`), or the ring is halted (`Halted`).
+    fn wait_for_room(&self, n: usize, until: Instant) -> Result<(), ClaimError> {
+        let sequencer = &self.inner.sequencer;
+        sequencer
+            .wait_strategy()
+            .wait_until(
+                || sequencer.has_available_capacity(n).then_some(()),
+                sequencer.alert(),
+                Some(until),
+            )
+            .map_err(|e| match e {
+                WaitError::Timeout => ClaimError::Timeout { requested: n },
+                WaitError::Alerted => ClaimError::Halted,
+            })
     }
 
     /// The first try found no room (or failed): try again after reaping dead consumers and raising
@@ -304,20 +418,9 @@ impl ShmClaimer {
         until: Instant,
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        let sequencer = Arc::clone(&self.inner.sequencer);
         loop {
             self.record_state(IDLE);
-            sequencer
-                .wait_strategy()
-                .wait_until(
-                    || sequencer.has_available_capacity(n).then_some(()),
-                    sequencer.alert(),
-                    Some(until),
-                )
-                .map_err(|e| match e {
-                    WaitError::Timeout => ClaimError::Timeout { requested: n },
-                    WaitError::Alerted => ClaimError::Halted,
-                })?;
+            self.wait_for_room(n, until)?;
             self.record_state(CLAIMING);
             match self.claim_inner(n, Deadline::NEVER, false, pairing) {
                 // Another producer took the room first: wait again, within the same slice.
@@ -384,6 +487,14 @@ impl ShmClaimer {
             }
         }
         Ok(range)
+    }
+
+    /// [`refuse_if_stopped`](Self::refuse_if_stopped) for a single producer's claim guard:
+    /// `Ok` when the claim stands.
+    #[cold]
+    #[inline(never)]
+    fn refuse_single_if_stopped(&mut self, range: SequenceRange) -> Result<(), ClaimError> {
+        self.refuse_if_stopped(range, Pairing::Paired).map(|_| ())
     }
 
     /// Publish `range` (the pending checked claim) and record the slot idle.
@@ -471,9 +582,15 @@ impl Claimer for ShmClaimer {
             forked_copy_not_published(self.ring_name());
             return;
         }
-        // SAFETY: the caller's contract: `range` is the last paired claim's range (this
-        // claimer's paired claim is its inner claimer's paired claim), unpublished, with no
-        // checked claim since, and its slots hold whole events.
+        // A single producer records no state: its publish is the inner claimer's alone.
+        if let AnyClaimer::Single(single) = &mut self.claimer {
+            // SAFETY: the caller's contract: `range` is the last paired claim's range (this
+            // claimer's paired claim is its inner claimer's paired claim), unpublished, with
+            // no checked claim since, and its slots hold whole events.
+            unsafe { single.__internal_publish_paired(range) };
+            return;
+        }
+        // SAFETY: as above.
         unsafe { self.claimer.publish_paired(range) };
         self.record_state(IDLE);
     }

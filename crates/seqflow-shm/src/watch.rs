@@ -20,6 +20,10 @@ use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How many times a busy-spinning consumer polls (a spin hint before each) after a miss before
+/// its wait begins: about as long as a few events take to come from a streaming producer.
+const POLLS_BEFORE_WAIT: u32 = 64;
+
 /// One consumer's view of the liveness of the others.
 pub(crate) struct Watch {
     ring: Arc<RingInner>,
@@ -115,26 +119,43 @@ impl Watch {
         if let Some(value) = ready() {
             return Ok(value);
         }
-        // A closed ring ends the wait for anything past its end.
-        let ring = Arc::clone(&self.ring);
-        let mut ready = || match ready() {
-            Some(value) => Some(Ok(value)),
-            None if ring.halted_everywhere() => Some(Err(ConsumeError::Alerted)),
-            None => match ring.closed_end() {
-                Some(end) if seq > end => Some(Err(ConsumeError::Closed { end })),
-                _ => None,
-            },
-        };
+        // A busy-spinning consumer behind a streaming producer misses often and finds the next
+        // event a few polls later. Those polls come before the wait is set up, which reads the
+        // clock twice: per miss, that would cost more than handling an event.
+        let sequencer = &self.ring.sequencer;
+        if sequencer.wait_strategy().keeps_core() && !deadline.is_now() {
+            for _ in 0..POLLS_BEFORE_WAIT {
+                seqflow_sequence::sync::spin_loop();
+                if let Some(value) = ready() {
+                    return Ok(value);
+                }
+                if sequencer.alert().is_raised() {
+                    break;
+                }
+            }
+        }
         // The wait begins (a timeout too far to represent means no limit).
         let deadline = deadline.begin();
-        let sequencer = Arc::clone(&self.ring.sequencer);
         let interval = self.ring.liveness_interval;
         loop {
             let slice = crate::claimer::slice_end(deadline, interval);
-            match sequencer
-                .wait_strategy()
-                .wait_until(&mut ready, sequencer.alert(), Some(slice))
-            {
+            let waited = {
+                let ring = &*self.ring;
+                // A closed ring ends the wait for anything past its end.
+                let mut ready = || match ready() {
+                    Some(value) => Some(Ok(value)),
+                    None if ring.halted_everywhere() => Some(Err(ConsumeError::Alerted)),
+                    None => match ring.closed_end() {
+                        Some(end) if seq > end => Some(Err(ConsumeError::Closed { end })),
+                        _ => None,
+                    },
+                };
+                let sequencer = &ring.sequencer;
+                sequencer
+                    .wait_strategy()
+                    .wait_until(&mut ready, sequencer.alert(), Some(slice))
+            };
+            match waited {
                 Ok(value) => return value,
                 Err(WaitError::Alerted) => return Err(ConsumeError::Alerted),
                 Err(WaitError::Timeout) => {

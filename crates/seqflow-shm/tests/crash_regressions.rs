@@ -492,6 +492,54 @@ fn dead_consumer_with_a_living_forked_child_is_released() {
     kid.kill();
 }
 
+/// A `try_publish` that finds the ring full because of a dead consumer releases its slot and
+/// publishes, without waiting; once a live consumer holds the ring full, it is `Full`.
+fn try_publish_on_a_ring_held_full_by_the_dead_releases_it() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let seg = Seg::new("tryfull");
+        let ring = ShmRing::<u64>::create(&seg.name, 4, options(mode)).unwrap();
+        let ready = Pipe::new();
+        let name = seg.name.clone();
+        let mut child = fork_child(|| {
+            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+            let _c = ring.consumer("mortal").map_err(|e| e.to_string())?;
+            ready.send(b"r");
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        });
+        assert!(ready.recv(1, ATTACH).is_some());
+        let mut producer = ring.producer().unwrap();
+        for i in 0..4u64 {
+            producer.try_publish(|e, _| *e = i).unwrap();
+        }
+        assert!(
+            matches!(
+                producer.try_publish(|_, _| {}),
+                Err(seqflow_sequencer::ClaimError::Full { .. })
+            ),
+            "{mode:?}: the live consumer gates"
+        );
+        child.kill();
+        for i in 4..12u64 {
+            producer
+                .try_publish(|e, _| *e = i)
+                .unwrap_or_else(|e| panic!("{mode:?}, event {i}: the dead consumer gates: {e}"));
+        }
+        let _live = ring.consumer("live").unwrap();
+        for i in 12..16u64 {
+            producer.try_publish(|e, _| *e = i).unwrap();
+        }
+        assert!(
+            matches!(
+                producer.try_publish(|_, _| {}),
+                Err(seqflow_sequencer::ClaimError::Full { .. })
+            ),
+            "{mode:?}: a live consumer holds the ring full"
+        );
+    }
+}
+
 fn declared(consumers: &[&str], pools: &[&str]) -> ShmOptions {
     ShmOptions {
         declared_consumers: consumers.iter().map(|s| s.to_string()).collect(),
@@ -1135,6 +1183,10 @@ fn main() {
     }
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
+        (
+            "try_publish_on_a_ring_held_full_by_the_dead_releases_it",
+            try_publish_on_a_ring_held_full_by_the_dead_releases_it,
+        ),
         (
             "releasing_a_killed_declared_consumer_needs_no_reap_first",
             releasing_a_killed_declared_consumer_needs_no_reap_first,

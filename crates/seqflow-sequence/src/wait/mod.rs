@@ -295,6 +295,21 @@ impl Deadline {
         }
     }
 
+    /// Whether this is a zero timeout: the caller asks what is there now and waits for nothing,
+    /// not even a few polls.
+    ///
+    /// ```
+    /// use seqflow_sequence::Deadline;
+    /// use std::time::Duration;
+    /// assert!(Deadline::after(Duration::ZERO).is_now());
+    /// assert!(!Deadline::after(Duration::from_nanos(1)).is_now());
+    /// assert!(!Deadline::NEVER.is_now());
+    /// ```
+    #[inline]
+    pub fn is_now(&self) -> bool {
+        self.0 == DeadlineRepr::After(0)
+    }
+
     /// The wait begins: resolve as [`resolve`](Self::resolve) does and keep the instant, so a
     /// wait resumed later (after a lost race, or a poll that met a gap between producers and
     /// waits again) keeps the first deadline.
