@@ -268,7 +268,9 @@ impl ShmClaimer {
                     self.slot().end.store(range.end(), Ordering::Release);
                     self.order_record_before_status();
                     if self.status.stopping() {
-                        self.refuse_single_if_stopped(range)?;
+                        if let Some(refused) = self.refuse_single_if_stopped(range) {
+                            return Err(refused.into());
+                        }
                     }
                     return Ok(range);
                 }
@@ -490,11 +492,16 @@ impl ShmClaimer {
     }
 
     /// [`refuse_if_stopped`](Self::refuse_if_stopped) for a single producer's claim guard:
-    /// `Ok` when the claim stands.
+    /// why the claim was refused, `None` when it stands. A one-byte answer, so the claim's
+    /// fast path keeps its range in registers.
     #[cold]
     #[inline(never)]
-    fn refuse_single_if_stopped(&mut self, range: SequenceRange) -> Result<(), ClaimError> {
-        self.refuse_if_stopped(range, Pairing::Paired).map(|_| ())
+    fn refuse_single_if_stopped(&mut self, range: SequenceRange) -> Option<Refusal> {
+        match self.refuse_if_stopped(range, Pairing::Paired) {
+            Ok(_) => None,
+            Err(ClaimError::Halted) => Some(Refusal::Halted),
+            Err(_) => Some(Refusal::Closed),
+        }
     }
 
     /// Publish `range` (the pending checked claim) and record the slot idle.
@@ -602,6 +609,22 @@ impl Claimer for ShmClaimer {
     #[inline]
     fn __internal_claims_are_ours(&self) -> bool {
         self.epoch == crate::fork_guard::epoch()
+    }
+}
+
+/// Why a recorded claim was refused (see [`ShmClaimer::refuse_if_stopped`]).
+#[derive(Clone, Copy, Debug)]
+enum Refusal {
+    Halted,
+    Closed,
+}
+
+impl From<Refusal> for ClaimError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Halted => ClaimError::Halted,
+            Refusal::Closed => ClaimError::Closed,
+        }
     }
 }
 

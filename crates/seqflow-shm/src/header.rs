@@ -15,8 +15,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// change to a protocol between processes (6: closers order producers with `membarrier`, and
 /// producers registered for it skip their full fence, so a closer built for 5 must not meet
 /// them; 7: a single producer records only its claim's end, so a consumer built for 6 would
-/// not see its death mid-claim).
-pub(crate) const LAYOUT_VERSION: u32 = 7;
+/// not see its death mid-claim; 8: producers look only at the status line's `stopping` word,
+/// which a closer or halter built for 7 would not set).
+pub(crate) const LAYOUT_VERSION: u32 = 8;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;
@@ -80,15 +81,31 @@ pub(crate) struct Status {
     /// 0 while the ring runs; the pid of the process that halted it in every process
     /// (`ShmRing::halt_all`). Written once, by a CAS from 0.
     pub halted: AtomicU64,
+    /// 0 while the ring runs; 1 from before a close's first step (`closed` leaving 0) and
+    /// after a halt. The one word a claim's fast path reads, twice per claim. Only ever set.
+    pub stopping: AtomicU64,
 }
 
 impl Status {
-    /// Whether the ring is closing, closed or halted everywhere: one look at this line for the
-    /// claim's fast path, which then asks [`closed_end`](Self::closed_end) and
-    /// [`halted_by`](Self::halted_by) only when it is.
+    /// Whether the ring may be closing, closed or halted everywhere: one load for the claim's
+    /// fast path, which then asks [`closed_end`](Self::closed_end) and
+    /// [`halted_by`](Self::halted_by) only when it is. `false` means neither had begun when
+    /// the word was read: a close sets it before its first step ([`begin_close`](Self::begin_close)),
+    /// so a producer that reads `false` after recording its claim has its claim seen by the
+    /// close (the handshake in `ShmClaimer::record_claim`), as it would reading `closed`.
     #[inline]
     pub fn stopping(&self) -> bool {
-        (self.closed.load(Ordering::Acquire) | self.halted.load(Ordering::Acquire)) != 0
+        self.stopping.load(Ordering::Acquire) != 0
+    }
+
+    /// A close's first step: mark the ring stopping, then move the closed word from open to
+    /// [`CLOSING`] unless another close did. Both `SeqCst`: whoever sees `CLOSING` sees the
+    /// mark, and so does every producer ordered after the settling process's barrier.
+    pub fn begin_close(&self) {
+        self.stopping.store(1, Ordering::SeqCst);
+        let _ = self
+            .closed
+            .compare_exchange(0, CLOSING, Ordering::SeqCst, Ordering::Acquire);
     }
 
     /// The last sequence of a closed ring (`None` while it is open or closing).
@@ -120,6 +137,8 @@ impl Status {
             Ordering::AcqRel,
             Ordering::Acquire,
         );
+        // After the halted word: a producer that sees the mark sees the halt.
+        self.stopping.store(1, Ordering::Release);
         self.halted_by().unwrap_or(pid)
     }
 

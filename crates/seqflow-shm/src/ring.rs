@@ -968,13 +968,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// assert_eq!(c.poll_batch(t, |_, _, _| {}), Err(ConsumeError::Closed { end: 0 }));
     /// ```
     pub fn close(&self) -> i64 {
-        let closed = &self.inner.segment.header.status.closed;
-        let _ = closed.compare_exchange(
-            0,
-            crate::header::CLOSING,
-            std::sync::atomic::Ordering::SeqCst,
-            std::sync::atomic::Ordering::Acquire,
-        );
+        self.inner.segment.header.status.begin_close();
         let end = self
             .inner
             .closed_end()

@@ -532,11 +532,13 @@ fn fork_with_a_waiting_thread_and_open_handles() {
     assert!(info.consumers.iter().any(|x| x.name == "c" && x.alive));
 }
 
-/// A close interrupted halfway (the closed word left at CLOSING, as by a closer SIGKILLed
+/// A close interrupted halfway (the stopping mark set and the closed word left at CLOSING, as
+/// by a closer SIGKILLed
 /// between its two steps) is finished by whoever looks next: producers are refused, consumers
 /// drain and get `Closed`.
 fn close_interrupted_halfway() {
     const CLOSED_WORD: u64 = 384 + 32; // status block, fifth word
+    const STOPPING_WORD: u64 = 384 + 48; // status block, seventh word: set before CLOSING
     for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
         let seg = Seg::new("adv2-closing");
         let ring = ShmRing::<u64>::create(&seg.name, 8, opts(mode)).unwrap();
@@ -549,6 +551,7 @@ fn close_interrupted_halfway() {
                 .write(true)
                 .open(format!("/dev/shm{}", seg.name))
                 .unwrap();
+            f.write_all_at(&1u64.to_le_bytes(), STOPPING_WORD).unwrap();
             f.write_all_at(&u64::MAX.to_le_bytes(), CLOSED_WORD)
                 .unwrap();
         }
