@@ -146,7 +146,7 @@ fn an_empty_or_control_character_name_is_refused_before_anything_starts() {
         .unwrap()
         .start()
         .unwrap();
-    for bad in ["", "tab\there", "bell\u{7}"] {
+    for bad in ["", "tab\there", "bell\u{7}", "load\u{202e}txt"] {
         let stage =
             d.handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().named(bad));
         assert!(

@@ -28,6 +28,7 @@ impl SegmentName {
     /// ```
     /// assert!(seqflow_shm::SegmentName::new("x\0y").is_err());
     /// assert!(seqflow_shm::SegmentName::new("x\ny").is_err());
+    /// assert!(seqflow_shm::SegmentName::new("x\u{202e}y").is_err());
     /// assert!(seqflow_shm::SegmentName::new("orders-ü").is_ok());
     /// ```
     pub fn new(name: &str) -> Result<Self, ShmError> {
@@ -52,9 +53,12 @@ impl SegmentName {
         if full.contains('\0') {
             return Err(invalid("contains a NUL byte"));
         }
-        // Names are printed by `seqflow ls` and `inspect`: no terminal control sequences.
-        if full.chars().any(char::is_control) {
-            return Err(invalid("contains control characters"));
+        // Names are printed by `seqflow ls` and `inspect`: no terminal control sequences, no
+        // text direction overrides.
+        if full.chars().any(seqflow_pipeline::unfit_for_names) {
+            return Err(invalid(
+                "contains control or bidirectional formatting characters",
+            ));
         }
         if &full[1..] == "." || &full[1..] == ".." {
             return Err(invalid("'.' and '..' are not object names"));

@@ -26,13 +26,13 @@ pub(crate) const DECLARED: u32 = 1;
 pub(crate) const LABEL_MAX: usize = 48;
 
 /// What is wrong with a consumer or pool name apart from its length, if anything: names are
-/// printed by `inspect` and `seqflow ls`, so no empty names and no control characters (terminal
-/// escapes).
+/// printed by `inspect` and `seqflow ls`, so no empty names and no control or bidirectional
+/// formatting characters (terminal escapes, text that reads as another name).
 pub(crate) fn label_problem(label: &str) -> Option<&'static str> {
     if label.is_empty() {
         Some("empty")
-    } else if label.chars().any(char::is_control) {
-        Some("holding control characters")
+    } else if label.chars().any(seqflow_pipeline::unfit_for_names) {
+        Some("holding control or bidirectional formatting characters")
     } else {
         None
     }
@@ -105,7 +105,7 @@ impl Label {
         self.len.store(n as u32, Ordering::Relaxed);
     }
 
-    /// The stored name (length clamped; invalid UTF-8 and control characters replaced).
+    /// The stored name (length clamped; invalid UTF-8 and characters unfit for names replaced).
     pub fn load(&self) -> String {
         let mut padded = [0u8; LABEL_MAX];
         for (word, chunk) in self.words.iter().zip(padded.chunks_exact_mut(8)) {
@@ -113,10 +113,17 @@ impl Label {
         }
         let n = (self.len.load(Ordering::Relaxed) as usize).min(LABEL_MAX);
         // Names are checked when stored (`label_problem`), but another process's memory is not
-        // trusted: a control character someone wrote there is shown as U+FFFD, never printed.
+        // trusted: a character unfit for names someone wrote there is shown as U+FFFD, never
+        // printed.
         String::from_utf8_lossy(&padded[..n])
             .chars()
-            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .map(|c| {
+                if seqflow_pipeline::unfit_for_names(c) {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
             .collect()
     }
 

@@ -584,11 +584,17 @@ fn the_segment_gating_table_refuses_registrations_outside_the_registry() {
     drop(consumer);
 }
 
-/// Names are printed by `inspect` and `seqflow ls`: empty consumer names and control characters
-/// (terminal escapes) are refused with typed errors, in ring names and consumer names alike.
+/// Names are printed by `inspect` and `seqflow ls`: empty consumer names, control characters
+/// (terminal escapes) and bidirectional formatting characters (a name shown as another) are
+/// refused with typed errors, in ring names and consumer names alike.
 #[test]
 fn empty_names_and_control_characters_are_refused() {
-    for bad in ["/ring\nname", "/ring\u{1b}[2J", "/tab\there"] {
+    for bad in [
+        "/ring\nname",
+        "/ring\u{1b}[2J",
+        "/tab\there",
+        "/gnir\u{202e}orders",
+    ] {
         assert!(
             matches!(
                 ShmRing::<u64>::create(bad, 8, ShmOptions::default()),
@@ -599,7 +605,13 @@ fn empty_names_and_control_characters_are_refused() {
     }
     let seg = Seg::new("labels");
     let ring = ShmRing::<u64>::create(&seg.name, 8, ShmOptions::default()).unwrap();
-    for bad in ["", "a\nb", "\u{1b}[31mred"] {
+    for bad in [
+        "",
+        "a\nb",
+        "\u{1b}[31mred",
+        "audit\u{2067}tixe",
+        "\u{200f}x",
+    ] {
         assert!(
             matches!(ring.consumer(bad), Err(ShmError::InvalidLabel { .. })),
             "{bad:?}"
