@@ -21,6 +21,9 @@ pub enum WorkerEnd {
     Exited(i32),
     /// A signal killed it.
     Killed(i32),
+    /// It ended, but its exit status was collected elsewhere (another `waitpid` in this
+    /// process took it): whether it succeeded is unknown, so it counts as a failure.
+    StatusLost,
 }
 
 /// Why supervising workers failed.
@@ -34,7 +37,8 @@ pub enum SuperviseError {
         /// The system error.
         source: io::Error,
     },
-    /// A worker ended with a non-zero code or a signal; the others were killed.
+    /// A worker ended with a non-zero code, a signal, or a status collected elsewhere; the
+    /// others were killed.
     #[error("worker {index} (pid {pid}) ended badly: {end:?}")]
     Failed {
         /// The worker's index.
@@ -44,6 +48,14 @@ pub enum SuperviseError {
         /// How it ended.
         end: WorkerEnd,
     },
+    /// `SIGCHLD` is ignored in this process (or its action has `SA_NOCLDWAIT`): the kernel
+    /// discards the workers' exit statuses, so how they end could not be told. Nothing was
+    /// started.
+    #[error(
+        "SIGCHLD is ignored in this process, so the workers' exit statuses would be discarded: \
+         restore its default action (signal(SIGCHLD, SIG_DFL)) before starting workers"
+    )]
+    ChildStatusIgnored,
     /// Workers were still running at the deadline; they were killed.
     #[error("{running} of the workers were still running after {waited:?}; they were killed")]
     Timeout {
@@ -85,6 +97,7 @@ impl Workers {
     /// Start `n` copies of the current program with `args`, worker `i` with
     /// `SEQFLOW_WORKER_INDEX=i` in its environment.
     pub fn spawn<S: AsRef<std::ffi::OsStr>>(n: usize, args: &[S]) -> Result<Self, SuperviseError> {
+        refuse_ignored_child_status()?;
         let exe =
             std::env::current_exe().map_err(|source| SuperviseError::Start { index: 0, source })?;
         let mut workers = Self {
@@ -113,6 +126,7 @@ impl Workers {
     where
         F: Fn(usize) -> Result<(), Box<dyn std::error::Error>>,
     {
+        refuse_ignored_child_status()?;
         let mut workers = Self {
             procs: Vec::with_capacity(n),
         };
@@ -192,12 +206,33 @@ impl Workers {
     }
 }
 
+/// `ChildStatusIgnored` if this process discards its children's exit statuses.
+fn refuse_ignored_child_status() -> Result<(), SuperviseError> {
+    // SAFETY: an all-zero `sigaction` is a valid value to be overwritten.
+    let mut current: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into `current`, a valid pointer.
+    let r = unsafe { libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut current) };
+    if r == 0
+        && (current.sa_sigaction == libc::SIG_IGN || current.sa_flags & libc::SA_NOCLDWAIT != 0)
+    {
+        return Err(SuperviseError::ChildStatusIgnored);
+    }
+    Ok(())
+}
+
 /// How the process ended, if it has (reaping it).
 fn try_wait(proc: &mut Proc) -> Option<WorkerEnd> {
     match proc {
         Proc::Spawned(child) => {
             use std::os::unix::process::ExitStatusExt;
-            let status = child.try_wait().ok()??;
+            let status = match child.try_wait() {
+                Ok(status) => status?,
+                // Reaped by another waiter of this process.
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                    return Some(WorkerEnd::StatusLost)
+                }
+                Err(_) => return None,
+            };
             Some(match (status.code(), status.signal()) {
                 (Some(code), _) => WorkerEnd::Exited(code),
                 (None, Some(sig)) => WorkerEnd::Killed(sig),
@@ -215,7 +250,8 @@ fn try_wait(proc: &mut Proc) -> Option<WorkerEnd> {
                     WorkerEnd::Killed(libc::WTERMSIG(status))
                 })
             } else if r < 0 {
-                Some(WorkerEnd::Exited(-1)) // not our child any more: nothing to wait for
+                // Not our child any more (reaped by another waiter): its status is gone.
+                Some(WorkerEnd::StatusLost)
             } else {
                 None
             }

@@ -841,6 +841,41 @@ fn supervised_workers_report_failures() {
     }
 }
 
+/// With `SIGCHLD` ignored the kernel discards exit statuses: starting workers is refused with a
+/// typed error. A worker whose status another waiter took is `StatusLost`, a failure, not a
+/// hang or a made-up exit code.
+fn workers_whose_status_cannot_be_known_are_reported() {
+    use seqflow_shm::{SuperviseError, WorkerEnd, Workers};
+    // SAFETY: this test binary runs its cases on its main thread only; the old action is put
+    // back below.
+    let old = unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    // SAFETY: as above.
+    let forked = unsafe { Workers::fork(1, |_| Ok(())) };
+    let spawned = Workers::spawn(1, &["--spawned-worker"]);
+    // SAFETY: restoring the action read above.
+    unsafe { libc::signal(libc::SIGCHLD, old) };
+    assert!(matches!(forked, Err(SuperviseError::ChildStatusIgnored)));
+    assert!(matches!(spawned, Err(SuperviseError::ChildStatusIgnored)));
+    // SAFETY: as above.
+    let workers = unsafe { Workers::fork(1, |_| Ok(())) }.unwrap();
+    let pid = workers.pids()[0] as i32;
+    let mut status = 0;
+    // SAFETY: reaping our own child, as another part of the program might.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    match workers.wait(Duration::from_secs(30)) {
+        Err(SuperviseError::Failed { index: 0, end, .. }) => assert_eq!(end, WorkerEnd::StatusLost),
+        other => panic!("expected the lost status to be reported, got {other:?}"),
+    }
+    let spawned = Workers::spawn(1, &["--spawned-worker"]).unwrap();
+    let pid = spawned.pids()[0] as i32;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    match spawned.wait(Duration::from_secs(30)) {
+        Err(SuperviseError::Failed { index: 0, end, .. }) => assert_eq!(end, WorkerEnd::StatusLost),
+        other => panic!("expected the lost status to be reported, got {other:?}"),
+    }
+}
+
 /// A worker joining a declared pool whose only worker died and is not reaped yet starts at the
 /// pool's position (the dead worker's slot still gates), never at the cursor.
 fn declared_pool_joined_before_the_dead_worker_is_reaped() {
@@ -1183,6 +1218,10 @@ fn main() {
     }
     type Case = (&'static str, fn());
     let cases: &[Case] = &[
+        (
+            "workers_whose_status_cannot_be_known_are_reported",
+            workers_whose_status_cannot_be_known_are_reported,
+        ),
         (
             "try_publish_on_a_ring_held_full_by_the_dead_releases_it",
             try_publish_on_a_ring_held_full_by_the_dead_releases_it,
