@@ -112,7 +112,7 @@ pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
         match &found.inspection {
             Ok(i) => {
                 let alive = i.consumers.iter().filter(|c| c.alive).count();
-                let state = match (i.attached, i.halted_by, i.closed_at) {
+                let state = match (i.attached, i.halted_by, i.readers_end) {
                     (false, _, _) => "stale".to_owned(),
                     (true, Some(pid), _) => format!("halted by pid {pid}"),
                     (true, None, Some(end)) => format!("closed after {end}"),

@@ -41,6 +41,10 @@ pub struct Inspection {
     pub lost_pool_events: u64,
     /// The last sequence if the ring was closed ([`ShmRing::close`](crate::ShmRing::close)).
     pub closed_at: Option<i64>,
+    /// The last sequence readers of the closed ring get: `closed_at`, or less when the single
+    /// producer left or died holding a claim inside it, which nobody can publish any more (as
+    /// [`ShmRing::closed_at`](crate::ShmRing::closed_at) answers).
+    pub readers_end: Option<i64>,
     /// The pid that halted the ring everywhere ([`ShmRing::halt_all`](crate::ShmRing::halt_all)).
     pub halted_by: Option<u32>,
     /// Threads sleeping on the futex word (including any killed while sleeping).
@@ -388,6 +392,7 @@ pub(crate) fn inspect_segment(segment: &Segment, attached_here: bool) -> Inspect
         abandoned_claims: status.abandoned_claims.load(Ordering::Relaxed),
         lost_pool_events: status.lost_pool_events.load(Ordering::Relaxed),
         closed_at: status.closed_end(),
+        readers_end: status.closed_end().map(|end| segment.reachable_end(end)),
         halted_by: status.halted_by(),
         futex_waiters: segment.futex.waiters(),
     }
@@ -452,8 +457,14 @@ impl fmt::Display for Inspection {
         if let Some(pid) = self.halted_by {
             writeln!(f, "halted    everywhere, by pid {pid}")?;
         }
-        if let Some(end) = self.closed_at {
-            writeln!(f, "closed    after sequence {end}")?;
+        match (self.closed_at, self.readers_end) {
+            (Some(end), Some(reached)) if reached < end => writeln!(
+                f,
+                "closed    after sequence {end}; readers end at {reached} (the single producer \
+                 left holding a claim that will never be published)"
+            )?,
+            (Some(end), _) => writeln!(f, "closed    after sequence {end}")?,
+            (None, _) => {}
         }
         for p in &self.producers {
             writeln!(

@@ -122,48 +122,11 @@ impl RingInner {
         }
     }
 
-    /// The last sequence readers of a closed ring can reach: the close's end, or the cursor
-    /// when the ring has a single producer that can publish nothing more and the end covers a
-    /// claim it (or a predecessor) recorded and never published. `None` while open. A
-    /// multi-producer ring needs no such case: a dead producer's claim is released (marked
-    /// published and reported), so its end is always reached.
-    ///
-    /// The single producer can publish nothing more when it is gone (dead, or detached), or when
-    /// it is alive without a claim recorded past the cursor. Every claim it starts now is refused
-    /// (it checks the closed word first). A claim it made before the close settled is accepted
-    /// only if the settling process read its recorded end (the handshake in
-    /// `ShmClaimer::record_claim`), and that read happens before this one: the settler's
-    /// `Acquire` load of `end`, its `AcqRel` swap of the closed word, this process's `Acquire`
-    /// load of it. So the load below sees that end or a later one, and a later one comes after
-    /// a publish through it, which the cursor read then shows (`end` is stored `Release`). A
-    /// producer that took over from a dead one has its `end` at the cursor
-    /// (`inherit_single_claim`) and, if the close's end covers the dead claim, is refused every
-    /// claim: before this, its readers waited for the dead claim for as long as it lived.
+    /// The last sequence readers of a closed ring can reach (see
+    /// [`Segment::reachable_end`](crate::segment::Segment::reachable_end)); `None` while open.
     pub(crate) fn reachable_end(&self) -> Option<i64> {
-        use std::sync::atomic::{fence, Ordering};
         let end = self.closed_end()?;
-        if self.segment.mode != ProducerMode::Single || self.sequencer.cursor_word() >= end {
-            return Some(end);
-        }
-        // The close (read above) before the producer slot: a producer that attached and
-        // claimed after it is refused by its own check of the closed word.
-        fence(Ordering::SeqCst);
-        let slot = &self.segment.producers[0];
-        let owner = slot.owner.load(Ordering::Acquire);
-        if owner != 0
-            && crate::liveness::holder_alive(
-                self.segment.map.fd(),
-                crate::liveness::PRODUCER_BASE,
-                owner,
-            )
-            && slot.end.load(Ordering::Acquire) > self.sequencer.cursor_word()
-        {
-            return Some(end);
-        }
-        // The producer's last publish came before its lock was released (its death or its
-        // detach), which the check above saw, or before its recorded end, which the cursor has
-        // reached: the cursor read now is final.
-        Some(self.sequencer.cursor_word().min(end))
+        Some(self.segment.reachable_end(end))
     }
 
     /// The closing half of the close handshake with producers. The closed word is already

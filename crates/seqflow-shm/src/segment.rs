@@ -132,6 +132,45 @@ impl Segment {
     pub fn capacity(&self) -> usize {
         self.fields.capacity as usize
     }
+
+    /// The last sequence readers of a ring closed after `end` can reach: `end`, or the cursor
+    /// when the ring has a single producer that can publish nothing more and the end covers a
+    /// claim it (or a predecessor) recorded and never published. A
+    /// multi-producer ring needs no such case: a dead producer's claim is released (marked
+    /// published and reported), so its end is always reached.
+    ///
+    /// The single producer can publish nothing more when it is gone (dead, or detached), or when
+    /// it is alive without a claim recorded past the cursor. Every claim it starts now is refused
+    /// (it checks the stopping word first). A claim it made before the close settled is accepted
+    /// only if the settling process read its recorded end (the handshake in
+    /// `ShmClaimer::record_claim`), and that read happens before this one: the settler's
+    /// `Acquire` load of `end`, its `AcqRel` swap of the closed word, this process's `Acquire`
+    /// load of it. So the load below sees that end or a later one, and a later one comes after
+    /// a publish through it, which the cursor read then shows (`end` is stored `Release`). A
+    /// producer that took over from a dead one has its `end` at the cursor
+    /// (`inherit_single_claim`) and, if the close's end covers the dead claim, is refused every
+    /// claim: before this, its readers waited for the dead claim for as long as it lived.
+    pub(crate) fn reachable_end(&self, end: i64) -> i64 {
+        use std::sync::atomic::{fence, Ordering};
+        if self.mode != ProducerMode::Single || self.cursor.get() >= end {
+            return end;
+        }
+        // The close (read by the caller) before the producer slot: a producer that attached
+        // and claimed after it is refused by its own check of the stopping word.
+        fence(Ordering::SeqCst);
+        let slot = &self.producers[0];
+        let owner = slot.owner.load(Ordering::Acquire);
+        if owner != 0
+            && crate::liveness::holder_alive(self.map.fd(), crate::liveness::PRODUCER_BASE, owner)
+            && slot.end.load(Ordering::Acquire) > self.cursor.get()
+        {
+            return end;
+        }
+        // The producer's last publish came before its lock was released (its death or its
+        // detach), which the check above saw, or before its recorded end, which the cursor has
+        // reached: the cursor read now is final.
+        self.cursor.get().min(end)
+    }
 }
 
 impl std::fmt::Debug for Segment {

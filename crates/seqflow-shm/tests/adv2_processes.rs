@@ -94,6 +94,14 @@ fn single_producer_killed_mid_claim_then_closed() {
         Some(2),
         "closed_at agrees with what consumers are told"
     );
+    let info = ring.inspect();
+    assert_eq!(
+        (info.closed_at, info.readers_end),
+        (Some(end), Some(2)),
+        "inspect shows the close's end and where readers stop: {info}"
+    );
+    assert_eq!(end, 4, "the close's end covers the recorded claim");
+    assert!(info.to_string().contains("readers end at 2"), "{info}");
     let (tx, rx) = std::sync::mpsc::channel();
     let joiner = std::thread::spawn(move || tx.send(stage.join()).unwrap());
     match rx.recv_timeout(Duration::from_secs(3)) {
