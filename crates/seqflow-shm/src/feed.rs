@@ -139,16 +139,13 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
                 }
             },
         };
-        // A ring halted everywhere stops its consumers without draining.
-        if self.watch.ring().halted_everywhere() {
-            return Err(ConsumeError::Alerted);
-        }
-        // Nothing past the end of a closed ring is handed out (a claim refused at the close
-        // is published unread).
-        let hi = match self.watch.ring().closed_end() {
-            Some(end) if seq > end => return Err(ConsumeError::Closed { end }),
-            Some(end) => hi.min(end),
-            None => hi,
+        // One load while the ring runs. A claim refused at a close or halt, published unread,
+        // was refused by a producer that saw the stopping word set: a consumer that sees its
+        // publish sees the word too.
+        let hi = if self.watch.ring().segment.header.status.stopping() {
+            self.limit_stopped(seq, hi)?
+        } else {
+            hi
         };
         // A gating consumer is never more than a lap behind what is published; a segment that
         // says otherwise was written by something else (and one batch would run for ever).
@@ -167,6 +164,23 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         }
         self.watch.check_abandoned(seq, hi)?;
         Ok(hi)
+    }
+
+    /// What a ring that is stopping lets this consumer have of `seq..=hi`: nothing from a ring
+    /// halted everywhere (its consumers stop without draining), nothing past the end of a
+    /// closed ring (a claim refused at the close is published unread).
+    #[cold]
+    #[inline(never)]
+    fn limit_stopped(&self, seq: i64, hi: i64) -> Result<i64, ConsumeError> {
+        let ring = self.watch.ring();
+        if ring.halted_everywhere() {
+            return Err(ConsumeError::Alerted);
+        }
+        match ring.closed_end() {
+            Some(end) if seq > end => Err(ConsumeError::Closed { end }),
+            Some(end) => Ok(hi.min(end)),
+            None => Ok(hi),
+        }
     }
 
     /// Poll `seq` until it is available, a followed pool's workers change, or the wait ends.
