@@ -71,6 +71,8 @@ impl ShmClaimer {
         let _registry = inner.lock_registry()?;
         // Claims do unchecked arithmetic on the cursor: refuse a corrupt one (see `sanity`).
         check_sequence(name, "cursor", inner.sequencer.cursor_word())?;
+        // Claims look only at the stopping mark: make it agree with the closed and halted words.
+        segment.header.status.mark_if_stopped();
         let mut holder = 0;
         for (index, slot) in segment.producers.iter().enumerate() {
             let owner = slot.owner.load(Ordering::Acquire);
@@ -316,7 +318,12 @@ impl ShmClaimer {
         let until = deadline.begin();
         loop {
             let slice = slice_end(until, self.inner.liveness_interval);
-            match self.wait_for_room(n, slice) {
+            let AnyClaimer::Single(single) = &mut self.claimer else {
+                unreachable!("called for a single producer's claimer")
+            };
+            // The claimer's own test of room, which counts every claim it made (a claim guard
+            // leaked unpublished too): the claim that follows cannot find the ring full again.
+            match single.__internal_wait_for_room(n, Some(slice).into()) {
                 Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
                     return Err(ClaimError::Halted);
                 }
@@ -333,6 +340,7 @@ impl ShmClaimer {
     }
 
     /// Wait until `n` slots are free or `until` (`Timeout`), or the ring is halted (`Halted`).
+    /// For a multi producer, whose claims all count in the shared claimed cursor.
     fn wait_for_room(&self, n: usize, until: Instant) -> Result<(), ClaimError> {
         let sequencer = &self.inner.sequencer;
         sequencer

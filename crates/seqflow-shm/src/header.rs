@@ -82,7 +82,7 @@ pub(crate) struct Status {
     /// (`ShmRing::halt_all`). Written once, by a CAS from 0.
     pub halted: AtomicU64,
     /// 0 while the ring runs; 1 from before a close's first step (`closed` leaving 0) and
-    /// after a halt. The one word a claim's fast path reads, twice per claim. Only ever set.
+    /// before a halt's. The one word a claim's fast path reads, twice per claim. Only ever set.
     pub stopping: AtomicU64,
 }
 
@@ -96,6 +96,15 @@ impl Status {
     #[inline]
     pub fn stopping(&self) -> bool {
         self.stopping.load(Ordering::Acquire) != 0
+    }
+
+    /// Set the stopping mark if the closed or halted word says so and the mark does not: a
+    /// segment written by something else than this protocol (a close or halt always marks
+    /// first). Called when a producer attaches, so its claims see what its ring shows.
+    pub fn mark_if_stopped(&self) {
+        if self.closed.load(Ordering::Acquire) | self.halted.load(Ordering::Acquire) != 0 {
+            self.stopping.store(1, Ordering::SeqCst);
+        }
     }
 
     /// A close's first step: mark the ring stopping, then move the closed word from open to
@@ -131,14 +140,15 @@ impl Status {
 
     /// Halt everywhere unless already halted; the pid that holds.
     pub fn halt(&self, pid: u32) -> u32 {
+        // Before the halted word, as a close marks the ring first: a halter killed between
+        // the two stores leaves producers refused, not publishing into a halted ring.
+        self.stopping.store(1, Ordering::SeqCst);
         let _ = self.halted.compare_exchange(
             0,
             u64::from(pid.max(1)),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
-        // After the halted word: a producer that sees the mark sees the halt.
-        self.stopping.store(1, Ordering::Release);
         self.halted_by().unwrap_or(pid)
     }
 

@@ -1,0 +1,154 @@
+//! Claims at the edges of the single-producer fast path and of the stopping mark: a claim
+//! guard leaked before the ring filled, a halt or close whose words disagree with the mark.
+
+mod common;
+
+use common::Seg;
+use seqflow_sequencer::ClaimError;
+use seqflow_shm::{ConsumeError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Byte offsets of the status block's words (the fourth 128-byte block of the header).
+const CLOSED_WORD: u64 = 384 + 32;
+const HALTED_WORD: u64 = 384 + 40;
+const STOPPING_WORD: u64 = 384 + 48;
+
+/// How long a claim that must end may take before the test calls it hung.
+const HUNG: Duration = Duration::from_secs(20);
+
+fn options(producer: ProducerMode) -> ShmOptions {
+    ShmOptions {
+        producer,
+        wait: WaitKind::Futex,
+        liveness_interval: Duration::from_millis(10),
+        ..ShmOptions::default()
+    }
+}
+
+fn write_word(seg: &Seg, offset: u64, value: u64) {
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm{}", seg.name))
+        .unwrap();
+    f.write_all_at(&value.to_le_bytes(), offset).unwrap();
+}
+
+/// A single-producer ring of 4 with a consumer that never reads, three events published and a
+/// fourth claim leaked (its guard forgotten): the ring is full, by a claim the shared cursor
+/// does not count.
+fn full_by_a_leaked_claim(
+    seg: &Seg,
+) -> (
+    ShmRing<u64>,
+    seqflow_shm::ShmConsumer<u64>,
+    seqflow_shm::ShmProducer<u64>,
+) {
+    let ring = ShmRing::<u64>::create(&seg.name, 4, options(ProducerMode::Single)).unwrap();
+    let stalled = ring.consumer("stalled").unwrap();
+    let mut p = ring.producer().unwrap();
+    for i in 0..3u64 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    std::mem::forget(p.claim(1).unwrap());
+    (ring, stalled, p)
+}
+
+/// Run `claim` on a thread and return what it returned, or fail if it has not within `HUNG`.
+fn ends<T: Send + 'static>(what: &str, claim: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(claim()).unwrap());
+    rx.recv_timeout(HUNG)
+        .unwrap_or_else(|_| panic!("{what}: the claim did not end"))
+}
+
+#[test]
+fn a_timed_claim_behind_a_leaked_claim_times_out() {
+    let seg = Seg::new("leaked-timeout");
+    let (_ring, _stalled, mut p) = full_by_a_leaked_claim(&seg);
+    let r = ends("publish_timeout", move || {
+        p.publish_timeout(Duration::from_millis(50), |e, _| *e = 9)
+    });
+    assert!(matches!(r, Err(ClaimError::Timeout { .. })), "{r:?}");
+}
+
+#[test]
+fn a_blocked_claim_behind_a_leaked_claim_ends_on_close_and_on_halt_all() {
+    for halt in [false, true] {
+        let seg = Seg::new("leaked-stop");
+        let (_ring, _stalled, mut p) = full_by_a_leaked_claim(&seg);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || tx.send(p.publish(|e, _| *e = 9)).unwrap());
+        std::thread::sleep(Duration::from_millis(50));
+        let other = ShmRing::<u64>::open(&seg.name, Duration::from_secs(5)).unwrap();
+        if halt {
+            other.halt_all();
+        } else {
+            other.close();
+        }
+        let r = rx
+            .recv_timeout(HUNG)
+            .expect("the blocked claim did not end");
+        let expected = if halt {
+            ClaimError::Halted
+        } else {
+            ClaimError::Closed
+        };
+        assert_eq!(r, Err(expected), "halt: {halt}");
+    }
+}
+
+/// A halter killed between its two stores leaves the mark set and the halted word 0 (the ring
+/// runs on), or both set; never the halted word alone. With both set, claims are refused.
+#[test]
+fn a_halt_interrupted_after_its_mark_refuses_claims() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let seg = Seg::new("halt-mark");
+        let ring = ShmRing::<u64>::create(&seg.name, 8, options(mode)).unwrap();
+        let mut c = ring.consumer("c").unwrap();
+        let mut p = ring.producer().unwrap();
+        p.publish(|e, _| *e = 1).unwrap();
+        write_word(&seg, STOPPING_WORD, 1);
+        // The mark alone: a halt that never happened; claims go on.
+        p.publish(|e, _| *e = 2).unwrap();
+        write_word(&seg, HALTED_WORD, 4242);
+        assert_eq!(
+            p.try_publish(|e, _| *e = 3),
+            Err(ClaimError::Halted),
+            "{mode:?}"
+        );
+        assert_eq!(
+            p.publish_timeout(Duration::ZERO, |e, _| *e = 3),
+            Err(ClaimError::Halted),
+            "{mode:?}"
+        );
+        assert_eq!(
+            c.wait_for(0, Some(Duration::from_millis(100))),
+            Err(ConsumeError::Alerted),
+            "{mode:?}"
+        );
+    }
+}
+
+/// A segment whose closed or halted word is set without the mark (written by something else
+/// than a close or a halt): a producer attaching to it sets the mark, so its claims are refused
+/// as the words say, never told `Ok` and then lost.
+#[test]
+fn a_producer_attaching_to_a_stopped_ring_without_the_mark_is_refused() {
+    for (word, value, expected) in [
+        (CLOSED_WORD, 2u64, ClaimError::Closed), // closed after sequence 0
+        (HALTED_WORD, 4242, ClaimError::Halted),
+    ] {
+        for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+            let seg = Seg::new("no-mark");
+            let ring = ShmRing::<u64>::create(&seg.name, 8, options(mode)).unwrap();
+            let _c = ring.consumer("c").unwrap();
+            ring.producer().unwrap().publish(|e, _| *e = 0).unwrap();
+            write_word(&seg, word, value);
+            let mut p = ring.producer().unwrap();
+            assert_eq!(p.try_publish(|e, _| *e = 1), Err(expected), "{mode:?}");
+            assert_eq!(p.publish(|e, _| *e = 1), Err(expected), "{mode:?}");
+        }
+    }
+}
