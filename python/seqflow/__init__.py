@@ -23,15 +23,32 @@ from ._errors import (
     UpstreamGone,
 )
 import atexit as _atexit
+import multiprocessing.util as _mp_util
 
 from ._seqflow import DECLARED_POOLS, MAX_SLOT_SIZE, Queue, namespaced
-from ._seqflow import _at_exit
+from ._seqflow import _at_exit, _hand_back_held
 from ._ring import Claim, Consumer, Producer, Ring, Subscriber, Worker
 
 # Unnamed rings and queues still referenced at exit (by a daemon thread, say) are not always
 # collected: their names are removed here so their segments do not outlive the process. Waits
 # for a queue side held by a thread parked at exit give up from here on instead of hanging.
 _atexit.register(_at_exit)
+
+
+class _ForkHook:
+    """Kept alive by the module: the key of the after-fork callback below."""
+
+
+_fork_hook = _ForkHook()
+
+
+def _finalize_in_child(_hook):
+    # A multiprocessing child started by fork ends with os._exit, skipping atexit: the items
+    # its queues hold after a failed get_many are put back from its exit function instead.
+    _mp_util.Finalize(None, _hand_back_held, exitpriority=100)
+
+
+_mp_util.register_after_fork(_fork_hook, _finalize_in_child)
 
 __all__ = [
     "Queue",

@@ -57,12 +57,23 @@ pub(crate) fn exiting() -> bool {
     EXITING.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// What `seqflow` does at interpreter exit (`atexit`): mark the exit, and remove the names of
-/// this process's unnamed rings and queues still alive (see `leftovers.rs`).
+/// What `seqflow` does at interpreter exit (`atexit`): put back the items queues hold after a
+/// failed `get_many`, mark the exit, and remove the names of this process's unnamed rings and
+/// queues still alive (see `leftovers.rs`).
 #[pyfunction]
-fn _at_exit() {
+fn _at_exit(py: Python<'_>) {
+    // Before the exit is marked: handing back may wait for room (a bounded wait).
+    queue::hand_back_at_exit(py);
     EXITING.store(true, std::sync::atomic::Ordering::Relaxed);
     leftovers::release_at_exit();
+}
+
+/// Put back the items this process's queues hold after a failed `get_many` (see
+/// `docs/python.md`): run at the end of a `multiprocessing` child started by fork, which ends
+/// with `os._exit` and so skips `atexit`.
+#[pyfunction]
+fn _hand_back_held(py: Python<'_>) {
+    queue::hand_back_at_exit(py);
 }
 
 /// The full segment name for an optional `namespace`.
@@ -115,6 +126,7 @@ fn _seqflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ring::_open_ring, m)?)?;
     m.add_function(wrap_pyfunction!(_reap_leftovers, m)?)?;
     m.add_function(wrap_pyfunction!(_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(_hand_back_held, m)?)?;
     m.add("MAX_SLOT_SIZE", slot::MAX_SLOT_SIZE)?;
     m.add("DECLARED_POOLS", handles::DECLARED_POOLS)?;
     m.add("QUEUE_POOL", handles::QUEUE_POOL)?;

@@ -76,6 +76,39 @@ struct Shared {
     closed: AtomicBool,
 }
 
+/// Queues of this process that hold items a failed `get_many` took (see
+/// `Shared::hand_back_held`): handed back at interpreter exit if not closed before.
+static HOLDING: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
+
+/// How long handing held items back waits for room.
+const HAND_BACK_WAIT: Duration = Duration::from_secs(1);
+
+/// Remember that `shared` holds items, for [`hand_back_at_exit`].
+fn note_holding(shared: &Arc<Shared>) {
+    let mut all = HOLDING.lock();
+    all.retain(|s| s.strong_count() > 0);
+    if !all
+        .iter()
+        .any(|s| std::ptr::eq(s.as_ptr(), Arc::as_ptr(shared)))
+    {
+        all.push(Arc::downgrade(shared));
+    }
+}
+
+/// At interpreter exit (and at the end of a `multiprocessing` child started by fork, which
+/// skips `atexit`): every open queue of this process puts the items it holds back.
+pub(crate) fn hand_back_at_exit(py: Python<'_>) {
+    let holding: Vec<_> = HOLDING.lock().drain(..).collect();
+    for shared in holding.iter().filter_map(std::sync::Weak::upgrade) {
+        if shared.closed.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Err(e) = shared.hand_back_held(py) {
+            e.print(py);
+        }
+    }
+}
+
 impl Shared {
     fn new(ring: Arc<Ring>, guard: Option<UnlinkGuard>) -> Self {
         let generation = fork::generation();
@@ -199,6 +232,103 @@ impl Shared {
         if w.worker.is_some() && self.ring().pool_status(QUEUE_POOL).0 > 1 {
             w.worker = None;
         }
+    }
+
+    /// Put `items` (raw payloads) with one claim, waiting for room until `until` (or not at
+    /// all, if `!block`); whether they were put.
+    fn put_items(
+        &self,
+        py: Python<'_>,
+        items: &[(u8, &[u8])],
+        block: bool,
+        until: Option<Instant>,
+    ) -> PyResult<bool> {
+        let shared = self;
+        shared.check_open().py_err(py)?;
+        let Some(mut slot) = lock_until(py, &shared.producer, block, until)? else {
+            return Ok(false);
+        };
+        let producer = shared.producer(&mut slot).py_err(py)?;
+        // Fast path with the GIL held: room now.
+        let put = producer.put(items, Duration::ZERO);
+        if put
+            .map_err(|e| shared.in_queue_terms(e))
+            .py_err(py)?
+            .is_some()
+        {
+            return Ok(true);
+        }
+        if !block {
+            return Ok(false);
+        }
+        let slot = &mut *slot;
+        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
+        let done = unsafe {
+            sliced(py, until, |wait| {
+                shared.release_idle_anchor(slot);
+                let producer = shared.producer(slot)?;
+                producer
+                    .put(items, wait)
+                    .map_err(|e| shared.in_queue_terms(e))
+            })
+        }?;
+        Ok(done.is_some())
+    }
+
+    /// Put the items this process holds (see `get_many`) back at the queue's end, so that
+    /// closing or leaving loses none of them; how many went back. What cannot go back (the
+    /// stream ended, or no room within [`HAND_BACK_WAIT`]) is lost, and a `RuntimeWarning`
+    /// says how much.
+    fn hand_back_held(&self, py: Python<'_>) -> PyResult<usize> {
+        let held: Vec<(u8, Py<PyBytes>)> = {
+            // A `get` blocked waiting holds the worker side, and holds nothing: it serves the
+            // held items before it waits. So a side busy for a moment means nothing to do.
+            let busy_until = Instant::now().checked_add(Duration::from_millis(50));
+            let Some(mut slot) = lock_until(py, &self.worker, true, busy_until)? else {
+                return Ok(0);
+            };
+            if slot.generation != fork::generation() {
+                return Ok(0); // a forked child's copy: the parent hands them back
+            }
+            slot.held.drain(..).collect()
+        };
+        if held.is_empty() {
+            return Ok(0);
+        }
+        let items: Vec<(u8, &[u8])> = held.iter().map(|(k, b)| (*k, b.as_bytes(py))).collect();
+        let until = Instant::now().checked_add(HAND_BACK_WAIT);
+        let mut back = 0;
+        let mut failure = None;
+        // One item per claim: a batch may be larger than the ring.
+        for item in &items {
+            match self.put_items(py, std::slice::from_ref(item), true, until) {
+                Ok(true) => back += 1,
+                Ok(false) => break,
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        if back < items.len() {
+            let why = failure.map_or_else(
+                || format!("no room within {HAND_BACK_WAIT:?}"),
+                |e| e.to_string(),
+            );
+            let message = format!(
+                "seqflow queue {}: {} item(s) taken by a get_many that failed part way could \
+                 not be put back ({why}) and are lost",
+                self.name,
+                items.len() - back
+            );
+            PyErr::warn(
+                py,
+                &py.get_type::<pyo3::exceptions::PyRuntimeWarning>(),
+                &std::ffi::CString::new(message).unwrap_or_default(),
+                1,
+            )?;
+        }
+        Ok(back)
     }
 
     /// This process's worker, registered on first use.
@@ -369,45 +499,6 @@ pub struct Queue {
 }
 
 impl Queue {
-    fn put_items(
-        &self,
-        py: Python<'_>,
-        items: &[(u8, &[u8])],
-        block: bool,
-        until: Option<Instant>,
-    ) -> PyResult<bool> {
-        let shared = &self.shared;
-        shared.check_open().py_err(py)?;
-        let Some(mut slot) = lock_until(py, &shared.producer, block, until)? else {
-            return Ok(false);
-        };
-        let producer = shared.producer(&mut slot).py_err(py)?;
-        // Fast path with the GIL held: room now.
-        let put = producer.put(items, Duration::ZERO);
-        if put
-            .map_err(|e| shared.in_queue_terms(e))
-            .py_err(py)?
-            .is_some()
-        {
-            return Ok(true);
-        }
-        if !block {
-            return Ok(false);
-        }
-        let slot = &mut *slot;
-        // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
-        let done = unsafe {
-            sliced(py, until, |wait| {
-                shared.release_idle_anchor(slot);
-                let producer = shared.producer(slot)?;
-                producer
-                    .put(items, wait)
-                    .map_err(|e| shared.in_queue_terms(e))
-            })
-        }?;
-        Ok(done.is_some())
-    }
-
     /// Take up to `max` items with one claim, waiting for the first until `until` (or not at
     /// all, if `!block`); the raw payloads in order, empty when none came.
     fn take<'py>(
@@ -599,7 +690,10 @@ impl Queue {
         let payload = encode(obj, self.shared.slot_size)?;
         // As `multiprocessing.Queue`: without `block` the timeout is ignored.
         let until = deadline(if block { timeout } else { None })?;
-        if self.put_items(py, &[(payload.kind(), payload.data())], block, until)? {
+        if self
+            .shared
+            .put_items(py, &[(payload.kind(), payload.data())], block, until)?
+        {
             Ok(())
         } else {
             Err(queue_exc(py, "Full"))
@@ -639,7 +733,7 @@ impl Queue {
         let until = deadline(timeout)?;
         let chunk = (self.shared.capacity / 2).max(1);
         for batch in slices.chunks(chunk) {
-            if !self.put_items(py, batch, true, until)? {
+            if !self.shared.put_items(py, batch, true, until)? {
                 return Err(queue_exc(py, "Full"));
             }
         }
@@ -702,6 +796,8 @@ impl Queue {
                     for (at, item) in keep.enumerate() {
                         slot.held.insert(at, item);
                     }
+                    drop(slot);
+                    note_holding(&self.shared);
                     return Err(e);
                 }
             }
@@ -766,6 +862,9 @@ impl Queue {
     /// so do calls of other threads blocked in `get` / `put` on this queue (within 50 ms). The
     /// creating process of a queue made without a name also removes the name.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
+        if !self.shared.closed.load(Ordering::Relaxed) {
+            self.shared.hand_back_held(py)?;
+        }
         self.shared.closed.store(true, Ordering::Relaxed);
         // The name first: its lock is never held across a wait.
         drop(lock(py, &self.shared.guard)?.take());

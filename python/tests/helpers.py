@@ -161,3 +161,14 @@ def read_declared(ring, results, consumer_name, pool_name, count):
         c.update_sequence(hi)
     got_w = [w.process(timeout=JOIN)[1] for _ in range(count)]
     results.put((got_c, got_w))
+
+
+def get_many_that_fails_then_exit(q, done):
+    """Take a batch whose second item fails to unpickle, then exit without taking the rest: the
+    items kept for this process go back to the queue at exit."""
+    try:
+        q.get_many(8, timeout=JOIN)
+    except ValueError:
+        done.put("failed as expected")
+        return
+    done.put("the batch did not fail")

@@ -281,6 +281,32 @@ def test_get_many_keeps_the_rest_when_one_item_fails_to_decode():
             q.get_nowait()
 
 
+def test_items_kept_after_a_failed_get_many_go_back_at_close():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        reader = seqflow.Queue.open(q.name)
+        q.put_many([b"a", Bomb(), b"c", {"d": 4}])
+        with pytest.raises(ValueError, match="boom"):
+            reader.get_many(8, timeout=5)
+        assert q.qsize() == 0  # kept by the reader's handle: not in the queue
+        reader.close()
+        # Back at the queue's end, for any process: nothing lost with the reader.
+        assert q.get_many(8, timeout=5) == [b"a", b"c", {"d": 4}]
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_items_kept_after_a_failed_get_many_go_back_at_exit(method):
+    ctx = mp.get_context(method)
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        q.put_many([b"a", Bomb(), b"c"])
+        done = ctx.Queue()
+        child = ctx.Process(target=helpers.get_many_that_fails_then_exit, args=(q, done))
+        child.start()
+        assert done.get(timeout=JOIN) == "failed as expected"
+        child.join(JOIN)
+        assert child.exitcode == 0
+        assert q.get_many(8, timeout=5) == [b"a", b"c"]
+
+
 def test_closed_queue_refuses():
     q = seqflow.Queue(maxsize=4)
     q.close()
