@@ -324,18 +324,29 @@ impl ShmClaimer {
             // The claimer's own test of room, which counts every claim it made (a claim guard
             // leaked unpublished too): the claim that follows cannot find the ring full again.
             match single.__internal_wait_for_room(n, Some(slice).into()) {
-                Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
-                    return Err(ClaimError::Halted);
-                }
-                // Closed while this producer waited for room (nothing is claimed yet).
-                Err(ClaimError::Timeout { .. }) if self.inner.closed_end().is_some() => {
-                    return Err(ClaimError::Closed);
-                }
-                Err(ClaimError::Timeout { .. }) if before(until) => {
-                    self.make_room();
+                Err(timeout @ ClaimError::Timeout { .. }) => {
+                    if let Some(end) = self.after_slice(timeout, until) {
+                        return Err(end);
+                    }
                 }
                 other => return other,
             }
+        }
+    }
+
+    /// A slice of a wait for room ended with `timeout`: the error that ends the wait (the ring
+    /// halted or closed meanwhile, nothing being claimed yet; or `deadline` passed), or `None`
+    /// to wait another slice, after releasing dead consumers' slots and raising idle workers.
+    fn after_slice(&self, timeout: ClaimError, deadline: Option<Instant>) -> Option<ClaimError> {
+        if self.inner.halted_everywhere() {
+            Some(ClaimError::Halted)
+        } else if self.inner.closed_end().is_some() {
+            Some(ClaimError::Closed)
+        } else if before(deadline) {
+            self.make_room();
+            None
+        } else {
+            Some(timeout)
         }
     }
 
@@ -391,15 +402,10 @@ impl ShmClaimer {
                         self.claim_inner(n, Some(slice).into(), true, pairing)
                     };
                     match claimed {
-                        Err(ClaimError::Timeout { .. }) if self.inner.halted_everywhere() => {
-                            break Err(ClaimError::Halted);
-                        }
-                        // Closed while this producer waited for room (nothing is claimed yet).
-                        Err(ClaimError::Timeout { .. }) if self.inner.closed_end().is_some() => {
-                            break Err(ClaimError::Closed);
-                        }
-                        Err(ClaimError::Timeout { .. }) if before(deadline) => {
-                            self.make_room();
+                        Err(timeout @ ClaimError::Timeout { .. }) => {
+                            if let Some(end) = self.after_slice(timeout, deadline) {
+                                break Err(end);
+                            }
                         }
                         other => break other,
                     }
