@@ -80,8 +80,43 @@ struct Shared {
 /// `Shared::hand_back_held`): handed back at interpreter exit if not closed before.
 static HOLDING: Mutex<Vec<std::sync::Weak<Shared>>> = Mutex::new(Vec::new());
 
+/// Whether a put may go on through a closed handle.
+#[derive(Clone, Copy)]
+enum Handle {
+    /// Everything a user calls: a closed handle refuses, and a put waiting for room ends.
+    MustBeOpen,
+    /// Handing held items back, which `close` itself does.
+    MayBeClosed,
+}
+
 /// How long handing held items back waits for room.
 const HAND_BACK_WAIT: Duration = Duration::from_secs(1);
+
+/// How long handing held items back waits for the worker side: a `get` blocked on it leaves
+/// within a wait slice once the handle is closed, and otherwise holds nothing.
+const HAND_BACK_LOCK_WAIT: Duration = Duration::from_millis(200);
+
+impl Drop for Shared {
+    /// The last handle of this queue in this process is gone (collected, not closed): the
+    /// items it held go back to the queue. At interpreter exit `hand_back_at_exit` did it.
+    fn drop(&mut self) {
+        if self.closed.load(Ordering::Relaxed) || crate::exiting() {
+            return;
+        }
+        let held = {
+            let slot = self.worker.get_mut();
+            if slot.generation != fork::generation() || slot.held.is_empty() {
+                return;
+            }
+            std::mem::take(&mut slot.held)
+        };
+        Python::with_gil(|py| {
+            if let Err(e) = self.hand_back(py, held.into_iter().collect()) {
+                e.print(py);
+            }
+        });
+    }
+}
 
 /// Remember that `shared` holds items, for [`hand_back_at_exit`].
 fn note_holding(shared: &Arc<Shared>) {
@@ -179,9 +214,9 @@ impl Shared {
         }
     }
 
-    /// This process's producer, taken on first use.
+    /// This process's producer, taken on first use; whether the handle is open is the
+    /// caller's to check (handing held items back works on a closed one).
     fn producer<'a>(&self, slot: &'a mut ProducerSlot) -> Result<&'a mut Producer, Fail> {
-        self.check_open()?;
         let now = fork::generation();
         if slot.generation != now {
             slot.producer = None;
@@ -243,8 +278,25 @@ impl Shared {
         block: bool,
         until: Option<Instant>,
     ) -> PyResult<bool> {
+        self.put_items_on(py, items, block, until, Handle::MustBeOpen)
+    }
+
+    /// [`put_items`](Self::put_items), on a handle that must be open (a wait ends when it is
+    /// closed) or may be closed (handing held items back, see [`hand_back`](Self::hand_back)).
+    fn put_items_on(
+        &self,
+        py: Python<'_>,
+        items: &[(u8, &[u8])],
+        block: bool,
+        until: Option<Instant>,
+        handle: Handle,
+    ) -> PyResult<bool> {
         let shared = self;
-        shared.check_open().py_err(py)?;
+        let check_open = || match handle {
+            Handle::MustBeOpen => shared.check_open(),
+            Handle::MayBeClosed => Ok(()),
+        };
+        check_open().py_err(py)?;
         let Some(mut slot) = lock_until(py, &shared.producer, block, until)? else {
             return Ok(false);
         };
@@ -265,6 +317,7 @@ impl Shared {
         // SAFETY: the step works on the Rust handle and Rust buffers only, nothing of Python.
         let done = unsafe {
             sliced(py, until, |wait| {
+                check_open()?;
                 shared.release_idle_anchor(slot);
                 let producer = shared.producer(slot)?;
                 producer
@@ -276,32 +329,40 @@ impl Shared {
     }
 
     /// Put the items this process holds (see `get_many`) back at the queue's end, so that
-    /// closing or leaving loses none of them; how many went back. What cannot go back (the
-    /// stream ended, or no room within [`HAND_BACK_WAIT`]) is lost, and a `RuntimeWarning`
-    /// says how much.
-    fn hand_back_held(&self, py: Python<'_>) -> PyResult<usize> {
+    /// closing or leaving loses none of them (see [`hand_back`](Self::hand_back)).
+    fn hand_back_held(&self, py: Python<'_>) -> PyResult<()> {
         let held: Vec<(u8, Py<PyBytes>)> = {
             // A `get` blocked waiting holds the worker side, and holds nothing: it serves the
-            // held items before it waits. So a side busy for a moment means nothing to do.
-            let busy_until = Instant::now().checked_add(Duration::from_millis(50));
+            // held items before it waits, and leaves within a wait slice of a close.
+            let busy_until = Instant::now().checked_add(HAND_BACK_LOCK_WAIT);
             let Some(mut slot) = lock_until(py, &self.worker, true, busy_until)? else {
-                return Ok(0);
+                return Ok(());
             };
             if slot.generation != fork::generation() {
-                return Ok(0); // a forked child's copy: the parent hands them back
+                return Ok(()); // a forked child's copy: the parent hands them back
             }
             slot.held.drain(..).collect()
         };
-        if held.is_empty() {
-            return Ok(0);
+        self.hand_back(py, held)
+    }
+
+    /// Put `items` (raw payloads this process took) back at the queue's end, one per claim (a
+    /// batch may be larger than the ring), waiting at most [`HAND_BACK_WAIT`] for room; on a
+    /// closed handle too. What cannot go back (the stream was ended, no room, no free producer
+    /// slot) is lost, and a `RuntimeWarning` says how much. A Ctrl-C stops it: the items not
+    /// put yet are kept for a later hand-back unless the handle is closed (then they are
+    /// counted in the warning), and the `KeyboardInterrupt` is returned.
+    fn hand_back(&self, py: Python<'_>, items: Vec<(u8, Py<PyBytes>)>) -> PyResult<()> {
+        if items.is_empty() {
+            return Ok(());
         }
-        let items: Vec<(u8, &[u8])> = held.iter().map(|(k, b)| (*k, b.as_bytes(py))).collect();
         let until = Instant::now().checked_add(HAND_BACK_WAIT);
         let mut back = 0;
         let mut failure = None;
-        // One item per claim: a batch may be larger than the ring.
-        for item in &items {
-            match self.put_items(py, std::slice::from_ref(item), true, until) {
+        for (k, b) in &items {
+            let item = (*k, b.as_bytes(py));
+            let one = std::slice::from_ref(&item);
+            match self.put_items_on(py, one, true, until, Handle::MayBeClosed) {
                 Ok(true) => back += 1,
                 Ok(false) => break,
                 Err(e) => {
@@ -310,16 +371,33 @@ impl Shared {
                 }
             }
         }
-        if back < items.len() {
-            let why = failure.map_or_else(
-                || format!("no room within {HAND_BACK_WAIT:?}"),
-                |e| e.to_string(),
-            );
+        if self.closed.load(Ordering::Relaxed) {
+            // The producer was taken for this only: the closed handle gives its slot back.
+            if let Some(mut side) = self.producer.try_lock() {
+                side.producer = None;
+            }
+        }
+        let interrupted = failure
+            .as_ref()
+            .filter(|e| e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py))
+            .is_some();
+        let mut lost = items.len() - back;
+        if interrupted && !self.closed.load(Ordering::Relaxed) {
+            let mut slot = lock(py, &self.worker)?;
+            for (at, item) in items.into_iter().skip(back).enumerate() {
+                slot.held.insert(at, item);
+            }
+            lost = 0;
+        }
+        if lost > 0 {
+            let why = match &failure {
+                Some(e) => e.to_string(),
+                None => format!("no room within {HAND_BACK_WAIT:?}"),
+            };
             let message = format!(
-                "seqflow queue {}: {} item(s) taken by a get_many that failed part way could \
+                "seqflow queue {}: {lost} item(s) taken by a get_many that failed part way could \
                  not be put back ({why}) and are lost",
                 self.name,
-                items.len() - back
             );
             PyErr::warn(
                 py,
@@ -328,7 +406,10 @@ impl Shared {
                 1,
             )?;
         }
-        Ok(back)
+        match failure {
+            Some(e) if interrupted => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// This process's worker, registered on first use.
@@ -787,17 +868,34 @@ impl Queue {
             match decode_bytes(py, *k, b.clone()) {
                 Ok(item) => items.push(item),
                 Err(e) => {
-                    let mut slot = lock(py, &self.shared.worker)?;
-                    let keep = taken
+                    let keep: Vec<(u8, Py<PyBytes>)> = taken
                         .iter()
                         .enumerate()
                         .filter(|(j, _)| *j != i)
-                        .map(|(_, (k, b))| (*k, b.clone().unbind()));
-                    for (at, item) in keep.enumerate() {
-                        slot.held.insert(at, item);
+                        .map(|(_, (k, b))| (*k, b.clone().unbind()))
+                        .collect();
+                    // Kept, in order, for this handle's next get, unless the handle was closed
+                    // meanwhile or another thread's get waits on it: then back to the queue's
+                    // end at once (that get may well receive them).
+                    let busy_until = Instant::now().checked_add(Duration::from_millis(50));
+                    let slot = lock_until(py, &self.shared.worker, true, busy_until)?;
+                    match slot {
+                        Some(mut slot)
+                            if !self.shared.closed.load(Ordering::Relaxed)
+                                && slot.generation == fork::generation() =>
+                        {
+                            for (at, item) in keep.into_iter().enumerate() {
+                                slot.held.insert(at, item);
+                            }
+                            drop(slot);
+                            note_holding(&self.shared);
+                        }
+                        slot => {
+                            drop(slot);
+                            // A Ctrl-C while handing back is the more urgent error.
+                            self.shared.hand_back(py, keep)?;
+                        }
                     }
-                    drop(slot);
-                    note_holding(&self.shared);
                     return Err(e);
                 }
             }
@@ -862,10 +960,14 @@ impl Queue {
     /// so do calls of other threads blocked in `get` / `put` on this queue (within 50 ms). The
     /// creating process of a queue made without a name also removes the name.
     fn close(&self, py: Python<'_>) -> PyResult<()> {
-        if !self.shared.closed.load(Ordering::Relaxed) {
-            self.shared.hand_back_held(py)?;
-        }
-        self.shared.closed.store(true, Ordering::Relaxed);
+        // Closed first: other threads' gets leave the worker side, and a get_many failing from
+        // now on hands its items back itself. Its outcome (a warning made an error, a Ctrl-C)
+        // is raised once the handle is closed.
+        let handed_back = if self.shared.closed.swap(true, Ordering::Relaxed) {
+            Ok(())
+        } else {
+            self.shared.hand_back_held(py)
+        };
         // The name first: its lock is never held across a wait.
         drop(lock(py, &self.shared.guard)?.take());
         // A blocked `get` / `put` holds its lock while it waits, and sees `closed` between two
@@ -883,7 +985,7 @@ impl Queue {
             Err(_) if exiting => {}
             Err(e) => return Err(e),
         }
-        Ok(())
+        handed_back
     }
 
     /// Remove the name now: processes attached keep working, new `open`s fail.

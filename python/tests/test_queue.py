@@ -1,10 +1,13 @@
 """seqflow.Queue: the multiprocessing.Queue contract across processes."""
+import gc
 import multiprocessing as mp
 import os
 import pickle
 import queue
 import signal
 import threading
+import time
+import warnings
 
 import pytest
 
@@ -291,6 +294,117 @@ def test_items_kept_after_a_failed_get_many_go_back_at_close():
         reader.close()
         # Back at the queue's end, for any process: nothing lost with the reader.
         assert q.get_many(8, timeout=5) == [b"a", b"c", {"d": 4}]
+
+
+def _close_then_boom(name):
+    _TO_CLOSE[name].close()
+    raise ValueError("boom after closing the reading handle")
+
+
+_TO_CLOSE = {}
+
+
+class CloseThenBomb:
+    """Unpickling closes the handle that is reading it, then fails."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __reduce__(self):
+        return (_close_then_boom, (self.name,))
+
+
+def _slow_boom():
+    time.sleep(0.5)
+    raise ValueError("slow boom")
+
+
+class SlowBomb:
+    def __reduce__(self):
+        return (_slow_boom, ())
+
+
+def test_items_kept_by_a_collected_handle_go_back():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        reader = seqflow.Queue.open(q.name)
+        q.put_many([b"a", Bomb(), b"c"])
+        with pytest.raises(ValueError, match="boom"):
+            reader.get_many(8, timeout=5)
+        del reader
+        gc.collect()
+        assert q.get_many(8, timeout=5) == [b"a", b"c"]
+
+
+def test_a_handle_closed_while_its_get_many_decodes_hands_the_rest_back():
+    with seqflow.Queue(maxsize=8, slot_size=256) as q:
+        reader = seqflow.Queue.open(q.name)
+        _TO_CLOSE[q.name] = reader
+        try:
+            q.put_many([b"a", CloseThenBomb(q.name), b"c"])
+            with pytest.raises(ValueError, match="boom after closing"):
+                reader.get_many(8, timeout=5)
+        finally:
+            del _TO_CLOSE[q.name]
+        assert q.get_many(8, timeout=5) == [b"a", b"c"]
+
+
+def test_a_failed_get_many_does_not_wait_for_a_get_blocked_on_the_same_handle():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        q.put_many([b"a", SlowBomb(), b"c"])
+        got = []
+        blocked = threading.Thread(target=lambda: got.append(q.get(timeout=JOIN)))
+        failed = []
+
+        def take_batch():
+            try:
+                q.get_many(8, timeout=5)
+            except ValueError as e:
+                failed.append(e)
+
+        batch = threading.Thread(target=take_batch)
+        batch.start()
+        time.sleep(0.1)  # the batch is decoding (0.5 s) when the other get starts waiting
+        blocked.start()
+        batch.join(JOIN)
+        blocked.join(JOIN)
+        assert failed and not batch.is_alive() and not blocked.is_alive()
+        # The two kept items went back to the queue: the blocked get took one.
+        rest = q.get_many(8, timeout=5)
+        assert sorted(got + rest) == [b"a", b"c"]
+
+
+def test_closing_after_the_stream_ended_warns_and_still_closes():
+    with seqflow.Queue(maxsize=8, slot_size=64) as q:
+        reader = seqflow.Queue.open(q.name)
+        q.put_many([b"a", Bomb(), b"c"])
+        with pytest.raises(ValueError, match="boom"):
+            reader.get_many(8, timeout=5)
+        q.end_stream()
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(RuntimeWarning, match="2 item"):
+                reader.close()
+        with pytest.raises(ValueError, match="closed"):
+            reader.qsize()
+
+
+def test_ctrl_c_while_close_hands_items_back_is_raised():
+    with seqflow.Queue(maxsize=4, slot_size=64) as q:
+        reader = seqflow.Queue.open(q.name)
+        q.put_many([b"a", Bomb(), b"c"])
+        with pytest.raises(ValueError, match="boom"):
+            reader.get_many(8, timeout=5)
+        q.put_many([b"1", b"2", b"3", b"4"])  # full: the hand-back waits for room
+        timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
+        timer.start()
+        try:
+            with pytest.warns(RuntimeWarning, match="KeyboardInterrupt"):
+                with pytest.raises(KeyboardInterrupt):
+                    reader.close()
+        finally:
+            timer.cancel()
+        with pytest.raises(ValueError, match="closed"):
+            reader.qsize()
 
 
 @pytest.mark.parametrize("method", ["fork", "spawn"])

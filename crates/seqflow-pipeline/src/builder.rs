@@ -1040,7 +1040,7 @@ where
     }
 
     /// Name the stages just added (shown in metrics, logs and thread names); several members
-    /// are numbered `name-0`, `name-1`, …. An empty name or one holding control or bidirectional formatting characters is
+    /// are numbered `name-0`, `name-1`, …. An empty name or one holding control, format or invisible characters is
     /// [`BuildError::InvalidStageName`] at [`start`](DisruptorBuilder::start).
     pub fn named(self, name: &str) -> Self {
         let many = self.members.len() > 1;

@@ -92,14 +92,14 @@ pub enum BuildError {
         /// The name asked for.
         name: String,
     },
-    /// A stage name is empty or holds control or bidirectional formatting characters: names are shown in metrics, logs
+    /// A stage name is empty or holds control, format or invisible characters: names are shown in metrics, logs
     /// and thread names, and [`remove_stage`](crate::Disruptor::remove_stage) finds a stage by
     /// its name (the rule of consumer names in shared memory).
     #[error("stage name {name:?} is {reason}: give the stage a printable, non-empty name")]
     InvalidStageName {
         /// The name asked for.
         name: String,
-        /// What is wrong with it (`empty`, `holding control or bidirectional formatting characters`).
+        /// What is wrong with it (`empty`, `holding control, format or invisible characters`).
         reason: &'static str,
     },
     /// A stage thread could not be spawned (also: a thread name with a NUL byte).
@@ -471,12 +471,12 @@ pub enum GetError {
 }
 
 /// [`BuildError::InvalidStageName`] if `name` is empty or holds characters unfit for names
-/// (control and bidirectional formatting characters).
+/// (control, format and invisible characters, see `unfit_for_names`).
 pub(crate) fn check_stage_name(name: &str) -> Result<(), BuildError> {
     let reason = if name.is_empty() {
         "empty"
     } else if name.chars().any(crate::unfit_for_names) {
-        "holding control or bidirectional formatting characters"
+        "holding control, format or invisible characters"
     } else {
         return Ok(());
     };

@@ -52,7 +52,7 @@ impl<E: ?Sized + 'static> StageSettings<E> {
     /// [`remove_stage`](crate::Disruptor::remove_stage)); the workers of a pool are numbered
     /// `name-0`, `name-1`, …. A name a stage of the disruptor already has is
     /// [`BuildError::StageNameTaken`](crate::BuildError::StageNameTaken); an empty name or one
-    /// holding control or bidirectional formatting characters is
+    /// holding control, format or invisible characters is
     /// [`BuildError::InvalidStageName`](crate::BuildError::InvalidStageName) (both when the
     /// stage is added).
     pub fn named(mut self, name: &str) -> Self {

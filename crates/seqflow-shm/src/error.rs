@@ -265,7 +265,7 @@ pub enum ShmError {
         /// The maximum.
         max: usize,
     },
-    /// A consumer or pool name is empty or holds control or bidirectional formatting characters (it is printed by
+    /// A consumer or pool name is empty or holds control, format or invisible characters (it is printed by
     /// `inspect` and `seqflow ls`).
     #[error("segment {name}: consumer or pool name {label:?} is {reason}")]
     InvalidLabel {

@@ -56,9 +56,7 @@ impl SegmentName {
         // Names are printed by `seqflow ls` and `inspect`: no terminal control sequences, no
         // text direction overrides.
         if full.chars().any(seqflow_pipeline::unfit_for_names) {
-            return Err(invalid(
-                "contains control or bidirectional formatting characters",
-            ));
+            return Err(invalid("contains control, format or invisible characters"));
         }
         if &full[1..] == "." || &full[1..] == ".." {
             return Err(invalid("'.' and '..' are not object names"));

@@ -32,7 +32,7 @@ pub(crate) fn label_problem(label: &str) -> Option<&'static str> {
     if label.is_empty() {
         Some("empty")
     } else if label.chars().any(seqflow_pipeline::unfit_for_names) {
-        Some("holding control or bidirectional formatting characters")
+        Some("holding control, format or invisible characters")
     } else {
         None
     }

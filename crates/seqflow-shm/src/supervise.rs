@@ -260,9 +260,14 @@ fn try_wait(proc: &mut Proc) -> Option<WorkerEnd> {
 }
 
 impl Drop for Workers {
-    /// Kill and reap every worker still running.
+    /// Kill and reap every worker still running. A worker that ended (reaped now, or by
+    /// another waiter) is not signalled: its pid may belong to another process by now. One
+    /// still running is our unreaped child, whose pid cannot be reused before we reap it.
     fn drop(&mut self) {
         for proc in self.procs.iter_mut().flatten() {
+            if try_wait(proc).is_some() {
+                continue;
+            }
             match proc {
                 Proc::Spawned(child) => {
                     let _ = child.kill();

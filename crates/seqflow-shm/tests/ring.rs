@@ -585,7 +585,7 @@ fn the_segment_gating_table_refuses_registrations_outside_the_registry() {
 }
 
 /// Names are printed by `inspect` and `seqflow ls`: empty consumer names, control characters
-/// (terminal escapes) and bidirectional formatting characters (a name shown as another) are
+/// (terminal escapes) and format or invisible characters (a name shown as another) are
 /// refused with typed errors, in ring names and consumer names alike.
 #[test]
 fn empty_names_and_control_characters_are_refused() {
@@ -611,6 +611,10 @@ fn empty_names_and_control_characters_are_refused() {
         "\u{1b}[31mred",
         "audit\u{2067}tixe",
         "\u{200f}x",
+        "au\u{200d}dit",
+        "or\u{200b}ders",
+        "\u{feff}x",
+        "a\u{2028}b",
     ] {
         assert!(
             matches!(ring.consumer(bad), Err(ShmError::InvalidLabel { .. })),
