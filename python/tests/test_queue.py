@@ -284,12 +284,18 @@ def test_get_many_keeps_the_rest_when_one_item_fails_to_decode():
             q.get_nowait()
 
 
+def _reader_holding(q, items):
+    """A second handle of `q` whose get_many of `items` failed on a Bomb: it holds the rest."""
+    reader = seqflow.Queue.open(q.name)
+    q.put_many(items)
+    with pytest.raises(ValueError, match="boom"):
+        reader.get_many(8, timeout=5)
+    return reader
+
+
 def test_items_kept_after_a_failed_get_many_go_back_at_close():
     with seqflow.Queue(maxsize=8, slot_size=64) as q:
-        reader = seqflow.Queue.open(q.name)
-        q.put_many([b"a", Bomb(), b"c", {"d": 4}])
-        with pytest.raises(ValueError, match="boom"):
-            reader.get_many(8, timeout=5)
+        reader = _reader_holding(q, [b"a", Bomb(), b"c", {"d": 4}])
         assert q.qsize() == 0  # kept by the reader's handle: not in the queue
         reader.close()
         # Back at the queue's end, for any process: nothing lost with the reader.
@@ -326,10 +332,7 @@ class SlowBomb:
 
 def test_items_kept_by_a_collected_handle_go_back():
     with seqflow.Queue(maxsize=8, slot_size=64) as q:
-        reader = seqflow.Queue.open(q.name)
-        q.put_many([b"a", Bomb(), b"c"])
-        with pytest.raises(ValueError, match="boom"):
-            reader.get_many(8, timeout=5)
+        reader = _reader_holding(q, [b"a", Bomb(), b"c"])
         del reader
         gc.collect()
         assert q.get_many(8, timeout=5) == [b"a", b"c"]
@@ -375,10 +378,7 @@ def test_a_failed_get_many_does_not_wait_for_a_get_blocked_on_the_same_handle():
 
 def test_closing_after_the_stream_ended_warns_and_still_closes():
     with seqflow.Queue(maxsize=8, slot_size=64) as q:
-        reader = seqflow.Queue.open(q.name)
-        q.put_many([b"a", Bomb(), b"c"])
-        with pytest.raises(ValueError, match="boom"):
-            reader.get_many(8, timeout=5)
+        reader = _reader_holding(q, [b"a", Bomb(), b"c"])
         q.end_stream()
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -390,10 +390,7 @@ def test_closing_after_the_stream_ended_warns_and_still_closes():
 
 def test_ctrl_c_while_close_hands_items_back_is_raised():
     with seqflow.Queue(maxsize=4, slot_size=64) as q:
-        reader = seqflow.Queue.open(q.name)
-        q.put_many([b"a", Bomb(), b"c"])
-        with pytest.raises(ValueError, match="boom"):
-            reader.get_many(8, timeout=5)
+        reader = _reader_holding(q, [b"a", Bomb(), b"c"])
         q.put_many([b"1", b"2", b"3", b"4"])  # full: the hand-back waits for room
         timer = threading.Timer(0.2, lambda: os.kill(os.getpid(), signal.SIGINT))
         timer.start()
