@@ -232,20 +232,22 @@ pub struct SingleClaimer<W> {
 
 impl<W: WaitStrategy> SingleClaimer<W> {
     /// Wait until a claim of `n` slots would find room, or `deadline` (`Timeout`), or a halt
-    /// (`Halted`); claims nothing. The test is the claim's own (counting every claim this
-    /// claimer made, published or not), so the claim that follows finds the room. For the
-    /// shared-memory claimer, which waits in slices and claims on its fast path afterwards.
+    /// (`Halted`); without `block`, only look (`Full`). Claims nothing. The test is the claim's
+    /// own (counting every claim this claimer made, published or not), so the claim that
+    /// follows finds the room. For the shared-memory claimer, which waits in slices and claims
+    /// on its fast path afterwards.
     #[doc(hidden)]
     pub fn __internal_wait_for_room(
         &mut self,
         n: usize,
         deadline: Deadline,
+        block: bool,
     ) -> Result<(), ClaimError> {
         let n64 = check_size(n, self.sequencer.capacity.get())?;
         if self.claimed + n64 <= self.limit {
             return Ok(());
         }
-        self.wait_for_room(n64, deadline, true)
+        self.wait_for_room(n64, deadline, block)
     }
 
     /// Claim `n64` (already checked) slots: the fast path is arithmetic and a compare with the
