@@ -49,6 +49,9 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         start: Start<'_>,
     ) -> Result<Self, ShmError> {
         let inner = ring.inner().clone();
+        // Waits that find events look only at the stopping mark: make it agree with the closed
+        // and halted words (a segment written by something else than a close or a halt).
+        inner.segment.header.status.mark_if_stopped();
         let registered = Registration::register(&inner, kind, label, true, start)?;
         let sequence = registered.registration.sequence.get();
         let dependents = registered

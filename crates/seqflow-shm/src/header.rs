@@ -100,7 +100,8 @@ impl Status {
 
     /// Set the stopping mark if the closed or halted word says so and the mark does not: a
     /// segment written by something else than this protocol (a close or halt always marks
-    /// first). Called when a producer attaches, so its claims see what its ring shows.
+    /// first). Called when a producer or a gating consumer attaches, so that what it does
+    /// follows what its ring shows.
     pub fn mark_if_stopped(&self) {
         if self.closed.load(Ordering::Acquire) | self.halted.load(Ordering::Acquire) != 0 {
             self.stopping.store(1, Ordering::SeqCst);

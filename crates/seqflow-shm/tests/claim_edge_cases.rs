@@ -152,3 +152,26 @@ fn a_producer_attaching_to_a_stopped_ring_without_the_mark_is_refused() {
         }
     }
 }
+
+/// The same for consumers: once a consumer attaches to a ring whose closed word was set without
+/// the mark, every consumer stops at the close's end, never handing out what lies past it.
+#[test]
+fn a_consumer_attaching_to_a_closed_ring_without_the_mark_stops_every_consumer_at_its_end() {
+    let seg = Seg::new("no-mark-consumer");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::Single)).unwrap();
+    let mut early = ring.consumer("early").unwrap();
+    ring.producer()
+        .unwrap()
+        .publish_batch(3, |e, s| *e = s as u64)
+        .unwrap();
+    write_word(&seg, CLOSED_WORD, 2); // closed after sequence 0
+    let _late = ring.consumer("late").unwrap();
+    let mut seen = Vec::new();
+    let t = Some(Duration::from_millis(200));
+    assert_eq!(early.poll_batch(t, |_, s, _| seen.push(s)), Ok(1));
+    assert_eq!(seen, [0]);
+    assert_eq!(
+        early.poll_batch(t, |_, s, _| seen.push(s)),
+        Err(ConsumeError::Closed { end: 0 })
+    );
+}
