@@ -45,13 +45,17 @@ pub struct ShmClaimer {
     /// it, and a reference of its own is one load away rather than a walk through the ring
     /// and a bounds check each time.
     slot_ref: OwnedRef<ProducerSlot>,
-    /// The header's status line (closed, halted), read twice per claim: a reference of its
-    /// own for the same reason.
+    /// The header's status line (the stopping mark, closed, halted), read after each claim (a
+    /// multi producer's also before it): a reference of its own for the same reason.
     status: OwnedRef<Status>,
     lock: Option<HeldLock>,
     owner_pid: u32,
     /// The fork epoch when attached: a different one means an inherited copy.
     epoch: u64,
+    /// The fork epoch a claim must see to go ahead without a look at the status line: `epoch`,
+    /// or [`CLAIMS_REFUSED`] for a single producer that attached to a stopping ring, whose
+    /// claims then all take the out-of-line check that refuses them (`claim_gate_shut`).
+    claim_gate: u64,
     /// This process is registered for the closers' `membarrier`: a recorded claim needs only
     /// a release fence before the status read (see `membarrier.rs`), not a full one.
     asymmetric_fence: bool,
@@ -110,6 +114,15 @@ impl ShmClaimer {
             slot.state.store(IDLE, Ordering::Relaxed);
             slot.owner.store(pid, Ordering::Release);
             tracing::debug!(segment = %name, slot = index, pid, "producer attached");
+            let epoch = crate::fork_guard::epoch_for_new_handle();
+            // A single producer claims before it looks at the status line (the look after the
+            // claim refuses a claim past a close's end). A close settled before this attach
+            // may end past the cursor, covering a dead predecessor's claim, which this
+            // producer claims again: such claims must be refused before they are made. The
+            // attach's fence (`inherit_single_claim`) orders this read after the lowered claim
+            // end, so a close that begins later ends at the cursor.
+            let stopped_at_attach =
+                segment.mode == ProducerMode::Single && segment.header.status.stopping();
             return Ok(Self {
                 inner: Arc::clone(inner),
                 claimer,
@@ -118,7 +131,12 @@ impl ShmClaimer {
                 status: segment.header.clone().map(|header| &header.status),
                 lock: Some(lock),
                 owner_pid: pid,
-                epoch: crate::fork_guard::epoch_for_new_handle(),
+                epoch,
+                claim_gate: if stopped_at_attach {
+                    CLAIMS_REFUSED
+                } else {
+                    epoch
+                },
                 asymmetric_fence: crate::membarrier::producer_fence_is_asymmetric(),
                 multi: segment.mode == ProducerMode::MultiCas,
             });
@@ -171,9 +189,16 @@ impl ShmClaimer {
     /// paths claims (and so which one publishes).
     ///
     /// The fast path (room in the ring, the ring open) is inlined into the caller: one check
-    /// of the fork epoch, one look at the status line, the recorded claim and its fence. Every
-    /// rare case (full, halted, closed, refused) is out of line, and records its claim there:
-    /// the fast path's claim stays in registers.
+    /// of the fork epoch (the claim gate), the recorded claim and its fence, one look at the
+    /// status line. Every rare case (full, halted, closed, refused) is out of line, and records
+    /// its claim there: the fast path's claim stays in registers.
+    ///
+    /// A multi producer also looks at the status line before it claims: its claim moves the
+    /// shared cursor. A single producer's claim is its own until published, so it does not:
+    /// on a closed ring the look after the claim refuses it, as every claim it makes after a
+    /// close settled starts past the close's end (the end covers every recorded claim, and this
+    /// producer's next claim starts after its last). The one exception, a producer attaching
+    /// after such a close to reclaim a dead predecessor's claim, has its claim gate shut.
     #[inline(always)]
     fn claim_recorded(
         &mut self,
@@ -182,17 +207,17 @@ impl ShmClaimer {
         block: bool,
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        if self.epoch != crate::fork_guard::epoch() {
-            return Err(ClaimError::ForkedHandle);
-        }
-        if self.status.stopping() {
-            self.check_open()?;
+        if self.claim_gate != crate::fork_guard::epoch() {
+            self.claim_gate_shut()?;
         }
         if matches!(
             (&self.claimer, pairing),
             (AnyClaimer::Single(_), Pairing::Paired)
         ) {
             return self.claim_single_paired(n, deadline, block);
+        }
+        if self.status.stopping() {
+            self.check_open()?;
         }
         self.record_state(CLAIMING);
         let claimed = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
@@ -248,7 +273,7 @@ impl ShmClaimer {
             fence(Ordering::Release);
             std::sync::atomic::compiler_fence(Ordering::SeqCst);
         } else {
-            fence(Ordering::SeqCst);
+            full_fence();
         }
     }
 
@@ -260,7 +285,7 @@ impl ShmClaimer {
     fn claim_single_paired(
         &mut self,
         n: usize,
-        mut deadline: Deadline,
+        deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
         loop {
@@ -278,7 +303,7 @@ impl ShmClaimer {
                     }
                     return Ok(range);
                 }
-                Err(first) => self.room_for_single(first, n, &mut deadline, block)?,
+                Err(first) => self.room_for_single(first, n, deadline, block)?,
             }
         }
     }
@@ -294,11 +319,16 @@ impl ShmClaimer {
         &mut self,
         first: ClaimError,
         n: usize,
-        deadline: &mut Deadline,
+        deadline: Deadline,
         block: bool,
     ) -> Result<(), ClaimError> {
         if !matches!(first, ClaimError::Full { .. }) {
             return Err(first);
+        }
+        // The fast path claims without looking at the status line first (the look after the
+        // claim refuses it): a full ring that was halted or closed answers that, not `Full`.
+        if self.status.stopping() {
+            self.check_open()?;
         }
         if !block {
             if self.make_room() == 0 {
@@ -313,7 +343,7 @@ impl ShmClaimer {
         // slice (dead consumers are looked for after it).
         crate::idle_workers::raise_all_idle_workers(&self.inner);
         // The ring is full: the wait begins (a claim that finds room reads no clock).
-        let until = deadline.begin();
+        let until = deadline.resolve();
         loop {
             let slice = slice_end(until, self.inner.liveness_interval);
             let AnyClaimer::Single(single) = &mut self.claimer else {
@@ -460,6 +490,19 @@ impl ShmClaimer {
             (Pairing::Checked, true) => self.claimer.claim_until(n, deadline.resolve()),
             (Pairing::Checked, false) => self.claimer.try_claim(n),
         }
+    }
+
+    /// The claim gate is shut (see `claim_gate`): the handle was inherited through `fork`
+    /// (`ForkedHandle`), or it attached to a stopping ring ([`check_open`](Self::check_open):
+    /// `Ok` only when the mark was set with neither a close nor a halt, by something else
+    /// than this protocol).
+    #[cold]
+    #[inline(never)]
+    fn claim_gate_shut(&self) -> Result<(), ClaimError> {
+        if self.epoch != crate::fork_guard::epoch() {
+            return Err(ClaimError::ForkedHandle);
+        }
+        self.check_open()
     }
 
     /// The reasons a claim is refused before it is made: an inherited handle, a ring halted
@@ -624,6 +667,9 @@ impl Claimer for ShmClaimer {
     }
 }
 
+/// A claim gate no fork epoch opens (epochs count forks from 0).
+const CLAIMS_REFUSED: u64 = u64::MAX;
+
 /// Why a recorded claim was refused (see [`ShmClaimer::refuse_if_stopped`]).
 #[derive(Clone, Copy, Debug)]
 enum Refusal {
@@ -649,6 +695,15 @@ enum Pairing {
     Checked,
 }
 
+/// The full fence of a process not registered for the closers' `membarrier` (see
+/// `ShmClaimer::order_record_before_status`), out of line so that the registered case, the
+/// common one, falls through on the fast path.
+#[cold]
+#[inline(never)]
+fn full_fence() {
+    fence(Ordering::SeqCst);
+}
+
 #[cold]
 fn forked_copy_not_published(ring: &str) {
     tracing::warn!(segment = %ring, "a forked child's copy of a claim is not published");
@@ -664,8 +719,8 @@ fn forked_copy_not_published(ring: &str) {
 /// claim reaches further; a larger word is corrupt and would otherwise stay).
 ///
 /// Then a full fence, the attach's half of the close handshake: either a close that settles
-/// later reads the lowered `end` (so its end does not cover the dead claim), or this producer's
-/// first check of the closed word sees the close and it is refused every claim. Either way a
+/// later reads the lowered `end` (so its end does not cover the dead claim), or this producer
+/// sees the stopping mark as it attaches and shuts its claim gate: it is refused every claim. Either way a
 /// live producer with `end` at the cursor on a closed ring can publish nothing more, which is
 /// what `RingInner::reachable_end` relies on.
 fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {

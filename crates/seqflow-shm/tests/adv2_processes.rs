@@ -541,9 +541,11 @@ fn fork_with_a_waiting_thread_and_open_handles() {
 }
 
 /// A close interrupted halfway (the stopping mark set and the closed word left at CLOSING, as
-/// by a closer SIGKILLed
-/// between its two steps) is finished by whoever looks next: producers are refused, consumers
-/// drain and get `Closed`.
+/// by a closer SIGKILLed between its two steps) is finished by whoever looks next, and nothing
+/// accepted is lost: consumers drain and get `Closed`.
+/// - A single producer claims before it looks at the status line, so its claim is recorded
+///   when it finishes the close: the close takes it in (`Ok`), and the next claim is refused.
+/// - A multi producer looks first, finishes the close without its claim, and is refused.
 fn close_interrupted_halfway() {
     const CLOSED_WORD: u64 = 384 + 32; // status block, fifth word
     const STOPPING_WORD: u64 = 384 + 48; // status block, seventh word: set before CLOSING
@@ -563,10 +565,25 @@ fn close_interrupted_halfway() {
             f.write_all_at(&u64::MAX.to_le_bytes(), CLOSED_WORD)
                 .unwrap();
         }
-        assert_eq!(p.try_publish(|e, _| *e = 9), Err(ClaimError::Closed));
-        let (seen, died, end) = drain_until_closed(&mut c, Duration::from_secs(2));
-        assert_eq!((seen, died, end), (vec![0, 1, 2], 0, 2), "{mode:?}");
-        assert_eq!(ring.closed_at(), Some(2));
+        let end = match mode {
+            ProducerMode::Single => {
+                assert_eq!(p.try_publish(|e, _| *e = 9), Ok(3));
+                3
+            }
+            _ => {
+                assert_eq!(p.try_publish(|e, _| *e = 9), Err(ClaimError::Closed));
+                2
+            }
+        };
+        assert_eq!(p.try_publish(|e, _| *e = 10), Err(ClaimError::Closed));
+        assert_eq!(p.publish(|e, _| *e = 11), Err(ClaimError::Closed));
+        let (seen, died, drained_end) = drain_until_closed(&mut c, Duration::from_secs(2));
+        assert_eq!(
+            (seen, died, drained_end),
+            ((0..=end).collect::<Vec<i64>>(), 0, end),
+            "{mode:?}"
+        );
+        assert_eq!(ring.closed_at(), Some(end));
     }
 }
 

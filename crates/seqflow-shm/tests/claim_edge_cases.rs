@@ -175,3 +175,60 @@ fn a_consumer_attaching_to_a_closed_ring_without_the_mark_stops_every_consumer_a
         Err(ConsumeError::Closed { end: 0 })
     );
 }
+
+/// Claims on a closed ring are refused however many are tried: more than the ring holds, by
+/// every kind of claim, with the ring's one reader stopped at the close's end (a single
+/// producer's claim is made before it is refused, so its refused claims must not fill the
+/// ring into `Full` or a wait), and readers end where the close did.
+#[test]
+fn claims_on_a_closed_ring_are_refused_past_a_ring_full_of_tries() {
+    for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+        let seg = Seg::new("closed-tries");
+        let ring = ShmRing::<u64>::create(&seg.name, 4, options(mode)).unwrap();
+        let mut c = ring.consumer("c").unwrap();
+        let mut p = ring.producer().unwrap();
+        p.publish_batch(2, |e, s| *e = s as u64).unwrap();
+        assert_eq!(ring.close(), 1);
+        for attempt in 0..10 {
+            let what = format!("{mode:?}, attempt {attempt}");
+            assert_eq!(
+                p.try_publish(|e, _| *e = 9),
+                Err(ClaimError::Closed),
+                "{what}"
+            );
+            assert_eq!(p.publish(|e, _| *e = 9), Err(ClaimError::Closed), "{what}");
+            assert_eq!(
+                p.publish_timeout(Duration::from_millis(5), |e, _| *e = 9),
+                Err(ClaimError::Closed),
+                "{what}"
+            );
+            assert!(matches!(p.claim(1), Err(ClaimError::Closed)), "{what}");
+            assert!(matches!(p.try_claim(2), Err(ClaimError::Closed)), "{what}");
+        }
+        let mut seen = Vec::new();
+        let t = Some(Duration::from_millis(200));
+        assert_eq!(c.poll_batch(t, |e, _, _| seen.push(*e)), Ok(2), "{mode:?}");
+        assert_eq!(seen, [0, 1], "{mode:?}");
+        assert_eq!(
+            c.poll_batch(t, |e, _, _| seen.push(*e)),
+            Err(ConsumeError::Closed { end: 1 }),
+            "{mode:?}"
+        );
+        assert_eq!(ring.closed_at(), Some(1), "{mode:?}");
+        let late = ring.consumer("late");
+        if let Ok(mut late) = late {
+            assert!(
+                matches!(
+                    late.poll_batch(t, |e, _, _| seen.push(*e)),
+                    Err(ConsumeError::Closed { end: 1 }) | Ok(_)
+                ),
+                "{mode:?}"
+            );
+        }
+        assert_eq!(
+            seen,
+            [0, 1],
+            "{mode:?}: nothing past the close's end is read"
+        );
+    }
+}
