@@ -262,7 +262,11 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     ) -> Result<SequenceRange, ClaimError> {
         let next = self.claimed + n64;
         if next > self.limit {
-            self.wait_for_room(n64, deadline, block)?;
+            if block {
+                self.wait_for_room(n64, deadline, true)?;
+            } else {
+                self.look_for_room(n64)?;
+            }
         }
         self.claimed = next;
         if n64 > 1 {
@@ -272,6 +276,14 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         }
         claim_stored();
         Ok(SequenceRange::ending_at(next, n64))
+    }
+
+    /// [`wait_for_room`](Self::wait_for_room) without waiting (`Full` if there is no room),
+    /// whose call passes no deadline: a claim that cannot wait does not set one up.
+    #[cold]
+    #[inline(never)]
+    fn look_for_room(&mut self, n64: i64) -> Result<(), ClaimError> {
+        self.wait_for_room(n64, Deadline::NEVER, false)
     }
 
     /// The cached minimum says the ring may be full: refuse on halt, rescan the consumers,
