@@ -250,6 +250,33 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         self.wait_for_room(n64, deadline, block)
     }
 
+    /// Take back the last claim, `range`, so that the next claim hands out its sequences
+    /// again. For the shared-memory claimer, which records a claim before it learns that the
+    /// ring was closed or halted and then refuses it: nothing was written into its slots, and
+    /// publishing it would move the cursor past a closed ring's end.
+    ///
+    /// # Safety
+    ///
+    /// `range` is this claimer's last claim (paired or checked), unpublished, and nothing
+    /// writes or will write its slots: once taken back, the next claim hands them out again.
+    #[doc(hidden)]
+    pub unsafe fn __internal_take_back(&mut self, range: SequenceRange) {
+        debug_assert_eq!(
+            range.end(),
+            self.claimed,
+            "only the last claim can be taken back"
+        );
+        self.claimed = range.start() - 1;
+        if self.pending == Some(range) {
+            self.pending = None;
+        }
+        if range.len() > 1 {
+            // Its end was stored for the claim (`claim_checked`); readers bound the slots being
+            // written by it, and none of these are.
+            self.sequencer.claimed.set(self.claimed);
+        }
+    }
+
     /// Claim `n64` (already checked) slots: the fast path is arithmetic and a compare with the
     /// cached gating minimum (plus the store of `claimed` for claims of more than one event);
     /// everything else is in `wait_for_room`.

@@ -322,13 +322,14 @@ impl ShmClaimer {
         deadline: Deadline,
         block: bool,
     ) -> Result<(), ClaimError> {
-        if !matches!(first, ClaimError::Full { .. }) {
-            return Err(first);
-        }
         // The fast path claims without looking at the status line first (the look after the
-        // claim refuses it): a full ring that was halted or closed answers that, not `Full`.
+        // claim refuses it): a claim that failed on a halted or closed ring answers that, not
+        // `Full` or a size error (as a multi producer's, which looks first).
         if self.status.stopping() {
             self.check_open()?;
+        }
+        if !matches!(first, ClaimError::Full { .. }) {
+            return Err(first);
         }
         if !block {
             if self.make_room() == 0 {
@@ -523,9 +524,7 @@ impl ShmClaimer {
     }
 
     /// The ring was halted or closed around a claim that succeeded: refuse the claim if it was
-    /// made after the halt, or after the close's end. A refused claim is published as it stands
-    /// (a claimer publishes what it claimed, so no hole is left) and nobody consumes it: a
-    /// halted ring is read no more, and every wait stops at a closed ring's end.
+    /// made after the halt, or after the close's end.
     #[cold]
     #[inline(never)]
     fn refuse_if_stopped(
@@ -534,16 +533,40 @@ impl ShmClaimer {
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
         if self.inner.halted_everywhere() {
-            self.publish_own(range, pairing);
+            self.undo_refused(range, pairing);
             return Err(ClaimError::Halted);
         }
         if let Some(end) = self.inner.closed_end() {
             if range.start() > end {
-                self.publish_own(range, pairing);
+                self.undo_refused(range, pairing);
                 return Err(ClaimError::Closed);
             }
         }
         Ok(range)
+    }
+
+    /// Leave no trace of the refused claim `range` (nothing was written into it):
+    /// - a single producer's claim is its own: taken back, with the recorded end back where it
+    ///   was, so the cursor never passes a closed ring's end, and no slot a reader can reach is
+    ///   handed out unwritten (a leaked claim guard's, say);
+    /// - a multi producer's claim moved the shared cursor: published as it stands, so no hole
+    ///   is left, and nobody consumes it (every wait stops at a closed ring's end; a halted ring
+    ///   is read no more).
+    fn undo_refused(&mut self, range: SequenceRange, pairing: Pairing) {
+        match &mut self.claimer {
+            AnyClaimer::Single(single) => {
+                // SAFETY: `range` is this claimer's last claim, made just now (the caller
+                // refuses it right after recording it), unpublished, and nothing was or will
+                // be written into its slots: the claim is refused before any guard or `publish`
+                // hands them out.
+                unsafe { single.__internal_take_back(range) };
+                // The single producer's claims are contiguous: the end recorded before this
+                // claim was the sequence before it. No close counts this claim (its end is
+                // below the claim), so lowering the word hides nothing a close relies on.
+                self.slot().end.store(range.start() - 1, Ordering::Release);
+            }
+            AnyClaimer::Multi(_) => self.publish_own(range, pairing),
+        }
     }
 
     /// [`refuse_if_stopped`](Self::refuse_if_stopped) for a single producer's claim guard:

@@ -232,3 +232,126 @@ fn claims_on_a_closed_ring_are_refused_past_a_ring_full_of_tries() {
         );
     }
 }
+
+/// A single producer's claim refused after it was made (a closed or halted ring) is taken
+/// back, not published: what reads the cursor sees no trace of it.
+mod refused_claims_leave_no_trace {
+    use super::*;
+
+    const T: Option<Duration> = Some(Duration::from_millis(200));
+
+    fn ring(seg: &Seg) -> ShmRing<u64> {
+        ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::Single)).unwrap()
+    }
+
+    /// Refused claims pushing the cursor a lap on would tell a lossy subscriber it was lapped
+    /// past events nobody overwrote.
+    #[test]
+    fn a_subscriber_keeps_the_events_from_before_the_close() {
+        let seg = Seg::new("refused-sub");
+        let ring = ring(&seg);
+        let mut sub = ring.subscriber("s").unwrap();
+        let mut p = ring.producer().unwrap();
+        for i in 0..4u64 {
+            p.publish(|e, _| *e = 100 + i).unwrap();
+        }
+        assert_eq!(ring.close(), 3);
+        for _ in 0..8 {
+            assert_eq!(p.try_publish(|e, _| *e = 9), Err(ClaimError::Closed));
+        }
+        assert_eq!(
+            p.publish_batch(8, |e, _| *e = 9).map(|r| r.end()),
+            Err(ClaimError::Closed)
+        );
+        for i in 0..4u64 {
+            assert_eq!(sub.next_timeout(T), Ok((i as i64, 100 + i)));
+        }
+        assert!(matches!(
+            sub.next_timeout(T),
+            Err(ConsumeError::Closed { end: 3 })
+        ));
+    }
+
+    /// The last published event of a halted ring is the last one written.
+    #[test]
+    fn read_last_after_a_halt_is_the_last_event_written() {
+        let seg = Seg::new("refused-last");
+        let ring = ring(&seg);
+        let mut p = ring.producer().unwrap();
+        for i in 0..10u64 {
+            p.publish(|e, _| *e = i * 10).unwrap();
+        }
+        ring.halt_all();
+        assert_eq!(p.try_publish(|e, _| *e = 999), Err(ClaimError::Halted));
+        assert_eq!(p.publish(|e, _| *e = 999), Err(ClaimError::Halted));
+        assert_eq!(ring.read_last(), Some((9, 90)));
+    }
+
+    /// A closed ring drained to its end is empty: no backlog of refused claims.
+    #[test]
+    fn a_drained_closed_ring_is_empty() {
+        let seg = Seg::new("refused-len");
+        let ring = ring(&seg);
+        let mut c = ring.consumer("c").unwrap();
+        let mut p = ring.producer().unwrap();
+        p.publish_batch(2, |e, s| *e = s as u64).unwrap();
+        assert_eq!(ring.close(), 1);
+        for _ in 0..3 {
+            assert_eq!(p.try_publish(|e, _| *e = 9), Err(ClaimError::Closed));
+        }
+        assert_eq!(c.poll_batch(T, |_, _, _| {}), Ok(2));
+        assert_eq!(
+            c.poll_batch(T, |_, _, _| {}),
+            Err(ConsumeError::Closed { end: 1 })
+        );
+        let info = ring.inspect();
+        assert_eq!(
+            (
+                ring.len(),
+                ring.is_empty(),
+                info.backlog(),
+                info.consumers[0].lag,
+                ring.published()
+            ),
+            (0, true, 0, 0, 1),
+            "{info}"
+        );
+    }
+
+    /// A claim guard leaked before the close leaves its slot unwritten inside the close's end:
+    /// readers wait there, and a refused publish must not hand it out.
+    #[test]
+    fn a_refused_publish_does_not_expose_a_leaked_claim() {
+        let seg = Seg::new("refused-leak");
+        let ring = ring(&seg);
+        let mut c = ring.consumer("c").unwrap();
+        let mut p = ring.producer().unwrap();
+        for i in 0..3u64 {
+            p.publish(|e, _| *e = 100 + i).unwrap();
+        }
+        std::mem::forget(p.claim(1).unwrap());
+        assert_eq!(ring.close(), 3);
+        assert_eq!(p.try_publish(|e, _| *e = 9), Err(ClaimError::Closed));
+        let mut seen = Vec::new();
+        let _ = c.poll_batch(T, |e, s, _| seen.push((s, *e)));
+        let _ = c.poll_batch(T, |e, s, _| seen.push((s, *e)));
+        assert_eq!(seen, [(0, 100), (1, 101), (2, 102)]);
+    }
+
+    /// A claim too large for the ring, on a closed ring, answers the close, as a multi
+    /// producer's does.
+    #[test]
+    fn an_oversized_claim_on_a_closed_ring_is_closed() {
+        for mode in [ProducerMode::Single, ProducerMode::MultiCas] {
+            let seg = Seg::new("refused-size");
+            let ring = ShmRing::<u64>::create(&seg.name, 8, options(mode)).unwrap();
+            let mut p = ring.producer().unwrap();
+            ring.close();
+            assert_eq!(
+                p.publish_batch(9, |e, _| *e = 1).map(|r| r.end()),
+                Err(ClaimError::Closed),
+                "{mode:?}"
+            );
+        }
+    }
+}
