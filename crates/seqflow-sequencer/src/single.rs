@@ -290,7 +290,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         let next = self.claimed + n64;
         if next > self.limit {
             if block {
-                self.wait_for_room(n64, deadline, true)?;
+                self.wait_for_room(n64, deadline.__internal_for_slow_path(), true)?;
             } else {
                 self.look_for_room(n64)?;
             }

@@ -222,7 +222,7 @@ impl ShmClaimer {
         self.record_state(CLAIMING);
         let claimed = match self.claim_inner(n, Deadline::NEVER, false, pairing) {
             Ok(range) => self.record_claim(range, pairing),
-            Err(e) => self.claim_slow(e, n, deadline_for_slow_path(deadline), block, pairing),
+            Err(e) => self.claim_slow(e, n, deadline.__internal_for_slow_path(), block, pairing),
         };
         // Rebuilt rather than returned as it is: the out-of-line paths above write their
         // result to memory, and returning that place directly makes the single-producer path's
@@ -304,7 +304,7 @@ impl ShmClaimer {
                     return Ok(range);
                 }
                 Err(first) => {
-                    self.room_for_single(first, n, deadline_for_slow_path(deadline), block)?
+                    self.room_for_single(first, n, deadline.__internal_for_slow_path(), block)?
                 }
             }
         }
@@ -718,15 +718,6 @@ impl From<Refusal> for ClaimError {
 enum Pairing {
     Paired,
     Checked,
-}
-
-/// `deadline`, handed to an out-of-line slow path. The slow paths take it through memory (its
-/// 16 bytes are passed by reference), and without this the compiler writes it there at the top
-/// of every claim, fast path included: 3 instructions per `publish_timeout` (callgrind). The
-/// `black_box` makes the copy where the slow path is called.
-#[inline(always)]
-fn deadline_for_slow_path(deadline: Deadline) -> Deadline {
-    std::hint::black_box(deadline)
 }
 
 /// The full fence of a process not registered for the closers' `membarrier` (see
