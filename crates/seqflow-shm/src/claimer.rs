@@ -535,39 +535,79 @@ impl ShmClaimer {
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
         if self.inner.halted_everywhere() {
-            self.undo_refused(range, pairing);
+            self.undo_refused(range, pairing, Stop::Halt);
             return Err(ClaimError::Halted);
         }
         if let Some(end) = self.inner.closed_end() {
             if range.start() > end {
-                self.undo_refused(range, pairing);
+                self.undo_refused(range, pairing, Stop::Close);
                 return Err(ClaimError::Closed);
             }
         }
         Ok(range)
     }
 
-    /// Leave no trace of the refused claim `range` (nothing was written into it):
+    /// Leave no trace of the claim `range`, refused because of `stop` (nothing was written
+    /// into it):
     /// - a single producer's claim is its own: taken back, with the recorded end back where it
     ///   was, so the cursor never passes a closed ring's end, and no slot a reader can reach is
-    ///   handed out unwritten (a leaked claim guard's, say);
+    ///   handed out unwritten (a leaked claim guard's, say). A stop is for good, so the claim
+    ///   gate shuts: later claims are refused before they are recorded, and a producer that
+    ///   keeps trying does not keep a refused claim showing in the slot;
     /// - a multi producer's claim moved the shared cursor: published as it stands, so no hole
     ///   is left, and nobody consumes it (every wait stops at a closed ring's end; a halted ring
     ///   is read no more).
-    fn undo_refused(&mut self, range: SequenceRange, pairing: Pairing) {
-        match &mut self.claimer {
-            AnyClaimer::Single(single) => {
-                // SAFETY: `range` is this claimer's last claim, made just now (the caller
-                // refuses it right after recording it), unpublished, and nothing was or will
-                // be written into its slots: the claim is refused before any guard or `publish`
-                // hands them out.
-                unsafe { single.__internal_take_back(range) };
-                // The single producer's claims are contiguous: the end recorded before this
-                // claim was the sequence before it. No close counts this claim (its end is
-                // below the claim), so lowering the word hides nothing a close relies on.
-                self.slot().end.store(range.start() - 1, Ordering::Release);
+    fn undo_refused(&mut self, range: SequenceRange, pairing: Pairing, stop: Stop) {
+        let AnyClaimer::Single(single) = &mut self.claimer else {
+            self.publish_own(range, pairing);
+            return;
+        };
+        // SAFETY: `range` is this claimer's last claim, made just now (the caller refuses it
+        // right after recording it), unpublished, and nothing was or will be written into its
+        // slots: the claim is refused before any guard or `publish` hands them out.
+        unsafe { single.__internal_take_back(range) };
+        // The single producer's claims are contiguous: the end recorded before this claim was
+        // the sequence before it.
+        self.slot().end.store(range.start() - 1, Ordering::Release);
+        self.claim_gate = CLAIMS_REFUSED;
+        if stop == Stop::Close {
+            // The close's end is below the claim: it did not count it, and it is final.
+            return;
+        }
+        // Refused for a halt: a close may come after it, and may have read the recorded end
+        // before it was lowered. The close handshake again (a store, a full fence, a load, as
+        // in `record_claim`): either that close reads the lowered end, or this read sees it
+        // closing and learns whether its end counts the claim.
+        fence(Ordering::SeqCst);
+        match self.inner.closed_end() {
+            Some(end) if end >= range.start() => self.republish_counted(range, pairing),
+            _ => {}
+        }
+    }
+
+    /// A close counted the claim `range` after it was taken back (see `undo_refused`): claim
+    /// it again (the same sequences: nothing was claimed since, and the room is unchanged)
+    /// and publish it as it stands, so that the close's end is a published sequence. The ring
+    /// is halted, so nobody reads it.
+    #[cold]
+    fn republish_counted(&mut self, range: SequenceRange, pairing: Pairing) {
+        let again = match pairing {
+            Pairing::Paired => self
+                .claimer
+                .claim_paired(range.len(), Deadline::NEVER, false),
+            Pairing::Checked => self.claimer.try_claim(range.len()),
+        };
+        match again {
+            Ok(claimed) if claimed == range => {
+                self.slot().end.store(range.end(), Ordering::Release);
+                self.publish_own(range, pairing);
             }
-            AnyClaimer::Multi(_) => self.publish_own(range, pairing),
+            other => tracing::error!(
+                segment = %self.ring_name(),
+                ?range,
+                ?other,
+                "a claim a close counted could not be claimed again to be published"
+            ),
         }
     }
 
@@ -692,6 +732,13 @@ impl Claimer for ShmClaimer {
     }
 }
 
+/// What refused a claim (see [`ShmClaimer::undo_refused`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stop {
+    Halt,
+    Close,
+}
+
 /// A claim gate no fork epoch opens (epochs count forks from 0).
 const CLAIMS_REFUSED: u64 = u64::MAX;
 
@@ -751,7 +798,7 @@ fn forked_copy_not_published(ring: &str) {
 fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {
     let cursor = ring.sequencer.cursor_word();
     let most = cursor.saturating_add(ring.segment.capacity() as i64);
-    let left = slot.end.load(Ordering::Relaxed);
+    let left = ring.counted_end(slot.end.load(Ordering::Relaxed), cursor);
     let inherited = slot.start.load(Ordering::Relaxed).max(left).min(most);
     slot.start.store(inherited, Ordering::Relaxed);
     slot.end.store(cursor, Ordering::Release);
@@ -843,6 +890,90 @@ mod tests {
         claimer
             .slot()
             .observed(inner.segment.mode, || inner.sequencer.cursor_word())
+    }
+
+    /// Claim and publish `n` events through the paired path.
+    fn publish_paired(claimer: &mut ShmClaimer, n: usize) -> SequenceRange {
+        let range = claimer
+            .__internal_claim_paired(n, Deadline::NEVER, false)
+            .unwrap();
+        // SAFETY: the range the paired claim just returned, unpublished; its slots hold the
+        // initial events.
+        unsafe { claimer.__internal_publish_paired(range) };
+        range
+    }
+
+    /// A producer killed between recording a claim on a closed ring and taking it back leaves
+    /// the claim's end in its slot for good: nothing was written there, and lossy readers,
+    /// `is_full` and a replacement's inherited mark count it only up to the close's end.
+    #[test]
+    fn a_refused_claim_left_recorded_counts_only_up_to_the_close() {
+        let (ring, _guard) = ring("left-recorded");
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        publish_paired(&mut claimer, 8);
+        assert_eq!(ring.close(), 7);
+        claimer.slot().end.store(15, Ordering::Release);
+        let inner = ring.inner();
+        assert_eq!((inner.written_high(), inner.claimed_high()), (7, 7));
+        assert!(!ring.is_full());
+        assert_eq!(ring.read_last(), Some((7, 0)));
+        drop(claimer);
+        let _replacement = ring.claimer_for_tests().unwrap();
+        assert_eq!(inner.written_high(), 7, "the replacement's inherited mark");
+    }
+
+    /// A claim refused for a halt that a close then counted (the close read the recorded end
+    /// before it was taken back) is claimed again and published as it stands, so the close's
+    /// end is a published sequence. Here the closed word is written by hand, past the claim.
+    #[test]
+    fn a_halt_refused_claim_a_close_counted_is_published() {
+        let (ring, _guard) = ring("halt-counted");
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        publish_paired(&mut claimer, 2);
+        let status = &ring.inner().segment.header.status;
+        status.stopping.store(1, Ordering::SeqCst);
+        status.halted.store(4242, Ordering::SeqCst);
+        status.closed.store(20 + 2, Ordering::SeqCst);
+        assert!(matches!(
+            claimer.claim_recorded(3, Deadline::NEVER, false, Pairing::Paired),
+            Err(ClaimError::Halted)
+        ));
+        assert_eq!(ring.sequencer().published(), 4, "published as it stands");
+        assert_eq!(observed(&ring, &claimer), (IDLE, None));
+        // The gate is shut: the next claim is refused before it is made.
+        assert!(matches!(
+            claimer.claim_recorded(1, Deadline::NEVER, false, Pairing::Paired),
+            Err(ClaimError::Halted)
+        ));
+        assert_eq!(ring.sequencer().published(), 4);
+    }
+
+    /// Refused for a halt with no close: taken back, nothing published.
+    #[test]
+    fn a_halt_refused_claim_is_taken_back() {
+        for pairing in [Pairing::Paired, Pairing::Checked] {
+            let (ring, _guard) = ring("halt-back");
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            publish_paired(&mut claimer, 2);
+            let status = &ring.inner().segment.header.status;
+            status.stopping.store(1, Ordering::SeqCst);
+            status.halted.store(4242, Ordering::SeqCst);
+            // The claims as made past the look at the status line that precedes a checked
+            // claim: recorded, then refused.
+            let claimed = match pairing {
+                Pairing::Paired => claimer.claim_single_paired(3, Deadline::NEVER, false),
+                Pairing::Checked => {
+                    let range = claimer.claimer.try_claim(3).unwrap();
+                    claimer.slot().end.store(range.end(), Ordering::Release);
+                    claimer.refuse_if_stopped(range, Pairing::Checked)
+                }
+            };
+            assert!(matches!(claimed, Err(ClaimError::Halted)), "{pairing:?}");
+            assert_eq!(ring.sequencer().published(), 1, "{pairing:?}");
+            assert_eq!(observed(&ring, &claimer), (IDLE, None), "{pairing:?}");
+            assert_eq!(claimer.pending(), None, "{pairing:?}");
+            assert_eq!(ring.inner().claimed_high(), 1, "{pairing:?}");
+        }
     }
 
     #[test]

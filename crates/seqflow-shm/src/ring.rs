@@ -73,10 +73,25 @@ impl RingInner {
         match self.segment.mode {
             ProducerMode::MultiCas => cursor,
             ProducerMode::Single => cursor.max(
-                self.segment.producers[0]
-                    .end
-                    .load(std::sync::atomic::Ordering::Acquire),
+                self.counted_end(
+                    self.segment.producers[0]
+                        .end
+                        .load(std::sync::atomic::Ordering::Acquire),
+                    cursor,
+                ),
             ),
+        }
+    }
+
+    /// A single producer's recorded claim end `end` (or a dead one's, about to be inherited),
+    /// less what a closed ring's end shows was never written: on a closed ring, a claim past
+    /// the end was refused before anything was written into it (the close handshake), so the
+    /// word counts only up to the end (or `cursor`, if higher). A producer killed between
+    /// recording such a claim and taking it back leaves it there for good.
+    pub(crate) fn counted_end(&self, end: i64, cursor: i64) -> i64 {
+        match self.segment.header.status.closed_end() {
+            Some(close) => end.min(close.max(cursor)),
+            None => end,
         }
     }
 
@@ -104,7 +119,11 @@ impl RingInner {
                 // long as it stays there, so it counts for nothing.
                 let most = cursor.saturating_add(self.segment.capacity() as i64);
                 let sane = |word: i64| if word <= most { word } else { cursor };
-                cursor.max(sane(end)).max(sane(inherited))
+                // The inherited mark is not capped by a close: a dead producer may have written
+                // past the close's end before the close (its claim then was not counted).
+                cursor
+                    .max(sane(self.counted_end(end, cursor)))
+                    .max(sane(inherited))
             }
         }
     }

@@ -338,6 +338,79 @@ mod refused_claims_leave_no_trace {
         assert_eq!(seen, [(0, 100), (1, 101), (2, 102)]);
     }
 
+    /// A producer that keeps trying on a closed ring is refused before its claims are
+    /// recorded (its claim gate shuts at the first refusal): a lossy subscriber reading the
+    /// events from before the close meanwhile is never told it was lapped, and the drained
+    /// ring never looks full.
+    #[test]
+    fn a_producer_trying_on_a_closed_ring_laps_no_subscriber() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        for round in 0..50 {
+            let seg = Seg::new("refused-live");
+            let ring = ring(&seg);
+            let mut sub = ring.subscriber("s").unwrap();
+            let mut c = ring.consumer("c").unwrap();
+            let mut p = ring.producer().unwrap();
+            p.publish_batch(8, |e, s| *e = 100 + s as u64).unwrap();
+            assert_eq!(c.poll_batch(T, |_, _, _| {}), Ok(8));
+            assert_eq!(ring.close(), 7);
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let tries = std::thread::spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    assert!(matches!(p.try_claim(8), Err(ClaimError::Closed)));
+                    std::thread::yield_now();
+                }
+            });
+            std::thread::sleep(Duration::from_millis(1));
+            for i in 0..8i64 {
+                assert!(!ring.is_full(), "round {round}");
+                assert_eq!(
+                    sub.next_timeout(T),
+                    Ok((i, 100 + i as u64)),
+                    "round {round}"
+                );
+            }
+            stop.store(true, Ordering::Relaxed);
+            tries.join().unwrap();
+        }
+    }
+
+    /// A close after a halt, while the producer keeps being refused for the halt, ends at the
+    /// last published event: the refused claims are not counted.
+    #[test]
+    fn a_close_after_a_halt_counts_no_refused_claim() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::Arc;
+        for round in 0..50 {
+            let seg = Seg::new("refused-halt-close");
+            let ring = ring(&seg);
+            let mut p = ring.producer().unwrap();
+            p.publish_batch(8, |e, s| *e = 100 + s as u64).unwrap();
+            // Another handle: this one's halt would also raise the producer's own alert.
+            let other = ShmRing::<u64>::open(&seg.name, Duration::from_secs(5)).unwrap();
+            other.halt_all();
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let tries = std::thread::spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    assert!(matches!(p.try_claim(8), Err(ClaimError::Halted)));
+                    std::thread::yield_now();
+                }
+            });
+            std::thread::sleep(Duration::from_millis(1));
+            let end = other.close();
+            stop.store(true, Ordering::Relaxed);
+            tries.join().unwrap();
+            assert_eq!(
+                (end, ring.closed_at(), ring.inspect().closed_at),
+                (7, Some(7), Some(7)),
+                "round {round}"
+            );
+        }
+    }
+
     /// A claim too large for the ring, on a closed ring, answers the close, as a multi
     /// producer's does.
     #[test]
