@@ -535,20 +535,19 @@ impl ShmClaimer {
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
         if self.inner.halted_everywhere() {
-            self.undo_refused(range, pairing, Stop::Halt);
+            self.undo_refused(range, pairing);
             return Err(ClaimError::Halted);
         }
         if let Some(end) = self.inner.closed_end() {
             if range.start() > end {
-                self.undo_refused(range, pairing, Stop::Close);
+                self.undo_refused(range, pairing);
                 return Err(ClaimError::Closed);
             }
         }
         Ok(range)
     }
 
-    /// Leave no trace of the claim `range`, refused because of `stop` (nothing was written
-    /// into it):
+    /// Leave no trace of the refused claim `range` (nothing was written into it):
     /// - a single producer's claim is its own: taken back, with the recorded end back where it
     ///   was, so the cursor never passes a closed ring's end, and no slot a reader can reach is
     ///   handed out unwritten (a leaked claim guard's, say). A stop is for good, so the claim
@@ -557,7 +556,12 @@ impl ShmClaimer {
     /// - a multi producer's claim moved the shared cursor: published as it stands, so no hole
     ///   is left, and nobody consumes it (every wait stops at a closed ring's end; a halted ring
     ///   is read no more).
-    fn undo_refused(&mut self, range: SequenceRange, pairing: Pairing, stop: Stop) {
+    ///
+    /// A claim refused for a halt may have been counted by a close that came after the halt
+    /// and read the recorded end before it was lowered. It is taken back all the same: the
+    /// ring is read no more, and readers' end is the last published sequence
+    /// (`Segment::reachable_end`), not an unwritten slot published to match the close.
+    fn undo_refused(&mut self, range: SequenceRange, pairing: Pairing) {
         let AnyClaimer::Single(single) = &mut self.claimer else {
             self.publish_own(range, pairing);
             return;
@@ -570,45 +574,6 @@ impl ShmClaimer {
         // the sequence before it.
         self.slot().end.store(range.start() - 1, Ordering::Release);
         self.claim_gate = CLAIMS_REFUSED;
-        if stop == Stop::Close {
-            // The close's end is below the claim: it did not count it, and it is final.
-            return;
-        }
-        // Refused for a halt: a close may come after it, and may have read the recorded end
-        // before it was lowered. The close handshake again (a store, a full fence, a load, as
-        // in `record_claim`): either that close reads the lowered end, or this read sees it
-        // closing and learns whether its end counts the claim.
-        fence(Ordering::SeqCst);
-        match self.inner.closed_end() {
-            Some(end) if end >= range.start() => self.republish_counted(range, pairing),
-            _ => {}
-        }
-    }
-
-    /// A close counted the claim `range` after it was taken back (see `undo_refused`): claim
-    /// it again (the same sequences: nothing was claimed since, and the room is unchanged)
-    /// and publish it as it stands, so that the close's end is a published sequence. The ring
-    /// is halted, so nobody reads it.
-    #[cold]
-    fn republish_counted(&mut self, range: SequenceRange, pairing: Pairing) {
-        let again = match pairing {
-            Pairing::Paired => self
-                .claimer
-                .claim_paired(range.len(), Deadline::NEVER, false),
-            Pairing::Checked => self.claimer.try_claim(range.len()),
-        };
-        match again {
-            Ok(claimed) if claimed == range => {
-                self.slot().end.store(range.end(), Ordering::Release);
-                self.publish_own(range, pairing);
-            }
-            other => tracing::error!(
-                segment = %self.ring_name(),
-                ?range,
-                ?other,
-                "a claim a close counted could not be claimed again to be published"
-            ),
-        }
     }
 
     /// [`refuse_if_stopped`](Self::refuse_if_stopped) for a single producer's claim guard:
@@ -732,13 +697,6 @@ impl Claimer for ShmClaimer {
     }
 }
 
-/// What refused a claim (see [`ShmClaimer::undo_refused`]).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Stop {
-    Halt,
-    Close,
-}
-
 /// A claim gate no fork epoch opens (epochs count forks from 0).
 const CLAIMS_REFUSED: u64 = u64::MAX;
 
@@ -798,7 +756,7 @@ fn forked_copy_not_published(ring: &str) {
 fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {
     let cursor = ring.sequencer.cursor_word();
     let most = cursor.saturating_add(ring.segment.capacity() as i64);
-    let left = ring.counted_end(slot.end.load(Ordering::Relaxed), cursor);
+    let left = slot.end.load(Ordering::Relaxed);
     let inherited = slot.start.load(Ordering::Relaxed).max(left).min(most);
     slot.start.store(inherited, Ordering::Relaxed);
     slot.end.store(cursor, Ordering::Release);
@@ -904,8 +862,9 @@ mod tests {
     }
 
     /// A producer killed between recording a claim on a closed ring and taking it back leaves
-    /// the claim's end in its slot for good: nothing was written there, and lossy readers,
-    /// `is_full` and a replacement's inherited mark count it only up to the close's end.
+    /// the claim's end in its slot for good: nothing was written there. `is_full` and the
+    /// readers' end count it only up to the close's end; lossy readers and `read_last`
+    /// (`written_high`) do not trust the closed word that far: they see a lap, and `None`.
     #[test]
     fn a_refused_claim_left_recorded_counts_only_up_to_the_close() {
         let (ring, _guard) = ring("left-recorded");
@@ -914,38 +873,65 @@ mod tests {
         assert_eq!(ring.close(), 7);
         claimer.slot().end.store(15, Ordering::Release);
         let inner = ring.inner();
-        assert_eq!((inner.written_high(), inner.claimed_high()), (7, 7));
+        assert_eq!((inner.claimed_high(), inner.written_high()), (7, 15));
         assert!(!ring.is_full());
-        assert_eq!(ring.read_last(), Some((7, 0)));
-        drop(claimer);
-        let _replacement = ring.claimer_for_tests().unwrap();
-        assert_eq!(inner.written_high(), 7, "the replacement's inherited mark");
+        assert_eq!(ring.closed_at(), Some(7));
     }
 
     /// A claim refused for a halt that a close then counted (the close read the recorded end
-    /// before it was taken back) is claimed again and published as it stands, so the close's
-    /// end is a published sequence. Here the closed word is written by hand, past the claim.
+    /// before it was taken back) is taken back all the same: nothing is published to match
+    /// the close, and readers end at the last published event. Here the closed word is
+    /// written by hand, past the claim.
     #[test]
-    fn a_halt_refused_claim_a_close_counted_is_published() {
+    fn a_halt_refused_claim_a_close_counted_is_taken_back() {
         let (ring, _guard) = ring("halt-counted");
         let mut claimer = ring.claimer_for_tests().unwrap();
         publish_paired(&mut claimer, 2);
         let status = &ring.inner().segment.header.status;
         status.stopping.store(1, Ordering::SeqCst);
         status.halted.store(4242, Ordering::SeqCst);
-        status.closed.store(20 + 2, Ordering::SeqCst);
+        status.closed.store(4 + 2, Ordering::SeqCst);
         assert!(matches!(
-            claimer.claim_recorded(3, Deadline::NEVER, false, Pairing::Paired),
+            claimer.claim_single_paired(3, Deadline::NEVER, false),
             Err(ClaimError::Halted)
         ));
-        assert_eq!(ring.sequencer().published(), 4, "published as it stands");
+        assert_eq!(ring.sequencer().published(), 1, "nothing published");
         assert_eq!(observed(&ring, &claimer), (IDLE, None));
+        assert_eq!(
+            (ring.read_last(), ring.closed_at()),
+            (Some((1, 0)), Some(1))
+        );
         // The gate is shut: the next claim is refused before it is made.
         assert!(matches!(
             claimer.claim_recorded(1, Deadline::NEVER, false, Pairing::Paired),
             Err(ClaimError::Halted)
         ));
-        assert_eq!(ring.sequencer().published(), 4);
+        assert_eq!(claimer.slot().end.load(Ordering::Relaxed), 1);
+    }
+
+    /// A closed word written by something else than a close, below a claim being written
+    /// (the producer reads only the stopping mark, so it was not refused): lossy readers must
+    /// not be told the slot under that claim holds the old event.
+    #[test]
+    fn a_foreign_closed_word_hides_no_claim_being_written() {
+        let (ring, _guard) = ring("foreign-closed");
+        let mut sub = ring.subscriber("s").unwrap();
+        let mut p = ring.producer().unwrap();
+        p.publish_batch(8, |e, s| *e = 100 + s as u64).unwrap();
+        let mut claim = p.claim(8).unwrap();
+        ring.inner()
+            .segment
+            .header
+            .status
+            .closed
+            .store(7 + 2, Ordering::SeqCst);
+        *claim.get_mut(0).unwrap() = 999;
+        let got = sub.next_timeout(Some(std::time::Duration::from_millis(100)));
+        assert!(
+            matches!(got, Err(crate::ConsumeError::Lapped { .. })),
+            "{got:?}"
+        );
+        drop(claim);
     }
 
     /// Refused for a halt with no close: taken back, nothing published.

@@ -67,7 +67,8 @@ pub(crate) struct RingInner {
 impl RingInner {
     /// The highest sequence the attached producers have claimed: the claim cursor (multi
     /// producer), or the single producer's recorded claim (it keeps its claims private and
-    /// records each one's end in producer slot 0). The close's end and `is_full` use it.
+    /// records each one's end in producer slot 0; on a closed ring, only up to the close's
+    /// end: `counted_end`). The close's end and `is_full` use it.
     pub(crate) fn claimed_high(&self) -> i64 {
         let cursor = self.sequencer.cursor_word();
         match self.segment.mode {
@@ -83,12 +84,13 @@ impl RingInner {
         }
     }
 
-    /// A single producer's recorded claim end `end` (or a dead one's, about to be inherited),
-    /// less what a closed ring's end shows was never written: on a closed ring, a claim past
-    /// the end was refused before anything was written into it (the close handshake), so the
-    /// word counts only up to the end (or `cursor`, if higher). A producer killed between
-    /// recording such a claim and taking it back leaves it there for good.
-    pub(crate) fn counted_end(&self, end: i64, cursor: i64) -> i64 {
+    /// A single producer's recorded claim end `end`, as far as a closed ring's end says it is
+    /// a claim: on a closed ring, a claim past the end was refused (the close handshake), so
+    /// the word counts only up to the end (or `cursor`, if higher). A producer killed between
+    /// recording such a claim and taking it back leaves it there for good. For `is_full` only:
+    /// lossy readers' bound (`written_high`) must not trust a closed word that something else
+    /// than a close may have written.
+    fn counted_end(&self, end: i64, cursor: i64) -> i64 {
         match self.segment.header.status.closed_end() {
             Some(close) => end.min(close.max(cursor)),
             None => end,
@@ -119,11 +121,10 @@ impl RingInner {
                 // long as it stays there, so it counts for nothing.
                 let most = cursor.saturating_add(self.segment.capacity() as i64);
                 let sane = |word: i64| if word <= most { word } else { cursor };
-                // The inherited mark is not capped by a close: a dead producer may have written
-                // past the close's end before the close (its claim then was not counted).
-                cursor
-                    .max(sane(self.counted_end(end, cursor)))
-                    .max(sane(inherited))
+                // Not capped by a close's end (as `claimed_high` is): a closed word written by
+                // something else than a close may lie below a claim being written, and a lap
+                // seen where there is none costs less than a torn event handed out.
+                cursor.max(sane(end)).max(sane(inherited))
             }
         }
     }
