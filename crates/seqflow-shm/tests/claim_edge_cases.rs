@@ -341,7 +341,8 @@ mod refused_claims_leave_no_trace {
     /// A producer that keeps trying on a closed ring is refused before its claims are
     /// recorded (its claim gate shuts at the first refusal): a lossy subscriber reading the
     /// events from before the close meanwhile is never told it was lapped, and the drained
-    /// ring never looks full.
+    /// ring never looks full. (The reads start after the first refusal, whose own claim is
+    /// recorded for a moment.)
     #[test]
     fn a_producer_trying_on_a_closed_ring_laps_no_subscriber() {
         use std::sync::atomic::{AtomicBool, Ordering};
@@ -357,13 +358,15 @@ mod refused_claims_leave_no_trace {
             assert_eq!(ring.close(), 7);
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
+            let (first, refused) = mpsc::channel();
             let tries = std::thread::spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     assert!(matches!(p.try_claim(8), Err(ClaimError::Closed)));
+                    let _ = first.send(());
                     std::thread::yield_now();
                 }
             });
-            std::thread::sleep(Duration::from_millis(1));
+            refused.recv_timeout(HUNG).unwrap();
             for i in 0..8i64 {
                 assert!(!ring.is_full(), "round {round}");
                 assert_eq!(
@@ -378,7 +381,8 @@ mod refused_claims_leave_no_trace {
     }
 
     /// A close after a halt, while the producer keeps being refused for the halt, ends at the
-    /// last published event: the refused claims are not counted.
+    /// last published event: the refused claims are not counted. (The close comes after the
+    /// first refusal, whose own claim is recorded for a moment.)
     #[test]
     fn a_close_after_a_halt_counts_no_refused_claim() {
         use std::sync::atomic::{AtomicBool, Ordering};
@@ -393,13 +397,15 @@ mod refused_claims_leave_no_trace {
             other.halt_all();
             let stop = Arc::new(AtomicBool::new(false));
             let flag = Arc::clone(&stop);
+            let (first, refused) = mpsc::channel();
             let tries = std::thread::spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     assert!(matches!(p.try_claim(8), Err(ClaimError::Halted)));
+                    let _ = first.send(());
                     std::thread::yield_now();
                 }
             });
-            std::thread::sleep(Duration::from_millis(1));
+            refused.recv_timeout(HUNG).unwrap();
             let end = other.close();
             stop.store(true, Ordering::Relaxed);
             tries.join().unwrap();
