@@ -237,11 +237,44 @@ fn claims_on_a_closed_ring_are_refused_past_a_ring_full_of_tries() {
 /// back, not published: what reads the cursor sees no trace of it.
 mod refused_claims_leave_no_trace {
     use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
 
     const T: Option<Duration> = Some(Duration::from_millis(200));
 
     fn ring(seg: &Seg) -> ShmRing<u64> {
         ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::Single)).unwrap()
+    }
+
+    /// A thread claiming 8 slots over and over, each claim refused with `expected`, until
+    /// stopped. `start` returns after the first refusal: that claim is recorded for a moment
+    /// before it is taken back, and the tests look after it.
+    struct KeepTrying {
+        stop: Arc<AtomicBool>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl KeepTrying {
+        fn start(mut p: seqflow_shm::ShmProducer<u64>, expected: ClaimError) -> Self {
+            let stop = Arc::new(AtomicBool::new(false));
+            let flag = Arc::clone(&stop);
+            let (first, refused) = mpsc::channel();
+            let thread = std::thread::spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    let got = p.try_claim(8).map(|claim| claim.range());
+                    assert_eq!(got, Err(expected));
+                    let _ = first.send(());
+                    std::thread::yield_now();
+                }
+            });
+            refused.recv_timeout(HUNG).unwrap();
+            Self { stop, thread }
+        }
+
+        fn stop(self) {
+            self.stop.store(true, Ordering::Relaxed);
+            self.thread.join().unwrap();
+        }
     }
 
     /// Refused claims pushing the cursor a lap on would tell a lossy subscriber it was lapped
@@ -345,8 +378,6 @@ mod refused_claims_leave_no_trace {
     /// recorded for a moment.)
     #[test]
     fn a_producer_trying_on_a_closed_ring_laps_no_subscriber() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::sync::Arc;
         for round in 0..50 {
             let seg = Seg::new("refused-live");
             let ring = ring(&seg);
@@ -356,17 +387,7 @@ mod refused_claims_leave_no_trace {
             p.publish_batch(8, |e, s| *e = 100 + s as u64).unwrap();
             assert_eq!(c.poll_batch(T, |_, _, _| {}), Ok(8));
             assert_eq!(ring.close(), 7);
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&stop);
-            let (first, refused) = mpsc::channel();
-            let tries = std::thread::spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    assert!(matches!(p.try_claim(8), Err(ClaimError::Closed)));
-                    let _ = first.send(());
-                    std::thread::yield_now();
-                }
-            });
-            refused.recv_timeout(HUNG).unwrap();
+            let tries = KeepTrying::start(p, ClaimError::Closed);
             for i in 0..8i64 {
                 assert!(!ring.is_full(), "round {round}");
                 assert_eq!(
@@ -375,8 +396,7 @@ mod refused_claims_leave_no_trace {
                     "round {round}"
                 );
             }
-            stop.store(true, Ordering::Relaxed);
-            tries.join().unwrap();
+            tries.stop();
         }
     }
 
@@ -385,8 +405,6 @@ mod refused_claims_leave_no_trace {
     /// first refusal, whose own claim is recorded for a moment.)
     #[test]
     fn a_close_after_a_halt_counts_no_refused_claim() {
-        use std::sync::atomic::{AtomicBool, Ordering};
-        use std::sync::Arc;
         for round in 0..50 {
             let seg = Seg::new("refused-halt-close");
             let ring = ring(&seg);
@@ -395,20 +413,9 @@ mod refused_claims_leave_no_trace {
             // Another handle: this one's halt would also raise the producer's own alert.
             let other = ShmRing::<u64>::open(&seg.name, Duration::from_secs(5)).unwrap();
             other.halt_all();
-            let stop = Arc::new(AtomicBool::new(false));
-            let flag = Arc::clone(&stop);
-            let (first, refused) = mpsc::channel();
-            let tries = std::thread::spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    assert!(matches!(p.try_claim(8), Err(ClaimError::Halted)));
-                    let _ = first.send(());
-                    std::thread::yield_now();
-                }
-            });
-            refused.recv_timeout(HUNG).unwrap();
+            let tries = KeepTrying::start(p, ClaimError::Halted);
             let end = other.close();
-            stop.store(true, Ordering::Relaxed);
-            tries.join().unwrap();
+            tries.stop();
             assert_eq!(
                 (end, ring.closed_at(), ring.inspect().closed_at),
                 (7, Some(7), Some(7)),
