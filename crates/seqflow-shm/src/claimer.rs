@@ -750,9 +750,9 @@ fn forked_copy_not_published(ring: &str) {
 ///
 /// Then a full fence, the attach's half of the close handshake: either a close that settles
 /// later reads the lowered `end` (so its end does not cover the dead claim), or this producer
-/// sees the stopping mark as it attaches and shuts its claim gate: it is refused every claim. Either way a
-/// live producer with `end` at the cursor on a closed ring can publish nothing more, which is
-/// what `RingInner::reachable_end` relies on.
+/// sees the stopping mark as it attaches and shuts its claim gate: it is refused every claim.
+/// Either way a live producer with `end` at the cursor on a closed ring can publish nothing
+/// more, which is what `RingInner::reachable_end` relies on.
 fn inherit_single_claim(ring: &RingInner, slot: &ProducerSlot) {
     let cursor = ring.sequencer.cursor_word();
     let most = cursor.saturating_add(ring.segment.capacity() as i64);

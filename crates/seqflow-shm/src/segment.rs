@@ -156,7 +156,8 @@ impl Segment {
             return end;
         }
         // The close (read by the caller) before the producer slot: a producer that attached
-        // and claimed after it is refused by its own check of the stopping word.
+        // after it has its claim gate shut, and one that claims after it is refused by its
+        // look at the stopping word and takes the claim back (the end returns to the cursor).
         fence(Ordering::SeqCst);
         let slot = &self.producers[0];
         let owner = slot.owner.load(Ordering::Acquire);
