@@ -12,10 +12,14 @@
 /// Atomic integer types and orderings (std's, or loom's under `cfg(loom)`).
 pub mod atomic {
     #[cfg(loom)]
-    pub use loom::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicUsize};
+    pub use loom::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicI8, AtomicU32, AtomicUsize,
+    };
     pub use std::sync::atomic::Ordering;
     #[cfg(not(loom))]
-    pub use std::sync::atomic::{fence, AtomicBool, AtomicI32, AtomicI64, AtomicU32, AtomicUsize};
+    pub use std::sync::atomic::{
+        fence, AtomicBool, AtomicI32, AtomicI64, AtomicI8, AtomicU32, AtomicUsize,
+    };
 }
 
 /// Yield the current thread (std's, or loom's under `cfg(loom)`).

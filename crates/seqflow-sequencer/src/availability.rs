@@ -1,14 +1,30 @@
 //! [`AvailabilityBuffer`]: which slots multi producers have published, by lap number.
 
 use seqflow_ring::Capacity;
-use seqflow_sequence::sync::atomic::{AtomicI32, Ordering};
+use seqflow_sequence::sync::atomic::{AtomicI8, Ordering};
 use seqflow_sequence::OwnedRef;
 
-/// One `i32` per slot holding the lap (`seq >> log2(capacity)`) of the last sequence published
-/// there. A sequence is published exactly when its slot holds its lap, so consumers find the
-/// highest contiguous published sequence with no lock even when producers publish out of order.
+/// One byte per slot holding the lap (`seq >> log2(capacity)`) of the last sequence published
+/// there, modulo 256 (the lap's low 8 bits: its *mark*). A sequence is published exactly when its
+/// slot holds its lap's mark, so consumers find the highest contiguous published sequence with no
+/// lock even when producers publish out of order.
 ///
 /// Stores are `Release` (they publish the event written before) and loads `Acquire`.
+///
+/// A byte rather than a whole lap number keeps the marks of 64 slots in one cache line: a burst
+/// of 100 events marks two lines instead of seven, and the consumer scanning them pulls as few
+/// from the producers' cores. Eight bits are enough because of what a reader can find in a slot:
+/// - A reader that gates the producers (a stage, a poller, a pool worker) asks about a sequence
+///   `s` of lap `L` that it has not passed. No producer can claim `s + capacity` before it does,
+///   and `s - capacity` was published before anybody could claim `s` (gating readers handled it,
+///   or with none, claims never lap an unpublished slot). The slot holds `L - 1` or `L`, which
+///   differ modulo 256. The same holds for every sequence between `s` and the cursor.
+/// - A reader that may have been lapped (a lossy subscriber, `Disruptor::get`) checks the claim
+///   bound after copying an event, so a slot whose mark matches a lap 256 laps away is discarded
+///   as lapped, as any other lapped copy.
+/// - [`published_floor`](Self::published_floor) counts a slot up to 127 laps ahead as lapped
+///   (published); one lapped 128 times more during a single scan reads as not yet published. The
+///   floor then comes out lower than it was, never higher, the side every caller tolerates.
 ///
 /// Marking is internal to the sequencers: a mark tells consumers that a slot may be read, so
 /// only the producer that claimed the slot and wrote it may make one.
@@ -20,14 +36,14 @@ use seqflow_sequence::OwnedRef;
 /// ```
 #[derive(Clone)]
 pub struct AvailabilityBuffer {
-    laps: OwnedRef<[AtomicI32]>,
+    laps: OwnedRef<[AtomicI8]>,
     capacity: Capacity,
 }
 
 impl AvailabilityBuffer {
-    /// A heap buffer with every slot unpublished (lap -1).
+    /// A heap buffer with every slot unpublished (mark -1, the lap before the first).
     pub fn new(capacity: Capacity) -> Self {
-        let laps: Box<[AtomicI32]> = (0..capacity.get()).map(|_| AtomicI32::new(-1)).collect();
+        let laps: Box<[AtomicI8]> = (0..capacity.get()).map(|_| AtomicI8::new(-1)).collect();
         Self {
             laps: OwnedRef::from_boxed_slice(laps),
             capacity,
@@ -43,15 +59,21 @@ impl AvailabilityBuffer {
     /// while its producer is still writing it.
     #[doc(hidden)]
     pub unsafe fn __internal_from_parts(
-        laps: OwnedRef<[AtomicI32]>,
+        laps: OwnedRef<[AtomicI8]>,
         capacity: Capacity,
     ) -> Option<Self> {
         (laps.len() == capacity.get()).then_some(Self { laps, capacity })
     }
 
-    /// The lap word of `seq`'s slot.
+    /// The mark `seq`'s slot holds once `seq` is published: its lap's low 8 bits.
     #[inline(always)]
-    fn slot(&self, seq: i64) -> &AtomicI32 {
+    fn mark_of(&self, seq: i64) -> i8 {
+        self.capacity.lap_of(seq) as i8
+    }
+
+    /// The mark byte of `seq`'s slot.
+    #[inline(always)]
+    fn slot(&self, seq: i64) -> &AtomicI8 {
         let index = self.capacity.index_of(seq);
         debug_assert!(index < self.laps.len());
         // SAFETY: `index_of` masks with `capacity - 1`, so `index < capacity`, and `laps` holds
@@ -63,8 +85,7 @@ impl AvailabilityBuffer {
     /// Mark `seq` published (`Release`: the slot's writes happen before any read that sees it).
     #[inline]
     pub(crate) fn mark(&self, seq: i64) {
-        self.slot(seq)
-            .store(self.capacity.lap_of(seq), Ordering::Release);
+        self.slot(seq).store(self.mark_of(seq), Ordering::Release);
     }
 
     /// Mark `seq` published on behalf of a producer that died holding its claim. Internal to
@@ -82,10 +103,9 @@ impl AvailabilityBuffer {
     /// before the one its first sequence will be published with, so the sequences below
     /// `next` read as published and none from `next` on does.
     ///
-    /// A lap is stored truncated to 32 bits, so the initial -1 ("never published") equals the
-    /// lap of some sequences (those of lap `2^32 - 1`, and every `2^32` laps after): left as it
-    /// is, a ring numbered from one of them would show slots published before anybody wrote
-    /// them. The caller makes sure nothing claims or marks a slot meanwhile.
+    /// A mark is the lap modulo 256, so the initial -1 ("never published") equals the mark of
+    /// some sequences (those of lap 255, and every 256 laps after): left as it is, a ring
+    /// numbered from one of them would show slots published before anybody wrote them. The caller makes sure nothing claims or marks a slot meanwhile.
     pub(crate) fn prepare_start(&self, next: i64) {
         let first_index = self.capacity.index_of(next);
         let first_lap = next >> self.capacity.shift();
@@ -93,14 +113,16 @@ impl AvailabilityBuffer {
             // The first sequence at `index` is in `next`'s lap from `next`'s slot on, and in
             // the lap after for the slots before it.
             let lap = first_lap + i64::from(index < first_index);
-            slot.store((lap as i32).wrapping_sub(1), Ordering::Release);
+            slot.store((lap as i8).wrapping_sub(1), Ordering::Release);
         }
     }
 
-    /// Whether `seq` is published.
+    /// Whether `seq`'s slot holds `seq`'s mark: whether `seq` is published, for a sequence no
+    /// later one has claimed the slot of (marks repeat every 256 laps; the sequencers'
+    /// `is_available` also looks at the cursor).
     #[inline]
     pub fn is_available(&self, seq: i64) -> bool {
-        self.slot(seq).load(Ordering::Acquire) == self.capacity.lap_of(seq)
+        self.slot(seq).load(Ordering::Acquire) == self.mark_of(seq)
     }
 
     /// The highest `s` in `lo..=available` with `lo..=s` all published; `lo - 1` if `lo` is not.
@@ -119,8 +141,9 @@ impl AvailabilityBuffer {
     }
 
     /// The highest `s` in `lo..=hi` such that every sequence of `lo..=s` is published or
-    /// already lapped (its slot holds a later lap: a producer published a sequence a whole
-    /// number of laps after it, which no producer can claim before this one is published);
+    /// already lapped (its slot holds a later lap, up to 127 laps later: a producer published a
+    /// sequence a whole number of laps after it, which no producer can claim before this one is
+    /// published);
     /// `lo - 1` if `lo` is neither. Unlike [`highest_published`](Self::highest_published) it
     /// gives a floor that stays right while producers lap slots during the scan: what a
     /// sequencer's `published` reports, never what a consumer may read (a lapped slot holds
@@ -129,8 +152,9 @@ impl AvailabilityBuffer {
         let mut seq = lo;
         while seq <= hi {
             let mark = self.slot(seq).load(Ordering::Acquire);
-            // Laps are kept as wrapping `i32`s: a later lap is ahead by less than 2^31.
-            if mark.wrapping_sub(self.capacity.lap_of(seq)) < 0 {
+            // Marks wrap at 256: one 1 to 127 laps ahead is a later lap, one 1 to 128 behind an
+            // earlier one (see the type's docs for a slot lapped more often during the scan).
+            if mark.wrapping_sub(self.mark_of(seq)) < 0 {
                 return seq - 1;
             }
             if seq == hi {
@@ -143,14 +167,14 @@ impl AvailabilityBuffer {
 
     /// The scan of [`highest_published`](Self::highest_published) past its first sequence: in
     /// runs of consecutive slots (up to the ring's end), each run a plain slice walk that
-    /// compares every word with the run's lap; no per-slot masking, shifting or bounds check.
+    /// compares every mark with the run's; no per-slot masking, shifting or bounds check.
     #[inline(never)]
     fn scan_from(&self, lo: i64, available: i64) -> i64 {
         let last_index = self.capacity.as_i64() - 1;
         let mut seq = lo;
         while seq <= available {
             let index = self.capacity.index_of(seq);
-            let lap = self.capacity.lap_of(seq);
+            let lap = self.mark_of(seq);
             // The run is `seq..=seq + last`: up to the ring's end (the lap changes there) or to
             // `available`. No step can overflow, even with `available` at `i64::MAX` (a corrupt
             // shared cursor): `remaining >= 0` and `seq + last <= available`.
@@ -226,6 +250,59 @@ mod tests {
         assert_eq!(a.published_floor(0, 3), 3);
         assert_eq!(a.published_floor(2, 6), 3);
         assert_eq!(a.published_floor(4, 6), 3);
+    }
+
+    /// Marks are laps modulo 256: a slot published 256 laps later holds the same mark (the
+    /// buffer alone cannot tell them apart; readers never ask it about a lapped sequence), while
+    /// the lap before always differs, and the floor counts up to 127 laps ahead as lapped.
+    #[test]
+    fn marks_repeat_every_256_laps() {
+        let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
+        a.mark(1);
+        assert!(a.is_available(1) && !a.is_available(5));
+        assert!(a.is_available(1 + 256 * 4), "the same mark 256 laps later");
+        // Slot 1 at every lap from 1 to 300: the sequence one lap later is never published,
+        // the one of the lap itself always is.
+        for lap in 1..300i64 {
+            let seq = 1 + lap * 4;
+            assert!(!a.is_available(seq), "lap {lap} before its mark");
+            a.mark(seq);
+            assert!(a.is_available(seq) && !a.is_available(seq + 4), "lap {lap}");
+        }
+        // Slot 2 lapped 127 times past sequence 2 counts as published for the floor, 128 times
+        // as an earlier lap (a floor too low, never too high).
+        a.mark(0);
+        a.mark(2 + 127 * 4);
+        a.mark(3);
+        assert_eq!(a.published_floor(0, 3), 3);
+        a.mark(2 + 128 * 4);
+        assert_eq!(a.published_floor(0, 3), 1);
+    }
+
+    /// A ring numbered from lap 255 (whose mark is the initial -1) starts with no slot
+    /// published, and so does one numbered from a lap 256 later.
+    #[test]
+    fn start_at_the_lap_whose_mark_is_the_initial_one() {
+        for first in [255 * 4 + 2, (255 + 256) * 4, 1 << 40] {
+            let a = AvailabilityBuffer::new(Capacity::new(4).unwrap());
+            a.prepare_start(first);
+            assert_eq!(
+                a.highest_published(first, first + 3),
+                first - 1,
+                "from {first}"
+            );
+            assert!(
+                (first - 4..first).all(|s| a.is_available(s)),
+                "from {first}"
+            );
+            a.mark(first);
+            a.mark(first + 1);
+            assert_eq!(
+                a.highest_published(first, first + 3),
+                first + 1,
+                "from {first}"
+            );
+        }
     }
 
     #[test]

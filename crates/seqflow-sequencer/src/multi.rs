@@ -344,11 +344,14 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     }
 }
 
-// SAFETY: a slot's lap is stored (`Release`) only by the claimer that claimed the sequence,
+// SAFETY: a slot's lap mark is stored (`Release`) only by the claimer that claimed the sequence,
 // after writing it (or by a dropped claimer, whose slot keeps its previous, fully written
-// event); `highest_published` loads laps with `Acquire` and stops at the first slot that does not
-// hold the lap of the sequence asked for, so it never reports an unpublished sequence whatever
-// bound it is given.
+// event); `highest_published` loads marks with `Acquire` and stops at the first slot that does
+// not hold the mark of the sequence asked for, so it never reports a sequence that was not
+// published, whatever bound it is given. Marks are laps modulo 256, so for a sequence lapped a
+// multiple of 256 laps ago it may answer "published" (it was, before being overwritten): the
+// same as for any lapped sequence, reading its slot is only sound for a reader that gates the
+// producers, which never asks about one (`AvailabilityBuffer`), or that checks its copy.
 unsafe impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
     type Wait = W;
 
@@ -381,7 +384,13 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
 
     #[inline]
     fn is_available(&self, seq: i64) -> bool {
-        seq >= 0 && self.available.is_available(seq)
+        // Claimed and not lapped by a later claim (the claim cursor first): the slot then holds
+        // `seq`'s lap or the one before, which its mark tells apart (marks repeat every 256 laps).
+        let claimed = self.cursor.get();
+        seq >= 0
+            && seq <= claimed
+            && seq > claimed.saturating_sub(self.capacity.as_i64())
+            && self.available.is_available(seq)
     }
 
     #[inline]

@@ -72,3 +72,26 @@ proptest! {
         prop_assert_eq!(s.remaining_capacity(), cap - (claimed - consumed as usize));
     }
 }
+
+/// A multi-producer ring's slots keep their lap modulo 256: a sequence lapped a multiple of 256
+/// laps ago has the mark of its slot's current event, and must still read as not available.
+#[test]
+fn lapped_sequences_are_never_available() {
+    for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+        let cap = 4i64;
+        let s = MultiProducerSequencer::new(4, YieldingWait::default(), mode, 1).unwrap();
+        let consumer = s.gating().register(true, || -1).unwrap();
+        let mut claimer = s.claimer();
+        for _ in 0..300 * cap {
+            let r = claimer.try_claim(1).unwrap();
+            claimer.publish(r).unwrap();
+            consumer.set_sequence(r.end());
+        }
+        let last = s.claimed();
+        for seq in -1..=last + 2 * cap {
+            let expected = seq > last - cap && seq <= last;
+            assert_eq!(s.is_available(seq), expected, "{mode:?}: sequence {seq}");
+        }
+        assert_eq!(s.published(), last);
+    }
+}

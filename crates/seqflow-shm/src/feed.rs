@@ -197,8 +197,11 @@ impl<E: ?Sized + ShmEvent> ShmFeed<E> {
         let follow = &self.follow;
         // A pool worker raised by the other workers while it waited (`idle_workers.rs`) asks for
         // a sequence the pool has left behind, which a multi-producer ring may have lapped (its
-        // availability marks then never match that lap again): its own sequence, everything up
-        // to which is published, ends the wait, and the worker reads the work sequence again.
+        // availability mark then matches again only a multiple of 256 laps later): its own
+        // sequence, everything up to which is published, ends the wait, and the worker reads the
+        // work sequence again. A poll that matched a lapped mark ends it the same way: the
+        // answer, a sequence a lap below the work sequence at least, claims nothing
+        // (`claim_from_pool` claims only above the work sequence it reads afterwards).
         let raised = self.pool.is_some().then_some(&self.registration.sequence);
         self.watch.wait(seq, deadline, || {
             let polled = barrier.poll(seq);

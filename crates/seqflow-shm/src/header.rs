@@ -16,8 +16,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// producers registered for it skip their full fence, so a closer built for 5 must not meet
 /// them; 7: a single producer records only its claim's end, so a consumer built for 6 would
 /// not see its death mid-claim; 8: producers look only at the status line's `stopping` word,
-/// which a closer or halter built for 7 would not set).
-pub(crate) const LAYOUT_VERSION: u32 = 8;
+/// which a closer or halter built for 7 would not set; 9: the availability buffer holds one byte
+/// per slot, not four).
+pub(crate) const LAYOUT_VERSION: u32 = 9;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;

@@ -8,7 +8,7 @@
 //!        consumer registry    ConsumerEntry x max_consumers 128 each
 //!        producer slots       ProducerSlot x max_producers  128 each
 //!        worker pools         PoolEntry x max_pools         256 each
-//!        availability         AtomicI32 x capacity          (multi producer only), padded to 128
+//!        availability         AtomicI8 x capacity           (multi producer only), padded to 128
 //!        events               E x capacity, aligned to max(128, align_of E)
 //! total  rounded up to 4096
 //! ```
@@ -131,7 +131,7 @@ impl Params {
         off = off.checked_add(size(self.max_pools, std::mem::size_of::<PoolEntry>())?)?;
         let availability = if self.multi {
             let at = off;
-            off = off.checked_add(round_up(size(self.capacity, 4)?, BLOCK)?)?;
+            off = off.checked_add(round_up(size(self.capacity, 1)?, BLOCK)?)?;
             at
         } else {
             0

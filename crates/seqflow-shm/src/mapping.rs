@@ -12,7 +12,7 @@ use crate::registry::{ConsumerEntry, PoolEntry};
 use crate::{SegmentName, ShmError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::mm::{MapFlags, ProtFlags};
-use seqflow_sequence::sync::atomic::{AtomicI32, AtomicU32};
+use seqflow_sequence::sync::atomic::{AtomicI8, AtomicU32};
 use seqflow_sequence::{OwnedRef, Sequence};
 use seqflow_sequencer::GatingSlot;
 use std::ptr::NonNull;
@@ -32,7 +32,7 @@ unsafe impl AnyBits for Sequence {}
 // SAFETY: a `Sequence` and an `AtomicU32`, plus padding.
 unsafe impl AnyBits for GatingSlot {}
 // SAFETY: an atomic integer.
-unsafe impl AnyBits for AtomicI32 {}
+unsafe impl AnyBits for AtomicI8 {}
 // SAFETY: an atomic integer.
 unsafe impl AnyBits for AtomicU32 {}
 // SAFETY: two `AtomicU32` plus padding.

@@ -10,7 +10,7 @@ use crate::mapping::Mapping;
 use crate::producer_slot::ProducerSlot;
 use crate::registry::{ConsumerEntry, PoolEntry};
 use crate::{ProducerMode, SegmentName, ShmError, WaitKind};
-use seqflow_sequence::sync::atomic::{AtomicI32, AtomicU32};
+use seqflow_sequence::sync::atomic::{AtomicI8, AtomicU32};
 use seqflow_sequence::{OwnedRef, Sequence};
 use seqflow_sequencer::{GatingSlot, GatingTable};
 use std::ptr::NonNull;
@@ -27,7 +27,7 @@ pub(crate) struct Segment {
     pub header: OwnedRef<Header>,
     pub cursor: OwnedRef<Sequence>,
     pub gating: GatingTable,
-    pub availability: Option<OwnedRef<[AtomicI32]>>,
+    pub availability: Option<OwnedRef<[AtomicI8]>>,
     pub registry: OwnedRef<[ConsumerEntry]>,
     pub producers: OwnedRef<[ProducerSlot]>,
     pub pools: OwnedRef<[PoolEntry]>,
@@ -86,7 +86,7 @@ impl Segment {
         let availability = match mode {
             ProducerMode::Single => None,
             ProducerMode::MultiCas => Some(
-                map.owned_slice::<AtomicI32>(layout.availability, capacity)
+                map.owned_slice::<AtomicI8>(layout.availability, capacity)
                     .ok_or_else(|| corrupt("availability offset", layout.availability))?,
             ),
         };

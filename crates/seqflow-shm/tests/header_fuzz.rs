@@ -129,7 +129,7 @@ fn layout(p: &Params) -> Layout {
     let mut off = pools + p.max_pools * 256;
     let availability = if p.multi {
         let at = off;
-        off += round_up(p.capacity * 4, 128);
+        off += round_up(p.capacity, 128);
         at
     } else {
         0
@@ -242,7 +242,7 @@ impl Runtime {
                 if !p.multi {
                     return None;
                 }
-                (l.availability + within(i, p.capacity)? * 4, 4)
+                (l.availability + within(i, p.capacity)?, 1)
             }
         })
     }
