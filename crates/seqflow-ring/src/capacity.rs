@@ -136,8 +136,9 @@ impl Capacity {
     }
 
     /// The lap number of a (non-negative) sequence: how many times the ring was filled before it.
-    /// Stored as an `i32` in availability arrays; wraps after 2^31 laps, which the availability
-    /// check tolerates because it only compares a slot's lap with the lap being waited for.
+    /// Availability buffers keep its low 8 bits per slot (see `AvailabilityBuffer` in
+    /// `seqflow-sequencer` for why a slot never holds a lap 256 away from the one a reader
+    /// waits for).
     ///
     /// ```
     /// assert_eq!(seqflow_ring::Capacity::new(8).unwrap().lap_of(16), 2);

@@ -12,19 +12,25 @@ use seqflow_sequence::OwnedRef;
 /// Stores are `Release` (they publish the event written before) and loads `Acquire`.
 ///
 /// A byte rather than a whole lap number keeps the marks of 64 slots in one cache line: a burst
-/// of 100 events marks two lines instead of seven, and the consumer scanning them pulls as few
-/// from the producers' cores. Eight bits are enough because of what a reader can find in a slot:
-/// - A reader that gates the producers (a stage, a poller, a pool worker) asks about a sequence
-///   `s` of lap `L` that it has not passed. No producer can claim `s + capacity` before it does,
-///   and `s - capacity` was published before anybody could claim `s` (gating readers handled it,
-///   or with none, claims never lap an unpublished slot). The slot holds `L - 1` or `L`, which
-///   differ modulo 256. The same holds for every sequence between `s` and the cursor.
-/// - A reader that may have been lapped (a lossy subscriber, `Disruptor::get`) checks the claim
-///   bound after copying an event, so a slot whose mark matches a lap 256 laps away is discarded
-///   as lapped, as any other lapped copy.
+/// of 100 events marks 2 or 3 lines instead of 7 or 8, and the consumer scanning them pulls as
+/// few from the producers' cores. Eight bits are enough because of what a reader can find in a
+/// slot:
+/// - A reader that gates the producers (a stage, a poller, an in-process pool worker) asks about
+///   a sequence `s` of lap `L` that it has not passed. No producer can claim `s + capacity`
+///   before it does, and `s - capacity` was published before anybody could claim `s` (gating
+///   readers handled it, or with none, claims never lap an unpublished slot). The slot holds
+///   `L - 1` or `L`, which differ modulo 256. The same holds for every sequence between `s` and
+///   the cursor.
+/// - A reader that may have been lapped (a lossy subscriber) checks the claim bound after copying
+///   an event, so a slot whose mark matches a lap 256 laps away is discarded as lapped, as any
+///   other lapped copy.
+/// - A shared-memory pool worker raised by the others while it waited (its sequence moved to the
+///   pool's work sequence) may ask about a sequence left behind, and a mark 256 laps away may
+///   match. The answer only ends its wait: it claims above the work sequence it reads next,
+///   which is at least a lap above anything that answer covers.
 /// - [`published_floor`](Self::published_floor) counts a slot up to 127 laps ahead as lapped
-///   (published); one lapped 128 times more during a single scan reads as not yet published. The
-///   floor then comes out lower than it was, never higher, the side every caller tolerates.
+///   (published); one lapped 128 times more during a single scan reads as not yet published, so
+///   the sequencer's `published` checks the cursor where the scan stops.
 ///
 /// Marking is internal to the sequencers: a mark tells consumers that a slot may be read, so
 /// only the producer that claimed the slot and wrote it may make one.
@@ -105,7 +111,8 @@ impl AvailabilityBuffer {
     ///
     /// A mark is the lap modulo 256, so the initial -1 ("never published") equals the mark of
     /// some sequences (those of lap 255, and every 256 laps after): left as it is, a ring
-    /// numbered from one of them would show slots published before anybody wrote them. The caller makes sure nothing claims or marks a slot meanwhile.
+    /// numbered from one of them would show slots published before anybody wrote them. The
+    /// caller makes sure nothing claims or marks a slot meanwhile.
     pub(crate) fn prepare_start(&self, next: i64) {
         let first_index = self.capacity.index_of(next);
         let first_lap = next >> self.capacity.shift();

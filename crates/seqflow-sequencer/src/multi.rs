@@ -430,8 +430,26 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
         }
         // Producers may lap a slot while this scans (one that has not seen a consumer just
         // registering, say): a lapped slot was published, and must not make the floor look
-        // lower than it was when the scan began.
-        self.available.published_floor(from, claimed)
+        // lower than it was when the scan began. The scan counts a slot up to 127 laps ahead as
+        // lapped; where it stops, the slot after the floor is unpublished or was lapped more
+        // often than that. A claim of that sequence's next lap, seen in a cursor read made after
+        // its mark was read, tells them apart: nobody claims a slot's next lap before the slot
+        // is published (gating consumers handle it first; with none, `lap_floor` is this floor).
+        let mut lo = from;
+        loop {
+            let floor = self.available.published_floor(lo, claimed);
+            if floor >= claimed {
+                return floor;
+            }
+            let next = floor + 1;
+            if self.cursor.get() < next.saturating_add(self.capacity.as_i64()) {
+                return floor;
+            }
+            if next == claimed {
+                return claimed;
+            }
+            lo = next + 1;
+        }
     }
 }
 
