@@ -86,7 +86,9 @@ impl LossyCursor {
             // that producer's claim and `Release` fence, so the claim is visible below.
             fence(Ordering::Acquire);
             if !self.lapped_by(claimed(), capacity) {
-                self.next += 1;
+                // Saturating: a corrupt shared cursor can publish up to `i64::MAX`, past which
+                // nothing can be claimed (the reader then stays at the last sequence).
+                self.next = seq.saturating_add(1);
                 // SAFETY: published (the caller's contract) and not written during the copy,
                 // so the copy is the whole event published at `seq`.
                 return Ok((seq, unsafe { E::assume_whole(copy) }));

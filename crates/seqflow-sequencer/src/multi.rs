@@ -442,8 +442,10 @@ unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
                 return floor;
             }
             let next = floor + 1;
-            if self.cursor.get() < next.saturating_add(self.capacity.as_i64()) {
-                return floor;
+            // `next`'s next lap past `i64::MAX` was never claimed (a corrupt cursor may say so).
+            match next.checked_add(self.capacity.as_i64()) {
+                Some(next_lap) if self.cursor.get() >= next_lap => {}
+                _ => return floor,
             }
             if next == claimed {
                 return claimed;

@@ -786,3 +786,35 @@ fn producers_survive_extreme_cursors() {
         drop(ring);
     }
 }
+
+/// A multi-producer segment whose cursor word is `i64::MAX` (no claim can get there) and whose
+/// last lap holds no mark of it: `published()` answers from the marks (the cursor re-read where
+/// its scan stops must not count a lap past `i64::MAX` as claimed), and nothing panics.
+#[test]
+fn published_over_a_maximal_multi_cursor() {
+    let (seg, ring, params) = small(true);
+    let f = segment_file(&seg.name);
+    // Marks of the lap before (MAX >> 3 has low byte 0xff: mark -1; -2 is the lap before).
+    for i in 0..params.capacity {
+        write_word(&f, layout(&params).availability + i, 1, 0xfe);
+    }
+    write_word(&f, layout(&params).cursor, 8, i64::MAX as u64);
+    let published = ring.published();
+    eprintln!("published() = i64::MAX - {}", i64::MAX - published);
+    assert!(
+        published < i64::MAX - 7,
+        "published() = {published} with no mark set"
+    );
+    let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.read_last()));
+    assert!(last.is_ok(), "read_last panicked");
+    let len = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.len()));
+    assert!(len.is_ok(), "len panicked");
+    assert!(seqflow_shm::inspect(&seg.name).is_ok());
+    // Every mark of the last lap set to `i64::MAX`'s lap (-1): the last lap reads as published
+    // up to the end of the sequence space, and reading it must not overflow either.
+    for i in 0..params.capacity {
+        write_word(&f, layout(&params).availability + i, 1, 0xff);
+    }
+    let last = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ring.read_last()));
+    assert!(last.is_ok(), "read_last at i64::MAX panicked");
+}
