@@ -1,28 +1,66 @@
 //! One-byte availability marks (the lap modulo 256): multi-producer rings of 4 slots driven past
 //! 256 laps, where a reader may meet the mark of a lap 256 laps away.
 
+mod ext_common;
+
+use ext_common::watchdog_secs;
 use seqflow_pipeline::{
-    Disruptor, GetError, LossyError, MultiProducerMode, PollError, YieldingWait,
+    Disruptor, GetError, LossyError, MultiProducer, MultiProducerDisruptor, MultiProducerMode,
+    PollError, YieldingWait,
 };
 use seqflow_sequencer::{Claimer, MultiProducerSequencer, Sequencer};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::time::Duration;
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let t = std::thread::spawn(move || {
-        f();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(()) => t.join().unwrap(),
-        Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(p) = t.join() {
-                std::panic::resume_unwind(p)
-            }
+/// A 4-slot multi-producer disruptor with no stage.
+fn four_slots() -> (MultiProducerDisruptor<u64>, MultiProducer<u64>) {
+    Disruptor::builder(4, || 0u64)
+        .wait_strategy(YieldingWait::default())
+        .multi_producer(MultiProducerMode::Cas)
+        .unwrap()
+        .start()
+        .unwrap()
+}
+
+/// Two threads publishing their sequence into every event as fast as they can, until
+/// [`stop`](Self::stop).
+struct FreeRunning {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl FreeRunning {
+    fn start(mut publish: impl FnMut() -> Box<dyn FnMut() + Send>) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let threads = (0..2)
+            .map(|_| {
+                let (mut publish, stop) = (publish(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        publish();
+                    }
+                })
+            })
+            .collect();
+        Self { stop, threads }
+    }
+
+    /// Producers cloned from `p` (dropped here), publishing through the pipeline.
+    fn producers(p: MultiProducer<u64>) -> Self {
+        Self::start(|| {
+            let mut p = p.clone();
+            Box::new(move || {
+                p.publish(|e, s| *e = s as u64).unwrap();
+            })
+        })
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            t.join().unwrap();
         }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("test hung for more than {secs}s"),
     }
 }
 
@@ -32,11 +70,7 @@ fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
 fn lossy_subscriber_lapped_by_multiples_of_256_laps() {
     for k in 1..=3i64 {
         for extra in 0..4i64 {
-            let (d, mut p) = Disruptor::builder(4, || 0u64)
-                .multi_producer(MultiProducerMode::Cas)
-                .unwrap()
-                .start()
-                .unwrap();
+            let (d, mut p) = four_slots();
             let mut sub = d.lossy_subscriber().unwrap();
             assert_eq!(p.publish(|e, s| *e = s as u64).unwrap(), 0);
             assert_eq!(sub.try_next(), Ok((0, 0)));
@@ -66,11 +100,7 @@ fn lossy_subscriber_lapped_by_multiples_of_256_laps() {
 /// `get` of a sequence exactly 256 laps old (its slot holds its mark): overwritten.
 #[test]
 fn get_of_a_sequence_256_laps_old() {
-    let (d, mut p) = Disruptor::builder(4, || 0u64)
-        .multi_producer(MultiProducerMode::Cas)
-        .unwrap()
-        .start()
-        .unwrap();
+    let (d, mut p) = four_slots();
     for _ in 0..=1024 * 2 + 2 {
         p.publish(|e, s| *e = s as u64).unwrap();
     }
@@ -93,26 +123,9 @@ fn get_of_a_sequence_256_laps_old() {
 /// sequence, in increasing order.
 #[test]
 fn lossy_subscriber_under_free_running_producers() {
-    watchdog(120, || {
-        let (d, p) = Disruptor::builder(4, || 0u64)
-            .wait_strategy(YieldingWait::default())
-            .multi_producer(MultiProducerMode::Cas)
-            .unwrap()
-            .start()
-            .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let producers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut p = p.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        p.publish(|e, s| *e = s as u64).unwrap();
-                    }
-                })
-            })
-            .collect();
-        drop(p);
+    watchdog_secs(120, || {
+        let (d, p) = four_slots();
+        let producers = FreeRunning::producers(p);
         let mut sub = d.lossy_subscriber().unwrap();
         let (mut read, mut lapped, mut last) = (0u64, 0u64, -1i64);
         while read < 200_000 {
@@ -127,10 +140,7 @@ fn lossy_subscriber_under_free_running_producers() {
                 Err(e) => panic!("{e:?}"),
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        for t in producers {
-            t.join().unwrap();
-        }
+        producers.stop();
         eprintln!("read {read}, lapped {lapped} times, last {last}");
         d.shutdown().unwrap();
     });
@@ -140,26 +150,9 @@ fn lossy_subscriber_under_free_running_producers() {
 /// published (a later call never answers less), and `get` of it is never `NotPublished`.
 #[test]
 fn published_never_goes_down_while_producers_lap() {
-    watchdog(300, || {
-        let (d, p) = Disruptor::builder(4, || 0u64)
-            .wait_strategy(YieldingWait::default())
-            .multi_producer(MultiProducerMode::Cas)
-            .unwrap()
-            .start()
-            .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let producers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut p = p.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        p.publish(|e, s| *e = s as u64).unwrap();
-                    }
-                })
-            })
-            .collect();
-        drop(p);
+    watchdog_secs(300, || {
+        let (d, p) = four_slots();
+        let producers = FreeRunning::producers(p);
         let s = d.sequencer().clone();
         let mut prev = -1i64;
         let mut failures = Vec::new();
@@ -180,10 +173,7 @@ fn published_never_goes_down_while_producers_lap() {
                 break;
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        for t in producers {
-            t.join().unwrap();
-        }
+        producers.stop();
         d.shutdown().unwrap();
         assert!(failures.is_empty(), "{failures:#?}");
     });
@@ -193,26 +183,9 @@ fn published_never_goes_down_while_producers_lap() {
 /// at a published event and read each event as published, gap-free, without hanging.
 #[test]
 fn pollers_added_while_producers_lap() {
-    watchdog(300, || {
-        let (d, p) = Disruptor::builder(4, || 0u64)
-            .wait_strategy(YieldingWait::default())
-            .multi_producer(MultiProducerMode::Cas)
-            .unwrap()
-            .start()
-            .unwrap();
-        let stop = Arc::new(AtomicBool::new(false));
-        let producers: Vec<_> = (0..2)
-            .map(|_| {
-                let mut p = p.clone();
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        p.publish(|e, s| *e = s as u64).unwrap();
-                    }
-                })
-            })
-            .collect();
-        drop(p);
+    watchdog_secs(300, || {
+        let (d, p) = four_slots();
+        let producers = FreeRunning::producers(p);
         for round in 0..3000 {
             let mut poller = d.poller().unwrap();
             let mut expected = poller.sequence() + 1;
@@ -237,29 +210,9 @@ fn pollers_added_while_producers_lap() {
                 std::thread::yield_now();
             }
         }
-        stop.store(true, Ordering::Relaxed);
-        for t in producers {
-            t.join().unwrap();
-        }
+        producers.stop();
         d.shutdown().unwrap();
     });
-}
-
-/// The sequencer's `is_available` for a sequence exactly 256 laps old with a consumer that
-/// keeps up: never available (single thread).
-#[test]
-fn is_available_256_laps_old() {
-    let s =
-        MultiProducerSequencer::new(4, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
-    let mut c = s.claimer();
-    for _ in 0..=1024 * 3 {
-        let r = c.claim(1).unwrap();
-        c.publish(r).unwrap();
-    }
-    for seq in [0, 1024, 2048] {
-        assert!(!s.is_available(seq), "{seq}");
-    }
-    assert!(s.is_available(3072));
 }
 
 /// `published()` never answers less than it did before (two producers lap a 4-slot ring with
@@ -268,18 +221,13 @@ fn is_available_256_laps_old() {
 fn published_is_monotonic_while_producers_lap() {
     let s =
         MultiProducerSequencer::new(4, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let producers: Vec<_> = (0..2)
-        .map(|_| {
-            let (mut c, stop) = (s.claimer(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let r = c.claim(1).unwrap();
-                    c.publish(r).unwrap();
-                }
-            })
+    let producers = FreeRunning::start(|| {
+        let mut c = s.claimer();
+        Box::new(move || {
+            let r = c.claim(1).unwrap();
+            c.publish(r).unwrap();
         })
-        .collect();
+    });
     let (mut prev, mut failures) = (-1i64, Vec::new());
     for i in 0..10_000_000u64 {
         let v = s.published();
@@ -291,9 +239,6 @@ fn published_is_monotonic_while_producers_lap() {
         }
         prev = prev.max(v);
     }
-    stop.store(true, Ordering::Relaxed);
-    for t in producers {
-        t.join().unwrap();
-    }
+    producers.stop();
     assert!(failures.is_empty(), "{failures:#?}");
 }
