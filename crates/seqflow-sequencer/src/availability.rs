@@ -42,16 +42,16 @@ use seqflow_sequence::OwnedRef;
 /// ```
 #[derive(Clone)]
 pub struct AvailabilityBuffer {
-    laps: OwnedRef<[AtomicI8]>,
+    marks: OwnedRef<[AtomicI8]>,
     capacity: Capacity,
 }
 
 impl AvailabilityBuffer {
     /// A heap buffer with every slot unpublished (mark -1, the lap before the first).
     pub fn new(capacity: Capacity) -> Self {
-        let laps: Box<[AtomicI8]> = (0..capacity.get()).map(|_| AtomicI8::new(-1)).collect();
+        let marks: Box<[AtomicI8]> = (0..capacity.get()).map(|_| AtomicI8::new(-1)).collect();
         Self {
-            laps: OwnedRef::from_boxed_slice(laps),
+            marks: OwnedRef::from_boxed_slice(marks),
             capacity,
         }
     }
@@ -60,15 +60,15 @@ impl AvailabilityBuffer {
     /// length mismatch. Internal to the shared-memory layer; not part of the public API.
     ///
     /// # Safety
-    /// `laps` must hold `capacity` entries, each -1 when the ring is new, and nothing but
+    /// `marks` must hold `capacity` entries, each -1 when the ring is new, and nothing but
     /// sequencers may store into them: a store from elsewhere could mark a slot published
     /// while its producer is still writing it.
     #[doc(hidden)]
     pub unsafe fn __internal_from_parts(
-        laps: OwnedRef<[AtomicI8]>,
+        marks: OwnedRef<[AtomicI8]>,
         capacity: Capacity,
     ) -> Option<Self> {
-        (laps.len() == capacity.get()).then_some(Self { laps, capacity })
+        (marks.len() == capacity.get()).then_some(Self { marks, capacity })
     }
 
     /// The mark `seq`'s slot holds once `seq` is published: its lap's low 8 bits.
@@ -81,11 +81,11 @@ impl AvailabilityBuffer {
     #[inline(always)]
     fn slot(&self, seq: i64) -> &AtomicI8 {
         let index = self.capacity.index_of(seq);
-        debug_assert!(index < self.laps.len());
-        // SAFETY: `index_of` masks with `capacity - 1`, so `index < capacity`, and `laps` holds
+        debug_assert!(index < self.marks.len());
+        // SAFETY: `index_of` masks with `capacity - 1`, so `index < capacity`, and `marks` holds
         // exactly `capacity` entries (`new` makes that many; `__internal_from_parts` refuses any
         // other length).
-        unsafe { self.laps.get_unchecked(index) }
+        unsafe { self.marks.get_unchecked(index) }
     }
 
     /// Mark `seq` published (`Release`: the slot's writes happen before any read that sees it).
@@ -116,7 +116,7 @@ impl AvailabilityBuffer {
     pub(crate) fn prepare_start(&self, next: i64) {
         let first_index = self.capacity.index_of(next);
         let first_lap = next >> self.capacity.shift();
-        for (index, slot) in self.laps.iter().enumerate() {
+        for (index, slot) in self.marks.iter().enumerate() {
             // The first sequence at `index` is in `next`'s lap from `next`'s slot on, and in
             // the lap after for the slots before it.
             let lap = first_lap + i64::from(index < first_index);
@@ -181,14 +181,14 @@ impl AvailabilityBuffer {
         let mut seq = lo;
         while seq <= available {
             let index = self.capacity.index_of(seq);
-            let lap = self.mark_of(seq);
+            let mark = self.mark_of(seq);
             // The run is `seq..=seq + last`: up to the ring's end (the lap changes there) or to
             // `available`. No step can overflow, even with `available` at `i64::MAX` (a corrupt
             // shared cursor): `remaining >= 0` and `seq + last <= available`.
             let remaining = available.saturating_sub(seq);
             let last = remaining.min(last_index - index as i64);
-            let run = &self.laps[index..=index + last as usize];
-            if let Some(unpublished) = run.iter().position(|l| l.load(Ordering::Acquire) != lap) {
+            let run = &self.marks[index..=index + last as usize];
+            if let Some(unpublished) = run.iter().position(|l| l.load(Ordering::Acquire) != mark) {
                 return seq + unpublished as i64 - 1;
             }
             if last == remaining {

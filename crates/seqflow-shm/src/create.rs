@@ -229,8 +229,8 @@ fn initialise(segment: &Segment) {
         pool.work.set(INITIAL_SEQUENCE);
     }
     if let Some(available) = &segment.availability {
-        for lap in available.iter() {
-            lap.store(-1, Ordering::Relaxed);
+        for mark in available.iter() {
+            mark.store(-1, Ordering::Relaxed);
         }
     }
 }
