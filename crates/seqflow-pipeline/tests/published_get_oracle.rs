@@ -5,6 +5,9 @@
 //! `Ok(v)` or `Overwritten`, never `NotPublished` nor another value; stages and pollers must
 //! only see `e == seq`.
 
+mod ext_common;
+
+use ext_common::oracle_deadline;
 use seqflow_pipeline::{Disruptor, GetError, MultiProducerMode, YieldingWait};
 use seqflow_sequencer::Sequencer;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,13 +26,6 @@ enum Churn {
     None,
     Stages,
     Pollers,
-}
-
-fn secs() -> u64 {
-    std::env::var("SEQFLOW_ORACLE_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1)
 }
 
 fn run(mode: MultiProducerMode, churn: Churn) {
@@ -133,7 +129,7 @@ fn run(mode: MultiProducerMode, churn: Churn) {
             }
         }));
     }
-    let end = Instant::now() + Duration::from_secs(secs());
+    let end = oracle_deadline();
     let mut rng = 5u64;
     let mut rounds = 0;
     while Instant::now() < end && !stop.load(Ordering::Relaxed) {

@@ -25,6 +25,19 @@ pub fn watchdog_secs<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     }
 }
 
+/// How long the randomised oracle tests run: `SEQFLOW_ORACLE_SECS` (default 1 second).
+pub fn oracle_secs() -> u64 {
+    std::env::var("SEQFLOW_ORACLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// The instant an oracle test stops starting new work: [`oracle_secs`] from now.
+pub fn oracle_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(oracle_secs())
+}
+
 pub fn watchdog<F: FnOnce() + Send + 'static>(f: F) {
     watchdog_secs(30, f)
 }
