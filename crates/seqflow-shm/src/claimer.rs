@@ -962,6 +962,57 @@ mod tests {
         }
     }
 
+    /// A multi producer's claim made as the ring was halted everywhere, refused after the
+    /// halt: published unwritten (no hole), and never taken for the ring's last event, even
+    /// after a close. The halt point is the published end the halt began with.
+    #[test]
+    fn a_halt_refused_multi_claim_is_not_the_last_event() {
+        let (ring, _guard) = ring_with("halt-multi-last", multi());
+        let mut p = ring.producer().unwrap();
+        for i in 0..3u64 {
+            p.publish(|e, _| *e = 100 + i).unwrap();
+        }
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        // A first lap of different events, so the refused slots hold something that looks
+        // like an event.
+        let stale = claimer.try_claim(5).unwrap();
+        claimer.publish(stale).unwrap();
+        for i in 0..3u64 {
+            p.publish(|e, _| *e = 200 + i).unwrap();
+        }
+        assert_eq!(ring.read_last(), Some((10, 202)));
+        // The claim passed the look at the status line, then the halt came.
+        let range = claimer.claimer.try_claim(2).unwrap();
+        ring.halt_all();
+        assert!(matches!(
+            claimer.refuse_if_stopped(range, Pairing::Checked),
+            Err(ClaimError::Halted)
+        ));
+        let status = &ring.inner().segment.header.status;
+        assert_eq!(status.halt_point(), Some(10));
+        assert_eq!(ring.published(), 12, "published unwritten: no hole");
+        assert_eq!(ring.read_last(), Some((10, 202)));
+        // A second halt keeps the first one's point.
+        ring.halt_all();
+        assert_eq!(status.halt_point(), Some(10));
+        ring.close();
+        assert_eq!(ring.read_last(), Some((10, 202)));
+    }
+
+    /// A halt recorded by a build that writes no halt point: the published end as it stands.
+    #[test]
+    fn a_halt_without_a_point_reads_the_published_end() {
+        let (ring, _guard) = ring_with("halt-no-point", multi());
+        let mut p = ring.producer().unwrap();
+        for i in 0..3u64 {
+            p.publish(|e, _| *e = 100 + i).unwrap();
+        }
+        let status = &ring.inner().segment.header.status;
+        status.halt(4242);
+        assert_eq!(status.halt_point(), None);
+        assert_eq!(ring.read_last(), Some((2, 102)));
+    }
+
     #[test]
     fn the_checked_path_keeps_its_bookkeeping() {
         for (tag, options) in [("checked-1", ShmOptions::default()), ("checked-n", multi())] {

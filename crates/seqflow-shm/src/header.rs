@@ -85,6 +85,10 @@ pub(crate) struct Status {
     /// 0 while the ring runs; 1 from before a close's first step (`closed` leaving 0) and
     /// before a halt's. The one word a claim's fast path reads, twice per claim. Only ever set.
     pub stopping: AtomicU64,
+    /// 0 until a halt begins; then `published + 2`, the published end the first halter read
+    /// before it set the stopping mark and `halted` (see [`halt_point`](Self::halt_point)).
+    /// Moves only from 0, by CAS. A segment halted by a build that does not write it keeps 0.
+    pub halted_at: AtomicU64,
 }
 
 impl Status {
@@ -137,6 +141,29 @@ impl Status {
             0 => None,
             // Another process's memory: any value is read, and a pid is at most 32 bits.
             word => Some(word as u32),
+        }
+    }
+
+    /// Record `published`, read before this halt sets any word, as the halt point unless one
+    /// is recorded already. Called before [`halt`](Self::halt): every claim refused for the
+    /// halt is refused by a producer that saw `halted`, after this load, so none of them is
+    /// at or below the point (a multi producer publishes its refused claim unwritten).
+    pub fn record_halt_point(&self, published: i64) {
+        let word = (published.max(-1) as u64).wrapping_add(2);
+        let _ = self
+            .halted_at
+            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The published end recorded when the ring's first halt began (`None` if no halt began,
+    /// or one by a build that does not record it). Events past it were published after the
+    /// halt, some unwritten.
+    #[inline]
+    pub fn halt_point(&self) -> Option<i64> {
+        match self.halted_at.load(Ordering::Acquire) {
+            0 => None,
+            // Another process's memory: any value is read without overflow.
+            word => Some((word as i64).wrapping_sub(2)),
         }
     }
 

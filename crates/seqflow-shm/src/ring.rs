@@ -171,6 +171,37 @@ impl RingInner {
         self.segment.header.status.halted_by().is_some()
     }
 
+    /// Halt the ring in every process as `pid` unless it is halted already; the pid that
+    /// holds. The published end is read first and recorded as the halt point
+    /// ([`Status::record_halt_point`](crate::header::Status::record_halt_point)), so that
+    /// what is published past it (claims refused for the halt among it) is never taken for
+    /// the ring's last event.
+    pub(crate) fn halt_everywhere(&self, pid: u32) -> u32 {
+        let status = &self.segment.header.status;
+        if !self.halted_everywhere() {
+            status.record_halt_point(self.sequencer.published());
+        }
+        status.halt(pid)
+    }
+
+    /// The newest sequence a reader of the ring's last event may take: the published end,
+    /// at most a close's end (a claim refused at the close may be published unwritten past
+    /// it) and, on a halted ring, at most the halt point (likewise). `-1` before the first
+    /// publish.
+    pub(crate) fn last_readable(&self) -> i64 {
+        let status = &self.segment.header.status;
+        let mut seq = self.sequencer.published();
+        if let Some(end) = self.closed_end() {
+            seq = seq.min(end);
+        }
+        if self.halted_everywhere() {
+            if let Some(point) = status.halt_point() {
+                seq = seq.min(point);
+            }
+        }
+        seq.max(-1)
+    }
+
     /// Take the registry lock within the registry timeout; a typed error otherwise.
     pub(crate) fn lock_registry(&self) -> Result<crate::liveness::RegistryLock, ShmError> {
         let name = self.segment.name().as_str();
@@ -545,6 +576,11 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// The newest published event, copied out, without registering as a consumer (nothing is
     /// held back by this read); `None` before the first publish.
     ///
+    /// Only events a producer wrote count: not the claims of dead producers released as they
+    /// stood, nor claims refused at a close (past its end) or at a halt (past the published
+    /// end the halt began with). On a halted ring this is the newest event published before
+    /// the halt.
+    ///
     /// ```
     /// use seqflow_shm::{ShmOptions, ShmRing};
     /// # let name = format!("/seqflow-doc-last-{}", std::process::id());
@@ -559,11 +595,17 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
-            // A claim refused at a close may be published unwritten past the end.
-            let seq = match self.inner.closed_end() {
-                Some(end) => self.published().min(end),
-                None => self.published(),
-            };
+            let mut seq = self.inner.last_readable();
+            // Below every released claim it falls in: those slots hold what they held before.
+            // Each step goes below a range's start, so no range matches twice.
+            let released = crate::reaper::abandoned_claims(&self.inner.segment);
+            while let Some(range) = released
+                .iter()
+                .filter_map(|claim| claim.range)
+                .find(|range| range.start() <= seq && seq <= range.end())
+            {
+                seq = range.start() - 1;
+            }
             if seq < 0 {
                 return None;
             }
@@ -1009,7 +1051,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// assert_eq!(ring.halted_by(), Some(std::process::id()));
     /// ```
     pub fn halt_all(&self) {
-        self.inner.segment.header.status.halt(std::process::id());
+        self.inner.halt_everywhere(std::process::id());
         self.halt();
     }
 

@@ -1083,6 +1083,46 @@ fn declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim() {
     }
 }
 
+/// A child claims 3 slots of a multi-producer ring and is killed before writing them; a
+/// consumer has the claim released (its slots published as they stood). `read_last` is the
+/// newest event a producer wrote, never a released slot, before and after the next publish.
+fn read_last_skips_a_dead_producers_released_claim() {
+    let seg = Seg::new("last-released");
+    let ring = ShmRing::<u64>::create(&seg.name, 8, options(ProducerMode::MultiCas)).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    for _ in 0..3 {
+        p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+    }
+    let claimed = Pipe::new();
+    let name = seg.name.clone();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
+        let mut p = ring.producer().map_err(|e| e.to_string())?;
+        let _claim = p.claim(3).map_err(|e| e.to_string())?;
+        claimed.send(b"c");
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    });
+    claimed.recv(1, ATTACH).expect("the child claimed");
+    child.kill();
+    let (got, errors) = drain_through(&mut c, 5);
+    // The consumer is told, then handed the released slots as they stand (as an in-process
+    // claim dropped unpublished is).
+    assert_eq!(got[..3], [(0, 100), (1, 101), (2, 102)], "{errors:?}");
+    assert!(
+        errors.iter().any(|e| matches!(
+            e,
+            ConsumeError::ProducerDied { claimed: Some(r), .. } if (r.start(), r.end()) == (3, 5)
+        )),
+        "{errors:?}"
+    );
+    assert_eq!(ring.published(), 5, "released: published as it stood");
+    assert_eq!(ring.read_last(), Some((2, 102)));
+    p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+    assert_eq!(ring.read_last(), Some((6, 106)));
+}
+
 /// Fork a producer of the multi-producer ring `name` that claims 2 slots and is killed right
 /// after its claim, before recording it: a hole nobody owns, not released yet.
 fn leave_a_hole(name: &str) {
@@ -1317,6 +1357,10 @@ fn main() {
         (
             "sigkill_of_a_stage_process_resumes_without_loss",
             sigkill_of_a_stage_process_resumes_without_loss,
+        ),
+        (
+            "read_last_skips_a_dead_producers_released_claim",
+            read_last_skips_a_dead_producers_released_claim,
         ),
     ];
     common::run_cases(cases);
