@@ -999,7 +999,8 @@ mod tests {
         assert_eq!(ring.read_last(), Some((10, 202)));
     }
 
-    /// A halt recorded by a build that writes no halt point: the published end as it stands.
+    /// A halted word written by something else than a halt (no halt point): the published end
+    /// as it stands.
     #[test]
     fn a_halt_without_a_point_reads_the_published_end() {
         let (ring, _guard) = ring_with("halt-no-point", multi());

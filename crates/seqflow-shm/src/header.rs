@@ -17,8 +17,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// them; 7: a single producer records only its claim's end, so a consumer built for 6 would
 /// not see its death mid-claim; 8: producers look only at the status line's `stopping` word,
 /// which a closer or halter built for 7 would not set; 9: the availability buffer holds one byte
-/// per slot, not four).
-pub(crate) const LAYOUT_VERSION: u32 = 9;
+/// per slot, not four; 10: a halter records the halt point, which `read_last` of a build for 9
+/// would not respect).
+pub(crate) const LAYOUT_VERSION: u32 = 10;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
 pub(crate) const UNINIT: u32 = 0;
@@ -87,7 +88,8 @@ pub(crate) struct Status {
     pub stopping: AtomicU64,
     /// 0 until a halt begins; then `published + 2`, the published end the first halter read
     /// before it set the stopping mark and `halted` (see [`halt_point`](Self::halt_point)).
-    /// Moves only from 0, by CAS. A segment halted by a build that does not write it keeps 0.
+    /// Moves only from 0, by CAS. A halted word written by something else than a halt leaves
+    /// it 0: no point.
     pub halted_at: AtomicU64,
 }
 
@@ -156,7 +158,7 @@ impl Status {
     }
 
     /// The published end recorded when the ring's first halt began (`None` if no halt began,
-    /// or one by a build that does not record it). Events past it were published after the
+    /// or the halted word was written by something else than a halt). Events past it were published after the
     /// halt, some unwritten.
     #[inline]
     pub fn halt_point(&self) -> Option<i64> {
