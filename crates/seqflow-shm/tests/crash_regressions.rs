@@ -1036,6 +1036,22 @@ fn drain_through(c: &mut ShmConsumer<u64>, upto: i64) -> (Vec<(i64, u64)>, Vec<C
     (got, errors)
 }
 
+/// Fork a producer of the ring `name` that claims 3 slots (recorded in its producer slot) and
+/// kill it before it publishes them.
+fn kill_a_producer_holding_a_claim_of_3(name: &str) {
+    let claimed = Pipe::new();
+    let mut child = fork_child(|| {
+        let ring = ShmRing::<u64>::open(name, ATTACH).map_err(|e| e.to_string())?;
+        let mut p = ring.producer().map_err(|e| e.to_string())?;
+        let _claim = p.claim(3).map_err(|e| e.to_string())?;
+        claimed.send(b"c");
+        std::thread::sleep(Duration::from_secs(60));
+        Ok(())
+    });
+    claimed.recv(1, ATTACH).expect("the child claimed");
+    child.kill();
+}
+
 /// A child claims 3 slots of a multi-producer ring and is killed before publishing them; the
 /// parent publishes 3 more. A declared consumer that attaches only now starts behind the dead
 /// claim and must be told of it, as one attached all along is, whether or not another
@@ -1045,18 +1061,7 @@ fn declared_consumer_attaching_after_a_death_is_told_of_the_dead_claim() {
         let seg = Seg::new("late-declared");
         let ring =
             ShmRing::<u64>::create(&seg.name, 8, multi_declared(&["journal", "audit"])).unwrap();
-        let claimed = Pipe::new();
-        let name = seg.name.clone();
-        let mut child = fork_child(|| {
-            let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-            let mut p = ring.producer().map_err(|e| e.to_string())?;
-            let _claim = p.claim(3).map_err(|e| e.to_string())?;
-            claimed.send(b"c");
-            std::thread::sleep(Duration::from_secs(60));
-            Ok(())
-        });
-        claimed.recv(1, ATTACH).expect("the child claimed");
-        child.kill();
+        kill_a_producer_holding_a_claim_of_3(&seg.name);
         let mut p = ring.producer().unwrap();
         for _ in 0..3 {
             p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
@@ -1094,18 +1099,7 @@ fn read_last_skips_a_dead_producers_released_claim() {
     for _ in 0..3 {
         p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
     }
-    let claimed = Pipe::new();
-    let name = seg.name.clone();
-    let mut child = fork_child(|| {
-        let ring = ShmRing::<u64>::open(&name, ATTACH).map_err(|e| e.to_string())?;
-        let mut p = ring.producer().map_err(|e| e.to_string())?;
-        let _claim = p.claim(3).map_err(|e| e.to_string())?;
-        claimed.send(b"c");
-        std::thread::sleep(Duration::from_secs(60));
-        Ok(())
-    });
-    claimed.recv(1, ATTACH).expect("the child claimed");
-    child.kill();
+    kill_a_producer_holding_a_claim_of_3(&seg.name);
     let (got, errors) = drain_through(&mut c, 5);
     // The consumer is told, then handed the released slots as they stand (as an in-process
     // claim dropped unpublished is).
