@@ -81,7 +81,9 @@ impl SequenceRange {
     #[inline]
     #[allow(clippy::len_without_is_empty)] // never empty by construction
     pub const fn len(self) -> usize {
-        (self.end - self.start + 1) as usize
+        // `start >= 0`, so `end - start` cannot overflow, even for a range read from another
+        // process's memory that ends at `i64::MAX`.
+        (self.end - self.start) as usize + 1
     }
 
     /// Every sequence in order.

@@ -12,7 +12,7 @@
 use crate::header::Status;
 use crate::liveness::{current_pid, holder_alive, PRODUCER_BASE};
 use crate::lock::HeldLock;
-use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE};
+use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE, REFUSED};
 use crate::ring::RingInner;
 use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
@@ -535,7 +535,11 @@ impl ShmClaimer {
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
         if self.inner.halted_everywhere() {
-            self.undo_refused(range, pairing);
+            if self.multi {
+                self.keep_refused(range, pairing);
+            } else {
+                self.undo_refused(range, pairing);
+            }
             return Err(ClaimError::Halted);
         }
         if let Some(end) = self.inner.closed_end() {
@@ -553,9 +557,9 @@ impl ShmClaimer {
     ///   handed out unwritten (a leaked claim guard's, say). A stop is for good, so the claim
     ///   gate shuts: later claims are refused before they are recorded, and a producer that
     ///   keeps trying does not keep a refused claim showing in the slot;
-    /// - a multi producer's claim moved the shared cursor: published as it stands, so no hole
-    ///   is left, and nobody consumes it (every wait stops at a closed ring's end; a halted ring
-    ///   is read no more).
+    /// - a multi producer's claim refused at a close moved the shared cursor: published as it
+    ///   stands, so no hole is left, and nobody consumes it (every wait stops at the close's
+    ///   end). One refused for a halt is kept recorded ([`keep_refused`](Self::keep_refused)).
     ///
     /// A claim refused for a halt may have been counted by a close that came after the halt
     /// and read the recorded end before it was lowered. It is taken back all the same: the
@@ -573,6 +577,33 @@ impl ShmClaimer {
         // The single producer's claims are contiguous: the end recorded before this claim was
         // the sequence before it.
         self.slot().end.store(range.start() - 1, Ordering::Release);
+        self.claim_gate = CLAIMS_REFUSED;
+    }
+
+    /// A multi producer's claim refused for a halt (nothing was written into it): published as
+    /// it stands, so no hole is left below later claims, and recorded in the producer slot as
+    /// REFUSED for good, so that a reader of the ring's last event (`ShmRing::read_last`) walks
+    /// below it. The state is stored before the publish: whoever sees the range published and
+    /// then reads the slot (`Acquire`) finds it REFUSED. A halt is permanent, so the claim gate
+    /// shuts (no later claim overwrites the record) and the slot is never reused (`reusable`).
+    fn keep_refused(&mut self, range: SequenceRange, pairing: Pairing) {
+        let slot = self.slot();
+        slot.start.store(range.start(), Ordering::Relaxed);
+        slot.end.store(range.end(), Ordering::Relaxed);
+        slot.state.store(REFUSED, Ordering::Release);
+        let published = match pairing {
+            Pairing::Paired => {
+                // SAFETY: `range` is what the last paired claim returned (the caller just made
+                // it), unpublished, and no checked claim was made since; its slots hold whole
+                // events (the initial ones or earlier ones: nothing was written yet).
+                unsafe { self.claimer.publish_paired(range) };
+                Ok(())
+            }
+            Pairing::Checked => self.claimer.publish(range),
+        };
+        if let Err(e) = published {
+            tracing::error!(error = %e, "publish of a refused shared-ring claim refused");
+        }
         self.claim_gate = CLAIMS_REFUSED;
     }
 
@@ -963,55 +994,109 @@ mod tests {
     }
 
     /// A multi producer's claim made as the ring was halted everywhere, refused after the
-    /// halt: published unwritten (no hole), and never taken for the ring's last event, even
-    /// after a close. The halt point is the published end the halt began with.
+    /// halt: published unwritten (no hole), recorded REFUSED for good, and never taken for the
+    /// ring's last event, before or after a close. The gate is shut: the next claim is refused
+    /// before it is made and leaves the record as it is.
     #[test]
     fn a_halt_refused_multi_claim_is_not_the_last_event() {
-        let (ring, _guard) = ring_with("halt-multi-last", multi());
-        let mut p = ring.producer().unwrap();
-        for i in 0..3u64 {
-            p.publish(|e, _| *e = 100 + i).unwrap();
+        for pairing in [Pairing::Paired, Pairing::Checked] {
+            let (ring, _guard) = ring_with("halt-multi-last", multi());
+            let mut p = ring.producer().unwrap();
+            for i in 0..3u64 {
+                p.publish(|e, _| *e = 100 + i).unwrap();
+            }
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            // A first lap of other events, so the refused slots hold something that looks
+            // like an event.
+            let stale = claimer.try_claim(5).unwrap();
+            claimer.publish(stale).unwrap();
+            for i in 0..3u64 {
+                p.publish(|e, _| *e = 200 + i).unwrap();
+            }
+            assert_eq!(ring.read_last(), Some((10, 202)));
+            // The claim passed the look at the status line, then the halt came.
+            let range = match pairing {
+                Pairing::Paired => claimer.__internal_claim_paired(2, Deadline::NEVER, false),
+                Pairing::Checked => claimer.claimer.try_claim(2),
+            }
+            .unwrap();
+            ring.halt_all();
+            assert!(matches!(
+                claimer.refuse_if_stopped(range, pairing),
+                Err(ClaimError::Halted)
+            ));
+            assert_eq!(ring.published(), 12, "published unwritten: no hole");
+            assert_eq!(observed(&ring, &claimer), (REFUSED, Some(range)));
+            assert_eq!(ring.read_last(), Some((10, 202)), "{pairing:?}");
+            assert!(matches!(
+                claimer.claim_recorded(1, Deadline::NEVER, false, pairing),
+                Err(ClaimError::Halted)
+            ));
+            assert_eq!(observed(&ring, &claimer), (REFUSED, Some(range)));
+            ring.close();
+            assert_eq!(ring.read_last(), Some((10, 202)), "{pairing:?}");
         }
-        let mut claimer = ring.claimer_for_tests().unwrap();
-        // A first lap of different events, so the refused slots hold something that looks
-        // like an event.
-        let stale = claimer.try_claim(5).unwrap();
-        claimer.publish(stale).unwrap();
-        for i in 0..3u64 {
-            p.publish(|e, _| *e = 200 + i).unwrap();
-        }
-        assert_eq!(ring.read_last(), Some((10, 202)));
-        // The claim passed the look at the status line, then the halt came.
-        let range = claimer.claimer.try_claim(2).unwrap();
-        ring.halt_all();
-        assert!(matches!(
-            claimer.refuse_if_stopped(range, Pairing::Checked),
-            Err(ClaimError::Halted)
-        ));
-        let status = &ring.inner().segment.header.status;
-        assert_eq!(status.halt_point(), Some(10));
-        assert_eq!(ring.published(), 12, "published unwritten: no hole");
-        assert_eq!(ring.read_last(), Some((10, 202)));
-        // A second halt keeps the first one's point.
-        ring.halt_all();
-        assert_eq!(status.halt_point(), Some(10));
-        ring.close();
-        assert_eq!(ring.read_last(), Some((10, 202)));
     }
 
-    /// A halted word written by something else than a halt (no halt point): the published end
-    /// as it stands.
+    /// Closed, then halted: a claim refused at the close is published unwritten past its end;
+    /// the close's end bounds `read_last`.
     #[test]
-    fn a_halt_without_a_point_reads_the_published_end() {
-        let (ring, _guard) = ring_with("halt-no-point", multi());
+    fn closed_then_halted_reads_the_close_end() {
+        let (ring, _guard) = ring_with("closed-halted", multi());
         let mut p = ring.producer().unwrap();
-        for i in 0..3u64 {
-            p.publish(|e, _| *e = 100 + i).unwrap();
+        for _ in 0..3 {
+            p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
         }
-        let status = &ring.inner().segment.header.status;
-        status.halt(4242);
-        assert_eq!(status.halt_point(), None);
+        assert_eq!(ring.close(), 2);
+        let mut claimer = ring.claimer_for_tests().unwrap();
+        // Past the look at the status line, then refused after the claim.
+        let range = claimer.claimer.try_claim(2).unwrap();
+        assert!(matches!(
+            claimer.refuse_if_stopped(range, Pairing::Checked),
+            Err(ClaimError::Closed)
+        ));
+        assert_eq!(ring.published(), 4, "published unwritten: no hole");
+        ring.halt_all();
         assert_eq!(ring.read_last(), Some((2, 102)));
+    }
+
+    /// Foreign writes to the producer table (every slot ABANDONED or REFUSED with any range):
+    /// `read_last` ends, does not panic, and never returns a sequence past the published end.
+    /// A single producer's ring ignores the table (it publishes nothing unwritten), so its
+    /// answer stays right; a multi producer's trusts it (a forged range can make it return an
+    /// overwritten slot's newer event, as a forged cursor can for any lossy reader).
+    #[test]
+    fn read_last_survives_a_corrupt_producer_table() {
+        let words: [i64; 9] = [i64::MIN, -2, -1, 0, 1, 2, 7, 8, i64::MAX];
+        for (tag, options) in [("corrupt-1", ShmOptions::default()), ("corrupt-n", multi())] {
+            let (ring, _guard) = ring_with(tag, options);
+            let mut p = ring.producer().unwrap();
+            for _ in 0..11 {
+                p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+            }
+            let segment = &ring.inner().segment;
+            for state in [ABANDONED, REFUSED] {
+                for &start in &words {
+                    for &end in &words {
+                        for slot in segment.producers.iter() {
+                            slot.start.store(start, Ordering::Relaxed);
+                            slot.end.store(end, Ordering::Relaxed);
+                            slot.state.store(state, Ordering::Release);
+                        }
+                        if let Some((seq, value)) = ring.read_last() {
+                            assert!(seq <= 10, "{tag}: {seq}");
+                            if tag == "corrupt-1" {
+                                assert_eq!(value, 100 + seq as u64, "{tag}");
+                            }
+                        }
+                    }
+                }
+            }
+            // Leave the table as the producer's drop expects it.
+            for slot in segment.producers.iter() {
+                slot.state.store(IDLE, Ordering::Release);
+            }
+        }
     }
 
     #[test]

@@ -17,8 +17,8 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SEQFLOW\x01");
 /// them; 7: a single producer records only its claim's end, so a consumer built for 6 would
 /// not see its death mid-claim; 8: producers look only at the status line's `stopping` word,
 /// which a closer or halter built for 7 would not set; 9: the availability buffer holds one byte
-/// per slot, not four; 10: a halter records the halt point, which `read_last` of a build for 9
-/// would not respect).
+/// per slot, not four; 10: a multi producer that refuses a claim for a halt keeps it recorded,
+/// in a producer state a build for 9 does not know).
 pub(crate) const LAYOUT_VERSION: u32 = 10;
 
 /// Init state: nobody has started (a fresh, zero-filled file).
@@ -86,11 +86,6 @@ pub(crate) struct Status {
     /// 0 while the ring runs; 1 from before a close's first step (`closed` leaving 0) and
     /// before a halt's. The one word a claim's fast path reads, twice per claim. Only ever set.
     pub stopping: AtomicU64,
-    /// 0 until a halt begins; then `published + 2`, the published end the first halter read
-    /// before it set the stopping mark and `halted` (see [`halt_point`](Self::halt_point)).
-    /// Moves only from 0, by CAS. A halted word written by something else than a halt leaves
-    /// it 0: no point.
-    pub halted_at: AtomicU64,
 }
 
 impl Status {
@@ -143,29 +138,6 @@ impl Status {
             0 => None,
             // Another process's memory: any value is read, and a pid is at most 32 bits.
             word => Some(word as u32),
-        }
-    }
-
-    /// Record `published`, read before this halt sets any word, as the halt point unless one
-    /// is recorded already. Called before [`halt`](Self::halt): every claim refused for the
-    /// halt is refused by a producer that saw `halted`, after this load, so none of them is
-    /// at or below the point (a multi producer publishes its refused claim unwritten).
-    pub fn record_halt_point(&self, published: i64) {
-        let word = (published.max(-1) as u64).wrapping_add(2);
-        let _ = self
-            .halted_at
-            .compare_exchange(0, word, Ordering::AcqRel, Ordering::Acquire);
-    }
-
-    /// The published end recorded when the ring's first halt began (`None` if no halt began,
-    /// or the halted word was written by something else than a halt). Events past it were published after the
-    /// halt, some unwritten.
-    #[inline]
-    pub fn halt_point(&self) -> Option<i64> {
-        match self.halted_at.load(Ordering::Acquire) {
-            0 => None,
-            // Another process's memory: any value is read without overflow.
-            word => Some((word as i64).wrapping_sub(2)),
         }
     }
 

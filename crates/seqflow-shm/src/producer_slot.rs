@@ -36,6 +36,10 @@ pub(crate) const CLAIMING: u32 = 1;
 pub(crate) const CLAIMED: u32 = 2;
 /// The owner died with a claim; `start..=end` (if any) was released as it stood.
 pub(crate) const ABANDONED: u32 = 3;
+/// Multi producer: `start..=end` was claimed as the ring was halted everywhere and refused,
+/// published without being written (so no hole is left). Kept for good: a halt is permanent,
+/// the slot is never reused, and readers of the ring's last event walk below the range.
+pub(crate) const REFUSED: u32 = 4;
 
 /// One producer slot.
 #[repr(C, align(128))]
@@ -64,7 +68,7 @@ impl ProducerSlot {
         let state = self.state.load(Ordering::Acquire);
         match mode {
             ProducerMode::MultiCas => match state {
-                CLAIMED | ABANDONED => (state, self.range()),
+                CLAIMED | ABANDONED | REFUSED => (state, self.range()),
                 _ => (state, None),
             },
             ProducerMode::Single => {
@@ -98,6 +102,7 @@ pub fn producer_state_name(state: u32) -> &'static str {
         CLAIMING => "claiming",
         CLAIMED => "claimed",
         ABANDONED => "abandoned",
+        REFUSED => "refused",
         _ => "unknown",
     }
 }

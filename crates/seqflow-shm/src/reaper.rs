@@ -6,11 +6,11 @@
 //! full ring, consumers repair only when a wait slice expired.
 
 use crate::liveness::{holder_alive, RegistryLock, CONSUMER_BASE, PRODUCER_BASE};
-use crate::producer_slot::{ABANDONED, CLAIMED, CLAIMING, IDLE};
+use crate::producer_slot::{ABANDONED, CLAIMED, CLAIMING, IDLE, REFUSED};
 use crate::registry::{ACTIVE, FREE, REGISTERING};
 use crate::ring::RingInner;
 use crate::segment::Segment;
-use crate::ShmError;
+use crate::{ProducerMode, ShmError};
 use seqflow_sequence::sync::atomic::Ordering;
 use seqflow_sequence::{Cursor, WaitStrategy};
 use seqflow_sequencer::{AvailabilityBuffer, SequenceRange};
@@ -160,6 +160,23 @@ pub(crate) fn abandoned_claims(segment: &Segment) -> Vec<DeadClaim> {
             pid: p.owner.load(Ordering::Relaxed),
             range: p.range(),
         })
+        .collect()
+}
+
+/// The ranges published without being written that the producer table of a multi-producer
+/// ring still records: claims of dead producers released as they stood (ABANDONED, until the
+/// slot is reused) and claims refused for a halt (REFUSED, for good). None for a single
+/// producer, which publishes nothing unwritten; none longer than the ring (no claim is).
+pub(crate) fn unwritten_ranges(segment: &Segment) -> Vec<SequenceRange> {
+    if segment.mode != ProducerMode::MultiCas {
+        return Vec::new();
+    }
+    segment
+        .producers
+        .iter()
+        .filter(|p| matches!(p.state.load(Ordering::Acquire), ABANDONED | REFUSED))
+        .filter_map(|p| p.range())
+        .filter(|r| r.len() <= segment.capacity())
         .collect()
 }
 

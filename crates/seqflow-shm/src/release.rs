@@ -103,7 +103,7 @@ pub fn release_declared(segment: &str, consumer: &str) -> Result<(), ShmError> {
 /// ```
 pub fn halt_all(segment: &str) -> Result<u32, ShmError> {
     let ring = attach_by_name(segment)?;
-    let pid = ring.halt_everywhere(std::process::id());
+    let pid = ring.segment.header.status.halt(std::process::id());
     ring.sequencer.wait_strategy().signal_all();
     Ok(pid)
 }

@@ -171,35 +171,16 @@ impl RingInner {
         self.segment.header.status.halted_by().is_some()
     }
 
-    /// Halt the ring in every process as `pid` unless it is halted already; the pid that
-    /// holds. The published end is read first and recorded as the halt point
-    /// ([`Status::record_halt_point`](crate::header::Status::record_halt_point)), so that
-    /// what is published past it (claims refused for the halt among it) is never taken for
-    /// the ring's last event.
-    pub(crate) fn halt_everywhere(&self, pid: u32) -> u32 {
-        let status = &self.segment.header.status;
-        if !self.halted_everywhere() {
-            status.record_halt_point(self.sequencer.published());
-        }
-        status.halt(pid)
-    }
-
-    /// The newest sequence a reader of the ring's last event may take: the published end,
-    /// at most a close's end (a claim refused at the close may be published unwritten past
-    /// it) and, on a halted ring, at most the halt point (likewise). `-1` before the first
-    /// publish.
+    /// The newest sequence a reader of the ring's last event may take: the published end, at
+    /// most a close's end (a claim refused at the close may be published unwritten past it).
+    /// `-1` before the first publish.
     pub(crate) fn last_readable(&self) -> i64 {
-        let status = &self.segment.header.status;
-        let mut seq = self.sequencer.published();
-        if let Some(end) = self.closed_end() {
-            seq = seq.min(end);
+        let published = self.sequencer.published();
+        match self.closed_end() {
+            Some(end) => published.min(end),
+            None => published,
         }
-        if self.halted_everywhere() {
-            if let Some(point) = status.halt_point() {
-                seq = seq.min(point);
-            }
-        }
-        seq.max(-1)
+        .max(-1)
     }
 
     /// Take the registry lock within the registry timeout; a typed error otherwise.
@@ -577,9 +558,8 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// held back by this read); `None` before the first publish.
     ///
     /// Only events a producer wrote count: not the claims of dead producers released as they
-    /// stood, nor claims refused at a close (past its end) or at a halt (past the published
-    /// end the halt began with). On a halted ring this is the newest event published before
-    /// the halt.
+    /// stood (while their producer slot still records them), nor claims refused at a close
+    /// (past its end) or for a halt (recorded in the refusing producer's slot for good).
     ///
     /// ```
     /// use seqflow_shm::{ShmOptions, ShmRing};
@@ -595,23 +575,36 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
-            let mut seq = self.inner.last_readable();
-            // Below every released claim it falls in: those slots hold what they held before.
-            // Each step goes below a range's start, so no range matches twice.
-            let released = crate::reaper::abandoned_claims(&self.inner.segment);
-            while let Some(range) = released
-                .iter()
-                .filter_map(|claim| claim.range)
-                .find(|range| range.start() <= seq && seq <= range.end())
-            {
-                seq = range.start() - 1;
-            }
+            // The producer table's unwritten ranges (claims released as they stood, claims
+            // refused for a halt): their slots hold what they held before.
+            let unwritten = crate::reaper::unwritten_ranges(&self.inner.segment);
+            // Below every such range `seq` falls in. Each step goes below a range's start, so
+            // no range matches twice.
+            let below_unwritten = |mut seq: i64| {
+                while let Some(range) = unwritten
+                    .iter()
+                    .find(|range| range.start() <= seq && seq <= range.end())
+                {
+                    seq = range.start() - 1;
+                }
+                seq
+            };
+            let seq = below_unwritten(self.inner.last_readable());
             if seq < 0 {
                 return None;
             }
             let mut reader = seqflow_pipeline::LossyCursor::new(seq);
-            // SAFETY: `seq` was read from the published cursor.
-            if let Ok(found) = unsafe { reader.read(&events, || self.inner.written_high()) } {
+            let written = || below_unwritten(self.inner.written_high());
+            // The claim bound of the copy check, below the unwritten ranges too: nobody writes
+            // into those, so a slot whose next lap is only claimed by them holds its event
+            // (several producers refusing for a halt may claim more than a lap past it). A
+            // claim made since, or a range no longer recorded, is above the bound and counts.
+            // SAFETY: `seq` was read from the published cursor. A producer table written by
+            // something else than this protocol could lower the bound past a claim being
+            // written and let a torn copy through: for shared events (`Pod`) and byte slots
+            // (their copy clamps its length to the slot) that is a wrong value, never an
+            // invalid one, as for any lossy reader of such a segment.
+            if let Ok(found) = unsafe { reader.read(&events, written) } {
                 return Some(found);
             }
         }
@@ -1051,7 +1044,7 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     /// assert_eq!(ring.halted_by(), Some(std::process::id()));
     /// ```
     pub fn halt_all(&self) {
-        self.inner.halt_everywhere(std::process::id());
+        self.inner.segment.header.status.halt(std::process::id());
         self.halt();
     }
 
