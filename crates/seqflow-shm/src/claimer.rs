@@ -79,6 +79,12 @@ impl ShmClaimer {
         segment.header.status.mark_if_stopped();
         let mut holder = 0;
         for (index, slot) in segment.producers.iter().enumerate() {
+            // A claim refused for a halt stays recorded for good (`keep_refused`).
+            if segment.mode == ProducerMode::MultiCas
+                && slot.state.load(Ordering::Acquire) == REFUSED
+            {
+                continue;
+            }
             let owner = slot.owner.load(Ordering::Acquire);
             if owner != 0 {
                 if holder_alive(fd, PRODUCER_BASE + index as u64, owner) {
@@ -1034,6 +1040,17 @@ mod tests {
             ));
             assert_eq!(observed(&ring, &claimer), (REFUSED, Some(range)));
             ring.close();
+            assert_eq!(ring.read_last(), Some((10, 202)), "{pairing:?}");
+            // The refusing producer leaves; a new one does not take its slot.
+            let (slot, record) = (claimer.slot, observed(&ring, &claimer));
+            drop(claimer);
+            drop(p);
+            let again = ring.claimer_for_tests().unwrap();
+            assert_ne!(again.slot, slot);
+            let inner = ring.inner();
+            let kept = inner.segment.producers[slot]
+                .observed(inner.segment.mode, || inner.sequencer.cursor_word());
+            assert_eq!(kept, record);
             assert_eq!(ring.read_last(), Some((10, 202)), "{pairing:?}");
         }
     }
