@@ -1116,6 +1116,110 @@ mod tests {
         }
     }
 
+    /// An orphan-hole scan that runs while a multi producer refusing for a halt has
+    /// stored REFUSED but not yet published its range takes that range for an unowned hole and
+    /// gives it to a producer that died CLAIMING ("extra runs go to the last one"): the dead
+    /// producer's ABANDONED range then spans a live producer's claim being written between
+    /// the two runs, and `read_last` lowers its copy check's bound below that live claim.
+    ///
+    /// The halt race, on an 8-slot ring with 0..=6 published: X claims 7; D claims 8 and dies
+    /// before recording it; L claims 9..=14 and passes its look at the status line; the halt
+    /// comes; X refuses 7 (REFUSED, published); R, whose claim looked at the status line and
+    /// the alert just before the halt, claims 15 (room since X's publish), stores REFUSED and,
+    /// before it publishes, a consumer's repair runs. L is still writing 14 (6's slot).
+    #[test]
+    fn an_orphan_scan_in_a_refusal_window_does_not_hide_a_live_claim() {
+        let options = ShmOptions {
+            max_producers: 4,
+            ..multi()
+        };
+        let (ring, _guard) = ring_with("orphan-refusal", options);
+        let mut p = ring.producer().unwrap();
+        for _ in 0..7 {
+            p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+        }
+        let mut x = ring.claimer_for_tests().unwrap();
+        let mut r = ring.claimer_for_tests().unwrap();
+        let dying = ring.claimer_for_tests().unwrap();
+        let dead_slot = dying.slot;
+        drop(dying);
+        let seven = x.claimer.try_claim(1).unwrap();
+        assert_eq!(seven, SequenceRange::new(7, 7).unwrap());
+        // D: a hole at 8 nobody recorded.
+        assert_eq!(
+            crate::testing::abandon_raw_claim(&ring, 1)
+                .unwrap()
+                .unwrap(),
+            SequenceRange::new(8, 8).unwrap()
+        );
+        let inner = ring.inner();
+        let dead = &inner.segment.producers[dead_slot];
+        dead.owner.store(4_000_000, Ordering::Release); // no lock byte held: dead
+        dead.state.store(CLAIMING, Ordering::Release);
+        let mut live = p.claim(6).unwrap();
+        assert_eq!(live.range(), SequenceRange::new(9, 14).unwrap());
+        // X's refusal (its publish of 7 makes room for 15); R's claim checked the halt just
+        // before the halt came, and claims 15.
+        x.keep_refused(seven, Pairing::Checked);
+        let fifteen = r.claimer.try_claim(1).unwrap();
+        assert_eq!(fifteen, SequenceRange::new(15, 15).unwrap());
+        ring.halt_all();
+        let slot = r.slot();
+        slot.start.store(fifteen.start(), Ordering::Relaxed);
+        slot.end.store(fifteen.end(), Ordering::Relaxed);
+        slot.state.store(REFUSED, Ordering::Release);
+        // L writes 14, into 6's slot, while a consumer's repair runs and `read_last` reads.
+        *live.get_mut(5).unwrap() = 999;
+        {
+            let _lock = inner.lock_registry().unwrap();
+            reaper::release_dead_producers_locked(inner);
+        }
+        let recorded = dead.observed(inner.segment.mode, || inner.sequencer.cursor_word());
+        let found = ring.read_last();
+        if let Some((seq, value)) = found {
+            assert_eq!(
+                value,
+                100 + seq as u64,
+                "read_last: ({seq}, {value}); {recorded:?}"
+            );
+        }
+        assert!(
+            !matches!(recorded, (ABANDONED, Some(r)) if r.contains(9) || r.contains(14)),
+            "the dead producer's released range covers the live claim 9..=14: {recorded:?}"
+        );
+        drop(live);
+    }
+
+    /// Two producers refusing for a halt claimed more than a lap past the last written
+    /// event: `read_last` still finds it (its copy check's bound goes below the refused
+    /// ranges). Deterministic: the racy `read_last_halts` catches this only now and then.
+    #[test]
+    fn refused_claims_of_more_than_a_lap_still_read_the_last_event() {
+        let options = ShmOptions {
+            max_producers: 3,
+            ..multi()
+        };
+        let (ring, _guard) = ring_with("refused-lap", options);
+        let mut p = ring.producer().unwrap();
+        for _ in 0..3 {
+            p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+        }
+        let mut a = ring.claimer_for_tests().unwrap();
+        let mut b = ring.claimer_for_tests().unwrap();
+        let first = a.claimer.try_claim(5).unwrap();
+        // A's refusal (its publish makes room for B's claim, which looked just before the halt).
+        a.keep_refused(first, Pairing::Checked);
+        let second = b.claimer.try_claim(8).unwrap();
+        assert_eq!(second, SequenceRange::new(8, 15).unwrap());
+        ring.halt_all();
+        assert!(matches!(
+            b.refuse_if_stopped(second, Pairing::Checked),
+            Err(ClaimError::Halted)
+        ));
+        assert_eq!(ring.published(), 15);
+        assert_eq!(ring.read_last(), Some((2, 102)));
+    }
+
     #[test]
     fn the_checked_path_keeps_its_bookkeeping() {
         for (tag, options) in [("checked-1", ShmOptions::default()), ("checked-n", multi())] {

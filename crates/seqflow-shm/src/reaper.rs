@@ -163,18 +163,31 @@ pub(crate) fn abandoned_claims(segment: &Segment) -> Vec<DeadClaim> {
         .collect()
 }
 
-/// The ranges published without being written that the producer table of a multi-producer
-/// ring still records: claims of dead producers released as they stood (ABANDONED, until the
-/// slot is reused) and claims refused for a halt (REFUSED, for good). None for a single
-/// producer, which publishes nothing unwritten; none longer than the ring (no claim is).
+/// The ranges the producer table of a multi-producer ring records as published without (all of)
+/// their events written: claims of dead producers released as they stood (`abandoned`, until
+/// the slot is reused; the producer may have written part of its claim before it died) and
+/// claims refused for a halt ([`refused_ranges`]). None for a single producer, which publishes
+/// nothing unwritten; none longer than the ring (no claim is).
 pub(crate) fn unwritten_ranges(segment: &Segment) -> Vec<SequenceRange> {
+    recorded_ranges(segment, &[ABANDONED, REFUSED])
+}
+
+/// The claims a multi producer refused for a halt (`refused`, kept for good): published, and
+/// nothing was ever written into them.
+pub(crate) fn refused_ranges(segment: &Segment) -> Vec<SequenceRange> {
+    recorded_ranges(segment, &[REFUSED])
+}
+
+/// The ranges of the multi-producer table's slots in one of `states` (see
+/// [`unwritten_ranges`]).
+fn recorded_ranges(segment: &Segment, states: &[u32]) -> Vec<SequenceRange> {
     if segment.mode != ProducerMode::MultiCas {
         return Vec::new();
     }
     segment
         .producers
         .iter()
-        .filter(|p| matches!(p.state.load(Ordering::Acquire), ABANDONED | REFUSED))
+        .filter(|p| states.contains(&p.state.load(Ordering::Acquire)))
         .filter_map(|p| p.range())
         .filter(|r| r.len() <= segment.capacity())
         .collect()
@@ -367,7 +380,8 @@ fn orphan_runs(
         }
         match p.state.load(Ordering::Acquire) {
             CLAIMING if holder_alive(fd, PRODUCER_BASE + slot as u64, pid) => return None,
-            CLAIMED => live.extend(p.range()),
+            // A claim refused for a halt is recorded before its publish: not a hole either.
+            CLAIMED | REFUSED => live.extend(p.range()),
             // Idle, abandoned, a dead claimer, or an unknown word: not a live claim.
             _ => {}
         }

@@ -575,30 +575,25 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
         let events = self.ring();
         // Each attempt reads a newer event; one fails only when producers lap it mid-copy.
         for _ in 0..1024 {
-            // The producer table's unwritten ranges (claims released as they stood, claims
-            // refused for a halt): their slots hold what they held before.
-            let unwritten = crate::reaper::unwritten_ranges(&self.inner.segment);
-            // Below every such range `seq` falls in. Each step goes below a range's start, so
-            // no range matches twice.
-            let below_unwritten = |mut seq: i64| {
-                while let Some(range) = unwritten
-                    .iter()
-                    .find(|range| range.start() <= seq && seq <= range.end())
-                {
-                    seq = range.start() - 1;
-                }
-                seq
-            };
-            let seq = below_unwritten(self.inner.last_readable());
+            // The producer table's unwritten ranges: claims released as they stood (their
+            // slots hold older events, or part of what their dead producer wrote) and claims
+            // refused for a halt (their slots hold older events).
+            let segment = &self.inner.segment;
+            let (unwritten, refused) = (
+                crate::reaper::unwritten_ranges(segment),
+                crate::reaper::refused_ranges(segment),
+            );
+            let seq = below_ranges(&unwritten, self.inner.last_readable());
             if seq < 0 {
                 return None;
             }
             let mut reader = seqflow_pipeline::LossyCursor::new(seq);
-            let written = || below_unwritten(self.inner.written_high());
-            // The claim bound of the copy check, below the unwritten ranges too: nobody writes
-            // into those, so a slot whose next lap is only claimed by them holds its event
-            // (several producers refusing for a halt may claim more than a lap past it). A
-            // claim made since, or a range no longer recorded, is above the bound and counts.
+            // The claim bound of the copy check goes below the refused ranges too: nothing was
+            // ever written into those, so a slot whose next lap only they claimed holds its
+            // event (several producers refusing for a halt may claim more than a lap past it).
+            // Not below released ones: a dead producer may have written into its claim's slots.
+            // A claim made since, or a range no longer recorded, is above the bound and counts.
+            let written = || below_ranges(&refused, self.inner.written_high());
             // SAFETY: `seq` was read from the published cursor. A producer table written by
             // something else than this protocol could lower the bound past a claim being
             // written and let a torn copy through: for shared events (`Pod`) and byte slots
@@ -1073,4 +1068,16 @@ impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmRing<E> {
             .field("published", &self.published())
             .finish()
     }
+}
+
+/// `seq`, moved below every range of `ranges` it falls in (`ShmRing::read_last`). Each step goes
+/// below a range's start, so no range matches twice and the walk ends.
+fn below_ranges(ranges: &[seqflow_sequencer::SequenceRange], mut seq: i64) -> i64 {
+    while let Some(range) = ranges
+        .iter()
+        .find(|range| range.start() <= seq && seq <= range.end())
+    {
+        seq = range.start() - 1;
+    }
+    seq
 }
