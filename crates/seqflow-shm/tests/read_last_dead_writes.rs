@@ -68,9 +68,10 @@ fn check(ring: &ShmRing<u64>, what: &str) {
     }
 }
 
-/// One dead producer wrote a whole lap (a claim of 8 on an 8-slot ring) and was released.
-fn one_dead_producer_wrote_a_whole_lap() {
-    let seg = Seg::new("dead-lap");
+/// Dead producers that wrote claims of `claims` slots on an 8-slot ring after its first lap
+/// (`0..=7`, read by the consumer), then were released as their claims stood.
+fn dead_producers_wrote(tag: &str, claims: &[usize]) {
+    let seg = Seg::new(tag);
     let ring = ShmRing::<u64>::create(&seg.name, 8, options()).unwrap();
     let mut c = ring.consumer("c").unwrap();
     let mut p = ring.producer().unwrap();
@@ -78,30 +79,9 @@ fn one_dead_producer_wrote_a_whole_lap() {
         p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
     }
     assert!(drain_through(&mut c, 7).is_empty());
-    kill_a_producer_that_wrote_a_claim_of(&seg.name, 8);
-    let errors = drain_through(&mut c, 15);
-    assert!(
-        errors
-            .iter()
-            .any(|e| matches!(e, ConsumeError::ProducerDied { .. })),
-        "{errors:?}"
-    );
-    assert_eq!(ring.published(), 15, "released as it stood");
-    check(&ring, "one dead producer");
-}
-
-/// Two dead producers wrote half a lap each (claims of 4 on an 8-slot ring); both released.
-fn two_dead_producers_wrote_half_a_lap_each() {
-    let seg = Seg::new("dead-halves");
-    let ring = ShmRing::<u64>::create(&seg.name, 8, options()).unwrap();
-    let mut c = ring.consumer("c").unwrap();
-    let mut p = ring.producer().unwrap();
-    for _ in 0..8 {
-        p.publish(|e, seq| *e = 100 + seq as u64).unwrap();
+    for &n in claims {
+        kill_a_producer_that_wrote_a_claim_of(&seg.name, n);
     }
-    assert!(drain_through(&mut c, 7).is_empty());
-    kill_a_producer_that_wrote_a_claim_of(&seg.name, 4);
-    kill_a_producer_that_wrote_a_claim_of(&seg.name, 4);
     let errors = drain_through(&mut c, 15);
     assert!(
         errors
@@ -110,7 +90,17 @@ fn two_dead_producers_wrote_half_a_lap_each() {
         "{errors:?}"
     );
     assert_eq!(ring.published(), 15, "released as they stood");
-    check(&ring, "two dead producers");
+    check(&ring, tag);
+}
+
+/// One dead producer wrote a whole lap (a claim of 8).
+fn one_dead_producer_wrote_a_whole_lap() {
+    dead_producers_wrote("dead-lap", &[8]);
+}
+
+/// Two dead producers wrote half a lap each (claims of 4).
+fn two_dead_producers_wrote_half_a_lap_each() {
+    dead_producers_wrote("dead-halves", &[4, 4]);
 }
 
 fn main() {

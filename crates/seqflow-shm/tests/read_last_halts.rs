@@ -5,17 +5,15 @@
 mod common;
 
 use common::Seg;
-use seqflow_shm::{ClaimError, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use seqflow_shm::{ClaimError, ProducerMode, ShmOptions, ShmRing};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+/// Room for the three producers.
 fn options(producer: ProducerMode) -> ShmOptions {
     ShmOptions {
         producer,
-        max_consumers: 8,
         max_producers: 4,
-        wait: WaitKind::Futex,
-        liveness_interval: Duration::from_millis(5),
         ..Default::default()
     }
 }
