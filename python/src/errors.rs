@@ -112,6 +112,7 @@ impl Fail {
                     | ShmError::InvalidOptions { .. }
                     | ShmError::LabelTooLong { .. }
                     | ShmError::InvalidLabel { .. } => return PyValueError::new_err(msg),
+                    ShmError::HaltedEverywhere { .. } => "Halted",
                     _ => "SegmentError",
                 };
                 custom(py, class, msg)

@@ -152,9 +152,15 @@ impl ShmClaimer {
                 name: name.to_owned(),
                 pid: holder,
             },
-            ProducerMode::MultiCas => ShmError::ProducersFull {
-                name: name.to_owned(),
-                max: segment.producers.len(),
+            ProducerMode::MultiCas => match segment.header.status.halted_by() {
+                Some(by) => ShmError::HaltedEverywhere {
+                    name: name.to_owned(),
+                    by,
+                },
+                None => ShmError::ProducersFull {
+                    name: name.to_owned(),
+                    max: segment.producers.len(),
+                },
             },
         })
     }
@@ -1218,6 +1224,32 @@ mod tests {
         ));
         assert_eq!(ring.published(), 15);
         assert_eq!(ring.read_last(), Some((2, 102)));
+    }
+
+    /// Every producer slot keeps a claim refused for a halt: attaching another producer is
+    /// refused as a halt, not as a full table.
+    #[test]
+    fn attaching_when_every_slot_keeps_a_refused_claim() {
+        let (ring, _guard) = ring_with("all-refused", multi());
+        let mut a = ring.claimer_for_tests().unwrap();
+        let mut b = ring.claimer_for_tests().unwrap();
+        let (ra, rb) = (
+            a.claimer.try_claim(1).unwrap(),
+            b.claimer.try_claim(1).unwrap(),
+        );
+        ring.halt_all();
+        for (claimer, range) in [(&mut a, ra), (&mut b, rb)] {
+            assert!(matches!(
+                claimer.refuse_if_stopped(range, Pairing::Checked),
+                Err(ClaimError::Halted)
+            ));
+        }
+        drop((a, b));
+        let pid = std::process::id();
+        assert!(matches!(
+            ring.producer().err(),
+            Some(ShmError::HaltedEverywhere { by, .. }) if by == pid
+        ));
     }
 
     #[test]

@@ -235,6 +235,16 @@ pub enum ShmError {
         /// Producer slots in the segment.
         max: usize,
     },
+    /// No producer slot of a multi-producer ring is free and the ring was halted everywhere:
+    /// slots keep the claims their producers refused at the halt, for good. A halted ring
+    /// takes no more events anyway.
+    #[error("segment {name}: halted everywhere by pid {by}; no producer slot is free")]
+    HaltedEverywhere {
+        /// The segment.
+        name: String,
+        /// The pid that halted it.
+        by: u32,
+    },
     /// Every consumer slot is in use.
     #[error("segment {name}: all {max} consumer slots are in use; create with more max_consumers")]
     ConsumersFull {

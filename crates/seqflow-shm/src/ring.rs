@@ -702,7 +702,8 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
 
     /// A producer handle. Single producer: the one producer across all processes
     /// ([`ShmError::ProducerTaken`] while another lives). Multi producer: a new producer slot
-    /// ([`ShmError::ProducersFull`] when none is free).
+    /// ([`ShmError::ProducersFull`] when none is free, [`ShmError::HaltedEverywhere`] when none
+    /// is free on a ring halted everywhere, whose slots may keep claims refused at the halt).
     ///
     /// ```
     /// use seqflow_shm::{ShmError, ShmOptions, ShmRing};
