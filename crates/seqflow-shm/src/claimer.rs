@@ -603,17 +603,7 @@ impl ShmClaimer {
         slot.start.store(range.start(), Ordering::Relaxed);
         slot.end.store(range.end(), Ordering::Relaxed);
         slot.state.store(REFUSED, Ordering::Release);
-        let published = match pairing {
-            Pairing::Paired => {
-                // SAFETY: `range` is what the last paired claim returned (the caller just made
-                // it), unpublished, and no checked claim was made since; its slots hold whole
-                // events (the initial ones or earlier ones: nothing was written yet).
-                unsafe { self.claimer.publish_paired(range) };
-                Ok(())
-            }
-            Pairing::Checked => self.claimer.publish(range),
-        };
-        if let Err(e) = published {
+        if let Err(e) = self.publish_unwritten(range, pairing) {
             tracing::error!(error = %e, "publish of a refused shared-ring claim refused");
         }
         self.claim_gate = CLAIMS_REFUSED;
@@ -644,19 +634,28 @@ impl ShmClaimer {
     /// Publish this claimer's own claim `range`, made through `pairing`'s path (it cannot be
     /// refused; logged if it ever is).
     fn publish_own(&mut self, range: SequenceRange, pairing: Pairing) {
+        match self.publish_unwritten(range, pairing) {
+            Ok(()) => self.record_state(IDLE),
+            Err(e) => tracing::error!(error = %e, "publish of a shared-ring claim refused"),
+        }
+    }
+
+    /// Publish this claimer's own claim `range`, made through `pairing`'s path just now, with
+    /// nothing written into it; the producer slot is left as it is.
+    fn publish_unwritten(
+        &mut self,
+        range: SequenceRange,
+        pairing: Pairing,
+    ) -> Result<(), PublishError> {
         match pairing {
             Pairing::Paired => {
                 // SAFETY: `range` is what the last paired claim returned (the caller just made
                 // it), unpublished, and no checked claim was made since; its slots hold whole
                 // events (the initial ones or earlier ones: nothing was written yet).
                 unsafe { self.claimer.publish_paired(range) };
-                self.record_state(IDLE);
+                Ok(())
             }
-            Pairing::Checked => {
-                if let Err(e) = self.publish_recorded(range) {
-                    tracing::error!(error = %e, "publish of a shared-ring claim refused");
-                }
-            }
+            Pairing::Checked => self.claimer.publish(range),
         }
     }
 

@@ -594,12 +594,13 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
             // Not below released ones: a dead producer may have written into its claim's slots.
             // A claim made since, or a range no longer recorded, is above the bound and counts.
             let written = || below_ranges(&refused, self.inner.written_high());
-            // SAFETY: `seq` was read from the published cursor. A producer table written by
-            // something else than this protocol could lower the bound past a claim being
-            // written and let a torn copy through: for shared events (`Pod`) and byte slots
-            // (their copy clamps its length to the slot) that is a wrong value, never an
-            // invalid one, as for any lossy reader of such a segment.
-            if let Ok(found) = unsafe { reader.read(&events, written) } {
+            // A producer table written by something else than this protocol could lower the
+            // bound past a claim being written and let a torn copy through: for shared events
+            // (`Pod`) and byte slots (their copy clamps its length to the slot) that is a wrong
+            // value, never an invalid one, as for any lossy reader of such a segment.
+            // SAFETY: `seq` was read from the published cursor (`read`'s contract).
+            let read = unsafe { reader.read(&events, written) };
+            if let Ok(found) = read {
                 return Some(found);
             }
         }
