@@ -1073,10 +1073,10 @@ where
         self.configure(|o| o.set_max_batch(n))
     }
 
-    /// How long the stage pauses after a batch of several events before it looks for the next
-    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; [`Pacing::OFF`](crate::Pacing::OFF)
+    /// How long the stage pauses after a small batch of several events before it looks for the
+    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; [`Pacing::OFF`](crate::Pacing::OFF)
     /// for the lowest latency in streams). Only batch stages that follow the producer alone and
-    /// wait with a busy-spinning ring strategy ever pause; pool workers and custom processors
+    /// wait with a ring strategy that spins first (busy-spin, yielding) ever pause; pool workers and custom processors
     /// ignore it (see [`Pacing`](crate::Pacing)).
     pub fn pacing(self, pacing: crate::Pacing) -> Self {
         self.configure(|o| o.pacing = pacing)

@@ -189,7 +189,7 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.wait.is_none()
-            && self.barrier.producer().wait_strategy().keeps_core()
+            && self.barrier.producer().wait_strategy().spins_first()
             && self.barrier.dependents().is_empty()
             && self.barrier.poll(seq).is_none()
     }
@@ -280,7 +280,9 @@ pub unsafe fn visit_slots<E: ?Sized + Slot, Err>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use seqflow_sequence::{Alert, BusySpinWait, OwnedRef, Sequence, YieldingWait};
+    use seqflow_sequence::{
+        Alert, BlockingWait, BusySpinWait, OwnedRef, Sequence, SleepingWait, YieldingWait,
+    };
     use seqflow_sequencer::{Claimer, SingleClaimer, SingleProducerSequencer};
 
     /// A first stage's feed (or, `after_a_stage`, one after a stage at -1) over a ring of eight
@@ -307,10 +309,10 @@ mod tests {
         (feed, claimer)
     }
 
-    /// Only a first stage on a busy-spinning ring, waiting with the ring's strategy, paces, and
-    /// only while nothing is there.
+    /// Only a first stage on a ring whose strategy spins first, waiting with the ring's
+    /// strategy, paces, and only while nothing is there.
     #[test]
-    fn only_a_busy_first_stage_with_nothing_there_paces() {
+    fn only_a_spinning_first_stage_with_nothing_there_paces() {
         let (mut paced, mut producer) = feed::<BusySpinWait>(false, false);
         assert!(paced.should_pace(0), "nothing published yet");
         let range = producer.try_claim(1).unwrap();
@@ -318,8 +320,16 @@ mod tests {
         assert!(!paced.should_pace(0), "event 0 is there");
         assert!(paced.should_pace(1));
         assert!(
-            !feed::<YieldingWait>(false, false).0.should_pace(0),
-            "yields"
+            feed::<YieldingWait>(false, false).0.should_pace(0),
+            "spins, then yields"
+        );
+        assert!(
+            !feed::<SleepingWait>(false, false).0.should_pace(0),
+            "sleeps"
+        );
+        assert!(
+            !feed::<BlockingWait>(false, false).0.should_pace(0),
+            "blocks"
         );
         assert!(
             !feed::<BusySpinWait>(true, false).0.should_pace(0),

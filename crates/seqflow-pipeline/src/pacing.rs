@@ -1,24 +1,29 @@
 //! [`Pacing`]: how long a stage that has caught up with a stream of events waits before it
 //! looks for the next one.
 
-/// What a stage does when it has just handled a batch of several events and finds no new one:
-/// pause for a few spin hints, in proportion to the batch, before it polls again.
+/// What a stage does when it has just handled a small batch of several events and finds no
+/// new one: pause for a few spin hints, in proportion to the batch, before it polls again.
 ///
 /// A stage that keeps up with a producer publishing one event at a time reads the producer's
 /// cursor after every few events; each read takes the cursor's cache line away from the
-/// producer's core, whose next store has to fetch it back. A
-/// batch of several events says the producer is streaming: a short pause then lets more
-/// events accumulate, and the stage takes them in one larger batch with one read of the
-/// cursor. A batch of one event (request and reply, or a quiet stream) is never followed by a
-/// pause, so a round trip through a stage costs what it did; nor is a poll that finds events.
+/// producer's core, whose next store has to fetch it back. A batch of several events says the
+/// producer is streaming: a short pause then lets more events accumulate, and the stage takes
+/// them in one larger batch with one read of the cursor. A batch of one event (request and
+/// reply, or a quiet stream) is never followed by a pause, so a round trip through a stage
+/// costs what it did; nor is a poll that finds events. Nor is a batch of more than
+/// [`Pacing::LARGEST_PACED_BATCH`] events: the stage was behind (the producer published a burst,
+/// or the stage lost its core for a while), it is not reading the line the producer fills, and
+/// a pause would only delay the next events and, on a shared core, take time from the threads
+/// that publish them.
 ///
-/// Only a stage that waits with the ring's wait strategy, when that strategy busy-spins
-/// ([`WaitStrategy::keeps_core`](seqflow_sequence::WaitStrategy::keeps_core)), and that
-/// follows the producer alone pauses: a stage after other stages sees them publish once per
-/// batch, not per event, and a stage whose wait yields, sleeps or blocks shares its core, so a
-/// pause would spin on a core another thread needs. A stage with a wait strategy of its own,
-/// pool workers, custom processors, pollers and lossy subscribers never pause; the shared-memory
-/// consumer's `poll_batch` pauses as a stage does (see [`Pacer`]).
+/// Only a stage that waits with the ring's wait strategy, when that strategy spins first
+/// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first): busy-spin,
+/// yielding, phased back-off), and that follows the producer alone pauses: a stage after other
+/// stages sees them publish once per batch, not per event, and the pause stands in for polls
+/// such a wait would spin anyway, while a stage that sleeps or blocks gives its core up. A
+/// stage with a wait strategy of its own, pool workers, custom processors, pollers and lossy
+/// subscribers never pause; the shared-memory consumer's `poll_batch` pauses as a stage does
+/// (see [`Pacer`]).
 ///
 /// The pause is `per_event` spin hints for each event of the batch just handled, at most
 /// `max_spins` ([`Pacing::DEFAULT`]: 4 and 64, about 1.6 µs on a machine whose spin hint takes
@@ -35,8 +40,9 @@
 /// use seqflow_pipeline::Pacing;
 /// assert_eq!(Pacing::DEFAULT.spins_after(1), 0); // a single event: no pause
 /// assert_eq!(Pacing::DEFAULT.spins_after(3), 12);
-/// assert_eq!(Pacing::DEFAULT.spins_after(1_000), 64);
-/// assert_eq!(Pacing::OFF.spins_after(1_000), 0);
+/// assert_eq!(Pacing::DEFAULT.spins_after(63), 64);
+/// assert_eq!(Pacing::DEFAULT.spins_after(64), 0); // the stage was behind: no pause
+/// assert_eq!(Pacing::OFF.spins_after(3), 0);
 /// assert_eq!(Pacing::new(1, 8).spins_after(5), 5);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +52,11 @@ pub struct Pacing {
 }
 
 impl Pacing {
+    /// The largest batch a pause may follow: after more events than a cache line holds of the
+    /// smallest events (64 one-byte events), the stage was behind, not in step with the
+    /// producer.
+    pub const LARGEST_PACED_BATCH: i64 = 63;
+
     /// The longest pause, in spin hints, whatever [`Pacing::new`] was given: 1024, about 25 µs
     /// on a machine whose spin hint takes 25 ns.
     pub const MAX_SPINS: u32 = 1024;
@@ -98,7 +109,7 @@ impl Pacing {
     /// that poll would find nothing: none after a single event.
     #[inline]
     pub fn spins_after(&self, events: i64) -> u32 {
-        if events < 2 {
+        if !(2..=Self::LARGEST_PACED_BATCH).contains(&events) {
             return 0;
         }
         let events = u32::try_from(events).unwrap_or(u32::MAX);

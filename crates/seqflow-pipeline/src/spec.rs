@@ -78,8 +78,8 @@ impl<E: ?Sized + 'static> StageSpec<E> {
         self
     }
 
-    /// How long the stage pauses after a batch of several events before it looks for the next
-    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set).
+    /// How long the stage pauses after a small batch of several events before it looks for the
+    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.options.pacing = pacing;
         self

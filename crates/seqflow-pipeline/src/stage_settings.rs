@@ -67,8 +67,8 @@ impl<E: ?Sized + 'static> StageSettings<E> {
         self
     }
 
-    /// How long the stage pauses after a batch of several events before it looks for the next
-    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; pool workers and custom
+    /// How long the stage pauses after a small batch of several events before it looks for the
+    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; pool workers and custom
     /// processors never pause, see [`Pacing`](crate::Pacing)).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.options.pacing = pacing;

@@ -177,11 +177,12 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
-    /// ([`Pacing::DEFAULT`] unless set): after a batch of `n >= 2` events, the next call that
-    /// finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs) before it waits, so that
-    /// events accumulate and the consumer reads the producer's cursor once for many of them.
-    /// As for a stage, only a consumer that follows the producer alone on a busy-spinning ring
-    /// ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin)) pauses; [`poll`](Self::poll) and a
+    /// ([`Pacing::DEFAULT`] unless set): after a batch of `n` events, `2 <= n <= 63`, the next
+    /// call that finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs) before it
+    /// waits, so that events accumulate and the consumer reads the producer's cursor once for
+    /// many of them. As for a stage, only a consumer that follows the producer alone on a ring
+    /// whose wait spins first ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
+    /// [`WaitKind::Yielding`](crate::WaitKind::Yielding)) pauses; [`poll`](Self::poll) and a
     /// `poll_batch` with a zero timeout never do. The pause adds at most that much latency to
     /// an event that arrives right after a batch; [`Pacing::OFF`] removes it.
     ///

@@ -268,7 +268,7 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     /// nothing is there.
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
-        self.barrier.producer().wait_strategy().keeps_core()
+        self.barrier.producer().wait_strategy().spins_first()
             && self.barrier.dependents().is_empty()
             && self.barrier.poll(seq).is_none()
     }

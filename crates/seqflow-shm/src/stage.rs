@@ -203,10 +203,10 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
         self
     }
 
-    /// How long the stage pauses after a batch of several events before it looks for the next
-    /// one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set). Only a stage that follows
-    /// the producer alone on a ring whose wait kind is `BusySpin` pauses; pool workers and lossy
-    /// subscribers never do. A close or halt of the ring is seen after the pause, at most
+    /// How long the stage pauses after a small batch of several events before it looks for the
+    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set). Only a stage that
+    /// follows the producer alone on a ring whose wait kind is `BusySpin` or `Yielding` pauses;
+    /// pool workers and lossy subscribers never do. A close or halt of the ring is seen after the pause, at most
     /// [`Pacing::MAX_SPINS`](crate::Pacing::MAX_SPINS) spin hints later.
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.spec = self.spec.pacing(pacing);

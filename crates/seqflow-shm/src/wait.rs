@@ -128,7 +128,11 @@ impl WaitStrategy for ShmWait {
     }
 
     #[inline]
-    fn keeps_core(&self) -> bool {
-        matches!(self, Self::BusySpin(_))
+    fn spins_first(&self) -> bool {
+        match self {
+            Self::BusySpin(_) => true,
+            Self::Yielding(w) => w.spins_first(),
+            Self::Sleeping(_) | Self::Futex(_) => false,
+        }
     }
 }

@@ -20,7 +20,7 @@ use seqflow_sequence::{Cursor, Deadline, WaitError, WaitStrategy};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// How many times a busy-spinning consumer polls (a spin hint before each) after a miss before
+/// How many times a consumer whose wait spins first polls (a spin hint before each) after a miss before
 /// its wait begins: about as long as a few events take to come from a streaming producer.
 const POLLS_BEFORE_WAIT: u32 = 64;
 
@@ -119,11 +119,12 @@ impl Watch {
         if let Some(value) = ready() {
             return Ok(value);
         }
-        // A busy-spinning consumer behind a streaming producer misses often and finds the next
-        // event a few polls later. Those polls come before the wait is set up, which reads the
-        // clock twice: per miss, that would cost more than handling an event.
+        // A consumer whose wait spins first (busy-spin, yielding) behind a streaming producer
+        // misses often and finds the next event a few polls later. Those polls come before the
+        // wait is set up, which reads the clock twice: per miss, that would cost more than
+        // handling an event.
         let sequencer = &self.ring.sequencer;
-        if sequencer.wait_strategy().keeps_core() && !deadline.is_now() {
+        if sequencer.wait_strategy().spins_first() && !deadline.is_now() {
             for _ in 0..POLLS_BEFORE_WAIT {
                 seqflow_sequence::sync::spin_loop();
                 if let Some(value) = ready() {

@@ -67,7 +67,7 @@ impl WaitStrategy for BusySpinWait {
     fn signal_all(&self) {}
 
     #[inline]
-    fn keeps_core(&self) -> bool {
+    fn spins_first(&self) -> bool {
         true
     }
 }

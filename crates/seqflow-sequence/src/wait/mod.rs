@@ -67,19 +67,23 @@ pub trait WaitStrategy: Send + Sync + 'static {
     /// Call it after advancing a sequence or raising an alert.
     fn signal_all(&self);
 
-    /// Whether a waiter keeps its core, polling, and never gives it up (a busy-spin). A stage
-    /// that waits this way may pause for a few spin hints after a batch (the pipeline's
-    /// `Pacing`): on a core of its own the pause takes nothing another thread could use, while
-    /// a strategy that yields, sleeps or blocks shares its core and does not pause. `false`
-    /// unless a strategy says otherwise.
+    /// Whether a waiter spins on its core first, polling between spin hints, before it gives
+    /// the core up (if it ever does): busy-spin, yielding with spin tries, phased back-off with
+    /// a spin phase. A stage that waits this way may pause for a few spin hints after a small
+    /// batch (the pipeline's `Pacing`): the pause stands in for polls its wait would spin
+    /// anyway, and each poll it saves would have read the line the producer writes next. A
+    /// strategy made to give its core up (sleeping, blocking) does not pause. `false` unless a
+    /// strategy says otherwise.
     ///
     /// ```
-    /// use seqflow_sequence::{BusySpinWait, WaitStrategy, YieldingWait};
-    /// assert!(BusySpinWait.keeps_core());
-    /// assert!(!YieldingWait::default().keeps_core());
+    /// use seqflow_sequence::{BlockingWait, BusySpinWait, WaitStrategy, YieldingWait};
+    /// assert!(BusySpinWait.spins_first());
+    /// assert!(YieldingWait::default().spins_first());
+    /// assert!(!YieldingWait::new(0).spins_first(), "yields at once");
+    /// assert!(!BlockingWait::default().spins_first());
     /// ```
     #[inline]
-    fn keeps_core(&self) -> bool {
+    fn spins_first(&self) -> bool {
         false
     }
 }

@@ -121,6 +121,12 @@ impl<F: WaitStrategy> WaitStrategy for PhasedBackoffWait<F> {
     fn signal_all(&self) {
         self.fallback.signal_all();
     }
+
+    /// When it has a spin phase.
+    #[inline]
+    fn spins_first(&self) -> bool {
+        !self.spin.is_zero()
+    }
 }
 
 #[cfg(all(test, not(loom)))]

@@ -87,4 +87,10 @@ impl WaitStrategy for YieldingWait {
 
     #[inline]
     fn signal_all(&self) {}
+
+    /// Unless it yields at once (`spin_tries` 0).
+    #[inline]
+    fn spins_first(&self) -> bool {
+        self.spin_tries > 0
+    }
 }
