@@ -341,6 +341,24 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         unsafe { E::at(self.base.as_ptr(), self.index_of(seq), self.stride) }
     }
 
+    /// Ask the CPU to fetch `seq`'s slot for writing ahead of time: its first cache line comes
+    /// to this core with every other copy invalidated, so a producer that asks for a slot a few
+    /// events before it writes there does not stall on the consumer's core handing the line
+    /// over. Only a hint: it changes nothing any thread reads, takes any sequence (the slot is
+    /// found as for any other), and does nothing where the CPU has no such prefetch.
+    ///
+    /// Only a ring's sole writer should ask: a line taken from a producer still writing it
+    /// has to go back.
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(8, || 0u64).unwrap();
+    /// ring.prefetch_for_write(12); // the slot of 4, which this producer writes next
+    /// ```
+    #[inline(always)]
+    pub fn prefetch_for_write(&self, seq: i64) {
+        crate::prefetch::prefetch_for_write(self.slot_ptr(seq).cast::<u8>().cast_const());
+    }
+
     /// The owner that keeps the slots alive.
     ///
     /// ```
