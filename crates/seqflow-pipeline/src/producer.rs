@@ -4,11 +4,21 @@ use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
 use seqflow_ring::{RingBuffer, Slot};
 
-/// How many events past its claim a one-at-a-time sole producer fetches its slot for writing:
-/// 32 bytes ahead for 8-byte events (the next line every other event), four lines ahead for
-/// 64-byte ones, far enough that the line arrives before the write and near enough that the
-/// consumer has long left it.
-const PREFETCH_AHEAD: i64 = 4;
+/// How far ahead of its claim a one-at-a-time sole producer fetches a slot for writing, in
+/// bytes: eight lines, 64 events of 8 bytes or 4 of 128, so that the line has arrived when the
+/// producer gets there (a hand-over from another core takes a few hundred nanoseconds, several
+/// events' time), and near enough that the consumers left it long ago on any ring of more
+/// than a few slots. 512 measured better than 256 and than 4 slots whatever their size
+/// (docs/benchmarks.md, section 24).
+const PREFETCH_BYTES: usize = 512;
+
+/// The prefetch distance in slots for a ring of `capacity` slots `stride` bytes apart: about
+/// [`PREFETCH_BYTES`] ahead, at least one slot, at most half the ring (0, none, for a ring of
+/// one slot).
+fn prefetch_distance(stride: usize, capacity: usize) -> i64 {
+    let slots = (PREFETCH_BYTES / stride.max(1)).max(1);
+    slots.min(capacity / 2) as i64
+}
 use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
@@ -34,6 +44,10 @@ use std::time::Duration;
 pub struct Producer<E: ?Sized, C: Claimer = SingleClaimer<YieldingWait>> {
     claimer: C,
     ring: RingBuffer<E>,
+    /// How many slots past its claim a one-at-a-time publish fetches for writing (see
+    /// [`ClaimGuard::prefetch_ahead`]); 0 for none (not the ring's sole writer, or a ring too
+    /// small for it).
+    prefetch_ahead: i64,
     /// For [`start_owned`](crate::DisruptorBuilder::start_owned): the disruptor, shut down when
     /// the last producer drops it. Declared after the claimer, so it is dropped after it.
     owner: Option<Arc<dyn Send + Sync>>,
@@ -80,9 +94,15 @@ impl<D: Shutdown> Drop for ShutdownOnDrop<D> {
 
 impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     pub(crate) fn new(claimer: C, ring: RingBuffer<E>) -> Self {
+        let prefetch_ahead = if claimer.sole_writer() {
+            prefetch_distance(ring.stride(), ring.capacity())
+        } else {
+            0
+        };
         Self {
             claimer,
             ring,
+            prefetch_ahead,
             owner: None,
         }
     }
@@ -249,13 +269,12 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     }
 }
 
-impl<E: ?Sized, C: Claimer + Clone> Clone for Producer<E, C> {
+impl<E: ?Sized + Slot, C: Claimer + Clone> Clone for Producer<E, C> {
     /// Another producer on the same ring (multi-producer sequencers only).
     fn clone(&self) -> Self {
         Self {
-            claimer: self.claimer.clone(),
-            ring: self.ring.clone(),
             owner: self.owner.clone(),
+            ..Self::new(self.claimer.clone(), self.ring.clone())
         }
     }
 }
@@ -290,17 +309,18 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         Self { producer, range }
     }
 
-    /// A sole writer publishing one event at a time asks for the slot it writes
-    /// [`PREFETCH_AHEAD`] events later (see [`RingBuffer::prefetch_for_write`]): by then the
-    /// line is on this core, and the event's stores do not wait for the consumer's core to hand
-    /// it over (1p1c-b128-single about 1.1x, 1p3c-multicast-u64-single 1.5-2x, measured in
-    /// docs/benchmarks.md). Multi producers do not: the line may be another producer's.
+    /// A sole writer publishing one event at a time asks for the slot about
+    /// [`PREFETCH_BYTES`] past its claim (see [`RingBuffer::prefetch_for_write`]): by the time
+    /// it writes there the line is on this core, and the event's stores do not wait for the
+    /// consumer's core to hand it over (docs/benchmarks.md, section 24). Multi producers do
+    /// not: the line may be another producer's.
     #[inline(always)]
     fn prefetch_ahead(&self) {
-        if self.producer.claimer.sole_writer() {
+        let ahead = self.producer.prefetch_ahead;
+        if ahead > 0 {
             self.producer
                 .ring
-                .prefetch_for_write(self.range.end().wrapping_add(PREFETCH_AHEAD));
+                .prefetch_for_write(self.range.end().wrapping_add(ahead));
         }
     }
 
@@ -413,5 +433,55 @@ impl<E: ?Sized, C: Claimer> Drop for ClaimGuard<'_, E, C> {
         // producer mutably, so no other claim came in between) and publishes it exactly once,
         // here; every slot holds a whole event (written through the guard, or left as it was).
         unsafe { self.producer.claimer.__internal_publish_paired(self.range) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Disruptor;
+    use seqflow_sequencer::MultiProducerMode;
+
+    #[test]
+    fn the_prefetch_distance_is_512_bytes_within_half_the_ring() {
+        assert_eq!(prefetch_distance(8, 4096), 64);
+        assert_eq!(prefetch_distance(128, 4096), 4);
+        assert_eq!(prefetch_distance(4096, 4096), 1, "at least the next slot");
+        assert_eq!(prefetch_distance(8, 16), 8, "at most half the ring");
+        assert_eq!(prefetch_distance(8, 1), 0, "a ring of one slot: none");
+        assert_eq!(
+            prefetch_distance(0, 8),
+            4,
+            "zero-sized events count as one byte"
+        );
+    }
+
+    /// Only a sole writer prefetches; its one-at-a-time publishes still land in order on rings
+    /// where the distance is cut to half the ring, or to nothing.
+    #[test]
+    fn only_a_single_producer_prefetches_and_every_event_lands() {
+        for capacity in [1usize, 2, 4, 64] {
+            let mut b = Disruptor::builder(capacity, || 0u64)
+                .single_producer()
+                .unwrap();
+            let mut poller = b.poller().unwrap();
+            let (d, mut p) = b.start().unwrap();
+            assert_eq!(p.prefetch_ahead, prefetch_distance(8, capacity));
+            let mut seen = Vec::new();
+            for v in 0..3 * capacity as u64 {
+                p.publish(|e, _| *e = v).unwrap();
+                poller.poll(|e, _, _| seen.push(*e)).unwrap();
+            }
+            assert_eq!(seen, (0..3 * capacity as u64).collect::<Vec<_>>());
+            drop(poller);
+            d.shutdown().unwrap();
+        }
+        let b = Disruptor::builder(64, || 0u64)
+            .multi_producer(MultiProducerMode::Cas)
+            .unwrap();
+        let (d, p) = b.start().unwrap();
+        assert_eq!(p.prefetch_ahead, 0);
+        assert_eq!(p.clone().prefetch_ahead, 0);
+        d.shutdown().unwrap();
     }
 }
