@@ -347,8 +347,8 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     /// over. Only a hint: it changes nothing any thread reads, takes any sequence (the slot is
     /// found as for any other), and does nothing where the CPU has no such prefetch.
     ///
-    /// Only a ring's sole writer should ask: a line taken from a producer still writing it
-    /// has to go back.
+    /// Ask for slots well past any claim in flight: a line taken from a producer still
+    /// writing it has to go back.
     ///
     /// ```
     /// let ring = seqflow_ring::RingBuffer::new(8, || 0u64).unwrap();

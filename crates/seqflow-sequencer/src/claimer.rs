@@ -80,24 +80,6 @@ pub trait Claimer: Send {
     /// The sequencer.
     fn sequencer(&self) -> &Arc<Self::Sequencer>;
 
-    /// Whether this claimer's producer is the ring's only writer (a single producer): nobody
-    /// else writes the slots after its claim, so it may fetch them for writing ahead of time
-    /// (the pipeline's producers do, a few slots ahead). A multi producer would take lines
-    /// the other producers are writing. `false` unless a claimer says otherwise.
-    ///
-    /// ```
-    /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, SingleProducerSequencer};
-    /// use seqflow_sequence::YieldingWait;
-    /// let single = SingleProducerSequencer::new(8, YieldingWait::default(), 1).unwrap();
-    /// assert!(single.claimer().unwrap().sole_writer());
-    /// let multi = MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
-    /// assert!(!multi.claimer().sole_writer());
-    /// ```
-    #[inline]
-    fn sole_writer(&self) -> bool {
-        false
-    }
-
     /// Whether this claimer's claims are this process's to write: `false` for a copy of a
     /// shared-memory claimer that a forked child inherited (its claim's slots belong to the
     /// parent, which may publish them at any moment). Claim guards write nothing through such a

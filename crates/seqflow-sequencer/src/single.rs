@@ -366,12 +366,6 @@ impl<W: WaitStrategy> SingleClaimer<W> {
 impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
     type Sequencer = SingleProducerSequencer<W>;
 
-    /// Always: a single-producer sequencer has exactly one claimer.
-    #[inline]
-    fn sole_writer(&self) -> bool {
-        true
-    }
-
     #[inline]
     fn claim_until(
         &mut self,

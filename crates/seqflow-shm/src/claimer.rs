@@ -733,12 +733,6 @@ impl Claimer for ShmClaimer {
         &self.inner.sequencer
     }
 
-    /// On a single-producer ring: no other producer may attach while this one is.
-    #[inline]
-    fn sole_writer(&self) -> bool {
-        matches!(self.claimer, AnyClaimer::Single(_))
-    }
-
     #[inline]
     fn __internal_claims_are_ours(&self) -> bool {
         self.epoch == crate::fork_guard::epoch()
