@@ -315,9 +315,13 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     fn prefetch_ahead(&self) {
         let ahead = self.producer.prefetch_ahead;
         if ahead > 0 {
-            self.producer
-                .ring
-                .prefetch_for_write(self.range.end().wrapping_add(ahead));
+            let ring = &self.producer.ring;
+            let seq = self.range.end().wrapping_add(ahead);
+            // Once per line (`starts_line`): small events share a line, and with several
+            // producers each asking for it, the line would go back and forth between their cores.
+            if ring.starts_line(seq) {
+                ring.prefetch_for_write(seq);
+            }
         }
     }
 

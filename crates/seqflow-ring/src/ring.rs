@@ -6,6 +6,9 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
+/// The cache line size the ring's line-aware helpers count in.
+const LINE: usize = 64;
+
 /// A preallocated ring of `capacity` events.
 ///
 /// The ring only stores events. Reading and writing them is `unsafe` because the ring cannot
@@ -260,6 +263,22 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
         self.capacity.get() - self.index_of(seq)
     }
 
+    /// Whether `seq`'s slot starts within the first `stride` bytes of its cache line (64 bytes):
+    /// of consecutive slots smaller than a line, exactly one per line does; every slot of a
+    /// line or more does. Something done once per line (a prefetch) asks this first.
+    ///
+    /// ```
+    /// let ring = seqflow_ring::RingBuffer::new(64, || 0u64).unwrap();
+    /// let starts = (0..64).filter(|&s| ring.starts_line(s)).count();
+    /// assert_eq!(starts, 8, "eight 8-byte slots per line");
+    /// let wide = seqflow_ring::RingBuffer::new(4, || [0u64; 16]).unwrap();
+    /// assert!((0..4).all(|s| wide.starts_line(s)));
+    /// ```
+    #[inline]
+    pub fn starts_line(&self, seq: i64) -> bool {
+        self.slot_ptr(seq).cast::<u8>().addr() % LINE < self.stride
+    }
+
     /// How many events, `seq`'s included, lie in the part of `seq`'s cache line (64 bytes) up
     /// to the end of `seq`'s slot, when the line goes on with later slots; 0 when the slot ends
     /// its line, or when slots do not divide a line (slots of 64 bytes or more, odd strides,
@@ -283,7 +302,6 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     /// ```
     #[inline]
     pub fn partial_line(&self, seq: i64) -> usize {
-        const LINE: usize = 64;
         // The strides that divide a line are the powers of two below it: shifts and masks, no
         // division (this runs once per batch of a stage).
         if !self.stride.is_power_of_two() || self.stride >= LINE {
