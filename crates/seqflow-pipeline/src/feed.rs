@@ -183,9 +183,9 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
             .map_err(FeedError::from)
     }
 
-    /// Only a busy-spinning stage that follows the producer alone, when nothing is there: a
-    /// stage after other stages sees them publish once per batch, not per event, and a stage
-    /// that shares its core would spend its pause on a core another thread needs.
+    /// Only a stage whose ring strategy spins first, that follows the producer alone, when
+    /// nothing is there: a stage after other stages sees them publish once per batch, not per
+    /// event, and a stage that sleeps or blocks gives its core up rather than spin.
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.wait.is_none()

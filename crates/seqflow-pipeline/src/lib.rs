@@ -44,6 +44,7 @@ mod poll_ends;
 mod poll_guard;
 mod poller;
 mod pool_claim;
+mod prefetch_plan;
 mod printable;
 mod processor;
 mod producer;

@@ -1,24 +1,10 @@
 //! [`Producer`] and [`ClaimGuard`]: writing events in place and publishing them.
 
+use crate::prefetch_plan::PrefetchPlan;
 use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
 use seqflow_ring::{RingBuffer, Slot};
 
-/// How far ahead of its claim a one-at-a-time producer fetches a slot for writing, in
-/// bytes: eight lines, 64 events of 8 bytes or 4 of 128, so that the line has arrived when the
-/// producer gets there (a hand-over from another core takes a few hundred nanoseconds, several
-/// events' time), and near enough that the consumers left it long ago on any ring of more
-/// than a few slots. 512 measured better than 256 and than 4 slots whatever their size
-/// (docs/benchmarks.md, section 24).
-const PREFETCH_BYTES: usize = 512;
-
-/// The prefetch distance in slots for a ring of `capacity` slots `stride` bytes apart: about
-/// [`PREFETCH_BYTES`] ahead, at least one slot, at most half the ring (0, none, for a ring of
-/// one slot).
-fn prefetch_distance(stride: usize, capacity: usize) -> i64 {
-    let slots = (PREFETCH_BYTES / stride.max(1)).max(1);
-    slots.min(capacity / 2) as i64
-}
 use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
@@ -44,9 +30,9 @@ use std::time::Duration;
 pub struct Producer<E: ?Sized, C: Claimer = SingleClaimer<YieldingWait>> {
     claimer: C,
     ring: RingBuffer<E>,
-    /// How many slots past its claim a one-at-a-time publish fetches for writing (see
-    /// [`ClaimGuard::prefetch_ahead`]); 0 for none (a ring too small for it).
-    prefetch_ahead: i64,
+    /// Which slot past its claim a one-at-a-time publish fetches for writing (see
+    /// [`ClaimGuard::prefetch_ahead`]).
+    prefetch: PrefetchPlan,
     /// For [`start_owned`](crate::DisruptorBuilder::start_owned): the disruptor, shut down when
     /// the last producer drops it. Declared after the claimer, so it is dropped after it.
     owner: Option<Arc<dyn Send + Sync>>,
@@ -93,11 +79,10 @@ impl<D: Shutdown> Drop for ShutdownOnDrop<D> {
 
 impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     pub(crate) fn new(claimer: C, ring: RingBuffer<E>) -> Self {
-        let prefetch_ahead = prefetch_distance(ring.stride(), ring.capacity());
         Self {
+            prefetch: PrefetchPlan::for_ring(&ring),
             claimer,
             ring,
-            prefetch_ahead,
             owner: None,
         }
     }
@@ -304,24 +289,17 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
         Self { producer, range }
     }
 
-    /// A producer publishing one event at a time asks for the slot about [`PREFETCH_BYTES`]
-    /// past its claim (see [`RingBuffer::prefetch_for_write`]): by the time it writes there the
-    /// line is on this core, and the event's stores do not wait for the consumer's core to
-    /// hand it over (docs/benchmarks.md, section 24). With several producers another one may
-    /// write that line first and take it over, but this far ahead the line usually still sits
-    /// where the consumers left it, and moving it early saves that hand-over (2p1c-b128-single
-    /// two to three times as fast).
+    /// A producer publishing one event at a time asks for the slot about 512 bytes past its
+    /// claim, once per cache line ([`PrefetchPlan`], [`RingBuffer::prefetch_for_write`]): by
+    /// the time it writes there the line is on this core, and the event's stores do not wait
+    /// for the consumer's core to hand it over (docs/benchmarks.md, section 28). With several
+    /// producers another one may write that line first and take it over, but this far ahead
+    /// the line usually still sits where the consumers left it, and moving it early saves that
+    /// hand-over (2p1c-b128-single two to three times as fast).
     #[inline(always)]
     fn prefetch_ahead(&self) {
-        let ahead = self.producer.prefetch_ahead;
-        if ahead > 0 {
-            let ring = &self.producer.ring;
-            let seq = self.range.end().wrapping_add(ahead);
-            // Once per line (`starts_line`): small events share a line, and with several
-            // producers each asking for it, the line would go back and forth between their cores.
-            if ring.starts_line(seq) {
-                ring.prefetch_for_write(seq);
-            }
+        if let Some(seq) = self.producer.prefetch.slot_to_fetch(self.range.end()) {
+            self.producer.ring.prefetch_for_write(seq);
         }
     }
 
@@ -443,20 +421,6 @@ mod tests {
     use crate::Disruptor;
     use seqflow_sequencer::MultiProducerMode;
 
-    #[test]
-    fn the_prefetch_distance_is_512_bytes_within_half_the_ring() {
-        assert_eq!(prefetch_distance(8, 4096), 64);
-        assert_eq!(prefetch_distance(128, 4096), 4);
-        assert_eq!(prefetch_distance(4096, 4096), 1, "at least the next slot");
-        assert_eq!(prefetch_distance(8, 16), 8, "at most half the ring");
-        assert_eq!(prefetch_distance(8, 1), 0, "a ring of one slot: none");
-        assert_eq!(
-            prefetch_distance(0, 8),
-            4,
-            "zero-sized events count as one byte"
-        );
-    }
-
     /// One-at-a-time publishes land in order on rings where the prefetch distance is cut to
     /// half the ring, or to nothing; single and multi producers prefetch alike.
     #[test]
@@ -467,7 +431,7 @@ mod tests {
                 .unwrap();
             let mut poller = b.poller().unwrap();
             let (d, mut p) = b.start().unwrap();
-            assert_eq!(p.prefetch_ahead, prefetch_distance(8, capacity));
+            assert_eq!(p.prefetch, PrefetchPlan::for_ring(&p.ring));
             let mut seen = Vec::new();
             for v in 0..3 * capacity as u64 {
                 p.publish(|e, _| *e = v).unwrap();
@@ -481,8 +445,8 @@ mod tests {
             .multi_producer(MultiProducerMode::Cas)
             .unwrap();
         let (d, p) = b.start().unwrap();
-        assert_eq!(p.prefetch_ahead, 32, "half the ring");
-        assert_eq!(p.clone().prefetch_ahead, 32);
+        assert_eq!(p.prefetch, PrefetchPlan::for_ring(&p.ring));
+        assert_eq!(p.clone().prefetch, p.prefetch);
         d.shutdown().unwrap();
     }
 }
