@@ -18,9 +18,12 @@
 ///
 /// Only a stage that waits with the ring's wait strategy, when that strategy spins first
 /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first): busy-spin,
-/// yielding, phased back-off), and that follows the producer alone pauses: a stage after other
-/// stages sees them publish once per batch, not per event, and the pause stands in for polls
-/// such a wait would spin anyway, while a stage that sleeps or blocks gives its core up. A
+/// yielding with the default spin tries, phased back-off), and that follows the producer alone
+/// pauses: a stage after other stages sees them publish once per batch, not per event, and a
+/// stage whose wait is made to spin anyway spends its core the same way during the pause
+/// (which comes before the wait's own spin), while a stage that sleeps or blocks gives its
+/// core up. The default `YieldingWait` spins first, so the first stages of a disruptor built
+/// with the defaults pause. A
 /// stage with a wait strategy of its own, pool workers, custom processors, pollers and lossy
 /// subscribers never pause; the shared-memory consumer's `poll_batch` pauses as a stage does
 /// (see [`Pacer`]).
@@ -52,8 +55,8 @@ pub struct Pacing {
 }
 
 impl Pacing {
-    /// The largest batch a pause may follow: after more events than a cache line holds of the
-    /// smallest events (64 one-byte events), the stage was behind, not in step with the
+    /// The largest batch a pause may follow: after 64 events or more (a cache line's worth of
+    /// one-byte events, eight lines of `u64`s) the stage was behind, not in step with the
     /// producer.
     pub const LARGEST_PACED_BATCH: i64 = 63;
 
@@ -106,7 +109,8 @@ impl Pacing {
     }
 
     /// The spin hints a stage gives before its next poll after a batch of `events` events, if
-    /// that poll would find nothing: none after a single event.
+    /// that poll would find nothing: none after a single event, nor after more than
+    /// [`LARGEST_PACED_BATCH`](Self::LARGEST_PACED_BATCH).
     #[inline]
     pub fn spins_after(&self, events: i64) -> u32 {
         if !(2..=Self::LARGEST_PACED_BATCH).contains(&events) {

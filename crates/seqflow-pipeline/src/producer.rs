@@ -249,12 +249,14 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     }
 }
 
-impl<E: ?Sized + Slot, C: Claimer + Clone> Clone for Producer<E, C> {
+impl<E: ?Sized, C: Claimer + Clone> Clone for Producer<E, C> {
     /// Another producer on the same ring (multi-producer sequencers only).
     fn clone(&self) -> Self {
         Self {
+            claimer: self.claimer.clone(),
+            ring: self.ring.clone(),
+            prefetch: self.prefetch,
             owner: self.owner.clone(),
-            ..Self::new(self.claimer.clone(), self.ring.clone())
         }
     }
 }

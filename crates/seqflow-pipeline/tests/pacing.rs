@@ -12,7 +12,7 @@ use scripted_feed::{Call, Scripted};
 use seqflow_pipeline::{
     Disruptor, EventHandler, Pacing, Producer, SingleClaimer, SingleProducerSequencer, StageSpec,
 };
-use seqflow_sequence::BusySpinWait;
+use seqflow_sequence::{BusySpinWait, PhasedBackoffWait, WaitStrategy, YieldingWait};
 use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 
@@ -122,15 +122,29 @@ impl EventHandler<u64> for Batches {
     }
 }
 
-type BusyDisruptor = Disruptor<u64, SingleProducerSequencer<BusySpinWait>>;
-type BusyProducer = Producer<u64, SingleClaimer<BusySpinWait>>;
+type StageDisruptor<W> = Disruptor<u64, SingleProducerSequencer<W>>;
+type StageProducer<W> = Producer<u64, SingleClaimer<W>>;
 
-/// A busy-spinning first stage (the one kind that paces) paced with `pacing`; its batches
-/// arrive on the receiver.
-fn busy_stage(pacing: Pacing) -> (BusyDisruptor, BusyProducer, Receiver<Vec<i64>>) {
+/// A busy-spinning first stage paced with `pacing`; its batches arrive on the receiver.
+fn busy_stage(
+    pacing: Pacing,
+) -> (
+    StageDisruptor<BusySpinWait>,
+    StageProducer<BusySpinWait>,
+    Receiver<Vec<i64>>,
+) {
+    first_stage(BusySpinWait, pacing)
+}
+
+/// A first stage on a ring waiting with `wait`, paced with `pacing`; its batches arrive on the
+/// receiver.
+fn first_stage<W: WaitStrategy>(
+    wait: W,
+    pacing: Pacing,
+) -> (StageDisruptor<W>, StageProducer<W>, Receiver<Vec<i64>>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let mut builder = Disruptor::builder(64, || 0u64)
-        .wait_strategy(BusySpinWait)
+        .wait_strategy(wait)
         .single_producer()
         .unwrap();
     builder
@@ -168,29 +182,44 @@ fn bursts_reach_a_paced_stage_as_one_batch() {
 }
 
 /// Runs published one at a time all arrive with nothing published after them (a pause never
-/// strands an event), in order, none twice.
+/// strands an event), in order, none twice: behind a busy-spinning stage, and behind yielding
+/// and phased back-off stages, which pace too.
 #[test]
 fn one_at_a_time_runs_all_arrive() {
     let _turn = ONE_SPINNING_STAGE.lock();
     for pacing in [Pacing::DEFAULT, LONGEST] {
-        let (disruptor, mut producer, batches) = busy_stage(pacing);
-        let (mut published, mut handled) = (0i64, 0i64);
-        for run in (1..=17).chain([63, 64, 200]) {
-            for _ in 0..run {
-                producer.publish(|e, s| *e = s as u64).unwrap();
-            }
-            published += run;
-            while handled < published {
-                let batch = batches.recv_timeout(ARRIVES_WITHIN).unwrap_or_else(|_| {
-                    panic!("{pacing:?}: events {handled}..{published} never arrived")
-                });
-                assert_eq!(batch.first(), Some(&handled), "in order, none lost");
-                handled += batch.len() as i64;
-            }
-            assert_eq!(handled, published, "none twice");
-        }
-        disruptor.shutdown().unwrap();
+        runs_arrive(busy_stage(pacing), pacing);
+        runs_arrive(first_stage(YieldingWait::default(), pacing), pacing);
+        let phased = PhasedBackoffWait::with_sleep(
+            std::time::Duration::from_micros(50),
+            std::time::Duration::from_micros(50),
+        );
+        runs_arrive(first_stage(phased, pacing), pacing);
     }
+}
+
+/// Publish runs of one-at-a-time events into `stage`, waiting for each run to arrive whole.
+fn runs_arrive<W: WaitStrategy>(
+    stage: (StageDisruptor<W>, StageProducer<W>, Receiver<Vec<i64>>),
+    pacing: Pacing,
+) {
+    let (disruptor, mut producer, batches) = stage;
+    let (mut published, mut handled) = (0i64, 0i64);
+    for run in (1..=17).chain([63, 64, 200]) {
+        for _ in 0..run {
+            producer.publish(|e, s| *e = s as u64).unwrap();
+        }
+        published += run;
+        while handled < published {
+            let batch = batches.recv_timeout(ARRIVES_WITHIN).unwrap_or_else(|_| {
+                panic!("{pacing:?}: events {handled}..{published} never arrived")
+            });
+            assert_eq!(batch.first(), Some(&handled), "in order, none lost");
+            handled += batch.len() as i64;
+        }
+        assert_eq!(handled, published, "none twice");
+    }
+    disruptor.shutdown().unwrap();
 }
 
 /// The longest pause ends with a shutdown that has an event to drain: the stage looks at the

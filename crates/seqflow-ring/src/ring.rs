@@ -264,8 +264,10 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     }
 
     /// Whether `seq`'s slot starts within the first `stride` bytes of its cache line (64 bytes):
-    /// of consecutive slots smaller than a line, exactly one per line does; every slot of a
-    /// line or more does. Something done once per line (a prefetch) asks this first.
+    /// of consecutive slots smaller than a line, one per line does (none in the ring's first
+    /// line if the ring starts past that line's first `stride` bytes); every slot of a line or
+    /// more does; a zero-sized slot never does. Something done once per line (a prefetch) asks
+    /// this first.
     ///
     /// ```
     /// let ring = seqflow_ring::RingBuffer::new(64, || 0u64).unwrap();

@@ -264,8 +264,9 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
             })
     }
 
-    /// As in one process: only a busy-spinning consumer that follows the producer alone, when
-    /// nothing is there.
+    /// As in one process: only a consumer whose ring strategy spins first
+    /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
+    /// follows the producer alone, when nothing is there.
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.barrier.producer().wait_strategy().spins_first()

@@ -67,19 +67,20 @@ pub trait WaitStrategy: Send + Sync + 'static {
     /// Call it after advancing a sequence or raising an alert.
     fn signal_all(&self);
 
-    /// Whether a waiter spins on its core first, polling between spin hints, before it gives
-    /// the core up (if it ever does): busy-spin, yielding with spin tries, phased back-off with
-    /// a spin phase. A stage that waits this way may pause for a few spin hints after a small
-    /// batch (the pipeline's `Pacing`): the pause stands in for polls its wait would spin
-    /// anyway, and each poll it saves would have read the line the producer writes next. A
-    /// strategy made to give its core up (sleeping, blocking) does not pause. `false` unless a
-    /// strategy says otherwise.
+    /// Whether the strategy is meant to keep polling its core for a while before it gives the
+    /// core up, if ever: busy-spin, `YieldingWait` with at least 64 spin tries (the default
+    /// has 100), phased back-off with a spin phase. A stage that waits this way may pause for a
+    /// few spin hints after a small batch (the pipeline's `Pacing`, at most 64 hints by
+    /// default, before the wait spins its own): spinning is what its wait does anyway, and the
+    /// pause spins without reading the producer's lines. Strategies made to give the core up
+    /// soon (sleeping, blocking, a yielding wait with few spin tries) do not pause, though they
+    /// may spin briefly. `false` unless a strategy says otherwise.
     ///
     /// ```
     /// use seqflow_sequence::{BlockingWait, BusySpinWait, WaitStrategy, YieldingWait};
     /// assert!(BusySpinWait.spins_first());
     /// assert!(YieldingWait::default().spins_first());
-    /// assert!(!YieldingWait::new(0).spins_first(), "yields at once");
+    /// assert!(!YieldingWait::new(1).spins_first(), "yields almost at once");
     /// assert!(!BlockingWait::default().spins_first());
     /// ```
     #[inline]

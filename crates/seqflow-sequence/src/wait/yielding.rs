@@ -88,9 +88,10 @@ impl WaitStrategy for YieldingWait {
     #[inline]
     fn signal_all(&self) {}
 
-    /// Unless it yields at once (`spin_tries` 0).
+    /// With at least 64 spin tries: as many as a stage's default pause; a wait with fewer is
+    /// meant to give the core up soon.
     #[inline]
     fn spins_first(&self) -> bool {
-        self.spin_tries > 0
+        self.spin_tries >= 64
     }
 }
