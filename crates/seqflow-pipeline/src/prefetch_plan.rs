@@ -1,7 +1,7 @@
 //! [`PrefetchPlan`]: which slot a producer publishing one event at a time fetches for writing
 //! ahead of its claim, and how often.
 
-use seqflow_ring::{RingBuffer, Slot};
+use seqflow_ring::{RingBuffer, Slot, CACHE_LINE as LINE};
 
 /// How far ahead of its claim a one-at-a-time producer fetches a slot for writing, in bytes:
 /// eight lines, 64 events of 8 bytes or 4 of 128, so that the line has arrived when the
@@ -10,9 +10,6 @@ use seqflow_ring::{RingBuffer, Slot};
 /// a few slots. 512 measured better than 256 and than 4 slots whatever their size
 /// (docs/benchmarks.md, section 28).
 const PREFETCH_BYTES: usize = 512;
-
-/// The cache line size the plan counts in (as [`RingBuffer::starts_line`] does).
-const LINE: usize = 64;
 
 /// Where a producer of one ring fetches ahead: `ahead` slots past its claim, and only for the
 /// sequences `s` with `s & mask == phase`, the slots that start a cache line

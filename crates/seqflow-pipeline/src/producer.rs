@@ -4,7 +4,6 @@ use crate::prefetch_plan::PrefetchPlan;
 use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
 use seqflow_ring::{RingBuffer, Slot};
-
 use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;

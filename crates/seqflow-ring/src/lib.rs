@@ -30,3 +30,7 @@ pub use factory::EventFactory;
 pub use ring::RingBuffer;
 pub use slot::{Slot, SlotCopy};
 pub use slot_run::SlotRun;
+
+/// The cache line size the ring's line-aware helpers ([`RingBuffer::starts_line`],
+/// [`RingBuffer::partial_line`]) and their callers count in: 64 bytes.
+pub const CACHE_LINE: usize = 64;

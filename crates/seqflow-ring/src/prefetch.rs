@@ -13,12 +13,10 @@
 pub(crate) fn prefetch_for_write(addr: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     if x86::has_prefetchw() {
-        // SAFETY: PREFETCHW reads and writes nothing the program can observe: it only moves a
-        // cache line, and it never faults (a prefetch of an address that is not mapped is
-        // dropped), so any address is fine. It changes no register, no flags and no stack, and
-        // writes no memory, as the options declare (`readonly`: at most a read, for the
-        // compiler's ordering). It runs only on a CPU that
-        // reports it (`has_prefetchw`), so it cannot be an undefined opcode here.
+        // SAFETY: PREFETCHW only moves a cache line: it never faults, whatever the address,
+        // and changes no register, flag, stack or memory the program sees (the options say
+        // so; `readonly` only orders it as a read). It runs only where CPUID reports it
+        // (`has_prefetchw`), so it is never an undefined opcode.
         unsafe {
             core::arch::asm!(
                 "prefetchw byte ptr [{addr}]",

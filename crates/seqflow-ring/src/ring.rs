@@ -1,13 +1,11 @@
 //! [`RingBuffer`]: the slots, and the contract for touching them.
 
+use crate::CACHE_LINE as LINE;
 use crate::{Capacity, CapacityError, DynByteSlot, EventFactory, Slot, SlotCopy, SlotRun};
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
-
-/// The cache line size the ring's line-aware helpers count in.
-const LINE: usize = 64;
 
 /// A preallocated ring of `capacity` events.
 ///
