@@ -1,7 +1,7 @@
 //! [`PrefetchPlan`]: which slot a producer publishing one event at a time fetches for writing
 //! ahead of its claim, and how often.
 
-use seqflow_ring::{RingBuffer, Slot, CACHE_LINE as LINE};
+use seqflow_ring::{RingBuffer, Slot, WritePrefetch, CACHE_LINE as LINE};
 
 /// How far ahead of its claim a one-at-a-time producer fetches a slot for writing, in bytes:
 /// eight lines, 64 events of 8 bytes or 4 of 128, so that the line has arrived when the
@@ -11,65 +11,93 @@ use seqflow_ring::{RingBuffer, Slot, CACHE_LINE as LINE};
 /// (docs/benchmarks.md, section 28).
 const PREFETCH_BYTES: usize = 512;
 
-/// Where a producer of one ring fetches ahead: `ahead` slots past its claim, and only for the
-/// sequences `s` with `s & mask == phase`, the slots that start a cache line
-/// ([`RingBuffer::starts_line`]), so that small events sharing a line ask for it once (with
-/// several producers each asking, the line would go back and forth between their cores).
-/// Worked out once per producer, so a publish pays an add, a mask and a compare.
+/// Where a producer of one ring fetches ahead: `ahead` slots past its claim, and only after
+/// the claims whose end `e` has `e & mask == phase`: those whose slot `ahead` further starts a
+/// cache line ([`RingBuffer::starts_line`]), so that small events sharing a line ask for it
+/// once (with several producers each asking, the line would go back and forth between their
+/// cores). Worked out once per producer, CPU support included, so a publish pays a mask, a
+/// compare and, when it asks, an add; the mask is a constant for events sized at compile time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PrefetchPlan {
     ahead: i64,
+    /// [`line_mask`] of the ring's stride.
     mask: i64,
+    /// -1 (no `e & mask` is negative) where the plan never asks.
     phase: i64,
+    /// The CPU's write prefetch (`None`: the plan never asks).
+    hint: Option<WritePrefetch>,
 }
 
 impl PrefetchPlan {
-    /// No prefetch: `phase` -1 matches no `s & mask` (never negative).
+    /// No prefetch.
     const NONE: PrefetchPlan = PrefetchPlan {
         ahead: 0,
         mask: 0,
         phase: -1,
+        hint: None,
     };
 
-    /// The plan for a producer writing into `ring`.
+    /// The plan for a producer writing into `ring` on this CPU: none where it has no write
+    /// prefetch.
     pub fn for_ring<E: ?Sized + Slot>(ring: &RingBuffer<E>) -> Self {
+        match WritePrefetch::detect() {
+            Some(hint) => Self::layout(ring, Some(hint)),
+            None => Self::NONE,
+        }
+    }
+
+    /// Where and how often the plan for `ring` asks, with `hint` to ask (`None`: only worked
+    /// out, never asked).
+    fn layout<E: ?Sized + Slot>(ring: &RingBuffer<E>, hint: Option<WritePrefetch>) -> Self {
+        debug_assert!(E::STRIDE.is_none_or(|stride| stride == ring.stride()));
         let ahead = prefetch_distance(ring.stride(), ring.capacity());
-        if ahead == 0 {
+        let mask = line_mask(ring.stride());
+        // A ring of fewer slots than a line holds does not repeat its slots' places in their
+        // lines every `mask + 1` sequences; so small a ring needs no prefetch anyway.
+        if ahead == 0 || ring.capacity() <= mask as usize {
             return Self::NONE;
         }
-        // Slots that divide a line repeat their place in it every `per_line` sequences (the
-        // capacity is a multiple of `per_line` here); any other size asks every time.
-        let stride = ring.stride();
-        let per_line = if stride > 0 && stride.is_power_of_two() && stride < LINE {
-            LINE / stride
-        } else {
-            1
-        };
-        if per_line == 1 || ring.capacity() < per_line {
-            return PrefetchPlan {
+        // The capacity is a multiple of `mask + 1`, so one end in `mask + 1` consecutive ones
+        // is followed by a line's first slot (one whatever the ring's alignment, as a slot
+        // size dividing the line starts one slot in each line).
+        match (0..=mask).find(|&end| ring.starts_line(end + ahead)) {
+            Some(phase) => PrefetchPlan {
                 ahead,
-                mask: 0,
-                phase: 0,
-            };
-        }
-        let mask = per_line as i64 - 1;
-        match (0..per_line as i64).find(|&s| ring.starts_line(s)) {
-            Some(phase) => PrefetchPlan { ahead, mask, phase },
-            // Unreachable for a stride dividing a line; asking every time is still right.
-            None => PrefetchPlan {
-                ahead,
-                mask: 0,
-                phase: 0,
+                mask,
+                phase,
+                hint,
             },
+            None => Self::NONE,
         }
     }
 
     /// The sequence whose slot a producer that has just claimed up to `end` should fetch for
-    /// writing, if any.
+    /// writing, if any, and the CPU's prefetch to fetch it with.
     #[inline(always)]
-    pub fn slot_to_fetch(&self, end: i64) -> Option<i64> {
-        let seq = end.wrapping_add(self.ahead);
-        (seq & self.mask == self.phase).then_some(seq)
+    pub fn slot_to_fetch<E: ?Sized + Slot>(&self, end: i64) -> Option<(i64, WritePrefetch)> {
+        let seq = self.seq_to_fetch::<E>(end)?;
+        Some((seq, self.hint?))
+    }
+
+    /// The sequence whose slot to fetch after a claim ending at `end`, if any.
+    #[inline(always)]
+    fn seq_to_fetch<E: ?Sized + Slot>(&self, end: i64) -> Option<i64> {
+        let mask = match E::STRIDE {
+            Some(stride) => line_mask(stride),
+            None => self.mask,
+        };
+        (end & mask == self.phase).then(|| end.wrapping_add(self.ahead))
+    }
+}
+
+/// One less than the number of slots `stride` bytes long in a cache line, for strides that
+/// divide a line; 0 (every slot counts) for any other.
+#[inline(always)]
+const fn line_mask(stride: usize) -> i64 {
+    if stride > 0 && stride.is_power_of_two() && stride < LINE {
+        (LINE / stride) as i64 - 1
+    } else {
+        0
     }
 }
 
@@ -100,13 +128,23 @@ mod tests {
         );
     }
 
+    /// The plan's arithmetic, whether or not this CPU has the prefetch.
+    fn layout_of<E: ?Sized + Slot>(ring: &RingBuffer<E>) -> PrefetchPlan {
+        PrefetchPlan::layout(ring, None)
+    }
+
+    /// The sequence the plan asks for after a claim ending at `end`.
+    fn asked<E: ?Sized + Slot>(plan: &PrefetchPlan, end: i64) -> Option<i64> {
+        plan.seq_to_fetch::<E>(end)
+    }
+
     /// The plan asks exactly for the sequences whose slot `starts_line` says starts a line.
     fn asks_once_per_line<E: ?Sized + Slot>(ring: &RingBuffer<E>) {
-        let plan = PrefetchPlan::for_ring(ring);
+        let plan = layout_of(ring);
         for end in 0..3 * ring.capacity() as i64 {
             let seq = end + plan.ahead;
             let want = ring.starts_line(seq).then_some(seq);
-            assert_eq!(plan.slot_to_fetch(end), want, "{plan:?}, end {end}");
+            assert_eq!(asked::<E>(&plan, end), want, "{plan:?}, end {end}");
         }
     }
 
@@ -116,38 +154,55 @@ mod tests {
         asks_once_per_line(&RingBuffer::new(64, || 0u8).unwrap());
         asks_once_per_line(&RingBuffer::new(64, || [0u8; 32]).unwrap());
         asks_once_per_line(&RingBuffer::new(16, || [0u64; 16]).unwrap());
-        // A ring smaller than a line's worth of slots asks every time.
-        let tiny = RingBuffer::new(4, || 0u64).unwrap();
-        assert_eq!(
-            PrefetchPlan::for_ring(&tiny),
-            PrefetchPlan {
-                ahead: 2,
-                mask: 0,
-                phase: 0
-            }
-        );
-        // A ring of one slot never asks.
-        let one = RingBuffer::new(1, || 0u64).unwrap();
-        assert_eq!(PrefetchPlan::for_ring(&one).slot_to_fetch(0), None);
-        assert_eq!(PrefetchPlan::for_ring(&one).slot_to_fetch(-1), None);
+        asks_once_per_line(&RingBuffer::<DynByteSlot>::with_byte_slots(64, 8).unwrap());
+        // Rings smaller than a line's worth of slots, and rings of one slot, never ask.
+        for ring in [
+            RingBuffer::new(4, || 0u64).unwrap(),
+            RingBuffer::new(1, || 0u64).unwrap(),
+        ] {
+            let plan = layout_of(&ring);
+            assert_eq!(plan, PrefetchPlan::NONE);
+            assert_eq!(PrefetchPlan::for_ring(&ring), PrefetchPlan::NONE);
+            assert!((-1..64).all(|end| asked::<u64>(&plan, end).is_none()));
+        }
+        let wide = layout_of(&RingBuffer::new(1, || [0u64; 16]).unwrap());
+        assert_eq!(wide, PrefetchPlan::NONE);
+        assert!((-1..64).all(|end| asked::<[u64; 16]>(&wide, end).is_none()));
     }
 
     #[test]
     fn odd_and_runtime_sizes_ask_every_time() {
         let odd = RingBuffer::new(64, || [0u8; 24]).unwrap();
-        let plan = PrefetchPlan::for_ring(&odd);
-        assert!((0..64).all(|end| plan.slot_to_fetch(end).is_some()));
+        let plan = layout_of(&odd);
+        assert!((0..64).all(|end| asked::<[u8; 24]>(&plan, end).is_some()));
         let bytes = RingBuffer::<DynByteSlot>::with_byte_slots(64, 40).unwrap();
-        let plan = PrefetchPlan::for_ring(&bytes);
-        assert!((0..64).all(|end| plan.slot_to_fetch(end).is_some()));
+        let plan = layout_of(&bytes);
+        assert!((0..64).all(|end| asked::<DynByteSlot>(&plan, end).is_some()));
+    }
+
+    #[test]
+    fn a_cpu_without_the_prefetch_never_asks() {
+        let ring = RingBuffer::new(64, || 0u64).unwrap();
+        let plan = PrefetchPlan::for_ring(&ring);
+        match WritePrefetch::detect() {
+            Some(hint) => {
+                assert_eq!(plan, PrefetchPlan::layout(&ring, Some(hint)));
+                let asked = (0..64).filter_map(|end| plan.slot_to_fetch::<u64>(end));
+                assert_eq!(asked.count(), 8, "once per line");
+            }
+            None => {
+                assert_eq!(plan, PrefetchPlan::NONE);
+                assert!((0..64).all(|end| plan.slot_to_fetch::<u64>(end).is_none()));
+            }
+        }
     }
 
     #[test]
     fn sequences_near_the_top_wrap_without_overflow() {
-        let plan = PrefetchPlan::for_ring(&RingBuffer::new(64, || 0u64).unwrap());
+        let plan = layout_of(&RingBuffer::new(64, || 0u64).unwrap());
         for end in [i64::MAX - 40, i64::MAX - 1, i64::MAX] {
             // Whatever it answers, it answers (no overflow panic in debug builds).
-            let _ = plan.slot_to_fetch(end);
+            let _ = asked::<u64>(&plan, end);
         }
     }
 }

@@ -291,7 +291,7 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     }
 
     /// A producer publishing one event at a time asks for the slot about 512 bytes past its
-    /// claim, once per cache line ([`PrefetchPlan`], [`RingBuffer::prefetch_for_write`]): by
+    /// claim, once per cache line ([`PrefetchPlan`], [`seqflow_ring::WritePrefetch`]): by
     /// the time it writes there the line is on this core, and the event's stores do not wait
     /// for the consumer's core to hand it over (docs/benchmarks.md, section 28). With several
     /// producers another one may write that line first and take it over, but this far ahead
@@ -299,8 +299,8 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     /// hand-over (2p1c-b128-single two to three times as fast).
     #[inline(always)]
     fn prefetch_ahead(&self) {
-        if let Some(seq) = self.producer.prefetch.slot_to_fetch(self.range.end()) {
-            self.producer.ring.prefetch_for_write(seq);
+        if let Some((seq, hint)) = self.producer.prefetch.slot_to_fetch::<E>(self.range.end()) {
+            hint.fetch(self.producer.ring.slot_ptr(seq).cast::<u8>().cast_const());
         }
     }
 

@@ -27,6 +27,7 @@ mod slot_run;
 pub use capacity::{Capacity, CapacityError};
 pub use dyn_byte_slot::{DynByteCopy, DynByteSlot, TooLong, MAX_DYN_PAYLOAD};
 pub use factory::EventFactory;
+pub use prefetch::WritePrefetch;
 pub use ring::RingBuffer;
 pub use slot::{Slot, SlotCopy};
 pub use slot_run::SlotRun;

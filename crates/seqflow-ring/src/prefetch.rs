@@ -1,22 +1,48 @@
-//! [`prefetch_for_write`]: ask the CPU to take a cache line for writing before the write.
+//! [`WritePrefetch`]: ask the CPU to take a cache line for writing before the write.
 
-/// Ask the CPU to bring the cache line that holds `addr` into this core's cache ready for a
-/// write (every other core's copy invalidated), ahead of the write itself. A producer that
-/// asks for the slot it will write a few events later finds the line there when it writes,
-/// instead of stalling on the consumer's core handing it over; the stores of the event before
-/// it no longer wait behind that hand-over.
+/// Proof that this CPU can fetch a cache line for writing ahead of the write: only
+/// [`WritePrefetch::detect`] makes one, and only where the instruction exists. A caller that
+/// prefetches often checks once, keeps the proof, and then pays nothing per prefetch for the
+/// check.
 ///
-/// Only a hint: it changes no value any thread reads, and it may be dropped. It does nothing
-/// on x86-64 CPUs that do not report `PREFETCHW`, on targets other than x86-64 and AArch64,
-/// and under Miri.
-#[inline(always)]
-pub(crate) fn prefetch_for_write(addr: *const u8) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    if x86::has_prefetchw() {
-        // SAFETY: PREFETCHW only moves a cache line: it never faults, whatever the address,
-        // and changes no register, flag, stack or memory the program sees (the options say
-        // so; `readonly` only orders it as a read). It runs only where CPUID reports it
-        // (`has_prefetchw`), so it is never an undefined opcode.
+/// ```
+/// use seqflow_ring::WritePrefetch;
+/// let slots = [0u64; 64];
+/// if let Some(hint) = WritePrefetch::detect() {
+///     hint.fetch(slots[32..].as_ptr().cast()); // the line this thread writes next
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WritePrefetch(());
+
+impl WritePrefetch {
+    /// The proof, if this CPU has the instruction: `PREFETCHW` on x86-64 CPUs whose CPUID
+    /// reports it (asked once per process), `PRFM PSTL1KEEP` on every AArch64 CPU; `None` on
+    /// other targets and under Miri.
+    #[inline]
+    pub fn detect() -> Option<Self> {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        let present = x86::has_prefetchw();
+        #[cfg(all(target_arch = "aarch64", not(miri)))]
+        let present = true;
+        #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
+        let present = false;
+        present.then_some(WritePrefetch(()))
+    }
+
+    /// Ask the CPU to bring the cache line that holds `addr` into this core's cache ready for a
+    /// write (every other core's copy invalidated), ahead of the write itself. A producer that
+    /// asks for the slot it will write a few events later finds the line there when it writes,
+    /// instead of stalling on the consumer's core handing it over; the stores of the event
+    /// before it no longer wait behind that hand-over.
+    ///
+    /// Only a hint: it changes no value any thread reads, never faults, and may be dropped.
+    #[inline(always)]
+    pub fn fetch(self, addr: *const u8) {
+        #[cfg(all(target_arch = "x86_64", not(miri)))]
+        // SAFETY: PREFETCHW only moves a cache line and never faults, whatever the address; it
+        // changes no register, flag, stack or memory the program sees (as the options say).
+        // `self` exists only where CPUID reported the instruction (`detect`): never undefined.
         unsafe {
             core::arch::asm!(
                 "prefetchw byte ptr [{addr}]",
@@ -24,20 +50,20 @@ pub(crate) fn prefetch_for_write(addr: *const u8) {
                 options(readonly, nostack, preserves_flags)
             );
         }
+        #[cfg(all(target_arch = "aarch64", not(miri)))]
+        // SAFETY: PRFM is a hint every AArch64 CPU decodes; it reads and writes nothing the
+        // program can observe and never faults, whatever the address. It changes no register,
+        // no flags and no stack, and writes no memory, as the options declare.
+        unsafe {
+            core::arch::asm!(
+                "prfm pstl1keep, [{addr}]",
+                addr = in(reg) addr,
+                options(readonly, nostack, preserves_flags)
+            );
+        }
+        #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
+        let _ = addr;
     }
-    #[cfg(all(target_arch = "aarch64", not(miri)))]
-    // SAFETY: PRFM is a hint every AArch64 CPU decodes; it reads and writes nothing the program
-    // can observe and never faults, whatever the address. It changes no register, no flags and
-    // no stack, and writes no memory, as the options declare.
-    unsafe {
-        core::arch::asm!(
-            "prfm pstl1keep, [{addr}]",
-            addr = in(reg) addr,
-            options(readonly, nostack, preserves_flags)
-        );
-    }
-    #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
-    let _ = addr;
 }
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
@@ -83,14 +109,26 @@ mod tests {
 
     #[test]
     fn a_prefetch_changes_nothing_and_takes_any_address() {
+        let Some(hint) = WritePrefetch::detect() else {
+            return;
+        };
         let mut line = [7u8; 64];
-        prefetch_for_write(line.as_ptr());
+        hint.fetch(line.as_ptr());
         line[0] = 8;
-        prefetch_for_write(line.as_ptr());
+        hint.fetch(line.as_ptr());
         assert_eq!(line[0], 8);
         assert_eq!(line[1], 7);
         // A hint never faults, even on an address nothing maps.
-        prefetch_for_write(std::ptr::null());
-        prefetch_for_write(usize::MAX as *const u8);
+        hint.fetch(std::ptr::null());
+        hint.fetch(usize::MAX as *const u8);
+    }
+
+    #[test]
+    fn the_answer_does_not_change() {
+        assert_eq!(WritePrefetch::detect(), WritePrefetch::detect());
+        #[cfg(all(target_arch = "aarch64", not(miri)))]
+        assert!(WritePrefetch::detect().is_some());
+        #[cfg(miri)]
+        assert!(WritePrefetch::detect().is_none());
     }
 }

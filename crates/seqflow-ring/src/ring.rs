@@ -366,7 +366,9 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     /// found as for any other), and does nothing where the CPU has no such prefetch.
     ///
     /// Ask for slots well past any claim in flight: a line taken from a producer still
-    /// writing it has to go back.
+    /// writing it has to go back. This asks the CPU's support each time (a load and a
+    /// branch); a producer that prefetches on every publish keeps a [`WritePrefetch`](crate::WritePrefetch)
+    /// and hands [`slot_ptr`](Self::slot_ptr) to it instead.
     ///
     /// ```
     /// let ring = seqflow_ring::RingBuffer::new(8, || 0u64).unwrap();
@@ -374,7 +376,9 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     /// ```
     #[inline(always)]
     pub fn prefetch_for_write(&self, seq: i64) {
-        crate::prefetch::prefetch_for_write(self.slot_ptr(seq).cast::<u8>().cast_const());
+        if let Some(hint) = crate::WritePrefetch::detect() {
+            hint.fetch(self.slot_ptr(seq).cast::<u8>().cast_const());
+        }
     }
 
     /// The owner that keeps the slots alive.

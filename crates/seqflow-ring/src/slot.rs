@@ -18,6 +18,11 @@ pub unsafe trait Slot {
     /// The alignment every slot's address must have.
     const ALIGN: usize;
 
+    /// The stride of every ring of this type where the compiler knows it (`size_of` for sized
+    /// types), so that code working per slot can fold it; `None` where each ring chooses its
+    /// own when it is made.
+    const STRIDE: Option<usize> = None;
+
     /// Whether slots `stride` bytes apart hold a `Self` (for sized types: exactly its size).
     fn fits(stride: usize) -> bool;
 
@@ -34,6 +39,7 @@ pub unsafe trait Slot {
 // is `T`'s alignment, so an aligned base gives aligned elements.
 unsafe impl<T> Slot for T {
     const ALIGN: usize = std::mem::align_of::<T>();
+    const STRIDE: Option<usize> = Some(std::mem::size_of::<T>());
 
     #[inline]
     fn fits(stride: usize) -> bool {
