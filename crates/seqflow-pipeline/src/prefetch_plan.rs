@@ -49,17 +49,30 @@ impl PrefetchPlan {
     /// Where and how often the plan for `ring` asks, with `hint` to ask (`None`: only worked
     /// out, never asked).
     fn layout<E: ?Sized + Slot>(ring: &RingBuffer<E>, hint: Option<WritePrefetch>) -> Self {
-        debug_assert!(E::STRIDE.is_none_or(|stride| stride == ring.stride()));
         let ahead = prefetch_distance(ring.stride(), ring.capacity());
         let mask = line_mask(ring.stride());
         // A ring of fewer slots than a line holds does not repeat its slots' places in their
-        // lines every `mask + 1` sequences; so small a ring needs no prefetch anyway.
-        if ahead == 0 || ring.capacity() <= mask as usize {
+        // lines every `mask + 1` sequences; so small a ring needs no prefetch anyway. A slot
+        // type whose `STRIDE` is not the ring's (a broken `Slot` impl) would be asked with
+        // another mask: no prefetch either.
+        if ahead == 0
+            || ring.capacity() <= mask as usize
+            || E::STRIDE.is_some_and(|stride| stride != ring.stride())
+        {
             return Self::NONE;
         }
-        // The capacity is a multiple of `mask + 1`, so one end in `mask + 1` consecutive ones
-        // is followed by a line's first slot (one whatever the ring's alignment, as a slot
-        // size dividing the line starts one slot in each line).
+        // Every slot of a size that does not divide a line counts. Otherwise the capacity is a
+        // multiple of `mask + 1`, so one end in `mask + 1` consecutive ones is followed by a
+        // line's first slot (one whatever the ring's alignment, as a slot size dividing the
+        // line starts one slot in each line).
+        if mask == 0 {
+            return PrefetchPlan {
+                ahead,
+                mask,
+                phase: 0,
+                hint,
+            };
+        }
         match (0..=mask).find(|&end| ring.starts_line(end + ahead)) {
             Some(phase) => PrefetchPlan {
                 ahead,
