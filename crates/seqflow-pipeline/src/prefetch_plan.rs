@@ -88,18 +88,26 @@ impl PrefetchPlan {
     /// writing, if any, and the CPU's prefetch to fetch it with.
     #[inline(always)]
     pub fn slot_to_fetch<E: ?Sized + Slot>(&self, end: i64) -> Option<(i64, WritePrefetch)> {
-        let seq = self.seq_to_fetch::<E>(end)?;
-        Some((seq, self.hint?))
+        let asks = match E::STRIDE {
+            // Every slot starts a line, and a plan with a hint then has phase 0: the hint's
+            // test alone decides (one compare less per event).
+            Some(stride) if line_mask(stride) == 0 => true,
+            _ => self.asks_after::<E>(end),
+        };
+        if !asks {
+            return None;
+        }
+        Some((end.wrapping_add(self.ahead), self.hint?))
     }
 
-    /// The sequence whose slot to fetch after a claim ending at `end`, if any.
+    /// Whether the plan asks after a claim ending at `end` (hint or not).
     #[inline(always)]
-    fn seq_to_fetch<E: ?Sized + Slot>(&self, end: i64) -> Option<i64> {
+    fn asks_after<E: ?Sized + Slot>(&self, end: i64) -> bool {
         let mask = match E::STRIDE {
             Some(stride) => line_mask(stride),
             None => self.mask,
         };
-        (end & mask == self.phase).then(|| end.wrapping_add(self.ahead))
+        end & mask == self.phase
     }
 }
 
@@ -148,7 +156,8 @@ mod tests {
 
     /// The sequence the plan asks for after a claim ending at `end`.
     fn asked<E: ?Sized + Slot>(plan: &PrefetchPlan, end: i64) -> Option<i64> {
-        plan.seq_to_fetch::<E>(end)
+        plan.asks_after::<E>(end)
+            .then(|| end.wrapping_add(plan.ahead))
     }
 
     /// The plan asks exactly for the sequences whose slot `starts_line` says starts a line.
@@ -200,6 +209,10 @@ mod tests {
         match WritePrefetch::detect() {
             Some(hint) => {
                 assert_eq!(plan, PrefetchPlan::layout(&ring, Some(hint)));
+                for end in 0..64 {
+                    let seq = plan.slot_to_fetch::<u64>(end).map(|(seq, _)| seq);
+                    assert_eq!(seq, asked::<u64>(&plan, end));
+                }
                 let asked = (0..64).filter_map(|end| plan.slot_to_fetch::<u64>(end));
                 assert_eq!(asked.count(), 8, "once per line");
             }
@@ -208,6 +221,19 @@ mod tests {
                 assert!((0..64).all(|end| plan.slot_to_fetch::<u64>(end).is_none()));
             }
         }
+        // Slots of a line or more: every claim asks where the CPU can, none where it cannot,
+        // and a ring of one slot never does.
+        let wide = RingBuffer::new(8, || [0u64; 16]).unwrap();
+        let plan = PrefetchPlan::for_ring(&wide);
+        let asking = (0..64).filter(|&end| plan.slot_to_fetch::<[u64; 16]>(end).is_some());
+        let expected = if WritePrefetch::detect().is_some() {
+            64
+        } else {
+            0
+        };
+        assert_eq!(asking.count(), expected);
+        let one = PrefetchPlan::for_ring(&RingBuffer::new(1, || [0u64; 16]).unwrap());
+        assert!((0..64).all(|end| one.slot_to_fetch::<[u64; 16]>(end).is_none()));
     }
 
     #[test]
