@@ -12,17 +12,17 @@ use seqflow_ring::{RingBuffer, Slot, WritePrefetch, CACHE_LINE as LINE};
 const PREFETCH_BYTES: usize = 512;
 
 /// Where a producer of one ring fetches ahead: `ahead` slots past its claim, and only after
-/// the claims whose end `e` has `e & mask == phase`: those whose slot `ahead` further starts a
-/// cache line ([`RingBuffer::starts_line`]), so that small events sharing a line ask for it
-/// once (with several producers each asking, the line would go back and forth between their
-/// cores). Worked out once per producer, CPU support included, so a publish pays a mask, a
+/// the claims whose end `e` has `e & mask == phase`. For slots whose size divides a line those
+/// are the claims whose slot `ahead` further starts a cache line ([`RingBuffer::starts_line`]),
+/// so that small events sharing a line ask for it once (with several producers each asking, the
+/// line would go back and forth between their cores); for any other size, every claim. Worked out once per producer, CPU support included, so a publish pays a mask, a
 /// compare and, when it asks, an add; the mask is a constant for events sized at compile time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PrefetchPlan {
     ahead: i64,
     /// [`line_mask`] of the ring's stride.
     mask: i64,
-    /// -1 (no `e & mask` is negative) where the plan never asks.
+    /// -1 (no `e & mask` is negative) in a plan that never asks; 0 where `mask` is 0.
     phase: i64,
     /// The CPU's write prefetch (`None`: the plan never asks).
     hint: Option<WritePrefetch>,
@@ -55,7 +55,9 @@ impl PrefetchPlan {
         // lines every `mask + 1` sequences; so small a ring needs no prefetch anyway. A slot
         // type whose `STRIDE` is not the ring's (a broken `Slot` impl) would be asked with
         // another mask: no prefetch either.
+        // Zero-sized events have no line to fetch.
         if ahead == 0
+            || ring.stride() == 0
             || ring.capacity() <= mask as usize
             || E::STRIDE.is_some_and(|stride| stride != ring.stride())
         {
@@ -190,6 +192,16 @@ mod tests {
         let wide = layout_of(&RingBuffer::new(1, || [0u64; 16]).unwrap());
         assert_eq!(wide, PrefetchPlan::NONE);
         assert!((-1..64).all(|end| asked::<[u64; 16]>(&wide, end).is_none()));
+    }
+
+    #[test]
+    fn zero_sized_events_never_ask() {
+        let ring = RingBuffer::new(64, || ()).unwrap();
+        assert_eq!(layout_of(&ring), PrefetchPlan::NONE);
+        assert_eq!(PrefetchPlan::for_ring(&ring), PrefetchPlan::NONE);
+        assert!((0..64).all(|end| PrefetchPlan::for_ring(&ring)
+            .slot_to_fetch::<()>(end)
+            .is_none()));
     }
 
     #[test]

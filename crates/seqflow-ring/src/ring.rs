@@ -367,8 +367,8 @@ impl<E: ?Sized + Slot> RingBuffer<E> {
     ///
     /// Ask for slots well past any claim in flight: a line taken from a producer still
     /// writing it has to go back. This asks the CPU's support each time (a load and a
-    /// branch); a producer that prefetches on every publish keeps a [`WritePrefetch`](crate::WritePrefetch)
-    /// and hands [`slot_ptr`](Self::slot_ptr) to it instead.
+    /// branch); a producer that prefetches on every publish keeps a
+    /// [`WritePrefetch`](crate::WritePrefetch) and hands [`slot_ptr`](Self::slot_ptr) to it.
     ///
     /// ```
     /// let ring = seqflow_ring::RingBuffer::new(8, || 0u64).unwrap();

@@ -99,9 +99,23 @@ impl Sequence {
     /// ```
     #[inline]
     pub fn compare_and_set(&self, expected: i64, new: i64) -> bool {
+        self.compare_exchange(expected, new).is_ok()
+    }
+
+    /// [`compare_and_set`](Self::compare_and_set) that also says what the value was: `Ok` with
+    /// `expected` when it stored `new`, `Err` with the value it found otherwise. A caller that
+    /// retries needs no load of its own, which on a contended line would first fetch it shared
+    /// and then again for ownership.
+    ///
+    /// ```
+    /// let s = seqflow_sequence::Sequence::new(0);
+    /// assert_eq!(s.compare_exchange(1, 2), Err(0));
+    /// assert_eq!(s.compare_exchange(0, 2), Ok(0));
+    /// ```
+    #[inline]
+    pub fn compare_exchange(&self, expected: i64, new: i64) -> Result<i64, i64> {
         self.value
             .compare_exchange(expected, new, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
     }
 
     /// Atomically add `delta` (`AcqRel`) and return the new value.

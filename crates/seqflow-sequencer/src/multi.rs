@@ -37,8 +37,10 @@ pub enum MultiProducerMode {
 ///
 /// The cursor is the highest *claimed* sequence. Producers claim a range by advancing it (CAS,
 /// or a plain store under the claim lock), write their slots, then mark each slot in the
-/// [`AvailabilityBuffer`]. Consumers wait on the cursor and then ask the buffer for the highest
-/// contiguous published sequence.
+/// [`AvailabilityBuffer`]. Consumers ask the buffer for the highest contiguous published
+/// sequence (they never read the claim cursor). A CAS claimer expects the cursor where it last saw it rather
+/// than loading it first, so a claim moves the contended line once, not twice (a failed CAS
+/// returns the cursor for the retry).
 ///
 /// ```
 /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
@@ -129,6 +131,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         MultiClaimer {
             sequencer: Arc::clone(self),
             limit: INITIAL_SEQUENCE + self.capacity.as_i64(),
+            expected: self.cursor.get(),
             pending: None,
         }
     }
@@ -225,21 +228,29 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     /// (then [`claim_cas`](Self::claim_cas) retries and waits). Small enough to be inlined into
     /// every publish; everything else stays out of line.
     #[inline(always)]
-    fn try_claim_cas_fast(&self, n64: i64, limit: i64) -> Option<i64> {
-        let current = self.cursor.get();
-        let next = current + n64;
+    fn try_claim_cas_fast(&self, n64: i64, limit: i64, expected: &mut i64) -> Option<i64> {
+        let next = *expected + n64;
         if next > limit {
             return None;
         }
-        if !self.cursor.compare_and_set(current, next) {
-            return None;
+        match self.cursor.compare_exchange(*expected, next) {
+            Ok(_) => {
+                claim_stored();
+                *expected = next;
+                Some(next)
+            }
+            Err(now) => {
+                *expected = now;
+                None
+            }
         }
-        claim_stored();
-        Some(next)
     }
 
-    /// A CAS claim: retry until the CAS succeeds, checking the gating sequences (and waiting, if
-    /// `block`) whenever the cached minimum says the ring may be full.
+    /// A CAS claim, expecting the cursor at `current` first: retry with the cursor each failed
+    /// CAS returns until one succeeds, checking the gating sequences (and waiting, if `block`)
+    /// whenever the cached minimum says the ring may be full. A stale `current` (below the
+    /// cursor) can only make a CAS fail, or make the check find room that the CAS then proves
+    /// was not there to take.
     #[inline(never)]
     fn claim_cas(
         &self,
@@ -248,17 +259,23 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         cached_min: &mut i64,
         mut deadline: Deadline,
         block: bool,
+        mut current: i64,
     ) -> Result<i64, ClaimError> {
         let capacity = self.capacity.as_i64();
         loop {
-            let current = self.cursor.get();
             let next = current + n64;
             let wrap_point = next - capacity;
             if wrap_point > *cached_min {
                 self.claim_cas_slow(n, n64, current, cached_min, &mut deadline, block)?;
-            } else if self.cursor.compare_and_set(current, next) {
-                claim_stored();
-                return Ok(next);
+                current = self.cursor.get();
+                continue;
+            }
+            match self.cursor.compare_exchange(current, next) {
+                Ok(_) => {
+                    claim_stored();
+                    return Ok(next);
+                }
+                Err(now) => current = now,
             }
         }
     }
@@ -461,6 +478,10 @@ pub struct MultiClaimer<W: WaitStrategy> {
     /// The cached gating minimum plus the capacity: a CAS claim ending at or below it needs no
     /// look at the gating sequences (consumers only move forward). One compare on the fast path.
     limit: i64,
+    /// The claim cursor as this claimer last saw it: its own last claim's end, or what a lost
+    /// CAS found. The next CAS expects it instead of loading the cursor first; a stale value
+    /// only makes that CAS fail (and return the cursor).
+    expected: i64,
     pending: Option<SequenceRange>,
 }
 
@@ -475,7 +496,7 @@ impl<W: WaitStrategy> MultiClaimer<W> {
     ) -> Result<SequenceRange, ClaimError> {
         let seq = &*self.sequencer;
         if seq.mode == MultiProducerMode::Cas {
-            if let Some(end) = seq.try_claim_cas_fast(n64, self.limit) {
+            if let Some(end) = seq.try_claim_cas_fast(n64, self.limit, &mut self.expected) {
                 return Ok(SequenceRange::ending_at(end, n64));
             }
         }
@@ -497,9 +518,11 @@ impl<W: WaitStrategy> MultiClaimer<W> {
             MultiProducerMode::Cas => {
                 let capacity = seq.capacity.as_i64();
                 let mut cached_min = self.limit.saturating_sub(capacity);
-                let end = seq.claim_cas(n, n64, &mut cached_min, deadline, block);
+                let end = seq.claim_cas(n, n64, &mut cached_min, deadline, block, self.expected);
                 self.limit = cached_min.saturating_add(capacity);
-                end?
+                let end = end?;
+                self.expected = end;
+                end
             }
             MultiProducerMode::Lock => seq.claim_locked(n, n64, deadline, block)?,
         };
@@ -602,6 +625,7 @@ impl<W: WaitStrategy> Clone for MultiClaimer<W> {
         Self {
             sequencer: Arc::clone(&self.sequencer),
             limit: self.limit,
+            expected: self.expected,
             pending: None,
         }
     }

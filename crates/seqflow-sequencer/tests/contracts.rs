@@ -87,3 +87,37 @@ fn multi_producer_published_is_the_contiguous_prefix() {
         consumer.set_sequence(rb.end());
     }
 }
+
+/// A CAS claimer expects the cursor where it last saw it, so after other claimers moved it that
+/// expectation is stale: the claim still starts right after the cursor, a full ring is still
+/// refused, and nothing is claimed twice.
+#[test]
+fn a_claimer_that_saw_the_cursor_long_ago_claims_after_it() {
+    let s =
+        MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
+    let consumer = s.gating().register(true, || -1).unwrap();
+    let (mut idle, mut busy) = (s.claimer(), s.claimer());
+    for _ in 0..3 {
+        let r = busy.claim(2).unwrap();
+        busy.publish(r).unwrap();
+    }
+    // 0..=5 taken; `idle` last saw -1.
+    let r = idle.claim(1).unwrap();
+    assert_eq!((r.start(), r.end()), (6, 6));
+    idle.publish(r).unwrap();
+    let r = busy.claim(1).unwrap(); // 7: the ring is full
+    busy.publish(r).unwrap();
+    assert!(matches!(
+        idle.try_claim(1),
+        Err(seqflow_sequencer::ClaimError::Full { .. })
+    ));
+    consumer.set_sequence(3); // 0..=3 read: four slots free
+    let r = idle.try_claim(4).unwrap();
+    assert_eq!((r.start(), r.end()), (8, 11));
+    idle.publish(r).unwrap();
+    assert!(matches!(
+        busy.try_claim(1),
+        Err(seqflow_sequencer::ClaimError::Full { .. })
+    ));
+    assert_eq!((s.claimed(), s.published()), (11, 11));
+}
