@@ -20,6 +20,26 @@ use std::time::Instant;
 /// The claimer count while `start_at` runs.
 const STARTING: usize = usize::MAX;
 
+/// A CAS claimer that lost `lost` races in a row waits `2^(lost - 1)` spin hints (none before
+/// the first try, at most 64) before its next CAS.
+const BACKOFF_DOUBLINGS: u32 = 7;
+
+/// Wait before the next CAS of a claim that lost `lost` races. The winner owns the cursor's line
+/// now; a loser that tried again at once would take it back, and the producers would alternate,
+/// every claim moving the line (and the slots and marks they write alternate between their
+/// cores too). Waiting a little lets the winner claim again while the line is still its own
+/// (docs/benchmarks.md, section 29). Not under loom: the hints would only multiply the models'
+/// interleavings.
+#[inline]
+fn back_off(lost: u32) {
+    if cfg!(loom) {
+        return;
+    }
+    for _ in 0..(1u32 << lost) >> 1 {
+        seqflow_sequence::sync::spin_loop();
+    }
+}
+
 /// How multi-producer claims are serialised.
 ///
 /// ```
@@ -262,7 +282,9 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         mut current: i64,
     ) -> Result<i64, ClaimError> {
         let capacity = self.capacity.as_i64();
+        let mut lost = 0u32;
         loop {
+            back_off(lost);
             let next = current + n64;
             let wrap_point = next - capacity;
             if wrap_point > *cached_min {
@@ -275,7 +297,10 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
                     claim_stored();
                     return Ok(next);
                 }
-                Err(now) => current = now,
+                Err(now) => {
+                    current = now;
+                    lost = (lost + 1).min(BACKOFF_DOUBLINGS);
+                }
             }
         }
     }
