@@ -57,10 +57,11 @@ pub enum MultiProducerMode {
 ///
 /// The cursor is the highest *claimed* sequence. Producers claim a range by advancing it (CAS,
 /// or a plain store under the claim lock), write their slots, then mark each slot in the
-/// [`AvailabilityBuffer`]. Consumers ask the buffer for the highest contiguous published
-/// sequence (they never read the claim cursor). A CAS claimer expects the cursor where it last saw it rather
-/// than loading it first, so a claim moves the contended line once, not twice (a failed CAS
-/// returns the cursor for the retry).
+/// [`AvailabilityBuffer`]. Consumers waiting at a barrier ask the buffer for the highest
+/// contiguous published sequence without reading the claim cursor. A CAS claimer expects the
+/// cursor where it last saw it rather than loading it first: after its own claim that takes one
+/// transfer of the contended line instead of two, and after another producer's claim a failed
+/// CAS returns the cursor for the retry, so no claim loads it.
 ///
 /// ```
 /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
@@ -325,7 +326,11 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         let min = self.lap_floor();
         if wrap_point > min {
             if !block {
-                return Err(full(n, self.capacity.get(), current, min));
+                // `current` may be a claimer's stale expectation, below the cursor: the room
+                // left is counted from the cursor itself (the ring is full either way, as the
+                // cursor is at or above `current`).
+                let claimed = self.cursor.get().max(current);
+                return Err(full(n, self.capacity.get(), claimed, min));
             }
             let cursor = &self.cursor;
             *cached_min = wait_for_capacity(

@@ -121,3 +121,22 @@ fn a_claimer_that_saw_the_cursor_long_ago_claims_after_it() {
     ));
     assert_eq!((s.claimed(), s.published()), (11, 11));
 }
+
+/// The `free` count of a refused `try_claim` is the ring's, whatever the claimer last saw.
+#[test]
+fn a_stale_claimer_reports_the_free_slots_of_the_ring() {
+    let s =
+        MultiProducerSequencer::new(8, YieldingWait::default(), MultiProducerMode::Cas, 1).unwrap();
+    let _consumer = s.gating().register(true, || -1).unwrap();
+    let (mut a, mut b) = (s.claimer(), s.claimer());
+    let r = a.claim(1).unwrap(); // `a` expects 0 from now on
+    a.publish(r).unwrap();
+    let r = b.claim(6).unwrap(); // 1..=6: one slot left
+    b.publish(r).unwrap();
+    let full = seqflow_sequencer::ClaimError::Full {
+        requested: 8,
+        free: 1,
+    };
+    assert_eq!(a.try_claim(8), Err(full.clone()));
+    assert_eq!(s.claimer().try_claim(8), Err(full));
+}
