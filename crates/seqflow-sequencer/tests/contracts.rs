@@ -137,6 +137,6 @@ fn a_stale_claimer_reports_the_free_slots_of_the_ring() {
         requested: 8,
         free: 1,
     };
-    assert_eq!(a.try_claim(8), Err(full.clone()));
+    assert_eq!(a.try_claim(8), Err(full));
     assert_eq!(s.claimer().try_claim(8), Err(full));
 }
