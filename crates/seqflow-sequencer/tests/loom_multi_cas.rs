@@ -16,7 +16,9 @@
 use loom::cell::UnsafeCell;
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{Alert, BlockingWait, Cursor, SequenceBarrier, WaitStrategy, YieldingWait};
-use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
+use seqflow_sequencer::{
+    ClaimError, Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer,
+};
 use std::sync::Arc;
 
 /// What a producer writes into a slot: the sequence it claimed, who it is, its own counter.
@@ -45,9 +47,29 @@ fn builder(preemptions: Option<usize>) -> loom::model::Builder {
     b
 }
 
+/// How a producer of the model claims.
+#[derive(Clone, Copy)]
+enum Claim {
+    /// `claim(1)`, waiting for room.
+    Blocking,
+    /// `try_claim(1)` first, then `claim(1)` if the ring was full: the refusal path, with the
+    /// claimer's expectation of the cursor possibly stale.
+    TryFirst,
+}
+
 /// Producers `0..per_producer.len()` each publish `per_producer[p]` events, one claim each, into
 /// a ring of `capacity` slots.
 fn mpsc<W: WaitStrategy>(wait: W, capacity: usize, per_producer: &'static [usize]) {
+    mpsc_claiming(wait, capacity, per_producer, Claim::Blocking);
+}
+
+/// [`mpsc`] with the producers claiming as `how` says.
+fn mpsc_claiming<W: WaitStrategy>(
+    wait: W,
+    capacity: usize,
+    per_producer: &'static [usize],
+    how: Claim,
+) {
     let sequencer = MultiProducerSequencer::new(capacity, wait, MultiProducerMode::Cas, 1).unwrap();
     let ring = RingBuffer::new(capacity, || {
         Slot(UnsafeCell::new(Event {
@@ -67,7 +89,14 @@ fn mpsc<W: WaitStrategy>(wait: W, capacity: usize, per_producer: &'static [usize
             let ring = ring.clone();
             loom::thread::spawn(move || {
                 for n in 0..events {
-                    let range = claimer.claim(1).unwrap();
+                    let range = match how {
+                        Claim::Blocking => claimer.claim(1).unwrap(),
+                        Claim::TryFirst => match claimer.try_claim(1) {
+                            Ok(range) => range,
+                            Err(ClaimError::Full { requested: 1, .. }) => claimer.claim(1).unwrap(),
+                            Err(e) => panic!("try_claim: {e:?}"),
+                        },
+                    };
                     let seq = range.start();
                     // SAFETY: `seq` is claimed by this producer and not yet published (the
                     // ring's write contract); loom's cell checks nobody reads it meanwhile.
@@ -131,4 +160,9 @@ fn cas_two_producers_capacity_one() {
 #[test]
 fn cas_two_producers_blocking_wait() {
     builder(Some(3)).check(|| mpsc(BlockingWait::default(), 2, &[2, 1]));
+}
+
+#[test]
+fn cas_try_claim_then_claim_capacity_one() {
+    builder(Some(4)).check(|| mpsc_claiming(YieldingWait::new(0), 1, &[1, 1], Claim::TryFirst));
 }
