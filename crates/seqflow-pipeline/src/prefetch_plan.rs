@@ -15,8 +15,9 @@ const PREFETCH_BYTES: usize = 512;
 /// the claims whose end `e` has `e & mask == phase`. For slots whose size divides a line those
 /// are the claims whose slot `ahead` further starts a cache line ([`RingBuffer::starts_line`]),
 /// so that small events sharing a line ask for it once (with several producers each asking, the
-/// line would go back and forth between their cores); for any other size, every claim. Worked out once per producer, CPU support included, so a publish pays a mask, a
-/// compare and, when it asks, an add; the mask is a constant for events sized at compile time.
+/// line would go back and forth between their cores); for any other size, every claim. Worked
+/// out once per producer, CPU support included, so a publish pays a mask, a compare and, when
+/// it asks, an add; the mask is a constant for events sized at compile time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PrefetchPlan {
     ahead: i64,
@@ -51,13 +52,12 @@ impl PrefetchPlan {
     fn layout<E: ?Sized + Slot>(ring: &RingBuffer<E>, hint: Option<WritePrefetch>) -> Self {
         let ahead = prefetch_distance(ring.stride(), ring.capacity());
         let mask = line_mask(ring.stride());
-        // A ring of fewer slots than a line holds does not repeat its slots' places in their
-        // lines every `mask + 1` sequences; so small a ring needs no prefetch anyway. (A slot
-        // type whose `STRIDE` were not its ring's stride, which only a broken impl of the
-        // unsafe `Slot` could make, would be asked with another mask: hints in other places,
-        // nothing worse. Refusing such a plan here measured as a slower cross-process
-        // one-at-a-time row, from the code around the publish loop alone: section 29.)
-        // Zero-sized events have no line to fetch.
+        // No plan for zero-sized events (no line to fetch), nor for a ring of fewer slots than
+        // a line holds: its slots do not repeat their places in their lines every `mask + 1`
+        // sequences, and so small a ring needs no prefetch anyway. A slot type whose `STRIDE`
+        // differs from its ring's stride (only a broken impl of the unsafe `Slot` could) is
+        // not refused: it would only get its hints in other places (docs/benchmarks.md,
+        // section 29, on what refusing it cost).
         if ahead == 0 || ring.stride() == 0 || ring.capacity() <= mask as usize {
             return Self::NONE;
         }

@@ -61,7 +61,7 @@ pub enum MultiProducerMode {
 /// contiguous published sequence without reading the claim cursor. A CAS claimer expects the
 /// cursor where it last saw it rather than loading it first: after its own claim that takes one
 /// transfer of the contended line instead of two, and after another producer's claim a failed
-/// CAS returns the cursor for the retry, so no claim loads it.
+/// CAS returns the cursor for the retry. Only a claim that finds the ring full loads it.
 ///
 /// ```
 /// use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
