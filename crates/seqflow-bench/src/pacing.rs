@@ -10,14 +10,15 @@ use serde::Serialize;
 /// ```
 /// use seqflow_bench::pacing::StagePacing;
 /// use seqflow_pipeline::Pacing;
-/// assert_eq!(StagePacing::default().pacing(), Pacing::DEFAULT);
-/// assert_eq!(StagePacing::Off.pacing(), Pacing::OFF);
+/// assert_eq!(StagePacing::default().pacing(), None, "the ring's own default");
+/// assert_eq!(StagePacing::Off.pacing(), Some(Pacing::OFF));
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum StagePacing {
-    /// The pipeline's default pacing, what a stage does unless told otherwise.
+    /// The pipeline's default pacing, what a stage does unless told otherwise (the ring's:
+    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several).
     #[default]
     Default,
     /// No pause after a batch (the pipeline's `Pacing::OFF`).
@@ -25,11 +26,11 @@ pub enum StagePacing {
 }
 
 impl StagePacing {
-    /// The stages' setting.
-    pub fn pacing(self) -> Pacing {
+    /// The stages' setting: `None` leaves each stage its ring's default.
+    pub fn pacing(self) -> Option<Pacing> {
         match self {
-            StagePacing::Default => Pacing::DEFAULT,
-            StagePacing::Off => Pacing::OFF,
+            StagePacing::Default => None,
+            StagePacing::Off => Some(Pacing::OFF),
         }
     }
 }

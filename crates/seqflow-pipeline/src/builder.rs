@@ -1074,13 +1074,13 @@ where
     }
 
     /// How long the stage pauses after a small batch of several events before it looks for the
-    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; [`Pacing::OFF`](crate::Pacing::OFF)
+    /// next one ([`Pacing::ring_default`](crate::Pacing::ring_default) unless set: [`Pacing::DEFAULT`](crate::Pacing::DEFAULT) on a ring with one producer, [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) with several; [`Pacing::OFF`](crate::Pacing::OFF)
     /// for the lowest latency in streams). Only batch stages that follow the producer alone and
     /// wait with a ring strategy that spins first (busy-spin, yielding, phased back-off: the
     /// default `YieldingWait` does) ever pause; pool workers and custom processors ignore it
     /// (see [`Pacing`](crate::Pacing)).
     pub fn pacing(self, pacing: crate::Pacing) -> Self {
-        self.configure(|o| o.pacing = pacing)
+        self.configure(|o| o.pacing = Some(pacing))
     }
 
     /// Call the handler's [`on_timeout`](EventHandler::on_timeout) whenever the stage waits

@@ -66,6 +66,14 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
         false
     }
 
+    /// The pacing of a stage on this feed that was given none: by default
+    /// [`Pacing::DEFAULT`](crate::Pacing::DEFAULT); a feed over a ring with several producers
+    /// answers [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) (see
+    /// [`Pacing::ring_default`](crate::Pacing::ring_default)).
+    fn default_pacing(&self) -> crate::Pacing {
+        crate::Pacing::DEFAULT
+    }
+
     /// The event at `seq`.
     ///
     /// # Safety
@@ -186,6 +194,10 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     /// Only a stage whose ring strategy spins first, that follows the producer alone, when
     /// nothing is there: a stage after other stages sees them publish once per batch, not per
     /// event, and a stage that sleeps or blocks gives its core up rather than spin.
+    fn default_pacing(&self) -> crate::Pacing {
+        crate::Pacing::ring_default(self.barrier.producer().multi_producer())
+    }
+
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.wait.is_none()
@@ -307,6 +319,28 @@ mod tests {
             wait: own_wait.then(|| Arc::new(BusySpinWait) as Arc<dyn StageWait>),
         };
         (feed, claimer)
+    }
+
+    /// A stage given no pacing pauses longer on a ring with several producers (whose claims
+    /// wait for the lines a polling stage takes), whatever the claim mode.
+    #[test]
+    fn a_multi_producer_ring_asks_for_longer_pauses() {
+        use crate::Pacing;
+        use seqflow_sequencer::{MultiProducerMode, MultiProducerSequencer};
+        let (single, _producer) = feed::<YieldingWait>(false, false);
+        assert_eq!(single.default_pacing(), Pacing::DEFAULT);
+        for mode in [MultiProducerMode::Cas, MultiProducerMode::Lock] {
+            let sequencer =
+                MultiProducerSequencer::new(8, YieldingWait::default(), mode, 1).unwrap();
+            let registration = Arc::new(sequencer.gating().register(true, || -1).unwrap());
+            let multi = HeapFeed {
+                barrier: SequenceBarrier::new(sequencer, vec![], Alert::new()),
+                ring: RingBuffer::new(8, || 0u64).unwrap(),
+                registration,
+                wait: None,
+            };
+            assert_eq!(multi.default_pacing(), Pacing::MULTI_PRODUCER, "{mode:?}");
+        }
     }
 
     /// Only a first stage on a ring whose strategy spins first, waiting with the ring's

@@ -32,7 +32,19 @@
 /// `max_spins` ([`Pacing::DEFAULT`]: 4 and 64, about 1.6 µs on a machine whose spin hint takes
 /// 25 ns), and never more than [`Pacing::MAX_SPINS`] whatever `max_spins` says. It bounds what
 /// an event arriving right after a batch of `n` may wait for a stage that would otherwise have
-/// seen it at once: `min(4 n, 64)` spin hints by default. The stage does not look at the ring
+/// seen it at once: `min(4 n, 64)` spin hints by default.
+///
+/// A stage with no pacing set takes its ring's default ([`Pacing::ring_default`]):
+/// [`Pacing::DEFAULT`] on a ring with one producer, [`Pacing::MULTI_PRODUCER`] (32 and 256,
+/// about 6.4 µs at 25 ns a hint) on a ring with several. There every claim is an atomic
+/// read-modify-write on the shared claim cursor, which first waits for the producer's earlier
+/// stores to reach its cache: each line a polling stage took away since (the slot, the
+/// availability mark) costs the next claim that wait, so polls cost the producers several
+/// times what they cost a single producer, whose plain stores wait in its store buffer instead.
+/// With two and three producers publishing `u64`s one at a time on two cores, the longer pause
+/// took the stage's throughput from about 37 to 80 M events/s (docs/benchmarks.md, section 30).
+///
+/// The stage does not look at the ring
 /// during the pause, so whatever it would have noticed there (an event to drain at shutdown, a
 /// closed or halted shared ring, the start of a wait's timeout) comes at most that much later;
 /// a pause longer than 64 hints looks at the stop signal (halt, removal) every 64 hints and
@@ -70,12 +82,37 @@ impl Pacing {
         max_spins: 0,
     };
 
-    /// Four spin hints per event of the batch just handled, at most 64: what every stage does
-    /// unless told otherwise.
+    /// Four spin hints per event of the batch just handled, at most 64: what a stage on a ring
+    /// with one producer does unless told otherwise.
     pub const DEFAULT: Pacing = Pacing {
         per_event: 4,
         max_spins: 64,
     };
+
+    /// 32 spin hints per event of the batch just handled, at most 256: what a stage on a ring
+    /// with several producers does unless told otherwise (see the type's docs for why it
+    /// pauses longer there).
+    pub const MULTI_PRODUCER: Pacing = Pacing {
+        per_event: 32,
+        max_spins: 256,
+    };
+
+    /// The pacing of a stage that was given none, on a ring with several producers or one.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Pacing;
+    /// assert_eq!(Pacing::ring_default(false), Pacing::DEFAULT);
+    /// assert_eq!(Pacing::ring_default(true), Pacing::MULTI_PRODUCER);
+    /// assert_eq!(Pacing::MULTI_PRODUCER.spins_after(3), 96);
+    /// assert_eq!(Pacing::MULTI_PRODUCER.spins_after(63), 256);
+    /// ```
+    pub const fn ring_default(multi_producer: bool) -> Pacing {
+        if multi_producer {
+            Pacing::MULTI_PRODUCER
+        } else {
+            Pacing::DEFAULT
+        }
+    }
 
     /// `per_event` spin hints per event of the batch just handled, at most `max_spins` (and at
     /// most [`Pacing::MAX_SPINS`]).

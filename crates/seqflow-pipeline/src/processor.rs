@@ -158,7 +158,11 @@ where
     // Where recent polls found the published events to end (see `PollEnds::batch_end`).
     let mut poll_ends = PollEnds::new();
     // The pause owed before the next wait if nothing new is there (see `Pacing`).
-    let mut pacer = Pacer::new(ctx.options.pacing);
+    let pacing = ctx
+        .options
+        .pacing
+        .unwrap_or_else(|| ctx.feed.default_pacing());
+    let mut pacer = Pacer::new(pacing);
     while !ctx.stopping() {
         let owed = pacer.take();
         if owed > 0 && ctx.feed.should_pace(next) {

@@ -79,9 +79,9 @@ impl<E: ?Sized + 'static> StageSpec<E> {
     }
 
     /// How long the stage pauses after a small batch of several events before it looks for the
-    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set).
+    /// next one ([`Pacing::ring_default`](crate::Pacing::ring_default) unless set: [`Pacing::DEFAULT`](crate::Pacing::DEFAULT) on a ring with one producer, [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) with several).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
-        self.options.pacing = pacing;
+        self.options.pacing = Some(pacing);
         self
     }
 

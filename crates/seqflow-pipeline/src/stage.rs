@@ -91,8 +91,9 @@ pub(crate) struct StageOptions<E: ?Sized> {
     pub thread_name: Option<String>,
     /// `None`: the ring's wait strategy.
     pub wait: Option<Arc<dyn crate::stage_wait::StageWait>>,
-    /// The pause after a batch of several events when nothing new is there.
-    pub pacing: crate::Pacing,
+    /// The pause after a batch of several events when nothing new is there; `None`: the
+    /// ring's default ([`EventFeed::default_pacing`](crate::EventFeed::default_pacing)).
+    pub pacing: Option<crate::Pacing>,
 }
 
 impl<E: ?Sized> Default for StageOptions<E> {
@@ -105,7 +106,7 @@ impl<E: ?Sized> Default for StageOptions<E> {
             core: None,
             thread_name: None,
             wait: None,
-            pacing: crate::Pacing::DEFAULT,
+            pacing: None,
         }
     }
 }

@@ -68,10 +68,10 @@ impl<E: ?Sized + 'static> StageSettings<E> {
     }
 
     /// How long the stage pauses after a small batch of several events before it looks for the
-    /// next one ([`Pacing::DEFAULT`](crate::Pacing::DEFAULT) unless set; pool workers and custom
+    /// next one ([`Pacing::ring_default`](crate::Pacing::ring_default) unless set: [`Pacing::DEFAULT`](crate::Pacing::DEFAULT) on a ring with one producer, [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) with several; pool workers and custom
     /// processors never pause, see [`Pacing`](crate::Pacing)).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
-        self.options.pacing = pacing;
+        self.options.pacing = Some(pacing);
         self
     }
 

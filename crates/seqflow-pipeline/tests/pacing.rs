@@ -19,7 +19,11 @@ use std::sync::Arc;
 /// Run a stage with `pacing` over a feed publishing 0, then 1..=3, then 4 (batches of 1, 3,
 /// 1); the calls it made.
 fn calls_with(pacing: Option<Pacing>, pace: bool) -> Vec<Call> {
-    let mut feed = Scripted::new(8, vec![0, 3, 4]);
+    calls_on(Scripted::new(8, vec![0, 3, 4]), pacing, pace)
+}
+
+/// As `calls_with`, on `feed`.
+fn calls_on(mut feed: Scripted, pacing: Option<Pacing>, pace: bool) -> Vec<Call> {
     feed.pace = pace;
     let calls = Arc::clone(&feed.calls);
     let mut spec = StageSpec::new("paced");
@@ -59,6 +63,39 @@ fn pacing_off_never_looks() {
     let expected = vec![Wait(0), Wait(1), Wait(4), Wait(5)];
     assert_eq!(calls_with(Some(Pacing::OFF), false), expected);
     assert_eq!(calls_with(Some(Pacing::new(0, 64)), false), expected);
+}
+
+/// A stage given no pacing takes its feed's default (a multi-producer ring's is longer); one
+/// given a pacing keeps it whatever the feed would choose.
+#[test]
+fn a_stage_without_pacing_takes_its_feeds() {
+    use Call::*;
+    let (looks, never) = (
+        vec![Wait(0), Wait(1), Ask(4), Wait(4), Wait(5)],
+        vec![Wait(0), Wait(1), Wait(4), Wait(5)],
+    );
+    let feed_saying = |pacing: Pacing| {
+        let mut feed = Scripted::new(8, vec![0, 3, 4]);
+        feed.default_pacing = pacing;
+        feed
+    };
+    assert_eq!(calls_on(feed_saying(Pacing::OFF), None, false), never);
+    assert_eq!(
+        calls_on(feed_saying(Pacing::MULTI_PRODUCER), None, false),
+        looks
+    );
+    assert_eq!(
+        calls_on(feed_saying(Pacing::OFF), Some(Pacing::DEFAULT), false),
+        looks
+    );
+    assert_eq!(
+        calls_on(
+            feed_saying(Pacing::MULTI_PRODUCER),
+            Some(Pacing::OFF),
+            false
+        ),
+        never
+    );
 }
 
 /// The busy-spinning tests take turns: each spins one stage thread, and more spinning threads

@@ -425,6 +425,11 @@ unsafe impl<W: WaitStrategy> Cursor for MultiProducerSequencer<W> {
 // again one lap later.
 unsafe impl<W: WaitStrategy> Sequencer for MultiProducerSequencer<W> {
     #[inline]
+    fn multi_producer(&self) -> bool {
+        true
+    }
+
+    #[inline]
     fn capacity(&self) -> Capacity {
         self.capacity
     }

@@ -107,4 +107,16 @@ pub unsafe trait Sequencer: Cursor {
     fn has_available_capacity(&self, n: usize) -> bool {
         self.remaining_capacity() >= n
     }
+
+    /// Whether several producers may claim at once (`false`, the default, for a sequencer
+    /// with one producer). Each of their claims is then an atomic read-modify-write on the
+    /// shared claim cursor (a CAS, or a lock), which waits for the producer's earlier stores to
+    /// reach its cache first: whatever cache line a consumer took from the producer since (the
+    /// slot or availability mark it polls) costs the producer's next claim a wait, where a
+    /// single producer's plain stores wait in its store buffer. Consumers that keep up with
+    /// one-at-a-time publishing read those lines less often on such a ring (the pipeline's
+    /// `Pacing::MULTI_PRODUCER`).
+    fn multi_producer(&self) -> bool {
+        false
+    }
 }

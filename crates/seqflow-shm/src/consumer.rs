@@ -4,7 +4,7 @@ use crate::feed::ShmFeed;
 use crate::registration::Start;
 use crate::registry::ConsumerKind;
 use crate::{ConsumeError, ShmError, ShmEvent, ShmRing};
-use seqflow_pipeline::{Pacer, Pacing, PollCore, PollMisuse};
+use seqflow_pipeline::{EventFeed, Pacer, Pacing, PollCore, PollMisuse};
 use std::time::Duration;
 
 /// A consumer that holds producers back: the producer never overwrites an event this consumer
@@ -50,12 +50,13 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
             Start::After(after)
         };
         let feed = ShmFeed::attach(&ring, ConsumerKind::Consumer, name, start)?;
+        let pacing = feed.default_pacing();
         Ok(Self {
             ring,
             // SAFETY: the consumer moves the feed's sequence only through the core (the feed
             // is private to it, and nothing here calls `set_sequence` on `core.feed()`).
             core: unsafe { PollCore::new(feed) },
-            pacer: Pacer::new(Pacing::DEFAULT),
+            pacer: Pacer::new(pacing),
         })
     }
 
@@ -177,8 +178,9 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
-    /// ([`Pacing::DEFAULT`] unless set): after a batch of `n` events, `2 <= n <= 63`, the next
-    /// call that finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs) before it
+    /// ([`Pacing::DEFAULT`] unless set, [`Pacing::MULTI_PRODUCER`] on a ring with several
+    /// producers, see [`Pacing::ring_default`]): after a batch of `n` events, `2 <= n <= 63`, the
+    /// next call that finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs) before it
     /// waits, so that events accumulate and the consumer reads the producer's cursor once for
     /// many of them. As for a stage, only a consumer that follows the producer alone on a ring
     /// whose wait spins first ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
@@ -196,6 +198,14 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// assert_eq!(c.pacing(), Pacing::DEFAULT);
     /// c.set_pacing(Pacing::OFF);
     /// assert_eq!(c.pacing(), Pacing::OFF);
+    ///
+    /// // A ring with several producers: longer pauses unless set.
+    /// use seqflow_shm::{ProducerMode, ShmOptions as Options};
+    /// # let name = format!("/seqflow-doc-pacing-multi-{}", std::process::id());
+    /// let opts = Options { producer: ProducerMode::MultiCas, ..Default::default() };
+    /// let multi = ShmRing::<u64>::create(&name, 8, opts).unwrap();
+    /// # let _guard = multi.unlink_on_drop();
+    /// assert_eq!(multi.consumer("fan-in").unwrap().pacing(), Pacing::MULTI_PRODUCER);
     /// ```
     pub fn set_pacing(&mut self, pacing: Pacing) {
         self.pacer = Pacer::new(pacing);

@@ -14,6 +14,7 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::{
     Alert, Cursor, Deadline, OwnedRef, Sequence, SequenceBarrier, WaitStrategy,
 };
+use seqflow_sequencer::Sequencer;
 use std::time::Duration;
 
 /// One registered consumer's view of a shared ring.
@@ -267,6 +268,10 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     /// As in one process: only a consumer whose ring strategy spins first
     /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
     /// follows the producer alone, when nothing is there.
+    fn default_pacing(&self) -> crate::Pacing {
+        crate::Pacing::ring_default(Sequencer::multi_producer(&**self.barrier.producer()))
+    }
+
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.barrier.producer().wait_strategy().spins_first()

@@ -174,6 +174,10 @@ impl ShmSequencer {
 
 // SAFETY: every call is forwarded to the sequencer this value wraps, which upholds the contract.
 unsafe impl Sequencer for ShmSequencer {
+    fn multi_producer(&self) -> bool {
+        self.multi().is_some()
+    }
+
     fn capacity(&self) -> Capacity {
         ShmSequencer::capacity(self)
     }

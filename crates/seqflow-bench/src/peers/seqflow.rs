@@ -6,7 +6,7 @@ use crate::scenario::{Scenario, Shape};
 use crate::verify::{Sinks, Tally};
 use crate::wait::Wait;
 use crate::BenchError;
-use seqflow_pipeline::{Disruptor, DisruptorBuilder, Pacing, Producer, ProducerSequencer};
+use seqflow_pipeline::{Disruptor, DisruptorBuilder, Pacing, Producer, ProducerSequencer, Stages};
 use seqflow_sequence::{BlockingWait, BusySpinWait, SleepingWait, WaitStrategy, YieldingWait};
 use seqflow_sequencer::{Claimer, MultiProducerMode};
 use std::ops::Range;
@@ -77,12 +77,13 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
     })
 }
 
-/// Add the consumer stages of `shape`, each counting into a sink and paced with `p`.
+/// Add the consumer stages of `shape`, each counting into a sink and paced with `p` (`None`:
+/// the ring's default pacing, see `Pacing::ring_default`).
 fn wire<P: Payload, S: ProducerSequencer>(
     builder: &mut DisruptorBuilder<P, S>,
     shape: Shape,
     sinks: &mut Sinks,
-    p: Pacing,
+    p: Option<Pacing>,
 ) {
     let mut stage = |name: &str| {
         let mut sink = sinks.sink(name);
@@ -90,38 +91,37 @@ fn wire<P: Payload, S: ProducerSequencer>(
     };
     match shape {
         Shape::OneToOne | Shape::TwoToOne | Shape::ThreeToOne => {
-            builder.handle_events_with(stage("C")).pacing(p);
+            paced(p, builder.handle_events_with(stage("C")));
         }
         Shape::Pipeline => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            builder
-                .handle_events_with(a)
-                .pacing(p)
-                .then(b)
-                .pacing(p)
-                .then(c)
-                .pacing(p);
+            let a = paced(p, builder.handle_events_with(a));
+            let b = paced(p, a.then(b));
+            paced(p, b.then(c));
         }
         Shape::Multicast => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            builder
-                .handle_events_with(a)
-                .pacing(p)
-                .and(b)
-                .pacing(p)
-                .and(c)
-                .pacing(p);
+            let a = paced(p, builder.handle_events_with(a));
+            let b = paced(p, a.and(b));
+            paced(p, b.and(c));
         }
         Shape::Diamond => {
             let (a, b, c) = (stage("A"), stage("B"), stage("C"));
-            let ab = builder
-                .handle_events_with(a)
-                .pacing(p)
-                .and(b)
-                .pacing(p)
-                .group();
-            builder.after(&[&ab]).handle_events_with(c).pacing(p);
+            let a = paced(p, builder.handle_events_with(a));
+            let ab = paced(p, a.and(b)).group();
+            paced(p, builder.after(&[&ab]).handle_events_with(c));
         }
+    }
+}
+
+/// `stages` paced with `p`; given no pacing, they keep the ring's.
+fn paced<'a, P: Payload, S: ProducerSequencer>(
+    p: Option<Pacing>,
+    stages: Stages<'a, P, S>,
+) -> Stages<'a, P, S> {
+    match p {
+        Some(p) => stages.pacing(p),
+        None => stages,
     }
 }
 

@@ -3,7 +3,7 @@
 //! stops the stage, and every wait and pacing question is logged in order.
 
 use parking_lot::Mutex;
-use seqflow_pipeline::{EventFeed, FeedError};
+use seqflow_pipeline::{EventFeed, FeedError, Pacing};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +27,8 @@ pub struct Scripted {
     pub slots_per_line: Option<i64>,
     /// What `should_pace` answers.
     pub pace: bool,
+    /// What `default_pacing` answers.
+    pub default_pacing: Pacing,
     /// Every call, in order.
     pub calls: Arc<Mutex<Vec<Call>>>,
     sequence: AtomicI64,
@@ -42,6 +44,7 @@ impl Scripted {
             waits: 0,
             slots_per_line: None,
             pace: false,
+            default_pacing: Pacing::DEFAULT,
             calls: Arc::default(),
             sequence: AtomicI64::new(-1),
         }
@@ -63,6 +66,9 @@ unsafe impl EventFeed<u64> for Scripted {
     fn should_pace(&mut self, seq: i64) -> bool {
         self.calls.lock().push(Call::Ask(seq));
         self.pace
+    }
+    fn default_pacing(&self) -> Pacing {
+        self.default_pacing
     }
     unsafe fn event(&self, seq: i64) -> &u64 {
         &self.events[seq as usize]
