@@ -5,7 +5,6 @@
 //! checks releases and publishes them.
 
 use crate::feed::EventFeed;
-use crate::poll_ends::PollEnds;
 use seqflow_sequence::Deadline;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -55,8 +54,6 @@ pub enum PollMisuse {
 pub struct PollCore<E: ?Sized, F> {
     feed: F,
     available: i64,
-    /// Where recent waits found the published events to end (see [`batch_end`](Self::batch_end)).
-    ends: PollEnds,
     _events: PhantomData<fn() -> E>,
 }
 
@@ -72,7 +69,6 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         Self {
             feed,
             available,
-            ends: PollEnds::new(),
             _events: PhantomData,
         }
     }
@@ -174,22 +170,6 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     pub fn should_pace(&mut self) -> bool {
         let next = self.feed.sequence() + 1;
         self.feed.should_pace(next)
-    }
-
-    /// Where a batch loop should end the batch it takes after a wait that returned `available`
-    /// (its highest available sequence): at `available`, or short of the cache line a
-    /// one-at-a-time producer is filling, as a stage's batch does (see docs/design.md,
-    /// "Batches that stop short of the producer's cache line"). `None`: every event there lies
-    /// in that line, wait again first; the next wait returns at once, and takes everything if
-    /// the producer published nothing since. The cut only ever falls where an earlier wait
-    /// ended, never inside events published together.
-    #[inline]
-    pub fn batch_end(&mut self, available: i64) -> Option<i64> {
-        let start = self.feed.sequence() + 1;
-        let feed = &self.feed;
-        self.ends.batch_end(start, available, available, false, || {
-            feed.partial_line(available)
-        })
     }
 
     /// Hand every event of `next..=upto` (available, from `sequence() + 1`) to

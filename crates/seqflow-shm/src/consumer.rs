@@ -159,11 +159,7 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// batch processed; returns how many were handled.
     ///
     /// After a batch of several events, the next `poll_batch` that finds nothing new may first
-    /// pause for a few spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)). As a
-    /// stage's batch does, a call may leave the events of the cache line a one-at-a-time
-    /// producer is still filling for a second look, made at once (`PollCore::batch_end`): it
-    /// never splits events published together, and takes everything if nothing was published
-    /// in between.
+    /// pause for a few spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)).
     #[inline]
     pub fn poll_batch(
         &mut self,
@@ -175,15 +171,8 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
             let status = &self.ring.inner().segment.header.status;
             Pacer::pause(owed, || status.stopping());
         }
-        // A batch may stop short of the line the producer is filling, as a stage's does: the
-        // second wait then finds the events at once.
-        let end = loop {
-            let hi = self.wait_for(self.sequence() + 1, timeout)?;
-            if let Some(end) = self.core.batch_end(hi) {
-                break end;
-            }
-        };
-        let handled = self.core.handle_through(end, handle);
+        let hi = self.wait_for(self.sequence() + 1, timeout)?;
+        let handled = self.core.handle_through(hi, handle);
         self.pacer.handled(handled as i64);
         Ok(handled)
     }
