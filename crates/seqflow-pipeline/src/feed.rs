@@ -191,13 +191,15 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
             .map_err(FeedError::from)
     }
 
-    /// Only a stage whose ring strategy spins first, that follows the producer alone, when
-    /// nothing is there: a stage after other stages sees them publish once per batch, not per
-    /// event, and a stage that sleeps or blocks gives its core up rather than spin.
+    /// The ring's default pacing ([`Pacing::ring_default`](crate::Pacing::ring_default)): longer
+    /// when several producers claim.
     fn default_pacing(&self) -> crate::Pacing {
         crate::Pacing::ring_default(self.barrier.producer().multi_producer())
     }
 
+    /// Only a stage whose ring strategy spins first, that follows the producer alone, when
+    /// nothing is there: a stage after other stages sees them publish once per batch, not per
+    /// event, and a stage that sleeps or blocks gives its core up rather than spin.
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.wait.is_none()

@@ -265,13 +265,15 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
             })
     }
 
-    /// As in one process: only a consumer whose ring strategy spins first
-    /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
-    /// follows the producer alone, when nothing is there.
+    /// The ring's default pacing ([`Pacing::ring_default`](crate::Pacing::ring_default)): longer
+    /// when several producers claim.
     fn default_pacing(&self) -> crate::Pacing {
         crate::Pacing::ring_default(Sequencer::multi_producer(&**self.barrier.producer()))
     }
 
+    /// As in one process: only a consumer whose ring strategy spins first
+    /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
+    /// follows the producer alone, when nothing is there.
     #[inline]
     fn should_pace(&mut self, seq: i64) -> bool {
         self.barrier.producer().wait_strategy().spins_first()
