@@ -176,3 +176,46 @@ fn paced_busy_consumers_get_every_event_and_see_a_halt() {
         );
     }
 }
+
+/// After a handler panic left a batch half done and the caller's own `wait_for` saw more, `poll`
+/// takes everything available, from the event the handler panicked on, and so do `poll_batch`
+/// calls: every event once, in order.
+#[test]
+fn poll_after_a_panic_and_a_wait_takes_everything_available() {
+    let seg = Seg::new("pollafterpanic");
+    let ring = ShmRing::<u64>::create(&seg.name, 64, ShmOptions::default()).unwrap();
+    let mut c = ring.consumer("c").unwrap();
+    let mut p = ring.producer().unwrap();
+    p.publish_batch(6, |e, s| *e = s as u64).unwrap(); // 0..=5
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.poll_batch(LONG, |_, s, _| assert!(s != 2, "boom"))
+            .unwrap()
+    }));
+    assert!(panicked.is_err());
+    for _ in 6..=10 {
+        p.publish(|e, s| *e = s as u64).unwrap();
+    }
+    assert_eq!(c.wait_for(6, LONG), Ok(10));
+    let mut got = vec![];
+    let n = c.poll(|e, _, _| got.push(*e)).unwrap();
+    assert_eq!((n, got), (9, (2..=10).collect::<Vec<u64>>()));
+
+    // The same through `poll_batch`.
+    for _ in 11..=15 {
+        p.publish(|e, s| *e = s as u64).unwrap();
+    }
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.poll_batch(LONG, |_, s, _| assert!(s != 12, "boom"))
+            .unwrap()
+    }));
+    assert!(panicked.is_err());
+    for _ in 16..=20 {
+        p.publish(|e, s| *e = s as u64).unwrap();
+    }
+    assert_eq!(c.wait_for(16, LONG), Ok(20));
+    let mut got = vec![];
+    while got.last() != Some(&20) {
+        c.poll_batch(LONG, |e, _, _| got.push(*e)).unwrap();
+    }
+    assert_eq!(got, (12..=20).collect::<Vec<u64>>());
+}
