@@ -5,7 +5,7 @@
 mod common;
 
 use common::Seg;
-use seqflow_shm::{ShmConsumer, ShmOptions, ShmRing, WaitKind};
+use seqflow_shm::{ShmConsumer, ShmOptions, ShmProducer, ShmRing, WaitKind};
 use std::time::Duration;
 
 const LONG: Option<Duration> = Some(Duration::from_secs(30));
@@ -177,6 +177,23 @@ fn paced_busy_consumers_get_every_event_and_see_a_halt() {
     }
 }
 
+/// Publish `first..=first + 5` in one claim and let a `poll_batch` handler panic on
+/// `first + 2`; then publish `first + 6..=first + 10` one at a time and wait for them with the
+/// caller's own `wait_for`.
+fn panic_then_wait(c: &mut ShmConsumer<u64>, p: &mut ShmProducer<u64>, first: u64) {
+    p.publish_batch(6, |e, s| *e = s as u64).unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        c.poll_batch(LONG, |_, s, _| assert!(s as u64 != first + 2, "boom"))
+            .unwrap()
+    }));
+    assert!(panicked.is_err());
+    for _ in 0..5 {
+        p.publish(|e, s| *e = s as u64).unwrap();
+    }
+    let last = (first + 10) as i64;
+    assert_eq!(c.wait_for(last - 4, LONG), Ok(last));
+}
+
 /// After a handler panic left a batch half done and the caller's own `wait_for` saw more, `poll`
 /// takes everything available, from the event the handler panicked on, and so do `poll_batch`
 /// calls: every event once, in order.
@@ -186,36 +203,15 @@ fn poll_after_a_panic_and_a_wait_takes_everything_available() {
     let ring = ShmRing::<u64>::create(&seg.name, 64, ShmOptions::default()).unwrap();
     let mut c = ring.consumer("c").unwrap();
     let mut p = ring.producer().unwrap();
-    p.publish_batch(6, |e, s| *e = s as u64).unwrap(); // 0..=5
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        c.poll_batch(LONG, |_, s, _| assert!(s != 2, "boom"))
-            .unwrap()
-    }));
-    assert!(panicked.is_err());
-    for _ in 6..=10 {
-        p.publish(|e, s| *e = s as u64).unwrap();
-    }
-    assert_eq!(c.wait_for(6, LONG), Ok(10));
+    panic_then_wait(&mut c, &mut p, 0);
     let mut got = vec![];
     let n = c.poll(|e, _, _| got.push(*e)).unwrap();
     assert_eq!((n, got), (9, (2..=10).collect::<Vec<u64>>()));
 
-    // The same through `poll_batch`.
-    for _ in 11..=15 {
-        p.publish(|e, s| *e = s as u64).unwrap();
-    }
-    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        c.poll_batch(LONG, |_, s, _| assert!(s != 12, "boom"))
-            .unwrap()
-    }));
-    assert!(panicked.is_err());
-    for _ in 16..=20 {
-        p.publish(|e, s| *e = s as u64).unwrap();
-    }
-    assert_eq!(c.wait_for(16, LONG), Ok(20));
+    panic_then_wait(&mut c, &mut p, 11);
     let mut got = vec![];
-    while got.last() != Some(&20) {
+    while got.last() != Some(&21) {
         c.poll_batch(LONG, |e, _, _| got.push(*e)).unwrap();
     }
-    assert_eq!(got, (12..=20).collect::<Vec<u64>>());
+    assert_eq!(got, (13..=21).collect::<Vec<u64>>());
 }
