@@ -1073,12 +1073,13 @@ where
         self.configure(|o| o.set_max_batch(n))
     }
 
-    /// How long the stage pauses after a small batch of several events before it looks for the
-    /// next one ([`Pacing::ring_default`](crate::Pacing::ring_default) unless set: [`Pacing::DEFAULT`](crate::Pacing::DEFAULT) on a ring with one producer, [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) with several; [`Pacing::OFF`](crate::Pacing::OFF)
-    /// for the lowest latency in streams). Only batch stages that follow the producer alone and
-    /// wait with a ring strategy that spins first (busy-spin, yielding, phased back-off: the
-    /// default `YieldingWait` does) ever pause; pool workers and custom processors ignore it
-    /// (see [`Pacing`](crate::Pacing)).
+    /// How long the stage pauses after a small batch of several events before it looks for the next
+    /// one (unless set, the ring's default, [`Pacing::ring_default`](crate::Pacing::ring_default):
+    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several;
+    /// [`Pacing::OFF`](crate::Pacing::OFF) for the lowest latency in streams). Only batch stages
+    /// that follow the producer alone and wait with a ring strategy that spins first (busy-spin,
+    /// yielding, phased back-off: the default `YieldingWait` does) ever pause; pool workers and
+    /// custom processors ignore it (see [`Pacing`](crate::Pacing)).
     pub fn pacing(self, pacing: crate::Pacing) -> Self {
         self.configure(|o| o.pacing = Some(pacing))
     }

@@ -78,8 +78,9 @@ impl<E: ?Sized + 'static> StageSpec<E> {
         self
     }
 
-    /// How long the stage pauses after a small batch of several events before it looks for the
-    /// next one ([`Pacing::ring_default`](crate::Pacing::ring_default) unless set: [`Pacing::DEFAULT`](crate::Pacing::DEFAULT) on a ring with one producer, [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) with several).
+    /// How long the stage pauses after a small batch of several events before it looks for the next
+    /// one (unless set, the ring's default, [`Pacing::ring_default`](crate::Pacing::ring_default):
+    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.options.pacing = Some(pacing);
         self

@@ -181,12 +181,13 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// ([`Pacing::DEFAULT`] unless set, [`Pacing::MULTI_PRODUCER`] on a ring with several
     /// producers, see [`Pacing::ring_default`]): after a batch of `n` events, `2 <= n <= 63`, the
     /// next call that finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs; with
-    /// several producers `min(32 n, 256)`, about 6.4 µs, at 25 ns a hint) before it waits, so that events accumulate and the consumer reads the producer's cursor once for
-    /// many of them. As for a stage, only a consumer that follows the producer alone on a ring
-    /// whose wait spins first ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
+    /// several producers `min(32 n, 256)`, about 6.4 µs, at 25 ns a hint) before it waits, so that
+    /// events accumulate and the consumer reads the producer's cursor once for many of them. As for
+    /// a stage, only a consumer that follows the producer alone on a ring whose wait spins first
+    /// ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
     /// [`WaitKind::Yielding`](crate::WaitKind::Yielding)) pauses; [`poll`](Self::poll) and a
-    /// `poll_batch` with a zero timeout never do. The pause adds at most that much latency to
-    /// an event that arrives right after a batch; [`Pacing::OFF`] removes it.
+    /// `poll_batch` with a zero timeout never do. The pause adds at most that much latency to an
+    /// event that arrives right after a batch; [`Pacing::OFF`] removes it.
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing};
