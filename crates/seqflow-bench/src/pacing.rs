@@ -18,7 +18,7 @@ use serde::Serialize;
 #[serde(rename_all = "kebab-case")]
 pub enum StagePacing {
     /// The pipeline's default pacing, what a stage does unless told otherwise (the ring's:
-    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several).
+    /// `Pacing::DEFAULT` with one producer, `Pacing::LONG` with several or across processes).
     #[default]
     Default,
     /// No pause after a batch (the pipeline's `Pacing::OFF`).

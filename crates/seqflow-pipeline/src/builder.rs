@@ -1075,7 +1075,7 @@ where
 
     /// How long the stage pauses after a small batch of several events before it looks for the next
     /// one (unless set, the ring's default, [`Pacing::ring_default`](crate::Pacing::ring_default):
-    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several;
+    /// `Pacing::DEFAULT` with one producer, `Pacing::LONG` with several or on a shared ring;
     /// [`Pacing::OFF`](crate::Pacing::OFF) for the lowest latency in streams). Only batch stages
     /// that follow the producer alone and wait with a ring strategy that spins first (busy-spin,
     /// yielding, phased back-off: the default `YieldingWait` does) ever pause; pool workers and

@@ -68,8 +68,8 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
 
     /// The pacing of a stage on this feed that was given none: by default
     /// [`Pacing::DEFAULT`](crate::Pacing::DEFAULT); a feed over a ring with several producers
-    /// answers [`Pacing::MULTI_PRODUCER`](crate::Pacing::MULTI_PRODUCER) (see
-    /// [`Pacing::ring_default`](crate::Pacing::ring_default)).
+    /// (see [`Pacing::ring_default`](crate::Pacing::ring_default)), or over a ring shared
+    /// between processes, answers [`Pacing::LONG`](crate::Pacing::LONG).
     fn default_pacing(&self) -> crate::Pacing {
         crate::Pacing::DEFAULT
     }
@@ -341,7 +341,7 @@ mod tests {
                 registration,
                 wait: None,
             };
-            assert_eq!(multi.default_pacing(), Pacing::MULTI_PRODUCER, "{mode:?}");
+            assert_eq!(multi.default_pacing(), Pacing::LONG, "{mode:?}");
         }
     }
 

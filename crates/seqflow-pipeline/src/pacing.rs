@@ -34,15 +34,20 @@
 /// an event arriving right after a batch of `n` may wait for a stage that would otherwise have
 /// seen it at once: `min(4 n, 64)` spin hints by default.
 ///
-/// A stage with no pacing set takes its ring's default ([`Pacing::ring_default`]):
-/// [`Pacing::DEFAULT`] on a ring with one producer, [`Pacing::MULTI_PRODUCER`] (32 and 256,
-/// about 6.4 µs at 25 ns a hint) on a ring with several. There every claim is an atomic
+/// A stage with no pacing set takes its ring's default: [`Pacing::DEFAULT`] on a ring in one
+/// process with one producer, [`Pacing::LONG`] (32 and 256, about 6.4 µs at 25 ns a hint) on a
+/// ring with several producers ([`Pacing::ring_default`]) and on every ring shared between
+/// processes. With several producers every claim is an atomic
 /// read-modify-write on the shared claim cursor, which first waits for the producer's earlier
 /// stores to reach its cache: each line a polling stage took away since (the slot, the
 /// availability mark) costs the next claim that wait, so polls cost the producers several
 /// times what they cost a single producer, whose plain stores wait in its store buffer instead.
 /// With two and three producers publishing `u64`s one at a time on two cores, the longer pause
 /// took the stage's throughput from about 37 to 80 M events/s (docs/benchmarks.md, section 30).
+/// A shared ring's producer does more per event than one in a single process (the fork check,
+/// its claim's end in its producer slot, the look at the ring's status): behind one publishing
+/// one event at a time, a consumer with the shorter pause settled into batches of about 16
+/// events, at half the rate the longer pause gives or less (section 32).
 ///
 /// The stage does not look at the ring
 /// during the pause, so whatever it would have noticed there (an event to drain at shutdown, a
@@ -90,25 +95,26 @@ impl Pacing {
     };
 
     /// 32 spin hints per event of the batch just handled, at most 256: what a stage on a ring
-    /// with several producers does unless told otherwise (see the type's docs for why it
-    /// pauses longer there).
-    pub const MULTI_PRODUCER: Pacing = Pacing {
+    /// with several producers, or on a ring shared between processes, does unless told
+    /// otherwise (see the type's docs for why it pauses longer there).
+    pub const LONG: Pacing = Pacing {
         per_event: 32,
         max_spins: 256,
     };
 
-    /// The pacing of a stage that was given none, on a ring with several producers or one.
+    /// The pacing of a stage that was given none, on a ring in one process with several
+    /// producers or one (a ring shared between processes always answers [`Pacing::LONG`]).
     ///
     /// ```
     /// use seqflow_pipeline::Pacing;
     /// assert_eq!(Pacing::ring_default(false), Pacing::DEFAULT);
-    /// assert_eq!(Pacing::ring_default(true), Pacing::MULTI_PRODUCER);
-    /// assert_eq!(Pacing::MULTI_PRODUCER.spins_after(3), 96);
-    /// assert_eq!(Pacing::MULTI_PRODUCER.spins_after(63), 256);
+    /// assert_eq!(Pacing::ring_default(true), Pacing::LONG);
+    /// assert_eq!(Pacing::LONG.spins_after(3), 96);
+    /// assert_eq!(Pacing::LONG.spins_after(63), 256);
     /// ```
     pub const fn ring_default(multi_producer: bool) -> Pacing {
         if multi_producer {
-            Pacing::MULTI_PRODUCER
+            Pacing::LONG
         } else {
             Pacing::DEFAULT
         }

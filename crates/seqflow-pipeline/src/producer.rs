@@ -142,7 +142,11 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
 
     /// Claim one slot (waiting while the ring is full), let `write` fill the event in place,
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
-    #[inline]
+    // The one-event publishes are inlined however large the caller: a caller's loop that calls
+    // them (or the claim inside) runs the claim's bookkeeping out of registers. With a shared
+    // ring's claimer, whose inlined fast path is larger, a plain `publish_timeout` loop did so,
+    // at half the rate (docs/benchmarks.md, section 32).
+    #[inline(always)]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
         let mut guard = self.claim_guarded(1, Deadline::NEVER, true)?;
         let seq = guard.range.start();
@@ -153,7 +157,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     }
 
     /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
-    #[inline]
+    #[inline(always)]
     pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
         let mut guard = self.claim_guarded(1, Deadline::NEVER, false)?;
         let seq = guard.range.start();
@@ -164,7 +168,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     }
 
     /// As [`publish`](Self::publish), waiting at most `timeout` for a free slot.
-    #[inline]
+    #[inline(always)]
     pub fn publish_timeout<F: FnOnce(&mut E, i64)>(
         &mut self,
         timeout: Duration,

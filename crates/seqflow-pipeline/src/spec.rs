@@ -80,7 +80,7 @@ impl<E: ?Sized + 'static> StageSpec<E> {
 
     /// How long the stage pauses after a small batch of several events before it looks for the next
     /// one (unless set, the ring's default, [`Pacing::ring_default`](crate::Pacing::ring_default):
-    /// `Pacing::DEFAULT` with one producer, `Pacing::MULTI_PRODUCER` with several).
+    /// `Pacing::DEFAULT` with one producer, `Pacing::LONG` with several or on a shared ring).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.options.pacing = Some(pacing);
         self

@@ -80,20 +80,13 @@ fn a_stage_without_pacing_takes_its_feeds() {
         feed
     };
     assert_eq!(calls_on(feed_saying(Pacing::OFF), None, false), never);
-    assert_eq!(
-        calls_on(feed_saying(Pacing::MULTI_PRODUCER), None, false),
-        looks
-    );
+    assert_eq!(calls_on(feed_saying(Pacing::LONG), None, false), looks);
     assert_eq!(
         calls_on(feed_saying(Pacing::OFF), Some(Pacing::DEFAULT), false),
         looks
     );
     assert_eq!(
-        calls_on(
-            feed_saying(Pacing::MULTI_PRODUCER),
-            Some(Pacing::OFF),
-            false
-        ),
+        calls_on(feed_saying(Pacing::LONG), Some(Pacing::OFF), false),
         never
     );
 }

@@ -115,7 +115,7 @@ pub unsafe trait Sequencer: Cursor {
     /// slot or availability mark it polls) costs the producer's next claim a wait, where a
     /// single producer's plain stores wait in its store buffer. Consumers that keep up with
     /// one-at-a-time publishing read those lines less often on such a ring (the pipeline's
-    /// `Pacing::MULTI_PRODUCER`).
+    /// `Pacing::LONG`).
     fn multi_producer(&self) -> bool {
         false
     }

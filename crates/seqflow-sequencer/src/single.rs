@@ -279,8 +279,9 @@ impl<W: WaitStrategy> SingleClaimer<W> {
 
     /// Claim `n64` (already checked) slots: the fast path is arithmetic and a compare with the
     /// cached gating minimum (plus the store of `claimed` for claims of more than one event);
-    /// everything else is in `wait_for_room`.
-    #[inline]
+    /// everything else is in `wait_for_room`. Always inlined, as the paired claim and publish
+    /// below: they are the one-at-a-time path (see `Producer::publish`).
+    #[inline(always)]
     fn claim_checked(
         &mut self,
         n64: i64,
@@ -356,7 +357,7 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     }
 
     /// Make `range` visible to consumers: one `Release` store of the cursor.
-    #[inline]
+    #[inline(always)]
     fn publish_range(&self, range: SequenceRange) {
         self.sequencer.cursor.set(range.end());
         self.sequencer.wait.signal_all();
@@ -391,7 +392,7 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
         self.pending
     }
 
-    #[inline]
+    #[inline(always)]
     fn __internal_claim_paired(
         &mut self,
         n: usize,
@@ -402,7 +403,7 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
         self.claim_checked(n64, deadline, block)
     }
 
-    #[inline]
+    #[inline(always)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
         self.publish_range(range);
     }

@@ -178,11 +178,13 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
-    /// ([`Pacing::DEFAULT`] unless set, [`Pacing::MULTI_PRODUCER`] on a ring with several
-    /// producers, see [`Pacing::ring_default`]): after a batch of `n` events, `2 <= n <= 63`, the
-    /// next call that finds nothing new gives `min(4 n, 64)` spin hints (about 1.6 µs; with
-    /// several producers `min(32 n, 256)`, about 6.4 µs, at 25 ns a hint) before it waits, so that
-    /// events accumulate and the consumer reads the producer's cursor once for many of them. As for
+    /// ([`Pacing::LONG`] unless set): after a batch of `n` events, `2 <= n <= 63`, the next call
+    /// that finds nothing new gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint)
+    /// before it waits, so that events accumulate and the consumer reads the producer's cursor
+    /// once for many of them. That is longer than a stage in one process behind one producer
+    /// pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
+    /// with the shorter pause a consumer in step with a one-at-a-time producer kept the stream
+    /// at half the rate or less (docs/benchmarks.md, section 32). As for
     /// a stage, only a consumer that follows the producer alone on a ring whose wait spins first
     /// ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
     /// [`WaitKind::Yielding`](crate::WaitKind::Yielding)) pauses; [`poll`](Self::poll) and a
@@ -196,17 +198,17 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// let ring = ShmRing::<u64>::create(&name, 8, ShmOptions::default()).unwrap();
     /// # let _guard = ring.unlink_on_drop();
     /// let mut c = ring.consumer("latency-first").unwrap();
-    /// assert_eq!(c.pacing(), Pacing::DEFAULT);
+    /// assert_eq!(c.pacing(), Pacing::LONG);
     /// c.set_pacing(Pacing::OFF);
     /// assert_eq!(c.pacing(), Pacing::OFF);
     ///
-    /// // A ring with several producers: longer pauses unless set.
+    /// // The same with several producers.
     /// use seqflow_shm::{ProducerMode, ShmOptions as Options};
     /// # let name = format!("/seqflow-doc-pacing-multi-{}", std::process::id());
     /// let opts = Options { producer: ProducerMode::MultiCas, ..Default::default() };
     /// let multi = ShmRing::<u64>::create(&name, 8, opts).unwrap();
     /// # let _guard = multi.unlink_on_drop();
-    /// assert_eq!(multi.consumer("fan-in").unwrap().pacing(), Pacing::MULTI_PRODUCER);
+    /// assert_eq!(multi.consumer("fan-in").unwrap().pacing(), Pacing::LONG);
     /// ```
     pub fn set_pacing(&mut self, pacing: Pacing) {
         self.pacer = Pacer::new(pacing);

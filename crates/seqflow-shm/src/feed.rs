@@ -14,7 +14,6 @@ use seqflow_ring::RingBuffer;
 use seqflow_sequence::{
     Alert, Cursor, Deadline, OwnedRef, Sequence, SequenceBarrier, WaitStrategy,
 };
-use seqflow_sequencer::Sequencer;
 use std::time::Duration;
 
 /// One registered consumer's view of a shared ring.
@@ -265,10 +264,14 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
             })
     }
 
-    /// The ring's default pacing ([`Pacing::ring_default`](crate::Pacing::ring_default)): longer
-    /// when several producers claim.
+    /// [`Pacing::LONG`](crate::Pacing::LONG), with one producer or several. A shared producer
+    /// does more per event than one in a single process (the fork check, its claim's end in its
+    /// producer slot, the look at the ring's status), and behind one publishing one event at a
+    /// time, a consumer pausing as little as a stage in one process does settled into batches
+    /// of about 16 events, at half the rate the longer pause gives or less (docs/benchmarks.md,
+    /// section 32).
     fn default_pacing(&self) -> crate::Pacing {
-        crate::Pacing::ring_default(Sequencer::multi_producer(&**self.barrier.producer()))
+        crate::Pacing::LONG
     }
 
     /// As in one process: only a consumer whose ring strategy spins first

@@ -1,0 +1,139 @@
+//! The rate of a one-at-a-time stream between two processes: a parent creates a named ring
+//! (single producer, busy-spin) and starts this same program again as the consumer, which
+//! attaches by name and takes the events with `poll_batch`. The parent publishes `u64`s one
+//! `publish_timeout` at a time and prints events per second; the consumer checks that it got
+//! every event in order and reports its calls and average batch.
+//!
+//! ```text
+//! cargo run --release -p seqflow-shm --example stream_rate -- [EVENTS] [--pacing PER_EVENT/MAX | --pacing off]
+//! ```
+//!
+//! `--pacing` sets the consumer's pause after a small batch (`ShmConsumer::set_pacing`); without
+//! it the consumer keeps its default, `Pacing::LONG` (docs/multiprocess.md, "Why a shared
+//! ring's consumers pause longer", compares them). Busy-spin needs two free cores: on a busy
+//! machine the figures say little.
+
+use seqflow_shm::{Pacing, ProducerMode, ShmOptions, ShmRing, WaitKind};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long either side waits for the other before it gives up.
+const STALL: Duration = Duration::from_secs(30);
+
+type Error = Box<dyn std::error::Error>;
+
+/// `PER_EVENT/MAX` or `off`.
+fn parse_pacing(text: &str) -> Result<Pacing, Error> {
+    if text == "off" {
+        return Ok(Pacing::OFF);
+    }
+    let (per_event, max) = text
+        .split_once('/')
+        .ok_or_else(|| format!("--pacing takes PER_EVENT/MAX or off, not {text:?}"))?;
+    Ok(Pacing::new(per_event.parse()?, max.parse()?))
+}
+
+/// The consumer process: take `events` events, check they are `0..events` in order.
+fn consume(name: &str, events: u64, pacing: Option<Pacing>) -> Result<(), Error> {
+    let ring = ShmRing::<u64>::open(name, Duration::from_secs(10))?;
+    let mut consumer = ring.consumer("stream")?;
+    if let Some(p) = pacing {
+        consumer.set_pacing(p);
+    }
+    println!("ready");
+    std::io::stdout().flush()?;
+    let (mut next, mut calls, mut out_of_order) = (0u64, 0u64, 0u64);
+    while next < events {
+        calls += 1;
+        consumer.poll_batch(Some(STALL), |event, _seq, _end_of_batch| {
+            out_of_order += u64::from(*event != next);
+            next += 1;
+        })?;
+    }
+    if out_of_order > 0 {
+        return Err(format!("{out_of_order} of {events} events out of order").into());
+    }
+    println!("{calls}");
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = run(&args) {
+        eprintln!("stream_rate: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: &[String]) -> Result<(), Error> {
+    let mut events = 20_000_000u64;
+    let mut pacing = None;
+    let mut consumer_of = None;
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--pacing" => {
+                pacing = Some(parse_pacing(rest.next().ok_or("--pacing takes a value")?)?);
+            }
+            "--consumer" => consumer_of = Some(rest.next().ok_or("--consumer takes a name")?),
+            n => {
+                events = n
+                    .parse()
+                    .map_err(|_| format!("not an event count: {n:?}"))?
+            }
+        }
+    }
+    if events == 0 {
+        return Err("the event count must be above 0".into());
+    }
+    if let Some(name) = consumer_of {
+        return consume(name, events, pacing);
+    }
+
+    let name = format!("/seqflow-example-stream-{}", std::process::id());
+    let options = ShmOptions {
+        producer: ProducerMode::Single,
+        wait: WaitKind::BusySpin,
+        ..Default::default()
+    };
+    let ring = ShmRing::<u64>::create(&name, 4096, options)?;
+    let _cleanup = ring.unlink_on_drop();
+    let mut command = Command::new(std::env::current_exe()?);
+    command.args(["--consumer", &name, &events.to_string()]);
+    if let Some(p) = pacing {
+        command.args(["--pacing", &format!("{}/{}", p.per_event(), p.max_spins())]);
+    }
+    let mut child = command.stdout(Stdio::piped()).spawn()?;
+    let mut lines = BufReader::new(child.stdout.take().ok_or("no consumer stdout")?).lines();
+    if lines.next().transpose()?.as_deref() != Some("ready") {
+        child.wait()?;
+        return Err("the consumer did not attach".into());
+    }
+    // Attached: the name can go, so an interrupted run leaves nothing in /dev/shm.
+    ring.unlink()?;
+
+    let mut producer = ring.producer()?;
+    let started = Instant::now();
+    for i in 0..events {
+        producer.publish_timeout(STALL, |event, _seq| *event = i)?;
+    }
+    let calls: u64 = match lines.next().transpose()? {
+        Some(line) => line.parse()?,
+        None => 0,
+    };
+    let elapsed = started.elapsed();
+    if !child.wait()?.success() || calls == 0 {
+        return Err("the consumer failed".into());
+    }
+    let pacing = pacing.unwrap_or(Pacing::LONG);
+    println!(
+        "{events} events one at a time across processes: {:.1} M events/s; consumer pacing \
+         {}/{}, {calls} polls, {:.1} events per batch (verified in order)",
+        events as f64 / elapsed.as_secs_f64() / 1e6,
+        pacing.per_event(),
+        pacing.max_spins(),
+        events as f64 / calls as f64,
+    );
+    Ok(())
+}
