@@ -157,4 +157,13 @@ mod tests {
         }
         assert_eq!(PayloadKind::Bytes128.size(), 128);
     }
+
+    #[test]
+    fn every_word_of_a_128_byte_event_is_its_value_plus_its_index() {
+        let near_the_end = [u64::MAX - 20, u64::MAX - 15, u64::MAX - 3, u64::MAX];
+        for v in [0, 1, 7, 1 << 63].into_iter().chain(near_the_end) {
+            let words: [u64; 16] = std::array::from_fn(|k| v.wrapping_add(k as u64));
+            assert_eq!(Bytes128::new(v).0, words, "{v}");
+        }
+    }
 }

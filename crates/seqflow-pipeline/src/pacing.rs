@@ -37,11 +37,11 @@
 /// A stage with no pacing set takes its ring's default: [`Pacing::DEFAULT`] on a ring in one
 /// process with one producer, [`Pacing::LONG`] (32 and 256, about 6.4 µs at 25 ns a hint) on a
 /// ring with several producers ([`Pacing::ring_default`]) and on every ring shared between
-/// processes. With several producers every claim is an atomic
-/// read-modify-write on the shared claim cursor, which first waits for the producer's earlier
-/// stores to reach its cache: each line a polling stage took away since (the slot, the
-/// availability mark) costs the next claim that wait, so polls cost the producers several
-/// times what they cost a single producer, whose plain stores wait in its store buffer instead.
+/// processes. With several producers every claim is an atomic read-modify-write on the shared
+/// claim cursor, which first waits for the producer's earlier stores to reach its cache: each
+/// line a polling stage took away since (the slot, the availability mark) costs the next claim
+/// that wait, so polls cost the producers several times what they cost a single producer,
+/// whose plain stores wait in its store buffer instead.
 /// With two and three producers publishing `u64`s one at a time on two cores, the longer pause
 /// took the stage's throughput from about 37 to 80 M events/s (docs/benchmarks.md, section 30).
 /// A shared ring's producer does more per event than one in a single process (the fork check,
@@ -88,7 +88,7 @@ impl Pacing {
     };
 
     /// Four spin hints per event of the batch just handled, at most 64: what a stage on a ring
-    /// with one producer does unless told otherwise.
+    /// in one process with one producer does unless told otherwise.
     pub const DEFAULT: Pacing = Pacing {
         per_event: 4,
         max_spins: 64,

@@ -129,7 +129,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// Claim `n` slots for a [`ClaimGuard`], which publishes them exactly once: the producer's
     /// claims are always paired with their publish, so the claimer's pending-claim checks are
     /// not needed here.
-    #[inline]
+    #[inline(always)]
     fn claim_guarded(
         &mut self,
         n: usize,
@@ -142,10 +142,11 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
 
     /// Claim one slot (waiting while the ring is full), let `write` fill the event in place,
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
-    // The one-event publishes are inlined however large the caller: a caller's loop that calls
-    // them (or the claim inside) runs the claim's bookkeeping out of registers. With a shared
-    // ring's claimer, whose inlined fast path is larger, a plain `publish_timeout` loop did so,
-    // at half the rate (docs/benchmarks.md, section 32).
+    // The one-event publishes are inlined however large the caller: only then does the claim's
+    // bookkeeping stay in the caller's registers across its loop; a call keeps it in memory.
+    // With a shared ring's claimer, whose inlined fast path is larger, the compiler stopped
+    // inlining a plain `publish_timeout` loop's call, which then ran at half the rate
+    // (docs/benchmarks.md, section 32).
     #[inline(always)]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
         let mut guard = self.claim_guarded(1, Deadline::NEVER, true)?;

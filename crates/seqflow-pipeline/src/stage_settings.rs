@@ -69,8 +69,8 @@ impl<E: ?Sized + 'static> StageSettings<E> {
 
     /// How long the stage pauses after a small batch of several events before it looks for the next
     /// one (unless set, the ring's default, [`Pacing::ring_default`](crate::Pacing::ring_default):
-    /// `Pacing::DEFAULT` with one producer, `Pacing::LONG` with several or on a shared ring; pool workers and
-    /// custom processors never pause, see [`Pacing`](crate::Pacing)).
+    /// `Pacing::DEFAULT` with one producer, `Pacing::LONG` with several or on a shared ring;
+    /// pool workers and custom processors never pause, see [`Pacing`](crate::Pacing)).
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.options.pacing = Some(pacing);
         self

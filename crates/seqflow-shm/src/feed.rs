@@ -351,3 +351,44 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         self.wake();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ProducerMode, ShmOptions, WaitKind};
+
+    /// Every feed a shared ring hands out (a consumer's, a stage's, a pool worker's) asks for
+    /// the longer pause, whatever the producer mode and the wait kind.
+    #[test]
+    fn every_shared_feed_asks_for_the_long_pause() {
+        for (k, producer) in [ProducerMode::Single, ProducerMode::MultiCas]
+            .into_iter()
+            .enumerate()
+        {
+            for (w, wait) in [WaitKind::BusySpin, WaitKind::Yielding, WaitKind::Futex]
+                .into_iter()
+                .enumerate()
+            {
+                let name = format!("/seqflow-unit-feed-pacing-{k}-{w}-{}", std::process::id());
+                let options = ShmOptions {
+                    producer,
+                    wait,
+                    ..Default::default()
+                };
+                let ring = ShmRing::<u64>::create(&name, 8, options).unwrap();
+                let _guard = ring.unlink_on_drop();
+                let consumer =
+                    ShmFeed::attach(&ring, ConsumerKind::Consumer, "c", Start::Cursor).unwrap();
+                let worker =
+                    ShmFeed::attach(&ring, ConsumerKind::Worker, "w", Start::Pool("w")).unwrap();
+                for feed in [&consumer, &worker] {
+                    assert_eq!(
+                        feed.default_pacing(),
+                        crate::Pacing::LONG,
+                        "{producer:?} {wait:?}"
+                    );
+                }
+            }
+        }
+    }
+}

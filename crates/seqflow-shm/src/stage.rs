@@ -205,10 +205,10 @@ impl<E: ?Sized + ShmEvent> ShmStage<E> {
 
     /// How long the stage pauses after a small batch of several events before it looks for the next
     /// one (unless set, [`Pacing::LONG`](crate::Pacing::LONG), as for a
-    /// [`ShmConsumer`](crate::ShmConsumer)). Only a stage
-    /// that follows the producer alone on a ring whose wait kind is `BusySpin` or `Yielding`
-    /// pauses; pool workers and lossy subscribers never do. A close or halt of the ring is seen
-    /// after the pause, at most [`Pacing::MAX_SPINS`](crate::Pacing::MAX_SPINS) spin hints later.
+    /// [`ShmConsumer`](crate::ShmConsumer)). Only a stage that follows the producer alone on a
+    /// ring whose wait kind is `BusySpin` or `Yielding` pauses; pool workers and lossy
+    /// subscribers never do. A close or halt of the ring is seen after the pause, at most
+    /// [`Pacing::MAX_SPINS`](crate::Pacing::MAX_SPINS) spin hints later.
     pub fn pacing(mut self, pacing: crate::Pacing) -> Self {
         self.spec = self.spec.pacing(pacing);
         self
