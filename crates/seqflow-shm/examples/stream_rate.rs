@@ -1,12 +1,13 @@
 //! The rate of a one-at-a-time stream between two processes: a parent creates a named ring
-//! (single producer, busy-spin) and starts this same program again as the consumer, which
-//! attaches by name and takes the events with `poll_batch`. The parent publishes `u64`s one
-//! `publish_timeout` at a time and prints events per second; the consumer checks that it got
-//! every event in order and reports how many `poll_batch` calls took them and the pacing it
-//! used, from which the parent prints the average batch.
+//! (busy-spin; single producer, or `MultiCas` with `--multi`) and starts this same program
+//! again as the consumer, which attaches by name and takes the events with `poll_batch`. The
+//! parent publishes `u64`s one `publish_timeout` at a time and prints events per second; the
+//! consumer checks that it got every event in order and reports how many `poll_batch` calls
+//! took them and the pacing it used, from which the parent prints the average batch.
 //!
 //! ```text
 //! cargo run --release -p seqflow-shm --example stream_rate -- [EVENTS] [--pacing PER/MAX|off]
+//!     [--multi]
 //! ```
 //!
 //! `--pacing` sets the consumer's pause after a small batch (`ShmConsumer::set_pacing`); without
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 /// How long either side waits for the other before it gives up.
 const STALL: Duration = Duration::from_secs(30);
 
-const USAGE: &str = "usage: stream_rate [EVENTS] [--pacing PER_EVENT/MAX | --pacing off]";
+const USAGE: &str = "usage: stream_rate [EVENTS] [--pacing PER_EVENT/MAX | --pacing off] [--multi]";
 
 type Error = Box<dyn std::error::Error>;
 
@@ -96,6 +97,7 @@ fn run(args: &[String]) -> Result<(), Error> {
     let mut events = 20_000_000u64;
     let mut pacing = None;
     let mut consumer_of = None;
+    let mut producer_mode = ProducerMode::Single;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -103,6 +105,7 @@ fn run(args: &[String]) -> Result<(), Error> {
                 pacing = Some(parse_pacing(rest.next().ok_or("--pacing takes a value")?)?);
             }
             "--consumer" => consumer_of = Some(rest.next().ok_or("--consumer takes a name")?),
+            "--multi" => producer_mode = ProducerMode::MultiCas,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -123,7 +126,7 @@ fn run(args: &[String]) -> Result<(), Error> {
 
     let name = format!("/seqflow-example-stream-{}", std::process::id());
     let options = ShmOptions {
-        producer: ProducerMode::Single,
+        producer: producer_mode,
         wait: WaitKind::BusySpin,
         ..Default::default()
     };
@@ -166,8 +169,9 @@ fn run(args: &[String]) -> Result<(), Error> {
     };
     let calls: u64 = calls.parse()?;
     println!(
-        "{events} events one at a time across processes: {:.1} M events/s; consumer pacing \
-         {used}, {calls} polls, {:.1} events per batch (verified in order)",
+        "{events} events one at a time across processes ({producer_mode:?} ring): {:.1} M \
+         events/s; consumer pacing {used}, {calls} polls, {:.1} events per batch (verified in \
+         order)",
         events as f64 / elapsed.as_secs_f64() / 1e6,
         events as f64 / calls.max(1) as f64,
     );
