@@ -128,7 +128,8 @@ pub struct CompareArgs {
     #[arg(long, value_enum)]
     pub wait: Option<Wait>,
     /// Whether seqflow's stages that spin before they wait (busy-spin, yielding) pause after a
-    /// small batch of several events when nothing new is there (`Pacing` in the pipeline crate, on by default in every program);
+    /// small batch of several events (`Pacing` in the pipeline crate, on by default in every
+    /// program);
     /// `off` shows what it changes. The other implementations have no such setting, and the
     /// cross-process section's in-process reference always runs with the default.
     #[arg(long, value_enum, default_value_t = StagePacing::Default)]

@@ -1,20 +1,24 @@
 //! [`Pacing`]: how long a stage that has caught up with a stream of events waits before it
 //! looks for the next one.
 
-/// What a stage does when it has just handled a small batch of several events and finds no
-/// new one: pause for a few spin hints, in proportion to the batch, before it polls again.
+/// What a stage does when it has just handled a small batch of several events: pause for a few
+/// spin hints, in proportion to the batch, before it looks for the next events.
 ///
 /// A stage that keeps up with a producer publishing one event at a time reads the producer's
 /// cursor after every few events; each read takes the cursor's cache line away from the
 /// producer's core, whose next store has to fetch it back. A batch of several events says the
 /// producer is streaming: a short pause then lets more events accumulate, and the stage takes
-/// them in one larger batch with one read of the cursor. A batch of one event (request and
-/// reply, or a quiet stream) is never followed by a pause, so a round trip through a stage
-/// costs what it did; nor is a poll that finds events. Nor is a batch of more than
-/// [`Pacing::LARGEST_PACED_BATCH`] events: the stage was behind (the producer published a burst,
-/// or the stage lost its core for a while), it is not reading the line the producer fills, and
-/// a pause would only delay the next events and, on a shared core, take time from the threads
-/// that publish them.
+/// them in one larger batch with one read of the cursor. The stage pauses without first looking
+/// whether new events are there: in step with a fast producer they nearly always are (a few at
+/// a time), and that look is the read the pause saves. A stage that only paused when its look
+/// found nothing kept taking batches of a few events, each costing the producer the line
+/// (docs/benchmarks.md, section 34). A batch of one event (request and reply, or a quiet stream)
+/// is never followed by a pause, so a round trip through a stage costs what it did. Nor is a
+/// batch of more than [`Pacing::LARGEST_PACED_BATCH`] events: the stage was behind (the producer
+/// published a burst, or the stage lost its core for a while), it is not reading the line the
+/// producer fills, and a pause would only delay the next events and, on a shared core, take
+/// time from the threads that publish them. A stage that falls behind during pauses thus stops
+/// pausing until it has caught up.
 ///
 /// Only a stage that waits with the ring's wait strategy, when that strategy spins first
 /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first): busy-spin,
@@ -31,8 +35,8 @@
 /// The pause is `per_event` spin hints for each event of the batch just handled, at most
 /// `max_spins` ([`Pacing::DEFAULT`]: 4 and 64, about 1.6 µs on a machine whose spin hint takes
 /// 25 ns), and never more than [`Pacing::MAX_SPINS`] whatever `max_spins` says. It bounds what
-/// an event arriving right after a batch of `n` may wait for a stage that would otherwise have
-/// seen it at once: `min(4 n, 64)` spin hints by default.
+/// an event published after a batch of `n` (during the batch or after it) may wait for a stage
+/// that would otherwise have seen it at once: `min(4 n, 64)` spin hints by default.
 ///
 /// A stage with no pacing set takes its ring's default: [`Pacing::DEFAULT`] on a ring in one
 /// process with one producer, [`Pacing::LONG`] (32 and 256, about 6.4 µs at 25 ns a hint) on a
@@ -151,8 +155,8 @@ impl Pacing {
         self.max_spins
     }
 
-    /// The spin hints a stage gives before its next poll after a batch of `events` events, if
-    /// that poll would find nothing: none after a single event, nor after more than
+    /// The spin hints a stage gives before its next poll after a batch of `events` events: none
+    /// after a single event, nor after more than
     /// [`LARGEST_PACED_BATCH`](Self::LARGEST_PACED_BATCH).
     #[inline]
     pub fn spins_after(&self, events: i64) -> u32 {
@@ -176,8 +180,8 @@ impl Default for Pacing {
 ///
 /// After a batch, [`handled`](Self::handled) records the pause the batch calls for. Before the
 /// next wait, [`take`](Self::take) hands it over (and clears it); the loop gives it with
-/// [`Pacer::pause`] only if its feed has nothing new, as a stage's loop does when its feed's
-/// `should_pace` says so.
+/// [`Pacer::pause`], as a stage's loop does when its feed
+/// [`paces`](crate::EventFeed::paces), without looking at the ring first.
 ///
 /// ```
 /// use seqflow_pipeline::{Pacer, Pacing};

@@ -163,13 +163,11 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         Ok(())
     }
 
-    /// Whether a loop that has just handled several events should pause before it waits for
-    /// the next one: the feed's [`should_pace`](EventFeed::should_pace) for `sequence() + 1`
-    /// (see [`Pacer`](crate::Pacer)).
+    /// Whether a loop that has just handled several events pauses before it waits for the
+    /// next one: the feed's [`paces`](EventFeed::paces) (see [`Pacer`](crate::Pacer)).
     #[inline]
-    pub fn should_pace(&mut self) -> bool {
-        let next = self.feed.sequence() + 1;
-        self.feed.should_pace(next)
+    pub fn paces(&self) -> bool {
+        self.feed.paces()
     }
 
     /// Hand every event of `next..=upto` (available, from `sequence() + 1`) to

@@ -157,7 +157,7 @@ where
     let mut next = ctx.feed.sequence() + 1;
     // Where recent polls found the published events to end (see `PollEnds::batch_end`).
     let mut poll_ends = PollEnds::new();
-    // The pause owed before the next wait if nothing new is there (see `Pacing`).
+    // The pause owed before the next wait after a small batch (see `Pacing`).
     let pacing = ctx
         .options
         .pacing
@@ -165,7 +165,7 @@ where
     let mut pacer = Pacer::new(pacing);
     while !ctx.stopping() {
         let owed = pacer.take();
-        if owed > 0 && ctx.feed.should_pace(next) {
+        if owed > 0 && ctx.feed.paces() {
             Pacer::pause(owed, || ctx.stopping());
         }
         let available = match ctx.feed.wait_for(next, timeout) {

@@ -91,7 +91,7 @@ pub(crate) struct StageOptions<E: ?Sized> {
     pub thread_name: Option<String>,
     /// `None`: the ring's wait strategy.
     pub wait: Option<Arc<dyn crate::stage_wait::StageWait>>,
-    /// The pause after a batch of several events when nothing new is there; `None`: the
+    /// The pause after a small batch of several events; `None`: the
     /// ring's default ([`EventFeed::default_pacing`](crate::EventFeed::default_pacing)).
     pub pacing: Option<crate::Pacing>,
 }

@@ -50,7 +50,7 @@ fn calls_on(mut feed: Scripted, pacing: Option<Pacing>, pace: bool) -> Vec<Call>
 #[test]
 fn a_stage_looks_before_waiting_only_after_a_batch_of_several() {
     use Call::*;
-    let expected = vec![Wait(0), Wait(1), Ask(4), Wait(4), Wait(5)];
+    let expected = vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)];
     // By default, and whatever the feed answers: it only decides whether to pause.
     assert_eq!(calls_with(None, false), expected);
     assert_eq!(calls_with(None, true), expected);
@@ -71,7 +71,7 @@ fn pacing_off_never_looks() {
 fn a_stage_without_pacing_takes_its_feeds() {
     use Call::*;
     let (looks, never) = (
-        vec![Wait(0), Wait(1), Ask(4), Wait(4), Wait(5)],
+        vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)],
         vec![Wait(0), Wait(1), Wait(4), Wait(5)],
     );
     let feed_saying = |pacing: Pacing| {

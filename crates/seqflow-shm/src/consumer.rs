@@ -158,8 +158,8 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// Wait for the next event(s), hand each to `handle(event, seq, end_of_batch)`, mark the
     /// batch processed; returns how many were handled.
     ///
-    /// After a batch of several events, the next `poll_batch` that finds nothing new may first
-    /// pause for a few spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)).
+    /// After a small batch of several events, the next `poll_batch` may first pause for a few
+    /// spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)).
     #[inline]
     pub fn poll_batch(
         &mut self,
@@ -167,7 +167,7 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
         handle: impl FnMut(&E, i64, bool),
     ) -> Result<usize, ConsumeError> {
         let owed = self.pacer.take();
-        if owed > 0 && timeout != Some(Duration::ZERO) && self.core.should_pace() {
+        if owed > 0 && timeout != Some(Duration::ZERO) && self.core.paces() {
             let status = &self.ring.inner().segment.header.status;
             Pacer::pause(owed, || status.stopping());
         }
@@ -179,8 +179,8 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
     /// ([`Pacing::LONG`] unless set): after a batch of `n` events, `2 <= n <= 63`, the next call
-    /// that finds nothing new gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint)
-    /// before it waits, so that events accumulate and the consumer reads the producer's cursor
+    /// gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint) before it waits, without
+    /// looking first, so that events accumulate and the consumer reads the producer's cursor
     /// once for many of them. That is longer than a stage in one process behind one producer
     /// pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
     /// with the shorter pause a consumer in step with a one-at-a-time producer kept the stream
@@ -189,7 +189,7 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// ([`WaitKind::BusySpin`](crate::WaitKind::BusySpin) or
     /// [`WaitKind::Yielding`](crate::WaitKind::Yielding)) pauses; [`poll`](Self::poll) and a
     /// `poll_batch` with a zero timeout never do. The pause adds at most that much latency to an
-    /// event that arrives right after a batch; [`Pacing::OFF`] removes it.
+    /// event published during a batch or right after it; [`Pacing::OFF`] removes it.
     ///
     /// ```
     /// # use seqflow_shm::{ShmOptions, ShmRing};

@@ -276,12 +276,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
 
     /// As in one process: only a consumer whose ring strategy spins first
     /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
-    /// follows the producer alone, when nothing is there.
+    /// follows the producer alone.
     #[inline]
-    fn should_pace(&mut self, seq: i64) -> bool {
+    fn paces(&self) -> bool {
         self.barrier.producer().wait_strategy().spins_first()
             && self.barrier.dependents().is_empty()
-            && self.barrier.poll(seq).is_none()
     }
 
     #[inline]

@@ -11,8 +11,8 @@ use std::time::Duration;
 /// What a stage asked its feed, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Call {
-    /// `should_pace(seq)`.
-    Ask(i64),
+    /// `paces()`.
+    Ask,
     /// `wait_for(seq)`.
     Wait(i64),
 }
@@ -25,7 +25,7 @@ pub struct Scripted {
     /// Slots per 64-byte line for `partial_line` (`None`: the trait's default, no partial
     /// lines).
     pub slots_per_line: Option<i64>,
-    /// What `should_pace` answers.
+    /// What `paces` answers.
     pub pace: bool,
     /// What `default_pacing` answers.
     pub default_pacing: Pacing,
@@ -63,8 +63,8 @@ unsafe impl EventFeed<u64> for Scripted {
         self.waits += 1;
         Ok(self.cursor_at[k].max(seq))
     }
-    fn should_pace(&mut self, seq: i64) -> bool {
-        self.calls.lock().push(Call::Ask(seq));
+    fn paces(&self) -> bool {
+        self.calls.lock().push(Call::Ask);
         self.pace
     }
     fn default_pacing(&self) -> Pacing {
