@@ -83,6 +83,14 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// it while the reference lives.
     unsafe fn event(&self, seq: i64) -> &E;
 
+    /// The ring's size in slots, if the feed reads a ring (`None`, the default, when it cannot
+    /// tell). A stage that finds every slot published is behind (its producer waits for room)
+    /// and does not pause (see [`Pacing`](crate::Pacing)).
+    #[inline]
+    fn capacity(&self) -> Option<usize> {
+        None
+    }
+
     /// How many events from `seq` on sit in consecutive slots (up to the ring's end); a stage
     /// walks such a run with [`visit_run`](Self::visit_run). The default, for feeds that do
     /// not say, is unbounded.
@@ -212,6 +220,11 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     unsafe fn event(&self, seq: i64) -> &E {
         // SAFETY: the caller's contract (published, gated by our slot) is `RingBuffer::get`'s.
         unsafe { self.ring.get(seq) }
+    }
+
+    #[inline]
+    fn capacity(&self) -> Option<usize> {
+        Some(self.ring.capacity())
     }
 
     #[inline]

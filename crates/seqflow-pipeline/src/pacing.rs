@@ -17,7 +17,9 @@
 /// batch of more than [`Pacing::LARGEST_PACED_BATCH`] events: the stage was behind (the producer
 /// published a burst, or the stage lost its core for a while), it is not reading the line the
 /// producer fills, and a pause would only delay the next events and, on a shared core, take
-/// time from the threads that publish them. A stage that falls behind during pauses thus stops
+/// time from the threads that publish them. Nor is a batch that leaves events the stage knows
+/// are published for later (its batch cap), nor one that found every slot of a small ring
+/// published ([`Pacing::is_behind`]). A stage that falls behind during pauses thus stops
 /// pausing until it has caught up.
 ///
 /// Only a stage that waits with the ring's wait strategy, when that strategy spins first
@@ -153,6 +155,30 @@ impl Pacing {
     /// The longest pause, in spin hints.
     pub const fn max_spins(&self) -> u32 {
         self.max_spins
+    }
+
+    /// Whether a stage is behind its producer, so that no pause may follow its batch: its wait
+    /// found `found` events from its next one on, on a ring of `capacity` slots (`None` when
+    /// unknown), and it left some of them for a later batch only because of its batch cap
+    /// (`left_by_cap`). Behind means the stage knows events are waiting for it (the cap),
+    /// found more than [`LARGEST_PACED_BATCH`](Self::LARGEST_PACED_BATCH), or found every slot
+    /// of the ring published, so that the producer waits for room (rings of 63 slots or fewer,
+    /// where no batch is larger). A batch cut short of a cache line the producer is filling is
+    /// not behind: the stage is in step with the producer.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Pacing;
+    /// assert!(!Pacing::is_behind(5, Some(1024), false));
+    /// assert!(Pacing::is_behind(5, Some(1024), true), "the cap left events");
+    /// assert!(Pacing::is_behind(64, None, false));
+    /// assert!(Pacing::is_behind(8, Some(8), false), "the ring is full");
+    /// assert!(!Pacing::is_behind(7, Some(8), false));
+    /// ```
+    #[inline]
+    pub fn is_behind(found: i64, capacity: Option<usize>, left_by_cap: bool) -> bool {
+        left_by_cap
+            || found > Self::LARGEST_PACED_BATCH
+            || capacity.is_some_and(|c| found >= i64::try_from(c).unwrap_or(i64::MAX))
     }
 
     /// The spin hints a stage gives before its next poll after a batch of `events` events: none

@@ -3,7 +3,7 @@
 //! [`EventFeed`]: the heap ring in one process, a shared segment across processes.
 
 use crate::feed::{EventFeed, FeedError};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, Pacing};
 use crate::poll_ends::PollEnds;
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::{panic_message, PipelineShared};
@@ -254,7 +254,13 @@ where
             Ok(Ok(())) => {
                 rewinds = 0;
                 ctx.feed.set_sequence(current - 1);
-                pacer.handled(current - start);
+                // A stage that is behind owes no pause (see `Pacing::is_behind`).
+                let behind = Pacing::is_behind(
+                    available - start + 1,
+                    ctx.feed.capacity(),
+                    capped < available,
+                );
+                pacer.handled(if behind { 0 } else { current - start });
                 next = current;
                 ctx.feed.signal();
                 continue;

@@ -1,6 +1,6 @@
-//! A stage paces itself only after a batch of several events, with one look before its next
-//! wait, and never with `Pacing::OFF`: checked on the calls a stage makes to a scripted feed
-//! (which look and wait come in which order), not on time.
+//! A stage paces itself only after a small batch of several events, never when it is behind,
+//! and never with `Pacing::OFF`: checked on the calls a stage makes to a scripted feed (the
+//! `paces` question it asks before each pause, and its waits, in order), not on time.
 
 mod ext_common;
 mod scripted_feed;
@@ -48,7 +48,7 @@ fn calls_on(mut feed: Scripted, pacing: Option<Pacing>, pace: bool) -> Vec<Call>
 }
 
 #[test]
-fn a_stage_looks_before_waiting_only_after_a_batch_of_several() {
+fn a_stage_asks_to_pause_only_after_a_batch_of_several() {
     use Call::*;
     let expected = vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)];
     // By default, and whatever the feed answers: it only decides whether to pause.
@@ -58,7 +58,7 @@ fn a_stage_looks_before_waiting_only_after_a_batch_of_several() {
 }
 
 #[test]
-fn pacing_off_never_looks() {
+fn pacing_off_never_asks() {
     use Call::*;
     let expected = vec![Wait(0), Wait(1), Wait(4), Wait(5)];
     assert_eq!(calls_with(Some(Pacing::OFF), false), expected);
@@ -70,7 +70,7 @@ fn pacing_off_never_looks() {
 #[test]
 fn a_stage_without_pacing_takes_its_feeds() {
     use Call::*;
-    let (looks, never) = (
+    let (asks, never) = (
         vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)],
         vec![Wait(0), Wait(1), Wait(4), Wait(5)],
     );
@@ -80,15 +80,53 @@ fn a_stage_without_pacing_takes_its_feeds() {
         feed
     };
     assert_eq!(calls_on(feed_saying(Pacing::OFF), None, false), never);
-    assert_eq!(calls_on(feed_saying(Pacing::LONG), None, false), looks);
+    assert_eq!(calls_on(feed_saying(Pacing::LONG), None, false), asks);
     assert_eq!(
         calls_on(feed_saying(Pacing::OFF), Some(Pacing::DEFAULT), false),
-        looks
+        asks
     );
     assert_eq!(
         calls_on(feed_saying(Pacing::LONG), Some(Pacing::OFF), false),
         never
     );
+}
+
+/// A stage whose batch cap leaves events it knows are published is behind: no pause until the
+/// batch that takes the last of them.
+#[test]
+fn a_stage_capped_behind_its_producer_never_pauses() {
+    use Call::*;
+    let mut feed = Scripted::new(64, vec![63]);
+    feed.pace = true;
+    let calls = Arc::clone(&feed.calls);
+    let report = StageSpec::new("capped")
+        .max_batch_size(8)
+        .run(feed, |_: &u64, _seq: i64, _end: bool| {})
+        .unwrap();
+    assert_eq!(report.sequence, 63);
+    let mut expected: Vec<Call> = (0..8).map(|k| Wait(8 * k)).collect();
+    expected.extend([Ask, Wait(64)]);
+    assert_eq!(*calls.lock(), expected);
+}
+
+/// A stage that finds every slot of a small ring published is behind (its producer waits for
+/// room): no pause; on a larger ring the same batches are paced.
+#[test]
+fn a_stage_that_finds_a_small_ring_full_never_pauses() {
+    use Call::*;
+    let run = |capacity: usize| {
+        let mut feed = Scripted::new(16, vec![7, 15]);
+        (feed.capacity, feed.pace) = (Some(capacity), true);
+        let calls = Arc::clone(&feed.calls);
+        let report = StageSpec::new("small ring")
+            .run(feed, |_: &u64, _seq: i64, _end: bool| {})
+            .unwrap();
+        assert_eq!(report.sequence, 15);
+        let calls = calls.lock().clone();
+        calls
+    };
+    assert_eq!(run(8), vec![Wait(0), Wait(8), Wait(16)]);
+    assert_eq!(run(16), vec![Wait(0), Ask, Wait(8), Ask, Wait(16)]);
 }
 
 /// The busy-spinning tests take turns: each spins one stage thread, and more spinning threads
@@ -263,8 +301,8 @@ fn a_shutdown_drains_an_event_published_during_the_longest_pause() {
         producer.publish_batch(5, |e, s| *e = s as u64).unwrap();
         let first = batches.recv_timeout(ARRIVES_WITHIN).unwrap();
         assert_eq!(first, vec![0, 1, 2, 3, 4]);
-        // Let the stage find nothing at 5 and start its pause before 5 is published.
-        std::thread::sleep(std::time::Duration::from_millis(100));
+        // The stage pauses right after its batch of five, without a look: 5 is published and
+        // the shutdown raised while it pauses (or, on a slow machine, after).
         producer.publish(|e, s| *e = s as u64).unwrap();
         disruptor.shutdown().unwrap();
         let drained = batches.recv_timeout(ARRIVES_WITHIN).unwrap();

@@ -159,7 +159,9 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// batch processed; returns how many were handled.
     ///
     /// After a small batch of several events, the next `poll_batch` may first pause for a few
-    /// spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)).
+    /// spin hints, as a stage does (see [`set_pacing`](Self::set_pacing)). The pause comes
+    /// before the wait, so a call may return up to one pause (at most
+    /// [`Pacing::MAX_SPINS`] hints) after its `timeout`; a zero timeout never pauses.
     #[inline]
     pub fn poll_batch(
         &mut self,
@@ -172,9 +174,12 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
             Pacer::pause(owed, || status.stopping());
         }
         let hi = self.wait_for(self.sequence() + 1, timeout)?;
-        let handled = self.core.handle_through(hi, handle);
-        self.pacer.handled(handled as i64);
-        Ok(handled)
+        let handled = self.core.handle_through(hi, handle) as i64;
+        // It took every event it found; behind only if they filled the ring (see
+        // `Pacing::is_behind`).
+        let behind = Pacing::is_behind(handled, Some(self.ring.capacity()), false);
+        self.pacer.handled(if behind { 0 } else { handled });
+        Ok(handled as usize)
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer

@@ -290,6 +290,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     }
 
     #[inline]
+    fn capacity(&self) -> Option<usize> {
+        Some(self.events.capacity())
+    }
+
+    #[inline]
     fn run_from(&self, seq: i64) -> usize {
         self.events.run_from(seq)
     }
@@ -388,6 +393,40 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// A consumer that follows the producer alone on a ring whose wait spins first paces,
+    /// whether events are published or not (it does not look at the ring); one that follows a
+    /// stage, or waits with the futex, does not. The feed tells the ring's size.
+    #[test]
+    fn a_first_consumer_on_a_spinning_ring_paces_without_a_look() {
+        for (w, (wait, spins)) in [
+            (WaitKind::BusySpin, true),
+            (WaitKind::Yielding, true),
+            (WaitKind::Futex, false),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let name = format!("/seqflow-unit-feed-paces-{w}-{}", std::process::id());
+            let options = ShmOptions {
+                wait,
+                ..Default::default()
+            };
+            let ring = ShmRing::<u64>::create(&name, 8, options).unwrap();
+            let _guard = ring.unlink_on_drop();
+            let first = ShmFeed::attach(&ring, ConsumerKind::Consumer, "c", Start::Cursor).unwrap();
+            let after =
+                ShmFeed::attach(&ring, ConsumerKind::Consumer, "d", Start::After(&["c"])).unwrap();
+            assert_eq!(first.capacity(), Some(8));
+            assert_eq!(first.paces(), spins, "{wait:?}, nothing published");
+            ring.producer()
+                .unwrap()
+                .publish_batch(3, |e, s| *e = s as u64)
+                .unwrap();
+            assert_eq!(first.paces(), spins, "{wait:?}, events published");
+            assert!(!after.paces(), "{wait:?}: a follower never paces");
         }
     }
 }

@@ -27,6 +27,8 @@ pub struct Scripted {
     pub slots_per_line: Option<i64>,
     /// What `paces` answers.
     pub pace: bool,
+    /// What `capacity` answers.
+    pub capacity: Option<usize>,
     /// What `default_pacing` answers.
     pub default_pacing: Pacing,
     /// Every call, in order.
@@ -44,6 +46,7 @@ impl Scripted {
             waits: 0,
             slots_per_line: None,
             pace: false,
+            capacity: None,
             default_pacing: Pacing::DEFAULT,
             calls: Arc::default(),
             sequence: AtomicI64::new(-1),
@@ -69,6 +72,9 @@ unsafe impl EventFeed<u64> for Scripted {
     }
     fn default_pacing(&self) -> Pacing {
         self.default_pacing
+    }
+    fn capacity(&self) -> Option<usize> {
+        self.capacity
     }
     unsafe fn event(&self, seq: i64) -> &u64 {
         &self.events[seq as usize]
