@@ -19,7 +19,7 @@
 /// producer fills, and a pause would only delay the next events and, on a shared core, take
 /// time from the threads that publish them. Nor is a batch that leaves events the stage knows
 /// are published for later (its batch cap), nor one that found every slot of a small ring
-/// published ([`Pacing::is_behind`]). A stage that falls behind during pauses thus stops
+/// published ([`Pacer::handled_of`]). A stage that falls behind during pauses thus stops
 /// pausing until it has caught up.
 ///
 /// Only a stage that waits with the ring's wait strategy, when that strategy spins first
@@ -157,30 +157,6 @@ impl Pacing {
         self.max_spins
     }
 
-    /// Whether a stage is behind its producer, so that no pause may follow its batch: its wait
-    /// found `found` events from its next one on, on a ring of `capacity` slots (`None` when
-    /// unknown), and it left some of them for a later batch only because of its batch cap
-    /// (`left_by_cap`). Behind means the stage knows events are waiting for it (the cap),
-    /// found more than [`LARGEST_PACED_BATCH`](Self::LARGEST_PACED_BATCH), or found every slot
-    /// of the ring published, so that the producer waits for room (rings of 63 slots or fewer,
-    /// where no batch is larger). A batch cut short of a cache line the producer is filling is
-    /// not behind: the stage is in step with the producer.
-    ///
-    /// ```
-    /// use seqflow_pipeline::Pacing;
-    /// assert!(!Pacing::is_behind(5, Some(1024), false));
-    /// assert!(Pacing::is_behind(5, Some(1024), true), "the cap left events");
-    /// assert!(Pacing::is_behind(64, None, false));
-    /// assert!(Pacing::is_behind(8, Some(8), false), "the ring is full");
-    /// assert!(!Pacing::is_behind(7, Some(8), false));
-    /// ```
-    #[inline]
-    pub fn is_behind(found: i64, capacity: Option<usize>, left_by_cap: bool) -> bool {
-        left_by_cap
-            || found > Self::LARGEST_PACED_BATCH
-            || capacity.is_some_and(|c| found >= i64::try_from(c).unwrap_or(i64::MAX))
-    }
-
     /// The spin hints a stage gives before its next poll after a batch of `events` events: none
     /// after a single event, nor after more than
     /// [`LARGEST_PACED_BATCH`](Self::LARGEST_PACED_BATCH).
@@ -204,7 +180,9 @@ impl Default for Pacing {
 /// the batch just handled. Every stage's loop keeps one, and so does the shared-memory
 /// consumer's `poll_batch`; a loop written around a poll call can keep one too.
 ///
-/// After a batch, [`handled`](Self::handled) records the pause the batch calls for. Before the
+/// After a batch, [`handled`](Self::handled) (or [`handled_of`](Self::handled_of)) records the
+/// pause the batch calls for: none when the stage is behind (which needs the ring's size from
+/// [`on_ring`](Self::on_ring)). Before the
 /// next wait, [`take`](Self::take) hands it over (and clears it); the loop gives it with
 /// [`Pacer::pause`], as a stage's loop does when its feed
 /// [`paces`](crate::EventFeed::paces), without looking at the ring first.
@@ -217,18 +195,40 @@ impl Default for Pacing {
 /// assert_eq!(pacer.take(), 0, "taken once");
 /// pacer.handled(1); // a single event: no pause
 /// assert_eq!(pacer.take(), 0);
+/// let mut small = Pacer::new(Pacing::DEFAULT).on_ring(Some(8));
+/// small.handled(8); // every slot was published: behind, no pause
+/// assert_eq!(small.take(), 0);
+/// small.handled_of(5, 9, true); // its batch cap left 4 events it knew of: behind
+/// assert_eq!(small.take(), 0);
 /// Pacer::pause(20, || false); // 20 spin hints
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pacer {
     pacing: Pacing,
     owed: u32,
+    /// The ring's size in slots (`i64::MAX` when unknown): a wait that found this many events
+    /// found the ring full.
+    capacity: i64,
 }
 
 impl Pacer {
-    /// A pacer that owes nothing yet.
+    /// A pacer that owes nothing yet, on a ring of unknown size.
     pub const fn new(pacing: Pacing) -> Self {
-        Pacer { pacing, owed: 0 }
+        Pacer {
+            pacing,
+            owed: 0,
+            capacity: i64::MAX,
+        }
+    }
+
+    /// The same, for a loop on a ring of `capacity` slots (`None`: unknown), so that a batch
+    /// that found every slot published counts as behind.
+    pub const fn on_ring(mut self, capacity: Option<usize>) -> Self {
+        self.capacity = match capacity {
+            Some(c) if c <= i64::MAX as usize => c as i64,
+            _ => i64::MAX,
+        };
+        self
     }
 
     /// Its pacing.
@@ -236,11 +236,43 @@ impl Pacer {
         self.pacing
     }
 
-    /// A batch of `events` events was just handled: owe the pause it calls for (none after a
-    /// single event).
+    /// A batch of `events` events, every one the loop's last wait found, was just handled: owe
+    /// the pause it calls for (none after a single event, none when the stage is behind).
     #[inline]
     pub fn handled(&mut self, events: i64) {
-        self.owed = self.pacing.spins_after(events);
+        self.handled_of(events, events, false);
+    }
+
+    /// A batch of `events` events was just handled, out of `found` the loop's last wait found
+    /// from the batch's first event on; `left_by_cap`: the batch cap left some of them for
+    /// later (not the partial-line rule). Owe the pause it calls for: none after a single
+    /// event, none when the stage is behind its producer. Behind means the stage knows events
+    /// are waiting for it (the cap), found more than
+    /// [`LARGEST_PACED_BATCH`](Pacing::LARGEST_PACED_BATCH), or found every slot of the ring
+    /// published ([`on_ring`](Self::on_ring)), so that the producer waits for room (rings of
+    /// 63 slots or fewer, where no batch is larger). A batch cut short of a cache line the
+    /// producer is filling is not behind: the stage is in step with the producer.
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Pacer, Pacing};
+    /// let mut pacer = Pacer::new(Pacing::DEFAULT).on_ring(Some(1024));
+    /// pacer.handled_of(5, 5, false);
+    /// assert_eq!(pacer.take(), 20);
+    /// pacer.handled_of(5, 9, true); // the cap left 4 events it knew of
+    /// assert_eq!(pacer.take(), 0);
+    /// pacer.handled_of(5, 9, false); // the partial-line rule left them
+    /// assert_eq!(pacer.take(), 20);
+    /// pacer.handled_of(60, 70, false); // found more than 63
+    /// assert_eq!(pacer.take(), 0);
+    /// ```
+    #[inline]
+    pub fn handled_of(&mut self, events: i64, found: i64, left_by_cap: bool) {
+        let behind = left_by_cap || found > Pacing::LARGEST_PACED_BATCH || found >= self.capacity;
+        self.owed = if behind {
+            0
+        } else {
+            self.pacing.spins_after(events)
+        };
     }
 
     /// The spin hints owed before the next wait (0 when none); owes nothing afterwards.

@@ -3,7 +3,7 @@
 //! [`EventFeed`]: the heap ring in one process, a shared segment across processes.
 
 use crate::feed::{EventFeed, FeedError};
-use crate::pacing::{Pacer, Pacing};
+use crate::pacing::Pacer;
 use crate::poll_ends::PollEnds;
 use crate::release::{BatchEvent, Releaser};
 use crate::shared::{panic_message, PipelineShared};
@@ -162,7 +162,7 @@ where
         .options
         .pacing
         .unwrap_or_else(|| ctx.feed.default_pacing());
-    let mut pacer = Pacer::new(pacing);
+    let mut pacer = Pacer::new(pacing).on_ring(ctx.feed.capacity());
     while !ctx.stopping() {
         let owed = pacer.take();
         if owed > 0 && ctx.feed.paces() {
@@ -254,13 +254,7 @@ where
             Ok(Ok(())) => {
                 rewinds = 0;
                 ctx.feed.set_sequence(current - 1);
-                // A stage that is behind owes no pause (see `Pacing::is_behind`).
-                let behind = Pacing::is_behind(
-                    available - start + 1,
-                    ctx.feed.capacity(),
-                    capped < available,
-                );
-                pacer.handled(if behind { 0 } else { current - start });
+                pacer.handled_of(current - start, available - start + 1, capped < available);
                 next = current;
                 ctx.feed.signal();
                 continue;

@@ -50,13 +50,13 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
             Start::After(after)
         };
         let feed = ShmFeed::attach(&ring, ConsumerKind::Consumer, name, start)?;
-        let pacing = feed.default_pacing();
+        let pacer = Pacer::new(feed.default_pacing()).on_ring(Some(ring.capacity()));
         Ok(Self {
             ring,
             // SAFETY: the consumer moves the feed's sequence only through the core (the feed
             // is private to it, and nothing here calls `set_sequence` on `core.feed()`).
             core: unsafe { PollCore::new(feed) },
-            pacer: Pacer::new(pacing),
+            pacer,
         })
     }
 
@@ -174,12 +174,9 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
             Pacer::pause(owed, || status.stopping());
         }
         let hi = self.wait_for(self.sequence() + 1, timeout)?;
-        let handled = self.core.handle_through(hi, handle) as i64;
-        // It took every event it found; behind only if they filled the ring (see
-        // `Pacing::is_behind`).
-        let behind = Pacing::is_behind(handled, Some(self.ring.capacity()), false);
-        self.pacer.handled(if behind { 0 } else { handled });
-        Ok(handled as usize)
+        let handled = self.core.handle_through(hi, handle);
+        self.pacer.handled(handled as i64);
+        Ok(handled)
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
@@ -216,7 +213,7 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// assert_eq!(multi.consumer("fan-in").unwrap().pacing(), Pacing::LONG);
     /// ```
     pub fn set_pacing(&mut self, pacing: Pacing) {
-        self.pacer = Pacer::new(pacing);
+        self.pacer = Pacer::new(pacing).on_ring(Some(self.ring.capacity()));
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself (see [`set_pacing`](Self::set_pacing)).
