@@ -364,6 +364,7 @@ mod tests {
     #[test]
     fn only_a_spinning_first_stage_paces() {
         let (paced, mut producer) = feed::<BusySpinWait>(false, false);
+        assert_eq!(paced.capacity(), Some(8), "a full ring counts as behind");
         assert!(paced.paces(), "nothing published yet");
         let range = producer.try_claim(3).unwrap();
         producer.publish(range).unwrap();

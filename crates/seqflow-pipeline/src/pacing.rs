@@ -181,9 +181,9 @@ impl Default for Pacing {
 /// consumer's `poll_batch`; a loop written around a poll call can keep one too.
 ///
 /// After a batch, [`handled`](Self::handled) (or [`handled_of`](Self::handled_of)) records the
-/// pause the batch calls for: none when the stage is behind (which needs the ring's size from
-/// [`on_ring`](Self::on_ring)). Before the
-/// next wait, [`take`](Self::take) hands it over (and clears it); the loop gives it with
+/// pause the batch calls for: none when the stage is behind (a full ring counts only once
+/// [`on_ring`](Self::on_ring) gave the ring's size). Before the next wait,
+/// [`take`](Self::take) hands it over (and clears it); the loop gives it with
 /// [`Pacer::pause`], as a stage's loop does when its feed
 /// [`paces`](crate::EventFeed::paces), without looking at the ring first.
 ///
@@ -198,11 +198,12 @@ impl Default for Pacing {
 /// let mut small = Pacer::new(Pacing::DEFAULT).on_ring(Some(8));
 /// small.handled(8); // every slot was published: behind, no pause
 /// assert_eq!(small.take(), 0);
-/// small.handled_of(5, 9, true); // its batch cap left 4 events it knew of: behind
-/// assert_eq!(small.take(), 0);
+/// small.handled(7); // one slot free: in step
+/// assert_eq!(small.take(), 28);
+/// assert_eq!(Pacer::default(), Pacer::new(Pacing::DEFAULT));
 /// Pacer::pause(20, || false); // 20 spin hints
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Pacer {
     pacing: Pacing,
     owed: u32,
@@ -297,6 +298,13 @@ impl Pacer {
                 return;
             }
         }
+    }
+}
+
+impl Default for Pacer {
+    /// [`Pacing::DEFAULT`] on a ring of unknown size.
+    fn default() -> Self {
+        Pacer::new(Pacing::DEFAULT)
     }
 }
 

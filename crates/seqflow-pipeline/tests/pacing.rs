@@ -126,7 +126,9 @@ fn a_stage_that_finds_a_small_ring_full_never_pauses() {
         calls
     };
     assert_eq!(run(8), vec![Wait(0), Wait(8), Wait(16)]);
-    assert_eq!(run(16), vec![Wait(0), Ask, Wait(8), Ask, Wait(16)]);
+    let paced = vec![Wait(0), Ask, Wait(8), Ask, Wait(16)];
+    assert_eq!(run(9), paced, "one slot short of full");
+    assert_eq!(run(16), paced);
 }
 
 /// The busy-spinning tests take turns: each spins one stage thread, and more spinning threads

@@ -180,8 +180,9 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     }
 
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
-    /// ([`Pacing::LONG`] unless set): after a batch of `n` events, `2 <= n <= 63`, the next call
-    /// gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint) before it waits, without
+    /// ([`Pacing::LONG`] unless set): after a batch of `n` events, `2 <= n <= 63` and fewer than
+    /// the ring's slots (a batch that found the ring full says the consumer is behind), the
+    /// next call gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint) before it waits, without
     /// looking first, so that events accumulate and the consumer reads the producer's cursor
     /// once for many of them. That is longer than a stage in one process behind one producer
     /// pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
@@ -270,5 +271,40 @@ impl<E: ?Sized + ShmEvent> std::fmt::Debug for ShmConsumer<E> {
             .field("sequence", &self.sequence())
             .field("upstream", &self.core.feed().watch.upstream().len())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{ShmOptions, ShmRing, WaitKind};
+    use seqflow_pipeline::Pacing;
+    use std::time::Duration;
+
+    /// A `poll_batch` that found every slot of a small ring published is behind: it owes no
+    /// pause; one that left a slot free owes the pause, with the default pacing and a set one.
+    #[test]
+    fn a_poll_batch_that_finds_a_small_ring_full_owes_no_pause() {
+        let name = format!("/seqflow-unit-consumer-full-{}", std::process::id());
+        let options = ShmOptions {
+            wait: WaitKind::BusySpin,
+            ..Default::default()
+        };
+        let ring = ShmRing::<u64>::create(&name, 8, options).unwrap();
+        let _guard = ring.unlink_on_drop();
+        let mut consumer = ring.consumer("c").unwrap();
+        let mut producer = ring.producer().unwrap();
+        let wait = Some(Duration::from_secs(5));
+        for pacing in [None, Some(Pacing::DEFAULT)] {
+            if let Some(p) = pacing {
+                consumer.set_pacing(p);
+            }
+            let per_event = consumer.pacing().per_event();
+            producer.publish_batch(8, |e, s| *e = s as u64).unwrap();
+            assert_eq!(consumer.poll_batch(wait, |_, _, _| {}), Ok(8));
+            assert_eq!(consumer.pacer.take(), 0, "{pacing:?}: the ring was full");
+            producer.publish_batch(5, |e, s| *e = s as u64).unwrap();
+            assert_eq!(consumer.poll_batch(wait, |_, _, _| {}), Ok(5));
+            assert_eq!(consumer.pacer.take(), 5 * per_event, "{pacing:?}: in step");
+        }
     }
 }
