@@ -58,12 +58,21 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// `None` waits without limit.
     fn wait_for(&mut self, seq: i64, timeout: Option<Duration>) -> Result<i64, FeedError>;
 
-    /// Whether a stage on this feed pauses after a small batch of several events, before its
-    /// next wait (see [`Pacing`](crate::Pacing)): a hint, never what the stage reads. It does
-    /// not look at the ring, since that look is what the pause saves. The default, for feeds
-    /// that cannot tell, is `false` (the stage never pauses).
+    /// Whether a stage on this feed paces itself after a small batch of several events,
+    /// before its next wait (see [`Pacing`](crate::Pacing)): a hint, never what the stage
+    /// reads. It depends on the stage's place and wait, not on the ring's state. The default,
+    /// for feeds that cannot tell, is `false` (the stage never pauses).
     #[inline]
     fn paces(&self) -> bool {
+        false
+    }
+
+    /// Whether the event at `seq` is published: the look a pacing stage takes before it
+    /// pauses, unless its producer streams at full speed (see
+    /// [`Pacer::should_pause`](crate::Pacer::should_pause)). The default, for feeds that
+    /// cannot tell, is `false`.
+    #[inline]
+    fn published(&self, _seq: i64) -> bool {
         false
     }
 
@@ -209,6 +218,11 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
     /// Only a stage whose ring strategy spins first and that follows the producer alone: a
     /// stage after other stages sees them publish once per batch, not per event, and a stage
     /// that sleeps or blocks gives its core up rather than spin.
+    #[inline]
+    fn published(&self, seq: i64) -> bool {
+        self.barrier.poll(seq).is_some()
+    }
+
     #[inline]
     fn paces(&self) -> bool {
         self.wait.is_none()
@@ -359,16 +373,18 @@ mod tests {
     }
 
     /// Only a first stage on a ring whose strategy spins first, waiting with the ring's
-    /// strategy, paces; whether events are there does not matter (the pause is for a stage in
-    /// step with a streaming producer, whose next events are often there already).
+    /// strategy, paces, whether events are there or not (that is the look `published`
+    /// answers).
     #[test]
     fn only_a_spinning_first_stage_paces() {
         let (paced, mut producer) = feed::<BusySpinWait>(false, false);
         assert_eq!(paced.capacity(), Some(8), "a full ring counts as behind");
         assert!(paced.paces(), "nothing published yet");
+        assert!(!paced.published(0));
         let range = producer.try_claim(3).unwrap();
         producer.publish(range).unwrap();
         assert!(paced.paces(), "events are there");
+        assert!(paced.published(0) && paced.published(2) && !paced.published(3));
         assert!(
             feed::<YieldingWait>(false, false).0.paces(),
             "spins, then yields"

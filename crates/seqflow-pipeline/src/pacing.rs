@@ -8,11 +8,22 @@
 /// cursor after every few events; each read takes the cursor's cache line away from the
 /// producer's core, whose next store has to fetch it back. A batch of several events says the
 /// producer is streaming: a short pause then lets more events accumulate, and the stage takes
-/// them in one larger batch with one read of the cursor. The stage pauses without first looking
-/// whether new events are there: in step with a fast producer they nearly always are (a few at
-/// a time), and that look is the read the pause saves. A stage that only paused when its look
-/// found nothing kept taking batches of a few events, each costing the producer the line
-/// (docs/benchmarks.md, section 34). A batch of one event (request and reply, or a quiet stream)
+/// them in one larger batch with one read of the cursor.
+///
+/// Before it pauses, the stage looks whether the next event is already there, and then takes it
+/// at once, so a moderate stream (a few million events a second, which reaches the stage one to
+/// three events at a time) keeps its latency. A producer at full speed outpaces those looks:
+/// each finds a few new events, and the stage would never pause. So once a pause has let more
+/// than [`Pacing::LARGEST_PACED_BATCH`] events accumulate, the producer is streaming at full
+/// speed and the stage pauses after each small batch without looking, until a pause finds
+/// fewer; after an unpaused batch of 8 events or more it tries one pause without a look to find
+/// out ([`Pacer::should_pause`]). Pausing without the look took one-at-a-time publishing
+/// through multi-producer rings from about 91 to 125 M events/s, and a cross-process stream
+/// from 163-186 to 205-300 M events/s; pausing without it at every rate multiplied the median
+/// latency of a stream of 10 M events a second on a multi-producer ring by six
+/// (docs/benchmarks.md, section 34).
+///
+/// A batch of one event (request and reply, or a quiet stream)
 /// is never followed by a pause, so a round trip through a stage costs what it did. Nor is a
 /// batch of more than [`Pacing::LARGEST_PACED_BATCH`] events: the stage was behind (the producer
 /// published a burst, or the stage lost its core for a while), it is not reading the line the
@@ -183,9 +194,10 @@ impl Default for Pacing {
 /// After a batch, [`handled`](Self::handled) (or [`handled_of`](Self::handled_of)) records the
 /// pause the batch calls for: none when the stage is behind (a full ring counts only once
 /// [`on_ring`](Self::on_ring) gave the ring's size). Before the next wait,
-/// [`take`](Self::take) hands it over (and clears it); the loop gives it with
-/// [`Pacer::pause`], as a stage's loop does when its feed
-/// [`paces`](crate::EventFeed::paces), without looking at the ring first.
+/// [`take`](Self::take) hands it over (and clears it), and
+/// [`should_pause`](Self::should_pause) says whether to give it now (a look at the ring first,
+/// unless the producer streams at full speed); the loop gives it with [`Pacer::pause`], as a
+/// stage's loop does when its feed [`paces`](crate::EventFeed::paces).
 ///
 /// ```
 /// use seqflow_pipeline::{Pacer, Pacing};
@@ -207,6 +219,14 @@ impl Default for Pacing {
 pub struct Pacer {
     pacing: Pacing,
     owed: u32,
+    /// A pause before a recent batch let more than a paced batch accumulate: the producer
+    /// streams at full speed, and the loop pauses without a look first.
+    streaming: bool,
+    /// The batch in progress followed a pause.
+    paused: bool,
+    /// The last batch, not paused for, had [`PROBING_BATCH`] events or more: pause once
+    /// without a look, to find out whether the producer streams at full speed.
+    probe: bool,
     /// The ring's size in slots (`i64::MAX` when unknown): a wait that found this many events
     /// found the ring full.
     capacity: i64,
@@ -218,6 +238,9 @@ impl Pacer {
         Pacer {
             pacing,
             owed: 0,
+            streaming: false,
+            paused: false,
+            probe: false,
             capacity: i64::MAX,
         }
     }
@@ -268,12 +291,41 @@ impl Pacer {
     /// ```
     #[inline]
     pub fn handled_of(&mut self, events: i64, found: i64, left_by_cap: bool) {
-        let behind = left_by_cap || found > Pacing::LARGEST_PACED_BATCH || found >= self.capacity;
+        let filled = found > Pacing::LARGEST_PACED_BATCH || found >= self.capacity;
+        if self.paused {
+            self.streaming = filled;
+        }
+        self.probe = !self.paused && events >= PROBING_BATCH;
+        self.paused = false;
+        let behind = left_by_cap || filled;
         self.owed = if behind {
             0
         } else {
             self.pacing.spins_after(events)
         };
+    }
+
+    /// Whether the loop gives the pause it owes now, before its next wait; `published` looks
+    /// whether the next event is already there. Without a look while the producer streams at
+    /// full speed (a recent pause let more than 63 events accumulate), and once, to find out,
+    /// after an unpaused batch of 8 events or more; otherwise only if `published` says the
+    /// next event is not there yet. Call it only when a pause is owed (see [`take`](Self::take)).
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Pacer, Pacing};
+    /// let mut pacer = Pacer::new(Pacing::DEFAULT);
+    /// pacer.handled(3);
+    /// assert!(!pacer.should_pause(|| true), "the next event is there: no pause");
+    /// pacer.handled(3);
+    /// assert!(pacer.should_pause(|| false), "nothing there yet: pause");
+    /// pacer.handled_of(3, 100, false); // that pause let 100 events accumulate
+    /// pacer.handled(3);
+    /// assert!(pacer.should_pause(|| panic!("no look")), "streaming: pause without a look");
+    /// ```
+    #[inline]
+    pub fn should_pause(&mut self, published: impl FnOnce() -> bool) -> bool {
+        self.paused = self.streaming || self.probe || !published();
+        self.paused
     }
 
     /// The spin hints owed before the next wait (0 when none); owes nothing afterwards.
@@ -307,6 +359,11 @@ impl Default for Pacer {
         Pacer::new(Pacing::DEFAULT)
     }
 }
+
+/// An unpaused batch at least this large makes the loop try one pause without a look: in step
+/// with a producer at full speed, looks find several events each (7-16 measured), while in a
+/// stream of a few million events a second they find one to three.
+const PROBING_BATCH: i64 = 8;
 
 /// Spin hints between two looks at the stop signal during a pause.
 const SPINS_PER_STOP_CHECK: u32 = 64;

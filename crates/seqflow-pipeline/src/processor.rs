@@ -165,7 +165,7 @@ where
     let mut pacer = Pacer::new(pacing).on_ring(ctx.feed.capacity());
     while !ctx.stopping() {
         let owed = pacer.take();
-        if owed > 0 && ctx.feed.paces() {
+        if owed > 0 && ctx.feed.paces() && pacer.should_pause(|| ctx.feed.published(next)) {
             Pacer::pause(owed, || ctx.stopping());
         }
         let available = match ctx.feed.wait_for(next, timeout) {

@@ -53,8 +53,71 @@ fn a_stage_asks_to_pause_only_after_a_batch_of_several() {
     let expected = vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)];
     // By default, and whatever the feed answers: it only decides whether to pause.
     assert_eq!(calls_with(None, false), expected);
-    assert_eq!(calls_with(None, true), expected);
     assert_eq!(calls_with(Some(Pacing::DEFAULT), false), expected);
+    // A feed that paces is asked, before the pause, whether the next event is there.
+    let looked = vec![Wait(0), Wait(1), Ask, Look(4), Wait(4), Wait(5)];
+    assert_eq!(calls_with(None, true), looked);
+}
+
+/// A stage pauses without a look first once a pause let more than 63 events accumulate (its
+/// producer streams at full speed), until a pause finds fewer.
+#[test]
+fn a_stage_behind_a_full_speed_producer_pauses_without_a_look() {
+    use Call::*;
+    // Batches 0, 1..=2 (the look finds nothing: pause), 3..=80 (78 after the pause: streaming,
+    // and behind, so no pause), 81..=82 (pause, no look), 83..=84 (2 after the pause: the look
+    // is back).
+    let mut feed = Scripted::new(90, vec![0, 2, 80, 82, 84]);
+    feed.pace = true;
+    let calls = Arc::clone(&feed.calls);
+    let report = StageSpec::new("streaming")
+        .run(feed, |_: &u64, _seq: i64, _end: bool| {})
+        .unwrap();
+    assert_eq!(report.sequence, 84);
+    let expected = vec![
+        Wait(0),
+        Wait(1),
+        Ask,
+        Look(3),
+        Wait(3),
+        Wait(81),
+        Ask,
+        Wait(83),
+        Ask,
+        Look(85),
+        Wait(85),
+    ];
+    assert_eq!(*calls.lock(), expected);
+}
+
+/// After an unpaused batch of 8 events or more a stage tries one pause without a look; a
+/// pause that finds 63 events or fewer sends it back to looking first.
+#[test]
+fn a_large_unpaused_batch_makes_a_stage_try_one_pause_without_a_look() {
+    use Call::*;
+    let mut feed = Scripted::new(20, vec![0, 2, 10, 12, 14]);
+    (feed.pace, feed.published) = (true, true);
+    let calls = Arc::clone(&feed.calls);
+    let report = StageSpec::new("probing")
+        .run(feed, |_: &u64, _seq: i64, _end: bool| {})
+        .unwrap();
+    assert_eq!(report.sequence, 14);
+    let expected = vec![
+        Wait(0),
+        Wait(1),
+        Ask,
+        Look(3), // the next event is there: no pause
+        Wait(3),
+        Ask, // after 3..=10, eight events: one pause without a look
+        Wait(11),
+        Ask,
+        Look(13), // that pause found two: looking again
+        Wait(13),
+        Ask,
+        Look(15),
+        Wait(15),
+    ];
+    assert_eq!(*calls.lock(), expected);
 }
 
 #[test]
@@ -126,7 +189,9 @@ fn a_stage_that_finds_a_small_ring_full_never_pauses() {
         calls
     };
     assert_eq!(run(8), vec![Wait(0), Wait(8), Wait(16)]);
-    let paced = vec![Wait(0), Ask, Wait(8), Ask, Wait(16)];
+    // The batch of eight is a probe (no look), the pause's batch of eight sends it back to
+    // looking.
+    let paced = vec![Wait(0), Ask, Wait(8), Ask, Look(16), Wait(16)];
     assert_eq!(run(9), paced, "one slot short of full");
     assert_eq!(run(16), paced);
 }

@@ -169,7 +169,13 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
         handle: impl FnMut(&E, i64, bool),
     ) -> Result<usize, ConsumeError> {
         let owed = self.pacer.take();
-        if owed > 0 && timeout != Some(Duration::ZERO) && self.core.paces() {
+        if owed > 0
+            && timeout != Some(Duration::ZERO)
+            && self.core.paces()
+            && self
+                .pacer
+                .should_pause(|| self.core.feed().published(self.core.sequence() + 1))
+        {
             let status = &self.ring.inner().segment.header.status;
             Pacer::pause(owed, || status.stopping());
         }
@@ -182,9 +188,11 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// How [`poll_batch`](Self::poll_batch) paces itself behind a streaming producer
     /// ([`Pacing::LONG`] unless set): after a batch of `n` events, `2 <= n <= 63` and fewer than
     /// the ring's slots (a batch that found the ring full says the consumer is behind), the
-    /// next call gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint) before it waits, without
-    /// looking first, so that events accumulate and the consumer reads the producer's cursor
-    /// once for many of them. That is longer than a stage in one process behind one producer
+    /// next call gives `min(32 n, 256)` spin hints (about 6.4 µs at 25 ns a hint) before it
+    /// waits, so that events accumulate and the consumer reads the producer's cursor once for
+    /// many of them. It first looks whether the next event is there (and then takes it at
+    /// once), unless the producer streams at full speed (see
+    /// [`Pacer::should_pause`](seqflow_pipeline::Pacer::should_pause)). That is longer than a stage in one process behind one producer
     /// pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
     /// with the shorter pause a consumer in step with a one-at-a-time producer kept the stream
     /// at half the rate or less (docs/benchmarks.md, section 32). As for

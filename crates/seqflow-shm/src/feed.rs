@@ -278,6 +278,11 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
     /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
     /// follows the producer alone.
     #[inline]
+    fn published(&self, seq: i64) -> bool {
+        self.barrier.poll(seq).is_some()
+    }
+
+    #[inline]
     fn paces(&self) -> bool {
         self.barrier.producer().wait_strategy().spins_first()
             && self.barrier.dependents().is_empty()
@@ -397,10 +402,10 @@ mod tests {
     }
 
     /// A consumer that follows the producer alone on a ring whose wait spins first paces,
-    /// whether events are published or not (it does not look at the ring); one that follows a
-    /// stage, or waits with the futex, does not. The feed tells the ring's size.
+    /// whether events are published or not (that is the look `published` answers); one that
+    /// follows a stage, or waits with the futex, does not. The feed tells the ring's size.
     #[test]
-    fn a_first_consumer_on_a_spinning_ring_paces_without_a_look() {
+    fn only_a_first_consumer_on_a_spinning_ring_paces() {
         for (w, (wait, spins)) in [
             (WaitKind::BusySpin, true),
             (WaitKind::Yielding, true),
@@ -426,6 +431,7 @@ mod tests {
                 .publish_batch(3, |e, s| *e = s as u64)
                 .unwrap();
             assert_eq!(first.paces(), spins, "{wait:?}, events published");
+            assert!(first.published(0) && first.published(2) && !first.published(3));
             assert!(!after.paces(), "{wait:?}: a follower never paces");
         }
     }

@@ -13,6 +13,8 @@ use std::time::Duration;
 pub enum Call {
     /// `paces()`.
     Ask,
+    /// `published(seq)`.
+    Look(i64),
     /// `wait_for(seq)`.
     Wait(i64),
 }
@@ -29,6 +31,8 @@ pub struct Scripted {
     pub pace: bool,
     /// What `capacity` answers.
     pub capacity: Option<usize>,
+    /// What `published` answers.
+    pub published: bool,
     /// What `default_pacing` answers.
     pub default_pacing: Pacing,
     /// Every call, in order.
@@ -47,6 +51,7 @@ impl Scripted {
             slots_per_line: None,
             pace: false,
             capacity: None,
+            published: false,
             default_pacing: Pacing::DEFAULT,
             calls: Arc::default(),
             sequence: AtomicI64::new(-1),
@@ -75,6 +80,10 @@ unsafe impl EventFeed<u64> for Scripted {
     }
     fn capacity(&self) -> Option<usize> {
         self.capacity
+    }
+    fn published(&self, seq: i64) -> bool {
+        self.calls.lock().push(Call::Look(seq));
+        self.published
     }
     unsafe fn event(&self, seq: i64) -> &u64 {
         &self.events[seq as usize]
