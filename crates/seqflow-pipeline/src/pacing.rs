@@ -16,8 +16,8 @@
 /// each finds a few new events, and the stage would never pause. So once a pause has let more
 /// than [`Pacing::LARGEST_PACED_BATCH`] events accumulate, the producer is streaming at full
 /// speed and the stage pauses after each small batch without looking, until a pause finds
-/// fewer; after an unpaused batch of 8 events or more it tries one pause without a look to find
-/// out ([`Pacer::should_pause`]). Pausing without the look took one-at-a-time publishing
+/// fewer ([`Pacer::should_pause`]). A look finds nothing now and then even at full speed, and
+/// the pause after it is what shows the producer's speed. Pausing without the look took one-at-a-time publishing
 /// through multi-producer rings from about 91 to 125 M events/s, and a cross-process stream
 /// from 163-186 to 205-300 M events/s; pausing without it at every rate multiplied the median
 /// latency of a stream of 10 M events a second on a multi-producer ring by six
@@ -224,9 +224,6 @@ pub struct Pacer {
     streaming: bool,
     /// The batch in progress followed a pause.
     paused: bool,
-    /// The last batch, not paused for, had [`PROBING_BATCH`] events or more: pause once
-    /// without a look, to find out whether the producer streams at full speed.
-    probe: bool,
     /// The ring's size in slots (`i64::MAX` when unknown): a wait that found this many events
     /// found the ring full.
     capacity: i64,
@@ -240,7 +237,6 @@ impl Pacer {
             owed: 0,
             streaming: false,
             paused: false,
-            probe: false,
             capacity: i64::MAX,
         }
     }
@@ -295,7 +291,6 @@ impl Pacer {
         if self.paused {
             self.streaming = filled;
         }
-        self.probe = !self.paused && events >= PROBING_BATCH;
         self.paused = false;
         let behind = left_by_cap || filled;
         self.owed = if behind {
@@ -307,9 +302,9 @@ impl Pacer {
 
     /// Whether the loop gives the pause it owes now, before its next wait; `published` looks
     /// whether the next event is already there. Without a look while the producer streams at
-    /// full speed (a recent pause let more than 63 events accumulate), and once, to find out,
-    /// after an unpaused batch of 8 events or more; otherwise only if `published` says the
-    /// next event is not there yet. Call it only when a pause is owed (see [`take`](Self::take)).
+    /// full speed (the last pause let more than 63 events accumulate, or filled the ring);
+    /// otherwise only if `published` says the next event is not there yet. Call it only when a
+    /// pause is owed (see [`take`](Self::take)).
     ///
     /// ```
     /// use seqflow_pipeline::{Pacer, Pacing};
@@ -324,7 +319,7 @@ impl Pacer {
     /// ```
     #[inline]
     pub fn should_pause(&mut self, published: impl FnOnce() -> bool) -> bool {
-        self.paused = self.streaming || self.probe || !published();
+        self.paused = self.streaming || !published();
         self.paused
     }
 
@@ -359,11 +354,6 @@ impl Default for Pacer {
         Pacer::new(Pacing::DEFAULT)
     }
 }
-
-/// An unpaused batch at least this large makes the loop try one pause without a look: in step
-/// with a producer at full speed, looks find several events each (7-16 measured), while in a
-/// stream of a few million events a second they find one to three.
-const PROBING_BATCH: i64 = 8;
 
 /// Spin hints between two looks at the stop signal during a pause.
 const SPINS_PER_STOP_CHECK: u32 = 64;

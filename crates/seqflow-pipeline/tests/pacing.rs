@@ -90,68 +90,32 @@ fn a_stage_behind_a_full_speed_producer_pauses_without_a_look() {
     assert_eq!(*calls.lock(), expected);
 }
 
-/// After an unpaused batch of 8 events or more a stage tries one pause without a look; a
-/// pause that finds 63 events or fewer sends it back to looking first.
+/// A large batch taken without a pause does not make a stage skip its look: only a pause that
+/// let more than 63 events accumulate does.
 #[test]
-fn a_large_unpaused_batch_makes_a_stage_try_one_pause_without_a_look() {
+fn a_large_unpaused_batch_keeps_the_look() {
     use Call::*;
-    let mut feed = Scripted::new(20, vec![0, 2, 10, 12, 14]);
+    let mut feed = Scripted::new(20, vec![0, 2, 10, 12]);
     (feed.pace, feed.published) = (true, true);
     let calls = Arc::clone(&feed.calls);
-    let report = StageSpec::new("probing")
+    let report = StageSpec::new("looking")
         .run(feed, |_: &u64, _seq: i64, _end: bool| {})
         .unwrap();
-    assert_eq!(report.sequence, 14);
+    assert_eq!(report.sequence, 12);
     let expected = vec![
         Wait(0),
         Wait(1),
         Ask,
         Look(3), // the next event is there: no pause
         Wait(3),
-        Ask, // after 3..=10, eight events: one pause without a look
+        Ask,
+        Look(11), // after eight events too
         Wait(11),
         Ask,
-        Look(13), // that pause found two: looking again
+        Look(13),
         Wait(13),
-        Ask,
-        Look(15),
-        Wait(15),
     ];
     assert_eq!(*calls.lock(), expected);
-}
-
-#[test]
-fn pacing_off_never_asks() {
-    use Call::*;
-    let expected = vec![Wait(0), Wait(1), Wait(4), Wait(5)];
-    assert_eq!(calls_with(Some(Pacing::OFF), false), expected);
-    assert_eq!(calls_with(Some(Pacing::new(0, 64)), false), expected);
-}
-
-/// A stage given no pacing takes its feed's default (a multi-producer ring's is longer); one
-/// given a pacing keeps it whatever the feed would choose.
-#[test]
-fn a_stage_without_pacing_takes_its_feeds() {
-    use Call::*;
-    let (asks, never) = (
-        vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)],
-        vec![Wait(0), Wait(1), Wait(4), Wait(5)],
-    );
-    let feed_saying = |pacing: Pacing| {
-        let mut feed = Scripted::new(8, vec![0, 3, 4]);
-        feed.default_pacing = pacing;
-        feed
-    };
-    assert_eq!(calls_on(feed_saying(Pacing::OFF), None, false), never);
-    assert_eq!(calls_on(feed_saying(Pacing::LONG), None, false), asks);
-    assert_eq!(
-        calls_on(feed_saying(Pacing::OFF), Some(Pacing::DEFAULT), false),
-        asks
-    );
-    assert_eq!(
-        calls_on(feed_saying(Pacing::LONG), Some(Pacing::OFF), false),
-        never
-    );
 }
 
 /// A stage whose batch cap leaves events it knows are published is behind: no pause until the
@@ -168,7 +132,7 @@ fn a_stage_capped_behind_its_producer_never_pauses() {
         .unwrap();
     assert_eq!(report.sequence, 63);
     let mut expected: Vec<Call> = (0..8).map(|k| Wait(8 * k)).collect();
-    expected.extend([Ask, Wait(64)]);
+    expected.extend([Ask, Look(64), Wait(64)]);
     assert_eq!(*calls.lock(), expected);
 }
 
@@ -189,9 +153,7 @@ fn a_stage_that_finds_a_small_ring_full_never_pauses() {
         calls
     };
     assert_eq!(run(8), vec![Wait(0), Wait(8), Wait(16)]);
-    // The batch of eight is a probe (no look), the pause's batch of eight sends it back to
-    // looking.
-    let paced = vec![Wait(0), Ask, Wait(8), Ask, Look(16), Wait(16)];
+    let paced = vec![Wait(0), Ask, Look(8), Wait(8), Ask, Look(16), Wait(16)];
     assert_eq!(run(9), paced, "one slot short of full");
     assert_eq!(run(16), paced);
 }
