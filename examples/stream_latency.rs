@@ -36,10 +36,12 @@ const QUANTILES: [(&str, f64); 5] = [
 const WARM_UP: usize = 10_000;
 
 /// A stage that records, for every event after the warm-up, the nanoseconds since the stamp
-/// the producer wrote into it, and checks that the events arrive in order.
+/// the producer wrote into it, and checks that the events arrive in order (sequences one after
+/// the other, stamps never going back).
 struct Recorder {
     epoch: Instant,
     latencies: Vec<u64>,
+    last_stamp: u64,
     out_of_order: u64,
     done: Sender<(Vec<u64>, u64)>,
 }
@@ -47,12 +49,13 @@ struct Recorder {
 impl EventHandler<u64> for Recorder {
     fn on_event(&mut self, stamp: &u64, seq: i64, _end_of_batch: bool) {
         let now = nanos_since(self.epoch);
-        let Some(index) = seq.checked_sub(WARM_UP as i64).filter(|i| *i >= 0) else {
+        if seq < WARM_UP as i64 {
             return;
-        };
-        if index != self.latencies.len() as i64 {
+        }
+        if seq - WARM_UP as i64 != self.latencies.len() as i64 || *stamp < self.last_stamp {
             self.out_of_order += 1;
         }
+        self.last_stamp = *stamp;
         self.latencies.push(now.saturating_sub(*stamp));
     }
 
@@ -75,6 +78,7 @@ fn run(rate: Option<f64>, pacing: Pacing, events: usize) -> Result<Vec<u64>, Err
     let recorder = Recorder {
         epoch,
         latencies: Vec::with_capacity(events),
+        last_stamp: 0,
         out_of_order: 0,
         done,
     };
@@ -136,7 +140,7 @@ fn count(flag: &str, value: Option<String>) -> Result<usize, Error> {
     let value = value.ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
     match value.parse() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{flag} takes a whole number above 0, not {value:?}").into()),
+        _ => Err(format!("{flag} takes a whole number above 0, not {value:?}\n{USAGE}").into()),
     }
 }
 
@@ -146,7 +150,18 @@ fn median(mut values: Vec<u64>) -> u64 {
     values[values.len() / 2]
 }
 
-fn main() -> Result<(), Error> {
+fn main() -> std::process::ExitCode {
+    match measure() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("stream_latency: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Parse the arguments, run every rate and pacing, print the table.
+fn measure() -> Result<(), Error> {
     let mut rates = Vec::new();
     let (mut events, mut runs) = (100_000usize, 3usize);
     let mut args = std::env::args().skip(1);
@@ -158,6 +173,8 @@ fn main() -> Result<(), Error> {
         } else if arg == "-h" || arg == "--help" {
             println!("{USAGE}");
             return Ok(());
+        } else if arg.starts_with("--") {
+            return Err(format!("unknown option {arg:?}\n{USAGE}").into());
         } else {
             rates.push(parse_rate(&arg)?);
         }

@@ -70,7 +70,8 @@ pub unsafe trait EventFeed<E: ?Sized>: Send {
     /// Whether the event at `seq` is published: the look a pacing stage takes before it
     /// pauses, unless its producer streams at full speed (see
     /// [`Pacer::should_pause`](crate::Pacer::should_pause)). The default, for feeds that
-    /// cannot tell, is `false`.
+    /// cannot tell, is `false`: a feed that [`paces`](Self::paces) should answer it too, or
+    /// its stages pause after every small batch.
     #[inline]
     fn published(&self, _seq: i64) -> bool {
         false
@@ -215,14 +216,15 @@ unsafe impl<E: ?Sized + Slot + Send + Sync, S: Sequencer> EventFeed<E> for HeapF
         crate::Pacing::ring_default(self.barrier.producer().multi_producer())
     }
 
-    /// Only a stage whose ring strategy spins first and that follows the producer alone: a
-    /// stage after other stages sees them publish once per batch, not per event, and a stage
-    /// that sleeps or blocks gives its core up rather than spin.
+    /// The barrier's poll of `seq`.
     #[inline]
     fn published(&self, seq: i64) -> bool {
         self.barrier.poll(seq).is_some()
     }
 
+    /// Only a stage whose ring strategy spins first and that follows the producer alone: a
+    /// stage after other stages sees them publish once per batch, not per event, and a stage
+    /// that sleeps or blocks gives its core up rather than spin.
     #[inline]
     fn paces(&self) -> bool {
         self.wait.is_none()

@@ -17,8 +17,9 @@
 /// than [`Pacing::LARGEST_PACED_BATCH`] events accumulate, the producer is streaming at full
 /// speed and the stage pauses after each small batch without looking, until a pause finds
 /// fewer ([`Pacer::should_pause`]). A look finds nothing now and then even at full speed, and
-/// the pause after it is what shows the producer's speed. Pausing without the look took one-at-a-time publishing
-/// through multi-producer rings from about 91 to 125 M events/s, and a cross-process stream
+/// the pause after it is what shows the producer's speed (a pause that filled a small ring
+/// shows it too). Pausing without the look took one-at-a-time publishing through
+/// multi-producer rings from about 91 to 125 M events/s, and a cross-process stream
 /// from 163-186 to 205-300 M events/s; pausing without it at every rate multiplied the median
 /// latency of a stream of 10 M events a second on a multi-producer ring by six
 /// (docs/benchmarks.md, section 34).
@@ -323,9 +324,12 @@ impl Pacer {
         self.paused
     }
 
-    /// The spin hints owed before the next wait (0 when none); owes nothing afterwards.
+    /// The spin hints owed before the next wait (0 when none); owes nothing afterwards. It
+    /// starts a new cycle: a pause given before a wait that then failed or timed out does not
+    /// count for the next batch.
     #[inline]
     pub fn take(&mut self) -> u32 {
+        self.paused = false;
         std::mem::take(&mut self.owed)
     }
 

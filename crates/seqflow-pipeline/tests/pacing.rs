@@ -118,6 +118,40 @@ fn a_large_unpaused_batch_keeps_the_look() {
     assert_eq!(*calls.lock(), expected);
 }
 
+#[test]
+fn pacing_off_never_asks() {
+    use Call::*;
+    let expected = vec![Wait(0), Wait(1), Wait(4), Wait(5)];
+    assert_eq!(calls_with(Some(Pacing::OFF), false), expected);
+    assert_eq!(calls_with(Some(Pacing::new(0, 64)), false), expected);
+}
+
+/// A stage given no pacing takes its feed's default (a multi-producer ring's is longer); one
+/// given a pacing keeps it whatever the feed would choose.
+#[test]
+fn a_stage_without_pacing_takes_its_feeds() {
+    use Call::*;
+    let (asks, never) = (
+        vec![Wait(0), Wait(1), Ask, Wait(4), Wait(5)],
+        vec![Wait(0), Wait(1), Wait(4), Wait(5)],
+    );
+    let feed_saying = |pacing: Pacing| {
+        let mut feed = Scripted::new(8, vec![0, 3, 4]);
+        feed.default_pacing = pacing;
+        feed
+    };
+    assert_eq!(calls_on(feed_saying(Pacing::OFF), None, false), never);
+    assert_eq!(calls_on(feed_saying(Pacing::LONG), None, false), asks);
+    assert_eq!(
+        calls_on(feed_saying(Pacing::OFF), Some(Pacing::DEFAULT), false),
+        asks
+    );
+    assert_eq!(
+        calls_on(feed_saying(Pacing::LONG), Some(Pacing::OFF), false),
+        never
+    );
+}
+
 /// A stage whose batch cap leaves events it knows are published is behind: no pause until the
 /// batch that takes the last of them.
 #[test]
@@ -330,8 +364,8 @@ fn a_shutdown_drains_an_event_published_during_the_longest_pause() {
         producer.publish_batch(5, |e, s| *e = s as u64).unwrap();
         let first = batches.recv_timeout(ARRIVES_WITHIN).unwrap();
         assert_eq!(first, vec![0, 1, 2, 3, 4]);
-        // The stage pauses right after its batch of five, without a look: 5 is published and
-        // the shutdown raised while it pauses (or, on a slow machine, after).
+        // The stage looks after its batch of five, finds nothing and pauses: 5 is published
+        // and the shutdown raised while it pauses (or, on a slow machine, after).
         producer.publish(|e, s| *e = s as u64).unwrap();
         disruptor.shutdown().unwrap();
         let drained = batches.recv_timeout(ARRIVES_WITHIN).unwrap();

@@ -192,8 +192,8 @@ impl<E: ?Sized + ShmEvent> ShmConsumer<E> {
     /// waits, so that events accumulate and the consumer reads the producer's cursor once for
     /// many of them. It first looks whether the next event is there (and then takes it at
     /// once), unless the producer streams at full speed (see
-    /// [`Pacer::should_pause`](seqflow_pipeline::Pacer::should_pause)). That is longer than a stage in one process behind one producer
-    /// pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
+    /// [`Pacer::should_pause`](seqflow_pipeline::Pacer::should_pause)). The pause is longer
+    /// than a stage in one process behind one producer pauses ([`Pacing::DEFAULT`], `min(4 n, 64)`): a shared producer does more per event, and
     /// with the shorter pause a consumer in step with a one-at-a-time producer kept the stream
     /// at half the rate or less (docs/benchmarks.md, section 32). As for
     /// a stage, only a consumer that follows the producer alone on a ring whose wait spins first

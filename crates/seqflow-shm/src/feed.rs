@@ -274,14 +274,15 @@ unsafe impl<E: ?Sized + ShmEvent> EventFeed<E> for ShmFeed<E> {
         crate::Pacing::LONG
     }
 
-    /// As in one process: only a consumer whose ring strategy spins first
-    /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
-    /// follows the producer alone.
+    /// The barrier's poll of `seq`.
     #[inline]
     fn published(&self, seq: i64) -> bool {
         self.barrier.poll(seq).is_some()
     }
 
+    /// As in one process: only a consumer whose ring strategy spins first
+    /// ([`WaitStrategy::spins_first`](seqflow_sequence::WaitStrategy::spins_first)) and that
+    /// follows the producer alone.
     #[inline]
     fn paces(&self) -> bool {
         self.barrier.producer().wait_strategy().spins_first()
