@@ -362,6 +362,19 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         self.sequencer.cursor.set(range.end());
         self.sequencer.wait.signal_all();
     }
+
+    /// [`Claimer::__internal_publish_paired`] without the wait strategy's signal, for a
+    /// caller that knows its strategy's `signal_all` does nothing (a wait strategy chosen at
+    /// run time whose kind the caller tested once). Internal; not part of the public API.
+    ///
+    /// # Safety
+    /// As [`Claimer::__internal_publish_paired`]'s; and the wait strategy's `signal_all` does
+    /// nothing (no waiter of this ring blocks until signalled).
+    #[doc(hidden)]
+    #[inline(always)]
+    pub unsafe fn __internal_publish_paired_unsignalled(&mut self, range: SequenceRange) {
+        self.sequencer.cursor.set(range.end());
+    }
 }
 
 impl<W: WaitStrategy> Claimer for SingleClaimer<W> {

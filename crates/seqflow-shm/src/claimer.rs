@@ -16,10 +16,13 @@ use crate::producer_slot::{ProducerSlot, ABANDONED, CLAIMED, CLAIMING, IDLE, REF
 use crate::ring::RingInner;
 use crate::sanity::check_sequence;
 use crate::sequencer::AnyClaimer;
+use crate::wait::ShmWait;
 use crate::{reaper, ProducerMode, ShmError, ShmSequencer};
 use seqflow_sequence::sync::atomic::{fence, Ordering};
 use seqflow_sequence::{Cursor, Deadline, OwnedRef, WaitError, WaitStrategy, INITIAL_SEQUENCE};
-use seqflow_sequencer::{ClaimError, Claimer, PublishError, SequenceRange, Sequencer};
+use seqflow_sequencer::{
+    ClaimError, Claimer, PublishError, SequenceRange, Sequencer, SingleClaimer,
+};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -56,6 +59,17 @@ pub struct ShmClaimer {
     /// or [`CLAIMS_REFUSED`] for a single producer that attached to a stopping ring, whose
     /// claims then all take the out-of-line check that refuses them (`claim_gate_shut`).
     claim_gate: u64,
+    /// The fork epoch a paired claim must see to take the single producer's shortest path:
+    /// `claim_gate` for a single producer in a process registered for the closers'
+    /// `membarrier`, [`CLAIMS_REFUSED`] otherwise. One compare then stands for three tests
+    /// (the gate, the claimer's kind, the fence's kind); any other case takes the general
+    /// path, which tests each. Shut with `claim_gate` ([`shut_claim_gate`](Self::shut_claim_gate)).
+    fast_claim_gate: u64,
+    /// The fork epoch a paired publish must see to take the single producer's shortest path:
+    /// `epoch` for a single producer on a ring whose waiters are never signalled (every wait
+    /// kind but futex), [`CLAIMS_REFUSED`] otherwise. One compare stands for the fork check,
+    /// the claimer's kind and the wait kind's test.
+    fast_publish_gate: u64,
     /// This process is registered for the closers' `membarrier`: a recorded claim needs only
     /// a release fence before the status read (see `membarrier.rs`), not a full one.
     asymmetric_fence: bool,
@@ -127,8 +141,14 @@ impl ShmClaimer {
             // producer claims again: such claims must be refused before they are made. The
             // attach's fence (`inherit_single_claim`) orders this read after the lowered claim
             // end, so a close that begins later ends at the cursor.
-            let stopped_at_attach =
-                segment.mode == ProducerMode::Single && segment.header.status.stopping();
+            let single = segment.mode == ProducerMode::Single;
+            let stopped_at_attach = single && segment.header.status.stopping();
+            let claim_gate = if stopped_at_attach {
+                CLAIMS_REFUSED
+            } else {
+                epoch
+            };
+            let asymmetric_fence = crate::membarrier::producer_fence_is_asymmetric();
             return Ok(Self {
                 inner: Arc::clone(inner),
                 claimer,
@@ -138,12 +158,18 @@ impl ShmClaimer {
                 lock: Some(lock),
                 owner_pid: pid,
                 epoch,
-                claim_gate: if stopped_at_attach {
-                    CLAIMS_REFUSED
+                claim_gate,
+                fast_claim_gate: if single && asymmetric_fence {
+                    claim_gate
                 } else {
-                    epoch
+                    CLAIMS_REFUSED
                 },
-                asymmetric_fence: crate::membarrier::producer_fence_is_asymmetric(),
+                fast_publish_gate: if single && !inner.sequencer.wait_strategy().signals() {
+                    epoch
+                } else {
+                    CLAIMS_REFUSED
+                },
+                asymmetric_fence,
                 multi: segment.mode == ProducerMode::MultiCas,
             });
         }
@@ -219,14 +245,19 @@ impl ShmClaimer {
         block: bool,
         pairing: Pairing,
     ) -> Result<SequenceRange, ClaimError> {
-        if self.claim_gate != crate::fork_guard::epoch() {
+        // One load of the epoch for both gates: a multi producer pays one compare more.
+        let epoch = crate::fork_guard::epoch();
+        if matches!(pairing, Pairing::Paired) && self.fast_claim_gate == epoch {
+            return self.claim_single_paired::<true>(n, deadline, block);
+        }
+        if self.claim_gate != epoch {
             self.claim_gate_shut()?;
         }
         if matches!(
             (&self.claimer, pairing),
             (AnyClaimer::Single(_), Pairing::Paired)
         ) {
-            return self.claim_single_paired(n, deadline, block);
+            return self.claim_single_paired::<false>(n, deadline, block);
         }
         if self.status.stopping() {
             self.check_open()?;
@@ -282,42 +313,107 @@ impl ShmClaimer {
     #[inline(always)]
     fn order_record_before_status(&self) {
         if self.asymmetric_fence {
-            fence(Ordering::Release);
-            std::sync::atomic::compiler_fence(Ordering::SeqCst);
+            Self::asymmetric_order_record_before_status();
         } else {
             full_fence();
         }
     }
 
-    /// A single producer's claim guard, the common case, on a path of its own. The claimer's
-    /// kind is tested once, where the general path tests it at each step. The rare cases
-    /// answer only whether to claim again, so the claim itself stays in registers, not in a
-    /// result that every path writes to memory.
+    /// [`order_record_before_status`](Self::order_record_before_status) in a process
+    /// registered for the closers' `membarrier`.
     #[inline(always)]
-    fn claim_single_paired(
+    fn asymmetric_order_record_before_status() {
+        fence(Ordering::Release);
+        std::sync::atomic::compiler_fence(Ordering::SeqCst);
+    }
+
+    /// The single producer's claimer, without a test of its kind.
+    ///
+    /// # Safety
+    ///
+    /// `fast_claim_gate` or `fast_publish_gate` equals the fork epoch now. Both are set once,
+    /// in [`attach`](Self::attach), to a fork epoch only for a single producer's claimer (a
+    /// multi producer's are `CLAIMS_REFUSED`, which no epoch equals: `fork_guard::MAX_EPOCH`),
+    /// later only shut (`shut_claim_gate`), and the claimer's kind never changes.
+    #[inline(always)]
+    unsafe fn single_on_fast_gate(&mut self) -> &mut SingleClaimer<ShmWait> {
+        match &mut self.claimer {
+            AnyClaimer::Single(single) => single,
+            // SAFETY: the caller's contract: a gate that only a single producer's claimer
+            // opens matched the epoch, so the claimer is `Single`.
+            AnyClaimer::Multi(_) => unsafe { std::hint::unreachable_unchecked() },
+        }
+    }
+
+    /// Shut the claim gates for good: every later claim takes the out-of-line check, which
+    /// refuses it.
+    fn shut_claim_gate(&mut self) {
+        self.claim_gate = CLAIMS_REFUSED;
+        self.fast_claim_gate = CLAIMS_REFUSED;
+    }
+
+    /// A single producer's claim guard, the common case, on a path of its own. The claimer's
+    /// kind is tested once (or not at all, `FAST`), where the general path tests it at each
+    /// step. The rare cases (full, stopping) are out of line and end in `?`: the fast path's
+    /// claim stays in registers.
+    ///
+    /// `FAST`: called on the fast claim gate (`fast_claim_gate`), which stands for the claim
+    /// gate's test, this claimer's kind and a fence made asymmetric by `membarrier`.
+    #[inline(always)]
+    fn claim_single_paired<const FAST: bool>(
         &mut self,
         n: usize,
         deadline: Deadline,
         block: bool,
     ) -> Result<SequenceRange, ClaimError> {
+        let single = if FAST {
+            // SAFETY: `FAST` callers passed the fast claim gate, which only a single
+            // producer's claimer opens.
+            unsafe { self.single_on_fast_gate() }
+        } else {
+            let AnyClaimer::Single(single) = &mut self.claimer else {
+                unreachable!("called for a single producer's claimer")
+            };
+            single
+        };
+        let range = match single.__internal_claim_paired(n, Deadline::NEVER, false) {
+            Ok(range) => range,
+            Err(first) => {
+                self.claim_single_after(first, n, deadline.__internal_for_slow_path(), block)?
+            }
+        };
+        self.slot().end.store(range.end(), Ordering::Release);
+        if FAST {
+            Self::asymmetric_order_record_before_status();
+        } else {
+            self.order_record_before_status();
+        }
+        if self.status.stopping() {
+            self.refuse_if_stopped(range, Pairing::Paired)?;
+        }
+        Ok(range)
+    }
+
+    /// A single producer's first claim failed with `first`: make room as
+    /// [`room_for_single`](Self::room_for_single) says and claim, until a claim succeeds or
+    /// the error that ends the wait. Out of line, so the fast path's claim stays in registers.
+    #[cold]
+    #[inline(never)]
+    fn claim_single_after(
+        &mut self,
+        mut first: ClaimError,
+        n: usize,
+        deadline: Deadline,
+        block: bool,
+    ) -> Result<SequenceRange, ClaimError> {
         loop {
+            self.room_for_single(first, n, deadline, block)?;
             let AnyClaimer::Single(single) = &mut self.claimer else {
                 unreachable!("called for a single producer's claimer")
             };
             match single.__internal_claim_paired(n, Deadline::NEVER, false) {
-                Ok(range) => {
-                    self.slot().end.store(range.end(), Ordering::Release);
-                    self.order_record_before_status();
-                    if self.status.stopping() {
-                        if let Some(refused) = self.refuse_single_if_stopped(range) {
-                            return Err(refused.into());
-                        }
-                    }
-                    return Ok(range);
-                }
-                Err(first) => {
-                    self.room_for_single(first, n, deadline.__internal_for_slow_path(), block)?
-                }
+                Ok(range) => return Ok(range),
+                Err(again) => first = again,
             }
         }
     }
@@ -589,7 +685,7 @@ impl ShmClaimer {
         // The single producer's claims are contiguous: the end recorded before this claim was
         // the sequence before it.
         self.slot().end.store(range.start() - 1, Ordering::Release);
-        self.claim_gate = CLAIMS_REFUSED;
+        self.shut_claim_gate();
     }
 
     /// A multi producer's claim refused for a halt (nothing was written into it): published as
@@ -606,20 +702,7 @@ impl ShmClaimer {
         if let Err(e) = self.publish_unwritten(range, pairing) {
             tracing::error!(error = %e, "publish of a refused shared-ring claim refused");
         }
-        self.claim_gate = CLAIMS_REFUSED;
-    }
-
-    /// [`refuse_if_stopped`](Self::refuse_if_stopped) for a single producer's claim guard:
-    /// why the claim was refused, `None` when it stands. A one-byte answer, so the claim's
-    /// fast path keeps its range in registers.
-    #[cold]
-    #[inline(never)]
-    fn refuse_single_if_stopped(&mut self, range: SequenceRange) -> Option<Refusal> {
-        match self.refuse_if_stopped(range, Pairing::Paired) {
-            Ok(_) => None,
-            Err(ClaimError::Halted) => Some(Refusal::Halted),
-            Err(_) => Some(Refusal::Closed),
-        }
+        self.shut_claim_gate();
     }
 
     /// Publish `range` (the pending checked claim) and record the slot idle.
@@ -710,7 +793,21 @@ impl Claimer for ShmClaimer {
 
     #[inline(always)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
-        if self.epoch != crate::fork_guard::epoch() {
+        // A single producer records no state: its publish is the inner claimer's alone. Its
+        // fast gate stands for the fork check and the claimer's kind.
+        let epoch = crate::fork_guard::epoch();
+        if self.fast_publish_gate == epoch {
+            // SAFETY: `single_on_fast_gate`'s contract holds: `fast_publish_gate` equals the
+            // fork epoch, as just tested.
+            let single = unsafe { self.single_on_fast_gate() };
+            // SAFETY: the caller's contract: `range` is the last paired claim's range (this
+            // claimer's paired claim is its inner claimer's paired claim), unpublished, with
+            // no checked claim since, and its slots hold whole events. The gate opens only on
+            // a ring whose wait strategy signals nobody (`attach`).
+            unsafe { single.__internal_publish_paired_unsignalled(range) };
+            return;
+        }
+        if self.epoch != epoch {
             // A forked child's copy of a claim guard: the claim is the parent's to publish
             // (one relaxed load, not a `getpid` call per publish).
             forked_copy_not_published(self.ring_name());
@@ -741,22 +838,7 @@ impl Claimer for ShmClaimer {
 
 /// A claim gate no fork epoch opens (epochs count forks from 0).
 const CLAIMS_REFUSED: u64 = u64::MAX;
-
-/// Why a recorded claim was refused (see [`ShmClaimer::refuse_if_stopped`]).
-#[derive(Clone, Copy, Debug)]
-enum Refusal {
-    Halted,
-    Closed,
-}
-
-impl From<Refusal> for ClaimError {
-    fn from(refusal: Refusal) -> Self {
-        match refusal {
-            Refusal::Halted => ClaimError::Halted,
-            Refusal::Closed => ClaimError::Closed,
-        }
-    }
-}
+const _: () = assert!(CLAIMS_REFUSED > crate::fork_guard::MAX_EPOCH);
 
 /// Which of the inner claimer's paths a claim goes through: the pipeline's claim guards pair
 /// every claim with one publish (no pending-claim bookkeeping); the `Claimer` trait's public
@@ -926,6 +1008,25 @@ mod tests {
     /// written by hand, past the claim.
     #[test]
     fn a_halt_refused_claim_a_close_counted_is_taken_back() {
+        for fast in [false, true] {
+            halt_refused_claim_a_close_counted_is_taken_back(fast);
+        }
+    }
+
+    /// The single producer's claim path: on the fast claim gate (`FAST`) or not.
+    fn claim_single(
+        claimer: &mut ShmClaimer,
+        fast: bool,
+        n: usize,
+    ) -> Result<SequenceRange, ClaimError> {
+        if fast {
+            claimer.claim_single_paired::<true>(n, Deadline::NEVER, false)
+        } else {
+            claimer.claim_single_paired::<false>(n, Deadline::NEVER, false)
+        }
+    }
+
+    fn halt_refused_claim_a_close_counted_is_taken_back(fast: bool) {
         let (ring, _guard) = ring("halt-counted");
         let mut claimer = ring.claimer_for_tests().unwrap();
         publish_paired(&mut claimer, 2);
@@ -934,7 +1035,7 @@ mod tests {
         status.halted.store(4242, Ordering::SeqCst);
         status.closed.store(4 + 2, Ordering::SeqCst);
         assert!(matches!(
-            claimer.claim_single_paired(3, Deadline::NEVER, false),
+            claim_single(&mut claimer, fast, 3),
             Err(ClaimError::Halted)
         ));
         assert_eq!(ring.sequencer().published(), 1, "nothing published");
@@ -979,7 +1080,11 @@ mod tests {
     /// Refused for a halt with no close: taken back, nothing published.
     #[test]
     fn a_halt_refused_claim_is_taken_back() {
-        for pairing in [Pairing::Paired, Pairing::Checked] {
+        for (pairing, fast) in [
+            (Pairing::Paired, false),
+            (Pairing::Paired, true),
+            (Pairing::Checked, false),
+        ] {
             let (ring, _guard) = ring("halt-back");
             let mut claimer = ring.claimer_for_tests().unwrap();
             publish_paired(&mut claimer, 2);
@@ -989,7 +1094,7 @@ mod tests {
             // The claims as made past the look at the status line that precedes a checked
             // claim: recorded, then refused.
             let claimed = match pairing {
-                Pairing::Paired => claimer.claim_single_paired(3, Deadline::NEVER, false),
+                Pairing::Paired => claim_single(&mut claimer, fast, 3),
                 Pairing::Checked => {
                     let range = claimer.claimer.try_claim(3).unwrap();
                     claimer.slot().end.store(range.end(), Ordering::Release);

@@ -61,6 +61,8 @@ static TABLE: Table = Table {
 };
 /// Bumped in every forked child: a handle made under another epoch was inherited.
 static EPOCH: AtomicU64 = AtomicU64::new(0);
+/// The highest epoch: `u64::MAX` is never one (see `child`).
+pub(crate) const MAX_EPOCH: u64 = u64::MAX - 1;
 /// `/dev/null`, opened once, for the child handler.
 static DEV_NULL: AtomicI32 = AtomicI32::new(-1);
 static INSTALL: Once = Once::new();
@@ -96,7 +98,10 @@ extern "C" fn parent() {
 }
 
 extern "C" fn child() {
-    EPOCH.fetch_add(1, Ordering::Relaxed);
+    // Never `u64::MAX`: handles keep that value for "no epoch opens this gate" (a shut claim
+    // gate), which must never match. The child is single-threaded here, so load and store do.
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    EPOCH.store(epoch.saturating_add(1).min(MAX_EPOCH), Ordering::Relaxed);
     let null = DEV_NULL.load(Ordering::Relaxed);
     // SAFETY: `prepare` took the lock before the fork and this is the only thread of the child,
     // so nothing else touches the vector; reading it allocates nothing.

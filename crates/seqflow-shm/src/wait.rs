@@ -99,6 +99,13 @@ impl ShmWait {
             WaitKind::Futex => Self::Futex(FutexWait::new(word)),
         }
     }
+
+    /// Whether [`signal_all`](WaitStrategy::signal_all) does anything: only futex waiters
+    /// sleep until a publish wakes them. A producer that tested this once may publish without
+    /// the call (`ShmClaimer`'s fast publish gate).
+    pub(crate) fn signals(&self) -> bool {
+        matches!(self, Self::Futex(_))
+    }
 }
 
 impl WaitStrategy for ShmWait {
@@ -122,6 +129,7 @@ impl WaitStrategy for ShmWait {
 
     #[inline]
     fn signal_all(&self) {
+        // Every kind but futex signals nobody (`signals`).
         if let Self::Futex(w) = self {
             w.signal_all();
         }
