@@ -7,6 +7,7 @@
 //! with `Acquire` before reading the rest, so they see a complete header.
 
 use crate::futex::FutexWord;
+use rustix::fd::BorrowedFd;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// "SEQFLOW\x01" as a little-endian u64: the first 8 bytes of every segment.
@@ -216,6 +217,41 @@ pub(crate) const OFFSET_NAMES: [&str; 8] = [
     "availability",
     "events",
 ];
+
+/// A copy of a file's first [`HEADER_SIZE`] bytes, read with `pread`: what an opener checks
+/// before it maps anything. A mapped page of a file that shrinks under the reader faults
+/// (SIGBUS, the process dies); a `pread` of it comes back short instead. Any file in
+/// `/dev/shm` may be another program's, resized as it likes.
+#[repr(C, align(128))]
+pub(crate) struct HeaderCopy([u8; HEADER_SIZE]);
+
+const _: () = assert!(std::mem::align_of::<HeaderCopy>() >= std::mem::align_of::<Header>());
+
+impl HeaderCopy {
+    /// Read the header of `fd`; `None` if the file is shorter than a header.
+    pub fn read(fd: BorrowedFd<'_>) -> std::io::Result<Option<Self>> {
+        let mut copy = Box::new(Self([0; HEADER_SIZE]));
+        let mut filled = 0;
+        while filled < HEADER_SIZE {
+            match rustix::io::pread(fd, &mut copy.0[filled..], filled as u64) {
+                Ok(0) => return Ok(None),
+                Ok(n) => filled += n,
+                Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(*copy))
+    }
+
+    /// The copy seen as a header.
+    pub fn header(&self) -> &Header {
+        // SAFETY: `HeaderCopy` is exactly `HEADER_SIZE` (= `size_of::<Header>()`) bytes and at
+        // least as aligned as `Header` (asserted above), and `Header` is all atomics, valid
+        // for any bytes. The bytes are this process's private copy, borrowed for the
+        // reference's lifetime: nothing else writes them meanwhile.
+        unsafe { &*self.0.as_ptr().cast::<Header>() }
+    }
+}
 
 impl Header {
     /// The init state, `Acquire`: a reader that sees [`READY`] sees the whole header.

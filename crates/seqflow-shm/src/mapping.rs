@@ -123,11 +123,6 @@ impl Mapping {
         };
     }
 
-    /// The mapped length.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     /// The segment's descriptor (holding this process's attach lock).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -1,12 +1,14 @@
 //! Opening a segment: attach, wait for READY, and check every header field before use.
 //!
-//! Nothing read from the segment is trusted: the file size is checked with `fstat` before
-//! mapping and against the header after, the init state must be one of three values, and every
-//! size and offset must equal what this build computes from the header's own sizes. Each
-//! mismatch is its own [`ShmError`] variant, never a panic.
+//! Nothing read from the segment is trusted: the header is read with `pread` (never mapped)
+//! and checked, with the file's size, before anything is mapped; the init state must be one of
+//! three values, and every size and offset must equal what this build computes from the
+//! header's own sizes. Each mismatch is its own [`ShmError`] variant, never a panic, and a
+//! file of another program that shrinks meanwhile gives an error, not SIGBUS.
 
 use crate::header::{
-    HeaderFields, HEADER_SIZE, INITIALISING, LAYOUT_VERSION, MAGIC, OFFSET_NAMES, READY, UNINIT,
+    HeaderCopy, HeaderFields, HEADER_SIZE, INITIALISING, LAYOUT_VERSION, MAGIC, OFFSET_NAMES,
+    READY, UNINIT,
 };
 use crate::layout::{Layout, Params};
 use crate::liveness::{ATTACH_BYTE, INIT_BYTE};
@@ -49,11 +51,21 @@ pub(crate) fn open_segment(
 ) -> Result<Segment, ShmError> {
     let started = Instant::now();
     let fd = open_fd(name, attach, started, timeout)?;
-    let size = wait_for_size(name, fd.as_fd(), started, timeout)?;
+    wait_for_size(name, fd.as_fd(), started, timeout)?;
+    // Read and checked with `pread` before anything is mapped: a file of another program
+    // that shrinks under a mapping would kill this process (SIGBUS), a `pread` comes back
+    // short. Once checked, the file is a seqflow segment; shrinking one under its processes
+    // is a documented limit.
+    let fields = wait_for_ready(name, fd.as_fd(), started, timeout)?;
+    let size = file_size(name, fd.as_fd())?;
+    let (layout, mode, wait) = validate(name, &fields, size, expect)?;
+    let size = usize::try_from(size).map_err(|_| ShmError::SizeMismatch {
+        name: name.to_string(),
+        expected: fields.total_size,
+        found: size,
+    })?;
     let writable = attach == Attach::Yes;
     let map = Arc::new(Mapping::map(fd, size, name.clone(), writable)?);
-    let fields = wait_for_ready(&map, started, timeout)?;
-    let (layout, mode, wait) = validate(name, &fields, size as u64, expect)?;
     if writable {
         map.populate();
     }
@@ -134,15 +146,11 @@ fn wait_for_size(
     fd: BorrowedFd<'_>,
     started: Instant,
     timeout: Duration,
-) -> Result<usize, ShmError> {
+) -> Result<(), ShmError> {
     loop {
         let size = file_size(name, fd)?;
         if size >= HEADER_SIZE as u64 {
-            return usize::try_from(size).map_err(|_| ShmError::SizeMismatch {
-                name: name.to_string(),
-                expected: HEADER_SIZE as u64,
-                found: size,
-            });
+            return Ok(());
         }
         // A creator sizes the file once, from 0 to its full size: a file smaller than a header
         // is not a seqflow segment.
@@ -173,23 +181,33 @@ fn wait_for_size(
     }
 }
 
-/// Wait for the init state to be READY; then read the header.
+/// Wait for the init state to be READY; then read the header. Every look is a `pread` copy
+/// of the header (`HeaderCopy`), never a mapping.
 fn wait_for_ready(
-    map: &Mapping,
+    name: &SegmentName,
+    fd: BorrowedFd<'_>,
     started: Instant,
     timeout: Duration,
 ) -> Result<HeaderFields, ShmError> {
-    let name = map.name();
-    let header = map.header().ok_or_else(|| ShmError::SizeMismatch {
-        name: name.to_string(),
-        expected: HEADER_SIZE as u64,
-        found: map.len() as u64,
-    })?;
+    let read = || {
+        HeaderCopy::read(fd)
+            .map_err(|e| ShmError::std_io(name.as_str(), "pread", e))?
+            .ok_or_else(|| ShmError::SizeMismatch {
+                name: name.to_string(),
+                expected: HEADER_SIZE as u64,
+                found: file_size(name, fd).unwrap_or(0),
+            })
+    };
     loop {
+        let copy = read()?;
+        let header = copy.header();
         match header.init_state() {
-            READY => return Ok(header.read()),
+            // Read again: the copy that showed READY may hold fields copied before the
+            // creator's last stores (the kernel copies in no promised order); one read after
+            // READY was seen holds them all.
+            READY => return Ok(read()?.header().read()),
             state @ (UNINIT | INITIALISING) => {
-                if !creator_or_peer_alive(map.fd()) {
+                if !creator_or_peer_alive(fd) {
                     return Err(ShmError::CreatorDied {
                         name: name.to_string(),
                         state,

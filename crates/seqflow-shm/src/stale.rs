@@ -8,14 +8,13 @@
 //! the locks before READY), so it is stale at once; a segment that is not READY is watched for
 //! up to [`GRACE`] for a lock to appear before it is called stale.
 
-use crate::header::{Header, HEADER_SIZE, MAGIC, READY};
+use crate::header::{HeaderCopy, MAGIC, READY};
 use crate::liveness::{anyone_attached, ATTACH_BYTE};
 use crate::lock::{self, LockKind};
 use crate::segment_file::{self, Access, FileError};
 use crate::{SegmentName, ShmError};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::mm::{MapFlags, ProtFlags};
 use rustix::shm;
 use seqflow_sequence::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -107,41 +106,21 @@ pub(crate) fn still_named(name: &SegmentName, fd: BorrowedFd<'_>) -> Result<bool
     Ok((ours.st_dev, ours.st_ino) == (theirs.st_dev, theirs.st_ino))
 }
 
-/// The creator pid and the init state in the header; zeros if the file is too small or cannot
-/// be mapped.
+/// The creator pid, the init state and the magic number in the header; zeros if the file is
+/// too small or cannot be read. Read with `pread`, never mapped: the file may be another
+/// program's, shrinking as it is read (`HeaderCopy`).
 pub(crate) fn read_header_words(fd: BorrowedFd<'_>) -> (u32, u32, u64) {
-    let Ok(stat) = rustix::fs::fstat(fd) else {
-        return (0, 0, 0);
-    };
-    if stat.st_size < HEADER_SIZE as i64 {
-        return (0, 0, 0);
+    match HeaderCopy::read(fd) {
+        Ok(Some(copy)) => {
+            let header = copy.header();
+            (
+                header.ident.creator_pid.load(Ordering::Relaxed),
+                header.init_state(),
+                header.ident.magic.load(Ordering::Relaxed),
+            )
+        }
+        Ok(None) | Err(_) => (0, 0, 0),
     }
-    // SAFETY: a fresh read-only mapping chosen by the kernel, aliasing no Rust object; the file
-    // is at least HEADER_SIZE bytes long (fstat above; a concurrent truncation would only make
-    // the loads below fault, not read out of bounds).
-    let Ok(raw) = (unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            HEADER_SIZE,
-            ProtFlags::READ,
-            MapFlags::SHARED,
-            fd,
-            0,
-        )
-    }) else {
-        return (0, 0, 0);
-    };
-    // SAFETY: `raw` is page aligned and HEADER_SIZE bytes long; `Header` is all atomics, valid
-    // for any bytes, and only loaded from here.
-    let header = unsafe { &*raw.cast::<Header>() };
-    let words = (
-        header.ident.creator_pid.load(Ordering::Relaxed),
-        header.init_state(),
-        header.ident.magic.load(Ordering::Relaxed),
-    );
-    // SAFETY: exactly the mapping made above; `header` is not used after this.
-    let _ = unsafe { rustix::mm::munmap(raw, HEADER_SIZE) };
-    words
 }
 
 #[cfg(test)]

@@ -322,9 +322,57 @@ fn targeted_registry_values() {
     drop(ring);
 }
 
+/// Another program shrinks and regrows its own file in `/dev/shm` while this one looks at
+/// it: every read-only look and an attach (what `seqflow ls`, `inspect`, `rm` call) reads the
+/// header with `pread`, never through a mapping whose page could vanish (SIGBUS, the looking
+/// process dies). Each look runs for a while in a child that must exit 0.
+fn a_foreign_file_resized_while_looked_at() {
+    type Look = fn(&str);
+    let looks: [(&str, Look); 5] = [
+        ("list", |_| drop(list(None))),
+        ("inspect", |n| drop(inspect(n))),
+        ("remove_if_stale", |n| drop(remove_if_stale(n))),
+        ("remove", |n| drop(seqflow_shm::remove(n))),
+        ("open", |n| drop(ShmRing::<u64>::open(n, Duration::ZERO))),
+    ];
+    let seg = Seg::new("resized");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .read(true)
+        .write(true)
+        .open(path(&seg))
+        .unwrap();
+    file.set_len(4096).unwrap();
+    file.write_at(b"not seqflow", 0).unwrap();
+    let mut owner = fork_child(move || loop {
+        let _ = file.set_len(0);
+        let _ = file.set_len(4096);
+    });
+    for (what, look) in looks {
+        let name = seg.name.clone();
+        let mut looker = fork_child(move || {
+            let end = std::time::Instant::now() + Duration::from_millis(1500);
+            while std::time::Instant::now() < end {
+                look(&name);
+            }
+            Ok(())
+        });
+        assert_eq!(
+            looker.wait(Duration::from_secs(30)),
+            Some(0),
+            "{what}: the looking process died (a signal) on a foreign file being resized"
+        );
+    }
+    owner.kill();
+}
+
 fn main() {
     common::run_cases(&[
         ("foreign_files", foreign_files),
+        (
+            "a_foreign_file_resized_while_looked_at",
+            a_foreign_file_resized_while_looked_at,
+        ),
         ("damaged_real_segments", damaged_real_segments),
         ("garbage_tables", garbage_tables),
         ("targeted_registry_values", targeted_registry_values),
