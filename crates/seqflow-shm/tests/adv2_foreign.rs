@@ -338,6 +338,7 @@ fn a_foreign_file_resized_while_looked_at() {
     let seg = Seg::new("resized");
     let file = std::fs::OpenOptions::new()
         .create(true)
+        .truncate(true)
         .read(true)
         .write(true)
         .open(path(&seg))
