@@ -37,6 +37,14 @@ pub enum CliError {
         /// The segments left in place (every other one named was removed).
         names: Vec<String>,
     },
+    /// `seqflow rm` with several rings: some could not be removed (every other one named was).
+    #[error("{}", not_removed(errors, in_use))]
+    NotRemoved {
+        /// Why each failed ring could not be removed, in the order named.
+        errors: Vec<ShmError>,
+        /// The rings left in place because a live process is attached (without `--force`).
+        in_use: Vec<String>,
+    },
     /// The perf test's disruptor could not be built.
     #[error("could not build the disruptor: {0}")]
     Build(#[from] BuildError),
@@ -84,6 +92,23 @@ impl CliError {
             _ => 1,
         }
     }
+}
+
+/// [`CliError::NotRemoved`]'s message: each error, then the rings in use.
+fn not_removed(errors: &[ShmError], in_use: &[String]) -> String {
+    let mut parts: Vec<String> = errors
+        .iter()
+        .map(|e| format!("shared memory: {e}"))
+        .collect();
+    if !in_use.is_empty() {
+        parts.push(
+            CliError::InUse {
+                names: in_use.to_vec(),
+            }
+            .to_string(),
+        );
+    }
+    parts.join("; ")
 }
 
 /// A flag value or a combination of flags that cannot work, found after parsing.

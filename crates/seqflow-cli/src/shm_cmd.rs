@@ -44,7 +44,9 @@ pub struct InspectArgs {
 /// Flags of `seqflow rm`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RmArgs {
-    /// The segment names (with --namespace and no names: every ring of the namespace).
+    /// The segment names (with --namespace and no names: every ring of the namespace). Each
+    /// is removed or reported: one that cannot be removed (missing, in use, not seqflow's)
+    /// does not stop the others, and the command then fails naming it.
     #[arg(required_unless_present = "namespace")]
     pub names: Vec<String>,
     /// Remove even if processes are still attached (they keep their mapping); an empty file
@@ -184,9 +186,11 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
             .map(|n| args.ns.full(n))
             .collect::<Result<_, _>>()?,
     };
-    // A ring in use is left in place and the others are still removed; the ones left are
-    // reported together at the end.
+    // A ring in use, or one that cannot be removed (missing, not a seqflow segment), is left
+    // in place and the others are still removed; the ones left are reported together at the
+    // end.
     let mut in_use = Vec::new();
+    let mut errors = Vec::new();
     for name in &names {
         let removed = if args.force {
             seqflow_shm::remove(name).map(|()| true)
@@ -200,13 +204,14 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
             Err(seqflow_shm::ShmError::NotFound { .. }) if listed => {
                 writeln!(out, "{name} is already gone")?
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => errors.push(e),
         }
     }
-    if in_use.is_empty() {
-        Ok(())
-    } else {
-        Err(CliError::InUse { names: in_use })
+    match (errors.len(), in_use.is_empty()) {
+        (0, true) => Ok(()),
+        (0, false) => Err(CliError::InUse { names: in_use }),
+        (1, true) => Err(errors.remove(0).into()),
+        _ => Err(CliError::NotRemoved { errors, in_use }),
     }
 }
 

@@ -291,6 +291,35 @@ fn rm_force_removes_a_live_segment() {
     assert!(ring.is_unlinked());
 }
 
+/// `rm A B C` where B does not exist: A and C are removed all the same, B's error is
+/// reported and the command fails.
+#[test]
+fn rm_goes_on_past_a_ring_it_cannot_remove() {
+    let (a, missing, c) = (
+        Name::new("rm-a"),
+        Name::new("rm-missing"),
+        Name::new("rm-c"),
+    );
+    for name in [&a, &c] {
+        let ring = ShmRing::<u64>::create(&name.0, 8, ShmOptions::default()).unwrap();
+        drop(ring);
+        assert!(detached(&name.0), "{} still attached", name.0);
+    }
+    let o = seqflow(&["rm", &a.0, &missing.0, &c.0]);
+    assert!(!o.status.success(), "stdout: {}", text(&o.stdout));
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(out.contains(&format!("removed {}", a.0)), "{out}");
+    assert!(out.contains(&format!("removed {}", c.0)), "{out}");
+    assert!(err.contains(&missing.0), "{err}");
+    for name in [&a, &c] {
+        assert!(
+            !seqflow(&["inspect", &name.0]).status.success(),
+            "{} left",
+            name.0
+        );
+    }
+}
+
 /// Set in a child run of this test binary: [`hold_a_segment_until_killed`] then creates this
 /// segment with a consumer and waits to be killed.
 const HOLDER_ENV: &str = "SEQFLOW_CLI_TEST_HOLD_SEGMENT";
