@@ -39,6 +39,7 @@ fn throughput(c: &mut Criterion) {
             batch: 100,
             wait,
             pacing: Default::default(),
+            check_order: false,
         };
         let mut group = c.benchmark_group(format!("{}/{}-{}thr", scenario.name(), wait, threads));
         group

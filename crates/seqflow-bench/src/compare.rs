@@ -358,6 +358,7 @@ pub fn compare(
         batch: opts.batch,
         wait: opts.wait.unwrap_or(Wait::auto(scenario.shape.threads())),
         pacing: opts.pacing,
+        check_order: false,
     };
     let run_one = |implementation: Implementation, scenario: Scenario, events: u64| {
         peers::run(implementation, scenario, &cfg_of(scenario, events)).map_err(|e| {

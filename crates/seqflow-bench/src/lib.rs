@@ -13,7 +13,7 @@
 //! use seqflow_bench::peers::{run, Implementation, RunConfig};
 //! use seqflow_bench::scenario::select;
 //! use seqflow_bench::wait::Wait;
-//! let cfg = RunConfig { events: 2_000, capacity: 256, batch: 10, wait: Wait::Yielding, pacing: Default::default() };
+//! let cfg = RunConfig { events: 2_000, capacity: 256, batch: 10, wait: Wait::Yielding, pacing: Default::default(), check_order: false };
 //! for scenario in select(&["diamond-b128".to_string()])?.scenarios {
 //!     for implementation in Implementation::ALL {
 //!         if implementation.supports(scenario) {

@@ -37,6 +37,9 @@ pub struct Tally {
     pub checksum: u64,
     /// Events whose payload did not pass its consistency check.
     pub bad: u64,
+    /// Events that did not arrive as `0, 1, 2, …` in order, counted only by
+    /// [`add_in_order`](Self::add_in_order) (one producer); 0 otherwise.
+    pub out_of_order: u64,
 }
 
 impl Tally {
@@ -50,7 +53,26 @@ impl Tally {
         }
     }
 
-    /// The tally of a consumer that saw every value of `0..total` exactly once.
+    /// [`add`](Self::add), and count the event as out of order unless its value is its
+    /// position in the stream (`count` before it). For a consumer of one producer publishing
+    /// `0, 1, 2, …`: one compare more per event.
+    ///
+    /// ```
+    /// use seqflow_bench::verify::Tally;
+    /// let mut t = Tally::default();
+    /// for v in [0, 2, 1] { t.add_in_order(Some(v)); }
+    /// assert_eq!((t.count, t.out_of_order), (3, 2));
+    /// ```
+    #[inline]
+    pub fn add_in_order(&mut self, value: Option<u64>) {
+        if let Some(v) = value {
+            self.out_of_order += u64::from(v != self.count);
+        }
+        self.add(value);
+    }
+
+    /// The tally of a consumer that saw every value of `0..total` exactly once (in order, if
+    /// it checked).
     pub fn expected(total: u64) -> Tally {
         let mut t = Tally::default();
         for v in 0..total {
@@ -85,6 +107,12 @@ impl Sink {
     #[inline]
     pub fn observe<P: Payload>(&mut self, event: &P) {
         self.tally.add(event.read());
+    }
+
+    /// Count one received event and whether it arrived in order ([`Tally::add_in_order`]).
+    #[inline]
+    pub fn observe_in_order<P: Payload>(&mut self, event: &P) {
+        self.tally.add_in_order(event.read());
     }
 
     /// Count one event whose consistency was checked elsewhere.

@@ -16,7 +16,34 @@ fn cfg(wait: Wait) -> RunConfig {
         batch: 100,
         wait,
         pacing: Default::default(),
+        check_order: false,
     }
+}
+
+/// The cross-process section's in-process reference: seqflow's one-to-one runs with the
+/// consumer counting events out of order verify (none are), and a sink that saw one out of
+/// order fails the check.
+#[test]
+fn one_to_one_runs_that_check_the_order_verify() {
+    let cfg = RunConfig {
+        check_order: true,
+        ..cfg(Wait::Yielding)
+    };
+    for name in ["1p1c-u64-single", "1p1c-u64-burst", "1p1c-b128-single"] {
+        let scenario = Scenario::all()
+            .into_iter()
+            .find(|s| s.name() == name)
+            .unwrap();
+        run(Implementation::Seqflow, scenario, &cfg).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    let mut sinks = Sinks::default();
+    let mut sink = sinks.sink("C");
+    for v in [0u64, 2, 1, 3] {
+        sink.observe_in_order(&v);
+    }
+    drop(sink);
+    let err = sinks.check(&Tally::expected(4)).unwrap_err();
+    assert_eq!(err.got.map(|t| t.out_of_order), Some(2), "{err}");
 }
 
 #[test]

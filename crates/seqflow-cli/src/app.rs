@@ -266,6 +266,7 @@ fn run_one(args: RunOneArgs, out: &mut dyn Write) -> Result<(), CliError> {
         batch: args.batch,
         wait: args.wait,
         pacing: args.pacing,
+        check_order: false,
     };
     let m = peers::run(args.implementation, scenario, &cfg)?;
     writeln!(

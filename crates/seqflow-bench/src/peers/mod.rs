@@ -111,6 +111,11 @@ pub struct RunConfig {
     pub wait: Wait,
     /// Whether seqflow's stages pace themselves (the other implementations ignore it).
     pub pacing: crate::pacing::StagePacing,
+    /// seqflow's consumer in a one-producer, one-consumer scenario also counts the events that
+    /// arrive out of order ([`Tally::add_in_order`](crate::verify::Tally::add_in_order)), and
+    /// the run fails unless none did: the work of the cross-process section's consumer
+    /// process, for its in-process reference. Other scenarios and implementations ignore it.
+    pub check_order: bool,
 }
 
 /// What one verified run measured.
@@ -137,7 +142,7 @@ impl Measurement {
 /// use seqflow_bench::peers::{run, Implementation, RunConfig};
 /// use seqflow_bench::scenario::Scenario;
 /// use seqflow_bench::wait::Wait;
-/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: Wait::Yielding, pacing: Default::default() };
+/// let cfg = RunConfig { events: 1000, capacity: 256, batch: 10, wait: Wait::Yielding, pacing: Default::default(), check_order: false };
 /// let m = run(Implementation::Seqflow, Scenario::all()[0], &cfg).unwrap();
 /// assert_eq!(m.events, 1000);
 /// ```

@@ -43,6 +43,7 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
             scenario.shape,
             &mut sinks,
             cfg.pacing.pacing(),
+            cfg.check_order,
         );
         let (disruptor, producer) = builder.start()?;
         let start = run_producers(vec![producer], total, |mut p, values| {
@@ -57,6 +58,7 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
             scenario.shape,
             &mut sinks,
             cfg.pacing.pacing(),
+            cfg.check_order,
         );
         let (disruptor, producer) = builder.start()?;
         let mut producers = vec![producer];
@@ -78,18 +80,26 @@ fn run_with<P: Payload, W: WaitStrategy + Default>(
 }
 
 /// Add the consumer stages of `shape`, each counting into a sink and paced with `p` (`None`:
-/// the ring's default pacing, see `Pacing::ring_default`).
+/// the ring's default pacing, see `Pacing::ring_default`). With `in_order`, the consumer of a
+/// one-to-one shape also counts events out of order (`RunConfig::check_order`).
 fn wire<P: Payload, S: ProducerSequencer>(
     builder: &mut DisruptorBuilder<P, S>,
     shape: Shape,
     sinks: &mut Sinks,
     p: Option<Pacing>,
+    in_order: bool,
 ) {
     let mut stage = |name: &str| {
         let mut sink = sinks.sink(name);
         move |event: &P, _seq: i64, _end_of_batch: bool| sink.observe(event)
     };
     match shape {
+        Shape::OneToOne if in_order => {
+            let mut sink = sinks.sink("C");
+            let stage =
+                move |event: &P, _seq: i64, _end_of_batch: bool| sink.observe_in_order(event);
+            paced(p, builder.handle_events_with(stage));
+        }
         Shape::OneToOne | Shape::TwoToOne | Shape::ThreeToOne => {
             paced(p, builder.handle_events_with(stage("C")));
         }

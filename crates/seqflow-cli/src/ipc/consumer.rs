@@ -57,23 +57,20 @@ pub fn consume(args: &IpcConsumerArgs, out: &mut dyn Write) -> Result<(), CliErr
 }
 
 /// What the consumer saw: the in-process benchmark's tally (count, checksum of the values,
-/// torn events) plus the events that did not arrive as 0, 1, 2, … in order. Nothing on the
-/// hot path can fail: the producer checks the report against [`Tally::expected`], so the
-/// per-event work is the same as an in-process benchmark consumer's, plus one compare.
+/// torn events, and the events that did not arrive as 0, 1, 2, … in order:
+/// [`Tally::add_in_order`](seqflow_bench::verify::Tally::add_in_order)). Nothing on the hot
+/// path can fail: the producer checks the report against [`Tally::expected`], so the per-event
+/// work is exactly that of the in-process reference's consumer (which checks the order too).
 #[derive(Default)]
 struct Verifier {
     tally: Tally,
-    out_of_order: u64,
 }
 
 impl Verifier {
     #[inline]
     fn accept(&mut self, index: Option<u64>) {
         // A torn event (`None`) is counted by the tally.
-        if let Some(i) = index {
-            self.out_of_order += u64::from(i != self.tally.count);
-        }
-        self.tally.add(index);
+        self.tally.add_in_order(index);
     }
 
     /// Events received so far.
@@ -127,7 +124,7 @@ fn done(out: &mut dyn Write, verifier: &Verifier) -> Result<(), CliError> {
     writeln!(
         out,
         "done {} {} {} {}",
-        t.count, t.checksum, t.bad, verifier.out_of_order
+        t.count, t.checksum, t.bad, t.out_of_order
     )?;
     out.flush()?;
     Ok(())

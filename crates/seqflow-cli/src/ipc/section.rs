@@ -145,7 +145,8 @@ pub struct IpcSection {
 }
 
 /// One 8-byte seqflow-shm row against seqflow in one process with the same shape: one producer,
-/// one consumer, `u64`-sized events, the same events, ring, batch and wait. The in-process run
+/// one consumer, `u64`-sized events, the same events, ring, batch and wait, and the same work
+/// per event in both consumers (the tally and the order check). The in-process run
 /// is made right after the shm run of every round, and the ratio is the median of the rounds'
 /// ratios: both sides of a ratio ran under the same conditions.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -383,7 +384,8 @@ fn shm_calibrated(
 }
 
 /// seqflow in one process on the shape of an 8-byte row (`1p1c-u64-burst` or `-single`, the
-/// same ring, batch and wait): events per second, with `events` calibrated as
+/// same ring, batch and wait), its consumer doing the consumer process's work (the tally and
+/// the order check, `RunConfig::check_order`): events per second, with `events` calibrated as
 /// [`run_at_least`] does (at most 100 times the row's).
 fn in_process_reference(
     cfg: &IpcConfig,
@@ -405,6 +407,8 @@ fn in_process_reference(
             wait: cfg.wait,
             // The reference is what a program gets by default, whatever `--pacing` says.
             pacing: Default::default(),
+            // The consumer process checks the order of the events too: the same work.
+            check_order: true,
         };
         Ok(seqflow_bench::peers::run(
             Implementation::Seqflow,
@@ -623,7 +627,7 @@ impl IpcSection {
         for v in &self.vs_in_process {
             let _ = writeln!(
                 s,
-                "8 B {}: seqflow-shm {} events/s = {:.2}x seqflow in one process ({}: {}; median of the rounds' ratios, each round's in-process run right after its shm run)",
+                "8 B {}: seqflow-shm {} events/s = {:.2}x seqflow in one process ({}: {}, its consumer checking the order as the consumer process does; median of the rounds' ratios, each round's in-process run right after its shm run)",
                 v.mode.name(),
                 si(Some(v.shm_events_per_sec)),
                 v.ratio,
