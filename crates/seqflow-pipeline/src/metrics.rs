@@ -31,7 +31,10 @@ pub struct Metrics {
     pub claimed: i64,
     /// The highest sequence up to which every event is published.
     pub published: i64,
-    /// Slots free for producers now.
+    /// Slots free for producers now. Every claim counts, published or not (a claim guard held
+    /// open included), except a single producer's `publish` while its closure writes the
+    /// event: that one-event claim stays private to the producer, so that the one-at-a-time
+    /// publish stores nothing but the cursor, and this can read one slot high meanwhile.
     pub remaining_capacity: usize,
     /// Percentage of the ring holding events not yet processed by the slowest gating stage.
     pub utilization_percent: f64,

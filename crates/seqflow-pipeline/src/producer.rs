@@ -140,6 +140,21 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         Ok(ClaimGuard::new(self, range))
     }
 
+    /// [`claim_guarded`](Self::claim_guarded) for a guard handed to the caller, who may hold it
+    /// a while: the claim counts in the ring's remaining capacity at once (a single producer's
+    /// one-event publish, which holds it only while its closure runs, skips that store).
+    #[inline]
+    fn claim_held(
+        &mut self,
+        n: usize,
+        deadline: Deadline,
+        block: bool,
+    ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
+        let range = self.claimer.__internal_claim_paired(n, deadline, block)?;
+        self.claimer.__internal_count_claim(range);
+        Ok(ClaimGuard::new(self, range))
+    }
+
     /// Claim one slot (waiting while the ring is full), let `write` fill the event in place,
     /// publish it; returns its sequence. Errors only if the disruptor was halted.
     // The one-event publishes are inlined however large the caller: only then does the claim's
@@ -230,7 +245,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         timeout: Duration,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
         // The clock is read only if the ring is full.
-        self.claim_guarded(n, Deadline::after(timeout), true)
+        self.claim_held(n, Deadline::after(timeout), true)
     }
 
     /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
@@ -238,13 +253,13 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// consumers never wait on a hole).
     #[inline]
     pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, Deadline::NEVER, true)
+        self.claim_held(n, Deadline::NEVER, true)
     }
 
     /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_guarded(n, Deadline::NEVER, false)
+        self.claim_held(n, Deadline::NEVER, false)
     }
 
     /// The claimer underneath (sequencer access, remaining capacity).

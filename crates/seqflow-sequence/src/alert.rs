@@ -7,7 +7,9 @@ use std::sync::Arc;
 /// [`WaitError::Alerted`](crate::WaitError::Alerted); clearing it lets them wait again.
 ///
 /// Raising a flag does not wake a thread blocked in [`BlockingWait`](crate::BlockingWait) by
-/// itself: call the wait strategy's `signal_all` afterwards (the pipeline does).
+/// itself: call the wait strategy's `signal_all` afterwards (the pipeline does) to stop it at
+/// once; without the signal it sees the alert at its next poll, within
+/// [`BlockingWait::RECHECK`](crate::BlockingWait::RECHECK).
 ///
 /// ```
 /// use seqflow_sequence::Alert;

@@ -77,6 +77,17 @@ pub trait Claimer: Send {
     #[doc(hidden)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange);
 
+    /// Make the paired claim `range` (just made) count in the sequencer's
+    /// [`claimed`](Sequencer::claimed), for a claim a caller may hold a while (a claim guard
+    /// handed to user code): [`Sequencer::remaining_capacity`] and metrics then count it. Only
+    /// a single producer's one-event claim needs it (every other claim is counted when made);
+    /// the one-at-a-time publish skips it. Internal; not part of the public API.
+    #[doc(hidden)]
+    #[inline]
+    fn __internal_count_claim(&mut self, range: SequenceRange) {
+        let _ = range;
+    }
+
     /// The sequencer.
     fn sequencer(&self) -> &Arc<Self::Sequencer>;
 

@@ -80,8 +80,22 @@ pub unsafe trait Sequencer: Cursor {
     fn published(&self) -> i64;
 
     /// Free slots: capacity minus what is [claimed](Self::claimed) and not yet processed by the
-    /// slowest gating consumer. A pending claim takes room, published or not (except the single
-    /// producer's pending one-event claim, which is private: advisory by one slot).
+    /// slowest gating consumer. A pending claim takes room, published or not, except a single
+    /// producer's one-event `Producer::publish` while its closure runs, which stays private
+    /// until published (advisory by one slot then). A checked claim (`Claimer::claim` /
+    /// `try_claim`) and a claim guard (`Producer::claim`) always count.
+    ///
+    /// ```
+    /// use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
+    /// use seqflow_sequence::YieldingWait;
+    /// let seq = SingleProducerSequencer::new(16, YieldingWait::default(), 1).unwrap();
+    /// let _consumer = seq.gating().register(true, || -1).unwrap();
+    /// let mut claimer = seq.claimer().unwrap();
+    /// let range = claimer.claim(1).unwrap();
+    /// assert_eq!(seq.remaining_capacity(), 15);
+    /// claimer.publish(range).unwrap();
+    /// assert_eq!(seq.remaining_capacity(), 15);
+    /// ```
     fn remaining_capacity(&self) -> usize {
         let claimed = self.claimed();
         let consumed = self.gating().minimum(claimed);

@@ -352,6 +352,12 @@ impl<W: WaitStrategy> SingleClaimer<W> {
     ) -> Result<SequenceRange, ClaimError> {
         let n64 = check_claim(n, self.sequencer.capacity.get(), self.pending)?;
         let range = self.claim_checked(n64, deadline, block)?;
+        if n64 == 1 {
+            // The checked path is not the one-at-a-time publish's: it makes a one-event claim
+            // public too, so `remaining_capacity` and `has_available_capacity` count it, as
+            // LMAX's `next()` then `remainingCapacity()` expects.
+            self.sequencer.claimed.set(range.end());
+        }
         self.pending = Some(range);
         Ok(range)
     }
@@ -419,6 +425,14 @@ impl<W: WaitStrategy> Claimer for SingleClaimer<W> {
     #[inline(always)]
     unsafe fn __internal_publish_paired(&mut self, range: SequenceRange) {
         self.publish_range(range);
+    }
+
+    #[inline]
+    fn __internal_count_claim(&mut self, range: SequenceRange) {
+        // Longer claims were stored when made (`claim_checked`).
+        if range.len() == 1 {
+            self.sequencer.claimed.set(range.end());
+        }
     }
 
     fn sequencer(&self) -> &Arc<SingleProducerSequencer<W>> {

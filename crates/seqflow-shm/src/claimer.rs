@@ -826,6 +826,13 @@ impl Claimer for ShmClaimer {
         self.record_state(IDLE);
     }
 
+    #[inline]
+    fn __internal_count_claim(&mut self, range: SequenceRange) {
+        if let AnyClaimer::Single(single) = &mut self.claimer {
+            single.__internal_count_claim(range);
+        }
+    }
+
     fn sequencer(&self) -> &Arc<ShmSequencer> {
         &self.inner.sequencer
     }

@@ -20,6 +20,9 @@ use loom::sync::{Condvar, Mutex};
 /// wake-up. Then it sleeps. The cost on the signalling side is one `SeqCst` fence and a load
 /// per signal while nobody sleeps, a lock and a `notify_all` when somebody does.
 ///
+/// A sleep lasts at most [`RECHECK`](Self::RECHECK) (10 ms): a sequence moved by code that
+/// does not signal, or an alert raised without a signal, is seen within that.
+///
 /// No lost wake-up: a waiter increments `waiters` and then polls under the lock; a signaller
 /// makes its sequence store, then a `SeqCst` fence, then reads `waiters`. Either the signaller's
 /// fence comes first in the single total order of `SeqCst` operations, and the waiter's poll sees
@@ -50,6 +53,14 @@ impl BlockingWait {
     /// 3 µs where a spin hint takes 25 ns), then three that yield. One poll under loom, whose
     /// models explore every interleaving of every poll.
     pub const DEFAULT_SPIN_POLLS: u32 = if cfg!(loom) { 1 } else { super::SPIN_POLLS + 3 };
+
+    /// The longest a waiter sleeps before it polls again, signalled or not. Publishers and the
+    /// pipeline's stages signal every move a waiter may wait for; code that moves a sequence
+    /// without signalling (a raw [`Sequence::set`](crate::Sequence::set), a gating registration
+    /// dropped or set by hand, an [`Alert`] raised without
+    /// [`signal_all`](WaitStrategy::signal_all)) delays a waiter by at most this, never for
+    /// ever. An idle waiter wakes 100 times a second.
+    pub const RECHECK: std::time::Duration = std::time::Duration::from_millis(10);
 
     /// Poll `spin_polls` times before the first sleep (0: sleep as soon as a poll misses).
     ///
@@ -148,12 +159,12 @@ impl IdleStep for CondvarSleep<'_> {
         let Some(guard) = self.guard.as_mut() else {
             return;
         };
-        match deadline {
-            Some(d) => {
-                let _ = self.condvar.wait_until(guard, d);
-            }
-            None => self.condvar.wait(guard),
-        }
+        // Never longer than `RECHECK`: the wait loop polls again after every pause, so a
+        // condition moved without a signal is seen within that.
+        let slice_end = Instant::now() + BlockingWait::RECHECK;
+        let _ = self
+            .condvar
+            .wait_until(guard, deadline.map_or(slice_end, |d| d.min(slice_end)));
     }
 
     #[cfg(loom)]
