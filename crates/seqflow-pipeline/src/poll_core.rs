@@ -176,6 +176,22 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
     /// on, and those after it, are handed out again by the next poll.
     #[inline]
     pub fn handle_through<H: FnMut(&E, i64, bool)>(&mut self, upto: i64, mut handler: H) -> usize {
+        self.handle_while(upto, |event, seq, end| {
+            handler(event, seq, end);
+            true
+        })
+    }
+
+    /// As [`handle_through`](Self::handle_through), but the handler answers whether to go on:
+    /// the walk stops after the event it answers `false` to (handled, and released with those
+    /// before it; the rest stay for the next poll). How many were handled. `end_of_batch` is
+    /// true for `upto` only (the handler cannot know where it will stop itself).
+    #[inline]
+    pub fn handle_while<H: FnMut(&E, i64, bool) -> bool>(
+        &mut self,
+        upto: i64,
+        mut handler: H,
+    ) -> usize {
         let next = self.feed.sequence() + 1;
         let upto = upto.min(self.available);
         // The last event the handler finished.
@@ -193,30 +209,28 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
                 let walked = unsafe {
                     feed.visit_run(seq, run_end, |s, event| {
                         // SAFETY: as above; nobody writes the slot while the handler reads it.
-                        handler(event.as_ref(), s, s == upto);
+                        let go_on = handler(event.as_ref(), s, s == upto);
                         done = s;
-                        Ok::<(), std::convert::Infallible>(())
+                        if go_on {
+                            Ok(())
+                        } else {
+                            Err(Stopped)
+                        }
                     })
                 };
-                if let Err(never) = walked {
-                    match never {}
-                }
-                if run_end == upto {
+                if walked.is_err() || run_end == upto {
                     break;
                 }
                 seq = run_end + 1;
             }
         }));
+        if done >= next {
+            self.release_through(done);
+        }
         if let Err(panic) = walked {
-            if done >= next {
-                self.release_through(done);
-            }
             std::panic::resume_unwind(panic);
         }
-        if upto >= next {
-            self.release_through(upto);
-        }
-        (upto - next + 1).max(0) as usize
+        (done - next + 1).max(0) as usize
     }
 
     /// The event at `seq` for a guard over `sequence() + 1 ..= available()` (checked in debug
@@ -236,3 +250,6 @@ impl<E: ?Sized, F: EventFeed<E>> PollCore<E, F> {
         self.feed.signal();
     }
 }
+
+/// A handler of [`PollCore::handle_while`] answered `false`.
+struct Stopped;

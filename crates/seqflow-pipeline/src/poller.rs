@@ -196,6 +196,36 @@ impl<E: Send + Sync, S: Sequencer> Poller<E, S> {
         }
     }
 
+    /// As [`poll`](Self::poll), but the handler answers whether to go on (LMAX's
+    /// `EventPoller.Handler` returning `false`): the poll stops after the event it answers
+    /// `false` to, which counts as handled and is released with those before it; the events
+    /// after it stay for the next poll. How many were handled. `end_of_batch` is true for the
+    /// last event available, as in `poll`.
+    ///
+    /// ```
+    /// use seqflow_pipeline::Disruptor;
+    /// let mut b = Disruptor::builder(8, || 0u32).single_producer().unwrap();
+    /// let mut poller = b.poller().unwrap();
+    /// let (d, mut p) = b.start().unwrap();
+    /// p.publish_batch(5, |e, seq| *e = seq as u32).unwrap();
+    /// let mut seen = Vec::new();
+    /// // Stop at the first even event past 0.
+    /// let handled = poller.poll_while(|e, _, _| { seen.push(*e); *e == 0 || *e % 2 == 1 });
+    /// assert_eq!((handled, seen.as_slice()), (Ok(3), &[0, 1, 2][..]));
+    /// assert_eq!(poller.poll(|e, _, _| seen.push(*e)), Ok(2)); // 3 and 4, left for this poll
+    /// drop(poller);
+    /// d.shutdown().unwrap();
+    /// ```
+    pub fn poll_while<F: FnMut(&E, i64, bool) -> bool>(
+        &mut self,
+        handler: F,
+    ) -> Result<usize, PollError> {
+        match self.poll_range(usize::MAX)? {
+            Some((_, upto)) => Ok(self.core.handle_while(upto, handler)),
+            None => Ok(0),
+        }
+    }
+
     /// Every event available now, as a guard that releases them when dropped.
     /// [`PollError::Empty`] when there are none, [`PollError::Alerted`] once the disruptor is
     /// shutting down and nothing is left.

@@ -688,3 +688,52 @@ fn cursor_backlog_and_a_stage_sequence_by_name() {
     );
     d.shutdown().unwrap();
 }
+
+/// LMAX's `EventPoller.Handler` returning `false`: `poll_while` stops after that event, which is
+/// released with those before it; the rest come with the next poll. A handler that panics
+/// releases only what it finished, and the event it panicked on comes again.
+#[test]
+fn poll_while_stops_where_the_handler_says_and_a_panic_keeps_the_rest() {
+    let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
+    let mut poller = b.poller().unwrap();
+    let (d, mut p) = b.start().unwrap();
+    p.publish_batch(6, |e, seq| *e = seq as u64).unwrap();
+    let mut seen = Vec::new();
+    let handled = poller.poll_while(|e, seq, end| {
+        seen.push((*e, seq, end));
+        *e < 2
+    });
+    assert_eq!(handled, Ok(3));
+    assert_eq!(seen, [(0, 0, false), (1, 1, false), (2, 2, false)]);
+    assert_eq!(
+        poller.sequence(),
+        2,
+        "released through the event it stopped on"
+    );
+
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        poller.poll_while(|e, _, _| {
+            assert!(*e != 4, "four");
+            true
+        })
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(
+        poller.sequence(),
+        3,
+        "only the event finished before the panic"
+    );
+
+    let mut rest = Vec::new();
+    assert_eq!(
+        poller.poll_while(|e, _, end| {
+            rest.push((*e, end));
+            true
+        }),
+        Ok(2)
+    );
+    assert_eq!(rest, [(4, false), (5, true)]);
+    assert_eq!(poller.poll_while(|_, _, _| true), Ok(0), "nothing left");
+    drop(poller);
+    d.shutdown().unwrap();
+}
