@@ -85,6 +85,13 @@ pub enum BuildError {
     /// A worker pool was given no workers: stages added after it would follow nothing.
     #[error("a worker pool needs at least one worker")]
     EmptyWorkerPool,
+    /// A stage added to a running disruptor was to come after a stage it does not have
+    /// ([`StageSettings::after`](crate::StageSettings::after)).
+    #[error("no running stage is named {name:?}: a stage added after start can only follow one")]
+    UnknownStage {
+        /// The name asked for.
+        name: String,
+    },
     /// A stage added to a running disruptor was named like a stage it already has (the name
     /// is how [`remove_stage`](crate::Disruptor::remove_stage) finds it).
     #[error("a stage named {name:?} is already running: name the new one apart")]

@@ -1,5 +1,6 @@
 //! Stages added to a running disruptor: one handler ([`Disruptor::handle_events_with`]) or a
-//! worker pool ([`Disruptor::handle_events_with_worker_pool`]).
+//! worker pool ([`Disruptor::handle_events_with_worker_pool`]), after the producers or after
+//! running stages ([`StageSettings::after`]).
 
 use crate::builder::stage_runner;
 use crate::error::check_stage_name;
@@ -20,8 +21,8 @@ where
     /// Add a stage to the running disruptor (LMAX allows handlers after start): it starts
     /// after the highest sequence published with everything before it (with several
     /// producers, claims still being written come after it: it holds their slots, so no
-    /// producer laps them), comes after the producer only, and gates the
-    /// producer from now on. It uses the disruptor's exception handler and wait strategy
+    /// producer laps them), comes after the producer (after running stages with
+    /// [`StageSettings::after`]), and gates the producer from now on. It uses the disruptor's exception handler and wait strategy
     /// ([`handle_events_with_settings`](Self::handle_events_with_settings) takes a name and
     /// settings). Returns the stage's name (`stage-N`: in metrics, and for
     /// [`remove_stage`](Self::remove_stage)).
@@ -61,12 +62,18 @@ where
                 self.unused_number(|n| vec![format!("stage-{n}")])
             ),
         };
-        let registration = self.register_at_published()?;
-        let record =
-            self.running_record(name.clone(), registration, settings.options, move |ctx| {
+        let deps = self.named_stages(&settings.after)?;
+        let registration = self.register_after(&deps)?;
+        let record = self.running_record(
+            name.clone(),
+            registration,
+            &deps,
+            settings.options,
+            move |ctx| {
                 run_batch_processor(ctx, handler);
-            });
-        self.start_records(vec![record])?;
+            },
+        );
+        self.start_records(vec![record], &deps)?;
         Ok(name)
     }
 
@@ -140,9 +147,10 @@ where
                     .collect()
             }
         };
+        let deps = self.named_stages(&settings.after)?;
         let registrations = workers
             .iter()
-            .map(|_| self.register_at_published())
+            .map(|_| self.register_after(&deps))
             .collect::<Result<Vec<_>, _>>()?;
         // The work sequence starts where the last worker registered: the published floor only
         // grows, so every worker's slot is at or below it and holds the producers back from
@@ -162,6 +170,7 @@ where
                 self.running_record(
                     name.clone(),
                     registration,
+                    &deps,
                     settings.options.clone(),
                     move |ctx| {
                         run_worker(ctx, work, handler);
@@ -169,31 +178,60 @@ where
                 )
             })
             .collect();
-        self.start_records(records)?;
+        self.start_records(records, &deps)?;
         Ok(names)
     }
 
-    /// A gating slot at the published floor: the new consumer holds back every slot above it,
-    /// claims in flight included.
-    fn register_at_published(&self) -> Result<Arc<GatingRegistration>, BuildError> {
-        let sequencer = &*self.sequencer;
-        Ok(Arc::new(
-            sequencer
-                .gating()
-                .register(true, || sequencer.published())?,
-        ))
+    /// The indexes of the running stages `names` names ([`BuildError::UnknownStage`] for a
+    /// name none has), each once.
+    fn named_stages(&self, names: &[String]) -> Result<Vec<usize>, BuildError> {
+        let mut deps = Vec::with_capacity(names.len());
+        for name in names {
+            let index = self
+                .stages
+                .iter()
+                .position(|s| &s.name == name)
+                .ok_or_else(|| BuildError::UnknownStage { name: name.clone() })?;
+            if !deps.contains(&index) {
+                deps.push(index);
+            }
+        }
+        Ok(deps)
     }
 
-    /// A stage thread (not started yet) after the producer only, with an alert of its own.
+    /// A gating slot for a consumer added after `deps` (running stages), or after the
+    /// producers only. After the producers it starts at the published floor: it holds back
+    /// every slot above it, claims in flight included. After stages it starts where the
+    /// slowest of them is (read again once the slot gates, so a stage moving meanwhile cannot
+    /// leave the start behind what is still held): it sees every event they have not
+    /// processed yet, and can gate the producers in their place.
+    fn register_after(&self, deps: &[usize]) -> Result<Arc<GatingRegistration>, BuildError> {
+        let sequencer = &*self.sequencer;
+        let stages = &self.stages;
+        Ok(Arc::new(sequencer.gating().register(true, || {
+            deps.iter()
+                .map(|&id| stages[id].registration.sequence().get())
+                .min()
+                .unwrap_or_else(|| sequencer.published())
+        })?))
+    }
+
+    /// A stage thread (not started yet) after the stages `deps` (or the producer only), with an
+    /// alert of its own.
     fn running_record(
         &self,
         name: String,
         registration: Arc<GatingRegistration>,
+        deps: &[usize],
         options: StageOptions<E>,
         body: impl FnOnce(StageContext<E, HeapFeed<E, S>>) + Send + 'static,
     ) -> StageRecord<E> {
         let (alert_id, alert) = self.shared.new_stage_alert();
-        let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), Vec::new(), alert.clone());
+        let sequences = deps
+            .iter()
+            .map(|&id| self.stages[id].registration.sequence())
+            .collect();
+        let barrier = SequenceBarrier::new(Arc::clone(&self.sequencer), sequences, alert.clone());
         let runner = stage_runner(
             barrier,
             alert.clone(),
@@ -206,7 +244,7 @@ where
         StageRecord {
             name,
             registration,
-            deps: Vec::new(),
+            deps: deps.to_vec(),
             lossy_followers: Default::default(),
             exclusive: None,
             stop: Some((alert_id, alert)),
@@ -217,8 +255,13 @@ where
     }
 
     /// Start every record's thread and list them; if one cannot start, stop the ones that did
-    /// and list none (their gating slots go with them).
-    fn start_records(&mut self, mut records: Vec<StageRecord<E>>) -> Result<(), BuildError> {
+    /// and list none (their gating slots go with them). Once listed, the stages `deps` they
+    /// come after stop gating the producers: the new ones, at or below them, gate instead.
+    fn start_records(
+        &mut self,
+        mut records: Vec<StageRecord<E>>,
+        deps: &[usize],
+    ) -> Result<(), BuildError> {
         for started in 0..records.len() {
             if let Err(e) = records[started].spawn() {
                 for record in &mut records {
@@ -243,6 +286,10 @@ where
                 record.registration.is_gating(),
             );
             self.stages.push(record);
+        }
+        for &dep in deps {
+            self.stages[dep].registration.set_gating(false);
+            self.metrics.set_gating(dep, false);
         }
         Ok(())
     }

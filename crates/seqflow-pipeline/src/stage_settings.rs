@@ -30,6 +30,8 @@ use std::time::Duration;
 pub struct StageSettings<E: ?Sized> {
     pub(crate) name: Option<String>,
     pub(crate) options: StageOptions<E>,
+    /// The running stages it comes after, by name; empty: after the producers only.
+    pub(crate) after: Vec<String>,
 }
 
 impl<E: ?Sized> Default for StageSettings<E> {
@@ -37,6 +39,7 @@ impl<E: ?Sized> Default for StageSettings<E> {
         Self {
             name: None,
             options: StageOptions::default(),
+            after: Vec::new(),
         }
     }
 }
@@ -57,6 +60,35 @@ impl<E: ?Sized + 'static> StageSettings<E> {
     /// stage is added).
     pub fn named(mut self, name: &str) -> Self {
         self.name = Some(name.to_owned());
+        self
+    }
+
+    /// Come after these running stages (by name), not after the producers only: the new stage
+    /// (or each worker of a new pool) sees an event once every one of them has processed it,
+    /// as a stage built with `.then(..)` / `after(..)` does (LMAX: a processor on
+    /// `newBarrier(sequencesToTrack)`). It starts where the slowest of them is, so it sees
+    /// every event they have not processed yet, and it gates the producers in their place. A
+    /// worker pool is followed by naming every one of its workers. A name no running stage has
+    /// is [`BuildError::UnknownStage`](crate::BuildError::UnknownStage); a stage something runs
+    /// after cannot be removed until that is removed
+    /// ([`RemoveStageError::HasDependents`](crate::RemoveStageError::HasDependents)).
+    ///
+    /// ```
+    /// use seqflow_pipeline::{Disruptor, StageSettings};
+    /// use std::sync::{Arc, Mutex};
+    /// let mut b = Disruptor::builder(16, || 0u64).single_producer().unwrap();
+    /// b.handle_events_with(|_: &u64, _, _| {}).named("validate");
+    /// let (mut d, mut p) = b.start().unwrap();
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let s = seen.clone();
+    /// let after = StageSettings::new().named("journal").after(&["validate"]);
+    /// d.handle_events_with_settings(move |e: &u64, _, _| s.lock().unwrap().push(*e), after).unwrap();
+    /// for i in 0..4 { p.publish(|e, _| *e = i).unwrap(); }
+    /// d.shutdown().unwrap();
+    /// assert_eq!(*seen.lock().unwrap(), [0, 1, 2, 3]);
+    /// ```
+    pub fn after(mut self, stages: &[&str]) -> Self {
+        self.after = stages.iter().map(|&s| s.to_owned()).collect();
         self
     }
 

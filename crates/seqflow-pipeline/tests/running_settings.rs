@@ -235,3 +235,131 @@ fn a_pool_with_settings_gives_each_worker_the_exception_handler_and_timeout() {
     failed.sort_unstable();
     assert_eq!(failed, (0..20).filter(|s| s % 2 == 1).collect::<Vec<i64>>());
 }
+
+/// A stage added after start behind a running stage (`StageSettings::after`): it sees every
+/// event, in order, only once the stage it follows has processed it; that stage stops gating
+/// the producers (the new one gates in its place) and cannot be removed while followed. After
+/// the follower is removed it gates again and can go.
+#[test]
+fn a_stage_added_after_a_running_stage_follows_it() {
+    let mut b = Disruptor::builder(8, || 0u64).single_producer().unwrap();
+    let validated = Arc::new(AtomicU64::new(0));
+    let v = Arc::clone(&validated);
+    b.handle_events_with(move |e: &u64, _, _| {
+        // Slow enough that the follower would overtake it if it did not wait for it.
+        std::thread::yield_now();
+        v.store(*e + 1, Relaxed);
+    })
+    .named("validate");
+    let (mut d, mut p) = b.start().unwrap();
+    p.publish(|e, _| *e = 0).unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let overtaken = Arc::new(AtomicU64::new(0));
+    let (s, o, v) = (
+        Arc::clone(&seen),
+        Arc::clone(&overtaken),
+        Arc::clone(&validated),
+    );
+    let settings = StageSettings::new().named("journal").after(&["validate"]);
+    let follower = move |e: &u64, _: i64, _: bool| {
+        if v.load(Relaxed) <= *e {
+            o.fetch_add(1, Relaxed);
+        }
+        s.lock().unwrap().push(*e);
+    };
+    assert_eq!(
+        d.handle_events_with_settings(follower, settings).unwrap(),
+        "journal"
+    );
+    let gating: Vec<(String, bool)> = d
+        .metrics()
+        .stages
+        .iter()
+        .map(|s| (s.name.clone(), s.gating))
+        .collect();
+    assert_eq!(
+        gating,
+        [("validate".to_owned(), false), ("journal".to_owned(), true)]
+    );
+    for i in 1..200 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    assert!(matches!(
+        d.remove_stage("validate"),
+        Err(seqflow_pipeline::RemoveStageError::HasDependents { .. })
+    ));
+    // Drain the follower, then take it out: the stage it followed gates again.
+    while seen.lock().unwrap().last() != Some(&199) {
+        std::thread::yield_now();
+    }
+    d.remove_stage("journal").unwrap();
+    assert!(d.metrics().stages[0].gating, "validate gates again");
+    for i in 200..220 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    d.remove_stage("validate").unwrap();
+    d.shutdown().unwrap();
+    let seen = seen.lock().unwrap();
+    // It started where `validate` was when it joined: 0 or 1 (the first event may or may not
+    // have been validated by then), then every later event in order.
+    let first = seen[0];
+    assert!(first <= 1, "{first}");
+    assert_eq!(*seen, (first..200).collect::<Vec<_>>());
+    assert_eq!(
+        overtaken.load(Relaxed),
+        0,
+        "saw an event before validate finished it"
+    );
+}
+
+/// `after` names running stages: an unknown name is a typed error and adds nothing; a worker
+/// pool added after a pool's every worker sees each event once, after the first pool did.
+#[test]
+fn after_checks_names_and_follows_every_worker_of_a_pool() {
+    let (mut d, mut p) = Disruptor::builder(16, || 0u64)
+        .single_producer()
+        .unwrap()
+        .start()
+        .unwrap();
+    let err = d
+        .handle_events_with_settings(|_: &u64, _, _| {}, StageSettings::new().after(&["nobody"]))
+        .unwrap_err();
+    assert!(
+        matches!(err, BuildError::UnknownStage { ref name } if name == "nobody"),
+        "{err}"
+    );
+    assert!(d.metrics().stages.is_empty());
+    let first = Arc::new(Mutex::new(Vec::new()));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let f = Arc::clone(&first);
+            move |e: &u64, _: i64, _: bool| f.lock().unwrap().push(*e)
+        })
+        .collect();
+    let names = d
+        .handle_events_with_worker_pool_settings(workers, StageSettings::new().named("resize"))
+        .unwrap();
+    let second = Arc::new(Mutex::new(Vec::new()));
+    let (f, s) = (Arc::clone(&first), Arc::clone(&second));
+    let after: Vec<&str> = names.iter().map(String::as_str).collect();
+    d.handle_events_with_settings(
+        move |e: &u64, _: i64, _: bool| {
+            assert!(f.lock().unwrap().contains(e), "{e} before the pool had it");
+            s.lock().unwrap().push(*e);
+        },
+        StageSettings::new().named("store").after(&after),
+    )
+    .unwrap();
+    for i in 0..100 {
+        p.publish(|e, _| *e = i).unwrap();
+    }
+    d.shutdown().unwrap();
+    let mut first = first.lock().unwrap().clone();
+    first.sort_unstable();
+    assert_eq!(
+        first,
+        (0..100).collect::<Vec<_>>(),
+        "each event once in the pool"
+    );
+    assert_eq!(*second.lock().unwrap(), (0..100).collect::<Vec<_>>());
+}
