@@ -140,7 +140,9 @@ where
             Vec::new(),
             self.ring.clone(),
             self.shared.alert.clone(),
-            self.sequencer.claimed() + 1,
+            // The next event to be published: a claim being written (a claim guard held open)
+            // is not skipped. Its slots are told apart by `claim_bound`, as any lap's.
+            self.sequencer.published() + 1,
             Vec::new(),
         ))
     }

@@ -1,6 +1,11 @@
 //! Ports of LMAX DisruptorTest / WorkerPoolTest / LifecycleAwareTest /
 //! BatchEventProcessorTest / TimeoutHandler / DynamicallyAddHandler behaviours not already in
 //! lmax_port.rs / ext_lmax.rs, on seqflow's Disruptor DSL. Blocking or yielding waits only.
+
+mod ext_common;
+
+use ext_common::watchdog_secs as watchdog;
+use ext_common::{Life, Log};
 use seqflow_pipeline::{
     AggregateHandler, BlockingWait, ClaimError, Disruptor, EventError, EventHandler,
     ExceptionAction, ExceptionHandler, HandlerFailure, MultiProducerMode, PanicPolicy,
@@ -9,24 +14,9 @@ use seqflow_pipeline::{
 };
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {
-            h.join().unwrap();
-        }
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("HANG: test body did not finish within {secs}s"),
-    }
-}
 
 fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + Duration::from_secs(secs);
@@ -39,32 +29,6 @@ fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     assert!(cond(), "timed out waiting for: {what}");
 }
 
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// Lifecycle recorder (LMAX LifecycleAwareTest / WorkProcessor lifecycle).
-struct Life {
-    name: String,
-    log: Log,
-    seen: Arc<Mutex<Vec<i64>>>,
-}
-impl EventHandler<i64> for Life {
-    fn on_event(&mut self, _: &i64, seq: i64, _: bool) {
-        self.seen.lock().unwrap().push(seq);
-    }
-    fn on_start(&mut self) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("start:{}", self.name));
-    }
-    fn on_shutdown(&mut self) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("shutdown:{}", self.name));
-    }
-}
-
 /// LMAX WorkerPool: each WorkProcessor notifies its LifecycleAware handler onStart/onShutdown
 /// once, and each event goes to exactly one worker.
 #[test]
@@ -73,11 +37,7 @@ fn wp_lifecycle_each_worker_start_and_shutdown_once() {
         let log: Log = Default::default();
         let seen: Arc<Mutex<Vec<i64>>> = Default::default();
         let workers: Vec<Life> = (0..3)
-            .map(|i| Life {
-                name: format!("w{i}"),
-                log: log.clone(),
-                seen: seen.clone(),
-            })
+            .map(|i| Life::sharing(format!("w{i}"), &log, &seen))
             .collect();
         let mut b = Disruptor::builder(16, || 0i64)
             .wait_strategy(BlockingWait::default())
@@ -598,17 +558,10 @@ fn halt_calls_on_shutdown_for_pool_workers_and_dependents() {
             .single_producer()
             .unwrap();
         let workers: Vec<Life> = (0..2)
-            .map(|i| Life {
-                name: format!("w{i}"),
-                log: log.clone(),
-                seen: seen.clone(),
-            })
+            .map(|i| Life::sharing(format!("w{i}"), &log, &seen))
             .collect();
-        b.handle_events_with_worker_pool(workers).then(Life {
-            name: "after".into(),
-            log: log.clone(),
-            seen: Default::default(),
-        });
+        b.handle_events_with_worker_pool(workers)
+            .then(Life::new("after", &log));
         let (d, mut p) = b.start().unwrap();
         for i in 0..20 {
             p.publish(|e, _| *e = i).unwrap();

@@ -1,49 +1,14 @@
 //! Lifecycle races a port hits when it starts and stops disruptors quickly (LMAX
 //! BatchEventProcessorTest.shouldAlwaysHalt, LifecycleAwareTest, DisruptorTest start/halt,
 //! DynamicallyAddHandler add-then-remove). Blocking waits only; small loops.
-use seqflow_pipeline::{BlockingWait, Disruptor, EventHandler, StageSettings};
-use std::sync::{mpsc, Arc, Mutex};
-use std::thread;
-use std::time::Duration;
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {
-            h.join().unwrap();
-        }
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("HANG: test body did not finish within {secs}s"),
-    }
-}
+mod ext_common;
 
-type Log = Arc<Mutex<Vec<String>>>;
-struct Life {
-    name: &'static str,
-    log: Log,
-    n: Arc<Mutex<Vec<i64>>>,
-}
-impl EventHandler<i64> for Life {
-    fn on_event(&mut self, _: &i64, seq: i64, _: bool) {
-        self.n.lock().unwrap().push(seq);
-    }
-    fn on_start(&mut self) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("start:{}", self.name));
-    }
-    fn on_shutdown(&mut self) {
-        self.log
-            .lock()
-            .unwrap()
-            .push(format!("shutdown:{}", self.name));
-    }
-}
+use ext_common::watchdog_secs as watchdog;
+use ext_common::{Life, Log};
+use seqflow_pipeline::{BlockingWait, Disruptor, StageSettings};
+use std::sync::{Arc, Mutex};
+
 fn paired(log: &[String], name: &str) {
     let s = log.iter().position(|x| *x == format!("start:{name}"));
     let e = log.iter().position(|x| *x == format!("shutdown:{name}"));
@@ -75,28 +40,9 @@ fn halt_immediately_after_start_pairs_lifecycle() {
                 .wait_strategy(BlockingWait::default())
                 .single_producer()
                 .unwrap();
-            b.handle_events_with(Life {
-                name: "a",
-                log: log.clone(),
-                n: Default::default(),
-            })
-            .then(Life {
-                name: "b",
-                log: log.clone(),
-                n: Default::default(),
-            });
-            b.handle_events_with_worker_pool(vec![
-                Life {
-                    name: "w0",
-                    log: log.clone(),
-                    n: Default::default(),
-                },
-                Life {
-                    name: "w1",
-                    log: log.clone(),
-                    n: Default::default(),
-                },
-            ]);
+            b.handle_events_with(Life::new("a", &log))
+                .then(Life::new("b", &log));
+            b.handle_events_with_worker_pool(vec![Life::new("w0", &log), Life::new("w1", &log)]);
             let (d, _p) = b.start().unwrap();
             d.halt().unwrap();
             let l = log.lock().unwrap().clone();
@@ -120,27 +66,11 @@ fn shutdown_immediately_after_start_drains_pre_published() {
                 .wait_strategy(BlockingWait::default())
                 .single_producer()
                 .unwrap();
-            b.handle_events_with(Life {
-                name: "a",
-                log: log.clone(),
-                n: na.clone(),
-            })
-            .then(Life {
-                name: "b",
-                log: log.clone(),
-                n: nb.clone(),
-            });
+            b.handle_events_with(Life::sharing("a", &log, &na))
+                .then(Life::sharing("b", &log, &nb));
             b.handle_events_with_worker_pool(vec![
-                Life {
-                    name: "w0",
-                    log: log.clone(),
-                    n: nw.clone(),
-                },
-                Life {
-                    name: "w1",
-                    log: log.clone(),
-                    n: nw.clone(),
-                },
+                Life::sharing("w0", &log, &nw),
+                Life::sharing("w1", &log, &nw),
             ]);
             b.publish_before_start(|p| p.publish_batch(6, |e, s| *e = s).map(|_| ()))
                 .unwrap()
@@ -173,11 +103,7 @@ fn add_then_remove_immediately_pairs_lifecycle() {
             let log: Log = Default::default();
             let name = d
                 .handle_events_with_settings(
-                    Life {
-                        name: "x",
-                        log: log.clone(),
-                        n: Default::default(),
-                    },
+                    Life::new("x", &log),
                     StageSettings::new().named(&format!("x{i}")),
                 )
                 .unwrap();
@@ -204,11 +130,7 @@ fn drop_immediately_after_start_pairs_lifecycle() {
                 .wait_strategy(BlockingWait::default())
                 .multi_producer(seqflow_pipeline::MultiProducerMode::Cas)
                 .unwrap();
-            b.handle_events_with(Life {
-                name: "a",
-                log: log.clone(),
-                n: Default::default(),
-            });
+            b.handle_events_with(Life::new("a", &log));
             let (d, p) = b.start().unwrap();
             drop(d);
             drop(p);

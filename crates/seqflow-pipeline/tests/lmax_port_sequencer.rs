@@ -2,6 +2,10 @@
 //! SequenceTest, TimeoutBlockingWaitStrategyTest, PhasedBackoffWaitStrategyTest and the
 //! RingBuffer sizing tests onto seqflow's sequencer layer. LMAX's SequencerTest runs with a
 //! BlockingWaitStrategy by default, so most tests here use seqflow's `BlockingWait`.
+
+mod ext_common;
+
+use ext_common::watchdog_secs as watchdog;
 use seqflow_sequence::{
     Alert, BlockingWait, Cursor, OwnedRef, PhasedBackoffWait, Sequence, SequenceBarrier, WaitError,
     WaitStrategy, YieldingWait, INITIAL_SEQUENCE,
@@ -16,21 +20,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const CAP: usize = 16;
-
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {
-            h.join().unwrap();
-        }
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("HANG: test body did not finish within {secs}s"),
-    }
-}
 
 fn single<W: WaitStrategy>(w: W) -> Arc<SingleProducerSequencer<W>> {
     SingleProducerSequencer::new(CAP, w, 8).unwrap()

@@ -1,5 +1,10 @@
-//! Wake-ups under BlockingWait at the pipeline level (EventPollerTest / custom processors
-//! / TimeoutHandler failures): nobody may sleep through a halt, a shutdown or a release.
+//! Wake-ups under BlockingWait at the pipeline level (EventPollerTest / custom processors /
+//! TimeoutHandler failures): nobody may sleep through a halt, a shutdown or a release. With no
+//! periodic recheck (`BlockingWait::recheck(None)`): every wake-up here must come from a signal.
+
+mod ext_common;
+
+use ext_common::watchdog_secs as watchdog;
 use seqflow_pipeline::{
     BlockingWait, Disruptor, EventHandler, MultiProducerMode, PanicPolicy, PollError, ShutdownError,
 };
@@ -8,27 +13,12 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
 
-fn watchdog<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
-    let (tx, rx) = mpsc::channel();
-    let h = thread::spawn(move || {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(r);
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(())) => {
-            h.join().unwrap();
-        }
-        Ok(Err(p)) => std::panic::resume_unwind(p),
-        Err(_) => panic!("HANG: test body did not finish within {secs}s"),
-    }
-}
-
 /// A poller blocked in wait_for(None) under BlockingWait is woken by halt with Alerted.
 #[test]
 fn poller_blocked_in_wait_for_is_woken_by_halt() {
     watchdog(20, || {
         let mut b = Disruptor::builder(8, || 0i64)
-            .wait_strategy(BlockingWait::default())
+            .wait_strategy(BlockingWait::default().recheck(None))
             .single_producer()
             .unwrap();
         let mut poller = b.poller().unwrap();
@@ -46,7 +36,7 @@ fn poller_blocked_in_wait_for_is_woken_by_halt() {
 fn producer_blocked_on_poller_is_woken_by_update_sequence() {
     watchdog(20, || {
         let mut b = Disruptor::builder(4, || 0i64)
-            .wait_strategy(BlockingWait::default())
+            .wait_strategy(BlockingWait::default().recheck(None))
             .multi_producer(MultiProducerMode::Cas)
             .unwrap();
         let mut poller = b.poller().unwrap();
@@ -80,7 +70,7 @@ fn custom_processor_blocked_in_wait_ends_on_shutdown() {
         let seen = Arc::new(AtomicI64::new(-1));
         let s = seen.clone();
         let mut b = Disruptor::builder(8, || 0i64)
-            .wait_strategy(BlockingWait::default())
+            .wait_strategy(BlockingWait::default().recheck(None))
             .single_producer()
             .unwrap();
         b.handle_events_with_processor(move |mut poller: seqflow_pipeline::Poller<i64, _>| {
@@ -117,7 +107,7 @@ impl EventHandler<i64> for BadTimeout {
 fn on_timeout_panic_under_halt_is_reported() {
     watchdog(20, || {
         let mut b = Disruptor::builder(8, || 0i64)
-            .wait_strategy(BlockingWait::default())
+            .wait_strategy(BlockingWait::default().recheck(None))
             .single_producer()
             .unwrap();
         b.handle_events_with(BadTimeout)

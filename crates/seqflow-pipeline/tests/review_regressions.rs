@@ -142,3 +142,71 @@ fn a_panicking_poll_handler_releases_what_it_finished() {
     drop(poller);
     d.shutdown().unwrap();
 }
+
+/// A lossy subscriber (and a poller) made while a claim guard is open starts at that guard's
+/// events: "the next event to be published" (it started past them, silently, before).
+/// Open a claim guard of `n` events at sequence 1, make a lossy subscriber and a poller, then
+/// publish the guard and one more event: what does each see first?
+fn lossy_first_seen_with_a_guard_open(n: usize) -> (i64, u64, i64) {
+    let mut b = seqflow_pipeline::Disruptor::builder(8, || 0i64)
+        .single_producer()
+        .unwrap();
+    b.handle_events_with(|_: &i64, _, _| {});
+    let (d, mut p) = b.start().unwrap();
+    p.publish(|e, s| *e = s).unwrap(); // sequence 0
+    let (mut sub, mut poller) = {
+        let mut guard = p.claim(n).unwrap();
+        let start = guard.range().start();
+        assert_eq!(start, 1);
+        for i in 0..n {
+            *guard.get_mut(i).unwrap() = start + i as i64;
+        }
+        // Added while the guard is open.
+        let sub = d.lossy_subscriber().unwrap();
+        let poller = d.poller().unwrap();
+        (sub, poller)
+        // the guard publishes on drop
+    };
+    p.publish(|e, s| *e = s).unwrap();
+    let (seq, value) = sub
+        .next_timeout(Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    assert_eq!(seq, value);
+    let missed = sub.missed();
+    let upto = poller
+        .wait_for(1, Some(std::time::Duration::from_secs(2)))
+        .unwrap();
+    drop(poller);
+    d.shutdown().unwrap();
+    (seq, missed, upto)
+}
+
+#[test]
+fn a_lossy_subscriber_made_while_a_one_event_guard_is_open_gets_its_event() {
+    let (seq, missed, upto) = lossy_first_seen_with_a_guard_open(1);
+    assert!(
+        upto >= 1,
+        "poller (gating) starts below the guard: upto {upto}"
+    );
+    assert_eq!(
+        (seq, missed),
+        (1, 0),
+        "lossy subscriber made while a one-event claim guard was open skipped the guard's event \
+         (first seen {seq}, reported missed {missed})"
+    );
+}
+
+#[test]
+fn a_lossy_subscriber_made_while_a_two_event_guard_is_open_gets_its_events() {
+    let (seq, missed, upto) = lossy_first_seen_with_a_guard_open(2);
+    assert!(
+        upto >= 1,
+        "poller (gating) starts below the guard: upto {upto}"
+    );
+    assert_eq!(
+        (seq, missed),
+        (1, 0),
+        "lossy subscriber made while a two-event claim guard was open skipped the guard's events \
+         (first seen {seq}, reported missed {missed})"
+    );
+}

@@ -270,11 +270,11 @@ impl<W: WaitStrategy> SingleClaimer<W> {
         if self.pending == Some(range) {
             self.pending = None;
         }
-        if range.len() > 1 {
-            // Its end was stored for the claim (`claim_checked`); readers bound the slots being
-            // written by it, and none of these are.
-            self.sequencer.claimed.set(self.claimed);
-        }
+        // Its end may have been stored for the claim (a longer one by `claim_checked`, a
+        // checked or held one-event one by `claim_inner` / `__internal_count_claim`): readers
+        // bound the slots being written by it, and none of these are. A rare path: no test of
+        // which.
+        self.sequencer.claimed.set(self.claimed);
     }
 
     /// Claim `n64` (already checked) slots: the fast path is arithmetic and a compare with the

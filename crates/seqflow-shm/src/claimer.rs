@@ -1116,6 +1116,32 @@ mod tests {
         }
     }
 
+    /// A checked claim refused for a halt and taken back leaves no trace in the
+    /// sequencer's `claimed` either, whatever its length (one event now stores `claimed` on
+    /// the checked path: `SingleClaimer::claim_inner`).
+    #[test]
+    fn a_refused_checked_claim_leaves_claimed_at_the_cursor() {
+        for n in [1usize, 3] {
+            let (ring, _guard) = ring("claimed-back");
+            let _consumer = ring.consumer("c").unwrap();
+            let mut claimer = ring.claimer_for_tests().unwrap();
+            publish_paired(&mut claimer, 2);
+            let status = &ring.inner().segment.header.status;
+            status.stopping.store(1, Ordering::SeqCst);
+            status.halted.store(4242, Ordering::SeqCst);
+            let range = claimer.claimer.try_claim(n).unwrap();
+            claimer.slot().end.store(range.end(), Ordering::Release);
+            let refused = claimer.refuse_if_stopped(range, Pairing::Checked);
+            assert!(matches!(refused, Err(ClaimError::Halted)), "n={n}");
+            assert_eq!(ring.sequencer().published(), 1, "n={n}");
+            assert_eq!(
+                (ring.claimed(), ring.sequencer().remaining_capacity()),
+                (1, 6),
+                "n={n}: the taken-back claim still counts in `claimed`"
+            );
+        }
+    }
+
     /// A multi producer's claim made as the ring was halted everywhere, refused after the
     /// halt: published unwritten (no hole), recorded REFUSED for good, and never taken for the
     /// ring's last event, before or after a close. The gate is shut: the next claim is refused

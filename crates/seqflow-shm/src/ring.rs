@@ -689,8 +689,8 @@ impl<E: ?Sized + ShmEvent> ShmRing<E> {
     }
 
     /// The highest sequence handed to a producer in this process's view (multi producer: by any
-    /// process; single producer: published, or claimed by this process's producer in a claim
-    /// of more than one event; see `Sequencer::claimed`).
+    /// process; single producer: published, or claimed by this process's producer, except a
+    /// one-event `publish` while its closure runs; see `Sequencer::claimed`).
     pub fn claimed(&self) -> i64 {
         self.inner.sequencer.claimed()
     }

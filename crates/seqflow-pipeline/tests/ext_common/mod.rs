@@ -1,6 +1,7 @@
 //! Shared helpers of the ported external test suites (ext_*.rs) and other integration tests.
 #![allow(dead_code)]
-use std::sync::mpsc;
+use seqflow_pipeline::EventHandler;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Run `f` on its own thread; fail the test if it does not finish within `secs`.
@@ -93,5 +94,49 @@ impl Latch {
     }
     pub fn await_zero(&self, secs: u64) -> bool {
         wait_until(secs, || self.count() <= 0)
+    }
+}
+
+/// Lines of a lifecycle log: `start:NAME`, `shutdown:NAME`.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// A handler that logs its lifecycle (LMAX's LifecycleAware) and records the sequences it saw.
+pub struct Life {
+    pub name: String,
+    pub log: Log,
+    pub seen: Arc<Mutex<Vec<i64>>>,
+}
+
+impl Life {
+    /// Named `name`, logging to `log`, with a record of its own.
+    pub fn new(name: impl Into<String>, log: &Log) -> Self {
+        Self::sharing(name, log, &Arc::default())
+    }
+
+    /// Named `name`, logging to `log`, recording into `seen` (shared with others).
+    pub fn sharing(name: impl Into<String>, log: &Log, seen: &Arc<Mutex<Vec<i64>>>) -> Self {
+        Self {
+            name: name.into(),
+            log: Arc::clone(log),
+            seen: Arc::clone(seen),
+        }
+    }
+}
+
+impl EventHandler<i64> for Life {
+    fn on_event(&mut self, _: &i64, seq: i64, _: bool) {
+        self.seen.lock().unwrap().push(seq);
+    }
+    fn on_start(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("start:{}", self.name));
+    }
+    fn on_shutdown(&mut self) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(format!("shutdown:{}", self.name));
     }
 }

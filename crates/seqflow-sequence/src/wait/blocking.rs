@@ -20,8 +20,9 @@ use loom::sync::{Condvar, Mutex};
 /// wake-up. Then it sleeps. The cost on the signalling side is one `SeqCst` fence and a load
 /// per signal while nobody sleeps, a lock and a `notify_all` when somebody does.
 ///
-/// A sleep lasts at most [`RECHECK`](Self::RECHECK) (10 ms): a sequence moved by code that
-/// does not signal, or an alert raised without a signal, is seen within that.
+/// A sleep lasts at most [`RECHECK`](Self::RECHECK) (10 ms; [`recheck`](Self::recheck) changes
+/// it): a sequence moved by code that does not signal, or an alert raised without a signal, is
+/// seen within that.
 ///
 /// No lost wake-up: a waiter increments `waiters` and then polls under the lock; a signaller
 /// makes its sequence store, then a `SeqCst` fence, then reads `waiters`. Either the signaller's
@@ -46,6 +47,8 @@ pub struct BlockingWait {
     lock: Mutex<()>,
     condvar: Condvar,
     spin_polls: u32,
+    /// The longest sleep before a poll ([`RECHECK`](Self::RECHECK) unless set), or none.
+    recheck: Option<std::time::Duration>,
 }
 
 impl BlockingWait {
@@ -77,7 +80,25 @@ impl BlockingWait {
             lock: Mutex::new(()),
             condvar: Condvar::new(),
             spin_polls,
+            recheck: Some(Self::RECHECK),
         }
+    }
+
+    /// Sleep at most `every` before polling again, signalled or not (default
+    /// [`RECHECK`](Self::RECHECK)); `None`: sleep until signalled (or the deadline), for
+    /// programs where every move is signalled and an idle thread should never wake — and for
+    /// tests that prove every move is signalled.
+    ///
+    /// ```
+    /// use seqflow_sequence::{Alert, BlockingWait, WaitError, WaitStrategy};
+    /// use std::time::{Duration, Instant};
+    /// let wait = BlockingWait::with_spin(0).recheck(None);
+    /// let soon = Instant::now() + Duration::from_millis(2);
+    /// assert_eq!(wait.wait_until(|| None::<()>, &Alert::new(), Some(soon)), Err(WaitError::Timeout));
+    /// ```
+    pub fn recheck(mut self, every: Option<std::time::Duration>) -> Self {
+        self.recheck = every;
+        self
     }
 }
 
@@ -112,6 +133,7 @@ impl WaitStrategy for BlockingWait {
         let mut idle = CondvarSleep {
             guard: Some(lock(&self.lock)),
             condvar: &self.condvar,
+            recheck: self.recheck,
         };
         let result = wait_loop(condition, alert, deadline, &mut idle);
         drop(idle);
@@ -151,6 +173,9 @@ struct CondvarSleep<'a> {
     /// Held at every poll; `None` only in the middle of a loom wait, which moves the guard.
     guard: Option<Guard<'a>>,
     condvar: &'a Condvar,
+    /// The longest sleep (`BlockingWait::recheck`).
+    #[cfg_attr(loom, allow(dead_code))]
+    recheck: Option<std::time::Duration>,
 }
 
 impl IdleStep for CondvarSleep<'_> {
@@ -159,12 +184,18 @@ impl IdleStep for CondvarSleep<'_> {
         let Some(guard) = self.guard.as_mut() else {
             return;
         };
-        // Never longer than `RECHECK`: the wait loop polls again after every pause, so a
+        // Never longer than `recheck`: the wait loop polls again after every pause, so a
         // condition moved without a signal is seen within that.
-        let slice_end = Instant::now() + BlockingWait::RECHECK;
-        let _ = self
-            .condvar
-            .wait_until(guard, deadline.map_or(slice_end, |d| d.min(slice_end)));
+        let slice_end = self.recheck.map(|every| Instant::now() + every);
+        match (deadline, slice_end) {
+            (Some(d), Some(s)) => {
+                let _ = self.condvar.wait_until(guard, d.min(s));
+            }
+            (Some(until), None) | (None, Some(until)) => {
+                let _ = self.condvar.wait_until(guard, until);
+            }
+            (None, None) => self.condvar.wait(guard),
+        }
     }
 
     #[cfg(loom)]
