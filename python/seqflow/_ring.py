@@ -116,8 +116,13 @@ class Ring:
     ) -> None:
         if isinstance(capacity, bool) or not isinstance(capacity, int):
             raise TypeError("capacity must be an int, not %s" % type(capacity).__name__)
-        if capacity < 1 or capacity & (capacity - 1):
-            raise ValueError("capacity must be a power of two (1, 2, 4, ...), not %d" % capacity)
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1 (a power of two: 1, 2, 4, ...), not %d" % capacity)
+        if capacity & (capacity - 1):
+            raise ValueError(
+                "capacity must be a power of two (1, 2, 4, ...), not %d (try %d)"
+                % (capacity, 1 << capacity.bit_length())
+            )
         self._dtype = None
         if dtype is not None:
             import numpy as np

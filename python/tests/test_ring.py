@@ -279,6 +279,10 @@ def test_bad_capacities_are_clear_errors():
     for bad in (0, 3, -1, 1000):
         with pytest.raises(ValueError, match="power of two"):
             seqflow.Ring(capacity=bad, slot_size=16)
+    with pytest.raises(ValueError, match="at least 1"):
+        seqflow.Ring(capacity=0, slot_size=16)
+    with pytest.raises(ValueError, match=r"try 1024"):
+        seqflow.Ring(capacity=1000, slot_size=16)
     with pytest.raises(TypeError, match="capacity must be an int"):
         seqflow.Ring(capacity="8", slot_size=16)
 

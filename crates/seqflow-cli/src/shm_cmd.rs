@@ -19,7 +19,9 @@ impl NamespaceArg {
     fn full(&self, name: &str) -> Result<String, CliError> {
         Ok(match &self.namespace {
             Some(ns) => SegmentName::namespaced(ns, name)?.to_string(),
-            None => name.to_owned(),
+            // Written as `ls` and `inspect` print it (`/name`); a name that is not valid is
+            // passed on as given, for the command's own error.
+            None => SegmentName::new(name).map_or_else(|_| name.to_owned(), |n| n.to_string()),
         })
     }
 }

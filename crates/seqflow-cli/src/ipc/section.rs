@@ -578,7 +578,8 @@ impl IpcSection {
         );
         let _ = writeln!(
             s,
-            "events/s; shm/X = seqflow-shm / X (above 1: seqflow is faster); MB/s of seqflow-shm"
+            "events/s (k = thousand, M = million); events = events per shm run (calibrated); \
+             shm/X = seqflow-shm / X (above 1: seqflow is faster); MB/s of seqflow-shm"
         );
         let _ = writeln!(
             s,

@@ -110,12 +110,19 @@ fn throughput(out: &mut String, report: &Report) {
             .collect();
         let _ = writeln!(
             out,
-            "\nthroughput, million events/s{}",
+            "\nthroughput, million events/s (median of the rounds){}",
             if has_seqflow {
-                "; sf/X = seqflow / X (above 1: seqflow is faster)"
+                "; sf/X = seqflow / X (above 1: seqflow is faster), the median of the rounds' \
+                 ratios (each round runs both back to back), so it can differ from the ratio of \
+                 the two medians shown"
             } else {
                 ""
             }
+        );
+        let _ = writeln!(
+            out,
+            "thr = threads; line ns = a cache line's round trip between the two cores before the \
+             scenario; - = not run (seqflow-lock: multi-producer rows only)"
         );
         let _ = write!(
             out,
