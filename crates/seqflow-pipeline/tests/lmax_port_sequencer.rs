@@ -3,6 +3,10 @@
 //! RingBuffer sizing tests onto seqflow's sequencer layer. LMAX's SequencerTest runs with a
 //! BlockingWaitStrategy by default, so most tests here use seqflow's `BlockingWait`.
 
+mod counting_wait;
+
+use counting_wait::Counting;
+
 mod ext_common;
 
 use ext_common::watchdog_secs as watchdog;
@@ -14,10 +18,10 @@ use seqflow_sequencer::{
     ClaimError, Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer,
     SingleProducerSequencer,
 };
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{mpsc, Arc};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CAP: usize = 16;
 
@@ -26,29 +30,6 @@ fn single<W: WaitStrategy>(w: W) -> Arc<SingleProducerSequencer<W>> {
 }
 fn multi<W: WaitStrategy>(w: W) -> Arc<MultiProducerSequencer<W>> {
     MultiProducerSequencer::new(CAP, w, MultiProducerMode::Cas, 8).unwrap()
-}
-
-/// A wait strategy that counts signal_all calls (LMAX's DummyWaitStrategy).
-#[derive(Default)]
-struct Counting {
-    inner: YieldingWait,
-    signals: AtomicUsize,
-}
-impl WaitStrategy for Counting {
-    fn wait_until<T, F>(
-        &self,
-        condition: F,
-        alert: &Alert,
-        deadline: Option<Instant>,
-    ) -> Result<T, WaitError>
-    where
-        F: FnMut() -> Option<T>,
-    {
-        self.inner.wait_until(condition, alert, deadline)
-    }
-    fn signal_all(&self) {
-        self.signals.fetch_add(1, SeqCst);
-    }
 }
 
 // ------------------------------------------------------------------ SequencerTest

@@ -1,4 +1,5 @@
-//! A wait strategy for tests that counts the waits it is asked for.
+//! A wait strategy for tests that counts the waits it is asked for and the signals it is given
+//! (LMAX's DummyWaitStrategy).
 
 use seqflow_pipeline::{SelfWakingWait, WaitStrategy, YieldingWait};
 use seqflow_sequence::{Alert, WaitError};
@@ -10,6 +11,7 @@ use std::time::Instant;
 #[derive(Clone, Default)]
 pub struct Counting {
     pub waits: Arc<AtomicU64>,
+    pub signals: Arc<AtomicU64>,
     inner: YieldingWait,
 }
 
@@ -27,7 +29,9 @@ impl WaitStrategy for Counting {
         self.inner.wait_until(condition, alert, deadline)
     }
 
-    fn signal_all(&self) {}
+    fn signal_all(&self) {
+        self.signals.fetch_add(1, Relaxed);
+    }
 }
 
 impl SelfWakingWait for Counting {}
