@@ -128,30 +128,20 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
 
     /// Claim `n` slots for a [`ClaimGuard`], which publishes them exactly once: the producer's
     /// claims are always paired with their publish, so the claimer's pending-claim checks are
-    /// not needed here.
+    /// not needed here. `HELD`: the guard goes to the caller, who may hold it a while, so the
+    /// claim counts in the ring's remaining capacity at once (a single producer's one-event
+    /// publish, which holds it only while its closure runs, skips that store).
     #[inline(always)]
-    fn claim_guarded(
+    fn claim_guarded<const HELD: bool>(
         &mut self,
         n: usize,
         deadline: Deadline,
         block: bool,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
         let range = self.claimer.__internal_claim_paired(n, deadline, block)?;
-        Ok(ClaimGuard::new(self, range))
-    }
-
-    /// [`claim_guarded`](Self::claim_guarded) for a guard handed to the caller, who may hold it
-    /// a while: the claim counts in the ring's remaining capacity at once (a single producer's
-    /// one-event publish, which holds it only while its closure runs, skips that store).
-    #[inline]
-    fn claim_held(
-        &mut self,
-        n: usize,
-        deadline: Deadline,
-        block: bool,
-    ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        let range = self.claimer.__internal_claim_paired(n, deadline, block)?;
-        self.claimer.__internal_count_claim(range);
+        if HELD {
+            self.claimer.__internal_count_claim(range);
+        }
         Ok(ClaimGuard::new(self, range))
     }
 
@@ -164,7 +154,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     // (docs/benchmarks.md, section 32).
     #[inline(always)]
     pub fn publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, Deadline::NEVER, true)?;
+        let mut guard = self.claim_guarded::<false>(1, Deadline::NEVER, true)?;
         let seq = guard.range.start();
         guard.prefetch_ahead();
         write(guard.slot(0), seq);
@@ -175,7 +165,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// As [`publish`](Self::publish), but [`ClaimError::Full`] instead of waiting.
     #[inline(always)]
     pub fn try_publish<F: FnOnce(&mut E, i64)>(&mut self, write: F) -> Result<i64, ClaimError> {
-        let mut guard = self.claim_guarded(1, Deadline::NEVER, false)?;
+        let mut guard = self.claim_guarded::<false>(1, Deadline::NEVER, false)?;
         let seq = guard.range.start();
         guard.prefetch_ahead();
         write(guard.slot(0), seq);
@@ -191,7 +181,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         write: F,
     ) -> Result<i64, ClaimError> {
         // The clock is read only if the ring is full.
-        let mut guard = self.claim_guarded(1, Deadline::after(timeout), true)?;
+        let mut guard = self.claim_guarded::<false>(1, Deadline::after(timeout), true)?;
         let seq = guard.range.start();
         guard.prefetch_ahead();
         write(guard.slot(0), seq);
@@ -245,7 +235,7 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
         timeout: Duration,
     ) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
         // The clock is read only if the ring is full.
-        self.claim_held(n, Deadline::after(timeout), true)
+        self.claim_guarded::<true>(n, Deadline::after(timeout), true)
     }
 
     /// Reserve `n` slots (waiting while the ring is full). Write them through the guard; they
@@ -253,13 +243,13 @@ impl<E: ?Sized + Slot, C: Claimer> Producer<E, C> {
     /// consumers never wait on a hole).
     #[inline]
     pub fn claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_held(n, Deadline::NEVER, true)
+        self.claim_guarded::<true>(n, Deadline::NEVER, true)
     }
 
     /// As [`claim`](Self::claim), but [`ClaimError::Full`] instead of waiting.
     #[inline]
     pub fn try_claim(&mut self, n: usize) -> Result<ClaimGuard<'_, E, C>, ClaimError> {
-        self.claim_held(n, Deadline::NEVER, false)
+        self.claim_guarded::<true>(n, Deadline::NEVER, false)
     }
 
     /// The claimer underneath (sequencer access, remaining capacity).
