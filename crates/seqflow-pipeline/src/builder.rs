@@ -610,12 +610,8 @@ where
     fn register_consumer(&self, deps: &[usize]) -> Result<GatingRegistration, RegisterError> {
         let initial = self.initial;
         let sequencer = &*self.sequencer;
-        let stages = &self.stages;
-        sequencer.gating().register(true, || {
-            deps.iter()
-                .map(|&id| stages[id].registration.sequence().get())
-                .min()
-                .unwrap_or_else(|| sequencer.published().max(initial))
+        crate::stage::register_behind(sequencer, &self.stages, deps, || {
+            sequencer.published().max(initial)
         })
     }
 

@@ -6,7 +6,7 @@ use crate::builder::stage_runner;
 use crate::error::check_stage_name;
 use crate::feed::HeapFeed;
 use crate::processor::{run_batch_processor, StageContext};
-use crate::stage::{StageOptions, StageRecord};
+use crate::stage::{register_behind, StageOptions, StageRecord};
 use crate::worker::run_worker;
 use crate::{BuildError, Disruptor, EventHandler, ProducerSequencer, StageSettings};
 use seqflow_sequence::{OwnedRef, Sequence, SequenceBarrier};
@@ -22,7 +22,8 @@ where
     /// after the highest sequence published with everything before it (with several
     /// producers, claims still being written come after it: it holds their slots, so no
     /// producer laps them), comes after the producer (after running stages with
-    /// [`StageSettings::after`]), and gates the producer from now on. It uses the disruptor's exception handler and wait strategy
+    /// [`StageSettings::after`]), and gates the producer from now on. It uses the disruptor's
+    /// exception handler and wait strategy
     /// ([`handle_events_with_settings`](Self::handle_events_with_settings) takes a name and
     /// settings). Returns the stage's name (`stage-N`: in metrics, and for
     /// [`remove_stage`](Self::remove_stage)).
@@ -207,13 +208,12 @@ where
     /// processed yet, and can gate the producers in their place.
     fn register_after(&self, deps: &[usize]) -> Result<Arc<GatingRegistration>, BuildError> {
         let sequencer = &*self.sequencer;
-        let stages = &self.stages;
-        Ok(Arc::new(sequencer.gating().register(true, || {
-            deps.iter()
-                .map(|&id| stages[id].registration.sequence().get())
-                .min()
-                .unwrap_or_else(|| sequencer.published())
-        })?))
+        Ok(Arc::new(register_behind(
+            sequencer,
+            &self.stages,
+            deps,
+            || sequencer.published(),
+        )?))
     }
 
     /// A stage thread (not started yet) after the stages `deps` (or the producer only), with an

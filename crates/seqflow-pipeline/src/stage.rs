@@ -230,6 +230,24 @@ impl<E: ?Sized> StageRecord<E> {
 
 /// `before[i][j]`: consumer `j` comes before consumer `i` (directly or through others). Records
 /// only depend on records added earlier, so one pass in order fills the table.
+/// A gating registration for a consumer after the stages `deps`: at the slowest of them (read
+/// again once the slot gates, `GatingTable::register`, so a stage moving meanwhile cannot leave
+/// the start behind what is still held), or at `no_deps()` after the producers only. What the
+/// builder and a running disruptor both register a new stage with.
+pub(crate) fn register_behind<E: ?Sized, S: seqflow_sequencer::Sequencer>(
+    sequencer: &S,
+    stages: &[StageRecord<E>],
+    deps: &[usize],
+    no_deps: impl Fn() -> i64,
+) -> Result<GatingRegistration, seqflow_sequencer::RegisterError> {
+    sequencer.gating().register(true, || {
+        deps.iter()
+            .map(|&id| stages[id].registration.sequence().get())
+            .min()
+            .unwrap_or_else(&no_deps)
+    })
+}
+
 pub(crate) fn ancestors<E: ?Sized>(stages: &[StageRecord<E>]) -> Vec<Vec<bool>> {
     let mut before = vec![vec![false; stages.len()]; stages.len()];
     for (i, stage) in stages.iter().enumerate() {

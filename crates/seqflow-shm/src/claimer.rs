@@ -800,10 +800,9 @@ impl Claimer for ShmClaimer {
             // SAFETY: `single_on_fast_gate`'s contract holds: `fast_publish_gate` equals the
             // fork epoch, as just tested.
             let single = unsafe { self.single_on_fast_gate() };
-            // SAFETY: the caller's contract: `range` is the last paired claim's range (this
-            // claimer's paired claim is its inner claimer's paired claim), unpublished, with
-            // no checked claim since, and its slots hold whole events. The gate opens only on
-            // a ring whose wait strategy signals nobody (`attach`).
+            // The gate opens only on a ring whose wait strategy signals nobody (`attach`).
+            // SAFETY: the caller's contract (`range`: this claimer's last paired claim, which is
+            // the inner claimer's, unpublished, no checked claim since, whole events).
             unsafe { single.__internal_publish_paired_unsignalled(range) };
             return;
         }

@@ -245,11 +245,10 @@ impl HeaderCopy {
 
     /// The copy seen as a header.
     pub fn header(&self) -> &Header {
-        // SAFETY: `HeaderCopy` is exactly `HEADER_SIZE` (= `size_of::<Header>()`) bytes and at
-        // least as aligned as `Header` (asserted above), and `Header` is all atomics, valid
-        // for any bytes. The bytes sit in an `UnsafeCell`, as the atomics' own bytes do, so a
-        // shared reference to them may be viewed as atomics (which may write through `&`).
-        // They are this process's private copy, borrowed for the reference's lifetime.
+        // Size and alignment are asserted above; the bytes are this process's private copy,
+        // in an `UnsafeCell` as the atomics' own bytes are (atomics may write through `&`).
+        // SAFETY: `HeaderCopy` is `size_of::<Header>()` bytes, aligned for it, and `Header` is
+        // all atomics, valid for any bytes: the cast yields a valid shared view.
         unsafe { &*self.0.get().cast::<Header>() }
     }
 }
