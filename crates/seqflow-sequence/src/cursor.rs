@@ -44,6 +44,20 @@ pub unsafe trait Cursor: Send + Sync + 'static {
     /// and consumers then never read the claim cursor that producers keep taking with CAS.
     fn publish_bound(&self, seq: i64) -> i64;
 
+    /// Whether [`publish_bound`](Self::publish_bound) is the published cursor itself: a
+    /// value that does not depend on `seq`, never decreases, and below which every sequence
+    /// is published and readable for good. A barrier may then keep the last value it read
+    /// and read the cursor again only when its dependencies pass that value, instead of on
+    /// every poll ([`SequenceBarrier`](crate::SequenceBarrier)). `false` (the default) makes
+    /// the barrier read the bound on every poll.
+    ///
+    /// Part of the trait's safety contract: an implementation that returns `true` while its
+    /// bound can fall lets a barrier hand out sequences that are not published.
+    #[inline]
+    fn bound_is_published_cursor(&self) -> bool {
+        false
+    }
+
     /// The highest sequence `s` in `lo..=available` such that every sequence in `lo..=s` is
     /// published; `lo - 1` when `lo` itself is not.
     fn highest_published(&self, lo: i64, available: i64) -> i64;

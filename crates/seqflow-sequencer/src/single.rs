@@ -154,6 +154,13 @@ unsafe impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
         self.cursor.get()
     }
 
+    /// The cursor only grows: `start_at` moves it once, forward from the initial sequence,
+    /// before anything is claimed, and every publish stores a later end.
+    #[inline(always)]
+    fn bound_is_published_cursor(&self) -> bool {
+        true
+    }
+
     #[inline]
     fn highest_published(&self, _lo: i64, available: i64) -> i64 {
         // The cursor only moves on publish, so everything up to it is published.

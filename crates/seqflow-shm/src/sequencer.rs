@@ -230,6 +230,14 @@ unsafe impl Cursor for ShmSequencer {
     }
 
     #[inline]
+    fn bound_is_published_cursor(&self) -> bool {
+        match self {
+            Self::Single(s) => s.bound_is_published_cursor(),
+            Self::Multi(s) => s.bound_is_published_cursor(),
+        }
+    }
+
+    #[inline]
     fn highest_published(&self, lo: i64, available: i64) -> i64 {
         match self {
             Self::Single(s) => s.highest_published(lo, available),
