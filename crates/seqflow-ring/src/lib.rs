@@ -19,6 +19,7 @@
 mod capacity;
 mod dyn_byte_slot;
 mod factory;
+mod heap_slots;
 mod prefetch;
 mod ring;
 mod slot;

@@ -1,5 +1,6 @@
 //! [`RingBuffer`]: the slots, and the contract for touching them.
 
+use crate::heap_slots::HeapSlots;
 use crate::CACHE_LINE as LINE;
 use crate::{Capacity, CapacityError, DynByteSlot, EventFactory, Slot, SlotCopy, SlotRun};
 use std::cell::UnsafeCell;
@@ -43,17 +44,6 @@ pub struct RingBuffer<E: ?Sized> {
     _event: PhantomData<UnsafeCell<E>>,
 }
 
-/// The heap storage of a ring made by [`RingBuffer::new`]; dropped (and the events with it)
-/// when the last ring handle goes.
-struct HeapSlots<E>(Box<[UnsafeCell<E>]>);
-
-// SAFETY: `HeapSlots` is only ever touched through `RingBuffer`'s accessors, whose contract
-// forbids concurrent writes to a slot and reads of a slot being written. What crosses threads is
-// `E` values (moved in by producers: `E: Send`) and `&E` (shared with consumers: `E: Sync`).
-unsafe impl<E: Send + Sync> Sync for HeapSlots<E> {}
-// SAFETY: as above; dropping the events on another thread needs `E: Send`.
-unsafe impl<E: Send + Sync> Send for HeapSlots<E> {}
-
 // SAFETY: see `HeapSlots`: producers on other threads write `E` (needs `E: Send`), consumers on
 // other threads read `&E` (needs `E: Sync`); the accessor contract rules out data races.
 unsafe impl<E: ?Sized + Send + Sync> Send for RingBuffer<E> {}
@@ -74,14 +64,17 @@ impl<E: Send + Sync + 'static> RingBuffer<E> {
     /// ```
     pub fn new(capacity: usize, factory: impl EventFactory<E>) -> Result<Self, CapacityError> {
         let capacity = Capacity::new(capacity)?;
-        let slots: Box<[UnsafeCell<E>]> = (0..capacity.get())
-            .map(|_| UnsafeCell::new(factory.new_event()))
-            .collect();
-        let owner = Arc::new(HeapSlots(slots));
-        // The pointer must cover every slot: derive it from the whole slice (a pointer made from
-        // a reference to slot 0 may only touch slot 0), after the move into the `Arc`, so that
-        // no later move of the box invalidates it.
-        let base = NonNull::from(&*owner.0).cast::<u8>();
+        // Dropped (and the events with it) when the last ring handle goes.
+        let slots = HeapSlots::new(capacity.get(), || factory.new_event()).ok_or(
+            CapacityError::TooManyBytes {
+                slots: capacity.get(),
+                max_payload: std::mem::size_of::<E>(),
+            },
+        )?;
+        // The pointer covers every slot: it is the allocation's own, not one made from a
+        // reference to slot 0 (which may only touch slot 0).
+        let base = slots.as_slice_ptr().cast::<u8>();
+        let owner = Arc::new(slots);
         Ok(Self {
             base,
             stride: std::mem::size_of::<E>(),
