@@ -148,7 +148,7 @@ mod tests {
         let result = catch_unwind(AssertUnwindSafe(|| {
             HeapSlots::new(8, || {
                 n += 1;
-                assert!(n <= 3, "the fourth event fails");
+                assert!(n <= 3, "expected: the fourth event fails on purpose");
                 Rc::clone(&alive)
             })
         }));
