@@ -15,7 +15,7 @@ use std::path::PathBuf;
 /// shared-memory ring, a pipe and a Unix socket), and prints events/s and seqflow/peer ratios
 /// measured side by side in one run. `seqflow perf` runs one writer at a target rate against
 /// several readers. `seqflow inspect NAME` shows a shared-memory ring; `seqflow rm NAME`
-/// removes a stale one.
+/// removes a stale one (nobody attached, nothing left unread by its consumers).
 #[derive(Debug, Parser)]
 #[command(name = "seqflow", version, propagate_version = true)]
 pub struct Cli {
@@ -45,7 +45,8 @@ pub enum Command {
     Ls(crate::shm_cmd::LsArgs),
     /// Show a shared-memory ring: header, cursor, each consumer's sequence, lag and liveness.
     Inspect(crate::shm_cmd::InspectArgs),
-    /// Remove shared-memory rings (only stale ones unless --force).
+    /// Remove shared-memory rings (unless --force, only stale ones: nobody attached and no
+    /// event left unread by their consumers).
     Rm(crate::shm_cmd::RmArgs),
     /// Halt a shared-memory ring in every process: stages stop without draining, waits and
     /// claims fail with a halt error. Permanent for that segment.

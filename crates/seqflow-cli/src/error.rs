@@ -37,13 +37,29 @@ pub enum CliError {
         /// The segments left in place (every other one named was removed).
         names: Vec<String>,
     },
+    /// `seqflow rm` without `--force` found nobody attached, but events the ring's consumers
+    /// have not read yet (a named queue whose users all exited for now): removing the ring
+    /// would lose them.
+    #[error(
+        "{name} holds {unread} event(s) its consumers have not read; not removed (nobody is \
+         attached now: use --force to remove it with them)"
+    )]
+    HoldsUnread {
+        /// The ring left in place.
+        name: String,
+        /// Its events not read by the slowest consumer when looked at.
+        unread: usize,
+    },
     /// `seqflow rm` with several rings: some could not be removed (every other one named was).
-    #[error("{}", not_removed(errors, in_use))]
+    #[error("{}", not_removed(errors, in_use, unread))]
     NotRemoved {
         /// Why each failed ring could not be removed, in the order named.
         errors: Vec<ShmError>,
         /// The rings left in place because a live process is attached (without `--force`).
         in_use: Vec<String>,
+        /// The rings left in place because they hold unread events (without `--force`), with
+        /// how many.
+        unread: Vec<(String, usize)>,
     },
     /// The perf test's disruptor could not be built.
     #[error("could not build the disruptor: {0}")]
@@ -94,8 +110,9 @@ impl CliError {
     }
 }
 
-/// [`CliError::NotRemoved`]'s message: each error, then the rings in use.
-fn not_removed(errors: &[ShmError], in_use: &[String]) -> String {
+/// [`CliError::NotRemoved`]'s message: each error, then the rings in use, then those holding
+/// unread events.
+fn not_removed(errors: &[ShmError], in_use: &[String], unread: &[(String, usize)]) -> String {
     let mut parts: Vec<String> = errors
         .iter()
         .map(|e| format!("shared memory: {e}"))
@@ -108,6 +125,13 @@ fn not_removed(errors: &[ShmError], in_use: &[String]) -> String {
             .to_string(),
         );
     }
+    parts.extend(unread.iter().map(|(name, unread)| {
+        CliError::HoldsUnread {
+            name: name.clone(),
+            unread: *unread,
+        }
+        .to_string()
+    }));
     parts.join("; ")
 }
 

@@ -117,6 +117,9 @@ pub fn ls(args: &LsArgs, out: &mut dyn Write) -> Result<(), CliError> {
             Ok(i) => {
                 let alive = i.consumers.iter().filter(|c| c.alive).count();
                 let state = match (i.attached, i.halted_by, i.readers_end) {
+                    // Nobody attached, events not read yet: kept for its consumers (`rm`
+                    // leaves it without `--force`).
+                    (false, _, _) if i.backlog() > 0 => "idle, unread kept".to_owned(),
                     (false, _, _) => "stale".to_owned(),
                     (true, Some(pid), _) => format!("halted by pid {pid}"),
                     (true, None, Some(end)) => format!("closed after {end}"),
@@ -164,8 +167,8 @@ pub fn inspect(args: &InspectArgs, out: &mut dyn Write) -> Result<(), CliError> 
     Ok(())
 }
 
-/// Remove each segment: only stale ones (no process attached) unless `--force`. With a
-/// namespace and no names, every ring of the namespace.
+/// Remove each segment: only stale ones (no process attached, no event its consumers have not
+/// read) unless `--force`. With a namespace and no names, every ring of the namespace.
 pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // Rings found by listing a namespace may be removed by someone else before we get to them:
     // for those, a missing ring is already gone. A ring named on the command line must exist.
@@ -192,12 +195,22 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
     // in place and the others are still removed; the ones left are reported together at the
     // end.
     let mut in_use = Vec::new();
+    let mut unread = Vec::new();
     let mut errors = Vec::new();
     for name in &names {
         let removed = if args.force {
             seqflow_shm::remove(name).map(|()| true)
         } else {
-            seqflow_shm::remove_if_stale(name)
+            // Nobody attached is not enough: events a consumer has not read yet (a named
+            // queue between its users) are kept. A ring that cannot be inspected goes on to
+            // `remove_if_stale`, which reports why.
+            match seqflow_shm::inspect(name) {
+                Ok(i) if !i.attached && i.backlog() > 0 => {
+                    unread.push((name.clone(), i.backlog()));
+                    continue;
+                }
+                _ => seqflow_shm::remove_if_stale(name),
+            }
         };
         match removed {
             Ok(true) if args.force => writeln!(out, "removed {name}")?,
@@ -209,11 +222,19 @@ pub fn rm(args: &RmArgs, out: &mut dyn Write) -> Result<(), CliError> {
             Err(e) => errors.push(e),
         }
     }
-    match (errors.len(), in_use.is_empty()) {
-        (0, true) => Ok(()),
-        (0, false) => Err(CliError::InUse { names: in_use }),
-        (1, true) => Err(errors.remove(0).into()),
-        _ => Err(CliError::NotRemoved { errors, in_use }),
+    match (errors.len(), in_use.len(), unread.len()) {
+        (0, 0, 0) => Ok(()),
+        (0, _, 0) => Err(CliError::InUse { names: in_use }),
+        (0, 0, 1) => {
+            let (name, unread) = unread.remove(0);
+            Err(CliError::HoldsUnread { name, unread })
+        }
+        (1, 0, 0) => Err(errors.remove(0).into()),
+        _ => Err(CliError::NotRemoved {
+            errors,
+            in_use,
+            unread,
+        }),
     }
 }
 

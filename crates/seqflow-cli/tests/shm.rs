@@ -584,3 +584,108 @@ fn a_killed_perf_run_with_reader_processes_leaves_no_segment() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+/// Options declaring the consumer `audit`: its unread events are kept while nobody is attached
+/// as it.
+fn declared_audit() -> ShmOptions {
+    ShmOptions {
+        declared_consumers: vec!["audit".into()],
+        ..ShmOptions::default()
+    }
+}
+
+/// A ring nobody is attached to that still holds events its declared consumer has not read (a
+/// named queue between its users) is kept by `rm` without `--force`, shown as such by `ls` and
+/// `inspect`, and removed with `--force`; once read, it is stale and goes.
+#[test]
+fn rm_keeps_a_detached_ring_with_unread_events_until_forced() {
+    let name = Name::new("unread");
+    let ring = ShmRing::<u64>::create(&name.0, 16, declared_audit()).unwrap();
+    let consumer = ring.consumer("audit").unwrap();
+    let mut p = ring.producer().unwrap();
+    for v in 0..3 {
+        p.publish(|e, _| *e = v).unwrap();
+    }
+    drop((p, consumer, ring));
+    assert!(detached(&name.0), "still attached");
+
+    let o = seqflow(&["rm", &name.0]);
+    assert!(!o.status.success(), "unread events must not be removed");
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("holds 3 event(s)") && err.contains("--force"),
+        "{err}"
+    );
+    let listed = text(&seqflow(&["ls"]).stdout);
+    let line = listed
+        .lines()
+        .find(|l| l.contains(&name.0))
+        .unwrap_or_default();
+    assert!(line.ends_with("idle, unread kept"), "{listed}");
+    let shown = text(&seqflow(&["inspect", &name.0]).stdout);
+    assert!(shown.contains("unread events are kept"), "{shown}");
+
+    // Its consumer comes back and reads them: nothing is kept any more.
+    let ring = ShmRing::<u64>::open(&name.0, std::time::Duration::from_secs(1)).unwrap();
+    let mut consumer = ring.consumer("audit").unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        consumer.poll(|e, _, _| seen.push(*e)).unwrap();
+    }
+    assert_eq!(seen, [0, 1, 2]);
+    drop((consumer, ring));
+    assert!(detached(&name.0), "still attached");
+    let o = seqflow(&["rm", &name.0]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("(stale)"));
+}
+
+/// `--force` removes a detached ring with unread events; several names report each refusal.
+#[test]
+fn rm_force_removes_unread_events_and_several_names_report_each() {
+    let kept = Name::new("unread-kept");
+    let empty = Name::new("unread-empty");
+    for n in [&kept, &empty] {
+        let ring = ShmRing::<u64>::create(&n.0, 8, declared_audit()).unwrap();
+        let c = ring.consumer("audit").unwrap();
+        if n.0 == kept.0 {
+            ring.producer().unwrap().publish(|e, _| *e = 7).unwrap();
+        }
+        drop((c, ring));
+        assert!(detached(&n.0), "still attached");
+    }
+    let o = seqflow(&["rm", &kept.0, &empty.0]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!("{} holds 1 event(s)", kept.0)),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains(&format!("removed {} (stale)", empty.0)));
+    let o = seqflow(&["rm", "--force", &kept.0]);
+    assert!(o.status.success(), "stderr: {}", text(&o.stderr));
+    assert!(seqflow_shm::inspect(&kept.0).is_err(), "still there");
+}
+
+/// A declared pool's placeholder keeps its events too (what a named Python `Queue` is between
+/// its users).
+#[test]
+fn rm_keeps_the_unread_events_of_a_declared_pool() {
+    let name = Name::new("unread-pool");
+    let options = ShmOptions {
+        declared_pools: vec!["queue".into()],
+        ..ShmOptions::default()
+    };
+    let ring = ShmRing::<u64>::create(&name.0, 8, options).unwrap();
+    ring.producer().unwrap().publish(|e, _| *e = 1).unwrap();
+    drop(ring);
+    assert!(detached(&name.0), "still attached");
+    let o = seqflow(&["rm", &name.0]);
+    assert!(!o.status.success(), "the pool's event must be kept");
+    assert!(
+        text(&o.stderr).contains("holds 1 event(s)"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(seqflow(&["rm", "--force", &name.0]).status.success());
+}

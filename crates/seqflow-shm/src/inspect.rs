@@ -440,7 +440,11 @@ impl fmt::Display for Inspection {
             "creator   pid {} ({}), attached: {}",
             h.creator_pid,
             if h.creator_alive { "alive" } else { "gone" },
-            if self.attached { "yes" } else { "no (stale)" }
+            match (self.attached, self.backlog()) {
+                (true, _) => "yes",
+                (false, 0) => "no (stale)",
+                (false, _) => "no (idle: its consumers' unread events are kept)",
+            }
         )?;
         writeln!(
             f,
