@@ -133,7 +133,9 @@ impl RingBuffer<DynByteSlot> {
         let words: Box<[UnsafeCell<u64>]> =
             unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(raw, len)) };
         let owner = Arc::new(HeapWords(words));
-        // As in `new`: the pointer is derived from the whole slice after the move.
+        // The pointer must cover every slot: it is derived from the whole slice (a pointer
+        // made from a reference to slot 0 may only touch slot 0), after the move into the
+        // `Arc`, so that no later move of the box invalidates it.
         let base = NonNull::from(&*owner.0).cast::<u8>();
         Ok(Self {
             base,

@@ -2,8 +2,9 @@
 //! a sequence.
 
 use crate::{Alert, Cursor, Deadline, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
-// A plain (not loom) atomic: only the thread that polls a barrier normally touches it, and
-// its value is checked against the dependencies' loom-modelled sequences before any use.
+// A plain (not loom) atomic: only the thread that polls a barrier normally touches it, and a
+// value read from it is used only as a bound on the dependencies' (loom-modelled) sequences;
+// the loom models' barriers have no dependencies, so they never take this path.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,9 @@ use crate::WaitStrategy;
 /// # Safety
 /// Consumers read ring slots on the strength of these answers, without further checks, so an
 /// implementation must guarantee, for any `lo` and any `available <= publish_bound(lo)` read
-/// earlier by the same thread:
+/// earlier by the same thread (or by another thread that handed the value over with a
+/// `Release` store the caller loaded with `Acquire`, as a shared
+/// [`SequenceBarrier`](crate::SequenceBarrier) does with the cursor it keeps):
 /// - `highest_published(lo, available)` returns `s` in `lo - 1..=available` such that every
 ///   sequence in `lo..=s` has been published, and the writes made to those slots before their
 ///   publication are visible to the caller (the reads that found them published are `Acquire`
@@ -46,7 +48,8 @@ pub unsafe trait Cursor: Send + Sync + 'static {
 
     /// Whether [`publish_bound`](Self::publish_bound) is the published cursor itself: a
     /// value that does not depend on `seq`, never decreases, and below which every sequence
-    /// is published and readable for good. A barrier may then keep the last value it read
+    /// stays published (a later lap's slot is not read on the strength of it: the reader's own
+    /// sequence keeps the producer from lapping it). A barrier may then keep the last value it read
     /// and read the cursor again only when its dependencies pass that value, instead of on
     /// every poll ([`SequenceBarrier`](crate::SequenceBarrier)). `false` (the default) makes
     /// the barrier read the bound on every poll.

@@ -111,6 +111,12 @@ pub enum StartAtError {
     /// could claim while the ring is renumbered. Start first, then make claimers.
     #[error("cannot start at a chosen sequence while a producer's claimer exists")]
     ProducerActive,
+    /// The sequencer works over a shared-memory ring: its numbering belongs to every process
+    /// attached, which this process cannot stop from claiming meanwhile.
+    #[error(
+        "cannot start a shared-memory ring at a chosen sequence: other processes number it too"
+    )]
+    Shared,
     /// A registered consumer is below `next - 1`: it would take the untouched slots below `next`
     /// for published events. Move it first (its holder can), or register it afterwards.
     #[error("consumer slot {slot} is at {sequence}, below the start {next}")]

@@ -91,6 +91,9 @@ pub struct MultiProducerSequencer<W> {
     /// `start_at`, which the loom models do not run, and modelling it would multiply their
     /// interleavings past loom's limits.
     claimers: AtomicUsize,
+    /// Made over a shared-memory segment (`__internal_from_parts`): other processes claim
+    /// through the same cursor, so `start_at` is refused.
+    shared: bool,
 }
 
 impl<W: WaitStrategy> MultiProducerSequencer<W> {
@@ -103,17 +106,11 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     ) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
         let gating = GatingTable::new(max_consumers)?;
-        // SAFETY: the cursor and the availability buffer are new and private to this sequencer.
-        Ok(unsafe {
-            Self::__internal_from_parts(
-                capacity,
-                OwnedRef::new(Sequence::default()),
-                AvailabilityBuffer::new(capacity),
-                gating,
-                wait,
-                mode,
-            )
-        })
+        let cursor = OwnedRef::new(Sequence::default());
+        let available = AvailabilityBuffer::new(capacity);
+        Ok(Self::from_parts(
+            capacity, cursor, available, gating, wait, mode, false,
+        ))
     }
 
     /// A sequencer over state owned elsewhere (a shared-memory segment): claim cursor,
@@ -133,6 +130,18 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
         wait: W,
         mode: MultiProducerMode,
     ) -> Arc<Self> {
+        Self::from_parts(capacity, cursor, available, gating, wait, mode, true)
+    }
+
+    fn from_parts(
+        capacity: Capacity,
+        cursor: OwnedRef<Sequence>,
+        available: AvailabilityBuffer,
+        gating: GatingTable,
+        wait: W,
+        mode: MultiProducerMode,
+        shared: bool,
+    ) -> Arc<Self> {
         Arc::new(Self {
             cursor,
             capacity,
@@ -143,6 +152,7 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
             mode,
             claim_lock: Mutex::new(INITIAL_SEQUENCE),
             claimers: AtomicUsize::new(0),
+            shared,
         })
     }
 
@@ -170,6 +180,9 @@ impl<W: WaitStrategy> MultiProducerSequencer<W> {
     /// assert_eq!(s.claimer().claim(2).unwrap().start(), 42);
     /// ```
     pub fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        if self.shared {
+            return Err(StartAtError::Shared);
+        }
         check_start_at(&self.gating, next)?;
         let claimed = self.cursor.get();
         if claimed != INITIAL_SEQUENCE {

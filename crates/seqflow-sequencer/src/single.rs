@@ -44,6 +44,10 @@ pub struct SingleProducerSequencer<W> {
     wait: W,
     alert: Alert,
     claimer_taken: AtomicBool,
+    /// Made over a shared-memory segment (`__internal_from_parts`): other processes claim and
+    /// publish through the same cursor, so neither `start_at` nor the public `claimer` is
+    /// offered (this process's flags cannot keep them out).
+    shared: bool,
 }
 
 impl<W: WaitStrategy> SingleProducerSequencer<W> {
@@ -52,10 +56,8 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
     pub fn new(capacity: usize, wait: W, max_consumers: usize) -> Result<Arc<Self>, CapacityError> {
         let capacity = Capacity::new(capacity)?;
         let gating = GatingTable::new(max_consumers)?;
-        // SAFETY: the cursor is new and private to this sequencer.
-        Ok(unsafe {
-            Self::__internal_from_parts(capacity, OwnedRef::new(Sequence::default()), gating, wait)
-        })
+        let cursor = OwnedRef::new(Sequence::default());
+        Ok(Self::from_parts(capacity, cursor, gating, wait, false))
     }
 
     /// A sequencer over state owned elsewhere (a shared-memory segment): the published cursor
@@ -72,6 +74,16 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
         gating: GatingTable,
         wait: W,
     ) -> Arc<Self> {
+        Self::from_parts(capacity, cursor, gating, wait, true)
+    }
+
+    fn from_parts(
+        capacity: Capacity,
+        cursor: OwnedRef<Sequence>,
+        gating: GatingTable,
+        wait: W,
+        shared: bool,
+    ) -> Arc<Self> {
         let claimed = Sequence::new(cursor.get());
         Arc::new(Self {
             cursor,
@@ -81,14 +93,32 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
             wait,
             alert: Alert::new(),
             claimer_taken: AtomicBool::new(false),
+            shared,
         })
     }
 
-    /// The one claimer of this sequencer; `None` if it was taken already.
-    ///
-    /// It starts after the current cursor, so a producer that takes over a ring (in shared
-    /// memory, after another one stopped) carries on where the cursor is.
+    /// The one claimer of this sequencer; `None` if it was taken already, and always for the
+    /// sequencer of a shared-memory ring, whose producers attach through the ring
+    /// (`ShmRing::producer`): it keeps one producer across every process, which this
+    /// process's flag alone could not.
     pub fn claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
+        if self.shared {
+            return None;
+        }
+        self.take_claimer()
+    }
+
+    /// [`claimer`](Self::claimer) for the shared-memory layer, which makes sure of the one
+    /// producer across processes itself. Internal; not part of the public API.
+    #[doc(hidden)]
+    pub fn __internal_claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
+        self.take_claimer()
+    }
+
+    /// The one claimer, if not taken. It starts after the current cursor, so a producer that
+    /// takes over a ring (in shared memory, after another one stopped) carries on where the
+    /// cursor is.
+    fn take_claimer(self: &Arc<Self>) -> Option<SingleClaimer<W>> {
         if self.claimer_taken.swap(true, Ordering::AcqRel) {
             return None;
         }
@@ -123,6 +153,9 @@ impl<W: WaitStrategy> SingleProducerSequencer<W> {
     /// assert_eq!(s.start_at(5), Err(StartAtError::AlreadyClaimed { claimed: 100 }));
     /// ```
     pub fn start_at(&self, next: i64) -> Result<(), StartAtError> {
+        if self.shared {
+            return Err(StartAtError::Shared);
+        }
         // Hold the claimer flag so no claimer appears meanwhile.
         if self.claimer_taken.swap(true, Ordering::AcqRel) {
             return Err(StartAtError::ProducerActive);
@@ -154,8 +187,10 @@ unsafe impl<W: WaitStrategy> Cursor for SingleProducerSequencer<W> {
         self.cursor.get()
     }
 
-    /// The cursor only grows: `start_at` moves it once, forward from the initial sequence,
-    /// before anything is claimed, and every publish stores a later end.
+    /// The cursor only grows: every publish stores a later end, and `start_at` moves it once,
+    /// forward from the initial sequence, before anything is claimed; a sequencer over shared
+    /// memory refuses `start_at` and hands its one claimer only to the shared-memory layer,
+    /// which keeps one producer across processes, each carrying on from the cursor.
     #[inline(always)]
     fn bound_is_published_cursor(&self) -> bool {
         true

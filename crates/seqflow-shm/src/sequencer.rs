@@ -166,7 +166,7 @@ impl ShmSequencer {
     /// A new claimer; `None` when this process's single-producer claimer is taken.
     pub(crate) fn claimer(&self) -> Option<AnyClaimer> {
         match self {
-            Self::Single(s) => s.claimer().map(AnyClaimer::Single),
+            Self::Single(s) => s.__internal_claimer().map(AnyClaimer::Single),
             Self::Multi(s) => Some(AnyClaimer::Multi(s.claimer())),
         }
     }
