@@ -84,11 +84,11 @@ impl<E> Drop for HeapSlots<E> {
             // `new` computed this layout for the same `capacity` before allocating.
             layout: Self::layout(self.capacity).filter(|l| l.size() != 0),
         };
-        // SAFETY: the first `len` slots hold events written in `new` and dropped nowhere else
-        // (the ring's accessors only replace an event in place or hand out references that
-        // cannot outlive the ring's owner, which is this value); a `new` that unwinds drops
-        // only the events it made. A panicking `drop` of one event still drops the others
-        // (`drop_in_place` of a slice goes on), then `_memory` frees the allocation.
+        // A panicking `drop` of one event still drops the others (`drop_in_place` of a slice
+        // goes on), then `_memory` frees the allocation.
+        // SAFETY: the first `len` slots hold events made in `new` (only those, if it unwound)
+        // and dropped nowhere else: the ring's accessors only replace an event in place or
+        // lend references that cannot outlive the ring's owner, which is this value.
         unsafe { std::ptr::drop_in_place(self.as_slice_ptr().as_ptr()) };
     }
 }
@@ -151,6 +151,7 @@ mod tests {
         // SAFETY: the slots were all made by `new` and nothing else touches them here.
         let made: Vec<i32> = unsafe { &*slots.as_slice_ptr().as_ptr() }
             .iter()
+            // SAFETY: as above: each cell holds a made event, read while nobody writes it.
             .map(|cell| unsafe { (*cell.get()).0 })
             .collect();
         assert_eq!(made, [1, 2, 3, 4, 5]);
