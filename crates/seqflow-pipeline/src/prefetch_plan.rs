@@ -27,6 +27,9 @@ pub(crate) struct PrefetchPlan {
     phase: i64,
     /// The CPU's write prefetch (`None`: the plan never asks).
     hint: Option<WritePrefetch>,
+    /// Whether a slot spans more than one line, so that the line after its first is fetched
+    /// too ([`second_line`](Self::second_line)).
+    wide: bool,
 }
 
 impl PrefetchPlan {
@@ -36,6 +39,7 @@ impl PrefetchPlan {
         mask: 0,
         phase: -1,
         hint: None,
+        wide: false,
     };
 
     /// The plan for a producer writing into `ring` on this CPU: none where it has no write
@@ -71,6 +75,7 @@ impl PrefetchPlan {
                 mask,
                 phase: 0,
                 hint,
+                wide: ring.stride() > LINE,
             };
         }
         match (0..=mask).find(|&end| ring.starts_line(end + ahead)) {
@@ -79,6 +84,7 @@ impl PrefetchPlan {
                 mask,
                 phase,
                 hint,
+                wide: false,
             },
             None => Self::NONE,
         }
@@ -98,6 +104,19 @@ impl PrefetchPlan {
             return None;
         }
         Some((end.wrapping_add(self.ahead), self.hint?))
+    }
+
+    /// Whether a producer fetching a slot of `E` also fetches the line after the slot's first:
+    /// for slots longer than a line. A 128-byte event is two lines, and the write of its second
+    /// one stalled on the consumers' cores as the first did before it was fetched ahead
+    /// (1p3c-multicast-b128-single about 78 → 85 M events/s, docs/benchmarks.md section 38).
+    /// Only the first two: the CPU's own prefetcher follows a longer run of writes.
+    #[inline(always)]
+    pub fn second_line<E: ?Sized + Slot>(&self) -> bool {
+        match E::STRIDE {
+            Some(stride) => stride > LINE,
+            None => self.wide,
+        }
     }
 
     /// Whether the plan asks after a claim ending at `end` (hint or not).
@@ -244,6 +263,20 @@ mod tests {
         assert_eq!(asking.count(), expected);
         let one = PrefetchPlan::for_ring(&RingBuffer::new(1, || [0u64; 16]).unwrap());
         assert!((0..64).all(|end| one.slot_to_fetch::<[u64; 16]>(end).is_none()));
+    }
+
+    #[test]
+    fn slots_longer_than_a_line_fetch_their_second_line_too() {
+        let wide = layout_of(&RingBuffer::new(64, || [0u64; 16]).unwrap());
+        assert!(wide.second_line::<[u64; 16]>());
+        let line = layout_of(&RingBuffer::new(64, || [0u64; 8]).unwrap());
+        assert!(!line.second_line::<[u64; 8]>());
+        assert!(!layout_of(&RingBuffer::new(64, || 0u64).unwrap()).second_line::<u64>());
+        // Sized at run time: the plan remembers the ring's stride.
+        let bytes = RingBuffer::<DynByteSlot>::with_byte_slots(64, 100).unwrap();
+        assert!(layout_of(&bytes).second_line::<DynByteSlot>());
+        let small = RingBuffer::<DynByteSlot>::with_byte_slots(64, 40).unwrap();
+        assert!(!layout_of(&small).second_line::<DynByteSlot>());
     }
 
     #[test]

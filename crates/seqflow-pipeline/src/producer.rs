@@ -3,7 +3,7 @@
 use crate::prefetch_plan::PrefetchPlan;
 use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
-use seqflow_ring::{RingBuffer, Slot};
+use seqflow_ring::{RingBuffer, Slot, CACHE_LINE as LINE};
 use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
@@ -301,7 +301,8 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     }
 
     /// A producer publishing one event at a time asks for the slot about 512 bytes past its
-    /// claim, once per cache line ([`PrefetchPlan`], [`seqflow_ring::WritePrefetch`]): by
+    /// claim, once per cache line, and for a slot's first two lines where it spans more
+    /// ([`PrefetchPlan`], [`seqflow_ring::WritePrefetch`]): by
     /// the time it writes there the line is on this core, and the event's stores do not wait
     /// for the consumer's core to hand it over (docs/benchmarks.md, section 28). With several
     /// producers another one may write that line first and take it over, but this far ahead
@@ -310,7 +311,12 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     #[inline(always)]
     fn prefetch_ahead(&self) {
         if let Some((seq, hint)) = self.producer.prefetch.slot_to_fetch::<E>(self.range.end()) {
-            hint.fetch(self.producer.ring.slot_ptr(seq).cast::<u8>().cast_const());
+            let first = self.producer.ring.slot_ptr(seq).cast::<u8>().cast_const();
+            hint.fetch(first);
+            if self.producer.prefetch.second_line::<E>() {
+                // A hint takes any address; the slot is longer than a line, so this is its own.
+                hint.fetch(first.wrapping_add(LINE));
+            }
         }
     }
 
