@@ -27,9 +27,9 @@ pub(crate) struct PrefetchPlan {
     phase: i64,
     /// The CPU's write prefetch (`None`: the plan never asks).
     hint: Option<WritePrefetch>,
-    /// Whether a slot spans more than one line, so that the line after its first is fetched
-    /// too ([`second_line`](Self::second_line)).
-    wide: bool,
+    /// The ring's stride in bytes, for slots sized at run time ([`second_line`](Self::second_line),
+    /// [`in_bursts`](Self::in_bursts)).
+    stride: usize,
 }
 
 impl PrefetchPlan {
@@ -39,7 +39,7 @@ impl PrefetchPlan {
         mask: 0,
         phase: -1,
         hint: None,
-        wide: false,
+        stride: 0,
     };
 
     /// The plan for a producer writing into `ring` on this CPU: none where it has no write
@@ -75,7 +75,7 @@ impl PrefetchPlan {
                 mask,
                 phase: 0,
                 hint,
-                wide: ring.stride() > LINE,
+                stride: ring.stride(),
             };
         }
         match (0..=mask).find(|&end| ring.starts_line(end + ahead)) {
@@ -84,7 +84,7 @@ impl PrefetchPlan {
                 mask,
                 phase,
                 hint,
-                wide: false,
+                stride: ring.stride(),
             },
             None => Self::NONE,
         }
@@ -106,6 +106,21 @@ impl PrefetchPlan {
         Some((end.wrapping_add(self.ahead), self.hint?))
     }
 
+    /// Fetch for writing the slot a producer that has just claimed up to `end` (or written
+    /// `end`, in a claim of several) should fetch, if any: its first line, and its second
+    /// where it has one ([`second_line`](Self::second_line)).
+    #[inline(always)]
+    pub fn fetch_after<E: ?Sized + Slot>(&self, ring: &RingBuffer<E>, end: i64) {
+        if let Some((seq, hint)) = self.slot_to_fetch::<E>(end) {
+            let first = ring.slot_ptr(seq).cast::<u8>().cast_const();
+            hint.fetch(first);
+            if self.second_line::<E>() {
+                // A hint takes any address; the slot is longer than a line, so this is its own.
+                hint.fetch(first.wrapping_add(LINE));
+            }
+        }
+    }
+
     /// Whether a producer fetching a slot of `E` also fetches the line after the slot's first:
     /// for slots longer than a line. A 128-byte event is two lines, and the write of its second
     /// one stalled on the consumers' cores as the first did before it was fetched ahead
@@ -113,10 +128,18 @@ impl PrefetchPlan {
     /// Only the first two: the CPU's own prefetcher follows a longer run of writes.
     #[inline(always)]
     pub fn second_line<E: ?Sized + Slot>(&self) -> bool {
-        match E::STRIDE {
-            Some(stride) => stride > LINE,
-            None => self.wide,
-        }
+        E::STRIDE.unwrap_or(self.stride) > LINE
+    }
+
+    /// Whether a producer writing a claim of several events fetches ahead after each of them:
+    /// for slots of a line or more. A burst of such events crosses a 4 KiB page every few
+    /// dozen events, where the CPU's own prefetcher stops and starts again; fetching 512 bytes
+    /// ahead keeps the lines coming (1p1c-b128-burst about 150 → 170 M events/s,
+    /// docs/benchmarks.md section 38). Smaller events gained nothing measurable, and with
+    /// several producers the fetch ran into the next producer's claim.
+    #[inline(always)]
+    pub fn in_bursts<E: ?Sized + Slot>(&self) -> bool {
+        E::STRIDE.unwrap_or(self.stride) >= LINE
     }
 
     /// Whether the plan asks after a claim ending at `end` (hint or not).
@@ -277,6 +300,19 @@ mod tests {
         assert!(layout_of(&bytes).second_line::<DynByteSlot>());
         let small = RingBuffer::<DynByteSlot>::with_byte_slots(64, 40).unwrap();
         assert!(!layout_of(&small).second_line::<DynByteSlot>());
+    }
+
+    #[test]
+    fn bursts_fetch_ahead_for_slots_of_a_line_or_more() {
+        let plan = |stride: usize| {
+            layout_of(&RingBuffer::<DynByteSlot>::with_byte_slots(64, stride).unwrap())
+        };
+        assert!(plan(64).in_bursts::<DynByteSlot>());
+        assert!(plan(128).in_bursts::<DynByteSlot>());
+        assert!(!plan(32).in_bursts::<DynByteSlot>());
+        let sized = layout_of(&RingBuffer::new(64, || [0u64; 8]).unwrap());
+        assert!(sized.in_bursts::<[u64; 8]>() && !sized.second_line::<[u64; 8]>());
+        assert!(!layout_of(&RingBuffer::new(64, || 0u64).unwrap()).in_bursts::<u64>());
     }
 
     #[test]

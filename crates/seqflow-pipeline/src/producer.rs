@@ -3,7 +3,7 @@
 use crate::prefetch_plan::PrefetchPlan;
 use crate::{Disruptor, ProducerSequencer, ShutdownError};
 use parking_lot::Mutex;
-use seqflow_ring::{RingBuffer, Slot, CACHE_LINE as LINE};
+use seqflow_ring::{RingBuffer, Slot};
 use seqflow_sequence::{Deadline, YieldingWait};
 use seqflow_sequencer::{ClaimError, Claimer, SequenceRange, Sequencer, SingleClaimer};
 use std::sync::Arc;
@@ -310,14 +310,8 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
     /// hand-over (2p1c-b128-single two to three times as fast).
     #[inline(always)]
     fn prefetch_ahead(&self) {
-        if let Some((seq, hint)) = self.producer.prefetch.slot_to_fetch::<E>(self.range.end()) {
-            let first = self.producer.ring.slot_ptr(seq).cast::<u8>().cast_const();
-            hint.fetch(first);
-            if self.producer.prefetch.second_line::<E>() {
-                // A hint takes any address; the slot is longer than a line, so this is its own.
-                hint.fetch(first.wrapping_add(LINE));
-            }
-        }
+        let end = self.range.end();
+        self.producer.prefetch.fetch_after(&self.producer.ring, end);
     }
 
     /// The claimed sequences.
@@ -362,6 +356,11 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
                 // handed out once and the reference ends with the call.
                 // SAFETY: so the slot is ours to write, inside the run.
                 let slot = unsafe { run.get_mut(offset) };
+                if self.producer.prefetch.in_bursts::<E>() {
+                    self.producer
+                        .prefetch
+                        .fetch_after(ring, first + offset as i64);
+                }
                 write(slot, first + offset as i64);
             }
             done += run.len();
