@@ -3,8 +3,9 @@
 
 use crate::{Alert, Cursor, Deadline, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
 // A plain (not loom) atomic: only the thread that polls a barrier normally touches it, and a
-// value read from it is used only as a bound on the dependencies' (loom-modelled) sequences;
-// the loom models' barriers have no dependencies, so they never take this path.
+// value read from it is used only as a bound on the dependencies' (loom-modelled) sequences.
+// The loom model of a stage after a stage (`loom_dependent_stage`) polls its barrier from one
+// thread, where the plain atomic is exact.
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,128 @@
+#![cfg(loom)]
+//! Loom model: a stage that comes after another one. One producer (`SingleProducerSequencer`)
+//! publishes two events one at a time into a ring of one slot; stage A follows the producer,
+//! stage B follows A through a `SequenceBarrier` with A's sequence as its dependency (the
+//! barrier then keeps the producer's cursor it last read, and reads it again only when A passes
+//! that value). B alone gates the producer, as the last stage of a pipeline does, and every
+//! wait blocks (`BlockingWait`: a yielding model of three threads exceeds loom's branch limit).
+//!
+//! The slots are `loom::cell::UnsafeCell`s inside the real `RingBuffer`: loom reports a read by A
+//! or B that is not ordered after the slot's write (a stage handed an unpublished sequence, or
+//! a kept cursor that did not carry the producer's writes over), and a write that is not ordered
+//! after both stages' reads of the slot's previous event (B not waiting for A: the model fails
+//! with B's dependency removed). Each stage also checks it sees exactly `0, 1`, in order.
+//!
+//! Preemption bound 2 in `.ci/loom` (about 12 s); bound 3 passes too (about 5 min).
+//!
+//! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
+
+use loom::cell::UnsafeCell;
+use seqflow_ring::RingBuffer;
+use seqflow_sequence::{
+    Alert, BlockingWait, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy,
+    INITIAL_SEQUENCE,
+};
+use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
+use std::sync::Arc;
+
+/// Events the producer publishes; with `CAPACITY` 1 the second one reuses the slot of the first.
+const EVENTS: i64 = 2;
+const CAPACITY: usize = 1;
+
+/// A ring slot whose every access loom checks for causality.
+struct Slot(UnsafeCell<i64>);
+
+// SAFETY: the model checks that the sequencer and the barriers order every access to a slot;
+// loom's `UnsafeCell` panics on any access pair not ordered by happens-before, so sharing the
+// slot across loom threads cannot go wrong silently.
+unsafe impl Sync for Slot {}
+
+/// Read every sequence from `next` to `available` and check each slot holds its own event.
+fn read_all(ring: &RingBuffer<Slot>, next: i64, available: i64) {
+    assert!(available >= next && available < EVENTS);
+    for seq in next..=available {
+        // SAFETY: the stage's barrier returned `available`, so `seq` is published and
+        // processed by every stage before this one; the last stage's gating sequence is below
+        // it, so the producer cannot claim `seq + CAPACITY` yet.
+        let slot = unsafe { ring.get(seq) };
+        let seen = slot.0.with(|v| {
+            // SAFETY: loom checked no write to the slot races with this read.
+            unsafe { *v }
+        });
+        assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
+    }
+}
+
+fn pipeline_of_two<W: WaitStrategy>(wait: W) {
+    let sequencer = SingleProducerSequencer::new(CAPACITY, wait, 1).unwrap();
+    let ring = RingBuffer::new(CAPACITY, || Slot(UnsafeCell::new(-1))).unwrap();
+    let last = sequencer.gating().register(true, || -1).unwrap();
+    let first = OwnedRef::new(Sequence::new(INITIAL_SEQUENCE));
+    let after_first = first.clone().map(|s| s.read_only());
+
+    let producer = {
+        let sequencer = Arc::clone(&sequencer);
+        let ring = ring.clone();
+        loom::thread::spawn(move || {
+            let mut claimer = sequencer.claimer().unwrap();
+            for seq in 0..EVENTS {
+                let range = claimer.claim(1).unwrap();
+                assert_eq!(range.start(), seq);
+                // SAFETY: `seq` is claimed and not yet published (the ring's write contract);
+                // loom's cell checks nobody reads the slot meanwhile.
+                let slot = unsafe { ring.get_mut(seq) };
+                slot.0.with_mut(|v| {
+                    // SAFETY: loom checked this access is exclusive.
+                    unsafe { *v = seq }
+                });
+                claimer.publish(range).unwrap();
+            }
+        })
+    };
+
+    let stage_a = {
+        let sequencer = Arc::clone(&sequencer);
+        let ring = ring.clone();
+        loom::thread::spawn(move || {
+            let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![], Alert::new());
+            let mut next = 0;
+            while next < EVENTS {
+                let available = barrier.wait_for(next, None).unwrap();
+                read_all(&ring, next, available);
+                first.set(available);
+                sequencer.wait_strategy().signal_all();
+                next = available + 1;
+            }
+        })
+    };
+
+    // Stage B, on this thread.
+    let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![after_first], Alert::new());
+    let mut next = 0;
+    while next < EVENTS {
+        let available = barrier.wait_for(next, None).unwrap();
+        read_all(&ring, next, available);
+        last.set_sequence(available);
+        sequencer.wait_strategy().signal_all();
+        next = available + 1;
+    }
+    stage_a.join().unwrap();
+    producer.join().unwrap();
+    assert_eq!(sequencer.published(), EVENTS - 1);
+}
+
+/// A loom builder bounded to `preemptions` preemptions per execution; `LOOM_MAX_PREEMPTIONS`
+/// overrides it for deeper (slower) runs.
+fn builder(preemptions: usize) -> loom::model::Builder {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(preemptions);
+    }
+    b.max_branches = 100_000;
+    b
+}
+
+#[test]
+fn a_stage_after_a_stage_reads_only_published_events_blocking() {
+    builder(2).check(|| pipeline_of_two(BlockingWait::default()));
+}
