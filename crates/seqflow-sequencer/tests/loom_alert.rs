@@ -15,15 +15,8 @@ use seqflow_sequence::{
 use seqflow_sequencer::{Claimer, SingleProducerSequencer};
 use std::sync::Arc;
 
-/// A loom builder bounded to `preemptions` preemptions per execution (`None`: explore every
-/// interleaving). `LOOM_MAX_PREEMPTIONS` overrides it for deeper (slower) runs.
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
+mod loom_support;
+use loom_support::builder;
 
 /// Nothing is ever published: the only way out of the wait is the alert.
 fn alert_wakes_waiter<W: WaitStrategy>(wait: W) {

@@ -15,15 +15,8 @@ use loom::thread;
 use seqflow_sequence::{Alert, BlockingWait, Sequence, WaitStrategy};
 use std::sync::Arc;
 
-/// A loom builder bounded to `preemptions` preemptions per execution (`None`: explore every
-/// interleaving). `LOOM_MAX_PREEMPTIONS` overrides it for deeper (slower) runs.
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
+mod loom_support;
+use loom_support::builder;
 
 /// Wait on `wait` until `seq` reaches `target`; returns the value seen.
 fn wait_for(wait: &BlockingWait, seq: &Sequence, target: i64) -> i64 {

@@ -16,7 +16,6 @@
 //!
 //! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
 
-use loom::cell::UnsafeCell;
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{
     Alert, BlockingWait, Cursor, OwnedRef, Sequence, SequenceBarrier, WaitStrategy,
@@ -25,17 +24,12 @@ use seqflow_sequence::{
 use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
 use std::sync::Arc;
 
+mod loom_support;
+use loom_support::{builder, Slot};
+
 /// Events the producer publishes; with `CAPACITY` 1 the second one reuses the slot of the first.
 const EVENTS: i64 = 2;
 const CAPACITY: usize = 1;
-
-/// A ring slot whose every access loom checks for causality.
-struct Slot(UnsafeCell<i64>);
-
-// SAFETY: the model checks that the sequencer and the barriers order every access to a slot;
-// loom's `UnsafeCell` panics on any access pair not ordered by happens-before, so sharing the
-// slot across loom threads cannot go wrong silently.
-unsafe impl Sync for Slot {}
 
 /// Read every sequence from `next` to `available` and check each slot holds its own event.
 fn read_all(ring: &RingBuffer<Slot>, next: i64, available: i64) {
@@ -44,18 +38,14 @@ fn read_all(ring: &RingBuffer<Slot>, next: i64, available: i64) {
         // SAFETY: the stage's barrier returned `available`, so `seq` is published and
         // processed by every stage before this one; the last stage's gating sequence is below
         // it, so the producer cannot claim `seq + CAPACITY` yet.
-        let slot = unsafe { ring.get(seq) };
-        let seen = slot.0.with(|v| {
-            // SAFETY: loom checked no write to the slot races with this read.
-            unsafe { *v }
-        });
+        let seen = unsafe { loom_support::read(ring, seq) };
         assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
     }
 }
 
 fn pipeline_of_two<W: WaitStrategy>(wait: W) {
     let sequencer = SingleProducerSequencer::new(CAPACITY, wait, 1).unwrap();
-    let ring = RingBuffer::new(CAPACITY, || Slot(UnsafeCell::new(-1))).unwrap();
+    let ring = RingBuffer::new(CAPACITY, Slot::empty).unwrap();
     let last = sequencer.gating().register(true, || -1).unwrap();
     let first = OwnedRef::new(Sequence::new(INITIAL_SEQUENCE));
     let after_first = first.clone().map(|s| s.read_only());
@@ -68,13 +58,8 @@ fn pipeline_of_two<W: WaitStrategy>(wait: W) {
             for seq in 0..EVENTS {
                 let range = claimer.claim(1).unwrap();
                 assert_eq!(range.start(), seq);
-                // SAFETY: `seq` is claimed and not yet published (the ring's write contract);
-                // loom's cell checks nobody reads the slot meanwhile.
-                let slot = unsafe { ring.get_mut(seq) };
-                slot.0.with_mut(|v| {
-                    // SAFETY: loom checked this access is exclusive.
-                    unsafe { *v = seq }
-                });
+                // SAFETY: `seq` is claimed and not yet published.
+                unsafe { loom_support::write(&ring, seq, seq) };
                 claimer.publish(range).unwrap();
             }
         })
@@ -111,18 +96,7 @@ fn pipeline_of_two<W: WaitStrategy>(wait: W) {
     assert_eq!(sequencer.published(), EVENTS - 1);
 }
 
-/// A loom builder bounded to `preemptions` preemptions per execution; `LOOM_MAX_PREEMPTIONS`
-/// overrides it for deeper (slower) runs.
-fn builder(preemptions: usize) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(preemptions);
-    }
-    b.max_branches = 100_000;
-    b
-}
-
 #[test]
 fn a_stage_after_a_stage_reads_only_published_events_blocking() {
-    builder(2).check(|| pipeline_of_two(BlockingWait::default()));
+    builder(Some(2)).check(|| pipeline_of_two(BlockingWait::default()));
 }

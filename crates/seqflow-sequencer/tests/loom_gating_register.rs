@@ -13,7 +13,6 @@
 //!
 //! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
 
-use loom::cell::UnsafeCell;
 use loom::thread;
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{Alert, SequenceBarrier, WaitStrategy, YieldingWait};
@@ -22,36 +21,16 @@ use seqflow_sequencer::{
 };
 use std::sync::Arc;
 
-/// A ring slot whose every access loom checks for causality.
-struct Slot(UnsafeCell<i64>);
-
-// SAFETY: the model's whole point is to check that the sequencer orders every access to a slot;
-// loom's `UnsafeCell` panics on any access pair that is not ordered by happens-before, so sharing
-// the slot across loom threads cannot go wrong silently.
-unsafe impl Sync for Slot {}
-
-/// A loom builder bounded to `preemptions` preemptions per execution (`None`: explore every
-/// interleaving). `LOOM_MAX_PREEMPTIONS` overrides it.
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
+mod loom_support;
+use loom_support::{builder, Slot};
 
 /// The producer writes `seq` into the slot of every sequence `0..events`, one claim each.
 fn produce<C: Claimer>(mut claimer: C, ring: &RingBuffer<Slot>, events: i64) {
     for _ in 0..events {
         let range = claimer.claim(1).unwrap();
         let seq = range.start();
-        // SAFETY: `seq` is claimed and not yet published (the ring's write contract); loom's
-        // cell checks nobody reads the slot meanwhile.
-        let slot = unsafe { ring.get_mut(seq) };
-        slot.0.with_mut(|v| {
-            // SAFETY: loom checked this access is exclusive.
-            unsafe { *v = seq }
-        });
+        // SAFETY: `seq` is claimed and not yet published.
+        unsafe { loom_support::write(ring, seq, seq) };
         claimer.publish(range).unwrap();
     }
 }
@@ -77,11 +56,7 @@ fn late_consumer_from<S: Sequencer>(
         for seq in next..=available {
             // SAFETY: `seq` is published and our gating sequence is below it, so the producer
             // cannot claim `seq + capacity` yet: the property under test.
-            let slot = unsafe { ring.get(seq) };
-            let seen = slot.0.with(|v| {
-                // SAFETY: loom checked no write to the slot races with this read.
-                unsafe { *v }
-            });
+            let seen = unsafe { loom_support::read(ring, seq) };
             assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
         }
         registration.set_sequence(available);
@@ -92,7 +67,7 @@ fn late_consumer_from<S: Sequencer>(
 
 fn single(capacity: usize, events: i64) {
     let sequencer = SingleProducerSequencer::new(capacity, YieldingWait::new(0), 1).unwrap();
-    let ring = RingBuffer::new(capacity, || Slot(UnsafeCell::new(-1))).unwrap();
+    let ring = RingBuffer::new(capacity, Slot::empty).unwrap();
     let producer = {
         let (sequencer, ring) = (Arc::clone(&sequencer), ring.clone());
         thread::spawn(move || produce(sequencer.claimer().unwrap(), &ring, events))
@@ -105,7 +80,7 @@ fn multi_cas(capacity: usize, events: i64) {
     let sequencer =
         MultiProducerSequencer::new(capacity, YieldingWait::new(0), MultiProducerMode::Cas, 1)
             .unwrap();
-    let ring = RingBuffer::new(capacity, || Slot(UnsafeCell::new(-1))).unwrap();
+    let ring = RingBuffer::new(capacity, Slot::empty).unwrap();
     let producer = {
         let (claimer, ring) = (sequencer.claimer(), ring.clone());
         thread::spawn(move || produce(claimer, &ring, events))
@@ -123,7 +98,7 @@ fn two_producers_late_consumer(capacity: usize, per_producer: i64) {
     let sequencer =
         MultiProducerSequencer::new(capacity, YieldingWait::new(0), MultiProducerMode::Cas, 1)
             .unwrap();
-    let ring = RingBuffer::new(capacity, || Slot(UnsafeCell::new(-1))).unwrap();
+    let ring = RingBuffer::new(capacity, Slot::empty).unwrap();
     let producers: Vec<_> = (0..2)
         .map(|_| {
             let (claimer, ring) = (sequencer.claimer(), ring.clone());

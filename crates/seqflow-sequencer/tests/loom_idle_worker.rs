@@ -14,7 +14,6 @@
 //!
 //! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
 
-use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicU64, Ordering};
 use loom::thread;
 use seqflow_ring::RingBuffer;
@@ -24,12 +23,8 @@ use seqflow_sequencer::{
 };
 use std::sync::Arc;
 
-/// A ring slot whose every access loom checks for causality.
-struct Slot(UnsafeCell<i64>);
-
-// SAFETY: the model checks that the protocol orders every access to the slot; loom's
-// `UnsafeCell` panics on any access pair not ordered by happens-before.
-unsafe impl Sync for Slot {}
+mod loom_support;
+use loom_support::Slot;
 
 /// One worker of the pool: its gating registration and the count of events it has in hand.
 struct Worker {
@@ -48,11 +43,7 @@ fn claim_once(worker: &Worker, work: &Sequence, ring: &RingBuffer<Slot>) {
     if work.compare_and_set(current, 0) {
         // SAFETY: event 0 is published and claimed by this worker, whose gating sequence is
         // below it: the property under test is that nobody overwrites it meanwhile.
-        let slot = unsafe { ring.get(0) };
-        let seen = slot.0.with(|v| {
-            // SAFETY: loom checks that no write races with this read.
-            unsafe { *v }
-        });
+        let seen = unsafe { loom_support::read(ring, 0) };
         assert_eq!(seen, 0, "event 0 was overwritten while a worker read it");
         worker.in_hand.store(0, Ordering::Release);
         worker.registration.set_sequence(0);
@@ -73,7 +64,7 @@ fn builder() -> loom::model::Builder {
 fn raising_an_idle_worker_never_exposes_a_claimed_event() {
     builder().check(|| {
         let sequencer = SingleProducerSequencer::new(1, YieldingWait::new(0), 2).unwrap();
-        let ring = RingBuffer::new(1, || Slot(UnsafeCell::new(-1))).unwrap();
+        let ring = RingBuffer::new(1, Slot::empty).unwrap();
         let work = Arc::new(Sequence::new(-1));
         let table = sequencer.gating();
         let new_worker = || {
@@ -86,10 +77,7 @@ fn raising_an_idle_worker_never_exposes_a_claimed_event() {
         let mut producer = sequencer.claimer().unwrap();
         let range = producer.claim(1).unwrap();
         // SAFETY: claimed, not yet published, no reader yet.
-        unsafe { ring.get_mut(0) }.0.with_mut(|v| {
-            // SAFETY: exclusive, as above.
-            unsafe { *v = 0 }
-        });
+        unsafe { loom_support::write(&ring, 0, 0) };
         producer.publish(range).unwrap();
 
         let helper = {
@@ -119,10 +107,7 @@ fn raising_an_idle_worker_never_exposes_a_claimed_event() {
             thread::spawn(move || match producer.try_claim(1) {
                 Ok(range) => {
                     // SAFETY: claimed: the gating minimum says every worker is past event 0.
-                    unsafe { ring.get_mut(1) }.0.with_mut(|v| {
-                        // SAFETY: loom checks that no read races with this write.
-                        unsafe { *v = 1 }
-                    });
+                    unsafe { loom_support::write(&ring, 1, 1) };
                     producer.publish(range).unwrap();
                 }
                 Err(ClaimError::Full { .. }) => {}

@@ -21,6 +21,9 @@ use seqflow_sequencer::{
 };
 use std::sync::Arc;
 
+mod loom_support;
+use loom_support::builder;
+
 /// What a producer writes into a slot: the sequence it claimed, who it is, its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Event {
@@ -36,16 +39,6 @@ struct Slot(UnsafeCell<Event>);
 // loom's `UnsafeCell` panics on any access pair that is not ordered by happens-before, so sharing
 // the slot across loom threads cannot go wrong silently.
 unsafe impl Sync for Slot {}
-
-/// A loom builder bounded to `preemptions` preemptions per execution (`None`: explore every
-/// interleaving). `LOOM_MAX_PREEMPTIONS` overrides it for deeper (slower) runs.
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
 
 /// How a producer of the model claims.
 #[derive(Clone, Copy)]

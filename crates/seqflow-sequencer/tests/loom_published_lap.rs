@@ -16,13 +16,8 @@ use seqflow_sequence::YieldingWait;
 use seqflow_sequencer::{Claimer, MultiProducerMode, MultiProducerSequencer, Sequencer};
 use std::sync::Arc;
 
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
+mod loom_support;
+use loom_support::builder;
 
 fn model(capacity: usize, per_producer: &'static [usize], calls: usize) {
     let total: usize = per_producer.iter().sum();

@@ -10,40 +10,24 @@
 //!
 //! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
 
-use loom::cell::UnsafeCell;
 use seqflow_ring::RingBuffer;
 use seqflow_sequence::{Alert, BlockingWait, Cursor, SequenceBarrier, WaitStrategy, YieldingWait};
 use seqflow_sequencer::{Claimer, Sequencer, SingleProducerSequencer};
 use std::sync::Arc;
 
+mod loom_support;
+use loom_support::{builder, Slot};
+
 /// Events the producer publishes; with `CAPACITY` 2 the last one reuses slot 0.
 const EVENTS: i64 = 3;
 const CAPACITY: usize = 2;
-
-/// A ring slot whose every access loom checks for causality.
-struct Slot(UnsafeCell<i64>);
-
-// SAFETY: the model's whole point is to check that the sequencer orders every access to a slot;
-// loom's `UnsafeCell` panics on any access pair that is not ordered by happens-before, so sharing
-// the slot across loom threads cannot go wrong silently.
-unsafe impl Sync for Slot {}
-
-/// A loom builder bounded to `preemptions` preemptions per execution (`None`: explore every
-/// interleaving). `LOOM_MAX_PREEMPTIONS` overrides it for deeper (slower) runs.
-fn builder(preemptions: Option<usize>) -> loom::model::Builder {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = preemptions;
-    }
-    b
-}
 
 /// Producer: claim `batch` slots (fewer for the last claim), write them, publish, until `EVENTS`
 /// are published. Consumer: wait for the next sequence, read every available slot, release them
 /// by advancing its gating sequence, and wake a producer that may be blocked on a full ring.
 fn spsc<W: WaitStrategy>(wait: W, batch: usize) {
     let sequencer = SingleProducerSequencer::new(CAPACITY, wait, 1).unwrap();
-    let ring = RingBuffer::new(CAPACITY, || Slot(UnsafeCell::new(-1))).unwrap();
+    let ring = RingBuffer::new(CAPACITY, Slot::empty).unwrap();
     let consumer = sequencer.gating().register(true, || -1).unwrap();
 
     let producer = {
@@ -57,13 +41,8 @@ fn spsc<W: WaitStrategy>(wait: W, batch: usize) {
                 let range = claimer.claim(n).unwrap();
                 assert_eq!(range.start(), next);
                 for seq in range {
-                    // SAFETY: `seq` is claimed and not yet published (the ring's write
-                    // contract); loom's cell checks nobody reads the slot meanwhile.
-                    let slot = unsafe { ring.get_mut(seq) };
-                    slot.0.with_mut(|v| {
-                        // SAFETY: loom checked this access is exclusive.
-                        unsafe { *v = seq }
-                    });
+                    // SAFETY: `seq` is claimed and not yet published.
+                    unsafe { loom_support::write(&ring, seq, seq) };
                 }
                 claimer.publish(range).unwrap();
                 next = range.end() + 1;
@@ -79,11 +58,7 @@ fn spsc<W: WaitStrategy>(wait: W, batch: usize) {
         for seq in next..=available {
             // SAFETY: `seq` is published and our gating sequence is below it, so the producer
             // cannot claim `seq + CAPACITY` yet (the ring's read contract).
-            let slot = unsafe { ring.get(seq) };
-            let seen = slot.0.with(|v| {
-                // SAFETY: loom checked no write to the slot races with this read.
-                unsafe { *v }
-            });
+            let seen = unsafe { loom_support::read(&ring, seq) };
             assert_eq!(seen, seq, "slot of {seq} holds the event of {seen}");
         }
         consumer.set_sequence(available);
