@@ -43,6 +43,23 @@ fn read_all(ring: &RingBuffer<Slot>, next: i64, available: i64) {
     }
 }
 
+/// A stage: wait on `barrier` for every event in turn, read what it makes available, then
+/// `release` it (move the stage's sequence) and wake whoever waits on the ring.
+fn run_stage<W: WaitStrategy>(
+    barrier: &SequenceBarrier<SingleProducerSequencer<W>>,
+    ring: &RingBuffer<Slot>,
+    release: impl Fn(i64),
+) {
+    let mut next = 0;
+    while next < EVENTS {
+        let available = barrier.wait_for(next, None).unwrap();
+        read_all(ring, next, available);
+        release(available);
+        barrier.producer().wait_strategy().signal_all();
+        next = available + 1;
+    }
+}
+
 fn pipeline_of_two<W: WaitStrategy>(wait: W) {
     let sequencer = SingleProducerSequencer::new(CAPACITY, wait, 1).unwrap();
     let ring = RingBuffer::new(CAPACITY, Slot::empty).unwrap();
@@ -70,27 +87,12 @@ fn pipeline_of_two<W: WaitStrategy>(wait: W) {
         let ring = ring.clone();
         loom::thread::spawn(move || {
             let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![], Alert::new());
-            let mut next = 0;
-            while next < EVENTS {
-                let available = barrier.wait_for(next, None).unwrap();
-                read_all(&ring, next, available);
-                first.set(available);
-                sequencer.wait_strategy().signal_all();
-                next = available + 1;
-            }
+            run_stage(&barrier, &ring, |done| first.set(done));
         })
     };
-
     // Stage B, on this thread.
     let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![after_first], Alert::new());
-    let mut next = 0;
-    while next < EVENTS {
-        let available = barrier.wait_for(next, None).unwrap();
-        read_all(&ring, next, available);
-        last.set_sequence(available);
-        sequencer.wait_strategy().signal_all();
-        next = available + 1;
-    }
+    run_stage(&barrier, &ring, |done| last.set_sequence(done));
     stage_a.join().unwrap();
     producer.join().unwrap();
     assert_eq!(sequencer.published(), EVENTS - 1);
