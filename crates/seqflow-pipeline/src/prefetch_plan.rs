@@ -28,7 +28,7 @@ pub(crate) struct PrefetchPlan {
     /// The CPU's write prefetch (`None`: the plan never asks).
     hint: Option<WritePrefetch>,
     /// The ring's stride in bytes, for slots sized at run time ([`second_line`](Self::second_line),
-    /// [`in_bursts`](Self::in_bursts)).
+    /// [`in_bursts`](Self::in_bursts)); 0 in a plan that never asks.
     stride: usize,
 }
 
@@ -106,9 +106,10 @@ impl PrefetchPlan {
         Some((end.wrapping_add(self.ahead), self.hint?))
     }
 
-    /// Fetch for writing the slot a producer that has just claimed up to `end` (or written
-    /// `end`, in a claim of several) should fetch, if any: its first line, and its second
-    /// where it has one ([`second_line`](Self::second_line)).
+    /// Fetch for writing the slot a producer that has just claimed up to `end` (or, in a claim
+    /// of several, is about to write `end`) should fetch, if any: its first line, and its
+    /// second where it has one ([`second_line`](Self::second_line)). The slot is `ahead` past
+    /// `end`, never `end`'s own (`0 < ahead < capacity` in every plan that asks).
     #[inline(always)]
     pub fn fetch_after<E: ?Sized + Slot>(&self, ring: &RingBuffer<E>, end: i64) {
         if let Some((seq, hint)) = self.slot_to_fetch::<E>(end) {
@@ -131,15 +132,15 @@ impl PrefetchPlan {
         E::STRIDE.unwrap_or(self.stride) > LINE
     }
 
-    /// Whether a producer writing a claim of several events fetches ahead after each of them:
-    /// for slots of a line or more. A burst of such events crosses a 4 KiB page every few
+    /// Whether a producer writing a claim of several events fetches ahead as it comes to each
+    /// of them: for slots of a line or more, in a plan that asks at all. A burst of such events crosses a 4 KiB page every few
     /// dozen events, where the CPU's own prefetcher stops and starts again; fetching 512 bytes
     /// ahead keeps the lines coming (1p1c-b128-burst about 150 → 170 M events/s,
     /// docs/benchmarks.md section 38). Smaller events gained nothing measurable, and with
     /// several producers the fetch ran into the next producer's claim.
     #[inline(always)]
     pub fn in_bursts<E: ?Sized + Slot>(&self) -> bool {
-        E::STRIDE.unwrap_or(self.stride) >= LINE
+        self.hint.is_some() && E::STRIDE.unwrap_or(self.stride) >= LINE
     }
 
     /// Whether the plan asks after a claim ending at `end` (hint or not).
@@ -302,17 +303,57 @@ mod tests {
         assert!(!layout_of(&small).second_line::<DynByteSlot>());
     }
 
+    /// The stride the plan keeps is the ring's on every path, at the exact one-line boundary
+    /// of a run-time slot too, and a burst's fetch never targets the slot being written.
     #[test]
-    fn bursts_fetch_ahead_for_slots_of_a_line_or_more() {
-        let plan = |stride: usize| {
-            layout_of(&RingBuffer::<DynByteSlot>::with_byte_slots(64, stride).unwrap())
-        };
-        assert!(plan(64).in_bursts::<DynByteSlot>());
-        assert!(plan(128).in_bursts::<DynByteSlot>());
-        assert!(!plan(32).in_bursts::<DynByteSlot>());
-        let sized = layout_of(&RingBuffer::new(64, || [0u64; 8]).unwrap());
-        assert!(sized.in_bursts::<[u64; 8]>() && !sized.second_line::<[u64; 8]>());
-        assert!(!layout_of(&RingBuffer::new(64, || 0u64).unwrap()).in_bursts::<u64>());
+    fn the_plan_keeps_the_ring_stride_on_every_path() {
+        // Bursts fetch only where the CPU can: the expectations say so.
+        let can = WritePrefetch::detect().is_some();
+        for payload in [0usize, 8, 24, 40, 48, 56, 64, 120, 128, 1000] {
+            let ring = RingBuffer::<DynByteSlot>::with_byte_slots(64, payload).unwrap();
+            let stride = ring.stride();
+            let plan = PrefetchPlan::for_ring(&ring);
+            assert_eq!(plan.stride, stride);
+            let bursts = can && stride >= LINE;
+            assert_eq!(plan.in_bursts::<DynByteSlot>(), bursts, "stride {stride}");
+            assert_eq!(
+                plan.second_line::<DynByteSlot>(),
+                stride > LINE,
+                "stride {stride}"
+            );
+        }
+        fn sized<const N: usize>() {
+            let ring = RingBuffer::new(64, || [0u8; N]).unwrap();
+            let plan = PrefetchPlan::for_ring(&ring);
+            assert_eq!(plan.stride, N);
+            let bursts = WritePrefetch::detect().is_some() && N >= LINE;
+            assert_eq!(plan.in_bursts::<[u8; N]>(), bursts, "{N}");
+            assert_eq!(plan.second_line::<[u8; N]>(), N > LINE, "{N}");
+        }
+        sized::<8>();
+        sized::<32>();
+        sized::<40>();
+        sized::<64>();
+        sized::<72>();
+        sized::<128>();
+        for capacity in [2usize, 4, 8, 64, 1024] {
+            for payload in [8usize, 56, 120, 4096] {
+                let ring = RingBuffer::<DynByteSlot>::with_byte_slots(capacity, payload).unwrap();
+                let plan = layout_of(&ring);
+                if plan != PrefetchPlan::NONE {
+                    assert!(
+                        plan.ahead > 0 && (plan.ahead as usize) < capacity,
+                        "{plan:?}"
+                    );
+                }
+            }
+        }
+        // A plan that never asks never fetches in bursts either, whatever the slot.
+        let one = RingBuffer::<DynByteSlot>::with_byte_slots(1, 120).unwrap();
+        let none = PrefetchPlan::for_ring(&one);
+        assert_eq!(none, PrefetchPlan::NONE);
+        assert!(!none.in_bursts::<DynByteSlot>() && !none.in_bursts::<[u8; 128]>());
+        assert!((-1..64).all(|end| none.slot_to_fetch::<DynByteSlot>(end).is_none()));
     }
 
     #[test]

@@ -345,6 +345,8 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
             return;
         }
         let ring = &self.producer.ring;
+        let prefetch = self.producer.prefetch;
+        let fetch_ahead = prefetch.in_bursts::<E>();
         let (start, n) = (self.range.start(), self.range.len());
         let mut done = 0;
         while done < n {
@@ -356,10 +358,8 @@ impl<'a, E: ?Sized + Slot, C: Claimer> ClaimGuard<'a, E, C> {
                 // handed out once and the reference ends with the call.
                 // SAFETY: so the slot is ours to write, inside the run.
                 let slot = unsafe { run.get_mut(offset) };
-                if self.producer.prefetch.in_bursts::<E>() {
-                    self.producer
-                        .prefetch
-                        .fetch_after(ring, first + offset as i64);
+                if fetch_ahead {
+                    prefetch.fetch_after(ring, first + offset as i64);
                 }
                 write(slot, first + offset as i64);
             }

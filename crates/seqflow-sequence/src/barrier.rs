@@ -2,11 +2,11 @@
 //! a sequence.
 
 use crate::{Alert, Cursor, Deadline, OwnedRef, ReadOnlySequence, WaitError, WaitStrategy};
-// A plain (not loom) atomic: only the thread that polls a barrier normally touches it, and a
-// value read from it is used only as a bound on the dependencies' (loom-modelled) sequences.
-// The loom model of a stage after a stage (`loom_dependent_stage`) polls its barrier from one
-// thread, where the plain atomic is exact.
-use std::sync::atomic::{AtomicI64, Ordering};
+// The kept cursor's atomic comes from `crate::sync` (loom's under `cfg(loom)`), so the loom
+// models of barriers with dependencies run the real kept cursor. They poll each barrier from one
+// thread: its Acquire/Release pair, which matters only for a barrier handed between threads, is
+// not what they check.
+use crate::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,18 +1,28 @@
 #![cfg(loom)]
-//! Loom model: a stage that comes after another one. One producer (`SingleProducerSequencer`)
-//! publishes two events one at a time into a ring of one slot; stage A follows the producer,
-//! stage B follows A through a `SequenceBarrier` with A's sequence as its dependency (the
-//! barrier then keeps the producer's cursor it last read, and reads it again only when A passes
-//! that value). B alone gates the producer, as the last stage of a pipeline does, and every
-//! wait blocks (`BlockingWait`: a yielding model of three threads exceeds loom's branch limit).
+//! Loom models of barriers with dependencies, where a barrier keeps the producer's cursor it
+//! last read and reads it again only when its dependencies pass that value (the kept value is a
+//! loom atomic under `cfg(loom)`; each barrier is polled from one thread, so its own
+//! Acquire/Release pair is not what these models check).
 //!
-//! The slots are `loom::cell::UnsafeCell`s inside the real `RingBuffer`: loom reports a read by A
-//! or B that is not ordered after the slot's write (a stage handed an unpublished sequence, or
-//! a kept cursor that did not carry the producer's writes over), and a write that is not ordered
-//! after both stages' reads of the slot's previous event (B not waiting for A: the model fails
-//! with B's dependency removed). Each stage also checks it sees exactly `0, 1`, in order.
+//! `a_stage_after_a_stage_...`: one producer (`SingleProducerSequencer`) publishes two events
+//! one at a time into a ring of one slot; stage A follows the producer, stage B follows A
+//! through a `SequenceBarrier` with A's sequence as its dependency; B alone gates the producer,
+//! as the last stage of a pipeline does, and every wait blocks (`BlockingWait`: a yielding
+//! model of three threads exceeds loom's branch limit). Loom reports a read by A or B not
+//! ordered after the slot's write, and a write not ordered after both stages' reads of the
+//! slot's previous event (the model fails with B's dependency removed). Here A never passes
+//! the cursor, so B's reads are ordered through A's sequence whatever the barrier does with the
+//! cursor: this model checks the dependency, not the kept cursor.
 //!
-//! Preemption bound 2 in `.ci/loom` (about 12 s); bound 3 passes too (about 5 min).
+//! `a_dependency_ahead_...`: the case the cursor read exists for. A consumer's dependency is
+//! moved ahead of the producer by hand (to the last event) before anything is published, so
+//! only the producer's cursor bounds what the barrier may return. A barrier that never read the
+//! cursor, or trusted a kept value past it, would hand out an unpublished slot: loom then
+//! reports the read racing with the write (both mutations fail this model).
+//!
+//! Each stage checks it sees exactly `0, 1`, in order. `a_stage_after` runs at preemption bound
+//! 2 in `.ci/loom` (about 12 s; bound 3 passes too, about 5 min), `a_dependency_ahead` at bound
+//! 3 (under a second).
 //!
 //! Run with `.ci/loom` (`RUSTFLAGS="--cfg loom"`, release mode).
 
@@ -101,4 +111,38 @@ fn pipeline_of_two<W: WaitStrategy>(wait: W) {
 #[test]
 fn a_stage_after_a_stage_reads_only_published_events_blocking() {
     builder(Some(2)).check(|| pipeline_of_two(BlockingWait::default()));
+}
+
+/// A consumer whose dependency was moved to the last event by hand before anything was
+/// published: it must still wait for the producer, event by event.
+fn dependency_ahead() {
+    let sequencer = SingleProducerSequencer::new(2, BlockingWait::default(), 1).unwrap();
+    let ring = RingBuffer::new(2, Slot::empty).unwrap();
+    let gate = sequencer.gating().register(true, || -1).unwrap();
+    let ahead = OwnedRef::new(Sequence::new(EVENTS - 1));
+    let view = ahead.clone().map(|s| s.read_only());
+
+    let producer = {
+        let sequencer = Arc::clone(&sequencer);
+        let ring = ring.clone();
+        loom::thread::spawn(move || {
+            let mut claimer = sequencer.claimer().unwrap();
+            for seq in 0..EVENTS {
+                let range = claimer.claim(1).unwrap();
+                // SAFETY: `seq` is claimed and not yet published.
+                unsafe { loom_support::write(&ring, seq, seq) };
+                claimer.publish(range).unwrap();
+            }
+        })
+    };
+
+    let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![view], Alert::new());
+    run_stage(&barrier, &ring, |done| gate.set_sequence(done));
+    producer.join().unwrap();
+    drop(ahead);
+}
+
+#[test]
+fn a_dependency_ahead_of_the_producer_never_exposes_an_unpublished_slot() {
+    builder(Some(3)).check(dependency_ahead);
 }
