@@ -70,6 +70,24 @@ fn run_stage<W: WaitStrategy>(
     }
 }
 
+/// The producer: publish `0..EVENTS` one at a time, each event's value its sequence.
+fn spawn_producer<W: WaitStrategy + 'static>(
+    sequencer: &Arc<SingleProducerSequencer<W>>,
+    ring: &RingBuffer<Slot>,
+) -> loom::thread::JoinHandle<()> {
+    let (sequencer, ring) = (Arc::clone(sequencer), ring.clone());
+    loom::thread::spawn(move || {
+        let mut claimer = sequencer.claimer().unwrap();
+        for seq in 0..EVENTS {
+            let range = claimer.claim(1).unwrap();
+            assert_eq!(range.start(), seq);
+            // SAFETY: `seq` is claimed and not yet published.
+            unsafe { loom_support::write(&ring, seq, seq) };
+            claimer.publish(range).unwrap();
+        }
+    })
+}
+
 fn pipeline_of_two<W: WaitStrategy>(wait: W) {
     let sequencer = SingleProducerSequencer::new(CAPACITY, wait, 1).unwrap();
     let ring = RingBuffer::new(CAPACITY, Slot::empty).unwrap();
@@ -77,20 +95,7 @@ fn pipeline_of_two<W: WaitStrategy>(wait: W) {
     let first = OwnedRef::new(Sequence::new(INITIAL_SEQUENCE));
     let after_first = first.clone().map(|s| s.read_only());
 
-    let producer = {
-        let sequencer = Arc::clone(&sequencer);
-        let ring = ring.clone();
-        loom::thread::spawn(move || {
-            let mut claimer = sequencer.claimer().unwrap();
-            for seq in 0..EVENTS {
-                let range = claimer.claim(1).unwrap();
-                assert_eq!(range.start(), seq);
-                // SAFETY: `seq` is claimed and not yet published.
-                unsafe { loom_support::write(&ring, seq, seq) };
-                claimer.publish(range).unwrap();
-            }
-        })
-    };
+    let producer = spawn_producer(&sequencer, &ring);
 
     let stage_a = {
         let sequencer = Arc::clone(&sequencer);
@@ -122,19 +127,7 @@ fn dependency_ahead() {
     let ahead = OwnedRef::new(Sequence::new(EVENTS - 1));
     let view = ahead.clone().map(|s| s.read_only());
 
-    let producer = {
-        let sequencer = Arc::clone(&sequencer);
-        let ring = ring.clone();
-        loom::thread::spawn(move || {
-            let mut claimer = sequencer.claimer().unwrap();
-            for seq in 0..EVENTS {
-                let range = claimer.claim(1).unwrap();
-                // SAFETY: `seq` is claimed and not yet published.
-                unsafe { loom_support::write(&ring, seq, seq) };
-                claimer.publish(range).unwrap();
-            }
-        })
-    };
+    let producer = spawn_producer(&sequencer, &ring);
 
     let barrier = SequenceBarrier::new(Arc::clone(&sequencer), vec![view], Alert::new());
     run_stage(&barrier, &ring, |done| gate.set_sequence(done));
