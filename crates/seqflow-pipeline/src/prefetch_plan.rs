@@ -135,9 +135,10 @@ impl PrefetchPlan {
     /// Whether a producer writing a claim of several events fetches ahead as it comes to each
     /// of them: for slots of a line or more, in a plan that asks at all. A burst of such
     /// events crosses a 4 KiB page every few dozen events, where the CPU's own prefetcher stops
-    /// and starts again; fetching 512 bytes ahead keeps the lines coming (1p1c-b128-burst about 150 → 170 M events/s,
-    /// docs/benchmarks.md section 38). Smaller events gained nothing measurable, and with
-    /// several producers the fetch ran into the next producer's claim.
+    /// and starts again; fetching 512 bytes ahead keeps the lines coming (1p1c-b128-burst
+    /// about 150 → 170 M events/s, docs/benchmarks.md section 38). Smaller events gained
+    /// nothing measurable, and with several producers the fetch ran into the next producer's
+    /// claim.
     #[inline(always)]
     pub fn in_bursts<E: ?Sized + Slot>(&self) -> bool {
         self.hint.is_some() && E::STRIDE.unwrap_or(self.stride) >= LINE
